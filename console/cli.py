@@ -1,0 +1,82 @@
+"""`autoglm-console` entry point: `main(argv) -> int`.
+
+Sub-commands live in `console/commands/<name>.py`, each with `add_arguments(parser)` and
+`run(args, config) -> int`. Those modules must stay light at import (no torch, no textual):
+heavy imports go inside `run`. The TUI is imported only in the branch that starts it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from console import __version__
+from console.config import MIN_INTERVAL_S, Config, ConfigError, load_config
+
+# name -> (module, one-line help). Each module: add_arguments(parser), run(args, config) -> int.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "monitor": ("console.commands.monitor", "print telemetry samples without the TUI"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autoglm-console",
+        description="Load, watch and drive a local Hugging Face model. "
+        "With no command, opens the dashboard.",
+    )
+    parser.add_argument("--version", action="version", version=f"autoglm-console {__version__}")
+    parser.add_argument("--config", metavar="PATH", help="configuration file (TOML)")
+    parser.add_argument(
+        "--interval", metavar="SECONDS", type=float,
+        help=f"sampling interval in seconds (default 1, minimum {MIN_INTERVAL_S})",
+    )
+    parser.add_argument(
+        "--model", metavar="MODEL",
+        help="model to select in the dashboard: a directory, a hub id in the local cache, or 'demo'",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module_name).add_arguments(sp)
+    return parser
+
+
+def resolve_config(args: argparse.Namespace) -> Config:
+    config = load_config(Path(args.config) if args.config else None)
+    if args.interval is not None:
+        if args.interval < MIN_INTERVAL_S:
+            raise ConfigError(
+                "--interval", "interval", f"must be at least {MIN_INTERVAL_S} s, got {args.interval}"
+            )
+        config = config.with_overrides(interval_s=float(args.interval))
+    return config
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    try:
+        config = resolve_config(args)
+    except ConfigError as exc:
+        print(f"autoglm-console: {exc}", file=sys.stderr)
+        return 2
+    if args.command is None:
+        from console.app import run_app  # the only branch that imports textual
+
+        return run_app(config, model=args.model)
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        return int(module.run(args, config))
+    except ConfigError as exc:
+        print(f"autoglm-console: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

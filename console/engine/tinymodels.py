@@ -1,0 +1,148 @@
+"""Random-weight models built from configs (no download): the demo model and test fixtures.
+
+`build(arch, dest)` writes a complete model directory (config.json, safetensors weights,
+generation_config.json, a tokenizer built here with `tokenizers`, a chat template). Shapes are
+tiny by default; `overrides` reaches any config field so GPU scripts can build real-size shapes.
+Engine side only: imports torch and transformers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}\n"
+    "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+SPECIAL_TOKENS = ["<pad>", "<unk>", "<s>", "</s>", "<|user|>", "<|assistant|>", "<|system|>"]
+_CORPUS = (
+    "the quick brown fox jumps over the lazy dog . a model loads weights onto the gpu and "
+    "generates tokens one by one ; memory is watched while it loads . hello world ! what is "
+    "the answer to life , the universe and everything ? forty two . glm llama qwen mistral "
+    "gemma gpt phone agent screen tap swipe type back home open app settings"
+)
+
+# Tiny shapes per architecture (hidden 64, 2 layers). Keys are our names for the archs.
+_TINY_TEXT = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 512,
+}
+
+ARCHS = ("llama", "qwen2", "mistral", "glm", "glm4", "gpt2", "gemma", "mixtral", "glm4v")
+
+
+def _config(arch: str, vocab_size: int, overrides: dict[str, Any]) -> Any:
+    import transformers as tf
+
+    text = dict(_TINY_TEXT)
+    if arch == "gpt2":
+        cfg: Any = tf.GPT2Config(
+            vocab_size=vocab_size, n_embd=64, n_layer=2, n_head=4, n_positions=512,
+            bos_token_id=2, eos_token_id=3, pad_token_id=0,
+        )
+    elif arch == "glm4v":
+        vision = {
+            "hidden_size": 32, "depth": 2, "num_heads": 2, "intermediate_size": 64,
+            "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
+            "out_hidden_size": 64, "image_size": 56,
+        }
+        text_cfg = {**text, "vocab_size": vocab_size, "head_dim": 16, "partial_rotary_factor": 0.5,
+                    "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
+                                        "mrope_section": [1, 1, 2], "partial_rotary_factor": 0.5}}
+        cfg = tf.Glm4vConfig(text_config=text_cfg, vision_config=vision,
+                             bos_token_id=2, eos_token_id=3, pad_token_id=0)
+    else:
+        cls = {
+            "llama": tf.LlamaConfig, "qwen2": tf.Qwen2Config, "mistral": tf.MistralConfig,
+            "glm": tf.GlmConfig, "glm4": tf.Glm4Config, "gemma": tf.GemmaConfig,
+            "mixtral": tf.MixtralConfig,
+        }[arch]
+        extra: dict[str, Any] = {}
+        if arch == "mixtral":
+            extra = {"num_local_experts": 4, "num_experts_per_tok": 2}
+        if arch == "gemma":
+            extra = {"head_dim": 16}
+        cfg = cls(vocab_size=vocab_size, bos_token_id=2, eos_token_id=3, pad_token_id=0,
+                  **text, **extra)
+    for key, value in overrides.items():
+        target = cfg.text_config if (arch == "glm4v" and hasattr(cfg.text_config, key)
+                                     and not hasattr(cfg, key)) else cfg
+        setattr(target, key, value)
+    return cfg
+
+
+def build_tokenizer(dest: Path, vocab_size: int = 256) -> Any:
+    """A small byte-level BPE tokenizer trained here, with a chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+    tok.train_from_iterator([_CORPUS] * 4, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+        pad_token="<pad>", chat_template=CHAT_TEMPLATE,
+    )
+    fast.save_pretrained(str(dest))
+    return fast
+
+
+def model_class_for(config: Any) -> Any:
+    import transformers as tf
+
+    if config.model_type == "glm4v":
+        return tf.AutoModelForImageTextToText
+    return tf.AutoModelForCausalLM
+
+
+def build(
+    arch: str,
+    dest: str | Path,
+    *,
+    dtype: str = "float32",
+    seed: int = 0,
+    tie_word_embeddings: bool | None = None,
+    max_shard_size: str | int | None = None,
+    overrides: dict[str, Any] | None = None,
+    with_tokenizer: bool = True,
+    device: str = "cpu",
+) -> Path:
+    """Write a random-weight `arch` model to `dest` and return the path."""
+    import torch
+
+    if arch not in ARCHS:
+        raise ValueError(f"unknown tiny arch {arch!r}; one of {', '.join(ARCHS)}")
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    vocab = 256
+    if with_tokenizer:
+        vocab = len(build_tokenizer(dest, vocab_size=vocab))
+    ov = dict(overrides or {})
+    if tie_word_embeddings is not None:
+        ov["tie_word_embeddings"] = tie_word_embeddings
+    config = _config(arch, ov.pop("vocab_size", vocab), ov)
+    torch.manual_seed(seed)
+    torch_dtype = getattr(torch, dtype)
+    with torch.device(device):
+        model = model_class_for(config).from_config(config, dtype=torch_dtype)
+    kwargs: dict[str, Any] = {}
+    if max_shard_size is not None:
+        kwargs["max_shard_size"] = max_shard_size
+    model.save_pretrained(str(dest), **kwargs)
+    del model
+    return dest
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n")

@@ -1,0 +1,29 @@
+"""Where the console keeps its files (platformdirs), overridable by environment for tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "autoglm-console"
+
+
+def config_dir() -> Path:
+    env = os.environ.get("AUTOGLM_CONSOLE_CONFIG_DIR")
+    return Path(env) if env else Path(platformdirs.user_config_dir(APP_NAME))
+
+
+def default_config_path() -> Path:
+    return config_dir() / "config.toml"
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("AUTOGLM_CONSOLE_CACHE_DIR")
+    return Path(env) if env else Path(platformdirs.user_cache_dir(APP_NAME))
+
+
+def log_dir() -> Path:
+    env = os.environ.get("AUTOGLM_CONSOLE_LOG_DIR")
+    return Path(env) if env else Path(platformdirs.user_log_dir(APP_NAME))
