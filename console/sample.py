@@ -87,7 +87,8 @@ class HostSample:
 
 @dataclass(frozen=True, slots=True)
 class NvmlStatus:
-    """How the GPU side stands: "ok", "no_driver", "version_mismatch", "gpu_lost", "error"."""
+    """How the GPU side stands: "starting" (before the first sample), "ok", "no_driver",
+    "version_mismatch", "gpu_lost", "error" (see docs/monitor.md)."""
 
     state: str
     message: str = ""
