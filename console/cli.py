@@ -19,6 +19,10 @@ from console.config import MIN_INTERVAL_S, Config, ConfigError, load_config
 # name -> (module, one-line help). Each module: add_arguments(parser), run(args, config) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("console.commands.monitor", "print telemetry samples without the TUI"),
+    "config": ("console.commands.config", "print the default config, or check a config file"),
+    "doctor": ("console.commands.doctor", "check the environment: driver, torch, CUDA, packages"),
+    "check": ("console.commands.check", "is a model whole, and does it fit here now (headers only)"),
+    "load": ("console.commands.load", "load a model in the engine without the TUI, optionally generate, unload"),
 }
 
 

@@ -55,6 +55,12 @@ def _config(arch: str, vocab_size: int, overrides: dict[str, Any]) -> Any:
         text_cfg = {**text, "vocab_size": vocab_size, "head_dim": 16, "partial_rotary_factor": 0.5,
                     "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
                                         "mrope_section": [1, 1, 2], "partial_rotary_factor": 0.5}}
+        # Overrides of text fields go into the text config at construction, so derived
+        # fields see them; "vision_config" (a dict) updates the vision part.
+        text_keys = set(tf.Glm4vTextConfig().to_dict())
+        vision.update(overrides.pop("vision_config", {}))
+        for key in [k for k in overrides if k in text_keys and k not in ("model_type",)]:
+            text_cfg[key] = overrides.pop(key)
         cfg = tf.Glm4vConfig(text_config=text_cfg, vision_config=vision,
                              bos_token_id=2, eos_token_id=3, pad_token_id=0)
     else:
@@ -68,8 +74,11 @@ def _config(arch: str, vocab_size: int, overrides: dict[str, Any]) -> Any:
             extra = {"num_local_experts": 4, "num_experts_per_tok": 2}
         if arch == "gemma":
             extra = {"head_dim": 16}
-        cfg = cls(vocab_size=vocab_size, bos_token_id=2, eos_token_id=3, pad_token_id=0,
-                  **text, **extra)
+        # Overrides go to the constructor so derived fields (head_dim = hidden / heads) follow.
+        kwargs = {"vocab_size": vocab_size, "bos_token_id": 2, "eos_token_id": 3,
+                  "pad_token_id": 0, **text, **extra, **overrides}
+        overrides = {}
+        cfg = cls(**kwargs)
     for key, value in overrides.items():
         target = cfg.text_config if (arch == "glm4v" and hasattr(cfg.text_config, key)
                                      and not hasattr(cfg, key)) else cfg

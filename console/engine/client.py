@@ -1,0 +1,443 @@
+"""App side of the engine: starts `python -m console.engine.worker`, sends commands, and
+delivers events and the engine's raw output lines. No torch, no transformers here.
+
+Pipes: commands go down one pipe, events come up another (both passed by fd), and the child's
+stdout+stderr (merged, in order) come up a third as raw text. Three daemon threads read the
+events, read the raw output and wait for the process; everything they see is delivered, in one
+stream of protocol-shaped dicts, to an optional callback (called on those threads: a Textual
+app posts a Message from it) and to `messages` (a queue, for the CLI and tests). Raw lines
+arrive as `output` events and the end of the process as an `exited` event with its exit code
+or signal name and the last lines it printed. Everything is also written, timestamped, to the
+session log file in `console.paths.log_dir()` as it arrives.
+
+The app survives whatever the engine does; `hard_unload()` terminates the process (every byte
+of its memory returns by construction) and `restart()` starts a fresh one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from console import paths, protocol
+
+Message = dict[str, Any]
+OnMessage = Callable[[Message], None]
+
+# Secrets that must never reach a log file: HF tokens and "KEY=value" for *TOKEN*/*SECRET*.
+_SECRET_RES = (
+    re.compile(r"hf_[A-Za-z0-9]{20,}"),
+    re.compile(r"((?:[A-Z_]*TOKEN|[A-Z_]*SECRET|[A-Z_]*API_KEY)[=:]\s*)\S+"),
+)
+
+
+def redact(text: str) -> str:
+    text = _SECRET_RES[0].sub("hf_***", text)
+    return _SECRET_RES[1].sub(r"\1***", text)
+
+
+def signal_name(returncode: int | None) -> str | None:
+    """'SIGKILL' for a process killed by signal 9 (returncode -9), else None."""
+    if returncode is None or returncode >= 0:
+        return None
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+class EngineDead(RuntimeError):
+    """A command was sent to an engine that is not running."""
+
+
+class SessionLog:
+    """One file per session; every command, event and raw line, timestamped, flushed at once."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._fh = path.open("a", encoding="utf-8", buffering=1)
+        self._lock = threading.Lock()
+
+    def write(self, kind: str, text: str) -> None:
+        stamp = datetime.now().isoformat(timespec="milliseconds")
+        line = redact(text).replace("\n", "\\n")
+        with self._lock:
+            if self._fh.closed:
+                return
+            self._fh.write(f"{stamp} {kind:<6} {line}\n")
+
+    def close(self) -> None:
+        with self._lock:
+            self._fh.close()
+
+
+def new_session_log_path() -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return paths.log_dir() / f"session-{stamp}-{os.getpid()}.log"
+
+
+class EngineClient:
+    """Drives one engine process at a time. Thread-safe; nothing here blocks the caller except
+    the explicit waits (`wait_for`, `close`, `hard_unload`)."""
+
+    def __init__(
+        self,
+        on_message: OnMessage | None = None,
+        *,
+        python: str | None = None,
+        env: dict[str, str] | None = None,
+        allow_download: bool = False,
+        session_log: Path | bool = True,
+        keep_lines: int = 500,
+        use_queue: bool = True,
+    ) -> None:
+        self.on_message = on_message
+        self.python = python or sys.executable
+        self.extra_env = dict(env or {})
+        self.allow_download = allow_download
+        self.messages: queue.Queue[Message] | None = queue.Queue() if use_queue else None
+        self.last_lines: deque[str] = deque(maxlen=keep_lines)
+        self.log: SessionLog | None = None
+        if session_log:
+            self.log = SessionLog(session_log if isinstance(session_log, Path)
+                                  else new_session_log_path())
+        self.state = "stopped"  # stopped | starting | the engine's states | dead
+        self.hello: Message | None = None
+        self.exit_info: Message | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._cmd: BinaryIO | None = None
+        self._send_lock = threading.Lock()
+        self._next_id = 1
+        self._expect_exit = False
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def log_path(self) -> Path | None:
+        return self.log.path if self.log is not None else None
+
+    def _child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        env["PYTHONUNBUFFERED"] = "1"
+        # The child imports the same `console` package this process runs.
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        if self.allow_download:
+            env["AUTOGLM_ENGINE_ALLOW_DOWNLOAD"] = "1"
+            env.pop("HF_HUB_OFFLINE", None)
+            env.pop("TRANSFORMERS_OFFLINE", None)
+        else:
+            env.pop("AUTOGLM_ENGINE_ALLOW_DOWNLOAD", None)
+            env["HF_HUB_OFFLINE"] = "1"
+            env["TRANSFORMERS_OFFLINE"] = "1"
+        return env
+
+    def start(self) -> int:
+        """Start the engine process; returns its pid. `hello` follows as an event."""
+        if self.alive:
+            raise RuntimeError("the engine is already running")
+        cmd_r, cmd_w = os.pipe()
+        ev_r, ev_w = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [self.python, "-m", "console.engine.worker",
+                 "--commands-fd", str(cmd_r), "--events-fd", str(ev_w)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                pass_fds=(cmd_r, ev_w), env=self._child_env(),
+                # Own session: a Ctrl-C in the terminal reaches the app, which decides.
+                start_new_session=True,
+            )
+        finally:
+            os.close(cmd_r)
+            os.close(ev_w)
+        self._cmd = os.fdopen(cmd_w, "wb", buffering=0)
+        self._expect_exit = False
+        self.exit_info = None
+        self.hello = None
+        self.state = "starting"
+        self._log("CLIENT", f"engine started: pid {self.proc.pid}: {self.python} -m "
+                  "console.engine.worker")
+        proc = self.proc
+        assert proc.stdout is not None
+        events_thread = threading.Thread(target=self._read_events, args=(ev_r,),
+                                         name="engine-events", daemon=True)
+        output_thread = threading.Thread(target=self._read_output, args=(proc.stdout,),
+                                         name="engine-output", daemon=True)
+        waiter = threading.Thread(target=self._wait, args=(proc, events_thread, output_thread),
+                                  name="engine-waiter", daemon=True)
+        self._threads = [events_thread, output_thread, waiter]
+        for t in self._threads:
+            t.start()
+        return proc.pid
+
+    def _read_events(self, fd: int) -> None:
+        with os.fdopen(fd, "rb") as stream:
+            for raw in stream:
+                try:
+                    msg = protocol.decode(raw)
+                except protocol.ProtocolError as exc:
+                    # A newer or broken peer: keep the line visible, never crash the app.
+                    self._deliver_output(f"[protocol] {exc}")
+                    continue
+                if msg.get("event") == "hello":
+                    self.hello = msg
+                if msg.get("event") == "state":
+                    self.state = msg["state"]
+                self._log("EVENT", json.dumps(msg, ensure_ascii=False))
+                self._deliver(msg)
+
+    def _read_output(self, stream: BinaryIO) -> None:
+        pending = b""
+        fd = stream.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            pending += chunk
+            # Lines end at \n; a \r ends a progress-bar update (marked so a pane can overwrite).
+            while True:
+                m = re.search(rb"\r\n|\n|\r", pending)
+                if m is None:
+                    break
+                line, sep, pending = pending[:m.start()], m.group(), pending[m.end():]
+                self._deliver_output(line.decode("utf-8", errors="replace"), cr=sep == b"\r")
+        if pending:
+            self._deliver_output(pending.decode("utf-8", errors="replace"))
+        with contextlib.suppress(OSError):
+            stream.close()
+
+    def _deliver_output(self, text: str, cr: bool = False) -> None:
+        if cr and not text.strip():
+            return
+        self.last_lines.append(text)
+        self._log("ENGINE", text)
+        msg: Message = {"v": protocol.PROTOCOL_VERSION, "event": "output", "ts": time.time(),
+                        "text": text}
+        if cr:
+            msg["cr"] = True
+        self._deliver(msg)
+
+    def _wait(self, proc: subprocess.Popen[bytes], *readers: threading.Thread) -> None:
+        returncode = proc.wait()
+        for t in readers:
+            t.join(timeout=2.0)  # let the last lines in before reporting the death
+        sig = signal_name(returncode)
+        expected = self._expect_exit
+        info: Message = {
+            "v": protocol.PROTOCOL_VERSION, "event": "exited", "ts": time.time(),
+            "returncode": returncode, "signal": sig, "expected": expected,
+            "pid": proc.pid, "last_lines": list(self.last_lines)[-40:],
+        }
+        if proc is self.proc:
+            self.exit_info = info
+            self.state = "stopped" if expected else "dead"
+        how = f"killed by {sig}" if sig else f"exit code {returncode}"
+        self._log("CLIENT", f"engine pid {proc.pid} ended ({how})"
+                  f"{'' if expected else ' unexpectedly'}")
+        self._deliver(info)
+
+    def _deliver(self, msg: Message) -> None:
+        if self.messages is not None:
+            self.messages.put(msg)
+        if self.on_message is not None:
+            try:
+                self.on_message(msg)
+            except Exception as exc:  # a faulty callback must not stop the reader
+                self._log("CLIENT", f"on_message callback failed: {type(exc).__name__}: {exc}")
+
+    def _log(self, kind: str, text: str) -> None:
+        if self.log is not None:
+            self.log.write(kind, text)
+
+    # ------------------------------------------------------------------ commands
+    def send(self, name: str, **fields: Any) -> int:
+        """Send one command; returns its id (events answering it carry the same `id`)."""
+        with self._send_lock:
+            if not self.alive or self._cmd is None:
+                raise EngineDead("the engine is not running (restart it)")
+            msg_id = self._next_id
+            self._next_id += 1
+            msg = protocol.command(name, msg_id, **fields)
+            line = protocol.encode(msg)
+            self._log("CMD", line.rstrip("\n"))
+            try:
+                self._cmd.write(line.encode("utf-8"))
+            except (BrokenPipeError, OSError, ValueError):
+                raise EngineDead("the engine is not running (restart it)") from None
+            return msg_id
+
+    def load(self, model: str, *, dtype: str = "auto", device: str = "cpu",
+             max_memory: dict[str, str] | None = None, attn_implementation: str | None = None,
+             trust_remote_code: bool = False, allow_pickle: bool = False,
+             allow_download: bool = False) -> int:
+        fields: dict[str, Any] = {"model": model, "dtype": dtype, "device": device,
+                                  "trust_remote_code": trust_remote_code,
+                                  "allow_pickle": allow_pickle, "allow_download": allow_download}
+        if max_memory:
+            fields["max_memory"] = dict(max_memory)
+        if attn_implementation:
+            fields["attn_implementation"] = attn_implementation
+        return self.send("load", **fields)
+
+    def unload(self) -> int:
+        return self.send("unload")
+
+    def gc(self) -> int:
+        return self.send("gc")
+
+    def empty_cache(self) -> int:
+        return self.send("empty_cache")
+
+    def memory_report(self) -> int:
+        return self.send("memory_report")
+
+    def generate(self, prompt: str, *, max_new_tokens: int = 64, temperature: float = 0.0,
+                 top_p: float | None = None, seed: int | None = None, chat: bool = True,
+                 min_new_tokens: int | None = None) -> int:
+        fields: dict[str, Any] = {"prompt": prompt, "max_new_tokens": max_new_tokens,
+                                  "temperature": temperature, "chat": chat}
+        if top_p is not None:
+            fields["top_p"] = top_p
+        if seed is not None:
+            fields["seed"] = seed
+        if min_new_tokens is not None:
+            fields["min_new_tokens"] = min_new_tokens
+        return self.send("generate", **fields)
+
+    def stop_generation(self) -> int:
+        return self.send("stop_generation")
+
+    def abort(self) -> int:
+        return self.send("abort")
+
+    # ------------------------------------------------------------------ ending
+    def _join_waiter(self, timeout: float) -> None:
+        if self._threads:
+            self._threads[-1].join(timeout=timeout)
+
+    def hard_unload(self, grace_s: float = 3.0) -> Message | None:
+        """Terminate the engine (SIGTERM, then SIGKILL after `grace_s`): every byte it held
+        returns by construction. Returns the `exited` info."""
+        proc = self.proc
+        if proc is None:
+            return self.exit_info
+        self._expect_exit = True
+        if proc.poll() is None:
+            self._log("CLIENT", f"hard unload: terminating engine pid {proc.pid}")
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                proc.wait()
+        self._close_cmd()
+        self._join_waiter(5.0)
+        return self.exit_info
+
+    def restart(self) -> int:
+        """A fresh engine process (the old one, if alive, is terminated first)."""
+        if self.alive:
+            self.hard_unload()
+        return self.start()
+
+    def shutdown(self, timeout: float = 5.0) -> Message | None:
+        """Ask the engine to exit; terminate it if it does not within `timeout`."""
+        proc = self.proc
+        if proc is None:
+            return None
+        self._expect_exit = True
+        if proc.poll() is None:
+            with contextlib.suppress(EngineDead):
+                self.send("shutdown")
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return self.hard_unload()
+        self._close_cmd()
+        self._join_waiter(5.0)
+        return self.exit_info
+
+    def _close_cmd(self) -> None:
+        with self._send_lock:
+            if self._cmd is not None:
+                with contextlib.suppress(OSError):
+                    self._cmd.close()
+                self._cmd = None
+
+    def close(self) -> None:
+        """Shut the engine down and close the session log."""
+        self.shutdown()
+        if self.log is not None:
+            self.log.close()
+
+    # ------------------------------------------------------------------ waiting (CLI, tests)
+    def wait_for(
+        self,
+        events: str | Iterable[str],
+        *,
+        reply_to: int | None = None,
+        timeout: float = 60.0,
+        seen: list[Message] | None = None,
+        raise_on_error: bool = False,
+    ) -> Message:
+        """Take messages off the queue until one named in `events` arrives (answering
+        `reply_to` when given); every message taken is appended to `seen`. An `exited` message
+        always ends the wait (returned). Raises TimeoutError after `timeout` seconds."""
+        if self.messages is None:
+            raise RuntimeError("this client delivers to a callback only (use_queue=False)")
+        names = {events} if isinstance(events, str) else set(events)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no {'/'.join(sorted(names))} event in {timeout} s")
+            try:
+                msg = self.messages.get(timeout=left)
+            except queue.Empty:
+                continue
+            if seen is not None:
+                seen.append(msg)
+            name = msg.get("event")
+            answers = reply_to is None or msg.get("id") == reply_to
+            if name == "exited":
+                return msg
+            if name == "error" and answers and raise_on_error:
+                raise EngineCommandError(msg)
+            if name in names and answers:
+                return msg
+
+
+class EngineCommandError(RuntimeError):
+    """An `error` event answering the command being waited for."""
+
+    def __init__(self, msg: Message) -> None:
+        super().__init__(f"{msg.get('error_type')}: {msg.get('message')}")
+        self.event = msg
