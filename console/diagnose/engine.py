@@ -1,0 +1,675 @@
+"""From parsed lines to ranked causes: matching, aggregation, and what the console knows.
+
+One pass finds every signature needle (a trie-shaped regex over the lower-cased log), the
+signature's own regex and `refine` confirm each candidate line, hits are grouped by cause,
+symptoms are demoted when a better-founded cause is present, and the live facts of a
+`DiagnosisContext` (how the engine died, RAM and swap at the time, NVML's process list, the
+model's estimate) raise, lower or specialise the result.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from console.diagnose import numbers
+from console.diagnose.parser import (
+    CODE,
+    FRAME,
+    WARNING,
+    ErrorBlock,
+    LogLine,
+    LogParser,
+    parse_lines,
+    split_lines,
+)
+from console.diagnose.rules import CAUSES, SIGNATURES, Signature
+from console.sample import GpuSample, Sample
+from console.units import fmt_pct
+
+MIN_CONFIDENCE = 0.3  # below this a cause is not reported: an empty answer beats a wrong one
+MAX_CAUSES = 5
+MAX_EVIDENCE = 6
+_EVIDENCE_CHARS = 300
+_PRECEDING_LINES = 30  # lines before a block that its refine functions may look at
+_SIGKILL = 9
+_KILL_FALLOUT_LINES = 200  # how far after a kill later errors count as its fallout
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosisContext:
+    """Live facts the console knows at the moment of the error; every field optional."""
+
+    exit_code: int | None = None  # engine return code as subprocess reports it (-9: SIGKILL)
+    exit_signal: int | None = None  # the signal that ended the engine, when known
+    killed_by_console: bool = False  # the console sent that signal itself (abort/unload)
+    ram_used_fraction: float | None = None  # host RAM in use at the time, 0..1
+    swap_used_fraction: float | None = None  # swap in use at the time, 0..1 (None: no swap)
+    gpus: tuple[GpuSample, ...] = ()  # NVML's view, processes included
+    engine_pid: int | None = None
+    phase: str | None = None  # "load" | "generate" when the console knows what was running
+    weights_bytes: int | None = None  # the model's estimated weight bytes
+    kv_bytes_per_token: int | None = None
+    context_tokens: int | None = None
+
+    @classmethod
+    def from_sample(cls, sample: Sample | None, **facts: Any) -> DiagnosisContext:
+        """RAM, swap and GPUs from a telemetry sample, plus any other field given by name."""
+        if sample is None:
+            return cls(**facts)
+        host = sample.host
+        return cls(
+            ram_used_fraction=host.ram_used_fraction,
+            swap_used_fraction=host.swap_used_fraction,
+            gpus=sample.gpus,
+            **facts,
+        )
+
+    @property
+    def died_by_sigkill(self) -> bool:
+        return self.exit_signal == _SIGKILL or self.exit_code in (-_SIGKILL, 128 + _SIGKILL)
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    id: str  # one of ../shared/rootcauses.md
+    confidence: float  # 0..1
+    title: str
+    explanation: str
+    evidence: tuple[str, ...]  # log lines (cleaned) and live facts that support it
+    fixes: tuple[str, ...]
+    evidence_lines: tuple[int, ...] = ()  # 0-based input line numbers of the log evidence
+    facts: tuple[tuple[str, str], ...] = ()  # (label, value): OOM figures, RAM at exit, ...
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "confidence": round(self.confidence, 2),
+            "title": self.title,
+            "explanation": self.explanation,
+            "evidence": list(self.evidence),
+            "fixes": list(self.fixes),
+            "facts": dict(self.facts),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    signature: Signature
+    line: LogLine
+    confidence: float
+    block: ErrorBlock | None
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosedError:
+    """One error the log pane shows a card for."""
+
+    kind: str  # "traceback" | "line" | "exit"
+    first_line: int
+    last_line: int
+    summary: str
+    causes: tuple[Cause, ...]
+    block: ErrorBlock | None = None
+
+
+# -- the needle index ----------------------------------------------------------------------------
+
+def _trie_pattern(words: Iterable[str]) -> str:
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        alternatives = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not alternatives:
+            return ""
+        optional = "" in node
+        if len(alternatives) == 1 and not optional:
+            return alternatives[0]
+        body = "(?:" + "|".join(alternatives) + ")"
+        return body + "?" if optional else body
+
+    return build(trie)
+
+
+def _shares_words(a: str, b: str) -> bool:
+    """Whether a's tail, starting at a word boundary, is b's head (b not inside a)."""
+    for k in range(3, min(len(a), len(b))):
+        if a.endswith(b[:k]) and (len(a) == k or not a[-k - 1].isalnum()):
+            return True
+    return False
+
+
+class _Index:
+    """Every needle in one trie-shaped regex; a match maps to the signatures of every needle it
+    contains. The whole-log scan finds non-overlapping matches (fast); a line whose match could
+    hide a partly overlapping needle is rescanned with the overlapping (lookahead) form."""
+
+    def __init__(self, signatures: Sequence[Signature]) -> None:
+        by_needle: dict[str, list[Signature]] = {}
+        for sig in signatures:
+            by_needle.setdefault(sig.needle, []).append(sig)
+        self.needles = sorted(by_needle)
+        trie = _trie_pattern(self.needles)
+        self.regex = re.compile(trie)
+        self.overlapping_regex = re.compile("(?=(" + trie + "))")
+        self._by_match: dict[str, tuple[Signature, ...]] = {}
+        for needle in self.needles:
+            self._by_match[needle] = tuple(
+                s for other in self.needles if other in needle for s in by_needle[other]
+            )
+        # Needles whose last words can be the first words of another needle ("... bus error" /
+        # "error while ..."): a match of one can hide the other.
+        self.may_hide: frozenset[str] = frozenset(
+            a for a in self.needles
+            if any(b != a and _shares_words(a, b) for b in self.needles)
+        )
+
+    def signatures(self, matched: str) -> tuple[Signature, ...]:
+        return self._by_match[matched]
+
+    def line_signatures(self, lower: str) -> set[Signature]:
+        found: set[Signature] = set()
+        for m in self.overlapping_regex.finditer(lower):
+            found.update(self._by_match[m.group(1)])
+        return found
+
+
+_INDEX = _Index(SIGNATURES)
+
+
+class _Surroundings:
+    """Lazy views of a hit's surroundings for the refine functions."""
+
+    __slots__ = ("_block", "_block_text", "_frames_text", "_lines", "_number", "line_text")
+
+    def __init__(self, line: LogLine, block: ErrorBlock | None, lines: _LineStore) -> None:
+        self.line_text = line.text
+        self._number = line.number
+        self._block = block
+        self._lines = lines
+        self._block_text: str | None = None
+        self._frames_text: str | None = None
+
+    @property
+    def block_text(self) -> str:
+        if self._block_text is None:
+            numbers_: list[int]
+            if self._block is None:  # a line on its own: it and its neighbours
+                numbers_ = list(range(max(0, self._number - 5), self._number + 4))
+                self._block_text = "\n".join(self._lines.text(n) for n in numbers_).lower()
+            else:
+                start = self._block.first_line
+                numbers_ = [*range(max(0, start - _PRECEDING_LINES), start), *self._block.line_numbers]
+                self._block_text = "\n".join(self._lines.text(n) for n in numbers_).lower()
+        return self._block_text
+
+    @property
+    def frames_text(self) -> str:
+        if self._frames_text is None:
+            frames = self._block.frames if self._block is not None else ()
+            self._frames_text = " ".join(f"{f.file} {f.function or ''}" for f in frames).lower()
+        return self._frames_text
+
+    @property
+    def surface_type(self) -> str:
+        surface = self._block.surface if self._block is not None else None
+        return surface.type if surface is not None else ""
+
+
+class _LineStore:
+    """Line texts by number: the whole log, or a window of recent lines when streaming."""
+
+    def __init__(self, lines: Sequence[LogLine] | deque[LogLine]) -> None:
+        self._lines = lines
+
+    def get(self, number: int) -> LogLine | None:
+        if not self._lines:
+            return None
+        offset = number - self._lines[0].number
+        if 0 <= offset < len(self._lines):
+            return self._lines[offset]
+        return None
+
+    def text(self, number: int) -> str:
+        line = self.get(number)
+        return line.text if line is not None else ""
+
+
+def _confirm(line: LogLine, signatures: Iterable[Signature], block: ErrorBlock | None,
+             store: _LineStore, out: list[Hit]) -> None:
+    surroundings: _Surroundings | None = None
+    for sig in signatures:
+        m = None
+        if sig.pattern is not None:
+            m = sig.pattern.search(line.text)
+            if m is None:
+                continue
+        confidence = sig.confidence
+        if sig.refine is not None:
+            if surroundings is None:
+                surroundings = _Surroundings(line, block, store)
+            refined = sig.refine(m, surroundings)
+            if refined is None:
+                continue
+            # 1.0 keeps the signature's confidence; any other value replaces it.
+            confidence = sig.confidence if refined >= 1.0 else refined
+        out.append(Hit(sig, line, confidence, block))
+
+
+def _line_signatures(lower: str) -> set[Signature]:
+    if _INDEX.regex.search(lower) is None:  # the common case, and the cheap test
+        return set()
+    return _INDEX.line_signatures(lower)
+
+
+def _scanned(line: LogLine) -> bool:
+    """Lines that can carry evidence: not quoted source code, not INFO/DEBUG records."""
+    return bool(line.text) and not line.info and line.role not in (FRAME, CODE)
+
+
+def _scan_lines(lines: Sequence[LogLine], block_of: dict[int, ErrorBlock],
+                store: _LineStore) -> list[Hit]:
+    """Hits for every line: one regex pass for the needles over the distinct line texts (long
+    logs repeat themselves: warnings, progress bars), then each candidate line is confirmed."""
+    scanned = [line for line in lines if _scanned(line)]
+    distinct: dict[str, int] = {}
+    for line in scanned:
+        distinct.setdefault(line.text, len(distinct))
+    texts = list(distinct)
+    joined = "\n".join(texts).lower()
+    starts: list[int] = []
+    pos = 0
+    for text in texts:
+        starts.append(pos)
+        pos += len(text) + 1
+    candidates: dict[int, set[Signature]] = {}
+    rescan: set[int] = set()
+    may_hide = _INDEX.may_hide
+    for m in _INDEX.regex.finditer(joined):
+        index = bisect_right(starts, m.start()) - 1
+        matched = m.group(0)
+        candidates.setdefault(index, set()).update(_INDEX.signatures(matched))
+        if matched in may_hide:
+            rescan.add(index)
+    for index in rescan:
+        candidates[index] = _line_signatures(texts[index].lower())
+    ordered = {index: sorted(sigs, key=_sig_order) for index, sigs in candidates.items()}
+    hits: list[Hit] = []
+    for line in scanned:
+        signatures = ordered.get(distinct[line.text])
+        if signatures:
+            _confirm(line, signatures, block_of.get(line.number), store, hits)
+    return hits
+
+
+_SIG_ORDER = {sig: i for i, sig in enumerate(SIGNATURES)}
+
+
+def _sig_order(sig: Signature) -> int:
+    return _SIG_ORDER[sig]
+
+
+# -- rules over whole blocks (frames rather than messages) ---------------------------------------
+
+_REMOTE_SYNTAX = ("SyntaxError", "IndentationError", "NameError", "TabError")
+
+
+def _block_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
+    surface = block.surface
+    if surface is None or not block.frames:
+        return []
+    line = store.get(surface.line_numbers[0]) if surface.line_numbers else None
+    if line is None:
+        return []
+    hits: list[Hit] = []
+    files = [f.file.replace("\\", "/") for f in block.frames]
+    last_file = files[-1]
+    remote = [f for f in files if "transformers_modules" in f or "/huggingface/modules/" in f]
+    exc_name = surface.type.rsplit(".", 1)[-1]
+    loads_remote_code = any("dynamic_module_utils" in f for f in files)
+    if (remote or loads_remote_code) and exc_name in _REMOTE_SYNTAX:
+        hits.append(Hit(_BLOCK_SIGNATURES["remote_syntax"], line, 0.8, block))
+    elif remote and (remote[-1] == last_file or "transformers_modules" in last_file):
+        hits.append(Hit(_BLOCK_SIGNATURES["remote_raised"], line, 0.45, block))
+    if any("sentencepiece" in f for f in files[-3:]):
+        hits.append(Hit(_BLOCK_SIGNATURES["spm_frames"], line, 0.7, block))
+    if any("flash_attn" in f for f in files) and exc_name in ("ImportError", "OSError", "ModuleNotFoundError", "RuntimeError"):
+        hits.append(Hit(_BLOCK_SIGNATURES["flash_frames"], line, 0.75, block))
+    if any("bitsandbytes" in f for f in files):
+        hits.append(Hit(_BLOCK_SIGNATURES["bnb_frames"], line, 0.6, block))
+    return hits
+
+
+_BLOCK_SIGNATURES = {
+    "remote_syntax": Signature("remote_code", "", 0.8, "the model's own code (shipped in its repository) does not even import"),
+    "remote_raised": Signature("remote_code", "", 0.45, "the error was raised inside the model's own code (from its repository)"),
+    "flash_frames": Signature("flash_attention", "", 0.75, "the failure comes from inside flash-attn"),
+    "bnb_frames": Signature("quantization_error", "", 0.6, "the failure comes from inside bitsandbytes"),
+    "spm_frames": Signature("tokenizer_error", "", 0.7,
+                            "sentencepiece could not load tokenizer.model (wrong kind of file, or damaged)"),
+}
+
+
+# -- aggregation ---------------------------------------------------------------------------------
+
+_LOAD_MARKERS = ("from_pretrained", "_load_pretrained_model", "caching_allocator_warmup", "load_state_dict",
+                 "safe_open", "load_checkpoint", "_materialize", "dispatch_model", "set_module_tensor_to_device",
+                 "load_model", "convert_and_load", "model.to", "module.py\" _apply")
+_GENERATE_MARKERS = ("generate", "_sample", "greedy_search", "beam_search", "sample", "cache_utils",
+                     "past_key_values", "decode")
+
+
+def _oom_phase(hits: Sequence[Hit]) -> str | None:
+    for hit in hits:
+        if hit.block is None:
+            continue
+        functions = " ".join(f"{f.file} {f.function or ''}" for f in hit.block.frames).lower()
+        if any(m.lower() in functions for m in _GENERATE_MARKERS if m not in ("sample", "decode")):
+            return "generate"
+        if any(m.lower() in functions for m in _LOAD_MARKERS):
+            return "load"
+    return None
+
+
+def _oom_text(hits: Sequence[Hit], store: _LineStore) -> str:
+    """The out-of-memory message: the hit line and what follows it (it may be wrapped)."""
+    for hit in sorted(hits, key=lambda h: -h.confidence):
+        text = hit.line.text
+        if "out of memory" not in text.lower():
+            continue
+        following = [store.text(n) for n in range(hit.line.number + 1, hit.line.number + 8)]
+        return " ".join([text, *following])
+    return ""
+
+
+def _fmt_signal(ctx: DiagnosisContext) -> str:
+    if ctx.exit_signal is not None:
+        return f"signal {ctx.exit_signal}" + (" (SIGKILL)" if ctx.exit_signal == _SIGKILL else "")
+    return f"exit code {ctx.exit_code}"
+
+
+def _pressure_facts(ctx: DiagnosisContext) -> list[tuple[str, str]]:
+    facts: list[tuple[str, str]] = []
+    if ctx.ram_used_fraction is not None:
+        facts.append(("RAM used", fmt_pct(100 * ctx.ram_used_fraction)))
+    if ctx.swap_used_fraction is not None:
+        facts.append(("swap used", fmt_pct(100 * ctx.swap_used_fraction)))
+    return facts
+
+
+def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext | None = None,
+              blocks: Sequence[ErrorBlock] = ()) -> list[Cause]:
+    """Rank the causes the hits point at, adjusted by the live context."""
+    ctx = context or DiagnosisContext()
+    hits = list(hits)
+    if ctx.killed_by_console:
+        hits = [h for h in hits if h.signature.tag != "kill"]
+    has_block_errors = any(h.block is not None for h in hits)
+    # A process killed outright (SIGKILL, exit -9/137): the errors printed after it are mostly
+    # its fallout (a checkpoint never written, a collective whose peer vanished).
+    first_kill = min((h.line.number for h in hits if h.signature.tag == "kill" and h.confidence >= 0.6),
+                     default=None)
+    weighted: list[Hit] = []
+    for hit in hits:
+        confidence = hit.confidence
+        if has_block_errors and hit.block is None and hit.line.role == WARNING:
+            confidence *= 0.85  # a warning beside a real error matters less than the error
+        if (first_kill is not None and 0 < hit.line.number - first_kill <= _KILL_FALLOUT_LINES
+                and hit.signature.cause != "host_oom"):
+            confidence *= 0.7
+        weighted.append(Hit(hit.signature, hit.line, confidence, hit.block))
+    by_cause: dict[str, list[Hit]] = {}
+    for hit in weighted:
+        by_cause.setdefault(hit.signature.cause, []).append(hit)
+
+    founded = {cause for cause, hs in by_cause.items()
+               if any(h.signature.kind == "error" and h.confidence >= 0.55 for h in hs)}
+    scores: dict[str, float] = {}
+    for cause, hs in by_cause.items():
+        best = max(h.confidence for h in hs)
+        distinct = len({h.signature for h in hs})
+        score = min(0.99, best + 0.04 * min(distinct - 1, 2))
+        others = founded - {cause}
+        kinds = {h.signature.kind for h in hs}
+        if others and kinds == {"symptom"}:
+            score *= 0.5
+        elif others and kinds <= {"symptom", "hint"}:
+            score *= 0.6
+        scores[cause] = score
+
+    extra_evidence: dict[str, list[str]] = {}
+    extra_facts: dict[str, list[tuple[str, str]]] = {}
+    _apply_exit_context(ctx, by_cause, scores, extra_evidence, extra_facts)
+
+    causes: list[Cause] = []
+    last_block = max(blocks, key=lambda b: b.last_line) if blocks else None
+    for cause_id, score in scores.items():
+        if score < MIN_CONFIDENCE:
+            continue
+        causes.append(_build_cause(cause_id, score, by_cause.get(cause_id, []), store, ctx=ctx,
+                                   extra_evidence=extra_evidence.get(cause_id, []),
+                                   extra_facts=extra_facts.get(cause_id, []), last_block=last_block))
+    causes.sort(key=lambda c: (-c.confidence, c.id))
+    return causes[:MAX_CAUSES]
+
+
+def _apply_exit_context(ctx: DiagnosisContext, by_cause: dict[str, list[Hit]], scores: dict[str, float],
+                        evidence: dict[str, list[str]], facts: dict[str, list[tuple[str, str]]]) -> None:
+    """How the engine died and the memory pressure at the time change the host-OOM verdict."""
+    ram, swap = ctx.ram_used_fraction, ctx.swap_used_fraction
+    pressure = (ram is not None and ram >= 0.9) or (swap is not None and swap >= 0.8)
+    relaxed = ram is not None and ram < 0.7 and (swap is None or swap < 0.5)
+    log_score = scores.get("host_oom", 0.0)
+    only_kill_hits = bool(by_cause.get("host_oom")) and all(
+        h.signature.tag == "kill" for h in by_cause["host_oom"])
+    if ctx.died_by_sigkill and not ctx.killed_by_console:
+        if pressure:
+            score = max(log_score, 0.92)
+        elif relaxed:
+            score = min(max(log_score, 0.3), 0.45)
+        else:
+            score = max(log_score, 0.55)
+        scores["host_oom"] = score
+        evidence.setdefault("host_oom", []).append(f"the engine was killed: {_fmt_signal(ctx)}")
+        if pressure or relaxed:
+            evidence["host_oom"].append(
+                ", ".join(f"{label} {value}" for label, value in _pressure_facts(ctx)) + " at the time")
+        facts.setdefault("host_oom", []).extend([("engine exit", _fmt_signal(ctx)), *_pressure_facts(ctx)])
+    elif "host_oom" in scores:
+        if pressure:
+            scores["host_oom"] = min(0.99, log_score + 0.1)
+        elif relaxed and only_kill_hits:
+            scores["host_oom"] = log_score * 0.7
+        if pressure or relaxed:
+            facts.setdefault("host_oom", []).extend(_pressure_facts(ctx))
+
+
+def _build_cause(cause_id: str, score: float, hits: Sequence[Hit], store: _LineStore, *,
+                 ctx: DiagnosisContext, extra_evidence: Sequence[str],
+                 extra_facts: Sequence[tuple[str, str]], last_block: ErrorBlock | None) -> Cause:
+    info = CAUSES[cause_id]
+    ordered = sorted(hits, key=lambda h: -h.confidence)
+    notes: list[str] = []
+    fixes: list[str] = []
+    for hit in ordered:
+        if hit.signature.note and hit.signature.note not in notes:
+            notes.append(hit.signature.note)
+        fixes.extend(hit.signature.fixes)
+    title = info.title
+    explanation = info.explanation
+    if notes:
+        explanation = notes[0][0].upper() + notes[0][1:] + ". " + info.explanation
+    facts: list[tuple[str, str]] = list(extra_facts)
+    if cause_id == "cuda_oom":
+        parsed = numbers.parse_cuda_oom(_oom_text(hits, store))
+        verdict = numbers.judge_oom(
+            parsed, phase=ctx.phase or _oom_phase(hits), gpus=ctx.gpus, engine_pid=ctx.engine_pid,
+            weights_bytes=ctx.weights_bytes, kv_bytes_per_token=ctx.kv_bytes_per_token,
+            context_tokens=ctx.context_tokens,
+        )
+        title = verdict.title
+        explanation = verdict.explanation
+        fixes = [*verdict.fixes, *fixes]
+        facts.extend(verdict.facts)
+    if any(h.block is not None and h.block.async_cuda for h in hits):
+        fixes.append("CUDA errors are reported asynchronously: rerun with CUDA_LAUNCH_BLOCKING=1 to "
+                     "see the operation that really failed")
+    # When the last error printed is not what names the cause, say what surfaced.
+    if last_block is not None and last_block.surface is not None and hits:
+        surface_lines = set(last_block.surface.line_numbers)
+        if not any(h.line.number in surface_lines for h in hits):
+            facts.append(("surfaced as", last_block.summary[:200]))
+    fixes.extend(info.fixes)
+    seen_lines: list[int] = []
+    for hit in sorted(hits, key=lambda h: h.line.number):
+        if hit.line.number not in seen_lines:
+            seen_lines.append(hit.line.number)
+    # Keep the strongest evidence when there is more than fits.
+    if len(seen_lines) > MAX_EVIDENCE:
+        strongest = {h.line.number for h in ordered[:MAX_EVIDENCE]}
+        seen_lines = [n for n in seen_lines if n in strongest][:MAX_EVIDENCE]
+    evidence = [_clip(store.text(n)) for n in seen_lines]
+    evidence.extend(extra_evidence)
+    return Cause(
+        id=cause_id,
+        confidence=round(min(score, 0.99), 2),
+        title=title,
+        explanation=explanation,
+        evidence=tuple(evidence),
+        fixes=tuple(dict.fromkeys(fixes))[:6],
+        evidence_lines=tuple(seen_lines),
+        facts=tuple(dict(facts).items()),
+    )
+
+
+def _clip(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= _EVIDENCE_CHARS else text[: _EVIDENCE_CHARS - 3] + "..."
+
+
+# -- public entry points -------------------------------------------------------------------------
+
+def diagnose_lines(raw_lines: Sequence[str], context: DiagnosisContext | None = None) -> list[Cause]:
+    parsed = parse_lines(raw_lines)
+    store = _LineStore(parsed.lines)
+    block_of = {n: b for b in parsed.blocks for n in b.line_numbers}
+    hits = _scan_lines(parsed.lines, block_of, store)
+    for block in parsed.blocks:
+        hits.extend(_block_hits(block, store))
+    return aggregate(hits, store, context, parsed.blocks)
+
+
+def diagnose_text(text: str, context: DiagnosisContext | None = None) -> list[Cause]:
+    """Ranked causes for a whole log (best first); [] when nothing is recognised."""
+    return diagnose_lines(split_lines(text), context)
+
+
+@dataclass
+class StreamingDiagnoser:
+    """Feed lines as they arrive; get a `DiagnosedError` as each error completes.
+
+    A traceback is complete when the line after it shows it is over (or on `flush()`, which the
+    log pane calls when the engine goes quiet or exits). Lines that carry a cause on their own
+    ("Killed", a driver warning, an NCCL failure) are reported at once. Memory stays bounded:
+    only the last `window` lines are kept.
+    """
+
+    window: int = 400
+    _parser: LogParser = field(default_factory=LogParser)
+    _recent: deque[LogLine] = field(init=False)
+    _loose_hits: deque[Hit] = field(init=False)
+    _partial: str = ""
+    _last_loose: tuple[int, str] = (-(10**9), "")
+
+    def __post_init__(self) -> None:
+        self._recent = deque(maxlen=self.window)
+        self._loose_hits = deque(maxlen=200)
+
+    def feed(self, line: str, context: DiagnosisContext | None = None) -> list[DiagnosedError]:
+        log_line, completed = self._parser.feed(line)
+        self._recent.append(log_line)
+        out = [self._diagnose_block(block, context) for block in completed]
+        if _scanned(log_line) and not self._in_open_block(log_line):
+            out.extend(self._loose(log_line, context))
+        return [d for d in out if d is not None]
+
+    def feed_text(self, chunk: str, context: DiagnosisContext | None = None) -> list[DiagnosedError]:
+        """Feed raw output that may end mid-line; the partial line waits for its end."""
+        data = self._partial + chunk
+        lines = data.split("\n")
+        self._partial = lines.pop()
+        out: list[DiagnosedError] = []
+        for line in lines:
+            out.extend(self.feed(line[:-1] if line.endswith("\r") else line, context))
+        return out
+
+    def flush(self, context: DiagnosisContext | None = None) -> list[DiagnosedError]:
+        """The stream paused or ended: close open tracebacks; with exit facts, explain the exit."""
+        out: list[DiagnosedError] = []
+        if self._partial:
+            partial, self._partial = self._partial, ""
+            out.extend(self.feed(partial, context))
+        out.extend(d for d in (self._diagnose_block(b, context) for b in self._parser.close()) if d is not None)
+        if context is not None and (context.exit_code is not None or context.exit_signal is not None):
+            store = _LineStore(self._recent)
+            causes = aggregate(list(self._loose_hits), store, context)
+            if causes:
+                last = self._recent[-1].number if self._recent else 0
+                out.append(DiagnosedError("exit", last, last, f"engine exited ({_fmt_signal(context)})",
+                                          tuple(causes)))
+        return out
+
+    def _in_open_block(self, line: LogLine) -> bool:
+        return line.role not in ("loose", "warning")
+
+    def _loose(self, line: LogLine, context: DiagnosisContext | None) -> list[DiagnosedError]:
+        signatures = _line_signatures(line.text.lower())
+        if not signatures:
+            return []
+        hits: list[Hit] = []
+        store = _LineStore(self._recent)
+        _confirm(line, sorted(signatures, key=_sig_order), None, store, hits)
+        if not hits:
+            return []
+        self._loose_hits.extend(hits)
+        if not any(h.signature.kind == "error" and h.confidence >= 0.5 for h in hits):
+            return []  # a hint: kept for the errors that follow
+        causes = aggregate(hits + self._recent_hints(line.number), store, context)
+        if not causes:
+            return []
+        last_number, last_cause = self._last_loose
+        if causes[0].id == last_cause and line.number - last_number <= 5:
+            self._last_loose = (line.number, last_cause)
+            return []  # the same cause on the next lines: one card is enough
+        self._last_loose = (line.number, causes[0].id)
+        return [DiagnosedError("line", line.number, line.number, _clip(line.text), tuple(causes))]
+
+    def _recent_hints(self, before: int) -> list[Hit]:
+        oldest = self._recent[0].number if self._recent else 0
+        return [h for h in self._loose_hits
+                if h.signature.kind == "hint" and oldest <= h.line.number < before]
+
+    def _diagnose_block(self, block: ErrorBlock, context: DiagnosisContext | None) -> DiagnosedError | None:
+        store = _LineStore(self._recent)
+        hits: list[Hit] = []
+        for number in block.line_numbers:
+            line = store.get(number)
+            if line is None or not _scanned(line):
+                continue
+            signatures = _line_signatures(line.text.lower())
+            if signatures:
+                _confirm(line, sorted(signatures, key=_sig_order), block, store, hits)
+        hits.extend(_block_hits(block, store))
+        hits.extend(self._recent_hints(block.first_line))
+        causes = aggregate(hits, store, context, (block,))
+        return DiagnosedError("traceback", block.first_line, block.last_line, _clip(block.summary),
+                              tuple(causes), block)

@@ -1,0 +1,1047 @@
+"""Root causes and the library messages that reveal them.
+
+`CAUSES` holds what the console says for each id of ../shared/rootcauses.md (title, what it
+means, generic fixes). `SIGNATURES` is the table of messages that torch, transformers,
+safetensors, tokenizers, huggingface_hub, accelerate, bitsandbytes, flash-attn, NCCL, the CUDA
+driver and the serving engines actually print (read from their sources, several versions), each
+mapped to a cause with a confidence. A signature is a lower-case `needle` (a literal that must
+occur in the line, used by the one-pass prefilter) plus an optional regex that confirms it, and
+optionally a small `refine` function that looks at the surroundings (the exception chain, the
+frames) and adjusts the confidence or drops the hit.
+
+Kinds: "error" a failure message; "hint" a warning that supports a cause but is not a failure by
+itself; "symptom" a message that is often the consequence of another failure (a collective
+timing out because another rank crashed, a device-side assert after an index error): it is
+demoted when a better-founded cause is present.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class CauseInfo:
+    id: str
+    title: str
+    explanation: str
+    fixes: tuple[str, ...]
+
+
+def _c(id_: str, title: str, explanation: str, *fixes: str) -> tuple[str, CauseInfo]:
+    return id_, CauseInfo(id_, title, explanation, fixes)
+
+
+CAUSES: dict[str, CauseInfo] = dict([
+    _c("cuda_oom", "GPU out of memory",
+       "The GPU ran out of memory: the weights, the KV cache, activations or another process "
+       "left no room for this allocation.",
+       "load the model quantized (8-bit / 4-bit) or pick a smaller model",
+       "lower the batch size, the context length or max_new_tokens",
+       "set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True when reserved-but-unallocated memory is large",
+       "check nvidia-smi for other processes holding memory on this GPU"),
+    _c("host_oom", "Host RAM exhausted",
+       "The machine ran out of RAM: the kernel's OOM killer sent SIGKILL (no traceback, "
+       "'Killed', exit 137 / -9), or an allocation failed outright.",
+       "load with low_cpu_mem_usage / a device_map so weights stream to the GPU instead of RAM",
+       "use safetensors checkpoints (memory-mapped) rather than .bin (unpickled into RAM)",
+       "close other memory-hungry processes, add swap, or use a machine with more RAM",
+       "load fewer shards at once / fewer DataLoader workers"),
+    _c("cuda_unavailable", "No usable GPU for this process",
+       "This process cannot use a GPU: torch was built without CUDA, no driver is loaded, "
+       "CUDA_VISIBLE_DEVICES hides the GPU, or the code asks for a device index that does not exist.",
+       "check `python -c 'import torch; print(torch.version.cuda, torch.cuda.is_available())'` "
+       "and nvidia-smi",
+       "install a CUDA build of torch (pip install torch --index-url https://download.pytorch.org/whl/cu1XX)",
+       "use cuda:0 (indices restart at 0 under CUDA_VISIBLE_DEVICES), or unset CUDA_VISIBLE_DEVICES",
+       "on a CPU-only machine load with map_location='cpu' / device_map='cpu'"),
+    _c("cuda_driver_mismatch", "NVIDIA driver or GPU architecture does not match torch",
+       "The NVIDIA driver is older than the CUDA runtime torch was built with, or torch (or an "
+       "extension) has no kernels for this GPU's architecture.",
+       "update the NVIDIA driver (nvidia-smi shows the CUDA version it supports)",
+       "or install a torch build for an older CUDA that this driver supports",
+       "for 'no kernel image': install a torch build that lists this GPU's sm_XX "
+       "(torch.cuda.get_arch_list())"),
+    _c("missing_file", "A file the load needs is missing",
+       "A file the loader needs is not where it looks: wrong path, missing config / shard / "
+       "index / tokenizer file, or a hub id that is not in the local cache while offline.",
+       "check the path: it must be the directory that holds config.json and the weights",
+       "download the missing files (huggingface-cli download <repo> --local-dir DIR) and check "
+       "that every shard named in model.safetensors.index.json is present",
+       "offline: make sure the model is in the HF cache, or point at its local directory"),
+    _c("corrupt_checkpoint", "A checkpoint file is damaged",
+       "A weight or config file is there but broken: a truncated or partial download, a git-lfs "
+       "pointer (a 130-byte text file) in place of the weights, an HTML page saved as a "
+       "checkpoint, or a damaged zip/pickle.",
+       "download the file again and compare its size/sha256 with the hub's",
+       "if the files were cloned with git, run `git lfs install && git lfs pull`",
+       "re-save the checkpoint if it was written by your own code"),
+    _c("size_mismatch", "Tensor shapes differ from what the model expects",
+       "A tensor in the checkpoint has a different shape from the model built from the config: "
+       "the config does not belong to this checkpoint, the vocabulary was resized, or a head has "
+       "a different size.",
+       "use the config.json that came with the checkpoint",
+       "after adding tokens, call model.resize_token_embeddings(len(tokenizer)) before saving/loading",
+       "for a new head on purpose: pass ignore_mismatched_sizes=True"),
+    _c("missing_or_unexpected_keys", "Checkpoint keys do not match the model",
+       "The parameter names in the checkpoint differ from the model's (a prefix such as "
+       "'module.' or 'model.', renamed modules): weights are left uninitialised or unused.",
+       "strip or add the prefix when loading (e.g. {k.removeprefix('module.'): v})",
+       "load with the model class (and library version) the checkpoint was saved with",
+       "check the load report: MISSING weights are random, the model's output will be garbage"),
+    _c("version_mismatch", "A library is too old or too new",
+       "An installed library does not match what the model or code was written for: an unknown "
+       "model_type, a removed or renamed API, a changed signature, or an old tokenizers that "
+       "cannot read a newer tokenizer.json.",
+       "upgrade the library named in the error (pip install -U transformers tokenizers)",
+       "or pin the versions the model card / requirements.txt asks for",
+       "remote code written for an older transformers may need an older release"),
+    _c("missing_dependency", "A required Python package is not installed",
+       "A package that the model, its tokenizer or the loader needs is not installed.",
+       "pip install the package named in the error (e.g. accelerate, sentencepiece, tiktoken, "
+       "protobuf, einops)"),
+    _c("remote_code", "The model ships its own code",
+       "The checkpoint needs code from its repository (auto_map in config.json): "
+       "trust_remote_code is required, or that code fails to import or run.",
+       "read the repository's .py files, then pass trust_remote_code=True (and a pinned revision) "
+       "to every from_pretrained call (config, tokenizer, model)",
+       "prefer a transformers version that supports the architecture natively"),
+    _c("dtype_unsupported", "The dtype does not suit the device or operation",
+       "The chosen dtype does not work here: bfloat16 on a GPU older than Ampere, float16 "
+       "operations on the CPU, or mixed float16/float32 operands.",
+       "on CPU use dtype=torch.float32 (or bfloat16 on recent CPUs)",
+       "on pre-Ampere GPUs (V100, T4, 20xx) use float16 instead of bfloat16",
+       "make inputs and weights the same dtype (model.to(dtype), or torch.autocast)"),
+    _c("device_mismatch", "Tensors on different devices",
+       "An operation got tensors on different devices (cuda:0 and cpu), or weights that were "
+       "never materialised (still on the meta device).",
+       "move the inputs to the model's device: inputs.to(model.device)",
+       "with device_map / offloading, do not call .to() on the model; let accelerate place it",
+       "meta tensors: load real weights (from_pretrained) or use to_empty() before filling them"),
+    _c("quantization_error", "Quantized-weight setup failed",
+       "Quantization (bitsandbytes, GPTQ, AWQ, ...) failed to set up or run, or a quantized "
+       "checkpoint was opened by a loader that does not know its format.",
+       "install the quantization backend the checkpoint needs, built for this CUDA",
+       "keep all quantized modules on the GPU, or disable the kernel that requires it "
+       "(e.g. exllama) in the quantization config",
+       "load the quantized checkpoint with its quantization_config, not as a plain model"),
+    _c("tokenizer_error", "The tokenizer cannot be built or used",
+       "The tokenizer could not be created from its files (wrong class for the files, a failed "
+       "slow-to-fast conversion) or was used in a way it does not support (no pad token, no chat "
+       "template).",
+       "load the tokenizer with the class the files are for (AutoTokenizer reads tokenizer_config.json)",
+       "set tokenizer.pad_token = tokenizer.eos_token before padding, or pass a chat_template"),
+    _c("permission_or_disk", "Permission denied or disk full",
+       "A file could not be written or read: permission denied, a read-only file system, a full "
+       "disk or /dev/shm, or a cache directory that is not writable.",
+       "check free space (df -h, including /dev/shm) and the owner of the cache directory",
+       "point HF_HOME / HF_HUB_CACHE / TMPDIR at a writable disk with room",
+       "in containers, enlarge /dev/shm (--shm-size / --ipc=host)"),
+    _c("port_in_use", "The network port is already in use",
+       "A server could not bind its address: another process (often an earlier run) is "
+       "listening on that port.",
+       "find it: `ss -ltnp | grep :PORT` (or lsof -i :PORT) and stop it",
+       "or start on another port (--port, server_port, MASTER_PORT)"),
+    _c("nccl_distributed", "Multi-GPU / multi-process communication failed",
+       "The processes of a distributed job could not talk to each other: NCCL errors, a process "
+       "group that never initialised, or a collective that timed out (often because another "
+       "rank crashed first).",
+       "look for the first rank that failed: its error is the root cause",
+       "run with NCCL_DEBUG=INFO (and TORCH_DISTRIBUTED_DEBUG=DETAIL) to see the failing link",
+       "check MASTER_ADDR/MASTER_PORT, firewall and NCCL_SOCKET_IFNAME / NCCL_IB_DISABLE"),
+    _c("flash_attention", "FlashAttention is missing or unusable here",
+       "flash-attn is not installed, was built for another torch/CUDA (undefined symbol), or "
+       "does not support this GPU (it needs Ampere or newer).",
+       "use attn_implementation='sdpa' (no extra package needed)",
+       "reinstall flash-attn built against this torch: pip install flash-attn --no-build-isolation",
+       "FlashAttention 2 needs an Ampere+ GPU (A100, 30xx/40xx, H100) and fp16/bf16 weights"),
+    _c("numeric_overflow", "Numbers overflowed to inf/NaN",
+       "Activations overflowed to inf/NaN, typically because the model runs in float16 whose "
+       "range (max 65504) is too small for it; sampling then sees an invalid probability tensor.",
+       "load in bfloat16 (or float32 on CPU) instead of float16",
+       "check the weights for NaN (a bad conversion or a corrupted file gives the same symptom)"),
+    _c("context_too_long", "The input is longer than the model allows",
+       "The sequence is longer than the model's position table or configured maximum; on a GPU "
+       "this often surfaces later as a device-side assert or a cuBLAS failure.",
+       "truncate the input (tokenizer(..., truncation=True, max_length=...))",
+       "keep prompt + max_new_tokens within max_position_embeddings / max_model_len",
+       "rerun with CUDA_LAUNCH_BLOCKING=1 to see the real failing operation"),
+])
+
+
+class Surroundings(Protocol):
+    """What a refine function may look at around a matching line."""
+
+    @property
+    def line_text(self) -> str: ...
+    @property
+    def block_text(self) -> str: ...  # every line of the error block, lower-cased
+    @property
+    def frames_text(self) -> str: ...  # file and function of every frame, lower-cased
+    @property
+    def surface_type(self) -> str: ...  # the exception type that surfaced ("" if none)
+
+
+Refine = Callable[[re.Match[str] | None, Surroundings], float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    cause: str
+    needle: str  # lower-case literal that must be in the line
+    confidence: float
+    note: str  # what this particular message means
+    pattern: re.Pattern[str] | None = None  # confirms the hit on the cleaned line
+    kind: str = "error"  # "error" | "hint" | "symptom"
+    refine: Refine | None = None
+    fixes: tuple[str, ...] = ()
+    tag: str = ""  # "kill": the process was killed (context can overrule it)
+
+
+def S(cause: str, needle: str, confidence: float, note: str, pattern: str | None = None, *,
+      kind: str = "error", refine: Refine | None = None, fixes: tuple[str, ...] = (),
+      flags: int = 0, tag: str = "") -> Signature:
+    return Signature(cause, needle.lower(), confidence, note,
+                     re.compile(pattern, flags) if pattern else None, kind, refine, fixes, tag)
+
+
+# -- refine helpers ------------------------------------------------------------------------------
+
+_MODEL_TYPES: frozenset[str] = frozenset(
+    json.loads(resources.files("console.diagnose").joinpath("model_types.json").read_text())["model_types"]
+)
+_NCCL_WORDS = re.compile(r"error|fail|timeout|timed out|abort|unhandled|invalid|exception|not built|closed|crash", re.I)
+_GPU_WORDS = re.compile(r"\b(?:cuda|gpu|vram|hip|device|cublas|cudnn|nvidia)\b", re.I)
+_CUDA_LIB = re.compile(r"lib(?:cudart|cublas\w*|cudnn\w*|nvrtc|cufft|cusparse|curand|cusolver|nvJitLink|nccl)\b", re.I)
+_ERRORISH = re.compile(r"error|exception|fail|cannot|can't|could not|couldn't|unable|not found|no module|requires?|invalid|unsupported", re.I)
+_TYPICAL_MAX_LENGTHS = {512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 77, 514, 128, 256}
+
+
+def _errorish(_m: re.Match[str] | None, s: Surroundings) -> float | None:
+    return None if _ERRORISH.search(s.line_text) is None else 1.0
+
+
+def _model_type_key(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """KeyError: 'llama' raised by the auto-config mapping: transformers predates the model."""
+    key = m.group("key") if m else ""
+    in_auto = "configuration_auto" in s.frames_text or "config_mapping" in s.block_text
+    if in_auto:
+        return 0.9
+    if key in _MODEL_TYPES and (not s.frames_text or "transformers" in s.frames_text):
+        return 0.75
+    return None
+
+
+def _weight_key(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    return 0.55 if s.surface_type.endswith("KeyError") else None
+
+
+def _no_module(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """ "No module named 'x'": a missing package unless x is a submodule of an installed library."""
+    name = m.group("mod") if m else ""
+    root = name.split(".", 1)[0]
+    if root.startswith("flash_attn") or root in ("transformers_modules",):
+        return None
+    if "." in name and root in _KNOWN_LIBS:
+        return None  # a removed/renamed submodule: version_mismatch
+    return 1.0
+
+
+def _removed_submodule(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    name = m.group("mod") if m else ""
+    root = name.split(".", 1)[0]
+    return 1.0 if "." in name and root in _KNOWN_LIBS else None
+
+
+_KNOWN_LIBS = frozenset({
+    "torch", "transformers", "tokenizers", "huggingface_hub", "accelerate", "safetensors", "peft",
+    "diffusers", "vllm", "numpy", "scipy", "sklearn", "torchvision", "torchaudio", "datasets",
+    "trl", "deepspeed", "bitsandbytes", "optimum", "xformers", "triton", "pydantic", "google",
+    "jax", "tensorflow", "keras", "pandas", "PIL", "cv2", "sentence_transformers", "langchain",
+})
+
+
+def _cannot_import(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    module = (m.group("mod") if m else "") or ""
+    line = s.line_text
+    if "partially initialized module" in line or "circular import" in line:
+        return None
+    if module.startswith("flash_attn"):
+        return None
+    root = module.split(".", 1)[0]
+    return 0.85 if root in _KNOWN_LIBS else 0.65
+
+
+def _object_attr(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    obj = m.group("obj") if m else ""
+    attr = m.group("attr") if m else ""
+    if obj in ("NoneType", "str", "int", "list", "dict", "tuple", "float", "bool"):
+        return 0.3
+    if attr in ("generate", "seen_tokens", "get_max_length", "get_usable_length", "_supports_cache_class",
+                "sp_tokenizer", "_extract_past_from_model_output", "max_batch_size"):
+        return 0.75
+    return 0.5
+
+
+def _module_attr(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    module = m.group("mod") if m else ""
+    return 0.75 if module.split(".", 1)[0] in _KNOWN_LIBS else 0.5
+
+
+_FALLBACK_WORDS = ("falling back", "fall back", "using pytorch", "using sdpa", "using eager", "will use",
+                   "instead", "using the", "defaulting to")
+
+
+def _flash_mention(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    line = s.line_text.lower()
+    if any(w in line for w in _FALLBACK_WORDS):
+        return 0.25  # "flash_attn is not installed, using SDPA": a fallback, not a failure
+    if "undefined symbol" in line or "undefined symbol" in s.block_text:
+        return 0.95
+    if "no module named" in line or "not installed" in line or "doesn't seem to be installed" in line:
+        return 0.9
+    if _ERRORISH.search(line):
+        return 0.8
+    return None
+
+
+def _quant_keys(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    text = s.line_text.lower() + " " + s.block_text
+    if any(w in text for w in ("missing", "unexpected", "not used", "newly initialized", "not initialized")):
+        return 0.93
+    return None
+
+
+def _tensor_sizes(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """ "size of tensor a (1025) must match the size of tensor b (1024)": a position table limit?"""
+    if m is None:
+        return None
+    a, b = int(m.group("a")), int(m.group("b"))
+    longer, shorter = max(a, b), min(a, b)
+    if shorter in _TYPICAL_MAX_LENGTHS and longer > shorter:
+        return 0.55
+    if "token indices sequence length is longer" in s.block_text:
+        return 0.7
+    return None
+
+
+def _index_out_of_range(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """An embedding lookup past its table: the position table when the code says positions."""
+    text = s.block_text  # includes the source lines of the frames
+    if "token indices sequence length is longer" in text:
+        return 0.9
+    if any(w in text for w in ("position", "wpe", "pos_emb", "positional")):
+        return 0.8
+    if "embedding" in text:
+        return 0.6
+    return 0.45
+
+
+def _out_of_memory(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    line = s.line_text
+    if re.search(r"\b(?:cpu|ram|host|killed process|oom-kill|low on memory)\b", line, re.I):
+        return None
+    return 0.75 if _GPU_WORDS.search(line) else 0.45
+
+
+def _oom_error(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    return None if "low on memory" in s.line_text.lower() else 0.95
+
+
+def _cannot_allocate(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    text = s.line_text.lower()
+    if "nccl" in text or "ibv_" in text or "nccl" in s.block_text:
+        return None
+    return 0.7
+
+
+def _nccl(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    return 0.75 if _NCCL_WORDS.search(s.line_text) else None
+
+
+def _shared_object(cause: str) -> Refine:
+    def refine(m: re.Match[str] | None, s: Surroundings) -> float | None:
+        line = s.line_text
+        text = line.lower() + " " + s.block_text
+        lib_is_cuda = _CUDA_LIB.search(line) is not None
+        if "flash_attn" in text or "bitsandbytes" in text or "libnccl-net" in line:
+            return None  # their own rules; the NCCL net plugin is optional
+        if cause == "cuda_unavailable":
+            return 0.75 if "libcuda.so" in line or "libnvidia-ml" in line else None
+        if cause == "cuda_driver_mismatch":
+            return 0.5 if lib_is_cuda else None
+        return None if lib_is_cuda or "libcuda.so" in line else 0.6
+    return refine
+
+
+def _input_weight_type(want: str) -> Refine:
+    def refine(m: re.Match[str] | None, s: Surroundings) -> float | None:
+        if m is None:
+            return None
+        a, b = m.group("a"), m.group("b")
+        devices_differ = ("cuda" in a) != ("cuda" in b)
+        if want == "device":
+            return 0.9 if devices_differ else None
+        return 0.85 if not devices_differ else None
+    return refine
+
+
+def _float_types(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    text = m.group(0) if m else ""
+    return 0.85 if re.search(r"Half|BFloat16|Float|Double|float16|bfloat16", text) else 0.45
+
+
+def _trust_remote(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    line = s.line_text.lower()
+    if any(w in line for w in ("set the option", "pass the argument", "must be executed",
+                               "requires you to execute", "to allow custom code", "remove this error",
+                               "trust_remote_code=true`")):
+        return 0.95
+    return None
+
+
+def _weights_only(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    text = s.block_text
+    if "invalid load key" in text or "unsupported operand" in text or "truncated" in text:
+        return None
+    return 0.6
+
+
+def _unsupported_operand(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    return 0.8 if "weights only" in s.block_text or "weights_only" in s.block_text else 0.5
+
+
+def _json_decode(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    frames = s.frames_text
+    if any(w in frames for w in ("configuration_utils", "tokenization", "from_pretrained", "config", "hub")):
+        return 0.7
+    return 0.4
+
+
+def _remote_frames_attr(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    return 0.45 if "transformers_modules" in s.frames_text else None
+
+
+# -- the table -------------------------------------------------------------------------------
+
+_DRIVER_FIX = ("update the NVIDIA driver, or install a torch built for the CUDA version the driver supports",)
+_LFS_FIX = ("the file is a git-lfs pointer: run `git lfs install && git lfs pull` in the model "
+            "directory, or download with huggingface-cli",)
+
+SIGNATURES: tuple[Signature, ...] = (
+    # ---- cuda_oom
+    S("cuda_oom", "cuda out of memory", 0.95, "torch's CUDA allocator could not get the memory it asked for"),
+    S("cuda_oom", "outofmemoryerror", 0.95, "an out-of-memory error was raised on the GPU", refine=_oom_error),
+    S("cuda_oom", "cuda error: out of memory", 0.9, "the CUDA runtime itself ran out of device memory"),
+    S("cuda_oom", "cuda failure 'out of memory'", 0.9, "a CUDA call inside NCCL ran out of device memory"),
+    S("cuda_oom", "hip out of memory", 0.95, "the ROCm (HIP) allocator ran out of GPU memory"),
+    S("cuda_oom", "mps backend out of memory", 0.9, "the Apple MPS backend ran out of GPU memory"),
+    S("cuda_oom", "xpu out of memory", 0.9, "the Intel XPU allocator ran out of device memory"),
+    S("cuda_oom", "out of memory", 0.6, "an allocation ran out of memory", refine=_out_of_memory),
+    S("cuda_oom", "cublas_status_alloc_failed", 0.85, "cuBLAS could not allocate its workspace: the GPU is full"),
+    S("cuda_oom", "cublas_status_not_initialized", 0.6,
+      "cuBLAS failed to create its handle, most often because no GPU memory was left"),
+    S("cuda_oom", "cudnn_status_alloc_failed", 0.85, "cuDNN could not allocate GPU memory"),
+    S("cuda_oom", "cudnn_status_not_initialized", 0.45, "cuDNN failed to initialise, often for lack of GPU memory"),
+    S("cuda_oom", "cudaerrormemoryallocation", 0.9, "cudaMalloc failed: the GPU is out of memory"),
+    S("cuda_oom", "cuda_error_out_of_memory", 0.9, "the CUDA driver reported out of memory"),
+    S("cuda_oom", "cudamalloc failed", 0.85, "cudaMalloc failed: the GPU is out of memory"),
+    S("cuda_oom", "no available memory for the cache blocks", 0.9,
+      "the serving engine has no GPU memory left for its KV cache",
+      fixes=("raise gpu_memory_utilization or lower max_model_len / max_num_seqs",)),
+    S("cuda_oom", "maximum number of tokens that can be stored in kv cache", 0.85,
+      "the KV cache that fits in GPU memory is smaller than the model's max sequence length",
+      fixes=("lower max_model_len (--max-model-len) or raise gpu_memory_utilization",)),
+    S("cuda_oom", "larger than the available kv cache memory", 0.85,
+      "the KV cache needed for the max sequence length does not fit in the GPU memory left",
+      fixes=("lower max_model_len (--max-model-len) or raise gpu_memory_utilization",)),
+    S("cuda_oom", "oom when allocating tensor", 0.85, "TensorFlow ran out of GPU memory"),
+    S("cuda_oom", "offload the whole model to the disk", 0.55,
+      "the model fits neither in GPU memory nor in the CPU RAM that device_map allowed"),
+    S("cuda_oom", "had weights offloaded to the disk", 0.5,
+      "the model did not fit in GPU memory (and CPU RAM): part of it was offloaded to disk"),
+    S("cuda_oom", "is less than desired gpu memory utilization", 0.85,
+      "the GPU has less free memory than the serving engine was told to take (other processes hold it?)"),
+    S("cuda_oom", "available kv cache memory", 0.7, "nothing is left for the KV cache after loading the weights",
+      r"(?i)Available KV cache memory: -"),
+    S("cuda_oom", "resource_exhausted", 0.75, "the XLA/TensorFlow allocator ran out of device memory",
+      r"RESOURCE_EXHAUSTED.*(?:[Oo]ut of memory|OOM)"),
+    S("cuda_oom", "some modules are dispatched on the cpu or the disk", 0.55,
+      "the quantized model does not fit in GPU memory, so modules spilled to the CPU"),
+    S("cuda_oom", "gpu memory", 0.55, "GPU memory ran short",
+      r"(?i)(?:not enough|insufficient|ran out of|exceed\w*)\s+(?:the\s+)?(?:available\s+)?GPU memory"),
+    # ---- host_oom
+    S("host_oom", "killed", 0.7, "the process was killed by SIGKILL, which is what the kernel's OOM killer sends",
+      r"(?:^|[\s\]|%>])Killed(?::\s*9)?\s*$|\bline \d+:\s+\d+\s+Killed\b|^\d+\s+Killed\s", tag="kill"),
+    S("host_oom", "killed process", 0.95, "the kernel's OOM killer killed the process",
+      r"(?i)(?:Out of memory|oom).{0,40}Kill(?:ed)? process"),
+    S("host_oom", "oom-kill", 0.9, "the kernel's OOM killer fired"),
+    S("host_oom", "oom_kill", 0.85, "the kernel's OOM killer fired"),
+    S("host_oom", "invoked oom-killer", 0.95, "the kernel's OOM killer fired"),
+    S("host_oom", "oomkilled", 0.95, "the container was OOM-killed (memory limit reached)"),
+    S("host_oom", "exit", 0.65, "exit status 137 = 128 + 9: the process was killed by SIGKILL",
+      r"(?i)exit(?:ed)?\s*(?:status|code|with)?\s*(?:code\s*)?[:=]?\s*137\b", tag="kill"),
+    S("host_oom", "exit", 0.65, "exit code -9: the process was killed by SIGKILL",
+      r"(?i)(?:exit\s*code|exitcode|exit status|exited with(?: code)?)\s*:?\s*-9\b", tag="kill"),
+    S("host_oom", "returncode", 0.65, "return code -9: the process was killed by SIGKILL",
+      r"(?i)returncode\s*[:=]?\s*-9\b", tag="kill"),
+    S("host_oom", "return code", 0.65, "return code -9: the process was killed by SIGKILL",
+      r"(?i)return code\s*[:=]?\s*-9\b", tag="kill"),
+    S("host_oom", "sigkill", 0.6, "the process received SIGKILL", r"(?i)Signals?\.SIGKILL|\bSIGKILL\b", tag="kill"),
+    S("host_oom", "signal 9", 0.5, "the process received signal 9 (SIGKILL)", r"(?i)\bsignal 9\b", tag="kill"),
+    S("host_oom", "killed by signal: killed", 0.75, "a worker process was killed by SIGKILL (the OOM killer)", tag="kill"),
+    S("host_oom", "exited unexpectedly", 0.55, "a worker process died without a traceback (often killed for RAM)",
+      r"(?i)worker.*exited unexpectedly", tag="kill"),
+    S("host_oom", "terminated abruptly", 0.5, "a worker process died without a traceback (often killed for RAM)", tag="kill"),
+    S("host_oom", "memoryerror", 0.85, "Python could not allocate memory", r"(?<![A-Za-z_])MemoryError\b"),
+    S("host_oom", "unable to allocate", 0.85, "numpy could not allocate an array in RAM",
+      r"Unable to allocate [\d.]+\s*\w+ for an array"),
+    S("host_oom", "std::bad_alloc", 0.85, "a C++ allocation failed: out of host memory"),
+    S("host_oom", "defaultcpuallocator", 0.9, "torch's CPU allocator could not get the RAM it asked for"),
+    S("host_oom", "cannot allocate memory", 0.7, "the OS refused a memory allocation (ENOMEM)", refine=_cannot_allocate),
+    S("host_oom", "paging file is too small", 0.85, "Windows ran out of virtual memory (paging file)"),
+    S("host_oom", "winerror 1455", 0.85, "Windows ran out of virtual memory (paging file)"),
+    S("host_oom", "using all available ram", 0.95, "the notebook runtime used all its RAM"),
+    S("host_oom", "low on memory", 0.85, "the node ran out of RAM and the task was killed"),
+    S("host_oom", "kernel appears to have died", 0.45, "the notebook kernel died, most often for lack of RAM", tag="kill"),
+    S("host_oom", "died", 0.5, "a worker process died", r"(?i)worker\b.*\b(?:died|was killed)", tag="kill"),
+    S("host_oom", "killed", 0.55, "the process was killed (most often by the OOM killer)",
+      r"(?i)\bprocess (?:was|got|has been|is being) killed\b", tag="kill"),
+    # ---- cuda_unavailable
+    S("cuda_unavailable", "torch not compiled with cuda enabled", 0.95, "this torch is a CPU-only build",
+      fixes=("install a CUDA build of torch, or run on the CPU (device='cpu')",)),
+    S("cuda_unavailable", "found no nvidia driver on your system", 0.95, "no NVIDIA driver is loaded"),
+    S("cuda_unavailable", "no cuda gpus are available", 0.9, "CUDA sees no GPU (CUDA_VISIBLE_DEVICES or the driver)"),
+    S("cuda_unavailable", "invalid device ordinal", 0.9, "the code asked for a GPU index that does not exist here",
+      fixes=("use cuda:0 or an index below torch.cuda.device_count(); check CUDA_VISIBLE_DEVICES",)),
+    S("cuda_unavailable", "invalid device id", 0.8, "the code asked for a GPU index that does not exist here"),
+    S("cuda_unavailable", "cuda driver initialization failed", 0.85, "the CUDA driver could not initialise: no usable GPU"),
+    S("cuda_unavailable", "attempting to deserialize object on", 0.9,
+      "the checkpoint was saved from a GPU and this process has no (such) GPU",
+      r"(?i)Attempting to deserialize object on (?:a )?CUDA device",
+      fixes=("load with torch.load(..., map_location='cpu')",)),
+    S("cuda_unavailable", "no cuda-capable device is detected", 0.9, "the CUDA driver finds no GPU"),
+    S("cuda_unavailable", "cudaerrornodevice", 0.9, "the CUDA driver finds no GPU"),
+    S("cuda_unavailable", "cuda_error_no_device", 0.9, "the CUDA driver finds no GPU"),
+    S("cuda_unavailable", "cuda unknown error", 0.6,
+      "CUDA failed to initialise (often CUDA_VISIBLE_DEVICES changed after start, or a driver problem)"),
+    S("cuda_unavailable", "couldn't communicate with the nvidia driver", 0.85, "the NVIDIA driver is not loaded"),
+    S("cuda_unavailable", "cannot open shared object file", 0.75, "the CUDA driver library (libcuda) is missing: no driver",
+      refine=_shared_object("cuda_unavailable")),
+    S("cuda_unavailable", "no hip gpus are available", 0.9, "ROCm sees no GPU"),
+    S("cuda_unavailable", "not available", 0.65, "the code requires a GPU and none is available",
+      r"(?i)\b(?:cuda|gpu)\b(?: is)? not available|is_available\(\) (?:is|returns?|returned) False"),
+    S("cuda_unavailable", "no cuda runtime is found", 0.55, "no CUDA runtime was found (CPU-only torch or no CUDA install)"),
+    S("cuda_unavailable", "no gpu", 0.65, "the code requires a GPU and none was found",
+      r"(?i)\bno (?:cuda )?gpus? (?:found|available|detected)|\bgpu is required"),
+    S("cuda_unavailable", "device < num_gpus", 0.8, "a GPU index beyond the visible GPUs was used"),
+    S("cuda_unavailable", "compiled without gpu support", 0.6, "this build of the library has no GPU support",
+      refine=lambda m, s: None if "bitsandbytes" in s.block_text else 0.6),
+    S("cuda_unavailable", "busy or unavailable", 0.75,
+      "the GPU is in exclusive-process mode and taken, or unavailable (cudaErrorDevicesUnavailable)"),
+    S("cuda_unavailable", "cudaerrorinvaliddevice", 0.85, "the code asked for a GPU index that does not exist here"),
+    S("cuda_unavailable", "system not yet initialized", 0.6,
+      "CUDA error 802: the GPU is not ready (on NVSwitch systems, nvidia-fabricmanager is not running)"),
+    # ---- cuda_driver_mismatch
+    S("cuda_driver_mismatch", "the nvidia driver on your system is too old", 0.95,
+      "the NVIDIA driver is older than the CUDA runtime this torch was built with (torch then falls back to the CPU)",
+      fixes=_DRIVER_FIX),
+    S("cuda_driver_mismatch", "driver version is insufficient for cuda runtime version", 0.95,
+      "the NVIDIA driver is older than the CUDA runtime", fixes=_DRIVER_FIX),
+    S("cuda_driver_mismatch", "cudaerrorinsufficientdriver", 0.9, "the NVIDIA driver is older than the CUDA runtime",
+      fixes=_DRIVER_FIX),
+    S("cuda_driver_mismatch", "no kernel image is available for execution on the device", 0.95,
+      "torch (or an extension) was not compiled for this GPU's architecture",
+      fixes=("install a build whose torch.cuda.get_arch_list() includes this GPU's sm_XX",)),
+    S("cuda_driver_mismatch", "is not compatible with the current pytorch installation", 0.9,
+      "this GPU's compute capability is not among the architectures this torch was built for"),
+    S("cuda_driver_mismatch", "the current pytorch install supports cuda capabilities", 0.9,
+      "this GPU's compute capability is not among the architectures this torch was built for"),
+    S("cuda_driver_mismatch", "does not include kernels for this gpu", 0.9,
+      "this torch build has no kernels for this GPU's compute capability"),
+    S("cuda_driver_mismatch", "builds for release", 0.85,
+      "no torch build of this release supports this GPU's compute capability",
+      r"No published PyTorch CUDA builds for release \S+ support this GPU"),
+    S("cuda_driver_mismatch", "pytorch no longer supports this gpu because it is too old", 0.9,
+      "this torch build dropped support for this (old) GPU"),
+    S("cuda_driver_mismatch", "compiled with an unsupported toolchain", 0.9,
+      "code was compiled for a newer CUDA than the driver supports", fixes=_DRIVER_FIX),
+    S("cuda_driver_mismatch", "unsupported ptx version", 0.85, "the driver is too old for the PTX in this build",
+      fixes=_DRIVER_FIX),
+    S("cuda_driver_mismatch", "forward compatibility was attempted on non supported hw", 0.85,
+      "CUDA error 804: the CUDA compat libraries do not work with this GPU/driver", fixes=_DRIVER_FIX),
+    S("cuda_driver_mismatch", "unsupported display driver / cuda driver combination", 0.9,
+      "CUDA error 803: the user-space driver libraries do not match the kernel driver"),
+    S("cuda_driver_mismatch", "cudaerrornokernelimagefordevice", 0.9,
+      "torch (or an extension) was not compiled for this GPU's architecture"),
+    S("cuda_driver_mismatch", "cudaerrorcompatnotsupportedondevice", 0.85,
+      "the CUDA compat libraries do not work with this GPU/driver", fixes=_DRIVER_FIX),
+    S("cuda_driver_mismatch", "cudaerrorsystemdrivermismatch", 0.9, "the driver libraries do not match the kernel module"),
+    S("cuda_driver_mismatch", "driver/library version mismatch", 0.9,
+      "the NVIDIA kernel module and user-space libraries have different versions (reboot after a driver update)"),
+    S("cuda_driver_mismatch", "cuda_error_system_driver_mismatch", 0.9, "the driver libraries do not match the kernel module"),
+    S("cuda_driver_mismatch", "cannot open shared object file", 0.5,
+      "a CUDA runtime library this build needs is missing: it was built for another CUDA version",
+      refine=_shared_object("cuda_driver_mismatch")),
+    S("cuda_driver_mismatch", "invalid value for --gpu-architecture", 0.8, "the CUDA toolkit does not know this GPU's architecture"),
+    S("cuda_driver_mismatch", "ptxas fatal", 0.7, "the CUDA toolchain does not support the target architecture"),
+    # ---- missing_file
+    S("missing_file", "incorrect path_or_model_id", 0.85, "the path does not exist and is not a hub id"),
+    S("missing_file", "repo id must use alphanumeric chars", 0.8,
+      "the path does not exist, so it was read as a hub repo id (and is not a valid one)"),
+    S("missing_file", "repo id must be in the form", 0.85,
+      "the path does not exist, so it was read as a hub repo id (and is not a valid one)"),
+    S("missing_file", "error no file named", 0.9, "no weights file was found in the model directory"),
+    S("missing_file", "does not appear to have a file named", 0.9, "a file the loader needs is not in the directory / repo"),
+    S("missing_file", "is not a valid model identifier", 0.85, "the path does not exist and is not a hub id"),
+    S("missing_file", "is not a local folder or a valid repository name", 0.85, "the path does not exist and is not a hub id"),
+    S("missing_file", "couldn't find them in the cached files", 0.85,
+      "the model is not in the local cache and the hub could not be reached (offline)"),
+    S("missing_file", "couldn't find it in the cached files", 0.85,
+      "the file is not in the local cache and the hub could not be reached (offline)"),
+    S("missing_file", "cannot find the requested files in the disk cache", 0.9,
+      "offline mode and the files are not in the local cache"),
+    S("missing_file", "localentrynotfounderror", 0.85, "the file is not in the local cache (offline)"),
+    S("missing_file", "outgoing traffic has been disabled", 0.8, "offline mode and the files are not in the local cache"),
+    S("missing_file", "offlinemodeisenabled", 0.8, "offline mode and the files are not in the local cache"),
+    S("missing_file", "can't load the configuration of", 0.8, "config.json could not be found at that path"),
+    S("missing_file", "can't load tokenizer for", 0.75, "the tokenizer files could not be found at that path"),
+    S("missing_file", "unrecognized model in", 0.75,
+      "config.json is missing or has no model_type: the path is probably not the model's directory"),
+    S("missing_file", "filenotfounderror", 0.7, "a file does not exist"),
+    S("missing_file", "no such file or directory", 0.7, "a file does not exist",
+      refine=lambda m, s: None if "shared object file" in s.line_text or "dlerror" in s.line_text else 1.0),
+    S("missing_file", "was not found in model name list", 0.75, "the model name/path was not found (nor could it be cached)"),
+    S("missing_file", "couldn't find any file associated to this path or url", 0.75,
+      "nothing was found at that path or URL"),
+    S("missing_file", "repository not found", 0.8, "the hub repository does not exist (or is private)"),
+    S("missing_file", "entry not found", 0.75, "the file does not exist in that hub repository"),
+    S("missing_file", "revision not found", 0.7, "the requested revision does not exist"),
+    S("missing_file", "couldn't connect to", 0.6, "the hub could not be reached and the files are not cached",
+      r"(?i)couldn't connect to '?https?://(?:huggingface\.co|hf\.co)"),
+    S("missing_file", "couldn't reach", 0.55, "the hub could not be reached and the files are not cached",
+      r"(?i)couldn't reach .*(?:huggingface|hf\.co)"),
+    S("missing_file", "max retries exceeded with url", 0.5, "the hub could not be reached (offline?) and the files are not cached",
+      r"(?i)host='(?:huggingface\.co|hf\.co|cdn-lfs[\w.-]*)'.*Max retries exceeded"),
+    # ---- corrupt_checkpoint
+    S("corrupt_checkpoint", "error while deserializing header", 0.9,
+      "the safetensors header cannot be read: the file is truncated, or is not a safetensors file"),
+    S("corrupt_checkpoint", "header too large", 0.9,
+      "the 'header' is garbage: the file is a git-lfs pointer or an HTML page, not safetensors", fixes=_LFS_FIX),
+    S("corrupt_checkpoint", "headertoolarge", 0.9,
+      "the 'header' is garbage: the file is a git-lfs pointer or an HTML page, not safetensors", fixes=_LFS_FIX),
+    S("corrupt_checkpoint", "incomplete metadata", 0.9, "the safetensors file is shorter than its header says: truncated"),
+    S("corrupt_checkpoint", "metadataincompletebuffer", 0.9, "the safetensors file is shorter than its header says: truncated"),
+    S("corrupt_checkpoint", "safetensorerror", 0.6, "safetensors could not read the file"),
+    S("corrupt_checkpoint", "pytorchstreamreader failed", 0.9, "the .pt/.bin zip archive is damaged or truncated"),
+    S("corrupt_checkpoint", "failed finding central directory", 0.9, "the .pt/.bin zip archive is truncated"),
+    S("corrupt_checkpoint", "invalid load key", 0.85,
+      "the file is not a pickle/torch checkpoint ('v' = a git-lfs pointer, '<' = an HTML page)",
+      r"invalid load key, '(?P<key>[^']*)'", fixes=_LFS_FIX),
+    S("corrupt_checkpoint", "unsupported operand", 0.8,
+      "torch's safe unpickler met bytes that are not a checkpoint (118 = 'v' of a git-lfs pointer, 60 = '<' of HTML)",
+      r"Unsupported operand (?P<op>\d+)", refine=_unsupported_operand),
+    S("corrupt_checkpoint", "pickle data was truncated", 0.9, "the pickle file is truncated"),
+    S("corrupt_checkpoint", "ran out of input", 0.75, "the checkpoint file is empty or truncated"),
+    S("corrupt_checkpoint", "the file might be corrupted", 0.85, "the checkpoint file is damaged"),
+    S("corrupt_checkpoint", "checkpoint file is corrupted", 0.85, "the checkpoint file is damaged"),
+    S("corrupt_checkpoint", "unexpected eof", 0.7, "the file ends early: truncated"),
+    S("corrupt_checkpoint", "file is not a zip file", 0.8, "the archive is damaged or is not the file it claims to be"),
+    S("corrupt_checkpoint", "badzipfile", 0.8, "the archive is damaged or is not the file it claims to be"),
+    S("corrupt_checkpoint", "is not a valid json file", 0.8, "a JSON config file is damaged (truncated or not JSON)"),
+    S("corrupt_checkpoint", "jsondecodeerror", 0.55, "a JSON file could not be parsed", refine=_json_decode),
+    S("corrupt_checkpoint", "eof while parsing", 0.75, "a JSON file (tokenizer.json?) ends early: truncated"),
+    S("corrupt_checkpoint", "unable to load weights from pytorch checkpoint file", 0.85,
+      "the weights file could not be read (truncated, or a git-lfs pointer)"),
+    S("corrupt_checkpoint", "truncated file", 0.85, "the file is truncated"),
+    S("corrupt_checkpoint", "storage has wrong byte size", 0.8, "a tensor's data is shorter than recorded: truncated"),
+    S("corrupt_checkpoint", "consistency check failed", 0.85, "the downloaded file's size/hash does not match the hub's"),
+    S("corrupt_checkpoint", "git-lfs.github.com/spec", 0.8, "a git-lfs pointer file sits where the weights should be",
+      fixes=_LFS_FIX),
+    S("corrupt_checkpoint", "invalid magic", 0.6, "the file does not start with its format's magic number (damaged or wrong file)"),
+    S("corrupt_checkpoint", "could not parse modelproto", 0.45, "tokenizer.model is damaged or is not a sentencepiece model"),
+    # ---- size_mismatch
+    S("size_mismatch", "size mismatch for", 0.95, "a checkpoint tensor has a different shape from the model's parameter"),
+    S("size_mismatch", "copying a param with shape", 0.9, "a checkpoint tensor has a different shape from the model's parameter"),
+    S("size_mismatch", "ignore_mismatched_sizes", 0.9, "some checkpoint tensors have different shapes from the model's",
+      r"(?i)`?ignore_mismatched_sizes`? to `?False`?|consider adding `?ignore_mismatched_sizes"),
+    S("size_mismatch", "reinit due to size mismatch", 0.85, "the load report lists tensors whose shapes differ (MISMATCH)"),
+    S("size_mismatch", "trying to set a tensor of shape", 0.85, "a checkpoint tensor has a different shape from the model's parameter"),
+    S("size_mismatch", "shapes cannot be multiplied", 0.45, "a matrix product got incompatible shapes (config and weights disagree?)"),
+    S("size_mismatch", "is invalid for input of size", 0.4, "a reshape got a tensor of unexpected size (config and weights disagree?)"),
+    S("size_mismatch", "must match the size of tensor b", 0.35, "two tensors have incompatible sizes",
+      r"size of tensor a \((?P<a>\d+)\) must match the size of tensor b \((?P<b>\d+)\)"),
+    # ---- missing_or_unexpected_keys
+    S("missing_or_unexpected_keys", "missing key(s) in state_dict", 0.9, "parameters of the model were not in the checkpoint"),
+    S("missing_or_unexpected_keys", "unexpected key(s) in state_dict", 0.9, "the checkpoint holds parameters the model does not have"),
+    S("missing_or_unexpected_keys", "were not used when initializing", 0.45,
+      "checkpoint weights were left unused (names do not match, or a head for another task)", kind="hint",
+      refine=lambda m, s: None if "this is expected" in s.block_text else 1.0),
+    S("missing_or_unexpected_keys", "newly initialized", 0.5, "model weights were missing from the checkpoint and were initialised at random",
+      r"(?i)not initialized from the model checkpoint.*newly initialized|newly initialized because missing"),
+    S("missing_or_unexpected_keys", "found missing adapter keys", 0.8, "adapter weights are missing from the checkpoint"),
+    S("missing_or_unexpected_keys", "not found in the base model", 0.6,
+      "the adapter's target module names do not exist in this model", r"(?i)target modules? .* not found in the base model"),
+    S("missing_or_unexpected_keys", "missing", 0.75, "the load report lists weights MISSING from the checkpoint (they are random now)",
+      r"\|\s*MISSING\s*\||MISSING:\s+those params were newly initialized"),
+    S("missing_or_unexpected_keys", "unexpected", 0.7, "the load report lists checkpoint weights the model does not use",
+      r"\|\s*UNEXPECTED\s*\|"),
+    S("missing_or_unexpected_keys", "keyerror", 0.55, "a parameter name was looked up and not found in the checkpoint",
+      r"KeyError: '(?P<key>[\w.]+\.(?:weight|bias))'", refine=_weight_key),
+    # ---- version_mismatch
+    S("version_mismatch", "does not recognize this architecture", 0.95,
+      "this transformers does not know the checkpoint's model_type: it is too old for the model"),
+    S("version_mismatch", "has model type", 0.9, "this transformers does not know the checkpoint's model_type",
+      r"checkpoint you are trying to load has model type"),
+    S("version_mismatch", "keyerror", 0.75, "transformers' model registry has no entry for this model_type: it is too old",
+      r"KeyError: '(?P<key>[\w-]+)'\s*$", refine=_model_type_key),
+    S("version_mismatch", "keyerror", 0.6, "this transformers has no such tokenizer class (too old for the model)",
+      r"KeyError: '\w+Tokenizer(?:Fast)?'\s*$"),
+    S("version_mismatch", "data did not match any variant of untagged enum", 0.9,
+      "the installed tokenizers is too old to read this tokenizer.json (written by a newer version)",
+      fixes=("pip install -U tokenizers transformers",)),
+    S("version_mismatch", "cannot import name", 0.75, "a name the code imports does not exist in the installed library version",
+      r"cannot import name '(?P<name>\w+)' from '(?P<mod>[\w.]+)'", refine=_cannot_import),
+    S("version_mismatch", "has no attribute", 0.7, "the installed library has no such attribute (removed, renamed or not yet added)",
+      r"module '(?P<mod>[\w.]+)' has no attribute '(?P<attr>\w+)'", refine=_module_attr),
+    S("version_mismatch", "object has no attribute", 0.5, "code expects an attribute that this library version does not provide",
+      r"'(?P<obj>\w+)' object has no attribute '(?P<attr>\w+)'",
+      refine=lambda m, s: None if "'from_pretrained'" in s.line_text else _object_attr(m, s)),
+    S("version_mismatch", "attribute", 0.5, "code sets an attribute that this library version made read-only",
+      r"AttributeError: (?:can't set attribute|property '\w+' of '\w+' object has no setter)"),
+    S("version_mismatch", "got an unexpected keyword argument", 0.6,
+      "a function was called with an argument this library version does not accept"),
+    S("version_mismatch", "is required for a normal functioning of this module, but found", 0.9,
+      "transformers requires a different version of one of its dependencies"),
+    S("version_mismatch", "compiled using numpy 1.x cannot be run in", 0.9, "a binary module was built for numpy 1.x and numpy 2 is installed",
+      fixes=("pip install 'numpy<2' or upgrade the module that was built for numpy 1",)),
+    S("version_mismatch", "numpy.core.multiarray failed to import", 0.8, "a binary module was built against another numpy"),
+    S("version_mismatch", "binary incompatibility", 0.85, "a binary module was built against another numpy"),
+    S("version_mismatch", "were compiled with different cuda versions", 0.9,
+      "torch and torchvision (or another extension) were built for different CUDA versions"),
+    S("version_mismatch", "with arguments from the 'cuda' backend", 0.55,
+      "an extension's operator has no CUDA kernel here: it was built for another torch (or without CUDA)",
+      r"Could not run '[\w:.]+' with arguments from the 'CUDA' backend"),
+    S("version_mismatch", "no module named", 0.8, "a submodule that this code imports does not exist in the installed library version",
+      r"No module named '(?P<mod>[\w.]+)'", refine=_removed_submodule),
+    S("version_mismatch", "does not exist or is not currently imported", 0.6,
+      "the tokenizer class named in tokenizer_config.json is not in this transformers (too old, or custom code)"),
+    S("version_mismatch", "unrecognized configuration class", 0.55,
+      "this Auto class does not know the model's config class (wrong Auto class or too old a transformers)"),
+    S("version_mismatch", "rope_scaling", 0.85, "this transformers cannot read the model's rope_scaling (added in a newer release)",
+      r"`rope_scaling` must be a dictionary with (?:two|with two) fields|rope_scaling`?'s? type field must be"),
+    S("version_mismatch", "weights only load failed", 0.6,
+      "torch >= 2.6 loads checkpoints with weights_only=True by default and this file needs more",
+      refine=_weights_only,
+      fixes=("if you trust the file: torch.load(..., weights_only=False); better: convert it to safetensors",)),
+    S("version_mismatch", "undefined symbol", 0.6, "a compiled extension was built against another version of torch/Python",
+      refine=lambda m, s: None if ("flash_attn" in s.block_text or "bitsandbytes" in s.block_text) else 0.6),
+    S("version_mismatch", "glibc", 0.7, "a binary needs a newer system C/C++ library",
+      r"version `GLIBC\w*_[\d.]+' not found"),
+    S("version_mismatch", "upgrade", 0.6, "the code asks for a different library version",
+      r"(?i)(?:please |you (?:need|have) to |)(?:upgrade|update)(?: your)? (?:transformers|torch|tokenizers|accelerate|vllm|peft|huggingface_hub)\b"),
+    S("version_mismatch", "require", 0.6, "the code asks for a different library version",
+      r"(?i)requires? (?:transformers|torch|tokenizers|accelerate|peft|vllm)\s*(?:>=|==|>|version)\s*[\d.]+"),
+    S("version_mismatch", "generationmixin", 0.4,
+      "remote code written for transformers < 4.50 (models no longer inherit GenerationMixin)", kind="hint"),
+    # ---- missing_dependency
+    S("missing_dependency", "no module named", 0.85, "a Python package is not installed",
+      r"No module named '(?P<mod>[\w.]+)'", refine=_no_module),
+    S("missing_dependency", "is not defined", 0.6,
+      "a helper from an optional package is missing: that package (accelerate?) is not installed",
+      r"NameError: name '(?:init_empty_weights|dispatch_model|infer_auto_device_map|load_checkpoint_and_dispatch|"
+      r"set_module_tensor_to_device|is_deepspeed_zero3_enabled)' is not defined"),
+    S("missing_dependency", "requires the following packages that were not found", 0.9,
+      "the model's code imports packages that are not installed"),
+    S("missing_dependency", "but it was not found in your environment", 0.9, "a library transformers needs here is not installed"),
+    S("missing_dependency", "requires accelerate", 0.9, "this loading option needs the accelerate package",
+      fixes=("pip install accelerate",)),
+    S("missing_dependency", "requires `accelerate`", 0.9, "this loading option needs the accelerate package",
+      fixes=("pip install accelerate",)),
+    S("missing_dependency", "installed", 0.8, "a package the tokenizer/model needs is not installed",
+      r"(?i)you need to (?:have )?[\w-]+ installed|(?:package|library|module) [`'\"]?[\w.-]+[`'\"]? (?:is not|isn't) installed|[`'\"][\w.-]+[`'\"] is not installed|not installed\. please install"),
+    S("missing_dependency", "installed", 0.8, "a package the tokenizer/model needs is not installed",
+      r"(?i)(?:make sure|ensure)(?: that)? you have [`'\"]?[\w.-]+[`'\"]? installed"),
+    S("missing_dependency", "'nonetype' object has no attribute 'from_pretrained'", 0.6,
+      "the tokenizer/model class is None: the package it needs (sentencepiece?) is not installed"),
+    S("missing_dependency", "error parsing line", 0.55,
+      "a sentencepiece model was read as a tiktoken file: sentencepiece is probably not installed",
+      r"Error parsing line .* in \S*(?:spiece|tokenizer|sentencepiece)\S*\.model"),
+    S("missing_dependency", "is required", 0.75, "a package is required and not installed",
+      r"(?i)`?[\w.-]+`? is required (?:to|for|in order)\b.*pip install|is required.*\bpip install\b"),
+    S("missing_dependency", "pip install", 0.7, "the error asks to install a package", refine=_errorish),
+    S("missing_dependency", "dll load failed", 0.5, "a DLL that a compiled module needs is missing (Windows)"),
+    S("missing_dependency", "winerror 126", 0.5, "a DLL that a compiled module needs is missing (Windows)"),
+    S("missing_dependency", "cannot open shared object file", 0.6, "a system library is missing",
+      refine=_shared_object("missing_dependency")),
+    # ---- remote_code
+    S("remote_code", "trust_remote_code", 0.95, "the repository ships custom code and trust_remote_code was not set",
+      refine=_trust_remote),
+    S("remote_code", "requires you to execute", 0.95, "the repository ships custom code and trust_remote_code was not set"),
+    S("remote_code", "contains custom code which must be executed", 0.95,
+      "the repository ships custom code and trust_remote_code was not set"),
+    S("remote_code", "transformers_modules", 0.6, "the model's own code (from its repository) is involved",
+      r"transformers_modules", refine=_remote_frames_attr, kind="hint"),
+    # ---- dtype_unsupported
+    S("dtype_unsupported", "not implemented for '", 0.85, "this operation has no kernel for that dtype on this device",
+      r"not implemented for '(?:Half|BFloat16|Float8\w*|ComplexHalf)'"),
+    S("dtype_unsupported", "expected scalar type", 0.85, "operands of different dtypes met in one operation",
+      r"expected scalar type \w+ but found \w+", refine=_float_types),
+    S("dtype_unsupported", "to have the same dtype", 0.85, "operands of different dtypes met in one operation"),
+    S("dtype_unsupported", "must have the same dtype", 0.85, "operands of different dtypes met in one operation"),
+    S("dtype_unsupported", "to have same dtype", 0.8, "operands of different dtypes met in one operation"),
+    S("dtype_unsupported", "should be the same", 0.85, "input and weights have different dtypes",
+      r"Input type \((?P<a>[\w.]+)\) and weight type \((?P<b>[\w.]+)\) should be the same",
+      refine=_input_weight_type("dtype")),
+    S("dtype_unsupported", "bfloat16 is only supported on gpus with compute capability", 0.95,
+      "this GPU is older than Ampere (compute capability < 8.0) and has no bfloat16",
+      fixes=("use float16 (dtype=torch.float16 / --dtype=half) on this GPU",)),
+    S("dtype_unsupported", "bf16", 0.85, "this device does not support bfloat16",
+      r"(?i)(?:bf16|bfloat16)\W+(?:is )?not supported|(?:does not|doesn't|not) support (?:bf16|bfloat16)|bf16/gpu"),
+    S("dtype_unsupported", "bfloat16", 0.85, "this device does not support bfloat16",
+      r"(?i)(?:bf16|bfloat16)\W+(?:is )?not supported|(?:does not|doesn't|not) support (?:bf16|bfloat16)"),
+    S("dtype_unsupported", "unsupported scalartype bfloat16", 0.8, "bfloat16 tensors cannot be converted here (numpy has no bfloat16)"),
+    S("dtype_unsupported", "found dtype", 0.75, "a tensor has a different dtype than expected", r"Found dtype \w+ but expected \w+"),
+    S("dtype_unsupported", "only support fp16 and bf16", 0.8, "FlashAttention needs fp16/bf16 weights and inputs"),
+    S("dtype_unsupported", "only supports torch.float16 and torch.bfloat16", 0.6, "FlashAttention needs fp16/bf16 weights", kind="hint"),
+    S("dtype_unsupported", "on cpu", 0.8, "half precision is not supported on the CPU here",
+      r"(?i)(?:fp16|float16|half)(?: precision)?\W+(?:is )?(?:not supported|only supported on (?:gpu|cuda)).{0,20}\b(?:on )?cpu"),
+    S("dtype_unsupported", "mixed precision requires a gpu", 0.7, "fp16 mixed precision needs a CUDA GPU"),
+    S("dtype_unsupported", "attempting to unscale fp16 gradients", 0.75,
+      "the trainable weights are float16: the gradient scaler needs float32 master weights"),
+    S("dtype_unsupported", "cublas_status_not_supported", 0.5,
+      "cuBLAS has no kernel for this dtype on this GPU (bf16 on a pre-Ampere GPU?)"),
+    S("dtype_unsupported", "unsupported dtype", 0.7, "this operation does not support that dtype", r"Unsupported dtype (?:Half|BFloat16)"),
+    # ---- device_mismatch
+    S("device_mismatch", "expected all tensors to be on the same device", 0.95, "an operation got tensors on different devices"),
+    S("device_mismatch", "cannot copy out of meta tensor", 0.95, "weights are still on the meta device (never loaded)"),
+    S("device_mismatch", "meta tensor", 0.85, "weights are still on the meta device (never loaded)",
+      r"cannot be called on meta tensors|meta tensors? (?:have|has) no data"),
+    S("device_mismatch", "is not on the expected device", 0.9, "an operation got tensors on different devices (meta included)"),
+    S("device_mismatch", "expected object of device type", 0.85, "an operation got tensors on different devices"),
+    S("device_mismatch", "should be the same", 0.9, "the input and the weights are on different devices",
+      r"Input type \((?P<a>[\w.]+)\) and weight type \((?P<b>[\w.]+)\) should be the same",
+      refine=_input_weight_type("device")),
+    S("device_mismatch", "but expected it to be on", 0.9, "a tensor is on the wrong device"),
+    S("device_mismatch", "on the same device as the indexed tensor", 0.9, "indices and the indexed tensor are on different devices"),
+    S("device_mismatch", "device type for generator", 0.85, "the random generator is on a different device from the tensor"),
+    S("device_mismatch", "offloaded to cpu or disk", 0.8, "a model with offloaded modules cannot be moved with .to()"),
+    S("device_mismatch", "being on a device type different than your model", 0.7,
+      "generate() got inputs on another device than the model", kind="hint"),
+    S("device_mismatch", "tensors must be cuda and dense", 0.6, "a collective got CPU tensors (NCCL needs CUDA tensors)"),
+    S("device_mismatch", "meta device", 0.5, "some weights are still on the meta device",
+      r"(?i)(?:are|is|still|left) on the meta device"),
+    # ---- quantization_error
+    S("quantization_error", "exllama", 0.85, "the exllama GPTQ kernels need every module on the GPU",
+      fixes=("set disable_exllama=True (use_exllama=False) in the quantization config, or keep the whole model on the GPU",)),
+    S("quantization_error", "compiled without gpu support", 0.85, "this bitsandbytes build has no CUDA kernels",
+      refine=lambda m, s: 0.85 if "bitsandbytes" in s.block_text else None),
+    S("quantization_error", "cuda setup failed", 0.85, "bitsandbytes could not find a usable CUDA setup"),
+    S("quantization_error", "libbitsandbytes", 0.75, "the bitsandbytes native library failed to load or lacks kernels"),
+    S("quantization_error", "cget_col_row_stats", 0.85, "bitsandbytes loaded its CPU-only library"),
+    S("quantization_error", "named symbol not found", 0.8, "bitsandbytes' CUDA kernels do not match this GPU/CUDA",
+      refine=lambda m, s: 0.8 if "bitsandbytes" in s.block_text else None),
+    S("cuda_driver_mismatch", "named symbol not found", 0.5,
+      "a GPU kernel is missing from the binary: it was built for another GPU architecture or CUDA",
+      refine=lambda m, s: None if "bitsandbytes" in s.block_text else 0.5),
+    S("quantization_error", "cadam32bit_grad_fp32", 0.85, "bitsandbytes loaded its CPU-only library"),
+    S("quantization_error", "bitsandbytes models", 0.85, "a bitsandbytes-quantized model cannot be moved with .to()"),
+    S("quantization_error", "is not supported for `4-bit`", 0.85, "a 4-bit quantized model cannot be cast or moved"),
+    S("quantization_error", "is not supported for `8-bit`", 0.85, "an 8-bit quantized model cannot be cast or moved"),
+    S("quantization_error", "requires bitsandbytes", 0.8, "bitsandbytes quantization needs the bitsandbytes package (and a CUDA GPU)"),
+    S("quantization_error", "version of bitsandbytes", 0.8, "bitsandbytes quantization needs a (newer) bitsandbytes"),
+    S("quantization_error", "quantized model requires", 0.8, "this quantized checkpoint needs its quantization backend",
+      r"(?i)(?:quantized model|quantization) requires"),
+    S("quantization_error", "cuda extension not installed", 0.7, "the GPTQ CUDA kernels are not installed"),
+    S("quantization_error", "some modules are dispatched on the cpu or the disk", 0.75,
+      "the quantized model does not fit in GPU memory and bitsandbytes cannot offload these modules",
+      fixes=("give the GPU more room, or set llm_int8_enable_fp32_cpu_offload=True with a device_map",)),
+    S("quantization_error", "llm_int8_enable_fp32_cpu_offload", 0.7, "8-bit modules would have to be offloaded to the CPU"),
+    S("quantization_error", "blockwise quantization only supports", 0.8, "bitsandbytes got a tensor of an unsupported dtype"),
+    S("quantization_error", "qweight", 0.93, "the checkpoint holds quantized tensors (qweight/qzeros/scales) the model does not expect: a quantized checkpoint opened as a plain model",
+      refine=_quant_keys),
+    S("quantization_error", "qzeros", 0.93, "the checkpoint holds quantized tensors (qweight/qzeros/scales) the model does not expect",
+      refine=_quant_keys),
+    S("quantization_error", "quant_state", 0.93, "the checkpoint holds bitsandbytes 4-bit state the model does not expect",
+      refine=_quant_keys),
+    S("quantization_error", "awq", 0.75, "the AWQ quantization backend or its kernels failed", r"(?i)\b(?:auto-?awq|awq)\b",
+      refine=lambda m, s: 0.75 if _ERRORISH.search(s.line_text) else None),
+    S("quantization_error", "gptq", 0.7, "the GPTQ quantization backend or its kernels failed", r"(?i)\b(?:auto[-_]?gptq|gptq\w*)\b",
+      refine=lambda m, s: 0.7 if _ERRORISH.search(s.line_text) else None),
+    S("quantization_error", "marlin", 0.65, "the Marlin quantized kernels failed", r"(?i)\bmarlin\b",
+      refine=lambda m, s: 0.65 if _ERRORISH.search(s.line_text) else None),
+    S("quantization_error", "unknown quantization type", 0.75, "this library version does not know the quantization method"),
+    S("quantization_error", "quantization", 0.5, "a quantization library reported an error",
+      r"(?i)quantiz\w*.{0,80}\b(?:not supported|failed|error|unsupported|requires)\b", refine=_errorish),
+    S("quantization_error", "compute capability", 0.75, "this quantization format needs a newer GPU",
+      r"(?i)\bfp8\b.*compute capability"),
+    # ---- tokenizer_error
+    S("tokenizer_error", "couldn't instantiate the backend tokenizer", 0.7,
+      "neither tokenizer.json nor a convertible slow tokenizer could build the fast tokenizer"),
+    S("tokenizer_error", "could not parse modelproto", 0.75,
+      "tokenizer.model is not a sentencepiece model (a tiktoken/BPE file read with the wrong tokenizer class, or damaged)"),
+    S("tokenizer_error", "sentencepiece_processor.cc", 0.7, "sentencepiece could not load tokenizer.model"),
+    S("tokenizer_error", "not a string", 0.5,
+      "sentencepiece got no model file path (tokenizer.model missing or not found)", r"^TypeError: not a string\s*$"),
+    S("missing_file", "not a string", 0.45, "sentencepiece got no model file path: tokenizer.model is probably missing",
+      r"^TypeError: not a string\s*$"),
+    S("tokenizer_error", "asking to pad but the tokenizer does not have a padding token", 0.85,
+      "the tokenizer has no pad token", fixes=("tokenizer.pad_token = tokenizer.eos_token",)),
+    S("tokenizer_error", "chat_template is not set", 0.85, "the tokenizer has no chat template",
+      fixes=("pass chat_template=... or set tokenizer.chat_template from the model card",)),
+    S("tokenizer_error", "cannot use chat template functions", 0.85, "the tokenizer has no chat template"),
+    S("tokenizer_error", "textencodeinput must be union", 0.75, "the tokenizer was given something that is not text (None? a list of lists?)"),
+    S("tokenizer_error", "piece id is out of range", 0.75, "decode got a token id outside the tokenizer's vocabulary"),
+    S("tokenizer_error", "out of range integral type conversion attempted", 0.7,
+      "decode got a negative or huge token id (e.g. -100 labels or padding)"),
+    S("tokenizer_error", "non-consecutive added token", 0.75, "the added tokens do not follow the vocabulary"),
+    S("tokenizer_error", "activate truncation and/or padding", 0.7, "sequences of different lengths were batched without padding"),
+    S("tokenizer_error", "tiktoken failed", 0.75, "the tokenizer files could not be converted to a fast tokenizer"),
+    S("tokenizer_error", "does not exist or is not currently imported", 0.4,
+      "the tokenizer class named in tokenizer_config.json is not available"),
+    S("tokenizer_error", "can't load tokenizer for", 0.4, "the tokenizer could not be created from those files"),
+    S("tokenizer_error", "not the same type as the class this function is called from", 0.4,
+      "the tokenizer files are for another tokenizer class", kind="hint"),
+    # ---- permission_or_disk
+    S("permission_or_disk", "permission denied", 0.85, "the process may not read or write that path"),
+    S("permission_or_disk", "read-only file system", 0.9, "the target file system is mounted read-only"),
+    S("permission_or_disk", "no space left on device", 0.95, "the disk (or /dev/shm) is full"),
+    S("permission_or_disk", "disk quota exceeded", 0.9, "the disk quota is used up"),
+    S("permission_or_disk", "not enough free disk space", 0.85, "the download target has too little free space"),
+    S("permission_or_disk", "file write failed", 0.7, "torch.save could not write the file: usually the disk is full",
+      r"PytorchStreamWriter failed writing file|file write failed"),
+    S("permission_or_disk", "unexpected pos", 0.7, "torch.save could not finish writing: usually the disk is full",
+      r"inline_container\.cc.*unexpected pos|unexpected pos \d+ vs \d+"),
+    S("permission_or_disk", "insufficient shared memory", 0.85, "/dev/shm is too small for the DataLoader workers",
+      fixes=("enlarge /dev/shm (docker --shm-size=8g or --ipc=host), or use fewer workers",)),
+    S("permission_or_disk", "out of shared memory", 0.8, "/dev/shm is too small for the DataLoader workers",
+      fixes=("enlarge /dev/shm (docker --shm-size=8g or --ipc=host), or use fewer workers",)),
+    S("permission_or_disk", "bus error", 0.5, "SIGBUS: often /dev/shm full, or a memory-mapped file that shrank"),
+    S("permission_or_disk", "operation not permitted", 0.6, "the OS refused the operation (permissions)"),
+    S("permission_or_disk", "not writable", 0.75, "a directory (the cache?) is not writable"),
+    S("permission_or_disk", "too many open files", 0.45, "the per-process open-file limit (ulimit -n) was reached"),
+    S("permission_or_disk", "gatedrepoerror", 0.6, "the model is gated: your account has no access / no token was given"),
+    S("permission_or_disk", "you must have access to it and be authenticated", 0.6,
+      "the model is gated: your account has no access / no token was given"),
+    # ---- port_in_use
+    S("port_in_use", "address already in use", 0.95, "another process is listening on that address/port"),
+    S("port_in_use", "eaddrinuse", 0.95, "another process is listening on that address/port"),
+    S("port_in_use", "only one usage of each socket address", 0.95, "another process is listening on that port (Windows)"),
+    S("port_in_use", "cannot find empty port", 0.9, "every port in the allowed range is taken"),
+    S("port_in_use", "in use", 0.85, "the port is taken", r"(?i)\bport\b.{0,40}\b(?:is )?(?:already )?in use\b"),
+    S("port_in_use", "socket in a way forbidden by its access permissions", 0.6,
+      "Windows refuses that port (reserved or in use)"),
+    S("port_in_use", "error while attempting to bind on address", 0.7, "the server could not bind its address"),
+    # ---- nccl_distributed
+    S("nccl_distributed", "nccl error", 0.85, "NCCL reported an error"),
+    S("nccl_distributed", "nccl_error_", 0.85, "NCCL reported an error"),
+    S("nccl_distributed", "nccl warn", 0.75, "NCCL reported a failure"),
+    S("nccl_distributed", "unhandled system error", 0.85, "NCCL failed in a system call (network, sockets, memory)"),
+    S("nccl_distributed", "unhandled cuda error", 0.8, "NCCL failed in a CUDA call"),
+    S("nccl_distributed", "ncclsystemerror", 0.85, "NCCL failed in a system call (network, sockets, memory)"),
+    S("nccl_distributed", "ncclinternalerror", 0.85, "NCCL hit an internal error"),
+    S("nccl_distributed", "ncclunhandledcudaerror", 0.8, "NCCL failed in a CUDA call"),
+    S("nccl_distributed", "ncclinvalidusage", 0.85, "NCCL was used wrongly (mismatched collectives or ranks)"),
+    S("nccl_distributed", "ncclremoteerror", 0.85, "a remote NCCL peer failed"),
+    S("nccl_distributed", "have nccl built in", 0.85, "this torch build has no NCCL (a CPU or non-CUDA build)"),
+    S("nccl_distributed", "nccl", 0.75, "NCCL reported a failure", refine=_nccl, kind="symptom"),
+    S("nccl_distributed", "watchdog caught collective operation timeout", 0.85,
+      "a collective waited past the timeout: one rank is stuck or died, or the job is too slow", kind="symptom"),
+    S("nccl_distributed", "communicator was aborted", 0.8, "the NCCL communicator was aborted after a failure", kind="symptom"),
+    S("nccl_distributed", "default process group has not been initialized", 0.85,
+      "a collective was called before init_process_group"),
+    S("nccl_distributed", "timed out initializing process group", 0.85, "the ranks never all joined the process group"),
+    S("nccl_distributed", "store based barrier", 0.8, "the ranks never all joined the process group"),
+    S("nccl_distributed", "client socket has timed out", 0.85, "a rank could not reach the rendezvous store (MASTER_ADDR/PORT)"),
+    S("nccl_distributed", "socket timeout", 0.6, "a connection between ranks timed out"),
+    S("nccl_distributed", "connection closed by peer", 0.6, "another rank went away (crashed?) mid-collective", kind="symptom"),
+    S("nccl_distributed", "connection reset by peer", 0.45, "another process went away mid-connection", kind="symptom"),
+    S("nccl_distributed", "distbackenderror", 0.8, "the distributed backend reported an error", kind="symptom"),
+    S("nccl_distributed", "distnetworkerror", 0.8, "ranks could not connect to each other"),
+    S("nccl_distributed", "diststoreerror", 0.8, "the rendezvous store failed"),
+    S("nccl_distributed", "rendezvous", 0.75, "the ranks could not rendezvous",
+      r"(?i)rendezvous\w*\s*(?:timeout|error|closed|failed)|RendezvousTimeoutError|RendezvousConnectionError"),
+    S("nccl_distributed", "gloo", 0.7, "the gloo backend could not connect the ranks or timed out",
+      r"(?i)gloo\w*.*(?:connectFullMesh failed|timed out|timeout)", kind="symptom"),
+    S("nccl_distributed", "master_addr", 0.85, "the rendezvous address is not set", r"(?i)MASTER_ADDR.{0,20}(?:expected|not set)"),
+    S("nccl_distributed", "duplicate gpu detected", 0.85, "two ranks were placed on the same GPU"),
+    S("nccl_distributed", "ibv_", 0.75, "the InfiniBand transport failed", r"\bibv_\w+"),
+    S("nccl_distributed", "heartbeat monitor", 0.75, "the distributed heartbeat timed out", kind="symptom"),
+    S("nccl_distributed", "childfailederror", 0.4, "a worker of the distributed job failed (its own error is the cause)",
+      kind="symptom"),
+    # ---- flash_attention
+    S("flash_attention", "flash_attn", 0.8, "flash-attn is missing or was built for another torch/CUDA", refine=_flash_mention),
+    S("flash_attention", "has been toggled on, but it cannot be used", 0.95,
+      "FlashAttention was requested and cannot be used here"),
+    S("flash_attention", "flash attention", 0.9, "FlashAttention 2 is not available here, or its installation is broken",
+      r"(?i)flash ?attention(?: ?2(?:\.0)?)? (?:is not available|installation seems to be broken|is not installed)"),
+    S("flash_attention", "flashattention only supports ampere gpus or newer", 0.95, "this GPU is older than Ampere"),
+    S("flash_attention", "flashattention is only supported on cuda", 0.9, "flash-attn needs a newer CUDA"),
+    S("flash_attention", "does not support flash attention", 0.85, "this model class has no FlashAttention implementation"),
+    S("flash_attention", "flashattention backward for head dim", 0.85, "this head size needs an A100/H100 for the backward pass"),
+    S("flash_attention", "flash-attn", 0.6, "flash-attn failed", refine=_errorish),
+    S("flash_attention", "memory_efficient_attention", 0.5, "xformers has no kernel for this setup (built for another torch/CUDA?)",
+      r"No operator found for `memory_efficient_attention"),
+    S("flash_attention", "only support fp16 and bf16", 0.45, "FlashAttention got float32 inputs"),
+    # ---- numeric_overflow
+    S("numeric_overflow", "probability tensor contains", 0.9,
+      "sampling got inf/NaN probabilities: the logits overflowed (float16?) or the weights are NaN",
+      fixes=("load in bfloat16 or float32 instead of float16",)),
+    S("numeric_overflow", "without overflow", 0.8, "a value does not fit in the dtype (float16 max is 65504)",
+      r"cannot be converted to type \S*Half without overflow|without overflow"),
+    S("numeric_overflow", "returned nan values in its", 0.8, "autograd produced NaN"),
+    S("numeric_overflow", "nan or inf found in input tensor", 0.6, "NaN/inf appeared in the tensors"),
+    S("numeric_overflow", "nan", 0.55, "the loss became NaN/inf", r"(?i)\bloss\b.{0,20}\b(?:is|became|=)\s*(?:nan|inf)\b"),
+    S("numeric_overflow", "gradient overflow", 0.55, "fp16 gradients overflowed"),
+    S("numeric_overflow", "overflow encountered", 0.35, "a numeric overflow warning", kind="hint"),
+    # ---- context_too_long
+    S("context_too_long", "token indices sequence length is longer than the specified maximum sequence length", 0.45,
+      "the input has more tokens than the model's maximum length", kind="hint"),
+    S("context_too_long", "index out of range in self", 0.6,
+      "an embedding lookup went past the table: a position (or token id) beyond the model's limit",
+      refine=_index_out_of_range),
+    S("context_too_long", "srcindex < srcselectdimsize", 0.65,
+      "a GPU index_select went past the table (the device-side assert of an embedding lookup out of range)"),
+    S("context_too_long", "indexselectlargeindex", 0.65, "a GPU embedding lookup went out of range"),
+    S("context_too_long", "index out of bounds", 0.65,
+      "a GPU gather/embedding lookup went past its table (the device-side assert of an index out of range)",
+      r"vectorized gather kernel index out of bounds|ind < ind_dim_size"),
+    S("context_too_long", "indexselectsmallindex", 0.65, "a GPU embedding lookup went out of range"),
+    S("context_too_long", "cudaerrorassert", 0.3,
+      "a GPU kernel assertion failed (often an index out of range; the real error is reported late)", kind="symptom"),
+    S("context_too_long", "device-side assert triggered", 0.35,
+      "a GPU kernel assertion failed (often an index out of range; the real error is reported late)", kind="symptom",
+      fixes=("rerun with CUDA_LAUNCH_BLOCKING=1 (or on CPU) to see the failing operation",)),
+    S("context_too_long", "input length of input_ids is", 0.8, "the prompt is longer than max_length allows"),
+    S("context_too_long", "is longer than the maximum model length", 0.9, "the prompt is longer than the server's max model length"),
+    S("context_too_long", "exceeds limit of", 0.85, "the prompt exceeds the model's context limit",
+      r"(?i)(?:prompt|input).{0,40}too long and exceeds limit of"),
+    S("context_too_long", "maximum context length is", 0.9, "the request is longer than the model's context window"),
+    S("context_too_long", "exceed context window", 0.9, "the request is longer than the model's context window"),
+    S("context_too_long", "max_position_embeddings", 0.65, "the sequence exceeds max_position_embeddings",
+      r"(?i)max_position_embeddings\W.{0,40}(?:exceed|larger|greater|longer|>)|(?:exceed|larger|greater|longer|>)\w*.{0,60}\bmax_position_embeddings"),
+    S("context_too_long", "too long", 0.7, "the input is too long for the model",
+      r"(?i)(?:sequence|input|prompt|context)\b.{0,40}\btoo long\b|\btoo long\b.{0,40}\b(?:sequence|tokens|context)"),
+    S("context_too_long", "exceeds the maximum", 0.7, "the sequence exceeds the model's maximum",
+      r"(?i)(?:sequence|input|token).{0,40}exceeds the maximum"),
+    S("context_too_long", "cublas_status_execution_failed", 0.4,
+      "a cuBLAS kernel failed, most often after an out-of-range index upstream", kind="symptom"),
+    S("context_too_long", "must match the size of tensor b", 0.5, "a tensor is longer than the model's position table",
+      r"size of tensor a \((?P<a>\d+)\) must match the size of tensor b \((?P<b>\d+)\)", refine=_tensor_sizes),
+)
+
+
+def _validate() -> None:
+    for sig in SIGNATURES:
+        if sig.cause not in CAUSES:
+            raise ValueError(f"signature {sig.needle!r} names unknown cause {sig.cause!r}")
+        if sig.kind not in ("error", "hint", "symptom"):
+            raise ValueError(f"signature {sig.needle!r} has unknown kind {sig.kind!r}")
+
+
+_validate()
