@@ -1,0 +1,683 @@
+"""The log pane: everything the engine prints and the console's own events, timestamped.
+
+A line-API widget (`ScrollView.render_line`) over its own bounded ring of entries, so 10,000+
+lines scroll and filter without re-rendering: only the rows on screen are drawn, and each row's
+strip is cached by (entry, version, marks).
+
+- Levels: detected from the text (Python tracebacks, exception lines, `ERROR`/`WARNING`/`DEBUG`
+  logging prefixes, glog-style `E0101`, `*Warning:`), or given for the console's events. Colours
+  from the theme: errors $error, warnings $warning, debug muted.
+- Progress bars: an engine line that ended with a carriage return (`cr=True` from the engine
+  client) is provisional; the next update of the same bar replaces it in place, so a bar shows
+  its last state on one line (`add_output`). `add_line(replace_key=...)` does the same for any
+  caller.
+- Filters: `l` / `L` cycle the minimum level; `set_filter(text)` keeps lines containing the
+  text (case-insensitive). The filter input itself lives in the log view (`/`).
+- Following: the view follows the tail until the user scrolls up; the border then says "paused
+  following — End to resume". Scrolling back to the bottom or End resumes.
+- Copy: `v` starts a line selection at the bottom line on screen; ↑/↓ (or shift+↑/↓, PgUp/PgDn,
+  Home/End) extend it; `y`, `c` or Enter copy the selected lines' text, `Y` with timestamps;
+  Escape cancels. Without a selection, `y`/`c` copy the lines on screen. The app's
+  `copy_to_clipboard` uses OSC 52, which terminals honour over SSH.
+- `n` / `N`: the next / previous error line.
+- Bounded: at most `max_lines` entries; older ones stay complete in the session log file the
+  engine client writes.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
+from textual.events import Resize
+from textual.geometry import Size
+from textual.reactive import var
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
+LEVEL_NAMES = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARNING", ERROR: "ERROR"}
+LEVEL_BY_NAME = {"debug": DEBUG, "info": INFO, "warning": WARNING, "warn": WARNING,
+                 "error": ERROR, "critical": ERROR, "fatal": ERROR}
+MIN_LEVELS = (DEBUG, INFO, WARNING, ERROR)  # the order `l` cycles through
+
+MAX_LINE_CHARS = 4000  # longer lines are cut on screen (the session log keeps them whole)
+PREFIX_CELLS = 1 + 12 + 1  # gutter, "HH:MM:SS.mmm", space
+CONSOLE_TAG = "» "
+
+_ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+# Each pattern's earliest match decides (a logging prefix comes before the message it carries).
+_LEVEL_PATTERNS: tuple[tuple[int, re.Pattern[str]], ...] = (
+    (ERROR, re.compile(
+        r"Traceback \(most recent call last\)|\b(?:ERROR|CRITICAL|FATAL|FAILED)\b"
+        r"|\b\w*(?:Error|Exception)\b(?=:|\s*$)|\b\w+(?:Interrupt|Exit)\b(?=:|\s*$)"
+        r"|\bKilled\b|Segmentation fault|core dumped|^E\d{4} |(?i:\b(?:error|fatal):)"
+        r"|During handling of the above exception|The above exception was the direct cause")),
+    (WARNING, re.compile(r"\b(?:WARNING|WARN)\b|\b\w*Warning\b|^W\d{4} |(?i:\bwarning:)")),
+    (DEBUG, re.compile(r"\bDEBUG\b|^D\d{4} ")),
+    (INFO, re.compile(r"\bINFO\b|^I\d{4} ")),
+)
+_TRACEBACK_HEAD = "Traceback (most recent call last)"
+# A tqdm bar: "<desc>: 42%|####      | 5/12 [...]" (desc optional).
+_BAR_RE = re.compile(r"^(.*?)\s*\d{1,3}%\|")
+
+
+def detect_level(text: str) -> int:
+    """The level a line of output reads as (INFO when nothing says otherwise)."""
+    best: tuple[int, int] | None = None  # (position, -level)
+    for level, pattern in _LEVEL_PATTERNS:
+        m = pattern.search(text)
+        if m is not None and (best is None or (m.start(), -level) < best):
+            best = (m.start(), -level)
+    return INFO if best is None else -best[1]
+
+
+def level_value(level: str | int | None, default: int = INFO) -> int:
+    if level is None:
+        return default
+    if isinstance(level, int):
+        return level
+    return LEVEL_BY_NAME.get(level.lower(), default)
+
+
+def clean_text(text: str) -> str:
+    """No ANSI escapes, tabs expanded, other control characters made visible, length capped."""
+    if "\x1b" in text:
+        text = _ANSI_RE.sub("", text)
+    if "\t" in text:
+        text = text.expandtabs(4)
+    text = _CONTROL_RE.sub("\ufffd", text)
+    if len(text) > MAX_LINE_CHARS:
+        text = text[:MAX_LINE_CHARS] + f"… ({len(text) - MAX_LINE_CHARS:,} more characters)"
+    return text
+
+
+def bar_label(text: str) -> str | None:
+    """The description of a tqdm-style bar line ("" for a bar without one), else None."""
+    m = _BAR_RE.match(text)
+    return m.group(1).strip() if m is not None else None
+
+
+def format_stamp(ts: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
+
+
+@dataclass(slots=True)
+class LogEntry:
+    seq: int  # position in the session, never reused
+    ts: float
+    stream: str  # "stdout" | "stderr" | "console"
+    level: int
+    text: str
+    version: int = 0  # bumped when the entry changes (a progress bar's update)
+    marked: bool = False  # part of a diagnosed error (a marker in the gutter)
+
+    def line(self, with_time: bool = False) -> str:
+        tag = CONSOLE_TAG if self.stream == "console" else ""
+        return f"{format_stamp(self.ts)} {tag}{self.text}" if with_time else f"{tag}{self.text}"
+
+
+class LogPane(ScrollView, can_focus=True):
+    DEFAULT_CSS = """
+    LogPane {
+        border: round $primary 50%;
+        border-title-color: $text;
+        border-subtitle-color: $text-muted;
+        background: $surface;
+        scrollbar-size-vertical: 1;
+        scrollbar-size-horizontal: 1;
+        &:focus { border: round $primary; }
+        &.-paused { border-subtitle-color: $warning; }
+        & > .log-pane--time { color: $text-muted; }
+        & > .log-pane--error { color: $error; }
+        & > .log-pane--warning { color: $warning; }
+        & > .log-pane--debug { color: $text-muted; text-style: dim; }
+        & > .log-pane--console { color: $accent; text-style: bold; }
+        & > .log-pane--marker { color: $error; }
+        & > .log-pane--selected { background: $primary 35%; }
+        & > .log-pane--cursor { background: $primary 65%; }
+    }
+    """
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "log-pane--time", "log-pane--error", "log-pane--warning", "log-pane--debug",
+        "log-pane--console", "log-pane--marker", "log-pane--selected", "log-pane--cursor",
+    }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("l", "cycle_level(1)", "Level", id="log.level"),
+        Binding("L", "cycle_level(-1)", "Level down", show=False, id="log.level_down"),
+        Binding("end", "follow", "Follow", id="log.follow"),
+        Binding("v", "toggle_select", "Select", id="log.select"),
+        Binding("y,c", "copy", "Copy", id="log.copy"),
+        Binding("Y", "copy(True)", "Copy with time", show=False, id="log.copy_with_time"),
+        Binding("enter", "copy_selection", "Copy selection", show=False, id="log.copy_enter"),
+        Binding("escape", "cancel_select", "Cancel selection", show=False, id="log.cancel"),
+        Binding("shift+up", "extend(-1)", "Extend up", show=False, id="log.extend_up"),
+        Binding("shift+down", "extend(1)", "Extend down", show=False, id="log.extend_down"),
+        Binding("n", "next_error(1)", "Next error", show=False, id="log.next_error"),
+        Binding("N", "next_error(-1)", "Previous error", show=False, id="log.previous_error"),
+    ]
+
+    min_level: var[int] = var(DEBUG, init=False)
+    following: var[bool] = var(True, init=False)
+
+    def __init__(self, *, max_lines: int = 10_000, clock: Callable[[], float] = time.time,
+                 id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        if max_lines < 1:
+            raise ValueError("max_lines must be at least 1")
+        self.max_lines = max_lines
+        self.clock = clock
+        self._entries: deque[LogEntry] = deque()
+        self._visible: list[LogEntry] = []  # entries passing the filters, in order
+        self._dead = 0  # leading entries of _visible already evicted from _entries
+        self._next_seq = 0
+        self._dropped = 0  # entries evicted from the ring
+        self._filter_text = ""
+        self._keys: dict[str, LogEntry] = {}  # replace_key -> its entry
+        self._bars: dict[str, str] = {}  # open progress bar label -> its replace key
+        self._traceback_open = False
+        self._max_cells = 0
+        self._sel_anchor: int | None = None  # seq numbers
+        self._sel_cursor: int | None = None
+        self._last_cursor: int | None = None  # where the last selection ended (for n / N)
+        self._programmatic_scroll = False
+        self._update_pending = False
+        self._rows_removed_above = 0
+        self._titles_pending = False
+        self._styles: dict[str, Style] | None = None
+        self._strip_cache: LRUCache[tuple[int, int, str], Strip] = LRUCache(2048)
+
+    # ------------------------------------------------------------------ adding lines
+
+    def add_line(self, text: str, *, stream: str = "stdout", ts: float | None = None,
+                 level: str | int | None = None, replace_key: str | None = None) -> LogEntry:
+        """Append a line (or, with `replace_key`, replace the line last added with that key,
+        while it is still in memory). The level is detected from the text unless given."""
+        text = clean_text(text)
+        when = self.clock() if ts is None else ts
+        value = detect_level(text) if level is None else level_value(level)
+        if replace_key is not None:
+            entry = self._keys.get(replace_key)
+            if entry is not None and self._entries and entry.seq >= self._entries[0].seq:
+                entry.text, entry.ts, entry.level = text, when, value
+                entry.version += 1
+                self._note_width(entry)
+                self._refresh_entry(entry)
+                return entry
+        entry = LogEntry(self._next_seq, when, stream, value, text)
+        self._next_seq += 1
+        if replace_key is not None:
+            self._keys[replace_key] = entry
+        self._append(entry)
+        return entry
+
+    def add_event(self, text: str, level: str | int = "info", *, ts: float | None = None) -> LogEntry:
+        """One of the console's own events (level "debug" | "info" | "warning" | "error")."""
+        return self.add_line(text, stream="console", ts=ts, level=level_value(level))
+
+    def add_output(self, text: str, *, cr: bool = False, ts: float | None = None,
+                   stream: str = "stdout") -> LogEntry:
+        """A raw line the engine printed. `cr`: it ended with a carriage return (a progress-bar
+        update); the next update of the same bar replaces it, the bar's final line closes it."""
+        label = bar_label(text)
+        # Lines that are not tqdm bars share one slot: like a terminal, the next line replaces
+        # a provisional one. A warning printed under a tqdm bar does not close that bar.
+        key_label = label if label is not None else ("" if cr or "" in self._bars else None)
+        if key_label is not None and (cr or key_label in self._bars):
+            key = self._bars.get(key_label)
+            if key is None:
+                key = f"bar:{self._next_seq}"
+                self._bars[key_label] = key
+            entry = self.add_line(text, stream=stream, ts=ts, replace_key=key)
+            if not cr:  # the bar's last line: closed
+                del self._bars[key_label]
+                self._keys.pop(key, None)
+            return entry
+        level = self._traceback_level(text)
+        return self.add_line(text, stream=stream, ts=ts, level=level)
+
+    def _traceback_level(self, text: str) -> int:
+        """Frames and code lines inside a Python traceback read as errors too."""
+        stripped = text.strip()
+        if _TRACEBACK_HEAD in text:
+            self._traceback_open = True
+            return ERROR
+        if self._traceback_open and stripped:
+            if not text[:1].isspace():
+                self._traceback_open = False  # the exception line ends it
+            return ERROR
+        return detect_level(text)
+
+    def _append(self, entry: LogEntry) -> None:
+        evicted = 0
+        if len(self._entries) >= self.max_lines:
+            old = self._entries.popleft()
+            self._dropped += 1
+            if self._dead < len(self._visible) and self._visible[self._dead] is old:
+                self._dead += 1
+                evicted = 1
+        self._entries.append(entry)
+        self._note_width(entry)
+        if self._matches(entry):
+            self._visible.append(entry)
+        if self._dead > 1024:  # drop the evicted prefix in one go
+            del self._visible[: self._dead]
+            self._dead = 0
+        self._after_change(rows_removed_above=evicted)
+
+    def _after_change(self, rows_removed_above: int = 0) -> None:
+        """Size, scroll and redraw once per turn of the message loop, however many lines came:
+        a burst of output costs one layout, not one per line."""
+        self._rows_removed_above += rows_removed_above
+        if self._update_pending:
+            return
+        self._update_pending = True
+        if self.is_attached:
+            self.call_later(self._apply_change)
+        else:
+            self._apply_change()
+
+    def _apply_change(self) -> None:
+        self._update_pending = False
+        removed, self._rows_removed_above = self._rows_removed_above, 0
+        self.virtual_size = Size(PREFIX_CELLS + len(CONSOLE_TAG) + self._max_cells,
+                                 self.visible_count)
+        if self.following:
+            self._scroll_end()
+        elif removed:
+            # Keep the same lines on screen while older ones leave at the top.
+            self._scroll_y_to(max(0, self.scroll_y - removed))
+        self.refresh()
+        self._schedule_titles()
+
+    def _note_width(self, entry: LogEntry) -> None:
+        cells = cell_len(entry.text)
+        self._max_cells = max(self._max_cells, cells)
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def entries(self) -> Sequence[LogEntry]:
+        """Every entry in memory, oldest first (the ring)."""
+        return tuple(self._entries)
+
+    @property
+    def visible_count(self) -> int:
+        return len(self._visible) - self._dead
+
+    def visible_entries(self) -> list[LogEntry]:
+        """The entries that pass the filters, oldest first."""
+        return self._visible[self._dead:]
+
+    def visible_texts(self) -> list[str]:
+        return [e.text for e in self.visible_entries()]
+
+    @property
+    def dropped(self) -> int:
+        """Entries evicted from memory (still in the session log file)."""
+        return self._dropped
+
+    @property
+    def filter_text(self) -> str:
+        return self._filter_text
+
+    @property
+    def selecting(self) -> bool:
+        return self._sel_anchor is not None
+
+    def entry_index(self, seq: int) -> int:
+        """The visible index of the entry with `seq`, or of the next one after it."""
+        return bisect_left(self._visible, seq, lo=self._dead, key=lambda e: e.seq) - self._dead
+
+    # ------------------------------------------------------------------ filters
+
+    def _matches(self, entry: LogEntry) -> bool:
+        if entry.level < self.min_level:
+            return False
+        return not self._filter_text or self._filter_text in entry.text.lower()
+
+    def set_filter(self, text: str) -> None:
+        """Keep only lines that contain `text` (case-insensitive); "" shows every line."""
+        needle = text.lower()
+        if needle != self._filter_text:
+            self._filter_text = needle
+            self._rebuild()
+
+    def set_min_level(self, level: str | int) -> None:
+        self.min_level = level_value(level)
+
+    def watch_min_level(self) -> None:
+        self._rebuild()
+
+    def action_cycle_level(self, step: int = 1) -> None:
+        index = MIN_LEVELS.index(self.min_level) if self.min_level in MIN_LEVELS else 0
+        self.min_level = MIN_LEVELS[(index + step) % len(MIN_LEVELS)]
+
+    def _rebuild(self) -> None:
+        """Re-apply the filters; when paused, keep the line at the top of the screen in view."""
+        top_seq = None
+        if not self.following and self.visible_count:
+            top = min(int(self.scroll_y), self.visible_count - 1)
+            top_seq = self._visible[self._dead + top].seq
+        self._sel_anchor = self._sel_cursor = None
+        self._visible = [e for e in self._entries if self._matches(e)]
+        self._dead = 0
+        self._strip_cache.clear()
+        self._rows_removed_above = 0
+        self.virtual_size = Size(self.virtual_size.width, self.visible_count)
+        if self.following:
+            self._scroll_end()
+        elif top_seq is not None:
+            self._scroll_y_to(self.entry_index(top_seq))
+        self.refresh()
+        self._schedule_titles()
+
+    # ------------------------------------------------------------------ following the tail
+
+    def _scroll_y_to(self, y: float) -> None:
+        """A scroll the pane makes itself: it does not change `following`. Forced: before the
+        first layout after new lines the scrollbar may not be "shown" yet."""
+        self._programmatic_scroll = True
+        try:
+            self.scroll_to(y=y, animate=False, force=True)
+        finally:
+            self._programmatic_scroll = False
+
+    def _scroll_end(self) -> None:
+        self._scroll_y_to(self.max_scroll_y)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if not self._programmatic_scroll and round(old_value) != round(new_value):
+            # The user moved: below the end means paused, back at the end means following.
+            self.following = round(new_value) >= self.max_scroll_y
+
+    def watch_following(self, following: bool) -> None:
+        self.set_class(not following, "-paused")
+        self._schedule_titles()
+
+    def action_follow(self) -> None:
+        """End: jump to the last line and follow the tail again (in a selection: extend to it)."""
+        if self.selecting:
+            self._move_cursor_to(self.visible_count - 1)
+            return
+        self.following = True
+        self._scroll_end()
+
+    def on_resize(self, event: Resize) -> None:
+        if self.following:
+            self._scroll_end()
+
+    # ------------------------------------------------------------------ selection and copy
+
+    def _bottom_row(self) -> int:
+        height = max(1, self.scrollable_content_region.height)
+        return max(0, min(int(self.scroll_y) + height - 1, self.visible_count - 1))
+
+    def action_toggle_select(self) -> None:
+        if self.selecting:
+            self.action_cancel_select()
+            return
+        if not self.visible_count:
+            return
+        seq = self._visible[self._dead + self._bottom_row()].seq
+        self.following = False
+        self._sel_anchor = self._sel_cursor = seq
+        self._selection_changed()
+
+    def select_range(self, first_seq: int, last_seq: int) -> None:
+        """Select the visible lines from `first_seq` to `last_seq` and bring them into view."""
+        if not self.visible_count:
+            return
+        first = min(self.entry_index(first_seq), self.visible_count - 1)
+        last = min(max(first, self.entry_index(last_seq + 1) - 1), self.visible_count - 1)
+        self.following = False
+        self._sel_anchor = self._visible[self._dead + first].seq
+        self._sel_cursor = self._visible[self._dead + last].seq
+        height = max(1, self.scrollable_content_region.height)
+        self._scroll_y_to(max(0, first - min(2, height // 4)))
+        self._selection_changed()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Escape and Enter fall through to the parents (the log view) unless a selection is open.
+        if action in ("cancel_select", "copy_selection"):
+            return self.selecting
+        return True
+
+    def action_copy_selection(self) -> None:
+        self.action_copy()
+
+    def action_cancel_select(self) -> None:
+        if self._sel_cursor is not None:
+            self._last_cursor = self._sel_cursor
+        self._sel_anchor = self._sel_cursor = None
+        self._selection_changed()
+
+    def _selection_bounds(self) -> tuple[int, int] | None:
+        """Visible indices (first, last) of the selection."""
+        if self._sel_anchor is None or self._sel_cursor is None or not self.visible_count:
+            return None
+        a, b = self.entry_index(self._sel_anchor), self.entry_index(self._sel_cursor)
+        last = self.visible_count - 1
+        return min(a, b, last), min(max(a, b), last)
+
+    def _move_cursor_to(self, index: int) -> None:
+        if self._sel_cursor is None or not self.visible_count:
+            return
+        index = max(0, min(index, self.visible_count - 1))
+        self._sel_cursor = self._visible[self._dead + index].seq
+        height = max(1, self.scrollable_content_region.height)
+        top = int(self.scroll_y)
+        if index < top:
+            self._scroll_y_to(index)
+        elif index >= top + height:
+            self._scroll_y_to(index - height + 1)
+        self._selection_changed()
+
+    def _move_cursor(self, delta: int) -> None:
+        if self._sel_cursor is not None:
+            self._move_cursor_to(self.entry_index(self._sel_cursor) + delta)
+
+    def action_extend(self, delta: int) -> None:
+        if not self.selecting:
+            self.action_toggle_select()
+        self._move_cursor(delta)
+
+    def action_scroll_up(self) -> None:
+        if self.selecting:
+            self._move_cursor(-1)
+        else:
+            super().action_scroll_up()
+
+    def action_scroll_down(self) -> None:
+        if self.selecting:
+            self._move_cursor(1)
+        else:
+            super().action_scroll_down()
+
+    def action_page_up(self) -> None:
+        if self.selecting:
+            self._move_cursor(-max(1, self.scrollable_content_region.height - 1))
+        else:
+            super().action_page_up()
+
+    def action_page_down(self) -> None:
+        if self.selecting:
+            self._move_cursor(max(1, self.scrollable_content_region.height - 1))
+        else:
+            super().action_page_down()
+
+    def action_scroll_home(self) -> None:
+        if self.selecting:
+            self._move_cursor_to(0)
+        else:
+            super().action_scroll_home()
+
+    def selected_entries(self) -> list[LogEntry]:
+        bounds = self._selection_bounds()
+        if bounds is None:
+            return []
+        return self._visible[self._dead + bounds[0]: self._dead + bounds[1] + 1]
+
+    def screen_entries(self) -> list[LogEntry]:
+        top = int(self.scroll_y)
+        height = max(1, self.scrollable_content_region.height)
+        return self._visible[self._dead + top: self._dead + min(top + height, self.visible_count)]
+
+    def action_copy(self, with_time: bool = False) -> None:
+        """Copy the selection (or the lines on screen) and end the selection."""
+        entries = self.selected_entries() if self.selecting else self.screen_entries()
+        if not entries:
+            self.notify("nothing to copy", severity="warning")
+            return
+        self.app.copy_to_clipboard(copy_text(entries, with_time))
+        what = "selected" if self.selecting else "on screen"
+        self.notify(f"copied {len(entries)} line{'s' if len(entries) != 1 else ''} {what}")
+        if self.selecting:
+            self.action_cancel_select()
+
+    def _selection_changed(self) -> None:
+        self._strip_cache.clear()
+        self.refresh()
+        self._schedule_titles()
+
+    # ------------------------------------------------------------------ marks and jumps
+
+    def mark(self, seqs: Iterable[int]) -> None:
+        """Mark entries (by seq) as part of a diagnosed error: a bar in the gutter."""
+        wanted = set(seqs)
+        if not wanted or not self._entries:
+            return
+        first = self._entries[0].seq
+        for seq in sorted(wanted):
+            index = seq - first
+            if 0 <= index < len(self._entries):
+                entry = self._entries[index]
+                if entry.seq == seq and not entry.marked:
+                    entry.marked = True
+                    entry.version += 1
+        self.refresh()
+
+    def action_next_error(self, step: int = 1) -> None:
+        """Bring the next (step 1) or previous (-1) start of an error into view and select it."""
+        visible = self.visible_entries()
+        if not visible:
+            return
+        top, bottom = int(self.scroll_y), self._bottom_row()
+        last = self.entry_index(self._last_cursor) if self._last_cursor is not None else -1
+        if self._sel_cursor is not None:
+            start = self.entry_index(self._sel_cursor)
+        elif top <= last <= bottom:  # the last selection is still on screen: go on from it
+            start = last
+        else:
+            start = top - 1 if step > 0 else bottom + 1
+        index = start + step
+        while 0 <= index < len(visible):
+            entry = visible[index]
+            before = visible[index - 1] if index > 0 else None
+            if entry.level >= ERROR and (before is None or before.level < ERROR):
+                end = index
+                while end + 1 < len(visible) and visible[end + 1].level >= ERROR:
+                    end += 1
+                self.select_range(entry.seq, visible[end].seq)
+                return
+            index += step
+        self.notify("no more errors" if step > 0 else "no earlier errors")
+
+    # ------------------------------------------------------------------ rendering
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = None
+        self._strip_cache.clear()
+
+    def _style_table(self) -> dict[str, Style]:
+        if self._styles is None:
+            base = self.rich_style
+            self._styles = {"base": base}
+            for name in self.COMPONENT_CLASSES:
+                self._styles[name.removeprefix("log-pane--")] = base + self.get_component_rich_style(name)
+        return self._styles
+
+    def _refresh_entry(self, entry: LogEntry) -> None:
+        if not self._matches(entry):
+            return
+        index = self.entry_index(entry.seq)
+        if 0 <= index < self.visible_count and self._visible[self._dead + index] is entry:
+            self.refresh_line(index)
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        width = self.scrollable_content_region.width
+        styles = self._style_table()
+        if not 0 <= index < self.visible_count:
+            return Strip.blank(width, styles["base"])
+        entry = self._visible[self._dead + index]
+        state = ""
+        bounds = self._selection_bounds()
+        if bounds is not None and bounds[0] <= index <= bounds[1]:
+            state = "cursor" if entry.seq == self._sel_cursor else "selected"
+        key = (entry.seq, entry.version, state)
+        strip = self._strip_cache.get(key)
+        if strip is None:
+            strip = self._build_strip(entry, state, styles)
+            self._strip_cache[key] = strip
+        return strip.crop_extend(scroll_x, scroll_x + width, styles["base"])
+
+    def _build_strip(self, entry: LogEntry, state: str, styles: dict[str, Style]) -> Strip:
+        text_style = {ERROR: styles["error"], WARNING: styles["warning"],
+                      DEBUG: styles["debug"]}.get(entry.level, styles["base"])
+        extra = styles[state] if state else None
+        gutter = ("▌", styles["marker"]) if entry.marked else (" ", styles["base"])
+        parts: list[tuple[str, Style]] = [gutter, (format_stamp(entry.ts) + " ", styles["time"])]
+        if entry.stream == "console":
+            parts.append((CONSOLE_TAG, styles["console"]))
+        parts.append((entry.text, text_style))
+        segments = [Segment(text, style + extra if extra is not None else style)
+                    for text, style in parts]
+        return Strip(segments, sum(cell_len(text) for text, _ in parts))
+
+    # ------------------------------------------------------------------ the border
+
+    def _schedule_titles(self) -> None:
+        if not self._titles_pending and self.is_attached:
+            self._titles_pending = True
+            self.call_after_refresh(self._update_titles)
+
+    def _update_titles(self) -> None:
+        self._titles_pending = False
+        parts = [f"log · {len(self._entries):,} lines"]
+        if self.min_level > DEBUG:
+            parts.append(f"{LEVEL_NAMES.get(self.min_level, self.min_level)} and above")
+        if self._filter_text:
+            parts.append(f"filter “{self._filter_text}”: {self.visible_count:,} shown")
+        if self._dropped:
+            parts.append(f"{self._dropped:,} older in the session log")
+        self.border_title = " · ".join(parts)
+        self.border_subtitle = self.status_text
+
+    @property
+    def status_text(self) -> str:
+        if self.selecting:
+            count = len(self.selected_entries())
+            return f"{count} selected · ↑↓ extend · y copy · Y with time · esc cancel"
+        if self.following:
+            return "following · l level · / filter · v select · n next error"
+        return "paused following — End to resume"
+
+
+def copy_text(entries: Sequence[LogEntry], with_time: bool = False) -> str:
+    return "\n".join(e.line(with_time) for e in entries)
