@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("console.commands.doctor", "check the environment: driver, torch, CUDA, packages"),
     "check": ("console.commands.check", "is a model whole, and does it fit here now (headers only)"),
     "load": ("console.commands.load", "load a model in the engine without the TUI, optionally generate, unload"),
+    "bundle": ("console.commands.bundle", "write one paste-ready diagnostic file (doctor, telemetry, errors, log tail)"),
+    "diagnose": ("console.commands.diagnose", "name the root causes of a failure in a log (FILE or stdin)"),
 }
 
 

@@ -874,3 +874,20 @@ def compare(
     if peak_bytes is not None:
         rows.append(Comparison("peak during generate", est.peak_bytes, peak_bytes))
     return tuple(rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# Time to load
+
+
+def load_seconds(total_bytes: int, cached_bytes: int, warm_bytes_per_s: float,
+                 cold_bytes_per_s: float) -> float:
+    """Seconds to load `total_bytes` of weights of which `cached_bytes` are in the page cache:
+    the cached part at the warm (page cache) rate, the rest at the cold (disk) rate. The rates
+    are measured ones (console.loadspeed keeps what past loads achieved)."""
+    if total_bytes < 0 or cached_bytes < 0:
+        raise EstimateError("load_seconds: byte counts must not be negative")
+    if warm_bytes_per_s <= 0 or cold_bytes_per_s <= 0:
+        raise EstimateError("load_seconds: rates must be positive")
+    cached = min(cached_bytes, total_bytes)
+    return cached / warm_bytes_per_s + (total_bytes - cached) / cold_bytes_per_s

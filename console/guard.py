@@ -334,6 +334,27 @@ def with_threshold(thresholds: Mapping[str, Levels], resource: str, **levels: fl
     return out
 
 
+def derive_levels(base: Levels, given: Mapping[str, float | None]) -> dict[str, float | None]:
+    """`given` levels plus the others moved so the set stays valid (warn <= pause <= abort,
+    resume < pause): a new pause drags warn down to it, abort up to it, and takes resume along
+    at the same distance below it as before; an abort given alone under the pause brings the
+    pause down to it. Levels given explicitly are kept as they are (and validated)."""
+    out: dict[str, float | None] = dict(given)
+    pause = given.get("pause")
+    abort_given = given.get("abort")
+    if pause is None and abort_given is not None and abort_given < base.pause:
+        pause = out["pause"] = abort_given
+    if pause is None:
+        pause = base.pause
+    if "warn" not in given:
+        out["warn"] = min(base.warn, pause)
+    if "abort" not in given and base.abort is not None:
+        out["abort"] = max(base.abort, pause)
+    if "resume" not in given and pause != base.pause:
+        out["resume"] = max(0.0, pause - (base.pause - base.resume))
+    return out
+
+
 # ----------------------------------------------------------------------------------------------
 # Per-tensor look-ahead
 

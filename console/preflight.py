@@ -28,7 +28,7 @@ import struct
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,9 @@ class SafetensorsHeader:
     header_bytes: int
     metadata: dict[str, str]
     tensors: tuple[TensorSpec, ...]
+    # tensor name -> (begin, end) byte offsets inside the data region, which starts at byte
+    # 8 + header_bytes of the file (what a loader reading the bytes itself needs).
+    data_offsets: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,7 +333,8 @@ def read_safetensors_header(path: Path, rel: str | None = None) -> tuple[
                                 "remove it, or download the right file", "corrupt_checkpoint"))
     if any(f.severity == "error" for f in findings):
         return None, findings
-    return SafetensorsHeader(rel, size, header_len, metadata, tuple(tensors)), findings
+    offsets = {name: (begin, end) for begin, end, name in ranges}
+    return SafetensorsHeader(rel, size, header_len, metadata, tuple(tensors), offsets), findings
 
 
 # ----------------------------------------------------------------------------------------------

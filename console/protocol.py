@@ -40,10 +40,13 @@ COMMANDS: dict[str, dict[str, tuple[type, ...]]] = {
     "stop_generation": {},
     "shutdown": {},
     "ping": {},
-    # Reserved for the guard (issue 4): the engine answers "not supported" until it lands.
+    # The load guard (docs/engine.md, "Guard").
     "pause": {},
     "resume": {},
     "abort": {},
+    "set_thresholds": {},
+    # sha256 of the loaded model's tensors and logits (parity checks).
+    "fingerprint": {},
 }
 
 # Event name -> required fields and their types.
@@ -68,6 +71,15 @@ EVENTS: dict[str, dict[str, tuple[type, ...]]] = {
     "log": {"level": (str,), "message": (str,)},
     "pong": {},
     "bye": {},
+    # The load guard: state changes of a load (answering the load's id), its settings.
+    "preflight": {"ok": (bool,), "findings": (list,), "verdict": _OPT_STR},
+    "paused": {"resource": _OPT_STR, "value": _OPT_NUM, "threshold": _OPT_NUM, "why": (str,),
+               "tensor_index": (int,)},
+    "resumed": {"why": (str,)},
+    "aborted": {"resource": _OPT_STR, "value": _OPT_NUM, "threshold": _OPT_NUM, "why": (str,)},
+    "stalled": {"seconds": _NUM, "text": (str,), "current_file": _OPT_STR},
+    "guard": {"mode": (str,), "thresholds": (dict,)},
+    "fingerprint": {"tensors": (dict,), "logits": (dict, type(None))},
     # Made by the client, never sent by the engine.
     "output": {"text": (str,)},
     "exited": {"returncode": _OPT_INT, "signal": _OPT_STR, "expected": (bool,),

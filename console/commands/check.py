@@ -118,6 +118,7 @@ class CheckResult:
     fit: Any  # console.estimate.FitVerdict | None
     memory: tuple[Any, ...]  # console.estimate.DeviceMemory now
     notes: tuple[str, ...]
+    load_time: Any = None  # console.loadspeed.LoadTime: expected seconds to load here now
 
     @property
     def exit_code(self) -> int:
@@ -141,6 +142,7 @@ class CheckResult:
                             "used_bytes": m.used_bytes, "free_bytes": m.free_bytes}
                            for m in self.memory],
             "notes": list(self.notes),
+            "load_time": self.load_time.to_json_dict() if self.load_time is not None else None,
         }
 
 
@@ -187,8 +189,14 @@ def assess(
     if estimate is not None and device_problem is None:
         verdict = est_mod.fit(estimate, memory, pause_pct=config.thresholds["vram"].pause,
                               config=report.config, tensors=report.tensors)
+    load_time = None
+    if report.weight_files:
+        from console import loadspeed
+
+        load_time = loadspeed.time_to_load([model_dir / f for f in report.weight_files],
+                                           device_kind="cpu" if device == "cpu" else "cuda")
     return CheckResult(model, str(model_dir), report, device, device_problem, estimate,
-                       estimate_problem, verdict, tuple(memory), tuple(notes))
+                       estimate_problem, verdict, tuple(memory), tuple(notes), load_time)
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -285,6 +293,8 @@ def format_text(result: CheckResult) -> str:
     lines.extend(f"  memory    {m.device}: {_gib(m.used_bytes)} used of {_gib(m.total_bytes)}, "
                  f"{_gib(m.free_bytes)} free" for m in result.memory)
     lines.extend(f"  note      {note}" for note in result.notes)
+    if result.load_time is not None:
+        lines.append(f"  load time {result.load_time.line()}")
     if result.device_problem:
         lines.append(f"  fit       {result.device_problem}")
     elif verdict is not None:

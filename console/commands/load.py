@@ -13,6 +13,7 @@ import argparse
 import json
 import re
 import sys
+import threading
 import time
 from typing import Any
 
@@ -23,8 +24,8 @@ DTYPE_CHOICES = ("auto", "bf16", "fp16", "fp32", "bfloat16", "float16", "float32
 _DEVICE_RE = re.compile(r"^(cpu|auto|cuda|cuda:\d+)$")
 _MEMORY_RE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 # Events the JSON stream prints (the engine's own; `output` lines go to stderr as text).
-JSON_EVENTS = ("hello", "state", "progress", "loaded", "token", "generated", "unloaded",
-               "log", "error", "exited")
+JSON_EVENTS = ("hello", "state", "preflight", "progress", "paused", "resumed", "aborted",
+               "stalled", "loaded", "token", "generated", "unloaded", "log", "error", "exited")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --device auto: per-device limits, e.g. 0=20GiB,1=20GiB,cpu=64GiB")
     parser.add_argument("--attn", metavar="IMPL", default=None,
                         help="attention implementation (eager, sdpa, flash_attention_2, ...)")
+    parser.add_argument("--loader", default="auto", choices=("auto", "fast", "stock"),
+                        help="auto (default): the fast loader when it reproduces the checkpoint "
+                             "exactly, else transformers' own (the reason is shown); fast: fail "
+                             "rather than fall back; stock: transformers' from_pretrained")
     parser.add_argument("--prompt", metavar="TEXT", default=None,
                         help="generate from this prompt after loading")
     parser.add_argument("--max-new-tokens", type=int, default=64, metavar="N")
@@ -58,6 +63,72 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print the engine's raw output (always in the session log)")
     parser.add_argument("--timeout", type=float, default=3600.0, metavar="SECONDS",
                         help="give up on any one step after this long (default 3600)")
+    guard = parser.add_argument_group("guard (docs/engine.md, Guard)")
+    guard.add_argument("--pause-at", metavar="SPEC", default=None,
+                       help="pause levels, e.g. vram=85,ram=90 (%% used; swap %%, swap_in "
+                            "MiB/s), or one percent for VRAM; default: the config file's")
+    guard.add_argument("--abort-at", metavar="SPEC", default=None,
+                       help="abort levels, same form as --pause-at")
+    guard.add_argument("--on-pause", choices=("wait", "abort"), default="wait",
+                       help="when the guard pauses the load: wait (for --auto-resume, or type "
+                            "r / f / a + Enter on stdin: resume / resume anyway / abort) or "
+                            "abort at once")
+    guard.add_argument("--auto-resume", action="store_true", default=None,
+                       help="resume by itself once every resource is under its resume level")
+    guard.add_argument("--force", action="store_true",
+                       help="load even when the pre-load estimate says it will not fit")
+    guard.add_argument("--context", type=int, default=None, metavar="N",
+                       help="tokens the pre-load estimate plans for (default 4096 or the "
+                            "model's maximum)")
+    guard.add_argument("--batch", type=int, default=None, metavar="N",
+                       help="sequences the pre-load estimate plans for (default 1)")
+
+
+def parse_levels_spec(flag: str, spec: str, level: str) -> dict[str, dict[str, float]]:
+    """'vram=85,ram=90' or '85' (VRAM) -> {'vram': {level: 85.0}, 'ram': {level: 90.0}};
+    ConfigError naming the flag on bad input."""
+    from console.config import GUARD_RESOURCES
+
+    out: dict[str, dict[str, float]] = {}
+    parts = [p.strip() for p in spec.split(",")]
+    for part in parts:
+        name, sep, value = part.partition("=")
+        if not sep and len(parts) == 1:
+            name, value = "vram", part
+        name, value = name.strip(), value.strip().rstrip("%")
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if name not in GUARD_RESOURCES or not number >= 0:
+            raise ConfigError(flag, part or spec, "expected RESOURCE=LEVEL pairs like "
+                              "vram=85,ram=90 (resources: " + ", ".join(GUARD_RESOURCES)
+                              + "), or one percent for VRAM")
+        out.setdefault(name, {})[level] = number
+    return out
+
+
+def guard_field(args: argparse.Namespace, config: Config) -> dict[str, Any]:
+    """The load's `guard` settings: the config file's, changed by the flags (a level given
+    alone moves the others so the set stays valid: console.guard.derive_levels)."""
+    from console.engine.client import guard_settings
+    from console.guard import derive_levels, with_threshold
+
+    thresholds = dict(config.thresholds)
+    given: dict[str, dict[str, float]] = {}
+    for flag, spec, level in (("--pause-at", args.pause_at, "pause"),
+                              ("--abort-at", args.abort_at, "abort")):
+        for name, levels in (parse_levels_spec(flag, spec, level) if spec else {}).items():
+            given.setdefault(name, {}).update(levels)
+    for name, levels in given.items():
+        flag = "--abort-at" if set(levels) == {"abort"} else "--pause-at"
+        try:
+            thresholds = with_threshold(thresholds, name,
+                                        **derive_levels(thresholds[name], levels))
+        except ConfigError as exc:
+            raise ConfigError(flag, exc.key, exc.problem) from None
+    return guard_settings(config, thresholds=thresholds, auto_resume=args.auto_resume,
+                          on_pause=args.on_pause)
 
 
 def parse_max_memory(spec: str) -> dict[str, str]:
@@ -90,8 +161,9 @@ def _default_device() -> str:
 class _Printer:
     """Human-readable progress on stderr (one updating line on a terminal), results on stdout."""
 
-    def __init__(self, verbose: bool) -> None:
+    def __init__(self, verbose: bool, stdin_hint: bool = False) -> None:
         self.verbose = verbose
+        self.stdin_hint = stdin_hint
         self.tty = sys.stderr.isatty()
         self.last_progress = 0.0
         self.progress_open = False
@@ -117,7 +189,8 @@ class _Printer:
             eta = f" eta {msg['eta_s']:.1f} s" if msg.get("eta_s") is not None else ""
             line = (f"loading {pct:5.1f}%  {msg['tensors_done']}/{msg['tensors_total']} tensors  "
                     f"{fmt_bytes(msg['bytes_done'])}/{fmt_bytes(msg['bytes_total'])}  "
-                    f"{fmt_rate(msg.get('rate_bytes_per_s'))}{eta}  {msg.get('current_file') or ''}")
+                    f"{fmt_rate(msg.get('rate_bytes_per_s'))}{eta}  {msg.get('current_file') or ''}"
+                    + (f"  [{msg['loader']}]" if msg.get("loader") else ""))
             if self.tty:
                 sys.stderr.write("\r\x1b[2K" + line)
                 self.progress_open = True
@@ -137,6 +210,9 @@ class _Printer:
             print(f"loaded {msg['model']}{label}: {msg['model_class']} {msg['dtype']}, "
                   f"{msg['params'] / 1e6:.1f}M params, {fmt_bytes(msg['param_bytes'])} in "
                   f"{msg['load_s']:.2f} s; {where}")
+            if msg.get("loader"):
+                why = f" ({msg['fallback_reason']})" if msg.get("fallback_reason") else ""
+                print(f"loader: {msg['loader']}{why}")
         elif name == "token":
             sys.stdout.write(msg["text"])
             sys.stdout.flush()
@@ -148,6 +224,34 @@ class _Printer:
                   f"{tps} tokens/s, KV cache {fmt_bytes(msg.get('kv_cache_bytes'))}")
         elif name == "unloaded":
             print(f"unloaded: {msg['message']}")
+        elif name == "preflight":
+            if msg.get("refusal") is None and msg.get("forced"):
+                self._end_progress()
+                print(f"warning: loading anyway (--force): {msg.get('reason')}", file=sys.stderr)
+        elif name in ("paused", "resumed", "aborted", "stalled"):
+            self._end_progress()
+            text = msg.get("text") if name == "stalled" else msg.get("why")
+            print(f"guard: {text}", file=sys.stderr)
+            if name == "paused" and self.stdin_hint:
+                print("guard: the load is paused - type r + Enter to resume, f + Enter to "
+                      "resume anyway, a + Enter to abort", file=sys.stderr)
+
+
+def _stdin_commands(client: Any) -> None:
+    """While a load waits for the user: "r" resumes, "f" resumes anyway, "a" aborts."""
+    from console.engine.client import EngineDead
+
+    for line in sys.stdin:
+        word = line.strip().lower()
+        try:
+            if word in ("r", "resume"):
+                client.resume()
+            elif word in ("f", "force"):
+                client.resume(force=True)
+            elif word in ("a", "abort"):
+                client.abort()
+        except EngineDead:
+            return
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -161,6 +265,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
         raise ConfigError("--max-memory", args.max_memory, "applies only with --device auto")
     if args.max_new_tokens < 1:
         raise ConfigError("--max-new-tokens", str(args.max_new_tokens), "must be at least 1")
+    for flag, value in (("--context", args.context), ("--batch", args.batch)):
+        if value is not None and value < 1:
+            raise ConfigError(flag, str(value), "must be at least 1")
+    guard = guard_field(args, config)
+    waits_for_user = args.on_pause == "wait" and not guard["auto_resume"]
 
     def emit_json(msg: dict[str, Any]) -> None:
         if msg.get("event") == "output":
@@ -169,9 +278,19 @@ def run(args: argparse.Namespace, config: Config) -> int:
             out = {k: v for k, v in msg.items() if k != "v"}
             print(json.dumps(out, ensure_ascii=False), flush=True)
 
-    show = emit_json if args.json else _Printer(args.verbose)
+    printer = emit_json if args.json else _Printer(args.verbose, stdin_hint=waits_for_user)
     client = EngineClient(allow_download=args.allow_download)
     failure: str | None = None
+    stdin_reader: list[threading.Thread] = []
+
+    def show(msg: dict[str, Any]) -> None:
+        printer(msg)
+        # A paused load that waits for the user: take r / f / a lines from stdin.
+        if msg.get("event") == "paused" and waits_for_user and not stdin_reader:
+            reader = threading.Thread(target=_stdin_commands, args=(client,), daemon=True,
+                                      name="stdin-commands")
+            stdin_reader.append(reader)
+            reader.start()
 
     def step(events: tuple[str, ...], reply_to: int | None) -> dict[str, Any]:
         """Wait for one of `events` (or an error / the engine's end), showing all on the way."""
@@ -191,7 +310,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
             result = step(("loaded",), client.load(
                 args.model, dtype=args.dtype, device=device, max_memory=max_memory,
                 attn_implementation=args.attn, trust_remote_code=args.trust_remote_code,
-                allow_pickle=args.allow_pickle, allow_download=args.allow_download))
+                allow_pickle=args.allow_pickle, allow_download=args.allow_download,
+                loader=args.loader, guard=guard, force=args.force, context=args.context,
+                batch=args.batch))
             if result["event"] == "loaded" and args.prompt is not None:
                 result = step(("generated",), client.generate(
                     args.prompt, max_new_tokens=args.max_new_tokens,

@@ -27,27 +27,16 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from console import paths, protocol
+from console.redact import redact  # secrets never reach the session log
 
 Message = dict[str, Any]
 OnMessage = Callable[[Message], None]
-
-# Secrets that must never reach a log file: HF tokens and "KEY=value" for *TOKEN*/*SECRET*.
-_SECRET_RES = (
-    re.compile(r"hf_[A-Za-z0-9]{20,}"),
-    re.compile(r"((?:[A-Z_]*TOKEN|[A-Z_]*SECRET|[A-Z_]*API_KEY)[=:]\s*)\S+"),
-)
-
-
-def redact(text: str) -> str:
-    text = _SECRET_RES[0].sub("hf_***", text)
-    return _SECRET_RES[1].sub(r"\1***", text)
-
 
 def signal_name(returncode: int | None) -> str | None:
     """'SIGKILL' for a process killed by signal 9 (returncode -9), else None."""
@@ -116,6 +105,10 @@ class EngineClient:
             self.log = SessionLog(session_log if isinstance(session_log, Path)
                                   else new_session_log_path())
         self.state = "stopped"  # stopped | starting | the engine's states | dead
+        # The load guard as the events tell it: "running" | "paused" | "aborted", and the last
+        # paused / resumed / aborted / stalled event (the guard panel shows its `why`).
+        self.guard_mode = "running"
+        self.guard_event: Message | None = None
         self.hello: Message | None = None
         self.exit_info: Message | None = None
         self.proc: subprocess.Popen[bytes] | None = None
@@ -206,6 +199,11 @@ class EngineClient:
                     self.hello = msg
                 if msg.get("event") == "state":
                     self.state = msg["state"]
+                    if msg["state"] == "loading":
+                        self.guard_mode = "running"
+                if msg.get("event") in _GUARD_MODES:
+                    self.guard_event = msg
+                    self.guard_mode = _GUARD_MODES[msg["event"]] or self.guard_mode
                 self._log("EVENT", json.dumps(msg, ensure_ascii=False))
                 self._deliver(msg)
 
@@ -295,12 +293,31 @@ class EngineClient:
     def load(self, model: str, *, dtype: str = "auto", device: str = "cpu",
              max_memory: dict[str, str] | None = None, attn_implementation: str | None = None,
              trust_remote_code: bool = False, allow_pickle: bool = False,
-             allow_download: bool = False) -> int:
+             allow_download: bool = False, guard: dict[str, Any] | None = None,
+             force: bool = False, context: int | None = None, batch: int | None = None,
+             loader: str = "auto", loader_options: dict[str, Any] | None = None) -> int:
+        """Load `model`. `guard`: the load guard's settings for this load (`guard_settings()`;
+        None keeps the engine's current ones). `force`: load even when the pre-load estimate
+        says it will not fit. `context` / `batch`: what the estimate plans for. `loader`: auto
+        (the fast loader when it reproduces the checkpoint exactly, else stock), fast or stock;
+        `loader_options`: the fast loader's method / threads / chunk_bytes / window."""
         fields: dict[str, Any] = {"model": model, "dtype": dtype, "device": device,
                                   "trust_remote_code": trust_remote_code,
                                   "allow_pickle": allow_pickle, "allow_download": allow_download}
+        if guard is not None:
+            fields["guard"] = guard
+        if force:
+            fields["force"] = True
+        if context is not None:
+            fields["context"] = context
+        if batch is not None:
+            fields["batch"] = batch
         if max_memory:
             fields["max_memory"] = dict(max_memory)
+        if loader != "auto":
+            fields["loader"] = loader
+        if loader_options:
+            fields["loader_options"] = dict(loader_options)
         if attn_implementation:
             fields["attn_implementation"] = attn_implementation
         return self.send("load", **fields)
@@ -333,8 +350,51 @@ class EngineClient:
     def stop_generation(self) -> int:
         return self.send("stop_generation")
 
+    # ---- the load guard (docs/engine.md, "Guard"): each returns the command id
     def abort(self) -> int:
+        """Abort the running load: it stops before its next tensor (at once when paused) with
+        `aborted`, frees what it placed (`unloaded`), ends with `error` LoadAborted and state
+        `idle`. `error` NotLoaded when no load runs."""
         return self.send("abort")
+
+    def pause(self) -> int:
+        """Pause the running load: `paused` (by_user true) once it has stopped before its next
+        tensor. `error` NotLoaded when no load runs."""
+        return self.send("pause")
+
+    def resume(self, force: bool = False) -> int:
+        """Resume a paused load: `resumed`, or `error` ResumeRefused with the reason while a
+        resource is still at its pause level (free memory, raise the threshold, or force)."""
+        return self.send("resume", force=force) if force else self.send("resume")
+
+    def set_thresholds(self, thresholds: Mapping[str, Any] | None = None, *,
+                       auto_resume: bool | None = None, stall_s: float | None = None,
+                       on_pause: str | None = None) -> int:
+        """Change the guard's settings live (also during a paused load: raise a level, then
+        resume, or let auto-resume do it). `thresholds`: {resource: Levels or {"pause": 95,
+        ...}}; levels not given keep their values. Answered by `guard` (the settings now) or
+        `error` BadCommand naming the bad key. No arguments: just report."""
+        fields: dict[str, Any] = {}
+        if thresholds:
+            fields["thresholds"] = {name: _levels_dict(levels)
+                                    for name, levels in thresholds.items()}
+        if auto_resume is not None:
+            fields["auto_resume"] = auto_resume
+        if stall_s is not None:
+            fields["stall_s"] = stall_s
+        if on_pause is not None:
+            fields["on_pause"] = on_pause
+        return self.send("set_thresholds", **fields)
+
+    def fingerprint(self, tensors: list[str] | None = None,
+                    input_ids: list[int] | None = None) -> int:
+        """sha256 of the loaded model's tensors and of its logits on `input_ids`."""
+        fields: dict[str, Any] = {}
+        if tensors is not None:
+            fields["tensors"] = list(tensors)
+        if input_ids is not None:
+            fields["input_ids"] = list(input_ids)
+        return self.send("fingerprint", **fields)
 
     # ------------------------------------------------------------------ ending
     def _join_waiter(self, timeout: float) -> None:
@@ -433,6 +493,32 @@ class EngineClient:
                 raise EngineCommandError(msg)
             if name in names and answers:
                 return msg
+
+
+_GUARD_MODES = {"paused": "paused", "resumed": "running", "aborted": "aborted", "stalled": None}
+
+
+def _levels_dict(levels: Any) -> dict[str, Any]:
+    if isinstance(levels, Mapping):
+        return dict(levels)
+    return {"warn": levels.warn, "pause": levels.pause, "abort": levels.abort,
+            "resume": levels.resume}
+
+
+def guard_settings(config: Any, *, thresholds: Mapping[str, Any] | None = None,
+                   auto_resume: bool | None = None, on_pause: str = "wait",
+                   stall_s: float | None = None) -> dict[str, Any]:
+    """The `guard` field of a load from a `console.config.Config` (its thresholds, auto_resume
+    and stall_s), with `thresholds` (Levels or level dicts) replacing some resources'."""
+    from console.config import GUARD_RESOURCES
+
+    merged = {name: config.thresholds[name] for name in GUARD_RESOURCES}
+    merged.update({name: levels for name, levels in (thresholds or {}).items()
+                   if name in GUARD_RESOURCES})
+    return {"thresholds": {name: _levels_dict(levels) for name, levels in merged.items()},
+            "auto_resume": config.auto_resume if auto_resume is None else auto_resume,
+            "stall_s": config.stall_s if stall_s is None else stall_s,
+            "on_pause": on_pause}
 
 
 class EngineCommandError(RuntimeError):

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from console import protocol
+from console.engine.hooks import TensorStep
 from console.units import fmt_bytes
 
 MIB = 1024**2
@@ -88,6 +89,28 @@ class BadCommand(EngineError):
 
 class LoadAborted(EngineError):
     error_type = "LoadAborted"
+
+
+class PreflightFailed(EngineError):
+    """The pre-load gate found the checkpoint broken: nothing was placed."""
+
+    error_type = "PreflightFailed"
+
+
+class WillNotFit(EngineError):
+    """The pre-load gate's estimate does not fit; `force` overrides it."""
+
+    error_type = "WillNotFit"
+
+
+class ResumeRefused(EngineError):
+    error_type = "ResumeRefused"
+
+
+class LoaderUnavailable(EngineError):
+    """`loader: fast` was asked for, but the checkpoint needs the stock path (the reason)."""
+
+    error_type = "LoaderUnavailable"
 
 
 # --------------------------------------------------------------------------- events out
@@ -154,6 +177,17 @@ class EngineNvml:
         except Exception:
             return {"index": cuda_index, "name": None, "total_bytes": None}
 
+    def memory_info(self, cuda_index: int) -> tuple[int, int] | None:
+        """(used, total) bytes of torch's cuda:<index> as NVML sees it (every process); the
+        guard's per-tensor reading (~9 µs)."""
+        if not self.ok:
+            return None
+        try:
+            mem = self._nv.nvmlDeviceGetMemoryInfo(self.handle(cuda_index))
+            return int(mem.used), int(mem.total)
+        except Exception:
+            return None
+
     def usage(self, cuda_index: int) -> dict[str, Any]:
         """{'engine_bytes', 'source', 'device_used_bytes', 'other_processes_bytes'}."""
         out: dict[str, Any] = {"engine_bytes": None, "source": None, "device_used_bytes": None,
@@ -217,17 +251,6 @@ def safetensors_index(files: list[Path]) -> dict[str, tuple[int, str]]:
     return keys
 
 
-@dataclass
-class TensorStep:
-    """What a per-tensor hook sees before one target tensor is materialised."""
-
-    name: str
-    nbytes: int
-    file: str | None
-    index: int
-    total: int
-
-
 class LoadTracker:
     """Counts tensors and bytes as transformers materialises them and emits `progress`.
 
@@ -239,8 +262,10 @@ class LoadTracker:
     """
 
     def __init__(self, emit: Emit, reply_to: int, files: list[Path],
-                 before_tensor: list[Callable[[TensorStep], None]]) -> None:
+                 before_tensor: list[Callable[[TensorStep], None]],
+                 device_for: Callable[[str], str] | None = None) -> None:
         self.emit = emit
+        self.device_for = device_for or (lambda name: "cpu")
         self.reply_to = reply_to
         self.key_info = safetensors_index(files)
         known = sum(n for n, _ in self.key_info.values())
@@ -259,6 +284,9 @@ class LoadTracker:
         self._last_emit = 0.0
         self._pending = False
         self._pending_bytes = 0
+        # Which loader runs ("fast" / "stock", None until decided) and why not fast: the
+        # console.engine.fastload Outcome of this load, shown in every progress event.
+        self.outcome: Any = None
 
     # -- hook installation (feature-detected; these are private and move between versions)
     @contextlib.contextmanager
@@ -313,7 +341,25 @@ class LoadTracker:
             self.current_file = file
         self._pending_bytes = nbytes
         self._pending = True
-        step = TensorStep(name, nbytes, file, self.tensors_done, self.tensors_total)
+        step = TensorStep(name, nbytes, file, self.tensors_done, self.tensors_total,
+                          self.device_for(name))
+        for hook in self.before_tensor:
+            hook(step)
+        if self.slow_s:
+            time.sleep(self.slow_s)
+        self.report()
+
+    def step_exact(self, step: TensorStep) -> None:
+        """The fast loader's per-tensor call (console/engine/fastload.py): it knows each tensor's
+        device bytes, file and device itself; progress counts the checkpoint bytes."""
+        if step.index == 0:
+            self.method = "fast loader"
+            self.begin(step.total)
+        self._finish_pending()
+        if step.file:
+            self.current_file = step.file
+        self._pending_bytes = self.key_info.get(step.name, (step.nbytes, None))[0]
+        self._pending = True
         for hook in self.before_tensor:
             hook(step)
         if self.slow_s:
@@ -363,7 +409,9 @@ class LoadTracker:
         self.emit("progress", self.reply_to, tensors_done=self.tensors_done,
                   tensors_total=self.tensors_total, bytes_done=self.bytes_done,
                   bytes_total=self.bytes_total, rate_bytes_per_s=rate, eta_s=eta,
-                  current_file=self.current_file, elapsed_s=elapsed, method=self.method)
+                  current_file=self.current_file, elapsed_s=elapsed, method=self.method,
+                  loader=getattr(self.outcome, "loader", None),
+                  fallback_reason=getattr(self.outcome, "fallback_reason", None))
 
 
 class _CountingBar:
@@ -479,16 +527,24 @@ class Engine:
         self.job_kind = ""
         self.stop_generation = threading.Event()
         self.abort_load = threading.Event()
-        # Per-tensor hooks run before each tensor is placed (guard: pause / abort).
-        self.before_tensor: list[Callable[[TensorStep], None]] = [self._check_abort]
+        from console.engine.loadguard import LoadGuard
+
+        # The guard: pauses / aborts a load under memory pressure (console/engine/loadguard.py)
+        self.guard = LoadGuard(emit, self._device_memory, aborted_error=LoadAborted)
+        # Per-tensor hooks run before each tensor is placed (console/engine/hooks.py).
+        self.before_tensor: list[Callable[[TensorStep], None]] = [
+            self.guard.before_tensor, self._check_abort]
         self.cuda_baseline: dict[int, int | None] = {}  # NVML engine bytes with the context only
         self.rss_baseline = rss_bytes()  # host RSS before the current model's load
         self.offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
 
     # ---- helpers
     def set_state(self, state: str, reply_to: int | None = None, **fields: Any) -> None:
-        if state in ("idle", "loaded", "error"):
-            self.job_kind = ""  # a job's last word: the next command may start a new job
+        # A job's last word: the next command may start a new job. Only the current job's
+        # thread may say it: a job that already cleared job_kind (load does, before `loaded`)
+        # must not clear the next job's when its own last state event comes late.
+        if state in ("idle", "loaded", "error") and threading.current_thread() is self.job:
+            self.job_kind = ""
         self.state = state
         self.emit("state", reply_to, state=state, **fields)
 
@@ -544,6 +600,21 @@ class Engine:
             })
         return {"devices": devices, "rss_bytes": rss_bytes(), "rss_baseline_bytes": self.rss_baseline}
 
+    def _device_memory(self, device: str) -> tuple[int, int] | None:
+        """(used, total) bytes now: host RAM for "cpu" (used = total - available), NVML for
+        "cuda:N"; None for anything else (disk, meta)."""
+        if device == "cpu":
+            try:
+                import psutil
+
+                vm = psutil.virtual_memory()
+                return int(vm.total - vm.available), int(vm.total)
+            except Exception:
+                return None
+        if device.startswith("cuda"):
+            return self.nvml.memory_info(int(device.split(":")[1]) if ":" in device else 0)
+        return None
+
     def _check_abort(self, step: TensorStep) -> None:
         if self.abort_load.is_set():
             raise LoadAborted(f"load aborted before tensor {step.index + 1}/{step.total}")
@@ -575,9 +646,31 @@ class Engine:
                 self._error(msg_id, name, NotLoaded("abort: no load is running"))
             else:
                 self.abort_load.set()
-        elif name in ("pause", "resume"):
-            self._error(msg_id, name, BadCommand(
-                f"{name} is not supported by this engine yet (it comes with the load guard)"))
+                self.guard.abort()  # wakes a paused load at once
+        elif name == "pause":
+            if self.job_kind != "load" or not self.guard.pause():
+                self._error(msg_id, name, NotLoaded("pause: no load is running"))
+            else:
+                self.log("info", "pause requested: the load stops before its next tensor", msg_id)
+        elif name == "resume":
+            refusal = self.guard.resume(force=bool(msg.get("force", False)), command_id=msg_id)
+            if refusal is not None:
+                self._error(msg_id, name, ResumeRefused(
+                    f"resume: {refusal}", "free memory (gc, empty_cache, unload, or end another "
+                    "process), raise the threshold (set_thresholds), or resume with force"))
+        elif name == "set_thresholds":
+            from console.engine.loadguard import parse_settings
+
+            changes = {k: msg[k] for k in ("thresholds", "auto_resume", "stall_s", "on_pause",
+                                           "enabled") if k in msg}
+            try:
+                self.guard.configure(parse_settings(changes, self.guard.settings))
+            except ValueError as exc:
+                self._error(msg_id, name, BadCommand(f"set_thresholds: {exc}"))
+                return
+            self.emit("guard", msg_id, **self.guard.status())
+        elif name == "fingerprint":
+            self._start_job("fingerprint", msg, self._job_fingerprint)
         elif name == "load":
             self._start_job("load", msg, self._job_load)
         elif name == "unload":
@@ -697,17 +790,26 @@ class Engine:
 
         label = DEMO_LABEL if msg["model"] == DEMO_NAME else msg["model"]
         self.set_state("loading", reply_to, model=msg["model"], label=label)
+        # The guard watches from now (pause / abort are accepted from the first moment; the
+        # monitor reports a stall) until the weights are placed.
+        self._load_tracker: LoadTracker | None = None
+        self.guard.begin(reply_to, self._load_progress)
         tb_text = ""
         failure: BaseException | None = None
+        aborted_figures: dict[str, Any] | None = None
         try:
             self._load(msg, t_command)
         except EngineError as exc:
+            if isinstance(exc, LoadAborted):
+                aborted_figures = self.figures()  # what the load placed (its frames still live)
             failure = _strip(exc)
         except BaseException as exc:
             # Keep the text only, and cut the exception from its frames now: they hold the
             # half-loaded model's tensors, which nothing could free otherwise.
             tb_text = traceback.format_exc()
             failure = _strip(exc)
+        finally:
+            self.guard.end()
         if failure is not None:
             # Tracebacks also go to stderr: raw lines for the log pane and the session log.
             if tb_text:
@@ -716,11 +818,17 @@ class Engine:
                 sys.stderr.write(f"{failure.__class__.__name__}: {failure}\n")
             sys.stderr.flush()
             self.loaded = None
-            self._release()
+            if aborted_figures is not None:
+                # An abort proves itself like an unload: everything the load placed is freed
+                # and the engine is back at its baseline (`unloaded` says how close).
+                self._job_unload({"id": reply_to, "cmd": "unload"}, final=False,
+                                 before=aborted_figures)
+            else:
+                self._release()
             self.job_kind = ""
             self._error(reply_to, "load", failure, tb_text)
             failure = None
-            self.set_state("error", reply_to)
+            self.set_state("idle" if aborted_figures is not None else "error", reply_to)
 
     def _load(self, msg: dict[str, Any], t_command: float) -> None:
         torch = self.torch
@@ -735,6 +843,22 @@ class Engine:
         trust = bool(msg.get("trust_remote_code", False))
         allow_pickle = bool(msg.get("allow_pickle", False))
         allow_download = bool(msg.get("allow_download", False))
+        from console import loadspeed
+        from console.engine import fastload
+
+        loader_options = _loader_options(msg)
+        for key in ("context", "batch"):
+            value = msg.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise BadCommand(f"{key} {value!r} is not a whole number >= 1")
+        if msg.get("guard") is not None:
+            from console.engine.loadguard import GuardSettings, parse_settings
+
+            try:  # a load's guard settings start from the defaults, not the last load's
+                self.guard.configure(parse_settings(msg["guard"], GuardSettings()))
+            except ValueError as exc:
+                raise BadCommand(str(exc)) from None
 
         path, label = self._resolve(msg["model"], allow_download)
         config_path = path / "config.json"
@@ -756,6 +880,12 @@ class Engine:
                      if allow_pickle else ".bin pickle checkpoint: loading with "
                      "weights_only=True", reply_to)
         model_cls, model_type = self._model_class(path, config_dict, trust, reply_to)
+        gate = self._preload_gate(msg, path, dtype_name=dtype_name, device=device, trust=trust,
+                                  allow_pickle=allow_pickle, reply_to=reply_to)
+        # The stock path for what the fast loader does not reproduce exactly (known so far;
+        # inside from_pretrained it checks the keys against the model too).
+        not_fast = fastload.precheck(files, config_dict, device, loader_options.loader)
+        cache_total, cache_cached = loadspeed.cache_state(files)
 
         kwargs: dict[str, Any] = {
             "dtype": DTYPES[dtype_name] if dtype_name == "auto" else getattr(torch, DTYPES[dtype_name]),
@@ -791,10 +921,24 @@ class Engine:
         t_weights = time.perf_counter()
         pickle_ctx = _full_unpickling() if allow_pickle and any(
             p.suffix == ".bin" for p in files) else contextlib.nullcontext()
-        with tracker.installed(), pickle_ctx:
-            model = model_cls.from_pretrained(str(path), **kwargs)
+        try:
+            with self._guarded(reply_to, tracker, device) as placement, tracker.installed(), \
+                    pickle_ctx, fastload.installed(loader_options, tracker.step_exact,
+                                                   not_fast) as outcome:
+                tracker.outcome = outcome
+                model = model_cls.from_pretrained(str(path), **kwargs)
+        except fastload.FastLoadUnavailable as exc:
+            raise LoaderUnavailable(str(exc), "load with loader auto (falls back to the stock "
+                                    "path) or stock") from None
+        except fastload.CheckpointBroken as exc:
+            raise PreflightFailed(str(exc), "the file is damaged: download it again") from None
         weights_s = time.perf_counter() - t_weights
         tracker.end()
+        cached_fraction = (cache_cached / cache_total
+                           if cache_cached is not None and cache_total else None)
+        loadspeed.record(outcome.loader or "stock", "cuda" if cuda_targets else "cpu",
+                         cached_fraction=cached_fraction, nbytes=tracker.bytes_total,
+                         seconds=weights_s)
         model.eval()
         tokenizer = None
         try:
@@ -820,6 +964,16 @@ class Engine:
             "has_tokenizer": tokenizer is not None,
             "chat_template": bool(getattr(tokenizer, "chat_template", None)),
             "trust_remote_code": trust, "progress_method": tracker.method,
+            "kv_bytes_per_token_estimate": gate.kv_bytes_per_token,
+            "estimate_peak_bytes": gate.result.estimate.peak_bytes
+            if gate.result.estimate is not None else None,
+            "loader": outcome.loader, "fallback_reason": outcome.fallback_reason,
+            "fast_load": outcome.to_dict() if outcome.loader == "fast" else None,
+            "page_cache_fraction": cached_fraction,
+            "rate_bytes_per_s": tracker.bytes_total / weights_s if weights_s > 0 else None,
+            "guard": {"synchronous": placement.synchronous,
+                      "warmup_patched": placement.warmup_patched,
+                      "tensor_checks": self.guard.checks, **self.guard.settings.to_json_dict()},
         }
         self.loaded = Loaded(model, tokenizer, info, used_devices)
         del model, tokenizer
@@ -829,6 +983,52 @@ class Engine:
                   tensors=tracker.tensors_done, bytes=tracker.bytes_total,
                   memory=self.figures())
         self.set_state("loaded", reply_to, model=msg["model"], label=label)
+
+    def _preload_gate(self, msg: dict[str, Any], path: Path, *, dtype_name: str, device: str,
+                      trust: bool, allow_pickle: bool, reply_to: int) -> Any:
+        """Pre-flight + estimate before any weight is placed (console/engine/loadguard.py):
+        a broken checkpoint raises PreflightFailed; one that will not fit raises WillNotFit
+        unless the load has `force`. Emits `preflight` either way."""
+        from console.engine.loadguard import preload_gate
+
+        force = bool(msg.get("force", False))
+        gate = preload_gate(
+            msg["model"], path, dtype=DTYPES[dtype_name], device=device,
+            context=msg.get("context"), batch=int(msg.get("batch") or 1),
+            trust_remote_code=trust, allow_pickle=allow_pickle, force=force,
+            settings=self.guard.settings, sample=self.guard.sample_now())
+        self.emit("preflight", reply_to, **gate.event_fields())
+        if gate.refusal is not None:
+            error = PreflightFailed if gate.kind == "broken" else WillNotFit
+            raise error(gate.refusal, gate.hint)
+        if gate.forced:
+            self.log("warning", f"loading anyway (force): {gate.result.fit.reason}", reply_to)
+        return gate
+
+    @contextlib.contextmanager
+    def _guarded(self, reply_to: int, tracker: LoadTracker, device: str) -> Iterator[Any]:
+        """Around one load's weights: tensor by tensor (console.engine.loadguard
+        .tensor_by_tensor) unless the guard is disabled, each tensor's device known to the
+        hooks; the guard (begun by _job_load) ends when the weights are placed."""
+        from console.engine import loadguard
+
+        default = loadguard.default_device(device, bool(self.torch.cuda.is_available()))
+        ctx: Any = (loadguard.tensor_by_tensor(default) if self.guard.settings.enabled
+                    else contextlib.nullcontext(loadguard.Placement(default)))
+        with ctx as placement:
+            tracker.device_for = placement.device_for
+            self._load_tracker = tracker
+            try:
+                yield placement
+            finally:
+                self.guard.end()  # the weights are placed (or the load failed)
+
+    def _load_progress(self) -> tuple[int, int, str | None]:
+        """(bytes done, tensors done, file being read) of the running load, for the guard."""
+        tracker = getattr(self, "_load_tracker", None)
+        if tracker is None:
+            return 0, 0, None
+        return tracker.bytes_done, tracker.tensors_done, tracker.current_file
 
     # ---- unload
     def _release(self) -> None:
@@ -849,11 +1049,14 @@ class Engine:
             torch.cuda.empty_cache()
         malloc_trim()
 
-    def _job_unload(self, msg: dict[str, Any], final: bool = True) -> None:
+    def _job_unload(self, msg: dict[str, Any], final: bool = True,
+                    before: dict[str, Any] | None = None) -> None:
+        """Unload and prove it. `before`: figures taken earlier (an aborted load's, taken
+        while its tensors were still alive), else now."""
         reply_to = msg["id"]
         self.set_state("unloading", reply_to)
         t0 = time.perf_counter()
-        before = self.figures()
+        before = before if before is not None else self.figures()
         had_model = self.loaded is not None
         model_ref = weakref.ref(self.loaded.model) if self.loaded is not None else None
         label = self.loaded.info["label"] if self.loaded is not None else None
@@ -967,11 +1170,14 @@ class Engine:
         from transformers import StoppingCriteriaList
 
         stop = _StopOnFlag(self.stop_generation)
+        kv_per_token = loaded.info.get("kv_bytes_per_token_estimate") or \
+            loaded.info["kv_bytes_per_token"]
+        guard_stop = _StopOnGuard(self.guard, str(model.device), kv_per_token, prompt_tokens)
         t0 = time.perf_counter()
         streamer.t0 = t0
         with torch.inference_mode():
             out = model.generate(**enc, streamer=streamer, stopping_criteria=StoppingCriteriaList(
-                [stop]), return_dict_in_generate=True, **kwargs)
+                [stop, guard_stop]), return_dict_in_generate=True, **kwargs)
         total_s = time.perf_counter() - t0
         kv_measured = cache_tensor_bytes(getattr(out, "past_key_values", None))
         new_ids = out.sequences[0, prompt_tokens:].tolist()
@@ -981,6 +1187,9 @@ class Engine:
         eos_ids = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
         if self.stop_generation.is_set():
             stopped = "stop"
+        elif guard_stop.figures is not None:
+            stopped = "guard"
+            self.log("warning", guard_stop.figures["why"], reply_to)
         elif new_ids and new_ids[-1] in eos_ids:
             stopped = "eos"
         else:
@@ -997,7 +1206,51 @@ class Engine:
                   decode_tokens_per_s=decode_tps, kv_cache_bytes=kv_measured,
                   kv_cache_bytes_estimate=per_token * (prompt_tokens + n) if per_token else None,
                   stopped=stopped, text=tok.decode(new_ids, skip_special_tokens=True),
-                  output_ids=new_ids, chat_template=use_chat, memory=self.figures())
+                  output_ids=new_ids, chat_template=use_chat, memory=self.figures(),
+                  guard=guard_stop.figures)
+
+    # ---- fingerprint (parity checks)
+    def _job_fingerprint(self, msg: dict[str, Any]) -> None:
+        """sha256 of the loaded model's tensors (parameters and buffers, non-persistent ones
+        included) and of its logits on `input_ids`: compared with a plain `from_pretrained`
+        by the tests and gpu/check_guard.py (console/engine/parity.py)."""
+        reply_to = msg["id"]
+        try:
+            from console.engine.parity import fingerprint
+
+            if self.loaded is None:
+                raise NotLoaded("fingerprint: no model is loaded", "load a model first")
+            names = msg.get("tensors")
+            ids = msg.get("input_ids")
+            result = fingerprint(self.loaded.model, names=list(names) if names else None,
+                                 input_ids=[int(i) for i in ids] if ids else None)
+            self.job_kind = ""
+            self.emit("fingerprint", reply_to, **result)
+        except BaseException as exc:
+            tb_text = "" if isinstance(exc, EngineError) else traceback.format_exc()
+            self.job_kind = ""
+            self._error(reply_to, "fingerprint", _strip(exc), tb_text)
+
+
+def _loader_options(msg: dict[str, Any]) -> Any:
+    """The load's `loader` ("auto" | "fast" | "stock") and `loader_options` (method, threads,
+    chunk_bytes, window: console/engine/fastload.py) as fastload.Options; BadCommand if wrong."""
+    from console.engine import fastload
+
+    extra = msg.get("loader_options") or {}
+    if not isinstance(extra, dict):
+        raise BadCommand("loader_options must be an object")
+    known = {"method", "threads", "chunk_bytes", "window"}
+    unknown = sorted(set(extra) - known)
+    if unknown:
+        raise BadCommand(f"loader_options: unknown key {unknown[0]!r}; known: "
+                         f"{', '.join(sorted(known))}")
+    options = fastload.Options(loader=str(msg.get("loader") or "auto"), **extra)
+    try:
+        options.validate()
+    except ValueError as exc:
+        raise BadCommand(str(exc)) from None
+    return options
 
 
 @contextlib.contextmanager
@@ -1061,6 +1314,37 @@ def _unload_accounting(before: dict[str, Any], after: dict[str, Any]
     base = after.get("rss_baseline_bytes") or 0
     held = max(0, rss_a - base)
     return rss_b - rss_a, held, {"host_rss_above_pre_load_bytes": held}
+
+
+class _StopOnGuard:
+    """A StoppingCriteria that stops generation cleanly ("stopped by guard") when the KV cache
+    growth of the next GENERATION_CHECK_EVERY_TOKENS tokens would take the model's device to
+    its pause level. Checks at the first token and every that many tokens after."""
+
+    def __init__(self, load_guard: Any, device: str, kv_bytes_per_token: int | None,
+                 prompt_tokens: int) -> None:
+        from console.engine.loadguard import GENERATION_CHECK_EVERY_TOKENS
+
+        self.guard = load_guard
+        self.device = device
+        self.per_token = kv_bytes_per_token or 0
+        self.prompt_tokens = prompt_tokens
+        self.every = GENERATION_CHECK_EVERY_TOKENS
+        self.next_check = 0
+        self.figures: dict[str, Any] | None = None
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        generated = int(input_ids.shape[-1]) - self.prompt_tokens
+        if self.figures is None and self.per_token and generated >= self.next_check:
+            self.next_check = generated + self.every
+            growth = self.per_token * int(input_ids.shape[0]) * self.every
+            self.figures = self.guard.generation_check(self.device, growth)
+            if self.figures is not None:
+                self.figures["tokens"] = generated
+        return torch.full((input_ids.shape[0],), self.figures is not None, dtype=torch.bool,
+                          device=input_ids.device)
 
 
 class _StopOnFlag:
