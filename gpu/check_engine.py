@@ -226,8 +226,13 @@ def cycles(client: Any, name: str, path: Path, n: int, device: str, dtype: str, 
         row["weights_s"] = loaded["weights_s"]
         mem = loaded["memory"]["devices"]
         row["loaded_memory"] = mem
-        baseline = mem[0]["nvml_baseline_bytes"] if mem else None
+        # The context baseline: the CUDA context before the first load, then what is left
+        # after the first unload (the context grows once as kernels and libraries load on
+        # first use; a leak would show as growth in every later cycle).
+        baseline = (rows[0]["nvml_after_unload_bytes"] if rows
+                    else (mem[0]["nvml_baseline_bytes"] if mem else None))
         row["baseline_bytes"] = baseline
+        row["context_initial_bytes"] = mem[0].get("nvml_context_initial_bytes") if mem else None
         if i == 0:
             generated["engine_greedy"] = wait(client, ("generated",), client.generate(
                 PROMPT, max_new_tokens=max_new_tokens), timeout=600)
@@ -243,7 +248,17 @@ def cycles(client: Any, name: str, path: Path, n: int, device: str, dtype: str, 
         row["unload_message"] = unloaded["message"]
         row["engine_held_bytes"] = unloaded["held_bytes"]
         row["held_by"] = unloaded["held_by"]
-        used = engine_usage_after_unload(nvml, client.pid, baseline)
+        used = engine_usage_after_unload(nvml, client.pid, baseline if rows else None)
+        if not rows and used is not None and baseline is not None:
+            row["context_growth_bytes"] = used - baseline
+            row["allocator_empty_after_unload"] = all(
+                d["allocated_bytes"] == 0 and d["reserved_bytes"] == 0
+                for d in unloaded["after"]["devices"])
+            checks.add(f"{name} first unload leaves only the CUDA context",
+                       row["allocator_empty_after_unload"],
+                       f"allocator empty; context grew {(used - baseline) / MIB:.1f} MiB on "
+                       f"first use (kernels, cuBLAS)", context_growth_bytes=used - baseline)
+            baseline = used
         row["nvml_after_unload_bytes"] = used
         row["above_baseline_bytes"] = (used - baseline) if used is not None and baseline is not None else None
         rows.append(row)

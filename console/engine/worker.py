@@ -534,7 +534,12 @@ class Engine:
         # Per-tensor hooks run before each tensor is placed (console/engine/hooks.py).
         self.before_tensor: list[Callable[[TensorStep], None]] = [
             self.guard.before_tensor, self._check_abort]
-        self.cuda_baseline: dict[int, int | None] = {}  # NVML engine bytes with the context only
+        # NVML engine bytes with the CUDA context only. The context grows when a load or a
+        # generation first loads kernels and library handles (lazy module loading, cuBLAS):
+        # after an unload that leaves the allocator empty, what NVML still shows is context,
+        # so the baseline moves up to it; `cuda_context_initial` keeps the first figure.
+        self.cuda_baseline: dict[int, int | None] = {}
+        self.cuda_context_initial: dict[int, int | None] = {}
         self.rss_baseline = rss_bytes()  # host RSS before the current model's load
         self.offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
 
@@ -573,6 +578,7 @@ class Engine:
         with torch.cuda.device(index):
             torch.cuda.synchronize()
         self.cuda_baseline[index] = self.nvml.usage(index)["engine_bytes"]
+        self.cuda_context_initial[index] = self.cuda_baseline[index]
 
     def figures(self) -> dict[str, Any]:
         """Allocator and NVML figures per CUDA device the engine uses, plus host RSS."""
@@ -595,6 +601,7 @@ class Engine:
                 "nvml_used_bytes": usage["engine_bytes"],
                 "nvml_source": usage["source"],
                 "nvml_baseline_bytes": self.cuda_baseline.get(index),
+                "nvml_context_initial_bytes": self.cuda_context_initial.get(index),
                 "device_used_bytes": usage["device_used_bytes"],
                 "other_processes_bytes": usage["other_processes_bytes"],
             })
@@ -1080,6 +1087,9 @@ class Engine:
             after = self.figures()
         seconds = time.perf_counter() - t0
         freed, held, held_by = _unload_accounting(before, after)
+        context_growth = self._rebase_context(after)
+        if context_growth:
+            held_by["context_growth_bytes"] = context_growth
         if model_ref is not None and model_ref() is not None:
             referrers = sorted({type(r).__name__ for r in gc.get_referrers(model_ref())})
             held_by["model_still_referenced_by"] = referrers
@@ -1088,6 +1098,10 @@ class Engine:
             # On the CPU there is no baseline to prove: RSS also keeps the code imported by
             # the first load and the allocator's arenas, so say what it is.
             message += f"; host RSS {fmt_bytes(held)} above its pre-load level"
+        elif context_growth and held <= context_growth + BASELINE_TOLERANCE_BYTES:
+            message += (f"; back to the CUDA context, which grew by {fmt_bytes(context_growth)}"
+                        " since start-up (kernels and CUDA libraries loaded on first use; "
+                        "a hard unload returns it)")
         elif held > BASELINE_TOLERANCE_BYTES:
             parts = [f"{k.replace('_bytes', '').replace('_', ' ')} {fmt_bytes(v)}"
                      for k, v in held_by.items() if isinstance(v, int) and v > 0]
@@ -1101,6 +1115,20 @@ class Engine:
                   before=before, after=after)
         if final:
             self.set_state("idle", reply_to)
+
+    def _rebase_context(self, after: dict[str, Any]) -> int:
+        """Move each device's baseline up to NVML's figure when the allocator holds nothing
+        there (what is left is context); return the growth since start-up, summed."""
+        growth = 0
+        for d in after["devices"]:
+            index = int(d["device"].split(":")[1])
+            used, initial = d["nvml_used_bytes"], self.cuda_context_initial.get(index)
+            if used is None or initial is None:
+                continue
+            if d["allocated_bytes"] == 0 and d["reserved_bytes"] == 0:
+                self.cuda_baseline[index] = max(used, initial)
+            growth += max(0, (self.cuda_baseline[index] or initial) - initial)
+        return growth
 
     # ---- generate
     def _job_generate(self, msg: dict[str, Any]) -> None:

@@ -1,0 +1,228 @@
+"""End to end: the installed `autoglm-console` in a real terminal (tmux).
+
+Each test runs its own tmux server (`-L <unique socket>`, no user config), so a user's tmux is
+never touched. The console's processes are found by a unique environment tag, so the check for
+leftovers sees the console and anything it started, and nothing else on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+TAG_VAR = "AUTOGLM_E2E_TAG"
+FIRST_FRAME = "autoglm-console"  # the status line's title
+DEADLINE_S = 20.0  # generous: CI machines are slow and shared
+
+# Runs the console as its child and writes the child's exit status to a file, so a test can
+# see how the console ended when its terminal went away. argv[1]: "forward" passes SIGHUP on
+# to the console as a login shell does for its jobs on an SSH drop; "ignore" sends nothing (the
+# console must notice the dead terminal by itself). The console keeps the default SIGHUP action.
+WRAPPER = (
+    "import os, signal, subprocess, sys\n"
+    "mode, status_file, argv = sys.argv[1], sys.argv[2], sys.argv[3:]\n"
+    "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+    "child = subprocess.Popen(argv, "
+    "preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))\n"
+    "if mode == 'forward':\n"
+    "    signal.signal(signal.SIGHUP, lambda *_: child.send_signal(signal.SIGHUP))\n"
+    "rc = child.wait()\n"
+    "open(status_file + '.tmp', 'w').write(str(rc))\n"
+    "os.rename(status_file + '.tmp', status_file)\n"
+)
+
+
+def installed_console() -> str:
+    """The venv's console script (next to this interpreter), else the one on PATH."""
+    sibling = Path(sys.executable).parent / "autoglm-console"
+    found = str(sibling) if sibling.exists() else shutil.which("autoglm-console")
+    if not found:
+        pytest.fail("autoglm-console is not installed: run ./dev setup (pip install -e .)")
+    return found
+
+
+def wait_for(predicate: Callable[[], bool], what: str, timeout_s: float = DEADLINE_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+class Tmux:
+    def __init__(self, workdir: Path) -> None:
+        if shutil.which("tmux") is None:
+            pytest.fail("tmux is not installed (./dev test installs it from Debian packages)")
+        self.socket = f"autoglm-e2e-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.tag = uuid.uuid4().hex
+        self.conf = workdir / "tmux.conf"
+        # remain-on-exit keeps the pane (and its last screen) after the command ends.
+        self.conf.write_text("set -g remain-on-exit on\nset -g status off\n")
+        # The shell around the command writes its exit status here. tmux's own
+        # #{pane_dead_status} is not reliable: now and then tmux sees the terminal close
+        # but never reaps the process, and the status stays empty.
+        self.status_file = workdir / "exit-status"
+
+    def tmux(self, *args: str, check: bool = True) -> str:
+        result = subprocess.run(["tmux", "-L", self.socket, "-f", str(self.conf), *args],
+                                capture_output=True, text=True, timeout=30, check=False)
+        if check and result.returncode != 0:
+            raise AssertionError(f"tmux {' '.join(args)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def start(self, argv: list[str], width: int = 80, height: int = 24, then: str = "") -> None:
+        """Run `argv` (tagged) in a new 80x24 session; `then`: shell commands to run after."""
+        env = f"{TAG_VAR}={self.tag} PATH={shlex.quote(str(Path(sys.executable).parent))}:$PATH"
+        status = shlex.quote(str(self.status_file))
+        command = (f"env {env} {shlex.join(argv)}; echo $? > {status}.tmp; mv {status}.tmp {status}"
+                   + (f"; {then}" if then else ""))
+        self.tmux("new-session", "-d", "-s", "main", "-x", str(width), "-y", str(height), command)
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "main", check=False)
+
+    def wait_for_text(self, text: str, present: bool = True) -> None:
+        wait_for(lambda: (text in self.screen()) == present,
+                 f"{text!r} to {'appear' if present else 'go'}; screen:\n{self.screen()}")
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "main", *keys)
+
+    def pane(self, fmt: str) -> str:
+        return self.tmux("display-message", "-p", "-t", "main", fmt).strip()
+
+    def exit_status(self, timeout_s: float = DEADLINE_S) -> str:
+        """Wait for the command to exit; its exit status as the shell reports it (128 + N
+        for death by signal N)."""
+        wait_for(self.status_file.exists, "the console to exit", timeout_s)
+        return self.status_file.read_text().strip()
+
+    def processes(self) -> list[psutil.Process]:
+        """Live processes carrying this test's tag (the console and its children)."""
+        found = []
+        for proc in psutil.process_iter(["pid"]):
+            try:
+                if proc.environ().get(TAG_VAR) == self.tag and proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        return found
+
+    def kill_server(self) -> None:
+        self.tmux("kill-server", check=False)
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Tmux]:
+    session = Tmux(tmp_path)
+    yield session
+    session.kill_server()
+    for proc in session.processes():  # never leave a console behind, even when a test fails
+        proc.kill()
+
+
+def nvidia_gpus() -> int:
+    """GPUs the driver lists (0 without nvidia-smi or a driver): what the console must show."""
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
+                                 timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(line.startswith("GPU ") for line in listing.stdout.splitlines())
+
+
+def test_first_frame_help_key_and_q_exits_zero(tmux: Tmux) -> None:
+    tmux.start([installed_console()])
+    tmux.wait_for_text(FIRST_FRAME)
+    tmux.wait_for_text("Quit")  # the footer: the whole frame is drawn
+    assert tmux.processes(), "the console is not running under its tag"
+    # A 80x24 frame: the status line is the first line, the footer the last.
+    lines = tmux.screen().splitlines()
+    assert FIRST_FRAME in lines[0]
+    # The GPU column shows this machine's GPUs, or says it is CPU-only.
+    tmux.wait_for_text("GPU 0 ·" if nvidia_gpus() else "CPU-only")
+    tmux.keys("?")
+    tmux.wait_for_text("esc or ? closes")
+    tmux.keys("Escape")
+    tmux.wait_for_text("esc or ? closes", present=False)
+    tmux.keys("2")
+    tmux.wait_for_text("Model panel")
+    tmux.keys("q")
+    assert tmux.exit_status() == "0"
+    wait_for(lambda: not tmux.processes(), "no console process left")
+
+
+def wrapped(mode: str, status_file: Path) -> list[str]:
+    return [sys.executable, "-c", WRAPPER, mode, str(status_file), installed_console()]
+
+
+@pytest.mark.parametrize("mode", ["forward", "ignore"])
+def test_terminal_going_away_ends_the_console(tmux: Tmux, tmp_path: Path, mode: str) -> None:
+    """Killing the tmux session hangs up the terminal, as an SSH drop does. "forward": the
+    console gets SIGHUP; "ignore": no signal, the console must see the terminal is gone."""
+    status_file = tmp_path / "status"
+    tmux.start(wrapped(mode, status_file))
+    tmux.wait_for_text("Quit")
+    assert len(tmux.processes()) == 2  # the wrapper and the console
+    tmux.tmux("kill-session", "-t", "main")
+    wait_for(status_file.exists, "the console's exit status")
+    # 129 = 128 + SIGHUP, returned by the console after a clean shutdown; dying of the signal
+    # would read -1, a crash 1.
+    assert status_file.read_text() == "129"
+    wait_for(lambda: not tmux.processes(), "no console process left")
+
+
+def test_parent_going_away_ends_the_console(tmux: Tmux, tmp_path: Path) -> None:
+    """The console's parent dies while the terminal stays (no SIGHUP anywhere): it exits."""
+    # The shell stays the session leader (it runs `sleep` next), so no hangup is sent.
+    tmux.start(wrapped("ignore", tmp_path / "status"), then="sleep 60")
+    tmux.wait_for_text("Quit")
+    procs = tmux.processes()
+    wrapper = next(p for p in procs if "-c" in p.cmdline()[:3])
+    console = next(p for p in procs if p.pid != wrapper.pid)
+    assert console.ppid() == wrapper.pid
+    wrapper.kill()
+    wait_for(lambda: not tmux.processes(), "the orphaned console to exit")
+
+
+# A console whose sampler hangs inside sample() (a driver call that never returns) from the
+# second tick on; touches a file when it is stuck.
+STUCK_SAMPLER_CONSOLE = (
+    "import sys, time\n"
+    "from pathlib import Path\n"
+    "from console.app import run_app\n"
+    "from console.config import Config\n"
+    "from console.telemetry import Telemetry\n"
+    "class Stuck:\n"
+    "    def __init__(self): self.telemetry, self.calls = Telemetry(), 0\n"
+    "    def sample(self):\n"
+    "        self.calls += 1\n"
+    "        if self.calls > 1:\n"
+    "            Path(sys.argv[1]).touch()\n"
+    "            time.sleep(3600)\n"
+    "        return self.telemetry.sample()\n"
+    "sys.exit(run_app(Config(interval_s=0.25), sampler=Stuck()))\n"
+)
+
+
+def test_a_sampler_stuck_in_a_driver_call_does_not_keep_the_process(
+        tmux: Tmux, tmp_path: Path) -> None:
+    stuck = tmp_path / "stuck"
+    tmux.start([sys.executable, "-c", STUCK_SAMPLER_CONSOLE, str(stuck)])
+    tmux.wait_for_text("Quit")
+    wait_for(stuck.exists, "the sampler to hang")
+    tmux.keys("q")
+    assert tmux.exit_status(timeout_s=10) == "0"
+    wait_for(lambda: not tmux.processes(), "no console process left")
