@@ -28,7 +28,28 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+_GLOBAL_OPTIONS_WITH_VALUE = ("--config", "--interval", "--model")
+
+
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The sub-command named in argv, if any (skipping the values of global options)."""
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+            continue
+        if token in _GLOBAL_OPTIONS_WITH_VALUE:
+            skip = True
+            continue
+        if token.startswith("-"):
+            continue
+        return token if token in COMMANDS else None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser; with `argv`, only the sub-command it names is populated, so starting
+    the dashboard imports no command module (start-up time)."""
     parser = argparse.ArgumentParser(
         prog="autoglm-console",
         description="Load, watch and drive a local Hugging Face model. "
@@ -45,9 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="model to select in the dashboard: a directory, a hub id in the local cache, or 'demo'",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chosen = _chosen_command(argv) if argv is not None else None
     for name, (module_name, help_text) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
-        importlib.import_module(module_name).add_arguments(sp)
+        if argv is None or name == chosen:
+            importlib.import_module(module_name).add_arguments(sp)
     return parser
 
 
@@ -63,8 +86,9 @@ def resolve_config(args: argparse.Namespace) -> Config:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(list(argv) if argv is not None else None)
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
     try:
         config = resolve_config(args)
     except ConfigError as exc:

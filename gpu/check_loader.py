@@ -32,12 +32,14 @@ import json
 import os
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "gpu"))
+from check_engine import Checks, log  # noqa: E402  (one check runner for every GPU script)
+
 MIB = 1024**2
 TOLERANCE_BYTES = 64 * MIB
 INPUT_IDS = [5, 17, 42, 9, 100, 3, 77, 12]
@@ -48,27 +50,6 @@ MID = {"hidden_size": 2048, "num_hidden_layers": 8, "num_attention_heads": 16,
        "head_dim": 128}
 
 
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-class Checks:
-    def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
-
-    def add(self, name: str, ok: bool, detail: str = "", **figures: Any) -> bool:
-        self.items.append({"name": name, "ok": bool(ok), "detail": detail, **figures})
-        log(f"{'PASS' if ok else 'FAIL'} {name}: {detail}")
-        return ok
-
-    def run(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run one step; an exception becomes a failed check and the script goes on."""
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            self.add(name, False, f"{type(exc).__name__}: {exc}",
-                     traceback=traceback.format_exc()[-4000:])
-            return None
 
 
 def load(path: Path, loader: str, device: str, *, dtype: Any = "auto", hook: Any = None,
