@@ -110,8 +110,8 @@ class EngineCauses:
 class CardDeduper:
     """One card per incident. An error is dropped ("drop") when the other source (the engine's
     statement vs the log diagnosis) reported the same cause within `window_s`, by the errors'
-    own timestamps; it is merged into the newest card ("merge") when that card has the same
-    cause from the same source within the window (a load report line, then its traceback; the
+    own timestamps; it is merged into the newest card of the same cause ("merge") when one from
+    the same source is within the window (a load report line, then its traceback; the
     same refusal twice); otherwise it is a new card ("new")."""
 
     window_s: float = 10.0
@@ -123,7 +123,9 @@ class CardDeduper:
         self._recent = [r for r in self._recent if abs(ts - r[2]) <= self.window_s]
         if cause_id and any(s != source and c == cause_id for s, c, _ in self._recent):
             return "drop"
-        newest = self._recent[-1] if self._recent else None
+        # Output lines of one incident can be diagnosed after a later incident's card (a
+        # traceback closes only when output goes quiet), so match any recent card, not the
+        # newest one only.
+        same = bool(cause_id) and any(r[:2] == (source, cause_id) for r in self._recent)
         self._recent.append((source, cause_id, ts))
-        same = cause_id and newest is not None and newest[:2] == (source, cause_id)
         return "merge" if same else "new"

@@ -370,12 +370,14 @@ class LogView(Vertical):
             placeholder.remove()
         for record, seqs, merge in message.found:
             self.pane.mark(seqs)
-            newest = next(iter(cards.query_children(CauseCard)), None)
-            if merge and newest is not None and self.errors:
+            cause_id = record.top.id if record.top is not None else None
+            same = next((c for c in cards.query_children(CauseCard) if c.cause_id == cause_id),
+                        None)
+            if merge and same is not None:
                 # The same incident again (its report line, then its traceback): one card.
-                self.errors[-1] = record
-                newest.merge(record, seqs)
-                self.post_message(self.CauseFound(record, newest.first_seq, newest.last_seq))
+                self.errors = [record if e is same.record else e for e in self.errors]
+                same.merge(record, seqs)
+                self.post_message(self.CauseFound(record, same.first_seq, same.last_seq))
                 continue
             self.errors.append(record)
             del self.errors[:-MAX_ERRORS]

@@ -87,12 +87,15 @@ def test_deduper_one_card_per_incident() -> None:
     assert dedupe.classify("stated", missing, 101.0) == "drop"  # the other source, same cause
     assert dedupe.classify("stream", missing, 102.0) == "merge"  # same source: the same incident
     assert dedupe.classify("stream", remote, 103.0) == "new"
-    assert dedupe.classify("stream", missing, 104.0) == "new"  # not the newest card any more
+    # Same source and cause in the window, even with another card in between (a traceback is
+    # diagnosed only once output goes quiet, possibly after the next incident's card): merged.
+    assert dedupe.classify("stream", missing, 104.0) == "merge"
     assert dedupe.classify("stated", missing, 200.0) == "new"  # outside the window
     unknown = DiagnosedError("traceback", 0, 1, "ValueError: x", ())
     assert dedupe.classify("stream", unknown, 201.0) == "new"
     assert dedupe.classify("stream", unknown, 202.0) == "new"  # unrecognised errors never merge
-    assert dedupe.classify("stated", missing, 203.0) == "new"  # the newest card is the unknown one
+    assert dedupe.classify("stated", missing, 203.0) == "merge"  # the 200.0 card, past the unknown one
+    assert dedupe.classify("stream", remote, 204.0) == "new"  # the 103.0 one is out of the window
 
 
 def test_live_facts_and_the_card_text() -> None:
