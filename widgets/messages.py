@@ -1,6 +1,8 @@
-"""Messages between the sampler thread and the app (and, later, the engine client)."""
+"""Messages from worker threads to the app: telemetry samples, engine messages, results."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from textual.message import Message
 
@@ -27,4 +29,32 @@ class SamplerFailed(Message):
 
     def __init__(self, error: str) -> None:
         super().__init__()
+        self.error = error
+
+
+class EngineMessage(Message):
+    """One dict the EngineClient delivered (an event, an `output` line or `exited`), posted
+    from its reader threads; the app handles it on the UI thread."""
+
+    def __init__(self, msg: dict[str, Any]) -> None:
+        super().__init__()
+        self.msg = msg
+
+
+class CheckDone(Message):
+    """The pre-flight of `model` (from a thread worker): `result` (a CheckResult) or None,
+    `text` to show, `verdict` fits | tight | will_not_fit | broken | unknown."""
+
+    def __init__(self, model: str, result: Any, text: str, verdict: str) -> None:
+        super().__init__()
+        self.model = model
+        self.result = result
+        self.text = text
+        self.verdict = verdict
+
+
+class BundleWritten(Message):
+    def __init__(self, path: str | None, error: str | None = None) -> None:
+        super().__init__()
+        self.path = path
         self.error = error

@@ -40,10 +40,19 @@ class TabStrip(StyleCacheMixin, Widget):
         super().__init__(id=id)
         self.tabs = list(tabs)
         self.active = self.tabs[0][0] if self.tabs else ""
+        self.badges: dict[str, str] = {}  # tab id -> a mark after its label ("(2!)")
+
+    def set_badge(self, tab: str, badge: str | None) -> None:
+        if badge:
+            self.badges[tab] = badge
+        else:
+            self.badges.pop(tab, None)
+        self.refresh()
 
     def labels(self) -> list[tuple[str, str]]:
         """(tab id, the text shown for it), in order."""
-        return [(tab, f" {n} {label} ") for n, (tab, label) in enumerate(self.tabs, 1)]
+        return [(tab, f" {n} {label}{' ' + self.badges[tab] if tab in self.badges else ''} ")
+                for n, (tab, label) in enumerate(self.tabs, 1)]
 
     def render_line(self, y: int) -> Strip:
         parts: list[tuple[str, Style | None]] = []

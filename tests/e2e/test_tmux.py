@@ -158,7 +158,7 @@ def test_first_frame_help_key_and_q_exits_zero(tmux: Tmux) -> None:
     tmux.keys("Escape")
     tmux.wait_for_text("esc or ? closes", present=False)
     tmux.keys("2")
-    tmux.wait_for_text("Model panel")
+    tmux.wait_for_text("pre-flight")
     tmux.keys("q")
     assert tmux.exit_status() == "0"
     wait_for(lambda: not tmux.processes(), "no console process left")

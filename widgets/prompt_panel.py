@@ -1,0 +1,103 @@
+"""The prompt under the model panel: a prompt Input, max_new_tokens / temperature / top_p,
+and the output pane tokens stream into, with TTFT, tokens/s and the KV cache's size.
+
+Enter in the prompt posts `PromptPanel.Submitted` (the app sends `generate`); the app calls
+`handle_engine_message(msg)` with `token` / `generated` / `state` events on the UI thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Input, Label, Static
+
+from console.units import fmt_bytes
+
+
+class PromptPanel(Vertical):
+    DEFAULT_CSS = """
+    PromptPanel { height: auto; border-top: solid $primary-darken-1; }
+    PromptPanel Horizontal { height: auto; }
+    PromptPanel #prompt { width: 1fr; }
+    PromptPanel #max-new-tokens { width: 6; }
+    PromptPanel #temperature, PromptPanel #top-p { width: 5; }
+    PromptPanel #gen-stats { height: 1; color: $text-muted; }
+    PromptPanel #output-scroll { height: auto; min-height: 3; max-height: 12; }
+    PromptPanel #output { height: auto; }
+    """
+
+    class Submitted(Message):
+        def __init__(self, prompt: str, max_new_tokens: int, temperature: float,
+                     top_p: float | None) -> None:
+            super().__init__()
+            self.prompt = prompt
+            self.max_new_tokens = max_new_tokens
+            self.temperature = temperature
+            self.top_p = top_p
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.output_text = ""
+        self.tokens = 0
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield Input(placeholder="prompt (Enter generates, ctrl+s stops)", id="prompt",
+                        compact=True)
+            yield Label(" max")
+            yield Input("64", id="max-new-tokens", type="integer", compact=True)
+            yield Label(" T")
+            yield Input("0", id="temperature", type="number", compact=True)
+            yield Label(" top_p")
+            yield Input("", placeholder="-", id="top-p", type="number", compact=True)
+        yield Static("", id="gen-stats", markup=False)
+        with VerticalScroll(id="output-scroll"):
+            yield Static("", id="output", markup=False)
+
+    def _number(self, widget_id: str, default: float) -> float:
+        text = self.query_one(f"#{widget_id}", Input).value.strip()
+        try:
+            return float(text)
+        except ValueError:
+            return default
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "prompt":
+            return
+        event.stop()
+        prompt = event.value.strip()
+        if not prompt:
+            return
+        top_p_text = self.query_one("#top-p", Input).value.strip()
+        self.post_message(self.Submitted(
+            prompt, max(1, int(self._number("max-new-tokens", 64))),
+            max(0.0, self._number("temperature", 0.0)),
+            float(top_p_text) if top_p_text else None))
+
+    def start(self) -> None:
+        self.output_text = ""
+        self.tokens = 0
+        self.query_one("#output", Static).update("")
+        self.query_one("#gen-stats", Static).update("generating...")
+
+    def handle_engine_message(self, msg: Mapping[str, Any]) -> None:
+        event = msg.get("event")
+        if event == "token":
+            self.output_text += str(msg["text"])
+            self.tokens = int(msg["index"])
+            self.query_one("#output", Static).update(self.output_text)
+            self.query_one("#output-scroll", VerticalScroll).scroll_end(animate=False)
+            kv = msg.get("kv_cache_bytes")
+            self.query_one("#gen-stats", Static).update(
+                f"tokens {self.tokens}  KV cache {fmt_bytes(kv)}")
+        elif event == "generated":
+            ttft = msg.get("ttft_s")
+            rate = msg.get("tokens_per_s")
+            self.query_one("#gen-stats", Static).update(
+                f"tokens {msg['tokens']}  TTFT {'N/A' if ttft is None else f'{ttft * 1000:.0f} ms'}"
+                f"  {'N/A' if rate is None else f'{rate:.1f}'} tok/s"
+                f"  KV cache {fmt_bytes(msg.get('kv_cache_bytes'))}  stopped: {msg['stopped']}")
