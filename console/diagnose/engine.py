@@ -9,6 +9,7 @@ model's estimate) raise, lower or specialise the result.
 
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_right
 from collections import deque
@@ -183,7 +184,11 @@ class _Index:
         return found
 
 
-_INDEX = _Index(SIGNATURES)
+@functools.cache
+def _index() -> _Index:
+    """Built on first use (about 0.3 s), so importing the diagnosis costs the app's start-up
+    nothing; the log view's first diagnosis runs on its worker thread."""
+    return _Index(SIGNATURES)
 
 
 class _Surroundings:
@@ -266,9 +271,9 @@ def _confirm(line: LogLine, signatures: Iterable[Signature], block: ErrorBlock |
 
 
 def _line_signatures(lower: str) -> set[Signature]:
-    if _INDEX.regex.search(lower) is None:  # the common case, and the cheap test
+    if _index().regex.search(lower) is None:  # the common case, and the cheap test
         return set()
-    return _INDEX.line_signatures(lower)
+    return _index().line_signatures(lower)
 
 
 def _scanned(line: LogLine) -> bool:
@@ -293,11 +298,12 @@ def _scan_lines(lines: Sequence[LogLine], block_of: dict[int, ErrorBlock],
         pos += len(text) + 1
     candidates: dict[int, set[Signature]] = {}
     rescan: set[int] = set()
-    may_hide = _INDEX.may_hide
-    for m in _INDEX.regex.finditer(joined):
+    needles = _index()
+    may_hide = needles.may_hide
+    for m in needles.regex.finditer(joined):
         index = bisect_right(starts, m.start()) - 1
         matched = m.group(0)
-        candidates.setdefault(index, set()).update(_INDEX.signatures(matched))
+        candidates.setdefault(index, set()).update(needles.signatures(matched))
         if matched in may_hide:
             rescan.add(index)
     for index in rescan:
