@@ -226,3 +226,62 @@ def test_a_sampler_stuck_in_a_driver_call_does_not_keep_the_process(
     tmux.keys("q")
     assert tmux.exit_status(timeout_s=10) == "0"
     wait_for(lambda: not tmux.processes(), "no console process left")
+
+
+def engine_children(tmux: Tmux) -> list[psutil.Process]:
+    """This test's live engine child processes (`python -m console.engine.worker`)."""
+    found = []
+    for proc in tmux.processes():
+        try:
+            if any("console.engine.worker" in part for part in proc.cmdline()):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def wait_for_screen(tmux: Tmux, text: str, timeout_s: float) -> None:
+    try:
+        wait_for(lambda: text in tmux.screen(), repr(text), timeout_s)
+    except AssertionError as error:
+        raise AssertionError(f"{error}; screen:\n{tmux.screen()}") from None
+
+
+ENGINE_DEADLINE_S = 90.0  # the engine imports torch and builds the demo on first use
+# From no focus, shift+tab walks the Model tab's focus chain backwards: the tab's scroll
+# container, the output pane, top_p, temperature, max_new_tokens, then the prompt.
+SHIFT_TABS_TO_PROMPT = 6
+
+
+def test_demo_load_generate_unload_and_q_leaves_no_engine(tmux: Tmux) -> None:
+    """The real engine child on the demo (built in this session's cache dir, tests/conftest.py)
+    in an 80x24 terminal: L loads, the prompt generates, U frees, q leaves nothing running."""
+    tmux.start([installed_console(), "--model", "demo"])
+    tmux.wait_for_text("Quit")
+    tmux.keys("2")
+    tmux.wait_for_text("pre-flight")
+    assert not engine_children(tmux), "an engine started before the user asked for a load"
+    tmux.keys("L")
+    wait_for_screen(tmux, "state: loaded", ENGINE_DEADLINE_S)
+    assert "demo: random weights" in tmux.screen()
+    assert len(engine_children(tmux)) == 1
+    # Escape clears the focus (whatever had it on the Dashboard); then walk to the prompt.
+    # The pauses keep the terminal's escape sequences apart (a bare ESC followed at once by
+    # another sequence reads as alt+<key>).
+    tmux.keys("Escape")
+    for _ in range(SHIFT_TABS_TO_PROMPT):
+        time.sleep(0.2)
+        tmux.keys("BTab")
+    time.sleep(0.2)
+    tmux.keys("-l", "hello e2e")  # -l: literal text, not key names
+    tmux.wait_for_text("hello e2e")
+    tmux.keys("Enter")
+    wait_for_screen(tmux, "tok/s", ENGINE_DEADLINE_S)  # the generation's stats line
+    tmux.keys("Escape")  # leave the prompt, so U acts on the tab instead of typing a "U"
+    time.sleep(0.2)
+    tmux.keys("U")
+    wait_for_screen(tmux, "freed", ENGINE_DEADLINE_S)
+    tmux.keys("q")
+    assert tmux.exit_status(timeout_s=30) == "0"
+    wait_for(lambda: not tmux.processes(), "no console and no engine process left")
+    assert not engine_children(tmux)
