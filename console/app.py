@@ -292,13 +292,17 @@ class ConsoleApp(App[int]):
         age = self.clock() - latest.timestamp
         return age if age > max(STALE_INTERVALS * self.config.interval_s, STALE_MIN_S) else None
 
+    # A sample or a timer can still arrive while the app tears its widgets down: `query`
+    # (not `query_one`) makes that a no-op instead of an exception.
     def _show_status(self) -> None:
-        self.query_one(StatusBar).show(self.sample, self.config.interval_s, self.stale_for_s())
+        for bar in self.query(StatusBar):
+            bar.show(self.sample, self.config.interval_s, self.stale_for_s())
 
     def _show_dashboard(self) -> None:
         if self.sample is not None:
             window = self.history.maxlen if self.zoomed else None
-            self.query_one(Dashboard).show(self.sample, self.history, window)
+            for dashboard in self.query(Dashboard):
+                dashboard.show(self.sample, self.history, window)
 
     def watch_zoomed(self) -> None:
         self._show_dashboard()
@@ -712,11 +716,11 @@ class ConsoleApp(App[int]):
         if self.engine is not None and self.engine.alive:
             self._send("Auto-resume", lambda e: e.set_thresholds(auto_resume=panel.auto_resume))
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
         button_id = event.button.id or ""
         if button_id.startswith("btn-"):
             event.stop()
-            self.run_action(button_id.removeprefix("btn-"))
+            await self.run_action(button_id.removeprefix("btn-"))
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         if event.checkbox.id != "trust" or not event.value:
