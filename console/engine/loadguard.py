@@ -276,6 +276,15 @@ class LoadGuard:
                          command_id=command_id)
             return None
 
+    def raise_if_aborted(self, step: TensorStep) -> None:
+        """Announce an abort the guard's own hook did not see yet (`aborted`), and raise."""
+        with self._cond:
+            if self.active and self.state.mode == "aborted":
+                self._emit_change("aborted", step, time.time())
+                self._pending = None
+                raise self.aborted_error(
+                    f"load aborted before tensor {step.index + 1}/{step.total}: {self.why}")
+
     def abort(self) -> bool:
         """The user aborts: the load stops before its next tensor (at once when paused)."""
         with self._cond:

@@ -624,6 +624,9 @@ class Engine:
 
     def _check_abort(self, step: TensorStep) -> None:
         if self.abort_load.is_set():
+            # The abort can land between the guard's hook and this one: the guard still
+            # announces it (`aborted`), as when its own hook stops the load.
+            self.guard.raise_if_aborted(step)
             raise LoadAborted(f"load aborted before tensor {step.index + 1}/{step.total}")
 
     # ---- command dispatch (main thread)
@@ -652,8 +655,8 @@ class Engine:
             if self.job_kind != "load":
                 self._error(msg_id, name, NotLoaded("abort: no load is running"))
             else:
-                self.abort_load.set()
                 self.guard.abort()  # wakes a paused load at once
+                self.abort_load.set()  # after the guard's state, so either hook reports it
         elif name == "pause":
             if self.job_kind != "load" or not self.guard.pause():
                 self._error(msg_id, name, NotLoaded("pause: no load is running"))
