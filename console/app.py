@@ -463,7 +463,7 @@ class ConsoleApp(App[int]):
         self.query_one(PromptPanel).handle_engine_message(msg)
         if event == "loaded":
             self._show_estimate_vs_actual(msg)
-            self._poll_allocator()
+            self._send_memory_report()  # the client's state says "loaded" only after this event
         elif event == "generated":
             self._show_kv_vs_estimate(msg)
         elif event == "unloaded":

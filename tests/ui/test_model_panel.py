@@ -68,6 +68,8 @@ async def test_load_generate_gc_unload_the_demo() -> None:
         bar = app.query_one("#load-progress", ProgressBar)
         assert bar.display and bar.total is not None and bar.progress >= bar.total
         assert "demo: random weights" in text_of(app, "#state-line")
+        # The allocator row fills itself after a load (no key needed).
+        await wait_until(pilot, shows(app, "#allocator", "engine RSS"), "allocator row", 30)
         assert "tensors " in text_of(app, "#progress-text")
         assert app.engine is not None and app.engine.pid is not None
         # The dashboard watches the engine process.
