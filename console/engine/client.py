@@ -275,7 +275,9 @@ class EngineClient:
 
     # ------------------------------------------------------------------ commands
     def send(self, name: str, **fields: Any) -> int:
-        """Send one command; returns its id (events answering it carry the same `id`)."""
+        """Send one command; returns its id (events answering it carry the same `id`). A field
+        given as None is left out: the engine's default applies."""
+        fields = {key: value for key, value in fields.items() if value is not None}
         with self._send_lock:
             if not self.alive or self._cmd is None:
                 raise EngineDead("the engine is not running (restart it)")
@@ -301,26 +303,14 @@ class EngineClient:
         says it will not fit. `context` / `batch`: what the estimate plans for. `loader`: auto
         (the fast loader when it reproduces the checkpoint exactly, else stock), fast or stock;
         `loader_options`: the fast loader's method / threads / chunk_bytes / window."""
-        fields: dict[str, Any] = {"model": model, "dtype": dtype, "device": device,
-                                  "trust_remote_code": trust_remote_code,
-                                  "allow_pickle": allow_pickle, "allow_download": allow_download}
-        if guard is not None:
-            fields["guard"] = guard
-        if force:
-            fields["force"] = True
-        if context is not None:
-            fields["context"] = context
-        if batch is not None:
-            fields["batch"] = batch
-        if max_memory:
-            fields["max_memory"] = dict(max_memory)
-        if loader != "auto":
-            fields["loader"] = loader
-        if loader_options:
-            fields["loader_options"] = dict(loader_options)
-        if attn_implementation:
-            fields["attn_implementation"] = attn_implementation
-        return self.send("load", **fields)
+        return self.send(
+            "load", model=model, dtype=dtype, device=device,
+            trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+            allow_download=allow_download, guard=guard, force=force or None, context=context,
+            batch=batch, max_memory=dict(max_memory) if max_memory else None,
+            loader=loader if loader != "auto" else None,
+            loader_options=dict(loader_options) if loader_options else None,
+            attn_implementation=attn_implementation or None)
 
     def unload(self) -> int:
         return self.send("unload")
@@ -337,15 +327,9 @@ class EngineClient:
     def generate(self, prompt: str, *, max_new_tokens: int = 64, temperature: float = 0.0,
                  top_p: float | None = None, seed: int | None = None, chat: bool = True,
                  min_new_tokens: int | None = None) -> int:
-        fields: dict[str, Any] = {"prompt": prompt, "max_new_tokens": max_new_tokens,
-                                  "temperature": temperature, "chat": chat}
-        if top_p is not None:
-            fields["top_p"] = top_p
-        if seed is not None:
-            fields["seed"] = seed
-        if min_new_tokens is not None:
-            fields["min_new_tokens"] = min_new_tokens
-        return self.send("generate", **fields)
+        return self.send("generate", prompt=prompt, max_new_tokens=max_new_tokens,
+                         temperature=temperature, chat=chat, top_p=top_p, seed=seed,
+                         min_new_tokens=min_new_tokens)
 
     def stop_generation(self) -> int:
         return self.send("stop_generation")
@@ -365,7 +349,7 @@ class EngineClient:
     def resume(self, force: bool = False) -> int:
         """Resume a paused load: `resumed`, or `error` ResumeRefused with the reason while a
         resource is still at its pause level (free memory, raise the threshold, or force)."""
-        return self.send("resume", force=force) if force else self.send("resume")
+        return self.send("resume", force=force or None)
 
     def set_thresholds(self, thresholds: Mapping[str, Any] | None = None, *,
                        auto_resume: bool | None = None, stall_s: float | None = None,
@@ -374,17 +358,10 @@ class EngineClient:
         resume, or let auto-resume do it). `thresholds`: {resource: Levels or {"pause": 95,
         ...}}; levels not given keep their values. Answered by `guard` (the settings now) or
         `error` BadCommand naming the bad key. No arguments: just report."""
-        fields: dict[str, Any] = {}
-        if thresholds:
-            fields["thresholds"] = {name: _levels_dict(levels)
-                                    for name, levels in thresholds.items()}
-        if auto_resume is not None:
-            fields["auto_resume"] = auto_resume
-        if stall_s is not None:
-            fields["stall_s"] = stall_s
-        if on_pause is not None:
-            fields["on_pause"] = on_pause
-        return self.send("set_thresholds", **fields)
+        levels = ({name: _levels_dict(lv) for name, lv in thresholds.items()}
+                  if thresholds else None)
+        return self.send("set_thresholds", thresholds=levels, auto_resume=auto_resume,
+                         stall_s=stall_s, on_pause=on_pause)
 
     def fingerprint(self, tensors: list[str] | None = None,
                     input_ids: list[int] | None = None) -> int:
