@@ -24,8 +24,9 @@ Every measured load runs in a fresh process with CUDA already initialised before
   parameter and buffer, computed on the device, and the sha256 of the logits of one forward);
 - engine variants: a fresh engine (EngineClient), `load(loader="fast", loader_options=...)`,
   timed by the engine's own `weights_s` (the from_pretrained call, the guard's per-tensor checks
-  included). Variants: default (what the engine picks), staging-N / safe_open-N / mmap-N /
-  register-N (threads), staging-8-w2 (two tensors in flight), staging-8-c4 (4 MiB chunks),
+  included). Variants (VARIANTS): default (what the engine picks), wN (N tensors in flight),
+  nora (no read-ahead), w1-nora (the first default), staging-N / safe_open-N / mmap-N /
+  register-N (threads), staging-8-c4 (4 MiB chunks),
   engine-stock (the engine's guarded stock path, for comparison).
 Warm: the files are read once first (mincore confirms they are cached). Cold: the page cache is
 dropped before the load (`/proc/sys/vm/drop_caches` as root; otherwise `posix_fadvise
@@ -333,24 +334,29 @@ def run_engine(path: Path, device: str, options: dict[str, Any], cold: bool) -> 
 
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    "default": {},
+    "default": {},  # what the engine picks (staging, 8 threads, window 4, read-ahead 512 MiB)
     "engine-stock": {"loader": "stock"},  # the guarded stock path (transformers, tensor by tensor)
+    "w1-nora": {"window": 1, "readahead_bytes": 0},  # the first default: a barrier per tensor
+    "w1": {"window": 1},
+    "nora": {"readahead_bytes": 0},
+    "w2": {"window": 2},
+    "w8": {"window": 8},
+    "w16": {"window": 16},
     "staging-4": {"method": "staging", "threads": 4},
-    "staging-8": {"method": "staging", "threads": 8},
     "staging-16": {"method": "staging", "threads": 16},
-    "staging-8-w2": {"method": "staging", "threads": 8, "window": 2},
+    "staging-8-c4": {"method": "staging", "threads": 8, "chunk_bytes": 4 * MIB},
     "safe_open-4": {"method": "safe_open", "threads": 4},
     "safe_open-8": {"method": "safe_open", "threads": 8},
     "mmap-8": {"method": "mmap", "threads": 8},
+    "mmap-16": {"method": "mmap", "threads": 16},
     "register-8": {"method": "register", "threads": 8},
-    "staging-8-c4": {"method": "staging", "threads": 8, "chunk_bytes": 4 * MIB},
     "direct-2": {"method": "direct", "threads": 2},
     "staging-2": {"method": "staging", "threads": 2},
     "mmap-2": {"method": "mmap", "threads": 2},
     "safe_open-2": {"method": "safe_open", "threads": 2},
 }
-GPU_EXTRA = ["engine-stock", "safe_open-4", "staging-16", "mmap-8", "staging-4", "staging-8-w2", "register-8",
-             "staging-8-c4", "safe_open-8"]
+GPU_EXTRA = ["w1-nora", "w8", "w16", "staging-16", "mmap-8", "safe_open-4", "staging-4", "w2",
+             "staging-8-c4", "engine-stock", "register-8", "mmap-16", "safe_open-8"]
 CPU_EXTRA = ["staging-2"]
 
 
@@ -392,6 +398,8 @@ def main() -> int:
                         help="start no new run after this many seconds (default 330; 45 with "
                              "--small)")
     parser.add_argument("--no-cold", action="store_true")
+    parser.add_argument("--cold-variants", default="nora,w1-nora",
+                        help="engine variants also run cold, after the warm extras")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     t_start = time.monotonic()
@@ -440,6 +448,8 @@ def main() -> int:
     for name in paths:
         plan += [(name, v, "engine", False) for v in extra]
     if not args.no_cold and not args.small:
+        cold_extra = [v for v in args.cold_variants.split(",") if v]
+        plan += [(name, v, "engine", True) for name in paths for v in cold_extra]
         plan += [(name, "plain", "child", True) for name in paths]
 
     rows: list[dict[str, Any]] = []

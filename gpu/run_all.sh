@@ -22,21 +22,23 @@ for c in "${checks[@]}"; do
   start=$(date +%s)
   echo "=== $c"
   case "$c" in
-    ui) timeout 300 python3 -m pytest -q -p no:cacheprovider tests/ui -m "not snapshot" -k "not snapshot" \
+    ui) timeout 300 python3 -m pytest -q -p no:cacheprovider tests/ui -m "not snapshot" \
+          -k "${UI_K:-not snapshot}" \
           --real-nvml 2>&1 | tee "$OUT/ui.txt" | tail -5 ;;
     tmux) timeout 200 python3 -m pytest -q -p no:cacheprovider tests/e2e 2>&1 | tee "$OUT/tmux.txt" | tail -5 ;;
     engine) timeout 900 python3 gpu/check_engine.py --out "$OUT" --workdir "$WORK" \
               --budget-s "${ENGINE_BUDGET_S:-390}" 2>&1 | tee "$OUT/engine.log" | tail -25 ;;
     generate) timeout 900 python3 benchmarks/load_generate.py --device cuda:0 --dtype bf16 \
                 --model "$WORK/llama-8b" --runs "${GENERATE_RUNS:-3}" --max-new-tokens 64 \
-                --out "$OUT/load_generate.json" 2>&1 | tee "$OUT/generate.log" | tail -16 ;;
+                --out "$OUT/load_generate.json" ${GENERATE_ARGS:-} 2>&1 \
+                | tee "$OUT/generate.log" | tail -16 ;;
     keys) { timeout 300 python3 benchmarks/key_latency.py --model "$WORK/llama-8b" \
               --device cuda:0 --slow-load-s 0 --presses 100 \
-            && timeout 300 python3 benchmarks/key_latency.py --model "$WORK/llama-8b" \
-              --device cuda:0 --slow-load-s 0 --presses 50 --cold; } 2>&1 \
-          | tee "$OUT/keys.log" | grep -v "running:" ;;
-    speed) timeout 900 python3 benchmarks/load_speed.py --workdir "$WORK" --out "$OUT" 2>&1 \
-             | tee "$OUT/speed.log" | tail -40 ;;
+            && if [ "${KEYS_COLD:-1}" = 1 ]; then timeout 300 python3 benchmarks/key_latency.py \
+              --model "$WORK/llama-8b" --device cuda:0 --slow-load-s 0 --presses 50 --cold; fi
+          } 2>&1 | tee "$OUT/keys.log" | grep -v "running:" ;;
+    speed) timeout 900 python3 benchmarks/load_speed.py --workdir "$WORK" --out "$OUT" \
+             ${SPEED_ARGS:-} 2>&1 | tee "$OUT/speed.log" | tail -40 ;;
     free-9b) rm -rf "$WORK/glm4-9b"; df -h /tmp | tail -1 ;;
     *) if [ -f "gpu/check_$c.py" ]; then
          timeout 900 python3 "gpu/check_$c.py" --out "$OUT" 2>&1 | tee "$OUT/$c.log" | tail -25

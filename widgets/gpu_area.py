@@ -28,7 +28,7 @@ class GpuArea(VerticalScroll):
     def __init__(self, thresholds: dict[str, Levels], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.thresholds = thresholds
-        self.notice = Static("", classes="no-gpu -hidden")
+        self.notice = Static("", classes="no-gpu -hidden", markup=False)
         self.notice.border_title = "GPU"
         self.panels: dict[int, GpuPanel] = {}
         self._notice_text = ""

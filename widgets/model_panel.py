@@ -145,17 +145,19 @@ class ModelPanel(Vertical):
         with Horizontal(id="buttons"):
             for action, text, key in BUTTONS:
                 yield Button(f"{text} {key}", id=f"btn-{action}", compact=True)
+        # Engine text (paths, messages) goes in these lines: never parsed as markup.
         yield Static("engine: not started (it starts on the first load)", id="state-line",
-                     classes="line")
+                     classes="line", markup=False)
         yield ProgressBar(total=None, show_eta=False, id="load-progress")
-        yield Static("", id="progress-text", classes="line")
+        yield Static("", id="progress-text", classes="line", markup=False)
         yield Static("pre-flight: pick a model (O) to see whether it is whole and fits",
                      id="preflight", classes="line", markup=False)
         yield Static("", id="results", classes="line", markup=False)
         yield Static("", id="compare", classes="line", markup=False)
-        yield Static("allocator: N/A (no model loaded)", id="allocator", classes="line")
+        yield Static("allocator: N/A (no model loaded)", id="allocator", classes="line",
+                     markup=False)
         yield Static(guard_levels_text(self.thresholds, self.auto_resume), id="guard-levels",
-                     classes="line")
+                     classes="line", markup=False)
         yield Static("guard: running", id="guard-state", classes="line", markup=False)
         yield Static("", id="death", classes="line", markup=False)
 

@@ -302,7 +302,8 @@ class EngineClient:
         None keeps the engine's current ones). `force`: load even when the pre-load estimate
         says it will not fit. `context` / `batch`: what the estimate plans for. `loader`: auto
         (the fast loader when it reproduces the checkpoint exactly, else stock), fast or stock;
-        `loader_options`: the fast loader's method / threads / chunk_bytes / window."""
+        `loader_options`: the fast loader's method / threads / chunk_bytes / window /
+        readahead_bytes."""
         return self.send(
             "load", model=model, dtype=dtype, device=device,
             trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,

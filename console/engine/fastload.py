@@ -24,8 +24,11 @@ engine's per-tensor hooks run first (console/engine/hooks.py: they may block = p
 raise = abort); then its destination is allocated on the target device (so VRAM grows tensor
 by tensor, and what the guard reads includes every tensor it approved), registered in the
 model as transformers registers it (`set_param_for_module`), and filled by N threads in
-chunks. With the default `window=1` the tensor is complete (every copy finished) before the
-next tensor's hooks run: the hooks.py contract. Methods to move the bytes:
+chunks. Up to `window` tensors are in flight (DEFAULT_WINDOW): a tensor's hooks run before it
+is allocated, so a hook that blocks (pause) stops every allocation after it at once, while the
+tensors already allocated finish their copies (VRAM does not grow past the pause); with
+`window=1` each tensor is complete (every copy finished) before the next tensor's hooks run.
+A read-ahead thread asks the kernel to read the files ahead of the copies (`_Readahead`). Methods to move the bytes:
 
 - "staging" (b): each thread preads chunks into two reused staging buffers (pinned when the
   target is CUDA) and copies them with `non_blocking=True` on its own CUDA stream; an event per
@@ -85,6 +88,14 @@ MIN_CHUNK_BYTES = 1 * MIB  # a tensor is spread over the threads in pieces of at
 # ... and in about this many pieces per thread, so that each thread's read of one piece
 # overlaps the copy of its last (two staging buffers), also inside one tensor
 PIECES_PER_THREAD = 4
+# Tensors in flight: the next tensors' hooks, allocation and reads overlap the copies of the
+# ones before (1 = each tensor complete before the next hook: a barrier per tensor).
+DEFAULT_WINDOW = 4
+# Read-ahead: the kernel is asked (posix_fadvise WILLNEED) to read the checkpoint this far
+# beyond the tensors being copied, in file order, so a cold disk streams sequentially while
+# the threads copy what has arrived; warm, the call only finds the pages present. 0 = off.
+DEFAULT_READAHEAD_BYTES = 512 * MIB
+READAHEAD_STEP_BYTES = 16 * MIB
 CUDA_HOST_REGISTER_READ_ONLY = 8  # cudaHostRegisterReadOnly
 
 # safetensors dtype code -> torch dtype (the ones this loader reads; others take the stock path)
@@ -122,7 +133,8 @@ class Options:
     method: str = "auto"  # see METHODS
     threads: int | None = None  # None: DEFAULT_THREADS[method] (CPU: at most the core count)
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
-    window: int = 1  # tensors in flight; 1 = the previous one is complete before the next hook
+    window: int = DEFAULT_WINDOW  # tensors in flight (allocated, hooks run, being copied)
+    readahead_bytes: int = DEFAULT_READAHEAD_BYTES  # page-cache read-ahead; 0 = off
 
     def validate(self) -> None:
         if self.loader not in LOADERS:
@@ -131,7 +143,8 @@ class Options:
             raise ValueError(f"method {self.method!r} is not one of {', '.join(METHODS)}")
         for name, value, least in (("threads", self.threads, 1),
                                    ("chunk_bytes", self.chunk_bytes, 4096),
-                                   ("window", self.window, 1)):
+                                   ("window", self.window, 1),
+                                   ("readahead_bytes", self.readahead_bytes, 0)):
             if value is None and name == "threads":
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
@@ -148,6 +161,7 @@ class Outcome:
     threads: int | None = None
     window: int | None = None
     chunk_bytes: int | None = None
+    readahead_bytes: int | None = None
     staging_bytes: int = 0  # host memory the loader held for staging (the RSS bound)
     tensors: int = 0
     bytes: int = 0  # checkpoint bytes read
@@ -161,7 +175,7 @@ class Outcome:
     def to_dict(self) -> dict[str, Any]:
         return {"loader": self.loader, "fallback_reason": self.fallback_reason,
                 "method": self.method, "threads": self.threads, "window": self.window,
-                "chunk_bytes": self.chunk_bytes, "staging_bytes": self.staging_bytes,
+                "chunk_bytes": self.chunk_bytes, "readahead_bytes": self.readahead_bytes, "staging_bytes": self.staging_bytes,
                 "tensors": self.tensors, "bytes": self.bytes, "stream_s": self.stream_s,
                 "rss_growth_bytes": self.rss_growth_bytes,
                 "anon_growth_bytes": self.anon_growth_bytes}
@@ -456,11 +470,14 @@ def stream(model: Any, plan: Plan, options: Options, before_tensor: BeforeTensor
     threads = pick_threads(options, method, device)
     outcome.loader, outcome.method, outcome.threads = "fast", method, threads
     outcome.window, outcome.chunk_bytes = options.window, options.chunk_bytes
+    outcome.readahead_bytes = options.readahead_bytes
     total = len(plan.items)
     device_name = normalise_device(device)
     t0 = time.perf_counter()
     pool = _Pool(threads, method, device, options.chunk_bytes,
                  sorted({it.path for it in plan.items}, key=str))
+    readahead = (_Readahead(pool.fds, plan.items, options.readahead_bytes)
+                 if options.readahead_bytes and method not in ("register",) else None)
     inflight: deque[_Pending] = deque()
     rss = _RssWatch()
     try:
@@ -473,6 +490,8 @@ def stream(model: Any, plan: Plan, options: Options, before_tensor: BeforeTensor
             dest = torch.empty(item.shape, dtype=item.dtype, device=item.device)
             set_param_for_module(model, item.name, dest, info, None)  # type: ignore[arg-type]
             inflight.append(pool.submit(item, dest))
+            if readahead is not None:
+                readahead.consumed(item.nbytes)
             outcome.tensors += 1
             outcome.bytes += item.nbytes
         while inflight:
@@ -480,6 +499,8 @@ def stream(model: Any, plan: Plan, options: Options, before_tensor: BeforeTensor
         rss.sample()
     finally:
         inflight.clear()
+        if readahead is not None:
+            readahead.close()
         pool.close()
         outcome.rss_growth_bytes, outcome.anon_growth_bytes = rss.growth()
         outcome.staging_bytes = pool.staging_bytes
@@ -487,6 +508,54 @@ def stream(model: Any, plan: Plan, options: Options, before_tensor: BeforeTensor
     # what convert_and_load_state_dict_in_model leaves for save_pretrained
     model._weight_conversions = plan.used_conversions
     return info, None
+
+
+class _Readahead:
+    """Asks the kernel to read the checkpoint ahead of the copies, in the plan's (file) order,
+    at most `ahead` bytes beyond the tensors submitted so far: `posix_fadvise(WILLNEED)` queues
+    the reads and returns, so with a cold page cache the disk streams sequentially (what one
+    reader in file order gets) while the threads copy what has arrived. The pages go to the
+    page cache (the kernel's, reclaimable), not to this process. A paused load stops it within
+    `ahead` bytes."""
+
+    def __init__(self, fds: dict[Path, int], items: list[Item], ahead: int) -> None:
+        self.fds = fds
+        self.items = items
+        self.ahead = ahead
+        self.submitted = 0
+        self.issued = 0
+        self.closed = False
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self._run, name="fastload-readahead",
+                                       daemon=True)
+        self.thread.start()
+
+    def consumed(self, nbytes: int) -> None:
+        with self.cond:
+            self.submitted += nbytes
+            self.cond.notify()
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify()
+        self.thread.join(timeout=5.0)
+
+    def _run(self) -> None:
+        for item in self.items:
+            fd = self.fds.get(item.path)
+            for start in range(0, item.nbytes, READAHEAD_STEP_BYTES):
+                nbytes = min(READAHEAD_STEP_BYTES, item.nbytes - start)
+                with self.cond:
+                    while not self.closed and self.issued - self.submitted >= self.ahead:
+                        self.cond.wait()
+                    if self.closed:
+                        return
+                if fd is not None:
+                    with contextlib.suppress(AttributeError, OSError):
+                        os.posix_fadvise(fd, item.offset + start, nbytes,
+                                         os.POSIX_FADV_WILLNEED)
+                self.issued += nbytes
 
 
 class _RssWatch:

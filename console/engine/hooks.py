@@ -16,9 +16,14 @@ A hook may
 - raise (`LoadAborted` or any exception): the load stops; the loader must let the exception
   propagate so the engine frees what was placed and returns to its baseline.
 
-The loader calls the hooks once per target tensor, in the order it places them, and only
-after the previous tensor is fully placed (a synchronous loop: no reads running ahead on a
-thread pool while a hook blocks). `index` counts from 0; `total` is the number of target
+The loader calls the hooks once per target tensor, in the order it places them, before it
+allocates that tensor. The stock path calls them only after the previous tensor is fully
+placed (a synchronous loop). The fast loader (console/engine/fastload.py) keeps up to
+`window` tensors in flight: when the hook of tensor k runs, tensors k-window+1 .. k-1 are
+allocated on their device and may still be copying; they finish while a hook blocks (within
+milliseconds), and nothing from tensor k on is allocated, read or copied until the hooks
+return, so the device's memory does not grow past a pause. (Its read-ahead may bring at most
+`readahead_bytes` more of the files into the page cache meanwhile.) `index` counts from 0; `total` is the number of target
 tensors of this load (0 when unknown). No torch objects cross this contract: a hook may run
 in a process where torch is imported, but it must not need it.
 """

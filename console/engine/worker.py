@@ -1265,13 +1265,14 @@ class Engine:
 
 def _loader_options(msg: dict[str, Any]) -> Any:
     """The load's `loader` ("auto" | "fast" | "stock") and `loader_options` (method, threads,
-    chunk_bytes, window: console/engine/fastload.py) as fastload.Options; BadCommand if wrong."""
+    chunk_bytes, window, readahead_bytes: console/engine/fastload.py) as fastload.Options;
+    BadCommand if wrong."""
     from console.engine import fastload
 
     extra = msg.get("loader_options") or {}
     if not isinstance(extra, dict):
         raise BadCommand("loader_options must be an object")
-    known = {"method", "threads", "chunk_bytes", "window"}
+    known = {"method", "threads", "chunk_bytes", "window", "readahead_bytes"}
     unknown = sorted(set(extra) - known)
     if unknown:
         raise BadCommand(f"loader_options: unknown key {unknown[0]!r}; known: "

@@ -224,10 +224,12 @@ def test_hook_called_per_tensor_before_it_is_placed(ckpts: dict[str, Path]) -> N
     assert out.bytes == sum(e[2] for e in expected)
 
 
-def test_previous_tensor_complete_when_the_next_hook_runs(
-        ckpts: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The hooks.py contract (window 1): when the hook of tensor k runs, tensor k-1 is in the
-    model with its final bytes, and tensor k is not placed yet."""
+@pytest.mark.parametrize("window", [1, 3])
+def test_tensors_outside_the_window_are_complete_when_a_hook_runs(
+        ckpts: dict[str, Path], monkeypatch: pytest.MonkeyPatch, window: int) -> None:
+    """The hooks.py contract with `window` tensors in flight: when the hook of tensor k runs,
+    tensor k is not placed yet (so a blocking hook stops every allocation from k on), and every
+    tensor up to k - window is in the model with its final bytes (window 1: tensor k-1)."""
     path = ckpts["llama-sharded"]
     reference, _ = load(path, "stock")
     ref = dict(reference.named_parameters())
@@ -244,18 +246,17 @@ def test_previous_tensor_complete_when_the_next_hook_runs(
     def hook(step: TensorStep) -> None:
         model = holder["model"]
         params = dict(model.named_parameters())
-        if seen:
-            previous = params[seen[-1]]
-            assert previous.device.type == "cpu"
-            assert torch.equal(previous, ref[seen[-1]]), seen[-1]
+        for name in seen[:max(0, len(seen) - window + 1)]:
+            assert params[name].device.type == "cpu"
+            assert torch.equal(params[name], ref[name]), name
         assert params[step.name].device.type == "meta"  # not placed yet
         seen.append(step.name)
 
     monkeypatch.setattr(fastload, "stream", spy_stream)
-    with fastload.installed(fastload.Options(loader="fast", threads=3, chunk_bytes=4096),
-                            hook) as out:
+    with fastload.installed(fastload.Options(loader="fast", threads=3, chunk_bytes=4096,
+                                             window=window), hook) as out:
         cls.from_pretrained(str(path), device_map="cpu")
-    assert out.loader == "fast"
+    assert out.loader == "fast" and out.window == window
     assert len(seen) == len(ref)
 
 
