@@ -334,14 +334,15 @@ def run_engine(path: Path, device: str, options: dict[str, Any], cold: bool) -> 
 
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    "default": {},  # what the engine picks (staging, 8 threads, window 4, read-ahead 512 MiB)
+    "default": {},  # what the engine picks (staging, 8 threads, window 16, read-ahead 512 MiB)
     "engine-stock": {"loader": "stock"},  # the guarded stock path (transformers, tensor by tensor)
     "w1-nora": {"window": 1, "readahead_bytes": 0},  # the first default: a barrier per tensor
     "w1": {"window": 1},
     "nora": {"readahead_bytes": 0},
     "w2": {"window": 2},
+    "w4": {"window": 4},
     "w8": {"window": 8},
-    "w16": {"window": 16},
+    "w32": {"window": 32},
     "staging-4": {"method": "staging", "threads": 4},
     "staging-16": {"method": "staging", "threads": 16},
     "staging-8-c4": {"method": "staging", "threads": 8, "chunk_bytes": 4 * MIB},
@@ -355,7 +356,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "mmap-2": {"method": "mmap", "threads": 2},
     "safe_open-2": {"method": "safe_open", "threads": 2},
 }
-GPU_EXTRA = ["w1-nora", "w8", "w16", "staging-16", "mmap-8", "safe_open-4", "staging-4", "w2",
+GPU_EXTRA = ["w1-nora", "w4", "w32", "staging-16", "mmap-8", "safe_open-4", "staging-4", "w2",
              "staging-8-c4", "engine-stock", "register-8", "mmap-16", "safe_open-8"]
 CPU_EXTRA = ["staging-2"]
 

@@ -89,8 +89,10 @@ MIN_CHUNK_BYTES = 1 * MIB  # a tensor is spread over the threads in pieces of at
 # overlaps the copy of its last (two staging buffers), also inside one tensor
 PIECES_PER_THREAD = 4
 # Tensors in flight: the next tensors' hooks, allocation and reads overlap the copies of the
-# ones before (1 = each tensor complete before the next hook: a barrier per tensor).
-DEFAULT_WINDOW = 4
+# ones before (1 = each tensor complete before the next hook: a barrier per tensor). On the
+# H100 host, 8B bf16 warm, one run each through the engine: window 1 without read-ahead
+# 2.11 s, 4: 2.23 s (median of 2), 8: 2.07 s, 16: 1.87 s (benchmarks/load_speed.py).
+DEFAULT_WINDOW = 16
 # Read-ahead: the kernel is asked (posix_fadvise WILLNEED) to read the checkpoint this far
 # beyond the tensors being copied, in file order, so a cold disk streams sequentially while
 # the threads copy what has arrived; warm, the call only finds the pages present. 0 = off.
