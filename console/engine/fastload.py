@@ -28,7 +28,8 @@ chunks. Up to `window` tensors are in flight (DEFAULT_WINDOW): a tensor's hooks 
 is allocated, so a hook that blocks (pause) stops every allocation after it at once, while the
 tensors already allocated finish their copies (VRAM does not grow past the pause); with
 `window=1` each tensor is complete (every copy finished) before the next tensor's hooks run.
-A read-ahead thread asks the kernel to read the files ahead of the copies (`_Readahead`). Methods to move the bytes:
+A read-ahead thread asks the kernel to read the files ahead of the copies (`_Readahead`).
+Methods to move the bytes:
 
 - "staging" (b): each thread preads chunks into two reused staging buffers (pinned when the
   target is CUDA) and copies them with `non_blocking=True` on its own CUDA stream; an event per
@@ -177,7 +178,8 @@ class Outcome:
     def to_dict(self) -> dict[str, Any]:
         return {"loader": self.loader, "fallback_reason": self.fallback_reason,
                 "method": self.method, "threads": self.threads, "window": self.window,
-                "chunk_bytes": self.chunk_bytes, "readahead_bytes": self.readahead_bytes, "staging_bytes": self.staging_bytes,
+                "chunk_bytes": self.chunk_bytes, "readahead_bytes": self.readahead_bytes,
+                "staging_bytes": self.staging_bytes,
                 "tensors": self.tensors, "bytes": self.bytes, "stream_s": self.stream_s,
                 "rss_growth_bytes": self.rss_growth_bytes,
                 "anon_growth_bytes": self.anon_growth_bytes}

@@ -23,9 +23,9 @@ placed (a synchronous loop). The fast loader (console/engine/fastload.py) keeps 
 allocated on their device and may still be copying; they finish while a hook blocks (within
 milliseconds), and nothing from tensor k on is allocated, read or copied until the hooks
 return, so the device's memory does not grow past a pause. (Its read-ahead may bring at most
-`readahead_bytes` more of the files into the page cache meanwhile.) `index` counts from 0; `total` is the number of target
-tensors of this load (0 when unknown). No torch objects cross this contract: a hook may run
-in a process where torch is imported, but it must not need it.
+`readahead_bytes` more of the files into the page cache meanwhile.) `index` counts from 0;
+`total` is the number of target tensors of this load (0 when unknown). No torch objects cross
+this contract: a hook may run in a process where torch is imported, but it must not need it.
 """
 
 from __future__ import annotations

@@ -560,3 +560,43 @@ def test_engine_pause_resume_on_the_fast_path(slow_engine: EngineClient,
     stock, _ = load(path, "stock")
     assert fp["tensors"] == fingerprint(stock)["tensors"]
     unload(slow_engine)
+
+
+def test_readahead_stays_within_its_bound_then_reads_everything(tmp_path: Path) -> None:
+    """The read-ahead thread brings the file into the page cache in file order, at most
+    `ahead` bytes (+ one step) beyond what was submitted: a paused load stops it there."""
+    import os
+    import time
+
+    from console import loadspeed
+
+    mib = 1024**2
+    path = tmp_path / "shard.safetensors"
+    path.write_bytes(os.urandom(96 * mib))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        if (loadspeed.cached_bytes(path) or 0) > 4 * mib:
+            pytest.skip("this filesystem keeps the file cached (posix_fadvise DONTNEED ignored)")
+        items = [fastload.Item(f"t{i}", path, i * 8 * mib, 8 * mib, torch.uint8, (8 * mib,),
+                               torch.uint8, torch.device("cpu")) for i in range(12)]
+        ahead = 16 * mib
+        readahead = fastload._Readahead({path: fd}, items, ahead)
+        try:
+            time.sleep(1.0)  # nothing submitted: the "paused" case
+            cached = loadspeed.cached_bytes(path) or 0
+            assert cached <= ahead + fastload.READAHEAD_STEP_BYTES + 4 * mib, cached
+            assert readahead.issued == ahead
+            for item in items:
+                readahead.consumed(item.nbytes)
+            deadline = time.monotonic() + 20
+            while (loadspeed.cached_bytes(path) or 0) < 96 * mib and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert readahead.issued == 96 * mib
+            assert (loadspeed.cached_bytes(path) or 0) == 96 * mib
+        finally:
+            readahead.close()
+        assert not readahead.thread.is_alive()
+    finally:
+        os.close(fd)
