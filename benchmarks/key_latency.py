@@ -77,7 +77,8 @@ async def measure(args: argparse.Namespace) -> int:
         return EngineClient(on_message=on_message, env=env)
 
     app = ConsoleApp(Config(interval_s=args.interval_s), Telemetry(), initial_model=args.model,
-                     engine_factory=factory, cursor_blink=False)
+                     engine_factory=factory, cursor_blink=False,
+                     freeze_startup_objects=True)  # as run_app, which the user runs
     # Every frame the app hands to its display: (time, active tab at that moment).
     frames: list[tuple[float, str]] = []
     display = app._display

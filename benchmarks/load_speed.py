@@ -25,7 +25,8 @@ Every measured load runs in a fresh process with CUDA already initialised before
 - engine variants: a fresh engine (EngineClient), `load(loader="fast", loader_options=...)`,
   timed by the engine's own `weights_s` (the from_pretrained call, the guard's per-tensor checks
   included). Variants (VARIANTS): default (what the engine picks), wN (N tensors in flight),
-  nora (no read-ahead), w1-nora (the first default), staging-N / safe_open-N / mmap-N /
+  tN (N reader threads), cN (N MiB pieces), nora (no read-ahead), t8-ra (8 threads with
+  read-ahead), w1-nora (the first default), staging-N / safe_open-N / mmap-N /
   register-N (threads), staging-8-c4 (4 MiB chunks),
   engine-stock (the engine's guarded stock path, for comparison).
 Warm: the files are read once first (mincore confirms they are cached). Cold: the page cache is
@@ -61,6 +62,7 @@ MIB = 1024**2
 GIB = 1024**3
 READ_CHUNK = 16 * MIB
 COLD_MAX_CACHED = 0.05
+WARM_MIN_CACHED = 0.9
 RSS_SLACK = 64 * MIB
 INPUT_IDS = [5, 17, 42, 9, 100, 3, 77, 12]
 
@@ -334,7 +336,9 @@ def run_engine(path: Path, device: str, options: dict[str, Any], cold: bool) -> 
 
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    "default": {},  # what the engine picks (staging, 8 threads, window 16, read-ahead 512 MiB)
+    # what the engine picks: staging, window 16, 16 MiB pieces; warm 8 threads without
+    # read-ahead, cold (< half cached) 1 thread with 512 MiB of read-ahead
+    "default": {},
     "engine-stock": {"loader": "stock"},  # the guarded stock path (transformers, tensor by tensor)
     "w1-nora": {"window": 1, "readahead_bytes": 0},  # the first default: a barrier per tensor
     "w1": {"window": 1},
@@ -343,6 +347,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "w4": {"window": 4},
     "w8": {"window": 8},
     "w32": {"window": 32},
+    "t1": {"threads": 1},
+    "t2": {"threads": 2},
+    "t4": {"threads": 4},
+    "t16": {"threads": 16},
+    "t8-ra": {"threads": 8, "readahead_bytes": 512 * MIB},  # the cold default until session 3
+    "c8": {"chunk_bytes": 8 * MIB},
+    "c32": {"chunk_bytes": 32 * MIB},
     "staging-4": {"method": "staging", "threads": 4},
     "staging-16": {"method": "staging", "threads": 16},
     "staging-8-c4": {"method": "staging", "threads": 8, "chunk_bytes": 4 * MIB},
@@ -469,8 +480,8 @@ def main() -> int:
             log(f"{name}: warmed the page cache ({nbytes / secs / 1e9:.2f} GB/s); "
                 f"{100 * (cached_fraction(files) or 0):.0f}% cached")
             warmed.add(name)
-        if cold:
-            warmed.discard(name)
+        if cold:  # drop_caches (as root) empties the whole page cache, every model's
+            warmed.clear()
         log(f"run: {label}")
         row: dict[str, Any] = {"model": name, "variant": variant, "cold": cold,
                                "bytes": sizes[name]}
@@ -493,6 +504,10 @@ def main() -> int:
                     and row["cached_fraction"] > COLD_MAX_CACHED:
                 row["error"] = f"cold: not possible ({row['cache']} left " \
                                f"{100 * row['cached_fraction']:.0f}% cached)"
+            if not cold and kind != "read" and row.get("cached_fraction") is not None \
+                    and row["cached_fraction"] < WARM_MIN_CACHED:
+                row["error"] = (f"warm: only {100 * row['cached_fraction']:.0f}% cached "
+                                "before the load")
         except Exception as exc:
             row["error"] = f"{type(exc).__name__}: {exc}"[-600:]
             log(f"  failed: {row['error']}")

@@ -2,8 +2,9 @@
 # Runs every GPU check on a host with a real NVIDIA GPU, results under $OUT (default ./gpu-out).
 # Usage (from the repo root, on the GPU host):
 #   gpu/run_all.sh [CHECK ...]      CHECK = telemetry doctor engine estimate guard loader ui tmux
-#                                   (the default set), or a benchmark: generate keys speed, or
-#                                   free-9b (deletes the GLM-4-9B checkpoint: disk room)
+#                                   (the default set), or a benchmark: generate keys speed
+#                                   overhead, probe (gpu/probe_transport.py), build8b (the 8B
+#                                   checkpoint only), or free-9b / free-glm4v (deletes the GLM-4-9B checkpoint: disk room)
 # The benchmarks use the 8B that `engine` builds in $WORK (default /tmp/autoglm-check).
 # The host needs torch (CUDA), transformers, safetensors, psutil, pynvml; gpu/env.sh adds
 # textual (wheels) and tmux (debs) from .whl/.
@@ -39,7 +40,16 @@ for c in "${checks[@]}"; do
           } 2>&1 | tee "$OUT/keys.log" | grep -v "running:" ;;
     speed) timeout 900 python3 benchmarks/load_speed.py --workdir "$WORK" --out "$OUT" \
              ${SPEED_ARGS:-} 2>&1 | tee "$OUT/speed.log" | tail -40 ;;
+    build8b) timeout 300 python3 -c "import sys; sys.path.insert(0, 'benchmarks'); import load_speed as ls
+from pathlib import Path
+print(ls.build('llama-8b', 'llama', ls.LLAMA_8B, Path('$WORK/llama-8b'), device='cuda:0', small=False))" ;;
+    probe) timeout 600 python3 gpu/probe_transport.py --model "$WORK/llama-8b" --out "$OUT" \
+             ${PROBE_ARGS:-} 2>&1 | tee "$OUT/probe.log" | tail -32 ;;
+    overhead) timeout 600 python3 benchmarks/generate_overhead.py --device cuda:0 \
+                --model "$WORK/llama-8b" --rounds "${OVERHEAD_ROUNDS:-5}" --stock-model \
+                --out "$OUT/generate_overhead.json" 2>&1 | tee "$OUT/overhead.log" | tail -16 ;;
     free-9b) rm -rf "$WORK/glm4-9b"; df -h /tmp | tail -1 ;;
+    free-glm4v) rm -rf "$WORK/glm4v-9b"; df -h /tmp | tail -1 ;;
     *) if [ -f "gpu/check_$c.py" ]; then
          timeout 900 python3 "gpu/check_$c.py" --out "$OUT" 2>&1 | tee "$OUT/$c.log" | tail -25
        else echo "no gpu/check_$c.py"; false; fi ;;

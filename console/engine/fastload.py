@@ -23,12 +23,16 @@ shard, by offset: the disk reads sequentially when the cache is cold). For each 
 engine's per-tensor hooks run first (console/engine/hooks.py: they may block = pause, or
 raise = abort); then its destination is allocated on the target device (so VRAM grows tensor
 by tensor, and what the guard reads includes every tensor it approved), registered in the
-model as transformers registers it (`set_param_for_module`), and filled by N threads in
-chunks. Up to `window` tensors are in flight (DEFAULT_WINDOW): a tensor's hooks run before it
-is allocated, so a hook that blocks (pause) stops every allocation after it at once, while the
-tensors already allocated finish their copies (VRAM does not grow past the pause); with
+model as transformers registers it (`set_param_for_module`), and cut into pieces of
+`chunk_bytes` that N threads take from one queue. Up to `window` tensors are in flight
+(DEFAULT_WINDOW): a tensor's hooks run before it is allocated, so a hook that blocks (pause)
+stops every allocation after it at once, while the tensors already allocated finish their
+copies (VRAM does not grow past the pause); with
 `window=1` each tensor is complete (every copy finished) before the next tensor's hooks run.
-A read-ahead thread asks the kernel to read the files ahead of the copies (`_Readahead`).
+Warm or cold: with less than COLD_FRACTION of the checkpoint in the page cache (the engine
+measures it with mincore; `Options.cached_fraction`), one reader in file order (the disk is the
+limit) and a read-ahead thread asking the kernel to read the files ahead of the copies
+(`_Readahead`); warm, DEFAULT_THREADS readers and no read-ahead.
 Methods to move the bytes:
 
 - "staging" (b): each thread preads chunks into two reused staging buffers (pinned when the
@@ -48,7 +52,7 @@ Methods to move the bytes:
 with no cast, loader "auto" keeps the stock path (`CPU_REASON`).
 
 Host RAM (CUDA target): the staging buffers are the only host memory the loader adds,
-threads x 2 x chunk_bytes (8 x 2 x 16 MiB = 256 MiB with the defaults), whatever the model
+threads x 2 x chunk_bytes (warm 8 x 2 x 16 MiB = 256 MiB, cold 32 MiB), whatever the model
 size; freed (and torch's pinned cache emptied) at the end. The checkpoint is read from the page
 cache (the kernel's, reclaimable) and not mapped into the process. On the CPU the weights are
 host memory themselves. `Outcome.rss_growth_bytes` reports the growth while streaming.
@@ -84,19 +88,29 @@ DEFAULT_CUDA_METHOD = "staging"
 DEFAULT_CPU_METHOD = "direct"
 DEFAULT_CPU_CAST_METHOD = "mmap"
 DEFAULT_THREADS = {"staging": 8, "safe_open": 4, "mmap": 8, "register": 8, "direct": 4}
-DEFAULT_CHUNK_BYTES = 16 * MIB  # the largest piece one thread reads and copies at once
-MIN_CHUNK_BYTES = 1 * MIB  # a tensor is spread over the threads in pieces of at least this
-# ... and in about this many pieces per thread, so that each thread's read of one piece
-# overlaps the copy of its last (two staging buffers), also inside one tensor
-PIECES_PER_THREAD = 4
+# With a cold page cache the disk is the limit, and it streams fastest read in file order by one
+# reader (with the read-ahead below keeping its queue full): see COLD_FRACTION.
+COLD_THREADS = 1
+# The checkpoint counts as cold when less than this fraction of it is in the page cache
+# (measured with mincore before the load, console/loadspeed.py): then COLD_THREADS readers and
+# the read-ahead; otherwise DEFAULT_THREADS and no read-ahead (the pages are there already).
+COLD_FRACTION = 0.5
+# The piece one thread reads and copies at once: tensors are cut into pieces of this size
+# (whole elements), each thread reading one piece while the copy of its last runs (two staging
+# buffers). On the H100 host, raw routes over the 8B's shards (gpu/probe_transport.py): 8
+# threads x 16 MiB pieces moved 27-34 GB/s from the page cache to the GPU, 64 MiB 16 GB/s;
+# cutting tensors into ~threads x 4 pieces of 1-4 MiB instead made 6x more pieces and a
+# 3x slower stream (the per-piece Python work, under the GIL).
+DEFAULT_CHUNK_BYTES = 16 * MIB
 # Tensors in flight: the next tensors' hooks, allocation and reads overlap the copies of the
 # ones before (1 = each tensor complete before the next hook: a barrier per tensor). On the
 # H100 host, 8B bf16 warm, one run each through the engine: window 1 without read-ahead
-# 2.11 s, 4: 2.23 s (median of 2), 8: 2.07 s, 16: 1.87 s (benchmarks/load_speed.py).
+# 2.11 s, 4: 2.23 s (median of 2), 8: 2.07 s, 16: 1.87 s (benchmarks/load_speed.py; session 2,
+# with the 1-4 MiB pieces of then).
 DEFAULT_WINDOW = 16
-# Read-ahead: the kernel is asked (posix_fadvise WILLNEED) to read the checkpoint this far
-# beyond the tensors being copied, in file order, so a cold disk streams sequentially while
-# the threads copy what has arrived; warm, the call only finds the pages present. 0 = off.
+# Read-ahead (cold page cache only, unless set): the kernel is asked (posix_fadvise WILLNEED) to
+# read the checkpoint this far beyond the tensors being copied, in file order, so the disk
+# streams sequentially while the copies of what has arrived run. 0 = off.
 DEFAULT_READAHEAD_BYTES = 512 * MIB
 READAHEAD_STEP_BYTES = 16 * MIB
 CUDA_HOST_REGISTER_READ_ONLY = 8  # cudaHostRegisterReadOnly
@@ -134,21 +148,29 @@ class CheckpointBroken(ValueError):
 class Options:
     loader: str = "auto"  # auto | fast | stock
     method: str = "auto"  # see METHODS
-    threads: int | None = None  # None: DEFAULT_THREADS[method] (CPU: at most the core count)
+    # None: by the page cache (cold: COLD_THREADS; else DEFAULT_THREADS[method]; CPU: at most
+    # the core count)
+    threads: int | None = None
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
     window: int = DEFAULT_WINDOW  # tensors in flight (allocated, hooks run, being copied)
-    readahead_bytes: int = DEFAULT_READAHEAD_BYTES  # page-cache read-ahead; 0 = off
+    # page-cache read-ahead; 0 = off; None: DEFAULT_READAHEAD_BYTES when cold, else off
+    readahead_bytes: int | None = None
+    # fraction of the checkpoint in the page cache before the load (the engine measures it
+    # anyway); None: measured here when the threads or the read-ahead depend on it
+    cached_fraction: float | None = None
 
     def validate(self) -> None:
         if self.loader not in LOADERS:
             raise ValueError(f"loader {self.loader!r} is not one of {', '.join(LOADERS)}")
         if self.method not in METHODS:
             raise ValueError(f"method {self.method!r} is not one of {', '.join(METHODS)}")
+        if self.cached_fraction is not None and not 0.0 <= self.cached_fraction <= 1.0:
+            raise ValueError(f"cached_fraction must be within 0..1, not {self.cached_fraction!r}")
         for name, value, least in (("threads", self.threads, 1),
                                    ("chunk_bytes", self.chunk_bytes, 4096),
                                    ("window", self.window, 1),
                                    ("readahead_bytes", self.readahead_bytes, 0)):
-            if value is None and name == "threads":
+            if value is None and name in ("threads", "readahead_bytes"):
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"{name} must be a whole number >= {least}, not {value!r}")
@@ -165,6 +187,8 @@ class Outcome:
     window: int | None = None
     chunk_bytes: int | None = None
     readahead_bytes: int | None = None
+    cache: str | None = None  # "warm" | "cold" (below COLD_FRACTION) | None (unknown)
+    cached_fraction: float | None = None
     staging_bytes: int = 0  # host memory the loader held for staging (the RSS bound)
     tensors: int = 0
     bytes: int = 0  # checkpoint bytes read
@@ -179,6 +203,7 @@ class Outcome:
         return {"loader": self.loader, "fallback_reason": self.fallback_reason,
                 "method": self.method, "threads": self.threads, "window": self.window,
                 "chunk_bytes": self.chunk_bytes, "readahead_bytes": self.readahead_bytes,
+                "cache": self.cache, "cached_fraction": self.cached_fraction,
                 "staging_bytes": self.staging_bytes,
                 "tensors": self.tensors, "bytes": self.bytes, "stream_s": self.stream_s,
                 "rss_growth_bytes": self.rss_growth_bytes,
@@ -450,10 +475,10 @@ def pick_method(method: str, device: torch.device, casts: bool = False) -> str:
     return method
 
 
-def pick_threads(options: Options, method: str, device: torch.device) -> int:
+def pick_threads(options: Options, method: str, device: torch.device, cold: bool = False) -> int:
     if options.threads is not None:
         return options.threads
-    n = DEFAULT_THREADS[method]
+    n = COLD_THREADS if cold else DEFAULT_THREADS[method]
     if device.type == "cpu":
         n = min(n, os.cpu_count() or 1)
     return n
@@ -471,17 +496,29 @@ def stream(model: Any, plan: Plan, options: Options, before_tensor: BeforeTensor
     device = plan.items[0].device if plan.items else torch.device("cpu")
     method = pick_method(options.method, device,
                          any(it.dtype != it.file_dtype for it in plan.items))
-    threads = pick_threads(options, method, device)
+    paths = sorted({it.path for it in plan.items}, key=str)
+    cached = options.cached_fraction
+    if cached is None and (options.threads is None or options.readahead_bytes is None):
+        from console.loadspeed import cache_state
+
+        total_bytes, cached_bytes = cache_state(paths)
+        cached = cached_bytes / total_bytes if cached_bytes is not None and total_bytes else None
+    cold = cached is not None and cached < COLD_FRACTION
+    threads = pick_threads(options, method, device, cold)
+    ahead = options.readahead_bytes
+    if ahead is None:
+        ahead = DEFAULT_READAHEAD_BYTES if cold else 0
     outcome.loader, outcome.method, outcome.threads = "fast", method, threads
     outcome.window, outcome.chunk_bytes = options.window, options.chunk_bytes
-    outcome.readahead_bytes = options.readahead_bytes
+    outcome.readahead_bytes = ahead
+    outcome.cached_fraction = cached
+    outcome.cache = None if cached is None else "cold" if cold else "warm"
     total = len(plan.items)
     device_name = normalise_device(device)
     t0 = time.perf_counter()
-    pool = _Pool(threads, method, device, options.chunk_bytes,
-                 sorted({it.path for it in plan.items}, key=str))
-    readahead = (_Readahead(pool.fds, plan.items, options.readahead_bytes)
-                 if options.readahead_bytes and method not in ("register",) else None)
+    pool = _Pool(threads, method, device, options.chunk_bytes, paths)
+    readahead = (_Readahead(pool.fds, plan.items, ahead)
+                 if ahead and method not in ("register",) else None)
     inflight: deque[_Pending] = deque()
     rss = _RssWatch()
     try:
@@ -639,12 +676,14 @@ class _Pending:
 
 
 class _Slot:
-    """A reused staging buffer and the event after which it may be refilled."""
+    """A reused staging buffer and the event after which it may be refilled (recorded after
+    each copy out of it; `pending` until it has been waited for)."""
 
     def __init__(self, nbytes: int, pin: bool) -> None:
         self.buffer = torch.empty(nbytes, dtype=torch.uint8, pin_memory=pin)
         self.array: Any = self.buffer.numpy()
-        self.event: Any = None
+        self.event: Any = torch.cuda.Event() if pin else None
+        self.pending = False
 
 
 class _ThreadState:
@@ -667,9 +706,9 @@ class _ThreadState:
             self.pool.add_staging(2 * self.pool.chunk_bytes)
         slot = self.slots[self.turn]
         self.turn ^= 1
-        if slot.event is not None:
+        if slot.pending:
             slot.event.synchronize()
-            slot.event = None
+            slot.pending = False
         return slot
 
     def cast_scratch(self, nbytes: int) -> torch.Tensor:
@@ -731,17 +770,14 @@ class _Pool:
             self.staging_bytes += nbytes
 
     def submit(self, item: Item, dest: torch.Tensor) -> _Pending:
-        """Split the tensor into element ranges spread over the threads; queue them."""
+        """Cut the tensor into pieces of chunk_bytes (whole elements); queue them."""
         numel = item.numel
         size = item.file_dtype.itemsize
         if method_by_rows(self.method) and len(item.shape) >= 1:
             row = max(1, numel // item.shape[0]) if item.shape[0] else 1
         else:
             row = 1
-        piece = -(-numel // (self.n * PIECES_PER_THREAD))
-        lo = max(1, min(MIN_CHUNK_BYTES, self.chunk_bytes) // size)
-        hi = max(1, self.chunk_bytes // size)
-        step = min(max(piece, lo), hi)
+        step = max(1, self.chunk_bytes // size)
         step = max(row, step // row * row)  # whole rows for safe_open (it slices rows)
         ranges = [(e0, min(numel, e0 + step)) for e0 in range(0, numel, step)]
         pending = _Pending(item, dest, len(ranges))
@@ -814,7 +850,10 @@ class _Pool:
                 target.copy_(scratch.view(item.file_dtype))
             else:
                 target.copy_(source.view(item.file_dtype))
-            slot.event = state.record()
+            if slot.event is None:
+                return None
+            slot.event.record(state.stream)
+            slot.pending = True
             return slot.event
         if method == "mmap":
             view = torch.frombuffer(self.maps[item.path], dtype=torch.uint8, count=nbytes,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -327,3 +328,62 @@ def test_unload_during_generation_stops_it_first(engine: EngineClient,
     assert generated["event"] == "generated" and generated["stopped"] == "stop"
     unloaded = engine.wait_for(("unloaded", "error"), reply_to=unload_id, timeout=60)
     assert unloaded["event"] == "unloaded" and unloaded["had_model"] is True
+
+
+def test_jobs_run_in_order_on_one_long_lived_thread(models: dict[str, Path]) -> None:
+    """Every job (load, generate, unload) runs on the engine's one job thread: a thread made
+    per job generated 2.7x slower on the H100 host (benchmarks/generate_overhead.py). An
+    unload sent during a generation keeps its place: the stopped generation's last word does
+    not clear it (so the engine still answers Busy until the unload is done). In-process: the
+    real Engine class and model, events collected instead of written to a pipe."""
+    import threading
+
+    from console.engine import worker
+
+    events: list[tuple[str, dict[str, Any]]] = []
+    tokens_of: list[int | None] = []
+    kind_when: dict[str, str] = {}
+    engine: Any = None
+
+    def sink(name: str, reply_to: int | None = None, **fields: Any) -> None:
+        events.append((name, fields))
+        if name == "token":
+            tokens_of.append(reply_to)
+        if name == "generated" and fields.get("stopped") == "stop":
+            kind_when["stopped generation said its last word"] = engine.job_kind
+
+    engine = worker.Engine(sink)
+    ran_on: list[tuple[str, int]] = []
+    def recording(name: str) -> Any:
+        original = getattr(engine, name)
+
+        def wrapped(msg: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+            ran_on.append((name, threading.get_ident()))
+            return original(msg, *args, **kwargs)
+        return wrapped
+
+    for name in ("_job_load", "_job_generate", "_job_unload"):
+        setattr(engine, name, recording(name))
+
+    engine.handle({"cmd": "load", "id": 1, "model": str(models["llama"]), "device": "cpu"})
+    assert engine.wait_jobs(timeout=120)
+    for msg_id in (2, 3):
+        engine.handle({"cmd": "generate", "id": msg_id, "prompt": "hi", "max_new_tokens": 4,
+                       "min_new_tokens": 4})
+        assert engine.wait_jobs(timeout=120)
+    engine.handle({"cmd": "generate", "id": 4, "prompt": "hi", "max_new_tokens": 5000,
+                   "min_new_tokens": 5000})
+    deadline = time.monotonic() + 60
+    while 4 not in tokens_of and time.monotonic() < deadline:
+        time.sleep(0.01)
+    engine.handle({"cmd": "unload", "id": 5})
+    assert engine.job_kind == "unload"
+    assert engine.wait_jobs(timeout=120)
+    names = [name for name, _ in events if name in ("loaded", "generated", "unloaded", "error")]
+    assert names == ["loaded", "generated", "generated", "generated", "unloaded"], events[-3:]
+    assert kind_when == {"stopped generation said its last word": "unload"}
+    assert engine.job_kind == ""
+    assert [n for n, _ in ran_on] == ["_job_load", "_job_generate", "_job_generate",
+                                      "_job_generate", "_job_unload"]
+    assert {ident for _, ident in ran_on} == {engine.job_thread.ident}
+    assert engine.job_thread.ident != threading.get_ident()

@@ -10,6 +10,7 @@ Tiny random-weight models are built once per session without tokenizers (millise
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import threading
 import time
@@ -600,3 +601,73 @@ def test_readahead_stays_within_its_bound_then_reads_everything(tmp_path: Path) 
         assert not readahead.thread.is_alive()
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("cached, threads, ahead", [
+    (0.0, fastload.COLD_THREADS, fastload.DEFAULT_READAHEAD_BYTES),
+    (0.49, fastload.COLD_THREADS, fastload.DEFAULT_READAHEAD_BYTES),
+    (0.5, 2, 0), (1.0, 2, 0)])
+def test_the_page_cache_picks_readers_and_read_ahead(
+        ckpts: dict[str, Path], monkeypatch: pytest.MonkeyPatch, cached: float, threads: int,
+        ahead: int) -> None:
+    """Cold (under COLD_FRACTION cached): COLD_THREADS readers in file order and the
+    read-ahead; warm: the method's threads (capped by the cores) and no read-ahead. Set
+    options win over the profile; the model is the same either way."""
+    monkeypatch.setitem(fastload.DEFAULT_THREADS, "direct", 2)
+    monkeypatch.setattr(fastload.os, "cpu_count", lambda: 4)
+    stock, _ = load(ckpts["llama-sharded"], "stock", dtype=torch.float32)
+    fast, out = load(ckpts["llama-sharded"], "fast", dtype=torch.float32, method="direct",
+                     cached_fraction=cached)
+    assert (out.threads, out.readahead_bytes, out.cached_fraction) == (threads, ahead, cached)
+    assert out.cache == ("cold" if cached < fastload.COLD_FRACTION else "warm")
+    assert_identical(stock, fast)
+    _, out = load(ckpts["llama-sharded"], "fast", dtype=torch.float32, method="direct",
+                  cached_fraction=cached, threads=3, readahead_bytes=4096)
+    assert (out.threads, out.readahead_bytes) == (3, 4096)
+
+
+def test_the_page_cache_is_measured_when_not_given(ckpts: dict[str, Path]) -> None:
+    """Without cached_fraction the loader measures it (mincore): files just read are warm."""
+    path = ckpts["llama-sharded"]
+    for file in path.glob("*.safetensors"):
+        file.read_bytes()
+    _, out = load(path, "fast", dtype=torch.float32, method="direct")
+    assert out.cache == "warm" and out.cached_fraction is not None
+    assert out.cached_fraction >= fastload.COLD_FRACTION
+    assert out.readahead_bytes == 0
+    _, out = load(path, "fast", dtype=torch.float32, method="direct", threads=2,
+                  readahead_bytes=0)
+    assert out.cache is None and out.cached_fraction is None  # nothing depended on it
+
+
+@pytest.mark.parametrize("method, shape, chunk, pieces", [
+    ("direct", (1000,), 4096, 1), ("direct", (1025,), 4096, 2), ("direct", (4096, 3), 4096, 12),
+    ("direct", (7,), 4, 7), ("safe_open", (10, 300), 4096, 4), ("safe_open", (2, 3000), 4096, 2)])
+def test_tensors_are_cut_into_pieces_of_chunk_bytes(
+        tmp_path: Path, method: str, shape: tuple[int, ...], chunk: int, pieces: int) -> None:
+    """Pieces of chunk_bytes whatever the thread count (fewer, larger pieces: less work per
+    byte under the GIL); safe_open's pieces are whole rows (at least one row)."""
+    path = tmp_path / "x.safetensors"
+    path.write_bytes(b"")
+    numel = 1
+    for d in shape:
+        numel *= d
+    item = fastload.Item("x", path, 0, numel * 4, torch.float32, shape, torch.float32,
+                         torch.device("cpu"))
+    pool = fastload._Pool(0, method, torch.device("cpu"), chunk, [])  # no reader threads
+    try:
+        pending = pool.submit(item, torch.empty(shape))
+        ranges = []
+        while not pool.jobs.empty():
+            job = pool.jobs.get()
+            assert job is not None
+            ranges.append(job[1:])
+    finally:
+        pool.close()
+    assert pending.remaining == len(ranges) == pieces
+    assert ranges[0][0] == 0 and ranges[-1][1] == numel
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
+    row = numel // shape[0] if method == "safe_open" else 1
+    sizes = [e1 - e0 for e0, e1 in ranges]
+    assert all(size * 4 <= max(chunk, row * 4) and size % row == 0 for size in sizes)
+    assert len(set(sizes[:-1])) <= 1 and sizes[-1] <= sizes[0]  # equal pieces, then the rest

@@ -393,3 +393,24 @@ async def test_eight_gpus_fit_one_line_each(size: tuple[int, int]) -> None:
         assert host.swap.region.height == 1 and host.swap.region.bottom <= screen_height - 1
         table = app.query_one(GpuProcessTable)
         assert table.row_count == 8 and table.region.height >= 4
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+async def test_startup_objects_are_frozen_only_when_asked(feed_samplers: list[FeedSampler],
+                                                          freeze: bool) -> None:
+    """run_app freezes what is alive after the first frame (gc.freeze: full collections stop
+    scanning it); apps made by tests in one process leave the collector alone."""
+    import gc
+
+    sampler = FeedSampler(h100_at(10))
+    feed_samplers.append(sampler)
+    gc.unfreeze()
+    app = make_app(sampler, freeze_startup_objects=freeze)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_until(pilot, lambda: app.samples_received == 1, "the first sample")
+            await pilot.pause(0.1)
+            frozen = gc.get_freeze_count()
+    finally:
+        gc.unfreeze()
+    assert (frozen > 10_000) if freeze else (frozen == 0)
