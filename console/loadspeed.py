@@ -43,6 +43,19 @@ DEFAULT_WARM_BYTES_PER_S = 7.0e9
 DEFAULT_COLD_BYTES_PER_S = 1.3e9
 
 
+def libc_mapping() -> Any:
+    """The C library with mmap, munmap, madvise and mincore typed for 64-bit addresses (the
+    mappings this project makes outside Python's mmap module: mincore, cudaHostRegister)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    return libc
+
+
 def cached_bytes(path: Path) -> int | None:
     """Bytes of `path` resident in the page cache, or None where it cannot be told."""
     try:
@@ -54,12 +67,7 @@ def cached_bytes(path: Path) -> int | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.mmap.restype = ctypes.c_void_p
-        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                              ctypes.c_int, ctypes.c_long]
-        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-        libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+        libc = libc_mapping()
         fd = os.open(path, os.O_RDONLY)
     except (OSError, AttributeError):
         return None

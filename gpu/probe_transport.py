@@ -200,12 +200,9 @@ def safe_open_route(shards: list[Shard]) -> dict[str, Any]:
 
 class Mapped:
     def __init__(self, fd: int, size: int) -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.mmap.restype = ctypes.c_void_p
-        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                              ctypes.c_int, ctypes.c_long]
-        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-        libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        from console.loadspeed import libc_mapping
+
+        libc = libc_mapping()
         self.libc = libc
         self.size = size
         addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)

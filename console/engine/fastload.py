@@ -926,11 +926,9 @@ class _ReadOnlyMap:
     benchmark variant, never the default. Unregistered and unmapped at the end of the load."""
 
     def __init__(self, fd: int, size: int) -> None:
-        self.libc = ctypes.CDLL(None, use_errno=True)
-        self.libc.mmap.restype = ctypes.c_void_p
-        self.libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                                   ctypes.c_int, ctypes.c_long]
-        self.libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        from console.loadspeed import libc_mapping
+
+        self.libc = libc_mapping()
         self.size = size
         self.lock = threading.Lock()
         self.registered = False
