@@ -99,8 +99,9 @@ COLD_FRACTION = 0.5
 # (whole elements), each thread reading one piece while the copy of its last runs (two staging
 # buffers). On the H100 host, raw routes over the 8B's shards (gpu/probe_transport.py): 8
 # threads x 16 MiB pieces moved 27-34 GB/s from the page cache to the GPU, 64 MiB 16 GB/s;
-# cutting tensors into ~threads x 4 pieces of 1-4 MiB instead made 6x more pieces and a
-# 3x slower stream (the per-piece Python work, under the GIL).
+# cutting tensors into ~threads x 4 pieces of 1-4 MiB instead made 5x more pieces, and the
+# 8B streamed in 1.5-2.5 s against 0.77-0.80 s with 16 MiB pieces (Python work per piece,
+# under the GIL; docs/engine.md "Fast loader").
 DEFAULT_CHUNK_BYTES = 16 * MIB
 # Tensors in flight: the next tensors' hooks, allocation and reads overlap the copies of the
 # ones before (1 = each tensor complete before the next hook: a barrier per tensor). On the
