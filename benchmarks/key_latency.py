@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import json
 import math
 import os
 import statistics
@@ -91,8 +93,23 @@ async def measure(args: argparse.Namespace) -> int:
     app._display = recording_display  # type: ignore[method-assign]
 
     latencies_ms: list[float] = []
+    presses: list[dict[str, Any]] = []  # every counted press, for --out
+    load_started = 0.0
     discarded = 0
     loads = 0
+    # Full (generation-2) collections in this process: when, and how long.
+    collections: list[tuple[float, float]] = []
+    gc_start: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            gc_start[:] = [time.perf_counter()]
+        elif gc_start:
+            collections.append((gc_start[0], time.perf_counter()))
+
+    gc.callbacks.append(on_gc)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("2")
         app.set_focus(None)
@@ -114,7 +131,7 @@ async def measure(args: argparse.Namespace) -> int:
         async def start_load() -> bool:
             """A fast load (an 8B from the page cache takes ~2 s on the H100) ends before the
             presses do: unload and load again, so every counted press falls inside a load."""
-            nonlocal loads
+            nonlocal loads, load_started
             await pilot.press("2")  # the model keys act on the Model tab
             if loads:
                 if await wait_state("loaded", "idle", "error") == "loaded":
@@ -126,6 +143,7 @@ async def measure(args: argparse.Namespace) -> int:
             await pilot.press("L")
             if await wait_state("loading") is None:
                 return False
+            load_started = time.perf_counter()
             loads += 1
             print(f"load {loads} running: {state_line(app)}", flush=True)
             return True
@@ -153,12 +171,18 @@ async def measure(args: argparse.Namespace) -> int:
             # Count only presses that began and ended with the load running.
             if "state: loading" in state_line(app):
                 latencies_ms.append((shown_at - started) * 1000)
+                gc_ms = sum(max(0.0, min(b, shown_at) - max(a, started))
+                            for a, b in collections) * 1000
+                presses.append({"latency_ms": latencies_ms[-1], "load": loads,
+                                "since_load_start_s": started - load_started,
+                                "gen2_gc_ms_during": gc_ms})
             else:
                 discarded += 1
             await pilot.pause(args.gap_s)
         final_state = state_line(app)
         # Leaving run_test shuts the app down, which ends the engine child.
 
+    gc.callbacks.remove(on_gc)
     p99 = percentile(latencies_ms, 0.99)
     print()
     print(f"key-to-frame latency, tab switch 1/2, during a load of {args.model} "
@@ -170,6 +194,17 @@ async def measure(args: argparse.Namespace) -> int:
           f"{loads:>6} {discarded:>12}  <= {TARGET_P99_MS:.0f} ms: "
           f"{'met' if p99 <= TARGET_P99_MS else 'MISSED'}")
     print(f"state at the end: {final_state}")
+    slowest = sorted(presses, key=lambda p: -p["latency_ms"])[:5]
+    print("slowest presses (ms, s since the load was seen starting, ms of full GC during): "
+          + "; ".join(f"{p['latency_ms']:.0f}, {p['since_load_start_s']:.2f}, "
+                      f"{p['gen2_gc_ms_during']:.0f}" for p in slowest))
+    print(f"full collections in the app process: {len(collections)}, longest "
+          f"{max(((b - a) * 1000 for a, b in collections), default=0):.1f} ms")
+    if args.out:
+        Path(args.out).write_text(json.dumps({
+            "model": args.model, "device": args.device, "presses": presses,
+            "not_counted": discarded, "loads": loads, "p99_ms": p99,
+            "full_collections_ms": [(b - a) * 1000 for a, b in collections]}, indent=1))
     return 0
 
 
@@ -185,6 +220,7 @@ def main() -> int:
     parser.add_argument("--start-timeout-s", type=float, default=120.0)
     parser.add_argument("--cold", action="store_true",
                         help="drop the page cache before each reload (root): slower loads")
+    parser.add_argument("--out", default="", help="write every counted press to this JSON file")
     args = parser.parse_args()
     return asyncio.run(measure(args))
 

@@ -34,7 +34,7 @@ for c in "${checks[@]}"; do
                 --out "$OUT/load_generate.json" ${GENERATE_ARGS:-} 2>&1 \
                 | tee "$OUT/generate.log" | tail -16 ;;
     keys) { timeout 300 python3 benchmarks/key_latency.py --model "$WORK/llama-8b" \
-              --device cuda:0 --slow-load-s 0 --presses 100 \
+              --device cuda:0 --slow-load-s 0 --presses 100 --out "$OUT/keys.json" \
             && if [ "${KEYS_COLD:-1}" = 1 ]; then timeout 300 python3 benchmarks/key_latency.py \
               --model "$WORK/llama-8b" --device cuda:0 --slow-load-s 0 --presses 50 --cold; fi
           } 2>&1 | tee "$OUT/keys.log" | grep -v "running:" ;;
