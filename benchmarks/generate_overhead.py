@@ -185,6 +185,22 @@ def main() -> int:
         "+streamer": (streamer, model), "+criteria": (criteria, model),
         "engine": (engine_here, model), "engine+thread": (engine_job, model),
     }
+    if cuda:
+        # cuDNN's SDPA graphs are cached per thread and per shape (aten/src/ATen/native/cudnn/
+        # MHA.cpp: thread_local mhagraphcache): a thread's first pass over each KV length
+        # builds one. The same variants with the cuDNN backend off say whether that is the
+        # per-thread cost.
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        def no_cudnn(fn: Any) -> Any:
+            def run(on: Any) -> Any:
+                with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
+                                  SDPBackend.MATH]):
+                    return fn(on)
+            return run
+
+        variants["plain-no-cudnn-sdpa"] = (no_cudnn(plain), model)
+        variants["+thread-no-cudnn-sdpa"] = (in_thread(no_cudnn(plain)), model)
     if args.stock_model:
         import transformers
 

@@ -37,7 +37,9 @@ import math
 import os
 import statistics
 import sys
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,58 @@ def drop_page_cache() -> None:
         Path("/proc/sys/vm/drop_caches").write_text("3\n")
     except OSError as exc:
         print(f"cannot drop the page cache: {exc}", file=sys.stderr)
+
+
+class StackSampler(threading.Thread):
+    """While a press waits for its frame (after the first `after_s`), samples the UI thread's
+    stack every `every_s` (`sys._current_frames`): where the event loop spends a slow press.
+    Each sample is the stack as "file:function" frames, innermost first, without asyncio's.
+    Costs the UI thread a GIL hand-over per sample, only during slow presses."""
+
+    def __init__(self, ui_thread: int, every_s: float = 0.002, after_s: float = 0.02) -> None:
+        super().__init__(name="stack-sampler", daemon=True)
+        self.ui_thread = ui_thread
+        self.every_s = every_s
+        self.after_s = after_s
+        self.press_started: float | None = None
+        self.samples: list[tuple[float, tuple[str, ...]]] = []
+        self.done = threading.Event()
+
+    def begin(self) -> None:
+        self.samples = []
+        self.press_started = time.perf_counter()
+
+    def end(self, until: float) -> list[tuple[str, ...]]:
+        """Stop; the stacks sampled before `until` (the frame)."""
+        self.press_started = None
+        return [stack for t, stack in self.samples if t <= until]
+
+    def run(self) -> None:
+        while not self.done.wait(self.every_s):
+            started = self.press_started
+            if started is None or time.perf_counter() - started < self.after_s:
+                continue
+            now = time.perf_counter()
+            frame = sys._current_frames().get(self.ui_thread)
+            stack: list[str] = []
+            while frame is not None and len(stack) < 40:
+                path = frame.f_code.co_filename
+                if "asyncio" not in path:
+                    stack.append(f"{Path(path).parent.name}/{Path(path).name}:"
+                                 f"{frame.f_code.co_name}")
+                frame = frame.f_back
+            if self.press_started is not None:
+                self.samples.append((now, tuple(stack)))
+
+
+def where(samples: list[tuple[str, ...]], depth: int = 2) -> list[tuple[str, int]]:
+    """The commonest stacks of the samples, with counts: the innermost `depth` frames, then
+    the innermost frame of the project's own code (console/, widgets/) under them."""
+    def key(stack: tuple[str, ...]) -> str:
+        own = next((f for f in stack if f.startswith(("console/", "widgets/"))), "-")
+        return " < ".join(stack[:depth]) + f" @ {own}"
+
+    return Counter(key(s) for s in samples).most_common(8)
 
 
 def state_line(app: ConsoleApp) -> str:
@@ -110,6 +164,8 @@ async def measure(args: argparse.Namespace) -> int:
             collections.append((gc_start[0], time.perf_counter()))
 
     gc.callbacks.append(on_gc)
+    sampler = StackSampler(threading.get_ident())
+    sampler.start()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("2")
         app.set_focus(None)
@@ -156,6 +212,7 @@ async def measure(args: argparse.Namespace) -> int:
                 return 1
             first_frame = len(frames)
             started = time.perf_counter()
+            sampler.begin()
             await pilot.press(key)
             shown_at = None
             wait_deadline = time.monotonic() + 5.0
@@ -164,6 +221,7 @@ async def measure(args: argparse.Namespace) -> int:
                                  if tab == TAB_OF_KEY[key]), None)
                 if shown_at is None:
                     await asyncio.sleep(0.001)
+            stacks = sampler.end(shown_at if shown_at is not None else time.perf_counter())
             if shown_at is None:
                 print(f"press {len(latencies_ms)}: no frame with the {TAB_OF_KEY[key]} tab in 5 s",
                       file=sys.stderr)
@@ -175,7 +233,8 @@ async def measure(args: argparse.Namespace) -> int:
                             for a, b in collections) * 1000
                 presses.append({"latency_ms": latencies_ms[-1], "load": loads,
                                 "since_load_start_s": started - load_started,
-                                "gen2_gc_ms_during": gc_ms})
+                                "gen2_gc_ms_during": gc_ms,
+                                "stacks": where(stacks, args.stack_depth)})
             else:
                 discarded += 1
             await pilot.pause(args.gap_s)
@@ -183,6 +242,7 @@ async def measure(args: argparse.Namespace) -> int:
         # Leaving run_test shuts the app down, which ends the engine child.
 
     gc.callbacks.remove(on_gc)
+    sampler.done.set()
     p99 = percentile(latencies_ms, 0.99)
     print()
     print(f"key-to-frame latency, tab switch 1/2, during a load of {args.model} "
@@ -198,6 +258,15 @@ async def measure(args: argparse.Namespace) -> int:
     print("slowest presses (ms, s since the load was seen starting, ms of full GC during): "
           + "; ".join(f"{p['latency_ms']:.0f}, {p['since_load_start_s']:.2f}, "
                       f"{p['gen2_gc_ms_during']:.0f}" for p in slowest))
+    slow = [p for p in presses if p["latency_ms"] > args.slow_ms]
+    totals: Counter[str] = Counter()
+    for p in slow:
+        for where_, n in p["stacks"]:
+            totals[where_] += n
+    print(f"where the UI thread was during the {len(slow)} presses over {args.slow_ms:.0f} ms "
+          f"(samples every 2 ms after the first 20 ms of a press; innermost frame first):")
+    for where_, n in totals.most_common(12):
+        print(f"  {n:>5}  {where_}")
     print(f"full collections in the app process: {len(collections)}, longest "
           f"{max(((b - a) * 1000 for a, b in collections), default=0):.1f} ms")
     if args.out:
@@ -220,6 +289,10 @@ def main() -> int:
     parser.add_argument("--start-timeout-s", type=float, default=120.0)
     parser.add_argument("--cold", action="store_true",
                         help="drop the page cache before each reload (root): slower loads")
+    parser.add_argument("--slow-ms", type=float, default=50.0,
+                        help="presses slower than this get their UI-thread stacks summed")
+    parser.add_argument("--stack-depth", type=int, default=2,
+                        help="innermost frames per stack sample in the summary")
     parser.add_argument("--out", default="", help="write every counted press to this JSON file")
     args = parser.parse_args()
     return asyncio.run(measure(args))

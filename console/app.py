@@ -29,7 +29,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, VerticalScroll
 from textual.reactive import reactive
-from textual.widgets import Button, Checkbox, ContentSwitcher, Footer, Input
+from textual.widgets import Button, Checkbox, ContentSwitcher, Input
 from textual.worker import get_current_worker
 
 from console.config import Config
@@ -40,6 +40,7 @@ from widgets import log_view as log_view_module
 from widgets.confirm_screen import ConfirmScreen
 from widgets.dashboard import Dashboard
 from widgets.help_screen import HelpScreen
+from widgets.key_footer import KeyFooter
 from widgets.log_view import LogView
 from widgets.messages import BundleWritten, CheckDone, EngineMessage, SampleReady, SamplerFailed
 from widgets.model_panel import ModelPanel
@@ -198,7 +199,7 @@ class ConsoleApp(App[int]):
                 yield LogView(context_provider=self._diagnosis_context,
                               doctor_provider=lambda: self.doctor_report,
                               check_provider=lambda: self.check_result, id="log-view")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         for text_input in self.query("Input, TextArea"):

@@ -20,9 +20,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from console.doctor import Check, Report
+from widgets.key_footer import KeyFooter
 
 STATUS_STYLE = {"pass": "bold green", "warn": "bold yellow", "fail": "bold red"}
 
@@ -71,7 +72,7 @@ class DoctorScreen(ModalScreen[None]):
             yield table
             with VerticalScroll(id="doctor-details-box"):
                 yield Static("", id="doctor-details")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.action_rerun()

@@ -27,6 +27,7 @@ from widgets.gpu_panel import GpuPanel
 from widgets.gpu_processes import GpuProcessTable
 from widgets.help_screen import HelpScreen
 from widgets.host_panel import HostPanel
+from widgets.key_footer import KeyFooter
 from widgets.levels import level_of
 from widgets.status_bar import StatusBar
 from widgets.tab_strip import TabStrip
@@ -414,3 +415,56 @@ async def test_startup_objects_are_frozen_only_when_asked(feed_samplers: list[Fe
     finally:
         gc.unfreeze()
     assert (frozen > 10_000) if freeze else (frozen == 0)
+
+
+def footer_text(app: object) -> str:
+    return app.query_one(KeyFooter).render().plain  # type: ignore[attr-defined,no-any-return]
+
+
+async def test_footer_shows_the_keys_of_the_tab_and_a_click_presses_one() -> None:
+    app = make_app(FixedSampler([h100_at(1)]), initial_model="demo")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        text = footer_text(app)
+        assert text.startswith(" q Quit  ? Help  s Sort  z Zoom") and text.endswith("^p palette")
+        assert "Load" not in text and len(text) == 80
+        await pilot.press("2")
+        await pilot.pause()
+        text = footer_text(app)
+        assert " L Load  U Unload  G GC  O Pick model" in text and "Sort" not in text
+        # A click on " ? Help" (cells 8-14 of the last line) opens the help screen.
+        footer = app.query_one(KeyFooter)
+        start, _end, _key, enabled = next(s for s in footer.spans if s[2] == "question_mark")
+        assert enabled and start == 8
+        await pilot.click(KeyFooter, offset=(start + 2, 0))
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        # A click between two keys does nothing.
+        await pilot.click(KeyFooter, offset=(start - 1, 0))
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen) and app.active_tab == "model"
+
+
+async def test_switching_tabs_leaves_no_widgets_behind() -> None:
+    """Textual's Footer rebuilt a widget per key on every tab switch and leaked the old ones
+    (data_bind kept their watchers); the app's footer makes no widgets."""
+    import gc
+
+    from textual.widget import Widget
+
+    app = make_app(FixedSampler([h100_at(1)]), initial_model="demo")
+
+    def widgets_alive() -> int:
+        gc.collect()
+        return sum(issubclass(type(o), Widget) for o in gc.get_objects())
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(3):
+            await pilot.press("1", "2")
+        await pilot.pause()
+        before = widgets_alive()
+        for _ in range(20):
+            await pilot.press("1", "2", "3")
+        await pilot.pause()
+        assert widgets_alive() - before <= 0
