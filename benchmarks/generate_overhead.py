@@ -19,6 +19,8 @@ to /dev/null, and loads the model as the engine does (its default loader). Then,
   +criteria (the engine's stop-flag and guard stopping criteria);
 - engine: the engine's own `_generate` (chat template, all of the above, `generated` event),
   in this thread, and engine+thread (through `Engine.handle`, i.e. its long-lived job thread);
+- on CUDA, plain-no-cudnn-sdpa and +thread-no-cudnn-sdpa: plain on this thread and on a fresh
+  one with cuDNN's SDPA backend off (its graphs are cached per thread and per shape);
 - with --stock-model: plain on a second copy loaded by plain `from_pretrained` (does the way
   the weights were allocated matter?).
 
