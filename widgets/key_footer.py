@@ -84,25 +84,28 @@ class KeyFooter(Widget):
         parts: list[tuple[str, str] | str] = []
         x = 0
         for item in self.keys:
-            for text, style in self._key_parts(item):
-                parts.append((text, style))
-            end = x + sum(cell_len(text) for text, _ in self._key_parts(item))
-            spans.append((x, end, item[0], item[3]))
+            item_parts = self._key_parts(item)
+            parts.extend(item_parts)
             parts.append(GAP)
+            end = x + sum(cell_len(text) for text, _ in item_parts)
+            spans.append((x, end, item[0], item[3]))
             x = end + len(GAP)
         left = Content.assemble(*parts) if parts else Content("")
-        if self.palette is not None:
-            right_parts = self._key_parts(self.palette, pad_left=False)
+        room = width
+        palette_span = None
+        if self.palette is not None and width > 0:
             right = Content.assemble((PALETTE_SEPARATOR, "$footer-description-foreground 50%"),
-                                     *right_parts)
-            room = width - right.cell_length
-            if room > 0:
-                if left.cell_length > room:
-                    left = left[:room] if room > 1 else Content("")
-                spans.append((room + len(PALETTE_SEPARATOR), width, self.palette[0],
-                              self.palette[3]))
+                                     *self._key_parts(self.palette, pad_left=False))
+            if right.cell_length < width:
+                room = width - right.cell_length
+                left = left[:room] if left.cell_length > room else left
                 left = Content.assemble(left, " " * (room - left.cell_length), right)
-        self.spans = [(a, min(b, width), key, on) for a, b, key, on in spans if a < width]
+                palette_span = (room + len(PALETTE_SEPARATOR), width, self.palette[0],
+                                self.palette[3])
+        # A key cut off at the right edge (or by the palette) keeps the part still drawn.
+        self.spans = [(a, min(b, room), key, on) for a, b, key, on in spans if a < room]
+        if palette_span is not None:
+            self.spans.append(palette_span)
         return left
 
     @staticmethod
