@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.diagnose import diagnose_text
+from console.core.diagnose import diagnose_text
 from tests.fixtures.logs.corpus import Case, dev_cases, fixture_cases
 
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.diagnose import StreamingDiagnoser, diagnose_text
-from console.diagnose.parser import parse_lines, split_lines
+from console.core.diagnose import StreamingDiagnoser, diagnose_text
+from console.core.diagnose.parser import parse_lines, split_lines
 from tests.fixtures.logs.corpus import fixture_cases
 
 BUDGET_MS = 50.0

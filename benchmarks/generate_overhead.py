@@ -6,7 +6,7 @@ processes (decode on the H100 host is bound by its CPU) does not hide a small co
     python3 benchmarks/generate_overhead.py                                  # CPU, demo
     python3 benchmarks/generate_overhead.py --device cuda:0 --model /tmp/autoglm-check/llama-8b
 
-A real `Engine` (console/engine/worker.py) is created in this process with its events written
+A real `Engine` (console/worker/worker.py) is created in this process with its events written
 to /dev/null, and loads the model as the engine does (its default loader). Then, in rounds
 (the order rotates each round), greedy generations of --tokens tokens (min = max) time:
 
@@ -50,7 +50,7 @@ class Sink:
     `generated` and `loaded`."""
 
     def __init__(self) -> None:
-        from console.engine.worker import EventWriter
+        from console.worker.worker import EventWriter
 
         self.writer = EventWriter(open(os.devnull, "wb"))  # noqa: SIM115
         self.last: dict[str, dict[str, Any]] = {}
@@ -73,7 +73,7 @@ def main() -> int:
     parser.add_argument("--out")
     args = parser.parse_args()
 
-    from console.engine.worker import Engine, _EventStreamer, _StopOnFlag, _StopOnGuard
+    from console.worker.worker import Engine, _EventStreamer, _StopOnFlag, _StopOnGuard
 
     sink = Sink()
     engine = Engine(sink)
@@ -206,7 +206,7 @@ def main() -> int:
     if args.stock_model:
         import transformers
 
-        from console.engine import tinymodels
+        from console.worker import tinymodels
 
         path = engine.loaded.info["path"]
         config = transformers.AutoConfig.from_pretrained(path)

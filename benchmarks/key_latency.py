@@ -48,9 +48,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textual.widgets import Input, Static
 
 from console.app import ConsoleApp
-from console.config import Config
-from console.engine.client import EngineClient, OnMessage
-from console.telemetry import Telemetry
+from console.host.config import Config
+from console.engines.local import EngineClient, OnMessage
+from console.host.telemetry import Telemetry
 
 TARGET_P99_MS = 100.0
 TAB_OF_KEY = {"1": "dashboard", "2": "model"}

@@ -117,7 +117,7 @@ def run_peer(path: str, device: str, dtype: str, generate: bool, prompt: str, n:
 
 def run_console(model: str, device: str, dtype: str, generate: bool, prompt: str, n: int,  # noqa: PLR0917
                 gens: int) -> dict[str, Any]:
-    from console.engine.client import EngineClient
+    from console.engines.local import EngineClient
 
     client = EngineClient(session_log=False)
     client.start()
@@ -191,11 +191,11 @@ def main() -> int:
     # The peer needs a path: resolve `demo` / a hub id the way the engine does.
     model_path = args.model
     if args.model == "demo":
-        from console.engine import demo
+        from console.worker import demo
 
         model_path = str(demo.ensure())
     elif not Path(args.model).is_dir():
-        from console.engine import hfcache
+        from console.core import hfcache
 
         model_path = str(hfcache.resolve(args.model))
     peer_dtype = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(args.dtype,

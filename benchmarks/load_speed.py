@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Load speed: the guarded fast loader (console/engine/fastload.py, through the real engine)
+"""Load speed: the guarded fast loader (console/worker/fastload.py, through the real engine)
 vs plain `from_pretrained(..., device_map=DEVICE)`, warm and cold page cache, vs the raw
 sequential read rate of the same files.
 
@@ -13,7 +13,7 @@ Checkpoints (bf16, 5 GB shards; reused when present, e.g. from gpu/check_engine.
 - glm4v-9b: AutoGLM-Phone-9B's shape, transformers' Glm4vConfig defaults (text: hidden 4096,
   40 layers, 32 heads, 2 KV heads, vocab 151552; vision: depth 24, hidden 1536): 10.29 B
   parameters, 20.6 GB.
-Built on the GPU with console.engine.tinymodels.build when missing (and the disk has room).
+Built on the GPU with console.worker.tinymodels.build when missing (and the disk has room).
 
 Every measured load runs in a fresh process with CUDA already initialised before the clock:
 - plain: a child that imports torch, transformers and the Auto class, creates the CUDA
@@ -83,7 +83,7 @@ GLM4V_SMALL = {"hidden_size": 256, "num_hidden_layers": 2, "num_attention_heads"
 BUILD = r"""
 import json, sys, time
 args = json.loads(sys.argv[1])
-from console.engine import tinymodels
+from console.worker import tinymodels
 overrides = args["overrides"]
 if overrides == "GLM4V_DEFAULTS":
     import transformers as tf
@@ -109,7 +109,7 @@ import hashlib, json, sys, time
 args = json.loads(sys.argv[1])
 import torch, transformers
 from transformers import AutoConfig
-from console.engine import fastload, tinymodels
+from console.worker import fastload, tinymodels
 device = args["device"]
 cuda = device.startswith("cuda")
 if cuda:
@@ -182,7 +182,7 @@ def weight_files(path: Path) -> list[Path]:
 
 
 def cached_fraction(files: list[Path]) -> float | None:
-    from console import loadspeed
+    from console.host import loadspeed
 
     total, cached = loadspeed.cache_state(files)
     return cached / total if cached is not None and total else None
@@ -306,7 +306,7 @@ def run_child(path: Path, device: str, *, fast: bool, options: dict[str, Any], c
 
 
 def run_engine(path: Path, device: str, options: dict[str, Any], cold: bool) -> dict[str, Any]:
-    from console.engine.client import EngineClient
+    from console.engines.local import EngineClient
 
     files = weight_files(path)
     client = EngineClient()
@@ -597,7 +597,7 @@ def summarise(rows: list[dict[str, Any]], gpu: bool) -> list[dict[str, Any]]:
 
 
 def print_table(summary: list[dict[str, Any]], rows: list[dict[str, Any]], device: str) -> None:
-    from console.units import fmt_bytes
+    from console.core.units import fmt_bytes
 
     print()
     print(f"load speed on {device}: median seconds, GB/s of checkpoint bytes; ratio = peer "

@@ -5,7 +5,7 @@
 
 Builds a sparse sharded checkpoint (headers written, data regions left as holes: no 20 GB of
 disk needed) in a temp dir, then times, best of 5:
-  - `console.preflight.check_model_dir` (every check: config, tokenizer, index, every header)
+  - `console.core.preflight.check_model_dir` (every check: config, tokenizer, index, every header)
   - the peer: `safetensors.safe_open` on every shard listing its keys (Rust header parsing)
 and prints a table with the ratio. The goal (issue 4): well under a second for 20 GB.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from console.preflight import check_model_dir
+from console.core.preflight import check_model_dir
 
 
 def build(dest: Path, total_gb: float, shards: int) -> None:

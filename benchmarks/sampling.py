@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from console.nvml import RecordedNvml, RecordingNvml
-from console.telemetry import Telemetry
+from console.host.nvml import RecordedNvml, RecordingNvml
+from console.host.telemetry import Telemetry
 
 
 def stats_us(values: list[float]) -> tuple[str, str, str]:

@@ -32,10 +32,10 @@ from textual.reactive import reactive
 from textual.widgets import Button, Checkbox, ContentSwitcher, Input
 from textual.worker import get_current_worker
 
-from console.config import Config
-from console.engine.client import EngineClient, EngineDead, OnMessage, guard_settings
-from console.sample import History, Sample
-from console.units import fmt_bytes
+from console.host.config import Config
+from console.engines.local import EngineClient, EngineDead, OnMessage, guard_settings
+from console.core.sample import History, Sample
+from console.core.units import fmt_bytes
 from widgets import log_view as log_view_module
 from widgets.confirm_screen import ConfirmScreen
 from widgets.dashboard import Dashboard
@@ -507,7 +507,7 @@ class ConsoleApp(App[int]):
             self.refresh_bindings()
 
     def _diagnosis_context(self) -> Any:
-        from console.diagnose import DiagnosisContext
+        from console.core.diagnose import DiagnosisContext
 
         engine_pid = self.engine.pid if self.engine is not None else None
         return DiagnosisContext.from_sample(self.sample, engine_pid=engine_pid)
@@ -558,8 +558,8 @@ class ConsoleApp(App[int]):
         sample = self.sample if self.sample is not None else self.sampler.sample()
         try:
             from console.commands.check import assess, format_text, resolve_model
-            from console.engine import demo
-            from console.preflight import check_model_dir
+            from console.worker import demo
+            from console.core.preflight import check_model_dir
 
             if model == demo.DEMO_NAME:
                 model_dir = demo.demo_dir()
@@ -603,7 +603,7 @@ class ConsoleApp(App[int]):
         rows: list[tuple[str, str]] = [("demo", "demo: random weights (built on first use)")]
         note = None
         try:
-            from console.engine.hfcache import list_cached
+            from console.core.hfcache import list_cached
 
             cache = Path(self.config.hf_cache).expanduser() if self.config.hf_cache else None
             for cached in list_cached(cache):
@@ -774,7 +774,7 @@ class ConsoleApp(App[int]):
         return self.check_result.estimate
 
     def _show_estimate_vs_actual(self, loaded: dict[str, Any]) -> None:
-        from console.estimate import compare
+        from console.core.estimate import compare
 
         if self._load_model == "demo" and self.check_result is None:
             self.run_check("demo")  # built by this load: check it now
@@ -791,7 +791,7 @@ class ConsoleApp(App[int]):
             est, weights_bytes=loaded.get("param_bytes"), after_load_bytes=after))
 
     def _show_kv_vs_estimate(self, generated: dict[str, Any]) -> None:
-        from console.estimate import Comparison
+        from console.core.estimate import Comparison
 
         est = self._estimate()
         kv = generated.get("kv_cache_bytes")
@@ -826,7 +826,7 @@ class ConsoleApp(App[int]):
                         severity="error", timeout=10)
 
     def action_doctor(self) -> None:
-        from console.doctor import run_doctor
+        from console.host.doctor import run_doctor
         from widgets.doctor_screen import DoctorScreen
 
         def doctor() -> Any:
@@ -842,7 +842,7 @@ class ConsoleApp(App[int]):
 
     @work(thread=True, exclusive=True, group="bundle", exit_on_error=False)
     def _write_bundle(self) -> None:
-        from console.bundle import default_bundle_name, write_bundle
+        from console.host.bundle import default_bundle_name, write_bundle
 
         try:
             path = write_bundle(
@@ -880,7 +880,7 @@ def run_app(config: Config, model: str | None = None, *, sampler: Sampler | None
     """Run the dashboard on the real telemetry (or `sampler`); return the exit code."""
     telemetry = None
     if sampler is None:
-        from console.telemetry import Telemetry
+        from console.host.telemetry import Telemetry
 
         telemetry = Telemetry()
         sampler = telemetry

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from console import __version__
-from console.config import MIN_INTERVAL_S, Config, ConfigError, load_config
+from console.host.config import MIN_INTERVAL_S, Config, ConfigError, load_config
 
 # name -> (module, one-line help). Each module: add_arguments(parser), run(args, config) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {

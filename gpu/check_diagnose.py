@@ -49,7 +49,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from console.diagnose import Cause, DiagnosisContext, diagnose_text  # noqa: E402
+from console.core.diagnose import Cause, DiagnosisContext, diagnose_text  # noqa: E402
 
 GIB = 1024**3
 RESULTS: dict[str, Any] = {"checks": {}, "started": time.time()}
@@ -87,7 +87,7 @@ def run_child(code: str, timeout_s: float = 180, **env: str | None) -> tuple[int
 def nvml_context(**facts: Any) -> DiagnosisContext:
     """What the console would know now: the telemetry sample (NVML processes included)."""
     try:
-        from console.telemetry import Telemetry
+        from console.host.telemetry import Telemetry
 
         telemetry = Telemetry()
         sample = telemetry.sample()

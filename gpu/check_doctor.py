@@ -253,7 +253,7 @@ def memlock_fact() -> None:
 
 CONTEXT = r"""
 import json, os, pynvml
-from console.engine import probe
+from console.worker import probe
 probe.collect()
 pynvml.nvmlInit()
 pids = []
@@ -287,7 +287,7 @@ PROBE_CASES = {
 def probe_outputs(out: Path) -> None:
     """The probe under each environment, run side by side, saved as the test fixtures."""
     procs = {
-        name: subprocess.Popen([sys.executable, "-m", "console.engine.probe"],
+        name: subprocess.Popen([sys.executable, "-m", "console.worker.probe"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=child_env(**env), cwd=str(ROOT))
         for name, env in PROBE_CASES.items()
@@ -310,15 +310,15 @@ def probe_outputs(out: Path) -> None:
 def record_nvml(out: Path) -> None:
     import pynvml
 
-    from console.doctor import read_nvml
-    from console.nvml import RecordingNvml
+    from console.host.doctor import read_nvml
+    from console.host.nvml import RecordingNvml
 
     rec = RecordingNvml(pynvml)
     facts = read_nvml(rec)
     source = {"driver_version": facts.status.driver_version,
               "cuda_driver_version": facts.status.cuda_driver_version,
               "pynvml": getattr(pynvml, "__version__", None), "host": os.uname().nodename}
-    recording = rec.recording(note="NVML answers read by console.doctor.read_nvml "
+    recording = rec.recording(note="NVML answers read by console.host.doctor.read_nvml "
                               "(gpu/check_doctor.py)", source=source)
     (out / "doctor_nvml_recording.json").write_text(json.dumps(recording, indent=1))
     log(f"  {len(recording['calls'])} calls recorded")

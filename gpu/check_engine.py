@@ -67,7 +67,7 @@ SAMPLING = {"temperature": 0.8, "top_p": 0.95, "seed": 1234}
 BUILD = r"""
 import json, sys, time
 args = json.loads(sys.argv[1])
-from console.engine import tinymodels
+from console.worker import tinymodels
 t0 = time.perf_counter()
 tinymodels.build(args["arch"], args["dest"], dtype=args["dtype"], device=args["device"],
                  max_shard_size=args["shard"], overrides=args["overrides"])
@@ -361,7 +361,7 @@ def main() -> int:
         if nvml is not None:
             results["device_used_at_start_bytes"] = nvml.device_used()
 
-    from console.engine.client import EngineClient
+    from console.engines.local import EngineClient
 
     paths: dict[str, Path] = {}
     for name, spec in shapes.items():

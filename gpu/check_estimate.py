@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""GPU check for the memory estimate (console/estimate.py): predicted vs measured peak.
+"""GPU check for the memory estimate (console/core/estimate.py): predicted vs measured peak.
 
     python3 gpu/check_estimate.py --out DIR [--only NAME[,NAME]] [--quick]
 

@@ -57,7 +57,7 @@ import json, sys
 args = json.loads(sys.argv[1])
 import torch, transformers
 from transformers import AutoConfig
-from console.engine.parity import fingerprint
+from console.worker.parity import fingerprint
 config = AutoConfig.from_pretrained(args["path"])
 cls = (transformers.AutoModelForImageTextToText if config.model_type == "glm4v"
        else transformers.AutoModelForCausalLM)
@@ -507,7 +507,7 @@ def main() -> int:
     results.update(model=str(path), weights_bytes=weights, fingerprint_tensors=names)
     log(f"model {path}: {len(tensor_names)} tensors, {weights / GIB:.2f} GiB in bf16")
 
-    from console.engine.client import EngineClient
+    from console.engines.local import EngineClient
 
     client = EngineClient(env={**ce.child_env(), "AUTOGLM_ENGINE_TEST_SLOW_LOAD_S": str(slow)})
     client.start()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""GPU check for the fast guarded loader (issue 6, console/engine/fastload.py), standalone:
+"""GPU check for the fast guarded loader (issue 6, console/worker/fastload.py), standalone:
 
     python3 gpu/check_loader.py --out DIR                  # on the H100 host, ~1-2 min
     python3 gpu/check_loader.py --out DIR --device cpu     # a dry run of the flow on the CPU
@@ -57,7 +57,7 @@ def load(path: Path, loader: str, device: str, *, dtype: Any = "auto", hook: Any
          **options: Any) -> tuple[Any, Any]:
     from transformers import AutoConfig
 
-    from console.engine import fastload, tinymodels
+    from console.worker import fastload, tinymodels
 
     cls = tinymodels.model_class_for(AutoConfig.from_pretrained(path))
     opts = fastload.Options(loader=loader, **options)
@@ -102,7 +102,7 @@ def differences(stock: Any, fast: Any) -> list[str]:
 
 
 def build_tiny(root: Path) -> dict[str, Path]:
-    from console.engine import tinymodels
+    from console.worker import tinymodels
 
     out: dict[str, Path] = {}
 
@@ -168,8 +168,8 @@ def parity_tiny(models: dict[str, Path], device: str, checks: Checks) -> None:
 def mid_size(root: Path, device: str, checks: Checks) -> None:
     import torch
 
-    from console.engine import tinymodels
-    from console.engine.hooks import TensorStep
+    from console.worker import tinymodels
+    from console.worker.hooks import TensorStep
 
     dest = root / "llama-mid"
     if not (dest / ".built").is_file():
@@ -247,9 +247,9 @@ def mid_size(root: Path, device: str, checks: Checks) -> None:
 
 
 def engine_checks(root: Path, device: str, checks: Checks) -> None:
-    from console.engine import tinymodels
-    from console.engine.client import EngineClient
-    from console.engine.parity import fingerprint
+    from console.worker import tinymodels
+    from console.engines.local import EngineClient
+    from console.worker.parity import fingerprint
 
     dest = root / "llama-mid-tok"
     if not (dest / ".built").is_file():

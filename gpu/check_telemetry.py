@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         if d["nvidia_smi"] is None:
             d["problems"].append("nvidia-smi not on PATH")
 
-    from console.telemetry import (  # after the env check, so its failure is reported
+    from console.host.telemetry import (  # after the env check, so its failure is reported
         Sampler,
         Telemetry,
     )
@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         d["per_tick"] = {"nvml": summary_us(nv), "psutil": summary_us(host), "total": summary_us(total)}
         d["gpus"] = len(s.gpus)
         d["processes"] = sum(len(g.processes) for g in s.gpus)
-        from console.nvml import RecordingNvml
+        from console.host.nvml import RecordingNvml
 
         recorder = RecordingNvml()
         per_call = Telemetry(nvml=recorder)
@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         d["call_keys"] = len(rec["calls"])
         if rec["expected_status"]["state"] != "ok":
             d["problems"].append(f"recorded NVML state {rec['expected_status']['state']}")
-        from console.nvml import RecordedNvml
+        from console.host.nvml import RecordedNvml
 
         replay_nvml = RecordedNvml(rec)
         replay = Telemetry(nvml=replay_nvml)

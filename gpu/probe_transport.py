@@ -2,7 +2,7 @@
 """How fast can checkpoint bytes move from the page cache to the GPU on this host, and by which
 route? Raw transports over the safetensors shards of one checkpoint, warm page cache, into
 preallocated VRAM (no model, no hooks), plus the fixed cost of `from_pretrained` around the
-weights. Guides issue 6's loader design (console/engine/fastload.py); not a check.
+weights. Guides issue 6's loader design (console/worker/fastload.py); not a check.
 
     python3 gpu/probe_transport.py --model /tmp/autoglm-check/llama-8b --out $OUT
 
@@ -20,7 +20,7 @@ Routes (T threads; every route moves every data byte of every shard once; GB/s o
 - register-shard: each shard mapped read-only and registered with CUDA as a whole
   (cudaHostRegister, read-only flag), then one DMA copy, one thread per shard: register / copy
   seconds reported apart; register-chunk-T-M: M MiB ranges registered, copied, unregistered.
-Then `from_pretrained(device_map=cuda)` plain, and through console.engine.fastload (no guard),
+Then `from_pretrained(device_map=cuda)` plain, and through console.worker.fastload (no guard),
 with the loader's own streaming seconds: what is left is from_pretrained's fixed cost.
 """
 
@@ -200,7 +200,7 @@ def safe_open_route(shards: list[Shard]) -> dict[str, Any]:
 
 class Mapped:
     def __init__(self, fd: int, size: int) -> None:
-        from console.loadspeed import libc_mapping
+        from console.host.loadspeed import libc_mapping
 
         libc = libc_mapping()
         self.libc = libc
@@ -302,7 +302,7 @@ def register_chunks(shards: list[Shard], threads: int, chunk: int) -> dict[str, 
 def from_pretrained_split(path: Path) -> list[dict[str, Any]]:
     import transformers
 
-    from console.engine import fastload, tinymodels
+    from console.worker import fastload, tinymodels
 
     config = transformers.AutoConfig.from_pretrained(path)
     cls = tinymodels.model_class_for(config)

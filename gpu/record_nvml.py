@@ -4,9 +4,9 @@
     python3 gpu/record_nvml.py --out DIR [--samples 2] [--child-mib 1024]
 
 Takes `--samples` samples 1 s apart (so utilisation, power, clocks move) through
-`console.nvml.RecordingNvml`, while a child torch process holds `--child-mib` MiB on GPU 0 (so
+`console.host.nvml.RecordingNvml`, while a child torch process holds `--child-mib` MiB on GPU 0 (so
 the process lists are not empty; 0 = no child). Writes DIR/nvml_recording.json in the format
-`console.nvml.RecordedNvml` replays, with the live samples' GPU fields under "expected_gpus"
+`console.host.nvml.RecordedNvml` replays, with the live samples' GPU fields under "expected_gpus"
 so tests/unit/test_telemetry.py can check that replay gives the same numbers.
 Copy it to tests/fixtures/nvml/h100_real.json and run tests/fixtures/nvml/derive.py.
 """
@@ -80,8 +80,8 @@ def record(samples: int = 2, gap_s: float = 1.0) -> tuple[dict[str, Any], Any]:
     """Returns (recording, the RecordingNvml) after `samples` live samples."""
     import pynvml
 
-    from console.nvml import RecordingNvml
-    from console.telemetry import Telemetry
+    from console.host.nvml import RecordingNvml
+    from console.host.telemetry import Telemetry
 
     recorder = RecordingNvml(pynvml)
     telemetry = Telemetry(nvml=recorder)

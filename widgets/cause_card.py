@@ -4,7 +4,7 @@ Collapsed: the cause's title, id and confidence, what surfaced, the first fix. E
 (Enter): the explanation, the evidence lines from the log, every fix, the other candidates, and
 the live facts recorded when the error was diagnosed (RAM, swap, VRAM and GPU processes; the
 doctor's findings; the model's pre-flight and estimate). Keys: Enter expands or collapses, `c`
-copies the card as text (console.causetext.format_record: the same text the bundle holds),
+copies the card as text (console.core.causetext.format_record: the same text the bundle holds),
 `g` shows the error's lines in the log, ↑/↓ move between cards.
 """
 
@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from console.causetext import ErrorRecord, format_record
+from console.core.causetext import ErrorRecord, format_record
 
 MAX_EVIDENCE_SHOWN = 6
 MAX_FACTS_SHOWN = 12

@@ -1,7 +1,7 @@
 """The doctor report in the TUI: one row per check; Enter shows its facts and fix.
 
 Self-contained: the constructor takes the callable that builds the report (the app passes
-`console.doctor.run_doctor`, tests a fake). The callable blocks (it runs the torch probe in
+`console.host.doctor.run_doctor`, tests a fake). The callable blocks (it runs the torch probe in
 a subprocess), so it runs in a thread worker; the worker only posts messages, and the
 handlers here own every widget change. `r` runs the checks again, Escape closes.
 """
@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from console.doctor import Check, Report
+from console.host.doctor import Check, Report
 from widgets.key_footer import KeyFooter
 
 STATUS_STYLE = {"pass": "bold green", "warn": "bold yellow", "fail": "bold red"}

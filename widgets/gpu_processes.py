@@ -12,8 +12,8 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
-from console.sample import GpuProcessSample, Sample
-from console.units import NA_TEXT, fmt_bytes
+from console.core.sample import GpuProcessSample, Sample
+from console.core.units import NA_TEXT, fmt_bytes
 
 # column key -> (label, sort key on a process, default descending)
 COLUMNS: dict[str, tuple[str, Callable[[GpuProcessSample], Any], bool]] = {

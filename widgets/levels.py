@@ -1,6 +1,6 @@
 """Threshold levels as CSS classes: a widget at level "warn" carries the class `-warn`.
 
-Levels come from `console.config.Levels.colour` ("ok" / "warn" / "critical" / "na"); the
+Levels come from `console.host.config.Levels.colour` ("ok" / "warn" / "critical" / "na"); the
 classes let DEFAULT_CSS colour a widget and let tests read its level without parsing styles.
 """
 

@@ -25,13 +25,13 @@ Hooks (all optional; called on the diagnosis thread, so they must only read what
 already holds, e.g. the last Sample, never block):
 - `context_provider() -> DiagnosisContext`: live facts (`DiagnosisContext.from_sample(app.sample,
   engine_pid=..., phase=..., weights_bytes=..., kv_bytes_per_token=..., context_tokens=...)`);
-- `doctor_provider() -> console.doctor.Report | None`: the last doctor report;
+- `doctor_provider() -> console.host.doctor.Report | None`: the last doctor report;
 - `check_provider() -> CheckResult | None`: the current model's pre-flight and estimate.
 
 Messages it posts (bubbling to the app): `LogView.CauseFound(record, first_seq, last_seq)`
 once per diagnosed error (`record.error.causes[0]` is the best cause; `record.facts` the live
 facts then). `errors` holds the diagnosed errors (oldest first) for the bundle key:
-`console.bundle.write_bundle(path, ..., diagnosed_errors=log_view.errors, ...)`.
+`console.host.bundle.write_bundle(path, ..., diagnosed_errors=log_view.errors, ...)`.
 
 Keys: in the pane `l`/`L` level, End follow, `v` select, `y`/`c` copy, `n`/`N` errors; `/` opens
 the text filter (typing filters live, Enter keeps it, Escape clears it); Tab reaches the cards
@@ -59,9 +59,9 @@ from textual.message import Message
 from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
-from console.causetext import ErrorRecord, live_facts
-from console.diagnose import DiagnosedError, DiagnosisContext, StreamingDiagnoser
-from console.engine_causes import CardDeduper, EngineCauses
+from console.core.causetext import ErrorRecord, live_facts
+from console.core.diagnose import DiagnosedError, DiagnosisContext, StreamingDiagnoser
+from console.core.engine_causes import CardDeduper, EngineCauses
 from widgets.cause_card import CauseCard
 from widgets.log_pane import LogEntry, LogPane
 

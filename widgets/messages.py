@@ -6,7 +6,7 @@ from typing import Any
 
 from textual.message import Message
 
-from console.sample import Sample
+from console.core.sample import Sample
 
 
 class SampleReady(Message):

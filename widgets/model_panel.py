@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select, Static
 
-from console.units import fmt_bytes, fmt_rate
+from console.core.units import fmt_bytes, fmt_rate
 
 DTYPES = ("auto", "bf16", "fp16", "fp32")
 LOADERS = ("auto", "fast", "stock")

@@ -1,7 +1,7 @@
 """Pick a model: `demo` and what the Hugging Face cache holds, with sizes.
 
 The caller passes the rows (name, description); listing the cache reads only directory
-metadata (console.engine.hfcache.list_cached). Enter picks, Escape closes.
+metadata (console.core.hfcache.list_cached). Enter picks, Escape closes.
 """
 
 from __future__ import annotations

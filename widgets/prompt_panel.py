@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
-from console.units import fmt_bytes
+from console.core.units import fmt_bytes
 
 
 class PromptPanel(Vertical):

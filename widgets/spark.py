@@ -16,7 +16,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from console.config import Levels
+from console.host.config import Levels
 from widgets.levels import StyleCacheMixin
 from widgets.lines import strip_of
 

@@ -13,7 +13,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from console.sample import NvmlStatus, Sample
+from console.core.sample import NvmlStatus, Sample
 from widgets.lines import strip_of
 
 # NVML states that are a problem (no_driver is a normal mode: CPU-only).

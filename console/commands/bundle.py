@@ -1,5 +1,5 @@
 """`autoglm-console bundle [PATH] [--model MODEL] [--log FILE] [--tail N] [--no-doctor]`:
-write one paste-ready diagnostic file (console/bundle.py) and print its path.
+write one paste-ready diagnostic file (console/host/bundle.py) and print its path.
 
 Runs the doctor, takes one telemetry sample, checks MODEL when given (as `check` does),
 diagnoses the newest session log in the log directory (or `--log FILE`), and writes the
@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from console.config import Config
+from console.host.config import Config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +39,7 @@ def _usage(message: str) -> int:
 def _check(model: str, config: Config, sample: object) -> tuple[object | None, str | None]:
     """The check result of MODEL, or the reason there is none."""
     from console.commands.check import assess, resolve_model
-    from console.preflight import check_model_dir
+    from console.core.preflight import check_model_dir
 
     try:
         model_dir = resolve_model(model, config)
@@ -53,15 +53,15 @@ def _check(model: str, config: Config, sample: object) -> tuple[object | None, s
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from console import paths
-    from console.bundle import (
+    from console.host import paths
+    from console.host.bundle import (
         default_bundle_name,
         diagnose_session_log,
         newest_session_log,
         write_bundle,
     )
-    from console.diagnose import DiagnosisContext
-    from console.telemetry import Telemetry
+    from console.core.diagnose import DiagnosisContext
+    from console.host.telemetry import Telemetry
 
     if args.tail < 0:
         return _usage(f"--tail: must be 0 or more, got {args.tail}")
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     doctor_report = None
     doctor_problem = "skipped (--no-doctor)" if args.no_doctor else None
     if not args.no_doctor:
-        from console.doctor import run_doctor
+        from console.host.doctor import run_doctor
 
         try:
             doctor_report = run_doctor(hf_cache=config.hf_cache)

@@ -3,8 +3,8 @@
 
 Exit 0: whole and fits (or fits tightly); 1: broken, or will not fit, or the requested device
 is not here; 2: usage errors (bad flags, a MODEL that is neither a directory nor a cached hub
-id). Reads headers and metadata only (`console.preflight`), estimates the memory
-(`console.estimate`) and compares it with what NVML says is free now (`console.telemetry`).
+id). Reads headers and metadata only (`console.core.preflight`), estimates the memory
+(`console.core.estimate`) and compares it with what NVML says is free now (`console.host.telemetry`).
 The JSON schema is in docs/check.md. Light at import: the work happens in `run`.
 """
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from console.config import Config
-from console.units import fmt_bytes
+from console.host.config import Config
+from console.core.units import fmt_bytes
 
 SCHEMA_VERSION = 1
 DTYPES = ("auto", "bf16", "bfloat16", "fp16", "float16", "fp32", "float32")
@@ -54,9 +54,9 @@ def _usage(message: str) -> int:
 
 
 def resolve_model(name: str, config: Config) -> Path:
-    """MODEL -> a local directory (console.engine.hfcache: a directory, or a hub id from the
+    """MODEL -> a local directory (console.core.hfcache: a directory, or a hub id from the
     local cache, offline). Raises LookupError with the reason."""
-    from console.engine.hfcache import resolve
+    from console.core.hfcache import resolve
 
     cache = Path(config.hf_cache).expanduser() if config.hf_cache else None
     return resolve(name, cache)
@@ -86,7 +86,7 @@ class _ProgressBar:
 
 def memory_now(sample: Any) -> tuple[list[Any], str | None]:
     """DeviceMemory for each GPU (NVML) and the host; a note when there is no GPU."""
-    from console.estimate import DeviceMemory
+    from console.core.estimate import DeviceMemory
 
     memory: list[Any] = []
     for gpu in sample.gpus:
@@ -110,15 +110,15 @@ class CheckResult:
 
     model: str
     model_dir: str
-    report: Any  # console.preflight.PreflightReport
+    report: Any  # console.core.preflight.PreflightReport
     device: str
     device_problem: str | None
-    estimate: Any  # console.estimate.Estimate | None
+    estimate: Any  # console.core.estimate.Estimate | None
     estimate_problem: str | None
-    fit: Any  # console.estimate.FitVerdict | None
-    memory: tuple[Any, ...]  # console.estimate.DeviceMemory now
+    fit: Any  # console.core.estimate.FitVerdict | None
+    memory: tuple[Any, ...]  # console.core.estimate.DeviceMemory now
     notes: tuple[str, ...]
-    load_time: Any = None  # console.loadspeed.LoadTime: expected seconds to load here now
+    load_time: Any = None  # console.host.loadspeed.LoadTime: expected seconds to load here now
 
     @property
     def exit_code(self) -> int:
@@ -152,7 +152,7 @@ def assess(
     attn: str = "sdpa",
 ) -> CheckResult:
     """The estimate and the fit for a pre-flight report, against the memory in `sample`."""
-    from console import estimate as est_mod
+    from console.core import estimate as est_mod
 
     notes: list[str] = []
     memory, no_gpu = memory_now(sample)
@@ -191,7 +191,7 @@ def assess(
                               config=report.config, tensors=report.tensors)
     load_time = None
     if report.weight_files:
-        from console import loadspeed
+        from console.host import loadspeed
 
         load_time = loadspeed.time_to_load([model_dir / f for f in report.weight_files],
                                            device_kind="cpu" if device == "cpu" else "cuda")
@@ -200,8 +200,8 @@ def assess(
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from console.preflight import check_model_dir, verify_hashes, with_hashes
-    from console.telemetry import Telemetry
+    from console.core.preflight import check_model_dir, verify_hashes, with_hashes
+    from console.host.telemetry import Telemetry
 
     if args.batch < 1:
         return _usage(f"--batch: must be at least 1, got {args.batch}")

@@ -12,8 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from console import paths
-from console.config import Config, default_toml, load_config
+from console.host import paths
+from console.host.config import Config, default_toml, load_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

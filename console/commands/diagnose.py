@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from console.config import Config
+from console.host.config import Config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +43,7 @@ def _read(file: str | None) -> tuple[str | None, str]:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from console.diagnose import diagnose_text
+    from console.core.diagnose import diagnose_text
 
     text, problem = _read(args.file)
     if text is None:

@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from console.config import Config
+from console.host.config import Config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from console.doctor import format_report, run_doctor
+    from console.host.doctor import format_report, run_doctor
 
     if args.timeout <= 0:
         print(f"autoglm-console doctor: --timeout must be positive, got {args.timeout}",

@@ -17,8 +17,8 @@ import threading
 import time
 from typing import Any
 
-from console.config import Config, ConfigError
-from console.units import fmt_bytes, fmt_rate
+from console.host.config import Config, ConfigError
+from console.core.units import fmt_bytes, fmt_rate
 
 DTYPE_CHOICES = ("auto", "bf16", "fp16", "fp32", "bfloat16", "float16", "float32")
 _DEVICE_RE = re.compile(r"^(cpu|auto|cuda|cuda:\d+)$")
@@ -87,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def parse_levels_spec(flag: str, spec: str, level: str) -> dict[str, dict[str, float]]:
     """'vram=85,ram=90' or '85' (VRAM) -> {'vram': {level: 85.0}, 'ram': {level: 90.0}};
     ConfigError naming the flag on bad input."""
-    from console.config import GUARD_RESOURCES
+    from console.host.config import GUARD_RESOURCES
 
     out: dict[str, dict[str, float]] = {}
     parts = [p.strip() for p in spec.split(",")]
@@ -110,9 +110,9 @@ def parse_levels_spec(flag: str, spec: str, level: str) -> dict[str, dict[str, f
 
 def guard_field(args: argparse.Namespace, config: Config) -> dict[str, Any]:
     """The load's `guard` settings: the config file's, changed by the flags (a level given
-    alone moves the others so the set stays valid: console.guard.derive_levels)."""
-    from console.engine.client import guard_settings
-    from console.guard import derive_levels, with_threshold
+    alone moves the others so the set stays valid: console.core.guard.derive_levels)."""
+    from console.engines.local import guard_settings
+    from console.core.guard import derive_levels, with_threshold
 
     thresholds = dict(config.thresholds)
     given: dict[str, dict[str, float]] = {}
@@ -239,7 +239,7 @@ class _Printer:
 
 def _stdin_commands(client: Any) -> None:
     """While a load waits for the user: "r" resumes, "f" resumes anyway, "a" aborts."""
-    from console.engine.client import EngineDead
+    from console.engines.local import EngineDead
 
     for line in sys.stdin:
         word = line.strip().lower()
@@ -255,7 +255,7 @@ def _stdin_commands(client: Any) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from console.engine.client import EngineClient
+    from console.engines.local import EngineClient
 
     max_memory = parse_max_memory(args.max_memory) if args.max_memory else None
     device = args.device or _default_device()

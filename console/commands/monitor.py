@@ -13,9 +13,9 @@ import queue
 import sys
 import time
 
-from console.config import Config
-from console.sample import GpuSample, Sample
-from console.units import NA_TEXT, fmt_bytes, fmt_num, fmt_pct, fmt_rate
+from console.host.config import Config
+from console.core.sample import GpuSample, Sample
+from console.core.units import NA_TEXT, fmt_bytes, fmt_num, fmt_pct, fmt_rate
 
 PRIME_WAIT_S = 0.25
 
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from console.telemetry import Sampler, Telemetry
+    from console.host.telemetry import Sampler, Telemetry
 
     if args.count is not None and args.count < 1:
         print(f"autoglm-console: monitor: --count: must be at least 1, got {args.count}", file=sys.stderr)

@@ -203,8 +203,8 @@ STUCK_SAMPLER_CONSOLE = (
     "import sys, time\n"
     "from pathlib import Path\n"
     "from console.app import run_app\n"
-    "from console.config import Config\n"
-    "from console.telemetry import Telemetry\n"
+    "from console.host.config import Config\n"
+    "from console.host.telemetry import Telemetry\n"
     "class Stuck:\n"
     "    def __init__(self): self.telemetry, self.calls = Telemetry(), 0\n"
     "    def sample(self):\n"
@@ -229,11 +229,11 @@ def test_a_sampler_stuck_in_a_driver_call_does_not_keep_the_process(
 
 
 def engine_children(tmux: Tmux) -> list[psutil.Process]:
-    """This test's live engine child processes (`python -m console.engine.worker`)."""
+    """This test's live engine child processes (`python -m console.worker.worker`)."""
     found = []
     for proc in tmux.processes():
         try:
-            if any("console.engine.worker" in part for part in proc.cmdline()):
+            if any("console.worker.worker" in part for part in proc.cmdline()):
                 found.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue

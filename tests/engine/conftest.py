@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from console.engine.client import EngineClient
+from console.engines.local import EngineClient
 
 ARCHS = ("llama", "qwen2", "glm4", "gpt2", "glm4v")
 
@@ -32,7 +32,7 @@ class TinyRemoteForCausalLM(LlamaForCausalLM):
 @pytest.fixture(scope="session")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """name -> model directory: the tiny archs plus the odd cases the engine must refuse."""
-    from console.engine import tinymodels
+    from console.worker import tinymodels
 
     root = tmp_path_factory.mktemp("models")
     out: dict[str, Path] = {}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from console.engine.client import EngineClient, EngineDead
+from console.engines.local import EngineClient, EngineDead
 
 from .conftest import start_client
 

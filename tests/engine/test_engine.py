@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from console.engine.client import EngineClient
+from console.engines.local import EngineClient
 
 from .conftest import ARCHS
 
@@ -42,7 +42,7 @@ def reference_generate(path: Path, prompt: str, max_new_tokens: int, **sampling:
     import torch
     from transformers import AutoConfig, AutoTokenizer
 
-    from console.engine.tinymodels import model_class_for
+    from console.worker.tinymodels import model_class_for
 
     tok = AutoTokenizer.from_pretrained(path)
     model = model_class_for(AutoConfig.from_pretrained(path)).from_pretrained(path)
@@ -338,7 +338,7 @@ def test_jobs_run_in_order_on_one_long_lived_thread(models: dict[str, Path]) -> 
     real Engine class and model, events collected instead of written to a pipe."""
     import threading
 
-    from console.engine import worker
+    from console.worker import worker
 
     events: list[tuple[str, dict[str, Any]]] = []
     tokens_of: list[int | None] = []

@@ -1,4 +1,4 @@
-"""The fast guarded loader (console/engine/fastload.py) against transformers' own
+"""The fast guarded loader (console/worker/fastload.py) against transformers' own
 `from_pretrained`: every parameter and buffer bit for bit, logits, tied weights, dtypes,
 eval state, generation config; the fallback to the stock path with its reason; the per-tensor
 hooks; and, through the real engine process, the loader choice in the events, abort and
@@ -22,10 +22,10 @@ import pytest
 import torch
 from transformers import AutoConfig
 
-from console.engine import fastload, tinymodels
-from console.engine.client import EngineClient
-from console.engine.hooks import TensorStep
-from console.preflight import read_safetensors_header
+from console.worker import fastload, tinymodels
+from console.engines.local import EngineClient
+from console.worker.hooks import TensorStep
+from console.core.preflight import read_safetensors_header
 
 from .conftest import start_client
 
@@ -455,7 +455,7 @@ def test_engine_reports_the_loader_and_why(fast_engine: EngineClient, ckpts: dic
         # the engine's model is from_pretrained's, bit for bit, logits included
         fp, _ = answer(fast_engine, fast_engine.fingerprint(input_ids=INPUT_IDS[0]),
                        "fingerprint")
-        from console.engine.parity import fingerprint
+        from console.worker.parity import fingerprint
 
         stock, _ = load(ckpts[name], "stock")
         assert fp["tensors"] == fingerprint(stock)["tensors"]
@@ -556,7 +556,7 @@ def test_engine_pause_resume_on_the_fast_path(slow_engine: EngineClient,
     assert loaded["loader"] == "fast"
     assert any(m["event"] == "resumed" for m in seen + rest)
     fp, _ = answer(slow_engine, slow_engine.fingerprint(), "fingerprint")
-    from console.engine.parity import fingerprint
+    from console.worker.parity import fingerprint
 
     stock, _ = load(path, "stock")
     assert fp["tensors"] == fingerprint(stock)["tensors"]
@@ -569,7 +569,7 @@ def test_readahead_stays_within_its_bound_then_reads_everything(tmp_path: Path) 
     import os
     import time
 
-    from console import loadspeed
+    from console.host import loadspeed
 
     mib = 1024**2
     path = tmp_path / "shard.safetensors"

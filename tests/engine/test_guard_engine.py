@@ -24,7 +24,7 @@ from typing import Any
 import psutil
 import pytest
 
-from console.engine.client import EngineClient
+from console.engines.local import EngineClient
 
 from .conftest import start_client
 
@@ -39,7 +39,7 @@ CONSOLE = str(Path(sys.executable).parent / "autoglm-console")
 @pytest.fixture(scope="module")
 def medium(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Llama-shaped, ~90 MB in fp32, 57 tensors in 5 shards (the largest tensor 4 MiB)."""
-    from console.engine import tinymodels
+    from console.worker import tinymodels
 
     return tinymodels.build(
         "llama", tmp_path_factory.mktemp("guard") / "medium", max_shard_size="24MB",
@@ -77,8 +77,8 @@ def reference(path: Path, dtype: str | None = None) -> dict[str, Any]:
     import torch
     from transformers import AutoConfig
 
-    from console.engine.parity import fingerprint
-    from console.engine.tinymodels import model_class_for
+    from console.worker.parity import fingerprint
+    from console.worker.tinymodels import model_class_for
 
     kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype)} if dtype else {}
     model = model_class_for(AutoConfig.from_pretrained(path)).from_pretrained(path, **kwargs)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from console.engine import hfcache
+from console.core import hfcache
 
 COMMIT_A = "a" * 40
 COMMIT_B = "b" * 40
@@ -117,7 +117,7 @@ def test_hfcache_is_light() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, console.engine.hfcache; "
+    code = ("import sys, console.core.hfcache; "
             "print(sorted(m for m in ('torch', 'transformers', 'huggingface_hub', 'textual') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

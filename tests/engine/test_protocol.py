@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from console import protocol
-from console.protocol import ProtocolError
+from console.core import protocol
+from console.core.protocol import ProtocolError
 
 
 def test_round_trip_command_and_event() -> None:
@@ -71,7 +71,7 @@ def test_protocol_module_is_light() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, console.protocol, console.engine.client; "
+    code = ("import sys, console.core.protocol, console.engines.local; "
             "print(sorted(m for m in ('torch', 'transformers', 'textual', 'safetensors') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

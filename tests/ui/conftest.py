@@ -15,7 +15,7 @@ import pytest
 from textual.pilot import Pilot
 
 from console.app import ConsoleApp
-from console.config import MIN_INTERVAL_S, Config
+from console.host.config import MIN_INTERVAL_S, Config
 from tests.ui.fakes import FeedSampler, FrozenClock
 
 

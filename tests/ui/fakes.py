@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import replace
 
-from console.sample import GpuProcessSample, GpuSample, HostSample, NvmlStatus, Sample
+from console.core.sample import GpuProcessSample, GpuSample, HostSample, NvmlStatus, Sample
 
 GIB = 1024**3
 MIB = 1024**2

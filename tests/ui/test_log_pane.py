@@ -18,7 +18,7 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.widgets import Input
 
-from console.diagnose import DiagnosisContext
+from console.core.diagnose import DiagnosisContext
 from tests.ui.conftest import wait_until
 from widgets.cause_card import CauseCard
 from widgets.log_pane import DEBUG, ERROR, INFO, WARNING, LogPane, detect_level
@@ -373,7 +373,7 @@ async def test_engine_messages_posted_from_another_thread_arrive_in_order() -> N
 @pytest.fixture(scope="module")
 def broken_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A tiny Llama, and copies broken the ways a load really fails."""
-    from console.engine import tinymodels
+    from console.worker import tinymodels
 
     root = tmp_path_factory.mktemp("log-pane-models")
     good = tinymodels.build("llama", root / "llama")
@@ -393,8 +393,8 @@ def broken_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 async def test_real_engine_failures_make_cards_with_the_right_causes(
         broken_models: dict[str, Path]) -> None:
     """The real EngineClient and engine process; the view is wired as the app will wire it."""
-    from console.bundle import diagnose_session_log
-    from console.engine.client import EngineClient
+    from console.host.bundle import diagnose_session_log
+    from console.engines.local import EngineClient
 
     app = LogHost(idle_flush_s=0.3)
     async with app.run_test(size=(160, 50)) as pilot:

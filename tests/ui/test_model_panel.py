@@ -17,9 +17,9 @@ from textual.pilot import Pilot
 from textual.widgets import Input, ProgressBar, Static
 
 from console.app import ConsoleApp
-from console.config import MIN_INTERVAL_S, Config
-from console.engine.client import EngineClient, OnMessage
-from console.telemetry import Telemetry
+from console.host.config import MIN_INTERVAL_S, Config
+from console.engines.local import EngineClient, OnMessage
+from console.host.telemetry import Telemetry
 from tests.ui.conftest import wait_until
 from widgets.confirm_screen import ConfirmScreen
 from widgets.log_view import LogView
@@ -150,7 +150,7 @@ async def test_engine_killed_is_shown_and_x_restarts_it() -> None:
 @pytest.fixture(scope="module")
 def truncated_demo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real tiny model whose one safetensors shard is cut in half."""
-    from console.engine import tinymodels
+    from console.worker import tinymodels
 
     model = tinymodels.build("llama", tmp_path_factory.mktemp("broken") / "truncated")
     weights = model / "model.safetensors"
@@ -182,7 +182,7 @@ async def test_broken_model_shows_error_and_a_cause_card(truncated_demo_copy: Pa
 async def test_a_model_given_by_path_shows_its_path(tmp_path: Path) -> None:
     """A directory path is the model's label; the state line shows it as text, whatever it
     holds (a path in brackets once read as a closing markup tag and killed the app)."""
-    from console.engine import tinymodels
+    from console.worker import tinymodels
 
     model = tinymodels.build("llama", tmp_path / "models" / "[b]x[/b]" / "llama")
     app = make_engine_app(model=None)

@@ -33,7 +33,7 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
 @functools.cache
 def built(name: str) -> Path:
     """The model directory for `name`, built on first use (random weights, real files)."""
-    from console.engine.tinymodels import build
+    from console.worker.tinymodels import build
 
     arch, kwargs = MODELS[name]
     return build(arch, _ROOT / name, **kwargs)

@@ -30,11 +30,11 @@ def test_app_cli_and_widgets_never_import_the_engine_side() -> None:
     parser, take a sample: none of torch, transformers, safetensors may be loaded."""
     found = run_python(
         "import importlib, json, pkgutil, sys\n"
-        "import console.app, console.cli, console.telemetry, widgets\n"
+        "import console.app, console.cli, console.host.telemetry, widgets\n"
         "for m in pkgutil.iter_modules(widgets.__path__):\n"
         "    importlib.import_module('widgets.' + m.name)\n"
         "console.cli.build_parser()  # imports every sub-command module\n"
-        "console.telemetry.Telemetry().sample()\n"
+        "console.host.telemetry.Telemetry().sample()\n"
         f"print(json.dumps({{'loaded': [m for m in {ENGINE_SIDE!r} if m in sys.modules],\n"
         "                   'widgets': [m.name for m in pkgutil.iter_modules(widgets.__path__)]}))\n"
     )
@@ -54,8 +54,8 @@ def test_monitor_run_never_imports_the_engine_side_or_textual() -> None:
 
 
 def test_headless_core_never_imports_textual() -> None:
-    core = ["console.sample", "console.telemetry", "console.nvml", "console.config", "console.units",
-            "console.paths", "console.cli", "console.commands.monitor", "console.commands.config"]
+    core = ["console.core.sample", "console.host.telemetry", "console.host.nvml", "console.host.config", "console.core.units",
+            "console.host.paths", "console.cli", "console.commands.monitor", "console.commands.config"]
     found = run_python(
         "import importlib, json, sys\n"
         f"for name in {core!r}:\n"
@@ -80,7 +80,7 @@ def test_import_linter_contracts_hold() -> None:
     assert "broken" not in out.stdout.lower() or "0 broken" in out.stdout.lower(), out.stdout
 
 
-@pytest.mark.parametrize(("module", "forbidden"), [("telemetry", "textual"), ("sample", "torch")])
+@pytest.mark.parametrize(("module", "forbidden"), [("host/telemetry", "textual"), ("core/sample", "torch")])
 def test_import_linter_catches_a_forbidden_import(tmp_path: Path, module: str, forbidden: str) -> None:
     """In a copy of the tree, a core module that imports textual (or torch) breaks a contract."""
     import shutil
@@ -94,4 +94,4 @@ def test_import_linter_catches_a_forbidden_import(tmp_path: Path, module: str, f
     out = subprocess.run([str(Path(sys.executable).parent / "lint-imports")], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode != 0, out.stdout
-    assert f"console.{module} -> {forbidden}" in out.stdout, out.stdout
+    assert f"console.{module.replace('/', '.')} -> {forbidden}" in out.stdout, out.stdout

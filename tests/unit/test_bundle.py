@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from console.bundle import (
+from console.host.bundle import (
     build_bundle,
     diagnose_session_log,
     engine_errors,
@@ -24,11 +24,11 @@ from console.bundle import (
     tail_lines,
     write_bundle,
 )
-from console.causetext import ErrorRecord
-from console.diagnose import diagnose_text
-from console.doctor import Check, Report
-from console.engine.client import SessionLog
-from console.redact import clean, redact, shorten_home
+from console.core.causetext import ErrorRecord
+from console.core.diagnose import diagnose_text
+from console.host.doctor import Check, Report
+from console.engines.local import SessionLog
+from console.core.redact import clean, redact, shorten_home
 from tests.ui.fakes import h100_at
 
 REPO = Path(__file__).resolve().parents[2]
@@ -127,7 +127,7 @@ def test_tail_reads_the_end_of_a_large_file(tmp_path: Path) -> None:
 def test_diagnose_session_log_finds_tracebacks_and_deaths(tmp_path: Path) -> None:
     traceback = fixture_text("corrupt_checkpoint/truncated_safetensors.log").splitlines()
     path = write_session(tmp_path / "session-1.log", [
-        ("CLIENT", "engine started: pid 11: python -m console.engine.worker"),
+        ("CLIENT", "engine started: pid 11: python -m console.worker.worker"),
         ("CMD", '{"v":1,"cmd":"load","id":1,"model":"/m"}'),
         *[("ENGINE", line) for line in traceback],
         ("EVENT", '{"v": 1, "event": "error", "ts": 1.0, "id": 1, "command": "load", '
@@ -187,7 +187,7 @@ def test_bundle_has_every_section_and_no_secret(tmp_path: Path) -> None:
             fh.write(f"2026-01-01T00:00:00.000 ENGINE {line}\n")
         fh.write(f"2026-01-01T00:00:00.000 ENGINE cache at {home}/.cache/huggingface/hub\n")
     causes = diagnose_text("\n".join([*traceback, f"Authorization: Bearer {BEARER}"]))
-    from console.diagnose import DiagnosedError
+    from console.core.diagnose import DiagnosedError
 
     error = DiagnosedError("traceback", 0, len(traceback), "SafetensorError: incomplete metadata",
                            tuple(causes))

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from console.cli import main
-from console.config import default_toml
-from console.sample import SCHEMA_VERSION
-from console.telemetry import NO_DRIVER_MESSAGE, RECORDING_ENV
+from console.host.config import default_toml
+from console.core.sample import SCHEMA_VERSION
+from console.host.telemetry import NO_DRIVER_MESSAGE, RECORDING_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "monitor.md"

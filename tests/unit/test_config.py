@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from console.cli import build_parser, main, resolve_config
-from console.config import (
+from console.host.config import (
     DEFAULT_LEVELS,
     MIN_INTERVAL_S,
     RESOURCES,

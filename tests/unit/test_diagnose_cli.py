@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from console.cli import main
-from console.diagnose import diagnose_text
+from console.core.diagnose import diagnose_text
 from tests.fixtures.logs import generate
 from tests.fixtures.logs.corpus import LOGS_DIR
 

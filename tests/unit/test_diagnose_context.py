@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from console.diagnose import DiagnosisContext, StreamingDiagnoser, diagnose_text
-from console.sample import GpuProcessSample, GpuSample, HostSample, NvmlStatus, Sample
-from console.units import GIB
+from console.core.diagnose import DiagnosisContext, StreamingDiagnoser, diagnose_text
+from console.core.sample import GpuProcessSample, GpuSample, HostSample, NvmlStatus, Sample
+from console.core.units import GIB
 
 LOADING = (
     "engine: loading /models/glm-4-9b\n"

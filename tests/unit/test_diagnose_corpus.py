@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from console.diagnose import CAUSE_IDS, CAUSES, diagnose_text
+from console.core.diagnose import CAUSE_IDS, CAUSES, diagnose_text
 from tests.fixtures.logs import generate
 from tests.fixtures.logs.corpus import (
     LOGS_DIR,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.diagnose import diagnose_text
+from console.core.diagnose import diagnose_text
 
 MESSAGES = [
     # torch / CUDA

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from console.diagnose import diagnose_text, judge_oom, parse_cuda_oom
-from console.diagnose.numbers import parse_size
-from console.sample import GpuProcessSample, GpuSample
-from console.units import GIB, MIB
+from console.core.diagnose import diagnose_text, judge_oom, parse_cuda_oom
+from console.core.diagnose.numbers import parse_size
+from console.core.sample import GpuProcessSample, GpuSample
+from console.core.units import GIB, MIB
 
 # torch >= 2.2 (c10/cuda/CUDACachingAllocator.cpp), with an allowed fraction and CUDA graphs.
 OOM_22 = (

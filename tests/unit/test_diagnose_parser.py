@@ -3,8 +3,8 @@ ranks, chains, exception groups, IPython, tracebacks cut at either end, bare exc
 
 from __future__ import annotations
 
-from console.diagnose import diagnose_text, parse_log
-from console.diagnose.parser import CODE, EXCEPTION, FRAME, MESSAGE, WARNING, clean_line
+from console.core.diagnose import diagnose_text, parse_log
+from console.core.diagnose.parser import CODE, EXCEPTION, FRAME, MESSAGE, WARNING, clean_line
 
 TB = '''Traceback (most recent call last):
   File "/srv/app.py", line 3, in <module>

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from console import doctor
-from console.doctor import (
+from console.host import doctor
+from console.host.doctor import (
     DoctorInputs,
     HfCacheFacts,
     HostFacts,
@@ -39,9 +39,9 @@ from console.doctor import (
     resolve_visible_devices,
     run_probe,
 )
-from console.engine.probe import split_alloc_conf
-from console.nvml import RecordedNvml
-from console.sample import NvmlStatus
+from console.worker.probe import split_alloc_conf
+from console.host.nvml import RecordedNvml
+from console.core.sample import NvmlStatus
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -609,7 +609,7 @@ def test_empty_cuda_visible_devices_hides_every_gpu() -> None:
 
 def test_read_nvml_follows_the_recording_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     """The same environment switch as Telemetry(nvml=None), for demos and end-to-end tests."""
-    from console.telemetry import RECORDING_ENV
+    from console.host.telemetry import RECORDING_ENV
 
     monkeypatch.setenv(RECORDING_ENV, str(H100_NVML))
     facts = read_nvml()

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from console.causetext import ErrorRecord, format_record, live_facts
-from console.diagnose import DiagnosedError, DiagnosisContext, diagnose_text
-from console.doctor import Check, Report
-from console.engine_causes import CardDeduper, EngineCauses
+from console.core.causetext import ErrorRecord, format_record, live_facts
+from console.core.diagnose import DiagnosedError, DiagnosisContext, diagnose_text
+from console.host.doctor import Check, Report
+from console.core.engine_causes import CardDeduper, EngineCauses
 from tests.ui.fakes import h100_at
 
 

@@ -1,5 +1,5 @@
 """The memory estimate: exact weight bytes and KV cache against real tiny models (torch is
-used here to measure, never by console.estimate), geometry naming, the attention paths, the
+used here to measure, never by console.core.estimate), geometry naming, the attention paths, the
 allocator rounding, the fit verdict and its suggestions."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from console import estimate as est
-from console.estimate import DeviceMemory, TensorSpec
-from console.preflight import check_model_dir
+from console.core import estimate as est
+from console.core.estimate import DeviceMemory, TensorSpec
+from console.core.preflight import check_model_dir
 from tests.unit.preflight_fixtures import built
 
 MIB = 1024**2
@@ -24,7 +24,7 @@ def _load(model_dir: Path, dtype: str) -> Any:
     import torch
     from transformers import AutoConfig
 
-    from console.engine.tinymodels import model_class_for
+    from console.worker.tinymodels import model_class_for
 
     config = AutoConfig.from_pretrained(model_dir)
     torch_dtype = "auto" if dtype == "auto" else getattr(torch, TORCH_DTYPES[dtype])

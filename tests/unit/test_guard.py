@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from console import guard
-from console.config import DEFAULT_LEVELS, ConfigError
-from console.guard import RUNNING, GuardState, Reading, evaluate
-from console.sample import GpuProcessSample, GpuSample, HostSample, NvmlStatus, ProcSample, Sample
+from console.core import guard
+from console.host.config import DEFAULT_LEVELS, ConfigError
+from console.core.guard import RUNNING, GuardState, Reading, evaluate
+from console.core.sample import GpuProcessSample, GpuSample, HostSample, NvmlStatus, ProcSample, Sample
 
 GIB = 1024**3
 MIB = 1024**2

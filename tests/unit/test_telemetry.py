@@ -17,9 +17,9 @@ import psutil
 import pynvml
 import pytest
 
-from console.nvml import RecordedNvml, RecordingNvml
-from console.sample import SCHEMA_VERSION, Sample
-from console.telemetry import NO_DRIVER_MESSAGE, RECORDING_ENV, Sampler, Telemetry
+from console.host.nvml import RecordedNvml, RecordingNvml
+from console.core.sample import SCHEMA_VERSION, Sample
+from console.host.telemetry import NO_DRIVER_MESSAGE, RECORDING_ENV, Sampler, Telemetry
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "nvml"
 V2_KEY = "nvmlDeviceGetMemoryInfo(gpu0, version=33554472)"
@@ -462,7 +462,7 @@ def test_derived_fixtures_are_up_to_date(tmp_path: Path) -> None:
 
 def test_power_limit_is_reread_only_every_refresh_period() -> None:
     """The limit call costs ~0.2-0.4 ms on an H100 (most of a tick), so it is cached."""
-    from console.telemetry import POWER_LIMIT_REFRESH_S
+    from console.host.telemetry import POWER_LIMIT_REFRESH_S
 
     clock = Clock()
     telemetry, nvml = telemetry_for("h100_real.json" if (FIXTURES / "h100_real.json").exists()

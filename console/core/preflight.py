@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from console.estimate import SAFETENSORS_DTYPE_BITS, TensorSpec, tensor_nbytes
+from console.core.estimate import SAFETENSORS_DTYPE_BITS, TensorSpec, tensor_nbytes
 
 MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1"

@@ -18,9 +18,9 @@ from typing import Any
 
 import psutil
 
-from console.config import MIN_INTERVAL_S
-from console.nvml import RecordedNvml
-from console.sample import (
+from console.host.config import MIN_INTERVAL_S
+from console.host.nvml import RecordedNvml
+from console.core.sample import (
     GpuProcessSample,
     GpuSample,
     History,

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.diagnose import numbers
-from console.diagnose.parser import (
+from console.core.diagnose import numbers
+from console.core.diagnose.parser import (
     CODE,
     FRAME,
     WARNING,
@@ -28,9 +28,9 @@ from console.diagnose.parser import (
     parse_lines,
     split_lines,
 )
-from console.diagnose.rules import CAUSES, SIGNATURES, Signature
-from console.sample import GpuSample, Sample
-from console.units import fmt_pct
+from console.core.diagnose.rules import CAUSES, SIGNATURES, Signature
+from console.core.sample import GpuSample, Sample
+from console.core.units import fmt_pct
 
 MIN_CONFIDENCE = 0.3  # below this a cause is not reported: an empty answer beats a wrong one
 MAX_CAUSES = 5

@@ -4,12 +4,12 @@
 caller passes `now` (monotonic seconds) and the samples. The engine asks `admit_tensor`
 before each tensor it places and `evaluate` on each telemetry sample; the UI shows `why`.
 
-Resources (console.config.GUARD_RESOURCES) and their units:
+Resources (console.host.config.GUARD_RESOURCES) and their units:
     vram     % of a GPU's memory used (NVML, every process counted), one reading per GPU
     ram      % of host RAM used (100 - available)
     swap     % of swap used
     swap_in  MiB/s swapped in (thrashing)
-Each has warn / pause / abort levels and a lower resume level (`console.config.Levels`).
+Each has warn / pause / abort levels and a lower resume level (`console.host.config.Levels`).
 
 States: "running" -> "paused" when any reading reaches its pause level; "paused" stays paused
 until EVERY reading is back under its resume level (hysteresis), then resumes by itself with
@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from console.config import GUARD_RESOURCES, Levels
-from console.sample import GpuSample, Sample
+from console.host.config import GUARD_RESOURCES, Levels
+from console.core.sample import GpuSample, Sample
 
 MIB = 1024**2
 GIB = 1024**3
@@ -322,8 +322,8 @@ def request_resume(
 def with_threshold(thresholds: Mapping[str, Levels], resource: str, **levels: float | None
                    ) -> dict[str, Levels]:
     """A copy of `thresholds` with some levels of `resource` changed (the guard panel's raise /
-    lower). Validated like the config file (console.config.validate_levels)."""
-    from console.config import validate_levels
+    lower). Validated like the config file (console.host.config.validate_levels)."""
+    from console.host.config import validate_levels
 
     base = thresholds[resource]
     vals: dict[str, float | None] = {

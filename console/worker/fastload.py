@@ -20,7 +20,7 @@ shapes, dtypes it can cast. If not, it calls the original (the stock path) and r
 
 The streaming itself (`stream`): tensors are placed one at a time in file order (shard by
 shard, by offset: the disk reads sequentially when the cache is cold). For each tensor the
-engine's per-tensor hooks run first (console/engine/hooks.py: they may block = pause, or
+engine's per-tensor hooks run first (console/worker/hooks.py: they may block = pause, or
 raise = abort); then its destination is allocated on the target device (so VRAM grows tensor
 by tensor, and what the guard reads includes every tensor it approved), registered in the
 model as transformers registers it (`set_param_for_module`), and cut into pieces of
@@ -76,8 +76,8 @@ from typing import Any
 
 import torch
 
-from console.engine.hooks import TensorStep, normalise_device
-from console.preflight import read_safetensors_header
+from console.worker.hooks import TensorStep, normalise_device
+from console.core.preflight import read_safetensors_header
 
 MIB = 1024**2
 LOADERS = ("auto", "fast", "stock")
@@ -92,7 +92,7 @@ DEFAULT_THREADS = {"staging": 8, "safe_open": 4, "mmap": 8, "register": 8, "dire
 # reader (with the read-ahead below keeping its queue full): see COLD_FRACTION.
 COLD_THREADS = 1
 # The checkpoint counts as cold when less than this fraction of it is in the page cache
-# (measured with mincore before the load, console/loadspeed.py): then COLD_THREADS readers and
+# (measured with mincore before the load, console/host/loadspeed.py): then COLD_THREADS readers and
 # the read-ahead; otherwise DEFAULT_THREADS and no read-ahead (the pages are there already).
 COLD_FRACTION = 0.5
 # The piece one thread reads and copies at once: tensors are cut into pieces of this size
@@ -142,7 +142,7 @@ class FastLoadUnavailable(Exception):
 
 
 class CheckpointBroken(ValueError):
-    """A safetensors header is damaged (console.preflight's finding): nothing was placed."""
+    """A safetensors header is damaged (console.core.preflight's finding): nothing was placed."""
 
 
 @dataclass
@@ -500,7 +500,7 @@ def stream(model: Any, plan: Plan, options: Options, before_tensor: BeforeTensor
     paths = sorted({it.path for it in plan.items}, key=str)
     cached = options.cached_fraction
     if cached is None and (options.threads is None or options.readahead_bytes is None):
-        from console.loadspeed import cache_state
+        from console.host.loadspeed import cache_state
 
         total_bytes, cached_bytes = cache_state(paths)
         cached = cached_bytes / total_bytes if cached_bytes is not None and total_bytes else None
@@ -927,7 +927,7 @@ class _ReadOnlyMap:
     benchmark variant, never the default. Unregistered and unmapped at the end of the load."""
 
     def __init__(self, fd: int, size: int) -> None:
-        from console.loadspeed import libc_mapping
+        from console.host.loadspeed import libc_mapping
 
         self.libc = libc_mapping()
         self.size = size

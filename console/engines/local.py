@@ -1,4 +1,4 @@
-"""App side of the engine: starts `python -m console.engine.worker`, sends commands, and
+"""App side of the engine: starts `python -m console.worker.worker`, sends commands, and
 delivers events and the engine's raw output lines. No torch, no transformers here.
 
 Pipes: commands go down one pipe, events come up another (both passed by fd), and the child's
@@ -8,7 +8,7 @@ stream of protocol-shaped dicts, to an optional callback (called on those thread
 app posts a Message from it) and to `messages` (a queue, for the CLI and tests). Raw lines
 arrive as `output` events and the end of the process as an `exited` event with its exit code
 or signal name and the last lines it printed. Everything is also written, timestamped, to the
-session log file in `console.paths.log_dir()` as it arrives.
+session log file in `console.host.paths.log_dir()` as it arrives.
 
 The app survives whatever the engine does; `hard_unload()` terminates the process (every byte
 of its memory returns by construction) and `restart()` starts a fresh one.
@@ -32,8 +32,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from console import paths, protocol
-from console.redact import redact  # secrets never reach the session log
+from console.host import paths
+from console.core import protocol
+from console.core.redact import redact  # secrets never reach the session log
 
 Message = dict[str, Any]
 OnMessage = Callable[[Message], None]
@@ -156,7 +157,7 @@ class EngineClient:
         ev_r, ev_w = os.pipe()
         try:
             self.proc = subprocess.Popen(
-                [self.python, "-m", "console.engine.worker",
+                [self.python, "-m", "console.worker.worker",
                  "--commands-fd", str(cmd_r), "--events-fd", str(ev_w)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 pass_fds=(cmd_r, ev_w), env=self._child_env(),
@@ -172,7 +173,7 @@ class EngineClient:
         self.hello = None
         self.state = "starting"
         self._log("CLIENT", f"engine started: pid {self.proc.pid}: {self.python} -m "
-                  "console.engine.worker")
+                  "console.worker.worker")
         proc = self.proc
         assert proc.stdout is not None
         events_thread = threading.Thread(target=self._read_events, args=(ev_r,),
@@ -486,9 +487,9 @@ def _levels_dict(levels: Any) -> dict[str, Any]:
 def guard_settings(config: Any, *, thresholds: Mapping[str, Any] | None = None,
                    auto_resume: bool | None = None, on_pause: str = "wait",
                    stall_s: float | None = None) -> dict[str, Any]:
-    """The `guard` field of a load from a `console.config.Config` (its thresholds, auto_resume
+    """The `guard` field of a load from a `console.host.config.Config` (its thresholds, auto_resume
     and stall_s), with `thresholds` (Levels or level dicts) replacing some resources'."""
-    from console.config import GUARD_RESOURCES
+    from console.host.config import GUARD_RESOURCES
 
     merged = {name: config.thresholds[name] for name in GUARD_RESOURCES}
     merged.update({name: levels for name, levels in (thresholds or {}).items()

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from console.diagnose.engine import (
+from console.core.diagnose.engine import (
     MIN_CONFIDENCE,
     Cause,
     DiagnosedError,
@@ -22,8 +22,8 @@ from console.diagnose.engine import (
     diagnose_lines,
     diagnose_text,
 )
-from console.diagnose.numbers import OomNumbers, judge_oom, parse_cuda_oom
-from console.diagnose.parser import (
+from console.core.diagnose.numbers import OomNumbers, judge_oom, parse_cuda_oom
+from console.core.diagnose.parser import (
     ErrorBlock,
     ExceptionRecord,
     Frame,
@@ -31,7 +31,7 @@ from console.diagnose.parser import (
     ParsedLog,
     parse_log,
 )
-from console.diagnose.rules import CAUSES, CauseInfo
+from console.core.diagnose.rules import CAUSES, CauseInfo
 
 CAUSE_IDS: tuple[str, ...] = tuple(CAUSES)
 

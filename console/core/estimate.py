@@ -1,7 +1,7 @@
 """Memory estimate: config + tensor specs (from safetensors headers) -> a per-device breakdown.
 
 Pure: no torch, no transformers, no I/O. The inputs are the parsed `config.json` (a dict) and a
-list of `TensorSpec(name, dtype, shape)` - what `console.preflight.read_safetensors_header`
+list of `TensorSpec(name, dtype, shape)` - what `console.core.preflight.read_safetensors_header`
 produces from the file headers, or what a GPU script builds from a live model's state dict.
 
 What one engine process needs on its device for "load, then one `generate` over `context`
@@ -884,7 +884,7 @@ def load_seconds(total_bytes: int, cached_bytes: int, warm_bytes_per_s: float,
                  cold_bytes_per_s: float) -> float:
     """Seconds to load `total_bytes` of weights of which `cached_bytes` are in the page cache:
     the cached part at the warm (page cache) rate, the rest at the cold (disk) rate. The rates
-    are measured ones (console.loadspeed keeps what past loads achieved)."""
+    are measured ones (console.host.loadspeed keeps what past loads achieved)."""
     if total_bytes < 0 or cached_bytes < 0:
         raise EstimateError("load_seconds: byte counts must not be negative")
     if warm_bytes_per_s <= 0 or cold_bytes_per_s <= 0:

@@ -1,12 +1,12 @@
 """The engine side of the guard: pause, resume and abort a load under memory pressure.
 
-The decisions are `console.guard`'s (pure); this module feeds them readings, owns the state
+The decisions are `console.core.guard`'s (pure); this module feeds them readings, owns the state
 between the engine's threads and emits the events:
 
 - the **load thread** calls `LoadGuard.before_tensor(step)` before each tensor it places (it is
-  one of the engine's per-tensor hooks, console/engine/hooks.py). The hook reads the memory of
+  one of the engine's per-tensor hooks, console/worker/hooks.py). The hook reads the memory of
   the tensor's device now (NVML for a GPU, ~9 µs; psutil for host RAM, ~60 µs), adds the
-  tensor's bytes, and asks `console.guard.evaluate`. At the pause level it blocks on a
+  tensor's bytes, and asks `console.core.guard.evaluate`. At the pause level it blocks on a
   condition variable (nothing more is read or placed), at the abort level, or on abort, it
   raises, and the engine frees what the load placed.
 - the **monitor thread** (one per load) takes a full telemetry sample every
@@ -36,12 +36,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from console import guard
-from console.config import DEFAULT_LEVELS, GUARD_RESOURCES, ConfigError, Levels
-from console.engine.hooks import TensorStep, normalise_device
-from console.guard import GuardState, Reading, Verdict
-from console.sample import Sample
-from console.units import fmt_bytes
+from console.core import guard
+from console.host.config import DEFAULT_LEVELS, GUARD_RESOURCES, ConfigError, Levels
+from console.worker.hooks import TensorStep, normalise_device
+from console.core.guard import GuardState, Reading, Verdict
+from console.core.sample import Sample
+from console.core.units import fmt_bytes
 
 MONITOR_INTERVAL_S = 0.25  # telemetry while a load runs (and re-evaluation while paused)
 HISTORY_SAMPLES = int(guard.ATTRIBUTION_WINDOW_S / MONITOR_INTERVAL_S) + 8
@@ -62,7 +62,7 @@ ProgressSource = Callable[[], "tuple[int, int, str | None]"]
 
 @dataclass(frozen=True)
 class GuardSettings:
-    """What the guard does for a load. `thresholds`: `console.config.Levels` per resource."""
+    """What the guard does for a load. `thresholds`: `console.host.config.Levels` per resource."""
 
     thresholds: dict[str, Levels] = field(default_factory=lambda: dict(DEFAULT_LEVELS))
     auto_resume: bool = False
@@ -407,7 +407,7 @@ class LoadGuard:
                     if self._telemetry_factory is not None:
                         self._telemetry = self._telemetry_factory()
                     else:
-                        from console.telemetry import Telemetry
+                        from console.host.telemetry import Telemetry
 
                         self._telemetry = Telemetry()
                     self._telemetry.watch(self.pid)
@@ -581,9 +581,9 @@ def preload_gate(model: str, path: Path, *, dtype: str, device: str, context: in
     """Pre-flight (headers and metadata only) and the estimate against memory now.
     `dtype`: "auto", "bfloat16", "float16" or "float32"."""
     from console.commands.check import assess
-    from console.config import Config
-    from console.preflight import check_model_dir
-    from console.sample import HostSample, NvmlStatus
+    from console.host.config import Config
+    from console.core.preflight import check_model_dir
+    from console.core.sample import HostSample, NvmlStatus
 
     if sample is None:  # no reading: the fit is unknown, the pre-flight still runs
         sample = Sample(0.0, 0.0, NvmlStatus("error", "no telemetry sample"), (),

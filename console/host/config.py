@@ -17,7 +17,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from console import paths
+from console.host import paths
 
 MIN_INTERVAL_S = 0.25
 

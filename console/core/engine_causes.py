@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.diagnose import CAUSES, Cause, DiagnosedError
+from console.core.diagnose import CAUSES, Cause, DiagnosedError
 
 # error_type -> cause id, for errors whose type alone names the cause.
 ERROR_TYPE_CAUSES: dict[str, str] = {

@@ -1,8 +1,8 @@
 """The doctor: checks the environment for what will fail before it does.
 
 App side: no torch, no textual, no CUDA context. GPU facts come from NVML (through a
-pynvml-like object, so tests pass `console.nvml.RecordedNvml`); what torch sees comes from
-`python -m console.engine.probe`, run as a subprocess with a timeout. Gathering (`gather`)
+pynvml-like object, so tests pass `console.host.nvml.RecordedNvml`); what torch sees comes from
+`python -m console.worker.probe`, run as a subprocess with a timeout. Gathering (`gather`)
 is separate from judging (`evaluate`): `evaluate` is pure, so every prediction ("no kernel
 image", "driver insufficient", a CUDA_VISIBLE_DEVICES index that does not exist) is
 table-tested with synthetic probe outputs.
@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from console.engine.probe import ALLOC_CONF_VARIABLES, split_alloc_conf
-from console.nvml import RecordedNvml
-from console.sample import NvmlStatus
-from console.telemetry import RECORDING_ENV
-from console.units import fmt_bytes
+from console.worker.probe import ALLOC_CONF_VARIABLES, split_alloc_conf
+from console.host.nvml import RecordedNvml
+from console.core.sample import NvmlStatus
+from console.host.telemetry import RECORDING_ENV
+from console.core.units import fmt_bytes
 
 SCHEMA_VERSION = 1
 STATUSES = ("pass", "warn", "fail")
@@ -264,7 +264,7 @@ class ProbeRun:
     """The engine-side probe's answer, or why there is none."""
 
     python: str
-    data: dict[str, Any] | None  # the probe's JSON (console/engine/probe.py documents it)
+    data: dict[str, Any] | None  # the probe's JSON (console/worker/probe.py documents it)
     error: str | None = None
     elapsed_s: float | None = None
 
@@ -276,7 +276,7 @@ class ProbeRun:
 def run_probe(
     python: str | None = None, env: Mapping[str, str] | None = None, timeout_s: float = 90.0
 ) -> ProbeRun:
-    """Run `python -m console.engine.probe` in a subprocess (torch may create a CUDA context
+    """Run `python -m console.worker.probe` in a subprocess (torch may create a CUDA context
     there, never here). Never raises: a missing interpreter, a crash, a timeout or output
     that is not JSON come back as `error`."""
     python = python or sys.executable
@@ -289,7 +289,7 @@ def run_probe(
     start = time.monotonic()
     try:
         proc = subprocess.run(
-            [python, "-m", "console.engine.probe"],
+            [python, "-m", "console.worker.probe"],
             env=child_env, capture_output=True, text=True, timeout=timeout_s,
             stdin=subprocess.DEVNULL, check=False,
         )
@@ -767,7 +767,7 @@ def check_torch(inputs: DoctorInputs) -> Check:
                              "probe_s": round(probe.elapsed_s, 2) if probe.elapsed_s else None}
     if not probe.ok:
         return Check("torch", "fail", title, f"could not ask torch: {probe.error}", facts,
-                     f"run `{probe.python} -m console.engine.probe` to see the error")
+                     f"run `{probe.python} -m console.worker.probe` to see the error")
     data = probe.data or {}
     torch = data.get("torch")
     nvml_gpus = inputs.nvml.gpus if inputs.nvml.ok else ()

@@ -213,7 +213,7 @@ def S(cause: str, needle: str, confidence: float, note: str, pattern: str | None
 # -- refine helpers ------------------------------------------------------------------------------
 
 _MODEL_TYPES: frozenset[str] = frozenset(
-    json.loads(resources.files("console.diagnose").joinpath("model_types.json").read_text())["model_types"]
+    json.loads(resources.files("console.core.diagnose").joinpath("model_types.json").read_text())["model_types"]
 )
 _NCCL_WORDS = re.compile(r"error|fail|timeout|timed out|abort|unhandled|invalid|exception|not built|closed|crash", re.I)
 _GPU_WORDS = re.compile(r"\b(?:cuda|gpu|vram|hip|device|cublas|cudnn|nvidia)\b", re.I)

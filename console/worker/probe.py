@@ -1,7 +1,7 @@
-"""The doctor's engine-side probe: what torch sees. Run as `python -m console.engine.probe`.
+"""The doctor's engine-side probe: what torch sees. Run as `python -m console.worker.probe`.
 
 It prints ONE JSON object on stdout (the last line) and exits 0 whatever it finds: no torch, a
-CPU-only build, no driver, hidden GPUs. Judging the facts is `console.doctor`'s job; this
+CPU-only build, no driver, hidden GPUs. Judging the facts is `console.host.doctor`'s job; this
 module only collects them, each step guarded so that one failure leaves the others intact.
 
 It runs in its own short-lived process because it imports torch and may initialise CUDA,

@@ -3,7 +3,7 @@
 `write_bundle(path, ...)` writes, in order: a header (versions, platform), the doctor report,
 the last telemetry sample, the current model's pre-flight and estimate, the last errors with
 their diagnosis (and the errors the engine reported), and the tail of the session log. The
-whole text passes through `console.redact.clean` on its way out: tokens, keys and passwords
+whole text passes through `console.core.redact.clean` on its way out: tokens, keys and passwords
 are masked, the home directory is written `~`.
 
 The session log helpers read the file the engine client writes (docs/engine.md, "The session
@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from console import __version__
-from console.causetext import ErrorRecord, format_record
-from console.diagnose import DiagnosedError, DiagnosisContext, StreamingDiagnoser
-from console.engine_causes import CardDeduper, EngineCauses
-from console.redact import clean
+from console.core.causetext import ErrorRecord, format_record
+from console.core.diagnose import DiagnosedError, DiagnosisContext, StreamingDiagnoser
+from console.core.engine_causes import CardDeduper, EngineCauses
+from console.core.redact import clean
 
 TAIL_LINES = 300
 LAST_ERRORS = 5
@@ -140,7 +140,7 @@ def _event(record: SessionRecord) -> dict[str, Any] | None:
 def diagnose_records(records: Iterable[SessionRecord],
                      context: DiagnosisContext | None = None) -> list[ErrorRecord]:
     """What the log pane would have shown: the engine's lines through the diagnosis, the
-    causes the engine stated in its events (console.engine_causes), and an engine that ended
+    causes the engine stated in its events (console.core.engine_causes), and an engine that ended
     unexpectedly explained with its exit facts (plus `context`'s, when given)."""
     diagnoser = StreamingDiagnoser()
     stated = EngineCauses()
@@ -237,7 +237,7 @@ def _header(now: float) -> list[str]:
 def _doctor_section(report: Any, problem: str | None) -> str:
     if report is None:
         return f"not run{': ' + problem if problem else ''}"
-    from console.doctor import format_report
+    from console.host.doctor import format_report
 
     return format_report(report, verbose=True)
 
@@ -328,7 +328,7 @@ def write_bundle(
     session_log_path: Path | None = None,
     **options: Any,
 ) -> Path:
-    """Write the bundle to `path` and return it. `doctor_report`: console.doctor.Report;
+    """Write the bundle to `path` and return it. `doctor_report`: console.host.doctor.Report;
     `sample`: the last telemetry Sample; `check_result`: console.commands.check.CheckResult of
     the current model; `diagnosed_errors`: oldest first (the last LAST_ERRORS are written);
     `options`: the other keywords of `build_bundle` (tail, doctor_problem, check_problem,

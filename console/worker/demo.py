@@ -1,6 +1,6 @@
 """The built-in demo model `demo`: a small GLM-4-architecture causal LM with random weights.
 
-Written on first use to `console.paths.cache_dir()/demo` with a tokenizer the project trains
+Written on first use to `console.host.paths.cache_dir()/demo` with a tokenizer the project trains
 itself (tinymodels), so a fresh machine with nothing downloaded can load, generate (gibberish)
 and unload. A marker file written last makes an interrupted build count as incomplete; the
 model is then rebuilt. Engine side: `ensure()` imports torch and transformers.
@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from console import paths
+from console.host import paths
 
 DEMO_NAME = "demo"
 DEMO_LABEL = "demo: random weights"
@@ -51,7 +51,7 @@ def is_complete(directory: Path) -> bool:
 
 def ensure(directory: Path | None = None) -> Path:
     """Return the demo model directory, building it first when missing or incomplete."""
-    from console.engine import tinymodels
+    from console.worker import tinymodels
 
     target = directory if directory is not None else demo_dir()
     if is_complete(target):

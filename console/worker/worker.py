@@ -1,7 +1,7 @@
-"""The engine process: `python -m console.engine.worker --commands-fd R --events-fd W`.
+"""The engine process: `python -m console.worker.worker --commands-fd R --events-fd W`.
 
 It owns torch and transformers. Commands arrive as JSON lines on the `--commands-fd` pipe and
-events leave as JSON lines on the `--events-fd` pipe (console/protocol.py). stdout and stderr
+events leave as JSON lines on the `--events-fd` pipe (console/core/protocol.py). stdout and stderr
 are left to the libraries: the client reads them as raw text lines for the log pane and the
 session log. stdin is not used (a library prompt can never swallow a command).
 
@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from console import protocol
-from console.engine.hooks import TensorStep
-from console.units import fmt_bytes
+from console.core import protocol
+from console.worker.hooks import TensorStep
+from console.core.units import fmt_bytes
 
 MIB = 1024**2
 # Unload counts as "back" when the engine's NVML usage is within this of its baseline.
@@ -286,7 +286,7 @@ class LoadTracker:
         self._pending = False
         self._pending_bytes = 0
         # Which loader runs ("fast" / "stock", None until decided) and why not fast: the
-        # console.engine.fastload Outcome of this load, shown in every progress event.
+        # console.worker.fastload Outcome of this load, shown in every progress event.
         self.outcome: Any = None
 
     # -- hook installation (feature-detected; these are private and move between versions)
@@ -351,7 +351,7 @@ class LoadTracker:
         self.report()
 
     def step_exact(self, step: TensorStep) -> None:
-        """The fast loader's per-tensor call (console/engine/fastload.py): it knows each tensor's
+        """The fast loader's per-tensor call (console/worker/fastload.py): it knows each tensor's
         device bytes, file and device itself; progress counts the checkpoint bytes."""
         if step.index == 0:
             self.method = "fast loader"
@@ -540,11 +540,11 @@ class Engine:
         self.job_thread.start()
         self.stop_generation = threading.Event()
         self.abort_load = threading.Event()
-        from console.engine.loadguard import LoadGuard
+        from console.worker.loadguard import LoadGuard
 
-        # The guard: pauses / aborts a load under memory pressure (console/engine/loadguard.py)
+        # The guard: pauses / aborts a load under memory pressure (console/worker/loadguard.py)
         self.guard = LoadGuard(emit, self._device_memory, aborted_error=LoadAborted)
-        # Per-tensor hooks run before each tensor is placed (console/engine/hooks.py).
+        # Per-tensor hooks run before each tensor is placed (console/worker/hooks.py).
         self.before_tensor: list[Callable[[TensorStep], None]] = [
             self.guard.before_tensor, self._check_abort]
         # NVML engine bytes with the CUDA context only. The context grows when a load or a
@@ -713,7 +713,7 @@ class Engine:
                     f"resume: {refusal}", "free memory (gc, empty_cache, unload, or end another "
                     "process), raise the threshold (set_thresholds), or resume with force"))
         elif name == "set_thresholds":
-            from console.engine.loadguard import parse_settings
+            from console.worker.loadguard import parse_settings
 
             changes = {k: msg[k] for k in ("thresholds", "auto_resume", "stall_s", "on_pause",
                                            "enabled") if k in msg}
@@ -768,7 +768,8 @@ class Engine:
 
     # ---- load
     def _resolve(self, name: str, allow_download: bool) -> tuple[Path, str]:
-        from console.engine import demo, hfcache
+        from console.core import hfcache
+        from console.worker import demo
 
         if name == demo.DEMO_NAME:
             self.log("info", "preparing the demo model (random weights)")
@@ -835,7 +836,7 @@ class Engine:
         t_command = time.perf_counter()
         self.abort_load.clear()
         self.rss_baseline = rss_bytes()
-        from console.engine.demo import DEMO_LABEL, DEMO_NAME
+        from console.worker.demo import DEMO_LABEL, DEMO_NAME
 
         label = DEMO_LABEL if msg["model"] == DEMO_NAME else msg["model"]
         self.set_state("loading", reply_to, model=msg["model"], label=label)
@@ -892,8 +893,8 @@ class Engine:
         trust = bool(msg.get("trust_remote_code", False))
         allow_pickle = bool(msg.get("allow_pickle", False))
         allow_download = bool(msg.get("allow_download", False))
-        from console import loadspeed
-        from console.engine import fastload
+        from console.host import loadspeed
+        from console.worker import fastload
 
         loader_options = _loader_options(msg)
         for key in ("context", "batch"):
@@ -902,7 +903,7 @@ class Engine:
                                       or value < 1):
                 raise BadCommand(f"{key} {value!r} is not a whole number >= 1")
         if msg.get("guard") is not None:
-            from console.engine.loadguard import GuardSettings, parse_settings
+            from console.worker.loadguard import GuardSettings, parse_settings
 
             try:  # a load's guard settings start from the defaults, not the last load's
                 self.guard.configure(parse_settings(msg["guard"], GuardSettings()))
@@ -1038,10 +1039,10 @@ class Engine:
 
     def _preload_gate(self, msg: dict[str, Any], path: Path, *, dtype_name: str, device: str,
                       trust: bool, allow_pickle: bool, reply_to: int) -> Any:
-        """Pre-flight + estimate before any weight is placed (console/engine/loadguard.py):
+        """Pre-flight + estimate before any weight is placed (console/worker/loadguard.py):
         a broken checkpoint raises PreflightFailed; one that will not fit raises WillNotFit
         unless the load has `force`. Emits `preflight` either way."""
-        from console.engine.loadguard import preload_gate
+        from console.worker.loadguard import preload_gate
 
         force = bool(msg.get("force", False))
         gate = preload_gate(
@@ -1059,10 +1060,10 @@ class Engine:
 
     @contextlib.contextmanager
     def _guarded(self, reply_to: int, tracker: LoadTracker, device: str) -> Iterator[Any]:
-        """Around one load's weights: tensor by tensor (console.engine.loadguard
+        """Around one load's weights: tensor by tensor (console.worker.loadguard
         .tensor_by_tensor) unless the guard is disabled, each tensor's device known to the
         hooks; the guard (begun by _job_load) ends when the weights are placed."""
-        from console.engine import loadguard
+        from console.worker import loadguard
 
         default = loadguard.default_device(device, bool(self.torch.cuda.is_available()))
         ctx: Any = (loadguard.tensor_by_tensor(default) if self.guard.settings.enabled
@@ -1285,10 +1286,10 @@ class Engine:
     def _job_fingerprint(self, msg: dict[str, Any]) -> None:
         """sha256 of the loaded model's tensors (parameters and buffers, non-persistent ones
         included) and of its logits on `input_ids`: compared with a plain `from_pretrained`
-        by the tests and gpu/check_guard.py (console/engine/parity.py)."""
+        by the tests and gpu/check_guard.py (console/worker/parity.py)."""
         reply_to = msg["id"]
         try:
-            from console.engine.parity import fingerprint
+            from console.worker.parity import fingerprint
 
             if self.loaded is None:
                 raise NotLoaded("fingerprint: no model is loaded", "load a model first")
@@ -1306,9 +1307,9 @@ class Engine:
 
 def _loader_options(msg: dict[str, Any]) -> Any:
     """The load's `loader` ("auto" | "fast" | "stock") and `loader_options` (method, threads,
-    chunk_bytes, window, readahead_bytes: console/engine/fastload.py) as fastload.Options;
+    chunk_bytes, window, readahead_bytes: console/worker/fastload.py) as fastload.Options;
     BadCommand if wrong."""
-    from console.engine import fastload
+    from console.worker import fastload
 
     extra = msg.get("loader_options") or {}
     if not isinstance(extra, dict):
@@ -1396,7 +1397,7 @@ class _StopOnGuard:
 
     def __init__(self, load_guard: Any, device: str, kv_bytes_per_token: int | None,
                  prompt_tokens: int) -> None:
-        from console.engine.loadguard import GENERATION_CHECK_EVERY_TOKENS
+        from console.worker.loadguard import GENERATION_CHECK_EVERY_TOKENS
 
         self.guard = load_guard
         self.device = device
@@ -1483,7 +1484,7 @@ class _EventStreamer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m console.engine.worker")
+    parser = argparse.ArgumentParser(prog="python -m console.worker.worker")
     parser.add_argument("--commands-fd", type=int, required=True)
     parser.add_argument("--events-fd", type=int, required=True)
     args = parser.parse_args(argv)

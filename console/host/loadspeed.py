@@ -1,6 +1,6 @@
 """How fast a load will be here: what the page cache holds of a checkpoint, and the rates past
 loads achieved (warm = from the page cache, cold = from the disk), for the estimate's "time to
-load" (`console.estimate.load_seconds`).
+load" (`console.core.estimate.load_seconds`).
 
 - `cached_bytes(path)`: the bytes of a file in the page cache, from `mincore(2)` on a read-only
   mapping (ctypes; Linux). Nothing is read; about a millisecond per GB.
@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from console import paths
-from console.estimate import load_seconds
+from console.host import paths
+from console.core.estimate import load_seconds
 
 FILE_NAME = "load_speed.json"
 KEEP = 5  # rates kept per kind

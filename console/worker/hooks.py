@@ -1,5 +1,5 @@
 """The per-tensor hook contract of an engine load (shared by every loader: the stock
-`from_pretrained` path in console/engine/worker.py and any loader of our own).
+`from_pretrained` path in console/worker/worker.py and any loader of our own).
 
 Before a loader materialises one target tensor (reads its bytes and places them on their
 device) it builds a `TensorStep` and calls every hook in `Engine.before_tensor`, in order, on
@@ -18,7 +18,7 @@ A hook may
 
 The loader calls the hooks once per target tensor, in the order it places them, before it
 allocates that tensor. The stock path calls them only after the previous tensor is fully
-placed (a synchronous loop). The fast loader (console/engine/fastload.py) keeps up to
+placed (a synchronous loop). The fast loader (console/worker/fastload.py) keeps up to
 `window` tensors in flight: when the hook of tensor k runs, tensors k-window+1 .. k-1 are
 allocated on their device and may still be copying; they finish while a hook blocks (within
 milliseconds), and nothing from tensor k on is allocated, read or copied until the hooks

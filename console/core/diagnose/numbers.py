@@ -22,8 +22,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from console.sample import GpuSample
-from console.units import GIB, fmt_bytes
+from console.core.sample import GpuSample
+from console.core.units import GIB, fmt_bytes
 
 _SIZE = r"(\d+(?:\.\d*)?)\s?(bytes|B|KiB|MiB|GiB|TiB|KB|MB|GB|TB|K|M|G)\b"
 _UNITS = {

@@ -1,0 +1,1 @@
+"""Shared pure code, importable by both processes: no textual, no torch, no I/O but files."""

@@ -1,0 +1,1 @@
+"""App-side I/O: NVML, psutil telemetry, configuration, paths, the doctor, bundles."""
