@@ -48,8 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textual.widgets import Input, Static
 
 from console.app import ConsoleApp
-from console.host.config import Config
 from console.engines.local import EngineClient, OnMessage
+from console.host.config import Config
 from console.host.telemetry import Telemetry
 
 TARGET_P99_MS = 100.0

@@ -32,10 +32,10 @@ from textual.reactive import reactive
 from textual.widgets import Button, Checkbox, ContentSwitcher, Input
 from textual.worker import get_current_worker
 
-from console.host.config import Config
-from console.engines.local import EngineClient, EngineDead, OnMessage, guard_settings
 from console.core.sample import History, Sample
 from console.core.units import fmt_bytes
+from console.engines.local import EngineClient, EngineDead, OnMessage, guard_settings
+from console.host.config import Config
 from widgets import log_view as log_view_module
 from widgets.confirm_screen import ConfirmScreen
 from widgets.dashboard import Dashboard
@@ -558,8 +558,8 @@ class ConsoleApp(App[int]):
         sample = self.sample if self.sample is not None else self.sampler.sample()
         try:
             from console.commands.check import assess, format_text, resolve_model
-            from console.worker import demo
             from console.core.preflight import check_model_dir
+            from console.worker import demo
 
             if model == demo.DEMO_NAME:
                 model_dir = demo.demo_dir()

@@ -247,8 +247,8 @@ def mid_size(root: Path, device: str, checks: Checks) -> None:
 
 
 def engine_checks(root: Path, device: str, checks: Checks) -> None:
-    from console.worker import tinymodels
     from console.engines.local import EngineClient
+    from console.worker import tinymodels
     from console.worker.parity import fingerprint
 
     dest = root / "llama-mid-tok"

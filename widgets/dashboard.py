@@ -8,8 +8,8 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 
-from console.host.config import Levels
 from console.core.sample import History, Sample
+from console.host.config import Levels
 from widgets.gpu_area import GpuArea
 from widgets.gpu_processes import GpuProcessTable
 from widgets.host_panel import HostPanel

@@ -6,8 +6,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from console.host.config import Levels
 from console.core.sample import History, Sample
+from console.host.config import Levels
 from widgets.gpu_panel import GpuPanel
 
 NO_GPU_TEXT = "no NVIDIA GPU / driver: CPU-only"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 
-from console.host.config import Levels
 from console.core.sample import GpuSample, History, Sample
 from console.core.units import GIB, NA_TEXT, fmt_bytes, fmt_num, fmt_pct
+from console.host.config import Levels
 from widgets.meter import Meter
 from widgets.reading import Reading
 from widgets.spark import Spark

@@ -5,9 +5,9 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 
-from console.host.config import Levels
 from console.core.sample import History, HostSample, Sample
 from console.core.units import MIB, NA_TEXT, fmt_bytes, fmt_pct, fmt_rate
+from console.host.config import Levels
 from widgets.core_bars import CoreBars
 from widgets.meter import Meter
 from widgets.reading import Reading

@@ -53,6 +53,7 @@ def _check(model: str, config: Config, sample: object) -> tuple[object | None, s
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
+    from console.core.diagnose import DiagnosisContext
     from console.host import paths
     from console.host.bundle import (
         default_bundle_name,
@@ -60,7 +61,6 @@ def run(args: argparse.Namespace, config: Config) -> int:
         newest_session_log,
         write_bundle,
     )
-    from console.core.diagnose import DiagnosisContext
     from console.host.telemetry import Telemetry
 
     if args.tail < 0:

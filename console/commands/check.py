@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from console.host.config import Config
 from console.core.units import fmt_bytes
+from console.host.config import Config
 
 SCHEMA_VERSION = 1
 DTYPES = ("auto", "bf16", "bfloat16", "fp16", "float16", "fp32", "float32")

@@ -17,8 +17,8 @@ import threading
 import time
 from typing import Any
 
-from console.host.config import Config, ConfigError
 from console.core.units import fmt_bytes, fmt_rate
+from console.host.config import Config, ConfigError
 
 DTYPE_CHOICES = ("auto", "bf16", "fp16", "fp32", "bfloat16", "float16", "float32")
 _DEVICE_RE = re.compile(r"^(cpu|auto|cuda|cuda:\d+)$")
@@ -111,8 +111,8 @@ def parse_levels_spec(flag: str, spec: str, level: str) -> dict[str, dict[str, f
 def guard_field(args: argparse.Namespace, config: Config) -> dict[str, Any]:
     """The load's `guard` settings: the config file's, changed by the flags (a level given
     alone moves the others so the set stays valid: console.core.guard.derive_levels)."""
-    from console.engines.local import guard_settings
     from console.core.guard import derive_levels, with_threshold
+    from console.engines.local import guard_settings
 
     thresholds = dict(config.thresholds)
     given: dict[str, dict[str, float]] = {}

@@ -13,9 +13,9 @@ import queue
 import sys
 import time
 
-from console.host.config import Config
 from console.core.sample import GpuSample, Sample
 from console.core.units import NA_TEXT, fmt_bytes, fmt_num, fmt_pct, fmt_rate
+from console.host.config import Config
 
 PRIME_WAIT_S = 0.25
 

@@ -32,9 +32,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from console.host import paths
 from console.core import protocol
 from console.core.redact import redact  # secrets never reach the session log
+from console.host import paths
 
 Message = dict[str, Any]
 OnMessage = Callable[[Message], None]

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from console.host import paths
 from console.core.estimate import load_seconds
+from console.host import paths
 
 FILE_NAME = "load_speed.json"
 KEEP = 5  # rates kept per kind

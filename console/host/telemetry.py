@@ -18,8 +18,6 @@ from typing import Any
 
 import psutil
 
-from console.host.config import MIN_INTERVAL_S
-from console.host.nvml import RecordedNvml
 from console.core.sample import (
     GpuProcessSample,
     GpuSample,
@@ -29,6 +27,8 @@ from console.core.sample import (
     ProcSample,
     Sample,
 )
+from console.host.config import MIN_INTERVAL_S
+from console.host.nvml import RecordedNvml
 
 __all__ = ["NO_DRIVER_MESSAGE", "RECORDING_ENV", "RecordedNvml", "Sampler", "Telemetry"]
 

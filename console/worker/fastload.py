@@ -76,8 +76,8 @@ from typing import Any
 
 import torch
 
-from console.worker.hooks import TensorStep, normalise_device
 from console.core.preflight import read_safetensors_header
+from console.worker.hooks import TensorStep, normalise_device
 
 MIB = 1024**2
 LOADERS = ("auto", "fast", "stock")

@@ -37,11 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from console.core import guard
-from console.host.config import DEFAULT_LEVELS, GUARD_RESOURCES, ConfigError, Levels
-from console.worker.hooks import TensorStep, normalise_device
 from console.core.guard import GuardState, Reading, Verdict
 from console.core.sample import Sample
 from console.core.units import fmt_bytes
+from console.host.config import DEFAULT_LEVELS, GUARD_RESOURCES, ConfigError, Levels
+from console.worker.hooks import TensorStep, normalise_device
 
 MONITOR_INTERVAL_S = 0.25  # telemetry while a load runs (and re-evaluation while paused)
 HISTORY_SAMPLES = int(guard.ATTRIBUTION_WINDOW_S / MONITOR_INTERVAL_S) + 8
@@ -581,9 +581,9 @@ def preload_gate(model: str, path: Path, *, dtype: str, device: str, context: in
     """Pre-flight (headers and metadata only) and the estimate against memory now.
     `dtype`: "auto", "bfloat16", "float16" or "float32"."""
     from console.commands.check import assess
-    from console.host.config import Config
     from console.core.preflight import check_model_dir
     from console.core.sample import HostSample, NvmlStatus
+    from console.host.config import Config
 
     if sample is None:  # no reading: the fit is unknown, the pre-flight still runs
         sample = Sample(0.0, 0.0, NvmlStatus("error", "no telemetry sample"), (),

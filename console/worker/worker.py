@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from console.core import protocol
-from console.worker.hooks import TensorStep
 from console.core.units import fmt_bytes
+from console.worker.hooks import TensorStep
 
 MIB = 1024**2
 # Unload counts as "back" when the engine's NVML usage is within this of its baseline.

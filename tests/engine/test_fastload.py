@@ -22,10 +22,10 @@ import pytest
 import torch
 from transformers import AutoConfig
 
-from console.worker import fastload, tinymodels
-from console.engines.local import EngineClient
-from console.worker.hooks import TensorStep
 from console.core.preflight import read_safetensors_header
+from console.engines.local import EngineClient
+from console.worker import fastload, tinymodels
+from console.worker.hooks import TensorStep
 
 from .conftest import start_client
 

@@ -9,8 +9,8 @@ import pytest
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Input
 
-from console.host.config import Config, Levels
 from console.core.sample import NvmlStatus
+from console.host.config import Config, Levels
 from tests.ui.conftest import make_app, wait_until
 from tests.ui.fakes import (
     MIB,

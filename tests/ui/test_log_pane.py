@@ -393,8 +393,8 @@ def broken_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 async def test_real_engine_failures_make_cards_with_the_right_causes(
         broken_models: dict[str, Path]) -> None:
     """The real EngineClient and engine process; the view is wired as the app will wire it."""
-    from console.host.bundle import diagnose_session_log
     from console.engines.local import EngineClient
+    from console.host.bundle import diagnose_session_log
 
     app = LogHost(idle_flush_s=0.3)
     async with app.run_test(size=(160, 50)) as pilot:

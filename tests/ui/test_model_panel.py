@@ -17,8 +17,8 @@ from textual.pilot import Pilot
 from textual.widgets import Input, ProgressBar, Static
 
 from console.app import ConsoleApp
-from console.host.config import MIN_INTERVAL_S, Config
 from console.engines.local import EngineClient, OnMessage
+from console.host.config import MIN_INTERVAL_S, Config
 from console.host.telemetry import Telemetry
 from tests.ui.conftest import wait_until
 from widgets.confirm_screen import ConfirmScreen

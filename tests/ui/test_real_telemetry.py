@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from console.core.sample import GpuSample
-from console.host.telemetry import RecordedNvml, Telemetry
 from console.core.units import GIB, fmt_bytes
+from console.host.telemetry import RecordedNvml, Telemetry
 from tests.ui.conftest import make_app, wait_until
 from tests.ui.test_dashboard import rendered
 from widgets.gpu_area import NO_GPU_TEXT, GpuArea

@@ -15,8 +15,8 @@ import pytest
 from textual.pilot import Pilot
 
 from console.app import ConsoleApp
-from console.host.config import Config
 from console.core.sample import Sample
+from console.host.config import Config
 from tests.ui.conftest import wait_until
 from tests.ui.fakes import (
     STEPS,

@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from console.core.causetext import ErrorRecord
+from console.core.diagnose import diagnose_text
+from console.core.redact import clean, redact, shorten_home
+from console.engines.local import SessionLog
 from console.host.bundle import (
     build_bundle,
     diagnose_session_log,
@@ -24,11 +28,7 @@ from console.host.bundle import (
     tail_lines,
     write_bundle,
 )
-from console.core.causetext import ErrorRecord
-from console.core.diagnose import diagnose_text
 from console.host.doctor import Check, Report
-from console.engines.local import SessionLog
-from console.core.redact import clean, redact, shorten_home
 from tests.ui.fakes import h100_at
 
 REPO = Path(__file__).resolve().parents[2]

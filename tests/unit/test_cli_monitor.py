@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from console.cli import main
-from console.host.config import default_toml
 from console.core.sample import SCHEMA_VERSION
+from console.host.config import default_toml
 from console.host.telemetry import NO_DRIVER_MESSAGE, RECORDING_ENV
 
 REPO = Path(__file__).resolve().parents[2]

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from console.core.sample import NvmlStatus
 from console.host import doctor
 from console.host.doctor import (
     DoctorInputs,
@@ -39,9 +40,8 @@ from console.host.doctor import (
     resolve_visible_devices,
     run_probe,
 )
-from console.worker.probe import split_alloc_conf
 from console.host.nvml import RecordedNvml
-from console.core.sample import NvmlStatus
+from console.worker.probe import split_alloc_conf
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"

@@ -6,9 +6,16 @@ from __future__ import annotations
 import pytest
 
 from console.core import guard
-from console.host.config import DEFAULT_LEVELS, ConfigError
 from console.core.guard import RUNNING, GuardState, Reading, evaluate
-from console.core.sample import GpuProcessSample, GpuSample, HostSample, NvmlStatus, ProcSample, Sample
+from console.core.sample import (
+    GpuProcessSample,
+    GpuSample,
+    HostSample,
+    NvmlStatus,
+    ProcSample,
+    Sample,
+)
+from console.host.config import DEFAULT_LEVELS, ConfigError
 
 GIB = 1024**3
 MIB = 1024**2

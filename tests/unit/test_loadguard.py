@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from console.commands.load import guard_field, parse_levels_spec
+from console.core.guard import derive_levels
 from console.host.config import DEFAULT_LEVELS, Config, ConfigError, Levels
 from console.worker.hooks import TensorStep
 from console.worker.loadguard import GuardSettings, LoadGuard, parse_settings
-from console.core.guard import derive_levels
 
 GIB = 1024**3
 

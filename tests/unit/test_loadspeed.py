@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from console.host import loadspeed
 from console.core.estimate import EstimateError, load_seconds
+from console.host import loadspeed
 
 MIB = 1024**2
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mincore is Linux")

@@ -17,8 +17,8 @@ import psutil
 import pynvml
 import pytest
 
-from console.host.nvml import RecordedNvml, RecordingNvml
 from console.core.sample import SCHEMA_VERSION, Sample
+from console.host.nvml import RecordedNvml, RecordingNvml
 from console.host.telemetry import NO_DRIVER_MESSAGE, RECORDING_ENV, Sampler, Telemetry
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "nvml"
