@@ -14,6 +14,7 @@ from tests.fixtures.logs.corpus import (
     LOGS_DIR,
     NONE_FOLDER,
     RECORDED_MARK,
+    Case,
     SYNTH_MARK,
     dev_cases,
     fixture_cases,
@@ -73,7 +74,7 @@ def test_generated_fixtures_match_the_generator() -> None:
 
 
 @pytest.mark.parametrize("case", FIXTURES, ids=[c.name for c in FIXTURES])
-def test_fixture_log_top_cause(case) -> None:
+def test_fixture_log_top_cause(case: Case) -> None:
     causes = diagnose_text(case.text, case.context)
     ids = [c.id for c in causes]
     if not case.expected:
@@ -86,7 +87,7 @@ def test_fixture_log_top_cause(case) -> None:
 
 
 @pytest.mark.parametrize("case", DEV, ids=[c.name for c in DEV])
-def test_dev_log_cause_in_top_three(case) -> None:
+def test_dev_log_cause_in_top_three(case: Case) -> None:
     ids = [c.id for c in diagnose_text(case.text)]
     assert case.expected[0] in ids[:3], f"{case.name}: expected {case.expected[0]}, got {ids}"
 

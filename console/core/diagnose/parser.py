@@ -564,7 +564,7 @@ class ParsedLog:
 
 
 def split_lines(text: str) -> list[str]:
-    """Lines on "\\n" only: a carriage return inside a line is a progress-bar update, kept.
+    r"""Lines on "\n" only: a carriage return inside a line is a progress-bar update, kept.
     ANSI colour codes are removed here in one pass (clean_line removes them line by line too)."""
     if "\x1b" in text:
         text = _ANSI_RE.sub("", text)
