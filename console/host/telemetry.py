@@ -3,7 +3,8 @@
 `Telemetry.sample()` never raises. Every NVML call goes through `Telemetry._call`, which turns
 a failure into `None` ("N/A" at the edge), counts it, and reports the failures that mean
 something once: no driver (a normal CPU-only mode), a driver/NVML version mismatch, a lost GPU.
-`Sampler` runs `sample()` on its own thread so a slow NVML call never blocks the caller.
+The app samples on a worker thread (console.app); `watch`, `unwatch` and `status` never wait
+for a sample in flight, so a slow NVML call never blocks the UI thread.
 No textual, no torch here (import-linter and tests/unit/test_boundaries.py enforce it).
 """
 
@@ -21,16 +22,14 @@ import psutil
 from console.core.sample import (
     GpuProcessSample,
     GpuSample,
-    History,
     HostSample,
     NvmlStatus,
     ProcSample,
     Sample,
 )
-from console.host.config import MIN_INTERVAL_S
 from console.host.nvml import RecordedNvml
 
-__all__ = ["NO_DRIVER_MESSAGE", "RECORDING_ENV", "RecordedNvml", "Sampler", "Telemetry"]
+__all__ = ["NO_DRIVER_MESSAGE", "RECORDING_ENV", "RecordedNvml", "Telemetry"]
 
 NO_DRIVER_MESSAGE = "no NVIDIA GPU / driver: CPU-only"
 # Points Telemetry(nvml=None) at a recording instead of the driver (tests and demos only).
@@ -413,53 +412,3 @@ class Telemetry:
             cpu = None
         return ProcSample(pid, alive=True, rss_bytes=rss, cpu_percent=cpu, gpu_memory_bytes=gpu_mem)
 
-
-class Sampler:
-    """Calls `telemetry.sample()` every `interval_s` on its own thread and hands each Sample to
-    `callback` (on that thread) after appending it to `history`. `stop()` wakes it at once."""
-
-    def __init__(
-        self,
-        telemetry: Telemetry,
-        interval_s: float,
-        callback: Callable[[Sample], None],
-        history_s: float = 600.0,
-    ) -> None:
-        self.telemetry = telemetry
-        self.interval_s = max(float(interval_s), MIN_INTERVAL_S)
-        self.callback = callback
-        self.history = History.for_interval(self.interval_s, history_s)
-        self.callback_errors = 0
-        self.last_callback_error: BaseException | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="autoglm-sampler", daemon=True)
-
-    def start(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout_s: float | None = 1.0) -> None:
-        """Stop the loop; waits at most `timeout_s` for a sample in flight (the thread is a
-        daemon, so a hung NVML call cannot keep the process alive)."""
-        self._stop.set()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout_s)
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive() and not self._stop.is_set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            sample = self.telemetry.sample()
-            if self._stop.is_set():
-                break
-            self.history.append(sample)
-            try:
-                self.callback(sample)
-            except Exception as exc:  # a bad consumer must not stop the sampling
-                self.callback_errors += 1
-                self.last_callback_error = exc
-            if self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started))):
-                break
