@@ -11,7 +11,7 @@ Checks, each caught and reported on its own (the run goes on after a failure):
   no_cuda_ctx    the monitor process never loads libcuda or torch, nor shows as a GPU process
   cuda_child     a child torch process holding 2 GiB appears in the GPU process list with its
                  memory (vs `nvidia-smi --query-compute-apps`) and as a watched pid
-  sampler        the threaded Sampler ticks at 0.25 s and stops at once
+  streaming      `monitor --json --count 6` at --interval 0.25 prints a line every ~0.25 s
   sampling_cost  per-tick cost over 200 ticks: NVML part, psutil part, total (mean/p50/p99) and
                  per NVML function
   recording      a real NVML recording (gpu/record_nvml.py) written to DIR/nvml_recording.json
@@ -184,10 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         if d["nvidia_smi"] is None:
             d["problems"].append("nvidia-smi not on PATH")
 
-    from console.host.telemetry import (  # after the env check, so its failure is reported
-        Sampler,
-        Telemetry,
-    )
+    from console.host.telemetry import Telemetry  # after the env check, so a failure is reported
 
     telemetry = Telemetry()
     telemetry.sample()
@@ -301,20 +298,19 @@ def main(argv: list[str] | None = None) -> int:
         if ours and via_cli["watched"][0]["gpu_memory_bytes"] != ours[0].gpu_memory_bytes:
             d["problems"].append("monitor --pid gives a different GPU memory for the child")
 
-    with check("sampler") as d:
-        ticks: list[float] = []
-        sampler = Sampler(Telemetry(), 0.25, lambda s: ticks.append(s.monotonic)).start()
-        time.sleep(1.4)
-        t0 = time.monotonic()
-        sampler.stop(timeout_s=2)
-        d["stop_s"] = round(time.monotonic() - t0, 3)
+    with check("streaming") as d:
+        cmd = [sys.executable, "-m", "console.cli", "--interval", "0.25", "monitor", "--json",
+               "--count", "6"]
+        out = subprocess.run(cmd, cwd=REPO, env=env_for_repo(), capture_output=True, text=True,
+                             timeout=60, check=False)
+        ticks = [json.loads(line)["monotonic"] for line in out.stdout.splitlines() if line.strip()]
         d["ticks"] = len(ticks)
         gaps = [b - a for a, b in itertools.pairwise(ticks)]
         d["gaps_s"] = [round(g, 3) for g in gaps]
-        if len(ticks) < 5:
-            d["problems"].append(f"{len(ticks)} ticks in 1.4 s at 0.25 s")
-        if d["stop_s"] > 0.5:
-            d["problems"].append(f"stop() took {d['stop_s']} s")
+        if out.returncode != 0 or len(ticks) != 6:
+            d["problems"].append(f"monitor exited {out.returncode} with {len(ticks)} lines")
+        if gaps and not all(0.2 <= g <= 0.5 for g in gaps):
+            d["problems"].append(f"gaps {d['gaps_s']} are not ~0.25 s")
 
     with check("sampling_cost") as d:
         cost_telemetry = Telemetry()

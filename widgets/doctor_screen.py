@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from console.host.doctor import Check, Report
+from console.core.doctor_judge import Check, Report
 from widgets.key_footer import KeyFooter
 
 STATUS_STYLE = {"pass": "bold green", "warn": "bold yellow", "fail": "bold red"}

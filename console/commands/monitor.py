@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import queue
 import sys
 import time
 
 from console.core.sample import GpuSample, Sample
 from console.core.units import NA_TEXT, fmt_bytes, fmt_num, fmt_pct, fmt_rate
-from console.host.config import Config
+from console.host.config import MIN_INTERVAL_S, Config
 
 PRIME_WAIT_S = 0.25
 
@@ -31,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from console.host.telemetry import Sampler, Telemetry
+    from console.host.telemetry import Telemetry
 
     if args.count is not None and args.count < 1:
         print(f"autoglm-console: monitor: --count: must be at least 1, got {args.count}", file=sys.stderr)
@@ -47,17 +46,17 @@ def run(args: argparse.Namespace, config: Config) -> int:
             sample = telemetry.sample()
             out.write(to_json(sample) + "\n" if args.json else format_sample(sample))
             return 0
-        samples: queue.Queue[Sample] = queue.Queue()
-        sampler = Sampler(telemetry, config.interval_s, samples.put, history_s=60).start()
-        try:
-            printed = 0
-            while args.count is None or printed < args.count:
-                sample = samples.get()
-                out.write((to_json(sample) if args.json else format_line(sample)) + "\n")
-                out.flush()
-                printed += 1
-        finally:
-            sampler.stop()
+        # One sample per interval on this thread: a slow NVML call only delays the next line.
+        interval = max(config.interval_s, MIN_INTERVAL_S)
+        due = time.monotonic()
+        printed = 0
+        while args.count is None or printed < args.count:
+            time.sleep(max(0.0, due - time.monotonic()))
+            due = max(due + interval, time.monotonic())
+            sample = telemetry.sample()
+            out.write((to_json(sample) if args.json else format_line(sample)) + "\n")
+            out.flush()
+            printed += 1
         return 0
     except BrokenPipeError:  # `monitor | head`
         return 0

@@ -237,7 +237,7 @@ def _header(now: float) -> list[str]:
 def _doctor_section(report: Any, problem: str | None) -> str:
     if report is None:
         return f"not run{': ' + problem if problem else ''}"
-    from console.host.doctor import format_report
+    from console.core.doctor_judge import format_report
 
     return format_report(report, verbose=True)
 
@@ -328,7 +328,7 @@ def write_bundle(
     session_log_path: Path | None = None,
     **options: Any,
 ) -> Path:
-    """Write the bundle to `path` and return it. `doctor_report`: console.host.doctor.Report;
+    """Write the bundle to `path` and return it. `doctor_report`: console.core.doctor_judge.Report;
     `sample`: the last telemetry Sample; `check_result`: console.commands.check.CheckResult of
     the current model; `diagnosed_errors`: oldest first (the last LAST_ERRORS are written);
     `options`: the other keywords of `build_bundle` (tail, doctor_problem, check_problem,

@@ -16,6 +16,7 @@ import pytest
 
 from console.core.causetext import ErrorRecord
 from console.core.diagnose import diagnose_text
+from console.core.doctor_judge import Check, Report
 from console.core.redact import clean, redact, shorten_home
 from console.engines.local import SessionLog
 from console.host.bundle import (
@@ -28,7 +29,6 @@ from console.host.bundle import (
     tail_lines,
     write_bundle,
 )
-from console.host.doctor import Check, Report
 from tests.ui.fakes import h100_at
 
 REPO = Path(__file__).resolve().parents[2]

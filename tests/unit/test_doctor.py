@@ -22,9 +22,8 @@ from typing import Any
 
 import pytest
 
-from console.core.sample import NvmlStatus
-from console.host import doctor
-from console.host.doctor import (
+from console.core.allocconf import split_alloc_conf
+from console.core.doctor_judge import (
     DoctorInputs,
     HfCacheFacts,
     HostFacts,
@@ -35,13 +34,14 @@ from console.host.doctor import (
     cudnn_version_text,
     driver_runtime_compat,
     evaluate,
+    format_report,
     kernel_support,
-    read_nvml,
     resolve_visible_devices,
-    run_probe,
 )
+from console.core.sample import NvmlStatus
+from console.host import doctor
+from console.host.doctor import read_nvml, run_probe
 from console.host.nvml import RecordedNvml
-from console.worker.probe import split_alloc_conf
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -126,7 +126,7 @@ def test_cpu_machine_report_says_so_plainly(cli_report: dict[str, Any]) -> None:
 @pytest.mark.skipif(not CPU_ONLY, reason="a GPU host: gpu/check_doctor.py checks the report there")
 def test_readable_report_one_line_per_check(capsys: pytest.CaptureFixture[str]) -> None:
     report = evaluate(cpu_inputs())
-    text = doctor.format_report(report)
+    text = format_report(report)
     status_lines = [ln for ln in text.splitlines() if ln[:4] in ("PASS", "WARN", "FAIL")]
     assert len(status_lines) == len(report.checks)
     assert any(ln.startswith("WARN  PyTorch") and "CPU-only build" in ln for ln in status_lines)
@@ -614,3 +614,14 @@ def test_read_nvml_follows_the_recording_switch(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv(RECORDING_ENV, str(H100_NVML))
     facts = read_nvml()
     assert facts.status.state == "ok" and facts.gpus[0].compute_capability == (9, 0)
+
+
+def test_the_judge_is_pure_and_imports_no_host_side() -> None:
+    """The judge (console.core.doctor_judge) loads without NVML, psutil or the host package."""
+    code = (
+        "import sys, console.core.doctor_judge\n"
+        "print(sorted(m for m in ('pynvml', 'psutil', 'console.host', 'textual', 'torch')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -8,8 +8,8 @@ import pytest
 
 from console.core.causetext import ErrorRecord, format_record, live_facts
 from console.core.diagnose import DiagnosedError, DiagnosisContext, diagnose_text
+from console.core.doctor_judge import Check, Report
 from console.core.engine_causes import CardDeduper, EngineCauses
-from console.host.doctor import Check, Report
 from tests.ui.fakes import h100_at
 
 
