@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from console.core.devices import default_device
 from console.core.units import fmt_bytes
 from console.host.config import Config
 
@@ -157,12 +158,9 @@ def assess(
     notes: list[str] = []
     memory, no_gpu = memory_now(sample)
     gpus = [m for m in memory if m.device.startswith("cuda")]
-    if device is None:
-        device = "cuda:0" if gpus else "cpu"
-        if no_gpu:
-            notes.append(f"{no_gpu}; checked against host RAM (device cpu)")
-    elif device == "cuda":
-        device = "cuda:0"
+    if device is None and no_gpu:
+        notes.append(f"{no_gpu}; checked against host RAM (device cpu)")
+    device = default_device(device, len(gpus))
     device_problem = None
     if device != "cpu" and not gpus:
         device_problem = f"no GPU: cannot check fit on {device} ({no_gpu})"

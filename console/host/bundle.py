@@ -29,6 +29,7 @@ from console import __version__
 from console.core.causetext import ErrorRecord, format_record
 from console.core.diagnose import DiagnosedError, DiagnosisContext, StreamingDiagnoser
 from console.core.engine_causes import CardDeduper, EngineCauses
+from console.core.exits import parse_ended_line
 from console.core.redact import clean
 
 TAIL_LINES = 300
@@ -43,8 +44,6 @@ _RULE = "=" * 78
 _STAMP_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}$")
 _STAMP_LEN = 23
 _KIND_WIDTH = 6
-_ENDED_RE = re.compile(r"engine pid (\d+) ended \((?:killed by (\w+)|exit code (-?\d+))\)"
-                       r"( unexpectedly)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,21 +110,12 @@ def newest_session_log(log_dir: Path) -> Path | None:
 
 
 def _exit_context(record: SessionRecord) -> DiagnosisContext | None:
-    m = _ENDED_RE.search(record.text)
-    if m is None:
+    ended = parse_ended_line(record.text)
+    if ended is None:
         return None
-    pid, signal_name, code, unexpected = m.groups()
-    exit_signal = None
-    if signal_name:
-        import signal
-
-        try:
-            exit_signal = int(signal.Signals[signal_name])
-        except KeyError:
-            exit_signal = None
     return DiagnosisContext(
-        exit_code=int(code) if code is not None else (-exit_signal if exit_signal else None),
-        exit_signal=exit_signal, killed_by_console=not unexpected, engine_pid=int(pid),
+        exit_code=ended.exit_code, exit_signal=ended.exit_signal,
+        killed_by_console=ended.expected, engine_pid=ended.pid,
     )
 
 
