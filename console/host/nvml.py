@@ -12,6 +12,7 @@ and a one-line reason ("no_driver", "version_mismatch", "error"). Nothing here r
     if nv.start() is None:
         count = nv.call("nvmlDeviceGetCount") or 0
     nv.shutdown()
+    gpu_count()                       # how many GPUs, for the default-device rule
 
 Telemetry (per-tick samples), the doctor (driver facts) and the CLI use it; nothing else in the
 app imports pynvml.
@@ -173,6 +174,20 @@ class Nvml:
 def nvml(module: Any | None = None) -> Nvml:
     """A new NVML session (not started): the accessor every NVML user goes through."""
     return Nvml(module)
+
+
+def gpu_count(module: Any | None = None) -> int | None:
+    """How many GPUs NVML sees (0 on a machine without a driver), None when NVML started but
+    could not count. Opens and closes its own session; never creates a CUDA context."""
+    nv = nvml(module)
+    failed = nv.start()
+    if failed is not None:
+        return 0 if failed[0] == "no_driver" else None
+    try:
+        count = nv.call("nvmlDeviceGetCount")
+        return int(count) if count is not None else None
+    finally:
+        nv.shutdown()
 
 
 @dataclass(frozen=True)
