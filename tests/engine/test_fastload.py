@@ -494,15 +494,6 @@ def test_engine_truncated_shard_fails_before_any_weight(fast_engine: EngineClien
     assert all(m["tensors_done"] == 0 for m in seen if m["event"] == "progress")
 
 
-@pytest.fixture(scope="module")
-def slow_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineClient]:
-    """An engine whose loads sleep 50 ms before each tensor (deterministically slow)."""
-    client = start_client(tmp_path_factory.mktemp("slow-engine"),
-                          AUTOGLM_ENGINE_TEST_SLOW_LOAD_S="0.05")
-    yield client
-    client.close()
-
-
 def wait_progress(engine: EngineClient, msg_id: int, tensors: int,
                   seen: list[dict[str, Any]]) -> dict[str, Any]:
     """The first progress event of load `msg_id` with at least `tensors` tensors done."""

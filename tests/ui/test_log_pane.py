@@ -19,6 +19,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Input
 
 from console.core.diagnose import DiagnosisContext
+from tests.paths import LOG_FIXTURES as LOGS
 from tests.ui.conftest import wait_until
 from widgets.cause_card import CauseCard
 from widgets.log_pane import DEBUG, ERROR, INFO, WARNING, LogPane, detect_level
@@ -27,7 +28,6 @@ from widgets.log_view import LogView
 pytestmark = pytest.mark.anyio
 
 T0 = 1_700_000_000.0  # 22:13:20 UTC (tests/ui/conftest.py pins TZ=UTC)
-LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "logs"
 
 
 class LogHost(App[None]):

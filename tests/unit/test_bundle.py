@@ -29,10 +29,10 @@ from console.host.bundle import (
     tail_lines,
     write_bundle,
 )
+from tests.paths import LOG_FIXTURES as LOGS
+from tests.paths import REPO
 from tests.ui.fakes import h100_at
 
-REPO = Path(__file__).resolve().parents[2]
-LOGS = REPO / "tests" / "fixtures" / "logs"
 HF_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
 BEARER = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXBheWxvYWQtdmFsdWU.Zm9vYmFyYmF6cXV4"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

@@ -17,10 +17,10 @@ from console.cli import main
 from console.core.sample import SCHEMA_VERSION
 from console.host.config import default_toml
 from console.host.telemetry import NO_DRIVER_MESSAGE, RECORDING_ENV
+from tests.paths import NVML_FIXTURES as FIXTURES
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "monitor.md"
-FIXTURES = REPO / "tests" / "fixtures" / "nvml"
 REAL = FIXTURES / "h100_real.json"
 TYPES: dict[str, tuple[type, ...]] = {
     "integer": (int,), "number": (int, float), "string": (str,), "boolean": (bool,),

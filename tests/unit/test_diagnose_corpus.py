@@ -14,8 +14,8 @@ from tests.fixtures.logs.corpus import (
     LOGS_DIR,
     NONE_FOLDER,
     RECORDED_MARK,
-    Case,
     SYNTH_MARK,
+    Case,
     dev_cases,
     fixture_cases,
 )

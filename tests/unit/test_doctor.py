@@ -42,9 +42,9 @@ from console.core.sample import NvmlStatus
 from console.host import doctor
 from console.host.doctor import read_nvml, run_probe
 from console.host.nvml import RecordedNvml
+from tests.paths import FIXTURES
+from tests.paths import REPO as ROOT
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-FIXTURES = ROOT / "tests" / "fixtures"
 H100_NVML = FIXTURES / "nvml" / "doctor_h100_real.json"
 
 

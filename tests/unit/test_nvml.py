@@ -16,9 +16,8 @@ from console.host.nvml import (
     gpu_count,
     nvml,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "tests" / "fixtures" / "nvml"
+from tests.paths import NVML_FIXTURES as FIXTURES
+from tests.paths import REPO as ROOT
 
 
 def test_a_call_that_fails_answers_na_and_says_why() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from console.core import preflight
 from console.core.preflight import check_model_dir, read_safetensors_header, verify_hashes
+from tests.paths import REPO
 from tests.unit.preflight_fixtures import (
     BROKEN,
     CONFIG_ERROR_AT,
@@ -24,7 +25,6 @@ from tests.unit.preflight_fixtures import (
     sparse_checkpoint,
 )
 
-REPO = Path(__file__).resolve().parents[2]
 ROOT_CAUSES = {
     "cuda_oom", "host_oom", "cuda_unavailable", "cuda_driver_mismatch", "missing_file",
     "corrupt_checkpoint", "size_mismatch", "missing_or_unexpected_keys", "version_mismatch",

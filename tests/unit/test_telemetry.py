@@ -20,15 +20,14 @@ import pytest
 from console.core.sample import SCHEMA_VERSION
 from console.host.nvml import RecordedNvml, RecordingNvml
 from console.host.telemetry import NO_DRIVER_MESSAGE, RECORDING_ENV, Telemetry
+from tests.paths import NVML_FIXTURES as FIXTURES
+from tests.paths import nvml_recording
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "nvml"
 V2_KEY = "nvmlDeviceGetMemoryInfo(gpu0, version=33554472)"
 HEALTHY = sorted(FIXTURES.glob("h100_*.json"))  # the hand-made one, and real ones once recorded
 
 
-def load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
-    return data
+load = nvml_recording
 
 
 def telemetry_for(recording: str | dict[str, Any], **kw: Any) -> tuple[Telemetry, RecordedNvml]:
