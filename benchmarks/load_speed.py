@@ -291,7 +291,8 @@ def run_child(path: Path, device: str, *, fast: bool, options: dict[str, Any], c
                 result = json.loads(line[len("RESULT "):])
                 break
         else:
-            raise RuntimeError("child failed: " + (proc.stderr.read() if proc.stderr else "")[-3000:])
+            raise RuntimeError("child failed: " + (proc.stderr.read() if proc.stderr
+                                                   else "")[-3000:])
     finally:
         proc.kill()
         proc.wait()
@@ -467,7 +468,8 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
     warmed: set[str] = set()
-    sizes = {name: sum(p.stat().st_size for p in weight_files(path)) for name, path in paths.items()}
+    sizes = {name: sum(p.stat().st_size for p in weight_files(path)) for name,
+             path in paths.items()}
     for name, variant, kind, cold in plan:
         label = f"{name} {variant} {'cold' if cold else 'warm'}"
         if time.monotonic() - t_start > args.budget_s:
@@ -566,8 +568,10 @@ def summarise(rows: list[dict[str, Any]], gpu: bool) -> list[dict[str, Any]]:
             if seconds and base and (not is_peer or (cold and variant == "plain")):
                 entry["ratio"] = base / seconds
                 entry["ratio_vs"] = "raw read" if cold else "plain"
-            anon = [r.get("anon_growth_bytes") for r in group if r.get("anon_growth_bytes") is not None]
-            rss = [r.get("rss_growth_bytes") for r in group if r.get("rss_growth_bytes") is not None]
+            anon = [r.get("anon_growth_bytes") for r in group
+                    if r.get("anon_growth_bytes") is not None]
+            rss = [r.get("rss_growth_bytes") for r in group
+                   if r.get("rss_growth_bytes") is not None]
             entry["anon_growth_bytes"] = max(anon) if anon else None
             entry["rss_growth_bytes"] = max(rss) if rss else None
             bound = [r.get("staging_bytes") for r in group if r.get("staging_bytes") is not None]

@@ -256,7 +256,8 @@ CHECKS: list[tuple[str, Callable[[Path], None]]] = [
 
 def run_speed_benchmark(out: Path) -> None:
     log("== speed benchmark (reported, not asserted)")
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "diagnose_speed.py"), "--runs", "40"],
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "diagnose_speed.py"), "--runs",
+                           "40"],
                           capture_output=True, text=True, env=child_env(), timeout=300, check=False)
     (out / "diagnose_speed.txt").write_text(proc.stdout + proc.stderr)
     RESULTS["speed"] = proc.stdout

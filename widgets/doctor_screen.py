@@ -67,7 +67,8 @@ class DoctorScreen(ModalScreen[None]):
             box.border_title = "doctor"
             box.border_subtitle = "enter details · r run again · esc close"
             yield Static("running the checks…", id="doctor-summary")
-            table: DataTable[str | Text] = DataTable(id="doctor-table", cursor_type="row", zebra_stripes=True)
+            table: DataTable[str | Text] = DataTable(id="doctor-table", cursor_type="row",
+                                                     zebra_stripes=True)
             table.add_columns("status", "check", "verdict")
             yield table
             with VerticalScroll(id="doctor-details-box"):

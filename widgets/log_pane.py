@@ -208,7 +208,8 @@ class LogPane(ScrollView, can_focus=True):
         self._append(entry)
         return entry
 
-    def add_event(self, text: str, level: str | int = "info", *, ts: float | None = None) -> LogEntry:
+    def add_event(self, text: str, level: str | int = "info", *,
+                  ts: float | None = None) -> LogEntry:
         """One of the console's own events (level "debug" | "info" | "warning" | "error")."""
         return self.add_line(text, stream="console", ts=ts, level=level_value(level))
 

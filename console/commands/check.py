@@ -4,7 +4,8 @@
 Exit 0: whole and fits (or fits tightly); 1: broken, or will not fit, or the requested device
 is not here; 2: usage errors (bad flags, a MODEL that is neither a directory nor a cached hub
 id). Reads headers and metadata only (`console.core.preflight`), estimates the memory
-(`console.core.estimate`) and compares it with what NVML says is free now (`console.host.telemetry`).
+(`console.core.estimate`) and compares it with what NVML says is free now
+(`console.host.telemetry`).
 The JSON schema is in docs/check.md. Light at import: the work happens in `run`.
 """
 
@@ -79,7 +80,8 @@ class _ProgressBar:
         filled = int(frac * 30)
         name = current[-40:] if current else "done"
         self.stream.write(f"\rverify hashes [{'#' * filled}{'.' * (30 - filled)}] "
-                          f"{frac * 100:5.1f}% {done / 2**30:6.2f}/{total / 2**30:.2f} GiB {name:<40}")
+                          f"{frac * 100:5.1f}% {done / 2**30:6.2f}/{total / 2**30:.2f} GiB "
+                          f"{name:<40}")
         if not current:
             self.stream.write("\n")
         self.stream.flush()

@@ -33,7 +33,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     from console.host.telemetry import Telemetry
 
     if args.count is not None and args.count < 1:
-        print(f"autoglm-console: monitor: --count: must be at least 1, got {args.count}", file=sys.stderr)
+        print(f"autoglm-console: monitor: --count: must be at least 1, got {args.count}",
+              file=sys.stderr)
         return 2
     telemetry = Telemetry()
     for pid in args.pid:
@@ -73,7 +74,8 @@ def _gpu_line(g: GpuSample) -> str:
     frac = g.memory_used_fraction
     watts = f"{fmt_num(g.power_draw_w, ' W')} / {fmt_num(g.power_limit_w, ' W')}"
     return (
-        f"GPU {g.index}  {g.name or NA_TEXT}  mem {mem} ({fmt_pct(None if frac is None else frac * 100)})"
+        f"GPU {g.index}  {g.name or NA_TEXT}  mem {mem} "
+        f"({fmt_pct(None if frac is None else frac * 100)})"
         f"  reserved {fmt_bytes(g.memory_reserved_bytes)}  util {fmt_pct(g.utilization_gpu_pct)}"
         f"  mem-util {fmt_pct(g.utilization_memory_pct)}  {fmt_num(g.temperature_c, ' C')}"
         f"  {watts}  SM {fmt_num(g.sm_clock_mhz, ' MHz')}"
@@ -84,12 +86,15 @@ def format_sample(s: Sample) -> str:
     """A compact readable table of one sample."""
     h = s.host
     lines = [
-        f"autoglm-console monitor  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(s.timestamp))}"
-        f"  (sample took {fmt_num(None if s.sample_cost_s is None else s.sample_cost_s * 1000, ' ms', 1)})",
+        "autoglm-console monitor  "
+        f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(s.timestamp))}"
+        "  (sample took "
+        f"{fmt_num(None if s.sample_cost_s is None else s.sample_cost_s * 1000, ' ms', 1)})",
     ]
     st = s.nvml
     versions = "  ".join(
-        f"{k} {v}" for k, v in (("driver", st.driver_version), ("CUDA", st.cuda_driver_version)) if v
+        f"{k} {v}" for k, v in (("driver", st.driver_version), ("CUDA",
+                                                                st.cuda_driver_version)) if v
     )
     lines.append(f"NVML: {st.state}  {st.message}  {versions}".rstrip())
     for g in s.gpus:

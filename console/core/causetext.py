@@ -17,7 +17,8 @@ from typing import Any
 from console.core.diagnose import Cause, DiagnosedError, DiagnosisContext
 from console.core.units import fmt_bytes, fmt_pct
 
-# Doctor checks that bear on each cause (console/core/doctor_judge.py ids; `pkg_*` matches every package).
+# Doctor checks that bear on each cause (console/core/doctor_judge.py ids; `pkg_*` matches every
+# package).
 DOCTOR_CHECKS_FOR_CAUSE: dict[str, tuple[str, ...]] = {
     "cuda_unavailable": ("nvidia_driver", "torch", "cuda_visible_devices"),
     "cuda_driver_mismatch": ("nvidia_driver", "torch", "cuda_compat", "arch"),

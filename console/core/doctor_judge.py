@@ -40,7 +40,8 @@ DIST_NAMES = {"huggingface_hub": "huggingface-hub", "flash_attn": "flash-attn"}
 
 # The oldest driver that runs any toolkit of a CUDA major through minor-version compatibility
 # (NVIDIA, "CUDA Compatibility": 11.x >= 450.80.02, 12.x >= 525.60.13, 13.x >= 580).
-MINOR_COMPAT_MIN_DRIVER: dict[int, tuple[int, ...]] = {11: (450, 80, 2), 12: (525, 60, 13), 13: (580,)}
+MINOR_COMPAT_MIN_DRIVER: dict[int, tuple[int, ...]] = {11: (450, 80, 2), 12: (525, 60, 13),
+                                                       13: (580,)}
 
 # Integrated (Tegra) GPUs run only code built for exactly their capability (torch's
 # DEVICE_REQUIREMENT table excludes them from the ranges of their major).
@@ -391,9 +392,11 @@ def _check_alloc_value(key: str, value: str) -> str | None:
     """Why `value` is not valid for `key` (torch's rules), or None."""
     rule = ALLOC_CONF_KEYS[key]
     if rule == _BOOL:
-        return None if value in ("True", "False") else f"must be True or False (exactly), got {value!r}"
+        return None if value in ("True",
+                                 "False") else f"must be True or False (exactly), got {value!r}"
     if rule == "native|cudaMallocAsync":
-        return None if value in ("native", "cudaMallocAsync") else f"must be native or cudaMallocAsync, got {value!r}"
+        return None if value in ("native",
+            "cudaMallocAsync") else f"must be native or cudaMallocAsync, got {value!r}"
     if rule.startswith("int>="):
         low = int(rule[5:])
         return None if value.isdigit() and int(value) >= low else f"must be a whole number >= {low}, got {value!r}"
@@ -446,7 +449,8 @@ def _gpu_names(gpus: Sequence[NvmlGpu]) -> str:
 
 
 def check_python(inputs: DoctorInputs) -> Check:
-    facts: dict[str, Any] = {"version": inputs.python_version, "executable": inputs.python_executable}
+    facts: dict[str, Any] = {"version": inputs.python_version,
+                             "executable": inputs.python_executable}
     engine = (inputs.probe.data or {}).get("python") or {}
     if engine and engine.get("executable") != inputs.python_executable:
         facts["engine_version"] = engine.get("version")
@@ -479,7 +483,8 @@ def check_driver(inputs: DoctorInputs) -> Check:
     title = "NVIDIA driver"
     if st.state == "no_driver":
         return Check("nvidia_driver", "warn", title,
-                     "no NVIDIA driver found (NVML could not load it): no GPU, models run on CPU only",
+                     "no NVIDIA driver found (NVML could not load it): no GPU, models run on CPU "
+                     "only",
                      facts, "if this machine has an NVIDIA GPU, install the driver "
                      "(`nvidia-smi` must list the GPU)")
     if st.state == "version_mismatch":
@@ -519,11 +524,13 @@ def check_torch(inputs: DoctorInputs) -> Check:
     if torch is None:
         facts["import_error"] = data.get("torch_import_error")
         return Check("torch", "fail", title,
-                     f"torch is not installed for {probe.python} ({data.get('torch_import_error')}): "
+                     f"torch is not installed for {probe.python} "
+                     f"({data.get('torch_import_error')}): "
                      "the engine cannot load a model", facts,
                      _pip_hint(_driver_cuda(inputs)) if nvml_gpus else "pip install torch")
     facts.update({k: torch.get(k) for k in
-                  ("version", "cuda", "hip", "cuda_available", "device_count", "unavailable_message")})
+                  ("version", "cuda", "hip", "cuda_available", "device_count",
+                   "unavailable_message")})
     version = torch.get("version")
     if torch.get("hip"):
         return Check("torch", "warn", title,
@@ -545,7 +552,8 @@ def check_torch(inputs: DoctorInputs) -> Check:
         if visible.visible is not None and count != len(visible.visible):
             facts["expected_device_count"] = len(visible.visible)
             return Check("torch", "warn", title,
-                         f"{detail}, but NVML and CUDA_VISIBLE_DEVICES predict {len(visible.visible)}",
+                         f"{detail}, but NVML and CUDA_VISIBLE_DEVICES predict "
+                         f"{len(visible.visible)}",
                          facts, "compare `nvidia-smi -L` with CUDA_VISIBLE_DEVICES")
         return Check("torch", "pass", title, detail, facts)
     # A CUDA build that cannot use CUDA: say why.
@@ -574,7 +582,8 @@ def check_torch(inputs: DoctorInputs) -> Check:
                      "or install a torch built for an older CUDA")
     facts["reason"] = "error"
     return Check("torch", "fail", title,
-                 f"torch {version} (CUDA {torch['cuda']}) cannot use the GPU: {message or 'unknown reason'}",
+                 f"torch {version} (CUDA {torch['cuda']}) cannot use the GPU: "
+                 f"{message or 'unknown reason'}",
                  facts, "run `nvidia-smi`; check the driver and CUDA_VISIBLE_DEVICES")
 
 
@@ -593,7 +602,8 @@ def check_cuda_compat(inputs: DoctorInputs) -> Check:
     if not driver_cuda:
         return Check("cuda_compat", "pass", title, f"{NA_NO_GPU} (no NVIDIA driver)", facts)
     facts["applicable"] = True
-    status, reason = driver_runtime_compat(driver_cuda, torch["cuda"], inputs.nvml.status.driver_version)
+    status, reason = driver_runtime_compat(driver_cuda, torch["cuda"],
+                                           inputs.nvml.status.driver_version)
     fix = {
         "pass": "",
         "warn": f"update the NVIDIA driver to one supporting CUDA {torch['cuda']} or newer",
@@ -609,7 +619,8 @@ def _devices_for_arch(inputs: DoctorInputs) -> tuple[list[tuple[str, tuple[int, 
     torch = _torch(inputs) or {}
     devices = torch.get("devices") or []
     if devices:
-        return [(f"cuda:{d['index']} {d.get('name') or ''}".strip(), (d["capability"][0], d["capability"][1]))
+        return [(f"cuda:{d['index']} {d.get('name') or ''}".strip(), (d["capability"][0],
+                                                                      d["capability"][1]))
                 for d in devices], "torch"
     if not inputs.nvml.ok:
         return [], "none"
@@ -663,17 +674,21 @@ def check_arch(inputs: DoctorInputs) -> Check:
                 worst = "fail"
                 verdicts.append(f"{label} (cc {cc_text}) has only PTX ({', '.join(entries)}) and "
                                 f"the driver (CUDA {driver_cuda}) is older than torch's CUDA "
-                                f"{runtime}, so it cannot JIT-compile it: \"no kernel image is available\"")
-                fixes.append(f"update the driver to CUDA {runtime}+, or install a torch built with sm_{cc[0]}{cc[1]}")
+                                f"{runtime}, so it cannot JIT-compile it: \"no kernel image is "
+                                "available\"")
+                fixes.append(f"update the driver to CUDA {runtime}+, or install a torch built with "
+                             f"sm_{cc[0]}{cc[1]}")
             else:
                 worst = "warn" if worst == "pass" else worst
                 verdicts.append(f"{label} (cc {cc_text}) has no machine code, only PTX "
                                 f"({', '.join(entries)}): the driver JIT-compiles every kernel at "
-                                "first use (slow start, kept in ~/.nv/ComputeCache), possibly slower")
+                                "first use (slow start, kept in ~/.nv/ComputeCache), possibly "
+                                "slower")
                 fixes.append(f"install a torch build that includes sm_{cc[0]}{cc[1]}")
             continue
         worst = "fail"
-        verdicts.append(f"{label} (cc {cc_text}) is not covered by torch's {' '.join(arch_list) or 'empty'} "
+        verdicts.append(f"{label} (cc {cc_text}) is not covered by torch's "
+                        f"{' '.join(arch_list) or 'empty'} "
                         "arch list: \"no kernel image is available for execution on the device\"")
         fixes.append(f"install a torch build compiled for sm_{cc[0]}{cc[1]} "
                      "(see https://pytorch.org/get-started/locally/)")
@@ -716,7 +731,8 @@ def check_bf16(inputs: DoctorInputs) -> Check:
         return Check("bf16", "pass", title, "not applicable: torch cannot use the GPU "
                      "(see the PyTorch check)", facts)
     without = [(label, cc) for label, cc in devices if cc[0] < 8]
-    facts["devices"] = [{"device": label, "capability": f"{cc[0]}.{cc[1]}", "native_bf16": cc[0] >= 8}
+    facts["devices"] = [{"device": label, "capability": f"{cc[0]}.{cc[1]}",
+                         "native_bf16": cc[0] >= 8}
                         for label, cc in devices]
     if without:
         names = ", ".join(f"{label} (cc {cc[0]}.{cc[1]})" for label, cc in without)
@@ -776,14 +792,16 @@ def check_package(inputs: DoctorInputs, name: str) -> Check:
                          "pip install -U 'transformers>=5'")
         if v < TRANSFORMERS_RECOMMENDED:
             return Check(cid, "warn", name, f"{version}: Open-AutoGLM asks for "
-                         f"{_vtext(TRANSFORMERS_RECOMMENDED)}+", facts, "pip install -U 'transformers>=5'")
+                         f"{_vtext(TRANSFORMERS_RECOMMENDED)}+", facts,
+                         "pip install -U 'transformers>=5'")
         return Check(cid, "pass", name, version, facts)
     if requirement:
         ok = _satisfies(version, requirement)
         facts["satisfies"] = ok
         if ok is False:
             return Check(cid, "fail", name,
-                         f"{version} does not meet transformers {inputs.packages.get('transformers')}'s "
+                         f"{version} does not meet transformers "
+                         f"{inputs.packages.get('transformers')}'s "
                          f"requirement {requirement}: transformers refuses to import or breaks",
                          facts, f"pip install '{requirement}'")
         return Check(cid, "pass", name, f"{version} (transformers wants {requirement})", facts)
@@ -804,7 +822,8 @@ def check_flash_attn(inputs: DoctorInputs) -> Check:
     title = "flash-attn"
     data = (inputs.probe.data or {}).get("flash_attn") or {}
     version = inputs.packages.get("flash_attn")
-    facts: dict[str, Any] = {"version": version, **{k: v for k, v in data.items() if k != "version"}}
+    facts: dict[str, Any] = {"version": version, **{k: v for k,
+                                                    v in data.items() if k != "version"}}
     installed = version is not None or data.get("installed")
     if not installed and not data.get("fa3_installed"):
         return Check("flash_attn", "pass", title,
@@ -847,7 +866,8 @@ def check_visible_devices(inputs: DoctorInputs) -> Check:
     vis = _visible(inputs)
     gpus = inputs.nvml.gpus if inputs.nvml.ok else None
     facts: dict[str, Any] = {
-        "value": vis.value, "visible_nvml_indices": list(vis.visible) if vis.visible is not None else None,
+        "value": vis.value,
+        "visible_nvml_indices": list(vis.visible) if vis.visible is not None else None,
         "problems": list(vis.problems), "nvml_gpu_count": len(gpus) if gpus is not None else None,
         "cuda_device_order": inputs.env.get("CUDA_DEVICE_ORDER"),
     }
@@ -857,14 +877,16 @@ def check_visible_devices(inputs: DoctorInputs) -> Check:
     shown = f"CUDA_VISIBLE_DEVICES={vis.value!r}"
     if gpus is None or not gpus:
         if vis.problems:
-            return Check("cuda_visible_devices", "warn", title, f"{shown}: {vis.problems[0]}", facts,
+            return Check("cuda_visible_devices", "warn", title, f"{shown}: {vis.problems[0]}",
+                         facts,
                          "unset CUDA_VISIBLE_DEVICES or set it to GPU indices such as 0")
         why = "NVML sees no GPU" if gpus is not None else "no NVIDIA driver (NVML)"
         return Check("cuda_visible_devices", "pass", title,
                      f"{shown}; not checked against GPUs: {why}", facts)
     if vis.hides_all:
         return Check("cuda_visible_devices", "fail", title,
-                     f"{shown} leaves no GPU visible: {vis.problems[0] if vis.problems else 'none listed'}",
+                     f"{shown} leaves no GPU visible: "
+                     f"{vis.problems[0] if vis.problems else 'none listed'}",
                      facts, f"unset CUDA_VISIBLE_DEVICES or list existing GPUs "
                             f"(0..{len(gpus) - 1}, see `nvidia-smi -L`)")
     if vis.problems:
@@ -885,7 +907,8 @@ def check_alloc_conf(inputs: DoctorInputs) -> Check:
     suggestion = ("optional: export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True "
                   "(fewer fragmentation OOMs)")
     variable = next((v for v in ALLOC_CONF_VARIABLES if v in inputs.env), None)
-    facts: dict[str, Any] = {"variable": variable, "value": inputs.env.get(variable) if variable else None}
+    facts: dict[str, Any] = {"variable": variable,
+                             "value": inputs.env.get(variable) if variable else None}
     if variable is None:
         return Check("alloc_conf", "pass", title, "not set: torch's default caching allocator",
                      facts, suggestion)
@@ -910,7 +933,8 @@ def check_alloc_conf(inputs: DoctorInputs) -> Check:
     if probe_conf.get("error"):
         return Check("alloc_conf", "fail", title,
                      f"{shown} is rejected by the installed torch: {probe_conf['error']}", facts,
-                     f"fix or unset {variable}; valid keys: expandable_segments, max_split_size_mb, "
+                     f"fix or unset {variable}; valid keys: expandable_segments, "
+                     "max_split_size_mb, "
                      "garbage_collection_threshold, roundup_power2_divisions, backend")
     settings = dict(entries)
     tip = "" if settings.get("expandable_segments") == "True" or settings.get("backend") == "cudaMallocAsync" \
@@ -921,8 +945,10 @@ def check_alloc_conf(inputs: DoctorInputs) -> Check:
                          f"{shown}: accepted by the installed torch (not in the doctor's list: "
                          f"{problems[0]})", facts, tip)
         return Check("alloc_conf", "warn", title, f"{shown}: {'; '.join(problems)}", facts,
-                     f"fix or unset {variable} (keys: expandable_segments:True, max_split_size_mb:N, "
-                     "garbage_collection_threshold:0.x, roundup_power2_divisions:N, backend:native)")
+                     f"fix or unset {variable} (keys: expandable_segments:True, "
+                     "max_split_size_mb:N, "
+                     "garbage_collection_threshold:0.x, roundup_power2_divisions:N, "
+                     "backend:native)")
     verdict = "checked by torch" if facts["checked_by_torch"] else "valid keys and values"
     return Check("alloc_conf", "pass", title, f"{shown} ({verdict})", facts, tip)
 
@@ -931,7 +957,8 @@ def check_hf_cache(inputs: DoctorInputs) -> Check:
     hf = inputs.hf_cache
     facts: dict[str, Any] = {
         "path": hf.path, "source": hf.source, "exists": hf.exists, "writable": hf.writable,
-        "free_bytes": hf.free_bytes, "total_bytes": hf.total_bytes, "cached_models": hf.cached_models,
+        "free_bytes": hf.free_bytes, "total_bytes": hf.total_bytes,
+        "cached_models": hf.cached_models,
         "offline": hf.offline,
     }
     where = f"{hf.path} ({hf.source})"
@@ -941,12 +968,15 @@ def check_hf_cache(inputs: DoctorInputs) -> Check:
         return Check("hf_cache", "fail", "HF cache", f"{where}: only {free} free", facts,
                      "free disk space, or point HF_HUB_CACHE at a larger disk")
     if not hf.writable:
-        return Check("hf_cache", "warn", "HF cache", f"{where}: not writable{models}; cached models "
+        return Check("hf_cache", "warn", "HF cache",
+                     f"{where}: not writable{models}; cached models "
                      "load, nothing new can be saved", facts,
                      "set HF_HUB_CACHE (or HF_HOME) to a writable directory")
     if hf.free_bytes is not None and hf.free_bytes < 30 * GIB:
-        return Check("hf_cache", "warn", "HF cache", f"{where}: {free} free{models}; a 9B bf16 model "
-                     "takes ~20 GB", facts, "free disk space, or point HF_HUB_CACHE at a larger disk")
+        return Check("hf_cache", "warn", "HF cache",
+                     f"{where}: {free} free{models}; a 9B bf16 model "
+                     "takes ~20 GB", facts,
+                     "free disk space, or point HF_HUB_CACHE at a larger disk")
     return Check("hf_cache", "pass", "HF cache", f"{where}: {free} free{models}"
                  + ("; offline (HF_HUB_OFFLINE)" if hf.offline else ""), facts)
 

@@ -301,7 +301,8 @@ def build_bundle(
     parts.extend(f"note      {note}" for note in notes)
     parts.extend(_section("doctor", _doctor_section(doctor_report, doctor_problem)))
     parts.extend(_section("telemetry (last sample)", _telemetry_section(sample)))
-    parts.extend(_section("model: pre-flight and estimate", _check_section(check_result, check_problem)))
+    parts.extend(_section("model: pre-flight and estimate", _check_section(check_result,
+                                                                           check_problem)))
     parts.extend(_section("last errors and their diagnosis",
                           _errors_section(diagnosed_errors, engine_reported, last_errors)))
     parts.extend(_section("session log (tail)", _log_section(session_log_path, tail)))

@@ -75,7 +75,8 @@ def read_nvml(nvml: Any = None) -> NvmlFacts:
                 gpus.append(NvmlGpu(index, None, None, None, None))
                 continue
             cc = ask("nvmlDeviceGetCudaComputeCapability", handle)
-            name, uuid = text(ask("nvmlDeviceGetName", handle)), text(ask("nvmlDeviceGetUUID", handle))
+            name, uuid = text(ask("nvmlDeviceGetName", handle)), text(ask("nvmlDeviceGetUUID",
+                                                                          handle))
             # The v2 struct, as Telemetry asks (so its recordings answer this call too).
             v2 = nv.constant("nvmlMemory_v2")
             mem = ask("nvmlDeviceGetMemoryInfo", handle, version=v2) if v2 is not None else None
@@ -173,7 +174,8 @@ def resolve_hf_cache(env: Mapping[str, str], configured: str | None = None) -> t
         if env.get(name):
             return os.path.expandvars(os.path.expanduser(env[name])), name
     if env.get("HF_HOME"):
-        return os.path.join(os.path.expandvars(os.path.expanduser(env["HF_HOME"])), "hub"), "HF_HOME"
+        return os.path.join(os.path.expandvars(os.path.expanduser(env["HF_HOME"])),
+                            "hub"), "HF_HOME"
     base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     source = "XDG_CACHE_HOME" if env.get("XDG_CACHE_HOME") else "default"
     return os.path.join(base, "huggingface", "hub"), source

@@ -262,7 +262,8 @@ class RecordedNvml:
 
     def __getattr__(self, name: str) -> Any:
         real = getattr(self._module, name, None)
-        if not name.startswith("nvml") or not (real is None or callable(real)) or isinstance(real, type):
+        if not name.startswith("nvml") or not (real is None or callable(real)) or isinstance(real,
+                                                                                             type):
             if real is None:
                 raise AttributeError(name)
             return real  # constants (nvmlMemory_v2), exception classes

@@ -153,7 +153,8 @@ class Telemetry:
 
     # -- NVML -----------------------------------------------------------------------------
 
-    def _call(self, fn: str, *args: Any, gpu: int | None = None, probe: bool = False, **kw: Any) -> Any:
+    def _call(self, fn: str, *args: Any, gpu: int | None = None, probe: bool = False,
+              **kw: Any) -> Any:
         """Telemetry's way to call NVML (through `Nvml.call`): the answer, or NA on failure.
 
         `gpu` names the device the call is about (for "GPU n is lost"); `probe` marks a call
@@ -231,7 +232,8 @@ class Telemetry:
             if mem is not None:
                 self._memory_v2[i] = True
                 return int(mem.total), int(mem.used), int(mem.reserved)
-            if self._nv.last_error in (ERR_FUNCTION_NOT_FOUND, ERR_NOT_SUPPORTED, ERR_INVALID_ARGUMENT,
+            if self._nv.last_error in (ERR_FUNCTION_NOT_FOUND, ERR_NOT_SUPPORTED,
+                                       ERR_INVALID_ARGUMENT,
                                     ERR_ARGUMENT_VERSION_MISMATCH):
                 self._memory_v2[i] = False  # this driver has no v2: remember, use v1 from now on
             else:
@@ -272,7 +274,8 @@ class Telemetry:
         now = self._monotonic()
         cached = self._power_limits.get(i)
         if cached is None or not 0 <= now - cached[0] < POWER_LIMIT_REFRESH_S:
-            cached = self._power_limits[i] = (now, self._call("nvmlDeviceGetPowerManagementLimit", handle, gpu=i))
+            cached = self._power_limits[i] = (now, self._call("nvmlDeviceGetPowerManagementLimit",
+                                                              handle, gpu=i))
         return cached[1]
 
     def _processes(self, i: int, handle: Any) -> tuple[GpuProcessSample, ...]:
@@ -288,7 +291,8 @@ class Telemetry:
                 user, name = self._process_identity(pid)
                 found[pid] = GpuProcessSample(
                     gpu_index=i, pid=pid, user=user, name=name, kind=kind,
-                    gpu_memory_bytes=None if mem is None or mem >= VALUE_NOT_AVAILABLE else int(mem),
+                    gpu_memory_bytes=None if mem is None or mem >= VALUE_NOT_AVAILABLE
+                    else int(mem),
                 )
         return tuple(found.values())
 
@@ -370,9 +374,11 @@ class Telemetry:
                 rss = int(proc.memory_info().rss)
                 cpu: float | None = proc.cpu_percent(interval=None)
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
-            return ProcSample(pid, alive=False, rss_bytes=None, cpu_percent=None, gpu_memory_bytes=None)
+            return ProcSample(pid, alive=False, rss_bytes=None, cpu_percent=None,
+                              gpu_memory_bytes=None)
         except (psutil.AccessDenied, OSError):
-            return ProcSample(pid, alive=True, rss_bytes=None, cpu_percent=None, gpu_memory_bytes=gpu_mem)
+            return ProcSample(pid, alive=True, rss_bytes=None, cpu_percent=None,
+                              gpu_memory_bytes=gpu_mem)
         if pid not in self._primed:  # the first cpu_percent call has no baseline
             self._primed.add(pid)
             cpu = None

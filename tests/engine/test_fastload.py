@@ -82,7 +82,8 @@ def assert_identical(stock: Any, fast: Any) -> None:
         assert a.keys() == b.keys(), kind
         for name, ta in a.items():
             tb = b[name]
-            assert (ta.dtype, ta.device, tuple(ta.shape)) == (tb.dtype, tb.device, tuple(tb.shape)), name
+            assert (ta.dtype, ta.device, tuple(ta.shape)) == (tb.dtype, tb.device,
+                                                              tuple(tb.shape)), name
             assert ta.requires_grad == tb.requires_grad, name
             assert torch.equal(ta, tb), f"{name} differs"
     # tied weights: the same tensors share storage in both

@@ -73,7 +73,8 @@ async def test_lines_appear_timestamped_with_levels_and_colours() -> None:
         view.handle_engine_message(output("loading the model", ts=T0 + 1.5))
         view.handle_engine_message(output("UserWarning: TypedStorage is deprecated", ts=T0 + 2))
         view.handle_engine_message(output("RuntimeError: CUDA error: no kernel image", ts=T0 + 3))
-        view.handle_engine_message(output("2024-05-01 10:00:00 DEBUG urllib3 connection", ts=T0 + 4))
+        view.handle_engine_message(output("2024-05-01 10:00:00 DEBUG urllib3 connection",
+                                          ts=T0 + 4))
         view.add_event("load started: demo", "info", ts=T0 + 5)
         await pilot.pause()
         pane = view.pane
@@ -112,7 +113,8 @@ async def test_progress_bar_updates_collapse_to_their_last_state() -> None:
         view = app.log_view
         view.handle_engine_message(output("start"))
         for done in range(0, 21, 5):
-            view.handle_engine_message(output(f"Loading weights:  {done * 5:3d}%|#   | {done}/20", cr=True))
+            view.handle_engine_message(output(f"Loading weights:  {done * 5:3d}%|#   | {done}/20",
+                                              cr=True))
         # A warning printed while the bar runs stays; the bar's next update replaces the bar.
         view.handle_engine_message(output("UserWarning: something odd"))
         view.handle_engine_message(output("Loading weights: 100%|####| 20/20 [00:01<00:00]"))

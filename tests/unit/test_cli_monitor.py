@@ -43,7 +43,8 @@ def documented_schema() -> dict[str, dict[str, tuple[type, ...]]]:
     return schema
 
 
-def validate(obj: dict[str, Any], schema: dict[str, dict[str, tuple[type, ...]]], section: str) -> None:
+def validate(obj: dict[str, Any], schema: dict[str, dict[str, tuple[type, ...]]],
+             section: str) -> None:
     fields = schema[section]
     assert set(obj) == set(fields), f"{section}: undocumented {set(obj) - set(fields)}, missing {set(fields) - set(obj)}"
     for name, value in obj.items():
@@ -110,7 +111,8 @@ def test_streaming_json_lines_and_count(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_text_table(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(RECORDING_ENV, str(REAL if REAL.exists() else FIXTURES / "h100_handmade.json"))
+    monkeypatch.setenv(RECORDING_ENV,
+                       str(REAL if REAL.exists() else FIXTURES / "h100_handmade.json"))
     assert main(["monitor", "--once"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^NVML: ok\s+1 GPU\(s\)\s+driver 580\.159\.04\s+CUDA 13\.0$", out, re.M), out
@@ -119,7 +121,8 @@ def test_text_table(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monk
         assert re.search(f"^{start}", out, re.M), start
 
 
-def test_text_lines_without_gpu(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_text_lines_without_gpu(capsys: pytest.CaptureFixture[str],
+                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(RECORDING_ENV, str(FIXTURES / "no_driver.json"))
     assert main(["--interval", "0.25", "monitor", "--count", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -130,7 +133,8 @@ def test_installed_script_in_a_subprocess() -> None:
     script = Path(sys.executable).parent / "autoglm-console"
     assert script.exists(), "autoglm-console is not installed in this environment (pip install -e .)"
     env = {k: v for k, v in os.environ.items() if k != RECORDING_ENV}
-    out = subprocess.run([str(script), "monitor", "--once", "--json"], capture_output=True, text=True,
+    out = subprocess.run([str(script), "monitor", "--once", "--json"], capture_output=True,
+                         text=True,
                          timeout=60, env=env, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stderr == ""

@@ -93,7 +93,8 @@ def test_dev_log_cause_in_top_three(case: Case) -> None:
 
 
 def test_dev_set_top1_accuracy() -> None:
-    hits = sum(1 for case in DEV if [c.id for c in diagnose_text(case.text)][:1] == list(case.expected))
+    hits = sum(1 for case in DEV
+               if [c.id for c in diagnose_text(case.text)][:1] == list(case.expected))
     assert hits / len(DEV) >= 0.9, f"top-1 {hits}/{len(DEV)}"
 
 

@@ -336,7 +336,8 @@ ARCH_CASES = [
 
 
 @pytest.mark.parametrize(("archs", "cc", "support", "entries"), ARCH_CASES)
-def test_kernel_support(archs: list[str], cc: tuple[int, int], support: str, entries: list[str]) -> None:
+def test_kernel_support(archs: list[str], cc: tuple[int, int], support: str,
+                        entries: list[str]) -> None:
     assert kernel_support(archs, cc) == (support, entries)
 
 
@@ -365,7 +366,8 @@ def test_arch_predicted_from_nvml_when_torch_cannot_start() -> None:
     nvml = NvmlFacts(NvmlStatus("ok", "", "470.57.02", None, "11.4"), h100_nvml().gpus)
     probe = with_torch(cuda="12.1", cuda_available=False, device_count=0, devices=[],
                        arch_list=["sm_50", "sm_80", "sm_86"],
-                       unavailable_message="RuntimeError: The NVIDIA driver on your system is too old (found version 11040).")
+                       unavailable_message="RuntimeError: The NVIDIA driver on your system is too "
+                                           "old (found version 11040).")
     report = evaluate(synthetic(probe=probe, nvml=nvml))
     assert report.get("torch").status == "fail"
     assert report.get("torch").facts["reason"] == "driver_too_old"
@@ -490,8 +492,10 @@ ALLOC_CASES = [
 @pytest.mark.parametrize(("value", "expected", "text"), ALLOC_CASES)
 def test_alloc_conf_static(value: str, expected: str, text: str) -> None:
     probe = copy.deepcopy(probe_fixture("probe_h100.json"))
-    probe["alloc_conf"] = {"variable": None, "value": None, "checked_by_torch": False, "error": None}
-    check = evaluate(synthetic(env={"PYTORCH_CUDA_ALLOC_CONF": value}, probe=probe)).get("alloc_conf")
+    probe["alloc_conf"] = {"variable": None, "value": None, "checked_by_torch": False,
+                           "error": None}
+    check = evaluate(synthetic(env={"PYTORCH_CUDA_ALLOC_CONF": value},
+                               probe=probe)).get("alloc_conf")
     assert check.status == expected, check.detail
     assert text in (check.detail + check.fix)
 
@@ -516,7 +520,8 @@ def test_alloc_conf_unknown_key_accepted_by_torch_passes() -> None:
     probe = copy.deepcopy(probe_fixture("probe_h100.json"))
     probe["alloc_conf"] = {"variable": "PYTORCH_CUDA_ALLOC_CONF", "value": "future_key:1",
                            "checked_by_torch": True, "error": None}
-    check = evaluate(synthetic(env={"PYTORCH_CUDA_ALLOC_CONF": "future_key:1"}, probe=probe)).get("alloc_conf")
+    check = evaluate(synthetic(env={"PYTORCH_CUDA_ALLOC_CONF": "future_key:1"},
+                               probe=probe)).get("alloc_conf")
     assert check.status == "pass" and "accepted by the installed torch" in check.detail
 
 

@@ -51,7 +51,8 @@ def test_whole_models_have_no_findings(name: str) -> None:
                 sl = st.get_slice(key)
                 expected[key] = tuple(sl.get_shape())
     assert {t.name: t.shape for t in report.tensors} == expected
-    assert report.checkpoint_bytes == sum(f.stat().st_size for f in built(name).glob("*.safetensors"))
+    assert report.checkpoint_bytes == sum(f.stat().st_size
+                                          for f in built(name).glob("*.safetensors"))
 
 
 def test_sharded_model_really_has_an_index() -> None:

@@ -73,7 +73,8 @@ def test_healthy_recording_reads_every_field(path: Path) -> None:
             mem["total"], mem["used"], mem["reserved"]
         )
         assert gpu.power_draw_w == pytest.approx(power_mw[min(i, len(power_mw) - 1)] / 1000)
-        assert gpu.power_limit_w == answers(rec, "nvmlDeviceGetPowerManagementLimit(gpu0)")[0] / 1000
+        assert gpu.power_limit_w == answers(rec,
+                                            "nvmlDeviceGetPowerManagementLimit(gpu0)")[0] / 1000
         for field in ("utilization_gpu_pct", "temperature_c", "sm_clock_mhz"):
             assert getattr(gpu, field) is not None, field
         assert sample.nvml.ok
@@ -81,7 +82,8 @@ def test_healthy_recording_reads_every_field(path: Path) -> None:
     json.dumps(samples[-1].to_json_dict())  # serialisable as it stands
 
 
-@pytest.mark.parametrize("path", [p for p in HEALTHY if "expected_gpus" in json.loads(p.read_text())],
+@pytest.mark.parametrize("path",
+                         [p for p in HEALTHY if "expected_gpus" in json.loads(p.read_text())],
                          ids=lambda p: p.name)
 def test_replaying_a_real_recording_gives_the_live_numbers(path: Path) -> None:
     """gpu/record_nvml.py stores what the live Telemetry read; replay must read the same."""
@@ -142,7 +144,8 @@ def test_v1_only_driver_falls_back_per_device_and_remembers() -> None:
     assert telemetry.take_notices() == []
 
 
-@pytest.mark.parametrize("code", [pynvml.NVML_ERROR_LIBRARY_NOT_FOUND, pynvml.NVML_ERROR_DRIVER_NOT_LOADED])
+@pytest.mark.parametrize("code", [pynvml.NVML_ERROR_LIBRARY_NOT_FOUND,
+                                  pynvml.NVML_ERROR_DRIVER_NOT_LOADED])
 def test_no_driver_is_a_normal_cpu_only_mode(code: int) -> None:
     rec = load("no_driver.json")
     rec["calls"]["nvmlInit()"] = [{"error": code}]
@@ -405,10 +408,12 @@ def test_derived_fixtures_are_up_to_date(tmp_path: Path) -> None:
         import derive
     finally:
         sys.path.remove(str(FIXTURES))
-    base_path = next(p for p in (FIXTURES / "h100_real.json", FIXTURES / "h100_handmade.json") if p.exists())
+    base_path = next(p for p in (FIXTURES / "h100_real.json",
+                                 FIXTURES / "h100_handmade.json") if p.exists())
     base = json.loads(base_path.read_text())
     for filename, make in derive.DERIVED.items():
-        assert load(filename) == json.loads(json.dumps(make(copy.deepcopy(base), base_path.name))), (
+        assert load(filename) == json.loads(json.dumps(make(copy.deepcopy(base),
+                                                            base_path.name))), (
             f"{filename} is stale: run python tests/fixtures/nvml/derive.py"
         )
 
