@@ -153,7 +153,8 @@ def compare_with_smi(gpus: list[dict[str, Any]], details: dict[str, Any], label:
             if ref is None and ours_scaled is None:
                 continue
             if ref is None or ours_scaled is None or abs(ours_scaled - ref) > tol:
-                msg = f"{label} GPU {i} {field}: ours {ours_scaled} vs nvidia-smi {ref} (tolerance {tol})"
+                msg = (f"{label} GPU {i} {field}: ours {ours_scaled} vs nvidia-smi {ref} "
+                       f"(tolerance {tol})")
                 details["problems" if must else "warnings"].append(msg)
 
 

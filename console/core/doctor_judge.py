@@ -443,7 +443,8 @@ def _visible(inputs: DoctorInputs) -> VisibleDevices:
 def _gpu_names(gpus: Sequence[NvmlGpu]) -> str:
     parts = []
     for g in gpus:
-        cc = f"cc {g.compute_capability[0]}.{g.compute_capability[1]}" if g.compute_capability else "cc ?"
+        cc = (f"cc {g.compute_capability[0]}.{g.compute_capability[1]}" if g.compute_capability
+              else "cc ?")
         parts.append(f"{g.index}: {g.name or 'GPU'} ({cc}, {fmt_bytes(g.memory_total_bytes)})")
     return "; ".join(parts)
 
@@ -463,7 +464,8 @@ def check_python(inputs: DoctorInputs) -> Check:
                      f"use Python {_vtext(PYTHON_MIN)} or newer")
     detail = f"Python {inputs.python_version} ({inputs.python_executable})"
     if "engine_version" in facts:
-        detail += f"; the engine runs Python {facts['engine_version']} ({facts['engine_executable']})"
+        detail += (f"; the engine runs Python {facts['engine_version']} "
+                   f"({facts['engine_executable']})")
     return Check("python", "pass", "Python", detail, facts)
 
 
@@ -548,7 +550,8 @@ def check_torch(inputs: DoctorInputs) -> Check:
     if torch.get("cuda_available"):
         visible = _visible(inputs)
         count = torch.get("device_count")
-        detail = f"torch {version} (CUDA {torch['cuda']}) sees {count} GPU{'s' if count != 1 else ''}"
+        detail = (f"torch {version} (CUDA {torch['cuda']}) sees {count} "
+                  f"GPU{'s' if count != 1 else ''}")
         if visible.visible is not None and count != len(visible.visible):
             facts["expected_device_count"] = len(visible.visible)
             return Check("torch", "warn", title,
@@ -814,7 +817,8 @@ def check_optional(inputs: DoctorInputs) -> Check:
     have = ", ".join(f"{n} {v}" for n, v in versions.items() if v is not None) or "none"
     detail = f"installed: {have}"
     if missing:
-        detail += f"; not installed: {', '.join(missing)} (needed only by models whose tokenizer or quantization uses them)"
+        detail += (f"; not installed: {', '.join(missing)} (needed only by models whose tokenizer "
+                   "or quantization uses them)")
     return Check("optional_packages", "pass", "optional packages", detail, {"versions": versions})
 
 
@@ -962,7 +966,8 @@ def check_hf_cache(inputs: DoctorInputs) -> Check:
         "offline": hf.offline,
     }
     where = f"{hf.path} ({hf.source})"
-    models = f", {hf.cached_models} model(s) cached" if hf.cached_models is not None else ", not created yet"
+    models = (f", {hf.cached_models} model(s) cached" if hf.cached_models is not None
+              else ", not created yet")
     free = fmt_bytes(hf.free_bytes)
     if hf.free_bytes is not None and hf.free_bytes < 1 * GIB:
         return Check("hf_cache", "fail", "HF cache", f"{where}: only {free} free", facts,

@@ -41,7 +41,8 @@ def exit_text(returncode: int | None, signal: str | None = None) -> str:
 
 def ended_line(pid: int, returncode: int | None, signal: str | None, expected: bool) -> str:
     """The session log's record: 'engine pid 4242 ended (killed by SIGKILL) unexpectedly'."""
-    return f"engine pid {pid} ended ({exit_text(returncode, signal)}){'' if expected else ' unexpectedly'}"
+    return (f"engine pid {pid} ended "
+            f"({exit_text(returncode, signal)}){'' if expected else ' unexpectedly'}")
 
 
 _ENDED_RE = re.compile(r"engine pid (\d+) ended \((?:killed by (\w+)|exit code (-?\d+|None))\)"

@@ -155,7 +155,8 @@ class Nvml:
                 "(driver updated without a reboot?); GPU readings are off",
             )
         else:
-            why = "no permission to the NVIDIA devices" if code == ERR_NO_PERMISSION else f"error {code}"
+            why = ("no permission to the NVIDIA devices" if code == ERR_NO_PERMISSION
+                   else f"error {code}")
             self.start_state = ("error", f"NVML cannot start ({why}); GPU readings are off")
         return self.start_state
 

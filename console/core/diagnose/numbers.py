@@ -203,7 +203,8 @@ def judge_oom(
     big = max(GIB // 2, int(0.05 * total)) if total else GIB // 2
 
     # Fragmentation: the allocator holds more idle memory than it was asked for, in pieces.
-    if unallocated is not None and requested is not None and unallocated >= requested and unallocated >= big:
+    if (unallocated is not None and requested is not None and unallocated >= requested
+        and unallocated >= big):
         return OomVerdict(
             "fragmentation",
             f"GPU out of memory: fragmentation ({fmt_bytes(unallocated)} reserved but unallocated)",
@@ -255,7 +256,8 @@ def judge_oom(
                                              if others_bytes else "")
                     + ": the model does not fit.")
         else:
-            text = "Memory ran out while the weights were being placed on the GPU: the model does not fit."
+            text = ("Memory ran out while the weights were being placed on the GPU: the model does "
+                    "not fit.")
         return OomVerdict(
             "weights",
             "GPU out of memory: the weights do not fit",

@@ -313,7 +313,8 @@ def _flash_mention(m: re.Match[str] | None, s: Surroundings) -> float | None:
         return 0.25  # "flash_attn is not installed, using SDPA": a fallback, not a failure
     if "undefined symbol" in line or "undefined symbol" in s.block_text:
         return 0.95
-    if "no module named" in line or "not installed" in line or "doesn't seem to be installed" in line:
+    if ("no module named" in line or "not installed" in line
+        or "doesn't seem to be installed" in line):
         return 0.9
     if _ERRORISH.search(line):
         return 0.8
