@@ -91,7 +91,8 @@ if overrides == "GLM4V_DEFAULTS":
     overrides = {k: text[k] for k in ("hidden_size", "intermediate_size", "num_hidden_layers",
                  "num_attention_heads", "num_key_value_heads", "vocab_size",
                  "max_position_embeddings", "rope_parameters")}
-    overrides["head_dim"] = text.get("head_dim") or text["hidden_size"] // text["num_attention_heads"]
+    overrides["head_dim"] = (text.get("head_dim")
+                             or text["hidden_size"] // text["num_attention_heads"])
     # AutoGLM-Phone-9B's rope: multimodal sections over half of each head (as its config has)
     overrides["rope_parameters"] = {"rope_type": "default", "rope_theta": 10000.0,
                                     "mrope_section": [8, 12, 12], "partial_rotary_factor": 0.5}
@@ -449,7 +450,10 @@ def main() -> int:
 
     # The plan, by priority: the key ratios first, extras while the budget lasts.
     plan: list[tuple[str, str, str, bool]] = []  # (model, variant, kind, cold)
-    cold_first = [] if args.no_cold else [next(iter(paths))] if args.small and paths else list(paths)
+    if args.no_cold:
+        cold_first = []
+    else:
+        cold_first = [next(iter(paths))] if args.small and paths else list(paths)
     for name in paths:
         plan += [(name, "plain", "child", False), (name, "default", "engine", False)] * runs
         if name in cold_first and not args.small:

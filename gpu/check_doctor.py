@@ -105,7 +105,8 @@ import json, torch
 d = {"version": torch.__version__, "cuda": torch.version.cuda,
      "device_count": torch.cuda.device_count(), "arch_list": torch.cuda.get_arch_list(),
      "cudnn": torch.backends.cudnn.version(), "bf16": torch.cuda.is_bf16_supported(),
-     "capabilities": [list(torch.cuda.get_device_capability(i)) for i in range(torch.cuda.device_count())],
+     "capabilities": [list(torch.cuda.get_device_capability(i))
+                      for i in range(torch.cuda.device_count())],
      "names": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]}
 print(json.dumps(d))
 """
@@ -284,7 +285,8 @@ PROBE_CASES = {
     "probe_h100.json": {},
     "probe_h100_cvd5.json": {"CUDA_VISIBLE_DEVICES": "5"},
     "probe_h100_cvd_empty.json": {"CUDA_VISIBLE_DEVICES": ""},
-    "probe_h100_alloc_bad.json": {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:true,not_a_key:1"},
+    "probe_h100_alloc_bad.json": {
+        "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:true,not_a_key:1"},
 }
 
 

@@ -431,7 +431,8 @@ def main() -> int:
                    crosscheck_diff_bytes=peak - measured["peak_crosscheck_bytes"])
         results["cases"].append(row)
         log(f"{label:<34}{estimate.weights.parameters / 1e9:>7.2f}B"
-            f"{estimate.after_load_bytes / GIB:>9.2f}G{measured['after_load_nvml_bytes'] / GIB:>9.2f}G"
+            f"{estimate.after_load_bytes / GIB:>9.2f}G"
+            f"{measured['after_load_nvml_bytes'] / GIB:>9.2f}G"
             f"{estimate.peak_bytes / GIB:>9.2f}G{peak / GIB:>9.2f}G{diff:>+7.1f}%  "
             f"{'pass' if ok else 'FAIL'} ({row['wall_s']} s)")
         (out_dir / "estimate.json").write_text(json.dumps(results, indent=2))

@@ -181,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         import psutil
 
         d["python"] = platform.python_version()
-        d["pynvml"] = importlib.metadata.version("nvidia-ml-py") if importlib.util.find_spec("pynvml") else None
+        d["pynvml"] = (importlib.metadata.version("nvidia-ml-py")
+                       if importlib.util.find_spec("pynvml") else None)
         d["psutil"] = psutil.__version__
         d["nvidia_smi"] = shutil.which("nvidia-smi")
         for mod in ("platformdirs", "torch"):  # find, not import: torch stays out of this process

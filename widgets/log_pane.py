@@ -583,7 +583,8 @@ class LogPane(ScrollView, can_focus=True):
             base = self.rich_style
             self._styles = {"base": base}
             for name in self.COMPONENT_CLASSES:
-                self._styles[name.removeprefix("log-pane--")] = base + self.get_component_rich_style(name)
+                style = base + self.get_component_rich_style(name)
+                self._styles[name.removeprefix("log-pane--")] = style
         return self._styles
 
     def _refresh_entry(self, entry: LogEntry) -> None:

@@ -399,7 +399,9 @@ def _check_alloc_value(key: str, value: str) -> str | None:
             "cudaMallocAsync") else f"must be native or cudaMallocAsync, got {value!r}"
     if rule.startswith("int>="):
         low = int(rule[5:])
-        return None if value.isdigit() and int(value) >= low else f"must be a whole number >= {low}, got {value!r}"
+        if value.isdigit() and int(value) >= low:
+            return None
+        return f"must be a whole number >= {low}, got {value!r}"
     if rule.startswith("float("):
         try:
             number = float(value)
@@ -628,7 +630,8 @@ def _devices_for_arch(inputs: DoctorInputs) -> tuple[list[tuple[str, tuple[int, 
     if not inputs.nvml.ok:
         return [], "none"
     visible = _visible(inputs)
-    indices = visible.visible if visible.visible is not None else tuple(g.index for g in inputs.nvml.gpus)
+    indices = (visible.visible if visible.visible is not None
+               else tuple(g.index for g in inputs.nvml.gpus))
     out = []
     for g in inputs.nvml.gpus:
         if g.index in indices and g.compute_capability:
@@ -751,7 +754,10 @@ def check_bf16(inputs: DoctorInputs) -> Check:
 
 
 def _requirement_for(inputs: DoctorInputs, name: str) -> str | None:
-    """transformers' own requirement on `name` (base, or its torch extra), e.g. 'tokenizers<0.24'."""
+    """transformers' own requirement on `name` (base, or its torch extra).
+
+    E.g. 'tokenizers<0.24'.
+    """
     want = DIST_NAMES.get(name, name).lower().replace("_", "-")
     for req in inputs.transformers_requires:
         head = re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0].lower().replace("_", "-")
@@ -941,8 +947,10 @@ def check_alloc_conf(inputs: DoctorInputs) -> Check:
                      "max_split_size_mb, "
                      "garbage_collection_threshold, roundup_power2_divisions, backend")
     settings = dict(entries)
-    tip = "" if settings.get("expandable_segments") == "True" or settings.get("backend") == "cudaMallocAsync" \
-        else suggestion.replace("export PYTORCH_CUDA_ALLOC_CONF=", f"add to {variable}: ")
+    already = (settings.get("expandable_segments") == "True"
+               or settings.get("backend") == "cudaMallocAsync")
+    tip = "" if already else suggestion.replace("export PYTORCH_CUDA_ALLOC_CONF=",
+                                                f"add to {variable}: ")
     if problems:
         if facts["checked_by_torch"]:  # the installed torch parsed it without complaint
             return Check("alloc_conf", "pass", title,

@@ -114,7 +114,8 @@ class Tmux:
         found = []
         for proc in psutil.process_iter(["pid"]):
             try:
-                if proc.environ().get(TAG_VAR) == self.tag and proc.status() != psutil.STATUS_ZOMBIE:
+                if (proc.environ().get(TAG_VAR) == self.tag
+                        and proc.status() != psutil.STATUS_ZOMBIE):
                     found.append(proc)
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue

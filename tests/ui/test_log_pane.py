@@ -100,7 +100,8 @@ def test_level_detection_reads_prefixes_first() -> None:
     assert detect_level("Killed") == ERROR
     assert detect_level("E0101 12:00:00.000 1234 nccl.cc] failed") == ERROR
     assert detect_level("W0101 12:00:00 worker.py] slow") == WARNING
-    assert detect_level("/x/modeling_utils.py:123: FutureWarning: `torch_dtype` is deprecated") == WARNING
+    deprecation = "/x/modeling_utils.py:123: FutureWarning: `torch_dtype` is deprecated"
+    assert detect_level(deprecation) == WARNING
     assert detect_level("INFO: 0 errors found, ValueError: none") == INFO  # the prefix decides
     assert detect_level("WARNING: retrying after Error: timeout") == WARNING
     assert detect_level("Loading weights: 100%|██████████| 21/21") == INFO
@@ -343,7 +344,8 @@ async def test_an_engine_killed_under_memory_pressure_gets_a_host_oom_card() -> 
         assert card.cause_id == "host_oom"
         assert "RAM 97% used, swap 90% used" in card.record.facts
         assert "engine ended: signal 9" in card.record.facts
-        assert "engine (pid 4242) ended: killed by SIGKILL, unexpectedly" in view.pane.visible_texts()
+        ended = "engine (pid 4242) ended: killed by SIGKILL, unexpectedly"
+        assert ended in view.pane.visible_texts()
         assert view.pane.entries[-1].level == ERROR
         # A kill the console asked for (hard unload) is no error.
         view.handle_engine_message({"v": 1, "event": "exited", "ts": T0, "returncode": -9,

@@ -46,7 +46,8 @@ def documented_schema() -> dict[str, dict[str, tuple[type, ...]]]:
 def validate(obj: dict[str, Any], schema: dict[str, dict[str, tuple[type, ...]]],
              section: str) -> None:
     fields = schema[section]
-    assert set(obj) == set(fields), f"{section}: undocumented {set(obj) - set(fields)}, missing {set(fields) - set(obj)}"
+    assert set(obj) == set(fields), (
+        f"{section}: undocumented {set(obj) - set(fields)}, missing {set(fields) - set(obj)}")
     for name, value in obj.items():
         allowed = fields[name]
         # JSON has no int/bool distinction problem for us except bool being an int in Python.
@@ -131,7 +132,8 @@ def test_text_lines_without_gpu(capsys: pytest.CaptureFixture[str],
 
 def test_installed_script_in_a_subprocess() -> None:
     script = Path(sys.executable).parent / "autoglm-console"
-    assert script.exists(), "autoglm-console is not installed in this environment (pip install -e .)"
+    assert script.exists(), (
+        "autoglm-console is not installed in this environment (pip install -e .)")
     env = {k: v for k, v in os.environ.items() if k != RECORDING_ENV}
     out = subprocess.run([str(script), "monitor", "--once", "--json"], capture_output=True,
                          text=True,

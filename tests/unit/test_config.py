@@ -179,7 +179,8 @@ def test_levels_ordering_and_abort_false(tmp_path: Path) -> None:
     write(tmp_path, "[thresholds.swap_in]\nwarn = 150\npause = 150\nresume = 20\n"
                     "[thresholds.temperature]\npause = 105\nresume = 100\nwarn = 95\n")
     config = load_config(path)
-    assert config.thresholds["swap_in"].pause == 150 and config.thresholds["temperature"].pause == 105
+    assert config.thresholds["swap_in"].pause == 150
+    assert config.thresholds["temperature"].pause == 105
 
 
 def test_levels_colour() -> None:

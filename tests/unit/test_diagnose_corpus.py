@@ -80,7 +80,8 @@ def test_fixture_log_top_cause(case: Case) -> None:
     if not case.expected:
         assert ids == [], f"{case.name} must give no cause, got {ids}"
     else:
-        assert ids[:1] == list(case.expected), f"{case.name}: {[(c.id, c.confidence) for c in causes]}"
+        assert ids[:1] == list(case.expected), (
+            f"{case.name}: {[(c.id, c.confidence) for c in causes]}")
         top = causes[0]
         assert top.evidence and top.fixes and top.title
         assert 0.3 <= top.confidence <= 0.99
@@ -117,7 +118,8 @@ def test_surface_exception_is_not_the_cause() -> None:
         "quantization_error/gptq_checkpoint_plain_loader": None,
         # torchrun's ChildFailedError and rank 0's gloo 'Connection closed by peer' come last;
         # rank 1's size mismatch is the cause
-        "size_mismatch/torchrun_rank1_size_mismatch": "torch.distributed.elastic.multiprocessing.errors.ChildFailedError",
+        "size_mismatch/torchrun_rank1_size_mismatch":
+            "torch.distributed.elastic.multiprocessing.errors.ChildFailedError",
         # rank 0's gloo error and torchrun's ChildFailedError; its report says the root-cause
         # rank exited with -9 (SIGKILL)
         "host_oom/torchrun_rank_killed": None,

@@ -1,4 +1,4 @@
-"""The one line classifier: the parser's role, then the line's words (console.core.diagnose.levels)."""
+"""The one line classifier (console.core.diagnose.levels): the parser's role, then the words."""
 
 from __future__ import annotations
 

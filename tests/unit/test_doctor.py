@@ -114,7 +114,8 @@ def test_cpu_machine_report_says_so_plainly(cli_report: dict[str, Any]) -> None:
         assert "not applicable: no GPU" in checks[cid]["detail"]
         assert checks[cid]["facts"]["applicable"] is False
     assert checks["arch"]["detail"] == "not applicable: torch is not a CUDA build"
-    assert checks["pkg_transformers"]["facts"]["version"] == importlib.metadata.version("transformers")
+    installed = importlib.metadata.version("transformers")
+    assert checks["pkg_transformers"]["facts"]["version"] == installed
     assert checks["python"]["facts"]["version"] == ".".join(map(str, sys.version_info[:3]))
 
     summary = report["summary"]
@@ -408,7 +409,8 @@ def test_flash_attn_states_on_h100() -> None:
     probe["flash_attn"].update(installed=True, version="2.8.3")
     ok = evaluate(synthetic(probe=probe, packages={"flash_attn": "2.8.3"})).get("flash_attn")
     assert ok.status == "pass" and "suits every GPU" in ok.detail
-    probe["flash_attn"]["import_error"] = "ImportError: flash_attn_2_cuda.so: undefined symbol: _ZN3c10"
+    probe["flash_attn"]["import_error"] = (
+        "ImportError: flash_attn_2_cuda.so: undefined symbol: _ZN3c10")
     broken = evaluate(synthetic(probe=probe, packages={"flash_attn": "2.8.3"})).get("flash_attn")
     assert broken.status == "warn" and "undefined symbol" in broken.detail
     absent = evaluate(synthetic()).get("flash_attn")

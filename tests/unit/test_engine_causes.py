@@ -52,7 +52,8 @@ def test_preflight_findings_name_the_cause_of_a_refusal() -> None:
     ]}) is None
     found = causes.feed(error("PreflightFailed", "pre-flight: error: ...", id=7))
     assert found is not None and found.causes[0].id == "missing_file"
-    assert "pre-flight: model-00002.safetensors: listed in the index but not on disk" in found.causes[0].evidence
+    evidence = "pre-flight: model-00002.safetensors: listed in the index but not on disk"
+    assert evidence in found.causes[0].evidence
     # The findings belong to that load only.
     assert causes.feed(error("PreflightFailed",
                              id=8)).causes[0].id == "corrupt_checkpoint"  # type: ignore[union-attr]

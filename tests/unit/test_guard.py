@@ -225,7 +225,8 @@ def growing_history(grower_pid: int = 4121, growth: int = int(6.2 * GIB),
 def test_why_names_the_process_that_grew() -> None:
     history = growing_history()
     v = evaluate([vram(93), *host_readings()], LEVELS, RUNNING, now=100.0, history=history)
-    assert v.why == "paused: GPU0 VRAM 93% > 92%; pid 4121 (python) grew by 6.2 GiB in the last 20 s"
+    assert v.why == (
+        "paused: GPU0 VRAM 93% > 92%; pid 4121 (python) grew by 6.2 GiB in the last 20 s")
 
 
 def test_why_says_when_the_engine_itself_grew() -> None:
@@ -249,7 +250,8 @@ def test_ram_attribution_uses_the_watched_processes() -> None:
                for i in range(0, 11, 5)]
     v = evaluate([Reading("ram", 91.0)], LEVELS, RUNNING, now=100.0, history=history,
                  engine_pid=555)
-    assert v.why == "paused: host RAM 91% > 90%; pid 555 (the engine) grew by 10.0 GiB in the last 10 s"
+    assert v.why == (
+        "paused: host RAM 91% > 90%; pid 555 (the engine) grew by 10.0 GiB in the last 10 s")
 
 
 # ---------------------------------------------------------------------------------------------

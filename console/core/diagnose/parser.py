@@ -279,7 +279,8 @@ def clean_line(raw: str) -> tuple[str, str | None, bool, bool]:
     if m is not None and 0 < m.end() < len(line):
         prefix = m.group(0)
         prefixed = True
-        if "ank" in prefix or "pid=" in prefix or "default" in prefix or "RANK" in prefix or first.islower():
+        if ("ank" in prefix or "pid=" in prefix or "default" in prefix or "RANK" in prefix
+                or first.islower()):
             tag = _SOURCE_RE.search(prefix)
             if tag is not None:
                 rank = tag.group("rank") or tag.group("bare_rank")

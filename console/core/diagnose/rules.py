@@ -224,7 +224,9 @@ _MODEL_TYPES: frozenset[str] = frozenset(
 _NCCL_WORDS = re.compile(r"error|fail|timeout|timed out|abort|unhandled|invalid|exception|not "
                          r"built|closed|crash", re.I)
 _GPU_WORDS = re.compile(r"\b(?:cuda|gpu|vram|hip|device|cublas|cudnn|nvidia)\b", re.I)
-_CUDA_LIB = re.compile(r"lib(?:cudart|cublas\w*|cudnn\w*|nvrtc|cufft|cusparse|curand|cusolver|nvJitLink|nccl)\b", re.I)
+_CUDA_LIB = re.compile(
+    r"lib(?:cudart|cublas\w*|cudnn\w*|nvrtc|cufft|cusparse|curand|cusolver|nvJitLink|nccl)\b",
+    re.I)
 _ERRORISH = re.compile(r"error|exception|fail|cannot|can't|could not|couldn't|unable|not found|no "
                        r"module|requires?|invalid|unsupported", re.I)
 _TYPICAL_MAX_LENGTHS = {512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 77, 514, 128, 256}
@@ -584,7 +586,8 @@ SIGNATURES: tuple[Signature, ...] = (
       refine=_shared_object("cuda_unavailable")),
     S("cuda_unavailable", "no hip gpus are available", 0.9, "ROCm sees no GPU"),
     S("cuda_unavailable", "not available", 0.65, "the code requires a GPU and none is available",
-      r"(?i)\b(?:cuda|gpu)\b(?: is)? not available|is_available\(\) (?:is|returns?|returned) False"),
+      r"(?i)\b(?:cuda|gpu)\b(?: is)? not available"
+      r"|is_available\(\) (?:is|returns?|returned) False"),
     S("cuda_unavailable", "no cuda runtime is found", 0.55,
       "no CUDA runtime was found (CPU-only torch or no CUDA install)"),
     S("cuda_unavailable", "no gpu", 0.65, "the code requires a GPU and none was found",
@@ -685,7 +688,8 @@ SIGNATURES: tuple[Signature, ...] = (
     S("missing_file", "can't load tokenizer for", 0.75,
       "the tokenizer files could not be found at that path"),
     S("missing_file", "unrecognized model in", 0.75,
-      "config.json is missing or has no model_type: the path is probably not the model's directory"),
+      "config.json is missing or has no model_type: the path is probably not the model's "
+      "directory"),
     S("missing_file", "filenotfounderror", 0.7, "a file does not exist"),
     S("missing_file", "no such file or directory", 0.7, "a file does not exist",
       refine=lambda m,
