@@ -61,8 +61,7 @@ def build_log(lines: int, seed: int = 7) -> str:
                          f"{rng.randrange(8)}")
         elif kind < 0.78:
             noise.append("/usr/lib/python3.11/site-packages/transformers/modeling_utils.py:4713: "
-                         "FutureWarning: "
-                         "`torch_dtype` is deprecated! Use `dtype` instead!")
+                         "FutureWarning: `torch_dtype` is deprecated! Use `dtype` instead!")
         elif kind < 0.86:
             noise.append(f"  {rng.choice(['generated', 'prompt', 'decode'])} "
                          f"tokens={rng.randrange(8192)} "

@@ -226,15 +226,11 @@ def main(argv: list[str] | None = None) -> int:
 
     with check("no_cuda_ctx") as d:
         probe = (
-            "import json, sys, io, contextlib\n"
-            "from console.cli import main\n"
-            "buf = io.StringIO()\n"
-            "with contextlib.redirect_stdout(buf):\n"
-            "    rc = main(['monitor', '--once', '--json'])\n"
-            "maps = open('/proc/self/maps').read()\n"
-            "print(json.dumps({'rc': rc, 'libcuda': 'libcuda.so' in maps, 'libnvidia_ml': "
-            "'libnvidia-ml' in maps,\n"
-            "  'heavy': [m for m in ('torch', 'transformers', 'safetensors', 'textual') if m in "
+            "import json, sys, io, contextlib\nfrom console.cli import main\nbuf = "
+            "io.StringIO()\nwith contextlib.redirect_stdout(buf):\n    rc = main(['monitor', "
+            "'--once', '--json'])\nmaps = open('/proc/self/maps').read()\nprint(json.dumps({'rc': "
+            "rc, 'libcuda': 'libcuda.so' in maps, 'libnvidia_ml': 'libnvidia-ml' in maps,\n  "
+            "'heavy': [m for m in ('torch', 'transformers', 'safetensors', 'textual') if m in "
             "sys.modules]}))\n"
         )
         out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env_for_repo(),

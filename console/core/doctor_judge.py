@@ -944,8 +944,8 @@ def check_alloc_conf(inputs: DoctorInputs) -> Check:
         return Check("alloc_conf", "fail", title,
                      f"{shown} is rejected by the installed torch: {probe_conf['error']}", facts,
                      f"fix or unset {variable}; valid keys: expandable_segments, "
-                     "max_split_size_mb, "
-                     "garbage_collection_threshold, roundup_power2_divisions, backend")
+                     "max_split_size_mb, garbage_collection_threshold, roundup_power2_divisions, "
+                     "backend")
     settings = dict(entries)
     already = (settings.get("expandable_segments") == "True"
                or settings.get("backend") == "cudaMallocAsync")
@@ -958,9 +958,8 @@ def check_alloc_conf(inputs: DoctorInputs) -> Check:
                          f"{problems[0]})", facts, tip)
         return Check("alloc_conf", "warn", title, f"{shown}: {'; '.join(problems)}", facts,
                      f"fix or unset {variable} (keys: expandable_segments:True, "
-                     "max_split_size_mb:N, "
-                     "garbage_collection_threshold:0.x, roundup_power2_divisions:N, "
-                     "backend:native)")
+                     "max_split_size_mb:N, garbage_collection_threshold:0.x, "
+                     "roundup_power2_divisions:N, backend:native)")
     verdict = "checked by torch" if facts["checked_by_torch"] else "valid keys and values"
     return Check("alloc_conf", "pass", title, f"{shown} ({verdict})", facts, tip)
 

@@ -82,12 +82,10 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path, monkeypatch: pytest.M
 
 def test_diagnosis_imports_no_torch_transformers_or_textual() -> None:
     code = (
-        "import sys\n"
-        "from console.cli import main\n"
+        "import sys\nfrom console.cli import main\n"
         f"main(['diagnose', {str(OOM_LOG)!r}, '--json'])\n"
         "bad = [m for m in ('torch', 'transformers', 'textual', 'safetensors') if m in "
-        "sys.modules]\n"
-        "assert not bad, bad\n"
+        "sys.modules]\nassert not bad, bad\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60, check=False)

@@ -68,11 +68,9 @@ def _gpu(*processes: GpuProcessSample) -> GpuSample:
 
 
 OOM_LINE = ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.16 GiB. GPU 0 has a "
-            "total "
-            "capacity of 79.19 GiB of which 310.00 MiB is free. Including non-PyTorch memory, this "
-            "process has 20.80 GiB memory in use. Of the allocated memory 19.90 GiB is allocated "
-            "by "
-            "PyTorch, and 210.00 MiB is reserved by PyTorch but unallocated.")
+            "total capacity of 79.19 GiB of which 310.00 MiB is free. Including non-PyTorch "
+            "memory, this process has 20.80 GiB memory in use. Of the allocated memory 19.90 GiB "
+            "is allocated by PyTorch, and 210.00 MiB is reserved by PyTorch but unallocated.")
 
 
 def test_oom_names_the_other_process_from_nvml() -> None:

@@ -13,10 +13,8 @@ MESSAGES = [
     ("RuntimeError: CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`",
      "cuda_oom"),
     ("ValueError: The model's max seq len (32768) is larger than the maximum number of tokens that "
-     "can be "
-     "stored in KV cache (7344). Try increasing `gpu_memory_utilization` or decreasing "
-     "`max_model_len` when "
-     "initializing the engine.", "cuda_oom"),
+     "can be stored in KV cache (7344). Try increasing `gpu_memory_utilization` or decreasing "
+     "`max_model_len` when initializing the engine.", "cuda_oom"),
     ("AssertionError: Torch not compiled with CUDA enabled", "cuda_unavailable"),
     ("RuntimeError: No CUDA GPUs are available", "cuda_unavailable"),
     ("RuntimeError: Attempting to deserialize object on CUDA device 2 but "
@@ -31,8 +29,7 @@ MESSAGES = [
      "cuda_driver_mismatch"),
     ("Failed to initialize NVML: Driver/library version mismatch", "cuda_driver_mismatch"),
     ("RuntimeError: Expected all tensors to be on the same device, but found at least two devices, "
-     "cpu and "
-     "cuda:0! (when checking argument for argument mat1 in method wrapper_CUDA_addmm)",
+     "cpu and cuda:0! (when checking argument for argument mat1 in method wrapper_CUDA_addmm)",
      "device_mismatch"),
     ("NotImplementedError: Cannot copy out of meta tensor; no data!", "device_mismatch"),
     ('RuntimeError: "LayerNormKernelImpl" not implemented for \'Half\'', "dtype_unsupported"),
@@ -44,11 +41,9 @@ MESSAGES = [
     ("RuntimeError: value cannot be converted to type at::Half without overflow",
      "numeric_overflow"),
     ("RuntimeError: The size of tensor a (4097) must match the size of tensor b (4096) at "
-     "non-singleton "
-     "dimension 3", "context_too_long"),
+     "non-singleton dimension 3", "context_too_long"),
     ("This model's maximum context length is 4096 tokens. However, you requested 4500 tokens (3500 "
-     "in the "
-     "messages, 1000 in the completion).", "context_too_long"),
+     "in the messages, 1000 in the completion).", "context_too_long"),
     ("ValueError: Sequence length 9000 exceeds max_position_embeddings 8192", "context_too_long"),
     ("RuntimeError: PytorchStreamReader failed reading file data/2: invalid header or archive is "
      "corrupted",
@@ -63,27 +58,21 @@ MESSAGES = [
      "version_mismatch"),
     # transformers / huggingface_hub / tokenizers
     ("OSError: Incorrect path_or_model_id: './chatglm-6b'. Please provide either the path to a "
-     "local folder "
-     "or the repo_id of a model on the Hub.", "missing_file"),
+     "local folder or the repo_id of a model on the Hub.", "missing_file"),
     ("OSError: We couldn't connect to 'https://huggingface.co' to load this file, couldn't find it "
-     "in the cached "
-     "files and it looks like THUDM/chatglm-6b is not the path to a directory containing a file "
-     "named "
-     "config.json.", "missing_file"),
+     "in the cached files and it looks like THUDM/chatglm-6b is not the path to a directory "
+     "containing a file named config.json.", "missing_file"),
     ("OSError: Error no file named config.json found in directory ./ckpts/vae.", "missing_file"),
     ("OSError: Unable to load weights from pytorch checkpoint file for "
-     "'/content/model/pytorch_model.bin' at "
-     "'/content/model/pytorch_model.bin'. If you tried to load a PyTorch model from a TF 2.0 "
-     "checkpoint, please "
-     "set from_tf=True.", "corrupt_checkpoint"),
+     "'/content/model/pytorch_model.bin' at '/content/model/pytorch_model.bin'. If you tried to "
+     "load a PyTorch model from a TF 2.0 checkpoint, please set "
+     "from_tf=True.", "corrupt_checkpoint"),
     ("ValueError: Trying to set a tensor of shape torch.Size([32000, 4096]) in \"weight\" (which "
-     "has shape "
-     "torch.Size([32001, 4096])), this looks incorrect.", "size_mismatch"),
+     "has shape torch.Size([32001, 4096])), this looks incorrect.", "size_mismatch"),
     ("ValueError: Target modules {'query_key_value'} not found in the base model.",
      "missing_or_unexpected_keys"),
     ("ImportError: tokenizers>=0.14,<0.15 is required for a normal functioning of this module, but "
-     "found "
-     "tokenizers==0.15.0.", "version_mismatch"),
+     "found tokenizers==0.15.0.", "version_mismatch"),
     ("AttributeError: module 'torch' has no attribute 'float8_e4m3fn'", "version_mismatch"),
     ("TypeError: LlamaRotaryEmbedding.__init__() got an unexpected keyword argument 'config'",
      "version_mismatch"),
@@ -94,39 +83,33 @@ MESSAGES = [
      "version_mismatch"),
     ("NameError: name 'init_empty_weights' is not defined", "missing_dependency"),
     ("huggingface_hub.errors.HFValidationError: Repo id must use alphanumeric chars or '-', '_', "
-     "'.', '--' and "
-     "'..' are forbidden, '-' and '.' cannot start or end the name, max length is 96: "
-     "'/home/u/models/x'.",
+     "'.', '--' and '..' are forbidden, '-' and '.' cannot start or end the name, max length is "
+     "96: '/home/u/models/x'.",
      "missing_file"),
     ("KeyError: 'Qwen2Tokenizer'", "version_mismatch"),
     ("RuntimeError: Failed to import transformers.models.auto.modeling_auto because of the "
-     "following error "
-     "(look up to see its traceback):\nNo module named 'torch.distributed.tensor'",
+     "following error (look up to see its traceback):\nNo module named 'torch.distributed.tensor'",
      "version_mismatch"),
     ("_pickle.UnpicklingError: Weights only load failed. This file can still be loaded, to do so "
-     "you have two "
-     "options, do those steps only if you trust the source of the checkpoint.", "version_mismatch"),
+     "you have two options, do those steps only if you trust the source of the "
+     "checkpoint.", "version_mismatch"),
     ("ModuleNotFoundError: No module named 'transformers_stream_generator'", "missing_dependency"),
     ("ImportError: LlamaTokenizer requires the SentencePiece library but it was not found in your "
      "environment.",
      "missing_dependency"),
     ("This tokenizer cannot be instantiated. Please make sure you have `sentencepiece` installed "
-     "in order to use "
-     "this tokenizer.", "missing_dependency"),
+     "in order to use this tokenizer.", "missing_dependency"),
     ("ImportError: Using `load_in_8bit=True` requires Accelerate: `pip install accelerate` and the "
-     "latest version "
-     "of bitsandbytes", "missing_dependency"),
+     "latest version of bitsandbytes", "missing_dependency"),
     ("ValueError: The repository for THUDM/chatglm3-6b contains custom code which must be executed "
-     "to correctly "
-     "load the model. Please pass the argument `trust_remote_code=True` to allow custom code to be "
-     "run.",
+     "to correctly load the model. Please pass the argument `trust_remote_code=True` to allow "
+     "custom code to be run.",
      "remote_code"),
     ("RuntimeError: Internal: src/sentencepiece_processor.cc(1101) "
      "[model_proto->ParseFromArray(serialized.data(), "
      "serialized.size())]", "tokenizer_error"),
     ("ValueError: Non-consecutive added token '<unk>' found. Should have index 32000 but has index "
-     "0 in saved "
-     "vocabulary.", "tokenizer_error"),
+     "0 in saved vocabulary.", "tokenizer_error"),
     # quantization, attention kernels, distributed, system
     ("ValueError: Calling `cuda()` is not supported for `4-bit` or `8-bit` quantized models.",
      "quantization_error"),
@@ -140,8 +123,7 @@ MESSAGES = [
      "symbol: _ZN3c104cuda9SetDeviceEi", "flash_attention"),
     ("ImportError: Flash Attention 2.0 is not available.", "flash_attention"),
     ("RuntimeError: NCCL error in: /pytorch/torch/lib/c10d/ProcessGroupNCCL.cpp:784, unhandled "
-     "cuda error, "
-     "NCCL version 2.7.8", "nccl_distributed"),
+     "cuda error, NCCL version 2.7.8", "nccl_distributed"),
     ("torch.distributed.DistStoreError: Timed out after 1801 seconds waiting for clients. 1/2 "
      "clients joined.",
      "nccl_distributed"),

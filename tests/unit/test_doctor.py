@@ -71,11 +71,9 @@ CPU_ONLY = not _has_nvidia_driver()
 def cli_report() -> dict[str, Any]:
     """`autoglm-console doctor --json` in a fresh process that must never import torch."""
     code = (
-        "import json, sys\n"
-        "from console.cli import main\n"
-        "rc = main(['doctor', '--json'])\n"
-        "leaked = [m for m in ('torch', 'transformers', 'textual') if m in sys.modules]\n"
-        "print(json.dumps({'rc': rc, 'leaked': leaked}))\n"
+        "import json, sys\nfrom console.cli import main\nrc = main(['doctor', '--json'])\nleaked = "
+        "[m for m in ('torch', 'transformers', 'textual') if m in "
+        "sys.modules]\nprint(json.dumps({'rc': rc, 'leaked': leaked}))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CUDA_", "PYTORCH_"))}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -235,8 +235,7 @@ def _run_isolated(code: str, *, no_site: bool = False) -> dict[str, object]:
 
 def test_checks_never_import_torch_or_transformers() -> None:
     found = _run_isolated(
-        "import json\n"
-        "from console.core.preflight import check_model_dir\n"
+        "import json\nfrom console.core.preflight import check_model_dir\n"
         f"r = check_model_dir({str(built('glm4v'))!r})\n"
         "print(json.dumps({'ok': r.ok, 'loaded': [m for m in ('torch', 'transformers', "
         "'safetensors', 'textual') if m in sys.modules]}))\n")
@@ -246,8 +245,7 @@ def test_checks_never_import_torch_or_transformers() -> None:
 def test_without_transformers_installed_model_type_is_not_checked() -> None:
     """python -S: no site-packages at all, so transformers is really absent."""
     found = _run_isolated(
-        "import json\n"
-        "from console.core.preflight import check_model_dir\n"
+        "import json\nfrom console.core.preflight import check_model_dir\n"
         f"r = check_model_dir({str(built('llama'))!r})\n"
         "print(json.dumps({'ok': r.ok, 'version': r.transformers_version,\n"
         "                  'codes': [f.code for f in r.findings]}))\n", no_site=True)

@@ -479,10 +479,9 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
     return causes[:MAX_CAUSES]
 
 
-def _apply_exit_context(ctx: DiagnosisContext, by_cause: dict[str, list[Hit]], scores: dict[str,
-                                                                                            float],
-                        evidence: dict[str, list[str]], facts: dict[str, list[tuple[str,
-                                                                                    str]]]) -> None:
+def _apply_exit_context(ctx: DiagnosisContext, by_cause: dict[str, list[Hit]],
+                        scores: dict[str, float], evidence: dict[str, list[str]],
+                        facts: dict[str, list[tuple[str, str]]]) -> None:
     """How the engine died and the memory pressure at the time change the host-OOM verdict."""
     ram, swap = ctx.ram_used_fraction, ctx.swap_used_fraction
     pressure = (ram is not None and ram >= 0.9) or (swap is not None and swap >= 0.8)
@@ -543,8 +542,7 @@ def _build_cause(cause_id: str, score: float, hits: Sequence[Hit], store: _LineS
         facts.extend(verdict.facts)
     if any(h.block is not None and h.block.async_cuda for h in hits):
         fixes.append("CUDA errors are reported asynchronously: rerun with CUDA_LAUNCH_BLOCKING=1 "
-                     "to "
-                     "see the operation that really failed")
+                     "to see the operation that really failed")
     # When the last error printed is not what names the cause, say what surfaced.
     if last_block is not None and last_block.surface is not None and hits:
         surface_lines = set(last_block.surface.line_numbers)
