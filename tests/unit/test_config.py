@@ -45,8 +45,8 @@ def cli_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
     return lines[0]
 
 
-# The exact line for each kind of mistake: (file text, expected line after "autoglm-console: PATH:
-# ").
+# The exact line for each kind of mistake:
+# (file text, expected line after "autoglm-console: PATH: ").
 BAD_FILES = [
     ("[monitor]\ninterval = 'fast'\n", "monitor.interval: expected a number, got 'fast'"),
     ("[monitor]\ninterval = true\n", "monitor.interval: expected a number, got True"),

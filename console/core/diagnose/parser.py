@@ -81,8 +81,8 @@ _HEADER_RE = re.compile(
 _RICH_FRAME_RE = re.compile(r"^[│|] (?P<file>\S+\.py|<\w+>):(?P<line>\d+) in (?P<func>\S+)")
 _FRAME_RE = re.compile(
     r'^File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>.+))?'
-    # IPython >= 8: "File /x/y.py:1603, in _LazyModule._get_module(self, name)", "Cell In[3], line
-    # 5"
+    # IPython >= 8: "File /x/y.py:1603, in _LazyModule._get_module(self, name)",
+    # "Cell In[3], line 5"
     r"|^(?:File (?P<ifile>[^\s\"]+):(?P<iline>\d+)|Cell (?P<cell>In ?\[\d*\]), line "
     r"(?P<cline>\d+))(?:, in (?P<ifunc>[\w.<>]+))?"
 )
