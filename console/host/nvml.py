@@ -154,6 +154,12 @@ class Nvml:
                 "NVML cannot start: the loaded kernel driver and libnvidia-ml differ "
                 "(driver updated without a reboot?); GPU readings are off",
             )
+        elif code == LIBRARY_MISMATCH:
+            self.start_state = (
+                "version_mismatch",
+                "NVML cannot start: nvidia-ml-py does not match this driver's libnvidia-ml "
+                "(update nvidia-ml-py); GPU readings are off",
+            )
         else:
             why = ("no permission to the NVIDIA devices" if code == ERR_NO_PERMISSION
                    else f"error {code}")

@@ -76,3 +76,11 @@ def test_every_nvml_call_goes_through_the_nvml_module() -> None:
             if any(n.split(".")[0] == "pynvml" for n in names):
                 importers.add(path.relative_to(ROOT).as_posix())
     assert importers - NOT_YET_MOVED == {"console/host/nvml.py"}
+
+
+def test_a_pynvml_that_does_not_match_the_driver_says_so() -> None:
+    recording = {"format": "autoglm-console-nvml-recording", "format_version": 1,
+                 "calls": {"nvmlInit()": [{"error": "library_mismatch"}]}}
+    state = nvml(RecordedNvml(recording)).start()
+    assert state is not None and state[0] == "version_mismatch"
+    assert "update nvidia-ml-py" in state[1]
