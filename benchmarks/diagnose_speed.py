@@ -9,7 +9,9 @@ timestamped INFO lines, carriage-return progress bars, ANSI-coloured access logs
 NCCL chatter and deprecation warnings, seeded so every run measures the same text. Prints the
 median and p95 of wall time and of CPU time (the CPU time is what this code costs even when
 other processes share the machine), for the whole diagnosis, the parser alone, and the
-streaming path the log pane uses (line by line, then flush).
+streaming path the log pane uses (line by line, then flush), and the log pane's level
+classifier (console.core.diagnose.levels: the parser's role plus the line's words, against the
+words alone).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from console.core.diagnose import StreamingDiagnoser, diagnose_text
-from console.core.diagnose.parser import parse_lines, split_lines
+from console.core.diagnose.levels import line_level, text_level
+from console.core.diagnose.parser import LogParser, parse_lines, split_lines
 from tests.fixtures.logs.corpus import fixture_cases
 
 BUDGET_MS = 50.0
@@ -101,6 +104,12 @@ def stream(text: str) -> None:
     diagnoser.flush()
 
 
+def pane_levels(lines: list[str]) -> None:
+    parser = LogParser()
+    for line in lines:
+        line_level(parser.feed(line)[0], line)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=30)
@@ -117,6 +126,8 @@ def main() -> int:
         ("diagnose_text (whole log)", lambda: diagnose_text(text)),
         ("parser only", lambda: parse_lines(raw_lines)),
         ("streaming: feed each line + flush", lambda: stream(text)),
+        ("levels: words only (text_level)", lambda: [text_level(ln) for ln in raw_lines]),
+        ("levels: role + words (log pane)", lambda: pane_levels(raw_lines)),
     )
     for name, fn in rows:
         wall, cpu = measure(fn, args.runs)

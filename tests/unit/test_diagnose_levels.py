@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from console.core.diagnose.levels import DEBUG, ERROR, INFO, WARNING, level_value, line_level
+from console.core.diagnose import levels as levels_module
+from console.core.diagnose.levels import (
+    DEBUG,
+    ERROR,
+    INFO,
+    WARNING,
+    level_value,
+    line_level,
+    text_level,
+)
 from console.core.diagnose.parser import LogParser
+from tests.paths import LOG_FIXTURES
 
 
 def levels(lines: list[str]) -> list[int]:
@@ -62,3 +72,22 @@ def test_loose_lines_read_by_their_words() -> None:
 def test_level_names() -> None:
     assert [level_value(n) for n in ("warn", "WARNING", "critical", None, "bogus", 40)] == [
         WARNING, WARNING, ERROR, INFO, INFO, ERROR]
+
+
+def reference_level(text: str) -> int:
+    """The rule stated plainly: each level's earliest match; the earliest wins, then the highest."""
+    best: tuple[int, int] | None = None
+    for level, pattern in levels_module._LEVEL_PATTERNS:
+        m = pattern.search(text)
+        if m is not None and (best is None or (m.start(), -level) < best):
+            best = (m.start(), -level)
+    return INFO if best is None else -best[1]
+
+
+def test_the_one_scan_agrees_with_the_rule_on_every_fixture_log() -> None:
+    lines = ["KeyboardInterrupt", "SystemExit: 2", "x ValueError", "WARN then Exception:",
+             "a UserWarning b", "warning: x", "INFO: 0 errors found, ValueError: none"]
+    for path in sorted(LOG_FIXTURES.rglob("*.log")):
+        lines += path.read_text(encoding="utf-8", errors="replace").split("\n")
+    assert len(lines) > 1000
+    assert [text_level(ln) for ln in lines] == [reference_level(ln) for ln in lines]

@@ -37,14 +37,29 @@ _LEVEL_PATTERNS: tuple[tuple[int, re.Pattern[str]], ...] = (
 _ERROR_ROLES = frozenset({parser.HEADER, parser.FRAME, parser.CODE, parser.EXCEPTION, parser.CHAIN})
 
 
+# One scan: the leftmost match decides, and at one position the alternatives are tried from
+# ERROR down, so the result is the earliest match of any level, the highest level on a tie.
+_ANY_LEVEL = re.compile("|".join(f"(?P<L{level}>{pattern.pattern})"
+                                 for level, pattern in _LEVEL_PATTERNS))
+# The same without the costly "a word ending in Error/Exception/Interrupt/Exit/Warning"
+# alternatives, for the many lines that contain none of those words (a substring test decides).
+_WORD_SUFFIXES = ("Error", "Exception", "Interrupt", "Exit", "Warning")
+_COSTLY = (r"|\b\w*(?:Error|Exception)\b(?=:|\s*$)|\b\w+(?:Interrupt|Exit)\b(?=:|\s*$)",
+           r"|\b\w*Warning\b")
+_cheap = _ANY_LEVEL.pattern
+for _part in _COSTLY:
+    assert _part in _cheap, _part
+    _cheap = _cheap.replace(_part, "")
+_ANY_LEVEL_CHEAP = re.compile(_cheap)
+
+
 def text_level(text: str) -> int:
     """The level a line's words say (INFO when nothing says otherwise), without context."""
-    best: tuple[int, int] | None = None  # (position, -level)
-    for level, pattern in _LEVEL_PATTERNS:
-        m = pattern.search(text)
-        if m is not None and (best is None or (m.start(), -level) < best):
-            best = (m.start(), -level)
-    return INFO if best is None else -best[1]
+    pattern = (_ANY_LEVEL if any(w in text for w in _WORD_SUFFIXES) else _ANY_LEVEL_CHEAP)
+    m = pattern.search(text)
+    if m is None or m.lastgroup is None:
+        return INFO
+    return int(m.lastgroup[1:])
 
 
 def line_level(line: LogLine, text: str) -> int:
