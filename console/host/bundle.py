@@ -235,7 +235,7 @@ def _doctor_section(report: Any, problem: str | None) -> str:
 def _telemetry_section(sample: Any) -> str:
     if sample is None:
         return "no sample"
-    from console.commands.monitor import format_sample
+    from console.core.sample_text import format_sample
 
     return format_sample(sample)
 
