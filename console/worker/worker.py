@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from typing_extensions import assert_never
+
 from console.core import protocol
 from console.core.units import fmt_bytes
 from console.worker.hooks import TensorStep
@@ -674,82 +676,88 @@ class Engine:
             raise LoadAborted(f"load aborted before tensor {step.index + 1}/{step.total}")
 
     # ---- command dispatch (main thread)
-    def handle(self, msg: dict[str, Any]) -> None:
-        name = msg["cmd"]
-        msg_id = msg["id"]
-        if name == "ping":
-            self.emit("pong", msg_id, state=self.state)
-        elif name == "gc":
-            before = self.figures()
-            collected = gc.collect()
-            self.emit("gc", msg_id, collected=collected, before=before, after=self.figures())
-        elif name == "empty_cache":
-            before = self.figures()
-            if self.cuda_baseline:
-                self.torch.cuda.empty_cache()
-            malloc_trim()
-            self.emit("empty_cache", msg_id, before=before, after=self.figures())
-        elif name == "memory_report":
-            report = self.figures()
-            self.emit("memory_report", msg_id, **report, state=self.state)
-        elif name == "stop_generation":
-            self.stop_generation.set()
-            self.log("info", "stop requested", msg_id)
-        elif name == "abort":
-            if self.job_kind != "load":
-                self._error(msg_id, name, NotLoaded("abort: no load is running"))
-            else:
-                self.guard.abort()  # wakes a paused load at once
-                self.abort_load.set()  # after the guard's state, so either hook reports it
-        elif name == "pause":
-            if self.job_kind != "load" or not self.guard.pause():
-                self._error(msg_id, name, NotLoaded("pause: no load is running"))
-            else:
-                self.log("info", "pause requested: the load stops before its next tensor", msg_id)
-        elif name == "resume":
-            refusal = self.guard.resume(force=bool(msg.get("force", False)), command_id=msg_id)
-            if refusal is not None:
-                self._error(msg_id, name, ResumeRefused(
-                    f"resume: {refusal}", "free memory (gc, empty_cache, unload, or end another "
-                    "process), raise the threshold (set_thresholds), or resume with force"))
-        elif name == "set_thresholds":
-            from console.worker.loadguard import parse_settings
+    def handle(self, cmd: protocol.AnyCommand) -> None:
+        """Answer one typed command (main thread): quick ones at once, jobs queued."""
+        msg_id = cmd.id
+        name = cmd.NAME
+        match cmd:
+            case protocol.Ping():
+                self.emit("pong", msg_id, state=self.state, sent_ts=cmd.sent_ts)
+            case protocol.Gc():
+                before = self.figures()
+                collected = gc.collect()
+                self.emit("gc", msg_id, collected=collected, before=before, after=self.figures())
+            case protocol.EmptyCache():
+                before = self.figures()
+                if self.cuda_baseline:
+                    self.torch.cuda.empty_cache()
+                malloc_trim()
+                self.emit("empty_cache", msg_id, before=before, after=self.figures())
+            case protocol.MemoryReportCmd():
+                report = self.figures()
+                self.emit("memory_report", msg_id, **report, state=self.state)
+            case protocol.StopGeneration():
+                self.stop_generation.set()
+                self.log("info", "stop requested", msg_id)
+            case protocol.Abort():
+                if self.job_kind != "load":
+                    self._error(msg_id, name, NotLoaded("abort: no load is running"))
+                else:
+                    self.guard.abort()  # wakes a paused load at once
+                    self.abort_load.set()  # after the guard's state, so either hook reports it
+            case protocol.Pause():
+                if self.job_kind != "load" or not self.guard.pause():
+                    self._error(msg_id, name, NotLoaded("pause: no load is running"))
+                else:
+                    self.log("info", "pause requested: the load stops before its next tensor",
+                             msg_id)
+            case protocol.Resume():
+                refusal = self.guard.resume(force=cmd.force, command_id=msg_id)
+                if refusal is not None:
+                    self._error(msg_id, name, ResumeRefused(
+                        f"resume: {refusal}", "free memory (gc, empty_cache, unload, or end "
+                        "another process), raise the threshold (set_thresholds), or resume with "
+                        "force"))
+            case protocol.SetThresholds():
+                from console.worker.loadguard import parse_settings
 
-            changes = {k: msg[k] for k in ("thresholds", "auto_resume", "stall_s", "on_pause",
-                                           "enabled") if k in msg}
-            try:
-                self.guard.configure(parse_settings(changes, self.guard.settings))
-            except ValueError as exc:
-                self._error(msg_id, name, BadCommand(f"set_thresholds: {exc}"))
-                return
-            self.emit("guard", msg_id, **self.guard.status())
-        elif name == "fingerprint":
-            self._start_job("fingerprint", msg, self._job_fingerprint)
-        elif name == "load":
-            self._start_job("load", msg, self._job_load)
-        elif name == "unload":
-            self._start_job("unload", msg, self._job_unload)
-        elif name == "generate":
-            self._start_job("generate", msg, self._job_generate)
-        elif name == "shutdown":
-            self.stop_generation.set()
-            self.abort_load.set()
-            self.emit("bye", msg_id)
-            os._exit(0)
+                changes = {k: cmd.wire[k] for k in ("thresholds", "auto_resume", "stall_s",
+                                                    "on_pause", "enabled") if k in cmd.wire}
+                try:
+                    self.guard.configure(parse_settings(changes, self.guard.settings))
+                except ValueError as exc:
+                    self._error(msg_id, name, BadCommand(f"set_thresholds: {exc}"))
+                    return
+                self.emit("guard", msg_id, **self.guard.status())
+            case protocol.Fingerprint():
+                self._start_job("fingerprint", cmd, self._job_fingerprint)
+            case protocol.Load():
+                self._start_job("load", cmd, self._job_load)
+            case protocol.Unload():
+                self._start_job("unload", cmd, self._job_unload)
+            case protocol.Generate():
+                self._start_job("generate", cmd, self._job_generate)
+            case protocol.Shutdown():
+                self.stop_generation.set()
+                self.abort_load.set()
+                self.emit("bye", msg_id)
+                os._exit(0)
+            case _:
+                assert_never(cmd)
 
-    def _start_job(self, kind: str, msg: dict[str, Any], target: Callable[[dict[str, Any]], None]
+    def _start_job(self, kind: str, msg: Any, target: Callable[[Any], None]
                    ) -> None:
         with self.lock:
             running = bool(self.job_kind)
             if running and kind == "unload" and self.job_kind == "generate":
                 self.stop_generation.set()  # unload during generation: stop it, then unload
             elif running:
-                self._error(msg["id"], kind, Busy(
+                self._error(msg.id, kind, Busy(
                     f"{kind}: the engine is busy ({self.job_kind} running)",
                     "wait for it to finish, stop the generation, or hard-unload"))
                 return
             if kind == "generate" and self.loaded is None:
-                self._error(msg["id"], kind, NotLoaded("generate: no model is loaded",
+                self._error(msg.id, kind, NotLoaded("generate: no model is loaded",
                                                        "load a model first"))
                 return
             if kind == "generate":  # here, not when it starts: a stop sent meanwhile counts
@@ -829,10 +837,10 @@ class Engine:
             f"neither a causal LM nor an image-text-to-text model in transformers "
             f"{tf.__version__}", "this console drives text generation models")
 
-    def _job_load(self, msg: dict[str, Any]) -> None:
+    def _job_load(self, msg: protocol.Load) -> None:
         if self.loaded is not None:
-            self._job_unload({"id": msg["id"], "cmd": "unload"}, final=False)
-        reply_to = msg["id"]
+            self._job_unload(protocol.make_command(protocol.Unload, msg.id), final=False)
+        reply_to = msg.id
         t_command = time.perf_counter()
         self.abort_load.clear()
         self.rss_baseline = rss_bytes()
@@ -880,10 +888,10 @@ class Engine:
             failure = None
             self.set_state("idle" if aborted_figures is not None else "error", reply_to)
 
-    def _load(self, msg: dict[str, Any], t_command: float) -> None:
+    def _load(self, msg: protocol.Load, t_command: float) -> None:
         torch = self.torch
         tf = self.transformers
-        reply_to = msg["id"]
+        reply_to = msg.id
         dtype_name = str(msg.get("dtype") or "auto").lower()
         if dtype_name not in DTYPES:
             raise BadCommand(f"dtype {dtype_name!r} is not one of {', '.join(DTYPES)}")
@@ -1037,7 +1045,7 @@ class Engine:
                   memory=self.figures())
         self.set_state("loaded", reply_to, model=msg["model"], label=label)
 
-    def _preload_gate(self, msg: dict[str, Any], path: Path, *, dtype_name: str, device: str,
+    def _preload_gate(self, msg: protocol.Load, path: Path, *, dtype_name: str, device: str,
                       trust: bool, allow_pickle: bool, reply_to: int) -> Any:
         """Pre-flight + estimate before any weight is placed (console/worker/loadguard.py):
         a broken checkpoint raises PreflightFailed; one that will not fit raises WillNotFit
@@ -1102,11 +1110,11 @@ class Engine:
             torch.cuda.empty_cache()
         malloc_trim()
 
-    def _job_unload(self, msg: dict[str, Any], final: bool = True,
+    def _job_unload(self, msg: protocol.Unload | protocol.AnyCommand, final: bool = True,
                     before: dict[str, Any] | None = None) -> None:
         """Unload and prove it. `before`: figures taken earlier (an aborted load's, taken
         while its tensors were still alive), else now."""
-        reply_to = msg["id"]
+        reply_to = msg.id
         self.set_state("unloading", reply_to)
         t0 = time.perf_counter()
         before = before if before is not None else self.figures()
@@ -1177,8 +1185,8 @@ class Engine:
         return growth
 
     # ---- generate
-    def _job_generate(self, msg: dict[str, Any]) -> None:
-        reply_to = msg["id"]
+    def _job_generate(self, msg: protocol.Generate) -> None:
+        reply_to = msg.id
         self.set_state("generating", reply_to)
         tb_text = ""
         failure: BaseException | None = None
@@ -1202,7 +1210,7 @@ class Engine:
             gc.collect()
         self.set_state("loaded" if self.loaded is not None else "idle", reply_to)
 
-    def _generate(self, msg: dict[str, Any]) -> None:
+    def _generate(self, msg: protocol.Generate) -> None:
         torch = self.torch
         loaded = self.loaded
         if loaded is None:
@@ -1210,7 +1218,7 @@ class Engine:
         tok = loaded.tokenizer
         if tok is None:
             raise NotLoaded("generate: the model has no tokenizer", "add tokenizer files")
-        reply_to = msg["id"]
+        reply_to = msg.id
         prompt = msg["prompt"]
         max_new_tokens = int(msg.get("max_new_tokens") or 64)
         temperature = float(msg.get("temperature") or 0.0)
@@ -1283,11 +1291,11 @@ class Engine:
                   guard=guard_stop.figures)
 
     # ---- fingerprint (parity checks)
-    def _job_fingerprint(self, msg: dict[str, Any]) -> None:
+    def _job_fingerprint(self, msg: protocol.Fingerprint) -> None:
         """sha256 of the loaded model's tensors (parameters and buffers, non-persistent ones
         included) and of its logits on `input_ids`: compared with a plain `from_pretrained`
         by the tests and gpu/check_guard.py (console/worker/parity.py)."""
-        reply_to = msg["id"]
+        reply_to = msg.id
         try:
             from console.worker.parity import fingerprint
 
@@ -1305,7 +1313,7 @@ class Engine:
             self._error(reply_to, "fingerprint", _strip(exc), tb_text)
 
 
-def _loader_options(msg: dict[str, Any]) -> Any:
+def _loader_options(msg: protocol.Load) -> Any:
     """The load's `loader` ("auto" | "fast" | "stock") and `loader_options` (method, threads,
     chunk_bytes, window, readahead_bytes: console/worker/fastload.py) as fastload.Options;
     BadCommand if wrong."""
@@ -1500,17 +1508,15 @@ def main(argv: list[str] | None = None) -> int:
     engine.set_state("idle")
     for raw in commands_in:
         try:
-            msg = protocol.decode(raw)
-            if "cmd" not in msg:
-                raise protocol.ProtocolError("the engine takes commands, not events")
-        except protocol.ProtocolError as exc:
+            cmd = protocol.decode_command(raw)
+        except protocol.ProtocolError as exc:  # logged (stderr) and answered, never fatal
+            print(f"[protocol] dropped a command line: {exc}", file=sys.stderr, flush=True)
             engine._error(None, "?", BadCommand(str(exc)))
             continue
         try:
-            engine.handle(msg)
+            engine.handle(cmd)
         except Exception as exc:  # a bug in a quick command must not end the engine
-            engine._error(msg.get("id"), msg.get("cmd", "?"), _strip(exc),
-                          traceback.format_exc())
+            engine._error(cmd.id, cmd.NAME, _strip(exc), traceback.format_exc())
     os._exit(0)  # the app closed the pipe: leave at once, the OS frees everything
 
 
