@@ -879,7 +879,7 @@ class Engine:
             if aborted_figures is not None:
                 # An abort proves itself like an unload: everything the load placed is freed
                 # and the engine is back at its baseline (`unloaded` says how close).
-                self._job_unload({"id": reply_to, "cmd": "unload"}, final=False,
+                self._job_unload(protocol.make_command(protocol.Unload, reply_to), final=False,
                                  before=aborted_figures)
             else:
                 self._release()
