@@ -541,7 +541,7 @@ def tensor_by_tensor(default: str) -> Iterator[Placement]:
 class Gate:
     """The pre-flight and estimate before a load. `refusal` None: go on."""
 
-    result: Any  # console.commands.check.CheckResult
+    result: Any  # console.core.check.CheckResult
     refusal: str | None
     kind: str  # "" | "broken" | "will_not_fit"
     hint: str
@@ -580,10 +580,9 @@ def preload_gate(model: str, path: Path, *, dtype: str, device: str, context: in
                  settings: GuardSettings, sample: Sample | None) -> Gate:
     """Pre-flight (headers and metadata only) and the estimate against memory now.
     `dtype`: "auto", "bfloat16", "float16" or "float32"."""
-    from console.commands.check import assess
+    from console.core.check import assess
     from console.core.preflight import check_model_dir
     from console.core.sample import HostSample, NvmlStatus
-    from console.host.config import Config
 
     if sample is None:  # no reading: the fit is unknown, the pre-flight still runs
         sample = Sample(0.0, 0.0, NvmlStatus("error", "no telemetry sample"), (),
@@ -592,7 +591,7 @@ def preload_gate(model: str, path: Path, *, dtype: str, device: str, context: in
 
     started = time.perf_counter()
     report = check_model_dir(path, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
-    result = assess(model, path, report, sample, Config(thresholds=dict(settings.thresholds)),
+    result = assess(model, path, report, sample, settings.thresholds,
                     dtype=dtype, context=context, batch=batch,
                     device="cuda:0" if device == "cuda" else device)
     elapsed = time.perf_counter() - started
