@@ -618,8 +618,7 @@ class Engine:
             "chat_template": bool(getattr(tokenizer, "chat_template", None)),
             "trust_remote_code": trust, "progress_method": tracker.method,
             "kv_bytes_per_token_estimate": gate.kv_bytes_per_token,
-            "estimate_peak_bytes": gate.result.estimate.peak_bytes
-            if gate.result.estimate is not None else None,
+            "estimate_peak_bytes": gate.peak_bytes,
             "loader": outcome.loader, "fallback_reason": outcome.fallback_reason,
             "fast_load": outcome.to_dict() if outcome.loader == "fast" else None,
             "page_cache_fraction": cached_fraction,
@@ -643,20 +642,26 @@ class Engine:
         """Pre-flight + estimate before any weight is placed (console/worker/loadguard.py):
         a broken checkpoint raises PreflightFailed; one that will not fit raises WillNotFit
         unless the load has `force`. Emits `preflight` either way."""
-        from console.worker.loadguard import preload_gate
+        from console.worker.loadguard import preload_gate, recheck_gate
 
-        force = bool(msg.get("force", False))
-        gate = preload_gate(
-            msg["model"], path, dtype=DTYPES[dtype_name], device=device,
-            context=msg.get("context"), batch=int(msg.get("batch") or 1),
-            trust_remote_code=trust, allow_pickle=allow_pickle, force=force,
-            settings=self.guard.settings, sample=self.guard.sample_now())
+        force = msg.force
+        sample = self.guard.sample_now()
+        # Pre-flight once per load: the app's pre-flight (headers, estimate) stands; only the
+        # memory free now is checked again. Without it (the CLI, tests) the full gate runs.
+        gate = (recheck_gate(msg.preflight, force=force, settings=self.guard.settings,
+                             sample=sample) if msg.preflight else None)
+        if gate is None:
+            gate = preload_gate(
+                msg.model, path, dtype=DTYPES[dtype_name], device=device,
+                context=msg.context, batch=int(msg.batch or 1),
+                trust_remote_code=trust, allow_pickle=allow_pickle, force=force,
+                settings=self.guard.settings, sample=sample)
         self.emit("preflight", reply_to, **gate.event_fields())
         if gate.refusal is not None:
             error = PreflightFailed if gate.kind == "broken" else WillNotFit
             raise error(gate.refusal, gate.hint)
         if gate.forced:
-            self.log("warning", f"loading anyway (force): {gate.result.fit.reason}", reply_to)
+            self.log("warning", f"loading anyway (force): {gate.reason}", reply_to)
         return gate
 
     @contextlib.contextmanager
