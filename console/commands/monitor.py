@@ -16,6 +16,8 @@ from console.host.config import MIN_INTERVAL_S, Config
 
 __all__ = ["PRIME_WAIT_S", "add_arguments", "format_line", "format_sample", "run", "to_json"]
 
+__all__ = ["add_arguments", "format_line", "format_sample", "run", "to_json"]
+
 PRIME_WAIT_S = 0.25
 
 

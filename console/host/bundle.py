@@ -243,7 +243,7 @@ def _telemetry_section(sample: Any) -> str:
 def _check_section(result: Any, problem: str | None) -> str:
     if result is None:
         return f"no model checked{': ' + problem if problem else ''}"
-    from console.commands.check import format_text
+    from console.core.check import format_text
 
     return format_text(result)
 

@@ -17,14 +17,21 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from console.core.levels import (
+    DEFAULT_LEVELS,
+    GUARD_RESOURCES,
+    RESOURCES,
+    ConfigError,
+    Levels,
+    validate_levels,
+)
 from console.host import paths
+
+__all__ = ["DEFAULT_LEVELS", "GUARD_RESOURCES", "RESOURCES", "Config", "ConfigError", "Levels",
+           "validate_levels"]
 
 MIN_INTERVAL_S = 0.25
 
-# Resources the thresholds apply to. The guard (pause/abort) uses the first four; cpu and
-# temperature only colour the dashboard.
-GUARD_RESOURCES = ("vram", "ram", "swap", "swap_in")
-RESOURCES = (*GUARD_RESOURCES, "cpu", "temperature")
 RESOURCE_UNITS = {
     "vram": "% of the GPU's memory used",
     "ram": "% of host RAM used (100 - available)",
@@ -32,46 +39,6 @@ RESOURCE_UNITS = {
     "swap_in": "MiB/s swapped in",
     "cpu": "% CPU, all cores",
     "temperature": "degrees C",
-}
-
-
-class ConfigError(Exception):
-    """A bad configuration file or value: names the file, the key and the fix."""
-
-    def __init__(self, source: str, key: str, problem: str) -> None:
-        self.source = source
-        self.key = key
-        self.problem = problem
-        super().__init__(f"{source}: {key}: {problem}")
-
-
-@dataclass(frozen=True)
-class Levels:
-    """warn < pause <= abort; resume < pause (hysteresis). abort None = never abort."""
-
-    warn: float
-    pause: float
-    abort: float | None
-    resume: float
-
-    def colour(self, value: float | None) -> str:
-        """"ok" / "warn" / "critical" for the dashboard (critical from the pause level on)."""
-        if value is None:
-            return "na"
-        if value >= self.pause:
-            return "critical"
-        if value >= self.warn:
-            return "warn"
-        return "ok"
-
-
-DEFAULT_LEVELS: dict[str, Levels] = {
-    "vram": Levels(warn=80.0, pause=92.0, abort=97.0, resume=88.0),
-    "ram": Levels(warn=80.0, pause=90.0, abort=95.0, resume=85.0),
-    "swap": Levels(warn=25.0, pause=50.0, abort=75.0, resume=40.0),
-    "swap_in": Levels(warn=10.0, pause=50.0, abort=None, resume=5.0),
-    "cpu": Levels(warn=85.0, pause=95.0, abort=None, resume=90.0),
-    "temperature": Levels(warn=80.0, pause=88.0, abort=None, resume=84.0),
 }
 
 
@@ -123,23 +90,6 @@ def _levels(source: str, name: str, table: Any) -> Levels:
                 continue
             vals[lvl] = _number(source, f"{key}.{lvl}", raw, minimum=0)
     return validate_levels(source, name, vals)
-
-
-def validate_levels(source: str, name: str, vals: dict[str, float | None]) -> Levels:
-    key = f"thresholds.{name}"
-    warn, pause, abort, resume = vals["warn"], vals["pause"], vals["abort"], vals["resume"]
-    assert warn is not None and pause is not None and resume is not None
-    if name not in ("swap_in", "temperature") and pause > 100:
-        raise ConfigError(source, f"{key}.pause", f"is a percentage: at most 100, got {pause}")
-    if warn > pause:
-        raise ConfigError(source, f"{key}.warn", f"must not exceed pause ({pause}), got {warn}")
-    if abort is not None and abort < pause:
-        raise ConfigError(source, f"{key}.abort", f"must be at least pause ({pause}), got {abort}")
-    if resume >= pause:
-        raise ConfigError(
-            source, f"{key}.resume", f"must be below pause ({pause}) for hysteresis, got {resume}"
-        )
-    return Levels(warn=warn, pause=pause, abort=abort, resume=resume)
 
 
 def parse_config(data: dict[str, Any], source: str) -> Config:
