@@ -36,6 +36,7 @@ COMMANDS: dict[str, dict[str, tuple[type, ...]]] = {
     "gc": {},
     "empty_cache": {},
     "memory_report": {},
+    # optional `images: list[str]` (issue 16): image files before the prompt (glm4v, ...)
     "generate": {"prompt": (str,)},
     "stop_generation": {},
     "shutdown": {},
@@ -60,6 +61,7 @@ EVENTS: dict[str, dict[str, tuple[type, ...]]] = {
     "loaded": {"model": (str,), "path": (str,), "label": (str,), "model_type": (str,),
                "model_class": (str,), "load_s": _NUM, "memory": (dict,)},
     "token": {"text": (str,), "token_ids": (list,), "index": (int,)},
+    # also `image_tokens` (issue 16): image tokens in the prompt (0 without images)
     "generated": {"tokens": (int,), "ttft_s": _OPT_NUM, "tokens_per_s": _OPT_NUM,
                   "kv_cache_bytes": _OPT_INT, "stopped": (str,), "text": (str,)},
     "unloaded": {"freed_bytes": (int,), "seconds": _NUM, "held_bytes": (int,),

@@ -14,9 +14,11 @@ the text workspace; docs/vision.md says what each term is):
 - pixel_values: the processor's float32 patches (C x T x P x P per patch), plus one copy in the
   model's dtype when that is not float32;
 - the residual stream (4 x patches x hidden), the widest of one block's attention
-  (q, k, v, the rotary float32 copies of q and k, the output) and its MLP (gate, up, their
-  product: 3 x patches x intermediate, plus the output), and with eager attention the
-  heads x n^2 scores of the largest image;
+  (q, k, v, the rotary float32 copies of q and k, the output), its MLP (the activated gate,
+  up, their product: 3 x patches x MLP width, plus the output) and the patch merger (3 x
+  tokens x its width), and with eager attention the heads x n^2 scores of the largest image.
+  glm4v's block MLP is out_hidden_size wide and its merger intermediate_size wide
+  (transformers' Glm4VisionMlp, Glm4vVisionPatchMerger);
 - the merged image embeddings (tokens x out_hidden) that the language model takes in.
 """
 
@@ -50,7 +52,9 @@ class VisionGeometry:
 
     model_type: str  # the whole model's: glm4v, qwen2_vl, qwen2_5_vl
     hidden: int
-    intermediate: int
+    intermediate: int  # config's intermediate_size (glm4v: the merger's width)
+    mlp_width: int  # the blocks' MLP width (glm4v: out_hidden_size; qwen2-vl: intermediate)
+    merger_width: int  # the merger's widest layer per merged token
     heads: int
     depth: int
     out_hidden: int  # width of one merged image token (the language model's hidden)
@@ -170,18 +174,27 @@ def vision_geometry(config: Mapping[str, Any]) -> VisionGeometry:
     text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
     assert isinstance(text, Mapping)
     text_hidden = _pick(text, "hidden_size")
+    intermediate = _positive(vc, "intermediate size", default_inter, "intermediate_size")
+    out_hidden = _positive(vc, "out hidden size",
+                           text_hidden if isinstance(text_hidden, int) else hidden,
+                           "out_hidden_size")
+    merge = _positive(vc, "spatial merge size", 2, "spatial_merge_size")
+    glm = model_type.startswith("glm4v")
+    # transformers' Glm4VisionMlp is out_hidden_size wide and its patch merger
+    # intermediate_size wide; qwen2-vl's blocks use intermediate (mlp_ratio x embed_dim) and
+    # its merger hidden x merge^2 per merged token.
     return VisionGeometry(
         model_type=model_type,
         hidden=hidden,
-        intermediate=_positive(vc, "intermediate size", default_inter, "intermediate_size"),
+        intermediate=intermediate,
+        mlp_width=out_hidden if glm else intermediate,
+        merger_width=intermediate if glm else hidden * merge * merge,
         heads=_positive(vc, "heads", None, "num_heads", "num_attention_heads"),
         depth=_positive(vc, "depth", None, "depth", "num_hidden_layers"),
-        out_hidden=_positive(vc, "out hidden size",
-                             text_hidden if isinstance(text_hidden, int) else hidden,
-                             "out_hidden_size"),
+        out_hidden=out_hidden,
         patch_size=_positive(vc, "patch size", 14, "patch_size"),
         temporal_patch_size=_positive(vc, "temporal patch size", 2, "temporal_patch_size"),
-        merge_size=_positive(vc, "spatial merge size", 2, "spatial_merge_size"),
+        merge_size=merge,
         in_channels=_positive(vc, "channels", 3, "in_channels", "in_chans"),
     )
 
@@ -299,8 +312,8 @@ def estimate(
     kernel = encoder_attention_kernel(attn_implementation)
     if kernel == "eager" and n_max:
         attention += geo.heads * n_max * n_max * (e + 4)
-    mlp = 3 * n * geo.intermediate * e + n * geo.hidden * e
-    merger = t * (2 * geo.out_hidden + 3 * geo.intermediate) * e
+    mlp = 3 * n * geo.mlp_width * e + n * geo.hidden * e
+    merger = t * (2 * geo.out_hidden + 3 * geo.merger_width) * e
     encoder = stream + max(attention, mlp, merger) if n else 0
     embeddings = t * geo.out_hidden * e
     return VisionEstimate(

@@ -328,10 +328,11 @@ class EngineClient:
 
     def generate(self, prompt: str, *, max_new_tokens: int = 64, temperature: float = 0.0,
                  top_p: float | None = None, seed: int | None = None, chat: bool = True,
-                 min_new_tokens: int | None = None) -> int:
+                 min_new_tokens: int | None = None, images: list[str] | None = None) -> int:
+        extra: dict[str, Any] = {"images": list(images)} if images else {}  # issue 16
         return self.send("generate", prompt=prompt, max_new_tokens=max_new_tokens,
                          temperature=temperature, chat=chat, top_p=top_p, seed=seed,
-                         min_new_tokens=min_new_tokens)
+                         min_new_tokens=min_new_tokens, **extra)
 
     def stop_generation(self) -> int:
         return self.send("stop_generation")
