@@ -93,7 +93,7 @@ def _tokenizer(dest: Path) -> Any:
     )
     corpus = tinymodels._CORPUS + ' do(action="Tap", element=[500, 300]) finish(message="ok")'
     tok.train_from_iterator([corpus] * 4, trainer=trainer)
-    fast = PreTrainedTokenizerFast(
+    fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
         pad_token="<pad>", chat_template=CHAT_TEMPLATE,
     )

@@ -74,9 +74,9 @@ def load_processor(path: Path, *, trust_remote_code: bool = False) -> tuple[Any,
         raise ImageError(f"{path} has no preprocessor_config.json: no image processor for "
                          "this model", "a vision model's directory holds its processor files")
     try:
-        return tf.AutoProcessor.from_pretrained(str(path), local_files_only=True,
-                                                trust_remote_code=trust_remote_code), \
-            "AutoProcessor"
+        auto: Any = tf.AutoProcessor
+        return auto.from_pretrained(str(path), local_files_only=True,
+                                    trust_remote_code=trust_remote_code), "AutoProcessor"
     except (ImportError, TypeError, ValueError, OSError) as first:
         first_line = (str(first).strip().splitlines() or [""])[0]
         reason = f"{type(first).__name__}: {first_line.split('. ')[0][:120]}"
