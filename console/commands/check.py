@@ -43,6 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="attention implementation to plan for (default sdpa)")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="this model may run the code it ships (auto_map)")
+    parser.add_argument("--images", type=int, default=0, metavar="N",
+                        help="plan for N images per prompt (vision models: the vision tower's "
+                        "activations, the image tokens; default 0)")
+    parser.add_argument("--max-pixels", type=int, default=None, metavar="P",
+                        help="the image processor's max_pixels (default: the model's "
+                        "preprocessor_config.json)")
+    parser.add_argument("--image-size", default=None, metavar="WxH",
+                        help="size of each image (default: the largest phone screenshot, "
+                        "9:20, that max_pixels lets through unshrunk)")
     parser.add_argument("--json", action="store_true", help="one JSON object (docs/check.md)")
     parser.add_argument("--verify-hashes", action="store_true",
                         help="also hash every file of a model in the HF cache (reads every byte)")
@@ -57,7 +66,15 @@ def resolve_model(name: str, config: Config) -> Path:
     """MODEL -> a local directory (console.core.hfcache: a directory, or a hub id from the
     local cache, offline). Raises LookupError with the reason."""
     from console.core.hfcache import resolve
+    from console.worker import demo, demo_vl
 
+    built = {demo.DEMO_NAME: demo.demo_dir, demo_vl.DEMO_VL_NAME: demo_vl.demo_vl_dir}
+    if name in built:  # the demos are built by the engine on first load (issue 16: demo-vl)
+        directory = built[name]()
+        if not (directory / "config.json").is_file():
+            raise LookupError(f"{name} is built on first use: run `autoglm-console load "
+                              f"{name}` once, then check it")
+        return directory
     cache = Path(config.hf_cache).expanduser() if config.hf_cache else None
     return resolve(name, cache)
 
@@ -119,6 +136,8 @@ class CheckResult:
     memory: tuple[Any, ...]  # console.core.estimate.DeviceMemory now
     notes: tuple[str, ...]
     load_time: Any = None  # console.host.loadspeed.LoadTime: expected seconds to load here now
+    vision: Any = None  # console.core.vision.VisionEstimate with --images (issue 16)
+    image_fit: Any = None  # console.core.vision.ImageFit
 
     @property
     def exit_code(self) -> int:
@@ -135,7 +154,7 @@ class CheckResult:
             "device": self.device,
             "device_problem": self.device_problem,
             "preflight": self.report.to_json_dict(),
-            "estimate": self.estimate.to_json_dict() if self.estimate is not None else None,
+            "estimate": self._estimate_json(),
             "estimate_problem": self.estimate_problem,
             "fit": self.fit.to_json_dict() if self.fit is not None else None,
             "memory_now": [{"device": m.device, "total_bytes": m.total_bytes,
@@ -146,10 +165,57 @@ class CheckResult:
         }
 
 
+    def _estimate_json(self) -> dict[str, Any] | None:
+        if self.estimate is None:
+            return None
+        data: dict[str, Any] = self.estimate.to_json_dict()
+        if self.vision is not None:  # issue 16
+            data["vision"] = {**self.vision.to_json_dict(),
+                              "fit": self.image_fit.to_json_dict() if self.image_fit else None}
+        return data
+
+
+def plan_images(model_dir: Path, cfg: dict[str, Any], estimate: Any, memory: list[Any], *,
+                images: int, max_pixels: int | None, image_size: tuple[int, int] | None,
+                attn: str, pause_pct: float) -> tuple[Any, Any, Any]:
+    """(estimate with the images, VisionEstimate, ImageFit) for `images` per prompt (issue 16).
+    Raises console.core.vision.VisionError (one line) for a text-only model or bad limits."""
+    from console.core import vision
+
+    pre_path = model_dir / "preprocessor_config.json"
+    pre: dict[str, Any] = {}
+    if pre_path.is_file():
+        try:
+            pre = json.loads(pre_path.read_text())
+        except ValueError as exc:
+            raise vision.VisionError(f"{pre_path}: invalid JSON ({exc})") from None
+    geo = vision.vision_geometry(cfg)
+    limits = vision.processor_limits(cfg, pre, max_pixels=max_pixels)
+    size = image_size or vision.max_size_image(limits)
+    kv = estimate.kv_bytes_per_token
+    v = vision.estimate(geo, limits, [size] * images, dtype=estimate.dtype
+                        if estimate.dtype in ("F32", "F16", "BF16") else "BF16",
+                        kv_bytes_per_token=kv, attn_implementation=attn)
+    one = vision.estimate(geo, limits, [size], dtype=estimate.dtype
+                          if estimate.dtype in ("F32", "F16", "BF16") else "BF16",
+                          kv_bytes_per_token=kv, attn_implementation=attn)
+    budget = None
+    first = estimate.devices[0] if estimate.devices else None
+    mem = next((m for m in memory if first is not None and m.device == first.device), None)
+    if mem is not None and first is not None:
+        level = 100.0 if first.device == "cpu" else pause_pct
+        budget = int(mem.total_bytes * level / 100) - mem.used_bytes - first.total_bytes
+    fit = vision.images_that_fit(one.image_tokens, estimate.context,
+                                 bytes_per_image=one.bytes if budget is not None else None,
+                                 budget_bytes=budget)
+    return vision.with_images(estimate, v), v, fit
+
+
 def assess(
     model: str, model_dir: Path, report: Any, sample: Any, config: Config, *,
     dtype: str = "auto", context: int | None = None, batch: int = 1, device: str | None = None,
-    attn: str = "sdpa",
+    attn: str = "sdpa", images: int = 0, max_pixels: int | None = None,
+    image_size: tuple[int, int] | None = None,
 ) -> CheckResult:
     """The estimate and the fit for a pre-flight report, against the memory in `sample`."""
     from console.core import estimate as est_mod
@@ -186,6 +252,17 @@ def assess(
         estimate_problem = "pickle weights have no headers: no estimate before loading"
     elif report.ok:
         estimate_problem = "no estimate: nothing to read the tensor sizes from"
+    vision_est = image_fit = None
+    if images and estimate is not None:  # issue 16: the vision part
+        from console.core.vision import VisionError
+
+        try:
+            estimate, vision_est, image_fit = plan_images(
+                model_dir, report.config, estimate, memory, images=images,
+                max_pixels=max_pixels, image_size=image_size, attn=attn,
+                pause_pct=config.thresholds["vram"].pause)
+        except VisionError as exc:
+            estimate_problem = f"--images: {exc}"
     if estimate is not None and device_problem is None:
         verdict = est_mod.fit(estimate, memory, pause_pct=config.thresholds["vram"].pause,
                               config=report.config, tensors=report.tensors)
@@ -196,7 +273,8 @@ def assess(
         load_time = loadspeed.time_to_load([model_dir / f for f in report.weight_files],
                                            device_kind="cpu" if device == "cpu" else "cuda")
     return CheckResult(model, str(model_dir), report, device, device_problem, estimate,
-                       estimate_problem, verdict, tuple(memory), tuple(notes), load_time)
+                       estimate_problem, verdict, tuple(memory), tuple(notes), load_time,
+                       vision_est, image_fit)
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -212,6 +290,16 @@ def run(args: argparse.Namespace, config: Config) -> int:
         device.startswith("cuda:") and device[5:].isdigit()
     ):
         return _usage(f"--device: {device!r}: use cuda, cuda:N, auto or cpu")
+    if args.images < 0:
+        return _usage(f"--images: must be 0 or more, got {args.images}")
+    if args.max_pixels is not None and args.max_pixels < 1:
+        return _usage(f"--max-pixels: must be at least 1, got {args.max_pixels}")
+    image_size = None
+    if args.image_size is not None:
+        w, sep, h = args.image_size.lower().partition("x")
+        if not sep or not w.isdigit() or not h.isdigit() or int(w) < 1 or int(h) < 1:
+            return _usage(f"--image-size: {args.image_size!r}: use WIDTHxHEIGHT, e.g. 1080x2400")
+        image_size = (int(h), int(w))
     try:
         model_dir = resolve_model(args.model, config)
     except LookupError as exc:
@@ -227,7 +315,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
     finally:
         telemetry.close()
     result = assess(args.model, model_dir, report, sample, config, dtype=args.dtype,
-                    context=args.context, batch=args.batch, device=device, attn=args.attn)
+                    context=args.context, batch=args.batch, device=device, attn=args.attn,
+                    images=args.images, max_pixels=args.max_pixels, image_size=image_size)
+    if args.images and result.vision is None and result.estimate_problem and \
+            result.estimate_problem.startswith("--images"):
+        return _usage(f"{args.model}: {result.estimate_problem}")
     if args.json:
         print(json.dumps(result.to_json_dict(), indent=2, default=str))
     else:
@@ -241,6 +333,20 @@ def _gib(n: int | float) -> str:
 
 def _params(n: int) -> str:
     return f"{n / 1e9:.2f} B parameters" if n >= 1e8 else f"{n / 1e6:.2f} M parameters"
+
+
+def vision_rows(result: CheckResult) -> list[tuple[str, int, str]]:
+    """The breakdown's rows for the images (issue 16), and what fits."""
+    v = result.vision
+    if v is None:
+        return []
+    h, w = v.resized[0] if v.resized else (0, 0)
+    from console.core.vision import added_peak_bytes
+
+    added = added_peak_bytes(v, result.estimate.activations.total_bytes)
+    return [("vision", added, f"{v.images} image(s) at {w}x{h}: {v.image_tokens} tokens, "
+             f"{v.patches} patches; pass {_gib(v.bytes)} (encoder {_gib(v.encoder_bytes)}, "
+             f"pixels {_gib(v.pixel_bytes)}); their KV {_gib(v.kv_bytes)} is in the KV cache")]
 
 
 def format_text(result: CheckResult) -> str:
@@ -279,6 +385,7 @@ def format_text(result: CheckResult) -> str:
             ("KV cache", estimate.kv_cache_bytes,
              f"{estimate.kv_bytes_per_token / 1024:.1f} KiB/token"),
             ("activations", estimate.activations.total_bytes, "prefill, last logits only"),
+            *vision_rows(result),
             ("CUDA context", estimate.cuda_context_bytes + estimate.runtime_bytes,
              "context, kernels, cuBLAS" if estimate.cuda_context_bytes else ""),
             ("slack", estimate.slack_bytes, "allocator"),
@@ -287,6 +394,10 @@ def format_text(result: CheckResult) -> str:
                      for name, value, extra in rows)
         lines.extend(f"    {'peak':<13}{_gib(share.total_bytes):>12}  on {share.device}"
                      for share in estimate.devices)
+        if result.image_fit is not None:  # issue 16
+            f = result.image_fit
+            lines.append(f"    {'images fit':<13}{f.max_images:>12}  of {f.tokens_per_image} "
+                         f"tokens each; {f.reason}")
         lines.extend(f"    note: {note}" for note in estimate.notes)
     elif result.estimate_problem:
         lines.append(f"  estimate  {result.estimate_problem}")

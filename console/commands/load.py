@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "rather than fall back; stock: transformers' from_pretrained")
     parser.add_argument("--prompt", metavar="TEXT", default=None,
                         help="generate from this prompt after loading")
+    parser.add_argument("--image", metavar="PATH", action="append", default=None,
+                        dest="images", help="an image file to put before --prompt (repeat for "
+                        "several; vision models such as glm4v and demo-vl)")
     parser.add_argument("--max-new-tokens", type=int, default=64, metavar="N")
     parser.add_argument("--temperature", type=float, default=0.0, metavar="T",
                         help="0 (default) decodes greedily")
@@ -144,6 +147,44 @@ def parse_max_memory(spec: str) -> dict[str, str]:
     return out
 
 
+def image_paths(values: list[str] | None) -> list[str]:
+    """--image values as absolute paths (the engine reads them; it checks the files)."""
+    from pathlib import Path
+
+    return [str(Path(v).expanduser().absolute()) for v in values or []]
+
+
+def autoglm_answer(msg: dict[str, Any]) -> dict[str, Any]:
+    from console.core import autoglm
+
+    return autoglm.parse(str(msg.get("text") or ""), tokens=msg.get("tokens"),
+                         stopped=msg.get("stopped")).to_json_dict()
+
+
+def image_lines(msg: dict[str, Any]) -> list[str]:
+    """The images' tokens and AutoGLM's parsed answer, for the human output (issue 16)."""
+    lines: list[str] = []
+    images = msg.get("images") or []
+    per = msg.get("image_tokens_per_image") or []
+    if images:
+        lines.append(f"images: {len(images)}, {msg.get('image_tokens', 0)} image tokens of "
+                     f"{msg.get('prompt_tokens')} prompt tokens")
+        for info, tokens in zip(images, per, strict=False):
+            lines.append(f"  {info['path']}: {info['width']}x{info['height']}, "
+                         f"{fmt_bytes(info['file_bytes'])}, {tokens} tokens")
+    answer = msg.get("autoglm")
+    if answer is not None:
+        action = answer.get("action")
+        if answer["ok"] and action is not None:
+            from console.core.autoglm import Action
+
+            fields = {k: v for k, v in action.items() if k in Action.__slots__}
+            lines.append(f"action: {Action(**fields).summary()}")
+        else:
+            lines.append("answer malformed: " + "; ".join(answer["problems"]))
+    return lines
+
+
 def _default_device() -> str:
     """cuda:0 when NVML sees a GPU (no CUDA context is made here), else cpu."""
     try:
@@ -222,6 +263,8 @@ class _Printer:
             print()
             print(f"generated {msg['tokens']} tokens ({msg['stopped']}): TTFT {ttft}, "
                   f"{tps} tokens/s, KV cache {fmt_bytes(msg.get('kv_cache_bytes'))}")
+            for line in image_lines(msg):
+                print(line)
         elif name == "unloaded":
             print(f"unloaded: {msg['message']}")
         elif name == "preflight":
@@ -268,6 +311,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     for flag, value in (("--context", args.context), ("--batch", args.batch)):
         if value is not None and value < 1:
             raise ConfigError(flag, str(value), "must be at least 1")
+    images = image_paths(args.images)
+    if images and args.prompt is None:
+        raise ConfigError("--image", args.images[0], "needs --prompt TEXT (the instruction)")
     guard = guard_field(args, config)
     waits_for_user = args.on_pause == "wait" and not guard["auto_resume"]
 
@@ -283,7 +329,13 @@ def run(args: argparse.Namespace, config: Config) -> int:
     failure: str | None = None
     stdin_reader: list[threading.Thread] = []
 
+    vision_model: list[bool] = []
+
     def show(msg: dict[str, Any]) -> None:
+        if msg.get("event") == "loaded":  # issue 16: AutoGLM's answer, read under the output
+            vision_model.append(str(msg.get("model_type", "")).startswith("glm4v"))
+        if msg.get("event") == "generated" and (images or any(vision_model)):
+            msg = {**msg, "autoglm": autoglm_answer(msg)}
         printer(msg)
         # A paused load that waits for the user: take r / f / a lines from stdin.
         if msg.get("event") == "paused" and waits_for_user and not stdin_reader:
@@ -316,7 +368,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
             if result["event"] == "loaded" and args.prompt is not None:
                 result = step(("generated",), client.generate(
                     args.prompt, max_new_tokens=args.max_new_tokens,
-                    temperature=args.temperature, top_p=args.top_p, seed=args.seed))
+                    temperature=args.temperature, top_p=args.top_p, seed=args.seed,
+                    images=images or None))
             if result["event"] in ("loaded", "generated"):
                 result = step(("unloaded",), client.unload())
         else:

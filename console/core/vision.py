@@ -29,6 +29,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from console.core.units import fmt_bytes
+
 # Defaults of transformers' Glm4vImageProcessor (5.x): size shortest_edge / longest_edge.
 GLM4V_MIN_PIXELS = 112 * 112
 GLM4V_MAX_PIXELS = 28 * 28 * 15000
@@ -355,3 +357,31 @@ def images_that_fit(
     return ImageFit(tokens_per_image=tokens_per_image, context=context,
                     text_reserve_tokens=text_reserve_tokens, max_images_by_context=by_context,
                     max_images_by_memory=by_memory, max_images=best, reason=reason)
+
+
+def added_peak_bytes(v: VisionEstimate, text_activation_bytes: int) -> int:
+    """What the images add to a prefill's peak. The encoder runs before the language model's
+    prefill and its working set is freed before that starts; pixel_values and the merged
+    embeddings stay alive through it. So the peak is pixel + embeddings + the larger of the
+    encoder's working set and the text prefill's activations."""
+    return v.pixel_bytes + v.embeddings_bytes + max(0, v.encoder_bytes - text_activation_bytes)
+
+
+def with_images(est: Any, v: VisionEstimate) -> Any:
+    """A console.core.estimate.Estimate with the images' bytes added to the device that runs
+    the vision tower (the first one), and a note in place of "images add ..."."""
+    from dataclasses import replace
+
+    if not est.devices or v.images == 0:
+        return est
+    first = est.devices[0]
+    added = added_peak_bytes(v, first.activation_bytes)
+    devices = (replace(first, activation_bytes=first.activation_bytes + added),
+               *est.devices[1:])
+    notes = [n for n in est.notes if not n.startswith("text generation planned")]
+    notes.append(f"{v.images} image(s), {v.image_tokens} image tokens: the vision pass adds "
+                 f"{fmt_bytes(added)} to the peak (their KV is inside the context's)")
+    if v.image_tokens > est.context:
+        notes.append(f"the images' {v.image_tokens} tokens exceed the {est.context}-token "
+                     "context: raise --context or send fewer or smaller images")
+    return replace(est, devices=devices, notes=tuple(notes))
