@@ -165,3 +165,26 @@ def test_text_only_model_refuses_images(models: dict[str, Path], tmp_path: Path)
         assert text["event"] == "generated" and text["image_tokens"] == 0
     finally:
         client.close()
+
+
+def test_guard_counts_the_images_before_admitting(vl_engine: EngineClient) -> None:
+    """Over the pause level, an image prompt is refused before it runs (no token), naming its
+    image tokens; under it, the same prompt runs."""
+    phone = str(demo_vl.probe_images()[-1])
+    trips = vl_engine.wait_for(("guard", "error"), reply_to=vl_engine.set_thresholds(
+        {"ram": {"pause": 1.0}}), timeout=30)
+    assert trips["event"] == "guard", trips
+    try:
+        seen: list[Msg] = []
+        gen_id = vl_engine.generate("open settings", images=[phone], max_new_tokens=4)
+        result = vl_engine.wait_for(("generated", "error"), reply_to=gen_id, timeout=120,
+                                    seen=seen)
+        assert result["event"] == "error" and result["error_type"] == "WillNotFit", result
+        assert result["message"].startswith("image prompt refused by guard: host RAM")
+        assert "230 image tokens' vision pass and KV" in result["message"]
+        assert not any(m["event"] == "token" and m.get("id") == gen_id for m in seen)
+    finally:
+        never = vl_engine.wait_for(("guard", "error"), reply_to=vl_engine.set_thresholds(
+            {"ram": {"pause": 100.0, "resume": 99.0}}), timeout=30)
+        assert never["event"] == "guard", never
+    assert generate(vl_engine, [phone])["event"] == "generated"
