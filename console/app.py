@@ -87,6 +87,26 @@ class Sampler(Protocol):
     def sample(self) -> Sample: ...
 
 
+def vision_limits_of(path: Any) -> Any:
+    """The image processor's limits of the model directory `path` (console.core.vision), None
+    for a text-only model, "unknown" when they cannot be read (issue 16). JSON only."""
+    import json
+
+    from console.core import vision
+
+    if not path:
+        return "unknown"
+    try:
+        cfg = json.loads((Path(path) / "config.json").read_text())
+        if not vision.has_vision(cfg):
+            return None
+        pre_path = Path(path) / "preprocessor_config.json"
+        pre = json.loads(pre_path.read_text()) if pre_path.is_file() else {}
+        return vision.processor_limits(cfg, pre)
+    except (OSError, ValueError):
+        return "unknown"
+
+
 class ConsoleApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "autoglm-console"
@@ -479,6 +499,9 @@ class ConsoleApp(App[int]):
             return
         self.model_panel.handle_engine_message(msg)
         self.query_one(PromptPanel).handle_engine_message(msg)
+        if event in ("loaded", "unloaded", "exited"):  # issue 16: the images' token counts
+            self.query_one(PromptPanel).set_vision(
+                vision_limits_of(msg.get("path")) if event == "loaded" else "unknown")
         if event == "loaded":
             self._show_estimate_vs_actual(msg)
             self._send_memory_report()  # the client's state says "loaded" only after this event
@@ -559,12 +582,14 @@ class ConsoleApp(App[int]):
         try:
             from console.commands.check import assess, format_text, resolve_model
             from console.core.preflight import check_model_dir
-            from console.worker import demo
+            from console.worker import demo, demo_vl
 
-            if model == demo.DEMO_NAME:
-                model_dir = demo.demo_dir()
+            demos = {demo.DEMO_NAME: (demo.demo_dir, demo.DEMO_LABEL),
+                     demo_vl.DEMO_VL_NAME: (demo_vl.demo_vl_dir, demo_vl.DEMO_VL_LABEL)}
+            if model in demos:
+                model_dir = demos[model][0]()
                 if not (model_dir / "config.json").is_file():
-                    self.post_message(CheckDone(model, None, f"pre-flight: {demo.DEMO_LABEL}; "
+                    self.post_message(CheckDone(model, None, f"pre-flight: {demos[model][1]}; "
                                                 "built on the first load (then checked)",
                                                 "unknown"))
                     return
@@ -600,7 +625,9 @@ class ConsoleApp(App[int]):
     # -- model actions ------------------------------------------------------------------
 
     def action_pick(self) -> None:
-        rows: list[tuple[str, str]] = [("demo", "demo: random weights (built on first use)")]
+        rows: list[tuple[str, str]] = [("demo", "demo: random weights (built on first use)"),
+                                       ("demo-vl", "demo-vl: random weights (glm4v with "
+                                        "images; built on first use)")]
         note = None
         try:
             from console.core.hfcache import list_cached
@@ -764,7 +791,8 @@ class ConsoleApp(App[int]):
         self.query_one(PromptPanel).start()
         self._send("Generate", lambda e: e.generate(
             message.prompt, max_new_tokens=message.max_new_tokens,
-            temperature=message.temperature, top_p=message.top_p))
+            temperature=message.temperature, top_p=message.top_p,
+            images=list(message.images) or None))
 
     # -- estimate vs actual -------------------------------------------------------------
 
@@ -776,8 +804,8 @@ class ConsoleApp(App[int]):
     def _show_estimate_vs_actual(self, loaded: dict[str, Any]) -> None:
         from console.core.estimate import compare
 
-        if self._load_model == "demo" and self.check_result is None:
-            self.run_check("demo")  # built by this load: check it now
+        if self._load_model in ("demo", "demo-vl") and self.check_result is None:
+            self.run_check(self._load_model)  # built by this load: check it now
         est = self._estimate()
         if est is None:
             return

@@ -7,15 +7,83 @@ Enter in the prompt posts `PromptPanel.Submitted` (the app sends `generate`); th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.suggester import Suggester
 from textual.widgets import Input, Label, Static
 
 from console.core.units import fmt_bytes
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
+
+
+class PathSuggester(Suggester):
+    """Completes a file path: the first directory entry (directories, then images, then the
+    rest) that starts with what was typed; a directory ends in "/". Right arrow accepts."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value:
+            return None
+        head, sep, stem = value.rpartition("/")
+        directory = Path(os.path.expanduser((head or "/") if sep else "."))
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            return None
+        matches = [n for n in names if n.startswith(stem) and (stem.startswith(".")
+                                                                or not n.startswith("."))]
+
+        def rank(name: str) -> tuple[int, str]:
+            if (directory / name).is_dir():
+                return 0, name
+            return (1 if name.lower().endswith(IMAGE_SUFFIXES) else 2), name
+
+        if not matches:
+            return None
+        best = min(matches, key=rank)
+        prefix = value[: len(value) - len(stem)]
+        return prefix + best + ("/" if (directory / best).is_dir() else "")
+
+
+class _PathInput(Input):
+    """The attach-image path field: Escape closes it (back to the prompt)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close the image path field", show=False,
+                id="prompt.image_path.close"),
+    ]
+
+    class Closed(Message):
+        pass
+
+    def action_close(self) -> None:
+        self.post_message(self.Closed())
+
+
+@dataclass(frozen=True)
+class AttachedImage:
+    path: str
+    format: str
+    width: int
+    height: int
+    file_bytes: int
+    tokens: int | None  # vision tokens at the loaded model's processor limits (None: unknown)
+
+    def line(self, index: int) -> str:
+        tokens = "? tokens" if self.tokens is None else f"{self.tokens} vision tokens"
+        return (f"{index}. {Path(self.path).name}  {self.width}x{self.height} {self.format}  "
+                f"{fmt_bytes(self.file_bytes)}  -> {tokens}")
 
 
 class PromptPanel(Vertical):
@@ -28,21 +96,37 @@ class PromptPanel(Vertical):
     PromptPanel #gen-stats { height: 1; color: $text-muted; }
     PromptPanel #output-scroll { height: auto; min-height: 3; max-height: 12; }
     PromptPanel #output { height: auto; }
+    PromptPanel #image-path { display: none; }
+    PromptPanel #image-path.open { display: block; }
+    PromptPanel #images { height: auto; color: $text-muted; }
+    PromptPanel #answer { height: auto; }
     """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+o", "attach_image", "Attach image", id="prompt.attach_image"),
+        Binding("ctrl+r", "remove_image", "Remove last image", id="prompt.remove_image"),
+    ]
 
     class Submitted(Message):
         def __init__(self, prompt: str, max_new_tokens: int, temperature: float,
-                     top_p: float | None) -> None:
+                     top_p: float | None, images: tuple[str, ...] = ()) -> None:
             super().__init__()
             self.prompt = prompt
             self.max_new_tokens = max_new_tokens
             self.temperature = temperature
             self.top_p = top_p
+            self.images = images
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.output_text = ""
         self.tokens = 0
+        self.images: list[AttachedImage] = []
+        self.image_note = ""
+        # The loaded model's processor limits (console.core.vision.ProcessorLimits); None
+        # for a text-only model; "unknown" when no model is loaded.
+        self.vision_limits: Any = "unknown"
+        self.sent_images = False
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -54,9 +138,99 @@ class PromptPanel(Vertical):
             yield Input("0", id="temperature", type="number", compact=True)
             yield Label(" top_p")
             yield Input("", placeholder="-", id="top-p", type="number", compact=True)
+        yield _PathInput(placeholder="image path (right arrow completes, Enter attaches, "
+                         "Esc closes)", id="image-path", suggester=PathSuggester(),
+                         compact=True)
+        yield Static("", id="images", markup=False)
         yield Static("", id="gen-stats", markup=False)
         with VerticalScroll(id="output-scroll"):
             yield Static("", id="output", markup=False)
+        yield Static("", id="answer", markup=False)
+
+    # -- images (issue 16) ----------------------------------------------------------------
+
+    def set_vision(self, limits: Any) -> None:
+        """The loaded model's processor limits (None: text-only; "unknown": none loaded);
+        the attached images' token counts follow."""
+        from console.core import vision
+
+        self.vision_limits = limits
+        refreshed = []
+        for img in self.images:
+            tokens = None
+            if isinstance(limits, vision.ProcessorLimits):
+                try:
+                    tokens = vision.image_tokens(img.height, img.width, limits)
+                except vision.VisionError:
+                    tokens = None
+            refreshed.append(AttachedImage(img.path, img.format, img.width, img.height,
+                                           img.file_bytes, tokens))
+        self.images = refreshed
+        self._show_images()
+
+    def action_attach_image(self) -> None:
+        field = self.query_one("#image-path", Input)
+        field.add_class("open")
+        field.focus()
+
+    def action_remove_image(self) -> None:
+        if not self.images:
+            self.image_note = "no image attached (ctrl+o attaches one)"
+        else:
+            removed = self.images.pop()
+            self.image_note = f"removed {Path(removed.path).name}"
+        self._show_images()
+
+    def attach(self, path_text: str) -> bool:
+        """Attach the image at `path_text` (header read here; the engine decodes it)."""
+        from console.core import imageinfo, vision
+
+        if self.vision_limits is None:
+            self.image_note = "the loaded model is text-only: it takes no images"
+            self._show_images()
+            return False
+        try:
+            header = imageinfo.read_header(path_text)
+        except imageinfo.ImageInfoError as exc:
+            self.image_note = str(exc)
+            self._show_images()
+            return False
+        tokens = None
+        if isinstance(self.vision_limits, vision.ProcessorLimits):
+            try:
+                tokens = vision.image_tokens(header.height, header.width, self.vision_limits)
+            except vision.VisionError as exc:
+                self.image_note = f"image {path_text}: {exc}"
+                self._show_images()
+                return False
+        self.images.append(AttachedImage(str(Path(header.path).absolute()), header.format,
+                                         header.width, header.height, header.file_bytes,
+                                         tokens))
+        self.image_note = ""
+        self._show_images()
+        return True
+
+    def _show_images(self) -> None:
+        lines = [img.line(i) for i, img in enumerate(self.images, 1)]
+        if self.images:
+            known = [img.tokens for img in self.images if img.tokens is not None]
+            total = f"{sum(known)} vision tokens" if len(known) == len(self.images) else \
+                "vision tokens known once a vision model is loaded"
+            lines.insert(0, f"images: {len(self.images)} attached, {total} "
+                            "(ctrl+o attach, ctrl+r remove last)")
+        if self.image_note:
+            lines.append(self.image_note)
+        self.query_one("#images", Static).update("\n".join(lines))
+
+    def on__path_input_closed(self, message: _PathInput.Closed) -> None:
+        message.stop()
+        self._close_path_field()
+
+    def _close_path_field(self) -> None:
+        field = self.query_one("#image-path", Input)
+        field.remove_class("open")
+        field.value = ""
+        self.query_one("#prompt", Input).focus()
 
     def _number(self, widget_id: str, default: float) -> float:
         text = self.query_one(f"#{widget_id}", Input).value.strip()
@@ -66,6 +240,11 @@ class PromptPanel(Vertical):
             return default
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "image-path":
+            event.stop()
+            if event.value.strip() and self.attach(event.value.strip()):
+                self._close_path_field()
+            return
         if event.input.id != "prompt":
             return
         event.stop()
@@ -76,12 +255,15 @@ class PromptPanel(Vertical):
         self.post_message(self.Submitted(
             prompt, max(1, int(self._number("max-new-tokens", 64))),
             max(0.0, self._number("temperature", 0.0)),
-            float(top_p_text) if top_p_text else None))
+            float(top_p_text) if top_p_text else None,
+            tuple(img.path for img in self.images)))
 
     def start(self) -> None:
         self.output_text = ""
         self.tokens = 0
+        self.sent_images = bool(self.images)
         self.query_one("#output", Static).update("")
+        self.query_one("#answer", Static).update("")
         self.query_one("#gen-stats", Static).update("generating...")
 
     def handle_engine_message(self, msg: Mapping[str, Any]) -> None:
@@ -100,4 +282,20 @@ class PromptPanel(Vertical):
             self.query_one("#gen-stats", Static).update(
                 f"tokens {msg['tokens']}  TTFT {'N/A' if ttft is None else f'{ttft * 1000:.0f} ms'}"
                 f"  {'N/A' if rate is None else f'{rate:.1f}'} tok/s"
-                f"  KV cache {fmt_bytes(msg.get('kv_cache_bytes'))}  stopped: {msg['stopped']}")
+                f"  KV cache {fmt_bytes(msg.get('kv_cache_bytes'))}  stopped: {msg['stopped']}"
+                + (f"  image tokens {msg['image_tokens']}" if msg.get("image_tokens") else ""))
+            self.query_one("#answer", Static).update(self.answer_line(msg))
+
+    def answer_line(self, msg: Mapping[str, Any]) -> str:
+        """AutoGLM's parsed action under the output (for image prompts, a vision model, or
+        an output in its think/answer format); "" otherwise."""
+        from console.core import autoglm, vision
+
+        text = str(msg.get("text") or "")
+        if not (self.sent_images or isinstance(self.vision_limits, vision.ProcessorLimits)
+                or "<answer>" in text or "<think>" in text):
+            return ""
+        answer = autoglm.parse(text, tokens=msg.get("tokens"), stopped=msg.get("stopped"))
+        if answer.ok and answer.action is not None:
+            return f"action: {answer.action.summary()}"
+        return "answer malformed: " + "; ".join(answer.problems)
