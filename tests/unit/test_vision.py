@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,39 @@ def test_images_that_fit_beside_autoglms_context() -> None:
     assert fit.max_images < 10  # ten max-size screenshots do not fit in 25,480 tokens
     tight = vision.images_that_fit(per, 25480, bytes_per_image=10**9, budget_bytes=3 * 10**9)
     assert tight.max_images == 3 and "memory" in tight.reason
+
+
+def test_check_images_and_the_panels_helpers_stay_off_the_engine_side(tmp_path: Path) -> None:
+    """`check --images` and the app-side helpers (vision, autoglm, imageinfo) in a fresh
+    interpreter: no torch, transformers, safetensors, PIL or textual gets imported."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from console.worker import tinymodels
+
+    model = tinymodels.build("glm4v", tmp_path / "glm4v")
+    repo = Path(__file__).resolve().parents[2]
+    probe = repo / "console" / "assets" / "probe" / "phone_screen.png"
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from console.cli import main\n"
+        "from console.core import autoglm, imageinfo, vision\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        f"    rc = main(['check', {str(model)!r}, '--device', 'cpu', '--images', '2', '--json'])\n"
+        f"imageinfo.read_header({str(probe)!r})\n"
+        "autoglm.parse('<think>x</think><answer>do(action=\"Back\")</answer>')\n"
+        "bad = ('torch', 'transformers', 'safetensors', 'PIL', 'textual')\n"
+        "print(json.dumps({'rc': rc, 'vision': json.loads(out.getvalue())['estimate']['vision'],"
+        " 'loaded': [m for m in bad if m in sys.modules]}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert found["loaded"] == []
+    assert found["rc"] == 0 and found["vision"]["images"] == 2
+    assert found["vision"]["limits"]["source"] == "defaults"  # tinymodels writes no processor
