@@ -279,12 +279,17 @@ class PromptPanel(Vertical):
         elif event == "generated":
             ttft = msg.get("ttft_s")
             rate = msg.get("tokens_per_s")
+            images = f"  image tokens {msg['image_tokens']}" if msg.get("image_tokens") else ""
             self.query_one("#gen-stats", Static).update(
-                f"tokens {msg['tokens']}  TTFT {'N/A' if ttft is None else f'{ttft * 1000:.0f} ms'}"
+                f"tokens {msg['tokens']}{images}"
+                f"  TTFT {'N/A' if ttft is None else f'{ttft * 1000:.0f} ms'}"
                 f"  {'N/A' if rate is None else f'{rate:.1f}'} tok/s"
-                f"  KV cache {fmt_bytes(msg.get('kv_cache_bytes'))}  stopped: {msg['stopped']}"
-                + (f"  image tokens {msg['image_tokens']}" if msg.get("image_tokens") else ""))
-            self.query_one("#answer", Static).update(self.answer_line(msg))
+                f"  KV cache {fmt_bytes(msg.get('kv_cache_bytes'))}  stopped: {msg['stopped']}")
+            answer = self.query_one("#answer", Static)
+            line = self.answer_line(msg)
+            answer.update(line)
+            if line:  # the parsed action is the point: keep it on screen (80x24 too)
+                self.call_after_refresh(answer.scroll_visible, animate=False)
 
     def answer_line(self, msg: Mapping[str, Any]) -> str:
         """AutoGLM's parsed action under the output (for image prompts, a vision model, or

@@ -21,7 +21,7 @@ __all__ = ["tmux"]  # the fixture, used by name below
 
 def test_demo_vl_attach_image_and_generate(tmux: Tmux) -> None:
     phone = str(next(p for p in demo_vl.probe_images() if p.name == "phone_screen.png"))
-    tmux.start([installed_console(), "--model", "demo-vl"], width=120, height=40)
+    tmux.start([installed_console(), "--model", "demo-vl"])  # 80x24
     tmux.wait_for_text("Quit")
     tmux.keys("2")
     tmux.wait_for_text("pre-flight")
