@@ -41,8 +41,8 @@ class Action:
 
     def summary(self) -> str:
         if self.kind == "finish":
-            return f"finish: {self.text or ''}".rstrip()
-        parts = [self.action or "?"]
+            return f"finish: {safe(self.text or '')}".rstrip()
+        parts = [safe(self.action or "?")]
         if self.element is not None:
             parts.append(f"at ({self.element[0]}, {self.element[1]})")
         if self.start is not None and self.end is not None:
@@ -147,8 +147,15 @@ def parse_call(source: str) -> tuple[Action | None, str | None]:
                   str(text_value) if text_value is not None else None, args), None
 
 
+def safe(text: str) -> str:
+    """Model text made safe to print: control and other non-printable characters escaped
+    (an ESC from a broken model must not reach a terminal)."""
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 0x100
+                   else f"\\u{ord(ch):04x}" for ch in text)
+
+
 def _clip(text: str, width: int = 60) -> str:
-    flat = " ".join(text.split())
+    flat = safe(" ".join(text.split()))
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 

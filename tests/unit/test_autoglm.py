@@ -69,3 +69,11 @@ def test_immediate_eos_garbled_repetition() -> None:
     ok = autoglm.parse("<think>I will open the app, then tap search.</think>"
                        '<answer>do(action="Tap", element=[500, 100])</answer>')
     assert ok.ok and ok.problems == ()
+
+
+def test_model_text_in_problems_and_summaries_is_escaped() -> None:
+    a = autoglm.parse('<think>x</think><answer>do(action="Tap" \x1b[2J element=[1, 2])</answer>')
+    assert a.problems and all("\x1b" not in p for p in a.problems)
+    assert any("\\x1b" in p for p in a.problems)
+    f = autoglm.parse('<think>x</think><answer>finish(message="done\x1b]0;pwned\x07")</answer>')
+    assert f.action is not None and "\x1b" not in f.action.summary()
