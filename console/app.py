@@ -52,6 +52,7 @@ from console.core.session import (
     Notice,
     Session,
     SessionEvent,
+    VisionRead,
     apply,
     exit_how,
 )
@@ -59,9 +60,11 @@ from console.core.session import (
     CheckDone as SessionCheckDone,
 )
 from console.core.units import fmt_bytes
+from console.core.vision import ProcessorLimits
 from console.engines.base import Engine, EngineDead, OnEvent, guard_settings
 from console.host.config import Config
 from console.host.demo import DEMO_LABEL, DEMO_NAME, demo_dir
+from console.host.demo_vl import DEMO_VL_LABEL, DEMO_VL_NAME, demo_vl_dir
 from widgets import log_view as log_view_module
 from widgets.confirm_screen import ConfirmScreen
 from widgets.dashboard import Dashboard
@@ -111,6 +114,26 @@ BUILTIN_KEYS = (
 
 class Sampler(Protocol):
     def sample(self) -> Sample: ...
+
+
+def vision_limits_of(path: str | None) -> ProcessorLimits | str | None:
+    """The image processor's limits of the model directory `path` (console.core.vision), None
+    for a text-only model, "unknown" when they cannot be read (issue 16). JSON only."""
+    import json
+
+    from console.core import vision
+
+    if not path:
+        return "unknown"
+    try:
+        cfg = json.loads((Path(path) / "config.json").read_text())
+        if not vision.has_vision(cfg):
+            return None
+        pre_path = Path(path) / "preprocessor_config.json"
+        pre = json.loads(pre_path.read_text()) if pre_path.is_file() else {}
+        return vision.processor_limits(cfg, pre)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return "unknown"
 
 
 class ConsoleApp(App[int]):
@@ -522,8 +545,10 @@ class ConsoleApp(App[int]):
         self.fold(event)
         match event:
             case protocol.Loaded():
-                if event.model == DEMO_NAME and self.check_result is None:
-                    self.run_check(DEMO_NAME)  # built by this load: check it now
+                # issue 16: the processor's limits give the attached images' token counts
+                self.fold(VisionRead(vision_limits_of(event.path)))
+                if event.model in (DEMO_NAME, DEMO_VL_NAME) and self.check_result is None:
+                    self.run_check(event.model)  # built by this load: check it now
                 self._send_memory_report()
             case protocol.Unloaded():
                 self.log_view.add_event(f"unload: {event.message}")
@@ -609,10 +634,12 @@ class ConsoleApp(App[int]):
             from console.commands.check import assess, format_text, resolve_model
             from console.core.preflight import check_model_dir
 
-            if model == DEMO_NAME:
-                model_dir = demo_dir()
+            demos = {DEMO_NAME: (demo_dir, DEMO_LABEL),
+                     DEMO_VL_NAME: (demo_vl_dir, DEMO_VL_LABEL)}  # issue 16: demo-vl
+            if model in demos:
+                model_dir = demos[model][0]()
                 if not (model_dir / "config.json").is_file():
-                    self.post_message(CheckDone(model, None, f"pre-flight: {DEMO_LABEL}; "
+                    self.post_message(CheckDone(model, None, f"pre-flight: {demos[model][1]}; "
                                                 "built on the first load (then checked)",
                                                 "unknown"))
                     return
@@ -644,7 +671,9 @@ class ConsoleApp(App[int]):
     # -- model actions ------------------------------------------------------------------
 
     def action_pick(self) -> None:
-        rows: list[tuple[str, str]] = [("demo", "demo: random weights (built on first use)")]
+        rows: list[tuple[str, str]] = [("demo", "demo: random weights (built on first use)"),
+                                       ("demo-vl", "demo-vl: random weights (glm4v with "
+                                        "images; built on first use)")]
         note = None
         try:
             from console.core.hfcache import list_cached
@@ -816,8 +845,8 @@ class ConsoleApp(App[int]):
         if self._send("Generate", protocol.new_command(
                 protocol.Generate, prompt=message.prompt,
                 max_new_tokens=message.max_new_tokens, temperature=message.temperature,
-                top_p=message.top_p)):
-            self.fold(GenerationStarted())
+                top_p=message.top_p, images=list(message.images) or None)):
+            self.fold(GenerationStarted(images=message.images))
 
     def _poll_allocator(self) -> None:
         if (self.engine is not None and self.engine.alive

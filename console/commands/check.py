@@ -51,6 +51,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="attention implementation to plan for (default sdpa)")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="this model may run the code it ships (auto_map)")
+    parser.add_argument("--images", type=int, default=0, metavar="N",
+                        help="plan for N images per prompt (vision models: the vision tower's "
+                        "activations, the image tokens; default 0)")
+    parser.add_argument("--max-pixels", type=int, default=None, metavar="P",
+                        help="the image processor's max_pixels (default: the model's "
+                        "preprocessor_config.json)")
+    parser.add_argument("--image-size", default=None, metavar="WxH",
+                        help="size of each image (default: the largest phone screenshot, "
+                        "9:20, that max_pixels lets through unshrunk)")
     parser.add_argument("--json", action="store_true", help="one JSON object (docs/check.md)")
     parser.add_argument("--verify-hashes", action="store_true",
                         help="also hash every file of a model in the HF cache (reads every byte)")
@@ -65,7 +74,15 @@ def resolve_model(name: str, config: Config) -> Path:
     """MODEL -> a local directory (console.core.hfcache: a directory, or a hub id from the
     local cache, offline). Raises LookupError with the reason."""
     from console.core.hfcache import resolve
+    from console.host import demo, demo_vl
 
+    built = {demo.DEMO_NAME: demo.demo_dir, demo_vl.DEMO_VL_NAME: demo_vl.demo_vl_dir}
+    if name in built:  # the demos are built by the engine on first load (issue 16: demo-vl)
+        directory = built[name]()
+        if not (directory / "config.json").is_file():
+            raise LookupError(f"{name} is built on first use: run `autoglm-console load "
+                              f"{name}` once, then check it")
+        return directory
     cache = Path(config.hf_cache).expanduser() if config.hf_cache else None
     return resolve(name, cache)
 
@@ -96,14 +113,34 @@ class _ProgressBar:
 def assess(
     model: str, model_dir: Path, report: Any, sample: Any, config: Config, *,
     dtype: str = "auto", context: int | None = None, batch: int = 1, device: str | None = None,
-    attn: str = "sdpa",
+    attn: str = "sdpa", images: int = 0, max_pixels: int | None = None,
+    image_size: tuple[int, int] | None = None,
 ) -> CheckResult:
     """`console.core.check.assess` with the expected load time on this machine."""
     from console.host import loadspeed
 
     return core_assess(model, model_dir, report, sample, config.thresholds, dtype=dtype,
                        context=context, batch=batch, device=device, attn=attn,
-                       load_time=loadspeed.time_to_load)
+                       load_time=loadspeed.time_to_load, images=images,
+                       max_pixels=max_pixels, image_size=image_size,
+                       preprocessor=read_preprocessor)
+
+
+def read_preprocessor(model_dir: Path) -> dict[str, Any]:
+    """The model's preprocessor_config.json ({} when it has none); invalid JSON is a
+    VisionError naming the file (issue 16)."""
+    from console.core.vision import VisionError
+
+    pre_path = model_dir / "preprocessor_config.json"
+    if not pre_path.is_file():
+        return {}
+    try:
+        data = json.loads(pre_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise VisionError(f"{pre_path}: unreadable ({exc}); fix or remove the file") from None
+    if not isinstance(data, dict):
+        raise VisionError(f"{pre_path}: a JSON object is expected; fix or remove the file")
+    return data
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -119,6 +156,16 @@ def run(args: argparse.Namespace, config: Config) -> int:
         device.startswith("cuda:") and device[5:].isdigit()
     ):
         return _usage(f"--device: {device!r}: use cuda, cuda:N, auto or cpu")
+    if args.images < 0:
+        return _usage(f"--images: must be 0 or more, got {args.images}")
+    if args.max_pixels is not None and args.max_pixels < 1:
+        return _usage(f"--max-pixels: must be at least 1, got {args.max_pixels}")
+    image_size = None
+    if args.image_size is not None:
+        w, sep, h = args.image_size.lower().partition("x")
+        if not sep or not w.isdigit() or not h.isdigit() or int(w) < 1 or int(h) < 1:
+            return _usage(f"--image-size: {args.image_size!r}: use WIDTHxHEIGHT, e.g. 1080x2400")
+        image_size = (int(h), int(w))
     try:
         model_dir = resolve_model(args.model, config)
     except LookupError as exc:
@@ -134,7 +181,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
     finally:
         telemetry.close()
     result = assess(args.model, model_dir, report, sample, config, dtype=args.dtype,
-                    context=args.context, batch=args.batch, device=device, attn=args.attn)
+                    context=args.context, batch=args.batch, device=device, attn=args.attn,
+                    images=args.images, max_pixels=args.max_pixels, image_size=image_size)
+    if args.images and result.vision is None and result.estimate_problem and \
+            result.estimate_problem.startswith("--images"):
+        return _usage(f"{args.model}: {result.estimate_problem}")
     if args.json:
         print(json.dumps(result.to_json_dict(), indent=2, default=str))
     else:

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any
 
-from console.core import protocol
+from console.core import autoglm, protocol
 from console.core.session import Session, apply
 from console.core.units import fmt_bytes, fmt_rate
 from console.host.config import Config, ConfigError
@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "rather than fall back; stock: transformers' from_pretrained")
     parser.add_argument("--prompt", metavar="TEXT", default=None,
                         help="generate from this prompt after loading")
+    parser.add_argument("--image", metavar="PATH", action="append", default=None,
+                        dest="images", help="an image file to put before --prompt (repeat for "
+                        "several; vision models such as glm4v and demo-vl)")
     parser.add_argument("--max-new-tokens", type=int, default=64, metavar="N")
     parser.add_argument("--temperature", type=float, default=0.0, metavar="T",
                         help="0 (default) decodes greedily")
@@ -146,6 +149,32 @@ def parse_max_memory(spec: str) -> dict[str, str]:
     return out
 
 
+def image_paths(values: list[str] | None) -> list[str]:
+    """--image values as absolute paths (the engine reads them; it checks the files)."""
+    from pathlib import Path
+
+    return [str(Path(v).expanduser().absolute()) for v in values or []]
+
+
+def image_lines(done: protocol.Generated, answer: autoglm.Answer | None) -> list[str]:
+    """The images' tokens and AutoGLM's parsed answer, for the human output (issue 16)."""
+    lines: list[str] = []
+    images = done.images or []
+    per = done.image_tokens_per_image or []
+    if images:
+        lines.append(f"images: {len(images)}, {done.image_tokens} image tokens of "
+                     f"{done.prompt_tokens} prompt tokens")
+        for info, tokens in zip(images, per, strict=False):
+            lines.append(f"  {autoglm.safe(str(info['path']))}: {info['width']}x"
+                         f"{info['height']}, {fmt_bytes(info['file_bytes'])}, {tokens} tokens")
+    if answer is not None:
+        if answer.ok and answer.action is not None:
+            lines.append(f"action: {answer.action.summary()}")
+        else:
+            lines.append("answer malformed: " + "; ".join(answer.problems))
+    return lines
+
+
 def _default_device() -> str:
     """cuda:0 when NVML sees a GPU (no CUDA context is made here), else cpu."""
     try:
@@ -239,6 +268,8 @@ class _Printer:
                 print()
                 print(f"generated {done.tokens} tokens ({done.stopped}): TTFT {ttft}, "
                       f"{tps} tokens/s, KV cache {fmt_bytes(done.kv_cache_bytes)}")
+                for line in image_lines(done, session.generation.answer):
+                    print(line)
             case protocol.Unloaded():
                 print(f"unloaded: {event.message}")
             case protocol.Preflight():
@@ -288,14 +319,23 @@ def run(args: argparse.Namespace, config: Config) -> int:
     for flag, value in (("--context", args.context), ("--batch", args.batch)):
         if value is not None and value < 1:
             raise ConfigError(flag, str(value), "must be at least 1")
+    images = image_paths(args.images)
+    if images and args.prompt is None:
+        raise ConfigError("--image", args.images[0], "needs --prompt TEXT (the instruction)")
     guard = guard_field(args, config)
     waits_for_user = args.on_pause == "wait" and not guard["auto_resume"]
 
+    folded = [Session()]
+
     def emit_json(msg: protocol.AnyEvent) -> None:
+        folded[0] = session = apply(folded[0], msg)
         if isinstance(msg, protocol.Output):
             print(msg.text, file=sys.stderr, flush=True)
         elif msg.NAME in JSON_EVENTS:
             out = {k: v for k, v in msg.wire.items() if k != "v"}
+            answer = session.generation.answer
+            if isinstance(msg, protocol.Generated) and answer is not None:
+                out["autoglm"] = answer.to_json_dict()  # issue 16: AutoGLM's parsed answer
             print(json.dumps(out, ensure_ascii=False), flush=True)
 
     printer = emit_json if args.json else _Printer(args.verbose, stdin_hint=waits_for_user)
@@ -336,7 +376,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
             if result["event"] == "loaded" and args.prompt is not None:
                 result = step(("generated",), client.generate(
                     args.prompt, max_new_tokens=args.max_new_tokens,
-                    temperature=args.temperature, top_p=args.top_p, seed=args.seed))
+                    temperature=args.temperature, top_p=args.top_p, seed=args.seed,
+                    images=images or None))
             if result["event"] in ("loaded", "generated"):
                 result = step(("unloaded",), client.unload())
         else:

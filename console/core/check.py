@@ -54,6 +54,8 @@ class CheckResult:
     memory: tuple[Any, ...]  # console.core.estimate.DeviceMemory now
     notes: tuple[str, ...]
     load_time: Any = None  # console.host.loadspeed.LoadTime: expected seconds to load here now
+    vision: Any = None  # console.core.vision.VisionEstimate with --images (issue 16)
+    image_fit: Any = None  # console.core.vision.ImageFit
 
     @property
     def exit_code(self) -> int:
@@ -70,7 +72,7 @@ class CheckResult:
             "device": self.device,
             "device_problem": self.device_problem,
             "preflight": self.report.to_json_dict(),
-            "estimate": self.estimate.to_json_dict() if self.estimate is not None else None,
+            "estimate": self._estimate_json(),
             "estimate_problem": self.estimate_problem,
             "fit": self.fit.to_json_dict() if self.fit is not None else None,
             "memory_now": [{"device": m.device, "total_bytes": m.total_bytes,
@@ -80,16 +82,60 @@ class CheckResult:
             "load_time": self.load_time.to_json_dict() if self.load_time is not None else None,
         }
 
+    def _estimate_json(self) -> dict[str, Any] | None:
+        if self.estimate is None:
+            return None
+        data: dict[str, Any] = self.estimate.to_json_dict()
+        if self.vision is not None:  # issue 16
+            data["vision"] = {**self.vision.to_json_dict(),
+                              "fit": self.image_fit.to_json_dict() if self.image_fit else None}
+        return data
+
+
+def plan_images(cfg: Mapping[str, Any], pre: Mapping[str, Any], estimate: Any,
+                memory: list[Any], *, images: int, max_pixels: int | None,
+                image_size: tuple[int, int] | None, attn: str,
+                pause_pct: float) -> tuple[Any, Any, Any]:
+    """(estimate with the images, VisionEstimate, ImageFit) for `images` per prompt (issue 16),
+    from the model's config and its preprocessor_config.json (`pre`). Raises
+    console.core.vision.VisionError (one line) for a text-only model or bad limits."""
+    from console.core import vision
+
+    geo = vision.vision_geometry(cfg)
+    limits = vision.processor_limits(cfg, pre, max_pixels=max_pixels)
+    size = image_size or vision.max_size_image(limits)
+    kv = estimate.kv_bytes_per_token
+    dtype = estimate.dtype if estimate.dtype in ("F32", "F16", "BF16") else "BF16"
+    v = vision.estimate(geo, limits, [size] * images, dtype=dtype,
+                        kv_bytes_per_token=kv, attn_implementation=attn)
+    one = vision.estimate(geo, limits, [size], dtype=dtype,
+                          kv_bytes_per_token=kv, attn_implementation=attn)
+    budget = None
+    first = estimate.devices[0] if estimate.devices else None
+    mem = next((m for m in memory if first is not None and m.device == first.device), None)
+    if mem is not None and first is not None:
+        level = 100.0 if first.device == "cpu" else pause_pct
+        budget = int(mem.total_bytes * level / 100) - mem.used_bytes - first.total_bytes
+    fit = vision.images_that_fit(one.image_tokens, estimate.context,
+                                 bytes_per_image=one.bytes if budget is not None else None,
+                                 budget_bytes=budget)
+    return vision.with_images(estimate, v), v, fit
+
 
 def assess(
     model: str, model_dir: Path, report: Any, sample: Any, thresholds: Mapping[str, Levels], *,
     dtype: str = "auto", context: int | None = None, batch: int = 1, device: str | None = None,
-    attn: str = "sdpa", load_time: Callable[..., Any] | None = None,
+    attn: str = "sdpa", load_time: Callable[..., Any] | None = None, images: int = 0,
+    max_pixels: int | None = None, image_size: tuple[int, int] | None = None,
+    preprocessor: Callable[[Path], Mapping[str, Any]] | None = None,
 ) -> CheckResult:
     """The estimate and the fit for a pre-flight report, against the memory in `sample` (the
     fit's budget ends at the VRAM pause level of `thresholds`). `load_time(files,
     device_kind=...)`: the expected time to load here (the host side passes
-    `console.host.loadspeed.time_to_load`), or None."""
+    `console.host.loadspeed.time_to_load`), or None. `images` (issue 16): plan for that many
+    images per prompt of `image_size` (default: the largest phone screenshot the processor
+    takes unshrunk) at `max_pixels`; `preprocessor(model_dir)` reads the model's
+    preprocessor_config.json (the host side passes it; it raises VisionError)."""
     from console.core import estimate as est_mod
 
     notes: list[str] = []
@@ -121,6 +167,17 @@ def assess(
         estimate_problem = "pickle weights have no headers: no estimate before loading"
     elif report.ok:
         estimate_problem = "no estimate: nothing to read the tensor sizes from"
+    vision_est = image_fit = None
+    if images and estimate is not None:  # issue 16: the vision part
+        from console.core.vision import VisionError
+
+        try:
+            pre = preprocessor(model_dir) if preprocessor is not None else {}
+            estimate, vision_est, image_fit = plan_images(
+                report.config, pre, estimate, memory, images=images, max_pixels=max_pixels,
+                image_size=image_size, attn=attn, pause_pct=thresholds["vram"].pause)
+        except VisionError as exc:
+            estimate_problem = f"--images: {exc}"
     if estimate is not None and device_problem is None:
         verdict = est_mod.fit(estimate, memory, pause_pct=thresholds["vram"].pause,
                               config=report.config, tensors=report.tensors)
@@ -129,7 +186,8 @@ def assess(
         expected = load_time([model_dir / f for f in report.weight_files],
                              device_kind="cpu" if device == "cpu" else "cuda")
     return CheckResult(model, str(model_dir), report, device, device_problem, estimate,
-                       estimate_problem, verdict, tuple(memory), tuple(notes), expected)
+                       estimate_problem, verdict, tuple(memory), tuple(notes), expected,
+                       vision_est, image_fit)
 
 
 def _gib(n: int | float) -> str:
@@ -138,6 +196,20 @@ def _gib(n: int | float) -> str:
 
 def _params(n: int) -> str:
     return f"{n / 1e9:.2f} B parameters" if n >= 1e8 else f"{n / 1e6:.2f} M parameters"
+
+
+def vision_rows(result: CheckResult) -> list[tuple[str, int, str]]:
+    """The breakdown's rows for the images (issue 16), and what fits."""
+    v = result.vision
+    if v is None:
+        return []
+    h, w = v.resized[0] if v.resized else (0, 0)
+    from console.core.vision import added_peak_bytes
+
+    added = added_peak_bytes(v, result.estimate.activations.total_bytes)
+    return [("vision", added, f"{v.images} image(s) at {w}x{h}: {v.image_tokens} tokens, "
+             f"{v.patches} patches; pass {_gib(v.bytes)} (encoder {_gib(v.encoder_bytes)}, "
+             f"pixels {_gib(v.pixel_bytes)}); their KV {_gib(v.kv_bytes)} is in the KV cache")]
 
 
 def format_text(result: CheckResult) -> str:
@@ -176,6 +248,7 @@ def format_text(result: CheckResult) -> str:
             ("KV cache", estimate.kv_cache_bytes,
              f"{estimate.kv_bytes_per_token / 1024:.1f} KiB/token"),
             ("activations", estimate.activations.total_bytes, "prefill, last logits only"),
+            *vision_rows(result),
             ("CUDA context", estimate.cuda_context_bytes + estimate.runtime_bytes,
              "context, kernels, cuBLAS" if estimate.cuda_context_bytes else ""),
             ("slack", estimate.slack_bytes, "allocator"),
@@ -184,6 +257,10 @@ def format_text(result: CheckResult) -> str:
                      for name, value, extra in rows)
         lines.extend(f"    {'peak':<13}{_gib(share.total_bytes):>12}  on {share.device}"
                      for share in estimate.devices)
+        if result.image_fit is not None:  # issue 16
+            f = result.image_fit
+            lines.append(f"    {'images fit':<13}{f.max_images:>12}  of {f.tokens_per_image} "
+                         f"tokens each; {f.reason}")
         lines.extend(f"    note: {note}" for note in estimate.notes)
     elif result.estimate_problem:
         lines.append(f"  estimate  {result.estimate_problem}")

@@ -144,7 +144,7 @@ class Generate(Command):
     REQUIRED: ClassVar[Spec] = {"prompt": (str,)}
     OPTIONAL: ClassVar[Spec] = {"max_new_tokens": (int,), "temperature": _NUM,
                                 "top_p": _OPT_NUM, "seed": _OPT_INT, "chat": (bool,),
-                                "min_new_tokens": _OPT_INT}
+                                "min_new_tokens": _OPT_INT, "images": _OPT_LIST}
     prompt: str
     max_new_tokens: int = 64
     temperature: float = 0.0
@@ -152,6 +152,8 @@ class Generate(Command):
     seed: int | None = None
     chat: bool = True
     min_new_tokens: int | None = None
+    # Image files put before the prompt through the model's processor (glm4v, ...; issue 16).
+    images: list[str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
@@ -311,7 +313,11 @@ class Generated(Event):
     NAME: ClassVar[str] = "generated"
     REQUIRED: ClassVar[Spec] = {"tokens": (int,), "ttft_s": _OPT_NUM, "tokens_per_s": _OPT_NUM,
                                 "kv_cache_bytes": _OPT_INT, "stopped": (str,), "text": (str,)}
-    OPTIONAL: ClassVar[Spec] = {"prompt_tokens": _OPT_INT}
+    OPTIONAL: ClassVar[Spec] = {
+        "prompt_tokens": _OPT_INT, "image_tokens": (int,), "image_tokens_per_image": _OPT_LIST,
+        "images": _OPT_LIST, "image_grid_thw": _OPT_LIST, "image_processor": _OPT_STR,
+        "vision_estimate": _OPT_DICT, "rss_peak_growth_bytes": _OPT_INT,
+    }
     tokens: int
     ttft_s: float | None
     tokens_per_s: float | None
@@ -319,6 +325,17 @@ class Generated(Event):
     stopped: str
     text: str
     prompt_tokens: int | None = None
+    # Image prompts (issue 16): image tokens in the prompt (0 without images); with images the
+    # tokens of each, the images ({path, width, height, file_bytes}), the processor's grids,
+    # which processor ran, the vision estimate (console/core/vision.py) and the engine's peak
+    # RSS growth over the generate (Linux).
+    image_tokens: int = 0
+    image_tokens_per_image: list[int] | None = None
+    images: list[dict[str, Any]] | None = None
+    image_grid_thw: list[list[int]] | None = None
+    image_processor: str | None = None
+    vision_estimate: dict[str, Any] | None = None
+    rss_peak_growth_bytes: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)

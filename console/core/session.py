@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from typing_extensions import assert_never
 
+from console.core import autoglm, vision
 from console.core.levels import DEFAULT_LEVELS, GUARD_RESOURCES, Levels
 from console.core.protocol import (
     Aborted,
@@ -102,6 +103,10 @@ class Generation:
     tokens: int = 0
     kv_cache_bytes: int | None = None
     done: Generated | None = None
+    images: tuple[str, ...] = ()  # the image files sent with the prompt (issue 16)
+    # AutoGLM's answer parsed from the output (an image prompt, a vision model, or an output in
+    # its think/answer format); None otherwise.
+    answer: autoglm.Answer | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,9 @@ class Session:
     generation: Generation = Generation()
     exited: Exited | None = None
     ping_rtt_s: float | None = None
+    # The loaded model's image processor limits (issue 16): None for a text-only model,
+    # "unknown" while none is loaded or they cannot be read (the app reads them on `loaded`).
+    vision_limits: vision.ProcessorLimits | str | None = "unknown"
 
     @property
     def alive(self) -> bool:
@@ -187,13 +195,33 @@ class AutoResumeSet:
 
 @dataclass(frozen=True)
 class GenerationStarted:
-    pass
+    images: tuple[str, ...] = ()  # the image files sent with the prompt
+
+
+@dataclass(frozen=True)
+class VisionRead:
+    """The loaded model's image processor limits, read by the app from its files (None:
+    text-only; "unknown": unreadable)."""
+
+    limits: vision.ProcessorLimits | str | None
 
 
 SessionEvent: TypeAlias = (
     EngineStarted | LoadRequested | CheckDone | Notice | LevelsSet | AutoResumeSet
-    | GenerationStarted
+    | GenerationStarted | VisionRead
 )
+
+
+def _answer(session: Session, generated: Generated) -> autoglm.Answer | None:
+    """AutoGLM's parsed answer when the output is one: an image prompt, a vision model loaded,
+    or an output in its think/answer format; else None."""
+    text = generated.text
+    model_type = session.loaded.model_type if session.loaded is not None else ""
+    if not (session.generation.images or generated.image_tokens
+            or isinstance(session.vision_limits, vision.ProcessorLimits)
+            or model_type.startswith("glm4v") or "<answer>" in text or "<think>" in text):
+        return None
+    return autoglm.parse(text, tokens=generated.tokens, stopped=generated.stopped)
 
 
 def figures_text(figures: Mapping[str, Any]) -> str:
@@ -271,7 +299,7 @@ def apply(session: Session, event: AnyEvent | SessionEvent) -> Session:
             return replace(session, model=model, run=session.run + 1, progress=None,
                            preflight=None, loaded=None, label=None, comparison=(),
                            result=None, guard_mode="running", stalled=False,
-                           guard_line=Line("guard: running"))
+                           vision_limits="unknown", guard_line=Line("guard: running"))
         case CheckDone(check=check):
             checked = replace(session, check=check)
             if session.loaded is not None and not session.comparison:
@@ -284,8 +312,10 @@ def apply(session: Session, event: AnyEvent | SessionEvent) -> Session:
             return replace(session, levels={**session.levels, **levels})
         case AutoResumeSet(on=on):
             return replace(session, auto_resume=on)
-        case GenerationStarted():
-            return replace(session, generation=Generation(running=True))
+        case GenerationStarted(images=images):
+            return replace(session, generation=Generation(running=True, images=images))
+        case VisionRead(limits=limits):
+            return replace(session, vision_limits=limits)
         # ---- the engine's events
         case Hello():
             return replace(session, hello=event, pid=event.pid, exited=None,
@@ -323,6 +353,7 @@ def apply(session: Session, event: AnyEvent | SessionEvent) -> Session:
         case Unloaded():
             warn = event.held_bytes > 0 and bool(event.held_by)
             return replace(session, loaded=None, allocator=None, progress=None,
+                           vision_limits="unknown",
                            result=Line(event.message, "warning" if warn else None))
         case GcDone():
             return replace(session, result=Line(
@@ -342,7 +373,8 @@ def apply(session: Session, event: AnyEvent | SessionEvent) -> Session:
         case Generated():
             return replace(session, generation=Generation(
                 running=False, text=session.generation.text or event.text,
-                tokens=event.tokens, kv_cache_bytes=event.kv_cache_bytes, done=event),
+                tokens=event.tokens, kv_cache_bytes=event.kv_cache_bytes, done=event,
+                images=session.generation.images, answer=_answer(session, event)),
                 comparison=_kv_comparison(session, event))
         case Paused():
             return replace(session, guard_mode="paused", guard_line=Line(
@@ -375,6 +407,7 @@ def apply(session: Session, event: AnyEvent | SessionEvent) -> Session:
         case Exited():
             return replace(session, engine="stopped" if event.expected else "dead",
                            exited=event, loaded=None, allocator=None, pid=None,
+                           vision_limits="unknown",
                            generation=replace(session.generation, running=False))
         case Output() | Log() | Bye() | FingerprintDone():
             return session

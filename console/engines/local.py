@@ -338,10 +338,11 @@ class LocalEngine(Engine):
 
     def generate(self, prompt: str, *, max_new_tokens: int = 64, temperature: float = 0.0,
                  top_p: float | None = None, seed: int | None = None, chat: bool = True,
-                 min_new_tokens: int | None = None) -> int:
+                 min_new_tokens: int | None = None, images: list[str] | None = None) -> int:
         return self._command(protocol.Generate, prompt=prompt, max_new_tokens=max_new_tokens,
                          temperature=temperature, chat=chat, top_p=top_p, seed=seed,
-                         min_new_tokens=min_new_tokens)
+                         min_new_tokens=min_new_tokens,
+                         images=list(images) if images else None)  # issue 16
 
     def stop_generation(self) -> int:
         return self._command(protocol.StopGeneration)

@@ -52,6 +52,7 @@ class EngineParts:
     emit: Callable[..., None]
     state: str
     loaded: Loaded | None
+    _processor: tuple[Loaded, Any, str] | None  # issue 16: (built for, processor, how)
     guard: Any  # console.worker.loadguard.LoadGuard
     stop_generation: threading.Event
     abort_load: threading.Event

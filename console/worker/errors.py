@@ -54,6 +54,18 @@ class PreflightFailed(EngineError):
     error_type = "PreflightFailed"
 
 
+class BadImage(EngineError):
+    """An image of a generate command is missing, not an image, damaged or too large."""
+
+    error_type = "BadImage"
+
+
+class ImagesRefused(EngineError):
+    """A generate with images sent to a text-only model."""
+
+    error_type = "ImagesRefused"
+
+
 class WillNotFit(EngineError):
     """The pre-load gate's estimate does not fit; `force` overrides it."""
 

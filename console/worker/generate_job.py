@@ -7,18 +7,24 @@ import gc
 import sys
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 from console.core import protocol
-from console.worker.base import EngineParts
+from console.worker.base import EngineParts, Loaded
 from console.worker.errors import (
+    BadCommand,
+    BadImage,
     EngineError,
+    ImagesRefused,
     NotLoaded,
+    WillNotFit,
     _strip,
 )
 from console.worker.generate import _EventStreamer, _StopOnFlag, _StopOnGuard
 from console.worker.memory import (
     cache_tensor_bytes,
+    malloc_trim,
 )
 
 
@@ -65,15 +71,22 @@ class GenerateJob(EngineParts):
         top_p = msg.get("top_p")
         seed = msg.get("seed")
         use_chat = bool(msg.get("chat", True)) and bool(getattr(tok, "chat_template", None))
-        if use_chat:
+        model = loaded.model
+        image_paths = msg.images or []
+        image_fields: dict[str, Any] = {}
+        if image_paths:  # issue 16: the model's processor builds the inputs (worker/images.py)
+            enc, image_fields = self._image_inputs(loaded, prompt, image_paths, reply_to)
+            use_chat = True
+        elif use_chat:
             enc = tok.apply_chat_template([{"role": "user", "content": prompt}],
                                           add_generation_prompt=True, return_tensors="pt",
                                           return_dict=True)
         else:
             enc = tok(prompt, return_tensors="pt")
-        model = loaded.model
         enc = {k: v.to(model.device) for k, v in enc.items()}
         prompt_tokens = int(enc["input_ids"].shape[-1])
+        if image_paths:
+            self._admit_image_prompt(loaded, image_fields, prompt_tokens, max_new_tokens)
         kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": temperature > 0}
         if temperature > 0:
             kwargs["temperature"] = temperature
@@ -94,12 +107,21 @@ class GenerateJob(EngineParts):
         kv_per_token = loaded.info.get("kv_bytes_per_token_estimate") or \
             loaded.info["kv_bytes_per_token"]
         guard_stop = _StopOnGuard(self.guard, str(model.device), kv_per_token, prompt_tokens)
+        from console.worker.images import PeakRss
+
+        peak = None
+        if image_paths:  # issue 16: the vision pass's peak, with freed heap pages given back
+            gc.collect()
+            malloc_trim()
+            peak = PeakRss.start()
         t0 = time.perf_counter()
         streamer.t0 = t0
         with torch.inference_mode():
             out = model.generate(**enc, streamer=streamer, stopping_criteria=StoppingCriteriaList(
                 [stop, guard_stop]), return_dict_in_generate=True, **kwargs)
         total_s = time.perf_counter() - t0
+        if peak is not None:
+            image_fields["rss_peak_growth_bytes"] = peak.growth()
         kv_measured = cache_tensor_bytes(getattr(out, "past_key_values", None))
         new_ids = out.sequences[0, prompt_tokens:].tolist()
         del out  # drop the KV cache now
@@ -128,7 +150,76 @@ class GenerateJob(EngineParts):
                   kv_cache_bytes_estimate=per_token * (prompt_tokens + n) if per_token else None,
                   stopped=stopped, text=tok.decode(new_ids, skip_special_tokens=True),
                   output_ids=new_ids, chat_template=use_chat, memory=self.figures(),
-                  guard=guard_stop.figures)
+                  guard=guard_stop.figures, image_tokens=image_fields.get("image_tokens", 0),
+                  **{k: v for k, v in image_fields.items() if k != "image_tokens"})
+
+    # ---- image prompts (issue 16; the logic lives in console/worker/images.py)
+    def _image_inputs(self, loaded: Loaded, prompt: str, paths: list[str], reply_to: int
+                      ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The processor's inputs for `prompt` after `paths`, and the `generated` event's image
+        fields (tokens, sizes, grids, which processor)."""
+        from console.worker import images
+
+        if not all(isinstance(p, str) for p in paths):
+            raise BadCommand("generate: images must be a list of file paths")
+        if loaded.info.get("model_class", "").endswith("ForCausalLM") or \
+                getattr(loaded.model.config, "vision_config", None) is None:
+            raise ImagesRefused(
+                f"generate: {loaded.info['label']} is a text-only model "
+                f"(model_type {loaded.info['model_type']}): it takes no images",
+                "drop the images, or load a vision model (glm4v, e.g. demo-vl)")
+        try:
+            if self._processor is None or self._processor[0] is not loaded:
+                processor, how = images.load_processor(
+                    Path(loaded.info["path"]), trust_remote_code=loaded.info["trust_remote_code"])
+                self._processor = (loaded, processor, how)
+                self.log("info", f"image processor: {type(processor).__name__} ({how})", reply_to)
+            prepared = images.build_inputs(self._processor[1], prompt, paths,
+                                           how=self._processor[2])
+        except images.ImageError as exc:
+            raise BadImage(str(exc), exc.hint) from None
+        fields = {"image_tokens": prepared.image_tokens,
+                  "image_tokens_per_image": prepared.tokens_per_image,
+                  "images": [{"path": i.path, "width": i.width, "height": i.height,
+                              "file_bytes": i.file_bytes} for i in prepared.images],
+                  "image_grid_thw": prepared.inputs["image_grid_thw"].tolist()
+                  if "image_grid_thw" in prepared.inputs else None,
+                  "image_processor": prepared.processor_path}
+        return prepared.inputs, fields
+
+    def _admit_image_prompt(self, loaded: Loaded, fields: dict[str, Any], prompt_tokens: int,
+                            max_new_tokens: int) -> None:
+        """The generation guard, before the prompt runs: the vision pass (console/core/vision.py
+        at the processor's sizes) plus the KV of every prompt token, image tokens included."""
+        from console.core import vision
+        from console.worker import images
+
+        device = str(loaded.model.device)
+        kv_per_token = loaded.info.get("kv_bytes_per_token") or 0
+        vision_bytes = 0
+        limits = images.processor_limits(self._processor[1]) if self._processor else None
+        try:
+            geo = vision.vision_geometry(loaded.model.config.to_dict())
+            if limits is not None:
+                sizes = [(i["height"], i["width"]) for i in fields["images"]]
+                dtype = {"float32": "F32", "bfloat16": "BF16", "float16": "F16"}.get(
+                    loaded.info["dtype"], "BF16")
+                est = vision.estimate(geo, limits, sizes, dtype=dtype,
+                                      kv_bytes_per_token=kv_per_token,
+                                      attn_implementation=str(getattr(
+                                          loaded.model.config, "_attn_implementation", "sdpa")))
+                vision_bytes = est.bytes
+                fields["vision_estimate"] = est.to_json_dict()
+        except vision.VisionError:
+            pass
+        growth = vision_bytes + kv_per_token * (prompt_tokens + max_new_tokens)
+        figures = self.guard.generation_check(device, growth)
+        if figures is not None:
+            why = figures["why"].replace("stopped by guard", "image prompt refused by guard")
+            why = why.replace("KV cache growth", f"{fields['image_tokens']} image tokens' "
+                              "vision pass and KV")
+            raise WillNotFit(why, "send fewer or smaller images, or lower the processor's "
+                             "max_pixels")
 
     # ---- fingerprint (parity checks)
     def _job_fingerprint(self, msg: protocol.Fingerprint) -> None:

@@ -43,6 +43,11 @@ class LoadJob(EngineParts):
         if name == demo.DEMO_NAME:
             self.log("info", "preparing the demo model (random weights)")
             return demo.ensure(), demo.DEMO_LABEL
+        from console.worker import demo_vl  # issue 16: the vision demo
+
+        if name == demo_vl.DEMO_VL_NAME:
+            self.log("info", "preparing the vision demo model (random weights)")
+            return demo_vl.ensure(), demo_vl.DEMO_VL_LABEL
         try:
             return hfcache.resolve(name), name
         except hfcache.ModelNotFound as exc:
@@ -106,8 +111,10 @@ class LoadJob(EngineParts):
         self.abort_load.clear()
         self.rss_baseline = rss_bytes()
         from console.worker.demo import DEMO_LABEL, DEMO_NAME
+        from console.worker.demo_vl import DEMO_VL_LABEL, DEMO_VL_NAME
 
-        label = DEMO_LABEL if msg["model"] == DEMO_NAME else msg["model"]
+        label = {DEMO_NAME: DEMO_LABEL, DEMO_VL_NAME: DEMO_VL_LABEL}.get(msg["model"],
+                                                                          msg["model"])
         self.set_state("loading", reply_to, model=msg["model"], label=label)
         # The guard watches from now (pause / abort are accepted from the first moment; the
         # monitor reports a stall) until the weights are placed.

@@ -25,6 +25,7 @@ class UnloadJob(EngineParts):
     def _release(self) -> None:
         """Drop every reference we hold and return memory to the OS / driver."""
         self.loaded = None
+        self._processor = None  # issue 16: it names the Loaded it was built for
         for name in ("last_type", "last_value", "last_traceback", "last_exc"):
             if hasattr(sys, name):
                 setattr(sys, name, None)

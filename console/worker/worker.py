@@ -77,6 +77,7 @@ class Engine(LoadJob, UnloadJob, GenerateJob):
         self.nvml = EngineNvml()
         self.state = "idle"
         self.loaded: Loaded | None = None
+        self._processor: tuple[Loaded, Any, str] | None = None  # issue 16: (for, processor, how)
         self.lock = threading.Lock()
         self.job_kind = ""  # the job accepted last, until it is done ("" = none)
         # Jobs (load, unload, generate, fingerprint) run one after another on ONE long-lived

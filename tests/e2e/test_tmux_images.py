@@ -1,0 +1,58 @@
+"""End to end in tmux (issue 16): demo-vl, attach an image with ctrl+o, generate, unload."""
+
+from __future__ import annotations
+
+import time
+
+from console.worker import demo_vl
+from tests.e2e.test_tmux import (
+    ENGINE_DEADLINE_S,
+    SHIFT_TABS_TO_PROMPT,
+    Tmux,
+    engine_children,
+    installed_console,
+    tmux,
+    wait_for,
+    wait_for_screen,
+)
+
+__all__ = ["tmux"]  # the fixture, used by name below
+
+
+def test_demo_vl_attach_image_and_generate(tmux: Tmux) -> None:
+    phone = str(next(p for p in demo_vl.probe_images() if p.name == "phone_screen.png"))
+    tmux.start([installed_console(), "--model", "demo-vl"])  # 80x24
+    tmux.wait_for_text("Quit")
+    tmux.keys("2")
+    tmux.wait_for_text("pre-flight")
+    tmux.keys("L")
+    wait_for_screen(tmux, "state: loaded", ENGINE_DEADLINE_S)
+    assert "demo-vl: random weights" in tmux.screen()
+    tmux.keys("Escape")
+    for _ in range(SHIFT_TABS_TO_PROMPT):
+        time.sleep(0.2)
+        tmux.keys("BTab")
+    time.sleep(0.2)
+    tmux.keys("C-o")  # the path field opens and takes the focus
+    time.sleep(0.3)
+    tmux.keys("-l", phone)
+    time.sleep(0.2)
+    tmux.keys("Enter")
+    wait_for_screen(tmux, "1. phone_screen.png  540x1200 PNG", 20)
+    assert "230 vision tokens" in tmux.screen()
+    tmux.keys("-l", "open settings")
+    tmux.wait_for_text("open settings")
+    tmux.keys("Enter")
+    wait_for_screen(tmux, "image tokens 230", ENGINE_DEADLINE_S)
+    screen = tmux.screen()
+    assert "answer malformed:" in screen or "action:" in screen  # AutoGLM's reading
+    tmux.keys("C-r")  # removes the image
+    wait_for_screen(tmux, "removed phone_screen.png", 20)
+    tmux.keys("Escape")
+    time.sleep(0.2)
+    tmux.keys("U")
+    wait_for_screen(tmux, "freed", ENGINE_DEADLINE_S)
+    tmux.keys("q")
+    assert tmux.exit_status(timeout_s=30) == "0"
+    wait_for(lambda: not tmux.processes(), "no console and no engine process left")
+    assert not engine_children(tmux)
