@@ -226,7 +226,8 @@ def precheck(files: list[Path], config: dict[str, Any], device: str, loader: str
     quant = config.get("quantization_config")
     if quant:
         method = quant.get("quant_method", "?") if isinstance(quant, dict) else "?"
-        return f"quantized weights (quantization_config, {method}): transformers' quantizer loads them"
+        return (f"quantized weights (quantization_config, {method}): transformers' quantizer "
+                "loads them")
     if config.get("auto_map"):
         return "remote code (auto_map in config.json): the model's own code defines the weights"
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
@@ -285,7 +286,8 @@ def build_plan(model: Any, state_dict: Any, checkpoint_files: Any, load_config: 
     if state_dict is not None:
         return None, "a state dict was passed instead of files"
     if any(v is not None for v in extra.values()):
-        return None, f"from_pretrained passed {', '.join(k for k, v in extra.items() if v is not None)}"
+        passed = ", ".join(k for k, v in extra.items() if v is not None)
+        return None, f"from_pretrained passed {passed}"
     files = [Path(f) for f in checkpoint_files or []]
     if not files:
         return None, "no checkpoint files"
@@ -312,7 +314,8 @@ def build_plan(model: Any, state_dict: Any, checkpoint_files: Any, load_config: 
         header, findings = read_safetensors_header(path)
         errors = [f for f in findings if f.severity == "error"]
         if header is None or errors:
-            raise CheckpointBroken("; ".join(f.line() for f in errors) or f"{path.name}: unreadable")
+            raise CheckpointBroken("; ".join(f.line() for f in errors)
+                                   or f"{path.name}: unreadable")
         headers.append((path, header))
 
     meta = model.state_dict()
@@ -358,11 +361,12 @@ def build_plan(model: Any, state_dict: Any, checkpoint_files: Any, load_config: 
         for spec in header.tensors:
             file_dtype = TORCH_DTYPES.get(spec.dtype)
             if file_dtype is None:
-                return None, f"{spec.name!r} is stored as {spec.dtype}, which this loader does not read"
+                return None, (f"{spec.name!r} is stored as {spec.dtype}, which this loader does "
+                              "not read")
             empty = meta[spec.name]
             if tuple(empty.shape) != tuple(spec.shape):
-                return None, (f"{spec.name!r}: the checkpoint's shape {list(spec.shape)} is not the "
-                              f"model's {list(empty.shape)}")
+                return None, (f"{spec.name!r}: the checkpoint's shape {list(spec.shape)} is not "
+                              f"the model's {list(empty.shape)}")
             # the target dtype, decided the way convert_and_load_state_dict_in_model decides it
             target = dtype
             match = policy.search(spec.name) if dtype_plan else None
@@ -472,7 +476,8 @@ def pick_method(method: str, device: torch.device, casts: bool = False) -> str:
     if method == "direct" and device.type != "cpu":
         raise ValueError("method 'direct' reads into host memory: the target must be the cpu")
     if method == "register" and device.type != "cuda":
-        raise ValueError("method 'register' registers host pages with CUDA: the target must be cuda")
+        raise ValueError("method 'register' registers host pages with CUDA: the target must "
+                         "be cuda")
     return method
 
 

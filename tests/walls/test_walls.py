@@ -66,8 +66,8 @@ def test_a_planted_import_is_caught(tiny_model: Path, tmp_path: Path) -> None:
     planted = root / "console" / "host" / "demo.py"  # the app imports it at start
     text = planted.read_text()
     planted.write_text(text.replace("from __future__ import annotations\n",
-                                    "from __future__ import annotations\n\nimport torch  # planted\n",
-                                    1))
+                                    "from __future__ import annotations\n\n"
+                                    "import torch  # planted\n", 1))
     found = run_paths(root, tiny_model, tmp_path / "bundle")
     assert "torch" in found["loaded"]
 
@@ -95,7 +95,8 @@ def test_import_contracts_catch_an_indirect_engine_import(tmp_path: Path) -> Non
     # host.demo (imported by the app) -> console.worker.demo: the app reaches the engine
     # side indirectly, which the contracts must see.
     planted = root / "console" / "host" / "demo.py"
-    planted.write_text(planted.read_text() + "\nfrom console.worker import demo as _demo  # planted\n")
+    planted.write_text(planted.read_text()
+                       + "\nfrom console.worker import demo as _demo  # planted\n")
     out = lint_imports(root)
     assert out.returncode != 0, out.stdout[-3000:]
     assert "1 broken" in out.stdout
