@@ -688,7 +688,7 @@ class _Slot:
     def __init__(self, nbytes: int, pin: bool) -> None:
         self.buffer = torch.empty(nbytes, dtype=torch.uint8, pin_memory=pin)
         self.array: Any = self.buffer.numpy()
-        self.event: Any = torch.cuda.Event() if pin else None
+        self.event: Any = torch.cuda.Event() if pin else None  # type: ignore[no-untyped-call]
         self.pending = False
 
 
@@ -699,7 +699,7 @@ class _ThreadState:
         self.stream: Any = None
         if self.cuda:
             torch.cuda.set_device(pool.device)
-            self.stream = torch.cuda.Stream(pool.device)
+            self.stream = torch.cuda.Stream(pool.device)  # type: ignore[no-untyped-call]
         self.slots: list[_Slot] = []
         self.turn = 0
         self.scratch: torch.Tensor | None = None  # on the device: file-dtype bytes to cast
@@ -726,7 +726,7 @@ class _ThreadState:
     def record(self) -> Any:
         if not self.cuda:
             return None
-        event = torch.cuda.Event()
+        event = torch.cuda.Event()  # type: ignore[no-untyped-call]
         event.record(self.stream)
         return event
 
@@ -880,7 +880,7 @@ class _Pool:
                 from safetensors import safe_open
 
                 handle = safe_open(str(item.path), framework="pt", device=str(self.device))
-                handle.__enter__()
+                handle.__enter__()  # type: ignore[no-untyped-call]
                 state.handles[item.path] = handle
             if not item.shape:
                 part = handle.get_tensor(item.name)
@@ -947,7 +947,7 @@ class _ReadOnlyMap:
         with self.lock:
             if self.registered:
                 return
-            err = torch.cuda.cudart().cudaHostRegister(self.addr, self.size,
+            err = torch.cuda.cudart().cudaHostRegister(self.addr, self.size,  # type: ignore[no-untyped-call]
                                                        CUDA_HOST_REGISTER_READ_ONLY)
             if int(err) != 0:
                 raise RuntimeError(f"cudaHostRegister of a {self.size}-byte shard failed: {err}")
@@ -970,7 +970,7 @@ class _ReadOnlyMap:
     def close(self) -> None:
         """After every copy has finished (the pool joined its threads and synced streams)."""
         if self.registered:
-            torch.cuda.cudart().cudaHostUnregister(self.addr)
+            torch.cuda.cudart().cudaHostUnregister(self.addr)  # type: ignore[no-untyped-call]
             self.registered = False
         if self.addr:
             self.libc.munmap(ctypes.c_void_p(self.addr), self.size)

@@ -61,7 +61,7 @@ def _config(arch: str, vocab_size: int, overrides: dict[str, Any]) -> Any:
         vision.update(overrides.pop("vision_config", {}))
         for key in [k for k in overrides if k in text_keys and k not in ("model_type",)]:
             text_cfg[key] = overrides.pop(key)
-        cfg = tf.Glm4vConfig(text_config=text_cfg, vision_config=vision,
+        cfg = tf.Glm4vConfig(text_config=text_cfg, vision_config=vision,  # type: ignore[call-arg]
                              bos_token_id=2, eos_token_id=3, pad_token_id=0)
     else:
         cls = {
@@ -99,7 +99,7 @@ def build_tokenizer(dest: Path, vocab_size: int = 256) -> Any:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
     )
     tok.train_from_iterator([_CORPUS] * 4, trainer=trainer)
-    fast = PreTrainedTokenizerFast(
+    fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
         pad_token="<pad>", chat_template=CHAT_TEMPLATE,
     )
