@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from console import __version__
+from console.core.termsafe import quiet_broken_pipe, safe_std_streams
 from console.host.config import MIN_INTERVAL_S, Config, ConfigError, load_config
 
 # name -> (module, one-line help). Each module: add_arguments(parser), run(args, config) -> int.
@@ -99,13 +100,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_app(config, model=args.model)
     module = importlib.import_module(COMMANDS[args.command][0])
-    try:
-        return int(module.run(args, config))
-    except ConfigError as exc:
-        print(f"autoglm-console: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    # Nothing a command prints reaches the terminal raw (model text, log lines, file names).
+    with safe_std_streams():
+        try:
+            return int(module.run(args, config))
+        except ConfigError as exc:
+            print(f"autoglm-console: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 130
+        except BrokenPipeError:
+            return quiet_broken_pipe()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Any
 
+from console.core.termsafe import write_control
 from console.core.units import fmt_bytes, fmt_rate
 from console.host.config import Config, ConfigError
 
@@ -192,7 +193,7 @@ class _Printer:
                     f"{fmt_rate(msg.get('rate_bytes_per_s'))}{eta}  {msg.get('current_file') or ''}"
                     + (f"  [{msg['loader']}]" if msg.get("loader") else ""))
             if self.tty:
-                sys.stderr.write("\r\x1b[2K" + line)
+                write_control(sys.stderr, "\r\x1b[2K", line)  # the line itself sanitised
                 self.progress_open = True
             else:
                 print(line, file=sys.stderr)
