@@ -45,6 +45,8 @@ from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from console.core.termsafe import safe
+
 DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
 LEVEL_NAMES = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARNING", ERROR: "ERROR"}
 LEVEL_BY_NAME = {"debug": DEBUG, "info": INFO, "warning": WARNING, "warn": WARNING,
@@ -98,7 +100,7 @@ def clean_text(text: str) -> str:
         text = _ANSI_RE.sub("", text)
     if "\t" in text:
         text = text.expandtabs(4)
-    text = _CONTROL_RE.sub("\ufffd", text)
+    text = safe(_CONTROL_RE.sub("\ufffd", text))  # C1 controls and bidi overrides too
     if len(text) > MAX_LINE_CHARS:
         text = text[:MAX_LINE_CHARS] + f"… ({len(text) - MAX_LINE_CHARS:,} more characters)"
     return text

@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select, Static
 
+from console.core.termsafe import safe
 from console.core.units import fmt_bytes, fmt_rate
 
 DTYPES = ("auto", "bf16", "fp16", "fp32")
@@ -193,7 +194,7 @@ class ModelPanel(Vertical):
 
     def _line(self, widget_id: str, text: str, level: str | None = None) -> None:
         widget = self.query_one(f"#{widget_id}", Static)
-        widget.update(text)
+        widget.update(safe(text))  # model names and engine messages never reach the terminal raw
         widget.set_class(level == "error", "-problem")
         widget.set_class(level == "warning", "-warning")
 

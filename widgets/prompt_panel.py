@@ -15,6 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
+from console.core.termsafe import safe
 from console.core.units import fmt_bytes
 
 
@@ -89,7 +90,7 @@ class PromptPanel(Vertical):
         if event == "token":
             self.output_text += str(msg["text"])
             self.tokens = int(msg["index"])
-            self.query_one("#output", Static).update(self.output_text)
+            self.query_one("#output", Static).update(safe(self.output_text))
             self.query_one("#output-scroll", VerticalScroll).scroll_end(animate=False)
             kv = msg.get("kv_cache_bytes")
             self.query_one("#gen-stats", Static).update(

@@ -9,8 +9,8 @@ Engine side only: imports torch and transformers.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 CHAT_TEMPLATE = (
