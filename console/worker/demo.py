@@ -9,6 +9,7 @@ model is then rebuilt. Engine side: `ensure()` imports torch and transformers.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -49,11 +50,28 @@ def is_complete(directory: Path) -> bool:
     return all((directory / name).is_file() for name in info.get("files", []))
 
 
+def fallback_dir() -> Path:
+    """Where the demo is built when the cache directory cannot be written (a read-only or
+    full HOME): a private directory of this user under the system temp dir."""
+    return Path(tempfile.gettempdir()) / f"autoglm-console-{os.getuid()}" / DEMO_NAME
+
+
 def ensure(directory: Path | None = None) -> Path:
-    """Return the demo model directory, building it first when missing or incomplete."""
+    """Return the demo model directory, building it first when missing or incomplete. With
+    no `directory`, a cache directory that cannot be written falls back to `fallback_dir()`."""
+    if directory is not None:
+        return _ensure(directory)
+    try:
+        return _ensure(demo_dir())
+    except OSError:
+        fallback = fallback_dir()
+        fallback.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return _ensure(fallback)
+
+
+def _ensure(target: Path) -> Path:
     from console.worker import tinymodels
 
-    target = directory if directory is not None else demo_dir()
     if is_complete(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
