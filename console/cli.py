@@ -107,7 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Nothing a command prints reaches the terminal raw (model text, log lines, file names).
     with safe_std_streams():
         try:
-            return int(module.run(args, config))
+            status = int(module.run(args, config))
+            if sys.stdout is not None:
+                sys.stdout.flush()  # a reader gone away shows here, not at interpreter exit
+            return status
         except ConfigError as exc:
             print(f"autoglm-console: {exc}", file=sys.stderr)
             return 2
