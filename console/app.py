@@ -33,6 +33,7 @@ from textual.widgets import Button, Checkbox, ContentSwitcher, Input
 from textual.worker import get_current_worker
 
 from console.core.sample import History, Sample
+from console.core.trust import model_key
 from console.core.units import fmt_bytes
 from console.engines.local import EngineClient, EngineDead, OnMessage, guard_settings
 from console.host.config import Config
@@ -645,7 +646,8 @@ class ConsoleApp(App[int]):
                 model, dtype=panel.option("dtype"),
                 device=panel.option("device") or self.default_device(),
                 attn_implementation=panel.option("attn") or None,
-                trust_remote_code=panel.trust_remote_code, loader=panel.option("loader"),
+                trust_remote_code=panel.trust_for(model_key(model, self.config.hf_cache)),
+                loader=panel.option("loader"),
                 guard=guard_settings(self.config, auto_resume=panel.auto_resume,
                                      thresholds=panel.thresholds),
                 force=force, context=panel.int_option("context"),
@@ -744,16 +746,20 @@ class ConsoleApp(App[int]):
         if event.checkbox.id != "trust" or not event.value:
             return
 
+        key = model_key(self.model_panel.model_name, self.config.hf_cache)
+
         def confirmed(yes: bool | None) -> None:
             if not yes:
                 event.checkbox.value = False
             else:
-                self.log_view.add_event("trust_remote_code on: the model's own Python code "
-                                        "will run in the engine", "warning")
+                self.model_panel.grant_trust(key)  # for this exact model only
+                self.log_view.add_event("trust_remote_code on for " + key.describe() + ": its "
+                                        "own Python code will run in the engine", "warning")
 
         self.push_screen(ConfirmScreen("trust_remote_code runs the Python code shipped with "
-                                       "the model, with your permissions. Only for a model "
-                                       "whose code you trust. Turn it on?"), confirmed)
+                                       f"{key.describe()}, with your permissions. Only for a "
+                                       "model whose code you trust. Changing the model turns "
+                                       "it off. Turn it on?"), confirmed)
 
     # -- generation ---------------------------------------------------------------------
 
