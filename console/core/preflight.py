@@ -249,7 +249,12 @@ def read_safetensors_header(path: Path, rel: str | None = None) -> tuple[
         return None, [Finding("error", "safetensors_truncated", rel,
                               f"is {size} bytes, shorter than the 8-byte header length", redownload,
                               corrupt)]
-    with path.open("rb") as fh:
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        return None, [Finding("error", "unreadable", rel, f"cannot be read: {exc.strerror}",
+                              "check the file's permissions", "permission_or_disk")]
+    with fh:
         (header_len,) = struct.unpack("<Q", fh.read(8))
         if header_len > MAX_HEADER_BYTES or header_len > size - 8:
             limit = ("the 100 MB limit" if header_len > MAX_HEADER_BYTES
@@ -679,8 +684,11 @@ def shard_name_problem(model_dir: Path, shard: object) -> str | None:
         return "is not a file name"
     if "\0" in shard or shard.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", shard):
         return "is an absolute path"
-    if any(part in ("..", "") for part in re.split(r"[/\\]", shard)):
+    parts = re.split(r"[/\\]", shard)
+    if ".." in parts:
         return "leaves the model directory ('..')"
+    if any(part in ("", ".") for part in parts):
+        return "is not a plain file name"
     try:
         real = (model_dir / shard).resolve()
         base = model_dir.resolve()
@@ -689,8 +697,10 @@ def shard_name_problem(model_dir: Path, shard: object) -> str | None:
     roots = [base]
     if base.parent.name == "snapshots":
         roots.append(base.parent.parent)  # models--org--name: its blobs/ hold the files
-    if not any(real == r or r in real.parents for r in roots):
+    if not any(r in real.parents for r in roots):
         return "points outside the model directory (a symlink)"
+    if real.is_dir():
+        return "is a directory, not a shard file"
     return None
 
 
@@ -753,6 +763,7 @@ def check_model_dir(
                                         "model.safetensors are not loaded", ""))
         else:
             wanted = st_files
+        if not expected and "model.safetensors" not in names and st_files:
             findings.append(Finding("warning", "nonstandard_weights", st_files[0],
                                     "no model.safetensors and no index: transformers may not "
                                     "find these weights", "rename a single file to "
