@@ -4,6 +4,7 @@ traceback; `load` refuses for remote code exactly when `check` does; unreadable 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -58,14 +59,20 @@ def test_check_and_load_agree_on_remote_code(tiny: Path, tmp_path: Path) -> None
     remote = tmp_path / "remote"
     shutil.copytree(tiny, remote)
     remote_code_auto_map(remote)
-    for model, refused in ((tiny, False), (remote, True)):
+    tok_remote = tmp_path / "tok_remote"
+    shutil.copytree(tiny, tok_remote)
+    tok_config = json.loads((tok_remote / "tokenizer_config.json").read_text())
+    tok_config["auto_map"] = {"AutoTokenizer": ["tok_x.XTokenizer", None]}
+    (tok_remote / "tokenizer_config.json").write_text(json.dumps(tok_config))
+    (tok_remote / "tok_x.py").write_text("raise SystemExit('remote code ran')\n")
+    for model, refused in ((tiny, False), (remote, True), (tok_remote, True)):
         check = cli(["check", str(model), "--device", "cpu"])
         load = cli(["load", str(model), "--device", "cpu", "--timeout", "60"])
         assert (check.returncode == 1) is refused, check.stdout
         assert (load.returncode == 1) is refused, load.stderr
         if refused:
             assert "--trust-remote-code" in check.stdout
-            assert "auto_map" in load.stderr
+            assert "auto_map" in load.stderr and "--trust-remote-code" in load.stderr
             assert "remote code ran" not in load.stderr + load.stdout
 
 
