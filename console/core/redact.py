@@ -39,10 +39,14 @@ _VALUE = r"""(?:"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|(?!\*\*\*)(?!None\b|True\b|False\b
 
 
 def _mask_value(match: re.Match[str]) -> str:
-    value = match.group(2)
+    return _masked(match.group(1), match.group(2))
+
+
+def _masked(prefix: str, value: str) -> str:
+    """`prefix` then the value masked, its quotes kept."""
     if value[:1] in "\"'":
-        return match.group(1) + value[0] + MASK + value[0]
-    return match.group(1) + MASK
+        return prefix + value[0] + MASK + value[0]
+    return prefix + MASK
 
 
 # (triggers, pattern, replacement), applied in order. A rule runs only on text that contains
@@ -79,7 +83,7 @@ _RULES: tuple[_Rule, ...] = (
      re.compile(r"(\b" + _SECRET_NAME + r"[\"']?\s*[=:]\s*)(" + _VALUE + r")"), _mask_value),
     (_SECRET_WORDS,
      re.compile(r"(?i)(?<![\w.-])(" + _ANY_SECRET_NAME + r")([\"']?\s*[=:]\s*)(" + _VALUE + r")"),
-     lambda m: _mask_value(_Joined(m))),
+     lambda m: _masked(m.group(1) + m.group(2), m.group(3))),
     # Command-line flags: --token X, --hf-token=X, --api-key X, --password X.
     (("--",), re.compile(r"(?i)(--(?:hf[-_])?(?:token|api[-_]key|password|passwd|secret"
                          r"|client[-_]secret)[= ]\s*)[^\s\"']+"),
@@ -110,24 +114,12 @@ _RULES: tuple[_Rule, ...] = (
 )
 
 
-class _Joined:
-    """A match of (name)(separator)(value) seen as (name + separator)(value) by _mask_value."""
-
-    def __init__(self, match: re.Match[str]) -> None:
-        self._m = match
-
-    def group(self, index: int) -> str:
-        if index == 1:
-            return self._m.group(1) + self._m.group(2)
-        return self._m.group(3)
-
-
 def redact(text: str) -> str:
     """`text` with token-like values replaced by `***` (names and header names kept)."""
     lower = text.lower()
     for triggers, pattern, replacement in _RULES:
         if any((t in lower) if t.islower() or not t.isalpha() else (t in text) for t in triggers):
-            text = pattern.sub(replacement, text)  # type: ignore[arg-type]
+            text = pattern.sub(replacement, text)
             lower = text.lower()
     return text
 
@@ -141,9 +133,14 @@ def redact_json_line(line: str) -> str:
         return redact(line)
     try:
         data = json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):
         return redact(line)
-    return json.dumps(_redact_strings(data), ensure_ascii=False)
+    cleaned = _redact_strings(data)
+    if cleaned == data:
+        return line  # nothing to hide: the line as it was written
+    compact = '": ' not in stripped and '", "' not in stripped
+    return json.dumps(cleaned, ensure_ascii=False,
+                      separators=(",", ":") if compact else (", ", ": "))
 
 
 def _redact_strings(value: Any) -> Any:
