@@ -47,6 +47,7 @@ def assert_raw_bytes_would_change_both(tmux: Tmux, tmp_path: Path) -> None:
     wait_for(lambda: "PWNED" in buffers(tmux), "the raw OSC 52 to fill a buffer")
     tmux.kill_server()
     tmux.status_file.unlink()
+    tmux.socket += "-console"  # a fresh server: the old one may still be going away
 
 
 def run_and_check(tmux: Tmux, argv: list[str], visible: str) -> str:
