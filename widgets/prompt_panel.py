@@ -7,6 +7,7 @@ Enter in the prompt posts `PromptPanel.Submitted` (the app sends `generate`); th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,9 +63,10 @@ class PromptPanel(Vertical):
     def _number(self, widget_id: str, default: float) -> float:
         text = self.query_one(f"#{widget_id}", Input).value.strip()
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
             return default
+        return value if math.isfinite(value) else default  # nan / inf typed: the default
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "prompt":
@@ -77,7 +79,16 @@ class PromptPanel(Vertical):
         self.post_message(self.Submitted(
             prompt, max(1, int(self._number("max-new-tokens", 64))),
             max(0.0, self._number("temperature", 0.0)),
-            float(top_p_text) if top_p_text else None))
+            self._top_p(top_p_text)))
+
+    @staticmethod
+    def _top_p(text: str) -> float | None:
+        """top_p in (0, 1]; anything else (empty, nan, 0, 1.5, words) leaves the default."""
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+        return value if 0.0 < value <= 1.0 else None
 
     def start(self) -> None:
         self.output_text = ""
