@@ -171,7 +171,9 @@ class ConsoleApp(App[int]):
         self._signals: list[signal.Signals] = []
         self._leaving = False
         self._sigcont_replaced = False
-        self.engine_factory = engine_factory or _default_engine
+        rotation = (config.log_keep_sessions, config.log_max_mib)  # [logs] keys
+        self.engine_factory = engine_factory or (
+            lambda on_message: _default_engine(on_message, rotation))
         self.engine: EngineClient | None = None
         self.check_result: Any = None  # CheckResult of the selected model (pre-flight)
         self.check_verdict: str | None = None
@@ -878,8 +880,9 @@ def _levels_of(levels: Any) -> dict[str, Any]:
             "resume": levels.resume}
 
 
-def _default_engine(on_message: OnMessage) -> EngineClient:
-    return EngineClient(on_message=on_message, use_queue=False)
+def _default_engine(on_message: OnMessage,
+                    log_rotation: tuple[int, float] = (50, 200.0)) -> EngineClient:
+    return EngineClient(on_message=on_message, use_queue=False, log_rotation=log_rotation)
 
 
 def run_app(config: Config, model: str | None = None, *, sampler: Sampler | None = None) -> int:

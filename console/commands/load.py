@@ -338,7 +338,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
             print(json.dumps(out, ensure_ascii=False), flush=True)
 
     printer = emit_json if args.json else _Printer(args.verbose, stdin_hint=waits_for_user)
-    client = EngineClient(allow_download=args.allow_download)
+    client = EngineClient(allow_download=args.allow_download,
+                          log_rotation=(config.log_keep_sessions, config.log_max_mib))
     failure: str | None = None
     stdin_reader: list[threading.Thread] = []
 

@@ -154,3 +154,19 @@ def test_bundle_of_a_session_with_every_secret_in_its_prompt_holds_none(
         assert '"cmd":"generate"' in text.replace(" ", "") or "generate" in text
         for label, _, secret, _ in SECRETS:
             assert secret not in text, label
+
+
+def test_load_rotates_by_the_config_keys(tmp_path: Path, tiny: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for i in range(4):
+        old = logs / f"session-old-{i}.log"
+        old.write_text("x\n")
+        os.utime(old, (1000 + i, 1000 + i))
+    config = tmp_path / "config.toml"
+    config.write_text("[logs]\nkeep_sessions = 2\nmax_mib = 1\n")
+    done = cli(["--config", str(config), "load", str(tiny), "--device", "cpu"],
+               env={"AUTOGLM_CONSOLE_LOG_DIR": str(logs)})
+    assert done.returncode == 0, done.stderr
+    left = sorted(p.name for p in logs.glob("session-*.log"))
+    assert len(left) == 2 and "session-old-3.log" in left, left
