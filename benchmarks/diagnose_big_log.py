@@ -65,8 +65,9 @@ def measure(repo: Path, argv: list[str], stdin: int | None = None,
 
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "console.cli", *argv], env=env,
-                                stdin=stdin, stdout=out, stderr=err, preexec_fn=cap)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "console.cli", *argv], env=env, stdin=stdin, stdout=out,
+            stderr=err, preexec_fn=cap)  # noqa: PLW1509 - this script starts no threads
         deadline = start + timeout_s
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
