@@ -7,6 +7,7 @@ Enter in the prompt posts `PromptPanel.Submitted` (the app sends `generate`); th
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from textual.app import ComposeResult
@@ -15,6 +16,7 @@ from textual.message import Message
 from textual.widgets import Input, Label, Static
 
 from console.core.session import Generation, Session
+from console.core.termsafe import safe
 from console.core.units import fmt_bytes
 
 
@@ -60,9 +62,10 @@ class PromptPanel(Vertical):
     def _number(self, widget_id: str, default: float) -> float:
         text = self.query_one(f"#{widget_id}", Input).value.strip()
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
             return default
+        return value if math.isfinite(value) else default  # nan / inf typed: the default
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "prompt":
@@ -75,7 +78,16 @@ class PromptPanel(Vertical):
         self.post_message(self.Submitted(
             prompt, max(1, int(self._number("max-new-tokens", 64))),
             max(0.0, self._number("temperature", 0.0)),
-            float(top_p_text) if top_p_text else None))
+            self._top_p(top_p_text)))
+
+    @staticmethod
+    def _top_p(text: str) -> float | None:
+        """top_p in (0, 1]; anything else (empty, nan, 0, 1.5, words) leaves the default."""
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+        return value if 0.0 < value <= 1.0 else None
 
     @property
     def output_text(self) -> str:
@@ -88,7 +100,7 @@ class PromptPanel(Vertical):
         text_changed = self._shown is None or gen.text != self._shown.text
         self._shown = gen
         if text_changed:
-            self.query_one("#output", Static).update(gen.text)
+            self.query_one("#output", Static).update(safe(gen.text))
             self.query_one("#output-scroll", VerticalScroll).scroll_end(animate=False)
         stats = self.query_one("#gen-stats", Static)
         done = gen.done

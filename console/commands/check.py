@@ -36,7 +36,7 @@ __all__ = ["DEFAULT_CONTEXT", "SCHEMA_VERSION", "CheckResult", "assess", "format
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL",
-                        help="a model directory, or a hub id (org/name) in the local HF cache")
+                        help="a model directory, a hub id (org/name) in the local HF cache, or 'demo'")
     parser.add_argument("--dtype", default="auto", choices=DTYPES,
                         help="dtype the weights load as (default: auto = the checkpoint's)")
     parser.add_argument("--context", type=int, metavar="N",
@@ -66,6 +66,10 @@ def resolve_model(name: str, config: Config) -> Path:
     local cache, offline). Raises LookupError with the reason."""
     from console.core.hfcache import resolve
 
+    if name == "demo":  # the same MODEL forms as `load`
+        from console.host.demo_model import resolve_demo
+
+        return resolve_demo()
     cache = Path(config.hf_cache).expanduser() if config.hf_cache else None
     return resolve(name, cache)
 
