@@ -178,16 +178,10 @@ def parse_max_memory(spec: str) -> dict[str, str]:
 
 def _default_device() -> str:
     """cuda:0 when NVML sees a GPU (no CUDA context is made here), else cpu."""
-    try:
-        import pynvml
+    from console.core.devices import default_device
+    from console.host.nvml import gpu_count
 
-        pynvml.nvmlInit()
-        try:
-            return "cuda:0" if pynvml.nvmlDeviceGetCount() > 0 else "cpu"
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:
-        return "cpu"
+    return default_device(None, gpu_count() or 0)
 
 
 class _Printer:
