@@ -59,6 +59,7 @@ from console.core.session import (
 from console.core.session import (
     CheckDone as SessionCheckDone,
 )
+from console.core.trust import model_key
 from console.core.units import fmt_bytes
 from console.core.vision import ProcessorLimits
 from console.engines.base import Engine, EngineDead, OnEvent, guard_settings
@@ -223,7 +224,9 @@ class ConsoleApp(App[int]):
         self._signals: list[signal.Signals] = []
         self._leaving = False
         self._sigcont_replaced = False
-        self.engine_factory = engine_factory or _default_engine
+        rotation = (config.log_keep_sessions, config.log_max_mib)  # [logs] keys
+        self.engine_factory = engine_factory or (
+            lambda on_event: _default_engine(on_event, rotation))
         self.engine: Engine | None = None
         self.set_reactive(ConsoleApp.session, Session(
             levels={name: config.thresholds[name] for name in GUARD_RESOURCES},
@@ -719,7 +722,7 @@ class ConsoleApp(App[int]):
             protocol.Load, model=model, dtype=panel.option("dtype"),
             device=panel.option("device") or self.default_device(),
             attn_implementation=panel.option("attn") or None,
-            trust_remote_code=panel.trust_remote_code or None,
+            trust_remote_code=panel.trust_for(model_key(model, self.config.hf_cache)) or None,
             loader=panel.option("loader") if panel.option("loader") != "auto" else None,
             guard=guard_settings(self.config, auto_resume=self.session.auto_resume,
                                  thresholds=self.session.levels),
@@ -825,16 +828,20 @@ class ConsoleApp(App[int]):
         if event.checkbox.id != "trust" or not event.value:
             return
 
+        key = model_key(self.model_panel.model_name, self.config.hf_cache)
+
         def confirmed(yes: bool | None) -> None:
             if not yes:
                 event.checkbox.value = False
             else:
-                self.log_view.add_event("trust_remote_code on: the model's own Python code "
-                                        "will run in the engine", "warning")
+                self.model_panel.grant_trust(key)  # for this exact model only
+                self.log_view.add_event("trust_remote_code on for " + key.describe() + ": its "
+                                        "own Python code will run in the engine", "warning")
 
         self.push_screen(ConfirmScreen("trust_remote_code runs the Python code shipped with "
-                                       "the model, with your permissions. Only for a model "
-                                       "whose code you trust. Turn it on?"), confirmed)
+                                       f"{key.describe()}, with your permissions. Only for a "
+                                       "model whose code you trust. Changing the model turns "
+                                       "it off. Turn it on?"), confirmed)
 
     # -- generation ---------------------------------------------------------------------
 
@@ -914,10 +921,11 @@ class ConsoleApp(App[int]):
             self.notify(f"bundle failed: {message.error}", severity="error", timeout=10)
 
 
-def _default_engine(on_event: OnEvent) -> Engine:
+def _default_engine(on_event: OnEvent,
+                    log_rotation: tuple[int, float] = (50, 200.0)) -> Engine:
     from console.engines.local import LocalEngine
 
-    return LocalEngine(on_event, use_queue=False)
+    return LocalEngine(on_event, use_queue=False, log_rotation=log_rotation)
 
 
 def run_app(config: Config, model: str | None = None, *, sampler: Sampler | None = None) -> int:

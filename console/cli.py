@@ -14,7 +14,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from console import __version__
-from console.host.config import MIN_INTERVAL_S, Config, ConfigError, load_config
+from console.core.termsafe import quiet_broken_pipe, safe_std_streams
+from console.host.config import (
+    MAX_INTERVAL_S,
+    MIN_INTERVAL_S,
+    Config,
+    ConfigError,
+    check_interval,
+    load_config,
+)
 
 # name -> (module, one-line help). Each module: add_arguments(parser), run(args, config) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -63,7 +71,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="PATH", help="configuration file (TOML)")
     parser.add_argument(
         "--interval", metavar="SECONDS", type=float,
-        help=f"sampling interval in seconds (default 1, minimum {MIN_INTERVAL_S})",
+        help=f"sampling interval in seconds (default 1, {MIN_INTERVAL_S} to {MAX_INTERVAL_S:g})",
     )
     parser.add_argument(
         "--model", metavar="MODEL",
@@ -82,12 +90,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 def resolve_config(args: argparse.Namespace) -> Config:
     config = load_config(Path(args.config) if args.config else None)
     if args.interval is not None:
-        if args.interval < MIN_INTERVAL_S:
-            raise ConfigError(
-                "--interval", "interval",
-                f"must be at least {MIN_INTERVAL_S} s, got {args.interval}"
-            )
-        config = config.with_overrides(interval_s=float(args.interval))
+        interval = check_interval("--interval", "interval", float(args.interval))
+        config = config.with_overrides(interval_s=interval)
     return config
 
 
@@ -105,13 +109,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_app(config, model=args.model)
     module = importlib.import_module(COMMANDS[args.command][0])
-    try:
-        return int(module.run(args, config))
-    except ConfigError as exc:
-        print(f"autoglm-console: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    # Nothing a command prints reaches the terminal raw (model text, log lines, file names).
+    with safe_std_streams():
+        try:
+            status = int(module.run(args, config))
+            if sys.stdout is not None:
+                sys.stdout.flush()  # a reader gone away shows here, not at interpreter exit
+            return status
+        except ConfigError as exc:
+            print(f"autoglm-console: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 130
+        except BrokenPipeError:
+            return quiet_broken_pipe()
 
 
 if __name__ == "__main__":  # pragma: no cover

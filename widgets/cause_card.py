@@ -20,6 +20,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from console.core.causetext import ErrorRecord, format_record
+from console.core.termsafe import safe
 
 MAX_EVIDENCE_SHOWN = 6
 MAX_FACTS_SHOWN = 12
@@ -92,6 +93,7 @@ class CauseCard(Widget, can_focus=True):
         parts: list[str | tuple[str, str]] = []
 
         def add(text: str, style: str = "") -> None:
+            text = safe(text)  # evidence lines come from the log
             parts.append((text, style) if style else text)
 
         stamp = time.strftime("%H:%M:%S", time.localtime(self.record.ts)) if self.record.ts else ""

@@ -57,6 +57,7 @@ from console.core.diagnose.levels import (
     text_level,
 )
 from console.core.diagnose.parser import LogParser
+from console.core.termsafe import safe
 
 # The one classifier lives in the core (console.core.diagnose.levels); these names stay here
 # for the widgets that filter by level.
@@ -83,7 +84,7 @@ def clean_text(text: str) -> str:
         text = _ANSI_RE.sub("", text)
     if "\t" in text:
         text = text.expandtabs(4)
-    text = _CONTROL_RE.sub("\ufffd", text)
+    text = safe(_CONTROL_RE.sub("\ufffd", text))  # C1 controls and bidi overrides too
     if len(text) > MAX_LINE_CHARS:
         text = text[:MAX_LINE_CHARS] + f"… ({len(text) - MAX_LINE_CHARS:,} more characters)"
     return text

@@ -15,12 +15,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select, Static
 
 from console.core.levels import Levels
 from console.core.session import Session, exit_how, figures_text
+from console.core.termsafe import safe
+from console.core.trust import ModelKey, TrustGrant
 from console.core.units import fmt_bytes, fmt_rate
 
 __all__ = ["ModelPanel", "allocator_text", "figures_text", "guard_levels_text", "progress_text"]
@@ -175,13 +178,41 @@ class ModelPanel(Vertical):
 
     @property
     def trust_remote_code(self) -> bool:
+        """The box alone (what is shown); a load asks `trust_for(key)`."""
         return self.query_one("#trust", Checkbox).value
+
+    # trust_remote_code is bound to one exact model (console.core.trust): the confirmation
+    # records its key, any change of the model clears it, a load passes it only for that key.
+    trust_grant: TrustGrant | None = None
+
+    def grant_trust(self, key: ModelKey) -> None:
+        self.trust_grant = TrustGrant(key)
+
+    def trust_for(self, key: ModelKey) -> bool:
+        """True only when the box is ticked and was confirmed for exactly `key`; otherwise the
+        box is cleared (a new confirmation is needed)."""
+        box = self.query_one("#trust", Checkbox)
+        if box.value and self.trust_grant is not None and self.trust_grant.allows(key):
+            return True
+        self.clear_trust()
+        return False
+
+    def clear_trust(self) -> None:
+        self.trust_grant = None
+        box = self.query_one("#trust", Checkbox)
+        if box.value:
+            box.value = False
+
+    @on(Input.Changed, "#model-input")
+    def _model_changed(self, event: Input.Changed) -> None:
+        if self.trust_grant is not None or self.query_one("#trust", Checkbox).value:
+            self.clear_trust()
 
     # -- showing --------------------------------------------------------------------------
 
     def _line(self, widget_id: str, text: str, level: str | None = None) -> None:
         widget = self.query_one(f"#{widget_id}", Static)
-        widget.update(text)
+        widget.update(safe(text))  # model names and engine messages never reach the terminal raw
         widget.set_class(level == "error", "-problem")
         widget.set_class(level == "warning", "-warning")
 

@@ -12,6 +12,7 @@ panel's own.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from textual.widgets import Input, Label, Static
 
 from console.core import vision
 from console.core.session import Generation, Session
+from console.core.termsafe import safe, safe_line
 from console.core.units import fmt_bytes
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
@@ -222,7 +224,8 @@ class PromptPanel(Vertical):
                             "(ctrl+o attach, ctrl+r remove last)")
         if self.image_note:
             lines.append(self.image_note)
-        self.query_one("#images", Static).update("\n".join(lines))
+        # file names and error text are shown, never emitted (console.core.termsafe)
+        self.query_one("#images", Static).update("\n".join(safe_line(line) for line in lines))
 
     def on__path_input_closed(self, message: _PathInput.Closed) -> None:
         message.stop()
@@ -237,9 +240,10 @@ class PromptPanel(Vertical):
     def _number(self, widget_id: str, default: float) -> float:
         text = self.query_one(f"#{widget_id}", Input).value.strip()
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
             return default
+        return value if math.isfinite(value) else default  # nan / inf typed: the default
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "image-path":
@@ -257,8 +261,16 @@ class PromptPanel(Vertical):
         self.post_message(self.Submitted(
             prompt, max(1, int(self._number("max-new-tokens", 64))),
             max(0.0, self._number("temperature", 0.0)),
-            float(top_p_text) if top_p_text else None,
-            tuple(img.path for img in self.images)))
+            self._top_p(top_p_text), tuple(img.path for img in self.images)))
+
+    @staticmethod
+    def _top_p(text: str) -> float | None:
+        """top_p in (0, 1]; anything else (empty, nan, 0, 1.5, words) leaves the default."""
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+        return value if 0.0 < value <= 1.0 else None
 
     @property
     def output_text(self) -> str:
@@ -273,7 +285,7 @@ class PromptPanel(Vertical):
         text_changed = self._shown is None or gen.text != self._shown.text
         self._shown = gen
         if text_changed:
-            self.query_one("#output", Static).update(gen.text)
+            self.query_one("#output", Static).update(safe(gen.text))
             self.query_one("#output-scroll", VerticalScroll).scroll_end(animate=False)
         stats = self.query_one("#gen-stats", Static)
         done = gen.done
@@ -291,7 +303,7 @@ class PromptPanel(Vertical):
             stats.update(f"tokens {gen.tokens}  KV cache {fmt_bytes(gen.kv_cache_bytes)}")
         answer = self.query_one("#answer", Static)
         line = self.answer_line(gen)
-        answer.update(line)
+        answer.update(safe_line(line))
         if line:  # the parsed action is the point: keep it on screen (80x24 too)
             self.call_after_refresh(answer.scroll_visible, animate=False)
 

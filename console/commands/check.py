@@ -36,7 +36,8 @@ __all__ = ["DEFAULT_CONTEXT", "SCHEMA_VERSION", "CheckResult", "assess", "format
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL",
-                        help="a model directory, or a hub id (org/name) in the local HF cache")
+                        help="a model directory, a hub id (org/name) in the local HF cache, "
+                        "'demo' or 'demo-vl'")
     parser.add_argument("--dtype", default="auto", choices=DTYPES,
                         help="dtype the weights load as (default: auto = the checkpoint's)")
     parser.add_argument("--context", type=int, metavar="N",
@@ -76,9 +77,12 @@ def resolve_model(name: str, config: Config) -> Path:
     from console.core.hfcache import resolve
     from console.host import demo, demo_vl
 
-    built = {demo.DEMO_NAME: demo.demo_dir, demo_vl.DEMO_VL_NAME: demo_vl.demo_vl_dir}
-    if name in built:  # the demos are built by the engine on first load (issue 16: demo-vl)
-        directory = built[name]()
+    if name == demo.DEMO_NAME:  # the same MODEL forms as `load`
+        from console.host.demo_model import resolve_demo
+
+        return resolve_demo()
+    if name == demo_vl.DEMO_VL_NAME:  # built by the engine on first load (issue 16)
+        directory = demo_vl.demo_vl_dir()
         if not (directory / "config.json").is_file():
             raise LookupError(f"{name} is built on first use: run `autoglm-console load "
                               f"{name}` once, then check it")

@@ -19,6 +19,7 @@ from typing import Any
 
 from console.core import autoglm, protocol
 from console.core.session import Session, apply
+from console.core.termsafe import write_control
 from console.core.units import fmt_bytes, fmt_rate
 from console.host.config import Config, ConfigError
 
@@ -26,6 +27,8 @@ DTYPE_CHOICES = ("auto", "bf16", "fp16", "fp32", "bfloat16", "float16", "float32
 _DEVICE_RE = re.compile(r"^(cpu|auto|cuda|cuda:\d+)$")
 _MEMORY_RE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 # Events the JSON stream prints (the engine's own; `output` lines go to stderr as text).
+MAX_TIMEOUT_S = 7 * 24 * 3600.0
+STDIN_END_GRACE_S = 1.0  # a pause outlasting stdin's end by this much is aborted
 JSON_EVENTS = ("hello", "state", "preflight", "progress", "paused", "resumed", "aborted",
                "stalled", "loaded", "token", "generated", "unloaded", "log", "error", "exited")
 
@@ -75,10 +78,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "MiB/s), or one percent for VRAM; default: the config file's")
     guard.add_argument("--abort-at", metavar="SPEC", default=None,
                        help="abort levels, same form as --pause-at")
-    guard.add_argument("--on-pause", choices=("wait", "abort"), default="wait",
+    guard.add_argument("--on-pause", choices=("wait", "abort"), default=None,
                        help="when the guard pauses the load: wait (for --auto-resume, or type "
                             "r / f / a + Enter on stdin: resume / resume anyway / abort) or "
-                            "abort at once")
+                            "abort at once; default: wait when stdin is a terminal, else abort. "
+                            "Waiting with stdin at its end (and no --auto-resume) aborts")
     guard.add_argument("--auto-resume", action="store_true", default=None,
                        help="resume by itself once every resource is under its resume level")
     guard.add_argument("--force", action="store_true",
@@ -134,7 +138,33 @@ def guard_field(args: argparse.Namespace, config: Config) -> dict[str, Any]:
         except ConfigError as exc:
             raise ConfigError(flag, exc.key, exc.problem) from None
     return guard_settings(config, thresholds=thresholds, auto_resume=args.auto_resume,
-                          on_pause=args.on_pause)
+                          on_pause=on_pause_choice(args.on_pause))
+
+
+def on_pause_choice(flag: str | None) -> str:
+    """--on-pause as given; by default "wait" only when someone can answer on stdin."""
+    if flag is not None:
+        return flag
+    stdin = sys.stdin
+    try:
+        return "wait" if stdin is not None and stdin.isatty() else "abort"
+    except (ValueError, OSError):
+        return "abort"
+
+
+def check_generation_flags(args: argparse.Namespace) -> None:
+    """--temperature, --top-p and --timeout: finite and in range (ConfigError naming the flag)."""
+    from console.host.config import check_number
+
+    check_number("--temperature", str(args.temperature), args.temperature, minimum=0.0,
+                 maximum=100.0)
+    if args.top_p is not None:
+        check_number("--top-p", str(args.top_p), args.top_p, maximum=1.0)
+        if not args.top_p > 0:
+            raise ConfigError("--top-p", str(args.top_p), "must be above 0 (and at most 1)")
+    check_number("--timeout", str(args.timeout), args.timeout, maximum=MAX_TIMEOUT_S)
+    if not args.timeout > 0:
+        raise ConfigError("--timeout", str(args.timeout), "must be above 0 seconds")
 
 
 def parse_max_memory(spec: str) -> dict[str, str]:
@@ -178,16 +208,10 @@ def image_lines(done: protocol.Generated, answer: autoglm.Answer | None) -> list
 
 def _default_device() -> str:
     """cuda:0 when NVML sees a GPU (no CUDA context is made here), else cpu."""
-    try:
-        import pynvml
+    from console.core.devices import default_device
+    from console.host.nvml import gpu_count
 
-        pynvml.nvmlInit()
-        try:
-            return "cuda:0" if pynvml.nvmlDeviceGetCount() > 0 else "cpu"
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:
-        return "cpu"
+    return default_device(None, gpu_count() or 0)
 
 
 class _Printer:
@@ -222,7 +246,7 @@ class _Printer:
                 f"{fmt_rate(p.rate_bytes_per_s)}{eta}  {p.current_file or ''}"
                 + (f"  [{p.loader}]" if p.loader else ""))
         if self.tty:
-            sys.stderr.write("\r\x1b[2K" + line)
+            write_control(sys.stderr, "\r\x1b[2K", line)  # the line itself sanitised
             self.progress_open = True
         else:
             print(line, file=sys.stderr)
@@ -289,21 +313,49 @@ class _Printer:
                 pass
 
 
+class _ShownList(list[protocol.AnyEvent]):
+    """A list that shows each message as it is appended."""
+
+    def __init__(self, show: Any) -> None:
+        super().__init__()
+        self._show = show
+
+    def append(self, msg: protocol.AnyEvent) -> None:
+        super().append(msg)
+        self._show(msg)
+
+
 def _stdin_commands(client: Any) -> None:
-    """While a load waits for the user: "r" resumes, "f" resumes anyway, "a" aborts."""
+    """While a load waits for the user: "r" resumes, "f" resumes anyway, "a" aborts. Standard
+    input at its end (or closed) while the load is paused: nobody can resume it, so abort."""
     from console.engines.local import EngineDead
 
-    for line in sys.stdin:
-        word = line.strip().lower()
-        try:
-            if word in ("r", "resume"):
-                client.resume()
-            elif word in ("f", "force"):
-                client.resume(force=True)
-            elif word in ("a", "abort"):
+    try:
+        if sys.stdin is not None:
+            for line in sys.stdin:
+                word = line.strip().lower()
+                if word in ("r", "resume"):
+                    client.resume()
+                elif word in ("f", "force"):
+                    client.resume(force=True)
+                elif word in ("a", "abort"):
+                    client.abort()
+        # Nothing more can come from stdin: a pause that lasts (an answer sent just before the
+        # end has a moment to take effect) can never be resumed, so end it.
+        paused_since: float | None = None
+        while client.alive:
+            if client.guard_mode != "paused":
+                paused_since = None
+            elif paused_since is None:
+                paused_since = time.monotonic()
+            elif time.monotonic() - paused_since >= STDIN_END_GRACE_S:
+                print("guard: standard input ended while the load is paused; aborting (nothing "
+                      "is left to resume it; --auto-resume waits by itself)", file=sys.stderr)
                 client.abort()
-        except EngineDead:
-            return
+                return
+            time.sleep(0.1)
+    except (EngineDead, OSError, ValueError):
+        return
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -320,11 +372,12 @@ def run(args: argparse.Namespace, config: Config) -> int:
     for flag, value in (("--context", args.context), ("--batch", args.batch)):
         if value is not None and value < 1:
             raise ConfigError(flag, str(value), "must be at least 1")
+    check_generation_flags(args)
     images = image_paths(args.images)
     if images and args.prompt is None:
         raise ConfigError("--image", args.images[0], "needs --prompt TEXT (the instruction)")
     guard = guard_field(args, config)
-    waits_for_user = args.on_pause == "wait" and not guard["auto_resume"]
+    waits_for_user = guard["on_pause"] == "wait" and not guard["auto_resume"]
 
     folded = [Session()]
 
@@ -340,7 +393,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
             print(json.dumps(out, ensure_ascii=False), flush=True)
 
     printer = emit_json if args.json else _Printer(args.verbose, stdin_hint=waits_for_user)
-    client = EngineClient(allow_download=args.allow_download)
+    client = EngineClient(allow_download=args.allow_download,
+                          log_rotation=(config.log_keep_sessions, config.log_max_mib))
     failure: str | None = None
     stdin_reader: list[threading.Thread] = []
 
@@ -355,14 +409,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
     def step(events: tuple[str, ...], reply_to: int | None) -> protocol.AnyEvent:
         """Wait for one of `events` (or an error / the engine's end), showing all on the way."""
-        seen: list[protocol.AnyEvent] = []
-        try:
-            result = client.wait_for((*events, "error"), reply_to=reply_to,
-                                     timeout=args.timeout, seen=seen)
-        finally:
-            for msg in seen:
-                show(msg)
-        return result
+        # Shown as each arrives (progress, a pause and its stdin prompt happen during the wait).
+        seen = _ShownList(show)
+        return client.wait_for((*events, "error"), reply_to=reply_to, timeout=args.timeout,
+                               seen=seen)
 
     try:
         client.start()

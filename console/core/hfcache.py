@@ -88,6 +88,14 @@ def resolve(name: str, cache: Path | None = None) -> Path:
     """A model name -> a local directory: an existing directory as is, else a hub id (optionally
     `org/name@revision`) from the local cache. Never downloads; raises `ModelNotFound`."""
     path = Path(name).expanduser()
+    try:
+        path.stat()
+    except PermissionError:
+        raise ModelNotFound(f"{name}: permission denied: this user cannot enter a directory "
+                            "on the way to it (it needs x on each; check owners and modes)"
+                            ) from None
+    except (OSError, ValueError):
+        pass
     if path.is_dir():
         return path.resolve()
     repo_id, _, revision = name.partition("@")

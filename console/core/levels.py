@@ -6,6 +6,7 @@ as `{"warn", "pause", "abort", "resume"}` objects (`Levels.to_wire` / `Levels.fr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -80,10 +81,30 @@ class ConfigError(Exception):
         super().__init__(f"{source}: {key}: {problem}")
 
 
+# The most a level may be, per resource: percentages stop at 100; swap-in MiB/s and degrees C
+# at values no machine reaches (a typo such as 9e99 is refused, not obeyed).
+LEVEL_MAXIMUM = {"swap_in": 1e6, "temperature": 200.0}
+
+
+def check_number(source: str, key: str, value: float, *, minimum: float | None = None,
+                 maximum: float | None = None) -> float:
+    """`value` when finite and within [minimum, maximum]; else a ConfigError naming `key`."""
+    if not math.isfinite(value):
+        raise ConfigError(source, key, f"must be a finite number, got {value}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(source, key, f"must be at least {minimum:g}, got {value:g}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(source, key, f"must be at most {maximum:g}, got {value:g}")
+    return value
+
+
 def validate_levels(source: str, name: str, vals: dict[str, float | None]) -> Levels:
     key = f"thresholds.{name}"
     warn, pause, abort, resume = vals["warn"], vals["pause"], vals["abort"], vals["resume"]
     assert warn is not None and pause is not None and resume is not None
+    for lvl, level_value in vals.items():  # NaN passes every comparison below: refuse it first
+        if level_value is not None:
+            check_number(source, f"{key}.{lvl}", level_value, minimum=0)
     if name not in ("swap_in", "temperature") and pause > 100:
         raise ConfigError(source, f"{key}.pause", f"is a percentage: at most 100, got {pause}")
     if warn > pause:
@@ -94,4 +115,8 @@ def validate_levels(source: str, name: str, vals: dict[str, float | None]) -> Le
         raise ConfigError(
             source, f"{key}.resume", f"must be below pause ({pause}) for hysteresis, got {resume}"
         )
+    top = LEVEL_MAXIMUM.get(name, 100.0)
+    for lvl, level_value in vals.items():
+        if level_value is not None:
+            check_number(source, f"{key}.{lvl}", level_value, maximum=top)
     return Levels(warn=warn, pause=pause, abort=abort, resume=resume)

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from console.core import safejson
 from console.core.estimate import SAFETENSORS_DTYPE_BITS, TensorSpec, tensor_nbytes
 
 MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit
@@ -209,7 +210,10 @@ def _json_file(path: Path, rel: str) -> tuple[Any, Finding | None]:
         return None, Finding("error", "json_invalid", rel, f"is not UTF-8 text (byte {exc.start})",
                              "download the file again", "corrupt_checkpoint")
     try:
-        return json.loads(text), None
+        return safejson.loads(text), None
+    except safejson.JsonProblem as exc:
+        return None, Finding("error", "json_invalid", rel, f"{exc.reason}: not a usable file",
+                             "download the file again, or fix it by hand", "corrupt_checkpoint")
     except json.JSONDecodeError as exc:
         return None, Finding("error", "json_invalid", rel,
                              f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
@@ -245,7 +249,12 @@ def read_safetensors_header(path: Path, rel: str | None = None) -> tuple[
         return None, [Finding("error", "safetensors_truncated", rel,
                               f"is {size} bytes, shorter than the 8-byte header length", redownload,
                               corrupt)]
-    with path.open("rb") as fh:
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        return None, [Finding("error", "unreadable", rel, f"cannot be read: {exc.strerror}",
+                              "check the file's permissions", "permission_or_disk")]
+    with fh:
         (header_len,) = struct.unpack("<Q", fh.read(8))
         if header_len > MAX_HEADER_BYTES or header_len > size - 8:
             limit = ("the 100 MB limit" if header_len > MAX_HEADER_BYTES
@@ -255,7 +264,10 @@ def read_safetensors_header(path: Path, rel: str | None = None) -> tuple[
                                   redownload, corrupt)]
         raw = fh.read(header_len)
     try:
-        header = json.loads(raw.decode("utf-8"))
+        header = safejson.loads(raw.decode("utf-8"))
+    except safejson.JsonProblem as exc:
+        return None, [Finding("error", "safetensors_header_json", rel,
+                              f"header {exc.reason}", redownload, corrupt)]
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         where = f" at byte {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
         return None, [Finding("error", "safetensors_header_json", rel,
@@ -265,8 +277,14 @@ def read_safetensors_header(path: Path, rel: str | None = None) -> tuple[
                               "header is not a JSON object", redownload, corrupt)]
     data_len = size - 8 - header_len
     metadata_raw = header.pop("__metadata__", None) or {}
-    metadata = ({str(k): str(v) for k, v in metadata_raw.items()}
-                if isinstance(metadata_raw, dict) else {})
+    if not isinstance(metadata_raw, dict) or not all(
+            isinstance(v, str) for v in metadata_raw.values()):
+        # safetensors refuses to open such a file (its metadata is a map of strings)
+        findings.append(Finding("error", "safetensors_header_json", rel,
+                                "__metadata__ is not a map of strings to strings", redownload,
+                                corrupt))
+        metadata_raw = {}
+    metadata = {str(k): str(v) for k, v in metadata_raw.items()}
     tensors: list[TensorSpec] = []
     ranges: list[tuple[int, int, str]] = []
     for name, info in header.items():
@@ -276,7 +294,7 @@ def read_safetensors_header(path: Path, rel: str | None = None) -> tuple[
                                     corrupt))
             continue
         dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-        if dtype not in SAFETENSORS_DTYPE_BITS:
+        if not isinstance(dtype, str) or dtype not in SAFETENSORS_DTYPE_BITS:
             findings.append(Finding("error", "safetensors_dtype", rel,
                                     f"tensor {name!r}: unknown dtype {dtype!r}",
                                     "this safetensors/transformers cannot read it: upgrade "
@@ -496,23 +514,28 @@ def _check_config(
                                 fix, "version_mismatch"))
     if remote:
         classes = ", ".join(sorted(str(v) for v in data["auto_map"].values())[:3])
-        builtin = isinstance(model_type, str) and known is not None and model_type in known
         if trust_remote_code:
             findings.append(Finding("warning", "remote_code", "config.json",
                                     f"auto_map names code shipped with the model ({classes}); "
                                     "remote "
                                     "code is allowed for it: it runs with your permissions",
                                     "only for models you trust", "remote_code"))
-        elif builtin:
-            findings.append(Finding("info", "remote_code_ignored", "config.json",
-                                    f"auto_map names model code ({classes}); transformers' own "
-                                    f"{model_type!r} class is used instead", "", "remote_code"))
         else:
+            # `load` refuses any auto_map without trust, even when transformers has its own
+            # class for the model_type: check and load agree (tests/hardening/test_check_inputs).
             findings.append(Finding("error", "remote_code", "config.json",
                                     f"needs remote code: auto_map names {classes}, not part of "
                                     "transformers", "allow it for this model explicitly "
                                     "(--trust-remote-code), only if you trust its author",
                                     "remote_code"))
+    for key in _SIZE_KEYS:
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 0 < value < 2**53):
+            findings.append(Finding("error", "config_invalid", "config.json",
+                                    f"{key} is {_short(value)}, not a positive whole number",
+                                    f"set {key} to the model's value or download config.json "
+                                    "again", "corrupt_checkpoint"))
     saved_with = data.get("transformers_version")
     if isinstance(saved_with, str) and tf_version and (
         _version_tuple(saved_with)[:2] > _version_tuple(tf_version)[:2]
@@ -537,16 +560,26 @@ def _check_config(
     return data
 
 
+# Sizes every architecture reads as positive integers (when the config has them).
+_SIZE_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+              "intermediate_size", "vocab_size", "head_dim", "max_position_embeddings")
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _check_tokenizer(model_dir: Path, names: set[str], findings: list[Finding],
                      trust_remote_code: bool) -> None:
     tiktoken_files = sorted(n for n in names if n.endswith(".tiktoken"))
     present = [n for n in TOKENIZER_FILES if n in names] + tiktoken_files
     if not present:
-        findings.append(Finding("error", "missing_tokenizer", "",
+        findings.append(Finding("warning", "missing_tokenizer", "",
                                 "no tokenizer files (tokenizer.json, tokenizer.model, vocab.json, "
-                                "...)",
-                                "download the tokenizer files with the model; without them the "
-                                "console cannot encode a prompt", "missing_file"))
+                                "...): the model loads, the prompt is off",
+                                "download the tokenizer files with the model to generate",
+                                "missing_file"))
         return
     tok_config: dict[str, Any] = {}
     if "tokenizer_config.json" in names:
@@ -607,7 +640,11 @@ def _check_index(model_dir: Path, index_name: str, findings: list[Finding]) -> d
         return seen
 
     try:
-        data = json.loads(raw.decode("utf-8"), object_pairs_hook=pairs_hook)
+        data = safejson.loads(raw.decode("utf-8"), object_pairs_hook=pairs_hook)
+    except safejson.JsonProblem as exc:
+        findings.append(Finding("error", "json_invalid", index_name, exc.reason,
+                                "download the index again", "corrupt_checkpoint"))
+        return {}
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         where = (f" at line {exc.lineno}, column {exc.colno}: {exc.msg}"
                  if isinstance(exc, json.JSONDecodeError) else "")
@@ -624,9 +661,47 @@ def _check_index(model_dir: Path, index_name: str, findings: list[Finding]) -> d
                                 f"lists key {key!r} twice", "download the index again",
                                 "corrupt_checkpoint"))
     shards: dict[str, list[str]] = {}
+    refused: dict[str, str] = {}
     for key, shard in weight_map.items():
+        problem = shard_name_problem(model_dir, shard)
+        if problem is not None:
+            refused.setdefault(str(shard)[:200], problem)
+            continue
         shards.setdefault(str(shard), []).append(str(key))
+    for shard, problem in sorted(refused.items()):
+        findings.append(Finding("error", "index_outside", index_name,
+                                f"weight_map entry {shard!r} {problem}; it is not read",
+                                "the index must name shard files inside the model directory: "
+                                "download the index again", "corrupt_checkpoint"))
     return shards
+
+
+def shard_name_problem(model_dir: Path, shard: object) -> str | None:
+    """Why an index entry is not a file inside the model directory, or None. A plain relative
+    name with no '..'; once resolved (symlinks followed) inside the model directory, or for an
+    HF cache snapshot inside its repository folder (snapshot files link to ../../blobs)."""
+    if not isinstance(shard, str) or not shard:
+        return "is not a file name"
+    if "\0" in shard or shard.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", shard):
+        return "is an absolute path"
+    parts = re.split(r"[/\\]", shard)
+    if ".." in parts:
+        return "leaves the model directory ('..')"
+    if any(part in ("", ".") for part in parts):
+        return "is not a plain file name"
+    try:
+        real = (model_dir / shard).resolve()
+        base = model_dir.resolve()
+    except (OSError, RuntimeError):
+        return "cannot be resolved (a symlink loop?)"
+    roots = [base]
+    if base.parent.name == "snapshots":
+        roots.append(base.parent.parent)  # models--org--name: its blobs/ hold the files
+    if not any(r in real.parents for r in roots):
+        return "points outside the model directory (a symlink)"
+    if real.is_dir():
+        return "is a directory, not a shard file"
+    return None
 
 
 def check_model_dir(
@@ -647,7 +722,18 @@ def check_model_dir(
                                 "missing_file"))
         return PreflightReport(str(root), tuple(findings), None, "none", (), (), 0, tf_version,
                                False, time.perf_counter() - started)
-    names = {p.name for p in root.iterdir()}
+    try:
+        names = {p.name for p in root.iterdir()}
+    except OSError as exc:
+        perm = isinstance(exc, PermissionError)
+        findings.append(Finding("error", "unreadable", str(root),
+                                "cannot be listed: permission denied (this user needs read and "
+                                "execute on it)" if perm else
+                                f"cannot be listed: {exc.strerror or exc}",
+                                f"chmod u+rx {root}, or run as its owner" if perm else
+                                "check the disk and the path", "permission_or_disk"))
+        return PreflightReport(str(root), tuple(findings), None, "none", (), (), 0, tf_version,
+                               False, time.perf_counter() - started)
     known = known_model_types() if tf_version else None
     config = _check_config(root, findings, trust_remote_code, known, tf_version)
     _check_tokenizer(root, names, findings, trust_remote_code)
@@ -677,6 +763,7 @@ def check_model_dir(
                                         "model.safetensors are not loaded", ""))
         else:
             wanted = st_files
+        if not expected and "model.safetensors" not in names and st_files:
             findings.append(Finding("warning", "nonstandard_weights", st_files[0],
                                     "no model.safetensors and no index: transformers may not "
                                     "find these weights", "rename a single file to "
@@ -685,6 +772,11 @@ def check_model_dir(
         headers: dict[str, SafetensorsHeader] = {}
         for shard in wanted:
             path = root / shard
+            outside = shard_name_problem(root, shard) if not expected else None
+            if outside is not None:
+                findings.append(Finding("error", "index_outside", shard, f"{outside}; not read",
+                                        "replace it with the real file", "corrupt_checkpoint"))
+                continue
             if not path.exists():
                 findings.append(Finding("error", "missing_shard", shard,
                                         f"is listed in {index_name} but missing",

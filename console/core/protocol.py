@@ -667,6 +667,9 @@ def parse(line: str | bytes) -> dict[str, Any]:
         msg = json.loads(line)
     except json.JSONDecodeError as exc:
         raise ProtocolError(f"not JSON: {exc.msg} at column {exc.colno}: {line[:80]!r}") from None
+    except (RecursionError, ValueError) as exc:  # deep nesting, a 5,000-digit integer (fuzz)
+        raise ProtocolError(f"not a usable JSON line ({type(exc).__name__}): {line[:80]!r}"
+                            ) from None
     return validate(msg)
 
 

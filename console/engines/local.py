@@ -35,10 +35,10 @@ from typing import Any, BinaryIO
 
 from console.core import protocol
 from console.core.protocol import AnyCommand, AnyEvent
-from console.core.redact import redact  # secrets never reach the session log
 from console.core.session import Session, apply
 from console.engines.base import Engine, EngineDead, OnEvent, _levels_dict, guard_settings
 from console.host import paths
+from console.host.logs import DEFAULT_KEEP_SESSIONS, DEFAULT_MAX_MIB, SessionLog
 
 Message = AnyEvent
 OnMessage = OnEvent
@@ -56,26 +56,6 @@ def signal_name(returncode: int | None) -> str | None:
         return f"signal {-returncode}"
 
 
-class SessionLog:
-    """One file per session; every command, event and raw line, timestamped, flushed at once."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._fh = path.open("a", encoding="utf-8", buffering=1)
-        self._lock = threading.Lock()
-
-    def write(self, kind: str, text: str) -> None:
-        stamp = datetime.now().isoformat(timespec="milliseconds")
-        line = redact(text).replace("\n", "\\n")
-        with self._lock:
-            if self._fh.closed:
-                return
-            self._fh.write(f"{stamp} {kind:<6} {line}\n")
-
-    def close(self) -> None:
-        with self._lock:
-            self._fh.close()
 
 
 def new_session_log_path() -> Path:
@@ -98,6 +78,7 @@ class LocalEngine(Engine):
         session_log: Path | bool = True,
         keep_lines: int = 500,
         use_queue: bool = True,
+        log_rotation: tuple[int, float] = (DEFAULT_KEEP_SESSIONS, DEFAULT_MAX_MIB),
     ) -> None:
         super().__init__(on_message)
         self.python = python or sys.executable
@@ -107,8 +88,12 @@ class LocalEngine(Engine):
         self.last_lines: deque[str] = deque(maxlen=keep_lines)
         self.log: SessionLog | None = None
         if session_log:
+            # Private (0700 dir, 0600 file), rotated, fail-safe: a log that cannot be written
+            # says so once ("session log off: <reason>") and the engine carries on.
             self.log = SessionLog(session_log if isinstance(session_log, Path)
-                                  else new_session_log_path())
+                                  else new_session_log_path(),
+                                  on_off=self._session_log_off, keep_sessions=log_rotation[0],
+                                  max_mib=log_rotation[1])
         self.session = Session()
         self._session_lock = threading.Lock()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -151,7 +136,14 @@ class LocalEngine(Engine):
 
     @property
     def log_path(self) -> Path | None:
-        return self.log.path if self.log is not None else None
+        if self.log is None or not (self.log.active or self.log.path.is_file()):
+            return None
+        return self.log.path
+
+
+    def _session_log_off(self, reason: str) -> None:
+        self._deliver(protocol.make_event(protocol.Log, level="warning",
+                                          message=f"session log off: {reason}"))
 
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -174,6 +166,8 @@ class LocalEngine(Engine):
         """Start the engine process; returns its pid. `hello` follows as an event."""
         if self.alive:
             raise RuntimeError("the engine is already running")
+        if self.log is not None:
+            self.log.report()  # a log that could not be opened says so once, here
         cmd_r, cmd_w = os.pipe()
         ev_r, ev_w = os.pipe()
         try:

@@ -31,6 +31,7 @@ from console.core.diagnose import DiagnosedError, DiagnosisContext, StreamingDia
 from console.core.engine_causes import CardDeduper, EngineCauses
 from console.core.exits import parse_ended_line
 from console.core.redact import clean
+from console.host.logs import write_private_text
 
 TAIL_LINES = 300
 LAST_ERRORS = 5
@@ -328,9 +329,7 @@ def write_bundle(
                         diagnosed_errors=diagnosed_errors, session_log_path=session_log_path,
                         **options)
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_private_text(path, text)  # 0600 whatever the umask: it may hold prompts
     return path
 
 

@@ -7,6 +7,8 @@ as one line and exits 2. Unknown keys are errors, not silently ignored.
 from __future__ import annotations
 
 import dataclasses
+import os
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,17 +22,25 @@ else:  # pragma: no cover
 from console.core.levels import (
     DEFAULT_LEVELS,
     GUARD_RESOURCES,
+    LEVEL_MAXIMUM,
     RESOURCES,
     ConfigError,
     Levels,
+    check_number,
     validate_levels,
 )
 from console.host import paths
 
-__all__ = ["DEFAULT_LEVELS", "GUARD_RESOURCES", "RESOURCES", "Config", "ConfigError", "Levels",
-           "validate_levels"]
+__all__ = ["DEFAULT_LEVELS", "GUARD_RESOURCES", "LEVEL_MAXIMUM", "RESOURCES", "Config",
+           "ConfigError", "Levels", "check_number", "validate_levels"]
 
 MIN_INTERVAL_S = 0.25
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_INTERVAL_S = 3600.0  # a sampling interval above an hour is a typo, not a setting
+MAX_HISTORY_S = 7 * 24 * 3600.0
+MAX_STALL_S = 24 * 3600.0
+DEFAULT_LOG_KEEP_SESSIONS = 50
+DEFAULT_LOG_MAX_MIB = 200.0
 
 RESOURCE_UNITS = {
     "vram": "% of the GPU's memory used",
@@ -50,18 +60,24 @@ class Config:
     auto_resume: bool = False
     stall_s: float = 20.0
     hf_cache: str | None = None  # None: huggingface_hub's default
+    log_keep_sessions: int = DEFAULT_LOG_KEEP_SESSIONS  # session logs kept (newest first)
+    log_max_mib: float = DEFAULT_LOG_MAX_MIB  # and at most this much of them
     source: str = "<defaults>"
 
     def with_overrides(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
 
 
-def _number(source: str, key: str, value: Any, *, minimum: float | None = None) -> float:
+def _number(source: str, key: str, value: Any, *, minimum: float | None = None,
+            maximum: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(source, key, f"expected a number, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(source, key, f"must be at least {minimum}, got {value}")
-    return float(value)
+    return check_number(source, key, float(value), minimum=minimum, maximum=maximum)
+
+
+def check_interval(source: str, key: str, value: float) -> float:
+    """A sampling interval: finite, MIN_INTERVAL_S..MAX_INTERVAL_S."""
+    return check_number(source, key, value, minimum=MIN_INTERVAL_S, maximum=MAX_INTERVAL_S)
 
 
 def _check_keys(source: str, prefix: str, table: dict[str, Any], allowed: set[str]) -> None:
@@ -93,7 +109,7 @@ def _levels(source: str, name: str, table: Any) -> Levels:
 
 
 def parse_config(data: dict[str, Any], source: str) -> Config:
-    _check_keys(source, "", data, {"monitor", "thresholds", "guard", "models"})
+    _check_keys(source, "", data, {"monitor", "thresholds", "guard", "models", "logs"})
     cfg = Config(source=source)
     monitor = data.get("monitor", {})
     if not isinstance(monitor, dict):
@@ -101,10 +117,12 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
     _check_keys(source, "monitor", monitor, {"interval", "history_seconds"})
     interval = cfg.interval_s
     if "interval" in monitor:
-        interval = _number(source, "monitor.interval", monitor["interval"], minimum=MIN_INTERVAL_S)
+        interval = _number(source, "monitor.interval", monitor["interval"],
+                           minimum=MIN_INTERVAL_S, maximum=MAX_INTERVAL_S)
     history = cfg.history_s
     if "history_seconds" in monitor:
-        history = _number(source, "monitor.history_seconds", monitor["history_seconds"], minimum=60)
+        history = _number(source, "monitor.history_seconds", monitor["history_seconds"],
+                          minimum=60, maximum=MAX_HISTORY_S)
 
     thresholds = dict(DEFAULT_LEVELS)
     th = data.get("thresholds", {})
@@ -126,7 +144,24 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
         auto_resume = guard["auto_resume"]
     stall = cfg.stall_s
     if "stall_seconds" in guard:
-        stall = _number(source, "guard.stall_seconds", guard["stall_seconds"], minimum=1)
+        stall = _number(source, "guard.stall_seconds", guard["stall_seconds"], minimum=1,
+                        maximum=MAX_STALL_S)
+
+    logs = data.get("logs", {})
+    if not isinstance(logs, dict):
+        raise ConfigError(source, "logs", "expected a table")
+    _check_keys(source, "logs", logs, {"keep_sessions", "max_mib"})
+    keep_sessions = cfg.log_keep_sessions
+    if "keep_sessions" in logs:
+        raw_keep = logs["keep_sessions"]
+        if (isinstance(raw_keep, bool) or not isinstance(raw_keep, int)
+                or not 1 <= raw_keep <= 100_000):
+            raise ConfigError(source, "logs.keep_sessions",
+                              f"expected a whole number from 1 to 100000, got {raw_keep!r}")
+        keep_sessions = raw_keep
+    max_mib = cfg.log_max_mib
+    if "max_mib" in logs:
+        max_mib = _number(source, "logs.max_mib", logs["max_mib"], minimum=1, maximum=1e6)
 
     models = data.get("models", {})
     if not isinstance(models, dict):
@@ -143,6 +178,8 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
         auto_resume=auto_resume,
         stall_s=stall,
         hf_cache=hf_cache,
+        log_keep_sessions=keep_sessions,
+        log_max_mib=max_mib,
         source=source,
     )
 
@@ -151,12 +188,36 @@ def load_config(path: Path | None = None) -> Config:
     """Load `path`, or the user config file when it exists, or the defaults."""
     explicit = path is not None
     target = path if path is not None else paths.default_config_path()
-    if not target.exists():
-        if explicit:
-            raise ConfigError(str(target), "(file)", "does not exist; pass an existing TOML file")
-        return Config()
     try:
-        raw = target.read_bytes()
+        st = target.stat()
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(str(target), "(file)",
+                              "does not exist; pass an existing TOML file") from None
+        return Config()
+    except PermissionError:
+        raise ConfigError(str(target), "(file)", "cannot be read: permission denied on a "
+                          "directory above it (check owners and modes, e.g. chmod u+x)") from None
+    except OSError as exc:
+        raise ConfigError(str(target), "(file)", f"cannot be read: {exc.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ConfigError(str(target), "(file)", "is a directory; pass a TOML file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(str(target), "(file)", "is not a regular file (a fifo, socket or "
+                          "device would block or never end); pass a TOML file")
+    if st.st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(str(target), "(file)", f"is {st.st_size:,} bytes; a config file is "
+                          f"at most {MAX_CONFIG_BYTES:,}")
+    try:
+        # O_NONBLOCK: should the path become a fifo after the check, open does not wait.
+        fd = os.open(target, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise ConfigError(str(target), "(file)", "is not a regular file; pass a TOML file")
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except PermissionError:
+        raise ConfigError(str(target), "(file)", "cannot be read: permission denied (check its "
+                          "owner and mode, e.g. chmod u+r)") from None
     except OSError as exc:
         raise ConfigError(str(target), "(file)", f"cannot be read: {exc.strerror}") from None
     try:
@@ -173,12 +234,16 @@ def default_toml() -> str:
     lines = [
         "# autoglm-console configuration",
         "[monitor]",
-        "interval = 1.0            # seconds between samples (minimum 0.25)",
+        "interval = 1.0            # seconds between samples (0.25 to 3600)",
         "history_seconds = 600     # how much history the sparklines keep",
         "",
         "[guard]",
         "auto_resume = false       # resume a paused load once every resource is under 'resume'",
         "stall_seconds = 20        # no load progress for this long shows 'stalled'",
+        "",
+        "[logs]",
+        f"keep_sessions = {DEFAULT_LOG_KEEP_SESSIONS}        # session logs kept, newest first",
+        f"max_mib = {DEFAULT_LOG_MAX_MIB:g}            # and at most this many MiB of them",
         "",
         "[models]",
         "# hf_cache = \"/data/hf\"   # default: huggingface_hub's cache location",

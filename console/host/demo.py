@@ -4,6 +4,8 @@ know about `demo` without importing the engine side (console/worker/demo.py buil
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 
 from console.host import paths
@@ -30,3 +32,9 @@ def is_complete(directory: Path) -> bool:
     if info.get("version") != DEMO_VERSION:
         return False
     return all((directory / name).is_file() for name in info.get("files", []))
+
+
+def fallback_dir() -> Path:
+    """Where the demo is built when the cache directory cannot be written (a read-only or
+    full HOME): a private directory of this user under the system temp dir."""
+    return Path(tempfile.gettempdir()) / f"autoglm-console-{os.getuid()}" / DEMO_NAME

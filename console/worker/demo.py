@@ -14,7 +14,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from console.host.demo import _MARKER, DEMO_LABEL, DEMO_NAME, DEMO_VERSION, demo_dir, is_complete
+from console.host.demo import (
+    _MARKER,
+    DEMO_LABEL,
+    DEMO_NAME,
+    DEMO_VERSION,
+    demo_dir,
+    fallback_dir,
+    is_complete,
+)
 
 __all__ = ["DEMO_LABEL", "DEMO_NAME", "DEMO_VERSION", "demo_dir", "ensure", "is_complete"]
 # GLM-4 architecture, ~12M parameters (~48 MB in fp32): big enough to show progress, small
@@ -31,10 +39,21 @@ DEMO_OVERRIDES: dict[str, Any] = {
 
 
 def ensure(directory: Path | None = None) -> Path:
-    """Return the demo model directory, building it first when missing or incomplete."""
+    """Return the demo model directory, building it first when missing or incomplete. With
+    no `directory`, a cache directory that cannot be written falls back to `fallback_dir()`."""
+    if directory is not None:
+        return _ensure(directory)
+    try:
+        return _ensure(demo_dir())
+    except OSError:
+        fallback = fallback_dir()
+        fallback.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return _ensure(fallback)
+
+
+def _ensure(target: Path) -> Path:
     from console.worker import tinymodels
 
-    target = directory if directory is not None else demo_dir()
     if is_complete(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

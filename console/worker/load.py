@@ -274,8 +274,10 @@ class LoadJob(EngineParts):
             tokenizer = tf.AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust,
                                                          local_files_only=True)
         except Exception as exc:
-            self.log("warning", f"no tokenizer for {path}: {type(exc).__name__}: {exc} "
-                     "(the model is loaded; generation needs a tokenizer)", reply_to)
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            self.log("warning", f"no tokenizer for {path}: the model is loaded, the prompt is "
+                     f"off (add the tokenizer files to generate) [{type(exc).__name__}: "
+                     f"{first}]", reply_to)
         load_s = time.perf_counter() - t_command
 
         used_devices = sorted({str(p.device) for p in model.parameters()})

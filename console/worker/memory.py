@@ -1,5 +1,5 @@
 """Memory accounting in the engine: NVML figures for this process (through
-`console.host.nvml.nvml_call`, N/A on failure), host RSS, giving freed heap back, the KV cache's
+`console.host.nvml`'s session, N/A on failure), host RSS, giving freed heap back, the KV cache's
 bytes, and what an unload freed and what still holds memory."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import ctypes
 import os
 from typing import Any
 
-from console.host.nvml import nvml_call
+from console.host.nvml import nvml
 
 MIB = 1024**2
 # Unload counts as "back" when the engine's NVML usage is within this of its baseline.
@@ -20,17 +20,10 @@ class EngineNvml:
     falling back to the device's used memory where the pid is not visible (containers)."""
 
     def __init__(self) -> None:
-        self.ok = False
-        self.error = ""
-        self._nv: Any = None
-        try:
-            import pynvml
-
-            pynvml.nvmlInit()
-            self._nv = pynvml
-            self.ok = True
-        except Exception as exc:  # no driver, no library: every figure is N/A (None)
-            self.error = f"{type(exc).__name__}: {exc}"
+        self._nv = nvml()
+        failed = self._nv.start()  # no driver, no library: every figure is N/A (None)
+        self.ok = failed is None
+        self.error = failed[1] if failed is not None else ""
 
     def handle(self, cuda_index: int) -> Any:
         """The NVML handle of torch's cuda:<index> (CUDA_VISIBLE_DEVICES respected); None
@@ -40,22 +33,22 @@ class EngineNvml:
             entries = visible.split(",")
             entry = entries[cuda_index].strip() if cuda_index < len(entries) else ""
             if entry.isdigit():
-                return nvml_call(self._nv, "nvmlDeviceGetHandleByIndex", int(entry))
-            return nvml_call(self._nv, "nvmlDeviceGetHandleByUUID", entry) if entry else None
-        return nvml_call(self._nv, "nvmlDeviceGetHandleByIndex", cuda_index)
+                return self._nv.call("nvmlDeviceGetHandleByIndex", int(entry))
+            return self._nv.call("nvmlDeviceGetHandleByUUID", entry) if entry else None
+        return self._nv.call("nvmlDeviceGetHandleByIndex", cuda_index)
 
     def _memory(self, cuda_index: int) -> Any:
         if not self.ok:
             return None
         handle = self.handle(cuda_index)
-        return None if handle is None else nvml_call(self._nv, "nvmlDeviceGetMemoryInfo", handle)
+        return None if handle is None else self._nv.call("nvmlDeviceGetMemoryInfo", handle)
 
     def device_info(self, cuda_index: int) -> dict[str, Any]:
         unknown = {"index": cuda_index, "name": None, "total_bytes": None}
         if not self.ok:
             return unknown
         handle = self.handle(cuda_index)
-        name = nvml_call(self._nv, "nvmlDeviceGetName", handle) if handle is not None else None
+        name = self._nv.call("nvmlDeviceGetName", handle) if handle is not None else None
         mem = self._memory(cuda_index)
         if name is None or mem is None:
             return unknown
@@ -74,7 +67,7 @@ class EngineNvml:
                                "other_processes_bytes": None}
         mem = self._memory(cuda_index)
         handle = self.handle(cuda_index) if mem is not None else None
-        procs = (nvml_call(self._nv, "nvmlDeviceGetComputeRunningProcesses", handle)
+        procs = (self._nv.call("nvmlDeviceGetComputeRunningProcesses", handle)
                  if handle is not None else None)
         if mem is None or procs is None:
             return out

@@ -9,6 +9,7 @@ Engine side only: imports torch and transformers.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +87,10 @@ def _config(arch: str, vocab_size: int, overrides: dict[str, Any]) -> Any:
     return cfg
 
 
-def build_tokenizer(dest: Path, vocab_size: int = 256) -> Any:
-    """A small byte-level BPE tokenizer trained here, with a chat template."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+def build_tokenizer(dest: Path, vocab_size: int = 256, extra_tokens: Sequence[str] = ()) -> Any:
+    """A small byte-level BPE tokenizer trained here, with a chat template. `extra_tokens` are
+    added as whole (non-special) tokens, e.g. a terminal escape sequence for the attack tests."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -99,6 +101,8 @@ def build_tokenizer(dest: Path, vocab_size: int = 256) -> Any:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
     )
     tok.train_from_iterator([_CORPUS] * 4, trainer=trainer)
+    if extra_tokens:
+        tok.add_tokens([AddedToken(t, normalized=False) for t in extra_tokens])
     fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
         pad_token="<pad>", chat_template=CHAT_TEMPLATE,
@@ -126,8 +130,15 @@ def build(
     overrides: dict[str, Any] | None = None,
     with_tokenizer: bool = True,
     device: str = "cpu",
+    extra_tokens: Sequence[str] = (),
+    always_emit: str | None = None,
 ) -> Path:
-    """Write a random-weight `arch` model to `dest` and return the path."""
+    """Write a random-weight `arch` model to `dest` and return the path.
+
+    `extra_tokens` go into the tokenizer as whole tokens. `always_emit` (gpt2 only; one of
+    `extra_tokens`) sets the weights so greedy decoding emits that token at every step: the
+    final layer norm outputs a constant vector and the tied embedding scores that token
+    highest (a hostile-model fixture)."""
     import torch
 
     if arch not in ARCHS:
@@ -135,8 +146,10 @@ def build(
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     vocab = 256
+    tokenizer: Any = None
     if with_tokenizer:
-        vocab = len(build_tokenizer(dest, vocab_size=vocab))
+        tokenizer = build_tokenizer(dest, vocab_size=vocab, extra_tokens=extra_tokens)
+        vocab = len(tokenizer)
     ov = dict(overrides or {})
     if tie_word_embeddings is not None:
         ov["tie_word_embeddings"] = tie_word_embeddings
@@ -145,6 +158,16 @@ def build(
     torch_dtype = getattr(torch, dtype)
     with torch.device(device):
         model = model_class_for(config).from_config(config, dtype=torch_dtype)
+    if always_emit is not None:
+        if arch != "gpt2" or tokenizer is None or always_emit not in extra_tokens:
+            raise ValueError("always_emit needs arch 'gpt2' and the token in extra_tokens")
+        target = tokenizer.convert_tokens_to_ids(always_emit)
+        with torch.no_grad():
+            model.transformer.ln_f.weight.zero_()
+            model.transformer.ln_f.bias.zero_()
+            model.transformer.ln_f.bias[0] = 1.0  # final hidden state: e_0, whatever the input
+            model.transformer.wte.weight[:, 0] = 0.0
+            model.transformer.wte.weight[target, 0] = 10.0  # logits = wte[:, 0]: target wins
     kwargs: dict[str, Any] = {}
     if max_shard_size is not None:
         kwargs["max_shard_size"] = max_shard_size

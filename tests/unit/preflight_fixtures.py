@@ -240,7 +240,6 @@ BROKEN: dict[str, tuple[Callable[[Path], str], str]] = {
     "overlapping_tensors": (overlapping_tensors, "safetensors_overlap"),
     "duplicate_index_key": (duplicate_index_key, "index_duplicate_key"),
     "missing_config": (missing_config, "missing_config"),
-    "missing_tokenizer": (missing_tokenizer, "missing_tokenizer"),
     "missing_weights": (missing_weights, "missing_weights"),
 }
 

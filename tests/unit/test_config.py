@@ -56,7 +56,7 @@ BAD_FILES = [
     ("[monitor]\nspeed = 1\n",
      "monitor.speed: unknown key (allowed here: history_seconds, interval)"),
     ("[monitr]\ninterval = 1\n",
-     "monitr: unknown key (allowed here: guard, models, monitor, thresholds)"),
+     "monitr: unknown key (allowed here: guard, logs, models, monitor, thresholds)"),
     ("monitor = 3\n", "monitor: expected a table"),
     ("[thresholds.gpu]\nwarn = 1\n",
      "thresholds.gpu: unknown key (allowed here: cpu, ram, swap, swap_in, temperature, vram)"),
@@ -111,7 +111,7 @@ def test_missing_explicit_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 def test_interval_flag_below_minimum(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_error(capsys, ["--interval", "0.1", "monitor", "--once"]) == (
-        f"autoglm-console: --interval: interval: must be at least {MIN_INTERVAL_S} s, got 0.1"
+        f"autoglm-console: --interval: interval: must be at least {MIN_INTERVAL_S}, got 0.1"
     )
 
 

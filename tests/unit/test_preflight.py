@@ -124,14 +124,27 @@ def test_auto_map_with_opt_in_is_allowed_with_a_warning(tmp_path: Path) -> None:
     assert [f.code for f in report.warnings] == ["remote_code"]
 
 
-def test_auto_map_on_a_builtin_model_type_is_information(tmp_path: Path) -> None:
+def test_auto_map_on_a_builtin_model_type_needs_trust_as_load_does(tmp_path: Path) -> None:
+    """`load` refuses any auto_map without trust_remote_code, so check does too (issue 14)."""
     model = copy_of("llama", tmp_path)
     cfg = json.loads((model / "config.json").read_text())
     cfg["auto_map"] = {"AutoModelForCausalLM": "modeling_x.XForCausalLM"}
     (model / "config.json").write_text(json.dumps(cfg))
     report = check_model_dir(model)
+    assert not report.ok
+    assert [f.code for f in report.findings] == ["remote_code"]
+    assert "--trust-remote-code" in report.findings[0].fix
+    assert check_model_dir(model, trust_remote_code=True).ok
+
+
+def test_a_model_without_tokenizer_files_is_a_warning(tmp_path: Path) -> None:
+    model = copy_of("llama", tmp_path)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (model / name).unlink()
+    report = check_model_dir(model)
     assert report.ok
-    assert [f.code for f in report.findings] == ["remote_code_ignored"]
+    [finding] = [f for f in report.findings if f.code == "missing_tokenizer"]
+    assert finding.severity == "warning" and "the prompt is off" in finding.problem
 
 
 def test_bin_pickle_is_flagged_and_loads_only_with_weights_only(tmp_path: Path) -> None:
