@@ -17,7 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.core.diagnose import numbers
+from console.core.diagnose import calibration, numbers
+from console.core.diagnose.evidence import Clue, block_clues, log_clues, score_clues
 from console.core.diagnose.parser import (
     CODE,
     FRAME,
@@ -34,6 +35,9 @@ from console.core.units import fmt_pct
 
 MIN_CONFIDENCE = 0.3  # below this a cause is not reported: an empty answer beats a wrong one
 MAX_CAUSES = 5
+EVIDENCE_BOOST = 0.08  # how much the weak clues raise a cause a library message named
+EVIDENCE_SCALE = 0.45  # clues alone: below anything a message named with confidence
+MIN_EVIDENCE = 0.2  # clue score below which a cause no message named is not offered
 MAX_EVIDENCE = 6
 _EVIDENCE_CHARS = 300
 _PRECEDING_LINES = 30  # lines before a block that its refine functions may look at
@@ -324,6 +328,34 @@ def _sig_order(sig: Signature) -> int:
     return _SIG_ORDER[sig]
 
 
+_CUT_MIN_CHARS = 16  # the shortest cut-off head of a message that still names it
+_CUT_CONFIDENCE = 0.85  # a message read from its first words only is a little less certain
+
+
+def _cut_tail_hits(lines: Sequence[LogLine], block_of: dict[int, ErrorBlock], store: _LineStore,
+                   hits: Sequence[Hit]) -> list[Hit]:
+    """A log cut mid-line ("OverflowError: out of range integral t"): the last line's tail may
+    be the first words of a known message. Signatures confirmed by a regex cannot be checked on
+    half a message, so only plain-needle ones count."""
+    last = next((ln for ln in reversed(lines) if ln.text.strip()), None)
+    if last is None or not _scanned(last) or any(h.line.number == last.number for h in hits):
+        return []
+    lower = last.text.lower().rstrip()
+    if len(lower) < _CUT_MIN_CHARS:
+        return []
+    found: list[Hit] = []
+    for needle in _index().needles:
+        if len(needle) <= _CUT_MIN_CHARS or needle in lower:
+            continue
+        for k in range(len(needle) - 1, _CUT_MIN_CHARS - 1, -1):
+            if lower.endswith(needle[:k]) and (k == len(lower) or not lower[-k - 1].isalnum()):
+                for sig in _index().signatures(needle):
+                    if sig.pattern is None and sig.refine is None and sig.needle == needle:
+                        found.append(Hit(sig, last, sig.confidence * _CUT_CONFIDENCE, block_of.get(last.number)))
+                break
+    return found
+
+
 # -- rules over whole blocks (frames rather than messages) ---------------------------------------
 
 _REMOTE_SYNTAX = ("SyntaxError", "IndentationError", "NameError", "TabError")
@@ -413,8 +445,9 @@ def _pressure_facts(ctx: DiagnosisContext) -> list[tuple[str, str]]:
 
 
 def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext | None = None,
-              blocks: Sequence[ErrorBlock] = ()) -> list[Cause]:
-    """Rank the causes the hits point at, adjusted by the live context."""
+              blocks: Sequence[ErrorBlock] = (), clues: Sequence[Clue] = ()) -> list[Cause]:
+    """Rank the causes the hits point at, then the weaker clues (evidence.py), calibrate the
+    log's scores (calibration.py), and adjust by the live context."""
     ctx = context or DiagnosisContext()
     hits = list(hits)
     if ctx.killed_by_console:
@@ -454,13 +487,25 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
 
     extra_evidence: dict[str, list[str]] = {}
     extra_facts: dict[str, list[tuple[str, str]]] = {}
+    if ctx.killed_by_console:  # the console's own kill: the words about it are not a failure
+        clues = [c for c in clues if c.cause != "host_oom"]
+    clue_scores = score_clues(clues)
+    for cause, weight in clue_scores.items():
+        if cause in scores:
+            scores[cause] = min(0.99, scores[cause] + EVIDENCE_BOOST * weight)
+        elif weight >= MIN_EVIDENCE:
+            scores[cause] = EVIDENCE_SCALE * weight
+            described = sorted({c.what for c in clues if c.cause == cause},
+                               key=lambda w: -max(c.weight for c in clues if c.cause == cause and c.what == w))
+            extra_evidence[cause] = ["weak evidence: " + ", ".join(described[:4])]
+    evidence_only = set(scores) - set(by_cause)
+    scores = calibration.calibrate_ranked(
+        {c: v for c, v in scores.items() if v >= MIN_CONFIDENCE or c in evidence_only})
     _apply_exit_context(ctx, by_cause, scores, extra_evidence, extra_facts)
 
     causes: list[Cause] = []
     last_block = max(blocks, key=lambda b: b.last_line) if blocks else None
     for cause_id, score in scores.items():
-        if score < MIN_CONFIDENCE:
-            continue
         causes.append(_build_cause(cause_id, score, by_cause.get(cause_id, []), store, ctx=ctx,
                                    extra_evidence=extra_evidence.get(cause_id, []),
                                    extra_facts=extra_facts.get(cause_id, []), last_block=last_block))
@@ -571,7 +616,9 @@ def diagnose_lines(raw_lines: Sequence[str], context: DiagnosisContext | None = 
     hits = _scan_lines(parsed.lines, block_of, store)
     for block in parsed.blocks:
         hits.extend(_block_hits(block, store))
-    return aggregate(hits, store, context, parsed.blocks)
+    hits.extend(_cut_tail_hits(parsed.lines, block_of, store, hits))
+    clues = log_clues(parsed.lines, parsed.blocks)
+    return aggregate(hits, store, context, parsed.blocks, clues)
 
 
 def diagnose_text(text: str, context: DiagnosisContext | None = None) -> list[Cause]:
@@ -676,6 +723,7 @@ class StreamingDiagnoser:
                 _confirm(line, sorted(signatures, key=_sig_order), block, store, hits)
         hits.extend(_block_hits(block, store))
         hits.extend(self._recent_hints(block.first_line))
-        causes = aggregate(hits, store, context, (block,))
+        clues = block_clues(block, list(self._recent))
+        causes = aggregate(hits, store, context, (block,), clues)
         return DiagnosedError("traceback", block.first_line, block.last_line, _clip(block.summary),
                               tuple(causes), block)
