@@ -38,6 +38,7 @@ MAX_CAUSES = 5
 EVIDENCE_BOOST = 0.08  # how much the weak clues raise a cause a library message named
 EVIDENCE_SCALE = 0.45  # clues alone: below anything a message named with confidence
 MIN_EVIDENCE = 0.2  # clue score below which a cause no message named is not offered
+MIN_EVIDENCE_ALONE = 0.2  # the same when no message named anything: a weak lead beats none
 MAX_EVIDENCE = 6
 _EVIDENCE_CHARS = 300
 _PRECEDING_LINES = 30  # lines before a block that its refine functions may look at
@@ -493,7 +494,7 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
     for cause, weight in clue_scores.items():
         if cause in scores:
             scores[cause] = min(0.99, scores[cause] + EVIDENCE_BOOST * weight)
-        elif weight >= MIN_EVIDENCE:
+        elif weight >= (MIN_EVIDENCE if by_cause else MIN_EVIDENCE_ALONE):
             scores[cause] = EVIDENCE_SCALE * weight
             described = sorted({c.what for c in clues if c.cause == cause},
                                key=lambda w: -max(c.weight for c in clues if c.cause == cause and c.what == w))

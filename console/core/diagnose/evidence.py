@@ -21,6 +21,7 @@ Nothing here reads a log the rules were not given; no clue is keyed on one log's
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ from dataclasses import dataclass
 from console.core.diagnose.parser import CODE, EXCEPTION, LOOSE, MESSAGE, ErrorBlock, LogLine
 
 _SHORT_REPORT_LINES = 6
+_TAIL_LINES = 50
+_BEFORE_BLOCK_LINES = 30
+_MAX_LOOSE_ERROR_LINES = 200  # distinct error-like lines read outside tracebacks
 MAX_EVIDENCE_SCORE = 0.7  # clues alone never outrank a recognised library message
 
 # Exception types that end a run without a failure: they never start a diagnosis.
@@ -259,15 +263,17 @@ def block_clues(block: ErrorBlock, lines: Sequence[LogLine] | None) -> list[Clue
     return clues
 
 
+@functools.lru_cache(maxsize=8192)
+def _word_matches(text: str) -> tuple[tuple[int, str], ...]:
+    """(family index, matched words) for each word family in a line text; long logs repeat lines."""
+    return tuple((i, m.group(0)) for i, (pattern, _) in enumerate(_WORD_CLUES)
+                 if (m := pattern.search(text)) is not None)
+
+
 def _word_clues(line: LogLine, scale: float) -> list[Clue]:
-    text = line.text
-    clues: list[Clue] = []
-    for pattern, weights in _WORD_CLUES:
-        m = pattern.search(text)
-        if m is not None:
-            for cause, weight in weights.items():
-                clues.append(Clue(cause, weight * scale, f"words: {m.group(0)}", line.number))
-    return clues
+    return [Clue(cause, weight * scale, f"words: {matched}", line.number)
+            for i, matched in _word_matches(line.text)
+            for cause, weight in _WORD_CLUES[i][1].items()]
 
 
 _FAILURE_MARK = re.compile(r"(?:Error|Exception)\b|\b(?:ERROR|FATAL|Fatal|fatal|Killed|killed|Aborted|crashed)\b")
@@ -293,11 +299,26 @@ def log_clues(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> list[Cl
     api_break = any(b.surface is not None and _short_type(b.surface.type) in _API_BREAK_TYPES
                     for b in blocks if not _benign(b))
     # A report of a few lines is the error itself (typed from memory, an issue title).
-    for line in lines:
+    seen: set[str] = set()
+    real_blocks = [b for b in blocks if not _benign(b)]
+    if real_blocks and lines:
+        # With tracebacks in the log, the loose lines that matter are just before them and at
+        # the end (a long log's chatter elsewhere is not read: the 50 ms budget).
+        offset = lines[0].number
+        wanted: set[int] = set(range(max(0, len(lines) - _TAIL_LINES), len(lines)))
+        for b in real_blocks:
+            wanted.update(range(max(0, b.first_line - offset - _BEFORE_BLOCK_LINES), b.first_line - offset))
+        near: Sequence[LogLine] = [lines[i] for i in sorted(wanted) if i < len(lines)]
+    else:
+        near = lines
+    for line in near:
         if line.number in in_block or not line.text or line.info or line.role != LOOSE:
+            continue
+        if line.text in seen or len(seen) >= _MAX_LOOSE_ERROR_LINES:
             continue
         if not short and _ERROR_WORDS.search(line.text) is None:
             continue
+        seen.add(line.text)
         clues.extend(_word_clues(line, scale=0.8))
         if "has no attribute" in line.text or "cannot import name" in line.text:
             api_break = True
