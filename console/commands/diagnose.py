@@ -85,9 +85,9 @@ def follow(file: str, *, from_start: bool, interval: float) -> int:
     if from_start:
         log.seek_start()
     else:
-        for line in log.tail_lines(_FOLLOW_BACKLOG):
-            emit(diagnoser.feed(line))
         log.seek_end()
+        for line in log.tail_lines(_FOLLOW_BACKLOG, end=log.read_offset):
+            emit(diagnoser.feed(line))
     last_data = time.monotonic()
     flushed = True
     try:

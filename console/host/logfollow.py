@@ -147,9 +147,15 @@ class LogFile:
             out.append(_decode(raw))
         return out
 
-    def tail_lines(self, count: int, max_bytes: int = 1 << 20) -> list[str]:
-        """The last `count` complete lines, read straight from the end (no index needed)."""
-        size = self.size
+    @property
+    def read_offset(self) -> int:
+        """Where poll() goes on from."""
+        return self._read_to
+
+    def tail_lines(self, count: int, max_bytes: int = 1 << 20, end: int | None = None) -> list[str]:
+        """The last `count` complete lines before byte `end` (default: the file's end), read
+        straight from there (no index needed)."""
+        size = self.size if end is None else end
         with open(self.path, "rb") as fh:
             fh.seek(max(0, size - max_bytes))
             data = fh.read(size - max(0, size - max_bytes))

@@ -35,6 +35,7 @@ from console.core.units import fmt_pct
 
 MIN_CONFIDENCE = 0.3  # below this a cause is not reported: an empty answer beats a wrong one
 MAX_CAUSES = 5
+_WARN_RECORD_WEIGHT = 0.75
 EVIDENCE_BOOST = 0.08  # how much the weak clues raise a cause a library message named
 EVIDENCE_SCALE = 0.45  # clues alone: below anything a message named with confidence
 MIN_EVIDENCE = 0.2  # clue score below which a cause no message named is not offered
@@ -454,6 +455,7 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
     if ctx.killed_by_console:
         hits = [h for h in hits if h.signature.tag != "kill"]
     has_block_errors = any(h.block is not None for h in hits)
+    has_error_record = any(not h.line.warn for h in hits)
     # A process killed outright (SIGKILL, exit -9/137): the errors printed after it are mostly
     # its fallout (a checkpoint never written, a collective whose peer vanished).
     first_kill = min((h.line.number for h in hits if h.signature.tag == "kill" and h.confidence >= 0.6),
@@ -463,6 +465,8 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
         confidence = hit.confidence
         if has_block_errors and hit.block is None and hit.line.role == WARNING:
             confidence *= 0.85  # a warning beside a real error matters less than the error
+        elif hit.line.warn and has_error_record:
+            confidence *= _WARN_RECORD_WEIGHT  # a WARNING-level record beside an error-level one
         if (first_kill is not None and 0 < hit.line.number - first_kill <= _KILL_FALLOUT_LINES
                 and hit.signature.cause != "host_oom"):
             confidence *= 0.7
