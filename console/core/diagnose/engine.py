@@ -363,9 +363,39 @@ def _cut_tail_hits(lines: Sequence[LogLine], block_of: dict[int, ErrorBlock], st
 _REMOTE_SYNTAX = ("SyntaxError", "IndentationError", "NameError", "TabError")
 
 
+_RAISE_RE = re.compile(
+    r"^(?:-*>\s*)?(?:\d+\s+)?raise\s+(?P<type>[A-Za-z_][\w.]*)\(\s*f?(?P<q>[\"'])(?P<msg>.+?)(?:(?P=q)|$)")
+_RAISE_CONFIDENCE = 0.9  # the message the code was about to raise, not one it printed
+
+
+def _raised_but_cut_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
+    """A traceback cut before its exception line whose last source line is a `raise X("...")`:
+    that literal is the message the log lost; the rules read it as the exception line."""
+    if block.surface is not None or not block.truncated_tail:
+        return []
+    for number in reversed(block.line_numbers[-4:]):
+        line = store.get(number)
+        if line is None or line.role != CODE:
+            continue
+        m = _RAISE_RE.match(line.text.strip())
+        if m is None:
+            continue
+        text = f"{m.group('type')}: {m.group('msg')}"
+        signatures = _line_signatures(text.lower())
+        if not signatures:
+            return []
+        synthetic = line._replace(text=text, role="exception")
+        found: list[Hit] = []
+        _confirm(synthetic, sorted(signatures, key=_sig_order), block, store, found)
+        return [Hit(h.signature, line, h.confidence * _RAISE_CONFIDENCE, block) for h in found]
+    return []
+
+
 def _block_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
     surface = block.surface
-    if surface is None or not block.frames:
+    if surface is None:
+        return _raised_but_cut_hits(block, store)
+    if not block.frames:
         return []
     line = store.get(surface.line_numbers[0]) if surface.line_numbers else None
     if line is None:
