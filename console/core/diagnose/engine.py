@@ -574,7 +574,7 @@ def _apply_exit_context(ctx: DiagnosisContext, by_cause: dict[str, list[Hit]], s
         if pressure:
             scores["host_oom"] = min(0.99, log_score + 0.1)
         elif relaxed and only_kill_hits:
-            scores["host_oom"] = log_score * 0.7
+            scores["host_oom"] = min(log_score * 0.7, 0.55)  # RAM was fine: the kill alone is weak
         if pressure or relaxed:
             facts.setdefault("host_oom", []).extend(_pressure_facts(ctx))
 
