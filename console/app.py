@@ -153,6 +153,7 @@ class ConsoleApp(App[int]):
         Binding("I", "ping", "Ping the engine", show=False, id="model.ping"),
         Binding("D", "doctor", "Doctor", show=False, id="app.doctor"),
         Binding("B", "bundle", "Bundle", show=False, id="app.bundle"),
+        Binding("f", "open_log_file", "Follow a log file", show=False, id="log.open_file"),
     ]
 
     # repaint=False: an App reactive would otherwise repaint the whole screen on every tick;
@@ -176,6 +177,7 @@ class ConsoleApp(App[int]):
         cursor_blink: bool = True,
         engine_factory: Callable[[OnEvent], Engine] | None = None,
         freeze_startup_objects: bool = False,
+        log_file: str | None = None,
     ) -> None:
         """`watch_terminal`: exit on SIGHUP/SIGTERM and when the terminal or parent goes away
         (run_app turns it on; tests running headless leave it off). `cursor_blink`: False for
@@ -211,6 +213,7 @@ class ConsoleApp(App[int]):
         self.doctor_report: Any = None
         self.causes_unseen = 0
         self.engine_closer: threading.Thread | None = None
+        self.log_file = log_file  # a log file to follow in the Log tab (--log FILE)
 
     # -- layout -------------------------------------------------------------------------
 
@@ -246,6 +249,26 @@ class ConsoleApp(App[int]):
         if self.initial_model:
             # Show the model selected with its pre-flight; loading waits for the user (L).
             self.call_after_refresh(self.run_check, self.initial_model)
+        if self.log_file:
+            self.call_after_refresh(self.follow_log_file, self.log_file)
+
+    # -- any log file, live (widgets/log_file.py) ----------------------------------------
+
+    def follow_log_file(self, path: str | None) -> None:
+        """Follow `path` in the Log tab (replacing a file followed before) and show the tab."""
+        if not path:
+            return
+        from widgets.log_file import LogFileFollower
+
+        for old in self.query(LogFileFollower):
+            old.remove()
+        self.mount(LogFileFollower(self.log_view, path))
+        self.action_show_tab("log")
+
+    def action_open_log_file(self) -> None:
+        from widgets.log_file import OpenLogScreen
+
+        self.push_screen(OpenLogScreen(), self.follow_log_file)
 
     @staticmethod
     def _freeze_startup_objects() -> None:
@@ -899,7 +922,8 @@ def _default_engine(on_event: OnEvent,
     return LocalEngine(on_event, use_queue=False, log_rotation=log_rotation)
 
 
-def run_app(config: Config, model: str | None = None, *, sampler: Sampler | None = None) -> int:
+def run_app(config: Config, model: str | None = None, *, sampler: Sampler | None = None,
+            log_file: str | None = None) -> int:
     """Run the dashboard on the real telemetry (or `sampler`); return the exit code."""
     telemetry = None
     if sampler is None:
@@ -908,7 +932,7 @@ def run_app(config: Config, model: str | None = None, *, sampler: Sampler | None
         telemetry = Telemetry()
         sampler = telemetry
     app = ConsoleApp(config, sampler, initial_model=model, watch_terminal=True,
-                     freeze_startup_objects=True)
+                     freeze_startup_objects=True, log_file=log_file)
     # Our own loop, not asyncio.run: asyncio.run waits for every executor thread, and a
     # sampler stuck in a driver call would then keep the process alive forever.
     loop = asyncio.new_event_loop()

@@ -40,7 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-_GLOBAL_OPTIONS_WITH_VALUE = ("--config", "--interval", "--model")
+_GLOBAL_OPTIONS_WITH_VALUE = ("--config", "--interval", "--model", "--log")
 
 
 def _chosen_command(argv: Sequence[str]) -> str | None:
@@ -78,6 +78,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         help="model to select in the dashboard: a directory, a hub id in the local cache, or "
              "'demo'",
     )
+    parser.add_argument(
+        "--log", metavar="FILE", dest="log_file",
+        help="open the dashboard on the Log tab following FILE (any log; errors get cause cards)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = _chosen_command(argv) if argv is not None else None
     for name, (module_name, help_text) in COMMANDS.items():
@@ -107,7 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         from console.app import run_app  # the only branch that imports textual
 
-        return run_app(config, model=args.model)
+        if args.log_file is not None and not Path(args.log_file).is_file():
+            problem = "no such file" if not Path(args.log_file).exists() else "not a regular file"
+            print(f"autoglm-console: --log {args.log_file}: {problem}", file=sys.stderr)
+            return 2
+        return run_app(config, model=args.model, log_file=args.log_file)
     module = importlib.import_module(COMMANDS[args.command][0])
     # Nothing a command prints reaches the terminal raw (model text, log lines, file names).
     with safe_std_streams():

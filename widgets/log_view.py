@@ -105,7 +105,8 @@ class LogView(Vertical):
     class CauseFound(Message):
         """An error was diagnosed: a card is shown for it."""
 
-        def __init__(self, record: ErrorRecord, first_seq: int | None, last_seq: int | None) -> None:
+        def __init__(self, record: ErrorRecord, first_seq: int | None,
+                     last_seq: int | None) -> None:
             super().__init__()
             self.record = record
             self.first_seq = first_seq
@@ -166,11 +167,13 @@ class LogView(Vertical):
 
     # ------------------------------------------------------------------ input
 
-    def add_event(self, text: str, level: str | int = "info", *, ts: float | None = None) -> LogEntry:
+    def add_event(self, text: str, level: str | int = "info", *,
+                  ts: float | None = None) -> LogEntry:
         """One of the console's own events (shown, not diagnosed)."""
         return self.pane.add_event(text, level, ts=ts)
 
-    def add_engine_output(self, text: str, *, cr: bool = False, ts: float | None = None) -> LogEntry:
+    def add_engine_output(self, text: str, *, cr: bool = False,
+                          ts: float | None = None) -> LogEntry:
         """A raw line the engine printed; `cr`: a progress-bar update (replaced by the next)."""
         entry = self.pane.add_output(text, cr=cr, ts=ts)
         if not cr:  # a bar's intermediate states say nothing the final line does not
@@ -190,7 +193,8 @@ class LogView(Vertical):
         if signal:
             with contextlib.suppress(KeyError):
                 signal_number = int(signal_module.Signals[signal])
-        self._diagnosis_queue.put(("exit", returncode, signal_number, expected, failed, pid, entry.seq))
+        self._diagnosis_queue.put(("exit", returncode, signal_number, expected, failed, pid,
+                                   entry.seq))
         return entry
 
     def diagnosis_mark(self) -> threading.Event:
@@ -301,7 +305,8 @@ class LogView(Vertical):
                 [error.first_line] if error.kind == "line" else [])
             seqs = [lines[n - first_line][0] for n in numbers if 0 <= n - first_line < len(lines)]
             offset = error.first_line - first_line
-            when = lines[offset][1] if error.kind != "exit" and 0 <= offset < len(lines) else self.clock()
+            inside = error.kind != "exit" and 0 <= offset < len(lines)
+            when = lines[offset][1] if inside else self.clock()
             return seqs, when
 
         def streamed(errors: list[DiagnosedError], context: DiagnosisContext,
@@ -431,7 +436,8 @@ def _error_text(msg: Mapping[str, Any]) -> tuple[str, str]:
 def _state_text(msg: Mapping[str, Any]) -> tuple[str, str]:
     what = msg.get("label") or msg.get("model")
     state = msg.get("state")
-    return f"engine {state}" + (f": {what}" if what else ""), "warning" if state == "error" else "info"
+    level = "warning" if state == "error" else "info"
+    return f"engine {state}" + (f": {what}" if what else ""), level
 
 
 def _hello_text(msg: Mapping[str, Any]) -> tuple[str, str]:

@@ -1,1 +1,2 @@
-"""App-side engine clients, one interface: the local engine process, served engines, attached processes."""
+"""App-side engine clients, one interface: the local engine process, served engines, attached
+processes."""

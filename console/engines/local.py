@@ -5,11 +5,11 @@ engine's raw output lines. No torch, no transformers here.
 Pipes: commands go down one pipe, events come up another (both passed by fd), and the child's
 stdout+stderr (merged, in order) come up a third as raw text. Three daemon threads read the
 events, read the raw output and wait for the process; everything they see is delivered, in one
-stream of typed events (`console.core.protocol`), to an optional callback (called on those threads: a Textual
-app posts a Message from it) and to `messages` (a queue, for the CLI and tests). Raw lines
-arrive as `output` events and the end of the process as an `exited` event with its exit code
-or signal name and the last lines it printed. Everything is also written, timestamped, to the
-session log file in `console.host.paths.log_dir()` as it arrives.
+stream of typed events (`console.core.protocol`), to an optional callback (called on those
+threads: a Textual app posts a Message from it) and to `messages` (a queue, for the CLI and
+tests). Raw lines arrive as `output` events and the end of the process as an `exited` event
+with its exit code or signal name and the last lines it printed. Everything is also written,
+timestamped, to the session log file in `console.host.paths.log_dir()` as it arrives.
 
 The app survives whatever the engine does; `hard_unload()` terminates the process (every byte
 of its memory returns by construction) and `restart()` starts a fresh one.

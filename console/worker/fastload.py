@@ -214,6 +214,11 @@ class Outcome:
 # --------------------------------------------------------------------------- eligibility
 
 
+def _cuda() -> Any:
+    """`torch.cuda`, untyped: some torch builds' stubs leave Event/Stream/cudart unannotated."""
+    return torch.cuda
+
+
 def precheck(files: list[Path], config: dict[str, Any], device: str, loader: str) -> str | None:
     """Why the stock path must load this (known before from_pretrained starts), or None."""
     if loader == "stock":
@@ -226,7 +231,8 @@ def precheck(files: list[Path], config: dict[str, Any], device: str, loader: str
     quant = config.get("quantization_config")
     if quant:
         method = quant.get("quant_method", "?") if isinstance(quant, dict) else "?"
-        return f"quantized weights (quantization_config, {method}): transformers' quantizer loads them"
+        return (f"quantized weights (quantization_config, {method}): transformers' quantizer "
+                "loads them")
     if config.get("auto_map"):
         return "remote code (auto_map in config.json): the model's own code defines the weights"
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
@@ -285,7 +291,8 @@ def build_plan(model: Any, state_dict: Any, checkpoint_files: Any, load_config: 
     if state_dict is not None:
         return None, "a state dict was passed instead of files"
     if any(v is not None for v in extra.values()):
-        return None, f"from_pretrained passed {', '.join(k for k, v in extra.items() if v is not None)}"
+        passed = ", ".join(k for k, v in extra.items() if v is not None)
+        return None, f"from_pretrained passed {passed}"
     files = [Path(f) for f in checkpoint_files or []]
     if not files:
         return None, "no checkpoint files"
@@ -312,7 +319,8 @@ def build_plan(model: Any, state_dict: Any, checkpoint_files: Any, load_config: 
         header, findings = read_safetensors_header(path)
         errors = [f for f in findings if f.severity == "error"]
         if header is None or errors:
-            raise CheckpointBroken("; ".join(f.line() for f in errors) or f"{path.name}: unreadable")
+            raise CheckpointBroken("; ".join(f.line() for f in errors)
+                                   or f"{path.name}: unreadable")
         headers.append((path, header))
 
     meta = model.state_dict()
@@ -358,11 +366,12 @@ def build_plan(model: Any, state_dict: Any, checkpoint_files: Any, load_config: 
         for spec in header.tensors:
             file_dtype = TORCH_DTYPES.get(spec.dtype)
             if file_dtype is None:
-                return None, f"{spec.name!r} is stored as {spec.dtype}, which this loader does not read"
+                return None, (f"{spec.name!r} is stored as {spec.dtype}, which this loader does "
+                              "not read")
             empty = meta[spec.name]
             if tuple(empty.shape) != tuple(spec.shape):
-                return None, (f"{spec.name!r}: the checkpoint's shape {list(spec.shape)} is not the "
-                              f"model's {list(empty.shape)}")
+                return None, (f"{spec.name!r}: the checkpoint's shape {list(spec.shape)} is not "
+                              f"the model's {list(empty.shape)}")
             # the target dtype, decided the way convert_and_load_state_dict_in_model decides it
             target = dtype
             match = policy.search(spec.name) if dtype_plan else None
@@ -472,7 +481,8 @@ def pick_method(method: str, device: torch.device, casts: bool = False) -> str:
     if method == "direct" and device.type != "cpu":
         raise ValueError("method 'direct' reads into host memory: the target must be the cpu")
     if method == "register" and device.type != "cuda":
-        raise ValueError("method 'register' registers host pages with CUDA: the target must be cuda")
+        raise ValueError("method 'register' registers host pages with CUDA: the target must be "
+                         "cuda")
     return method
 
 
@@ -683,7 +693,7 @@ class _Slot:
     def __init__(self, nbytes: int, pin: bool) -> None:
         self.buffer = torch.empty(nbytes, dtype=torch.uint8, pin_memory=pin)
         self.array: Any = self.buffer.numpy()
-        self.event: Any = torch.cuda.Event() if pin else None
+        self.event: Any = _cuda().Event() if pin else None
         self.pending = False
 
 
@@ -694,7 +704,7 @@ class _ThreadState:
         self.stream: Any = None
         if self.cuda:
             torch.cuda.set_device(pool.device)
-            self.stream = torch.cuda.Stream(pool.device)
+            self.stream = _cuda().Stream(pool.device)
         self.slots: list[_Slot] = []
         self.turn = 0
         self.scratch: torch.Tensor | None = None  # on the device: file-dtype bytes to cast
@@ -721,7 +731,7 @@ class _ThreadState:
     def record(self) -> Any:
         if not self.cuda:
             return None
-        event = torch.cuda.Event()
+        event = _cuda().Event()
         event.record(self.stream)
         return event
 
@@ -870,7 +880,7 @@ class _Pool:
             del view
             return event
         if method == "safe_open":
-            handle = state.handles.get(item.path)
+            handle: Any = state.handles.get(item.path)
             if handle is None:
                 from safetensors import safe_open
 
@@ -942,7 +952,7 @@ class _ReadOnlyMap:
         with self.lock:
             if self.registered:
                 return
-            err = torch.cuda.cudart().cudaHostRegister(self.addr, self.size,
+            err = _cuda().cudart().cudaHostRegister(self.addr, self.size,
                                                        CUDA_HOST_REGISTER_READ_ONLY)
             if int(err) != 0:
                 raise RuntimeError(f"cudaHostRegister of a {self.size}-byte shard failed: {err}")
@@ -965,7 +975,7 @@ class _ReadOnlyMap:
     def close(self) -> None:
         """After every copy has finished (the pool joined its threads and synced streams)."""
         if self.registered:
-            torch.cuda.cudart().cudaHostUnregister(self.addr)
+            _cuda().cudart().cudaHostUnregister(self.addr)
             self.registered = False
         if self.addr:
             self.libc.munmap(ctypes.c_void_p(self.addr), self.size)

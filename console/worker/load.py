@@ -209,7 +209,8 @@ class LoadJob(EngineParts):
             loader_options.cached_fraction = min(1.0, cache_cached / cache_total)
 
         kwargs: dict[str, Any] = {
-            "dtype": DTYPES[dtype_name] if dtype_name == "auto" else getattr(torch, DTYPES[dtype_name]),
+            "dtype": (DTYPES[dtype_name] if dtype_name == "auto"
+                      else getattr(torch, DTYPES[dtype_name])),
             "trust_remote_code": trust,
             "weights_only": not allow_pickle,
             "local_files_only": True,

@@ -234,4 +234,5 @@ def weight_files(directory: Path) -> list[Path]:
     st = sorted(directory.glob("*.safetensors"))
     if st:
         return st
-    return sorted(p for p in directory.glob("*.bin") if p.name.startswith(("pytorch_model", "model")))
+    return sorted(p for p in directory.glob("*.bin")
+                  if p.name.startswith(("pytorch_model", "model")))

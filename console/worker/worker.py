@@ -203,7 +203,8 @@ class Engine(LoadJob, UnloadJob, GenerateJob):
                 "device_used_bytes": usage["device_used_bytes"],
                 "other_processes_bytes": usage["other_processes_bytes"],
             })
-        return {"devices": devices, "rss_bytes": rss_bytes(), "rss_baseline_bytes": self.rss_baseline}
+        return {"devices": devices, "rss_bytes": rss_bytes(),
+                "rss_baseline_bytes": self.rss_baseline}
 
     def _device_memory(self, device: str) -> tuple[int, int] | None:
         """(used, total) bytes now: host RAM for "cpu" (used = total - available), NVML for

@@ -230,7 +230,8 @@ async def test_ram_pause_shows_why_and_forced_resume_finishes() -> None:
         assert app.engine is not None
         app.engine.set_thresholds({"ram": {"pause": 100.0, "resume": 99.0}})
         await wait_until(pilot, lambda: app.session.levels["ram"].pause == 100.0, "levels", 30)
-        await wait_until(pilot, lambda: app.session.guard_events[-1] == "paused", "paused again", 30)
+        await wait_until(pilot, lambda: app.session.guard_events[-1] == "paused", "paused again",
+                         30)
         await pilot.press("R")
         await wait_until(pilot, shows(app, "#state-line", "state: loaded"), "loaded", ENGINE_S)
         assert "ram 1/100" in text_of(app, "#guard-levels")

@@ -65,9 +65,8 @@ def test_a_planted_import_is_caught(tiny_model: Path, tmp_path: Path) -> None:
     root = copy_tree(tmp_path / "tree")
     planted = root / "console" / "host" / "demo.py"  # the app imports it at start
     text = planted.read_text()
-    planted.write_text(text.replace("from __future__ import annotations\n",
-                                    "from __future__ import annotations\n\nimport torch  # planted\n",
-                                    1))
+    future = "from __future__ import annotations\n"
+    planted.write_text(text.replace(future, future + "\nimport torch  # planted\n", 1))
     found = run_paths(root, tiny_model, tmp_path / "bundle")
     assert "torch" in found["loaded"]
 
@@ -95,7 +94,8 @@ def test_import_contracts_catch_an_indirect_engine_import(tmp_path: Path) -> Non
     # host.demo (imported by the app) -> console.worker.demo: the app reaches the engine
     # side indirectly, which the contracts must see.
     planted = root / "console" / "host" / "demo.py"
-    planted.write_text(planted.read_text() + "\nfrom console.worker import demo as _demo  # planted\n")
+    planted.write_text(planted.read_text()
+                       + "\nfrom console.worker import demo as _demo  # planted\n")
     out = lint_imports(root)
     assert out.returncode != 0, out.stdout[-3000:]
     assert "1 broken" in out.stdout
