@@ -50,7 +50,7 @@ class Sink:
     `generated` and `loaded`."""
 
     def __init__(self) -> None:
-        from console.worker.worker import EventWriter
+        from console.worker.events import EventWriter
 
         self.writer = EventWriter(open(os.devnull, "wb"))  # noqa: SIM115
         self.last: dict[str, dict[str, Any]] = {}
@@ -73,7 +73,8 @@ def main() -> int:
     parser.add_argument("--out")
     args = parser.parse_args()
 
-    from console.worker.worker import Engine, _EventStreamer, _StopOnFlag, _StopOnGuard
+    from console.worker.generate import _EventStreamer, _StopOnFlag, _StopOnGuard
+    from console.worker.worker import Engine
 
     sink = Sink()
     engine = Engine(sink)

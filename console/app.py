@@ -5,6 +5,13 @@ name from the caller, so tests pass fakes. A thread worker samples at the config
 and posts one `SampleReady` per tick; the handler appends it to the History and sets the
 `sample` reactive; the widgets render only from the Sample they are given.
 
+Engine side the same way: an engine client (`console.engines.base.Engine`, made by the
+`engine_factory`) delivers typed events on its threads; the app posts each as an
+`EngineMessage`, folds it into the one `session` reactive (`console.core.session.apply`) on
+the UI thread, and the panels render from (sample, session). Thread workers never touch a
+widget: what they need is read on the UI thread first and passed in; results come back as
+messages.
+
 `run_app` is what `autoglm-console` with no sub-command runs.
 """
 
@@ -32,10 +39,29 @@ from textual.reactive import reactive
 from textual.widgets import Button, Checkbox, ContentSwitcher, Input
 from textual.worker import get_current_worker
 
+from console.core import protocol
+from console.core.levels import GUARD_RESOURCES, Levels
 from console.core.sample import History, Sample
+from console.core.session import (
+    AutoResumeSet,
+    Check,
+    EngineStarted,
+    GenerationStarted,
+    LevelsSet,
+    LoadRequested,
+    Notice,
+    Session,
+    SessionEvent,
+    apply,
+    exit_how,
+)
+from console.core.session import (
+    CheckDone as SessionCheckDone,
+)
 from console.core.units import fmt_bytes
-from console.engines.local import EngineClient, EngineDead, OnMessage, guard_settings
+from console.engines.base import Engine, EngineDead, OnEvent, guard_settings
 from console.host.config import Config
+from console.host.demo import DEMO_LABEL, DEMO_NAME, demo_dir
 from widgets import log_view as log_view_module
 from widgets.confirm_screen import ConfirmScreen
 from widgets.dashboard import Dashboard
@@ -69,7 +95,7 @@ RAISE_PAUSE_STEP = 2.0
 MODEL_ACTIONS = frozenset({
     "load", "load_anyway", "unload", "hard_unload", "abort", "pause", "resume", "gc",
     "empty_cache", "memory_report", "restart_engine", "pick", "raise_pause",
-    "toggle_auto_resume", "stop_generation",
+    "toggle_auto_resume", "stop_generation", "ping",
 })
 
 TABS = (("dashboard", "Dashboard"), ("model", "Model"), ("log", "Log"))
@@ -123,6 +149,7 @@ class ConsoleApp(App[int]):
         Binding("ctrl+s", "stop_generation", "Stop generation", show=False,
                 id="model.stop_generation"),
         Binding("escape", "blur", "Leave the text field", show=False, id="app.blur"),
+        Binding("I", "ping", "Ping the engine", show=False, id="model.ping"),
         Binding("D", "doctor", "Doctor", show=False, id="app.doctor"),
         Binding("B", "bundle", "Bundle", show=False, id="app.bundle"),
     ]
@@ -132,6 +159,9 @@ class ConsoleApp(App[int]):
     sample: reactive[Sample | None] = reactive(None, always_update=True, init=False, repaint=False)
     zoomed: reactive[bool] = reactive(False, init=False, repaint=False)
     active_tab: reactive[str] = reactive("dashboard", init=False, repaint=False)
+    # The one engine session (console/core/session.py), folded from the engine's events.
+    session: reactive[Session] = reactive(Session, always_update=True, init=False,
+                                          repaint=False)
 
     def __init__(
         self,
@@ -143,13 +173,13 @@ class ConsoleApp(App[int]):
         initial_model: str | None = None,
         watch_terminal: bool = False,
         cursor_blink: bool = True,
-        engine_factory: Callable[[OnMessage], EngineClient] | None = None,
+        engine_factory: Callable[[OnEvent], Engine] | None = None,
         freeze_startup_objects: bool = False,
     ) -> None:
         """`watch_terminal`: exit on SIGHUP/SIGTERM and when the terminal or parent goes away
         (run_app turns it on; tests running headless leave it off). `cursor_blink`: False for
         snapshots; text inputs (the prompt, filters) take it from `app.cursor_blink`.
-        `engine_factory(on_message)`: makes the EngineClient (default: the real one); the
+        `engine_factory(on_event)`: makes the engine client (default: the real one); the
         engine process starts on the first load, not before. `freeze_startup_objects`: see
         `_freeze_startup_objects` (run_app turns it on; it is process-wide, so tests that run
         many apps in one process leave it off)."""
@@ -171,14 +201,12 @@ class ConsoleApp(App[int]):
         self._leaving = False
         self._sigcont_replaced = False
         self.engine_factory = engine_factory or _default_engine
-        self.engine: EngineClient | None = None
-        self.check_result: Any = None  # CheckResult of the selected model (pre-flight)
-        self.check_verdict: str | None = None
-        self.checked_model: str | None = None
+        self.engine: Engine | None = None
+        self.set_reactive(ConsoleApp.session, Session(
+            levels={name: config.thresholds[name] for name in GUARD_RESOURCES},
+            auto_resume=config.auto_resume))
         self.doctor_report: Any = None
         self.causes_unseen = 0
-        self._load_model: str | None = None  # the model the running/last load asked for
-        self._load_id: int | None = None
         self.engine_closer: threading.Thread | None = None
 
     # -- layout -------------------------------------------------------------------------
@@ -192,8 +220,7 @@ class ConsoleApp(App[int]):
             with Container(id="dashboard"):
                 yield Dashboard(self.config.thresholds, id="dash")
             with VerticalScroll(id="model"):
-                yield ModelPanel(self.initial_model, self.config.thresholds,
-                                 self.config.auto_resume, id="model-panel")
+                yield ModelPanel(self.initial_model, self.session, id="model-panel")
                 yield PromptPanel(id="prompt-panel")
             with Container(id="log"):
                 yield LogView(context_provider=self._diagnosis_context,
@@ -453,58 +480,73 @@ class ConsoleApp(App[int]):
 
     @property
     def engine_dead(self) -> bool:
-        return self.engine is not None and self.engine.state == "dead"
+        return self.session.engine == "dead"
 
-    def ensure_engine(self) -> EngineClient:
+    @property
+    def check_result(self) -> Any:
+        """The selected model's CheckResult (pre-flight), or None."""
+        return self.session.check.result if self.session.check is not None else None
+
+    def fold(self, event: protocol.AnyEvent | SessionEvent) -> None:
+        """The one way the session changes (UI thread)."""
+        self.session = apply(self.session, event)
+
+    def watch_session(self, session: Session) -> None:
+        for panel in self.query(ModelPanel):
+            panel.show_session(session)
+        for prompt in self.query(PromptPanel):
+            prompt.show_session(session)
+
+    def ensure_engine(self) -> Engine:
         """The engine client, its process started (on first use, or again after it ended)."""
         if self.engine is None:
             self.engine = self.engine_factory(self._deliver_engine_message)
         if not self.engine.alive:
             pid = self.engine.start()
+            self.fold(EngineStarted(pid))
             self.log_view.add_event(f"engine started: pid {pid}")
             watch = getattr(self.sampler, "watch", None)
-            if callable(watch):
+            if callable(watch) and pid is not None:
                 watch(pid)  # the dashboard shows the engine's RSS / CPU / VRAM
         return self.engine
 
-    def _deliver_engine_message(self, msg: dict[str, Any]) -> None:
-        """Called on the client's reader threads: hand the message to the UI thread."""
-        self.post_message(EngineMessage(msg))
+    def _deliver_engine_message(self, event: protocol.AnyEvent) -> None:
+        """Called on the client's reader threads: hand the event to the UI thread."""
+        self.post_message(EngineMessage(event))
 
     def on_engine_message(self, message: EngineMessage) -> None:
-        msg = message.msg
-        self.log_view.handle_engine_message(msg)
-        event = msg.get("event")
-        if event in ("output",):
+        event = message.event
+        self.log_view.handle_engine_message(event)
+        if isinstance(event, protocol.Output):
             return
-        self.model_panel.handle_engine_message(msg)
-        self.query_one(PromptPanel).handle_engine_message(msg)
-        if event == "loaded":
-            self._show_estimate_vs_actual(msg)
-            self._send_memory_report()  # the client's state says "loaded" only after this event
-        elif event == "generated":
-            self._show_kv_vs_estimate(msg)
-        elif event == "unloaded":
-            self.log_view.add_event(f"unload: {msg['message']}")
-        elif event in ("gc", "empty_cache"):
-            self.log_view.add_event(self.model_panel.last_result)
-        elif event == "error" and msg.get("error_type") == "ResumeRefused":
-            self.push_screen(ConfirmScreen(f"Resume refused: {msg['message']}\n\nResume anyway "
-                                           "(force), although a resource is still at its "
-                                           "pause level?"), self._resume_forced)
-        elif event == "error" and msg.get("error_type") == "WillNotFit":
-            self.notify(f"{msg['message']} (F loads anyway)", title="load refused",
-                        severity="warning", timeout=10)
-        elif event == "exited":
-            if not msg.get("expected"):
-                how = (f"killed by {msg['signal']}" if msg.get("signal")
-                       else f"exit code {msg.get('returncode')}")
-                self.notify(f"the engine died ({how}); X restarts it", title="engine",
-                            severity="error", timeout=15)
-            unwatch = getattr(self.sampler, "unwatch", None)
-            if callable(unwatch) and msg.get("pid"):
-                unwatch(int(msg["pid"]))
-            self.refresh_bindings()
+        self.fold(event)
+        match event:
+            case protocol.Loaded():
+                if event.model == DEMO_NAME and self.check_result is None:
+                    self.run_check(DEMO_NAME)  # built by this load: check it now
+                self._send_memory_report()
+            case protocol.Unloaded():
+                self.log_view.add_event(f"unload: {event.message}")
+            case protocol.GcDone() | protocol.CacheEmptied():
+                if self.session.result is not None:
+                    self.log_view.add_event(self.session.result.text)
+            case protocol.Error(error_type="ResumeRefused"):
+                self.push_screen(ConfirmScreen(f"Resume refused: {event.message}\n\nResume "
+                                               "anyway (force), although a resource is still at "
+                                               "its pause level?"), self._resume_forced)
+            case protocol.Error(error_type="WillNotFit"):
+                self.notify(f"{event.message} (F loads anyway)", title="load refused",
+                            severity="warning", timeout=10)
+            case protocol.Exited():
+                if not event.expected:
+                    self.notify(f"the engine died ({exit_how(event)}); X restarts it",
+                                title="engine", severity="error", timeout=15)
+                unwatch = getattr(self.sampler, "unwatch", None)
+                if callable(unwatch) and event.pid:
+                    unwatch(int(event.pid))
+                self.refresh_bindings()
+            case _:
+                pass
 
     def _diagnosis_context(self) -> Any:
         from console.core.diagnose import DiagnosisContext
@@ -512,17 +554,17 @@ class ConsoleApp(App[int]):
         engine_pid = self.engine.pid if self.engine is not None else None
         return DiagnosisContext.from_sample(self.sample, engine_pid=engine_pid)
 
-    def _send(self, what: str, command: Callable[[EngineClient], object]) -> bool:
+    def _send(self, what: str, command: protocol.AnyCommand) -> bool:
         """Send one command to the running engine; say so when there is none."""
         if self.engine is None or not self.engine.alive:
-            self.model_panel.show_result(f"{what}: the engine is not running"
-                                         + (" (X restarts it)" if self.engine_dead else
-                                            " (it starts on the first load)"), "warning")
+            self.fold(Notice(f"{what}: the engine is not running"
+                             + (" (X restarts it)" if self.engine_dead else
+                                " (it starts on the first load)"), "warning"))
             return False
         try:
-            command(self.engine)
+            self.engine.send(command)
         except EngineDead as exc:
-            self.model_panel.show_result(f"{what}: {exc}", "error")
+            self.fold(Notice(f"{what}: {exc}", "error"))
             return False
         return True
 
@@ -538,19 +580,22 @@ class ConsoleApp(App[int]):
             self.run_check(self.model_panel.model_name)
 
     def on_select_changed(self, event: Any) -> None:
-        if getattr(event.select, "id", None) == "dtype" and self.checked_model:
+        if getattr(event.select, "id", None) == "dtype" and self.session.check is not None:
             self.run_check(self.model_panel.model_name)
 
-    @work(thread=True, exclusive=True, group="check", exit_on_error=False)
     def run_check(self, model: str) -> None:
-        """check.assess on the selected model (headers only: fast, no torch); posts CheckDone."""
+        """Pre-flight `model` with the panel's options (read here, on the UI thread) in a
+        thread worker; the result comes back as CheckDone."""
         if not model:
             return
         panel = self.model_panel
-        dtype = panel.option("dtype")
-        device = panel.option("device") or None
-        context = panel.int_option("context")
-        batch = panel.int_option("batch") or 1
+        self._check(model, panel.option("dtype"), panel.option("device") or None,
+                    panel.int_option("context"), panel.int_option("batch") or 1)
+
+    @work(thread=True, exclusive=True, group="check", exit_on_error=False)
+    def _check(self, model: str, dtype: str, device: str | None, context: int | None,
+               batch: int) -> None:
+        """check.assess on `model` (headers only: fast, no torch); posts CheckDone."""
         self.post_message(CheckDone(model, None, f"pre-flight: checking {model}...", "unknown"))
         deadline = time.monotonic() + 5.0
         while self.sample is None and time.monotonic() < deadline:
@@ -559,12 +604,11 @@ class ConsoleApp(App[int]):
         try:
             from console.commands.check import assess, format_text, resolve_model
             from console.core.preflight import check_model_dir
-            from console.worker import demo
 
-            if model == demo.DEMO_NAME:
-                model_dir = demo.demo_dir()
+            if model == DEMO_NAME:
+                model_dir = demo_dir()
                 if not (model_dir / "config.json").is_file():
-                    self.post_message(CheckDone(model, None, f"pre-flight: {demo.DEMO_LABEL}; "
+                    self.post_message(CheckDone(model, None, f"pre-flight: {DEMO_LABEL}; "
                                                 "built on the first load (then checked)",
                                                 "unknown"))
                     return
@@ -587,15 +631,10 @@ class ConsoleApp(App[int]):
         self.post_message(CheckDone(model, result, format_text(result).rstrip(), verdict))
 
     def on_check_done(self, message: CheckDone) -> None:
-        if message.model != self.model_panel.model_name:
+        if message.model not in (self.model_panel.model_name, self.session.model):
             return  # the user picked another model meanwhile
-        self.checked_model = message.model
-        self.check_result = message.result
-        self.check_verdict = message.verdict
-        text = message.text
-        if message.verdict == "will_not_fit":
-            text = "WILL NOT FIT: Load refuses; F loads anyway (asks first)\n" + text
-        self.model_panel.show_check(text, message.verdict)
+        self.fold(SessionCheckDone(Check(message.model, message.result, message.text,
+                                         message.verdict)))
 
     # -- model actions ------------------------------------------------------------------
 
@@ -625,35 +664,42 @@ class ConsoleApp(App[int]):
         panel = self.model_panel
         model = panel.model_name
         if not model:
-            panel.show_result("Load: type a model (path, hub id or demo) or pick one (O)",
-                              "warning")
+            self.fold(Notice("Load: type a model (path, hub id or demo) or pick one (O)",
+                             "warning"))
             return
-        if (not force and self.checked_model == model and self.check_verdict == "will_not_fit"
-                and self.check_result is not None):
-            reason = self.check_result.fit.reason if self.check_result.fit else "will not fit"
-            panel.show_result(f"Load refused: will not fit: {reason}. F loads anyway (asks)",
-                              "error")
+        check = self.session.check
+        if (not force and check is not None and check.model == model
+                and check.verdict == "will_not_fit" and check.result is not None):
+            reason = check.result.fit.reason if check.result.fit else "will not fit"
+            self.fold(Notice(f"Load refused: will not fit: {reason}. F loads anyway (asks)",
+                             "error"))
             self.log_view.add_event(f"load of {model} refused by the pre-flight: {reason}",
                                     "warning")
             return
-        if self.checked_model != model:
+        if check is None or check.model != model:
             self.run_check(model)
+            check = None
+        preflight = None
+        if check is not None and check.result is not None:
+            # The engine re-checks only the free memory, not the checkpoint.
+            preflight = {"ok": check.verdict != "broken", "verdict": check.verdict}
+        command = protocol.new_command(
+            protocol.Load, model=model, dtype=panel.option("dtype"),
+            device=panel.option("device") or self.default_device(),
+            attn_implementation=panel.option("attn") or None,
+            trust_remote_code=panel.trust_remote_code or None,
+            loader=panel.option("loader") if panel.option("loader") != "auto" else None,
+            guard=guard_settings(self.config, auto_resume=self.session.auto_resume,
+                                 thresholds=self.session.levels),
+            force=force or None, context=panel.int_option("context"),
+            batch=panel.int_option("batch"), preflight=preflight)
         try:
             engine = self.ensure_engine()
-            self._load_model = model
-            self._load_id = engine.load(
-                model, dtype=panel.option("dtype"),
-                device=panel.option("device") or self.default_device(),
-                attn_implementation=panel.option("attn") or None,
-                trust_remote_code=panel.trust_remote_code, loader=panel.option("loader"),
-                guard=guard_settings(self.config, auto_resume=panel.auto_resume,
-                                     thresholds=panel.thresholds),
-                force=force, context=panel.int_option("context"),
-                batch=panel.int_option("batch"))
+            engine.send(command)
         except (EngineDead, OSError) as exc:
-            panel.show_result(f"Load: {exc}", "error")
+            self.fold(Notice(f"Load: {exc}", "error"))
             return
-        panel.show_comparison(())
+        self.fold(LoadRequested(model, forced=force))
         self.log_view.add_event(f"load started: {model}" + (" (forced)" if force else ""))
         self.refresh_bindings()
 
@@ -664,7 +710,7 @@ class ConsoleApp(App[int]):
                          lambda yes: self.action_load(force=True) if yes else None)
 
     def action_unload(self) -> None:
-        if self._send("Unload", lambda e: e.unload()):
+        if self._send("Unload", protocol.new_command(protocol.Unload)):
             self.log_view.add_event("unload requested")
 
     def action_hard_unload(self) -> None:
@@ -680,59 +726,62 @@ class ConsoleApp(App[int]):
     @work(thread=True, exclusive=True, group="engine-control", exit_on_error=False)
     def _hard_unload(self) -> None:
         if self.engine is not None:
-            self.engine.hard_unload()  # blocks up to the grace period: off the UI thread
+            self.engine.kill()  # blocks up to the grace period: off the UI thread
 
     def action_abort(self) -> None:
-        self._send("Abort", lambda e: e.abort())
+        self._send("Abort", protocol.new_command(protocol.Abort))
 
     def action_pause(self) -> None:
-        self._send("Pause", lambda e: e.pause())
+        self._send("Pause", protocol.new_command(protocol.Pause))
 
     def action_resume(self) -> None:
-        self._send("Resume", lambda e: e.resume())
+        self._send("Resume", protocol.new_command(protocol.Resume))
 
     def _resume_forced(self, yes: bool | None) -> None:
         if yes:
-            self._send("Resume", lambda e: e.resume(force=True))
+            self._send("Resume", protocol.new_command(protocol.Resume, force=True))
 
     def action_gc(self) -> None:
-        self._send("GC", lambda e: e.gc())
+        self._send("GC", protocol.new_command(protocol.Gc))
 
     def action_empty_cache(self) -> None:
-        self._send("Empty cache", lambda e: e.empty_cache())
+        self._send("Empty cache", protocol.new_command(protocol.EmptyCache))
 
     def action_memory_report(self) -> None:
-        self._send("Memory report", lambda e: e.memory_report())
+        self._send("Memory report", protocol.new_command(protocol.MemoryReportCmd))
 
     def action_stop_generation(self) -> None:
-        self._send("Stop", lambda e: e.stop_generation())
+        self._send("Stop", protocol.new_command(protocol.StopGeneration))
 
     def action_restart_engine(self) -> None:
         if self.engine is not None and self.engine.alive:
             return
         self.ensure_engine()
-        self.model_panel.show_result("engine restarted")
+        self.fold(Notice("engine restarted"))
         self.refresh_bindings()
 
+    def action_ping(self) -> None:
+        """Round trip to the engine; the model view shows its time."""
+        self._send("Ping", protocol.new_command(protocol.Ping, sent_ts=time.time()))
+
     def action_raise_pause(self) -> None:
-        panel = self.model_panel
-        levels = _levels_of(panel.thresholds["vram"])
-        new_pause = min(100.0, float(levels["pause"]) + RAISE_PAUSE_STEP)
-        levels["pause"] = new_pause
-        if levels["abort"] is not None and levels["abort"] < new_pause:
-            levels["abort"] = new_pause  # abort stays at or above the pause
-        panel.thresholds["vram"] = levels  # the engine's `guard` answer replaces it
-        panel.show_guard_levels()
+        vram = self.session.levels["vram"]
+        new_pause = min(100.0, vram.pause + RAISE_PAUSE_STEP)
+        abort = vram.abort if vram.abort is None or vram.abort >= new_pause else new_pause
+        # Shown at once; the engine's `guard` answer replaces it.
+        self.fold(LevelsSet({"vram": Levels(warn=min(vram.warn, new_pause), pause=new_pause,
+                                            abort=abort, resume=vram.resume)}))
         if self.engine is not None and self.engine.alive:
-            self._send("Raise pause", lambda e: e.set_thresholds({"vram": {"pause": new_pause}}))
+            self._send("Raise pause", protocol.new_command(
+                protocol.SetThresholds, thresholds={"vram": {"pause": new_pause}}))
         self.log_view.add_event(f"guard: VRAM pause level raised to {new_pause:g}%")
 
     def action_toggle_auto_resume(self) -> None:
-        panel = self.model_panel
-        panel.auto_resume = not panel.auto_resume
-        panel.show_guard_levels()
+        on = not self.session.auto_resume
+        self.fold(AutoResumeSet(on))
         if self.engine is not None and self.engine.alive:
-            self._send("Auto-resume", lambda e: e.set_thresholds(auto_resume=panel.auto_resume))
+            self._send("Auto-resume", protocol.new_command(protocol.SetThresholds,
+                                                           auto_resume=on))
 
     async def on_button_pressed(self, event: Button.Pressed) -> None:
         button_id = event.button.id or ""
@@ -758,53 +807,18 @@ class ConsoleApp(App[int]):
     # -- generation ---------------------------------------------------------------------
 
     def on_prompt_panel_submitted(self, message: PromptPanel.Submitted) -> None:
-        if self.engine is None or not self.engine.alive or self.engine.state != "loaded":
-            self.model_panel.show_result("Generate: load a model first (L)", "warning")
+        if self.engine is None or not self.engine.alive or self.session.engine != "loaded":
+            self.fold(Notice("Generate: load a model first (L)", "warning"))
             return
-        self.query_one(PromptPanel).start()
-        self._send("Generate", lambda e: e.generate(
-            message.prompt, max_new_tokens=message.max_new_tokens,
-            temperature=message.temperature, top_p=message.top_p))
-
-    # -- estimate vs actual -------------------------------------------------------------
-
-    def _estimate(self) -> Any:
-        if self.check_result is None or self.checked_model != self._load_model:
-            return None
-        return self.check_result.estimate
-
-    def _show_estimate_vs_actual(self, loaded: dict[str, Any]) -> None:
-        from console.core.estimate import compare
-
-        if self._load_model == "demo" and self.check_result is None:
-            self.run_check("demo")  # built by this load: check it now
-        est = self._estimate()
-        if est is None:
-            return
-        memory = loaded.get("memory") or {}
-        devices = memory.get("devices") or []
-        if devices:
-            after = sum(int(d.get("nvml_used_bytes") or 0) for d in devices)
-        else:
-            after = int(memory.get("rss_bytes") or 0) - int(memory.get("rss_baseline_bytes") or 0)
-        self.model_panel.show_comparison(compare(
-            est, weights_bytes=loaded.get("param_bytes"), after_load_bytes=after))
-
-    def _show_kv_vs_estimate(self, generated: dict[str, Any]) -> None:
-        from console.core.estimate import Comparison
-
-        est = self._estimate()
-        kv = generated.get("kv_cache_bytes")
-        if est is None or kv is None:
-            return
-        tokens = int(generated.get("prompt_tokens") or 0) + int(generated["tokens"])
-        expected = est.kv_bytes_per_token * tokens
-        self.model_panel.show_comparison((Comparison(f"KV cache ({tokens} tokens)", expected,
-                                                     int(kv)),))
+        if self._send("Generate", protocol.new_command(
+                protocol.Generate, prompt=message.prompt,
+                max_new_tokens=message.max_new_tokens, temperature=message.temperature,
+                top_p=message.top_p)):
+            self.fold(GenerationStarted())
 
     def _poll_allocator(self) -> None:
         if (self.engine is not None and self.engine.alive
-                and self.engine.state in ("loaded", "generating")):
+                and self.session.engine in ("loaded", "generating")):
             self._send_memory_report()
 
     @work(thread=True, group="allocator", exit_on_error=False)
@@ -812,7 +826,7 @@ class ConsoleApp(App[int]):
         engine = self.engine
         if engine is not None:
             with contextlib.suppress(EngineDead):
-                engine.memory_report()
+                engine.send(protocol.new_command(protocol.MemoryReportCmd))
 
     # -- log, doctor, bundle ------------------------------------------------------------
 
@@ -838,19 +852,22 @@ class ConsoleApp(App[int]):
 
     def action_bundle(self) -> None:
         self.notify("writing the diagnostic bundle...", timeout=3)
-        self._write_bundle()
+        # Everything the bundle needs is read here, on the UI thread; the worker writes.
+        self._write_bundle(self.doctor_report, self.sample, self.check_result,
+                           list(self.log_view.errors),
+                           self.engine.log_path if self.engine is not None else None)
 
     @work(thread=True, exclusive=True, group="bundle", exit_on_error=False)
-    def _write_bundle(self) -> None:
+    def _write_bundle(self, doctor_report: Any, sample: Sample | None, check_result: Any,
+                      diagnosed_errors: list[Any], session_log_path: Path | None) -> None:
         from console.host.bundle import default_bundle_name, write_bundle
 
         try:
             path = write_bundle(
-                Path.cwd() / default_bundle_name(), doctor_report=self.doctor_report,
-                sample=self.sample, check_result=self.check_result,
-                diagnosed_errors=list(self.log_view.errors),
-                session_log_path=self.engine.log_path if self.engine is not None else None,
-                doctor_problem=None if self.doctor_report is not None
+                Path.cwd() / default_bundle_name(), doctor_report=doctor_report,
+                sample=sample, check_result=check_result,
+                diagnosed_errors=diagnosed_errors, session_log_path=session_log_path,
+                doctor_problem=None if doctor_report is not None
                 else "the doctor has not run in this session (D runs it)")
         except Exception as exc:
             self.post_message(BundleWritten(None, f"{type(exc).__name__}: {exc}"))
@@ -865,15 +882,10 @@ class ConsoleApp(App[int]):
             self.notify(f"bundle failed: {message.error}", severity="error", timeout=10)
 
 
-def _levels_of(levels: Any) -> dict[str, Any]:
-    if isinstance(levels, dict):
-        return dict(levels)
-    return {"warn": levels.warn, "pause": levels.pause, "abort": levels.abort,
-            "resume": levels.resume}
+def _default_engine(on_event: OnEvent) -> Engine:
+    from console.engines.local import LocalEngine
 
-
-def _default_engine(on_message: OnMessage) -> EngineClient:
-    return EngineClient(on_message=on_message, use_queue=False)
+    return LocalEngine(on_event, use_queue=False)
 
 
 def run_app(config: Config, model: str | None = None, *, sampler: Sampler | None = None) -> int:

@@ -47,7 +47,7 @@ import signal as signal_module
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from textual import work
@@ -143,7 +143,7 @@ class LogView(Vertical):
         self.pane = LogPane(max_lines=max_lines, clock=clock, id="log-pane")
         self.errors: list[ErrorRecord] = []
         self._diagnosis_queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        self._inbox: deque[dict[str, Any]] = deque()
+        self._inbox: deque[Mapping[str, Any]] = deque()
         self._drain_pending = threading.Event()
         self._cards = 0
         self._engine_causes = EngineCauses()  # used on the UI thread only
@@ -197,7 +197,7 @@ class LogView(Vertical):
         """Close open tracebacks now (the output paused: nothing more is coming for them)."""
         self._diagnosis_queue.put(("flush",))
 
-    def post_engine_message(self, msg: dict[str, Any]) -> None:
+    def post_engine_message(self, msg: Mapping[str, Any]) -> None:
         """`handle_engine_message` from any thread: queued, handled in batches on the UI thread."""
         self._inbox.append(msg)
         if not self._drain_pending.is_set():
@@ -209,7 +209,7 @@ class LogView(Vertical):
         while self._inbox:
             self.handle_engine_message(self._inbox.popleft())
 
-    def handle_engine_message(self, msg: dict[str, Any]) -> None:
+    def handle_engine_message(self, msg: Mapping[str, Any]) -> None:
         """One dict from the engine client (an event, an `output` line or `exited`)."""
         event = msg.get("event")
         ts = msg.get("ts") if isinstance(msg.get("ts"), (int, float)) else None
@@ -413,45 +413,45 @@ class LogView(Vertical):
 
 # -- engine events as console lines ---------------------------------------------------------
 
-def _error_text(msg: dict[str, Any]) -> tuple[str, str]:
+def _error_text(msg: Mapping[str, Any]) -> tuple[str, str]:
     hint = f" — fix: {msg['hint']}" if msg.get("hint") else ""
     return (f"{msg.get('command') or 'engine'} failed: {msg.get('error_type')}: "
             f"{msg.get('message')}{hint}", "error")
 
 
-def _state_text(msg: dict[str, Any]) -> tuple[str, str]:
+def _state_text(msg: Mapping[str, Any]) -> tuple[str, str]:
     what = msg.get("label") or msg.get("model")
     state = msg.get("state")
     return f"engine {state}" + (f": {what}" if what else ""), "warning" if state == "error" else "info"
 
 
-def _hello_text(msg: dict[str, Any]) -> tuple[str, str]:
+def _hello_text(msg: Mapping[str, Any]) -> tuple[str, str]:
     cuda = f"CUDA {msg.get('cuda')}" if msg.get("cuda_available") else "no CUDA"
     return (f"engine started: pid {msg.get('pid')}, torch {msg.get('torch')}, transformers "
             f"{msg.get('transformers')}, {cuda}", "info")
 
 
-def _loaded_text(msg: dict[str, Any]) -> tuple[str, str]:
+def _loaded_text(msg: Mapping[str, Any]) -> tuple[str, str]:
     load_s = msg.get("load_s")
     took = f" in {load_s:.1f} s" if isinstance(load_s, (int, float)) else ""
     return (f"loaded {msg.get('label') or msg.get('model')}{took} ({msg.get('model_class')}, "
             f"{msg.get('dtype')} on {msg.get('device')})", "info")
 
 
-def _generated_text(msg: dict[str, Any]) -> tuple[str, str]:
+def _generated_text(msg: Mapping[str, Any]) -> tuple[str, str]:
     rate = msg.get("tokens_per_s")
     speed = f", {rate:.1f} tokens/s" if isinstance(rate, (int, float)) else ""
     return f"generated {msg.get('tokens')} tokens{speed} (stopped: {msg.get('stopped')})", "info"
 
 
-def _preflight_text(msg: dict[str, Any]) -> tuple[str, str]:
+def _preflight_text(msg: Mapping[str, Any]) -> tuple[str, str]:
     if msg.get("ok"):
         verdict = msg.get("verdict")
         return "pre-flight passed" + (f": {verdict.replace('_', ' ')}" if verdict else ""), "info"
     return f"pre-flight refused the load: {msg.get('refusal') or msg.get('reason')}", "error"
 
 
-_EVENT_TEXT: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
+_EVENT_TEXT: dict[str, Callable[[Mapping[str, Any]], tuple[str, str]]] = {
     "preflight": _preflight_text,
     "paused": lambda m: (f"load paused by the guard: {m.get('why')}", "warning"),
     "resumed": lambda m: (f"load resumed: {m.get('why')}", "info"),

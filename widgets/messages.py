@@ -6,6 +6,7 @@ from typing import Any
 
 from textual.message import Message
 
+from console.core.protocol import AnyEvent
 from console.core.sample import Sample
 
 
@@ -33,12 +34,12 @@ class SamplerFailed(Message):
 
 
 class EngineMessage(Message):
-    """One dict the EngineClient delivered (an event, an `output` line or `exited`), posted
-    from its reader threads; the app handles it on the UI thread."""
+    """One typed event an engine client delivered (an event, an `output` line or `exited`),
+    posted from its threads; the app folds it into its session on the UI thread."""
 
-    def __init__(self, msg: dict[str, Any]) -> None:
+    def __init__(self, event: AnyEvent) -> None:
         super().__init__()
-        self.msg = msg
+        self.event = event
 
 
 class CheckDone(Message):

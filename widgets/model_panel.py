@@ -2,23 +2,27 @@
 pre-flight report, results (gc / empty_cache / unload), estimate vs actual, the allocator row
 and a compact guard panel.
 
-The panel owns no engine: the app drives the engine and calls `handle_engine_message(msg)`
-(on the UI thread) with every dict the EngineClient delivers; `show_check(...)` with the
-pre-flight of the selected model; `show_comparison(...)` with estimate-vs-actual rows. The
-buttons carry the ids of the app's actions (`btn-<action>`); the app maps a press to the same
+The panel keeps no engine state: the app calls `show_session(session)` (on the UI thread)
+whenever its `session` (console/core/session.py) changes, and the panel renders every engine
+line from it: state, progress, pre-flight, result, estimate vs actual, allocator, guard, the
+engine's end, the last ping's round-trip time. The buttons carry the ids of the app's actions (`btn-<action>`); the app maps a press to the same
 action as the key, so buttons and keys do one thing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select, Static
 
+from console.core.levels import Levels
+from console.core.session import Session, exit_how, figures_text
 from console.core.units import fmt_bytes, fmt_rate
+
+__all__ = ["ModelPanel", "allocator_text", "figures_text", "guard_levels_text", "progress_text"]
 
 DTYPES = ("auto", "bf16", "fp16", "fp32")
 LOADERS = ("auto", "fast", "stock")
@@ -32,33 +36,21 @@ BUTTONS = (
 GUARD_UNITS = {"vram": "%", "ram": "%", "swap": "%", "swap_in": " MiB/s"}
 
 
-def _level(value: Any, unit: str) -> str:
+def _level(value: float | None, unit: str) -> str:
     return "-" if value is None else f"{value:g}{unit}"
 
 
-def guard_levels_text(thresholds: Mapping[str, Any], auto_resume: bool) -> str:
-    """'vram 80/90/95 r85%  ram ...' (warn/pause/abort, resume) from Levels or level dicts."""
+def guard_levels_text(thresholds: Mapping[str, Levels], auto_resume: bool) -> str:
+    """'vram 80/90/95 r85%  ram ...' (warn/pause/abort, resume)."""
     parts = []
     for name, unit in GUARD_UNITS.items():
         levels = thresholds.get(name)
         if levels is None:
             continue
-        get = levels.get if isinstance(levels, Mapping) else lambda k, lv=levels: getattr(lv, k)
-        parts.append(f"{name} {_level(get('warn'), '')}/{_level(get('pause'), '')}/"
-                     f"{_level(get('abort'), '')} r{_level(get('resume'), unit)}")
+        parts.append(f"{name} {_level(levels.warn, '')}/{_level(levels.pause, '')}/"
+                     f"{_level(levels.abort, '')} r{_level(levels.resume, unit)}")
     return ("guard w/p/a: " + "  ".join(parts)
             + f"  auto-resume {'on' if auto_resume else 'off'}")
-
-
-def figures_text(figures: Mapping[str, Any]) -> str:
-    """One device's allocator figures (or host RSS on the CPU) from a gc/empty_cache side."""
-    devices = figures.get("devices") or []
-    if not devices:
-        return f"RSS {fmt_bytes(figures.get('rss_bytes'))}"
-    return "; ".join(
-        f"{d['device']} alloc {fmt_bytes(d.get('allocated_bytes'))} "
-        f"res {fmt_bytes(d.get('reserved_bytes'))} NVML {fmt_bytes(d.get('nvml_used_bytes'))}"
-        for d in devices)
 
 
 def allocator_text(report: Mapping[str, Any]) -> str:
@@ -108,17 +100,11 @@ class ModelPanel(Vertical):
     ModelPanel .line { height: auto; }
     """
 
-    def __init__(self, model: str | None, thresholds: Mapping[str, Any], auto_resume: bool,
-                 **kwargs: Any) -> None:
+    def __init__(self, model: str | None, session: Session, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.initial_model = model or ""
-        self.thresholds: dict[str, Any] = dict(thresholds)
-        self.auto_resume = auto_resume
-        self.engine_state = "stopped"
-        self.label: str | None = None
-        self.loaded_event: dict[str, Any] | None = None
-        self.last_result = ""
-        self.guard_events: list[str] = []  # paused / resumed / aborted / stalled, in order
+        self._first = session
+        self._shown_run = -1
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -156,10 +142,11 @@ class ModelPanel(Vertical):
         yield Static("", id="compare", classes="line", markup=False)
         yield Static("allocator: N/A (no model loaded)", id="allocator", classes="line",
                      markup=False)
-        yield Static(guard_levels_text(self.thresholds, self.auto_resume), id="guard-levels",
-                     classes="line", markup=False)
+        yield Static(guard_levels_text(self._first.levels, self._first.auto_resume),
+                     id="guard-levels", classes="line", markup=False)
         yield Static("guard: running", id="guard-state", classes="line", markup=False)
         yield Static("", id="death", classes="line", markup=False)
+        yield Static("ping: N/A", id="ping", classes="line", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#load-progress").display = False
@@ -197,113 +184,80 @@ class ModelPanel(Vertical):
         widget.set_class(level == "error", "-problem")
         widget.set_class(level == "warning", "-warning")
 
-    def show_state(self, state: str, detail: str = "") -> None:
-        self.engine_state = state
-        label = f"  [{self.label}]" if self.label and state in ("loaded", "generating") else ""
+    def show_session(self, session: Session) -> None:
+        """Render every engine line from `session` (the one engine state)."""
+        self._show_state(session)
+        self._show_progress(session)
+        check = session.check
+        if check is not None:
+            text = check.text
+            if check.verdict == "will_not_fit":
+                text = "WILL NOT FIT: Load refuses; F loads anyway (asks first)\n" + text
+            level = "error" if check.verdict in ("will_not_fit", "broken") else (
+                "warning" if check.verdict == "tight" else None)
+            self._line("preflight", text, level)
+        result = session.result
+        self._line("results", result.text if result else "", result.level if result else None)
+        self._show_comparison(session)
+        self._line("allocator", allocator_text(session.allocator.wire) if session.allocator
+                   else "allocator: N/A (no model loaded)")
+        self._line("guard-levels", guard_levels_text(session.levels, session.auto_resume))
+        self._line("guard-state", session.guard_line.text, session.guard_line.level)
+        exited = session.exited
+        if exited is not None and not exited.expected:
+            last = [line for line in exited.last_lines if line.strip()][-3:]
+            self._line("death", "last output: " + (" | ".join(last) if last else "(none)"))
+        else:
+            self._line("death", "")
+        rtt = session.ping_rtt_s
+        self._line("ping", "ping: N/A" if rtt is None else f"ping: {rtt * 1000:.1f} ms")
+
+    def _show_state(self, session: Session) -> None:
+        state = session.shown_state
+        detail = ""
+        if session.engine == "stopped" and session.exited is None and session.hello is None:
+            text = "engine: not started (it starts on the first load)"
+            self._line("state-line", text)
+            self.query_one("#btn-restart_engine").display = False
+            return
+        if state == "idle" and session.hello is not None:
+            detail = f"engine pid {session.hello.pid}, torch {session.hello.torch}"
+        elif session.exited is not None and state in ("stopped", "dead"):
+            how = exit_how(session.exited)
+            detail = (f"engine ended ({how})" if session.exited.expected
+                      else f"engine {how}; X restarts it")
+        label = (f"  [{session.label}]" if session.label and state in ("loaded", "generating")
+                 else "")
         self._line("state-line", f"state: {state}{label}{('  ' + detail) if detail else ''}",
                    "error" if state in ("dead", "error") else
                    "warning" if state in ("paused", "stalled") else None)
         self.query_one("#btn-restart_engine").display = state == "dead"
 
-    def show_check(self, text: str, verdict: str | None) -> None:
-        level = "error" if verdict in ("will_not_fit", "broken") else (
-            "warning" if verdict == "tight" else None)
-        self._line("preflight", text, level)
+    def _show_progress(self, session: Session) -> None:
+        bar = self.query_one("#load-progress", ProgressBar)
+        if session.run != self._shown_run:  # a fresh result block per run
+            self._shown_run = session.run
+            bar.update(total=None, progress=0)
+            self._line("progress-text", "")
+        if session.loaded is not None:
+            total = max(1, int(session.loaded.bytes or 1))
+            bar.display = True
+            bar.update(total=total, progress=total)
+        elif session.progress is not None:
+            bar.display = True
+            bar.update(total=max(1, session.progress.bytes_total),
+                       progress=session.progress.bytes_done)
+        elif session.engine == "loading":
+            bar.display = True
+        if session.progress is not None:
+            self._line("progress-text", progress_text(session.progress.wire))
 
-    def show_result(self, text: str, level: str | None = None) -> None:
-        self.last_result = text
-        self._line("results", text, level)
+    def _show_comparison(self, session: Session) -> None:
+        rows = session.comparison
 
-    def show_comparison(self, rows: Sequence[Any]) -> None:
         def pct(row: Any) -> str:
             p = row.difference_pct
             return "N/A" if p is None else f"{p:+.1f}%"
         self._line("compare", "estimate vs actual: " + "; ".join(
             f"{row.what} {fmt_bytes(row.estimated_bytes)} vs {fmt_bytes(row.actual_bytes)} "
             f"({pct(row)})" for row in rows) if rows else "")
-
-    def show_guard_levels(self) -> None:
-        self._line("guard-levels", guard_levels_text(self.thresholds, self.auto_resume))
-
-    def show_progress(self, msg: Mapping[str, Any]) -> None:
-        bar = self.query_one("#load-progress", ProgressBar)
-        bar.display = True
-        bar.update(total=max(1, msg["bytes_total"]), progress=msg["bytes_done"])
-        self._line("progress-text", progress_text(msg))
-
-    # -- engine events --------------------------------------------------------------------
-
-    def handle_engine_message(self, msg: Mapping[str, Any]) -> None:
-        """Show what one engine message changes (called on the UI thread)."""
-        event = msg.get("event")
-        if event in ("paused", "resumed", "aborted", "stalled"):
-            self.guard_events.append(str(event))
-        if event == "state":
-            state = str(msg["state"])
-            if state == "loading":
-                self.label = None
-                bar = self.query_one("#load-progress", ProgressBar)
-                bar.display = True
-                bar.update(total=None, progress=0)
-                self._line("guard-state", "guard: running")
-            if msg.get("label"):
-                self.label = str(msg["label"])
-            self.show_state(state)
-        elif event == "hello":
-            self._line("death", "")
-            self.show_state("idle", f"engine pid {msg['pid']}, torch {msg['torch']}")
-        elif event == "progress":
-            self.show_progress(msg)
-        elif event == "loaded":
-            self.loaded_event = dict(msg)
-            self.label = str(msg.get("label") or msg.get("model"))
-            total = int(msg.get("bytes") or 1)
-            self.query_one("#load-progress", ProgressBar).update(total=max(1, total),
-                                                                 progress=max(1, total))
-            loader = msg.get("loader")
-            why = msg.get("fallback_reason")
-            self.show_result(
-                f"loaded {msg['model']} ({msg['model_class']}) in {msg['load_s']:.2f} s"
-                + (f"; loader {loader}" if loader else "") + (f" ({why})" if why else ""))
-        elif event == "unloaded":
-            self.loaded_event = None
-            self.show_result(str(msg["message"]),
-                             "warning" if msg.get("held_bytes", 0) > 0 and msg.get("held_by")
-                             else None)
-            self._line("allocator", "allocator: N/A (no model loaded)")
-        elif event in ("gc", "empty_cache"):
-            extra = f" (collected {msg['collected']})" if event == "gc" else ""
-            self.show_result(f"{event}{extra}: before {figures_text(msg['before'])} -> "
-                             f"after {figures_text(msg['after'])}")
-        elif event == "memory_report":
-            self._line("allocator", allocator_text(msg))
-        elif event == "paused":
-            self._line("guard-state", f"paused: {msg['why']}", "warning")
-            self.show_state("paused")
-        elif event == "resumed":
-            self._line("guard-state", f"resumed: {msg['why']}")
-            self.show_state("loading")
-        elif event == "aborted":
-            self._line("guard-state", f"aborted: {msg['why']}", "error")
-        elif event == "stalled":
-            self._line("guard-state", f"stalled {msg['seconds']:.0f} s: {msg['text']}",
-                       "warning")
-            self.show_state("stalled")
-        elif event == "guard":
-            self.thresholds.update(msg.get("thresholds") or {})
-            if msg.get("auto_resume") is not None:
-                self.auto_resume = bool(msg["auto_resume"])
-            self.show_guard_levels()
-        elif event == "error":
-            hint = f" ({msg['hint']})" if msg.get("hint") else ""
-            self.show_result(f"error {msg['error_type']}: {msg['message']}{hint}", "error")
-        elif event == "exited":
-            self.loaded_event = None
-            how = (f"killed by {msg['signal']}" if msg.get("signal")
-                   else f"exit code {msg.get('returncode')}")
-            if msg.get("expected"):
-                self.show_state("stopped", f"engine ended ({how})")
-                return
-            last = [line for line in msg.get("last_lines") or [] if line.strip()][-3:]
-            self.show_state("dead", f"engine {how}; X restarts it")
-            self._line("death", "last output: " + (" | ".join(last) if last else "(none)"))

@@ -2,12 +2,11 @@
 and the output pane tokens stream into, with TTFT, tokens/s and the KV cache's size.
 
 Enter in the prompt posts `PromptPanel.Submitted` (the app sends `generate`); the app calls
-`handle_engine_message(msg)` with `token` / `generated` / `state` events on the UI thread.
+`show_session(session)` on the UI thread: the output and the figures are the session's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from textual.app import ComposeResult
@@ -15,6 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
+from console.core.session import Generation, Session
 from console.core.units import fmt_bytes
 
 
@@ -41,8 +41,7 @@ class PromptPanel(Vertical):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.output_text = ""
-        self.tokens = 0
+        self._shown: Generation | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -78,26 +77,28 @@ class PromptPanel(Vertical):
             max(0.0, self._number("temperature", 0.0)),
             float(top_p_text) if top_p_text else None))
 
-    def start(self) -> None:
-        self.output_text = ""
-        self.tokens = 0
-        self.query_one("#output", Static).update("")
-        self.query_one("#gen-stats", Static).update("generating...")
+    @property
+    def output_text(self) -> str:
+        return self._shown.text if self._shown is not None else ""
 
-    def handle_engine_message(self, msg: Mapping[str, Any]) -> None:
-        event = msg.get("event")
-        if event == "token":
-            self.output_text += str(msg["text"])
-            self.tokens = int(msg["index"])
-            self.query_one("#output", Static).update(self.output_text)
+    def show_session(self, session: Session) -> None:
+        gen = session.generation
+        if gen is self._shown:
+            return
+        text_changed = self._shown is None or gen.text != self._shown.text
+        self._shown = gen
+        if text_changed:
+            self.query_one("#output", Static).update(gen.text)
             self.query_one("#output-scroll", VerticalScroll).scroll_end(animate=False)
-            kv = msg.get("kv_cache_bytes")
-            self.query_one("#gen-stats", Static).update(
-                f"tokens {self.tokens}  KV cache {fmt_bytes(kv)}")
-        elif event == "generated":
-            ttft = msg.get("ttft_s")
-            rate = msg.get("tokens_per_s")
-            self.query_one("#gen-stats", Static).update(
-                f"tokens {msg['tokens']}  TTFT {'N/A' if ttft is None else f'{ttft * 1000:.0f} ms'}"
+        stats = self.query_one("#gen-stats", Static)
+        done = gen.done
+        if done is not None and not gen.running:
+            ttft, rate = done.ttft_s, done.tokens_per_s
+            stats.update(
+                f"tokens {done.tokens}  TTFT {'N/A' if ttft is None else f'{ttft * 1000:.0f} ms'}"
                 f"  {'N/A' if rate is None else f'{rate:.1f}'} tok/s"
-                f"  KV cache {fmt_bytes(msg.get('kv_cache_bytes'))}  stopped: {msg['stopped']}")
+                f"  KV cache {fmt_bytes(done.kv_cache_bytes)}  stopped: {done.stopped}")
+        elif gen.running and gen.tokens == 0:
+            stats.update("generating...")
+        elif gen.running:
+            stats.update(f"tokens {gen.tokens}  KV cache {fmt_bytes(gen.kv_cache_bytes)}")

@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from console.core.levels import GUARD_RESOURCES, Levels
 from console.core.sample import GpuSample, Sample
-from console.host.config import GUARD_RESOURCES, Levels
 
 MIB = 1024**2
 GIB = 1024**3

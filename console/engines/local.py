@@ -1,10 +1,11 @@
-"""App side of the engine: starts `python -m console.worker.worker`, sends commands, and
-delivers events and the engine's raw output lines. No torch, no transformers here.
+"""`LocalEngine` (the `Engine` of console/engines/base.py for our own engine process): starts
+`python -m console.worker.worker`, sends typed commands, delivers typed events and the
+engine's raw output lines. No torch, no transformers here.
 
 Pipes: commands go down one pipe, events come up another (both passed by fd), and the child's
 stdout+stderr (merged, in order) come up a third as raw text. Three daemon threads read the
 events, read the raw output and wait for the process; everything they see is delivered, in one
-stream of protocol-shaped dicts, to an optional callback (called on those threads: a Textual
+stream of typed events (`console.core.protocol`), to an optional callback (called on those threads: a Textual
 app posts a Message from it) and to `messages` (a queue, for the CLI and tests). Raw lines
 arrive as `output` events and the end of the process as an `exited` event with its exit code
 or signal name and the last lines it printed. Everything is also written, timestamped, to the
@@ -27,17 +28,23 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from console.core import protocol
+from console.core.protocol import AnyCommand, AnyEvent
 from console.core.redact import redact  # secrets never reach the session log
+from console.core.session import Session, apply
+from console.engines.base import Engine, EngineDead, OnEvent, _levels_dict, guard_settings
 from console.host import paths
 
-Message = dict[str, Any]
-OnMessage = Callable[[Message], None]
+Message = AnyEvent
+OnMessage = OnEvent
+
+__all__ = ["EngineClient", "EngineCommandError", "EngineDead", "LocalEngine", "OnMessage",
+           "guard_settings"]
 
 def signal_name(returncode: int | None) -> str | None:
     """'SIGKILL' for a process killed by signal 9 (returncode -9), else None."""
@@ -47,10 +54,6 @@ def signal_name(returncode: int | None) -> str | None:
         return signal.Signals(-returncode).name
     except ValueError:
         return f"signal {-returncode}"
-
-
-class EngineDead(RuntimeError):
-    """A command was sent to an engine that is not running."""
 
 
 class SessionLog:
@@ -80,9 +83,10 @@ def new_session_log_path() -> Path:
     return paths.log_dir() / f"session-{stamp}-{os.getpid()}.log"
 
 
-class EngineClient:
+class LocalEngine(Engine):
     """Drives one engine process at a time. Thread-safe; nothing here blocks the caller except
-    the explicit waits (`wait_for`, `close`, `hard_unload`)."""
+    the explicit waits (`wait_for`, `close`, `hard_unload`). `session` is the events folded by
+    `console.core.session.apply` (the CLI and tests read the state from it)."""
 
     def __init__(
         self,
@@ -95,29 +99,46 @@ class EngineClient:
         keep_lines: int = 500,
         use_queue: bool = True,
     ) -> None:
-        self.on_message = on_message
+        super().__init__(on_message)
         self.python = python or sys.executable
         self.extra_env = dict(env or {})
         self.allow_download = allow_download
-        self.messages: queue.Queue[Message] | None = queue.Queue() if use_queue else None
+        self.messages: queue.Queue[AnyEvent] | None = queue.Queue() if use_queue else None
         self.last_lines: deque[str] = deque(maxlen=keep_lines)
         self.log: SessionLog | None = None
         if session_log:
             self.log = SessionLog(session_log if isinstance(session_log, Path)
                                   else new_session_log_path())
-        self.state = "stopped"  # stopped | starting | the engine's states | dead
-        # The load guard as the events tell it: "running" | "paused" | "aborted", and the last
-        # paused / resumed / aborted / stalled event (the guard panel shows its `why`).
-        self.guard_mode = "running"
-        self.guard_event: Message | None = None
-        self.hello: Message | None = None
-        self.exit_info: Message | None = None
+        self.session = Session()
+        self._session_lock = threading.Lock()
         self.proc: subprocess.Popen[bytes] | None = None
         self._cmd: BinaryIO | None = None
         self._send_lock = threading.Lock()
-        self._next_id = 1
         self._expect_exit = False
         self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ the session's view
+    @property
+    def state(self) -> str:
+        """stopped | starting | the engine's states | dead."""
+        return self.session.engine
+
+    @property
+    def guard_mode(self) -> str:
+        """running | paused | aborted, as the load guard's events tell it."""
+        return self.session.guard_mode
+
+    @property
+    def hello(self) -> protocol.Hello | None:
+        return self.session.hello
+
+    @property
+    def exit_info(self) -> protocol.Exited | None:
+        return self.session.exited
+
+    def _fold(self, event: Any) -> None:
+        with self._session_lock:
+            self.session = apply(self.session, event)
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -169,9 +190,9 @@ class EngineClient:
             os.close(ev_w)
         self._cmd = os.fdopen(cmd_w, "wb", buffering=0)
         self._expect_exit = False
-        self.exit_info = None
-        self.hello = None
-        self.state = "starting"
+        from console.core.session import EngineStarted
+
+        self._fold(EngineStarted(self.proc.pid))
         self._log("CLIENT", f"engine started: pid {self.proc.pid}: {self.python} -m "
                   "console.worker.worker")
         proc = self.proc
@@ -191,22 +212,13 @@ class EngineClient:
         with os.fdopen(fd, "rb") as stream:
             for raw in stream:
                 try:
-                    msg = protocol.decode(raw)
+                    event = protocol.decode_event(raw)
                 except protocol.ProtocolError as exc:
-                    # A newer or broken peer: keep the line visible, never crash the app.
-                    self._deliver_output(f"[protocol] {exc}")
+                    # A newer or broken peer: logged and dropped (shown as a line), never a crash.
+                    self._deliver_output(f"[protocol] dropped a line: {exc}")
                     continue
-                if msg.get("event") == "hello":
-                    self.hello = msg
-                if msg.get("event") == "state":
-                    self.state = msg["state"]
-                    if msg["state"] == "loading":
-                        self.guard_mode = "running"
-                if msg.get("event") in _GUARD_MODES:
-                    self.guard_event = msg
-                    self.guard_mode = _GUARD_MODES[msg["event"]] or self.guard_mode
-                self._log("EVENT", json.dumps(msg, ensure_ascii=False))
-                self._deliver(msg)
+                self._log("EVENT", json.dumps(event.wire, ensure_ascii=False))
+                self._deliver(event)
 
     def _read_output(self, stream: BinaryIO) -> None:
         pending = b""
@@ -236,11 +248,10 @@ class EngineClient:
             return
         self.last_lines.append(text)
         self._log("ENGINE", text)
-        msg: Message = {"v": protocol.PROTOCOL_VERSION, "event": "output", "ts": time.time(),
-                        "text": text}
         if cr:
-            msg["cr"] = True
-        self._deliver(msg)
+            self._deliver(protocol.make_event(protocol.Output, text=text, cr=True))
+        else:
+            self._deliver(protocol.make_event(protocol.Output, text=text))
 
     def _wait(self, proc: subprocess.Popen[bytes], *readers: threading.Thread) -> None:
         returncode = proc.wait()
@@ -248,25 +259,22 @@ class EngineClient:
             t.join(timeout=2.0)  # let the last lines in before reporting the death
         sig = signal_name(returncode)
         expected = self._expect_exit
-        info: Message = {
-            "v": protocol.PROTOCOL_VERSION, "event": "exited", "ts": time.time(),
-            "returncode": returncode, "signal": sig, "expected": expected,
-            "pid": proc.pid, "last_lines": list(self.last_lines)[-40:],
-        }
-        if proc is self.proc:
-            self.exit_info = info
-            self.state = "stopped" if expected else "dead"
+        info = protocol.make_event(protocol.Exited, returncode=returncode, signal=sig,
+                                   expected=expected, pid=proc.pid,
+                                   last_lines=list(self.last_lines)[-40:])
         how = f"killed by {sig}" if sig else f"exit code {returncode}"
         self._log("CLIENT", f"engine pid {proc.pid} ended ({how})"
                   f"{'' if expected else ' unexpectedly'}")
         self._deliver(info)
 
-    def _deliver(self, msg: Message) -> None:
+    def _deliver(self, msg: AnyEvent) -> None:
+        if not isinstance(msg, protocol.Exited) or msg.pid == self.pid:
+            self._fold(msg)  # an old process's end does not end the new one's session
         if self.messages is not None:
             self.messages.put(msg)
-        if self.on_message is not None:
+        if self.on_event is not None:
             try:
-                self.on_message(msg)
+                self.on_event(msg)
             except Exception as exc:  # a faulty callback must not stop the reader
                 self._log("CLIENT", f"on_message callback failed: {type(exc).__name__}: {exc}")
 
@@ -275,23 +283,23 @@ class EngineClient:
             self.log.write(kind, text)
 
     # ------------------------------------------------------------------ commands
-    def send(self, name: str, **fields: Any) -> int:
-        """Send one command; returns its id (events answering it carry the same `id`). A field
-        given as None is left out: the engine's default applies."""
-        fields = {key: value for key, value in fields.items() if value is not None}
+    def send(self, command: AnyCommand) -> int:
+        """Send one typed command (its `id` is replaced by a fresh one, returned: the events
+        answering it carry it as `reply_to`)."""
         with self._send_lock:
             if not self.alive or self._cmd is None:
                 raise EngineDead("the engine is not running (restart it)")
-            msg_id = self._next_id
-            self._next_id += 1
-            msg = protocol.command(name, msg_id, **fields)
-            line = protocol.encode(msg)
+            msg_id = self.next_id()
+            line = protocol.encode(protocol.with_id(command, msg_id))
             self._log("CMD", line.rstrip("\n"))
             try:
                 self._cmd.write(line.encode("utf-8"))
             except (BrokenPipeError, OSError, ValueError):
                 raise EngineDead("the engine is not running (restart it)") from None
             return msg_id
+
+    def _command(self, cls: type[protocol.Command], **fields: Any) -> int:
+        return self.send(protocol.new_command(cls, **fields))
 
     def load(self, model: str, *, dtype: str = "auto", device: str = "cpu",
              max_memory: dict[str, str] | None = None, attn_implementation: str | None = None,
@@ -305,8 +313,8 @@ class EngineClient:
         (the fast loader when it reproduces the checkpoint exactly, else stock), fast or stock;
         `loader_options`: the fast loader's method / threads / chunk_bytes / window /
         readahead_bytes."""
-        return self.send(
-            "load", model=model, dtype=dtype, device=device,
+        return self._command(
+            protocol.Load, model=model, dtype=dtype, device=device,
             trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
             allow_download=allow_download, guard=guard, force=force or None, context=context,
             batch=batch, max_memory=dict(max_memory) if max_memory else None,
@@ -315,43 +323,43 @@ class EngineClient:
             attn_implementation=attn_implementation or None)
 
     def unload(self) -> int:
-        return self.send("unload")
+        return self._command(protocol.Unload)
 
     def gc(self) -> int:
-        return self.send("gc")
+        return self._command(protocol.Gc)
 
     def empty_cache(self) -> int:
-        return self.send("empty_cache")
+        return self._command(protocol.EmptyCache)
 
     def memory_report(self) -> int:
-        return self.send("memory_report")
+        return self._command(protocol.MemoryReportCmd)
 
     def generate(self, prompt: str, *, max_new_tokens: int = 64, temperature: float = 0.0,
                  top_p: float | None = None, seed: int | None = None, chat: bool = True,
                  min_new_tokens: int | None = None) -> int:
-        return self.send("generate", prompt=prompt, max_new_tokens=max_new_tokens,
+        return self._command(protocol.Generate, prompt=prompt, max_new_tokens=max_new_tokens,
                          temperature=temperature, chat=chat, top_p=top_p, seed=seed,
                          min_new_tokens=min_new_tokens)
 
     def stop_generation(self) -> int:
-        return self.send("stop_generation")
+        return self._command(protocol.StopGeneration)
 
     # ---- the load guard (docs/engine.md, "Guard"): each returns the command id
     def abort(self) -> int:
         """Abort the running load: it stops before its next tensor (at once when paused) with
         `aborted`, frees what it placed (`unloaded`), ends with `error` LoadAborted and state
         `idle`. `error` NotLoaded when no load runs."""
-        return self.send("abort")
+        return self._command(protocol.Abort)
 
     def pause(self) -> int:
         """Pause the running load: `paused` (by_user true) once it has stopped before its next
         tensor. `error` NotLoaded when no load runs."""
-        return self.send("pause")
+        return self._command(protocol.Pause)
 
     def resume(self, force: bool = False) -> int:
         """Resume a paused load: `resumed`, or `error` ResumeRefused with the reason while a
         resource is still at its pause level (free memory, raise the threshold, or force)."""
-        return self.send("resume", force=force or None)
+        return self._command(protocol.Resume, force=force or None)
 
     def set_thresholds(self, thresholds: Mapping[str, Any] | None = None, *,
                        auto_resume: bool | None = None, stall_s: float | None = None,
@@ -362,7 +370,7 @@ class EngineClient:
         `error` BadCommand naming the bad key. No arguments: just report."""
         levels = ({name: _levels_dict(lv) for name, lv in thresholds.items()}
                   if thresholds else None)
-        return self.send("set_thresholds", thresholds=levels, auto_resume=auto_resume,
+        return self._command(protocol.SetThresholds, thresholds=levels, auto_resume=auto_resume,
                          stall_s=stall_s, on_pause=on_pause)
 
     def fingerprint(self, tensors: list[str] | None = None,
@@ -373,14 +381,24 @@ class EngineClient:
             fields["tensors"] = list(tensors)
         if input_ids is not None:
             fields["input_ids"] = list(input_ids)
-        return self.send("fingerprint", **fields)
+        return self._command(protocol.Fingerprint, **fields)
+
+    def ping(self) -> int:
+        """`pong` answers, echoing the send time: the session keeps the round-trip time."""
+        return self._command(protocol.Ping, sent_ts=time.time())
 
     # ------------------------------------------------------------------ ending
     def _join_waiter(self, timeout: float) -> None:
         if self._threads:
             self._threads[-1].join(timeout=timeout)
 
-    def hard_unload(self, grace_s: float = 3.0) -> Message | None:
+    def kill(self, grace_s: float = 3.0) -> None:
+        self.hard_unload(grace_s)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.shutdown(timeout)
+
+    def hard_unload(self, grace_s: float = 3.0) -> protocol.Exited | None:
         """Terminate the engine (SIGTERM, then SIGKILL after `grace_s`): every byte it held
         returns by construction. Returns the `exited` info."""
         proc = self.proc
@@ -407,7 +425,7 @@ class EngineClient:
             self.hard_unload()
         return self.start()
 
-    def shutdown(self, timeout: float = 5.0) -> Message | None:
+    def shutdown(self, timeout: float = 5.0) -> protocol.Exited | None:
         """Ask the engine to exit; terminate it if it does not within `timeout`."""
         proc = self.proc
         if proc is None:
@@ -415,7 +433,7 @@ class EngineClient:
         self._expect_exit = True
         if proc.poll() is None:
             with contextlib.suppress(EngineDead):
-                self.send("shutdown")
+                self._command(protocol.Shutdown)
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -444,9 +462,9 @@ class EngineClient:
         *,
         reply_to: int | None = None,
         timeout: float = 60.0,
-        seen: list[Message] | None = None,
+        seen: list[AnyEvent] | None = None,
         raise_on_error: bool = False,
-    ) -> Message:
+    ) -> AnyEvent:
         """Take messages off the queue until one named in `events` arrives (answering
         `reply_to` when given); every message taken is appended to `seen`. An `exited` message
         always ends the wait (returned). Raises TimeoutError after `timeout` seconds."""
@@ -464,45 +482,22 @@ class EngineClient:
                 continue
             if seen is not None:
                 seen.append(msg)
-            name = msg.get("event")
-            answers = reply_to is None or msg.get("id") == reply_to
-            if name == "exited":
+            name = msg.NAME
+            answers = reply_to is None or msg.reply_to == reply_to
+            if isinstance(msg, protocol.Exited):
                 return msg
-            if name == "error" and answers and raise_on_error:
+            if isinstance(msg, protocol.Error) and answers and raise_on_error:
                 raise EngineCommandError(msg)
             if name in names and answers:
                 return msg
 
 
-_GUARD_MODES = {"paused": "paused", "resumed": "running", "aborted": "aborted", "stalled": None}
-
-
-def _levels_dict(levels: Any) -> dict[str, Any]:
-    if isinstance(levels, Mapping):
-        return dict(levels)
-    return {"warn": levels.warn, "pause": levels.pause, "abort": levels.abort,
-            "resume": levels.resume}
-
-
-def guard_settings(config: Any, *, thresholds: Mapping[str, Any] | None = None,
-                   auto_resume: bool | None = None, on_pause: str = "wait",
-                   stall_s: float | None = None) -> dict[str, Any]:
-    """The `guard` field of a load from a `console.host.config.Config` (its thresholds, auto_resume
-    and stall_s), with `thresholds` (Levels or level dicts) replacing some resources'."""
-    from console.host.config import GUARD_RESOURCES
-
-    merged = {name: config.thresholds[name] for name in GUARD_RESOURCES}
-    merged.update({name: levels for name, levels in (thresholds or {}).items()
-                   if name in GUARD_RESOURCES})
-    return {"thresholds": {name: _levels_dict(levels) for name, levels in merged.items()},
-            "auto_resume": config.auto_resume if auto_resume is None else auto_resume,
-            "stall_s": config.stall_s if stall_s is None else stall_s,
-            "on_pause": on_pause}
-
-
 class EngineCommandError(RuntimeError):
     """An `error` event answering the command being waited for."""
 
-    def __init__(self, msg: Message) -> None:
+    def __init__(self, msg: AnyEvent) -> None:
         super().__init__(f"{msg.get('error_type')}: {msg.get('message')}")
         self.event = msg
+
+
+EngineClient = LocalEngine  # the name the CLI, benchmarks and tests know

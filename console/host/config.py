@@ -17,14 +17,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from console.core.levels import DEFAULT_LEVELS, GUARD_RESOURCES, RESOURCES, Levels
 from console.host import paths
+
+__all__ = ["DEFAULT_LEVELS", "GUARD_RESOURCES", "RESOURCES", "Config", "ConfigError", "Levels"]
 
 MIN_INTERVAL_S = 0.25
 
-# Resources the thresholds apply to. The guard (pause/abort) uses the first four; cpu and
-# temperature only colour the dashboard.
-GUARD_RESOURCES = ("vram", "ram", "swap", "swap_in")
-RESOURCES = (*GUARD_RESOURCES, "cpu", "temperature")
 RESOURCE_UNITS = {
     "vram": "% of the GPU's memory used",
     "ram": "% of host RAM used (100 - available)",
@@ -43,36 +42,6 @@ class ConfigError(Exception):
         self.key = key
         self.problem = problem
         super().__init__(f"{source}: {key}: {problem}")
-
-
-@dataclass(frozen=True)
-class Levels:
-    """warn < pause <= abort; resume < pause (hysteresis). abort None = never abort."""
-
-    warn: float
-    pause: float
-    abort: float | None
-    resume: float
-
-    def colour(self, value: float | None) -> str:
-        """"ok" / "warn" / "critical" for the dashboard (critical from the pause level on)."""
-        if value is None:
-            return "na"
-        if value >= self.pause:
-            return "critical"
-        if value >= self.warn:
-            return "warn"
-        return "ok"
-
-
-DEFAULT_LEVELS: dict[str, Levels] = {
-    "vram": Levels(warn=80.0, pause=92.0, abort=97.0, resume=88.0),
-    "ram": Levels(warn=80.0, pause=90.0, abort=95.0, resume=85.0),
-    "swap": Levels(warn=25.0, pause=50.0, abort=75.0, resume=40.0),
-    "swap_in": Levels(warn=10.0, pause=50.0, abort=None, resume=5.0),
-    "cpu": Levels(warn=85.0, pause=95.0, abort=None, resume=90.0),
-    "temperature": Levels(warn=80.0, pause=88.0, abort=None, resume=84.0),
-}
 
 
 @dataclass(frozen=True)

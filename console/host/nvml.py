@@ -171,3 +171,13 @@ class RecordingNvml:
             "source": source or {},
             "calls": self.answers,
         }
+
+
+def nvml_call(nv: Any, name: str, *args: Any, default: Any = None) -> Any:
+    """`nv.<name>(*args)` (nv: pynvml, or a recorded stand-in), or `default` (N/A) when the call
+    fails: a missing function (an old driver), an NVML error, a lost GPU. The one way the
+    engine reads NVML; nothing raises out of it."""
+    try:
+        return getattr(nv, name)(*args)
+    except Exception:
+        return default

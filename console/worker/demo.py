@@ -14,13 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from console.host import paths
+from console.host.demo import _MARKER, DEMO_LABEL, DEMO_NAME, DEMO_VERSION, demo_dir, is_complete
 
-DEMO_NAME = "demo"
-DEMO_LABEL = "demo: random weights"
-_MARKER = ".autoglm-demo.json"
-# Bump when the shape below changes: an old demo directory is then rebuilt.
-DEMO_VERSION = 1
+__all__ = ["DEMO_LABEL", "DEMO_NAME", "DEMO_VERSION", "demo_dir", "ensure", "is_complete"]
 # GLM-4 architecture, ~12M parameters (~48 MB in fp32): big enough to show progress, small
 # enough to build in about a second.
 DEMO_OVERRIDES: dict[str, Any] = {
@@ -32,21 +28,6 @@ DEMO_OVERRIDES: dict[str, Any] = {
     "head_dim": 64,
     "max_position_embeddings": 2048,
 }
-
-
-def demo_dir() -> Path:
-    return paths.cache_dir() / DEMO_NAME
-
-
-def is_complete(directory: Path) -> bool:
-    marker = directory / _MARKER
-    try:
-        info = json.loads(marker.read_text())
-    except (OSError, ValueError):
-        return False
-    if info.get("version") != DEMO_VERSION:
-        return False
-    return all((directory / name).is_file() for name in info.get("files", []))
 
 
 def ensure(directory: Path | None = None) -> Path:

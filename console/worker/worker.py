@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import gc
 import json
 import os
 import queue
 import re
-import struct
 import sys
 import threading
 import time
@@ -34,418 +32,45 @@ import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
+
+from typing_extensions import assert_never
 
 from console.core import protocol
 from console.core.units import fmt_bytes
+from console.worker.errors import (
+    BadCommand,
+    Busy,
+    EngineError,
+    LoadAborted,
+    LoaderUnavailable,
+    ModelNotFound,
+    NotLoaded,
+    NoWeights,
+    PreflightFailed,
+    RemoteCodeRefused,
+    ResumeRefused,
+    UnknownArchitecture,
+    WillNotFit,
+    _strip,
+)
+from console.worker.events import Emit, EventWriter
+from console.worker.generate import _EventStreamer, _StopOnFlag, _StopOnGuard
 from console.worker.hooks import TensorStep
+from console.worker.memory import (
+    BASELINE_TOLERANCE_BYTES,
+    EngineNvml,
+    _unload_accounting,
+    cache_tensor_bytes,
+    malloc_trim,
+    rss_bytes,
+)
+from console.worker.progress import LoadTracker, weight_files
 
-MIB = 1024**2
-# Unload counts as "back" when the engine's NVML usage is within this of its baseline.
-BASELINE_TOLERANCE_BYTES = 8 * MIB
 UNLOAD_WATCH_S = 5.0
-PROGRESS_INTERVAL_S = 0.1
 DTYPES = {"auto": "auto", "bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16",
           "float16": "float16", "half": "float16", "fp32": "float32", "float32": "float32"}
 _DEVICE_RE = re.compile(r"^(cpu|auto|cuda|cuda:\d+)$")
-
-
-class EngineError(Exception):
-    """A failure with a clear message (and the fix) that needs no traceback to explain."""
-
-    error_type = "EngineError"
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
-
-
-class ModelNotFound(EngineError):
-    error_type = "ModelNotFound"
-
-
-class NoWeights(EngineError):
-    error_type = "NoWeights"
-
-
-class UnknownArchitecture(EngineError):
-    error_type = "UnknownArchitecture"
-
-
-class RemoteCodeRefused(EngineError):
-    error_type = "RemoteCodeRefused"
-
-
-class Busy(EngineError):
-    error_type = "Busy"
-
-
-class NotLoaded(EngineError):
-    error_type = "NotLoaded"
-
-
-class BadCommand(EngineError):
-    error_type = "BadCommand"
-
-
-class LoadAborted(EngineError):
-    error_type = "LoadAborted"
-
-
-class PreflightFailed(EngineError):
-    """The pre-load gate found the checkpoint broken: nothing was placed."""
-
-    error_type = "PreflightFailed"
-
-
-class WillNotFit(EngineError):
-    """The pre-load gate's estimate does not fit; `force` overrides it."""
-
-    error_type = "WillNotFit"
-
-
-class ResumeRefused(EngineError):
-    error_type = "ResumeRefused"
-
-
-class LoaderUnavailable(EngineError):
-    """`loader: fast` was asked for, but the checkpoint needs the stock path (the reason)."""
-
-    error_type = "LoaderUnavailable"
-
-
-# --------------------------------------------------------------------------- events out
-
-
-class EventWriter:
-    """Writes events to the events pipe, one JSON line each, from any thread."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-        self._lock = threading.Lock()
-
-    def __call__(self, name: str, reply_to: int | None = None, **fields: Any) -> None:
-        line = protocol.encode(protocol.event(name, reply_to, **fields)).encode("utf-8")
-        with self._lock:
-            try:
-                self._stream.write(line)
-                self._stream.flush()
-            except (BrokenPipeError, ValueError, OSError):
-                os._exit(0)  # the app is gone: nothing left to serve
-
-
-Emit = Callable[..., None]
-
-
-# --------------------------------------------------------------------------- memory figures
-
-
-class EngineNvml:
-    """NVML figures for this process: its own used memory per GPU (per-pid process lists),
-    falling back to the device's used memory where the pid is not visible (containers)."""
-
-    def __init__(self) -> None:
-        self.ok = False
-        self.error = ""
-        try:
-            import pynvml
-
-            pynvml.nvmlInit()
-            self._nv: Any = pynvml
-            self.ok = True
-        except Exception as exc:  # no driver, no library: figures become None
-            self.error = f"{type(exc).__name__}: {exc}"
-
-    def handle(self, cuda_index: int) -> Any:
-        """The NVML handle of torch's cuda:<index> (CUDA_VISIBLE_DEVICES respected)."""
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
-        if visible:
-            entry = visible.split(",")[cuda_index].strip()
-            if entry.isdigit():
-                return self._nv.nvmlDeviceGetHandleByIndex(int(entry))
-            return self._nv.nvmlDeviceGetHandleByUUID(entry)
-        return self._nv.nvmlDeviceGetHandleByIndex(cuda_index)
-
-    def device_info(self, cuda_index: int) -> dict[str, Any]:
-        if not self.ok:
-            return {"index": cuda_index, "name": None, "total_bytes": None}
-        try:
-            h = self.handle(cuda_index)
-            name = self._nv.nvmlDeviceGetName(h)
-            total = int(self._nv.nvmlDeviceGetMemoryInfo(h).total)
-            return {"index": cuda_index, "name": name if isinstance(name, str) else name.decode(),
-                    "total_bytes": total}
-        except Exception:
-            return {"index": cuda_index, "name": None, "total_bytes": None}
-
-    def memory_info(self, cuda_index: int) -> tuple[int, int] | None:
-        """(used, total) bytes of torch's cuda:<index> as NVML sees it (every process); the
-        guard's per-tensor reading (~9 µs)."""
-        if not self.ok:
-            return None
-        try:
-            mem = self._nv.nvmlDeviceGetMemoryInfo(self.handle(cuda_index))
-            return int(mem.used), int(mem.total)
-        except Exception:
-            return None
-
-    def usage(self, cuda_index: int) -> dict[str, Any]:
-        """{'engine_bytes', 'source', 'device_used_bytes', 'other_processes_bytes'}."""
-        out: dict[str, Any] = {"engine_bytes": None, "source": None, "device_used_bytes": None,
-                               "other_processes_bytes": None}
-        if not self.ok:
-            return out
-        try:
-            h = self.handle(cuda_index)
-            device_used = int(self._nv.nvmlDeviceGetMemoryInfo(h).used)
-            procs = list(self._nv.nvmlDeviceGetComputeRunningProcesses(h))
-        except Exception:
-            return out
-        pid = os.getpid()
-        mine = [p for p in procs if p.pid == pid]
-        others = sum(int(p.usedGpuMemory or 0) for p in procs if p.pid != pid)
-        out["device_used_bytes"] = device_used
-        if mine and mine[0].usedGpuMemory is not None:
-            out["engine_bytes"] = int(mine[0].usedGpuMemory)
-            out["source"] = "process"
-            out["other_processes_bytes"] = others
-        else:  # our pid is not visible (pid namespace): the device figure is the best we have
-            out["engine_bytes"] = device_used
-            out["source"] = "device"
-        return out
-
-
-def rss_bytes() -> int | None:
-    try:
-        import psutil
-
-        return int(psutil.Process().memory_info().rss)
-    except Exception:
-        return None
-
-
-def malloc_trim() -> None:
-    """Hand freed heap pages back to the OS (glibc), so RSS shows what unload freed."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-# --------------------------------------------------------------------------- load progress
-
-
-def safetensors_index(files: list[Path]) -> dict[str, tuple[int, str]]:
-    """checkpoint key -> (bytes, file name), from the safetensors headers only."""
-    keys: dict[str, tuple[int, str]] = {}
-    for path in files:
-        if path.suffix != ".safetensors":
-            continue
-        with path.open("rb") as fh:
-            (length,) = struct.unpack("<Q", fh.read(8))
-            if length > 100 * MIB:  # not a sane header: let the loader raise its own error
-                continue
-            header = json.loads(fh.read(length))
-        for key, info in header.items():
-            if key == "__metadata__":
-                continue
-            start, end = info["data_offsets"]
-            keys[key] = (int(end) - int(start), path.name)
-    return keys
-
-
-class LoadTracker:
-    """Counts tensors and bytes as transformers materialises them and emits `progress`.
-
-    transformers 5.17+: `transformers.utils.logging.set_tqdm_hook` sees the "Loading weights"
-    bar, which iterates the target parameters one per tensor before materialising each; we wrap
-    that iteration. 5.0-5.16: the same bar through a patch of `core_model_loading.tqdm`.
-    Otherwise (4.x) only start and end are reported. `before_tensor` hooks run on the loading
-    thread before each tensor and may block (pause) or raise (abort): the guard plugs in here.
-    """
-
-    def __init__(self, emit: Emit, reply_to: int, files: list[Path],
-                 before_tensor: list[Callable[[TensorStep], None]],
-                 device_for: Callable[[str], str] | None = None) -> None:
-        self.emit = emit
-        self.device_for = device_for or (lambda name: "cpu")
-        self.reply_to = reply_to
-        self.key_info = safetensors_index(files)
-        known = sum(n for n, _ in self.key_info.values())
-        # .bin pickles have no header: count their file sizes and spread them over tensors.
-        self.bytes_total = known + sum(p.stat().st_size for p in files
-                                       if p.suffix != ".safetensors")
-        self.bytes_exact = all(p.suffix == ".safetensors" for p in files)
-        self.tensors_total = len(self.key_info)
-        self.tensors_done = 0
-        self.bytes_done = 0
-        self.current_file: str | None = files[0].name if files else None
-        self.before_tensor = before_tensor
-        self.slow_s = float(os.environ.get("AUTOGLM_ENGINE_TEST_SLOW_LOAD_S", "0") or 0)
-        self.method = "none"
-        self.t_start = time.perf_counter()
-        self._last_emit = 0.0
-        self._pending = False
-        self._pending_bytes = 0
-        # Which loader runs ("fast" / "stock", None until decided) and why not fast: the
-        # console.worker.fastload Outcome of this load, shown in every progress event.
-        self.outcome: Any = None
-
-    # -- hook installation (feature-detected; these are private and move between versions)
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        from transformers.utils import logging as hf_logging
-
-        forced = os.environ.get("AUTOGLM_ENGINE_PROGRESS_METHOD", "")
-        set_hook = getattr(hf_logging, "set_tqdm_hook", None)
-        if set_hook is not None and forced != "patch":
-            previous = set_hook(self._tqdm_hook)
-            self.method = "set_tqdm_hook"
-            try:
-                yield
-            finally:
-                set_hook(previous)
-            return
-        try:
-            import transformers.core_model_loading as cml_module
-
-            cml: Any = cml_module
-        except ImportError:
-            cml = None
-        if cml is not None and hasattr(cml, "tqdm"):
-            original = cml.tqdm
-            cml.tqdm = lambda *a, **kw: self._tqdm_hook(original, a, kw)
-            self.method = "patch core_model_loading.tqdm"
-            try:
-                yield
-            finally:
-                cml.tqdm = original
-            return
-        yield
-
-    def _tqdm_hook(self, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        bar = factory(*args, **kwargs)
-        if kwargs.get("desc") == "Loading weights" and args:
-            return _CountingBar(bar, self)
-        return bar
-
-    # -- counting
-    def begin(self, total: int) -> None:
-        self.tensors_total = total
-        self.t_start = time.perf_counter()
-        self.report(force=True)
-
-    def step(self, item: Any) -> None:
-        """Called with the next ("target name", mapping) item, before it is materialised."""
-        self._finish_pending()
-        name, mapping = item if isinstance(item, tuple) and len(item) == 2 else (str(item), None)
-        nbytes, file = self._bytes_and_file(name, mapping)
-        if file:
-            self.current_file = file
-        self._pending_bytes = nbytes
-        self._pending = True
-        step = TensorStep(name, nbytes, file, self.tensors_done, self.tensors_total,
-                          self.device_for(name))
-        for hook in self.before_tensor:
-            hook(step)
-        if self.slow_s:
-            time.sleep(self.slow_s)
-        self.report()
-
-    def step_exact(self, step: TensorStep) -> None:
-        """The fast loader's per-tensor call (console/worker/fastload.py): it knows each tensor's
-        device bytes, file and device itself; progress counts the checkpoint bytes."""
-        if step.index == 0:
-            self.method = "fast loader"
-            self.begin(step.total)
-        self._finish_pending()
-        if step.file:
-            self.current_file = step.file
-        self._pending_bytes = self.key_info.get(step.name, (step.nbytes, None))[0]
-        self._pending = True
-        for hook in self.before_tensor:
-            hook(step)
-        if self.slow_s:
-            time.sleep(self.slow_s)
-        self.report()
-
-    def end(self) -> None:
-        self._finish_pending()
-        if not self.bytes_exact:
-            self.bytes_done = self.bytes_total
-        self.report(force=True)
-
-    def _finish_pending(self) -> None:
-        """The tensor handed out last is materialised once the loop asks for the next one."""
-        if self._pending:
-            self.tensors_done += 1
-            self.bytes_done += self._pending_bytes
-        self._pending = False
-        self._pending_bytes = 0
-
-    def _bytes_and_file(self, name: str, mapping: Any) -> tuple[int, str | None]:
-        sources: set[str] = set()
-        targets = getattr(mapping, "layer_targets", None)
-        if isinstance(targets, dict):
-            for keys in targets.values():
-                sources.update(keys)
-        if not sources:
-            sources = {name}
-        nbytes, file = 0, None
-        for key in sources:
-            info = self.key_info.get(key)
-            if info is not None:
-                nbytes += info[0]
-                file = info[1]
-        if not self.bytes_exact and self.tensors_total:
-            nbytes = self.bytes_total // self.tensors_total
-        return nbytes, file
-
-    def report(self, force: bool = False) -> None:
-        now = time.perf_counter()
-        if not force and now - self._last_emit < PROGRESS_INTERVAL_S:
-            return
-        self._last_emit = now
-        elapsed = now - self.t_start
-        rate = self.bytes_done / elapsed if elapsed > 0 and self.bytes_done else None
-        eta = (self.bytes_total - self.bytes_done) / rate if rate else None
-        self.emit("progress", self.reply_to, tensors_done=self.tensors_done,
-                  tensors_total=self.tensors_total, bytes_done=self.bytes_done,
-                  bytes_total=self.bytes_total, rate_bytes_per_s=rate, eta_s=eta,
-                  current_file=self.current_file, elapsed_s=elapsed, method=self.method,
-                  loader=getattr(self.outcome, "loader", None),
-                  fallback_reason=getattr(self.outcome, "fallback_reason", None))
-
-
-class _CountingBar:
-    """Wraps transformers' "Loading weights" bar: the real bar still prints (raw output)."""
-
-    def __init__(self, bar: Any, tracker: LoadTracker) -> None:
-        self._bar = bar
-        self._tracker = tracker
-
-    def __iter__(self) -> Iterator[Any]:
-        items = self._bar
-        try:
-            total = len(items)
-        except TypeError:
-            total = self._tracker.tensors_total
-        self._tracker.begin(total)
-        for item in items:
-            self._tracker.step(item)
-            yield item
-        self._tracker.end()
-
-    def __len__(self) -> int:
-        return len(self._bar)
-
-    def __enter__(self) -> _CountingBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with contextlib.suppress(Exception):
-            self._bar.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._bar, name)
 
 
 # --------------------------------------------------------------------------- the engine
@@ -459,46 +84,16 @@ class Loaded:
     devices: list[str] = field(default_factory=list)  # "cuda:0", ... or ["cpu"]
 
 
-def weight_files(directory: Path) -> list[Path]:
-    """The weight files a load reads: safetensors first (what transformers prefers), else .bin."""
-    st = sorted(directory.glob("*.safetensors"))
-    if st:
-        return st
-    return sorted(p for p in directory.glob("*.bin") if p.name.startswith(("pytorch_model", "model")))
+def kv_bytes_per_token(config: dict[str, Any], dtype: str) -> int | None:
+    """The KV cache's bytes per token for `config` at `dtype` ("bfloat16", ...): the estimate's
+    formula (multi_query_group_num / kv_channels included), None for a config it cannot read."""
+    from console.core.estimate import EstimateError, dtype_code, geometry
+    from console.core.estimate import kv_bytes_per_token as estimate_kv
 
-
-def kv_bytes_per_token(config: Any, dtype_bytes: int) -> int | None:
-    """2 x layers x kv_heads x head_dim x dtype bytes (GQA enters through kv_heads)."""
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    layers = getattr(text, "num_hidden_layers", None) or getattr(text, "n_layer", None)
-    heads = getattr(text, "num_attention_heads", None) or getattr(text, "n_head", None)
-    hidden = getattr(text, "hidden_size", None) or getattr(text, "n_embd", None)
-    kv_heads = getattr(text, "num_key_value_heads", None) or heads
-    head_dim = getattr(text, "head_dim", None) or (hidden // heads if hidden and heads else None)
-    if not (layers and kv_heads and head_dim):
+    try:
+        return estimate_kv(geometry(config), dtype_code(dtype))
+    except (EstimateError, KeyError, TypeError, ValueError):
         return None
-    return int(2 * layers * kv_heads * head_dim * dtype_bytes)
-
-
-def cache_tensor_bytes(cache: Any) -> int | None:
-    """Bytes of the key/value tensors a generation cache holds."""
-    if cache is None:
-        return None
-    total = 0
-    layers = getattr(cache, "layers", None)
-    if layers is not None:
-        for layer in layers:
-            for attr in ("keys", "values"):
-                t = getattr(layer, attr, None)
-                if t is not None and hasattr(t, "nbytes"):
-                    total += int(t.nbytes)
-        return total
-    if isinstance(cache, (tuple, list)):
-        for item in cache:
-            for t in item if isinstance(item, (tuple, list)) else (item,):
-                total += int(getattr(t, "nbytes", 0))
-        return total
-    return None
 
 
 class Engine:
@@ -674,82 +269,88 @@ class Engine:
             raise LoadAborted(f"load aborted before tensor {step.index + 1}/{step.total}")
 
     # ---- command dispatch (main thread)
-    def handle(self, msg: dict[str, Any]) -> None:
-        name = msg["cmd"]
-        msg_id = msg["id"]
-        if name == "ping":
-            self.emit("pong", msg_id, state=self.state)
-        elif name == "gc":
-            before = self.figures()
-            collected = gc.collect()
-            self.emit("gc", msg_id, collected=collected, before=before, after=self.figures())
-        elif name == "empty_cache":
-            before = self.figures()
-            if self.cuda_baseline:
-                self.torch.cuda.empty_cache()
-            malloc_trim()
-            self.emit("empty_cache", msg_id, before=before, after=self.figures())
-        elif name == "memory_report":
-            report = self.figures()
-            self.emit("memory_report", msg_id, **report, state=self.state)
-        elif name == "stop_generation":
-            self.stop_generation.set()
-            self.log("info", "stop requested", msg_id)
-        elif name == "abort":
-            if self.job_kind != "load":
-                self._error(msg_id, name, NotLoaded("abort: no load is running"))
-            else:
-                self.guard.abort()  # wakes a paused load at once
-                self.abort_load.set()  # after the guard's state, so either hook reports it
-        elif name == "pause":
-            if self.job_kind != "load" or not self.guard.pause():
-                self._error(msg_id, name, NotLoaded("pause: no load is running"))
-            else:
-                self.log("info", "pause requested: the load stops before its next tensor", msg_id)
-        elif name == "resume":
-            refusal = self.guard.resume(force=bool(msg.get("force", False)), command_id=msg_id)
-            if refusal is not None:
-                self._error(msg_id, name, ResumeRefused(
-                    f"resume: {refusal}", "free memory (gc, empty_cache, unload, or end another "
-                    "process), raise the threshold (set_thresholds), or resume with force"))
-        elif name == "set_thresholds":
-            from console.worker.loadguard import parse_settings
+    def handle(self, cmd: protocol.AnyCommand) -> None:
+        """Answer one typed command (main thread): quick ones at once, jobs queued."""
+        msg_id = cmd.id
+        name = cmd.NAME
+        match cmd:
+            case protocol.Ping():
+                self.emit("pong", msg_id, state=self.state, sent_ts=cmd.sent_ts)
+            case protocol.Gc():
+                before = self.figures()
+                collected = gc.collect()
+                self.emit("gc", msg_id, collected=collected, before=before, after=self.figures())
+            case protocol.EmptyCache():
+                before = self.figures()
+                if self.cuda_baseline:
+                    self.torch.cuda.empty_cache()
+                malloc_trim()
+                self.emit("empty_cache", msg_id, before=before, after=self.figures())
+            case protocol.MemoryReportCmd():
+                report = self.figures()
+                self.emit("memory_report", msg_id, **report, state=self.state)
+            case protocol.StopGeneration():
+                self.stop_generation.set()
+                self.log("info", "stop requested", msg_id)
+            case protocol.Abort():
+                if self.job_kind != "load":
+                    self._error(msg_id, name, NotLoaded("abort: no load is running"))
+                else:
+                    self.guard.abort()  # wakes a paused load at once
+                    self.abort_load.set()  # after the guard's state, so either hook reports it
+            case protocol.Pause():
+                if self.job_kind != "load" or not self.guard.pause():
+                    self._error(msg_id, name, NotLoaded("pause: no load is running"))
+                else:
+                    self.log("info", "pause requested: the load stops before its next tensor",
+                             msg_id)
+            case protocol.Resume():
+                refusal = self.guard.resume(force=cmd.force, command_id=msg_id)
+                if refusal is not None:
+                    self._error(msg_id, name, ResumeRefused(
+                        f"resume: {refusal}", "free memory (gc, empty_cache, unload, or end "
+                        "another process), raise the threshold (set_thresholds), or resume with "
+                        "force"))
+            case protocol.SetThresholds():
+                from console.worker.loadguard import parse_settings
 
-            changes = {k: msg[k] for k in ("thresholds", "auto_resume", "stall_s", "on_pause",
-                                           "enabled") if k in msg}
-            try:
-                self.guard.configure(parse_settings(changes, self.guard.settings))
-            except ValueError as exc:
-                self._error(msg_id, name, BadCommand(f"set_thresholds: {exc}"))
-                return
-            self.emit("guard", msg_id, **self.guard.status())
-        elif name == "fingerprint":
-            self._start_job("fingerprint", msg, self._job_fingerprint)
-        elif name == "load":
-            self._start_job("load", msg, self._job_load)
-        elif name == "unload":
-            self._start_job("unload", msg, self._job_unload)
-        elif name == "generate":
-            self._start_job("generate", msg, self._job_generate)
-        elif name == "shutdown":
-            self.stop_generation.set()
-            self.abort_load.set()
-            self.emit("bye", msg_id)
-            os._exit(0)
+                changes = {k: cmd.wire[k] for k in ("thresholds", "auto_resume", "stall_s",
+                                                    "on_pause", "enabled") if k in cmd.wire}
+                try:
+                    self.guard.configure(parse_settings(changes, self.guard.settings))
+                except ValueError as exc:
+                    self._error(msg_id, name, BadCommand(f"set_thresholds: {exc}"))
+                    return
+                self.emit("guard", msg_id, **self.guard.status())
+            case protocol.Fingerprint():
+                self._start_job("fingerprint", cmd, self._job_fingerprint)
+            case protocol.Load():
+                self._start_job("load", cmd, self._job_load)
+            case protocol.Unload():
+                self._start_job("unload", cmd, self._job_unload)
+            case protocol.Generate():
+                self._start_job("generate", cmd, self._job_generate)
+            case protocol.Shutdown():
+                self.stop_generation.set()
+                self.abort_load.set()
+                self.emit("bye", msg_id)
+                os._exit(0)
+            case _:
+                assert_never(cmd)
 
-    def _start_job(self, kind: str, msg: dict[str, Any], target: Callable[[dict[str, Any]], None]
+    def _start_job(self, kind: str, msg: Any, target: Callable[[Any], None]
                    ) -> None:
         with self.lock:
             running = bool(self.job_kind)
             if running and kind == "unload" and self.job_kind == "generate":
                 self.stop_generation.set()  # unload during generation: stop it, then unload
             elif running:
-                self._error(msg["id"], kind, Busy(
+                self._error(msg.id, kind, Busy(
                     f"{kind}: the engine is busy ({self.job_kind} running)",
                     "wait for it to finish, stop the generation, or hard-unload"))
                 return
             if kind == "generate" and self.loaded is None:
-                self._error(msg["id"], kind, NotLoaded("generate: no model is loaded",
+                self._error(msg.id, kind, NotLoaded("generate: no model is loaded",
                                                        "load a model first"))
                 return
             if kind == "generate":  # here, not when it starts: a stop sent meanwhile counts
@@ -829,10 +430,10 @@ class Engine:
             f"neither a causal LM nor an image-text-to-text model in transformers "
             f"{tf.__version__}", "this console drives text generation models")
 
-    def _job_load(self, msg: dict[str, Any]) -> None:
+    def _job_load(self, msg: protocol.Load) -> None:
         if self.loaded is not None:
-            self._job_unload({"id": msg["id"], "cmd": "unload"}, final=False)
-        reply_to = msg["id"]
+            self._job_unload(protocol.make_command(protocol.Unload, msg.id), final=False)
+        reply_to = msg.id
         t_command = time.perf_counter()
         self.abort_load.clear()
         self.rss_baseline = rss_bytes()
@@ -871,7 +472,7 @@ class Engine:
             if aborted_figures is not None:
                 # An abort proves itself like an unload: everything the load placed is freed
                 # and the engine is back at its baseline (`unloaded` says how close).
-                self._job_unload({"id": reply_to, "cmd": "unload"}, final=False,
+                self._job_unload(protocol.make_command(protocol.Unload, reply_to), final=False,
                                  before=aborted_figures)
             else:
                 self._release()
@@ -880,10 +481,10 @@ class Engine:
             failure = None
             self.set_state("idle" if aborted_figures is not None else "error", reply_to)
 
-    def _load(self, msg: dict[str, Any], t_command: float) -> None:
+    def _load(self, msg: protocol.Load, t_command: float) -> None:
         torch = self.torch
         tf = self.transformers
-        reply_to = msg["id"]
+        reply_to = msg.id
         dtype_name = str(msg.get("dtype") or "auto").lower()
         if dtype_name not in DTYPES:
             raise BadCommand(f"dtype {dtype_name!r} is not one of {', '.join(DTYPES)}")
@@ -1012,7 +613,7 @@ class Engine:
             "model": msg["model"], "path": str(path), "label": label, "model_type": model_type,
             "model_class": type(model).__name__, "dtype": dtype, "device": device,
             "devices": used_devices, "params": params, "param_bytes": param_bytes,
-            "kv_bytes_per_token": kv_bytes_per_token(model.config, model.dtype.itemsize),
+            "kv_bytes_per_token": kv_bytes_per_token(config_dict, dtype),
             "has_tokenizer": tokenizer is not None,
             "chat_template": bool(getattr(tokenizer, "chat_template", None)),
             "trust_remote_code": trust, "progress_method": tracker.method,
@@ -1037,7 +638,7 @@ class Engine:
                   memory=self.figures())
         self.set_state("loaded", reply_to, model=msg["model"], label=label)
 
-    def _preload_gate(self, msg: dict[str, Any], path: Path, *, dtype_name: str, device: str,
+    def _preload_gate(self, msg: protocol.Load, path: Path, *, dtype_name: str, device: str,
                       trust: bool, allow_pickle: bool, reply_to: int) -> Any:
         """Pre-flight + estimate before any weight is placed (console/worker/loadguard.py):
         a broken checkpoint raises PreflightFailed; one that will not fit raises WillNotFit
@@ -1102,11 +703,11 @@ class Engine:
             torch.cuda.empty_cache()
         malloc_trim()
 
-    def _job_unload(self, msg: dict[str, Any], final: bool = True,
+    def _job_unload(self, msg: protocol.Unload | protocol.AnyCommand, final: bool = True,
                     before: dict[str, Any] | None = None) -> None:
         """Unload and prove it. `before`: figures taken earlier (an aborted load's, taken
         while its tensors were still alive), else now."""
-        reply_to = msg["id"]
+        reply_to = msg.id
         self.set_state("unloading", reply_to)
         t0 = time.perf_counter()
         before = before if before is not None else self.figures()
@@ -1177,8 +778,8 @@ class Engine:
         return growth
 
     # ---- generate
-    def _job_generate(self, msg: dict[str, Any]) -> None:
-        reply_to = msg["id"]
+    def _job_generate(self, msg: protocol.Generate) -> None:
+        reply_to = msg.id
         self.set_state("generating", reply_to)
         tb_text = ""
         failure: BaseException | None = None
@@ -1202,7 +803,7 @@ class Engine:
             gc.collect()
         self.set_state("loaded" if self.loaded is not None else "idle", reply_to)
 
-    def _generate(self, msg: dict[str, Any]) -> None:
+    def _generate(self, msg: protocol.Generate) -> None:
         torch = self.torch
         loaded = self.loaded
         if loaded is None:
@@ -1210,7 +811,7 @@ class Engine:
         tok = loaded.tokenizer
         if tok is None:
             raise NotLoaded("generate: the model has no tokenizer", "add tokenizer files")
-        reply_to = msg["id"]
+        reply_to = msg.id
         prompt = msg["prompt"]
         max_new_tokens = int(msg.get("max_new_tokens") or 64)
         temperature = float(msg.get("temperature") or 0.0)
@@ -1283,11 +884,11 @@ class Engine:
                   guard=guard_stop.figures)
 
     # ---- fingerprint (parity checks)
-    def _job_fingerprint(self, msg: dict[str, Any]) -> None:
+    def _job_fingerprint(self, msg: protocol.Fingerprint) -> None:
         """sha256 of the loaded model's tensors (parameters and buffers, non-persistent ones
         included) and of its logits on `input_ids`: compared with a plain `from_pretrained`
         by the tests and gpu/check_guard.py (console/worker/parity.py)."""
-        reply_to = msg["id"]
+        reply_to = msg.id
         try:
             from console.worker.parity import fingerprint
 
@@ -1305,7 +906,7 @@ class Engine:
             self._error(reply_to, "fingerprint", _strip(exc), tb_text)
 
 
-def _loader_options(msg: dict[str, Any]) -> Any:
+def _loader_options(msg: protocol.Load) -> Any:
     """The load's `loader` ("auto" | "fast" | "stock") and `loader_options` (method, threads,
     chunk_bytes, window, readahead_bytes: console/worker/fastload.py) as fastload.Options;
     BadCommand if wrong."""
@@ -1349,137 +950,6 @@ def _full_unpickling() -> Iterator[None]:
         mu.load_state_dict = original
 
 
-def _strip(exc: BaseException) -> BaseException:
-    """Cut the exception loose from its frames (they pin tensors); keep message and hint."""
-    text = str(exc)
-    if not getattr(exc, "hint", "") and ("weights_only" in text or "Unpickl" in type(exc).__name__):
-        with contextlib.suppress(AttributeError, TypeError):
-            exc.hint = ("this .bin checkpoint needs full unpickling, which can run arbitrary "  # type: ignore[attr-defined]
-                        "code: opt in for this model with --allow-pickle only if you trust it")
-    exc.__traceback__ = None
-    exc.__context__ = None
-    exc.__cause__ = None
-    return exc
-
-
-def _unload_accounting(before: dict[str, Any], after: dict[str, Any]
-                       ) -> tuple[int, int, dict[str, Any]]:
-    """(freed bytes, bytes still held above baseline, what holds them)."""
-    if after["devices"]:
-        freed = sum((b["nvml_used_bytes"] or 0) - (a["nvml_used_bytes"] or 0)
-                    for b, a in zip(before["devices"], after["devices"], strict=False))
-        held = sum(max(0, (a["nvml_used_bytes"] or 0) - (a["nvml_baseline_bytes"] or 0))
-                   for a in after["devices"])
-        live = sum(a["allocated_bytes"] for a in after["devices"])
-        cache = sum(a["reserved_unallocated_bytes"] for a in after["devices"])
-        held_by: dict[str, Any] = {
-            "live_tensors_bytes": live,
-            "allocator_cache_bytes": cache,
-            # context growth since the baseline: CUDA libraries and kernels loaded on first use
-            "outside_allocator_bytes": max(0, held - live - cache),
-            "other_processes_bytes": sum(a["other_processes_bytes"] or 0
-                                         for a in after["devices"]),
-            "per_device": [{"device": a["device"], "nvml_used_bytes": a["nvml_used_bytes"],
-                            "nvml_baseline_bytes": a["nvml_baseline_bytes"]}
-                           for a in after["devices"]],
-        }
-        return freed, held, held_by
-    rss_b, rss_a = before.get("rss_bytes") or 0, after.get("rss_bytes") or 0
-    base = after.get("rss_baseline_bytes") or 0
-    held = max(0, rss_a - base)
-    return rss_b - rss_a, held, {"host_rss_above_pre_load_bytes": held}
-
-
-class _StopOnGuard:
-    """A StoppingCriteria that stops generation cleanly ("stopped by guard") when the KV cache
-    growth of the next GENERATION_CHECK_EVERY_TOKENS tokens would take the model's device to
-    its pause level. Checks at the first token and every that many tokens after."""
-
-    def __init__(self, load_guard: Any, device: str, kv_bytes_per_token: int | None,
-                 prompt_tokens: int) -> None:
-        from console.worker.loadguard import GENERATION_CHECK_EVERY_TOKENS
-
-        self.guard = load_guard
-        self.device = device
-        self.per_token = kv_bytes_per_token or 0
-        self.prompt_tokens = prompt_tokens
-        self.every = GENERATION_CHECK_EVERY_TOKENS
-        self.next_check = 0
-        self.figures: dict[str, Any] | None = None
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-        import torch
-
-        generated = int(input_ids.shape[-1]) - self.prompt_tokens
-        if self.figures is None and self.per_token and generated >= self.next_check:
-            self.next_check = generated + self.every
-            growth = self.per_token * int(input_ids.shape[0]) * self.every
-            self.figures = self.guard.generation_check(self.device, growth)
-            if self.figures is not None:
-                self.figures["tokens"] = generated
-        return torch.full((input_ids.shape[0],), self.figures is not None, dtype=torch.bool,
-                          device=input_ids.device)
-
-
-class _StopOnFlag:
-    """A StoppingCriteria that ends generation when the engine's stop flag is set."""
-
-    def __init__(self, flag: threading.Event) -> None:
-        self.flag = flag
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-        import torch
-
-        return torch.full((input_ids.shape[0],), self.flag.is_set(), dtype=torch.bool,
-                          device=input_ids.device)
-
-
-class _EventStreamer:
-    """A transformers streamer that emits one `token` event per generated token, with the text
-    that token adds (incremental detokenization: multi-byte characters wait for completion)."""
-
-    def __init__(self, emit: Emit, reply_to: int, tokenizer: Any, kv_per_token: int | None,
-                 prompt_tokens: int) -> None:
-        self.emit = emit
-        self.reply_to = reply_to
-        self.tok = tokenizer
-        self.kv_per_token = kv_per_token
-        self.prompt_tokens = prompt_tokens
-        self.ids: list[int] = []
-        self.prefix_offset = 0
-        self.read_offset = 0
-        self.prompt_seen = False
-        self.t0 = 0.0
-        self.t_first: float | None = None
-        self.t_last: float | None = None
-
-    def put(self, value: Any) -> None:
-        if not self.prompt_seen:  # the first call carries the prompt
-            self.prompt_seen = True
-            return
-        now = time.perf_counter()
-        if self.t_first is None:
-            self.t_first = now
-        self.t_last = now
-        new = [int(x) for x in value.reshape(-1).tolist()]
-        self.ids.extend(new)
-        prefix = self.tok.decode(self.ids[self.prefix_offset:self.read_offset],
-                                 skip_special_tokens=True)
-        full = self.tok.decode(self.ids[self.prefix_offset:], skip_special_tokens=True)
-        delta = ""
-        if len(full) > len(prefix) and not full.endswith("\ufffd"):
-            delta = full[len(prefix):]
-            self.prefix_offset = self.read_offset
-            self.read_offset = len(self.ids)
-        n = len(self.ids)
-        kv = self.kv_per_token * (self.prompt_tokens + n) if self.kv_per_token else None
-        self.emit("token", self.reply_to, text=delta, token_ids=new, index=n - 1,
-                  elapsed_s=now - self.t0, kv_cache_bytes=kv)
-
-    def end(self) -> None:
-        pass
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -1500,17 +970,15 @@ def main(argv: list[str] | None = None) -> int:
     engine.set_state("idle")
     for raw in commands_in:
         try:
-            msg = protocol.decode(raw)
-            if "cmd" not in msg:
-                raise protocol.ProtocolError("the engine takes commands, not events")
-        except protocol.ProtocolError as exc:
+            cmd = protocol.decode_command(raw)
+        except protocol.ProtocolError as exc:  # logged (stderr) and answered, never fatal
+            print(f"[protocol] dropped a command line: {exc}", file=sys.stderr, flush=True)
             engine._error(None, "?", BadCommand(str(exc)))
             continue
         try:
-            engine.handle(msg)
+            engine.handle(cmd)
         except Exception as exc:  # a bug in a quick command must not end the engine
-            engine._error(msg.get("id"), msg.get("cmd", "?"), _strip(exc),
-                          traceback.format_exc())
+            engine._error(cmd.id, cmd.NAME, _strip(exc), traceback.format_exc())
     os._exit(0)  # the app closed the pipe: leave at once, the OS frees everything
 
 

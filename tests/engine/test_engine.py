@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from console.core import protocol
 from console.engines.local import EngineClient
 
 from .conftest import ARCHS
@@ -305,8 +306,11 @@ def test_protocol_garbage_is_answered_not_fatal(engine: EngineClient) -> None:
     errors = [engine.wait_for("error", timeout=30), engine.wait_for("error", timeout=30)]
     assert all(e["error_type"] == "BadCommand" for e in errors)
     assert "unknown command" in errors[0]["message"]
-    pong = engine.wait_for("pong", reply_to=engine.send("ping"), timeout=30)
-    assert pong["event"] == "pong"
+    pong = engine.wait_for("pong", reply_to=engine.ping(), timeout=30)
+    assert isinstance(pong, protocol.Pong) and pong.sent_ts is not None
+    # The session keeps the round trip: the pong's arrival minus the ping's send time.
+    rtt = engine.session.ping_rtt_s
+    assert rtt is not None and 0.0 <= rtt < 30.0
 
 
 def test_load_while_loaded_unloads_first(engine: EngineClient, models: dict[str, Path]) -> None:
@@ -365,18 +369,21 @@ def test_jobs_run_in_order_on_one_long_lived_thread(models: dict[str, Path]) -> 
     for name in ("_job_load", "_job_generate", "_job_unload"):
         setattr(engine, name, recording(name))
 
-    engine.handle({"cmd": "load", "id": 1, "model": str(models["llama"]), "device": "cpu"})
+    def cmd(**wire: Any) -> protocol.AnyCommand:
+        return protocol.to_command(protocol.validate({"v": protocol.PROTOCOL_VERSION, **wire}))
+
+    engine.handle(cmd(cmd="load", id=1, model=str(models["llama"]), device="cpu"))
     assert engine.wait_jobs(timeout=120)
     for msg_id in (2, 3):
-        engine.handle({"cmd": "generate", "id": msg_id, "prompt": "hi", "max_new_tokens": 4,
-                       "min_new_tokens": 4})
+        engine.handle(cmd(cmd="generate", id=msg_id, prompt="hi", max_new_tokens=4,
+                          min_new_tokens=4))
         assert engine.wait_jobs(timeout=120)
-    engine.handle({"cmd": "generate", "id": 4, "prompt": "hi", "max_new_tokens": 5000,
-                   "min_new_tokens": 5000})
+    engine.handle(cmd(cmd="generate", id=4, prompt="hi", max_new_tokens=5000,
+                      min_new_tokens=5000))
     deadline = time.monotonic() + 60
     while 4 not in tokens_of and time.monotonic() < deadline:
         time.sleep(0.01)
-    engine.handle({"cmd": "unload", "id": 5})
+    engine.handle(cmd(cmd="unload", id=5))
     assert engine.job_kind == "unload"
     assert engine.wait_jobs(timeout=120)
     names = [name for name, _ in events if name in ("loaded", "generated", "unloaded", "error")]

@@ -471,10 +471,10 @@ def test_engine_reports_the_loader_and_why(fast_engine: EngineClient, ckpts: dic
 
 def test_engine_bad_loader_is_a_bad_command(fast_engine: EngineClient,
                                             ckpts: dict[str, Path]) -> None:
-    msg_id = fast_engine.send("load", model=str(ckpts["llama"]), device="cpu", loader="quick")
+    msg_id = fast_engine.load(str(ckpts["llama"]), device="cpu", loader="quick")
     result, _ = answer(fast_engine, msg_id, "loaded")
     assert result["error_type"] == "BadCommand" and "quick" in result["message"]
-    msg_id = fast_engine.send("load", model=str(ckpts["llama"]), device="cpu",
+    msg_id = fast_engine.load(str(ckpts["llama"]), device="cpu",
                               loader_options={"speed": 11})
     result, _ = answer(fast_engine, msg_id, "loaded")
     assert result["error_type"] == "BadCommand" and "speed" in result["message"]

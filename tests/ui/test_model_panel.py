@@ -17,6 +17,8 @@ from textual.pilot import Pilot
 from textual.widgets import Input, ProgressBar, Static
 
 from console.app import ConsoleApp
+from console.core.levels import Levels
+from console.core.session import LevelsSet
 from console.engines.local import EngineClient, OnMessage
 from console.host.config import MIN_INTERVAL_S, Config
 from console.host.telemetry import Telemetry
@@ -83,6 +85,18 @@ async def test_load_generate_gc_unload_the_demo() -> None:
         assert app.engine.pid in app.sampler._watched  # type: ignore[attr-defined]
         # The pre-flight ran on the demo once it was built; estimate vs actual shows.
         await wait_until(pilot, shows(app, "#preflight", "fit"), "the demo pre-flight", 30)
+        await wait_until(pilot, shows(app, "#compare", "estimate vs actual: weights"),
+                         "estimate vs actual", 30)
+        compare_line = text_of(app, "#compare")
+        assert "after load" in compare_line and "%" in compare_line
+        # The weights row compares the estimate with the engine's own parameter bytes.
+        est = app.session.check.result.estimate  # type: ignore[union-attr]
+        loaded = app.session.loaded
+        assert loaded is not None and loaded.param_bytes is not None
+        weights_row = app.session.comparison[0]
+        assert weights_row.what == "weights"
+        assert weights_row.estimated_bytes == est.weights.bytes
+        assert weights_row.actual_bytes == loaded.param_bytes
 
         # Generate: tokens stream into the output pane, then TTFT and tok/s.
         prompt = app.query_one("#prompt", Input)
@@ -91,7 +105,9 @@ async def test_load_generate_gc_unload_the_demo() -> None:
         await pilot.press("enter")
         await wait_until(pilot, shows(app, "#gen-stats", "TTFT"), "generated", ENGINE_S)
         panel = app.query_one(PromptPanel)
-        assert panel.output_text and panel.tokens > 0
+        assert panel.output_text and app.session.generation.tokens > 0
+        # The KV cache row: bytes per token of the estimate x the tokens, vs the engine's.
+        assert "KV cache (" in text_of(app, "#compare")
         assert text_of(app, "#output") == panel.output_text
         assert "tok/s" in text_of(app, "#gen-stats") and "KV cache" in text_of(app, "#gen-stats")
 
@@ -122,12 +138,12 @@ async def test_stop_key_stops_a_long_generation() -> None:
         prompt.focus()
         prompt.value = "go on"
         await pilot.press("enter")
-        panel = app.query_one(PromptPanel)
-        await wait_until(pilot, lambda: panel.tokens >= 3, "the first tokens", ENGINE_S)
+        await wait_until(pilot, lambda: app.session.generation.tokens >= 3, "the first tokens",
+                         ENGINE_S)
         await pilot.press("ctrl+s")
         await wait_until(pilot, shows(app, "#gen-stats", "stopped:"), "generated", 60)
         assert "stopped: stop" in text_of(app, "#gen-stats")
-        assert panel.tokens < 100000
+        assert app.session.generation.tokens < 100000
 
 
 async def test_engine_killed_is_shown_and_x_restarts_it() -> None:
@@ -167,7 +183,8 @@ async def test_broken_model_shows_error_and_a_cause_card(truncated_demo_copy: Pa
         app.set_focus(None)
         # The pre-flight already says it is broken, before any load.
         app.run_check(str(truncated_demo_copy))
-        await wait_until(pilot, lambda: app.check_verdict == "broken", "pre-flight", 20)
+        await wait_until(pilot, lambda: app.session.check is not None
+                         and app.session.check.verdict == "broken", "pre-flight", 20)
         await pilot.press("L")
         await wait_until(pilot, shows(app, "#results", "error"), "the load error", ENGINE_S)
         assert "PreflightFailed" in text_of(app, "#results")
@@ -199,8 +216,7 @@ async def test_ram_pause_shows_why_and_forced_resume_finishes() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("2")
         app.set_focus(None)
-        panel = app.query_one(ModelPanel)
-        panel.thresholds["ram"] = {"warn": 1.0, "pause": 1.0, "abort": None, "resume": 0.5}
+        app.fold(LevelsSet({"ram": Levels(warn=1.0, pause=1.0, abort=None, resume=0.5)}))
         await pilot.press("L")
         await wait_until(pilot, shows(app, "#guard-state", "paused:"), "paused", ENGINE_S)
         assert "host RAM" in text_of(app, "#guard-state")
@@ -208,12 +224,12 @@ async def test_ram_pause_shows_why_and_forced_resume_finishes() -> None:
         await pilot.press("R")  # refused: RAM is still over 1%; the app asks to force it
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirm", 30)
         await pilot.press("y")  # forced: the load resumes (and pauses again at the next tensor)
-        await wait_until(pilot, lambda: "resumed" in panel.guard_events, "resumed", 30)
+        await wait_until(pilot, lambda: "resumed" in app.session.guard_events, "resumed", 30)
         # Raising the RAM pause level (as the user would) lets a plain resume finish the load.
         assert app.engine is not None
         app.engine.set_thresholds({"ram": {"pause": 100.0, "resume": 99.0}})
-        await wait_until(pilot, lambda: panel.thresholds["ram"]["pause"] == 100.0, "levels", 30)
-        await wait_until(pilot, lambda: panel.guard_events[-1] == "paused", "paused again", 30)
+        await wait_until(pilot, lambda: app.session.levels["ram"].pause == 100.0, "levels", 30)
+        await wait_until(pilot, lambda: app.session.guard_events[-1] == "paused", "paused again", 30)
         await pilot.press("R")
         await wait_until(pilot, shows(app, "#state-line", "state: loaded"), "loaded", ENGINE_S)
         assert "ram 1/100" in text_of(app, "#guard-levels")
@@ -229,7 +245,8 @@ async def test_preload_gate_refuses_then_load_anyway_after_confirm() -> None:
         app.query_one("#batch", Input).value = "100000"
         app.query_one("#context", Input).value = "512"
         app.run_check("demo")
-        await wait_until(pilot, lambda: app.check_verdict == "will_not_fit", "verdict", 30)
+        await wait_until(pilot, lambda: app.session.check is not None
+                         and app.session.check.verdict == "will_not_fit", "verdict", 30)
         assert "WILL NOT FIT" in text_of(app, "#preflight")
         await pilot.press("L")
         assert "Load refused: will not fit" in text_of(app, "#results")
