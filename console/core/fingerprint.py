@@ -307,6 +307,23 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> Verdict:
                    likely_causes=tuple(causes), **common)  # type: ignore[arg-type]
 
 
+def served_noise(run1: Sequence[Mapping[str, Any]], run2: Sequence[Mapping[str, Any]]) -> \
+        float | None:
+    """The noise floor of two runs of the probe set on one server (steps keyed by token
+    text): the largest log-probability difference where both chose the same token; None
+    when a token flipped between the runs (a server that is not deterministic at temperature
+    0, e.g. batching with other requests)."""
+    worst = 0.0
+    for p, q in zip(run1, run2, strict=False):
+        for x, y in zip(p.get("steps") or [], q.get("steps") or [], strict=False):
+            if x.get("token") != y.get("token"):
+                return None
+            la, lb = x.get("logprob"), y.get("logprob")
+            if isinstance(la, (int, float)) and isinstance(lb, (int, float)):
+                worst = max(worst, abs(float(la) - float(lb)))
+    return worst
+
+
 def render_text(v: Verdict) -> list[str]:
     """The verdict as plain lines (the CLI and the TUI card share them)."""
     lines = [f"verdict: {v.verdict} (exit {v.exit_code})", v.summary]

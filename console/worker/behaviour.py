@@ -100,3 +100,45 @@ def record(model: Any, tok: Any, probes: Sequence[Probe], top_k: int, torch: Any
     noise = noise_floor(runs[0], runs[1])
     return {"probes": runs[0], "noise": noise if math.isfinite(noise) else None,
             "noise_token_flip": not math.isfinite(noise)}
+
+
+def runtime_env(model: Any, torch: Any) -> dict[str, Any]:
+    """Where the probes ran, as the engine sees it: versions, device, dtype, attention."""
+    import platform
+
+    import transformers
+
+    device = str(getattr(model, "device", "cpu"))
+    env: dict[str, Any] = {
+        "engine": "transformers", "engine_version": transformers.__version__,
+        "torch": torch.__version__, "transformers": transformers.__version__,
+        "cuda": getattr(torch.version, "cuda", None), "device": device,
+        "dtype": str(getattr(model, "dtype", "")).replace("torch.", ""),
+        "attn_implementation": getattr(getattr(model, "config", None), "_attn_implementation",
+                                       None),
+        "python": platform.python_version(), "machine": platform.machine(),
+    }
+    if device.startswith("cuda"):
+        idx = torch.device(device).index or 0
+        env["gpu"] = torch.cuda.get_device_name(idx)
+        env["gpu_capability"] = ".".join(map(str, torch.cuda.get_device_capability(idx)))
+        env["driver"] = _driver_version()
+    else:
+        env["gpu"] = None
+    return env
+
+
+def _driver_version() -> str | None:
+    from console.host.nvml import nvml_call
+
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:
+        return None
+    try:
+        value = nvml_call(pynvml, "nvmlSystemGetDriverVersion")
+        return value.decode() if isinstance(value, bytes) else value
+    finally:
+        nvml_call(pynvml, "nvmlShutdown")
