@@ -37,6 +37,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "write one paste-ready diagnostic file (doctor, telemetry, errors, log tail)"),
     "diagnose": ("console.commands.diagnose",
                  "name the root causes of a failure in a log (FILE or stdin)"),
+    "fingerprint": ("console.commands.fingerprint",
+                    "record how a model behaves here, to compare on another machine"),
+    "compare": ("console.commands.compare",
+                "compare two fingerprints: identical, close, or what differs"),
 }
 
 

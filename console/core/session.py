@@ -30,6 +30,7 @@ from console.core.protocol import (
     CacheEmptied,
     Error,
     Exited,
+    BehaviourDone,
     FingerprintDone,
     GcDone,
     Generated,
@@ -376,7 +377,7 @@ def apply(session: Session, event: AnyEvent | SessionEvent) -> Session:
             return replace(session, engine="stopped" if event.expected else "dead",
                            exited=event, loaded=None, allocator=None, pid=None,
                            generation=replace(session.generation, running=False))
-        case Output() | Log() | Bye() | FingerprintDone():
+        case Output() | Log() | Bye() | FingerprintDone() | BehaviourDone():
             return session
         case _:
             assert_never(event)
