@@ -36,7 +36,8 @@ __all__ = ["DEFAULT_CONTEXT", "SCHEMA_VERSION", "CheckResult", "assess", "format
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL",
-                        help="a model directory, a hub id (org/name) in the local HF cache, or 'demo'")
+                        help="a model directory, a hub id (org/name) in the local HF cache, "
+                             "or 'demo'")
     parser.add_argument("--dtype", default="auto", choices=DTYPES,
                         help="dtype the weights load as (default: auto = the checkpoint's)")
     parser.add_argument("--context", type=int, metavar="N",

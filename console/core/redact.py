@@ -35,7 +35,8 @@ _ANY_SECRET_NAME = (
     r"|token|use_auth_token|cookie|set-cookie"
 )
 # A value after `=` or `:`: a quoted string (spaces, `;` and all), or a run without spaces.
-_VALUE = r"""(?:"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|(?!\*\*\*)(?!None\b|True\b|False\b|null\b)[^\s"',)}\]]+)"""
+_VALUE = (r"""(?:"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|"""
+          r"""(?!\*\*\*)(?!None\b|True\b|False\b|null\b)[^\s"',)}\]]+)""")
 
 
 def _mask_value(match: re.Match[str]) -> str:

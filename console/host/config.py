@@ -154,7 +154,8 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
     keep_sessions = cfg.log_keep_sessions
     if "keep_sessions" in logs:
         raw_keep = logs["keep_sessions"]
-        if isinstance(raw_keep, bool) or not isinstance(raw_keep, int) or not 1 <= raw_keep <= 100_000:
+        if (isinstance(raw_keep, bool) or not isinstance(raw_keep, int)
+                or not 1 <= raw_keep <= 100_000):
             raise ConfigError(source, "logs.keep_sessions",
                               f"expected a whole number from 1 to 100000, got {raw_keep!r}")
         keep_sessions = raw_keep
