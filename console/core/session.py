@@ -26,11 +26,11 @@ from console.core.levels import DEFAULT_LEVELS, GUARD_RESOURCES, Levels
 from console.core.protocol import (
     Aborted,
     AnyEvent,
+    BehaviourDone,
     Bye,
     CacheEmptied,
     Error,
     Exited,
-    BehaviourDone,
     FingerprintDone,
     GcDone,
     Generated,
