@@ -65,6 +65,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "--model", metavar="MODEL",
         help="model to select in the dashboard: a directory, a hub id in the local cache, or 'demo'",
     )
+    parser.add_argument(
+        "--no-prestart", action="store_true",
+        help="do not start the engine process when the console opens (config: "
+        "[engine] prestart = false); it then starts on the first load",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = _chosen_command(argv) if argv is not None else None
     for name, (module_name, help_text) in COMMANDS.items():
@@ -82,6 +87,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
                 "--interval", "interval", f"must be at least {MIN_INTERVAL_S} s, got {args.interval}"
             )
         config = config.with_overrides(interval_s=float(args.interval))
+    if getattr(args, "no_prestart", False):
+        config = config.with_overrides(prestart=False)
     return config
 
 

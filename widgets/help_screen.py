@@ -1,4 +1,5 @@
-"""`?`: every key binding of the console, with what it does. Escape or `?` closes it."""
+"""`?`: every key of the console, grouped by where it works (a row with no description is a
+group's heading), with what it does. Escape or `?` closes it."""
 
 from __future__ import annotations
 
@@ -33,11 +34,14 @@ class HelpScreen(ModalScreen[None]):
         self.rows = list(rows)
 
     def compose(self) -> ComposeResult:
-        key_width = max((len(keys) for keys, _ in self.rows), default=0) + 2
+        key_width = max((len(keys) for keys, what in self.rows if what), default=0) + 2
         table = Text()
         for n, (keys, description) in enumerate(self.rows):
             if n:
                 table.append("\n")
+            if not description:
+                table.append(("\n" if n else "") + keys, "bold underline")
+                continue
             table.append(keys.ljust(key_width), "bold")
             table.append(description)
         with VerticalScroll() as scroll:

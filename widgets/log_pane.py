@@ -156,7 +156,6 @@ class LogPane(ScrollView, can_focus=True):
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l", "cycle_level(1)", "Level", id="log.level"),
-        Binding("L", "cycle_level(-1)", "Level down", show=False, id="log.level_down"),
         Binding("end", "follow", "Follow", id="log.follow"),
         Binding("v", "toggle_select", "Select", id="log.select"),
         Binding("y,c", "copy", "Copy", id="log.copy"),

@@ -66,7 +66,7 @@ from widgets.cause_card import CauseCard
 from widgets.log_pane import LogEntry, LogPane
 
 KEYS: tuple[tuple[str, str], ...] = (
-    ("l / L", "log: raise / lower the minimum level"),
+    ("l", "log: cycle the minimum level (L loads, on every tab)"),
     ("/", "log: filter by text (Esc clears)"),
     ("End", "log: follow the tail again"),
     ("v, ↑↓, shift+↑↓", "log: select lines"),

@@ -52,6 +52,9 @@ class Config:
     auto_resume: bool = False
     stall_s: float = 20.0
     hf_cache: str | None = None  # None: huggingface_hub's default
+    # Start the engine process (torch and transformers imported, no CUDA context) when the
+    # console opens, so the first load pays no import time.
+    prestart: bool = True
     source: str = "<defaults>"
 
     def with_overrides(self, **changes: Any) -> Config:
@@ -112,7 +115,7 @@ def validate_levels(source: str, name: str, vals: dict[str, float | None]) -> Le
 
 
 def parse_config(data: dict[str, Any], source: str) -> Config:
-    _check_keys(source, "", data, {"monitor", "thresholds", "guard", "models"})
+    _check_keys(source, "", data, {"monitor", "thresholds", "guard", "models", "engine"})
     cfg = Config(source=source)
     monitor = data.get("monitor", {})
     if not isinstance(monitor, dict):
@@ -154,6 +157,14 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
     if hf_cache is not None and not isinstance(hf_cache, str):
         raise ConfigError(source, "models.hf_cache", f"expected a path string, got {hf_cache!r}")
 
+    engine = data.get("engine", {})
+    if not isinstance(engine, dict):
+        raise ConfigError(source, "engine", "expected a table")
+    _check_keys(source, "engine", engine, {"prestart"})
+    prestart = engine.get("prestart", cfg.prestart)
+    if not isinstance(prestart, bool):
+        raise ConfigError(source, "engine.prestart", f"expected true or false, got {prestart!r}")
+
     return Config(
         interval_s=interval,
         history_s=history,
@@ -161,6 +172,7 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
         auto_resume=auto_resume,
         stall_s=stall,
         hf_cache=hf_cache,
+        prestart=prestart,
         source=source,
     )
 
@@ -197,6 +209,9 @@ def default_toml() -> str:
         "[guard]",
         "auto_resume = false       # resume a paused load once every resource is under 'resume'",
         "stall_seconds = 20        # no load progress for this long shows 'stalled'",
+        "",
+        "[engine]",
+        "prestart = true           # start the engine (imports torch) when the console opens",
         "",
         "[models]",
         "# hf_cache = \"/data/hf\"   # default: huggingface_hub's cache location",
