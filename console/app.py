@@ -62,11 +62,12 @@ from console.core.session import (
 )
 from console.core.units import fmt_bytes
 from console.engines.base import Engine, EngineDead, OnEvent, guard_settings
+from console.host import oomkill
 from console.host.config import Config
 from console.host.demo import DEMO_LABEL, DEMO_NAME, demo_dir
 from widgets.confirm_screen import ConfirmScreen
 from widgets.dashboard import Dashboard
-from widgets.engine_box import EngineBox
+from widgets.engine_box import EngineBox, default_device
 from widgets.engine_strip import EngineStrip, engine_proc, tab_badge
 from widgets.help_screen import HelpScreen
 from widgets.key_footer import KeyFooter
@@ -247,6 +248,8 @@ class ConsoleApp(App[int]):
         self.causes_unseen = 0
         self.engine_closer: threading.Thread | None = None
         self.prestart = prestart
+        self._oom_before: dict[str, int] = {}  # the kernel's OOM-kill counters at engine start
+        self.oom_kill_evidence: str | None = None
         self._quit_armed_until = 0.0
 
     # -- layout -------------------------------------------------------------------------
@@ -669,6 +672,8 @@ class ConsoleApp(App[int]):
             self.engine = self.engine_factory(self._deliver_engine_message)
         if not self.engine.alive:
             pid = self.engine.start()
+            self._oom_before = oomkill.counts()
+            self.oom_kill_evidence = None
             self.fold(EngineStarted(pid))
             self.log_view.add_event(f"engine started: pid {pid}")
             watch = getattr(self.sampler, "watch", None)
@@ -692,6 +697,9 @@ class ConsoleApp(App[int]):
 
     def on_engine_message(self, message: EngineMessage) -> None:
         event = message.event
+        if isinstance(event, protocol.Exited) and not event.expected:
+            # Read before the log diagnoses the death: its context carries the evidence.
+            self.oom_kill_evidence = oomkill.evidence(self._oom_before, oomkill.counts())
         self.log_view.handle_engine_message(event)
         if isinstance(event, protocol.Output):
             return
@@ -715,7 +723,9 @@ class ConsoleApp(App[int]):
                             severity="warning", timeout=10)
             case protocol.Exited():
                 if not event.expected:
-                    self.notify(f"the engine died ({exit_how(event)}); X restarts it",
+                    why = self.death_reason(event)
+                    self.fold(Notice(f"the engine {why}; X restarts it", "error"))
+                    self.notify(f"the engine {why}; X restarts it",
                                 title="engine", severity="error", timeout=15)
                 unwatch = getattr(self.sampler, "unwatch", None)
                 if callable(unwatch) and event.pid:
@@ -724,11 +734,27 @@ class ConsoleApp(App[int]):
             case _:
                 pass
 
+    def death_reason(self, exited: protocol.Exited) -> str:
+        """How the engine ended, explained only as far as the evidence goes: a SIGKILL is the
+        OOM killer only when the kernel's counter rose or RAM / swap were near full."""
+        if exited.signal != "SIGKILL":
+            return f"ended ({exit_how(exited)})"
+        if self.oom_kill_evidence:
+            return f"was killed by the kernel's OOM killer ({self.oom_kill_evidence})"
+        host = self.sample.host if self.sample is not None else None
+        ram = host.ram_used_fraction if host is not None else None
+        swap = host.swap_used_fraction if host is not None else None
+        if (ram is not None and ram >= 0.9) or (swap is not None and swap >= 0.8):
+            return (f"was killed (SIGKILL) with host RAM {100 * (ram or 0):.0f}% used: "
+                    "likely the kernel's OOM killer")
+        return "was killed by a signal from outside (SIGKILL)"
+
     def _diagnosis_context(self) -> Any:
         from console.core.diagnose import DiagnosisContext
 
         engine_pid = self.engine.pid if self.engine is not None else None
-        return DiagnosisContext.from_sample(self.sample, engine_pid=engine_pid)
+        return DiagnosisContext.from_sample(self.sample, engine_pid=engine_pid,
+                                            oom_kill_evidence=self.oom_kill_evidence)
 
     def _send(self, what: str, command: protocol.AnyCommand) -> bool:
         """Send one command to the running engine; say so when there is none."""
@@ -745,8 +771,10 @@ class ConsoleApp(App[int]):
         return True
 
     def default_device(self) -> str:
-        """cuda:0 when NVML sees a GPU, else cpu (what `load` does headless)."""
-        return "cuda:0" if self.sample is not None and self.sample.gpus else "cpu"
+        """What the engine's torch can do: cuda:0 when it can use a GPU, else cpu (a CPU-only
+        torch on a box with a driver loads on the CPU). Before the engine said so: auto (the
+        engine decides by its torch) when NVML sees a GPU, else cpu."""
+        return default_device(self.session, self.sample)
 
     # -- pre-flight ---------------------------------------------------------------------
 
@@ -1130,7 +1158,7 @@ def run_app(config: Config, model: str | None = None, *, sampler: Sampler | None
         telemetry = Telemetry()
         sampler = telemetry
     app = ConsoleApp(config, sampler, initial_model=model, watch_terminal=True,
-                     freeze_startup_objects=True)
+                     freeze_startup_objects=True, prestart=config.prestart)
     # Our own loop, not asyncio.run: asyncio.run waits for every executor thread, and a
     # sampler stuck in a driver call would then keep the process alive forever.
     loop = asyncio.new_event_loop()

@@ -105,6 +105,24 @@ def rss_lines(session: Session, sample: Sample | None, history: Sequence[Sample]
     return lines
 
 
+def default_device(session: Session, sample: Sample | None) -> str:
+    """The device a load with an empty device field goes to (see ConsoleApp.default_device)."""
+    hello = session.hello
+    if hello is not None and hello.cuda_available is not None:
+        return "cuda:0" if hello.cuda_available else "cpu"
+    return "auto" if sample is not None and sample.gpus else "cpu"
+
+
+def device_note(session: Session, sample: Sample | None) -> str:
+    """The doctor's finding when the driver sees a GPU the engine's torch cannot use."""
+    hello = session.hello
+    if hello is None or hello.cuda_available is not False or sample is None or not sample.gpus:
+        return ""
+    build = "a CPU-only build" if hello.cuda is None else f"built for CUDA {hello.cuda}"
+    return (f"device: cpu by default: the engine's torch {hello.torch} ({build}) cannot use "
+            f"the {len(sample.gpus)} GPU(s) the driver sees; D (doctor) says how to fix it")
+
+
 def _estimate_bytes(session: Session) -> int | None:
     check = session.check
     if check is None or check.result is None or (session.model and check.model != session.model):
@@ -125,6 +143,7 @@ class EngineBox(Vertical):
     """
 
     def compose(self) -> ComposeResult:
+        yield Static("", id="device-note", classes="line -warning", markup=False)
         yield Static("VRAM: waiting for the first sample", id="engine-vram", classes="line",
                      markup=False)
         yield Static("RSS: no engine process", id="engine-rss", classes="line", markup=False)
@@ -145,6 +164,8 @@ class EngineBox(Vertical):
     def show(self, session: Session, sample: Sample | None, history: Sequence[Sample]) -> None:
         width = max(30, self.content_region.width or self.size.width or 60)
         recent = list(history)[-(width - 6):]
+        note = device_note(session, sample)
+        self._line("device-note", note, "warning" if note else None)
         self._line("engine-vram", "\n".join(vram_lines(session, sample, recent, width)))
         self._line("engine-rss", "\n".join(rss_lines(session, sample, recent, width)))
         self._line("allocator", allocator_text(session.allocator.wire) if session.allocator

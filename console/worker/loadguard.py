@@ -604,7 +604,7 @@ def preload_gate(model: str, path: Path, *, dtype: str, device: str, context: in
     fit = result.fit
     if fit is not None and fit.verdict == "will_not_fit" and result.device_problem is None:
         fixes = [s.text for s in fit.suggestions]
-        hint = "; ".join([*fixes, "or load anyway with --force (the guard still watches)"])
+        hint = "; ".join([*fixes, "or load anyway: F in the console, --force on the command line (the guard still watches)"])
         refusal = f"will not fit: {fit.reason}"
         if force:
             return Gate(result, None, "will_not_fit", hint, True, elapsed)

@@ -560,7 +560,7 @@ class Engine:
         if device.startswith("cuda"):
             if not torch.cuda.is_available():
                 raise EngineError(f"device {device!r}: torch {torch.__version__} sees no CUDA GPU",
-                                  "use --device cpu, or install a CUDA build of torch")
+                                  "set the device field to cpu (--device cpu), or install a CUDA build of torch")
             cuda_targets = [int(device.split(":")[1]) if ":" in device else 0]
         elif device == "auto" and torch.cuda.is_available():
             cuda_targets = list(range(torch.cuda.device_count()))
