@@ -33,7 +33,7 @@ once per diagnosed error (`record.error.causes[0]` is the best cause; `record.fa
 facts then). `errors` holds the diagnosed errors (oldest first) for the bundle key:
 `console.host.bundle.write_bundle(path, ..., diagnosed_errors=log_view.errors, ...)`.
 
-Keys: in the pane `l`/`L` level, End follow, `v` select, `y`/`c` copy, `n`/`N` errors; `/` opens
+Keys: in the pane `l` level (L is Load on every tab), End follow, `v` select, `y`/`c` copy, `n`/`N` errors; `/` opens
 the text filter (typing filters live, Enter keeps it, Escape clears it); Tab reaches the cards
 (Enter expands, `c` copies, `g` shows the error in the log). `KEYS` lists them for a help screen.
 """
