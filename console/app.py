@@ -266,10 +266,13 @@ class ConsoleApp(App[int]):
             with VerticalScroll(id="model"), Container(id="model-body"):
                 # Left: model, options, state, progress, prompt and output (room below the
                 # prompt for attachments); right: the engine's memory against the guard.
-                with Vertical(id="model-left"):
+                with Vertical(id="model-left") as left:
+                    left.border_title = "model"
                     yield ModelPanel(self.initial_model, self.session, id="model-panel")
                     yield PromptPanel(id="prompt-panel")
-                yield EngineBox(id="engine-box")
+                box = EngineBox(id="engine-box")
+                box.border_title = "engine process"
+                yield box
             with Container(id="log"):
                 yield LogView(context_provider=self._diagnosis_context,
                               doctor_provider=lambda: self.doctor_report,

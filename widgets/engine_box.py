@@ -11,15 +11,17 @@ Renders only from what the app gives it (session, sample, history); keeps no eng
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.widget import Widget
 from textual.widgets import Static
 
 from console.core.levels import Levels
 from console.core.sample import Sample
-from console.core.session import Session, exit_how
+from console.core.session import Line, Session, exit_how
 from console.core.units import fmt_bytes
 from widgets.engine_strip import SPARK, engine_proc
 from widgets.model_panel import allocator_text, guard_levels_text
@@ -132,6 +134,39 @@ def _estimate_bytes(session: Session) -> int | None:
     return int(total) if isinstance(total, (int, float)) else None
 
 
+LinesOf = Callable[[Session, Sample | None, Sequence[Sample], int], list[str]]
+
+
+class MemoryLines(Widget):
+    """Bar lines drawn at paint time for the width the widget has then (a bar never overflows
+    or wraps, whatever the layout did since the data came)."""
+
+    DEFAULT_CSS = "MemoryLines { height: auto; }"
+
+    def __init__(self, lines_of: LinesOf, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.lines_of = lines_of
+        self.data: tuple[Session, Sample | None, Sequence[Sample]] | None = None
+
+    def set_data(self, session: Session, sample: Sample | None,
+                 history: Sequence[Sample]) -> None:
+        self.data = (session, sample, history)
+        self.refresh(layout=True)
+
+    def text(self, width: int | None = None) -> str:
+        if self.data is None:
+            return ""
+        session, sample, history = self.data
+        width = max(30, width or self.content_region.width or 60)
+        return "\n".join(self.lines_of(session, sample, list(history)[-(width - 6):], width))
+
+    def render(self) -> str:
+        return self.text(self.content_region.width)
+
+    def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
+        return max(1, self.text(width).count("\n") + 1)
+
+
 class EngineBox(Vertical):
     DEFAULT_CSS = """
     EngineBox { height: auto; }
@@ -144,9 +179,8 @@ class EngineBox(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="device-note", classes="line -warning", markup=False)
-        yield Static("VRAM: waiting for the first sample", id="engine-vram", classes="line",
-                     markup=False)
-        yield Static("RSS: no engine process", id="engine-rss", classes="line", markup=False)
+        yield MemoryLines(vram_lines, id="engine-vram")
+        yield MemoryLines(rss_lines, id="engine-rss")
         yield Static("allocator: N/A (no model loaded)", id="allocator", classes="line",
                      markup=False)
         yield Static("", id="guard-levels", classes="line", markup=False)
@@ -162,16 +196,17 @@ class EngineBox(Vertical):
         widget.display = bool(text)
 
     def show(self, session: Session, sample: Sample | None, history: Sequence[Sample]) -> None:
-        width = max(30, self.content_region.width or self.size.width or 60)
-        recent = list(history)[-(width - 6):]
         note = device_note(session, sample)
         self._line("device-note", note, "warning" if note else None)
-        self._line("engine-vram", "\n".join(vram_lines(session, sample, recent, width)))
-        self._line("engine-rss", "\n".join(rss_lines(session, sample, recent, width)))
+        for lines in self.query(MemoryLines):
+            lines.set_data(session, sample, history)
         self._line("allocator", allocator_text(session.allocator.wire) if session.allocator
                    else "allocator: N/A (no model loaded)")
         self._line("guard-levels", guard_levels_text(session.levels, session.auto_resume))
-        self._line("guard-state", session.guard_line.text, session.guard_line.level)
+        guard = session.guard_line
+        if session.engine != "loading" and session.guard_mode == "running":
+            guard = Line("guard: watches the next load")  # it acts only while a load runs
+        self._line("guard-state", guard.text, guard.level)
         exited = session.exited
         if exited is not None and not exited.expected:
             last = [line for line in exited.last_lines if line.strip()][-3:]

@@ -21,6 +21,7 @@ from console.core.units import fmt_bytes, fmt_rate
 
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 8
+COMPACT_BELOW = 120
 STATE_STYLE = {
     "loading": "bold $accent", "loaded": "bold $success", "generating": "bold $success",
     "dead": "bold $error", "error": "bold $error", "paused": "bold $warning",
@@ -35,12 +36,16 @@ def engine_proc(sample: Sample | None, pid: int | None) -> ProcSample | None:
 
 
 def spark(values: list[float], width: int = SPARK_WIDTH) -> str:
-    """A tiny sparkline scaled to the values' own maximum (newest at the right)."""
+    """A tiny trend line between the values' own minimum and maximum (newest at the right);
+    a flat series is a flat low line."""
     values = values[-width:]
-    top = max(values, default=0.0)
-    if top <= 0:
+    if not values:
         return ""
-    return "".join(SPARK[min(len(SPARK) - 1, int(v / top * (len(SPARK) - 1)))] for v in values)
+    low, high = min(values), max(values)
+    if high <= low:
+        return SPARK[0] * len(values)
+    top = len(SPARK) - 1
+    return "".join(SPARK[min(top, int((v - low) / (high - low) * top))] for v in values)
 
 
 def progress_pct(session: Session) -> float | None:
@@ -73,12 +78,17 @@ def tab_badge(session: Session) -> str | None:
 
 
 def strip_parts(session: Session, sample: Sample | None, rss_history: Iterable[float] = (),
-                *, in_prompt: bool = False) -> list[tuple[str, str]]:
-    """(text, style) parts of the line; styles are Textual variables or ''."""
+                *, in_prompt: bool = False, width: int = 200) -> list[tuple[str, str]]:
+    """(text, style) parts of the line; styles are Textual variables or ''. Narrower than
+    COMPACT_BELOW columns the load's bytes and rate and the guard word are left out (the
+    model view has them), so the keys still fit."""
+    compact = width < COMPACT_BELOW
     state = state_word(session)
     parts: list[tuple[str, str]] = [("● ", STATE_STYLE.get(state.split()[0], "$text-muted")),
                                     (state, STATE_STYLE.get(state.split()[0], "bold"))]
     model = session.label or session.model
+    if model and compact and len(model) > 20:
+        model = model[:19] + "…"
     if model and session.engine in ("loading", "loaded", "generating", "unloading"):
         parts.append((f" {model}", ""))
     if session.engine == "loading":
@@ -89,9 +99,10 @@ def strip_parts(session: Session, sample: Sample | None, rss_history: Iterable[f
             parts.append((f" — {session.guard_line.text}", "$warning"))
         elif p is not None:
             pct = progress_pct(session)
-            eta = "" if p.eta_s is None else f" ETA {p.eta_s:.0f} s"
-            parts.append((f" {pct or 0:.0f}% {fmt_bytes(p.bytes_done)}/{fmt_bytes(p.bytes_total)}"
-                          f" {fmt_rate(p.rate_bytes_per_s)}{eta}", ""))
+            eta = "" if p.eta_s is None or compact else f" ETA {p.eta_s:.0f} s"
+            sizes = ("" if compact else f" {fmt_bytes(p.bytes_done)}/{fmt_bytes(p.bytes_total)}"
+                     f" {fmt_rate(p.rate_bytes_per_s)}")
+            parts.append((f" {pct or 0:.0f}%{sizes}{eta}", ""))
         else:
             parts.append((" (reading the checkpoint)", "$text-muted"))
     elif session.engine == "starting":
@@ -103,7 +114,7 @@ def strip_parts(session: Session, sample: Sample | None, rss_history: Iterable[f
         vram = f"VRAM {fmt_bytes(proc.gpu_memory_bytes)} " if proc.gpu_memory_bytes else ""
         parts.append((f" │ {vram}RSS {fmt_bytes(proc.rss_bytes)} ", ""))
         parts.append((spark(list(rss_history)), "$accent"))
-    if session.engine == "loading" and session.guard_mode == "running":
+    if session.engine == "loading" and session.guard_mode == "running" and not compact:
         parts.append((" │ guard running", "$text-muted"))
     keys = state_keys(session, in_prompt=in_prompt)
     if keys:
@@ -116,9 +127,9 @@ def strip_parts(session: Session, sample: Sample | None, rss_history: Iterable[f
 
 
 def strip_text(session: Session, sample: Sample | None, rss_history: Iterable[float] = (),
-               *, in_prompt: bool = False) -> str:
+               *, in_prompt: bool = False, width: int = 200) -> str:
     return "".join(text for text, _ in strip_parts(session, sample, rss_history,
-                                                   in_prompt=in_prompt))
+                                                   in_prompt=in_prompt, width=width))
 
 
 class EngineStrip(Static):
@@ -133,7 +144,8 @@ class EngineStrip(Static):
 
     def show(self, session: Session, sample: Sample | None, rss_history: Iterable[float] = (),
              *, in_prompt: bool = False) -> None:
-        parts = strip_parts(session, sample, rss_history, in_prompt=in_prompt)
+        parts = strip_parts(session, sample, rss_history, in_prompt=in_prompt,
+                            width=self.app.size.width)
         text = "".join(t for t, _ in parts)
         if text == self.text:
             return

@@ -109,7 +109,9 @@ class ModelPanel(Vertical):
     ModelPanel #load-progress { height: 1; }
     ModelPanel #preflight { max-height: 12; color: $text; }
     ModelPanel .line { height: auto; }
-    Screen.-narrow ModelPanel #buttons { display: none; }
+    ModelPanel #buttons { layout: grid; grid-size: 6; grid-rows: 1; grid-gutter: 0 1;
+                          height: auto; }
+    ModelPanel #buttons Button { width: 1fr; margin: 0; }
     """
 
     def __init__(self, model: str | None, session: Session, **kwargs: Any) -> None:
