@@ -795,9 +795,13 @@ class ConsoleApp(App[int]):
         thread worker; the result comes back as CheckDone."""
         if not model:
             return
+        self._check(model, *self._check_options())
+
+    def _check_options(self) -> tuple[str, str | None, int | None, int]:
+        """(dtype, device, context, batch) of the panel now: what a pre-flight is for."""
         panel = self.model_panel
-        self._check(model, panel.option("dtype"), panel.option("device") or None,
-                    panel.int_option("context"), panel.int_option("batch") or 1)
+        return (panel.option("dtype"), panel.option("device") or None,
+                panel.int_option("context"), panel.int_option("batch") or 1)
 
     @work(thread=True, exclusive=True, group="check", exit_on_error=False)
     def _check(self, model: str, dtype: str, device: str | None, context: int | None,
@@ -835,13 +839,14 @@ class ConsoleApp(App[int]):
             verdict = "broken"
         else:
             verdict = result.fit.verdict if result.fit is not None else "unknown"
-        self.post_message(CheckDone(model, result, format_text(result).rstrip(), verdict))
+        self.post_message(CheckDone(model, result, format_text(result).rstrip(), verdict,
+                                    (dtype, device, context, batch)))
 
     def on_check_done(self, message: CheckDone) -> None:
         if message.model not in (self.model_panel.model_name, self.session.model):
             return  # the user picked another model meanwhile
         self.fold(SessionCheckDone(Check(message.model, message.result, message.text,
-                                         message.verdict)))
+                                         message.verdict, message.options)))
 
     # -- model actions ------------------------------------------------------------------
 
@@ -885,13 +890,11 @@ class ConsoleApp(App[int]):
             self.log_view.add_event(f"load of {model} refused by the pre-flight: {reason}",
                                     "warning")
             return
-        if check is None or check.model != model:
+        if check is None or check.model != model or check.options != self._check_options():
             self.run_check(model)
             check = None
-        preflight = None
-        if check is not None and check.result is not None:
-            # The engine re-checks only the free memory, not the checkpoint.
-            preflight = {"ok": check.verdict != "broken", "verdict": check.verdict}
+        # Pre-flight once per load: the engine re-checks only the memory free now.
+        preflight = check.wire() if check is not None else None
         command = protocol.new_command(
             protocol.Load, model=model, dtype=panel.option("dtype"),
             device=panel.option("device") or self.default_device(),

@@ -193,6 +193,13 @@ class LogView(Vertical):
         self._diagnosis_queue.put(("exit", returncode, signal_number, expected, failed, pid, entry.seq))
         return entry
 
+    def diagnosis_mark(self) -> threading.Event:
+        """An Event the diagnosis worker sets once it has handled everything queued before it
+        (what it found has been posted by then): await it instead of sleeping."""
+        done = threading.Event()
+        self._diagnosis_queue.put(("mark", done))
+        return done
+
     def flush_diagnosis(self) -> None:
         """Close open tracebacks now (the output paused: nothing more is coming for them)."""
         self._diagnosis_queue.put(("flush",))
@@ -334,6 +341,8 @@ class LogView(Vertical):
                 elif kind == "flush":
                     streamed(diagnoser.flush(context), context)
                     unflushed = False
+                elif kind == "mark":
+                    fields[0].set()
                 elif kind == "stated":
                     error, seq, ts = fields
                     verdict = deduper.classify("stated", error, ts)

@@ -46,8 +46,10 @@ class CheckDone(Message):
     """The pre-flight of `model` (from a thread worker): `result` (a CheckResult) or None,
     `text` to show, `verdict` fits | tight | will_not_fit | broken | unknown."""
 
-    def __init__(self, model: str, result: Any, text: str, verdict: str) -> None:
+    def __init__(self, model: str, result: Any, text: str, verdict: str,
+                 options: tuple[Any, ...] = ()) -> None:
         super().__init__()
+        self.options = options
         self.model = model
         self.result = result
         self.text = text

@@ -14,16 +14,23 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from console.core.units import fmt_bytes
+from console.core.check import (
+    DEFAULT_CONTEXT,
+    SCHEMA_VERSION,
+    CheckResult,
+    format_text,
+    memory_now,
+)
+from console.core.check import assess as core_assess
 from console.host.config import Config
 
-SCHEMA_VERSION = 1
 DTYPES = ("auto", "bf16", "bfloat16", "fp16", "float16", "fp32", "float32")
-DEFAULT_CONTEXT = 4096
+
+__all__ = ["DEFAULT_CONTEXT", "SCHEMA_VERSION", "CheckResult", "assess", "format_text",
+           "memory_now", "resolve_model", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,119 +91,17 @@ class _ProgressBar:
         self.stream.flush()
 
 
-def memory_now(sample: Any) -> tuple[list[Any], str | None]:
-    """DeviceMemory for each GPU (NVML) and the host; a note when there is no GPU."""
-    from console.core.estimate import DeviceMemory
-
-    memory: list[Any] = []
-    for gpu in sample.gpus:
-        if gpu.memory_total_bytes and gpu.memory_used_bytes is not None:
-            memory.append(DeviceMemory(f"cuda:{gpu.index}", gpu.memory_total_bytes,
-                                       gpu.memory_used_bytes))
-    host = sample.host
-    if host.ram_total_bytes and host.ram_available_bytes is not None:
-        memory.append(DeviceMemory("cpu", host.ram_total_bytes,
-                                   host.ram_total_bytes - host.ram_available_bytes))
-    note = None
-    if not any(m.device.startswith("cuda") for m in memory):
-        note = f"no GPU: {sample.nvml.message or sample.nvml.state}"
-    return memory, note
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """Everything `check` found: the pre-flight report, the estimate, the fit. The TUI shows
-    the same object when a model is picked."""
-
-    model: str
-    model_dir: str
-    report: Any  # console.core.preflight.PreflightReport
-    device: str
-    device_problem: str | None
-    estimate: Any  # console.core.estimate.Estimate | None
-    estimate_problem: str | None
-    fit: Any  # console.core.estimate.FitVerdict | None
-    memory: tuple[Any, ...]  # console.core.estimate.DeviceMemory now
-    notes: tuple[str, ...]
-    load_time: Any = None  # console.host.loadspeed.LoadTime: expected seconds to load here now
-
-    @property
-    def exit_code(self) -> int:
-        broken = not self.report.ok or self.device_problem is not None
-        return 1 if broken or (self.fit is not None and self.fit.verdict == "will_not_fit") else 0
-
-    def to_json_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "model": self.model,
-            "model_dir": self.model_dir,
-            "ok": self.exit_code == 0,
-            "exit_code": self.exit_code,
-            "device": self.device,
-            "device_problem": self.device_problem,
-            "preflight": self.report.to_json_dict(),
-            "estimate": self.estimate.to_json_dict() if self.estimate is not None else None,
-            "estimate_problem": self.estimate_problem,
-            "fit": self.fit.to_json_dict() if self.fit is not None else None,
-            "memory_now": [{"device": m.device, "total_bytes": m.total_bytes,
-                            "used_bytes": m.used_bytes, "free_bytes": m.free_bytes}
-                           for m in self.memory],
-            "notes": list(self.notes),
-            "load_time": self.load_time.to_json_dict() if self.load_time is not None else None,
-        }
-
-
 def assess(
     model: str, model_dir: Path, report: Any, sample: Any, config: Config, *,
     dtype: str = "auto", context: int | None = None, batch: int = 1, device: str | None = None,
     attn: str = "sdpa",
 ) -> CheckResult:
-    """The estimate and the fit for a pre-flight report, against the memory in `sample`."""
-    from console.core import estimate as est_mod
+    """`console.core.check.assess` with the expected load time on this machine."""
+    from console.host import loadspeed
 
-    notes: list[str] = []
-    memory, no_gpu = memory_now(sample)
-    gpus = [m for m in memory if m.device.startswith("cuda")]
-    if device is None:
-        device = "cuda:0" if gpus else "cpu"
-        if no_gpu:
-            notes.append(f"{no_gpu}; checked against host RAM (device cpu)")
-    elif device == "cuda":
-        device = "cuda:0"
-    device_problem = None
-    if device != "cpu" and not gpus:
-        device_problem = f"no GPU: cannot check fit on {device} ({no_gpu})"
-    elif device.startswith("cuda:") and all(m.device != device for m in gpus):
-        device_problem = f"{device}: no such GPU here ({len(gpus)} GPU(s) found)"
-
-    estimate = verdict = None
-    estimate_problem = None
-    if report.config is not None and report.weight_format == "safetensors" and report.tensors:
-        try:
-            geo = est_mod.geometry(report.config)
-            if context is None:
-                context = min(DEFAULT_CONTEXT, geo.max_positions or DEFAULT_CONTEXT)
-            estimate = est_mod.estimate(
-                report.config, report.tensors, dtype=dtype, context=context, batch=batch,
-                device=device, attn_implementation=attn, gpu_count=max(1, len(gpus)),
-            )
-        except est_mod.EstimateError as exc:
-            estimate_problem = str(exc)
-    elif report.weight_format == "pickle":
-        estimate_problem = "pickle weights have no headers: no estimate before loading"
-    elif report.ok:
-        estimate_problem = "no estimate: nothing to read the tensor sizes from"
-    if estimate is not None and device_problem is None:
-        verdict = est_mod.fit(estimate, memory, pause_pct=config.thresholds["vram"].pause,
-                              config=report.config, tensors=report.tensors)
-    load_time = None
-    if report.weight_files:
-        from console.host import loadspeed
-
-        load_time = loadspeed.time_to_load([model_dir / f for f in report.weight_files],
-                                           device_kind="cpu" if device == "cpu" else "cuda")
-    return CheckResult(model, str(model_dir), report, device, device_problem, estimate,
-                       estimate_problem, verdict, tuple(memory), tuple(notes), load_time)
+    return core_assess(model, model_dir, report, sample, config.thresholds, dtype=dtype,
+                       context=context, batch=batch, device=device, attn=attn,
+                       load_time=loadspeed.time_to_load)
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -233,73 +138,3 @@ def run(args: argparse.Namespace, config: Config) -> int:
     else:
         print(format_text(result))
     return result.exit_code
-
-
-def _gib(n: int | float) -> str:
-    return fmt_bytes(n, digits=2)
-
-
-def _params(n: int) -> str:
-    return f"{n / 1e9:.2f} B parameters" if n >= 1e8 else f"{n / 1e6:.2f} M parameters"
-
-
-def format_text(result: CheckResult) -> str:
-    """The human report."""
-    report, estimate, verdict = result.report, result.estimate, result.fit
-    lines = [f"check {result.model}"
-             + (f"  ({result.model_dir})" if result.model_dir != result.model else "")]
-    cfg = report.config or {}
-    facts = [str(cfg.get("model_type", "?"))]
-    if estimate is not None:
-        facts.append(_params(estimate.weights.parameters))
-    if report.weight_files:
-        facts.append(f"{len(report.weight_files)} {report.weight_format} file(s), "
-                     f"{report.checkpoint_bytes / 1e9:.2f} GB")
-    facts.append(f"transformers {report.transformers_version or 'not installed'}")
-    lines.append("  model     " + " · ".join(facts))
-    lines.append(f"  checks    {len(report.errors)} error(s), {len(report.warnings)} warning(s) "
-                 f"({report.elapsed_s * 1000:.0f} ms)")
-    lines.extend(f"    {f.line()}" for f in report.findings)
-    if report.hashes is not None:
-        h = report.hashes
-        lines.append(f"  hashes    {h.files} file(s), {_gib(h.bytes)} read, "
-                     f"{len(h.mismatched)} mismatched")
-    if estimate is not None:
-        geo = estimate.geometry
-        lines.append(
-            f"  estimate  {estimate.torch_dtype} · context {estimate.context} x batch "
-            f"{estimate.batch} · {estimate.attn_implementation} "
-            f"({estimate.activations.attention_kernel}) · {geo.layers} layers, {geo.heads} heads"
-            f" / {geo.kv_heads} KV, head_dim {geo.head_dim}"
-        )
-        w = estimate.weights
-        rows = [
-            ("weights", w.reserved_bytes, f"{w.bytes / 2**30:.2f} GiB live"
-             + (f", {w.kept_fp32_tensors} kept fp32" if w.kept_fp32_tensors else "")),
-            ("KV cache", estimate.kv_cache_bytes,
-             f"{estimate.kv_bytes_per_token / 1024:.1f} KiB/token"),
-            ("activations", estimate.activations.total_bytes, "prefill, last logits only"),
-            ("CUDA context", estimate.cuda_context_bytes + estimate.runtime_bytes,
-             "context, kernels, cuBLAS" if estimate.cuda_context_bytes else ""),
-            ("slack", estimate.slack_bytes, "allocator"),
-        ]
-        lines.extend(f"    {name:<13}{_gib(value):>12}  {extra}".rstrip()
-                     for name, value, extra in rows)
-        lines.extend(f"    {'peak':<13}{_gib(share.total_bytes):>12}  on {share.device}"
-                     for share in estimate.devices)
-        lines.extend(f"    note: {note}" for note in estimate.notes)
-    elif result.estimate_problem:
-        lines.append(f"  estimate  {result.estimate_problem}")
-    lines.extend(f"  memory    {m.device}: {_gib(m.used_bytes)} used of {_gib(m.total_bytes)}, "
-                 f"{_gib(m.free_bytes)} free" for m in result.memory)
-    lines.extend(f"  note      {note}" for note in result.notes)
-    if result.load_time is not None:
-        lines.append(f"  load time {result.load_time.line()}")
-    if result.device_problem:
-        lines.append(f"  fit       {result.device_problem}")
-    elif verdict is not None:
-        lines.append(f"  fit       {verdict.verdict.replace('_', ' ')}: {verdict.reason}")
-        lines.extend(f"    to fit: {s.text}" for s in verdict.suggestions)
-    code = result.exit_code
-    lines.append(f"  result    {'OK' if code == 0 else 'NOT OK'} (exit {code})")
-    return "\n".join(lines)

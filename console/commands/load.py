@@ -17,6 +17,8 @@ import threading
 import time
 from typing import Any
 
+from console.core import protocol
+from console.core.session import Session, apply
 from console.core.units import fmt_bytes, fmt_rate
 from console.host.config import Config, ConfigError
 
@@ -159,7 +161,10 @@ def _default_device() -> str:
 
 
 class _Printer:
-    """Human-readable progress on stderr (one updating line on a terminal), results on stdout."""
+    """Human-readable progress on stderr (one updating line on a terminal), results on stdout.
+
+    Folds every event into a `Session` (console/core/session.py) like the TUI and prints what
+    the event changed in it: the same state, progress, result and generation figures."""
 
     def __init__(self, verbose: bool, stdin_hint: bool = False) -> None:
         self.verbose = verbose
@@ -167,74 +172,89 @@ class _Printer:
         self.tty = sys.stderr.isatty()
         self.last_progress = 0.0
         self.progress_open = False
+        self.session = Session()
 
     def _end_progress(self) -> None:
         if self.progress_open:
             sys.stderr.write("\n")
             self.progress_open = False
 
-    def __call__(self, msg: dict[str, Any]) -> None:
-        name = msg.get("event")
-        if name == "output":
-            if self.verbose:
+    def _progress(self, p: protocol.Progress) -> None:
+        now = time.monotonic()
+        done = p.tensors_done >= p.tensors_total > 0
+        if not done and now - self.last_progress < (0.2 if self.tty else 2.0):
+            return
+        self.last_progress = now
+        pct = 100.0 * p.bytes_done / p.bytes_total if p.bytes_total else 0.0
+        eta = f" eta {p.eta_s:.1f} s" if p.eta_s is not None else ""
+        line = (f"loading {pct:5.1f}%  {p.tensors_done}/{p.tensors_total} tensors  "
+                f"{fmt_bytes(p.bytes_done)}/{fmt_bytes(p.bytes_total)}  "
+                f"{fmt_rate(p.rate_bytes_per_s)}{eta}  {p.current_file or ''}"
+                + (f"  [{p.loader}]" if p.loader else ""))
+        if self.tty:
+            sys.stderr.write("\r\x1b[2K" + line)
+            self.progress_open = True
+        else:
+            print(line, file=sys.stderr)
+
+    def _loaded(self, loaded: protocol.Loaded) -> None:
+        self._end_progress()
+        mem = loaded.memory
+        where = ", ".join(
+            f"{d['device']} allocated {fmt_bytes(d['allocated_bytes'])} reserved "
+            f"{fmt_bytes(d['reserved_bytes'])} NVML {fmt_bytes(d['nvml_used_bytes'])}"
+            for d in mem["devices"]) or f"host RSS {fmt_bytes(mem.get('rss_bytes'))}"
+        label = f" [{loaded.label}]" if loaded.label != loaded.model else ""
+        print(f"loaded {loaded.model}{label}: {loaded.model_class} {loaded['dtype']}, "
+              f"{loaded['params'] / 1e6:.1f}M params, {fmt_bytes(loaded.param_bytes)} in "
+              f"{loaded.load_s:.2f} s; {where}")
+        if loaded.loader:
+            why = f" ({loaded.fallback_reason})" if loaded.fallback_reason else ""
+            print(f"loader: {loaded.loader}{why}")
+
+    def __call__(self, event: protocol.AnyEvent) -> None:
+        self.session = session = apply(self.session, event)
+        match event:
+            case protocol.Output():
+                if self.verbose:
+                    self._end_progress()
+                    print(event.text, file=sys.stderr)
+            case protocol.Progress():
+                if session.progress is not None:
+                    self._progress(session.progress)
+            case protocol.Log():
                 self._end_progress()
-                print(msg["text"], file=sys.stderr)
-        elif name == "progress":
-            now = time.monotonic()
-            done = msg["tensors_done"] >= msg["tensors_total"] > 0
-            if not done and now - self.last_progress < (0.2 if self.tty else 2.0):
-                return
-            self.last_progress = now
-            pct = 100.0 * msg["bytes_done"] / msg["bytes_total"] if msg["bytes_total"] else 0.0
-            eta = f" eta {msg['eta_s']:.1f} s" if msg.get("eta_s") is not None else ""
-            line = (f"loading {pct:5.1f}%  {msg['tensors_done']}/{msg['tensors_total']} tensors  "
-                    f"{fmt_bytes(msg['bytes_done'])}/{fmt_bytes(msg['bytes_total'])}  "
-                    f"{fmt_rate(msg.get('rate_bytes_per_s'))}{eta}  {msg.get('current_file') or ''}"
-                    + (f"  [{msg['loader']}]" if msg.get("loader") else ""))
-            if self.tty:
-                sys.stderr.write("\r\x1b[2K" + line)
-                self.progress_open = True
-            else:
-                print(line, file=sys.stderr)
-        elif name == "log":
-            self._end_progress()
-            print(f"{msg['level']}: {msg['message']}", file=sys.stderr)
-        elif name == "loaded":
-            self._end_progress()
-            mem = msg["memory"]
-            where = ", ".join(
-                f"{d['device']} allocated {fmt_bytes(d['allocated_bytes'])} reserved "
-                f"{fmt_bytes(d['reserved_bytes'])} NVML {fmt_bytes(d['nvml_used_bytes'])}"
-                for d in mem["devices"]) or f"host RSS {fmt_bytes(mem.get('rss_bytes'))}"
-            label = f" [{msg['label']}]" if msg["label"] != msg["model"] else ""
-            print(f"loaded {msg['model']}{label}: {msg['model_class']} {msg['dtype']}, "
-                  f"{msg['params'] / 1e6:.1f}M params, {fmt_bytes(msg['param_bytes'])} in "
-                  f"{msg['load_s']:.2f} s; {where}")
-            if msg.get("loader"):
-                why = f" ({msg['fallback_reason']})" if msg.get("fallback_reason") else ""
-                print(f"loader: {msg['loader']}{why}")
-        elif name == "token":
-            sys.stdout.write(msg["text"])
-            sys.stdout.flush()
-        elif name == "generated":
-            ttft = f"{msg['ttft_s'] * 1000:.0f} ms" if msg.get("ttft_s") is not None else "N/A"
-            tps = f"{msg['tokens_per_s']:.1f}" if msg.get("tokens_per_s") else "N/A"
-            print()
-            print(f"generated {msg['tokens']} tokens ({msg['stopped']}): TTFT {ttft}, "
-                  f"{tps} tokens/s, KV cache {fmt_bytes(msg.get('kv_cache_bytes'))}")
-        elif name == "unloaded":
-            print(f"unloaded: {msg['message']}")
-        elif name == "preflight":
-            if msg.get("refusal") is None and msg.get("forced"):
+                print(f"{event.level}: {event.message}", file=sys.stderr)
+            case protocol.Loaded():
+                if session.loaded is not None:
+                    self._loaded(session.loaded)
+            case protocol.Token():
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+            case protocol.Generated():
+                done = session.generation.done
+                assert done is not None
+                ttft = f"{done.ttft_s * 1000:.0f} ms" if done.ttft_s is not None else "N/A"
+                tps = f"{done.tokens_per_s:.1f}" if done.tokens_per_s else "N/A"
+                print()
+                print(f"generated {done.tokens} tokens ({done.stopped}): TTFT {ttft}, "
+                      f"{tps} tokens/s, KV cache {fmt_bytes(done.kv_cache_bytes)}")
+            case protocol.Unloaded():
+                print(f"unloaded: {event.message}")
+            case protocol.Preflight():
+                if event.refusal is None and event.get("forced"):
+                    self._end_progress()
+                    print(f"warning: loading anyway (--force): {event.reason}",
+                          file=sys.stderr)
+            case protocol.Paused() | protocol.Resumed() | protocol.Aborted() | protocol.Stalled():
                 self._end_progress()
-                print(f"warning: loading anyway (--force): {msg.get('reason')}", file=sys.stderr)
-        elif name in ("paused", "resumed", "aborted", "stalled"):
-            self._end_progress()
-            text = msg.get("text") if name == "stalled" else msg.get("why")
-            print(f"guard: {text}", file=sys.stderr)
-            if name == "paused" and self.stdin_hint:
-                print("guard: the load is paused - type r + Enter to resume, f + Enter to "
-                      "resume anyway, a + Enter to abort", file=sys.stderr)
+                text = event.text if isinstance(event, protocol.Stalled) else event.why
+                print(f"guard: {text}", file=sys.stderr)
+                if isinstance(event, protocol.Paused) and self.stdin_hint:
+                    print("guard: the load is paused - type r + Enter to resume, f + Enter to "
+                          "resume anyway, a + Enter to abort", file=sys.stderr)
+            case _:
+                pass
 
 
 def _stdin_commands(client: Any) -> None:
@@ -271,11 +291,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
     guard = guard_field(args, config)
     waits_for_user = args.on_pause == "wait" and not guard["auto_resume"]
 
-    def emit_json(msg: dict[str, Any]) -> None:
-        if msg.get("event") == "output":
-            print(msg["text"], file=sys.stderr, flush=True)
-        elif msg.get("event") in JSON_EVENTS:
-            out = {k: v for k, v in msg.items() if k != "v"}
+    def emit_json(msg: protocol.AnyEvent) -> None:
+        if isinstance(msg, protocol.Output):
+            print(msg.text, file=sys.stderr, flush=True)
+        elif msg.NAME in JSON_EVENTS:
+            out = {k: v for k, v in msg.wire.items() if k != "v"}
             print(json.dumps(out, ensure_ascii=False), flush=True)
 
     printer = emit_json if args.json else _Printer(args.verbose, stdin_hint=waits_for_user)
@@ -283,18 +303,18 @@ def run(args: argparse.Namespace, config: Config) -> int:
     failure: str | None = None
     stdin_reader: list[threading.Thread] = []
 
-    def show(msg: dict[str, Any]) -> None:
+    def show(msg: protocol.AnyEvent) -> None:
         printer(msg)
         # A paused load that waits for the user: take r / f / a lines from stdin.
-        if msg.get("event") == "paused" and waits_for_user and not stdin_reader:
+        if isinstance(msg, protocol.Paused) and waits_for_user and not stdin_reader:
             reader = threading.Thread(target=_stdin_commands, args=(client,), daemon=True,
                                       name="stdin-commands")
             stdin_reader.append(reader)
             reader.start()
 
-    def step(events: tuple[str, ...], reply_to: int | None) -> dict[str, Any]:
+    def step(events: tuple[str, ...], reply_to: int | None) -> protocol.AnyEvent:
         """Wait for one of `events` (or an error / the engine's end), showing all on the way."""
-        seen: list[dict[str, Any]] = []
+        seen: list[protocol.AnyEvent] = []
         try:
             result = client.wait_for((*events, "error"), reply_to=reply_to,
                                      timeout=args.timeout, seen=seen)

@@ -701,14 +701,32 @@ def fit(
     With `config` and `tensors` the suggestions are computed (another dtype, a shorter
     context, spreading, offloading) by re-running the estimate.
     """
+    verdict = fit_needs([(share.device, share.total_bytes) for share in est.devices], memory,
+                        pause_pct=pause_pct)
+    if verdict.verdict == "unknown":
+        return verdict
+    worst = max(verdict.devices, key=lambda f: _RANK[f.verdict])
+    reason = verdict.reason
+    suggestions: tuple[Suggestion, ...] = ()
+    if worst.verdict != "fits" and config is not None:
+        suggestions = tuple(_suggest(est, memory, pause_pct, config, tensors))
+    return FitVerdict(worst.verdict, reason, verdict.devices, suggestions)
+
+
+def fit_needs(needs: Sequence[tuple[str, int]], memory: Sequence[DeviceMemory], *,
+              pause_pct: float = 92.0) -> FitVerdict:
+    """fits / tight / will_not_fit for bytes already estimated per device (`fit`'s core; the
+    engine re-checks an estimate the app made against the memory free now). No suggestions."""
     by_name = {m.device: m for m in memory}
     fits: list[DeviceFit] = []
-    for share in est.devices:
-        mem = by_name.get(share.device)
+    for device, need in needs:
+        mem = by_name.get(device)
         if mem is None:
-            return FitVerdict("unknown", f"{share.device}: no memory reading", ())
-        host_level = 100.0 if share.device == "cpu" else pause_pct
-        fits.append(_device_fit(share.total_bytes, mem, host_level))
+            return FitVerdict("unknown", f"{device}: no memory reading", ())
+        host_level = 100.0 if device == "cpu" else pause_pct
+        fits.append(_device_fit(need, mem, host_level))
+    if not fits:
+        return FitVerdict("unknown", "no device to place the model on", ())
     worst = max(fits, key=lambda f: _RANK[f.verdict])
     if worst.verdict == "fits":
         reason = f"needs {_gib(worst.need_bytes)} of {_gib(worst.free_bytes)} free on {worst.device}"
@@ -719,10 +737,7 @@ def fit(
     else:
         reason = (f"{worst.device}: needs {_gib(worst.need_bytes)}, only "
                   f"{_gib(worst.free_bytes)} free")
-    suggestions: tuple[Suggestion, ...] = ()
-    if worst.verdict != "fits" and config is not None:
-        suggestions = tuple(_suggest(est, memory, pause_pct, config, tensors))
-    return FitVerdict(worst.verdict, reason, tuple(fits), suggestions)
+    return FitVerdict(worst.verdict, reason, tuple(fits))
 
 
 def _gib(n: int) -> str:

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from console.core.levels import GUARD_RESOURCES, Levels
+from console.core.levels import GUARD_RESOURCES, Levels, validate_levels
 from console.core.sample import GpuSample, Sample
 
 MIB = 1024**2
@@ -322,9 +322,7 @@ def request_resume(
 def with_threshold(thresholds: Mapping[str, Levels], resource: str, **levels: float | None
                    ) -> dict[str, Levels]:
     """A copy of `thresholds` with some levels of `resource` changed (the guard panel's raise /
-    lower). Validated like the config file (console.host.config.validate_levels)."""
-    from console.host.config import validate_levels
-
+    lower). Validated like the config file (console.core.levels.validate_levels)."""
     base = thresholds[resource]
     vals: dict[str, float | None] = {
         "warn": base.warn, "pause": base.pause, "abort": base.abort, "resume": base.resume}

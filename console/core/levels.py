@@ -68,3 +68,30 @@ DEFAULT_LEVELS: dict[str, Levels] = {
     "cpu": Levels(warn=85.0, pause=95.0, abort=None, resume=90.0),
     "temperature": Levels(warn=80.0, pause=88.0, abort=None, resume=84.0),
 }
+
+
+class ConfigError(Exception):
+    """A bad configuration file or value: names the file, the key and the fix."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        self.source = source
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{source}: {key}: {problem}")
+
+
+def validate_levels(source: str, name: str, vals: dict[str, float | None]) -> Levels:
+    key = f"thresholds.{name}"
+    warn, pause, abort, resume = vals["warn"], vals["pause"], vals["abort"], vals["resume"]
+    assert warn is not None and pause is not None and resume is not None
+    if name not in ("swap_in", "temperature") and pause > 100:
+        raise ConfigError(source, f"{key}.pause", f"is a percentage: at most 100, got {pause}")
+    if warn > pause:
+        raise ConfigError(source, f"{key}.warn", f"must not exceed pause ({pause}), got {warn}")
+    if abort is not None and abort < pause:
+        raise ConfigError(source, f"{key}.abort", f"must be at least pause ({pause}), got {abort}")
+    if resume >= pause:
+        raise ConfigError(
+            source, f"{key}.resume", f"must be below pause ({pause}) for hysteresis, got {resume}"
+        )
+    return Levels(warn=warn, pause=pause, abort=abort, resume=resume)

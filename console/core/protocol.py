@@ -50,7 +50,7 @@ class ProtocolError(ValueError):
     """A line that is not a valid message of this protocol version."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class _Message(Mapping[str, Any]):
     """What every message has: its whole wire object (`wire`); the message reads as that
     read-only mapping too (`msg["ts"]`, `dict(msg)`), for printers of the wire form."""
@@ -81,14 +81,14 @@ class _Message(Mapping[str, Any]):
 # ---------------------------------------------------------------------------------- commands
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Command(_Message):
     """A command; `id` is what the events answering it carry."""
 
     id: int = 0
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Load(Command):
     NAME: ClassVar[str] = "load"
     REQUIRED: ClassVar[Spec] = {"model": (str,)}
@@ -118,27 +118,27 @@ class Load(Command):
     preflight: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Unload(Command):
     NAME: ClassVar[str] = "unload"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Gc(Command):
     NAME: ClassVar[str] = "gc"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class EmptyCache(Command):
     NAME: ClassVar[str] = "empty_cache"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class MemoryReportCmd(Command):
     NAME: ClassVar[str] = "memory_report"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Generate(Command):
     NAME: ClassVar[str] = "generate"
     REQUIRED: ClassVar[Spec] = {"prompt": (str,)}
@@ -154,41 +154,41 @@ class Generate(Command):
     min_new_tokens: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class StopGeneration(Command):
     NAME: ClassVar[str] = "stop_generation"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Shutdown(Command):
     NAME: ClassVar[str] = "shutdown"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Ping(Command):
     NAME: ClassVar[str] = "ping"
     OPTIONAL: ClassVar[Spec] = {"sent_ts": _OPT_NUM}
     sent_ts: float | None = None  # the sender's clock; `pong` echoes it (round-trip time)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Pause(Command):
     NAME: ClassVar[str] = "pause"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Resume(Command):
     NAME: ClassVar[str] = "resume"
     OPTIONAL: ClassVar[Spec] = {"force": (bool,)}
     force: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Abort(Command):
     NAME: ClassVar[str] = "abort"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class SetThresholds(Command):
     NAME: ClassVar[str] = "set_thresholds"
     OPTIONAL: ClassVar[Spec] = {"thresholds": _OPT_DICT, "auto_resume": _OPT_BOOL,
@@ -201,7 +201,7 @@ class SetThresholds(Command):
     enabled: bool | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Fingerprint(Command):
     NAME: ClassVar[str] = "fingerprint"
     OPTIONAL: ClassVar[Spec] = {"tensors": _OPT_LIST, "input_ids": _OPT_LIST}
@@ -220,7 +220,7 @@ COMMAND_TYPES: dict[str, type[Command]] = {cls.NAME: cls for cls in (
 # ------------------------------------------------------------------------------------ events
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Event(_Message):
     """An event: `ts` the sender's clock, `reply_to` the command it answers (wire `id`),
     `received_ts` this side's clock when the line was decoded (0 for events made here)."""
@@ -230,7 +230,7 @@ class Event(_Message):
     received_ts: float = 0.0
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Hello(Event):
     NAME: ClassVar[str] = "hello"
     REQUIRED: ClassVar[Spec] = {"protocol": (int,), "pid": (int,), "python": (str,),
@@ -248,7 +248,7 @@ class Hello(Event):
     cuda: str | None = None  # the CUDA version torch was built with (None: a CPU-only build)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class State(Event):
     NAME: ClassVar[str] = "state"
     REQUIRED: ClassVar[Spec] = {"state": (str,)}
@@ -258,7 +258,7 @@ class State(Event):
     label: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Progress(Event):
     NAME: ClassVar[str] = "progress"
     REQUIRED: ClassVar[Spec] = {"tensors_done": (int,), "tensors_total": (int,),
@@ -277,7 +277,7 @@ class Progress(Event):
     fallback_reason: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Loaded(Event):
     NAME: ClassVar[str] = "loaded"
     REQUIRED: ClassVar[Spec] = {"model": (str,), "path": (str,), "label": (str,),
@@ -298,7 +298,7 @@ class Loaded(Event):
     fallback_reason: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Token(Event):
     NAME: ClassVar[str] = "token"
     REQUIRED: ClassVar[Spec] = {"text": (str,), "token_ids": (list,), "index": (int,)}
@@ -309,7 +309,7 @@ class Token(Event):
     kv_cache_bytes: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Generated(Event):
     NAME: ClassVar[str] = "generated"
     REQUIRED: ClassVar[Spec] = {"tokens": (int,), "ttft_s": _OPT_NUM, "tokens_per_s": _OPT_NUM,
@@ -324,7 +324,7 @@ class Generated(Event):
     prompt_tokens: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Unloaded(Event):
     NAME: ClassVar[str] = "unloaded"
     REQUIRED: ClassVar[Spec] = {"freed_bytes": (int,), "seconds": _NUM, "held_bytes": (int,),
@@ -336,7 +336,7 @@ class Unloaded(Event):
     message: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class GcDone(Event):
     NAME: ClassVar[str] = "gc"
     REQUIRED: ClassVar[Spec] = {"collected": (int,), "before": (dict,), "after": (dict,)}
@@ -345,7 +345,7 @@ class GcDone(Event):
     after: dict[str, Any]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class CacheEmptied(Event):
     NAME: ClassVar[str] = "empty_cache"
     REQUIRED: ClassVar[Spec] = {"before": (dict,), "after": (dict,)}
@@ -353,7 +353,7 @@ class CacheEmptied(Event):
     after: dict[str, Any]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class MemoryReport(Event):
     NAME: ClassVar[str] = "memory_report"
     REQUIRED: ClassVar[Spec] = {"devices": (list,)}
@@ -363,7 +363,7 @@ class MemoryReport(Event):
     rss_baseline_bytes: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Error(Event):
     NAME: ClassVar[str] = "error"
     REQUIRED: ClassVar[Spec] = {"error_type": (str,), "message": (str,), "traceback": (str,)}
@@ -375,7 +375,7 @@ class Error(Event):
     command: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Log(Event):
     NAME: ClassVar[str] = "log"
     REQUIRED: ClassVar[Spec] = {"level": (str,), "message": (str,)}
@@ -383,7 +383,7 @@ class Log(Event):
     message: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Pong(Event):
     NAME: ClassVar[str] = "pong"
     OPTIONAL: ClassVar[Spec] = {"sent_ts": _OPT_NUM, "state": _OPT_STR}
@@ -391,12 +391,12 @@ class Pong(Event):
     state: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Bye(Event):
     NAME: ClassVar[str] = "bye"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Preflight(Event):
     NAME: ClassVar[str] = "preflight"
     REQUIRED: ClassVar[Spec] = {"ok": (bool,), "findings": (list,), "verdict": _OPT_STR}
@@ -408,7 +408,7 @@ class Preflight(Event):
     reason: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Paused(Event):
     NAME: ClassVar[str] = "paused"
     REQUIRED: ClassVar[Spec] = {"resource": _OPT_STR, "value": _OPT_NUM, "threshold": _OPT_NUM,
@@ -420,14 +420,14 @@ class Paused(Event):
     tensor_index: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Resumed(Event):
     NAME: ClassVar[str] = "resumed"
     REQUIRED: ClassVar[Spec] = {"why": (str,)}
     why: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Aborted(Event):
     NAME: ClassVar[str] = "aborted"
     REQUIRED: ClassVar[Spec] = {"resource": _OPT_STR, "value": _OPT_NUM, "threshold": _OPT_NUM,
@@ -438,7 +438,7 @@ class Aborted(Event):
     why: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Stalled(Event):
     NAME: ClassVar[str] = "stalled"
     REQUIRED: ClassVar[Spec] = {"seconds": _NUM, "text": (str,), "current_file": _OPT_STR}
@@ -447,7 +447,7 @@ class Stalled(Event):
     current_file: str | None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Guard(Event):
     NAME: ClassVar[str] = "guard"
     REQUIRED: ClassVar[Spec] = {"mode": (str,), "thresholds": (dict,)}
@@ -457,7 +457,7 @@ class Guard(Event):
     auto_resume: bool | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class FingerprintDone(Event):
     NAME: ClassVar[str] = "fingerprint"
     REQUIRED: ClassVar[Spec] = {"tensors": (dict,), "logits": _OPT_DICT}
@@ -465,7 +465,7 @@ class FingerprintDone(Event):
     logits: dict[str, Any] | None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Output(Event):
     """Made by the client: one raw line the engine printed; `cr`: it ended with a carriage
     return (a progress-bar update a pane may overwrite)."""
@@ -477,7 +477,7 @@ class Output(Event):
     cr: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Exited(Event):
     """Made by the client: the engine process ended."""
 

@@ -18,11 +18,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from typing_extensions import assert_never
 
-from console.core.estimate import Comparison, compare
 from console.core.levels import DEFAULT_LEVELS, GUARD_RESOURCES, Levels
 from console.core.protocol import (
     Aborted,
@@ -51,6 +50,9 @@ from console.core.protocol import (
     Unloaded,
 )
 
+if TYPE_CHECKING:  # the estimate module is imported when a comparison is made (startup time)
+    from console.core.estimate import Comparison
+
 # What `Session.engine` can be: the engine's own states (protocol.STATES), and the client's:
 # stopped (no process, or it ended when asked), starting (spawned, no hello yet), dead (it
 # ended unasked).
@@ -76,6 +78,19 @@ class Check:
     result: Any
     text: str
     verdict: str
+    options: tuple[Any, ...] = ()  # (dtype, device, context, batch) it was checked for
+
+    def wire(self) -> dict[str, Any] | None:
+        """The Load command's `preflight` (the engine then re-checks only the free memory),
+        or None when there is no estimate to pass."""
+        est = getattr(self.result, "estimate", None)
+        if est is None or self.verdict == "broken":
+            return None
+        return {"ok": True, "verdict": self.verdict, "device": self.result.device,
+                "needs": {share.device: share.total_bytes for share in est.devices},
+                "peak_bytes": est.peak_bytes, "weights_bytes": est.weights.bytes,
+                "kv_bytes_per_token": est.kv_bytes_per_token, "context": est.context,
+                "batch": est.batch}
 
 
 @dataclass(frozen=True)
@@ -221,6 +236,8 @@ def _loaded_comparison(session: Session, loaded: Loaded) -> tuple[Comparison, ..
     est = _estimate(session)
     if est is None:
         return ()
+    from console.core.estimate import compare
+
     return compare(est, weights_bytes=loaded.param_bytes,
                    after_load_bytes=after_load_bytes(loaded.memory))
 
@@ -229,6 +246,8 @@ def _kv_comparison(session: Session, generated: Generated) -> tuple[Comparison, 
     est = _estimate(session)
     if est is None or generated.kv_cache_bytes is None:
         return session.comparison
+    from console.core.estimate import Comparison
+
     tokens = int(generated.prompt_tokens or 0) + generated.tokens
     return (Comparison(f"KV cache ({tokens} tokens)", est.kv_bytes_per_token * tokens,
                        generated.kv_cache_bytes),)

@@ -306,13 +306,15 @@ class LocalEngine(Engine):
              trust_remote_code: bool = False, allow_pickle: bool = False,
              allow_download: bool = False, guard: dict[str, Any] | None = None,
              force: bool = False, context: int | None = None, batch: int | None = None,
-             loader: str = "auto", loader_options: dict[str, Any] | None = None) -> int:
+             loader: str = "auto", loader_options: dict[str, Any] | None = None,
+             preflight: dict[str, Any] | None = None) -> int:
         """Load `model`. `guard`: the load guard's settings for this load (`guard_settings()`;
         None keeps the engine's current ones). `force`: load even when the pre-load estimate
         says it will not fit. `context` / `batch`: what the estimate plans for. `loader`: auto
         (the fast loader when it reproduces the checkpoint exactly, else stock), fast or stock;
         `loader_options`: the fast loader's method / threads / chunk_bytes / window /
-        readahead_bytes."""
+        readahead_bytes. `preflight`: a pre-flight done already (`core.session.Check.wire()`):
+        the engine then re-checks only the memory free now."""
         return self._command(
             protocol.Load, model=model, dtype=dtype, device=device,
             trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
@@ -320,7 +322,7 @@ class LocalEngine(Engine):
             batch=batch, max_memory=dict(max_memory) if max_memory else None,
             loader=loader if loader != "auto" else None,
             loader_options=dict(loader_options) if loader_options else None,
-            attn_implementation=attn_implementation or None)
+            attn_implementation=attn_implementation or None, preflight=preflight)
 
     def unload(self) -> int:
         return self._command(protocol.Unload)

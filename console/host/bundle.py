@@ -245,7 +245,7 @@ def _doctor_section(report: Any, problem: str | None) -> str:
 def _telemetry_section(sample: Any) -> str:
     if sample is None:
         return "no sample"
-    from console.commands.monitor import format_sample
+    from console.core.sampletext import format_sample
 
     return format_sample(sample)
 
@@ -253,7 +253,7 @@ def _telemetry_section(sample: Any) -> str:
 def _check_section(result: Any, problem: str | None) -> str:
     if result is None:
         return f"no model checked{': ' + problem if problem else ''}"
-    from console.commands.check import format_text
+    from console.core.check import format_text
 
     return format_text(result)
 

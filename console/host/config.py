@@ -17,10 +17,18 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from console.core.levels import DEFAULT_LEVELS, GUARD_RESOURCES, RESOURCES, Levels
+from console.core.levels import (
+    DEFAULT_LEVELS,
+    GUARD_RESOURCES,
+    RESOURCES,
+    ConfigError,
+    Levels,
+    validate_levels,
+)
 from console.host import paths
 
-__all__ = ["DEFAULT_LEVELS", "GUARD_RESOURCES", "RESOURCES", "Config", "ConfigError", "Levels"]
+__all__ = ["DEFAULT_LEVELS", "GUARD_RESOURCES", "RESOURCES", "Config", "ConfigError", "Levels",
+           "validate_levels"]
 
 MIN_INTERVAL_S = 0.25
 
@@ -32,16 +40,6 @@ RESOURCE_UNITS = {
     "cpu": "% CPU, all cores",
     "temperature": "degrees C",
 }
-
-
-class ConfigError(Exception):
-    """A bad configuration file or value: names the file, the key and the fix."""
-
-    def __init__(self, source: str, key: str, problem: str) -> None:
-        self.source = source
-        self.key = key
-        self.problem = problem
-        super().__init__(f"{source}: {key}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -95,23 +93,6 @@ def _levels(source: str, name: str, table: Any) -> Levels:
                 continue
             vals[lvl] = _number(source, f"{key}.{lvl}", raw, minimum=0)
     return validate_levels(source, name, vals)
-
-
-def validate_levels(source: str, name: str, vals: dict[str, float | None]) -> Levels:
-    key = f"thresholds.{name}"
-    warn, pause, abort, resume = vals["warn"], vals["pause"], vals["abort"], vals["resume"]
-    assert warn is not None and pause is not None and resume is not None
-    if name not in ("swap_in", "temperature") and pause > 100:
-        raise ConfigError(source, f"{key}.pause", f"is a percentage: at most 100, got {pause}")
-    if warn > pause:
-        raise ConfigError(source, f"{key}.warn", f"must not exceed pause ({pause}), got {warn}")
-    if abort is not None and abort < pause:
-        raise ConfigError(source, f"{key}.abort", f"must be at least pause ({pause}), got {abort}")
-    if resume >= pause:
-        raise ConfigError(
-            source, f"{key}.resume", f"must be below pause ({pause}) for hysteresis, got {resume}"
-        )
-    return Levels(warn=warn, pause=pause, abort=abort, resume=resume)
 
 
 def parse_config(data: dict[str, Any], source: str) -> Config:

@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.core.allocconf import ALLOC_CONF_VARIABLES, split_alloc_conf
 from console.core.sample import NvmlStatus
 from console.core.units import fmt_bytes
 from console.host.nvml import RecordedNvml
 from console.host.telemetry import RECORDING_ENV
-from console.worker.probe import ALLOC_CONF_VARIABLES, split_alloc_conf
 
 SCHEMA_VERSION = 1
 STATUSES = ("pass", "warn", "fail")

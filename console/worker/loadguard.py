@@ -539,40 +539,86 @@ def tensor_by_tensor(default: str) -> Iterator[Placement]:
 
 @dataclass(frozen=True)
 class Gate:
-    """The pre-flight and estimate before a load. `refusal` None: go on."""
+    """The pre-load gate's answer. `refusal` None: go on. `fields`: the `preflight` event's
+    figures (findings, verdict, reason, suggestions, device, peak_bytes, ...)."""
 
-    result: Any  # console.commands.check.CheckResult
     refusal: str | None
     kind: str  # "" | "broken" | "will_not_fit"
     hint: str
     forced: bool
     elapsed_s: float
+    fields: dict[str, Any]
 
     @property
     def kv_bytes_per_token(self) -> int | None:
-        est = self.result.estimate
-        return int(est.kv_bytes_per_token) if est is not None else None
+        value = self.fields.get("kv_bytes_per_token")
+        return int(value) if value is not None else None
+
+    @property
+    def peak_bytes(self) -> int | None:
+        value = self.fields.get("peak_bytes")
+        return int(value) if value is not None else None
+
+    @property
+    def reason(self) -> str:
+        return str(self.fields.get("reason") or "")
 
     def event_fields(self) -> dict[str, Any]:
-        r = self.result
-        est, fit = r.estimate, r.fit
-        return {
-            "ok": self.refusal is None,
-            "refusal": self.refusal,
-            "kind": self.kind,
-            "forced": self.forced,
-            "findings": [asdict(f) for f in r.report.findings],
-            "verdict": fit.verdict if fit is not None else None,
-            "reason": fit.reason if fit is not None else (r.estimate_problem or r.device_problem),
-            "suggestions": [s.text for s in fit.suggestions] if fit is not None else [],
-            "device": r.device,
-            "peak_bytes": est.peak_bytes if est is not None else None,
-            "weights_bytes": est.weights.bytes if est is not None else None,
-            "kv_bytes_per_token": self.kv_bytes_per_token,
-            "context": est.context if est is not None else None,
-            "batch": est.batch if est is not None else None,
-            "elapsed_s": self.elapsed_s,
-        }
+        return {"ok": self.refusal is None, "refusal": self.refusal, "kind": self.kind,
+                "forced": self.forced, **self.fields, "elapsed_s": self.elapsed_s}
+
+
+def _result_fields(r: Any) -> dict[str, Any]:
+    """The `preflight` figures of a CheckResult."""
+    est, fit = r.estimate, r.fit
+    return {
+        "source": "engine",
+        "findings": [asdict(f) for f in r.report.findings],
+        "verdict": fit.verdict if fit is not None else None,
+        "reason": fit.reason if fit is not None else (r.estimate_problem or r.device_problem),
+        "suggestions": [s.text for s in fit.suggestions] if fit is not None else [],
+        "device": r.device,
+        "peak_bytes": est.peak_bytes if est is not None else None,
+        "weights_bytes": est.weights.bytes if est is not None else None,
+        "kv_bytes_per_token": int(est.kv_bytes_per_token) if est is not None else None,
+        "context": est.context if est is not None else None,
+        "batch": est.batch if est is not None else None,
+    }
+
+
+def _fit_gate(fields: dict[str, Any], verdict: str | None, reason: str, suggestions: list[str],
+              *, force: bool, elapsed: float) -> Gate:
+    if verdict == "will_not_fit":
+        hint = "; ".join([*suggestions, "or load anyway: F in the console, --force on the "
+                          "command line (the guard still watches)"])
+        if force:
+            return Gate(None, "will_not_fit", hint, True, elapsed, fields)
+        return Gate(f"will not fit: {reason}", "will_not_fit", hint, False, elapsed, fields)
+    return Gate(None, "", "", False, elapsed, fields)
+
+
+def recheck_gate(preflight: Mapping[str, Any], *, force: bool, settings: GuardSettings,
+                 sample: Sample | None) -> Gate | None:
+    """The gate for a load the app has pre-flighted already (the Load command's `preflight`:
+    its verdict, `needs` {device: bytes} and the estimate's figures): the checkpoint is not
+    read again; only what can have changed since, the memory free now, is checked. None when
+    `preflight` lacks what the re-check needs (the full gate runs then)."""
+    from console.core.check import memory_now
+    from console.core.estimate import fit_needs
+
+    needs = preflight.get("needs")
+    if not preflight.get("ok") or not isinstance(needs, Mapping) or not needs or sample is None:
+        return None
+    started = time.perf_counter()
+    memory, _ = memory_now(sample)
+    verdict = fit_needs([(str(d), int(b)) for d, b in needs.items()], memory,
+                        pause_pct=settings.thresholds["vram"].pause)
+    fields = {key: preflight.get(key) for key in ("device", "peak_bytes", "weights_bytes",
+                                                  "kv_bytes_per_token", "context", "batch")}
+    fields.update(source="app", findings=[], verdict=verdict.verdict, reason=verdict.reason,
+                  suggestions=[])
+    return _fit_gate(fields, verdict.verdict, verdict.reason, [], force=force,
+                     elapsed=time.perf_counter() - started)
 
 
 def preload_gate(model: str, path: Path, *, dtype: str, device: str, context: int | None,
@@ -580,10 +626,9 @@ def preload_gate(model: str, path: Path, *, dtype: str, device: str, context: in
                  settings: GuardSettings, sample: Sample | None) -> Gate:
     """Pre-flight (headers and metadata only) and the estimate against memory now.
     `dtype`: "auto", "bfloat16", "float16" or "float32"."""
-    from console.commands.check import assess
+    from console.core.check import assess
     from console.core.preflight import check_model_dir
     from console.core.sample import HostSample, NvmlStatus
-    from console.host.config import Config
 
     if sample is None:  # no reading: the fit is unknown, the pre-flight still runs
         sample = Sample(0.0, 0.0, NvmlStatus("error", "no telemetry sample"), (),
@@ -592,21 +637,18 @@ def preload_gate(model: str, path: Path, *, dtype: str, device: str, context: in
 
     started = time.perf_counter()
     report = check_model_dir(path, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
-    result = assess(model, path, report, sample, Config(thresholds=dict(settings.thresholds)),
+    result = assess(model, path, report, sample, settings.thresholds,
                     dtype=dtype, context=context, batch=batch,
                     device="cuda:0" if device == "cuda" else device)
     elapsed = time.perf_counter() - started
+    fields = _result_fields(result)
     errors = report.errors
     if errors:
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
         refusal = "pre-flight: " + "; ".join(f.line() for f in errors[:3]) + more
-        return Gate(result, refusal, "broken", errors[0].fix, False, elapsed)
+        return Gate(refusal, "broken", errors[0].fix, False, elapsed, fields)
     fit = result.fit
-    if fit is not None and fit.verdict == "will_not_fit" and result.device_problem is None:
-        fixes = [s.text for s in fit.suggestions]
-        hint = "; ".join([*fixes, "or load anyway: F in the console, --force on the command line (the guard still watches)"])
-        refusal = f"will not fit: {fit.reason}"
-        if force:
-            return Gate(result, None, "will_not_fit", hint, True, elapsed)
-        return Gate(result, refusal, "will_not_fit", hint, False, elapsed)
-    return Gate(result, None, "", "", False, elapsed)
+    if fit is None or result.device_problem is not None:
+        return Gate(None, "", "", False, elapsed, fields)
+    return _fit_gate(fields, fit.verdict, fit.reason, [s.text for s in fit.suggestions],
+                     force=force, elapsed=elapsed)

@@ -354,7 +354,7 @@ def test_preload_gate_refuses_what_will_not_fit_unless_forced(engine: EngineClie
     assert "--force" in refused["hint"]
     preflight = next(m for m in seen if m["event"] == "preflight")
     assert preflight["ok"] is False and preflight["verdict"] == "will_not_fit"
-    assert preflight["batch"] == 100_000
+    assert preflight["batch"] == 100_000 and preflight["source"] == "engine"
     assert not [m for m in seen if m["event"] == "progress"]  # no weight was placed
 
     seen = []
@@ -365,6 +365,44 @@ def test_preload_gate_refuses_what_will_not_fit_unless_forced(engine: EngineClie
     assert next(m for m in seen if m["event"] == "preflight")["forced"] is True
     assert any(m["event"] == "log" and "loading anyway" in m["message"] for m in seen)
     unload(engine)
+
+
+def test_the_apps_preflight_stands_and_only_free_memory_is_rechecked(
+        engine: EngineClient, models: dict[str, Path]) -> None:
+    from console.core.check import assess
+    from console.core.preflight import check_model_dir
+    from console.core.session import Check
+    from console.host.config import Config
+    from console.host.telemetry import Telemetry
+
+    path = models["llama"]
+    telemetry = Telemetry()
+    result = assess("llama", path, check_model_dir(path), telemetry.sample(),
+                    Config().thresholds, device="cpu")
+    telemetry.close()
+    wire = Check("llama", result, "", result.fit.verdict).wire()
+    assert wire is not None and wire["needs"] == {"cpu": result.estimate.devices[0].total_bytes}
+    drain(engine)
+    seen: list[Msg] = []
+    load_id = engine.load(str(path), device="cpu", preflight=wire)
+    loaded = until(engine, ("loaded",), load_id, seen)
+    assert loaded["event"] == "loaded", loaded
+    preflight = next(m for m in seen if m["event"] == "preflight")
+    # The checkpoint was not read again (no findings of its own); the fit is of memory now.
+    assert preflight["source"] == "app" and preflight["findings"] == []
+    assert preflight["peak_bytes"] == result.estimate.peak_bytes
+    assert preflight["verdict"] in ("fits", "tight")
+    assert loaded["kv_bytes_per_token_estimate"] == result.estimate.kv_bytes_per_token
+    unload(engine)
+
+    # The same pre-flight claiming more than this host has: the engine's re-check refuses it.
+    seen = []
+    load_id = engine.load(str(path), device="cpu", preflight={**wire, "needs": {"cpu": 2**60}})
+    refused = until(engine, ("loaded",), load_id, seen)
+    assert refused["event"] == "error" and refused["error_type"] == "WillNotFit", refused
+    preflight = next(m for m in seen if m["event"] == "preflight")
+    assert preflight["source"] == "app" and preflight["verdict"] == "will_not_fit"
+    assert not [m for m in seen if m["event"] == "progress"]
 
 
 def test_truncated_shard_fails_before_any_weight_is_placed(engine: EngineClient,

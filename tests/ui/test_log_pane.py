@@ -54,6 +54,13 @@ def output(text: str, *, cr: bool = False, ts: float | None = None) -> dict[str,
     return msg
 
 
+async def settled(pilot: Any, view: LogView) -> None:
+    """Wait for the diagnosis worker to handle everything queued so far, then for the UI to
+    take what it posted (instead of sleeping and hoping)."""
+    assert await asyncio.to_thread(view.diagnosis_mark().wait, 30), "diagnosis worker stuck"
+    await pilot.pause()
+
+
 def row_text(pane: LogPane, y: int) -> str:
     return pane.render_line(y).text[1:].rstrip()  # without the gutter column
 
@@ -348,7 +355,7 @@ async def test_an_engine_killed_under_memory_pressure_gets_a_host_oom_card() -> 
                                     "signal": "SIGKILL", "expected": True, "pid": 4243,
                                     "last_lines": []})
         view.flush_diagnosis()
-        await pilot.pause(0.3)
+        await settled(pilot, view)
         assert len(view.cards) == 1 and view.pane.entries[-1].level == INFO
 
 
@@ -417,7 +424,7 @@ async def test_real_engine_failures_make_cards_with_the_right_causes(
             await wait_until(pilot, lambda: len(view.cards) == 3, "the truncated-shard card", 20)
         finally:
             await asyncio.to_thread(client.close)
-        await pilot.pause(0.5)
+        await settled(pilot, view)
         # Newest first; the traceback and its load report made one card, not two.
         assert [c.cause_id for c in view.cards] == ["corrupt_checkpoint", "missing_file",
                                                     "size_mismatch"]

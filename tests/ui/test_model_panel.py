@@ -256,6 +256,10 @@ async def test_preload_gate_refuses_then_load_anyway_after_confirm() -> None:
         await pilot.press("y")
         await wait_until(pilot, shows(app, "#state-line", "state: loaded"), "forced load",
                          ENGINE_S)
+        # Pre-flight once per load: the engine took the app's and re-checked free memory only.
+        assert app.session.preflight is not None
+        assert app.session.preflight["source"] == "app"
+        assert app.session.preflight["forced"] is True
 
 
 async def test_a_key_works_while_a_slow_load_runs() -> None:

@@ -1,0 +1,153 @@
+"""The generate and fingerprint jobs: chat template, the guard's and the user's stop, the
+token stream, the `generated` figures; sha256 of tensors and logits (parity)."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+import traceback
+from typing import Any
+
+from console.core import protocol
+from console.worker.base import EngineParts
+from console.worker.errors import (
+    EngineError,
+    NotLoaded,
+    _strip,
+)
+from console.worker.generate import _EventStreamer, _StopOnFlag, _StopOnGuard
+from console.worker.memory import (
+    cache_tensor_bytes,
+)
+
+
+class GenerateJob(EngineParts):
+    """The engine's generate and fingerprint jobs (parts of `console.worker.worker.Engine`)."""
+
+    def _job_generate(self, msg: protocol.Generate) -> None:
+        reply_to = msg.id
+        self.set_state("generating", reply_to)
+        tb_text = ""
+        failure: BaseException | None = None
+        try:
+            self._generate(msg)
+        except EngineError as exc:
+            failure = _strip(exc)
+        except BaseException as exc:
+            tb_text = traceback.format_exc()
+            failure = _strip(exc)  # frames would pin the KV cache
+        if failure is not None:
+            if tb_text:
+                sys.stderr.write(tb_text)
+                sys.stderr.flush()
+            self._job_finishing()
+            self._error(reply_to, "generate", failure, tb_text)
+            failure = None
+            for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+                if hasattr(sys, name):
+                    setattr(sys, name, None)
+            gc.collect()
+        self.set_state("loaded" if self.loaded is not None else "idle", reply_to)
+
+    def _generate(self, msg: protocol.Generate) -> None:
+        torch = self.torch
+        loaded = self.loaded
+        if loaded is None:
+            raise NotLoaded("generate: no model is loaded", "load a model first")
+        tok = loaded.tokenizer
+        if tok is None:
+            raise NotLoaded("generate: the model has no tokenizer", "add tokenizer files")
+        reply_to = msg.id
+        prompt = msg["prompt"]
+        max_new_tokens = int(msg.get("max_new_tokens") or 64)
+        temperature = float(msg.get("temperature") or 0.0)
+        top_p = msg.get("top_p")
+        seed = msg.get("seed")
+        use_chat = bool(msg.get("chat", True)) and bool(getattr(tok, "chat_template", None))
+        if use_chat:
+            enc = tok.apply_chat_template([{"role": "user", "content": prompt}],
+                                          add_generation_prompt=True, return_tensors="pt",
+                                          return_dict=True)
+        else:
+            enc = tok(prompt, return_tensors="pt")
+        model = loaded.model
+        enc = {k: v.to(model.device) for k, v in enc.items()}
+        prompt_tokens = int(enc["input_ids"].shape[-1])
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": temperature > 0}
+        if temperature > 0:
+            kwargs["temperature"] = temperature
+            if top_p is not None:
+                kwargs["top_p"] = float(top_p)
+        if msg.get("min_new_tokens"):
+            kwargs["min_new_tokens"] = int(msg["min_new_tokens"])
+        if getattr(model.generation_config, "pad_token_id", None) is None:
+            kwargs["pad_token_id"] = tok.pad_token_id if tok.pad_token_id is not None \
+                else tok.eos_token_id
+        if seed is not None:
+            torch.manual_seed(int(seed))
+        streamer = _EventStreamer(self.emit, reply_to, tok, loaded.info["kv_bytes_per_token"],
+                                  prompt_tokens)
+        from transformers import StoppingCriteriaList
+
+        stop = _StopOnFlag(self.stop_generation)
+        kv_per_token = loaded.info.get("kv_bytes_per_token_estimate") or \
+            loaded.info["kv_bytes_per_token"]
+        guard_stop = _StopOnGuard(self.guard, str(model.device), kv_per_token, prompt_tokens)
+        t0 = time.perf_counter()
+        streamer.t0 = t0
+        with torch.inference_mode():
+            out = model.generate(**enc, streamer=streamer, stopping_criteria=StoppingCriteriaList(
+                [stop, guard_stop]), return_dict_in_generate=True, **kwargs)
+        total_s = time.perf_counter() - t0
+        kv_measured = cache_tensor_bytes(getattr(out, "past_key_values", None))
+        new_ids = out.sequences[0, prompt_tokens:].tolist()
+        del out  # drop the KV cache now
+        n = len(new_ids)
+        eos = model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
+        if self.stop_generation.is_set():
+            stopped = "stop"
+        elif guard_stop.figures is not None:
+            stopped = "guard"
+            self.log("warning", guard_stop.figures["why"], reply_to)
+        elif new_ids and new_ids[-1] in eos_ids:
+            stopped = "eos"
+        else:
+            stopped = "length"
+        ttft = streamer.t_first - t0 if streamer.t_first is not None else None
+        decode_tps = None
+        if streamer.t_first is not None and streamer.t_last is not None and n > 1 \
+                and streamer.t_last > streamer.t_first:
+            decode_tps = (n - 1) / (streamer.t_last - streamer.t_first)
+        per_token = loaded.info["kv_bytes_per_token"]
+        self._job_finishing()
+        self.emit("generated", reply_to, tokens=n, prompt_tokens=prompt_tokens, ttft_s=ttft,
+                  total_s=total_s, tokens_per_s=n / total_s if total_s > 0 else None,
+                  decode_tokens_per_s=decode_tps, kv_cache_bytes=kv_measured,
+                  kv_cache_bytes_estimate=per_token * (prompt_tokens + n) if per_token else None,
+                  stopped=stopped, text=tok.decode(new_ids, skip_special_tokens=True),
+                  output_ids=new_ids, chat_template=use_chat, memory=self.figures(),
+                  guard=guard_stop.figures)
+
+    # ---- fingerprint (parity checks)
+    def _job_fingerprint(self, msg: protocol.Fingerprint) -> None:
+        """sha256 of the loaded model's tensors (parameters and buffers, non-persistent ones
+        included) and of its logits on `input_ids`: compared with a plain `from_pretrained`
+        by the tests and gpu/check_guard.py (console/worker/parity.py)."""
+        reply_to = msg.id
+        try:
+            from console.worker.parity import fingerprint
+
+            if self.loaded is None:
+                raise NotLoaded("fingerprint: no model is loaded", "load a model first")
+            names = msg.get("tensors")
+            ids = msg.get("input_ids")
+            result = fingerprint(self.loaded.model, names=list(names) if names else None,
+                                 input_ids=[int(i) for i in ids] if ids else None)
+            self._job_finishing()
+            self.emit("fingerprint", reply_to, **result)
+        except BaseException as exc:
+            tb_text = "" if isinstance(exc, EngineError) else traceback.format_exc()
+            self._job_finishing()
+            self._error(reply_to, "fingerprint", _strip(exc), tb_text)
