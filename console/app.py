@@ -250,6 +250,7 @@ class ConsoleApp(App[int]):
         self.prestart = prestart
         self._oom_before: dict[str, int] = {}  # the kernel's OOM-kill counters at engine start
         self.oom_kill_evidence: str | None = None
+        self._checked_dtype = "auto"  # the dtype the last pre-flight ran with
         self._quit_armed_until = 0.0
 
     # -- layout -------------------------------------------------------------------------
@@ -787,7 +788,10 @@ class ConsoleApp(App[int]):
             self.run_check(self.model_panel.model_name)
 
     def on_select_changed(self, event: Any) -> None:
-        if getattr(event.select, "id", None) == "dtype" and self.session.check is not None:
+        # Only a dtype the user changed re-runs the pre-flight (a Select also reports its
+        # first value when it mounts).
+        if (getattr(event.select, "id", None) == "dtype" and self.session.check is not None
+                and self.model_panel.option("dtype") != self._checked_dtype):
             self.run_check(self.model_panel.model_name)
 
     def run_check(self, model: str) -> None:
@@ -795,7 +799,9 @@ class ConsoleApp(App[int]):
         thread worker; the result comes back as CheckDone."""
         if not model:
             return
-        self._check(model, *self._check_options())
+        options = self._check_options()
+        self._checked_dtype = options[0]
+        self._check(model, *options)
 
     def _check_options(self) -> tuple[str, str | None, int | None, int]:
         """(dtype, device, context, batch) of the panel now: what a pre-flight is for."""

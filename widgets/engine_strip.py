@@ -89,8 +89,9 @@ def strip_parts(session: Session, sample: Sample | None, rss_history: Iterable[f
     model = session.label or session.model
     if model and compact and len(model) > 20:
         model = model[:19] + "…"
+    model_part = (f" {model}", "")
     if model and session.engine in ("loading", "loaded", "generating", "unloading"):
-        parts.append((f" {model}", ""))
+        parts.append(model_part)
     if session.engine == "loading":
         p = session.progress
         if session.guard_mode == "paused" and session.guard_by_user:
@@ -110,9 +111,11 @@ def strip_parts(session: Session, sample: Sample | None, rss_history: Iterable[f
     elif session.engine == "dead" and session.exited is not None:
         parts.append((f" ({exit_how(session.exited)})", "$error"))
     proc = engine_proc(sample, session.pid)
+    memory_part = ("", "")
     if proc is not None:
         vram = f"VRAM {fmt_bytes(proc.gpu_memory_bytes)} " if proc.gpu_memory_bytes else ""
-        parts.append((f" │ {vram}RSS {fmt_bytes(proc.rss_bytes)} ", ""))
+        memory_part = (f" │ {vram}RSS {fmt_bytes(proc.rss_bytes)} ", "")
+        parts.append(memory_part)
         parts.append((spark(list(rss_history)), "$accent"))
     if session.engine == "loading" and session.guard_mode == "running" and not compact:
         parts.append((" │ guard running", "$text-muted"))
@@ -123,6 +126,13 @@ def strip_parts(session: Session, sample: Sample | None, rss_history: Iterable[f
             parts.append(((" · " if n else ""), "$text-muted"))
             parts.append((key, "bold $footer-key-foreground"))
             parts.append((f" {what}", ""))
+    # Too long for the line: the model name goes first (the tab and the view show it), then
+    # the VRAM figure (the RSS and its trend stay), so the keys stay in view.
+    room = width - 2
+    if sum(len(t) for t, _ in parts) > room and model_part in parts:
+        parts.remove(model_part)
+    if sum(len(t) for t, _ in parts) > room and proc is not None and memory_part in parts:
+        parts[parts.index(memory_part)] = (f" │ RSS {fmt_bytes(proc.rss_bytes)} ", "")
     return parts
 
 

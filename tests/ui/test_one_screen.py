@@ -228,14 +228,14 @@ async def test_plus_and_minus_move_the_vram_pause_level_with_a_notice() -> None:
 async def test_f_asks_what_matches_the_verdict_and_empty_optional_fields_are_valid() -> None:
     app, _, _ = replay({})
     async with app.run_test(size=(120, 40)) as pilot:
-        app.fold(CheckDone(Check("m", None, "pre-flight: fits", "fits")))
+        app.fold(CheckDone(Check("m", None, "pre-flight: fits", "fits", options=("auto", None, None, 1))))
         await pilot.press("F")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         assert isinstance(app.screen, ConfirmScreen)
         question = app.screen.question
         assert "says m fits" in question and "will not fit" not in question
         await pilot.press("n")
-        app.fold(CheckDone(Check("m", None, "WILL NOT FIT", "will_not_fit")))
+        app.fold(CheckDone(Check("m", None, "WILL NOT FIT", "will_not_fit", options=("auto", None, None, 1))))
         await pilot.press("F")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         assert isinstance(app.screen, ConfirmScreen)
@@ -372,3 +372,18 @@ async def test_without_a_gpu_the_vram_part_is_one_line_and_the_engine_row_shows(
         vram = app.query_one("#engine-vram", MemoryLines)
         await wait_until(pilot, lambda: "CPU 12%" in rss.text(), "the engine's row", 10)
         assert vram.text().count("\n") == 0 and "no GPU" in vram.text()
+
+
+# -- 2. the model view ------------------------------------------------------------------------
+
+def test_wrapped_lines_keep_their_indentation() -> None:
+    from widgets.model_panel import wrap_keeping_indent
+
+    text = ("check m\n    error: model-00002.safetensors: data_offsets end past the data region"
+            " - the file is truncated: download it again\n  fit       fits")
+    wrapped = wrap_keeping_indent(text, 40).splitlines()
+    assert wrapped[0] == "check m" and wrapped[-1] == "  fit       fits"
+    body = wrapped[1:-1]
+    assert len(body) > 2 and body[0].startswith("    error:")
+    assert all(line.startswith("      ") and len(line) <= 40 for line in body[1:])
+    assert " ".join(w.strip() for w in body).split() == text.splitlines()[1].split()

@@ -31,7 +31,8 @@ LOADING = {"event": "state", "state": "loading", "model": "m", "label": "m"}
 LOADED_STATE = {"event": "state", "state": "loaded", "model": "m", "label": "m"}
 CHECK = Check("m", None, "pre-flight: m is whole: 1 shard, 4 tensors, 4.0 MiB\n"
               "fits: 4.0 MiB of weights, 79.0 GiB free on cuda:0\n"
-              "KV cache: 64 KiB per 1,000 tokens", "fits")
+              "KV cache: 64 KiB per 1,000 tokens", "fits",
+              options=("auto", None, None, 1))  # the panel's defaults: no re-check on L
 
 
 def engine_sample(step: int) -> Sample:
