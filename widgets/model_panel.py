@@ -125,7 +125,10 @@ def preflight_text(text: str, verdict: str, expanded: bool) -> str:
     lines = text.splitlines() or [""]
     if expanded or len(lines) <= 1:
         return text + ("\n(W folds)" if len(lines) > 1 else "")
-    return f"{lines[0]}  (W: {len(lines) - 1} more lines)"
+    # Folded: the first line and the verdict's line ("fit  fits: needs ..."), if there is one.
+    fit = next((line.strip() for line in lines[1:] if line.strip().startswith("fit ")), "")
+    verdict_text = f" · {' '.join(fit.split())}" if fit else ""
+    return f"{lines[0]}{verdict_text}  (W: {len(lines) - 1} more lines)"
 
 
 class ModelPanel(Vertical):
