@@ -50,7 +50,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from console import estimate as est  # noqa: E402  (pure: no torch)
+from console.core import estimate as est  # noqa: E402  (pure: no torch)
 
 GIB = 1024**3
 MIB = 1024**2

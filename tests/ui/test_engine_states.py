@@ -224,3 +224,25 @@ async def test_an_invalid_event_line_is_dropped_and_shown_not_fatal() -> None:
         assert app.is_running
         texts = app.query_one("LogView").pane.visible_texts()  # type: ignore[attr-defined]
         assert any("[protocol] dropped a line" in t and "tensors_done" in t for t in texts)
+
+
+async def test_a_recorded_session_log_replays(tmp_path: Any) -> None:
+    """A stream written by the real client's session log plays back through ReplayEngine."""
+    import json
+
+    from console.engines.local import SessionLog
+    from console.engines.replay import events_of
+
+    log = SessionLog(tmp_path / "session.log")
+    for wire in LOAD_OK:
+        log.write("EVENT", json.dumps(protocol.event(wire["event"], 1, **{
+            k: v for k, v in wire.items() if k != "event"})))
+    log.write("ENGINE", "Loading weights: 100%")
+    log.close()
+    recorded = events_of(tmp_path / "session.log")
+    assert [e["event"] for e in recorded] == [e["event"] for e in LOAD_OK]
+    app, _ = replay_app({"load": recorded})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start_load(app, pilot)
+        await wait_until(pilot, shows(app, "state-line", "state: loaded"), "loaded")
+        assert "loaded m (LlamaForCausalLM)" in line(app, "results")
