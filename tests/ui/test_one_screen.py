@@ -15,7 +15,7 @@ from textual.widgets import Input, ProgressBar
 from console.app import ConsoleApp
 from console.core import protocol
 from console.core.sample import ProcSample, Sample
-from console.core.session import Check, CheckDone
+from console.core.session import Check, CheckDone, Session
 from console.engines.base import OnEvent
 from console.engines.replay import HELLO, ReplayEngine
 from tests.ui.conftest import make_app, wait_until
@@ -387,3 +387,26 @@ def test_wrapped_lines_keep_their_indentation() -> None:
     assert len(body) > 2 and body[0].startswith("    error:")
     assert all(line.startswith("      ") and len(line) <= 40 for line in body[1:])
     assert " ".join(w.strip() for w in body).split() == text.splitlines()[1].split()
+
+
+def test_vram_bar_marks_the_estimate_and_the_guard_levels() -> None:
+    """The engine's VRAM on the GPU's total, the estimate `▼` and pause `┃` / abort `│`."""
+    from types import SimpleNamespace
+
+    from console.core.levels import Levels
+    from widgets.engine_box import marker_bar, vram_lines
+
+    sample = replace(h100_sequence()[59], watched=(ProcSample(48213, True, 1024 * MIB, 5.0,
+                                                              gpu_memory_bytes=20 * 1024 * MIB),))
+    estimate = SimpleNamespace(peak_bytes=40 * 1024 * MIB)  # half of the 80 GiB
+    session = Session(
+        pid=48213, model="m",
+        check=Check("m", SimpleNamespace(estimate=estimate), "fits", "fits"),
+        levels={"vram": Levels(warn=80, pause=90, abort=95, resume=85)})
+    bar_line, legend, *_ = vram_lines(session, sample, [sample], 66)
+    assert len(bar_line) == 66 and bar_line.endswith(" 20.0 GiB / 80.0 GiB")
+    bar = bar_line[5:5 + 41]
+    assert bar[int(0.5 * 41)] == "▼" and bar[int(0.9 * 41)] == "┃" and bar[int(0.95 * 41)] == "│"
+    assert bar[:int(0.25 * 41)] == "█" * int(0.25 * 41)  # a quarter used
+    assert "▼ estimate 40.0 GiB" in legend
+    assert marker_bar(0, 1, 10, [(0.0, "x")]) == "x" + "░" * 9
