@@ -86,6 +86,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "--log", metavar="FILE", dest="log_file",
         help="open the dashboard on the Log tab following FILE (any log; errors get cause cards)",
     )
+    parser.add_argument(
+        "--no-prestart", action="store_true",
+        help="do not start the engine process when the console opens (config: "
+        "[engine] prestart = false); it then starts on the first load",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = _chosen_command(argv) if argv is not None else None
     for name, (module_name, help_text) in COMMANDS.items():
@@ -100,6 +105,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
     if args.interval is not None:
         interval = check_interval("--interval", "interval", float(args.interval))
         config = config.with_overrides(interval_s=interval)
+    if getattr(args, "no_prestart", False):
+        config = config.with_overrides(prestart=False)
     return config
 
 

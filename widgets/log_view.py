@@ -33,8 +33,8 @@ once per diagnosed error (`record.error.causes[0]` is the best cause; `record.fa
 facts then). `errors` holds the diagnosed errors (oldest first) for the bundle key:
 `console.host.bundle.write_bundle(path, ..., diagnosed_errors=log_view.errors, ...)`.
 
-Keys: in the pane `l`/`L` level, End follow, `v` select, `y`/`c` copy, `n`/`N` errors; `/` opens
-the text filter (typing filters live, Enter keeps it, Escape clears it); Tab reaches the cards
+Keys: in the pane `l` level (L is Load on every tab), End follow, `v` select, `y`/`c` copy,
+`n`/`N` errors; `/` opens the text filter (typing filters live, Enter keeps it, Escape clears it); Tab reaches the cards
 (Enter expands, `c` copies, `g` shows the error in the log). `KEYS` lists them for a help screen.
 """
 
@@ -66,7 +66,7 @@ from widgets.cause_card import CauseCard
 from widgets.log_pane import LogEntry, LogPane
 
 KEYS: tuple[tuple[str, str], ...] = (
-    ("l / L", "log: raise / lower the minimum level"),
+    ("l", "log: cycle the minimum level (L loads, on every tab)"),
     ("/", "log: filter by text (Esc clears)"),
     ("End", "log: follow the tail again"),
     ("v, ↑↓, shift+↑↓", "log: select lines"),

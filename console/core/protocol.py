@@ -248,6 +248,7 @@ class Hello(Event):
     REQUIRED: ClassVar[Spec] = {"protocol": (int,), "pid": (int,), "python": (str,),
                                 "torch": (str,), "transformers": (str,), "devices": (list,),
                                 "offline": (bool,)}
+    OPTIONAL: ClassVar[Spec] = {"cuda_available": _OPT_BOOL, "cuda": _OPT_STR}
     protocol: int
     pid: int
     python: str
@@ -255,6 +256,8 @@ class Hello(Event):
     transformers: str
     devices: list[Any]
     offline: bool
+    cuda_available: bool | None = None  # whether the engine's torch can use a GPU
+    cuda: str | None = None  # the CUDA version torch was built with (None: a CPU-only build)
 
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)

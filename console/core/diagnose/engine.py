@@ -62,6 +62,10 @@ class DiagnosisContext:
     weights_bytes: int | None = None  # the model's estimated weight bytes
     kv_bytes_per_token: int | None = None
     context_tokens: int | None = None
+    # The kernel's own word that it OOM-killed something at the time (its counter rose, a
+    # kernel log line): console/host/oomkill.py. A SIGKILL is host_oom only with this or with
+    # RAM / swap near full; otherwise it is a signal from outside.
+    oom_kill_evidence: str | None = None
 
     @classmethod
     def from_sample(cls, sample: Sample | None, **facts: Any) -> DiagnosisContext:
@@ -572,14 +576,17 @@ def _apply_exit_context(ctx: DiagnosisContext, by_cause: dict[str, list[Hit]],
     only_kill_hits = bool(by_cause.get("host_oom")) and all(
         h.signature.tag == "kill" for h in by_cause["host_oom"])
     if ctx.died_by_sigkill and not ctx.killed_by_console:
-        if pressure:
-            score = max(log_score, 0.92)
-        elif relaxed:
-            score = min(max(log_score, 0.3), 0.45)
-        else:
-            score = max(log_score, 0.55)
+        if not (pressure or ctx.oom_kill_evidence):
+            # No evidence of an OOM kill: a signal from outside (a user, a job scheduler, a
+            # supervisor). Only log lines that name a memory failure keep host_oom.
+            if only_kill_hits:
+                scores.pop("host_oom", None)
+            return
+        score = max(log_score, 0.92)
         scores["host_oom"] = score
         evidence.setdefault("host_oom", []).append(f"the engine was killed: {_fmt_signal(ctx)}")
+        if ctx.oom_kill_evidence:
+            evidence["host_oom"].append(ctx.oom_kill_evidence)
         if pressure or relaxed:
             evidence["host_oom"].append(
                 ", ".join(f"{label} {value}" for label,
