@@ -34,8 +34,9 @@ facts then). `errors` holds the diagnosed errors (oldest first) for the bundle k
 `console.host.bundle.write_bundle(path, ..., diagnosed_errors=log_view.errors, ...)`.
 
 Keys: in the pane `l` level (L is Load on every tab), End follow, `v` select, `y`/`c` copy,
-`n`/`N` errors; `/` opens the text filter (typing filters live, Enter keeps it, Escape clears it); Tab reaches the cards
-(Enter expands, `c` copies, `g` shows the error in the log). `KEYS` lists them for a help screen.
+`n`/`N` errors; `/` opens the text filter (typing filters live, Enter keeps it, Escape clears
+it); Tab reaches the cards (Enter expands, `c` copies, `g` shows the error in the log). `KEYS`
+lists them for a help screen.
 """
 
 from __future__ import annotations
