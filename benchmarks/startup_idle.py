@@ -4,7 +4,7 @@
 
 1. First frame: the console is started in a pseudo-terminal, exactly as a user's terminal
    runs it; the clock runs from just before the process is spawned until the last line of the
-   first frame (the footer's "Quit") arrives on the terminal. N runs, median and p90. No hook
+   first frame (the footer's "q quit") arrives on the terminal. N runs, median and p90. No hook
    in the app is needed. One more run with PYTHONPROFILEIMPORTTIME=1 lists every module the
    console imported: torch and transformers must not be among them (the /proc/PID/maps of
    every run are checked for libtorch too) and the slowest imports are printed. The console's
@@ -44,7 +44,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDING = ROOT / "tests" / "fixtures" / "nvml" / "h100_handmade.json"
-FRAME_DONE = b"Quit"  # the footer: the last line of the first frame
+FRAME_DONE = b"quit"  # the footer ("q quit"): the last line of the first frame
 FORBIDDEN_MODULES = ("torch", "transformers", "safetensors")
 
 TARGET_FIRST_FRAME_S = 0.5

@@ -32,14 +32,16 @@ from types import FrameType
 from typing import Any, ClassVar, Protocol
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Container, VerticalScroll
+from textual.containers import Container, Vertical, VerticalScroll
 from textual.reactive import reactive
+from textual.screen import Screen
 from textual.widgets import Button, Checkbox, ContentSwitcher, Input
 from textual.worker import get_current_worker
 
 from console.core import protocol
+from console.core.keys import DASHBOARD_ACTIONS, ENGINE_ACTIONS, HELP_GROUPS, refusal, state_keys
 from console.core.levels import GUARD_RESOURCES, Levels
 from console.core.sample import History, Sample
 from console.core.session import (
@@ -63,14 +65,17 @@ from console.core.trust import model_key
 from console.core.units import fmt_bytes
 from console.core.vision import ProcessorLimits
 from console.engines.base import Engine, EngineDead, OnEvent, guard_settings
+from console.host import oomkill
 from console.host.config import Config
 from console.host.demo import DEMO_LABEL, DEMO_NAME, demo_dir
 from console.host.demo_vl import DEMO_VL_LABEL, DEMO_VL_NAME, demo_vl_dir
-from widgets import log_view as log_view_module
 from widgets.confirm_screen import ConfirmScreen
 from widgets.dashboard import Dashboard
+from widgets.engine_box import EngineBox, default_device
+from widgets.engine_strip import EngineStrip, engine_proc, tab_badge
 from widgets.help_screen import HelpScreen
 from widgets.key_footer import KeyFooter
+from widgets.log_pane import LogPane
 from widgets.log_view import LogView
 from widgets.messages import BundleWritten, CheckDone, EngineMessage, SampleReady, SamplerFailed
 from widgets.model_panel import ModelPanel
@@ -93,24 +98,50 @@ STALE_MIN_S = 3.0
 
 # While a model is loaded the allocator row is refreshed this often (a memory_report command).
 ALLOCATOR_POLL_S = 3.0
-# `+` raises the VRAM pause level by this many points (set_thresholds, live).
+# `+` / `-` raise / lower the VRAM pause level by this many points (set_thresholds, live).
 RAISE_PAUSE_STEP = 2.0
-# Engine actions: only on the Model tab, not under a modal screen.
-MODEL_ACTIONS = frozenset({
-    "load", "load_anyway", "unload", "hard_unload", "abort", "pause", "resume", "gc",
-    "empty_cache", "memory_report", "restart_engine", "pick", "raise_pause",
-    "toggle_auto_resume", "stop_generation", "ping",
-})
+LOWEST_PAUSE = 10.0
+# A first `q` with a model loaded or loading arms the quit for this long.
+QUIT_ARMED_S = 5.0
+# How long a "this key cannot act here" line stays.
+REFUSAL_S = 3.0
+# The RSS sparkline in the engine strip: this many samples.
+STRIP_HISTORY = 8
+
+# (action, palette title, key, help) for the command palette: every action, with its key.
+PALETTE: tuple[tuple[str, str, str, str], ...] = (
+    ("load", "Load", "L", "load the selected model"),
+    ("load_anyway", "Load anyway", "F", "load although the estimate says it will not fit"),
+    ("abort", "Abort load", "A", "stop the running load"),
+    ("pause", "Pause load", "P", "pause the running load between tensors"),
+    ("resume", "Resume load", "R", "resume a paused load"),
+    ("unload", "Unload", "U", "free the model in the engine"),
+    ("hard_unload", "Hard unload", "H", "end the engine process: every byte returns"),
+    ("gc", "GC", "G", "collect garbage in the engine"),
+    ("empty_cache", "Empty CUDA cache", "E", "return cached CUDA blocks"),
+    ("memory_report", "Memory report", "M", "the allocator's figures now"),
+    ("restart_engine", "Restart engine", "X", "start a fresh engine after it died"),
+    ("pick", "Pick model", "O", "choose a model from the HF cache"),
+    ("focus_prompt", "Prompt", "i", "jump into the prompt"),
+    ("stop_generation", "Stop generation", "ctrl+s", "stop the running generation"),
+    ("raise_pause", "Raise VRAM pause level", "+", "the guard pauses later (2 points)"),
+    ("lower_pause", "Lower VRAM pause level", "-", "the guard pauses sooner (2 points)"),
+    ("toggle_auto_resume", "Toggle auto-resume", "T", "resume by itself once memory frees"),
+    ("toggle_preflight", "Pre-flight report", "W", "show or fold the pre-flight report"),
+    ("ping", "Ping engine", "I", "round trip to the engine"),
+    ("show_tab('dashboard')", "Dashboard tab", "1", "GPUs, host, processes"),
+    ("show_tab('model')", "Model tab", "2", "model, load, prompt"),
+    ("show_tab('log')", "Log tab", "3", "the engine's log and cause cards"),
+    ("doctor", "Doctor", "D", "check the machine"),
+    ("bundle", "Diagnostic bundle", "B", "write a bundle to share"),
+    ("help", "Help", "?", "every key, by where it works"),
+    ("quit", "Quit", "q", "quit (asks once with a model loaded)"),
+)
 
 TABS = (("dashboard", "Dashboard"), ("model", "Model"), ("log", "Log"))
-
-# Keys that work without an app binding, listed in the help screen.
-BUILTIN_KEYS = (
-    ("tab / shift+tab", "move the focus"),
-    ("↑ ↓ pgup pgdn", "move in the process table or GPU list"),
-    ("click a header", "sort the process table by it"),
-    ("click a tab", "switch to it"),
-)
+# A key as shown -> its name for `simulate_key` (a click on the footer presses it).
+FOOTER_KEY_NAMES = {"Enter": "enter", "Esc": "escape", "?": "question_mark", "/": "slash",
+                    "+": "plus", "-": "minus"}
 
 
 class Sampler(Protocol):
@@ -143,7 +174,10 @@ class ConsoleApp(App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012 (Textual's API)
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("q", "request_quit", "Quit", id="app.quit"),
+        Binding("i", "focus_prompt", "Prompt", show=False, id="model.focus_prompt"),
+        Binding("W", "toggle_preflight", "Pre-flight report", show=False,
+                id="model.preflight"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("1", "show_tab('dashboard')", "Dashboard tab", show=False, id="app.tab.dashboard"),
         Binding("2", "show_tab('model')", "Model tab", show=False, id="app.tab.model"),
@@ -168,6 +202,8 @@ class ConsoleApp(App[int]):
         Binding("O", "pick", "Pick model", id="model.pick"),
         Binding("plus", "raise_pause", "Raise VRAM pause +2", key_display="+", show=False,
                 id="guard.raise_pause"),
+        Binding("minus", "lower_pause", "Lower VRAM pause -2", key_display="-", show=False,
+                id="guard.lower_pause"),
         Binding("T", "toggle_auto_resume", "Toggle auto-resume", show=False,
                 id="guard.auto_resume"),
         Binding("ctrl+s", "stop_generation", "Stop generation", show=False,
@@ -176,6 +212,7 @@ class ConsoleApp(App[int]):
         Binding("I", "ping", "Ping the engine", show=False, id="model.ping"),
         Binding("D", "doctor", "Doctor", show=False, id="app.doctor"),
         Binding("B", "bundle", "Bundle", show=False, id="app.bundle"),
+        Binding("f", "open_log_file", "Follow a log file", show=False, id="log.open_file"),
     ]
 
     # repaint=False: an App reactive would otherwise repaint the whole screen on every tick;
@@ -199,6 +236,8 @@ class ConsoleApp(App[int]):
         cursor_blink: bool = True,
         engine_factory: Callable[[OnEvent], Engine] | None = None,
         freeze_startup_objects: bool = False,
+        log_file: str | None = None,
+        prestart: bool = False,
     ) -> None:
         """`watch_terminal`: exit on SIGHUP/SIGTERM and when the terminal or parent goes away
         (run_app turns it on; tests running headless leave it off). `cursor_blink`: False for
@@ -206,7 +245,9 @@ class ConsoleApp(App[int]):
         `engine_factory(on_event)`: makes the engine client (default: the real one); the
         engine process starts on the first load, not before. `freeze_startup_objects`: see
         `_freeze_startup_objects` (run_app turns it on; it is process-wide, so tests that run
-        many apps in one process leave it off)."""
+        many apps in one process leave it off). `prestart`: start the engine process once the
+        first frame is up (run_app passes the config's `prestart`), so the first load pays no
+        import time."""
         super().__init__()
         self.config = config
         self.sampler = sampler
@@ -234,6 +275,12 @@ class ConsoleApp(App[int]):
         self.doctor_report: Any = None
         self.causes_unseen = 0
         self.engine_closer: threading.Thread | None = None
+        self.log_file = log_file  # a log file to follow in the Log tab (--log FILE)
+        self.prestart = prestart
+        self._oom_before: dict[str, int] = {}  # the kernel's OOM-kill counters at engine start
+        self.oom_kill_evidence: str | None = None
+        self._checked_dtype = "auto"  # the dtype the last pre-flight ran with
+        self._quit_armed_until = 0.0
 
     # -- layout -------------------------------------------------------------------------
 
@@ -242,12 +289,20 @@ class ConsoleApp(App[int]):
         the engine and diagnosis widgets mount into theirs), footer."""
         yield StatusBar(self.TITLE, self.hostname, id="status")
         yield TabStrip(TABS, id="tab-strip")
+        yield EngineStrip(id="engine-strip")
         with ContentSwitcher(id="tabs", initial="dashboard"):
             with Container(id="dashboard"):
                 yield Dashboard(self.config.thresholds, id="dash")
-            with VerticalScroll(id="model"):
-                yield ModelPanel(self.initial_model, self.session, id="model-panel")
-                yield PromptPanel(id="prompt-panel")
+            with VerticalScroll(id="model"), Container(id="model-body"):
+                # Left: model, options, state, progress, prompt and output (room below the
+                # prompt for attachments); right: the engine's memory against the guard.
+                with Vertical(id="model-left") as left:
+                    left.border_title = "model"
+                    yield ModelPanel(self.initial_model, self.session, id="model-panel")
+                    yield PromptPanel(id="prompt-panel")
+                box = EngineBox(id="engine-box")
+                box.border_title = "engine process"
+                yield box
             with Container(id="log"):
                 yield LogView(context_provider=self._diagnosis_context,
                               doctor_provider=lambda: self.doctor_report,
@@ -266,9 +321,31 @@ class ConsoleApp(App[int]):
         if self.freeze_startup_objects:
             self.call_after_refresh(self._freeze_startup_objects)
         self.set_interval(ALLOCATOR_POLL_S, self._poll_allocator)
+        if self.prestart:
+            self.call_after_refresh(self._prestart)
         if self.initial_model:
             # Show the model selected with its pre-flight; loading waits for the user (L).
             self.call_after_refresh(self.run_check, self.initial_model)
+        if self.log_file:
+            self.call_after_refresh(self.follow_log_file, self.log_file)
+
+    # -- any log file, live (widgets/log_file.py) ----------------------------------------
+
+    def follow_log_file(self, path: str | None) -> None:
+        """Follow `path` in the Log tab (replacing a file followed before) and show the tab."""
+        if not path:
+            return
+        from widgets.log_file import LogFileFollower
+
+        for old in self.query(LogFileFollower):
+            old.remove()
+        self.mount(LogFileFollower(self.log_view, path))
+        self.action_show_tab("log")
+
+    def action_open_log_file(self) -> None:
+        from widgets.log_file import OpenLogScreen
+
+        self.push_screen(OpenLogScreen(), self.follow_log_file)
 
     @staticmethod
     def _freeze_startup_objects() -> None:
@@ -341,8 +418,15 @@ class ConsoleApp(App[int]):
         elif nvml.ok:
             self._notified_problem = None
         self._show_status()
+        self._show_strip()
         if self.dashboard_active:
             self._show_dashboard()
+        elif self.active_tab == "model":
+            self._show_engine_box()
+
+    def _show_engine_box(self) -> None:
+        for box in self.query(EngineBox):
+            box.show(self.session, self.sample, list(self.history)[-120:])
 
     def _notify_problem(self, key: tuple[str, str], text: str) -> None:
         """Notify a problem once (again only after it changed or went away)."""
@@ -375,6 +459,19 @@ class ConsoleApp(App[int]):
             for dashboard in self.query(Dashboard):
                 dashboard.show(self.sample, self.history, window)
 
+    def _show_strip(self) -> None:
+        """The engine strip under the tabs, from the session and the latest sample."""
+        pid = self.session.pid
+        rss: list[float] = []
+        if pid is not None:
+            for sample in list(self.history)[-STRIP_HISTORY:]:
+                proc = engine_proc(sample, pid)
+                if proc is not None and proc.rss_bytes is not None:
+                    rss.append(float(proc.rss_bytes))
+        in_prompt = isinstance(self.focused, Input) and self.focused.id == "prompt"
+        for strip in self.query(EngineStrip):
+            strip.show(self.session, self.sample, rss, in_prompt=in_prompt)
+
     def watch_zoomed(self) -> None:
         self._show_dashboard()
 
@@ -384,8 +481,16 @@ class ConsoleApp(App[int]):
         self.refresh_bindings()
         if tab == "dashboard":
             self._show_dashboard()  # it skipped samples while hidden
+        if tab == "model":
+            self._show_engine_box()
         if tab == "model" and isinstance(self.focused, Input):
             self.set_focus(None)  # the letter keys act on the tab, not in a field
+        if tab != "model" and isinstance(self.focused, Input) and self.focused.id != "log-filter":
+            self.set_focus(None)
+        if tab == "log":
+            # The log's keys (l, /, n, v) work at once.
+            for pane in self.query(LogPane):
+                self.call_after_refresh(pane.focus)
         if tab == "log" and self.causes_unseen:
             self.causes_unseen = 0
             self.query_one(TabStrip).set_badge("log", None)
@@ -443,14 +548,83 @@ class ConsoleApp(App[int]):
     # -- actions ------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("sort_processes", "reverse_sort", "toggle_zoom"):
-            # Dashboard keys: only on the dashboard, not under the help screen.
-            return self.screen is self.screen_stack[0] and self.dashboard_active
-        if action in MODEL_ACTIONS:
-            if action == "restart_engine" and not self.engine_dead:
-                return False  # shown (footer, button) only when the engine died
-            return self.screen is self.screen_stack[0] and self.active_tab == "model"
+        if action in DASHBOARD_ACTIONS or action in ENGINE_ACTIONS:
+            # Engine keys work from every tab; a key that cannot act says why (`refused`).
+            # Not under a dialog or the help screen.
+            return self.screen is self.screen_stack[0]
         return True
+
+    def refused(self, action: str) -> bool:
+        """Flash one line when `action` cannot act now (why, and where it works)."""
+        why = refusal(action, self.session, tab=self.active_tab)
+        if why is None:
+            return False
+        self.notify(why, title="not now", severity="information", timeout=REFUSAL_S)
+        return True
+
+    def action_request_quit(self) -> None:
+        """`q`: quits at once when nothing is held; with a model loaded or loading it asks
+        once ("q again quits and frees ..."), and a second `q` quits and stops the engine."""
+        held = self.session.engine in ("loading", "loaded", "generating", "unloading")
+        now = time.monotonic()
+        if held and now > self._quit_armed_until:
+            self._quit_armed_until = now + QUIT_ARMED_S
+            self.notify(f"q again quits and frees {self._held_text()}", title="quit?",
+                        severity="warning", timeout=QUIT_ARMED_S)
+            return
+        self.exit(return_code=0)
+
+    def _held_text(self) -> str:
+        proc = engine_proc(self.sample, self.session.pid)
+        if proc is not None and (proc.gpu_memory_bytes or proc.rss_bytes):
+            vram = proc.gpu_memory_bytes or 0
+            if vram:
+                return f"{fmt_bytes(vram)} of VRAM (and {fmt_bytes(proc.rss_bytes)} of RAM)"
+            return f"{fmt_bytes(proc.rss_bytes)} of RAM"
+        loaded = self.session.loaded
+        if loaded is not None and loaded.bytes:
+            return fmt_bytes(loaded.bytes)
+        return "what the engine holds"
+
+    def action_focus_prompt(self) -> None:
+        """`i`: into the prompt from any tab; Esc leaves it."""
+        self.active_tab = "model"
+        prompt = self.query_one("#prompt", Input)
+        self.call_after_refresh(prompt.focus)
+
+    def action_toggle_preflight(self) -> None:
+        self.model_panel.toggle_preflight()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Any:
+        """The command palette: every action with its key (typing "load" finds Load)."""
+        for action, title, key, what in PALETTE:
+            yield SystemCommand(f"{title} ({key})", what, self._palette_callback(action))
+        yield from super().get_system_commands(screen)
+
+    def _palette_callback(self, action: str) -> Callable[[], Any]:
+        def run() -> None:
+            self.call_later(self.run_action, action)
+        return run
+
+    def footer_keys(self) -> list[tuple[str, str, str]] | None:
+        """(key, shown key, what) for the footer on the main screen: the keys that apply in
+        this state and on this tab; None under a dialog (its own bindings show)."""
+        if self.screen is not self.screen_stack[0]:
+            return None
+        in_prompt = isinstance(self.focused, Input) and self.focused.id == "prompt"
+        keys = [(FOOTER_KEY_NAMES.get(k, k), k, what)
+                for k, what in state_keys(self.session, in_prompt=in_prompt)]
+        if in_prompt:
+            return keys
+        if isinstance(self.focused, Input):
+            return [("escape", "Esc", "leave the field"), *keys]
+        per_tab = {"dashboard": [("s", "s", "sort"), ("z", "z", "zoom")],
+                   "model": [("O", "O", "pick"), ("W", "W", "pre-flight")],
+                   "log": [("l", "l", "level"), ("slash", "/", "filter"),
+                           ("n", "n", "next error")]}
+        seen = {k for k, _, _ in keys}
+        keys += [k for k in per_tab.get(self.active_tab, []) if k[0] not in seen]
+        return [*keys, ("question_mark", "?", "help"), ("q", "q", "quit")]
 
     def action_show_tab(self, tab: str) -> None:
         self.active_tab = tab
@@ -464,12 +638,18 @@ class ConsoleApp(App[int]):
         self.active_tab = ids[(ids.index(self.active_tab) + step) % len(ids)]
 
     def action_sort_processes(self) -> None:
+        if self.refused("sort_processes"):
+            return
         self.query_one(Dashboard).processes.cycle_sort()
 
     def action_reverse_sort(self) -> None:
+        if self.refused("reverse_sort"):
+            return
         self.query_one(Dashboard).processes.reverse_sort()
 
     def action_toggle_zoom(self) -> None:
+        if self.refused("toggle_zoom"):
+            return
         self.zoomed = not self.zoomed
         minutes = self.history.maxlen * self.config.interval_s / 60
         self.notify(f"sparklines: last {minutes:.0f} min" if self.zoomed
@@ -482,17 +662,13 @@ class ConsoleApp(App[int]):
             self.push_screen(HelpScreen(self.help_rows()))
 
     def help_rows(self) -> list[tuple[str, str]]:
-        """(keys, description) for every app binding, keys of one action joined."""
-        keys_by_action: dict[str, list[str]] = {}
-        descriptions: dict[str, str] = {}
-        for bindings in self._bindings.key_to_bindings.values():
-            for binding in bindings:
-                if binding.description:
-                    keys_by_action.setdefault(binding.action, []).append(
-                        self.get_key_display(binding))
-                    descriptions.setdefault(binding.action, binding.description)
-        rows = [(" / ".join(keys), descriptions[action]) for action, keys in keys_by_action.items()]
-        return [*rows, *BUILTIN_KEYS, *log_view_module.KEYS]
+        """(keys, description) grouped by where they work: a group's heading is a row with
+        an empty description."""
+        rows: list[tuple[str, str]] = []
+        for heading, keys in HELP_GROUPS:
+            rows.append((heading, ""))
+            rows.extend(keys)
+        return rows
 
     # -- the engine ---------------------------------------------------------------------
 
@@ -522,6 +698,26 @@ class ConsoleApp(App[int]):
             panel.show_session(session)
         for prompt in self.query(PromptPanel):
             prompt.show_session(session)
+        if self.active_tab == "model":
+            self._show_engine_box()
+        for strip in self.query(TabStrip):
+            badge = tab_badge(session)
+            if strip.badges.get("model") != badge:
+                strip.set_badge("model", badge)
+        self._show_strip()
+        self._refresh_footer()
+
+    def _refresh_footer(self) -> None:
+        for footer in self.query(KeyFooter):
+            footer.keys_changed()
+
+    def on_descendant_focus(self) -> None:
+        self._show_strip()
+        self._refresh_footer()
+
+    def on_descendant_blur(self) -> None:
+        self._show_strip()
+        self._refresh_footer()
 
     def ensure_engine(self) -> Engine:
         """The engine client, its process started (on first use, or again after it ended)."""
@@ -529,6 +725,8 @@ class ConsoleApp(App[int]):
             self.engine = self.engine_factory(self._deliver_engine_message)
         if not self.engine.alive:
             pid = self.engine.start()
+            self._oom_before = oomkill.counts()
+            self.oom_kill_evidence = None
             self.fold(EngineStarted(pid))
             self.log_view.add_event(f"engine started: pid {pid}")
             watch = getattr(self.sampler, "watch", None)
@@ -536,12 +734,25 @@ class ConsoleApp(App[int]):
                 watch(pid)  # the dashboard shows the engine's RSS / CPU / VRAM
         return self.engine
 
+    def _prestart(self) -> None:
+        """Start the engine process in the background once the first frame is up: it
+        imports torch and transformers (no CUDA context until a load names a device)."""
+        if self.engine is None or not self.engine.alive:
+            try:
+                self.ensure_engine()
+            except OSError as exc:
+                self.fold(Notice(f"engine prestart failed: {exc}; it starts on the first load",
+                                 "warning"))
+
     def _deliver_engine_message(self, event: protocol.AnyEvent) -> None:
         """Called on the client's reader threads: hand the event to the UI thread."""
         self.post_message(EngineMessage(event))
 
     def on_engine_message(self, message: EngineMessage) -> None:
         event = message.event
+        if isinstance(event, protocol.Exited) and not event.expected:
+            # Read before the log diagnoses the death: its context carries the evidence.
+            self.oom_kill_evidence = oomkill.evidence(self._oom_before, oomkill.counts())
         self.log_view.handle_engine_message(event)
         if isinstance(event, protocol.Output):
             return
@@ -567,7 +778,9 @@ class ConsoleApp(App[int]):
                             severity="warning", timeout=10)
             case protocol.Exited():
                 if not event.expected:
-                    self.notify(f"the engine died ({exit_how(event)}); X restarts it",
+                    why = self.death_reason(event)
+                    self.fold(Notice(f"the engine {why}; X restarts it", "error"))
+                    self.notify(f"the engine {why}; X restarts it",
                                 title="engine", severity="error", timeout=15)
                 unwatch = getattr(self.sampler, "unwatch", None)
                 if callable(unwatch) and event.pid:
@@ -576,11 +789,27 @@ class ConsoleApp(App[int]):
             case _:
                 pass
 
+    def death_reason(self, exited: protocol.Exited) -> str:
+        """How the engine ended, explained only as far as the evidence goes: a SIGKILL is the
+        OOM killer only when the kernel's counter rose or RAM / swap were near full."""
+        if exited.signal != "SIGKILL":
+            return f"ended ({exit_how(exited)})"
+        if self.oom_kill_evidence:
+            return f"was killed by the kernel's OOM killer ({self.oom_kill_evidence})"
+        host = self.sample.host if self.sample is not None else None
+        ram = host.ram_used_fraction if host is not None else None
+        swap = host.swap_used_fraction if host is not None else None
+        if (ram is not None and ram >= 0.9) or (swap is not None and swap >= 0.8):
+            return (f"was killed (SIGKILL) with host RAM {100 * (ram or 0):.0f}% used: "
+                    "likely the kernel's OOM killer")
+        return "was killed by a signal from outside (SIGKILL)"
+
     def _diagnosis_context(self) -> Any:
         from console.core.diagnose import DiagnosisContext
 
         engine_pid = self.engine.pid if self.engine is not None else None
-        return DiagnosisContext.from_sample(self.sample, engine_pid=engine_pid)
+        return DiagnosisContext.from_sample(self.sample, engine_pid=engine_pid,
+                                            oom_kill_evidence=self.oom_kill_evidence)
 
     def _send(self, what: str, command: protocol.AnyCommand) -> bool:
         """Send one command to the running engine; say so when there is none."""
@@ -597,8 +826,10 @@ class ConsoleApp(App[int]):
         return True
 
     def default_device(self) -> str:
-        """cuda:0 when NVML sees a GPU, else cpu (what `load` does headless)."""
-        return "cuda:0" if self.sample is not None and self.sample.gpus else "cpu"
+        """What the engine's torch can do: cuda:0 when it can use a GPU, else cpu (a CPU-only
+        torch on a box with a driver loads on the CPU). Before the engine said so: auto (the
+        engine decides by its torch) when NVML sees a GPU, else cpu."""
+        return default_device(self.session, self.sample)
 
     # -- pre-flight ---------------------------------------------------------------------
 
@@ -608,7 +839,10 @@ class ConsoleApp(App[int]):
             self.run_check(self.model_panel.model_name)
 
     def on_select_changed(self, event: Any) -> None:
-        if getattr(event.select, "id", None) == "dtype" and self.session.check is not None:
+        # Only a dtype the user changed re-runs the pre-flight (a Select also reports its
+        # first value when it mounts).
+        if (getattr(event.select, "id", None) == "dtype" and self.session.check is not None
+                and self.model_panel.option("dtype") != self._checked_dtype):
             self.run_check(self.model_panel.model_name)
 
     def run_check(self, model: str) -> None:
@@ -616,7 +850,9 @@ class ConsoleApp(App[int]):
         thread worker; the result comes back as CheckDone."""
         if not model:
             return
-        self._check(model, *self._check_options())
+        options = self._check_options()
+        self._checked_dtype = options[0]
+        self._check(model, *options)
 
     def _check_options(self) -> tuple[str, str | None, int | None, int]:
         """(dtype, device, context, batch) of the panel now: what a pre-flight is for."""
@@ -698,6 +934,8 @@ class ConsoleApp(App[int]):
         self.push_screen(ModelPicker(rows, note), picked)
 
     def action_load(self, force: bool = False) -> None:
+        if self.refused("load"):
+            return
         panel = self.model_panel
         model = panel.model_name
         if not model:
@@ -739,16 +977,37 @@ class ConsoleApp(App[int]):
         self.refresh_bindings()
 
     def action_load_anyway(self) -> None:
+        if self.refused("load_anyway"):
+            return
         model = self.model_panel.model_name
-        self.push_screen(ConfirmScreen(f"Load {model} although the estimate says it will not "
-                                       "fit? The guard still pauses it at its thresholds."),
+        check = self.session.check
+        verdict = check.verdict if check is not None and check.model == model else None
+        if verdict == "will_not_fit":
+            question = (f"Load {model} although the estimate says it will not fit? The guard "
+                        "still pauses it at its thresholds.")
+        elif verdict == "broken":
+            question = (f"Load {model} although the pre-flight found the checkpoint broken? "
+                        "The load will likely fail.")
+        elif verdict in ("fits", "tight"):
+            how = "fits" if verdict == "fits" else "fits, tightly"
+            question = (f"The estimate says {model} {how}"
+                        "; L loads it as it is. Load it now without the engine's own fit "
+                        "check?")
+        else:
+            question = (f"No estimate for {model} yet. Load it without the engine's fit "
+                        "check? The guard still pauses it at its thresholds.")
+        self.push_screen(ConfirmScreen(question),
                          lambda yes: self.action_load(force=True) if yes else None)
 
     def action_unload(self) -> None:
+        if self.refused("unload"):
+            return
         if self._send("Unload", protocol.new_command(protocol.Unload)):
             self.log_view.add_event("unload requested")
 
     def action_hard_unload(self) -> None:
+        if self.refused("hard_unload"):
+            return
         def confirmed(yes: bool | None) -> None:
             if yes:
                 self.log_view.add_event("hard unload: terminating the engine process")
@@ -764,12 +1023,18 @@ class ConsoleApp(App[int]):
             self.engine.kill()  # blocks up to the grace period: off the UI thread
 
     def action_abort(self) -> None:
+        if self.refused("abort"):
+            return
         self._send("Abort", protocol.new_command(protocol.Abort))
 
     def action_pause(self) -> None:
+        if self.refused("pause"):
+            return
         self._send("Pause", protocol.new_command(protocol.Pause))
 
     def action_resume(self) -> None:
+        if self.refused("resume"):
+            return
         self._send("Resume", protocol.new_command(protocol.Resume))
 
     def _resume_forced(self, yes: bool | None) -> None:
@@ -777,19 +1042,27 @@ class ConsoleApp(App[int]):
             self._send("Resume", protocol.new_command(protocol.Resume, force=True))
 
     def action_gc(self) -> None:
+        if self.refused("gc"):
+            return
         self._send("GC", protocol.new_command(protocol.Gc))
 
     def action_empty_cache(self) -> None:
+        if self.refused("empty_cache"):
+            return
         self._send("Empty cache", protocol.new_command(protocol.EmptyCache))
 
     def action_memory_report(self) -> None:
+        if self.refused("memory_report"):
+            return
         self._send("Memory report", protocol.new_command(protocol.MemoryReportCmd))
 
     def action_stop_generation(self) -> None:
+        if self.refused("stop_generation"):
+            return
         self._send("Stop", protocol.new_command(protocol.StopGeneration))
 
     def action_restart_engine(self) -> None:
-        if self.engine is not None and self.engine.alive:
+        if self.refused("restart_engine") or (self.engine is not None and self.engine.alive):
             return
         self.ensure_engine()
         self.fold(Notice("engine restarted"))
@@ -797,6 +1070,8 @@ class ConsoleApp(App[int]):
 
     def action_ping(self) -> None:
         """Round trip to the engine; the model view shows its time."""
+        if self.refused("ping"):
+            return
         self._send("Ping", protocol.new_command(protocol.Ping, sent_ts=time.time()))
 
     def action_raise_pause(self) -> None:
@@ -810,6 +1085,25 @@ class ConsoleApp(App[int]):
             self._send("Raise pause", protocol.new_command(
                 protocol.SetThresholds, thresholds={"vram": {"pause": new_pause}}))
         self.log_view.add_event(f"guard: VRAM pause level raised to {new_pause:g}%")
+        self.notify(f"VRAM pause level raised to {new_pause:g}% (- lowers it)", title="guard",
+                    timeout=REFUSAL_S)
+
+    def action_lower_pause(self) -> None:
+        vram = self.session.levels["vram"]
+        new_pause = max(LOWEST_PAUSE, vram.pause - RAISE_PAUSE_STEP)
+        if new_pause == vram.pause:
+            self.notify(f"VRAM pause level is at its lowest ({new_pause:g}%)", title="guard",
+                        timeout=REFUSAL_S)
+            return
+        lowered = Levels(warn=min(vram.warn, new_pause - 1), pause=new_pause, abort=vram.abort,
+                         resume=min(vram.resume, new_pause - 1))
+        self.fold(LevelsSet({"vram": lowered}))
+        if self.engine is not None and self.engine.alive:
+            self._send("Lower pause", protocol.new_command(
+                protocol.SetThresholds, thresholds={"vram": lowered.to_wire()}))
+        self.log_view.add_event(f"guard: VRAM pause level lowered to {new_pause:g}%")
+        self.notify(f"VRAM pause level lowered to {new_pause:g}% (+ raises it)", title="guard",
+                    timeout=REFUSAL_S)
 
     def action_toggle_auto_resume(self) -> None:
         on = not self.session.auto_resume
@@ -928,7 +1222,8 @@ def _default_engine(on_event: OnEvent,
     return LocalEngine(on_event, use_queue=False, log_rotation=log_rotation)
 
 
-def run_app(config: Config, model: str | None = None, *, sampler: Sampler | None = None) -> int:
+def run_app(config: Config, model: str | None = None, *, sampler: Sampler | None = None,
+            log_file: str | None = None) -> int:
     """Run the dashboard on the real telemetry (or `sampler`); return the exit code."""
     telemetry = None
     if sampler is None:
@@ -937,7 +1232,8 @@ def run_app(config: Config, model: str | None = None, *, sampler: Sampler | None
         telemetry = Telemetry()
         sampler = telemetry
     app = ConsoleApp(config, sampler, initial_model=model, watch_terminal=True,
-                     freeze_startup_objects=True)
+                     freeze_startup_objects=True, log_file=log_file,
+                     prestart=config.prestart)
     # Our own loop, not asyncio.run: asyncio.run waits for every executor thread, and a
     # sampler stuck in a driver call would then keep the process alive forever.
     loop = asyncio.new_event_loop()

@@ -37,10 +37,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "write one paste-ready diagnostic file (doctor, telemetry, errors, log tail)"),
     "diagnose": ("console.commands.diagnose",
                  "name the root causes of a failure in a log (FILE or stdin)"),
+    "fingerprint": ("console.commands.fingerprint",
+                    "record how a model behaves here, to compare on another machine"),
+    "compare": ("console.commands.compare",
+                "compare two fingerprints: identical, close, or what differs"),
 }
 
 
-_GLOBAL_OPTIONS_WITH_VALUE = ("--config", "--interval", "--model")
+_GLOBAL_OPTIONS_WITH_VALUE = ("--config", "--interval", "--model", "--log")
 
 
 def _chosen_command(argv: Sequence[str]) -> str | None:
@@ -78,6 +82,15 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         help="model to select in the dashboard: a directory, a hub id in the local cache, or "
              "'demo'",
     )
+    parser.add_argument(
+        "--log", metavar="FILE", dest="log_file",
+        help="open the dashboard on the Log tab following FILE (any log; errors get cause cards)",
+    )
+    parser.add_argument(
+        "--no-prestart", action="store_true",
+        help="do not start the engine process when the console opens (config: "
+        "[engine] prestart = false); it then starts on the first load",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = _chosen_command(argv) if argv is not None else None
     for name, (module_name, help_text) in COMMANDS.items():
@@ -92,6 +105,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
     if args.interval is not None:
         interval = check_interval("--interval", "interval", float(args.interval))
         config = config.with_overrides(interval_s=interval)
+    if getattr(args, "no_prestart", False):
+        config = config.with_overrides(prestart=False)
     return config
 
 
@@ -107,7 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         from console.app import run_app  # the only branch that imports textual
 
-        return run_app(config, model=args.model)
+        if args.log_file is not None and not Path(args.log_file).is_file():
+            problem = "no such file" if not Path(args.log_file).exists() else "not a regular file"
+            print(f"autoglm-console: --log {args.log_file}: {problem}", file=sys.stderr)
+            return 2
+        return run_app(config, model=args.model, log_file=args.log_file)
     module = importlib.import_module(COMMANDS[args.command][0])
     # Nothing a command prints reaches the terminal raw (model text, log lines, file names).
     with safe_std_streams():

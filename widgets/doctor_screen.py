@@ -21,11 +21,14 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
+from textual.widgets.data_table import ColumnKey
 
 from console.core.doctor_judge import Check, Report
 from widgets.key_footer import KeyFooter
 
-STATUS_STYLE = {"pass": "bold green", "warn": "bold yellow", "fail": "bold red"}
+STATUS_STYLE = {"pass": "bold green", "warn": "bold yellow", "fail": "bold red", "n/a": "dim"}
+STATUS_WIDTH = 6
+TITLE_WIDTH_MAX = 24
 
 
 class DoctorScreen(ModalScreen[None]):
@@ -61,6 +64,7 @@ class DoctorScreen(ModalScreen[None]):
         self.report: Report | None = None
         self.running = False
         self.runs = 0  # reports received, for tests and the summary line
+        self.rows: list[Check] = []  # the checks in the order shown
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
@@ -69,7 +73,9 @@ class DoctorScreen(ModalScreen[None]):
             yield Static("running the checks…", id="doctor-summary")
             table: DataTable[str | Text] = DataTable(id="doctor-table", cursor_type="row",
                                                      zebra_stripes=True)
-            table.add_columns("status", "check", "verdict")
+            table.add_column("status", key="status")
+            table.add_column("check", key="check")
+            table.add_column("verdict", key="verdict")
             yield table
             with VerticalScroll(id="doctor-details-box"):
                 yield Static("", id="doctor-details")
@@ -103,20 +109,31 @@ class DoctorScreen(ModalScreen[None]):
         table = self.query_one(DataTable)
         row = table.cursor_row
         table.clear()
-        for check in message.report.checks:
-            status = Text(check.status.upper(), style=STATUS_STYLE[check.status])
-            table.add_row(status, check.title, check.detail, key=check.id)
+        self.rows = message.report.ordered()  # failures first, N/A last
+        # The verdict wraps in the room left (80x24 shows it whole, on several lines).
+        title_width = min(TITLE_WIDTH_MAX, max((len(c.title) for c in self.rows), default=5))
+        room = max(20, (table.size.width or self.app.size.width - 8) - STATUS_WIDTH
+                   - title_width - 8)
+        verdict = table.columns[ColumnKey("verdict")]
+        verdict.width, verdict.auto_width = room, False
+        for check in self.rows:
+            shown = check.shown_status
+            status = Text(shown.upper(), style=STATUS_STYLE[shown])
+            table.add_row(status, Text(check.title, overflow="fold"),
+                          Text(check.detail, overflow="fold"), key=check.id, height=None)
         s = message.report.summary
         took = f" in {s['elapsed_s']:.1f} s" if s.get("elapsed_s") is not None else ""
+        na = s.get("not_applicable", 0)
         summary = Text.assemble(
             (f"{s['pass']} passed", STATUS_STYLE["pass"]), ", ",
             (f"{s['warn']} warnings", STATUS_STYLE["warn"]), ", ",
-            (f"{s['fail']} failed", STATUS_STYLE["fail"]), took,
+            (f"{s['fail']} failed", STATUS_STYLE["fail"]),
+            (f", {na} not applicable", STATUS_STYLE["n/a"]) if na else "", took,
         )
         self.query_one("#doctor-summary", Static).update(summary)
-        if message.report.checks:
-            table.move_cursor(row=min(max(row, 0), len(message.report.checks) - 1))
-            self._show(message.report.checks[table.cursor_row])
+        if self.rows:
+            table.move_cursor(row=min(max(row, 0), len(self.rows) - 1))
+            self._show(self.rows[table.cursor_row])
         table.focus()
 
     def on_doctor_screen_report_failed(self, message: ReportFailed) -> None:
@@ -128,14 +145,15 @@ class DoctorScreen(ModalScreen[None]):
     # ---- details
 
     def _check_at_cursor(self) -> Check | None:
-        if self.report is None or not self.report.checks:
+        if not self.rows:
             return None
         row = self.query_one(DataTable).cursor_row
-        return self.report.checks[row] if 0 <= row < len(self.report.checks) else None
+        return self.rows[row] if 0 <= row < len(self.rows) else None
 
     def _show(self, check: Check) -> None:
         lines = [
-            f"[{STATUS_STYLE[check.status]}]{check.status.upper()}[/] [b]{escape(check.title)}[/b]",
+            f"[{STATUS_STYLE[check.shown_status]}]{check.shown_status.upper()}[/] "
+            f"[b]{escape(check.title)}[/b]",
             escape(check.detail),
         ]
         if check.fix:

@@ -21,7 +21,8 @@ class GpuArea(VerticalScroll):
     DEFAULT_CSS = """
     GpuArea { height: auto; max-height: 60%; }
     GpuArea.-many { border-top: solid $primary-darken-1; border-title-color: $text; }
-    GpuArea > .no-gpu { height: auto; border-top: solid $primary-darken-1; color: $text-muted; }
+    GpuArea > .no-gpu { height: 1; color: $text-muted; text-wrap: nowrap;
+                        text-overflow: ellipsis; }
     GpuArea > .no-gpu.-hidden { display: none; }
     """
 
@@ -45,7 +46,9 @@ class GpuArea(VerticalScroll):
             else:
                 text = f"GPU telemetry unavailable ({sample.nvml.state})"
             message = sample.nvml.message
-            detail = f"\n{message}" if message and message != text else ""
+            # One line: a box without a GPU has nothing else to show here.
+            detail = f" ({message})" if message and message != text else ""
+            text = f"GPU: {text}"
             if self._notice_text != text + detail:
                 self._notice_text = text + detail
                 self.notice.update(self._notice_text)

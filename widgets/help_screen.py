@@ -1,10 +1,13 @@
-"""`?`: every key binding of the console, with what it does. Escape or `?` closes it."""
+"""`?`: every key of the console, grouped by where it works (a row with no description is a
+group's heading), with what it does. Escape or `?` closes it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import ClassVar
 
+from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -33,17 +36,27 @@ class HelpScreen(ModalScreen[None]):
         self.rows = list(rows)
 
     def compose(self) -> ComposeResult:
-        key_width = max((len(keys) for keys, _ in self.rows), default=0) + 2
-        table = Text()
-        for n, (keys, description) in enumerate(self.rows):
-            if n:
-                table.append("\n")
-            table.append(keys.ljust(key_width), "bold")
-            table.append(description)
+        # One two-column grid per group: a description that wraps stays in its column.
+        key_width = max((len(keys) for keys, what in self.rows if what), default=0)
+        parts: list[RenderableType] = []
+        table: Table | None = None
+        for keys, description in self.rows:
+            if not description:
+                if parts:
+                    parts.append(Text(""))
+                parts.append(Text(keys, style="bold underline"))
+                table = None
+                continue
+            if table is None:
+                table = Table.grid(padding=(0, 2))
+                table.add_column(width=key_width, no_wrap=True, style="bold")
+                table.add_column(ratio=1)
+                parts.append(table)
+            table.add_row(keys, description)
         with VerticalScroll() as scroll:
             scroll.border_title = "keys"
             scroll.border_subtitle = "esc or ? closes"
-            yield Static(table, id="help-table")
+            yield Static(Group(*parts), id="help-table")
 
     def action_close(self) -> None:
         self.dismiss()

@@ -50,6 +50,11 @@ class KeyFooter(Widget):
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
         self.call_after_refresh(self._bindings_changed, self.screen)
 
+    def keys_changed(self) -> None:
+        """The app's state changed: read the keys again (repaints only when they differ)."""
+        if self.is_attached:
+            self._bindings_changed(self.screen)
+
     def _bindings_changed(self, screen: Screen[Any]) -> None:
         if not self.is_attached or screen is not self.screen:
             return
@@ -65,6 +70,17 @@ class KeyFooter(Widget):
         app = self.app
         palette_key = app.COMMAND_PALETTE_BINDING if app.ENABLE_COMMAND_PALETTE else None
         keys: list[tuple[str, str, str, bool]] = []
+        # An app that says which keys apply now (its state, its focus) is followed; under a
+        # dialog it answers None and the dialog's bindings show.
+        footer_keys = getattr(app, "footer_keys", None)
+        chosen = footer_keys() if callable(footer_keys) else None
+        if chosen is not None:
+            palette = None
+            for key, (_node, binding, enabled, _tooltip) in self.screen.active_bindings.items():
+                if key == palette_key:
+                    palette = (binding.key, app.get_key_display(binding), binding.description,
+                               enabled)
+            return tuple((key, shown, what, True) for key, shown, what in chosen), palette
         seen: set[str] = set()
         palette = None
         for key, (_node, binding, enabled, _tooltip) in self.screen.active_bindings.items():

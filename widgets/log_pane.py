@@ -142,7 +142,6 @@ class LogPane(ScrollView, can_focus=True):
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l", "cycle_level(1)", "Level", id="log.level"),
-        Binding("L", "cycle_level(-1)", "Level down", show=False, id="log.level_down"),
         Binding("end", "follow", "Follow", id="log.follow"),
         Binding("v", "toggle_select", "Select", id="log.select"),
         Binding("y,c", "copy", "Copy", id="log.copy"),
@@ -190,13 +189,17 @@ class LogPane(ScrollView, can_focus=True):
     def add_line(self, text: str, *, stream: str = "stdout", ts: float | None = None,
                  level: str | int | None = None, replace_key: str | None = None) -> LogEntry:
         """Append a line (or, with `replace_key`, replace the line last added with that key,
-        while it is still in memory). The level is detected from the text unless given."""
+        while it is still the newest line: the log stays in time order). The level is detected
+        from the text unless given."""
         text = clean_text(text)
         when = self.clock() if ts is None else ts
         value = detect_level(text) if level is None else level_value(level)
         if replace_key is not None:
             entry = self._keys.get(replace_key)
-            if entry is not None and self._entries and entry.seq >= self._entries[0].seq:
+            # In place only while it is the newest line: a bar updated under later lines
+            # would carry a later time above them. Then the update is a new line (the old one
+            # keeps the bar's state at its own time), so the log keeps time order.
+            if entry is not None and self._entries and self._entries[-1] is entry:
                 entry.text, entry.ts, entry.level = text, when, value
                 entry.version += 1
                 self._note_width(entry)

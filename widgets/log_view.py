@@ -33,9 +33,10 @@ once per diagnosed error (`record.error.causes[0]` is the best cause; `record.fa
 facts then). `errors` holds the diagnosed errors (oldest first) for the bundle key:
 `console.host.bundle.write_bundle(path, ..., diagnosed_errors=log_view.errors, ...)`.
 
-Keys: in the pane `l`/`L` level, End follow, `v` select, `y`/`c` copy, `n`/`N` errors; `/` opens
-the text filter (typing filters live, Enter keeps it, Escape clears it); Tab reaches the cards
-(Enter expands, `c` copies, `g` shows the error in the log). `KEYS` lists them for a help screen.
+Keys: in the pane `l` level (L is Load on every tab), End follow, `v` select, `y`/`c` copy,
+`n`/`N` errors; `/` opens the text filter (typing filters live, Enter keeps it, Escape clears
+it); Tab reaches the cards (Enter expands, `c` copies, `g` shows the error in the log). `KEYS`
+lists them for a help screen.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ from widgets.cause_card import CauseCard
 from widgets.log_pane import LogEntry, LogPane
 
 KEYS: tuple[tuple[str, str], ...] = (
-    ("l / L", "log: raise / lower the minimum level"),
+    ("l", "log: cycle the minimum level (L loads, on every tab)"),
     ("/", "log: filter by text (Esc clears)"),
     ("End", "log: follow the tail again"),
     ("v, ↑↓, shift+↑↓", "log: select lines"),
@@ -305,8 +306,8 @@ class LogView(Vertical):
                 [error.first_line] if error.kind == "line" else [])
             seqs = [lines[n - first_line][0] for n in numbers if 0 <= n - first_line < len(lines)]
             offset = error.first_line - first_line
-            when = (lines[offset][1] if error.kind != "exit" and 0 <= offset < len(lines)
-                    else self.clock())
+            inside = error.kind != "exit" and 0 <= offset < len(lines)
+            when = lines[offset][1] if inside else self.clock()
             return seqs, when
 
         def streamed(errors: list[DiagnosedError], context: DiagnosisContext,
@@ -436,8 +437,8 @@ def _error_text(msg: Mapping[str, Any]) -> tuple[str, str]:
 def _state_text(msg: Mapping[str, Any]) -> tuple[str, str]:
     what = msg.get("label") or msg.get("model")
     state = msg.get("state")
-    text = f"engine {state}" + (f": {what}" if what else "")
-    return text, "warning" if state == "error" else "info"
+    level = "warning" if state == "error" else "info"
+    return f"engine {state}" + (f": {what}" if what else ""), level
 
 
 def _hello_text(msg: Mapping[str, Any]) -> tuple[str, str]:

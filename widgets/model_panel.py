@@ -1,6 +1,8 @@
-"""The Model tab's upper part: model selector, load options, buttons, state, load progress,
-pre-flight report, results (gc / empty_cache / unload), estimate vs actual, the allocator row
-and a compact guard panel.
+"""The model view's left column, top part: state and load progress first (they stay in view at
+80x24), then the model selector, load options, buttons (wide screens only: every action is a
+key and in the command palette), the pre-flight folded into one line (W expands it), the
+result block (fresh on each load, unload and model change) and estimate vs actual. The
+engine's live memory, allocator row and guard are the engine box's (widgets/engine_box.py).
 
 The panel keeps no engine state: the app calls `show_session(session)` (on the UI thread)
 whenever its `session` (console/core/session.py) changes, and the panel renders every engine
@@ -12,6 +14,7 @@ one thing.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from typing import Any
 
@@ -83,6 +86,55 @@ def progress_text(msg: Mapping[str, Any]) -> str:
             f"{msg.get('current_file') or ''}{loader_text}")
 
 
+def wrap_keeping_indent(text: str, width: int) -> str:
+    """Each line wrapped to `width`, its continuation lines indented like the line itself
+    (two more cells), so a wrapped report line stays under its heading."""
+    if width < 20:
+        return text
+    out: list[str] = []
+    for line in text.splitlines():
+        indent = line[:len(line) - len(line.lstrip(" "))]
+        if len(line) <= width:
+            out.append(line)
+            continue
+        out.extend(textwrap.wrap(line, width, initial_indent="", subsequent_indent=indent + "  ",
+                                 break_long_words=True, break_on_hyphens=False)
+                   if line.strip() else [""])
+    return "\n".join(out)
+
+
+class IndentedStatic(Static):
+    """A Static whose lines wrap with their indentation kept (drawn for the width it has)."""
+
+    def __init__(self, text: str = "", **kwargs: Any) -> None:
+        super().__init__(text, markup=False, **kwargs)
+        self.raw = text
+
+    def update(self, content: Any = "", *, layout: bool = True) -> None:
+        self.raw = str(content)
+        super().update(content, layout=layout)
+
+    def render(self) -> Any:
+        width = self.content_region.width
+        return wrap_keeping_indent(self.raw, width) if width else self.raw
+
+    def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
+        return wrap_keeping_indent(self.raw, width).count("\n") + 1
+
+
+def preflight_text(text: str, verdict: str, expanded: bool) -> str:
+    """The pre-flight report: its first line and a key to see the rest, or all of it."""
+    if verdict == "will_not_fit":
+        text = "WILL NOT FIT: Load refuses; F loads anyway (asks first)\n" + text
+    lines = text.splitlines() or [""]
+    if expanded or len(lines) <= 1:
+        return text + ("\n(W folds)" if len(lines) > 1 else "")
+    # Folded: the first line and the verdict's line ("fit  fits: needs ..."), if there is one.
+    fit = next((line.strip() for line in lines[1:] if line.strip().startswith("fit ")), "")
+    verdict_text = f" · {' '.join(fit.split())}" if fit else ""
+    return f"{lines[0]}{verdict_text}  (W: {len(lines) - 1} more lines)"
+
+
 class ModelPanel(Vertical):
     DEFAULT_CSS = """
     ModelPanel { height: auto; }
@@ -99,9 +151,11 @@ class ModelPanel(Vertical):
     ModelPanel .-problem { color: $error; }
     ModelPanel .-warning { color: $warning; }
     ModelPanel #load-progress { height: 1; }
-    ModelPanel #preflight { max-height: 8; color: $text; }
-    ModelPanel #death { color: $error; }
+    ModelPanel #preflight { max-height: 12; color: $text; }
     ModelPanel .line { height: auto; }
+    ModelPanel #buttons { layout: grid; grid-size: 6; grid-rows: 1; grid-gutter: 0 1;
+                          height: auto; }
+    ModelPanel #buttons Button { width: 1fr; margin: 0; }
     """
 
     def __init__(self, model: str | None, session: Session, **kwargs: Any) -> None:
@@ -109,8 +163,15 @@ class ModelPanel(Vertical):
         self.initial_model = model or ""
         self._first = session
         self._shown_run = -1
+        self.preflight_open = False
+        self._session = session
 
     def compose(self) -> ComposeResult:
+        # Engine text (paths, messages) goes in these lines: never parsed as markup.
+        yield Static("engine: not started (it starts on the first load)", id="state-line",
+                     classes="line", markup=False)
+        yield ProgressBar(total=None, show_eta=False, id="load-progress")
+        yield Static("", id="progress-text", classes="line", markup=False)
         with Horizontal():
             yield Label("model")
             yield Input(self.initial_model, placeholder="path, hub id (org/name) or demo",
@@ -128,29 +189,18 @@ class ModelPanel(Vertical):
                          compact=True)
         with Horizontal():
             yield Label("context")
-            yield Input("", placeholder="auto", id="context", compact=True, type="integer")
+            yield Input("", placeholder="auto", id="context", compact=True, type="integer",
+                        valid_empty=True)
             yield Label(" batch")
-            yield Input("1", id="batch", compact=True, type="integer")
+            yield Input("1", id="batch", compact=True, type="integer", valid_empty=True)
             yield Checkbox("trust_remote_code", False, id="trust", compact=True)
         with Horizontal(id="buttons"):
             for action, text, key in BUTTONS:
                 yield Button(f"{text} {key}", id=f"btn-{action}", compact=True)
-        # Engine text (paths, messages) goes in these lines: never parsed as markup.
-        yield Static("engine: not started (it starts on the first load)", id="state-line",
-                     classes="line", markup=False)
-        yield ProgressBar(total=None, show_eta=False, id="load-progress")
-        yield Static("", id="progress-text", classes="line", markup=False)
-        yield Static("pre-flight: pick a model (O) to see whether it is whole and fits",
-                     id="preflight", classes="line", markup=False)
+        yield IndentedStatic("pre-flight: pick a model (O) to see whether it is whole and fits",
+                             id="preflight", classes="line")
         yield Static("", id="results", classes="line", markup=False)
         yield Static("", id="compare", classes="line", markup=False)
-        yield Static("allocator: N/A (no model loaded)", id="allocator", classes="line",
-                     markup=False)
-        yield Static(guard_levels_text(self._first.levels, self._first.auto_resume),
-                     id="guard-levels", classes="line", markup=False)
-        yield Static("guard: running", id="guard-state", classes="line", markup=False)
-        yield Static("", id="death", classes="line", markup=False)
-        yield Static("ping: N/A", id="ping", classes="line", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#load-progress").display = False
@@ -215,34 +265,27 @@ class ModelPanel(Vertical):
         widget.update(safe(text))  # model names and engine messages never reach the terminal raw
         widget.set_class(level == "error", "-problem")
         widget.set_class(level == "warning", "-warning")
+        widget.display = bool(text)
+
+    def toggle_preflight(self) -> None:
+        """W: the pre-flight report, folded to one line or whole."""
+        self.preflight_open = not self.preflight_open
+        self.show_session(self._session)
 
     def show_session(self, session: Session) -> None:
         """Render every engine line from `session` (the one engine state)."""
+        self._session = session
         self._show_state(session)
         self._show_progress(session)
         check = session.check
         if check is not None:
-            text = check.text
-            if check.verdict == "will_not_fit":
-                text = "WILL NOT FIT: Load refuses; F loads anyway (asks first)\n" + text
-            level = "error" if check.verdict in ("will_not_fit", "broken") else (
-                "warning" if check.verdict == "tight" else None)
-            self._line("preflight", text, level)
+            self._line("preflight", preflight_text(check.text, check.verdict,
+                                                   self.preflight_open),
+                       "error" if check.verdict in ("will_not_fit", "broken") else (
+                           "warning" if check.verdict == "tight" else None))
         result = session.result
         self._line("results", result.text if result else "", result.level if result else None)
         self._show_comparison(session)
-        self._line("allocator", allocator_text(session.allocator.wire) if session.allocator
-                   else "allocator: N/A (no model loaded)")
-        self._line("guard-levels", guard_levels_text(session.levels, session.auto_resume))
-        self._line("guard-state", session.guard_line.text, session.guard_line.level)
-        exited = session.exited
-        if exited is not None and not exited.expected:
-            last = [line for line in exited.last_lines if line.strip()][-3:]
-            self._line("death", "last output: " + (" | ".join(last) if last else "(none)"))
-        else:
-            self._line("death", "")
-        rtt = session.ping_rtt_s
-        self._line("ping", "ping: N/A" if rtt is None else f"ping: {rtt * 1000:.1f} ms")
 
     def _show_state(self, session: Session) -> None:
         state = session.shown_state
@@ -252,7 +295,10 @@ class ModelPanel(Vertical):
             self._line("state-line", text)
             self.query_one("#btn-restart_engine").display = False
             return
-        if state == "idle" and session.hello is not None:
+        if state == "starting":
+            detail = (f"engine pid {session.pid}: importing torch and transformers"
+                      + ("; the load follows" if session.load_pending else ""))
+        elif state == "idle" and session.hello is not None:
             detail = f"engine pid {session.hello.pid}, torch {session.hello.torch}"
         elif session.exited is not None and state in ("stopped", "dead"):
             how = exit_how(session.exited)
@@ -271,18 +317,21 @@ class ModelPanel(Vertical):
             self._shown_run = session.run
             bar.update(total=None, progress=0)
             self._line("progress-text", "")
-        if session.loaded is not None:
-            total = max(1, int(session.loaded.bytes or 1))
-            bar.display = True
-            bar.update(total=total, progress=total)
-        elif session.progress is not None:
-            bar.display = True
+        # A bar only while a load runs (none after an abort, an unload or a load's end).
+        bar.display = session.engine == "loading"
+        if session.engine == "loading" and session.progress is not None:
             bar.update(total=max(1, session.progress.bytes_total),
                        progress=session.progress.bytes_done)
-        elif session.engine == "loading":
-            bar.display = True
-        if session.progress is not None:
+        if session.engine == "loading" and session.guard_mode == "paused":
+            # The ETA does not run while paused.
+            self._line("progress-text", "paused by you — R resumes, A aborts"
+                       if session.guard_by_user else session.guard_line.text,
+                       None if session.guard_by_user else "warning")
+        elif session.progress is not None and session.engine in ("loading", "loaded",
+                                                                  "generating"):
             self._line("progress-text", progress_text(session.progress.wire))
+        else:
+            self._line("progress-text", "")
 
     def _show_comparison(self, session: Session) -> None:
         rows = session.comparison

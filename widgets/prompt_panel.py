@@ -106,8 +106,8 @@ class PromptPanel(Vertical):
     PromptPanel #output { height: auto; }
     PromptPanel #image-path { display: none; }
     PromptPanel #image-path.open { display: block; }
-    PromptPanel #images { height: auto; color: $text-muted; }
-    PromptPanel #answer { height: auto; }
+    PromptPanel #images { height: auto; color: $text-muted; display: none; }
+    PromptPanel #answer { height: auto; display: none; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -225,7 +225,9 @@ class PromptPanel(Vertical):
         if self.image_note:
             lines.append(self.image_note)
         # file names and error text are shown, never emitted (console.core.termsafe)
-        self.query_one("#images", Static).update("\n".join(safe_line(line) for line in lines))
+        listing = self.query_one("#images", Static)
+        listing.update("\n".join(safe_line(line) for line in lines))
+        listing.display = bool(lines)  # no rows at all without images (the layout as before)
 
     def on__path_input_closed(self, message: _PathInput.Closed) -> None:
         message.stop()
@@ -304,6 +306,7 @@ class PromptPanel(Vertical):
         answer = self.query_one("#answer", Static)
         line = self.answer_line(gen)
         answer.update(safe_line(line))
+        answer.display = bool(line)
         if line:  # the parsed action is the point: keep it on screen (80x24 too)
             self.call_after_refresh(answer.scroll_visible, animate=False)
 

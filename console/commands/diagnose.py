@@ -1,4 +1,11 @@
-"""`autoglm-console diagnose [FILE|-] [--json]`: name the root causes of a failure in a log.
+"""`autoglm-console diagnose [FILE|-] [--json] [--follow]`: name the root causes of a failure in a
+log.
+
+`--follow FILE` keeps reading FILE as it grows (appends, rotation and truncation followed; the
+last 400 lines already there are read first, or all of it with `--from-start`) and prints one
+JSON line per new incident: `{"file", "kind", "first_line", "last_line", "summary", "causes"}`
+(`first_line`/`last_line` count from 0 in the stream read since the last rotation or
+truncation, `"restart"` says how many times that happened). It runs until interrupted.
 
 Reads a log file (or stdin), prints the recognised causes best first: a readable report, or with
 `--json` `{"causes": [{"id", "confidence", "title", "explanation", "evidence", "fixes", "facts"}]}`
@@ -25,6 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="log file to read; '-' (or a pipe with no FILE) reads standard input",
     )
     parser.add_argument("--json", action="store_true", help="print the causes as JSON")
+    parser.add_argument("--follow", action="store_true",
+                        help="keep reading FILE as it grows; one JSON line per new incident")
+    parser.add_argument("--from-start", action="store_true",
+                        help="with --follow: read the whole file first, not only its last 400 "
+                             "lines")
+    parser.add_argument("--poll-interval", type=float, default=0.2, metavar="SECONDS",
+                        help="with --follow: how often to look for new lines (default 0.2)")
 
 
 def _open(file: str | None) -> tuple[IO[bytes] | None, str]:
@@ -49,8 +63,78 @@ def _open(file: str | None) -> tuple[IO[bytes] | None, str]:
         return None, f"{file}: cannot read it ({exc.strerror or exc})"
 
 
+_FOLLOW_BACKLOG = 400  # lines already in the file read before following
+_IDLE_FLUSH_S = 1.0  # a traceback still open after this long without new lines is complete
+
+
+def follow(file: str, *, from_start: bool, interval: float) -> int:
+    import time
+
+    from console.core.diagnose import DiagnosedError, StreamingDiagnoser
+    from console.host.logfollow import LogFile, LogFileError
+
+    try:
+        log = LogFile(Path(file))
+    except LogFileError as exc:
+        print(f"autoglm-console diagnose: {exc}", file=sys.stderr)
+        return 2
+    restart = 0
+    diagnoser = StreamingDiagnoser()
+
+    def emit(errors: list[DiagnosedError]) -> None:
+        for error in errors:
+            if not error.causes and error.kind != "traceback":
+                continue
+            print(json.dumps({
+                "file": file, "restart": restart, "kind": error.kind,
+                "first_line": error.first_line,
+                "last_line": error.last_line, "summary": error.summary,
+                "causes": [c.to_dict() for c in error.causes],
+            }, ensure_ascii=True), flush=True)
+
+    if from_start:
+        log.seek_start()
+    else:
+        log.seek_end()
+        for line in log.tail_lines(_FOLLOW_BACKLOG, end=log.read_offset):
+            emit(diagnoser.feed(line))
+    last_data = time.monotonic()
+    flushed = True
+    try:
+        while True:
+            change = log.poll()
+            if change.kind in ("truncated", "rotated"):
+                for line in change.old_lines:  # the old file's last lines end the old stream
+                    emit(diagnoser.feed(line))
+                emit(diagnoser.flush())
+                restart += 1
+                diagnoser = StreamingDiagnoser()
+            for line in change.lines:
+                emit(diagnoser.feed(line))
+            now = time.monotonic()
+            if change.lines:
+                last_data, flushed = now, False
+            elif not flushed and now - last_data >= _IDLE_FLUSH_S:
+                emit(diagnoser.flush())
+                flushed = True
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        emit(diagnoser.flush())
+        return 0
+    finally:
+        log.close()
+
+
 def run(args: argparse.Namespace, config: Config) -> int:
     from console.host.bounded import diagnose_stream
+
+    if args.follow:
+        if args.file in (None, "-"):
+            print("autoglm-console diagnose: --follow needs a FILE (not standard input)",
+                  file=sys.stderr)
+            return 2
+        return follow(args.file, from_start=args.from_start,
+                      interval=max(0.02, args.poll_interval))
 
     stream, problem = _open(args.file)
     if stream is None:

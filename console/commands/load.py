@@ -42,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cuda:N, cuda, auto (spread over GPUs), or cpu "
                              "(default: cuda:0 when a GPU is visible, else cpu)")
     parser.add_argument("--max-memory", metavar="SPEC", default=None,
-                        help="with --device auto: per-device limits, "
-                        "e.g. 0=20GiB,1=20GiB,cpu=64GiB")
+                        help="with --device auto: per-device limits, e.g. "
+                             "0=20GiB,1=20GiB,cpu=64GiB")
     parser.add_argument("--attn", metavar="IMPL", default=None,
                         help="attention implementation (eager, sdpa, flash_attention_2, ...)")
     parser.add_argument("--loader", default="auto", choices=("auto", "fast", "stock"),

@@ -228,7 +228,15 @@ def format_text(result: CheckResult) -> str:
     lines.append("  model     " + " · ".join(facts))
     lines.append(f"  checks    {len(report.errors)} error(s), {len(report.warnings)} warning(s) "
                  f"({report.elapsed_s * 1000:.0f} ms)")
-    lines.extend(f"    {f.line()}" for f in report.findings)
+    fixes_given: set[str] = set()
+    for f in report.findings:
+        # A fix is said once: the next findings it covers show their problem only.
+        if f.fix and f.fix in fixes_given:
+            where = f"{f.file}: " if f.file else ""
+            lines.append(f"    {f.severity}: {where}{f.problem}")
+        else:
+            lines.append(f"    {f.line()}")
+            fixes_given.add(f.fix)
     if report.hashes is not None:
         h = report.hashes
         lines.append(f"  hashes    {h.files} file(s), {_gib(h.bytes)} read, "

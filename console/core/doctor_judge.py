@@ -7,8 +7,9 @@ are gathered app-side by `console.host.doctor.gather` (NVML, the torch probe sub
 versions, the environment).
 
 Each check is pass / warn / fail with its facts and one line of fix. A check that cannot
-apply (bf16 without a GPU) passes and says "not applicable" with `facts["applicable"] =
-False`: the missing GPU is reported once, by the driver and torch checks.
+apply (bf16 without a GPU) says "not applicable" with `facts["applicable"] = False`: it is
+shown as N/A and not counted as passed (`Check.shown_status`, `Report.summary`); the missing
+GPU is reported once, by the driver and torch checks.
 """
 
 from __future__ import annotations
@@ -86,6 +87,15 @@ class Check:
     facts: dict[str, Any] = field(default_factory=dict)
     fix: str = ""  # one line; "" when there is nothing to do
 
+    @property
+    def applicable(self) -> bool:
+        return self.facts.get("applicable", True) is not False
+
+    @property
+    def shown_status(self) -> str:
+        """pass | warn | fail, or "n/a" for a check that does not apply here."""
+        return self.status if self.applicable or self.status != "pass" else "n/a"
+
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
@@ -110,9 +120,16 @@ class Report:
 
     @property
     def summary(self) -> dict[str, Any]:
-        counts = {s: sum(1 for c in self.checks if c.status == s) for s in STATUSES}
+        counts = {s: sum(1 for c in self.checks if c.shown_status == s) for s in STATUSES}
         worst = "fail" if counts["fail"] else "warn" if counts["warn"] else "pass"
-        return {**counts, "status": worst, "elapsed_s": self.elapsed_s}
+        not_applicable = sum(1 for c in self.checks if c.shown_status == "n/a")
+        return {**counts, "not_applicable": not_applicable, "status": worst,
+                "elapsed_s": self.elapsed_s}
+
+    def ordered(self) -> list[Check]:
+        """Failures first, then warnings, passes, and the checks that do not apply."""
+        rank = {"fail": 0, "warn": 1, "pass": 2, "n/a": 3}
+        return sorted(self.checks, key=lambda c: rank[c.shown_status])
 
     @property
     def exit_code(self) -> int:
@@ -130,8 +147,8 @@ def format_report(report: Report, verbose: bool = False) -> str:
     """The readable report: one line per check (status, title, verdict), then its fix."""
     width = max((len(c.title) for c in report.checks), default=0)
     lines: list[str] = []
-    for c in report.checks:
-        lines.append(f"{c.status.upper():4}  {c.title:<{width}}  {c.detail}")
+    for c in report.ordered():
+        lines.append(f"{c.shown_status.upper():4}  {c.title:<{width}}  {c.detail}")
         if c.fix:
             lines.append(f"{'':4}  {'':<{width}}  fix: {c.fix}")
         if verbose:
@@ -139,7 +156,8 @@ def format_report(report: Report, verbose: bool = False) -> str:
                 lines.append(f"{'':4}  {'':<{width}}    {key} = {json.dumps(value, default=str)}")
     s = report.summary
     took = f" in {s['elapsed_s']:.1f} s" if s["elapsed_s"] is not None else ""
-    lines.append(f"\n{s['pass']} passed, {s['warn']} warnings, {s['fail']} failed{took}")
+    na = f", {s['not_applicable']} not applicable" if s["not_applicable"] else ""
+    lines.append(f"\n{s['pass']} passed, {s['warn']} warnings, {s['fail']} failed{na}{took}")
     return "\n".join(lines)
 
 

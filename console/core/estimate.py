@@ -817,7 +817,8 @@ def _suggest(
         max_memory = {g.device.split(":")[1]: f"{_budget(g, pause_pct) // GIB}GiB" for g in gpus}
         out.append(Suggestion(
             "spread",
-            f"spread over {len(gpus)} GPUs (--device auto): about {_gib(per_gpu)} each"
+            f"spread over {len(gpus)} GPUs (device field auto, --device auto): "
+            f"about {_gib(per_gpu)} each"
             + ("" if ok else " (still too much)"),
             {"device": "auto", "per_gpu_bytes": per_gpu, "max_memory": max_memory},
         ))

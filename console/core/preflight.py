@@ -505,7 +505,7 @@ def _check_config(
                 else "a transformers that knows it (version unknown)")
         if remote:
             fix = ("it ships its own code (auto_map): allow remote code for this model "
-                   "(--trust-remote-code), or install " + need)
+                   "(the trust_remote_code checkbox, --trust-remote-code), or install " + need)
         else:
             fix = f"install {need}: pip install -U transformers"
         findings.append(Finding("error", "unknown_model_type", "config.json",
@@ -526,7 +526,8 @@ def _check_config(
             findings.append(Finding("error", "remote_code", "config.json",
                                     f"needs remote code: auto_map names {classes}, not part of "
                                     "transformers", "allow it for this model explicitly "
-                                    "(--trust-remote-code), only if you trust its author",
+                                    "(the trust_remote_code checkbox, --trust-remote-code), "
+                                    "only if you trust its author",
                                     "remote_code"))
     for key in _SIZE_KEYS:
         value = data.get(key)
@@ -591,7 +592,8 @@ def _check_tokenizer(model_dir: Path, names: set[str], findings: list[Finding],
     if isinstance(tok_config.get("auto_map"), dict) and not trust_remote_code:
         findings.append(Finding("error", "tokenizer_remote_code", "tokenizer_config.json",
                                 "the tokenizer is code shipped with the model (auto_map)",
-                                "allow remote code for this model explicitly (--trust-remote-code)",
+                                "allow remote code for this model explicitly (the "
+                                "trust_remote_code checkbox, --trust-remote-code)",
                                 "remote_code"))
     if "tokenizer.json" in names:
         return  # the fast tokenizer reads tokenizer.json alone

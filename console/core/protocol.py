@@ -211,13 +211,25 @@ class Fingerprint(Command):
     input_ids: list[int] | None = None
 
 
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class Behaviour(Command):
+    """Run the migration check's probe set (console/core/probes.py) on the loaded model:
+    greedy tokens and top-k log-probabilities per step, twice (the noise floor)."""
+
+    NAME: ClassVar[str] = "behaviour"
+    OPTIONAL: ClassVar[Spec] = {"top_k": (int,), "vision": (bool,), "probe_ids": _OPT_LIST}
+    top_k: int = 5
+    vision: bool = False
+    probe_ids: list[str] | None = None
+
+
 AnyCommand: TypeAlias = (
     Load | Unload | Gc | EmptyCache | MemoryReportCmd | Generate | StopGeneration | Shutdown
-    | Ping | Pause | Resume | Abort | SetThresholds | Fingerprint
+    | Ping | Pause | Resume | Abort | SetThresholds | Fingerprint | Behaviour
 )
 COMMAND_TYPES: dict[str, type[Command]] = {cls.NAME: cls for cls in (
     Load, Unload, Gc, EmptyCache, MemoryReportCmd, Generate, StopGeneration, Shutdown, Ping,
-    Pause, Resume, Abort, SetThresholds, Fingerprint)}
+    Pause, Resume, Abort, SetThresholds, Fingerprint, Behaviour)}
 
 # ------------------------------------------------------------------------------------ events
 
@@ -238,6 +250,7 @@ class Hello(Event):
     REQUIRED: ClassVar[Spec] = {"protocol": (int,), "pid": (int,), "python": (str,),
                                 "torch": (str,), "transformers": (str,), "devices": (list,),
                                 "offline": (bool,)}
+    OPTIONAL: ClassVar[Spec] = {"cuda_available": _OPT_BOOL, "cuda": _OPT_STR}
     protocol: int
     pid: int
     python: str
@@ -245,6 +258,8 @@ class Hello(Event):
     transformers: str
     devices: list[Any]
     offline: bool
+    cuda_available: bool | None = None  # whether the engine's torch can use a GPU
+    cuda: str | None = None  # the CUDA version torch was built with (None: a CPU-only build)
 
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
@@ -480,6 +495,22 @@ class FingerprintDone(Event):
 
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class BehaviourDone(Event):
+    """The probe set's results (console/worker/behaviour.py): per probe its steps, and the
+    largest log-probability difference between two runs in the process (`noise`)."""
+
+    NAME: ClassVar[str] = "behaviour"
+    REQUIRED: ClassVar[Spec] = {"probe_set": (str,), "probes": (list,), "noise": _OPT_NUM}
+    OPTIONAL: ClassVar[Spec] = {"top_k": (int,), "env": _OPT_DICT, "seconds": _OPT_NUM}
+    probe_set: str
+    probes: list[dict[str, Any]]
+    noise: float | None
+    top_k: int = 5
+    env: dict[str, Any] | None = None
+    seconds: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Output(Event):
     """Made by the client: one raw line the engine printed; `cr`: it ended with a carriage
     return (a progress-bar update a pane may overwrite)."""
@@ -509,12 +540,12 @@ class Exited(Event):
 AnyEvent: TypeAlias = (
     Hello | State | Progress | Loaded | Token | Generated | Unloaded | GcDone | CacheEmptied
     | MemoryReport | Error | Log | Pong | Bye | Preflight | Paused | Resumed | Aborted
-    | Stalled | Guard | FingerprintDone | Output | Exited
+    | Stalled | Guard | FingerprintDone | BehaviourDone | Output | Exited
 )
 EVENT_TYPES: dict[str, type[Event]] = {cls.NAME: cls for cls in (
     Hello, State, Progress, Loaded, Token, Generated, Unloaded, GcDone, CacheEmptied,
     MemoryReport, Error, Log, Pong, Bye, Preflight, Paused, Resumed, Aborted, Stalled, Guard,
-    FingerprintDone, Output, Exited)}
+    FingerprintDone, BehaviourDone, Output, Exited)}
 CLIENT_EVENTS = frozenset({"output", "exited"})
 
 # Name -> required fields and their types (the wire schema, also for docs and tests).

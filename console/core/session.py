@@ -27,6 +27,7 @@ from console.core.levels import DEFAULT_LEVELS, GUARD_RESOURCES, Levels
 from console.core.protocol import (
     Aborted,
     AnyEvent,
+    BehaviourDone,
     Bye,
     CacheEmptied,
     Error,
@@ -117,10 +118,12 @@ class Session:
     model: str | None = None  # what the running or last load asked for
     label: str | None = None  # the loaded model's label ("demo: random weights")
     run: int = 0  # counts load / unload starts: each has a fresh result block
+    load_pending: bool = False  # a load was sent and the engine has not started it yet
     progress: Progress | None = None
     preflight: Preflight | None = None  # the engine's answer to this run's load
     loaded: Loaded | None = None
     guard_mode: str = "running"  # running | paused | aborted
+    guard_by_user: bool = False  # the pause / abort was the user's own (P, A), not the guard's
     guard_line: Line = Line("guard: running")
     guard_events: tuple[str, ...] = ()  # paused / resumed / aborted / stalled, in order
     stalled: bool = False
@@ -146,7 +149,7 @@ class Session:
     def shown_state(self) -> str:
         """The state line's word: the engine's state, or the guard's while a load waits."""
         if self.engine == "loading" and self.guard_mode == "paused":
-            return "paused"
+            return "paused by you" if self.guard_by_user else "paused"
         if self.engine == "loading" and self.stalled:
             return "stalled"
         return self.engine
@@ -294,14 +297,21 @@ def apply(session: Session, event: AnyEvent | SessionEvent) -> Session:
     match event:
         # ---- the app's own happenings
         case EngineStarted(pid=pid):
-            return replace(session, engine="starting", pid=pid, exited=None, hello=None)
+            return replace(session, engine="starting", pid=pid, exited=None, hello=None,
+                           allocator=None, loaded=None, progress=None)
         case LoadRequested(model=model):
             return replace(session, model=model, run=session.run + 1, progress=None,
                            preflight=None, loaded=None, label=None, comparison=(),
-                           result=None, guard_mode="running", stalled=False,
-                           vision_limits="unknown", guard_line=Line("guard: running"))
+                           result=None, guard_mode="running", guard_by_user=False,
+                           stalled=False, guard_line=Line("guard: running"), load_pending=True,
+                           vision_limits="unknown")
         case CheckDone(check=check):
             checked = replace(session, check=check)
+            if (check.model != session.model and session.engine not in ("loading", "loaded",
+                                                                           "generating")):
+                # Another model was picked: the last model's result block is not its.
+                checked = replace(checked, result=None, comparison=(), progress=None,
+                                  preflight=None)
             if session.loaded is not None and not session.comparison:
                 # A model built by its load (the demo) is checked after it: compare now.
                 checked = replace(checked, comparison=_loaded_comparison(checked, session.loaded))
@@ -323,9 +333,11 @@ def apply(session: Session, event: AnyEvent | SessionEvent) -> Session:
                            else session.engine)
         case State(state=state):
             changes: dict[str, Any] = {"engine": state}
+            if state != "idle":
+                changes["load_pending"] = False
             if state == "loading":
-                changes.update(guard_mode="running", stalled=False, label=None,
-                               guard_line=Line("guard: running"))
+                changes.update(guard_mode="running", guard_by_user=False, stalled=False,
+                               label=None, guard_line=Line("guard: running"))
                 if event.model is not None and event.model != session.model:
                     changes.update(model=event.model, progress=None, loaded=None,
                                    comparison=(), run=session.run + 1)
@@ -333,6 +345,8 @@ def apply(session: Session, event: AnyEvent | SessionEvent) -> Session:
                 changes.update(run=session.run + 1, progress=None)
             elif state in ("loaded", "generating"):
                 changes["stalled"] = False
+            elif state in ("idle", "error") and session.loaded is None:
+                changes["progress"] = None  # no progress bar when nothing loads
             if event.label:
                 changes["label"] = event.label
             if state != "generating" and session.generation.running:
@@ -377,15 +391,23 @@ def apply(session: Session, event: AnyEvent | SessionEvent) -> Session:
                 images=session.generation.images, answer=_answer(session, event)),
                 comparison=_kv_comparison(session, event))
         case Paused():
-            return replace(session, guard_mode="paused", guard_line=Line(
+            if event.resource is None:  # P: the user's own choice, said neutrally
+                return replace(session, guard_mode="paused", guard_by_user=True,
+                               guard_line=Line("paused by you — R resumes, A aborts"),
+                               guard_events=(*session.guard_events, "paused"))
+            return replace(session, guard_mode="paused", guard_by_user=False, guard_line=Line(
                 f"paused: {event.why}", "warning"),
                 guard_events=(*session.guard_events, "paused"))
         case Resumed():
-            return replace(session, guard_mode="running", stalled=False,
+            return replace(session, guard_mode="running", guard_by_user=False, stalled=False,
                            guard_line=Line(f"resumed: {event.why}"),
                            guard_events=(*session.guard_events, "resumed"))
         case Aborted():
-            return replace(session, guard_mode="aborted",
+            if event.resource is None:  # A: the user's own choice
+                return replace(session, guard_mode="aborted", guard_by_user=True,
+                               guard_line=Line("aborted by you"),
+                               guard_events=(*session.guard_events, "aborted"))
+            return replace(session, guard_mode="aborted", guard_by_user=False,
                            guard_line=Line(f"aborted: {event.why}", "error"),
                            guard_events=(*session.guard_events, "aborted"))
         case Stalled():
@@ -396,6 +418,13 @@ def apply(session: Session, event: AnyEvent | SessionEvent) -> Session:
             auto = session.auto_resume if event.auto_resume is None else event.auto_resume
             return replace(session, levels=_levels_from_wire(session.levels, event.thresholds),
                            auto_resume=auto)
+        case Error(error_type="LoadAborted") if session.guard_by_user:
+            return replace(session, progress=None, result=Line(
+                f"load of {session.model or 'the model'} aborted by you; L loads again"))
+        case Error() if session.load_pending:
+            hint = f" ({event.hint})" if event.hint else ""
+            return replace(session, load_pending=False, result=Line(
+                f"error {event.error_type}: {event.message}{hint}", "error"))
         case Error():
             hint = f" ({event.hint})" if event.hint else ""
             return replace(session, result=Line(
@@ -405,11 +434,17 @@ def apply(session: Session, event: AnyEvent | SessionEvent) -> Session:
                    if event.sent_ts is not None and event.received_ts else None)
             return replace(session, ping_rtt_s=rtt)
         case Exited():
+            result = session.result
+            if event.expected and session.loaded is not None:
+                result = Line("engine ended: every byte the model held returned")
+            elif not event.expected:
+                result = Line(f"the engine {exit_how(event)}; X restarts it", "error")
             return replace(session, engine="stopped" if event.expected else "dead",
                            exited=event, loaded=None, allocator=None, pid=None,
+                           progress=None, result=result, load_pending=False,
                            vision_limits="unknown",
                            generation=replace(session.generation, running=False))
-        case Output() | Log() | Bye() | FingerprintDone():
+        case Output() | Log() | Bye() | FingerprintDone() | BehaviourDone():
             return session
         case _:
             assert_never(event)

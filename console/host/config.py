@@ -62,6 +62,9 @@ class Config:
     hf_cache: str | None = None  # None: huggingface_hub's default
     log_keep_sessions: int = DEFAULT_LOG_KEEP_SESSIONS  # session logs kept (newest first)
     log_max_mib: float = DEFAULT_LOG_MAX_MIB  # and at most this much of them
+    # Start the engine process (torch and transformers imported, no CUDA context) when the
+    # console opens, so the first load pays no import time.
+    prestart: bool = True
     source: str = "<defaults>"
 
     def with_overrides(self, **changes: Any) -> Config:
@@ -109,7 +112,7 @@ def _levels(source: str, name: str, table: Any) -> Levels:
 
 
 def parse_config(data: dict[str, Any], source: str) -> Config:
-    _check_keys(source, "", data, {"monitor", "thresholds", "guard", "models", "logs"})
+    _check_keys(source, "", data, {"monitor", "thresholds", "guard", "models", "logs", "engine"})
     cfg = Config(source=source)
     monitor = data.get("monitor", {})
     if not isinstance(monitor, dict):
@@ -171,6 +174,14 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
     if hf_cache is not None and not isinstance(hf_cache, str):
         raise ConfigError(source, "models.hf_cache", f"expected a path string, got {hf_cache!r}")
 
+    engine = data.get("engine", {})
+    if not isinstance(engine, dict):
+        raise ConfigError(source, "engine", "expected a table")
+    _check_keys(source, "engine", engine, {"prestart"})
+    prestart = engine.get("prestart", cfg.prestart)
+    if not isinstance(prestart, bool):
+        raise ConfigError(source, "engine.prestart", f"expected true or false, got {prestart!r}")
+
     return Config(
         interval_s=interval,
         history_s=history,
@@ -180,6 +191,7 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
         hf_cache=hf_cache,
         log_keep_sessions=keep_sessions,
         log_max_mib=max_mib,
+        prestart=prestart,
         source=source,
     )
 
@@ -244,6 +256,8 @@ def default_toml() -> str:
         "[logs]",
         f"keep_sessions = {DEFAULT_LOG_KEEP_SESSIONS}        # session logs kept, newest first",
         f"max_mib = {DEFAULT_LOG_MAX_MIB:g}            # and at most this many MiB of them",
+        "[engine]",
+        "prestart = true           # start the engine (imports torch) when the console opens",
         "",
         "[models]",
         "# hf_cache = \"/data/hf\"   # default: huggingface_hub's cache location",

@@ -1,1 +1,1 @@
-"""The engine side: the engine process (torch, transformers) and its jobs."""
+"""The engine side: the worker process that loads, runs and unloads a model (torch lives here)."""

@@ -214,6 +214,11 @@ class Outcome:
 # --------------------------------------------------------------------------- eligibility
 
 
+def _cuda() -> Any:
+    """`torch.cuda`, untyped: some torch builds' stubs leave Event/Stream/cudart unannotated."""
+    return torch.cuda
+
+
 def precheck(files: list[Path], config: dict[str, Any], device: str, loader: str) -> str | None:
     """Why the stock path must load this (known before from_pretrained starts), or None."""
     if loader == "stock":
@@ -476,8 +481,8 @@ def pick_method(method: str, device: torch.device, casts: bool = False) -> str:
     if method == "direct" and device.type != "cpu":
         raise ValueError("method 'direct' reads into host memory: the target must be the cpu")
     if method == "register" and device.type != "cuda":
-        raise ValueError("method 'register' registers host pages with CUDA: the target must "
-                         "be cuda")
+        raise ValueError("method 'register' registers host pages with CUDA: the target must be "
+                         "cuda")
     return method
 
 
@@ -688,7 +693,7 @@ class _Slot:
     def __init__(self, nbytes: int, pin: bool) -> None:
         self.buffer = torch.empty(nbytes, dtype=torch.uint8, pin_memory=pin)
         self.array: Any = self.buffer.numpy()
-        self.event: Any = torch.cuda.Event() if pin else None  # type: ignore[no-untyped-call]
+        self.event: Any = _cuda().Event() if pin else None
         self.pending = False
 
 
@@ -699,7 +704,7 @@ class _ThreadState:
         self.stream: Any = None
         if self.cuda:
             torch.cuda.set_device(pool.device)
-            self.stream = torch.cuda.Stream(pool.device)  # type: ignore[no-untyped-call]
+            self.stream = _cuda().Stream(pool.device)
         self.slots: list[_Slot] = []
         self.turn = 0
         self.scratch: torch.Tensor | None = None  # on the device: file-dtype bytes to cast
@@ -726,7 +731,7 @@ class _ThreadState:
     def record(self) -> Any:
         if not self.cuda:
             return None
-        event = torch.cuda.Event()  # type: ignore[no-untyped-call]
+        event = _cuda().Event()
         event.record(self.stream)
         return event
 
@@ -875,12 +880,12 @@ class _Pool:
             del view
             return event
         if method == "safe_open":
-            handle = state.handles.get(item.path)
+            handle: Any = state.handles.get(item.path)
             if handle is None:
                 from safetensors import safe_open
 
                 handle = safe_open(str(item.path), framework="pt", device=str(self.device))
-                handle.__enter__()  # type: ignore[no-untyped-call]
+                handle.__enter__()
                 state.handles[item.path] = handle
             if not item.shape:
                 part = handle.get_tensor(item.name)
@@ -947,7 +952,7 @@ class _ReadOnlyMap:
         with self.lock:
             if self.registered:
                 return
-            err = torch.cuda.cudart().cudaHostRegister(self.addr, self.size,  # type: ignore[no-untyped-call]
+            err = _cuda().cudart().cudaHostRegister(self.addr, self.size,
                                                        CUDA_HOST_REGISTER_READ_ONLY)
             if int(err) != 0:
                 raise RuntimeError(f"cudaHostRegister of a {self.size}-byte shard failed: {err}")
@@ -970,7 +975,7 @@ class _ReadOnlyMap:
     def close(self) -> None:
         """After every copy has finished (the pool joined its threads and synced streams)."""
         if self.registered:
-            torch.cuda.cudart().cudaHostUnregister(self.addr)  # type: ignore[no-untyped-call]
+            _cuda().cudart().cudaHostUnregister(self.addr)
             self.registered = False
         if self.addr:
             self.libc.munmap(ctypes.c_void_p(self.addr), self.size)

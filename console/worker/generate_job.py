@@ -242,3 +242,32 @@ class GenerateJob(EngineParts):
             tb_text = "" if isinstance(exc, EngineError) else traceback.format_exc()
             self._job_finishing()
             self._error(reply_to, "fingerprint", _strip(exc), tb_text)
+
+    # ---- behaviour (the migration check's probe set)
+    def _job_behaviour(self, msg: protocol.Behaviour) -> None:
+        reply_to = msg.id
+        try:
+            from console.core.probes import PROBE_SET, probes_for
+            from console.worker.behaviour import record, runtime_env
+
+            loaded = self.loaded
+            if loaded is None:
+                raise NotLoaded("behaviour: no model is loaded", "load a model first")
+            if loaded.tokenizer is None:
+                raise NotLoaded("behaviour: the model has no tokenizer",
+                                "add the tokenizer files to the model directory")
+            probes = [p for p in probes_for(msg.vision)
+                      if not msg.probe_ids or p.id in msg.probe_ids]
+            t0 = time.perf_counter()
+            result = record(loaded.model, loaded.tokenizer, probes, msg.top_k, self.torch,
+                            on_probe=lambda i, n, pid: self.log(
+                                "info", f"probe {i + 1}/{n}: {pid}", reply_to))
+            env = runtime_env(loaded.model, self.torch)
+            self._job_finishing()
+            self.emit("behaviour", reply_to, probe_set=PROBE_SET, probes=result["probes"],
+                      noise=result["noise"], top_k=msg.top_k, env=env,
+                      seconds=time.perf_counter() - t0)
+        except BaseException as exc:
+            tb_text = "" if isinstance(exc, EngineError) else traceback.format_exc()
+            self._job_finishing()
+            self._error(reply_to, "behaviour", _strip(exc), tb_text)

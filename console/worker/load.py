@@ -78,7 +78,7 @@ class LoadJob(EngineParts):
                     f"{path / 'config.json'} has auto_map: this model needs its own Python code "
                     "(trust_remote_code), which is off by default",
                     "read the model's .py files, then opt in for this model with "
-                    "--trust-remote-code (or the trust key in the console)")
+                    "--trust-remote-code (the trust_remote_code checkbox in the console)")
             self.log("warning", f"running the model's own code from {path} "
                      "(trust_remote_code was enabled for this model)", reply_to)
         if not isinstance(model_type, str):
@@ -236,7 +236,8 @@ class LoadJob(EngineParts):
         if device.startswith("cuda"):
             if not torch.cuda.is_available():
                 raise EngineError(f"device {device!r}: torch {torch.__version__} sees no CUDA GPU",
-                                  "use --device cpu, or install a CUDA build of torch")
+                                  "set the device field to cpu (--device cpu), or install a CUDA "
+                                  "build of torch")
             cuda_targets = [int(device.split(":")[1]) if ":" in device else 0]
         elif device == "auto" and torch.cuda.is_available():
             cuda_targets = list(range(torch.cuda.device_count()))

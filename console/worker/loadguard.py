@@ -589,7 +589,8 @@ def _result_fields(r: Any) -> dict[str, Any]:
 def _fit_gate(fields: dict[str, Any], verdict: str | None, reason: str, suggestions: list[str],
               *, force: bool, elapsed: float) -> Gate:
     if verdict == "will_not_fit":
-        hint = "; ".join([*suggestions, "or load anyway with --force (the guard still watches)"])
+        hint = "; ".join([*suggestions, "or load anyway: F in the console, --force on the "
+                          "command line (the guard still watches)"])
         if force:
             return Gate(None, "will_not_fit", hint, True, elapsed, fields)
         return Gate(f"will not fit: {reason}", "will_not_fit", hint, False, elapsed, fields)

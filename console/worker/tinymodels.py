@@ -62,8 +62,9 @@ def _config(arch: str, vocab_size: int, overrides: dict[str, Any]) -> Any:
         vision.update(overrides.pop("vision_config", {}))
         for key in [k for k in overrides if k in text_keys and k not in ("model_type",)]:
             text_cfg[key] = overrides.pop(key)
-        cfg = tf.Glm4vConfig(text_config=text_cfg, vision_config=vision,  # type: ignore[call-arg]
-                             bos_token_id=2, eos_token_id=3, pad_token_id=0)
+        # token ids as **kwargs: some transformers releases type Glm4vConfig without them
+        token_ids: dict[str, Any] = {"bos_token_id": 2, "eos_token_id": 3, "pad_token_id": 0}
+        cfg = tf.Glm4vConfig(text_config=text_cfg, vision_config=vision, **token_ids)
     else:
         cls = {
             "llama": tf.LlamaConfig, "qwen2": tf.Qwen2Config, "mistral": tf.MistralConfig,
@@ -103,7 +104,8 @@ def build_tokenizer(dest: Path, vocab_size: int = 256, extra_tokens: Sequence[st
     tok.train_from_iterator([_CORPUS] * 4, trainer=trainer)
     if extra_tokens:
         tok.add_tokens([AddedToken(t, normalized=False) for t in extra_tokens])
-    fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+    fast_class: Any = PreTrainedTokenizerFast  # untyped __init__ in some transformers releases
+    fast = fast_class(
         tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
         pad_token="<pad>", chat_template=CHAT_TEMPLATE,
     )

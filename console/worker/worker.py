@@ -285,6 +285,8 @@ class Engine(LoadJob, UnloadJob, GenerateJob):
                 self.emit("guard", msg_id, **self.guard.status())
             case protocol.Fingerprint():
                 self._start_job("fingerprint", cmd, self._job_fingerprint)
+            case protocol.Behaviour():
+                self._start_job("behaviour", cmd, self._job_behaviour)
             case protocol.Load():
                 self._start_job("load", cmd, self._job_load)
             case protocol.Unload():

@@ -143,7 +143,7 @@ def nvidia_gpus() -> int:
 def test_first_frame_help_key_and_q_exits_zero(tmux: Tmux) -> None:
     tmux.start([installed_console()])
     tmux.wait_for_text(FIRST_FRAME)
-    tmux.wait_for_text("Quit")  # the footer: the whole frame is drawn
+    tmux.wait_for_text("q quit")  # the footer: the whole frame is drawn
     assert tmux.processes(), "the console is not running under its tag"
     # A 80x24 frame: the status line is the first line, the footer the last.
     lines = tmux.screen().splitlines()
@@ -171,7 +171,7 @@ def test_terminal_going_away_ends_the_console(tmux: Tmux, tmp_path: Path, mode: 
     console gets SIGHUP; "ignore": no signal, the console must see the terminal is gone."""
     status_file = tmp_path / "status"
     tmux.start(wrapped(mode, status_file))
-    tmux.wait_for_text("Quit")
+    tmux.wait_for_text("q quit")
     assert len(tmux.processes()) == 2  # the wrapper and the console
     tmux.tmux("kill-session", "-t", "main")
     wait_for(status_file.exists, "the console's exit status")
@@ -185,7 +185,7 @@ def test_parent_going_away_ends_the_console(tmux: Tmux, tmp_path: Path) -> None:
     """The console's parent dies while the terminal stays (no SIGHUP anywhere): it exits."""
     # The shell stays the session leader (it runs `sleep` next), so no hangup is sent.
     tmux.start(wrapped("ignore", tmp_path / "status"), then="sleep 60")
-    tmux.wait_for_text("Quit")
+    tmux.wait_for_text("q quit")
     procs = tmux.processes()
     wrapper = next(p for p in procs if "-c" in p.cmdline()[:3])
     console = next(p for p in procs if p.pid != wrapper.pid)
@@ -210,7 +210,7 @@ def test_a_sampler_stuck_in_a_driver_call_does_not_keep_the_process(
         tmux: Tmux, tmp_path: Path) -> None:
     stuck = tmp_path / "stuck"
     tmux.start([sys.executable, "-c", STUCK_SAMPLER_CONSOLE, str(stuck)])
-    tmux.wait_for_text("Quit")
+    tmux.wait_for_text("q quit")
     wait_for(stuck.exists, "the sampler to hang")
     tmux.keys("q")
     assert tmux.exit_status(timeout_s=10) == "0"
@@ -245,11 +245,12 @@ SHIFT_TABS_TO_PROMPT = 6
 def test_demo_load_generate_unload_and_q_leaves_no_engine(tmux: Tmux) -> None:
     """The real engine child on the demo (built in this session's cache dir, tests/conftest.py)
     in an 80x24 terminal: L loads, the prompt generates, U frees, q leaves nothing running."""
-    tmux.start([installed_console(), "--model", "demo"])
-    tmux.wait_for_text("Quit")
+    tmux.start([installed_console(), "--model", "demo", "--no-prestart"])
+    tmux.wait_for_text("q quit")
     tmux.keys("2")
     tmux.wait_for_text("pre-flight")
-    assert not engine_children(tmux), "an engine started before the user asked for a load"
+    time.sleep(0.5)
+    assert not engine_children(tmux), "--no-prestart: an engine started before a load"
     tmux.keys("L")
     wait_for_screen(tmux, "state: loaded", ENGINE_DEADLINE_S)
     assert "demo: random weights" in tmux.screen()
@@ -270,7 +271,50 @@ def test_demo_load_generate_unload_and_q_leaves_no_engine(tmux: Tmux) -> None:
     time.sleep(0.2)
     tmux.keys("U")
     wait_for_screen(tmux, "freed", ENGINE_DEADLINE_S)
-    tmux.keys("q")
+    tmux.keys("q")  # nothing loaded any more: q quits at once
     assert tmux.exit_status(timeout_s=30) == "0"
     wait_for(lambda: not tmux.processes(), "no console and no engine process left")
     assert not engine_children(tmux)
+
+
+def test_one_screen_from_the_dashboard(tmux: Tmux) -> None:
+    """Issue 13 on the real console and engine at 80x24: the engine starts with the console;
+    L on the Dashboard loads (the strip under the tabs shows it, then "loaded"); i jumps into
+    the prompt, Enter generates (tokens and tok/s); ctrl+p and "load" offers Load; q asks
+    once with a model loaded, q again exits 0 and leaves no engine."""
+    tmux.start([installed_console(), "--model", "demo"])
+    tmux.wait_for_text("q quit")
+    wait_for(lambda: bool(engine_children(tmux)), "the prestarted engine", ENGINE_DEADLINE_S)
+    tmux.keys("L")
+    seen: list[str] = []
+
+    def load_shown() -> bool:
+        screen = tmux.screen()
+        seen.extend(word for word in ("● starting", "● loading", "● loaded") if word in screen)
+        return "● loaded" in screen
+    wait_for(load_shown, "the load on the Dashboard", ENGINE_DEADLINE_S)
+    screen = tmux.screen()
+    assert "1 Dashboard" in screen and "2 Model ● loaded" in screen, screen  # still there
+    assert len(engine_children(tmux)) == 1
+    time.sleep(0.2)
+    tmux.keys("i")
+    wait_for_screen(tmux, "Enter generate", 10)
+    tmux.keys("-l", "hello e2e")
+    tmux.wait_for_text("hello e2e")
+    tmux.keys("Enter")
+    wait_for_screen(tmux, "tok/s", ENGINE_DEADLINE_S)
+    assert "tokens" in tmux.screen()
+    tmux.keys("Escape")
+    time.sleep(0.3)
+    tmux.keys("C-p")
+    time.sleep(0.3)
+    tmux.keys("-l", "load")
+    wait_for_screen(tmux, "Load (L)", 10)
+    tmux.keys("Escape")
+    time.sleep(0.3)
+    tmux.keys("q")
+    wait_for_screen(tmux, "q again quits and frees", 10)
+    assert not tmux.status_file.exists()
+    tmux.keys("q")
+    assert tmux.exit_status(timeout_s=30) == "0"
+    wait_for(lambda: not tmux.processes(), "no console and no engine process left")

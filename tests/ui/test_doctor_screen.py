@@ -54,16 +54,17 @@ async def test_rows_colours_and_details() -> None:
         table = screen.query_one(DataTable)
         assert table.row_count == 3
         status_cells = [table.get_row_at(i)[0] for i in range(3)]
-        assert [c.plain for c in status_cells] == ["PASS", "WARN", "FAIL"]
-        assert [str(c.style) for c in status_cells] == ["bold green", "bold yellow", "bold red"]
+        # Failures first.
+        assert [c.plain for c in status_cells] == ["FAIL", "WARN", "PASS"]
+        assert [str(c.style) for c in status_cells] == ["bold red", "bold yellow", "bold green"]
         assert "1 passed, 1 warnings, 1 failed in 1.5 s" in text_of(screen, "#doctor-summary")
         # The details follow the cursor; Enter shows the facts and the fix.
-        await pilot.press("down", "down", "enter")
+        await pilot.press("enter")
         details = text_of(screen, "#doctor-details")
         assert "leaves no GPU visible" in details
         assert "fix: unset CUDA_VISIBLE_DEVICES" in details
         assert "nvml_gpu_count = 1" in details
-        await pilot.press("up")
+        await pilot.press("down")
         assert "CPU-only build" in text_of(screen, "#doctor-details")
         assert calls == [1]
 
@@ -95,7 +96,7 @@ async def test_rerun_in_a_worker_does_not_block_the_ui() -> None:
         await wait_until(pilot, lambda: screen.runs == 2, "the second report")
         assert len(calls) == 2
         table = screen.query_one(DataTable)
-        assert str(table.get_row_at(2)[2]) == "second run"
+        assert str(table.get_row_at(0)[2]) == "second run"
         assert table.cursor_row == 1  # the cursor stays where the user left it
 
 
@@ -110,6 +111,31 @@ async def test_a_failing_report_function_is_shown_not_raised() -> None:
         assert "the checks could not run: RuntimeError: probe exploded" in text_of(
             screen, "#doctor-summary")
         assert app.screen is screen
+
+
+async def test_not_applicable_rows_are_not_passes_and_verdicts_wrap_at_80x24() -> None:
+    long = ("the driver sees 8 GPUs but CUDA_VISIBLE_DEVICES names index 9, which does not "
+            "exist, so torch sees no GPU at all and every load falls back to the CPU")
+    report = Report((
+        Check("bf16", "pass", "bf16", "not applicable: no GPU", {"applicable": False}),
+        Check("python", "pass", "Python", "Python 3.11.7"),
+        Check("cuda_visible_devices", "fail", "CUDA_VISIBLE_DEVICES", long, {}, "unset it"),
+    ))
+    screen = DoctorScreen(lambda: report)
+    app = DoctorHost(screen)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: screen.runs == 1, "the report")
+        table = screen.query_one(DataTable)
+        cells = [table.get_row_at(i) for i in range(3)]
+        assert [c[0].plain for c in cells] == ["FAIL", "PASS", "N/A"]
+        assert str(cells[2][0].style) == "dim"
+        summary = text_of(screen, "#doctor-summary")
+        assert "1 passed, 0 warnings, 1 failed, 1 not applicable" in summary
+        # The long verdict wraps inside the screen: its row is several lines high, the
+        # table needs no horizontal scrolling.
+        first = table.ordered_rows[0]
+        assert first.height > 1
+        assert table.virtual_size.width <= table.size.width
 
 
 async def test_escape_closes() -> None:

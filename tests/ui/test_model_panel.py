@@ -75,8 +75,8 @@ async def test_load_generate_gc_unload_the_demo() -> None:
         assert app.engine is None  # nothing started before the user loads
         await pilot.press("L")
         await wait_until(pilot, shows(app, "#state-line", "state: loaded"), "loaded", ENGINE_S)
-        bar = app.query_one("#load-progress", ProgressBar)
-        assert bar.display and bar.total is not None and bar.progress >= bar.total
+        # No progress bar once nothing loads; the progress text keeps the load's figures.
+        assert not app.query_one("#load-progress", ProgressBar).display
         assert "demo: random weights" in text_of(app, "#state-line")
         # The allocator row fills itself after a load (no key needed).
         await wait_until(pilot, shows_allocator(app), "allocator row", 30)
@@ -194,7 +194,8 @@ async def test_broken_model_shows_error_and_a_cause_card(truncated_demo_copy: Pa
         assert "(1!)" in " ".join(t for _, t in app.query_one(TabStrip).labels())
         assert view.cards[0].cause_id == "corrupt_checkpoint"
         await pilot.press("3")
-        assert not app.query_one(TabStrip).badges
+        assert "log" not in app.query_one(TabStrip).badges  # seen
+        assert app.query_one(TabStrip).badges.get("model") in (None, "✖ error")
 
 
 async def test_a_model_given_by_path_shows_its_path(tmp_path: Path) -> None:
@@ -230,8 +231,8 @@ async def test_ram_pause_shows_why_and_forced_resume_finishes() -> None:
         assert app.engine is not None
         app.engine.set_thresholds({"ram": {"pause": 100.0, "resume": 99.0}})
         await wait_until(pilot, lambda: app.session.levels["ram"].pause == 100.0, "levels", 30)
-        await wait_until(pilot, lambda: app.session.guard_events[-1] == "paused",
-                         "paused again", 30)
+        await wait_until(pilot, lambda: app.session.guard_events[-1] == "paused", "paused again",
+                         30)
         await pilot.press("R")
         await wait_until(pilot, shows(app, "#state-line", "state: loaded"), "loaded", ENGINE_S)
         assert "ram 1/100" in text_of(app, "#guard-levels")
@@ -287,7 +288,12 @@ async def test_model_tab_renders_at_80x24_and_160x48() -> None:
         async with app.run_test(size=size) as pilot:
             await pilot.press("2")
             await pilot.pause()
-            for widget_id in ("#model-input", "#btn-load", "#state-line", "#preflight"):
+            # At 80 columns the buttons are hidden (keys, footer and palette carry them).
+            ids = ("#model-input", "#state-line", "#preflight") + (
+                ("#btn-load",) if size[0] >= 120 else ())
+            if size[0] < 120:
+                assert not app.query_one("#btn-load").region.width
+            for widget_id in ids:
                 region = app.query_one(widget_id).region
                 assert region.width > 0 and region.height > 0, (size, widget_id)
                 assert region.right <= size[0], (size, widget_id)

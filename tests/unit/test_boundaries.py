@@ -50,7 +50,7 @@ def test_monitor_run_never_imports_the_engine_side_or_textual() -> None:
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    assert main(['monitor', '--once', '--json']) == 0\n"
         f"print(json.dumps({{'loaded': [m for m in {(*ENGINE_SIDE, 'textual')!r} "
-        "if m in sys.modules]}))\n"
+        f"if m in sys.modules]}}))\n"
     )
     assert found["loaded"] == []
 

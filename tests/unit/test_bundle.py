@@ -140,9 +140,10 @@ def test_diagnose_session_log_finds_tracebacks_and_deaths(tmp_path: Path) -> Non
         ("CLIENT", "engine pid 11 ended (killed by SIGKILL) unexpectedly"),
     ])
     records = diagnose_session_log(path)
-    assert [r.top.id for r in records if r.top] == ["corrupt_checkpoint", "missing_file",
-                                                    "host_oom"]
-    assert [r.error.kind for r in records] == ["traceback", "engine", "exit"]
+    # The SIGKILL with no evidence of an OOM kill (no counter, no RAM figure in a bare session
+    # log) is not explained as host_oom: no card for it.
+    assert [r.top.id for r in records if r.top] == ["corrupt_checkpoint", "missing_file"]
+    assert [r.error.kind for r in records if r.top] == ["traceback", "engine"]
     reported = engine_errors(read_session_log(path))
     assert len(reported) == 2
     assert reported[0].endswith("load: SafetensorError: incomplete metadata (fix: download it "

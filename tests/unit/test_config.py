@@ -56,7 +56,8 @@ BAD_FILES = [
     ("[monitor]\nspeed = 1\n",
      "monitor.speed: unknown key (allowed here: history_seconds, interval)"),
     ("[monitr]\ninterval = 1\n",
-     "monitr: unknown key (allowed here: guard, logs, models, monitor, thresholds)"),
+     "monitr: unknown key (allowed here: engine, guard, logs, models, monitor, "
+     "thresholds)"),
     ("monitor = 3\n", "monitor: expected a table"),
     ("[thresholds.gpu]\nwarn = 1\n",
      "thresholds.gpu: unknown key (allowed here: cpu, ram, swap, swap_in, temperature, vram)"),
@@ -75,6 +76,8 @@ BAD_FILES = [
     ("[guard]\nauto_resume = 'yes'\n", "guard.auto_resume: expected true or false, got 'yes'"),
     ("[guard]\nstall_seconds = 0\n", "guard.stall_seconds: must be at least 1, got 0"),
     ("[models]\nhf_cache = 3\n", "models.hf_cache: expected a path string, got 3"),
+    ("[engine]\nprestart = 1\n", "engine.prestart: expected true or false, got 1"),
+    ("[engine]\nprestrat = true\n", "engine.prestrat: unknown key (allowed here: prestart)"),
 ]
 
 
@@ -132,6 +135,14 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
     assert resolve_config(args).interval_s == 0.5
     args = build_parser().parse_args(["--config", str(path), "monitor"])
     assert resolve_config(args).interval_s == 2.0
+
+
+def test_prestart_from_the_file_and_the_flag(tmp_path: Path) -> None:
+    """The engine starts with the console unless `[engine] prestart = false` or --no-prestart."""
+    assert resolve_config(build_parser().parse_args([])).prestart is True
+    off = write(tmp_path, "[engine]\nprestart = false\n")
+    assert resolve_config(build_parser().parse_args(["--config", str(off)])).prestart is False
+    assert resolve_config(build_parser().parse_args(["--no-prestart"])).prestart is False
 
 
 def test_user_config_dir_file_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from console.core.diagnose import DiagnosisContext, StreamingDiagnoser, diagnose_text
 from console.core.sample import GpuProcessSample, GpuSample, HostSample, NvmlStatus, Sample
@@ -24,20 +25,42 @@ def test_no_traceback_sigkill_and_full_ram_is_host_oom() -> None:
     assert dict(causes[0].facts)["RAM used"] == "98%"
 
 
-def test_sigkill_with_plenty_of_ram_is_not_confident() -> None:
+def test_sigkill_with_plenty_of_ram_and_no_oom_kill_is_a_signal_from_outside() -> None:
+    """RAM 35% used and the kernel's OOM-kill counter still: no host_oom card."""
     ctx = DiagnosisContext(exit_code=-9, exit_signal=9, ram_used_fraction=0.35,
                            swap_used_fraction=0.0)
-    causes = diagnose_text(LOADING, ctx)
-    assert [c.id for c in causes] == ["host_oom"]
-    assert causes[0].confidence <= 0.45
+    assert diagnose_text(LOADING, ctx) == []
     # the shell's "Killed" alone, RAM fine at the time: still low
     low = diagnose_text(LOADING + "Killed\n", DiagnosisContext(ram_used_fraction=0.3))
     assert low[0].id == "host_oom" and low[0].confidence < 0.6
 
 
-def test_sigkill_with_unknown_ram_is_plausible() -> None:
-    causes = diagnose_text(LOADING, DiagnosisContext(exit_code=137))
-    assert causes[0].id == "host_oom" and 0.5 <= causes[0].confidence < 0.9
+def test_sigkill_with_unknown_ram_needs_evidence() -> None:
+    assert diagnose_text(LOADING, DiagnosisContext(exit_code=137)) == []
+    evidence = "the kernel's OOM-kill counter rose: /proc/vmstat oom_kill 3 -> 4"
+    causes = diagnose_text(LOADING, DiagnosisContext(exit_code=137, oom_kill_evidence=evidence))
+    assert causes[0].id == "host_oom" and causes[0].confidence >= 0.9
+    assert evidence in causes[0].evidence
+
+
+def test_oom_kill_counters_are_read_and_compared(tmp_path: Path) -> None:
+    from console.host import oomkill
+
+    proc = tmp_path / "proc"
+    (proc / "self").mkdir(parents=True)
+    (proc / "vmstat").write_text("nr_free_pages 10\noom_kill 3\n")
+    (proc / "self" / "cgroup").write_text("0::/job\n")
+    cgroup = tmp_path / "cg"
+    (cgroup / "job").mkdir(parents=True)
+    (cgroup / "job" / "memory.events").write_text("low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n")
+    before = oomkill.counts(proc, cgroup)
+    assert before == {"/proc/vmstat oom_kill": 3,
+                      f"{cgroup / 'job' / 'memory.events'} oom_kill": 1}
+    assert oomkill.evidence(before, before) is None
+    (cgroup / "job" / "memory.events").write_text("oom_kill 2\n")
+    moved = oomkill.evidence(before, oomkill.counts(proc, cgroup))
+    assert moved is not None and "memory.events oom_kill 1 -> 2" in moved
+    assert "vmstat" not in moved
 
 
 def test_killed_by_the_console_itself_is_not_a_failure() -> None:

@@ -165,7 +165,8 @@ Traceback (most recent call last):
     assert block.truncated_tail and block.surface is None
     causes = diagnose_text(text)
     assert [c.id for c in causes][:1] == ["context_too_long"]
-    assert causes[0].confidence < 0.6  # only a warning: not a confident answer
+    # only a warning: below what a recognised error message gets (calibrated on the corpus)
+    assert causes[0].confidence < 0.75
 
 
 def test_ipython_traceback() -> None:

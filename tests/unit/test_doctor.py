@@ -126,8 +126,13 @@ def test_cpu_machine_report_says_so_plainly(cli_report: dict[str, Any]) -> None:
 def test_readable_report_one_line_per_check(capsys: pytest.CaptureFixture[str]) -> None:
     report = evaluate(cpu_inputs())
     text = format_report(report)
-    status_lines = [ln for ln in text.splitlines() if ln[:4] in ("PASS", "WARN", "FAIL")]
+    status_lines = [ln for ln in text.splitlines() if ln[:4] in ("PASS", "WARN", "FAIL",
+                                                                           "N/A ")]
     assert len(status_lines) == len(report.checks)
+    # Checks that do not apply on this box are N/A, listed last, and not counted as passed.
+    na = [ln for ln in status_lines if ln.startswith("N/A ")]
+    assert na and status_lines[-len(na):] == na and all("not applicable" in ln for ln in na)
+    assert f"{len(na)} not applicable" in text
     assert any(ln.startswith("WARN  PyTorch") and "CPU-only build" in ln for ln in status_lines)
     assert "fix: install a CUDA build" not in text  # no GPU: nothing to install
 

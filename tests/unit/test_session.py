@@ -128,3 +128,64 @@ def test_ping_round_trip_from_the_two_clocks() -> None:
 def test_notices_are_results() -> None:
     s = apply(Session(), Notice("Load: type a model", "warning"))
     assert s.result is not None and s.result.text == "Load: type a model"
+
+
+# -- issue 13: honest state ---------------------------------------------------------------------
+
+def _progress(done: int) -> protocol.AnyEvent:
+    return ev("progress", 1, tensors_done=done, tensors_total=4, bytes_done=done,
+              bytes_total=4, rate_bytes_per_s=None, eta_s=None, current_file=None)
+
+
+def test_your_own_pause_and_abort_are_neutral() -> None:
+    from console.core.session import Line
+
+    s = fold(LoadRequested("m"), ev("state", 1, state="loading", model="m"), _progress(1),
+             ev("paused", 1, resource=None, value=None, threshold=None,
+                why="paused by the user", tensor_index=1))
+    assert s.guard_by_user and s.shown_state == "paused by you"
+    assert s.guard_line == Line("paused by you — R resumes, A aborts")
+    guard = fold(ev("paused", 1, resource="ram", value=93.0, threshold=90.0,
+                    why="host RAM 93% > 90%", tensor_index=1), session=s)
+    assert not guard.guard_by_user and guard.guard_line.level == "warning"
+    s = fold(ev("aborted", 1, resource=None, value=None, threshold=None,
+                why="aborted by the user"),
+             ev("error", 1, error_type="LoadAborted", message="load aborted", traceback=""),
+             ev("state", 1, state="idle"), session=s)
+    assert s.guard_line == Line("aborted by you")
+    assert s.result == Line("load of m aborted by you; L loads again")
+    assert s.progress is None  # no bar, no figures left from the aborted run
+
+
+def test_a_load_sent_while_the_engine_starts_is_pending_until_it_begins() -> None:
+    from console.core.session import EngineStarted
+
+    s = fold(EngineStarted(11), LoadRequested("m"))
+    assert s.engine == "starting" and s.load_pending
+    s = fold(ev("hello", None, protocol=protocol.PROTOCOL_VERSION, pid=11, python="3.11",
+                torch="2.13.0+cpu", transformers="5", devices=[], offline=True,
+                cuda_available=False, cuda=None),
+             ev("state", None, state="idle"), session=s)
+    assert s.engine == "idle" and s.load_pending  # the engine reads the load after its hello
+    assert s.hello is not None and s.hello.cuda_available is False
+    assert not fold(ev("state", 1, state="loading", model="m"), session=s).load_pending
+    refused = fold(ev("error", 1, error_type="ModelNotFound", message="no m",
+                      traceback=""), session=s)
+    assert not refused.load_pending and refused.result is not None
+
+
+def test_an_ended_engine_and_another_model_leave_no_stale_result() -> None:
+    from console.core.session import Check, CheckDone
+
+    loaded = ev("loaded", 1, model="m", path="/m", label="m", model_type="llama",
+                model_class="X", load_s=0.05, memory={}, bytes=4, param_bytes=4)
+    s = fold(LoadRequested("m"), ev("state", 1, state="loading", model="m"), loaded)
+    assert s.result is not None and s.result.text.startswith("loaded m")
+    ended = fold(ev("exited", None, returncode=0, signal=None, expected=True, last_lines=[]),
+                 session=s)
+    assert ended.result is not None and "loaded m" not in ended.result.text
+    assert ended.loaded is None and ended.progress is None
+    other = fold(ev("error", 2, error_type="X", message="old", traceback=""),
+                 ev("state", 2, state="idle"),
+                 CheckDone(Check("n", None, "pre-flight: n", "fits")), session=ended)
+    assert other.result is None  # the old model's error is not the new model's

@@ -65,9 +65,8 @@ def test_a_planted_import_is_caught(tiny_model: Path, tmp_path: Path) -> None:
     root = copy_tree(tmp_path / "tree")
     planted = root / "console" / "host" / "demo.py"  # the app imports it at start
     text = planted.read_text()
-    planted.write_text(text.replace("from __future__ import annotations\n",
-                                    "from __future__ import annotations\n\n"
-                                    "import torch  # planted\n", 1))
+    future = "from __future__ import annotations\n"
+    planted.write_text(text.replace(future, future + "\nimport torch  # planted\n", 1))
     found = run_paths(root, tiny_model, tmp_path / "bundle")
     assert "torch" in found["loaded"]
 

@@ -17,7 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.core.diagnose import numbers
+from console.core.diagnose import calibration, numbers
+from console.core.diagnose.evidence import Clue, block_clues, log_clues, score_clues
 from console.core.diagnose.parser import (
     CODE,
     FRAME,
@@ -34,6 +35,11 @@ from console.core.units import fmt_pct
 
 MIN_CONFIDENCE = 0.3  # below this a cause is not reported: an empty answer beats a wrong one
 MAX_CAUSES = 5
+_WARN_RECORD_WEIGHT = 0.75
+EVIDENCE_BOOST = 0.08  # how much the weak clues raise a cause a library message named
+EVIDENCE_SCALE = 0.45  # clues alone: below anything a message named with confidence
+MIN_EVIDENCE = 0.2  # clue score below which a cause no message named is not offered
+MIN_EVIDENCE_ALONE = 0.2  # the same when no message named anything: a weak lead beats none
 MAX_EVIDENCE = 6
 _EVIDENCE_CHARS = 300
 _PRECEDING_LINES = 30  # lines before a block that its refine functions may look at
@@ -56,6 +62,10 @@ class DiagnosisContext:
     weights_bytes: int | None = None  # the model's estimated weight bytes
     kv_bytes_per_token: int | None = None
     context_tokens: int | None = None
+    # The kernel's own word that it OOM-killed something at the time (its counter rose, a
+    # kernel log line): console/host/oomkill.py. A SIGKILL is host_oom only with this or with
+    # RAM / swap near full; otherwise it is a signal from outside.
+    oom_kill_evidence: str | None = None
 
     @classmethod
     def from_sample(cls, sample: Sample | None, **facts: Any) -> DiagnosisContext:
@@ -325,14 +335,73 @@ def _sig_order(sig: Signature) -> int:
     return _SIG_ORDER[sig]
 
 
+_CUT_MIN_CHARS = 16  # the shortest cut-off head of a message that still names it
+_CUT_CONFIDENCE = 0.85  # a message read from its first words only is a little less certain
+
+
+def _cut_tail_hits(lines: Sequence[LogLine], block_of: dict[int, ErrorBlock], store: _LineStore,
+                   hits: Sequence[Hit]) -> list[Hit]:
+    """A log cut mid-line ("OverflowError: out of range integral t"): the last line's tail may
+    be the first words of a known message. Signatures confirmed by a regex cannot be checked on
+    half a message, so only plain-needle ones count."""
+    last = next((ln for ln in reversed(lines) if ln.text.strip()), None)
+    if last is None or not _scanned(last) or any(h.line.number == last.number for h in hits):
+        return []
+    lower = last.text.lower().rstrip()
+    if len(lower) < _CUT_MIN_CHARS:
+        return []
+    found: list[Hit] = []
+    for needle in _index().needles:
+        if len(needle) <= _CUT_MIN_CHARS or needle in lower:
+            continue
+        for k in range(len(needle) - 1, _CUT_MIN_CHARS - 1, -1):
+            if lower.endswith(needle[:k]) and (k == len(lower) or not lower[-k - 1].isalnum()):
+                for sig in _index().signatures(needle):
+                    if sig.pattern is None and sig.refine is None and sig.needle == needle:
+                        found.append(Hit(sig, last, sig.confidence * _CUT_CONFIDENCE,
+                                         block_of.get(last.number)))
+                break
+    return found
+
+
 # -- rules over whole blocks (frames rather than messages) ---------------------------------------
 
 _REMOTE_SYNTAX = ("SyntaxError", "IndentationError", "NameError", "TabError")
 
 
+_RAISE_RE = re.compile(
+    r"^(?:-*>\s*)?(?:\d+\s+)?raise\s+(?P<type>[A-Za-z_][\w.]*)\(\s*f?(?P<q>[\"'])(?P<msg>.+?)(?:(?P=q)|$)")
+_RAISE_CONFIDENCE = 0.9  # the message the code was about to raise, not one it printed
+
+
+def _raised_but_cut_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
+    """A traceback cut before its exception line whose last source line is a `raise X("...")`:
+    that literal is the message the log lost; the rules read it as the exception line."""
+    if block.surface is not None or not block.truncated_tail:
+        return []
+    for number in reversed(block.line_numbers[-4:]):
+        line = store.get(number)
+        if line is None or line.role != CODE:
+            continue
+        m = _RAISE_RE.match(line.text.strip())
+        if m is None:
+            continue
+        text = f"{m.group('type')}: {m.group('msg')}"
+        signatures = _line_signatures(text.lower())
+        if not signatures:
+            return []
+        synthetic = line._replace(text=text, role="exception")
+        found: list[Hit] = []
+        _confirm(synthetic, sorted(signatures, key=_sig_order), block, store, found)
+        return [Hit(h.signature, line, h.confidence * _RAISE_CONFIDENCE, block) for h in found]
+    return []
+
+
 def _block_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
     surface = block.surface
-    if surface is None or not block.frames:
+    if surface is None:
+        return _raised_but_cut_hits(block, store)
+    if not block.frames:
         return []
     line = store.get(surface.line_numbers[0]) if surface.line_numbers else None
     if line is None:
@@ -422,13 +491,15 @@ def _pressure_facts(ctx: DiagnosisContext) -> list[tuple[str, str]]:
 
 
 def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext | None = None,
-              blocks: Sequence[ErrorBlock] = ()) -> list[Cause]:
-    """Rank the causes the hits point at, adjusted by the live context."""
+              blocks: Sequence[ErrorBlock] = (), clues: Sequence[Clue] = ()) -> list[Cause]:
+    """Rank the causes the hits point at, then the weaker clues (evidence.py), calibrate the
+    log's scores (calibration.py), and adjust by the live context."""
     ctx = context or DiagnosisContext()
     hits = list(hits)
     if ctx.killed_by_console:
         hits = [h for h in hits if h.signature.tag != "kill"]
     has_block_errors = any(h.block is not None for h in hits)
+    has_error_record = any(not h.line.warn for h in hits)
     # A process killed outright (SIGKILL, exit -9/137): the errors printed after it are mostly
     # its fallout (a checkpoint never written, a collective whose peer vanished).
     first_kill = min((h.line.number for h in hits if h.signature.tag == "kill"
@@ -439,6 +510,8 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
         confidence = hit.confidence
         if has_block_errors and hit.block is None and hit.line.role == WARNING:
             confidence *= 0.85  # a warning beside a real error matters less than the error
+        elif hit.line.warn and has_error_record:
+            confidence *= _WARN_RECORD_WEIGHT  # a WARNING-level record beside an error-level one
         if (first_kill is not None and 0 < hit.line.number - first_kill <= _KILL_FALLOUT_LINES
                 and hit.signature.cause != "host_oom"):
             confidence *= 0.7
@@ -464,13 +537,26 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
 
     extra_evidence: dict[str, list[str]] = {}
     extra_facts: dict[str, list[tuple[str, str]]] = {}
+    if ctx.killed_by_console:  # the console's own kill: the words about it are not a failure
+        clues = [c for c in clues if c.cause != "host_oom"]
+    clue_scores = score_clues(clues)
+    for cause, weight in clue_scores.items():
+        if cause in scores:
+            scores[cause] = min(0.99, scores[cause] + EVIDENCE_BOOST * weight)
+        elif weight >= (MIN_EVIDENCE if by_cause else MIN_EVIDENCE_ALONE):
+            scores[cause] = EVIDENCE_SCALE * weight
+            described = sorted({c.what for c in clues if c.cause == cause},
+                               key=lambda w: -max(c.weight for c in clues
+                                                  if c.cause == cause and c.what == w))
+            extra_evidence[cause] = ["weak evidence: " + ", ".join(described[:4])]
+    evidence_only = set(scores) - set(by_cause)
+    scores = calibration.calibrate_ranked(
+        {c: v for c, v in scores.items() if v >= MIN_CONFIDENCE or c in evidence_only})
     _apply_exit_context(ctx, by_cause, scores, extra_evidence, extra_facts)
 
     causes: list[Cause] = []
     last_block = max(blocks, key=lambda b: b.last_line) if blocks else None
     for cause_id, score in scores.items():
-        if score < MIN_CONFIDENCE:
-            continue
         causes.append(_build_cause(cause_id, score, by_cause.get(cause_id, []), store, ctx=ctx,
                                    extra_evidence=extra_evidence.get(cause_id, []),
                                    extra_facts=extra_facts.get(cause_id, []),
@@ -490,14 +576,17 @@ def _apply_exit_context(ctx: DiagnosisContext, by_cause: dict[str, list[Hit]],
     only_kill_hits = bool(by_cause.get("host_oom")) and all(
         h.signature.tag == "kill" for h in by_cause["host_oom"])
     if ctx.died_by_sigkill and not ctx.killed_by_console:
-        if pressure:
-            score = max(log_score, 0.92)
-        elif relaxed:
-            score = min(max(log_score, 0.3), 0.45)
-        else:
-            score = max(log_score, 0.55)
+        if not (pressure or ctx.oom_kill_evidence):
+            # No evidence of an OOM kill: a signal from outside (a user, a job scheduler, a
+            # supervisor). Only log lines that name a memory failure keep host_oom.
+            if only_kill_hits:
+                scores.pop("host_oom", None)
+            return
+        score = max(log_score, 0.92)
         scores["host_oom"] = score
         evidence.setdefault("host_oom", []).append(f"the engine was killed: {_fmt_signal(ctx)}")
+        if ctx.oom_kill_evidence:
+            evidence["host_oom"].append(ctx.oom_kill_evidence)
         if pressure or relaxed:
             evidence["host_oom"].append(
                 ", ".join(f"{label} {value}" for label,
@@ -508,7 +597,7 @@ def _apply_exit_context(ctx: DiagnosisContext, by_cause: dict[str, list[Hit]],
         if pressure:
             scores["host_oom"] = min(0.99, log_score + 0.1)
         elif relaxed and only_kill_hits:
-            scores["host_oom"] = log_score * 0.7
+            scores["host_oom"] = min(log_score * 0.7, 0.55)  # RAM was fine: the kill alone is weak
         if pressure or relaxed:
             facts.setdefault("host_oom", []).extend(_pressure_facts(ctx))
 
@@ -586,7 +675,9 @@ def diagnose_lines(raw_lines: Sequence[str],
     hits = _scan_lines(parsed.lines, block_of, store)
     for block in parsed.blocks:
         hits.extend(_block_hits(block, store))
-    return aggregate(hits, store, context, parsed.blocks)
+    hits.extend(_cut_tail_hits(parsed.lines, block_of, store, hits))
+    clues = log_clues(parsed.lines, parsed.blocks)
+    return aggregate(hits, store, context, parsed.blocks, clues)
 
 
 def diagnose_text(text: str, context: DiagnosisContext | None = None) -> list[Cause]:
@@ -696,6 +787,7 @@ class StreamingDiagnoser:
                 _confirm(line, sorted(signatures, key=_sig_order), block, store, hits)
         hits.extend(_block_hits(block, store))
         hits.extend(self._recent_hints(block.first_line))
-        causes = aggregate(hits, store, context, (block,))
+        clues = block_clues(block, list(self._recent))
+        causes = aggregate(hits, store, context, (block,), clues)
         return DiagnosedError("traceback", block.first_line, block.last_line, _clip(block.summary),
                               tuple(causes), block)

@@ -124,6 +124,7 @@ class LogLine(NamedTuple):
     role: str
     prefixed: bool  # a timestamp / level prefix was stripped (a new log record)
     info: bool = False  # logged at INFO/DEBUG level: information, not a failure
+    warn: bool = False  # logged at WARNING level: weighs less than an error beside it
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +249,16 @@ class _Builder:
 def clean_line(raw: str) -> tuple[str, str | None, bool, bool]:
     """(text, source, prefixed, info): ANSI removed, last carriage-return state, log prefixes
     stripped; `info` when the prefix says INFO/DEBUG (or NCCL says "NCCL INFO")."""
+    return clean_line_levels(raw)[:4]
+
+
+_GLOG_WARN_RE = re.compile(r"(?:^|\[)W\d{3,4}\s")
+
+
+def clean_line_levels(raw: str) -> tuple[str, str | None, bool, bool, bool]:
+    """clean_line's answer and `warn`: the prefix says WARNING (or a glog W record)."""
     line = raw
+    warn = False
     if "\x1b" in line:
         line = _ANSI_RE.sub("", line)
     if "\r" in line:
@@ -262,16 +272,16 @@ def clean_line(raw: str) -> tuple[str, str | None, bool, bool]:
         line = line.replace("\t", "    ")
     line = line.rstrip()
     if not line:
-        return "", None, False, False
+        return "", None, False, False, False
     first = line[0]
     if first in "`>*" or (first == " " and line.lstrip()[:1] in (">", "*", "`")):
         if _FENCE_RE.match(line):
-            return "", None, False, False
+            return "", None, False, False, False
         line = _QUOTE_RE.sub("", line, count=1)
         if line.endswith("**"):
             line = line[:-2].rstrip()
         if not line:
-            return "", None, False, False
+            return "", None, False, False, False
         first = line[0]
     source: str | None = None
     prefixed = info = False
@@ -289,6 +299,8 @@ def clean_line(raw: str) -> tuple[str, str | None, bool, bool]:
                 prefixed = _SOURCE_ONLY_RE.fullmatch(prefix) is None
         info = ("INFO" in prefix or "DEBUG" in prefix
                 or (("[I" in prefix or first == "I") and _GLOG_INFO_RE.search(prefix) is not None))
+        warn = ("WARN" in prefix
+                or (("[W" in prefix or first == "W") and _GLOG_WARN_RE.search(prefix) is not None))
         line = line[m.end():]
     if " NCCL INFO " in line:
         info = True
@@ -297,7 +309,7 @@ def clean_line(raw: str) -> tuple[str, str | None, bool, bool]:
         if ("error" in lower or "exception" in lower or "traceback" in lower or "fail" in lower
                 or "killed" in lower or "warn" in lower):
             info = False  # records glued onto an INFO line (a paste that lost its newlines)
-    return line, source, prefixed, info
+    return line, source, prefixed, info, warn
 
 
 def _exception_match(stripped: str, strict: bool) -> tuple[str, str] | None:
@@ -346,12 +358,12 @@ class LogParser:
     def _feed(self, raw: str, done: list[ErrorBlock]) -> LogLine:
         number = self._next_number
         self._next_number = number + 1
-        text, source, prefixed, info = clean_line(raw)
+        text, source, prefixed, info, warn = clean_line_levels(raw)
         if self._open:
             role = self._step(number, text, source, prefixed, done)
         else:
             role = self._idle(number, text, text.strip(), source, prefixed) if text else LOOSE
-        return _new_line(LogLine, (number, text, source, role, prefixed, info))
+        return _new_line(LogLine, (number, text, source, role, prefixed, info, warn))
 
     def close(self) -> list[ErrorBlock]:
         """End of input (or an idle pause): every open block is complete."""

@@ -1,0 +1,63 @@
+"""From a raw ranking score to a calibrated confidence: the chance that the cause is right.
+
+The raw scores (a rule's confidence, raised by agreeing messages and clues; clues alone scaled
+below) rank well but are not probabilities. `calibration.json` holds a monotone map, fitted by
+`benchmarks/diagnose_calibrate.py` on the corpus's "tune" split only (isotonic regression of
+"the top cause is right" on its raw score, smoothed): `calibrate(raw)` interpolates it. The
+held-back split checks it (tests/unit/test_diagnose_accuracy.py): within each decile of stated
+confidence with enough logs, the stated confidence and the hit rate differ by at most 10 points.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+from bisect import bisect_right
+from importlib import resources
+
+_FILE = "calibration.json"
+
+
+@functools.cache
+def knots() -> tuple[tuple[float, float], ...]:
+    """(raw, calibrated) points, raw increasing; identity when no fit was written."""
+    path = resources.files("console.core.diagnose").joinpath(_FILE)
+    if not path.is_file():
+        return ((0.0, 0.0), (1.0, 1.0))
+    data = json.loads(path.read_text())
+    points = tuple((float(a), float(b)) for a, b in data["knots"])
+    if len(points) < 2 or any(b[0] <= a[0] for a, b in itertools.pairwise(points)):
+        raise ValueError(
+            f"{_FILE}: 'knots' must be at least two (raw, calibrated) pairs, raw increasing"
+        )
+    return points
+
+
+def calibrate(raw: float) -> float:
+    """The calibrated confidence for a raw score (clamped to the fitted range, at most 0.99)."""
+    points = knots()
+    if raw <= points[0][0]:
+        return min(0.99, points[0][1])
+    if raw >= points[-1][0]:
+        return min(0.99, points[-1][1])
+    i = bisect_right([p[0] for p in points], raw) - 1
+    (x0, y0), (x1, y1) = points[i], points[i + 1]
+    return min(0.99, y0 + (y1 - y0) * (raw - x0) / (x1 - x0))
+
+
+def calibrate_ranked(raw: dict[str, float]) -> dict[str, float]:
+    """Calibrated confidences for ranked candidates. The top one gets `calibrate(raw)`: the
+    chance that it is right. The others share what is left (1 - that chance) in proportion to
+    their raw scores, never more than their own calibrated value nor the top one's."""
+    if not raw:
+        return {}
+    ranked = sorted(raw.items(), key=lambda kv: (-kv[1], kv[0]))
+    top_id, top_raw = ranked[0]
+    p_top = calibrate(top_raw)
+    rest = sum(v for _, v in ranked[1:])
+    out = {top_id: p_top}
+    for cause, value in ranked[1:]:
+        share = (1.0 - p_top) * value / rest if rest > 0 else 0.0
+        out[cause] = max(0.01, min(calibrate(value), share, p_top))
+    return out

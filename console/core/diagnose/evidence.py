@@ -1,0 +1,425 @@
+"""Weak evidence beyond the library messages: the exception type, the frames, the words.
+
+The rules (rules.py) recognise the messages libraries print. Many real reports carry none of
+them: a one-line error typed from memory, a traceback cut before its exception line, another
+library's error surfacing for a version break. This module reads what such a log still says:
+
+- the surfaced exception type and the types in its chain (`FileNotFoundError`, `KeyError`, ...);
+- the frames: which library raised (safetensors, torch.serialization, sentencepiece, tokenizers,
+  zmq/socket bind, torch.distributed/NCCL, accelerate, bitsandbytes, flash_attn, vllm, sglang,
+  the hub client, remote code) and which function (`bind`, `load_state_dict`, `decode`, ...);
+- the source line that raised (an `assert x.shape == y.shape` is a shape check);
+- families of words on the error lines only (never on warnings, INFO records or quoted code
+  elsewhere): "nan", "fp16", "/dev/shm", "tokenizer", "state_dict", "kv cache", ...;
+- version lines (`transformers==4.49.0`, "on 4.49.0 vs 4.46.0") beside an API error.
+
+Each clue gives a cause a weight; the weights of one cause combine as a noisy-OR, so several
+independent clues add up but never reach certainty. The result ranks candidates below anything
+a rule recognised and fills the top-3 when the rules name fewer; `engine.aggregate` merges them.
+Nothing here reads a log the rules were not given; no clue is keyed on one log's text.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from console.core.diagnose.parser import CODE, EXCEPTION, LOOSE, MESSAGE, ErrorBlock, LogLine
+
+_SHORT_REPORT_LINES = 6
+_TAIL_LINES = 50
+_MAX_BLOCKS = 24
+_FIRST_BLOCKS = 6
+_BEFORE_BLOCK_LINES = 30
+_MAX_LOOSE_ERROR_LINES = 200  # distinct error-like lines read outside tracebacks
+MAX_EVIDENCE_SCORE = 0.7  # clues alone never outrank a recognised library message
+
+# Exception types that end a run without a failure: they never start a diagnosis.
+_BENIGN_TYPES = frozenset({"KeyboardInterrupt", "SystemExit", "StopIteration", "GeneratorExit"})
+
+_ERROR_WORDS = re.compile(  # matched on the lower-cased line
+    r"(?:error|errors|exception)\b|\b(?:failed|fails|failure|fatal|exception|killed|cannot|can't"
+    r"|could not|couldn't|unable|abort(?:ed)?|crash(?:ed|es)?|not found|no such|not supported"
+    r"|missing|invalid|denied)\b",
+)
+
+# (surfaced exception type, last dotted part) -> {cause: weight}
+_TYPE_CLUES: dict[str, dict[str, float]] = {
+    "FileNotFoundError": {"missing_file": 0.5},
+    "EntryNotFoundError": {"missing_file": 0.5},
+    "LocalEntryNotFoundError": {"missing_file": 0.5},
+    "RepositoryNotFoundError": {"missing_file": 0.5},
+    "HFValidationError": {"missing_file": 0.45},
+    "IsADirectoryError": {"missing_file": 0.35},
+    "NotADirectoryError": {"missing_file": 0.35},
+    "PermissionError": {"permission_or_disk": 0.55},
+    "OSError": {"missing_file": 0.2, "corrupt_checkpoint": 0.12, "permission_or_disk": 0.1},
+    "UnpicklingError": {"corrupt_checkpoint": 0.45, "version_mismatch": 0.1},
+    "JSONDecodeError": {"corrupt_checkpoint": 0.35},
+    "SafetensorError": {"corrupt_checkpoint": 0.45},
+    "EOFError": {"corrupt_checkpoint": 0.3},
+    "BadZipFile": {"corrupt_checkpoint": 0.45},
+    "OutOfMemoryError": {"cuda_oom": 0.55},
+    "MemoryError": {"host_oom": 0.5},
+    "BrokenProcessPool": {"host_oom": 0.35},
+    "ModuleNotFoundError": {"missing_dependency": 0.3, "version_mismatch": 0.15},
+    "ImportError": {"version_mismatch": 0.25, "missing_dependency": 0.25},
+    "AttributeError": {"version_mismatch": 0.3},
+    "KeyError": {"version_mismatch": 0.2, "missing_or_unexpected_keys": 0.15},
+    "TypeError": {"version_mismatch": 0.15},
+    "NotImplementedError": {"version_mismatch": 0.12, "dtype_unsupported": 0.1},
+    "UnboundLocalError": {"missing_dependency": 0.15, "version_mismatch": 0.15},
+    "OverflowError": {"numeric_overflow": 0.15, "tokenizer_error": 0.12},
+    "IndexError": {"context_too_long": 0.2},
+    "DistBackendError": {"nccl_distributed": 0.4},
+    "DistStoreError": {"nccl_distributed": 0.4},
+    "DistNetworkError": {"nccl_distributed": 0.4},
+    "ChildFailedError": {"nccl_distributed": 0.2, "host_oom": 0.1},
+    "ZMQError": {"port_in_use": 0.3},
+    "CalledProcessError": {"missing_dependency": 0.1},
+    "TimeoutError": {"nccl_distributed": 0.15},
+    "ConnectionRefusedError": {"nccl_distributed": 0.15},
+}
+
+# A frame's file (lower-case, "/" separators) -> {cause: weight}. The first match per frame counts.
+_LIBRARY_CLUES: tuple[tuple[str, dict[str, float]], ...] = (
+    ("safetensors", {"corrupt_checkpoint": 0.25, "missing_file": 0.12}),
+    (
+        "torch/serialization.py",
+        {"corrupt_checkpoint": 0.25, "version_mismatch": 0.1, "missing_file": 0.1},
+    ),
+    ("sentencepiece", {"tokenizer_error": 0.3, "missing_dependency": 0.12}),
+    ("tokenizers/", {"tokenizer_error": 0.25, "version_mismatch": 0.12}),
+    (
+        "tokenization_",
+        {"tokenizer_error": 0.22, "missing_dependency": 0.1, "version_mismatch": 0.1},
+    ),
+    ("tokenization_auto", {"version_mismatch": 0.12}),
+    ("zmq/", {"port_in_use": 0.3}),
+    ("torch/distributed", {"nccl_distributed": 0.3}),
+    ("deepspeed/comm", {"nccl_distributed": 0.25}),
+    ("accelerate/", {"device_mismatch": 0.1, "cuda_oom": 0.08}),
+    ("bitsandbytes", {"quantization_error": 0.4}),
+    ("auto_gptq", {"quantization_error": 0.35}),
+    ("gptq", {"quantization_error": 0.3}),
+    ("awq", {"quantization_error": 0.3}),
+    ("/quantizers/", {"quantization_error": 0.3}),
+    ("flash_attn", {"flash_attention": 0.4}),
+    ("dynamic_module_utils", {"remote_code": 0.3}),
+    ("transformers_modules", {"remote_code": 0.3}),
+    ("/huggingface/modules/", {"remote_code": 0.3}),
+    ("configuration_auto", {"version_mismatch": 0.3}),
+    ("huggingface_hub", {"missing_file": 0.25}),
+    ("utils/hub.py", {"missing_file": 0.3}),
+    ("vllm/", {"cuda_oom": 0.12}),
+    ("sglang/", {"cuda_oom": 0.12}),
+    ("peft/", {"missing_or_unexpected_keys": 0.1, "version_mismatch": 0.1}),
+    ("torch/cuda/__init__.py", {"cuda_unavailable": 0.35}),
+    ("torch/nn/modules/sparse.py", {"context_too_long": 0.2, "device_mismatch": 0.1}),
+    ("torch/nn/functional.py", {"dtype_unsupported": 0.08, "device_mismatch": 0.08}),
+)
+
+# A frame's function -> {cause: weight}.
+_FUNCTION_CLUES: dict[str, dict[str, float]] = {
+    "bind": {"port_in_use": 0.35},
+    "listen": {"port_in_use": 0.2},
+    "create_server": {"port_in_use": 0.3},
+    "load_state_dict": {"missing_or_unexpected_keys": 0.2, "size_mismatch": 0.15},
+    "_load_from_state_dict": {"size_mismatch": 0.2, "missing_or_unexpected_keys": 0.1},
+    "apply_chat_template": {"tokenizer_error": 0.35},
+    "get_chat_template": {"tokenizer_error": 0.35},
+    "_decode": {"tokenizer_error": 0.25},
+    "convert_ids_to_tokens": {"tokenizer_error": 0.25},
+    "multinomial": {"numeric_overflow": 0.35},
+    "_lazy_init": {"cuda_unavailable": 0.35},
+    "cached_file": {"missing_file": 0.3},
+    "hf_hub_download": {"missing_file": 0.3},
+    "get_class_from_dynamic_module": {"remote_code": 0.3},
+    "init_process_group": {"nccl_distributed": 0.3},
+    "all_reduce": {"nccl_distributed": 0.25},
+    "barrier": {"nccl_distributed": 0.25},
+    "determine_available_memory": {"cuda_oom": 0.3},
+    "profile_run": {"cuda_oom": 0.3},
+    "_initialize_kv_caches": {"cuda_oom": 0.3},
+    "initialize_cache": {"cuda_oom": 0.25},
+    "check_enough_kv_cache_memory": {"cuda_oom": 0.35},
+    "layer_norm": {"dtype_unsupported": 0.15},
+    "_assert_and_load": {"size_mismatch": 0.2},
+    "weight_loader": {"size_mismatch": 0.15, "missing_or_unexpected_keys": 0.1},
+    "load_weights": {"missing_or_unexpected_keys": 0.12, "size_mismatch": 0.1},
+    "merge_and_unload": {"quantization_error": 0.15},
+}
+
+# Families of words on error lines -> {cause: weight}, lower-case.
+# Matched on the lower-cased line (IGNORECASE regexes are several times slower).
+_WORD_CLUES: tuple[tuple[re.Pattern[str], dict[str, float]], ...] = tuple(
+    (re.compile(pattern), weights)
+    for pattern, weights in (
+        (r"\b(?:nan|inf)\b|\bnan(?:s)?\b", {"numeric_overflow": 0.35}),
+        (r"\boverflow|loss scale", {"numeric_overflow": 0.35}),
+        (r"\bhalf\b|\bfp16\b|float16", {"dtype_unsupported": 0.3, "numeric_overflow": 0.08}),
+        (r"\bbf16\b|bfloat16", {"dtype_unsupported": 0.3}),
+        (r"\bdtype\b|scalar type", {"dtype_unsupported": 0.25}),
+        (r"\bshapes?\b|\bsize mismatch|torch\.size\(", {"size_mismatch": 0.3}),
+        (
+            r"state_dict|\bkeys?\b|missing tensor|not initiali[sz]ed",
+            {"missing_or_unexpected_keys": 0.25},
+        ),
+        (r"missing tensor|\bshards?\b", {"missing_file": 0.15}),
+        (r"tokeni[sz]er", {"tokenizer_error": 0.3}),
+        (r"chat[ _]template", {"tokenizer_error": 0.4}),
+        (r"/dev/shm|shared memory|\bshm\b", {"permission_or_disk": 0.4}),
+        (r"permission|read-only|\bdisk\b|no space|quota", {"permission_or_disk": 0.35}),
+        (r"\bport\b|\bbind\b|\baddress\b", {"port_in_use": 0.3}),
+        (r"\bsocket\b", {"nccl_distributed": 0.15, "port_in_use": 0.12}),
+        (
+            r"\bnccl\b|process group|\brank\b|\bbarrier\b|rendezvous|collective",
+            {"nccl_distributed": 0.35},
+        ),
+        (r"\btime(?:d)? ?out\b|timeout", {"nccl_distributed": 0.15}),
+        (r"\bdriver\b", {"cuda_driver_mismatch": 0.3, "cuda_unavailable": 0.1}),
+        (
+            r"no kernel image|\bsm_\d+|compute capability|\barch(?:itecture)?\b",
+            {"cuda_driver_mismatch": 0.3},
+        ),
+        (r"\b(?:cuda|gpu)\b", {"cuda_unavailable": 0.12, "cuda_oom": 0.08}),
+        (r"\bmemory\b(?! access)|\boom\b", {"cuda_oom": 0.25, "host_oom": 0.15}),
+        (r"\b(?:ram|swap)\b", {"host_oom": 0.3}),
+        (
+            r"kv[ _-]?cache|max[_-]model[_-]len|gpu[_-]memory[_-]utilization|num_gpu_blocks"
+            r"|cache blocks",
+            {"cuda_oom": 0.35, "context_too_long": 0.12},
+        ),
+        (r"\bkill(?:ed|s)?\b|sigkill|\bdied\b", {"host_oom": 0.4}),
+        (r"trust_remote_code|custom code|remote code|transformers_modules", {"remote_code": 0.4}),
+        (
+            r"quantiz|\b[48]-?bit\b|\bint[48]\b|gptq|\bawq\b|bitsandbytes|\bbnb\b|\bfp8\b",
+            {"quantization_error": 0.35},
+        ),
+        (r"flash[_ -]?att", {"flash_attention": 0.4}),
+        (
+            r"not found|no such file|does not exist|doesn't exist|no file named|cannot find"
+            r"|can't find",
+            {"missing_file": 0.25},
+        ),
+        (
+            r"corrupt|truncated|\bheader\b|incomplete|invalid load key|damaged|\bpickle\b",
+            {"corrupt_checkpoint": 0.3},
+        ),
+        (
+            r"\bversions?\b|upgrade|downgrade|deprecated|removed|no longer|\bsupport(?:ed)? in\b",
+            {"version_mismatch": 0.2},
+        ),
+        (
+            r"has no attribute|unexpected keyword|cannot import name|got an unexpected",
+            {"version_mismatch": 0.3},
+        ),
+        (r"\binstall(?:ed)?\b|\bpip\b|no module named", {"missing_dependency": 0.25}),
+        (r"protobuf", {"missing_dependency": 0.3, "version_mismatch": 0.1}),
+        (r"\bmeta\b|\bdevices?\b", {"device_mismatch": 0.2}),
+        (r"cuda:\d|\bcpu\b", {"device_mismatch": 0.1, "dtype_unsupported": 0.05}),
+        (
+            r"sequence length|context length|max_length|too long"
+            r"|position(?:al)? (?:ids|embedding)|max_position",
+            {"context_too_long": 0.35},
+        ),
+        (
+            r"index out of|out of range|out of bounds",
+            {"context_too_long": 0.15, "tokenizer_error": 0.08},
+        ),
+    )
+)
+
+_VERSION_LINE = re.compile(
+    r"(?i)\b(?:transformers|torch|tokenizers|accelerate|peft|vllm|sglang|diffusers|huggingface[_-]hub|numpy|"
+    r"protobuf|trl|deepspeed|bitsandbytes|safetensors)\b\s*(?:==|>=|<=|version:?|v)?\s*\d+\.\d+"
+    r"|\b\d+\.\d+\.\d+\s+(?:vs|VS|and|->|→)\s+\d+\.\d+"
+)
+_API_BREAK_TYPES = frozenset(
+    {"AttributeError", "ImportError", "TypeError", "KeyError", "NotImplementedError"}
+)
+_SHAPE_CODE = re.compile(r"\.shape\b|\.size\(\)|numel\(")
+
+
+@dataclass(frozen=True, slots=True)
+class Clue:
+    cause: str
+    weight: float
+    what: str  # "exception type KeyError", "frame in safetensors", "words: /dev/shm"
+    line: int | None  # the input line it was read from
+
+
+def _short_type(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def _benign(block: ErrorBlock) -> bool:
+    surface = block.surface
+    if surface is None:
+        return False
+    name = _short_type(surface.type)
+    return name in _BENIGN_TYPES or name.endswith("Warning")
+
+
+def block_clues(block: ErrorBlock, lines: Sequence[LogLine] | None) -> list[Clue]:
+    """Clues from one error block: its exception types, frames, raising code and message words."""
+    if _benign(block):
+        return []
+    clues: list[Clue] = []
+    first = (
+        block.surface.line_numbers[0]
+        if block.surface is not None and block.surface.line_numbers
+        else None
+    )
+    for record in block.exceptions:
+        name = _short_type(record.type)
+        for cause, weight in _TYPE_CLUES.get(name, {}).items():
+            # The surfaced type counts fully; an earlier link of the chain half.
+            scale = 1.0 if record is block.surface else 0.5
+            line = record.line_numbers[0] if record.line_numbers else first
+            clues.append(Clue(cause, weight * scale, f"exception type {name}", line))
+    frames = block.frames
+    for position, frame in enumerate(frames):
+        # The innermost frames say most about who raised; the outer ones are the caller's stack.
+        scale = 1.0 if position >= len(frames) - 4 else 0.5
+        path = frame.file.replace("\\", "/").lower()
+        for marker, weights in _LIBRARY_CLUES:
+            if marker in path:
+                for cause, weight in weights.items():
+                    clues.append(
+                        Clue(cause, weight * scale, f"frame in {marker.strip('/')}", first)
+                    )
+                break
+        function = (frame.function or "").split("(")[0].strip().rsplit(".", 1)[-1]
+        for cause, weight in _FUNCTION_CLUES.get(function, {}).items():
+            clues.append(Clue(cause, weight * scale, f"frame {function}()", first))
+    if lines is not None:
+        numbers = list(block.line_numbers)
+        offset = lines[0].number if lines else 0
+        window = (
+            lines[max(0, numbers[0] - offset) : max(0, numbers[-1] - offset + 1)] if numbers else ()
+        )
+        by_number = {ln.number: ln for ln in window}
+        code = [by_number[n] for n in numbers if n in by_number and by_number[n].role == CODE]
+        raising = code[-3:]  # the source lines of the innermost frame(s)
+        surface_name = _short_type(block.surface.type) if block.surface is not None else ""
+        for ln in raising:
+            if surface_name == "AssertionError" and _SHAPE_CODE.search(ln.text):
+                clues.append(Clue("size_mismatch", 0.4, "an assertion on tensor shapes", ln.number))
+            clues.extend(_word_clues(ln, scale=0.5))
+        for n in numbers:
+            numbered = by_number.get(n)
+            if numbered is not None and numbered.role in (EXCEPTION, MESSAGE):
+                clues.extend(_word_clues(numbered, scale=1.0))
+    return clues
+
+
+@functools.lru_cache(maxsize=8192)
+def _word_matches(text: str) -> tuple[tuple[int, str], ...]:
+    """(family index, matched words) for each word family in a line text; long logs repeat lines."""
+    lower = text.lower()
+    return tuple(
+        (i, m.group(0))
+        for i, (pattern, _) in enumerate(_WORD_CLUES)
+        if (m := pattern.search(lower)) is not None
+    )
+
+
+def _word_clues(line: LogLine, scale: float) -> list[Clue]:
+    return [
+        Clue(cause, weight * scale, f"words: {matched}", line.number)
+        for i, matched in _word_matches(line.text)
+        for cause, weight in _WORD_CLUES[i][1].items()
+    ]
+
+
+_FAILURE_MARK = re.compile(
+    r"(?:Error|Exception)\b|\b(?:ERROR|FATAL|Fatal|fatal|Killed|killed|Aborted|crashed)\b"
+)
+
+
+def _failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> bool:
+    """Whether the log shows a failure at all: clues never turn a clean run into a diagnosis."""
+    if any(not _benign(b) for b in blocks):
+        return True
+    return any(
+        ln.text and not ln.info and _FAILURE_MARK.search(ln.text) is not None for ln in lines
+    )
+
+
+def log_clues(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> list[Clue]:
+    """Every clue of a whole log: its error blocks, and loose lines that read as errors."""
+    clues: list[Clue] = []
+    short = sum(1 for line in lines if line.text.strip()) <= _SHORT_REPORT_LINES
+    if not short and not _failed(lines, blocks):
+        return clues
+    in_block: set[int] = set()
+    for block in blocks:
+        in_block.update(block.line_numbers)
+    # The first errors (often the root) and the last ones (what surfaced); a log with more
+    # tracebacks than that repeats itself, and the 50 ms budget holds.
+    read = (
+        blocks
+        if len(blocks) <= _MAX_BLOCKS
+        else [*blocks[:_FIRST_BLOCKS], *blocks[-(_MAX_BLOCKS - _FIRST_BLOCKS) :]]
+    )
+    for block in read:
+        clues.extend(block_clues(block, lines))
+    api_break = any(
+        b.surface is not None and _short_type(b.surface.type) in _API_BREAK_TYPES
+        for b in blocks
+        if not _benign(b)
+    )
+    # A report of a few lines is the error itself (typed from memory, an issue title).
+    seen: set[str] = set()
+    real_blocks = [b for b in blocks if not _benign(b)]
+    if real_blocks and lines:
+        # With tracebacks in the log, the loose lines that matter are just before them and at
+        # the end (a long log's chatter elsewhere is not read: the 50 ms budget).
+        offset = lines[0].number
+        wanted: set[int] = set(range(max(0, len(lines) - _TAIL_LINES), len(lines)))
+        for b in real_blocks:
+            wanted.update(
+                range(max(0, b.first_line - offset - _BEFORE_BLOCK_LINES), b.first_line - offset)
+            )
+        near: Sequence[LogLine] = [lines[i] for i in sorted(wanted) if i < len(lines)]
+    else:
+        near = lines
+    for line in near:
+        if line.number in in_block or not line.text or line.info or line.role != LOOSE:
+            continue
+        if line.text in seen or len(seen) >= _MAX_LOOSE_ERROR_LINES:
+            continue
+        if not short and _ERROR_WORDS.search(line.text.lower()) is None:
+            continue
+        seen.add(line.text)
+        clues.extend(_word_clues(line, scale=0.8))
+        if "has no attribute" in line.text or "cannot import name" in line.text:
+            api_break = True
+    if api_break:
+        for line in lines:
+            if line.text and _VERSION_LINE.search(line.text):
+                clues.append(
+                    Clue(
+                        "version_mismatch",
+                        0.25,
+                        "library versions named beside an API error",
+                        line.number,
+                    )
+                )
+                break
+    return clues
+
+
+def score_clues(clues: Sequence[Clue]) -> dict[str, float]:
+    """Per cause: the noisy-OR of its distinct clues (one per description), capped."""
+    best: dict[tuple[str, str], float] = {}
+    for clue in clues:
+        key = (clue.cause, clue.what)
+        best[key] = max(best.get(key, 0.0), clue.weight)
+    miss: dict[str, float] = {}
+    for (cause, _what), weight in best.items():
+        miss[cause] = miss.get(cause, 1.0) * (1.0 - min(weight, 0.95))
+    return {cause: min(MAX_EVIDENCE_SCORE, 1.0 - m) for cause, m in miss.items()}

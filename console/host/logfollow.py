@@ -1,0 +1,244 @@
+"""Open any log file and follow it: a line index built in the background, appends, rotation and
+truncation followed, lines read on demand (bounded memory whatever the file's size).
+
+`LogFile(path)` opens at once; `start_indexing()` indexes line starts in a background thread (8
+bytes a line, as Textualize's toolong does), so a viewer can show the last lines before the index
+is complete (`tail_lines`) and any range once it is (`lines(start, count)`). `poll()` reads what
+was appended since the last call and returns it as complete lines, with what happened to the file:
+"appended", "truncated" (the file shrank: read again from its start) or "rotated" (a new file at
+the path, e.g. by logrotate: read it from its start). No textual, no torch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK_BYTES = 4 << 20  # read size while indexing
+MAX_LINE_BYTES = 64 << 10  # longer lines are cut for display (the index still counts them once)
+_CHECK_BYTES = 64  # bytes before the read point compared on each poll (truncate-and-rewrite)
+
+
+class LogFileError(OSError):
+    """The path cannot be followed: the message names the file and the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    kind: str  # "appended" | "truncated" | "rotated" | "none"
+    lines: tuple[str, ...]  # new complete lines, decoded (UTF-8, undecodable bytes replaced)
+    old_lines: tuple[str, ...] = ()  # "rotated": the last lines the old file got before the switch
+
+
+@dataclass
+class LogFile:
+    path: Path
+    _fh: BinaryIO = field(init=False, repr=False)
+    _ident: tuple[int, int] = field(init=False, default=(0, 0))
+    _offsets: array[int] = field(init=False, repr=False)
+    _indexed_to: int = field(init=False, default=0)  # bytes scanned by the index
+    _read_to: int = field(init=False, default=0)  # bytes handed out by poll()
+    _partial: bytes = field(init=False, default=b"")
+    _last_bytes: bytes = field(init=False, default=b"")  # the bytes just before _read_to
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _index_thread: threading.Thread | None = field(init=False, default=None)
+    _generation: int = field(init=False, default=0)
+    indexed: threading.Event = field(init=False, default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self._open()
+
+    # -- opening -------------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        try:
+            fh = open(self.path, "rb")  # noqa: SIM115 - kept open while following
+        except FileNotFoundError:
+            raise LogFileError(f"{self.path}: no such file") from None
+        except IsADirectoryError:
+            raise LogFileError(f"{self.path}: is a directory, not a log file") from None
+        except PermissionError:
+            raise LogFileError(f"{self.path}: permission denied") from None
+        except OSError as exc:
+            raise LogFileError(f"{self.path}: cannot open it ({exc.strerror or exc})") from None
+        st = os.fstat(fh.fileno())
+        self._fh = fh
+        self._ident = (st.st_dev, st.st_ino)
+        self._offsets = array("q", [0])
+        self._indexed_to = 0
+        self._partial = b""
+        self._generation += 1
+        self.indexed.clear()
+
+    def close(self) -> None:
+        self._generation += 1
+        self._fh.close()
+
+    @property
+    def size(self) -> int:
+        return os.fstat(self._fh.fileno()).st_size
+
+    # -- the index -------------------------------------------------------------------------------
+
+    def start_indexing(self) -> None:
+        """Index line starts in a background thread; `indexed` is set when done."""
+        generation = self._generation
+        end = self.size
+        thread = threading.Thread(
+            target=self._index, args=(generation, end), daemon=True, name="logfollow-index"
+        )
+        self._index_thread = thread
+        thread.start()
+
+    def index_now(self) -> None:
+        """Index synchronously (tests, small files)."""
+        self._index(self._generation, self.size)
+
+    def _index(self, generation: int, end: int) -> None:
+        with open(self.path, "rb") as fh:
+            pos = self._indexed_to
+            fh.seek(pos)
+            while pos < end and generation == self._generation:
+                chunk = fh.read(min(CHUNK_BYTES, end - pos))
+                if not chunk:
+                    break
+                found: list[int] = []
+                start = 0
+                find = chunk.find
+                while (i := find(b"\n", start)) >= 0:
+                    found.append(pos + i + 1)
+                    start = i + 1
+                with self._lock:
+                    if generation != self._generation:
+                        return
+                    self._offsets.extend(found)
+                    pos += len(chunk)
+                    self._indexed_to = pos
+        if generation == self._generation:
+            self.indexed.set()
+
+    @property
+    def line_count(self) -> int:
+        """Complete lines indexed so far (a last line without its newline is not counted)."""
+        with self._lock:
+            return len(self._offsets) - 1
+
+    def lines(self, start: int, count: int) -> list[str]:
+        """Lines [start, start + count) of the indexed part, read from the file now."""
+        with self._lock:
+            last = len(self._offsets) - 1
+            start = max(0, min(start, last))
+            stop = max(start, min(start + count, last))
+            if stop <= start:
+                return []
+            begin, finish = self._offsets[start], self._offsets[stop]
+            bounds = self._offsets[start : stop + 1].tolist()
+        with open(self.path, "rb") as fh:
+            fh.seek(begin)
+            data = fh.read(min(finish - begin, count * MAX_LINE_BYTES))
+        out: list[str] = []
+        for a, b in itertools.pairwise(bounds):
+            raw = data[a - begin : min(b - begin - 1, a - begin + MAX_LINE_BYTES)]  # without "\n"
+            out.append(_decode(raw))
+        return out
+
+    @property
+    def read_offset(self) -> int:
+        """Where poll() goes on from."""
+        return self._read_to
+
+    def tail_lines(self, count: int, max_bytes: int = 1 << 20, end: int | None = None) -> list[str]:
+        """The last `count` complete lines before byte `end` (default: the file's end), read
+        straight from there (no index needed)."""
+        size = self.size if end is None else end
+        with open(self.path, "rb") as fh:
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read(size - max(0, size - max_bytes))
+        if size > max_bytes:
+            data = data[data.find(b"\n") + 1 :]
+        parts = data.split(b"\n")
+        parts.pop()  # after the last newline: an incomplete line or nothing
+        return [_decode(p[:MAX_LINE_BYTES]) for p in parts[-count:]]
+
+    # -- following -------------------------------------------------------------------------------
+
+    def seek_end(self) -> None:
+        """poll() hands out only what is appended from now on."""
+        self._read_to = self.size
+        self._partial = b""
+        self._fh.seek(max(0, self._read_to - _CHECK_BYTES))
+        self._last_bytes = self._fh.read(self._read_to - max(0, self._read_to - _CHECK_BYTES))
+
+    def seek_start(self) -> None:
+        self._read_to = 0
+        self._partial = b""
+        self._last_bytes = b""
+
+    def poll(self) -> Change:
+        """What changed since the last call: new complete lines, after truncation or rotation."""
+        kind = "appended"
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            st = None  # rotated away and not yet recreated: keep reading the old file
+        if st is not None and (st.st_dev, st.st_ino) != self._ident:
+            # Rotation: drain what the old file still holds, then switch to the new one.
+            old = self._read_new()
+            self._fh.close()
+            self._open()
+            self.seek_start()
+            new = self._read_new()
+            self.start_indexing()
+            return Change("rotated", tuple(new), tuple(old))
+        size = self.size
+        if size < self._read_to or not self._unchanged_before_read_point():
+            with self._lock:
+                self._generation += 1
+                self._offsets = array("q", [0])
+                self._indexed_to = 0
+            self.indexed.clear()
+            self.seek_start()
+            kind = "truncated"
+            self.start_indexing()
+        lines = self._read_new()
+        if kind == "appended" and not lines:
+            kind = "none"
+        return Change(kind, tuple(lines))
+
+    def _unchanged_before_read_point(self) -> bool:
+        """Truncated and rewritten past the old end between two polls: the bytes already read
+        are no longer there."""
+        if not self._last_bytes:
+            return True
+        self._fh.seek(self._read_to - len(self._last_bytes))
+        return self._fh.read(len(self._last_bytes)) == self._last_bytes
+
+    def _read_new(self) -> list[str]:
+        fh = self._fh
+        fh.seek(self._read_to)
+        data = fh.read()
+        if not data:
+            return []
+        self._read_to += len(data)
+        self._last_bytes = (self._last_bytes + data)[-_CHECK_BYTES:]
+        data = self._partial + data
+        parts = data.split(b"\n")
+        self._partial = parts.pop()
+        if self._indexed_to and self.indexed.is_set():
+            self._extend_index()
+        return [_decode(p[:MAX_LINE_BYTES]) for p in parts]
+
+    def _extend_index(self) -> None:
+        """Keep the index up to date with appends once the first pass has finished."""
+        self._index(self._generation, self.size)
+
+
+def _decode(raw: bytes) -> str:
+    text = raw.decode("utf-8", errors="replace")
+    return text[:-1] if text.endswith("\r") else text

@@ -1,0 +1,98 @@
+"""Evidence beyond the library messages: cut lines, a `raise` whose message the log lost, frames
+and exception types alone, WARNING-level records, and the calibrated ranking."""
+
+from __future__ import annotations
+
+from console.core.diagnose import diagnose_text, parse_log
+from console.core.diagnose.calibration import calibrate, calibrate_ranked
+from console.core.diagnose.evidence import log_clues, score_clues
+
+
+def _ids(text: str) -> list[str]:
+    return [c.id for c in diagnose_text(text)]
+
+
+def test_a_log_cut_mid_line_is_read_from_the_first_words_of_the_message() -> None:
+    text = (
+        '  File "/venv/lib/python3.11/site-packages/transformers/tokenization_utils_fast.py", line 668, in _decode\n'
+        "    text = self._tokenizer.decode(token_ids)\n"
+        "OverflowError: out of range integral t"
+    )
+    assert _ids(text)[:1] == ["tokenizer_error"]
+    # The same words in the middle of a line that goes on are not a cut message.
+    assert "tokenizer_error" not in _ids("OverflowError: out of range integral t was printed\n")
+
+
+def test_a_traceback_cut_before_its_exception_reads_the_raise_it_stopped_at() -> None:
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/srv/merge.py", line 21, in <module>\n'
+        "    m = m.merge_and_unload()\n"
+        '  File "/venv/lib/python3.10/site-packages/peft/tuners/lora.py", line 352, in merge_and_unload\n'
+        '    raise ValueError("Cannot merge LORA layers when the model is loaded in 8-bit mode")\n'
+    )
+    causes = diagnose_text(text)
+    assert causes[0].id == "quantization_error"
+    assert causes[0].confidence < 0.9  # read from source code, not from a printed error
+
+
+def test_frames_and_exception_type_alone_give_weak_candidates() -> None:
+    # No message any rule knows: the frames (safetensors) and the type still point somewhere.
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/srv/load.py", line 5, in <module>\n'
+        "    model = AutoModel.from_pretrained(path)\n"
+        '  File "/venv/lib/python3.11/site-packages/safetensors/torch.py", line 313, in load_file\n'
+        '    with safe_open(filename, framework="pt") as f:\n'
+        "RuntimeError: something the rules never saw\n"
+    )
+    causes = diagnose_text(text)
+    assert causes and causes[0].id == "corrupt_checkpoint"
+    assert causes[0].confidence < 0.6  # weak evidence says so
+    assert any(e.startswith("weak evidence:") for e in causes[0].evidence)
+
+
+def test_clues_never_turn_a_clean_run_into_a_diagnosis() -> None:
+    text = (
+        "Loading checkpoint shards: 100%|##########| 4/4\n"
+        "the tokenizer and the cuda device are ready; memory 12 GiB free\n"
+        "generated 128 tokens at 33.1 tok/s\n"
+        "step 10 loss 1.92\nstep 20 loss 1.85\nstep 30 loss 1.80\nstep 40 loss 1.77\n"
+    )
+    assert log_clues(parse_log(text).lines, parse_log(text).blocks) == []
+    assert diagnose_text(text) == []
+
+
+def test_chained_exception_types_count_half() -> None:
+    parsed = parse_log(
+        'Traceback (most recent call last):\n  File "a.py", line 1, in <module>\n'
+        "FileNotFoundError: x\n\nDuring handling of the above exception, another exception occurred:\n\n"
+        'Traceback (most recent call last):\n  File "a.py", line 3, in <module>\n'
+        "RuntimeError: y\n"
+    )
+    scores = score_clues(log_clues(parsed.lines, parsed.blocks))
+    assert (
+        0 < scores["missing_file"] <= 0.25
+    )  # 0.5 for the surfaced type, half for a link before it
+
+
+def test_a_warning_record_weighs_less_than_an_error_record() -> None:
+    text = (
+        "(Worker pid=1) WARNING 12-04 23:29:38 [decorators.py:333] Compiling model again due to a load "
+        "failure, reason: 'function' object has no attribute 'finalize_loading'\n"
+        "(APIServer pid=2) WARNING 12-04 23:29:54 [core_client.py:817] MPClient: engine core exited "
+        "unexpectedly; starting cleanup\n"
+        "(APIServer pid=2) ERROR 12-04 23:29:54 [async_llm.py:906] vllm.v1.engine.exceptions.EngineDeadError: "
+        "EngineCore encountered an issue.\n"
+    )
+    assert _ids(text)[:1] == ["host_oom"]
+
+
+def test_ranked_calibration() -> None:
+    raw = {"a": 0.9, "b": 0.5, "c": 0.1}
+    out = calibrate_ranked(raw)
+    assert out["a"] == calibrate(0.9)
+    assert out["a"] >= out["b"] >= out["c"] > 0
+    # the runners-up share what is left, in proportion to their raw scores (each at least 0.01)
+    assert out["b"] <= 1 - out["a"] and out["b"] == (1 - out["a"]) * 0.5 / 0.6
+    assert calibrate_ranked({}) == {}
