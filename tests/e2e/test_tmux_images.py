@@ -7,7 +7,6 @@ import time
 from console.worker import demo_vl
 from tests.e2e.test_tmux import (
     ENGINE_DEADLINE_S,
-    SHIFT_TABS_TO_PROMPT,
     Tmux,
     engine_children,
     installed_console,
@@ -22,16 +21,15 @@ __all__ = ["tmux"]  # the fixture, used by name below
 def test_demo_vl_attach_image_and_generate(tmux: Tmux) -> None:
     phone = str(next(p for p in demo_vl.probe_images() if p.name == "phone_screen.png"))
     tmux.start([installed_console(), "--model", "demo-vl"])  # 80x24
-    tmux.wait_for_text("Quit")
+    tmux.wait_for_text("q quit")  # the footer: the whole frame is drawn
     tmux.keys("2")
     tmux.wait_for_text("pre-flight")
     tmux.keys("L")
     wait_for_screen(tmux, "state: loaded", ENGINE_DEADLINE_S)
     assert "demo-vl: random weights" in tmux.screen()
-    tmux.keys("Escape")
-    for _ in range(SHIFT_TABS_TO_PROMPT):
-        time.sleep(0.2)
-        tmux.keys("BTab")
+    time.sleep(0.2)
+    tmux.keys("i")  # into the prompt; its keys offer ctrl+o
+    wait_for_screen(tmux, "ctrl+o image", 10)
     time.sleep(0.2)
     tmux.keys("C-o")  # the path field opens and takes the focus
     time.sleep(0.3)
@@ -44,8 +42,9 @@ def test_demo_vl_attach_image_and_generate(tmux: Tmux) -> None:
     tmux.wait_for_text("open settings")
     tmux.keys("Enter")
     wait_for_screen(tmux, "image tokens 230", ENGINE_DEADLINE_S)
-    screen = tmux.screen()
-    assert "answer malformed:" in screen or "action:" in screen  # AutoGLM's reading
+    # AutoGLM's reading, scrolled into view under the output
+    wait_for(lambda: "answer malformed:" in tmux.screen() or "action:" in tmux.screen(),
+             f"the parsed answer; screen:\n{tmux.screen()}", 10)
     tmux.keys("C-r")  # removes the image
     wait_for_screen(tmux, "removed phone_screen.png", 20)
     tmux.keys("Escape")
