@@ -25,6 +25,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "load": ("console.commands.load", "load a model in the engine without the TUI, optionally generate, unload"),
     "bundle": ("console.commands.bundle", "write one paste-ready diagnostic file (doctor, telemetry, errors, log tail)"),
     "diagnose": ("console.commands.diagnose", "name the root causes of a failure in a log (FILE or stdin)"),
+    "serve": ("console.commands.serve", "start vLLM, SGLang or transformers serve and guard it (MODEL --engine E -- ARGS)"),
+    "attach": ("console.commands.attach", "watch a process started elsewhere: memory, log, health, metrics"),
+    "run": ("console.commands.run", "run any command under supervision: memory, live diagnosis, guard, exit code"),
 }
 
 

@@ -408,11 +408,12 @@ _TIMELINE: dict[str, list[tuple[str, re.Pattern[str]]]] = {
     "vllm": [
         ("weights_loading", re.compile(r"Starting to load model|Loading safetensors checkpoint")),
         ("weights_loaded", re.compile(r"Loading weights took|Model loading took")),
-        ("profiling", re.compile(r"Memory profiling takes|profil(e|ing) run|determine_available_memory|"
+        ("profiling", re.compile(r"Memory profiling takes|Warming up model|profiling/warmup run|"
                                  r"Available KV cache memory")),
-        ("kv_cache_sized", re.compile(r"(GPU|CPU) KV cache size:|# (GPU|CPU) blocks:|Maximum concurrency for")),
-        ("cuda_graphs", re.compile(r"Capturing CUDA graph|Graph capturing finished|cudagraph", re.I)),
-        ("server_up", re.compile(r"Uvicorn running on|Application startup complete|Starting vLLM API server")),
+        ("kv_cache_sized", re.compile(r"(GPU|CPU) KV cache size:|# (GPU|CPU) blocks:|"
+                                      r"init engine \(profile, create kv cache")),
+        ("cuda_graphs", re.compile(r"Capturing CUDA graph|Graph capturing finished")),
+        ("server_up", re.compile(r"Uvicorn running on|Application startup complete")),
     ],
     "sglang": [
         ("weights_loading", re.compile(r"Load weight begin")),

@@ -25,6 +25,7 @@ MIN_INTERVAL_S = 0.25
 # temperature only colour the dashboard.
 GUARD_RESOURCES = ("vram", "ram", "swap", "swap_in")
 RESOURCES = (*GUARD_RESOURCES, "cpu", "temperature")
+SERVE_ENGINES = ("vllm", "sglang", "transformers")
 RESOURCE_UNITS = {
     "vram": "% of the GPU's memory used",
     "ram": "% of host RAM used (100 - available)",
@@ -83,6 +84,9 @@ class Config:
     auto_resume: bool = False
     stall_s: float = 20.0
     hf_cache: str | None = None  # None: huggingface_hub's default
+    # engine -> the command that starts it (shell words), e.g. vllm ->
+    # "/opt/vllm/bin/python -m vllm.entrypoints.openai.api_server"; [serve] vllm_cmd = ...
+    serve_cmds: dict[str, str] = field(default_factory=dict)
     source: str = "<defaults>"
 
     def with_overrides(self, **changes: Any) -> Config:
@@ -143,7 +147,7 @@ def validate_levels(source: str, name: str, vals: dict[str, float | None]) -> Le
 
 
 def parse_config(data: dict[str, Any], source: str) -> Config:
-    _check_keys(source, "", data, {"monitor", "thresholds", "guard", "models"})
+    _check_keys(source, "", data, {"monitor", "thresholds", "guard", "models", "serve"})
     cfg = Config(source=source)
     monitor = data.get("monitor", {})
     if not isinstance(monitor, dict):
@@ -185,6 +189,20 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
     if hf_cache is not None and not isinstance(hf_cache, str):
         raise ConfigError(source, "models.hf_cache", f"expected a path string, got {hf_cache!r}")
 
+    serve = data.get("serve", {})
+    if not isinstance(serve, dict):
+        raise ConfigError(source, "serve", "expected a table")
+    _check_keys(source, "serve", serve, {f"{e}_cmd" for e in SERVE_ENGINES})
+    serve_cmds: dict[str, str] = {}
+    for engine in SERVE_ENGINES:
+        value = serve.get(f"{engine}_cmd")
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(source, f"serve.{engine}_cmd",
+                              f"expected a command string, got {value!r}")
+        serve_cmds[engine] = value
+
     return Config(
         interval_s=interval,
         history_s=history,
@@ -192,6 +210,7 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
         auto_resume=auto_resume,
         stall_s=stall,
         hf_cache=hf_cache,
+        serve_cmds=serve_cmds,
         source=source,
     )
 
@@ -231,6 +250,12 @@ def default_toml() -> str:
         "",
         "[models]",
         "# hf_cache = \"/data/hf\"   # default: huggingface_hub's cache location",
+        "",
+        "[serve]",
+        "# the command that starts each served engine (`serve --engine-cmd` overrides it)",
+        "# vllm_cmd = \"/opt/vllm-venv/bin/python -m vllm.entrypoints.openai.api_server\"",
+        "# sglang_cmd = \"python -m sglang.launch_server\"",
+        "# transformers_cmd = \"transformers serve\"",
     ]
     for name in RESOURCES:
         lv = DEFAULT_LEVELS[name]
