@@ -88,10 +88,26 @@ def resolve_config(args: argparse.Namespace) -> Config:
     return config
 
 
+def _split_remainder(argv: list[str]) -> tuple[list[str], list[str] | None, str | None]:
+    """For commands that pass arguments on (`serve ... -- ENGINE ARGS`, `run -- CMD`): argv
+    up to the first '--' after the command, the words after it, and where they go."""
+    chosen = _chosen_command(argv)
+    if chosen is None or "--" not in argv:
+        return argv, None, None
+    dest = getattr(importlib.import_module(COMMANDS[chosen][0]), "REMAINDER_DEST", None)
+    if dest is None or argv.index("--") < argv.index(chosen):
+        return argv, None, None
+    cut = argv.index("--")
+    return argv[:cut], argv[cut + 1:], str(dest)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(argv) if argv is not None else sys.argv[1:]
+    argv, remainder, dest = _split_remainder(argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    if remainder is not None and dest is not None:
+        setattr(args, dest, [*getattr(args, dest, []), *remainder])
     try:
         config = resolve_config(args)
     except ConfigError as exc:

@@ -18,6 +18,9 @@ import threading
 
 from console.host.config import Config
 
+# `-- WORDS` after the command's own options land here, untouched by argparse.
+REMAINDER_DEST = "cmd"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("cmd", nargs="*", metavar="CMD", help="after '--': the command and its arguments")

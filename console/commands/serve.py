@@ -27,6 +27,9 @@ from typing import Any
 from console.core import serving
 from console.host.config import Config
 
+# `-- WORDS` after the command's own options land here, untouched by argparse.
+REMAINDER_DEST = "extra"
+
 _PROBE = r"""
 import json, importlib.metadata as m, importlib.util as u, re
 out = {}

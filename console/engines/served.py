@@ -85,11 +85,14 @@ def chat(base_url: str, model: str, messages: Sequence[Mapping[str, Any]], *,
                 for choice in chunk.get("choices") or []:
                     delta = (choice or {}).get("delta") or {}
                     content = delta.get("content")
-                    if content:
-                        if ttft is None:
-                            ttft = time.perf_counter() - t0
-                        parts.append(str(content))
-                        chunks += 1
+                    # a token chunk: content present (a token may decode to "" on its own,
+                    # e.g. part of a multi-byte character); the opening role chunk is not one
+                    if content is None or ("role" in delta and content == ""):
+                        continue
+                    if ttft is None:
+                        ttft = time.perf_counter() - t0
+                    parts.append(str(content))
+                    chunks += 1
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode("utf-8", errors="replace")[:300]
         raise ServedError(f"chat request: HTTP {exc.code}: {serving.clean_line(detail, 300)}") from None

@@ -130,8 +130,11 @@ def tree_memory(pid: int, pids: Sequence[int] | None = None,
     for p in members:
         try:
             proc = psutil.Process(p)
+            status = proc.status()
+            if status == psutil.STATUS_ZOMBIE:  # exited, holds nothing, awaiting its parent
+                continue
             rss += proc.memory_info().rss
-            if proc.status() == psutil.STATUS_STOPPED:
+            if status == psutil.STATUS_STOPPED:
                 stopped += 1
             alive.append(p)
         except psutil.Error:
@@ -257,7 +260,10 @@ class Group:
                 time.sleep(0.05)
         report.seconds = time.monotonic() - t0
         report.leftover_pids = [p for p in self._members if _alive(p)]
-        report.exit_code = self.proc.poll()
+        try:
+            report.exit_code = self.proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            report.exit_code = None
         return report
 
     def _any_alive(self) -> bool:
