@@ -373,6 +373,17 @@ def advise(config: Mapping[str, Any], tensors: Sequence[est.TensorSpec], req: Fi
         best_img = _largest(0, req.max_images, lambda k: total(max_images=k) <= budget)
         if best_img is not None:
             proposals["max_images"] = best_img
+    if not proposals and req.max_images > 0:
+        # no single change is enough: one image at a smaller size, then the longest context
+        for pixels in sorted({req.max_pixels, 2_000_000, 1_000_000, 500_000}, reverse=True):
+            if pixels > req.max_pixels:
+                continue
+            best = _largest(256, req.max_model_len,
+                            lambda n, px=pixels: total(max_model_len=n, max_images=1,
+                                                       max_pixels=px) <= budget)
+            if best is not None:
+                proposals = {"max_images": 1, "max_pixels": pixels, "max_model_len": best}
+                break
     floor = total(max_model_len=256, max_images=0)
     if floor > budget:
         lines.append(f"cannot fit: even 256 tokens without images need {floor / gib:.2f} GiB "
@@ -381,8 +392,12 @@ def advise(config: Mapping[str, Any], tensors: Sequence[est.TensorSpec], req: Fi
         return FitAdvice("cannot_fit", need, budget, req, proposals, tuple(lines))
     flags = {"max_model_len": "--max-model-len", "max_pixels": "max_pixels",
              "max_images": "image count"}
-    for key, value in proposals.items():
-        lines.append(f"fits with {flags[key]} {value} (others as asked)")
+    if len(proposals) == 3 and proposals.get("max_images") == 1:
+        lines.append("fits only with all of: " + ", ".join(
+            f"{flags[k]} {v}" for k, v in proposals.items()))
+    else:
+        for key, value in proposals.items():
+            lines.append(f"fits with {flags[key]} {value} (others as asked)")
     return FitAdvice("will_not_fit", need, budget, req, proposals, tuple(lines))
 
 
