@@ -1,0 +1,173 @@
+"""`autoglm-console run` and `attach` on real commands: scripts that allocate memory, crash with
+a traceback, bind a taken port, get SIGKILLed; causes by id, exit codes passed on."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+CLI = [sys.executable, "-m", "console.cli"]
+
+
+def _script(tmp_path: Path, name: str, body: str) -> str:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return str(path)
+
+
+def _run_json(argv: list[str], timeout: float = 60, config: Path | None = None) -> tuple[int, list[dict[str, Any]]]:
+    head = [*CLI, "--config", str(config)] if config else CLI
+    out = subprocess.run([*head, "run", "--json", "--sample-seconds", "0.1", "--", *argv],
+                         capture_output=True, text=True, timeout=timeout)
+    events = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    return out.returncode, events
+
+
+ALLOC_THEN_CRASH = """
+    import time
+    block = bytearray(300 * 1024 * 1024)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    print("allocated", flush=True)
+    time.sleep(1.0)
+    raise MemoryError("could not allocate 8 GiB for the next batch")
+"""
+
+
+def test_run_samples_rss_and_diagnoses_a_traceback(tmp_path: Path) -> None:
+    code, events = _run_json([sys.executable, _script(tmp_path, "crash.py", ALLOC_THEN_CRASH)])
+    assert code == 1
+    rss = [e["rss_bytes"] for e in events if e["event"] == "memory"]
+    assert rss and max(rss) >= 300 * 1024 * 1024
+    diagnosed = [e for e in events if e["event"] == "diagnosis"]
+    assert diagnosed and diagnosed[0]["causes"][0]["id"] == "host_oom"
+    exit_event = events[-1]
+    assert exit_event["event"] == "exit" and exit_event["code"] == 1
+    assert "host_oom" in exit_event["causes"]
+
+
+def test_run_diagnoses_a_taken_port(tmp_path: Path) -> None:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        script = _script(tmp_path, "bind.py", f"""
+            import socket
+            s = socket.socket()
+            s.bind(("127.0.0.1", {port}))
+        """)
+        code, events = _run_json([sys.executable, script])
+    finally:
+        holder.close()
+    assert code == 1
+    ids = [c["id"] for e in events if e["event"] == "diagnosis" for c in e["causes"]]
+    assert "port_in_use" in ids
+
+
+def test_run_passes_a_sigkill_on_and_explains_it(tmp_path: Path) -> None:
+    script = _script(tmp_path, "killed.py", """
+        import os, signal
+        print("about to be killed", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    code, events = _run_json([sys.executable, script])
+    assert code == 128 + signal.SIGKILL
+    exit_event = events[-1]
+    assert exit_event["event"] == "exit" and exit_event["why"] == "killed by SIGKILL (9)"
+    assert "host_oom" in exit_event["causes"]  # a SIGKILL with no traceback: the OOM killer's mark
+
+
+def test_run_passes_the_exit_code_on(tmp_path: Path) -> None:
+    code, events = _run_json([sys.executable, "-c", "import sys; print('bye'); sys.exit(7)"])
+    assert code == 7 and events[-1]["code"] == 7
+
+
+def test_run_guard_pauses_the_group_with_sigstop(tmp_path: Path) -> None:
+    # a pause level the machine is always over (no abort): the guard must SIGSTOP the command;
+    # Ctrl-C to `run` then stops it (SIGCONT, SIGINT, ...) and `run` exits
+    config = tmp_path / "guard.toml"
+    config.write_text("[thresholds.ram]\nwarn = 0.01\npause = 0.02\nresume = 0.01\nabort = false\n")
+    script = _script(tmp_path, "slow.py", """
+        import time
+        for i in range(600):
+            print(i, flush=True)
+            time.sleep(0.1)
+    """)
+    run = subprocess.Popen([*CLI, "--config", str(config), "run", "--json", "--sample-seconds",
+                            "0.2", "--", sys.executable, script], stdout=subprocess.PIPE, text=True)
+    assert run.stdout is not None
+    events: list[dict[str, Any]] = []
+    child = None
+    for line in run.stdout:
+        event = json.loads(line)
+        events.append(event)
+        if event["event"] == "started":
+            child = event["pid"]
+        if event["event"] == "paused":
+            break
+    assert child is not None and events[-1]["event"] == "paused"
+    assert events[-1]["holds_rss_bytes"] > 0 and events[-1]["stopped_processes"] == 1
+    assert psutil.Process(child).status() == psutil.STATUS_STOPPED
+    time.sleep(0.5)
+    assert psutil.Process(child).status() == psutil.STATUS_STOPPED  # it stays stopped
+    run.send_signal(signal.SIGINT)
+    rest, _ = run.communicate(timeout=60)
+    events += [json.loads(line) for line in rest.splitlines() if line.startswith("{")]
+    kinds = [e["event"] for e in events]
+    assert "stopped" in kinds and kinds[-1] in ("stopped", "exit")
+    assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
+    assert run.returncode != 0
+
+
+def test_run_refuses_a_missing_program() -> None:
+    out = subprocess.run([*CLI, "run", "--", "/no/such/program"], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 127 and "no such program" in out.stderr
+
+
+def test_attach_follows_a_log_and_the_tree_memory(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_text("")
+    script = _script(tmp_path, "worker.py", f"""
+        import time, subprocess, sys
+        child = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(100 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(30)"])
+        time.sleep(1.5)
+        with open({str(log)!r}, "a") as f:
+            f.write("Traceback (most recent call last):\\n")
+            f.write('  File "serve.py", line 3, in <module>\\n')
+            f.write("OSError: [Errno 98] Address already in use\\n")
+            f.write("shutting down\\n")
+        time.sleep(1.5)
+        child.kill()
+    """)
+    proc = subprocess.Popen([sys.executable, script])
+    try:
+        out = subprocess.run([*CLI, "attach", str(proc.pid), "--log", str(log), "--json",
+                              "--interval", "0.3", "--seconds", "20"],
+                             capture_output=True, text=True, timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    events = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert out.returncode == 0
+    assert max(e["rss_bytes"] for e in events if e["event"] == "memory") >= 100 * 2**20
+    assert any(e["event"] == "log" and "Address already in use" in e["line"] for e in events)
+    ids = [c["id"] for e in events if e["event"] == "diagnosis" for c in e["causes"]]
+    assert "port_in_use" in ids
+    assert events[-1]["event"] == "gone"
+
+
+def test_attach_to_a_missing_pid_is_one_line() -> None:
+    out = subprocess.run([*CLI, "attach", "999999999"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and out.stderr.strip().endswith("no such process")
