@@ -7,6 +7,7 @@ its `/health` and `/metrics` (when a URL is given). Stops watching when the proc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from console.host.config import Config
@@ -35,8 +36,6 @@ def run(args: argparse.Namespace, config: Config) -> int:
     except LookupError as exc:
         print(f"autoglm-console attach: {exc}", file=sys.stderr)
         return 2
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         watcher.run(seconds=args.seconds)
-    except KeyboardInterrupt:
-        pass
     return 0

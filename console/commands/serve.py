@@ -124,7 +124,7 @@ def probe_versions(argv: list[str]) -> dict[str, str | None] | None:
     if python is None:
         return None
     try:
-        out = subprocess.run([python, "-c", _PROBE], capture_output=True, text=True, timeout=60)
+        out = subprocess.run(check=False, args=[python, "-c", _PROBE], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:
@@ -257,7 +257,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
     report = check_model_dir(model_dir)
     if not report.ok:
-        return refuse(f"{model_dir}: " + "; ".join(f.message for f in report.errors[:3]))
+        return refuse(f"{model_dir}: " + "; ".join(f.line() for f in report.errors[:3]))
     telemetry = Telemetry()
     sample = telemetry.sample()
     req = fit_request(spec, sample, config)
@@ -275,9 +275,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     problems = ([] if versions is None else
                 serving.check_versions(args.engine, report.config or {}, versions,
                                        gpu=req.device != "cpu"))
-    version_info = {"versions": versions,
-                    "problems": [p.line() for p in problems] if versions is not None else
-                    ["could not run the engine command's python to read its versions"]}
+    version_lines = ([p.line() for p in problems] if versions is not None else
+                     ["could not run the engine command's python to read its versions"])
+    version_info: dict[str, Any] = {"versions": versions, "problems": version_lines}
     if args.dry_run:
         if args.json:
             print(json.dumps({"command": argv, "command_line": serving.shell_line(argv),
@@ -286,7 +286,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
             print(serving.shell_line(argv))
             for line in fit.get("lines", [fit.get("why", "")]):
                 print(f"fit: {line}")
-            for line in version_info["problems"]:
+            for line in version_lines:
                 print(f"versions: {line}")
         return 0
     if not args.force:

@@ -214,7 +214,7 @@ def check_versions(engine: str, config: Mapping[str, Any], versions: Mapping[str
     have = versions.get("transformers")
     if wanted and have and _vtuple(have)[:1] < _vtuple(wanted)[:1]:
         problems.append(VersionProblem(
-            "transformers", have, f">= {wanted.split('.')[0]}.0",
+            "transformers", have, f">= {wanted.split('.', maxsplit=1)[0]}.0",
             f"the checkpoint was saved by transformers {wanted}; an older major may not read it "
             f"(vLLM 0.12 pins transformers < 5)"))
     torch_v = versions.get("torch")
@@ -464,7 +464,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 def clean_line(line: str, limit: int = 400) -> str:
     """Engine output made safe for a terminal: escapes and control characters removed."""
-    text = _CONTROL.sub("", _ANSI.sub("", line.split("\r")[-1] if "\r" in line.rstrip("\r") else line))
+    text = _CONTROL.sub("", _ANSI.sub("", line.rsplit("\r", maxsplit=1)[-1] if "\r" in line.rstrip("\r") else line))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

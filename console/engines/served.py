@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.core import serving
-from console.core.serving import ServeSpec, ServerMetrics, Timeline
+from console.core.serving import ServerMetrics, ServeSpec, Timeline
 from console.engines.supervise import Event, GuardOptions, OnEvent, ProcessWatch
 from console.host import procs
 

@@ -8,6 +8,7 @@ App side: psutil and NVML only (never torch).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -215,10 +216,8 @@ class Group:
     # -- signals ---------------------------------------------------------------------------
 
     def signal(self, sig: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pgid, sig)
-        except ProcessLookupError:
-            pass
         for pid in self.members():
             try:
                 if os.getpgid(pid) != self.pgid:
@@ -273,10 +272,10 @@ class Group:
 
 def _alive(pid: int) -> bool:
     try:
-        proc = psutil.Process(pid)
-        return proc.status() != psutil.STATUS_ZOMBIE
+        status: str = psutil.Process(pid).status()
     except psutil.Error:
         return False
+    return bool(status != psutil.STATUS_ZOMBIE)
 
 
 def describe_exit(code: int | None) -> str:

@@ -7,6 +7,7 @@ fails the vLLM tests with the reason; AUTOGLM_NO_VLLM=1 (an explicit opt-out) sk
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -78,10 +79,8 @@ def _start(spec: ServeSpec, env: dict[str, str], timeout: float, *,
         members = engine.watch.group.members() if engine.watch.group else []
         states = []
         for pid in members:
-            try:
+            with contextlib.suppress(psutil.Error):
                 states.append(psutil.Process(pid).status())
-            except psutil.Error:
-                pass
         server.facts["paused_states"] = states
         cpu_before = sum(psutil.Process(p).cpu_times().user for p in members if psutil.pid_exists(p))
         time.sleep(2.0)

@@ -4,7 +4,6 @@ a traceback, bind a taken port, get SIGKILLed; causes by id, exit codes passed o
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -27,7 +26,7 @@ def _script(tmp_path: Path, name: str, body: str) -> str:
 
 def _run_json(argv: list[str], timeout: float = 60, config: Path | None = None) -> tuple[int, list[dict[str, Any]]]:
     head = [*CLI, "--config", str(config)] if config else CLI
-    out = subprocess.run([*head, "run", "--json", "--sample-seconds", "0.1", "--", *argv],
+    out = subprocess.run(check=False, args=[*head, "run", "--json", "--sample-seconds", "0.1", "--", *argv],
                          capture_output=True, text=True, timeout=timeout)
     events = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     return out.returncode, events
@@ -131,7 +130,7 @@ def test_run_guard_pauses_the_group_with_sigstop(tmp_path: Path) -> None:
 
 
 def test_run_refuses_a_missing_program() -> None:
-    out = subprocess.run([*CLI, "run", "--", "/no/such/program"], capture_output=True, text=True,
+    out = subprocess.run(check=False, args=[*CLI, "run", "--", "/no/such/program"], capture_output=True, text=True,
                          timeout=30)
     assert out.returncode == 127 and "no such program" in out.stderr
 
@@ -153,7 +152,7 @@ def test_attach_follows_a_log_and_the_tree_memory(tmp_path: Path) -> None:
     """)
     proc = subprocess.Popen([sys.executable, script])
     try:
-        out = subprocess.run([*CLI, "attach", str(proc.pid), "--log", str(log), "--json",
+        out = subprocess.run(check=False, args=[*CLI, "attach", str(proc.pid), "--log", str(log), "--json",
                               "--interval", "0.3", "--seconds", "20"],
                              capture_output=True, text=True, timeout=60)
     finally:
@@ -169,5 +168,5 @@ def test_attach_follows_a_log_and_the_tree_memory(tmp_path: Path) -> None:
 
 
 def test_attach_to_a_missing_pid_is_one_line() -> None:
-    out = subprocess.run([*CLI, "attach", "999999999"], capture_output=True, text=True, timeout=30)
+    out = subprocess.run(check=False, args=[*CLI, "attach", "999999999"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and out.stderr.strip().endswith("no such process")

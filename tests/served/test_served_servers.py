@@ -79,7 +79,7 @@ def test_transformers_has_no_metrics(transformers_server: Server) -> None:
 
 def test_serve_refuses_a_taken_port_naming_the_pid(transformers_server: Server) -> None:
     port = transformers_server.engine.spec.port
-    out = subprocess.run([*CLI, "serve", "demo", "--engine", "transformers", "--port", str(port),
+    out = subprocess.run(check=False, args=[*CLI, "serve", "demo", "--engine", "transformers", "--port", str(port),
                           "--json"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     event = json.loads(out.stdout)
@@ -129,7 +129,7 @@ def test_vllm_stop_returns_memory_and_leaves_no_shm(vllm_server: Server) -> None
 
 def test_vllm_dry_run_json_names_command_and_fit(demo_dir: object) -> None:
     env = {**os.environ, "AUTOGLM_VLLM_VENV": ""}
-    out = subprocess.run([*CLI, "serve", "demo", "--engine", "vllm", "--port", str(procs.free_port()),
+    out = subprocess.run(check=False, args=[*CLI, "serve", "demo", "--engine", "vllm", "--port", str(procs.free_port()),
                           "--preset", "autoglm", "--dry-run", "--json", "--", "--dtype", "bfloat16"],
                          capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr
@@ -144,7 +144,7 @@ def test_vllm_dry_run_json_names_command_and_fit(demo_dir: object) -> None:
 
 @pytest.mark.parametrize("engine", ["sglang"])
 def test_sglang_dry_run_has_metrics_flag(engine: str, demo_dir: object) -> None:
-    out = subprocess.run([*CLI, "serve", "demo", "--engine", engine, "--port", str(procs.free_port()),
+    out = subprocess.run(check=False, args=[*CLI, "serve", "demo", "--engine", engine, "--port", str(procs.free_port()),
                           "--preset", "autoglm", "--dry-run", "--json"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -69,9 +69,9 @@ def test_bad_engine_and_engine_cmd_are_one_line_errors() -> None:
 
 
 def _req(total_gib: float, **kw: object) -> FitInput:
-    base: dict[str, object] = dict(max_model_len=25480, max_images=10, max_pixels=5_000_000,
-                                   gpu_memory_utilization=0.9, total_bytes=int(total_gib * GIB),
-                                   used_by_others_bytes=int(0.5 * GIB))
+    base: dict[str, object] = {"max_model_len": 25480, "max_images": 10, "max_pixels": 5_000_000,
+                                   "gpu_memory_utilization": 0.9, "total_bytes": int(total_gib * GIB),
+                                   "used_by_others_bytes": int(0.5 * GIB)}
     base.update(kw)
     return FitInput(**base)  # type: ignore[arg-type]
 
