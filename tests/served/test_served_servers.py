@@ -151,3 +151,20 @@ def test_sglang_dry_run_has_metrics_flag(engine: str, demo_dir: object) -> None:
     data = json.loads(out.stdout)
     assert "--enable-metrics" in data["command"] and "--mm-enable-dp-encoder" in data["command"]
     assert "sglang: not installed" in " ".join(data["versions"]["problems"]) or data["versions"]["versions"] is None or data["versions"]["versions"]["sglang"] is None
+
+
+def test_serve_dry_run_and_run_never_import_the_engine_side(demo_dir: object) -> None:
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from console.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['serve', 'demo', '--engine', 'transformers', '--port', '1', '--dry-run',"
+        " '--json']) == 0\n"
+        "    assert main(['run', '--json', '--', 'true']) == 0\n"
+        "print(json.dumps([m for m in ('torch', 'transformers', 'safetensors', 'textual')"
+        " if m in sys.modules]))\n"
+    )
+    out = subprocess.run(check=False, args=[sys.executable, "-c", code], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
