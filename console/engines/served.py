@@ -140,6 +140,7 @@ class ServedEngine:
         self.metrics: ServerMetrics | None = None
         self.ready_s: float | None = None
         self._closing = threading.Event()
+        self._watching = True
         self.watch = ProcessWatch(
             self.argv, self._event, env=env, sample_s=poll_s, telemetry=telemetry,
             guard_options=guard_options, on_line=self._line, growth=procs.GrowthWatch(),
@@ -163,6 +164,11 @@ class ServedEngine:
                       max_tokens=max_tokens)
         self._event({"event": "chat", **result.to_json_dict()})
         return result
+
+    def set_watching(self, on: bool) -> None:
+        """Turn the console's polling (memory samples, /metrics) on or off while serving."""
+        self.watch.watching = on
+        self._watching = on
 
     def pause(self) -> None:
         self.watch.pause()
@@ -232,7 +238,7 @@ class ServedEngine:
             if not self.watch.running:
                 return
             now = time.monotonic()
-            if self._watch_metrics and now - last_metrics >= self._metrics_s:
+            if self._watch_metrics and self._watching and now - last_metrics >= self._metrics_s:
                 last_metrics = now
                 m = fetch_metrics(self.url, self.spec.engine)
                 if m is not None:

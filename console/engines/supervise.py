@@ -71,6 +71,7 @@ class ProcessWatch:
         self.exit_code: int | None = None
         self.killed_by_console = False
         self.ready = False  # set by the served engine: the guard then stops acting
+        self.watching = True  # False: no memory samples (benchmarks measure the difference)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._done = threading.Event()
@@ -183,7 +184,7 @@ class ProcessWatch:
 
     def _sample_loop(self) -> None:
         while not self._done.is_set() and not self._stop.wait(self._sample_s):
-            if self.group is None or self.group.poll() is not None:
+            if self.group is None or self.group.poll() is not None or not self.watching:
                 continue
             if self._telemetry is not None:
                 try:

@@ -191,14 +191,15 @@ class Group:
 
     # -- members ---------------------------------------------------------------------------
 
-    def members(self) -> list[int]:
+    def members(self, *, full: bool = True) -> list[int]:
         """Every live process of the tree, including children that left the group; remembered
-        so that orphans re-parented to init are still found at stop time."""
+        so that orphans re-parented to init are still found at stop time. `full=False` skips
+        the scan of every process for the group id (what a frequent memory sample uses)."""
         live = set(tree_pids(self.pid)) if self.proc.poll() is None else set()
         for pid in list(self._members):
             if _alive(pid):
                 live.add(pid)
-        for proc in psutil.process_iter(["pid"]):
+        for proc in psutil.process_iter(["pid"]) if full else ():
             try:
                 if os.getpgid(proc.pid) == self.pgid:
                     live.add(proc.pid)
@@ -208,7 +209,7 @@ class Group:
         return sorted(p for p in live if _alive(p))
 
     def memory(self, gpus: Sequence[GpuSample] | None = None) -> TreeMemory:
-        return tree_memory(self.pid, self.members(), gpus)
+        return tree_memory(self.pid, self.members(full=False), gpus)
 
     def poll(self) -> int | None:
         return self.proc.poll()
