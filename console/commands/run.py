@@ -15,6 +15,8 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from console.host.config import Config
 
@@ -28,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample-seconds", type=float, default=0.5,
                         help="seconds between memory samples (default 0.5)")
     parser.add_argument("--no-guard", action="store_true", help="do not pause/abort on memory levels")
+    parser.add_argument("--clean-shm", action="store_true",
+                        help="remove the /dev/shm files it left behind (they are named either way)")
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -45,6 +49,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     watch = ProcessWatch(args.cmd, printer, sample_s=max(0.1, args.sample_seconds),
                          telemetry=Telemetry(), guard_options=guard)
     stop_now = threading.Event()
+    shm_before = procs.shm_snapshot()
     previous = signal.signal(signal.SIGINT, lambda *_: stop_now.set())
     try:
         watch.start()
@@ -61,8 +66,18 @@ def run(args: argparse.Namespace, config: Config) -> int:
         signal.signal(signal.SIGINT, previous)
         watch.close()
     code = watch.wait(10)
+    report_shm(printer, procs.shm_leftovers(shm_before), clean=args.clean_shm)
     if not args.json:
         ids = ", ".join(watch.causes) or "none recognised"
         print(f"autoglm-console run: {args.cmd[0]}: {procs.describe_exit(code)}; causes: {ids}; "
               f"peak RSS {watch.peak_rss_bytes / 2**20:.0f} MiB", file=sys.stderr)
     return procs.shell_exit_code(code)
+
+
+def report_shm(printer: Callable[[dict[str, Any]], None], left: list[Any], *, clean: bool) -> None:
+    """Name the /dev/shm files a dead process left behind; remove them when asked."""
+    from console.host import procs
+
+    problems = procs.remove_shm(left) if clean else []
+    printer({"event": "shm", "removed": clean and not problems, "problems": problems,
+             "leftovers": [{"path": str(f.path), "size_bytes": f.size_bytes} for f in left]})

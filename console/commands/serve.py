@@ -80,6 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds to wait for ready before stopping it (default 600)")
     parser.add_argument("--stall-seconds", type=float, default=300.0,
                         help="flag a start-up phase that lasts longer than this (default 300)")
+    parser.add_argument("--clean-shm", action="store_true",
+                        help="remove the /dev/shm files the server left behind (named either way)")
     parser.add_argument("--force", action="store_true",
                         help="start even when the fit advice or the version check says no")
 
@@ -331,4 +333,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
         else:
             engine.watch.wait(10)
         signal.signal(signal.SIGINT, previous)
+    from console.commands.run import report_shm
+
+    left = procs.shm_leftovers(engine.shm_before)
+    if left or failed:  # after a clean stop, the engine's own "shm" event said it already
+        report_shm(printer, left, clean=args.clean_shm)
     return 1 if failed else 0

@@ -4,6 +4,7 @@ a traceback, bind a taken port, get SIGKILLed; causes by id, exit codes passed o
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -22,6 +23,10 @@ def _script(tmp_path: Path, name: str, body: str) -> str:
     path = tmp_path / name
     path.write_text(textwrap.dedent(body))
     return str(path)
+
+
+def _last(events: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    return next(e for e in reversed(events) if e["event"] == kind)
 
 
 def _run_json(argv: list[str], timeout: float = 60, config: Path | None = None) -> tuple[int, list[dict[str, Any]]]:
@@ -50,8 +55,8 @@ def test_run_samples_rss_and_diagnoses_a_traceback(tmp_path: Path) -> None:
     assert rss and max(rss) >= 300 * 1024 * 1024
     diagnosed = [e for e in events if e["event"] == "diagnosis"]
     assert diagnosed and diagnosed[0]["causes"][0]["id"] == "host_oom"
-    exit_event = events[-1]
-    assert exit_event["event"] == "exit" and exit_event["code"] == 1
+    exit_event = _last(events, "exit")
+    assert exit_event["code"] == 1
     assert "host_oom" in exit_event["causes"]
 
 
@@ -82,14 +87,14 @@ def test_run_passes_a_sigkill_on_and_explains_it(tmp_path: Path) -> None:
     """)
     code, events = _run_json([sys.executable, script])
     assert code == 128 + signal.SIGKILL
-    exit_event = events[-1]
-    assert exit_event["event"] == "exit" and exit_event["why"] == "killed by SIGKILL (9)"
+    exit_event = _last(events, "exit")
+    assert exit_event["why"] == "killed by SIGKILL (9)"
     assert "host_oom" in exit_event["causes"]  # a SIGKILL with no traceback: the OOM killer's mark
 
 
 def test_run_passes_the_exit_code_on(tmp_path: Path) -> None:
     code, events = _run_json([sys.executable, "-c", "import sys; print('bye'); sys.exit(7)"])
-    assert code == 7 and events[-1]["code"] == 7
+    assert code == 7 and _last(events, "exit")["code"] == 7
 
 
 def test_run_guard_pauses_the_group_with_sigstop(tmp_path: Path) -> None:
@@ -124,7 +129,7 @@ def test_run_guard_pauses_the_group_with_sigstop(tmp_path: Path) -> None:
     rest, _ = run.communicate(timeout=60)
     events += [json.loads(line) for line in rest.splitlines() if line.startswith("{")]
     kinds = [e["event"] for e in events]
-    assert "stopped" in kinds and kinds[-1] in ("stopped", "exit")
+    assert "stopped" in kinds and "exit" in kinds
     assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
     assert run.returncode != 0
 
@@ -170,3 +175,62 @@ def test_attach_follows_a_log_and_the_tree_memory(tmp_path: Path) -> None:
 def test_attach_to_a_missing_pid_is_one_line() -> None:
     out = subprocess.run(check=False, args=[*CLI, "attach", "999999999"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and out.stderr.strip().endswith("no such process")
+
+
+def test_run_names_and_removes_shm_left_by_a_killed_process(tmp_path: Path) -> None:
+    script = _script(tmp_path, "shm.py", """
+        import mmap, os, signal, sys
+        fd = os.open("/dev/shm/" + sys.argv[1], os.O_CREAT | os.O_RDWR, 0o600)
+        os.ftruncate(fd, 1 << 20)
+        m = mmap.mmap(fd, 1 << 20)
+        m[:5] = b"hello"
+        print("mapped", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    names = [f"autoglm-test-{os.getpid()}-{time.monotonic_ns()}-{i}" for i in (1, 2)]
+    try:
+        code, events = _run_json([sys.executable, script, names[0]])
+        assert code == 128 + signal.SIGKILL
+        path = Path("/dev/shm") / names[0]
+        shm = _last(events, "shm")
+        assert {"path": str(path), "size_bytes": 1 << 20} in shm["leftovers"]
+        assert shm["removed"] is False and path.exists()  # named, not removed unasked
+        out = subprocess.run(check=False, args=[*CLI, "run", "--json", "--clean-shm", "--",
+                             sys.executable, script, names[1]], capture_output=True, text=True,
+                             timeout=60)
+        events = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+        path = Path("/dev/shm") / names[1]
+        shm = _last(events, "shm")
+        assert str(path) in [f["path"] for f in shm["leftovers"]]
+        assert shm["removed"] is True and not path.exists()
+    finally:
+        for name in names:
+            (Path("/dev/shm") / name).unlink(missing_ok=True)
+
+
+def test_serve_sigint_stops_the_server_and_exits(demo_dir: Path) -> None:
+    from console.host import procs
+
+    port = procs.free_port()
+    serve = subprocess.Popen([*CLI, "serve", "demo", "--engine", "transformers", "--port", str(port),
+                              "--json"], stdout=subprocess.PIPE, text=True)
+    assert serve.stdout is not None
+    events: list[dict[str, Any]] = []
+    server_pid = None
+    for line in serve.stdout:
+        event = json.loads(line)
+        events.append(event)
+        if event["event"] == "started":
+            server_pid = event["pid"]
+        if event["event"] in ("ready", "exit"):
+            break
+    assert events[-1]["event"] == "ready" and events[-1]["url"] == f"http://127.0.0.1:{port}"
+    assert server_pid is not None and psutil.pid_exists(server_pid)
+    serve.send_signal(signal.SIGINT)
+    rest, _ = serve.communicate(timeout=60)
+    events += [json.loads(line) for line in rest.splitlines() if line.startswith("{")]
+    assert serve.returncode == 0
+    stopped = next(e for e in events if e["event"] == "stopped")
+    assert stopped["signals"][0] == "SIGINT" and stopped["pids_left"] == []
+    assert not psutil.pid_exists(server_pid) or psutil.Process(server_pid).status() == psutil.STATUS_ZOMBIE
+    assert procs.port_owner(port) is None
