@@ -52,7 +52,7 @@ BAD_FILES = [
     ("[monitor]\ninterval = 0.1\n", f"monitor.interval: must be at least {MIN_INTERVAL_S}, got 0.1"),
     ("[monitor]\nhistory_seconds = 10\n", "monitor.history_seconds: must be at least 60, got 10"),
     ("[monitor]\nspeed = 1\n", "monitor.speed: unknown key (allowed here: history_seconds, interval)"),
-    ("[monitr]\ninterval = 1\n", "monitr: unknown key (allowed here: guard, models, monitor, thresholds)"),
+    ("[monitr]\ninterval = 1\n", "monitr: unknown key (allowed here: guard, models, monitor, serve, thresholds)"),
     ("monitor = 3\n", "monitor: expected a table"),
     ("[thresholds.gpu]\nwarn = 1\n",
      "thresholds.gpu: unknown key (allowed here: cpu, ram, swap, swap_in, temperature, vram)"),

@@ -256,3 +256,14 @@ def test_old_vllm_and_cpu_torch_on_a_gpu_are_named() -> None:
 def test_missing_engine_package_is_named() -> None:
     problems = serving.check_versions("sglang", AUTOGLM_CONFIG, {"sglang": None}, gpu=False)
     assert problems[0].line().startswith("sglang not installed")
+
+
+def test_config_serve_keys() -> None:
+    from console.host.config import ConfigError, parse_config
+
+    cfg = parse_config({"serve": {"vllm_cmd": "/opt/v/bin/python -m vllm.entrypoints.openai.api_server"}}, "c.toml")
+    assert serving.parse_engine_cmd(cfg.serve_cmds["vllm"])[0] == "/opt/v/bin/python"
+    with pytest.raises(ConfigError, match=r"c.toml: serve.vllm_cmd: expected a command string"):
+        parse_config({"serve": {"vllm_cmd": 3}}, "c.toml")
+    with pytest.raises(ConfigError, match=r"serve.vlm_cmd: unknown key"):
+        parse_config({"serve": {"vlm_cmd": "x"}}, "c.toml")
