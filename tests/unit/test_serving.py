@@ -267,3 +267,19 @@ def test_config_serve_keys() -> None:
         parse_config({"serve": {"vllm_cmd": 3}}, "c.toml")
     with pytest.raises(ConfigError, match=r"serve.vlm_cmd: unknown key"):
         parse_config({"serve": {"vlm_cmd": "x"}}, "c.toml")
+
+
+def test_growth_watch_warns_only_on_memory_that_keeps_growing() -> None:
+    from console.host.procs import GrowthWatch
+
+    mib = 1024**2
+    steady = GrowthWatch(window_s=100, min_growth_bytes=200 * mib)
+    assert all(steady.add(float(t), 1000 * mib + (t % 3) * mib) is None for t in range(0, 200, 5))
+    sawtooth = GrowthWatch(window_s=100, min_growth_bytes=200 * mib)
+    # grows by 300 MiB but falls back half way: a cache that filled and was freed, not a leak
+    values = [1000 + 6 * t for t in range(0, 50, 5)] + [900 + 6 * t for t in range(50, 100, 5)]
+    assert all(sawtooth.add(float(t), v * mib) is None for t, v in zip(range(0, 100, 5), values, strict=True))
+    leak = GrowthWatch(window_s=100, min_growth_bytes=200 * mib)
+    warnings = [leak.add(float(t), (1000 + 4 * t) * mib) for t in range(0, 120, 5)]
+    assert warnings[-1] is not None and "memory keeps growing: +" in warnings[-1]
+    assert warnings[0] is None
