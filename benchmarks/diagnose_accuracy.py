@@ -42,7 +42,8 @@ def score(cases: list[Case]) -> tuple[int, int, int, list[str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--misses", action="store_true", help="list the logs whose top cause is wrong")
+    parser.add_argument("--misses", action="store_true",
+                        help="list the logs whose top cause is wrong")
     args = parser.parse_args()
     fixtures = fixture_cases()
     corpora = {

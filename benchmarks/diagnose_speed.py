@@ -9,7 +9,9 @@ timestamped INFO lines, carriage-return progress bars, ANSI-coloured access logs
 NCCL chatter and deprecation warnings, seeded so every run measures the same text. Prints the
 median and p95 of wall time and of CPU time (the CPU time is what this code costs even when
 other processes share the machine), for the whole diagnosis, the parser alone, and the
-streaming path the log pane uses (line by line, then flush).
+streaming path the log pane uses (line by line, then flush), and the log pane's level
+classifier (console.core.diagnose.levels: the parser's role plus the line's words, against the
+words alone).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from console.core.diagnose import StreamingDiagnoser, diagnose_text
-from console.core.diagnose.parser import parse_lines, split_lines
+from console.core.diagnose.levels import line_level, text_level
+from console.core.diagnose.parser import LogParser, parse_lines, split_lines
 from tests.fixtures.logs.corpus import fixture_cases
 
 BUDGET_MS = 50.0
@@ -37,25 +40,34 @@ def build_log(lines: int, seed: int = 7) -> str:
     for i in range(lines):
         kind = rng.random()
         if kind < 0.30:
-            noise.append(f"2025-08-14 10:{i // 60 % 60:02d}:{i % 60:02d},{rng.randrange(1000):03d} INFO "
-                         f"[trainer.py:{rng.randrange(900)}] step {i} loss {rng.random():.4f} lr 2.0e-05 "
+            noise.append(f"2025-08-14 10:{i // 60 % 60:02d}:{i % 60:02d},{rng.randrange(1000):03d} "
+                         "INFO "
+                         f"[trainer.py:{rng.randrange(900)}] step {i} loss {rng.random():.4f} lr "
+                         "2.0e-05 "
                          f"grad_norm {rng.random() * 3:.3f} tokens/s {rng.randrange(900, 4000)}")
         elif kind < 0.45:
             done = rng.randrange(1, 41)
-            noise.append("".join(f"\rLoading checkpoint shards: {k * 100 // 40:3d}%|{'█' * (k // 4):10s}| "
-                                 f"{k}/40 [00:{k:02d}<00:{40 - k:02d},  1.3{k % 10}it/s]" for k in range(done - 2, done + 1)))
+            noise.append("".join("\rLoading checkpoint shards: "
+                                 f"{k * 100 // 40:3d}%|{'█' * (k // 4):10s}| "
+                                 f"{k}/40 [00:{k:02d}<00:{40 - k:02d},  1.3{k % 10}it/s]"
+                                 for k in range(done - 2, done + 1)))
         elif kind < 0.60:
-            noise.append(f"\x1b[32mINFO\x1b[0m:     10.0.{rng.randrange(255)}.{rng.randrange(255)}:{rng.randrange(60000)} - "
+            noise.append("\x1b[32mINFO\x1b[0m:     "
+                         f"10.0.{rng.randrange(255)}.{rng.randrange(255)}:{rng.randrange(60000)} - "
                          f"\"POST /v1/chat/completions HTTP/1.1\" \x1b[32m200 OK\x1b[0m")
         elif kind < 0.70:
-            noise.append(f"[rank{rng.randrange(8)}]:[I0814 10:12:{i % 60:02d}.{rng.randrange(10**6):06d} "
-                         f"ProcessGroupNCCL.cpp:{rng.randrange(4000)}] [PG 0 Rank {rng.randrange(8)}] "
-                         f"ProcessGroupNCCL initialization options: size: 8, global rank: {rng.randrange(8)}")
+            noise.append(f"[rank{rng.randrange(8)}]:[I0814 "
+                         f"10:12:{i % 60:02d}.{rng.randrange(10**6):06d} "
+                         f"ProcessGroupNCCL.cpp:{rng.randrange(4000)}] [PG 0 Rank "
+                         f"{rng.randrange(8)}] "
+                         "ProcessGroupNCCL initialization options: size: 8, global rank: "
+                         f"{rng.randrange(8)}")
         elif kind < 0.78:
-            noise.append("/usr/lib/python3.11/site-packages/transformers/modeling_utils.py:4713: FutureWarning: "
-                         "`torch_dtype` is deprecated! Use `dtype` instead!")
+            noise.append("/usr/lib/python3.11/site-packages/transformers/modeling_utils.py:4713: "
+                         "FutureWarning: `torch_dtype` is deprecated! Use `dtype` instead!")
         elif kind < 0.86:
-            noise.append(f"  {rng.choice(['generated', 'prompt', 'decode'])} tokens={rng.randrange(8192)} "
+            noise.append(f"  {rng.choice(['generated', 'prompt', 'decode'])} "
+                         f"tokens={rng.randrange(8192)} "
                          f"kv_blocks={rng.randrange(4096)} latency_ms={rng.random() * 90:.1f}")
         else:
             noise.append(f"{{'loss': {rng.random() * 2:.4f}, 'grad_norm': {rng.random():.4f}, "
@@ -92,6 +104,12 @@ def stream(text: str) -> None:
     diagnoser.flush()
 
 
+def pane_levels(lines: list[str]) -> None:
+    parser = LogParser()
+    for line in lines:
+        line_level(parser.feed(line)[0], line)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=30)
@@ -102,11 +120,14 @@ def main() -> int:
     causes = diagnose_text(text)
     print(f"log: {len(raw_lines)} lines, {len(text):,} characters; "
           f"{len(causes)} causes found: {', '.join(c.id for c in causes)}")
-    print(f"{'what':34s} {'wall median':>12s} {'wall p95':>10s} {'cpu median':>11s} {'cpu p95':>9s} {'vs 50 ms':>9s}")
+    print(f"{'what':34s} {'wall median':>12s} {'wall p95':>10s} {'cpu median':>11s} "
+          f"{'cpu p95':>9s} {'vs 50 ms':>9s}")
     rows = (
         ("diagnose_text (whole log)", lambda: diagnose_text(text)),
         ("parser only", lambda: parse_lines(raw_lines)),
         ("streaming: feed each line + flush", lambda: stream(text)),
+        ("levels: words only (text_level)", lambda: [text_level(ln) for ln in raw_lines]),
+        ("levels: role + words (log pane)", lambda: pane_levels(raw_lines)),
     )
     for name, fn in rows:
         wall, cpu = measure(fn, args.runs)

@@ -14,7 +14,8 @@ to /dev/null, and loads the model as the engine does (its default loader). Then,
   peer's call in benchmarks/load_generate.py, on the engine's model;
 - one engine ingredient added at a time: +thread (run in a new thread, as the engine's job
   thread did), +thread-2nd (the second of two generations in one new thread), +worker (in one
-  long-lived thread, as the engine's job thread now does), +inference (`torch.inference_mode()`), +dict (`return_dict_in_generate`),
+  long-lived thread, as the engine's job thread now does), +inference (`torch.inference_mode()`),
+  +dict (`return_dict_in_generate`),
   +streamer (the engine's `_EventStreamer`: detokenize and emit one event per token),
   +criteria (the engine's stop-flag and guard stopping criteria);
 - engine: the engine's own `_generate` (chat template, all of the above, `generated` event),

@@ -91,7 +91,8 @@ if overrides == "GLM4V_DEFAULTS":
     overrides = {k: text[k] for k in ("hidden_size", "intermediate_size", "num_hidden_layers",
                  "num_attention_heads", "num_key_value_heads", "vocab_size",
                  "max_position_embeddings", "rope_parameters")}
-    overrides["head_dim"] = text.get("head_dim") or text["hidden_size"] // text["num_attention_heads"]
+    overrides["head_dim"] = (text.get("head_dim")
+                             or text["hidden_size"] // text["num_attention_heads"])
     # AutoGLM-Phone-9B's rope: multimodal sections over half of each head (as its config has)
     overrides["rope_parameters"] = {"rope_type": "default", "rope_theta": 10000.0,
                                     "mrope_section": [8, 12, 12], "partial_rotary_factor": 0.5}
@@ -291,7 +292,8 @@ def run_child(path: Path, device: str, *, fast: bool, options: dict[str, Any], c
                 result = json.loads(line[len("RESULT "):])
                 break
         else:
-            raise RuntimeError("child failed: " + (proc.stderr.read() if proc.stderr else "")[-3000:])
+            raise RuntimeError("child failed: " + (proc.stderr.read() if proc.stderr
+                                                   else "")[-3000:])
     finally:
         proc.kill()
         proc.wait()
@@ -448,7 +450,10 @@ def main() -> int:
 
     # The plan, by priority: the key ratios first, extras while the budget lasts.
     plan: list[tuple[str, str, str, bool]] = []  # (model, variant, kind, cold)
-    cold_first = [] if args.no_cold else [next(iter(paths))] if args.small and paths else list(paths)
+    if args.no_cold:
+        cold_first = []
+    else:
+        cold_first = [next(iter(paths))] if args.small and paths else list(paths)
     for name in paths:
         plan += [(name, "plain", "child", False), (name, "default", "engine", False)] * runs
         if name in cold_first and not args.small:
@@ -467,7 +472,8 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
     warmed: set[str] = set()
-    sizes = {name: sum(p.stat().st_size for p in weight_files(path)) for name, path in paths.items()}
+    sizes = {name: sum(p.stat().st_size for p in weight_files(path)) for name,
+             path in paths.items()}
     for name, variant, kind, cold in plan:
         label = f"{name} {variant} {'cold' if cold else 'warm'}"
         if time.monotonic() - t_start > args.budget_s:
@@ -566,8 +572,10 @@ def summarise(rows: list[dict[str, Any]], gpu: bool) -> list[dict[str, Any]]:
             if seconds and base and (not is_peer or (cold and variant == "plain")):
                 entry["ratio"] = base / seconds
                 entry["ratio_vs"] = "raw read" if cold else "plain"
-            anon = [r.get("anon_growth_bytes") for r in group if r.get("anon_growth_bytes") is not None]
-            rss = [r.get("rss_growth_bytes") for r in group if r.get("rss_growth_bytes") is not None]
+            anon = [r.get("anon_growth_bytes") for r in group
+                    if r.get("anon_growth_bytes") is not None]
+            rss = [r.get("rss_growth_bytes") for r in group
+                   if r.get("rss_growth_bytes") is not None]
             entry["anon_growth_bytes"] = max(anon) if anon else None
             entry["rss_growth_bytes"] = max(rss) if rss else None
             bound = [r.get("staging_bytes") for r in group if r.get("staging_bytes") is not None]

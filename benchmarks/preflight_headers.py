@@ -18,6 +18,7 @@ import struct
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -57,7 +58,7 @@ def build(dest: Path, total_gb: float, shards: int) -> None:
     (dest / "tokenizer.json").write_text("{}")
 
 
-def best_of(fn, n: int = 5) -> float:  # type: ignore[no-untyped-def]
+def best_of(fn: Callable[[], object], n: int = 5) -> float:
     times = []
     for _ in range(n):
         t0 = time.perf_counter()

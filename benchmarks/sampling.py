@@ -69,7 +69,8 @@ def main() -> int:
     has_gpu = telemetry.status.state not in ("no_driver",) and bool(sample.gpus)
     print(f"sampling cost per tick over {args.ticks} ticks, {args.gap_ms:g} ms apart")
     print(f"NVML: {telemetry.status.state} ({telemetry.status.message}); GPUs {len(sample.gpus)}, "
-          f"GPU processes {sum(len(g.processes) for g in sample.gpus)}; watched pids {len(args.pid)}"
+          f"GPU processes {sum(len(g.processes) for g in sample.gpus)}; watched pids "
+          f"{len(args.pid)}"
           + (f"; replaying {args.recording}" if args.recording else ""))
     print(f"first sample (NVML init included): {(first.sample_cost_s or 0) * 1e3:.1f} ms")
     print()

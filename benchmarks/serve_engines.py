@@ -33,7 +33,10 @@ from console.host.telemetry import Telemetry
 def vllm_python() -> Path:
     env = os.environ.get("AUTOGLM_VLLM_VENV")
     here = Path(__file__).resolve().parents[1]
-    for venv in ([Path(env)] if env else []) + [here / ".venv-vllm", Path(sys.prefix).parent / ".venv-vllm"]:
+    for venv in ([Path(env)] if env else []) + [
+        here / ".venv-vllm",
+        Path(sys.prefix).parent / ".venv-vllm",
+    ]:
         if (venv / "READY").exists():
             return venv / "bin" / "python"
     raise SystemExit("no vLLM venv: run ./dev setup-vllm or set AUTOGLM_VLLM_VENV")
@@ -43,9 +46,16 @@ def spec_for(engine: str, model: str) -> tuple[ServeSpec, dict[str, str]]:
     port = procs.free_port()
     if engine == "vllm":
         cmd = (str(vllm_python()), "-m", "vllm.entrypoints.openai.api_server")
-        return (ServeSpec("vllm", model, port=port, engine_cmd=cmd,
-                          extra_args=("--max-model-len", "512", "--dtype", "bfloat16")),
-                {"VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"})
+        return (
+            ServeSpec(
+                "vllm",
+                model,
+                port=port,
+                engine_cmd=cmd,
+                extra_args=("--max-model-len", "512", "--dtype", "bfloat16"),
+            ),
+            {"VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"},
+        )
     cmd = (str(Path(sys.executable).parent / "transformers"), "serve")
     return ServeSpec("transformers", model, port=port, engine_cmd=cmd), {"HF_HUB_OFFLINE": "1"}
 
@@ -73,8 +83,14 @@ def main() -> int:
     for name in args.engines.split(","):
         spec, env = spec_for(name, model)
         events: list[dict[str, object]] = []
-        engine = ServedEngine(spec, events.append, env=env, telemetry=Telemetry(),
-                              poll_s=args.poll, metrics_s=args.poll)
+        engine = ServedEngine(
+            spec,
+            events.append,
+            env=env,
+            telemetry=Telemetry(),
+            poll_s=args.poll,
+            metrics_s=args.poll,
+        )
         t0 = time.perf_counter()
         engine.start()
         if not engine.wait_ready(600):
@@ -106,8 +122,20 @@ def main() -> int:
         rss_before = engine.watch.last_memory.rss_bytes if engine.watch.last_memory else 0
         report = engine.stop()
         stopped = next(e for e in reversed(events) if e.get("event") == "stopped")
-        results.append((name, ready_s, median(watched), median(bare), median(ratios), report.seconds,
-                        ",".join(report.signals), rss_before, stopped["rss_after_bytes"], polls))
+        results.append(
+            (
+                name,
+                ready_s,
+                median(watched),
+                median(bare),
+                median(ratios),
+                report.seconds,
+                ",".join(report.signals),
+                rss_before,
+                stopped["rss_after_bytes"],
+                polls,
+            )
+        )
     print("\nthroughput with and without the console watching (median of blocks, tok/s)")
     print(f"{'engine':<14}{'watched':>10}{'unwatched':>11}{'ratio':>8}{'pairs':>7}{'polls':>7}")
     for name, _, w, b, r, *_rest, polls in results:

@@ -114,7 +114,8 @@ class Terminal:
     def wait_first_frame(self, timeout_s: float = 30.0) -> float:
         if not self._seen.wait(timeout_s):
             self.kill()
-            raise RuntimeError(f"no first frame within {timeout_s} s; output: {bytes(self.output[-2000:])!r}")
+            raise RuntimeError(f"no first frame within {timeout_s} s; output: "
+                               f"{bytes(self.output[-2000:])!r}")
         assert self.frame_at is not None
         return self.frame_at - self.started_at
 
@@ -248,7 +249,8 @@ def main() -> int:
     print(f"console: {console}  python {sys.version.split()[0]}  cores {os.cpu_count()}  "
           f"load {load_before:.2f}", flush=True)
     print(f"first frame: {args.runs} runs at {args.frame_size} ...", flush=True)
-    times, cpu_times, torch_mapped = first_frames(console, args.runs, frame_size)  # type: ignore[arg-type]
+    times, cpu_times, torch_mapped = first_frames(console, args.runs,
+                                                  frame_size)  # type: ignore[arg-type]
     modules, slowest = imported_modules(console, frame_size)  # type: ignore[arg-type]
     forbidden = sorted(m for m in modules if m.split(".")[0] in FORBIDDEN_MODULES)
     print(f"idle: {args.idle_seconds:.0f} s at {args.size}, this machine's GPUs (or none) ...",

@@ -21,13 +21,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("console.commands.monitor", "print telemetry samples without the TUI"),
     "config": ("console.commands.config", "print the default config, or check a config file"),
     "doctor": ("console.commands.doctor", "check the environment: driver, torch, CUDA, packages"),
-    "check": ("console.commands.check", "is a model whole, and does it fit here now (headers only)"),
-    "load": ("console.commands.load", "load a model in the engine without the TUI, optionally generate, unload"),
-    "bundle": ("console.commands.bundle", "write one paste-ready diagnostic file (doctor, telemetry, errors, log tail)"),
-    "diagnose": ("console.commands.diagnose", "name the root causes of a failure in a log (FILE or stdin)"),
-    "serve": ("console.commands.serve", "start vLLM, SGLang or transformers serve and guard it (MODEL --engine E -- ARGS)"),
-    "attach": ("console.commands.attach", "watch a process started elsewhere: memory, log, health, metrics"),
-    "run": ("console.commands.run", "run any command under supervision: memory, live diagnosis, guard, exit code"),
+    "check": ("console.commands.check",
+              "is a model whole, and does it fit here now (headers only)"),
+    "load": ("console.commands.load",
+             "load a model in the engine without the TUI, optionally generate, unload"),
+    "bundle": ("console.commands.bundle",
+               "write one paste-ready diagnostic file (doctor, telemetry, errors, log tail)"),
+    "diagnose": ("console.commands.diagnose",
+                 "name the root causes of a failure in a log (FILE or stdin)"),
+    "serve": ("console.commands.serve",
+              "start vLLM, SGLang or transformers serve and guard it (MODEL --engine E -- ARGS)"),
+    "attach": ("console.commands.attach",
+               "watch a process started elsewhere: memory, log, health, metrics"),
+    "run": ("console.commands.run",
+            "run any command under supervision: memory, live diagnosis, guard, exit code"),
 }
 
 
@@ -66,7 +73,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--model", metavar="MODEL",
-        help="model to select in the dashboard: a directory, a hub id in the local cache, or 'demo'",
+        help="model to select in the dashboard: a directory, a hub id in the local cache, or "
+             "'demo'",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = _chosen_command(argv) if argv is not None else None
@@ -82,7 +90,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
     if args.interval is not None:
         if args.interval < MIN_INTERVAL_S:
             raise ConfigError(
-                "--interval", "interval", f"must be at least {MIN_INTERVAL_S} s, got {args.interval}"
+                "--interval", "interval",
+                f"must be at least {MIN_INTERVAL_S} s, got {args.interval}"
             )
         config = config.with_overrides(interval_s=float(args.interval))
     return config

@@ -169,11 +169,13 @@ def check_oom_fragmentation(out: Path) -> None:
         big = torch.empty(int(free * 0.85), dtype=torch.uint8, device="cuda")
         size = big.numel()
         del big  # cached as one large segment
-        pieces = [torch.empty(2**30, dtype=torch.uint8, device="cuda") for _ in range(size // 2**30 - 1)]
+        pieces = [torch.empty(2**30, dtype=torch.uint8, device="cuda")
+                  for _ in range(size // 2**30 - 1)]
         free, _ = torch.cuda.mem_get_info()
         filler = torch.empty(max(0, int(free - 256 * 2**20)), dtype=torch.uint8, device="cuda")
         del pieces[:-1:2]  # 1 GiB holes inside a segment that stays in use (the last piece stays)
-        print("reserved", torch.cuda.memory_reserved() / 2**30, "allocated", torch.cuda.memory_allocated() / 2**30, flush=True)
+        print("reserved", torch.cuda.memory_reserved() / 2**30,
+              "allocated", torch.cuda.memory_allocated() / 2**30, flush=True)
         more = torch.empty(2 * 2**30, dtype=torch.uint8, device="cuda")
         print("allocated 2 GiB: no fragmentation OOM on this host", flush=True)
     """
@@ -256,7 +258,8 @@ CHECKS: list[tuple[str, Callable[[Path], None]]] = [
 
 def run_speed_benchmark(out: Path) -> None:
     log("== speed benchmark (reported, not asserted)")
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "diagnose_speed.py"), "--runs", "40"],
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "diagnose_speed.py"), "--runs",
+                           "40"],
                           capture_output=True, text=True, env=child_env(), timeout=300, check=False)
     (out / "diagnose_speed.txt").write_text(proc.stdout + proc.stderr)
     RESULTS["speed"] = proc.stdout

@@ -81,7 +81,8 @@ def step(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 @step("nvidia-smi")
 def nvidia_smi() -> dict[str, Any]:
-    plain = subprocess.run(["nvidia-smi"], capture_output=True, text=True, check=False, timeout=30).stdout
+    plain = subprocess.run(["nvidia-smi"], capture_output=True, text=True, check=False,
+                           timeout=30).stdout
     cuda = re.search(r"CUDA Version:\s*([\d.]+)", plain)
     driver = re.search(r"Driver Version:\s*([\d.]+)", plain)
     query = subprocess.run(
@@ -104,7 +105,8 @@ import json, torch
 d = {"version": torch.__version__, "cuda": torch.version.cuda,
      "device_count": torch.cuda.device_count(), "arch_list": torch.cuda.get_arch_list(),
      "cudnn": torch.backends.cudnn.version(), "bf16": torch.cuda.is_bf16_supported(),
-     "capabilities": [list(torch.cuda.get_device_capability(i)) for i in range(torch.cuda.device_count())],
+     "capabilities": [list(torch.cuda.get_device_capability(i))
+                      for i in range(torch.cuda.device_count())],
      "names": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]}
 print(json.dumps(d))
 """
@@ -112,7 +114,8 @@ print(json.dumps(d))
 
 @step("torch's own figures")
 def torch_facts() -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, "-c", TORCH_FACTS], capture_output=True, text=True, check=False,
+    proc = subprocess.run([sys.executable, "-c", TORCH_FACTS], capture_output=True, text=True,
+                          check=False,
                           timeout=120, env=child_env())
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     log(f"  {out}")
@@ -123,7 +126,8 @@ def run_doctor(label: str, **env: str | None) -> tuple[int, dict[str, Any] | Non
     """`python -m console.cli doctor --json` with `env` overrides -> (exit code, JSON)."""
     start = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "console.cli", "doctor", "--json"],
-                          capture_output=True, text=True, check=False, timeout=180, env=child_env(**env),
+                          capture_output=True, text=True, check=False, timeout=180,
+                          env=child_env(**env),
                           cwd=str(ROOT))
     took = time.monotonic() - start
     try:
@@ -185,7 +189,8 @@ def doctor_real(smi: dict[str, Any] | None, tf: dict[str, Any] | None) -> None:
         expect("device count = torch's", t["facts"]["device_count"] == tf["device_count"])
         arch = checks["arch"]
         expect("arch check passes", arch["status"] == "pass", arch["detail"])
-        expect("arch list = torch.cuda.get_arch_list()", arch["facts"]["arch_list"] == tf["arch_list"])
+        expect("arch list = torch.cuda.get_arch_list()",
+               arch["facts"]["arch_list"] == tf["arch_list"])
         caps = [d["capability"] for d in arch["facts"].get("devices", [])]
         want = [f"{a}.{b}" for a, b in tf["capabilities"]]
         expect("capabilities = torch.cuda.get_device_capability", caps == want, f"{caps} vs {want}")
@@ -266,7 +271,8 @@ print(json.dumps({"self": os.getpid(), "compute_pids": pids}))
 
 @step("fact: does the probe create a CUDA context")
 def context_fact() -> None:
-    proc = subprocess.run([sys.executable, "-c", CONTEXT], capture_output=True, text=True, check=False,
+    proc = subprocess.run([sys.executable, "-c", CONTEXT], capture_output=True, text=True,
+                          check=False,
                           timeout=120, env=child_env())
     line = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "{}"
     data = json.loads(line)
@@ -279,7 +285,8 @@ PROBE_CASES = {
     "probe_h100.json": {},
     "probe_h100_cvd5.json": {"CUDA_VISIBLE_DEVICES": "5"},
     "probe_h100_cvd_empty.json": {"CUDA_VISIBLE_DEVICES": ""},
-    "probe_h100_alloc_bad.json": {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:true,not_a_key:1"},
+    "probe_h100_alloc_bad.json": {
+        "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:true,not_a_key:1"},
 }
 
 

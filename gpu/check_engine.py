@@ -260,7 +260,8 @@ def cycles(client: Any, name: str, path: Path, n: int, device: str, dtype: str, 
                        f"first use (kernels, cuBLAS)", context_growth_bytes=used - baseline)
             baseline = used
         row["nvml_after_unload_bytes"] = used
-        row["above_baseline_bytes"] = (used - baseline) if used is not None and baseline is not None else None
+        row["above_baseline_bytes"] = (
+            (used - baseline) if used is not None and baseline is not None else None)
         rows.append(row)
         above = row["above_baseline_bytes"]
         log(f"{name} cycle {i + 1}/{n}: load {row['load_s']:.2f} s, unload "

@@ -15,7 +15,8 @@ with prefill contexts of 2k and 16k tokens:
 2. a case the estimate says cannot fit in this GPU's free memory is skipped and reported;
 3. each other case runs in a fresh forked child: CUDA context, the model built on the GPU
    from its config (each tensor allocated on its own, like a load that grows tensor by
-   tensor), then one `generate` of 4 new tokens after a prompt of (context - 4) tokens. Measured: the GPU's NVML
+   tensor), then one `generate` of 4 new tokens after a prompt of (context - 4) tokens. Measured:
+   the GPU's NVML
    used memory minus its value before the child touched CUDA (the engine's NVML usage; the
    GPU is otherwise idle), after the load and its peak during the generate (a thread polls
    NVML every ~0.5 ms; the caching allocator only grows during a generate, so the value
@@ -118,7 +119,8 @@ def model_class(config: Any) -> Any:
 
 CASES: list[tuple[str, str, int]] = [
     (name, dtype, ctx)
-    for name in ("llama3-8b", "qwen2.5-7b", "mistral-7b", "glm-4-9b", "autoglm-phone-9b", "gpt2-16k")
+    for name in ("llama3-8b", "qwen2.5-7b", "mistral-7b", "glm-4-9b", "autoglm-phone-9b",
+                 "gpt2-16k")
     for dtype in ("bf16", "fp32")
     for ctx in (2048, 16384)
 ] + [("gpt2", "bf16", 1024), ("gpt2", "fp32", 1024)]
@@ -214,7 +216,8 @@ def run_case(name: str, dtype: str, ctx: int, conn: Any) -> None:
         result["after_load_allocated_bytes"] = torch.cuda.memory_allocated()
         result["after_load_reserved_bytes"] = torch.cuda.memory_reserved()
         result["weights_live_bytes"] = sum(
-            t.numel() * t.element_size() for t in {id(p): p for p in model.state_dict().values()}.values()
+            t.numel() * t.element_size() for t in {id(p): p
+                                                   for p in model.state_dict().values()}.values()
         )
         vocab = getattr(config, "vocab_size", None) or config.text_config.vocab_size
         gen = torch.Generator(device="cuda").manual_seed(0)
@@ -396,7 +399,8 @@ def main() -> int:
                               f"{free / GIB:.1f} GiB free: will not fit")
             results["cases"].append(row)
             log(f"{label:<34}{estimate.weights.parameters / 1e9:>7.2f}B"
-                f"{'':>20}{estimate.peak_bytes / GIB:>9.2f}G{'':>10}{'':>8}  skipped (will not fit)")
+                f"{'':>20}{estimate.peak_bytes / GIB:>9.2f}G{'':>10}{'':>8}  skipped (will not "
+                "fit)")
             continue
         t0 = time.perf_counter()
         measured = run_in_child(name, dtype, ctx)
@@ -427,7 +431,8 @@ def main() -> int:
                    crosscheck_diff_bytes=peak - measured["peak_crosscheck_bytes"])
         results["cases"].append(row)
         log(f"{label:<34}{estimate.weights.parameters / 1e9:>7.2f}B"
-            f"{estimate.after_load_bytes / GIB:>9.2f}G{measured['after_load_nvml_bytes'] / GIB:>9.2f}G"
+            f"{estimate.after_load_bytes / GIB:>9.2f}G"
+            f"{measured['after_load_nvml_bytes'] / GIB:>9.2f}G"
             f"{estimate.peak_bytes / GIB:>9.2f}G{peak / GIB:>9.2f}G{diff:>+7.1f}%  "
             f"{'pass' if ok else 'FAIL'} ({row['wall_s']} s)")
         (out_dir / "estimate.json").write_text(json.dumps(results, indent=2))

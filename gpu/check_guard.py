@@ -408,7 +408,8 @@ def scenario_grab(client: Any, mem: Memory, path: Path, weights: int, args: Any,
                    paused["resource"] == mem.resource and within_one,
                    f"grab {grabbed['t0']:.3f}-{grabbed['t1']:.3f}, crossing seen here "
                    f"{crossing.get('ts') or 0:.3f}, last passing check {prev:.3f}, pausing "
-                   f"check {paused['check_ts']:.3f} ({(paused['check_ts'] - grabbed['t1']) * 1000:.1f}"
+                   f"check {paused['check_ts']:.3f} "
+                   f"({(paused['check_ts'] - grabbed['t1']) * 1000:.1f}"
                    f" ms after the grab)")
         # NVML lists every process on a GPU; host RAM attribution watches the engine only.
         names_pid = f"pid {helper.pid}" in paused["why"]
@@ -454,7 +455,8 @@ def compare_with_plain(path: Path, args: Any, names: list[str], results: dict[st
         differ = [n for n, v in fp["tensors"].items() if v != plain["tensors"].get(n)]
         same_logits = fp["logits"] is not None and fp["logits"] == plain["logits"]
         checks.add(f"{key}: the model equals a plain from_pretrained",
-                   not differ and same_logits and all(v is not None for v in fp["tensors"].values()),
+                   not differ and same_logits and all(v is not None
+                                                      for v in fp["tensors"].values()),
                    f"{len(fp['tensors'])} tensors hashed, differ: {differ}; logits "
                    f"{'equal' if same_logits else 'DIFFER'} (sha256 "
                    f"{(fp['logits'] or {}).get('sha256', '')[:12]} vs "

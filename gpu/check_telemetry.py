@@ -7,11 +7,12 @@ Checks, each caught and reported on its own (the run goes on after a failure):
   env            what the host has (pynvml, platformdirs, torch, nvidia-smi, driver)
   monitor_json   `python3 -m console.cli monitor --once --json` parses, schema_version 1, NVML ok
   vs_nvidia_smi  name, UUID, memory total/used/reserved, power limit, temperature agree with
-                 `nvidia-smi --query-gpu` (memory within a few MiB: the two reads are not simultaneous)
+                 `nvidia-smi --query-gpu` (memory within a few MiB: the two reads are not
+                 simultaneous)
   no_cuda_ctx    the monitor process never loads libcuda or torch, nor shows as a GPU process
   cuda_child     a child torch process holding 2 GiB appears in the GPU process list with its
                  memory (vs `nvidia-smi --query-compute-apps`) and as a watched pid
-  sampler        the threaded Sampler ticks at 0.25 s and stops at once
+  streaming      `monitor --json --count 6` at --interval 0.25 prints a line every ~0.25 s
   sampling_cost  per-tick cost over 200 ticks: NVML part, psutil part, total (mean/p50/p99) and
                  per NVML function
   recording      a real NVML recording (gpu/record_nvml.py) written to DIR/nvml_recording.json
@@ -67,7 +68,8 @@ def check(name: str) -> Iterator[dict[str, Any]]:
         details["problems"].append(f"{type(exc).__name__}: {exc}")
         details["traceback"] = traceback.format_exc()
     details["seconds"] = round(time.monotonic() - started, 3)
-    details["status"] = "fail" if details["problems"] else ("warn" if details["warnings"] else "pass")
+    details["status"] = "fail" if details["problems"] else ("warn" if details["warnings"]
+                                                            else "pass")
     RESULTS["checks"][name] = details
     for p in details["problems"]:
         say(f"[{name}]   PROBLEM: {p}")
@@ -84,9 +86,11 @@ def env_for_repo() -> dict[str, str]:
 
 def run_monitor(*extra: str) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "console.cli", "monitor", "--once", "--json", *extra]
-    out = subprocess.run(cmd, cwd=REPO, env=env_for_repo(), capture_output=True, text=True, timeout=60, check=False)
+    out = subprocess.run(cmd, cwd=REPO, env=env_for_repo(), capture_output=True, text=True,
+                         timeout=60, check=False)
     if out.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[1:])} exited {out.returncode}: {out.stderr.strip()[-800:]}")
+        raise RuntimeError(f"{' '.join(cmd[1:])} exited {out.returncode}: "
+                           f"{out.stderr.strip()[-800:]}")
     data: dict[str, Any] = json.loads(out.stdout)
     return data
 
@@ -102,10 +106,12 @@ def smi_gpus() -> list[dict[str, str]]:
 
 def smi_apps() -> list[dict[str, str]]:
     out = subprocess.run(
-        ["nvidia-smi", "--query-compute-apps=pid,used_memory,gpu_uuid", "--format=csv,noheader,nounits"],
+        ["nvidia-smi", "--query-compute-apps=pid,used_memory,gpu_uuid",
+         "--format=csv,noheader,nounits"],
         capture_output=True, text=True, timeout=30, check=True,
     ).stdout
-    return [dict(zip(("pid", "used_memory", "gpu_uuid"), (c.strip() for c in line.split(",")), strict=True))
+    return [dict(zip(("pid", "used_memory", "gpu_uuid"), (c.strip() for c in line.split(",")),
+                     strict=True))
             for line in out.strip().splitlines() if line.strip()]
 
 
@@ -125,7 +131,8 @@ def compare_with_smi(gpus: list[dict[str, Any]], details: dict[str, Any], label:
         i = ours["index"]
         for field, smi_field in (("name", "name"), ("uuid", "uuid")):
             if ours[field] != theirs[smi_field]:
-                details["problems"].append(f"{label} GPU {i} {field}: {ours[field]!r} vs nvidia-smi {theirs[smi_field]!r}")
+                details["problems"].append(f"{label} GPU {i} {field}: {ours[field]!r} vs "
+                                           f"nvidia-smi {theirs[smi_field]!r}")
         # (our field, nvidia-smi field, our value -> smi unit, tolerance, fail or only warn)
         rows = [
             ("memory_total_bytes", "memory.total", MIB, 1, True),
@@ -141,11 +148,13 @@ def compare_with_smi(gpus: list[dict[str, Any]], details: dict[str, Any], label:
             value, ref = ours[field], num(theirs[smi_field])
             ours_scaled = None if value is None else value / scale
             details.setdefault("compared", []).append(
-                {"source": label, "gpu": i, "field": field, "ours": ours_scaled, "nvidia_smi": ref, "tolerance": tol})
+                {"source": label, "gpu": i, "field": field, "ours": ours_scaled, "nvidia_smi": ref,
+                 "tolerance": tol})
             if ref is None and ours_scaled is None:
                 continue
             if ref is None or ours_scaled is None or abs(ours_scaled - ref) > tol:
-                msg = f"{label} GPU {i} {field}: ours {ours_scaled} vs nvidia-smi {ref} (tolerance {tol})"
+                msg = (f"{label} GPU {i} {field}: ours {ours_scaled} vs nvidia-smi {ref} "
+                       f"(tolerance {tol})")
                 details["problems" if must else "warnings"].append(msg)
 
 
@@ -172,22 +181,21 @@ def main(argv: list[str] | None = None) -> int:
         import psutil
 
         d["python"] = platform.python_version()
-        d["pynvml"] = importlib.metadata.version("nvidia-ml-py") if importlib.util.find_spec("pynvml") else None
+        d["pynvml"] = (importlib.metadata.version("nvidia-ml-py")
+                       if importlib.util.find_spec("pynvml") else None)
         d["psutil"] = psutil.__version__
         d["nvidia_smi"] = shutil.which("nvidia-smi")
         for mod in ("platformdirs", "torch"):  # find, not import: torch stays out of this process
             d[mod] = "present" if importlib.util.find_spec(mod) else "MISSING"
             if d[mod] == "MISSING":
                 d["problems"].append(f"{mod} is not importable: "
-                                     + ("install the carried wheels (the CLI needs it)" if mod == "platformdirs"
+                                     + ("install the carried wheels (the CLI needs it)"
+                                        if mod == "platformdirs"
                                         else "the CUDA child needs torch"))
         if d["nvidia_smi"] is None:
             d["problems"].append("nvidia-smi not on PATH")
 
-    from console.host.telemetry import (  # after the env check, so its failure is reported
-        Sampler,
-        Telemetry,
-    )
+    from console.host.telemetry import Telemetry  # after the env check, so a failure is reported
 
     telemetry = Telemetry()
     telemetry.sample()
@@ -213,18 +221,17 @@ def main(argv: list[str] | None = None) -> int:
         d["driver"] = telemetry.status.driver_version
         d["memory_v2_used"] = all(g.memory_reserved_bytes is not None for g in sample.gpus)
         if telemetry.status.state != "ok":
-            d["problems"].append(f"NVML status {telemetry.status.state}: {telemetry.status.message}")
+            d["problems"].append(f"NVML status {telemetry.status.state}: "
+                                 f"{telemetry.status.message}")
 
     with check("no_cuda_ctx") as d:
         probe = (
-            "import json, sys, io, contextlib\n"
-            "from console.cli import main\n"
-            "buf = io.StringIO()\n"
-            "with contextlib.redirect_stdout(buf):\n"
-            "    rc = main(['monitor', '--once', '--json'])\n"
-            "maps = open('/proc/self/maps').read()\n"
-            "print(json.dumps({'rc': rc, 'libcuda': 'libcuda.so' in maps, 'libnvidia_ml': 'libnvidia-ml' in maps,\n"
-            "  'heavy': [m for m in ('torch', 'transformers', 'safetensors', 'textual') if m in sys.modules]}))\n"
+            "import json, sys, io, contextlib\nfrom console.cli import main\nbuf = "
+            "io.StringIO()\nwith contextlib.redirect_stdout(buf):\n    rc = main(['monitor', "
+            "'--once', '--json'])\nmaps = open('/proc/self/maps').read()\nprint(json.dumps({'rc': "
+            "rc, 'libcuda': 'libcuda.so' in maps, 'libnvidia_ml': 'libnvidia-ml' in maps,\n  "
+            "'heavy': [m for m in ('torch', 'transformers', 'safetensors', 'textual') if m in "
+            "sys.modules]}))\n"
         )
         out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env_for_repo(),
                              capture_output=True, text=True, timeout=60, check=False)
@@ -243,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
             d["problems"].append("this check process (Telemetry only, no torch) is a GPU process")
         streaming = subprocess.Popen(
             [sys.executable, "-m", "console.cli", "--interval", "0.25", "monitor", "--count", "8"],
-            cwd=REPO, env=env_for_repo(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            cwd=REPO, env=env_for_repo(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True)
         seen_pids: set[int] = set()
         for _ in range(4):
             time.sleep(0.4)
@@ -252,9 +260,11 @@ def main(argv: list[str] | None = None) -> int:
                 seen_pids |= {int(a["pid"]) for a in smi_apps()}
         streaming.wait(timeout=30)
         if streaming.pid in seen_pids:
-            d["problems"].append("the running monitor showed up as a GPU process (it has a CUDA context)")
+            d["problems"].append("the running monitor showed up as a GPU process (it has a CUDA "
+                                 "context)")
         if streaming.returncode != 0:
-            d["problems"].append(f"streaming monitor exited {streaming.returncode}: {streaming.stderr.read()[-400:] if streaming.stderr else ''}")
+            d["problems"].append(f"streaming monitor exited {streaming.returncode}: "
+                                 f"{streaming.stderr.read()[-400:] if streaming.stderr else ''}")
 
     from record_nvml import record, start_cuda_child, stop_child
 
@@ -268,13 +278,15 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(0.3)
         after = telemetry.sample()
         ours = [p for g in after.gpus for p in g.processes if p.pid == child.pid]
-        d["ours"] = [{"gpu": p.gpu_index, "memory_bytes": p.gpu_memory_bytes, "name": p.name, "user": p.user,
+        d["ours"] = [{"gpu": p.gpu_index, "memory_bytes": p.gpu_memory_bytes, "name": p.name,
+                      "user": p.user,
                       "kind": p.kind} for p in ours]
         apps = smi_apps()
         d["nvidia_smi_apps"] = apps
         theirs = [a for a in apps if int(a["pid"]) == child.pid]
         if not ours and not theirs:
-            d["warnings"].append("neither NVML nor nvidia-smi lists the child (no process visibility here)")
+            d["warnings"].append("neither NVML nor nvidia-smi lists the child (no process "
+                                 "visibility here)")
         elif not ours:
             d["problems"].append("nvidia-smi lists the child but our process list does not")
         else:
@@ -282,39 +294,42 @@ def main(argv: list[str] | None = None) -> int:
             if mem is None or mem < CHILD_MIB * MIB:
                 d["problems"].append(f"child GPU memory {mem} < the {CHILD_MIB} MiB it holds")
             if theirs and mem is not None and abs(mem / MIB - float(theirs[0]["used_memory"])) > 2:
-                d["problems"].append(f"child memory {mem / MIB} MiB vs nvidia-smi {theirs[0]['used_memory']} MiB")
+                d["problems"].append(f"child memory {mem / MIB} MiB vs nvidia-smi "
+                                     f"{theirs[0]['used_memory']} MiB")
             if ours[0].name is None:
                 d["warnings"].append("child command name unknown (psutil could not see it)")
         watched = next(w for w in after.watched if w.pid == child.pid)
-        d["watched"] = {"alive": watched.alive, "rss": watched.rss_bytes, "cpu": watched.cpu_percent,
+        d["watched"] = {"alive": watched.alive, "rss": watched.rss_bytes,
+                        "cpu": watched.cpu_percent,
                         "gpu_memory_bytes": watched.gpu_memory_bytes}
         if ours and watched.gpu_memory_bytes != sum(p.gpu_memory_bytes or 0 for p in ours):
             d["problems"].append("watched pid GPU memory differs from its process-list entries")
         if not watched.alive or not watched.rss_bytes:
             d["problems"].append("watched child not reported alive with an RSS")
-        grew = [(a.memory_used_bytes or 0) - (b.memory_used_bytes or 0) for a, b in zip(after.gpus, before.gpus, strict=False)]
+        grew = [(a.memory_used_bytes or 0) - (b.memory_used_bytes or 0) for a, b in zip(after.gpus,
+            before.gpus, strict=False)]
         d["used_growth_mib"] = [round(g / MIB) for g in grew]
         if grew and max(grew) < CHILD_MIB * MIB:
-            d["problems"].append(f"GPU used grew by {max(grew) / MIB:.0f} MiB, expected >= {CHILD_MIB}")
+            d["problems"].append(f"GPU used grew by {max(grew) / MIB:.0f} MiB, expected >= "
+                                 f"{CHILD_MIB}")
         via_cli = run_monitor("--pid", str(child.pid))
         d["cli_watched"] = via_cli["watched"]
         if ours and via_cli["watched"][0]["gpu_memory_bytes"] != ours[0].gpu_memory_bytes:
             d["problems"].append("monitor --pid gives a different GPU memory for the child")
 
-    with check("sampler") as d:
-        ticks: list[float] = []
-        sampler = Sampler(Telemetry(), 0.25, lambda s: ticks.append(s.monotonic)).start()
-        time.sleep(1.4)
-        t0 = time.monotonic()
-        sampler.stop(timeout_s=2)
-        d["stop_s"] = round(time.monotonic() - t0, 3)
+    with check("streaming") as d:
+        cmd = [sys.executable, "-m", "console.cli", "--interval", "0.25", "monitor", "--json",
+               "--count", "6"]
+        out = subprocess.run(cmd, cwd=REPO, env=env_for_repo(), capture_output=True, text=True,
+                             timeout=60, check=False)
+        ticks = [json.loads(line)["monotonic"] for line in out.stdout.splitlines() if line.strip()]
         d["ticks"] = len(ticks)
         gaps = [b - a for a, b in itertools.pairwise(ticks)]
         d["gaps_s"] = [round(g, 3) for g in gaps]
-        if len(ticks) < 5:
-            d["problems"].append(f"{len(ticks)} ticks in 1.4 s at 0.25 s")
-        if d["stop_s"] > 0.5:
-            d["problems"].append(f"stop() took {d['stop_s']} s")
+        if out.returncode != 0 or len(ticks) != 6:
+            d["problems"].append(f"monitor exited {out.returncode} with {len(ticks)} lines")
+        if gaps and not all(0.2 <= g <= 0.5 for g in gaps):
+            d["problems"].append(f"gaps {d['gaps_s']} are not ~0.25 s")
 
     with check("sampling_cost") as d:
         cost_telemetry = Telemetry()
@@ -328,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
             total.append(s.sample_cost_s or 0.0)
             nv.append(cost_telemetry.last_nvml_cost_s or 0.0)
             host.append(cost_telemetry.last_host_cost_s or 0.0)
-        d["per_tick"] = {"nvml": summary_us(nv), "psutil": summary_us(host), "total": summary_us(total)}
+        d["per_tick"] = {"nvml": summary_us(nv), "psutil": summary_us(host),
+                         "total": summary_us(total)}
         d["gpus"] = len(s.gpus)
         d["processes"] = sum(len(g.processes) for g in s.gpus)
         from console.host.nvml import RecordingNvml
@@ -337,9 +353,11 @@ def main(argv: list[str] | None = None) -> int:
         per_call = Telemetry(nvml=recorder)
         for _ in range(50):
             per_call.sample()
-        d["per_nvml_function"] = {fn: summary_us(c) for fn, c in sorted(recorder.costs_s.items()) if len(c) > 1}
+        d["per_nvml_function"] = {fn: summary_us(c) for fn,
+                                  c in sorted(recorder.costs_s.items()) if len(c) > 1}
         for part, stats in d["per_tick"].items():
-            say(f"  {part:7s} mean {stats['mean_us']:8.1f} us  p50 {stats['p50_us']:8.1f} us  p99 {stats['p99_us']:8.1f} us")
+            say(f"  {part:7s} mean {stats['mean_us']:8.1f} us  p50 {stats['p50_us']:8.1f} us  p99 "
+                f"{stats['p99_us']:8.1f} us")
 
     with check("recording") as d:
         rec, _ = record(samples=2)

@@ -102,7 +102,8 @@ def record(samples: int = 2, gap_s: float = 1.0) -> tuple[dict[str, Any], Any]:
         "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     rec = recorder.recording(
-        note=f"Recorded from a real driver by gpu/record_nvml.py: {samples} samples {gap_s} s apart.",
+        note=f"Recorded from a real driver by gpu/record_nvml.py: {samples} samples {gap_s} s "
+             "apart.",
         source=source,
     )
     rec["expected_status"] = dataclasses.asdict(status)
@@ -127,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         stop_child(child)
     path = args.out / "nvml_recording.json"
     path.write_text(json.dumps(rec, indent=1) + "\n")
-    print(f"wrote {path}: {len(rec['calls'])} call keys, status {rec['expected_status']['state']}", flush=True)
+    print(f"wrote {path}: {len(rec['calls'])} call keys, status {rec['expected_status']['state']}",
+          flush=True)
     return 0 if rec["expected_status"]["state"] == "ok" else 1
 
 

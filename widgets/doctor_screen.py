@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from console.host.doctor import Check, Report
+from console.core.doctor_judge import Check, Report
 from widgets.key_footer import KeyFooter
 
 STATUS_STYLE = {"pass": "bold green", "warn": "bold yellow", "fail": "bold red"}
@@ -67,7 +67,8 @@ class DoctorScreen(ModalScreen[None]):
             box.border_title = "doctor"
             box.border_subtitle = "enter details · r run again · esc close"
             yield Static("running the checks…", id="doctor-summary")
-            table: DataTable[str | Text] = DataTable(id="doctor-table", cursor_type="row", zebra_stripes=True)
+            table: DataTable[str | Text] = DataTable(id="doctor-table", cursor_type="row",
+                                                     zebra_stripes=True)
             table.add_columns("status", "check", "verdict")
             yield table
             with VerticalScroll(id="doctor-details-box"):

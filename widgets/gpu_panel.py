@@ -107,6 +107,7 @@ class GpuPanel(Vertical):
         temp = gpu.temperature_c
         self.temperature.show(fmt_num(temp, "°C"), self.thresholds["temperature"].colour(temp))
         self.power.show(power_text(gpu), "na" if gpu.power_draw_w is None else "ok")
-        self.clock.show(fmt_num(gpu.sm_clock_mhz, " MHz"), "na" if gpu.sm_clock_mhz is None else "ok")
+        self.clock.show(fmt_num(gpu.sm_clock_mhz, " MHz"),
+                        "na" if gpu.sm_clock_mhz is None else "ok")
         self.reserved.show(fmt_bytes(gpu.memory_reserved_bytes),
                            "na" if gpu.memory_reserved_bytes is None else "ok")

@@ -17,7 +17,8 @@ from console.core.units import NA_TEXT, fmt_bytes
 
 # column key -> (label, sort key on a process, default descending)
 COLUMNS: dict[str, tuple[str, Callable[[GpuProcessSample], Any], bool]] = {
-    "memory": ("GPU memory", lambda p: p.gpu_memory_bytes if p.gpu_memory_bytes is not None else -1, True),
+    "memory": ("GPU memory", lambda p: p.gpu_memory_bytes if p.gpu_memory_bytes is not None else -1,
+               True),
     "gpu": ("GPU", lambda p: p.gpu_index, False),
     "pid": ("PID", lambda p: p.pid, False),
     "user": ("User", lambda p: p.user or "", False),

@@ -109,7 +109,8 @@ class KeyFooter(Widget):
         return left
 
     @staticmethod
-    def _key_parts(item: tuple[str, str, str, bool], pad_left: bool = True) -> list[tuple[str, str]]:
+    def _key_parts(item: tuple[str, str, str, bool],
+                   pad_left: bool = True) -> list[tuple[str, str]]:
         _key, display, description, enabled = item
         dim = "" if enabled else " dim"
         parts = [(f"{' ' if pad_left else ''}{display} ", f"bold $footer-key-foreground{dim}")]

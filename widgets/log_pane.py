@@ -45,10 +45,25 @@ from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
-LEVEL_NAMES = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARNING", ERROR: "ERROR"}
-LEVEL_BY_NAME = {"debug": DEBUG, "info": INFO, "warning": WARNING, "warn": WARNING,
-                 "error": ERROR, "critical": ERROR, "fatal": ERROR}
+from console.core.diagnose.levels import (
+    DEBUG,
+    ERROR,
+    INFO,
+    LEVEL_BY_NAME,
+    LEVEL_NAMES,
+    WARNING,
+    level_value,
+    line_level,
+    text_level,
+)
+from console.core.diagnose.parser import LogParser
+
+# The one classifier lives in the core (console.core.diagnose.levels); these names stay here
+# for the widgets that filter by level.
+__all__ = ["DEBUG", "ERROR", "INFO", "LEVEL_BY_NAME", "LEVEL_NAMES", "WARNING", "LogEntry",
+           "LogPane", "detect_level", "level_value"]
+detect_level = text_level  # a line's level from its words alone (no traceback context)
+
 MIN_LEVELS = (DEBUG, INFO, WARNING, ERROR)  # the order `l` cycles through
 
 MAX_LINE_CHARS = 4000  # longer lines are cut on screen (the session log keeps them whole)
@@ -58,38 +73,8 @@ CONSOLE_TAG = "» "
 _ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
-# Each pattern's earliest match decides (a logging prefix comes before the message it carries).
-_LEVEL_PATTERNS: tuple[tuple[int, re.Pattern[str]], ...] = (
-    (ERROR, re.compile(
-        r"Traceback \(most recent call last\)|\b(?:ERROR|CRITICAL|FATAL|FAILED)\b"
-        r"|\b\w*(?:Error|Exception)\b(?=:|\s*$)|\b\w+(?:Interrupt|Exit)\b(?=:|\s*$)"
-        r"|\bKilled\b|Segmentation fault|core dumped|^E\d{4} |(?i:\b(?:error|fatal):)"
-        r"|During handling of the above exception|The above exception was the direct cause")),
-    (WARNING, re.compile(r"\b(?:WARNING|WARN)\b|\b\w*Warning\b|^W\d{4} |(?i:\bwarning:)")),
-    (DEBUG, re.compile(r"\bDEBUG\b|^D\d{4} ")),
-    (INFO, re.compile(r"\bINFO\b|^I\d{4} ")),
-)
-_TRACEBACK_HEAD = "Traceback (most recent call last)"
 # A tqdm bar: "<desc>: 42%|####      | 5/12 [...]" (desc optional).
 _BAR_RE = re.compile(r"^(.*?)\s*\d{1,3}%\|")
-
-
-def detect_level(text: str) -> int:
-    """The level a line of output reads as (INFO when nothing says otherwise)."""
-    best: tuple[int, int] | None = None  # (position, -level)
-    for level, pattern in _LEVEL_PATTERNS:
-        m = pattern.search(text)
-        if m is not None and (best is None or (m.start(), -level) < best):
-            best = (m.start(), -level)
-    return INFO if best is None else -best[1]
-
-
-def level_value(level: str | int | None, default: int = INFO) -> int:
-    if level is None:
-        return default
-    if isinstance(level, int):
-        return level
-    return LEVEL_BY_NAME.get(level.lower(), default)
 
 
 def clean_text(text: str) -> str:
@@ -187,7 +172,7 @@ class LogPane(ScrollView, can_focus=True):
         self._filter_text = ""
         self._keys: dict[str, LogEntry] = {}  # replace_key -> its entry
         self._bars: dict[str, str] = {}  # open progress bar label -> its replace key
-        self._traceback_open = False
+        self._parser = LogParser()  # the lines' roles (traceback or not), for their levels
         self._max_cells = 0
         self._sel_anchor: int | None = None  # seq numbers
         self._sel_cursor: int | None = None
@@ -223,7 +208,8 @@ class LogPane(ScrollView, can_focus=True):
         self._append(entry)
         return entry
 
-    def add_event(self, text: str, level: str | int = "info", *, ts: float | None = None) -> LogEntry:
+    def add_event(self, text: str, level: str | int = "info", *,
+                  ts: float | None = None) -> LogEntry:
         """One of the console's own events (level "debug" | "info" | "warning" | "error")."""
         return self.add_line(text, stream="console", ts=ts, level=level_value(level))
 
@@ -245,20 +231,9 @@ class LogPane(ScrollView, can_focus=True):
                 del self._bars[key_label]
                 self._keys.pop(key, None)
             return entry
-        level = self._traceback_level(text)
-        return self.add_line(text, stream=stream, ts=ts, level=level)
+        parsed, _ = self._parser.feed(text)
+        return self.add_line(text, stream=stream, ts=ts, level=line_level(parsed, clean_text(text)))
 
-    def _traceback_level(self, text: str) -> int:
-        """Frames and code lines inside a Python traceback read as errors too."""
-        stripped = text.strip()
-        if _TRACEBACK_HEAD in text:
-            self._traceback_open = True
-            return ERROR
-        if self._traceback_open and stripped:
-            if not text[:1].isspace():
-                self._traceback_open = False  # the exception line ends it
-            return ERROR
-        return detect_level(text)
 
     def _append(self, entry: LogEntry) -> None:
         evicted = 0
@@ -608,7 +583,8 @@ class LogPane(ScrollView, can_focus=True):
             base = self.rich_style
             self._styles = {"base": base}
             for name in self.COMPONENT_CLASSES:
-                self._styles[name.removeprefix("log-pane--")] = base + self.get_component_rich_style(name)
+                style = base + self.get_component_rich_style(name)
+                self._styles[name.removeprefix("log-pane--")] = style
         return self._styles
 
     def _refresh_entry(self, entry: LogEntry) -> None:

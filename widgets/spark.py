@@ -40,7 +40,8 @@ def columns(values: Sequence[float], width: int, window: int | None = None) -> l
 
 
 class Spark(StyleCacheMixin, Widget):
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"spark--ok", "spark--warn", "spark--critical", "spark--na"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"spark--ok", "spark--warn", "spark--critical",
+                                             "spark--na"}
     DEFAULT_CSS = """
     Spark { height: 1; width: 1fr; min-width: 8; max-width: 48; margin-left: 1; }
     Spark > .spark--ok { color: $success 70%; }
@@ -81,7 +82,8 @@ class Spark(StyleCacheMixin, Widget):
         values, maximum, window = self.data
         shown = columns(values, width, window)
         maximum = maximum if maximum > 0 else 1.0
-        styles = {name: self.component_style(f"spark--{name}") for name in ("ok", "warn", "critical", "na")}
+        styles = {name: self.component_style(f"spark--{name}") for name in ("ok", "warn",
+                                                                            "critical", "na")}
         cells: list[tuple[int, Style]] = []
         for value in shown:
             eighths = round(min(max(value / maximum, 0.0), 1.0) * height * 8)

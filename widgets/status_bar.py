@@ -59,7 +59,8 @@ class StatusBar(Widget):
         else:
             status = nvml_text(sample.nvml)
             problem = sample.nvml.state in PROBLEM_STATES
-            when = f"{interval_s:g} s · {time.strftime('%H:%M:%S', time.localtime(sample.timestamp))}"
+            when = (f"{interval_s:g} s · "
+                    f"{time.strftime('%H:%M:%S', time.localtime(sample.timestamp))}")
         if stale_for_s is not None:
             when = f"no sample for {stale_for_s:.0f} s (sampler busy)"
             problem = True

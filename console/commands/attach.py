@@ -20,8 +20,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", default="vllm", help="metric names to read (vllm, sglang)")
     parser.add_argument("--json", action="store_true", help="JSON events, one per line")
     parser.add_argument("--seconds", type=float, default=None, help="stop watching after N s")
-    parser.add_argument("--interval", dest="attach_interval", type=float, default=1.0,
-                        help="seconds between samples (default 1)")
+    parser.add_argument(
+        "--interval",
+        dest="attach_interval",
+        type=float,
+        default=1.0,
+        help="seconds between samples (default 1)",
+    )
     parser.add_argument("--from-start", action="store_true", help="read the log from its start")
 
 
@@ -31,8 +36,15 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
     printer = _Printer(args.json)
     try:
-        watcher = Attached(args.pid, printer, log=args.log, url=args.url, engine=args.engine,
-                           interval_s=args.attach_interval, from_start=args.from_start)
+        watcher = Attached(
+            args.pid,
+            printer,
+            log=args.log,
+            url=args.url,
+            engine=args.engine,
+            interval_s=args.attach_interval,
+            from_start=args.from_start,
+        )
     except LookupError as exc:
         print(f"autoglm-console attach: {exc}", file=sys.stderr)
         return 2

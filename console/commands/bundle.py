@@ -97,7 +97,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     finally:
         telemetry.close()
 
-    check_result, check_problem = (None, None) if args.model is None else _check(args.model, config, sample)
+    check_result, check_problem = (None, None) if args.model is None else _check(args.model, config,
+                                                                                 sample)
 
     errors = []
     if log_path is None:
@@ -115,7 +116,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
             doctor_problem=doctor_problem, check_problem=check_problem, notes=notes,
         )
     except OSError as exc:
-        print(f"autoglm-console bundle: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"autoglm-console bundle: cannot write {path}: {exc.strerror or exc}",
+              file=sys.stderr)
         return 1
     print(written)
     return 0

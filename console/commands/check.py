@@ -4,7 +4,8 @@
 Exit 0: whole and fits (or fits tightly); 1: broken, or will not fit, or the requested device
 is not here; 2: usage errors (bad flags, a MODEL that is neither a directory nor a cached hub
 id). Reads headers and metadata only (`console.core.preflight`), estimates the memory
-(`console.core.estimate`) and compares it with what NVML says is free now (`console.host.telemetry`).
+(`console.core.estimate`) and compares it with what NVML says is free now
+(`console.host.telemetry`).
 The JSON schema is in docs/check.md. Light at import: the work happens in `run`.
 """
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from console.core.devices import default_device
 from console.core.units import fmt_bytes
 from console.host.config import Config
 
@@ -78,7 +80,8 @@ class _ProgressBar:
         filled = int(frac * 30)
         name = current[-40:] if current else "done"
         self.stream.write(f"\rverify hashes [{'#' * filled}{'.' * (30 - filled)}] "
-                          f"{frac * 100:5.1f}% {done / 2**30:6.2f}/{total / 2**30:.2f} GiB {name:<40}")
+                          f"{frac * 100:5.1f}% {done / 2**30:6.2f}/{total / 2**30:.2f} GiB "
+                          f"{name:<40}")
         if not current:
             self.stream.write("\n")
         self.stream.flush()
@@ -157,12 +160,9 @@ def assess(
     notes: list[str] = []
     memory, no_gpu = memory_now(sample)
     gpus = [m for m in memory if m.device.startswith("cuda")]
-    if device is None:
-        device = "cuda:0" if gpus else "cpu"
-        if no_gpu:
-            notes.append(f"{no_gpu}; checked against host RAM (device cpu)")
-    elif device == "cuda":
-        device = "cuda:0"
+    if device is None and no_gpu:
+        notes.append(f"{no_gpu}; checked against host RAM (device cpu)")
+    device = default_device(device, len(gpus))
     device_problem = None
     if device != "cpu" and not gpus:
         device_problem = f"no GPU: cannot check fit on {device} ({no_gpu})"

@@ -18,7 +18,8 @@ from console.host.config import Config, default_toml, load_config
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_mutually_exclusive_group()
-    what.add_argument("--default", action="store_true", help="print the default configuration (TOML)")
+    what.add_argument("--default", action="store_true",
+                      help="print the default configuration (TOML)")
     what.add_argument(
         "--check", nargs="?", const="", metavar="PATH",
         help="validate PATH (default: the file in use); exit 2 with one line if it is bad",
@@ -35,5 +36,6 @@ def run(args: argparse.Namespace, config: Config) -> int:
         print(f"ok: {checked.source}")
         return 0
     path = paths.default_config_path()
-    print(f"{path} ({'exists' if path.exists() else 'absent: defaults in use'}); in use: {config.source}")
+    print(f"{path} ({'exists' if path.exists() else 'absent: defaults in use'}); in use: "
+          f"{config.source}")
     return 0

@@ -57,7 +57,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if not causes:
         print(f"No known root cause recognised in {lines_read} lines.")
         return 0
-    print(f"{len(causes)} possible cause{'s' if len(causes) > 1 else ''} in {lines_read} lines, best first:")
+    print(f"{len(causes)} possible cause{'s' if len(causes) > 1 else ''} in {lines_read} lines, "
+          "best first:")
     for rank, cause in enumerate(causes, start=1):
         print()
         print(f"{rank}. {cause.title}  [{cause.id}, confidence {cause.confidence:.2f}]")

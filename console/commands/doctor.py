@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from console.host.doctor import format_report, run_doctor
+    from console.core.doctor_judge import format_report
+    from console.host.doctor import run_doctor
 
     if args.timeout <= 0:
         print(f"autoglm-console doctor: --timeout must be positive, got {args.timeout}",

@@ -8,14 +8,13 @@ prints one line (or one JSON object) per interval until Ctrl-C or `--count N` li
 from __future__ import annotations
 
 import argparse
-import json
-import queue
 import sys
 import time
 
-from console.core.sample import GpuSample, Sample
-from console.core.units import NA_TEXT, fmt_bytes, fmt_num, fmt_pct, fmt_rate
-from console.host.config import Config
+from console.core.sample_text import format_line, format_sample, to_json
+from console.host.config import MIN_INTERVAL_S, Config
+
+__all__ = ["PRIME_WAIT_S", "add_arguments", "format_line", "format_sample", "run", "to_json"]
 
 PRIME_WAIT_S = 0.25
 
@@ -31,10 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from console.host.telemetry import Sampler, Telemetry
+    from console.host.telemetry import Telemetry
 
     if args.count is not None and args.count < 1:
-        print(f"autoglm-console: monitor: --count: must be at least 1, got {args.count}", file=sys.stderr)
+        print(f"autoglm-console: monitor: --count: must be at least 1, got {args.count}",
+              file=sys.stderr)
         return 2
     telemetry = Telemetry()
     for pid in args.pid:
@@ -47,104 +47,19 @@ def run(args: argparse.Namespace, config: Config) -> int:
             sample = telemetry.sample()
             out.write(to_json(sample) + "\n" if args.json else format_sample(sample))
             return 0
-        samples: queue.Queue[Sample] = queue.Queue()
-        sampler = Sampler(telemetry, config.interval_s, samples.put, history_s=60).start()
-        try:
-            printed = 0
-            while args.count is None or printed < args.count:
-                sample = samples.get()
-                out.write((to_json(sample) if args.json else format_line(sample)) + "\n")
-                out.flush()
-                printed += 1
-        finally:
-            sampler.stop()
+        # One sample per interval on this thread: a slow NVML call only delays the next line.
+        interval = max(config.interval_s, MIN_INTERVAL_S)
+        due = time.monotonic()
+        printed = 0
+        while args.count is None or printed < args.count:
+            time.sleep(max(0.0, due - time.monotonic()))
+            due = max(due + interval, time.monotonic())
+            sample = telemetry.sample()
+            out.write((to_json(sample) if args.json else format_line(sample)) + "\n")
+            out.flush()
+            printed += 1
         return 0
     except BrokenPipeError:  # `monitor | head`
         return 0
     finally:
         telemetry.close()
-
-
-def to_json(sample: Sample) -> str:
-    return json.dumps(sample.to_json_dict(), separators=(",", ":"))
-
-
-def _gpu_line(g: GpuSample) -> str:
-    mem = f"{fmt_bytes(g.memory_used_bytes)} / {fmt_bytes(g.memory_total_bytes)}"
-    frac = g.memory_used_fraction
-    watts = f"{fmt_num(g.power_draw_w, ' W')} / {fmt_num(g.power_limit_w, ' W')}"
-    return (
-        f"GPU {g.index}  {g.name or NA_TEXT}  mem {mem} ({fmt_pct(None if frac is None else frac * 100)})"
-        f"  reserved {fmt_bytes(g.memory_reserved_bytes)}  util {fmt_pct(g.utilization_gpu_pct)}"
-        f"  mem-util {fmt_pct(g.utilization_memory_pct)}  {fmt_num(g.temperature_c, ' C')}"
-        f"  {watts}  SM {fmt_num(g.sm_clock_mhz, ' MHz')}"
-    )
-
-
-def format_sample(s: Sample) -> str:
-    """A compact readable table of one sample."""
-    h = s.host
-    lines = [
-        f"autoglm-console monitor  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(s.timestamp))}"
-        f"  (sample took {fmt_num(None if s.sample_cost_s is None else s.sample_cost_s * 1000, ' ms', 1)})",
-    ]
-    st = s.nvml
-    versions = "  ".join(
-        f"{k} {v}" for k, v in (("driver", st.driver_version), ("CUDA", st.cuda_driver_version)) if v
-    )
-    lines.append(f"NVML: {st.state}  {st.message}  {versions}".rstrip())
-    for g in s.gpus:
-        lines.append(_gpu_line(g))
-        lines.append(f"  {g.uuid or NA_TEXT}")
-        for p in sorted(g.processes, key=lambda p: -(p.gpu_memory_bytes or 0)):
-            lines.append(
-                f"  pid {p.pid:<8} {p.user or NA_TEXT:<12} {p.name or NA_TEXT:<20} "
-                f"{fmt_bytes(p.gpu_memory_bytes):>10}  {p.kind}"
-            )
-    cores = " ".join(f"{c:.0f}" for c in h.cpu_percent_per_core) or NA_TEXT
-    load = " ".join(f"{x:.2f}" for x in h.load_average) if h.load_average else NA_TEXT
-    ram_frac = h.ram_used_fraction
-    lines += [
-        f"CPU  {fmt_pct(h.cpu_percent)}  per core: {cores}  load {load}",
-        f"RAM  {fmt_bytes(h.ram_used_bytes)} used / {fmt_bytes(h.ram_total_bytes)}"
-        f"  available {fmt_bytes(h.ram_available_bytes)}"
-        f"  ({fmt_pct(None if ram_frac is None else ram_frac * 100)} not available)",
-        f"Swap {fmt_bytes(h.swap_used_bytes)} / {fmt_bytes(h.swap_total_bytes)}"
-        f"  in {fmt_rate(h.swap_in_bytes_per_s)}  out {fmt_rate(h.swap_out_bytes_per_s)}",
-        f"Disk read {fmt_rate(h.disk_read_bytes_per_s)}",
-    ]
-    for w in s.watched:
-        state = "alive" if w.alive else "gone"
-        lines.append(
-            f"pid {w.pid} ({state})  RSS {fmt_bytes(w.rss_bytes)}  CPU {fmt_pct(w.cpu_percent)}"
-            f"  GPU memory {fmt_bytes(w.gpu_memory_bytes)}"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def format_line(s: Sample) -> str:
-    """One line per sample for the streaming mode."""
-    h = s.host
-    ram_frac = h.ram_used_fraction
-    parts = [
-        time.strftime("%H:%M:%S", time.localtime(s.timestamp)),
-        f"cpu {fmt_pct(h.cpu_percent)}",
-        f"ram {fmt_pct(None if ram_frac is None else ram_frac * 100)}",
-        f"swap {fmt_bytes(h.swap_used_bytes)} in {fmt_rate(h.swap_in_bytes_per_s)}"
-        f" out {fmt_rate(h.swap_out_bytes_per_s)}",
-        f"disk-read {fmt_rate(h.disk_read_bytes_per_s)}",
-    ]
-    if not s.gpus:
-        parts.append(f"gpu: {s.nvml.message or s.nvml.state}")
-    for g in s.gpus:
-        parts.append(
-            f"gpu{g.index} {fmt_bytes(g.memory_used_bytes)}/{fmt_bytes(g.memory_total_bytes)}"
-            f" util {fmt_pct(g.utilization_gpu_pct)} {fmt_num(g.temperature_c, 'C')}"
-            f" {fmt_num(g.power_draw_w, 'W')}"
-        )
-    for w in s.watched:
-        parts.append(
-            f"pid{w.pid} {'rss ' + fmt_bytes(w.rss_bytes) if w.alive else 'gone'}"
-            f" cpu {fmt_pct(w.cpu_percent)}"
-        )
-    return "  ".join(parts)

@@ -25,13 +25,24 @@ REMAINDER_DEST = "cmd"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("cmd", nargs="*", metavar="CMD", help="after '--': the command and its arguments")
+    parser.add_argument(
+        "cmd", nargs="*", metavar="CMD", help="after '--': the command and its arguments"
+    )
     parser.add_argument("--json", action="store_true", help="JSON events, one per line")
-    parser.add_argument("--sample-seconds", type=float, default=0.5,
-                        help="seconds between memory samples (default 0.5)")
-    parser.add_argument("--no-guard", action="store_true", help="do not pause/abort on memory levels")
-    parser.add_argument("--clean-shm", action="store_true",
-                        help="remove the /dev/shm files it left behind (they are named either way)")
+    parser.add_argument(
+        "--sample-seconds",
+        type=float,
+        default=0.5,
+        help="seconds between memory samples (default 0.5)",
+    )
+    parser.add_argument(
+        "--no-guard", action="store_true", help="do not pause/abort on memory levels"
+    )
+    parser.add_argument(
+        "--clean-shm",
+        action="store_true",
+        help="remove the /dev/shm files it left behind (they are named either way)",
+    )
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -41,13 +52,20 @@ def run(args: argparse.Namespace, config: Config) -> int:
     from console.host.telemetry import Telemetry
 
     if not args.cmd:
-        print("autoglm-console run: no command given: autoglm-console run -- CMD [ARGS...]",
-              file=sys.stderr)
+        print(
+            "autoglm-console run: no command given: autoglm-console run -- CMD [ARGS...]",
+            file=sys.stderr,
+        )
         return 2
     printer = _Printer(args.json)
     guard = None if args.no_guard else GuardOptions(config.thresholds, config.auto_resume)
-    watch = ProcessWatch(args.cmd, printer, sample_s=max(0.1, args.sample_seconds),
-                         telemetry=Telemetry(), guard_options=guard)
+    watch = ProcessWatch(
+        args.cmd,
+        printer,
+        sample_s=max(0.1, args.sample_seconds),
+        telemetry=Telemetry(),
+        guard_options=guard,
+    )
     stop_now = threading.Event()
     shm_before = procs.shm_snapshot()
     previous = signal.signal(signal.SIGINT, lambda *_: stop_now.set())
@@ -69,8 +87,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
     report_shm(printer, procs.shm_leftovers(shm_before), clean=args.clean_shm)
     if not args.json:
         ids = ", ".join(watch.causes) or "none recognised"
-        print(f"autoglm-console run: {args.cmd[0]}: {procs.describe_exit(code)}; causes: {ids}; "
-              f"peak RSS {watch.peak_rss_bytes / 2**20:.0f} MiB", file=sys.stderr)
+        print(
+            f"autoglm-console run: {args.cmd[0]}: {procs.describe_exit(code)}; causes: {ids}; "
+            f"peak RSS {watch.peak_rss_bytes / 2**20:.0f} MiB",
+            file=sys.stderr,
+        )
     return procs.shell_exit_code(code)
 
 
@@ -79,5 +100,11 @@ def report_shm(printer: Callable[[dict[str, Any]], None], left: list[Any], *, cl
     from console.host import procs
 
     problems = procs.remove_shm(left) if clean else []
-    printer({"event": "shm", "removed": clean and not problems, "problems": problems,
-             "leftovers": [{"path": str(f.path), "size_bytes": f.size_bytes} for f in left]})
+    printer(
+        {
+            "event": "shm",
+            "removed": clean and not problems,
+            "problems": problems,
+            "leftovers": [{"path": str(f.path), "size_bytes": f.size_bytes} for f in left],
+        }
+    )

@@ -56,34 +56,68 @@ print(json.dumps(out))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", help="model directory, a cached hub id, or 'demo'")
-    parser.add_argument("extra", nargs="*", metavar="EXTRA",
-                        help="after '--': arguments passed to the engine as they are")
-    parser.add_argument("--engine", choices=serving.ENGINES, default="vllm",
-                        help="which server to start (default vllm)")
+    parser.add_argument(
+        "model", metavar="MODEL", help="model directory, a cached hub id, or 'demo'"
+    )
+    parser.add_argument(
+        "extra",
+        nargs="*",
+        metavar="EXTRA",
+        help="after '--': arguments passed to the engine as they are",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=serving.ENGINES,
+        default="vllm",
+        help="which server to start (default vllm)",
+    )
     parser.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--preset", choices=serving.PRESETS,
-                        help="'autoglm': AutoGLM-Phone-9B's official serving flags")
-    parser.add_argument("--engine-cmd", metavar="CMD",
-                        help="command that starts the engine (overrides [serve] <engine>_cmd), "
-                             "e.g. '/opt/vllm/bin/python -m vllm.entrypoints.openai.api_server'")
+    parser.add_argument(
+        "--preset",
+        choices=serving.PRESETS,
+        help="'autoglm': AutoGLM-Phone-9B's official serving flags",
+    )
+    parser.add_argument(
+        "--engine-cmd",
+        metavar="CMD",
+        help="command that starts the engine (overrides [serve] <engine>_cmd), "
+        "e.g. '/opt/vllm/bin/python -m vllm.entrypoints.openai.api_server'",
+    )
     parser.add_argument("--max-model-len", type=int, help="context length to serve")
     parser.add_argument("--max-images", type=int, help="images per prompt")
     parser.add_argument("--max-pixels", type=int, help="pixels per image")
-    parser.add_argument("--gpu-memory-utilization", type=float,
-                        help="fraction of the GPU the engine may use")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print the command line and the fit advice; start nothing")
+    parser.add_argument(
+        "--gpu-memory-utilization", type=float, help="fraction of the GPU the engine may use"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the command line and the fit advice; start nothing",
+    )
     parser.add_argument("--json", action="store_true", help="JSON events, one per line")
-    parser.add_argument("--ready-timeout", type=float, default=600.0,
-                        help="seconds to wait for ready before stopping it (default 600)")
-    parser.add_argument("--stall-seconds", type=float, default=300.0,
-                        help="flag a start-up phase that lasts longer than this (default 300)")
-    parser.add_argument("--clean-shm", action="store_true",
-                        help="remove the /dev/shm files the server left behind (named either way)")
-    parser.add_argument("--force", action="store_true",
-                        help="start even when the fit advice or the version check says no")
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=600.0,
+        help="seconds to wait for ready before stopping it (default 600)",
+    )
+    parser.add_argument(
+        "--stall-seconds",
+        type=float,
+        default=300.0,
+        help="flag a start-up phase that lasts longer than this (default 300)",
+    )
+    parser.add_argument(
+        "--clean-shm",
+        action="store_true",
+        help="remove the /dev/shm files the server left behind (named either way)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="start even when the fit advice or the version check says no",
+    )
 
 
 def resolve_model_dir(name: str, config: Config) -> Path:
@@ -94,7 +128,9 @@ def resolve_model_dir(name: str, config: Config) -> Path:
 
         target = demo.demo_dir()
         if not demo.is_complete(target):
-            raise LookupError("demo: not built yet; run `autoglm-console load demo` once to build it")
+            raise LookupError(
+                "demo: not built yet; run `autoglm-console load demo` once to build it"
+            )
         return target
     from console.commands.check import resolve_model
 
@@ -126,7 +162,9 @@ def probe_versions(argv: list[str]) -> dict[str, str | None] | None:
     if python is None:
         return None
     try:
-        out = subprocess.run(check=False, args=[python, "-c", _PROBE], capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            check=False, args=[python, "-c", _PROBE], capture_output=True, text=True, timeout=60
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:
@@ -154,7 +192,10 @@ def fit_request(spec: serving.ServeSpec, sample: Any, config: Config) -> serving
         max_model_len=spec.max_model_len or (serving.AUTOGLM_MAX_MODEL_LEN if autoglm else 4096),
         max_images=spec.max_images or (serving.AUTOGLM_MAX_IMAGES if autoglm else 0),
         max_pixels=spec.max_pixels or (serving.AUTOGLM_MAX_PIXELS if autoglm else 0),
-        gpu_memory_utilization=util, total_bytes=total, used_by_others_bytes=used, device=device,
+        gpu_memory_utilization=util,
+        total_bytes=total,
+        used_by_others_bytes=used,
+        device=device,
     )
 
 
@@ -204,9 +245,12 @@ def render_event(event: dict[str, Any]) -> str | None:
         extra = event.get("why") or event.get("signal") or ""
         return f"{t} {kind}: {extra}"
     if kind == "stopped":
-        return (f"{t} stopped in {event['seconds']:.1f} s ({', '.join(event['signals'])}); "
-                f"RSS {event['rss_before_bytes'] / 2**20:.0f} -> {event['rss_after_bytes'] / 2**20:.0f} MiB; "
-                f"{len(event['pids_left'])} processes left")
+        return (
+            f"{t} stopped in {event['seconds']:.1f} s ({', '.join(event['signals'])}); "
+            f"RSS {event['rss_before_bytes'] / 2**20:.0f} -> "
+            f"{event['rss_after_bytes'] / 2**20:.0f} MiB; "
+            f"{len(event['pids_left'])} processes left"
+        )
     if kind == "shm":
         left = event["leftovers"]
         if not left:
@@ -238,16 +282,29 @@ def run(args: argparse.Namespace, config: Config) -> int:
         return refuse(str(exc).strip("'\""))
     cmd_text = args.engine_cmd or config.serve_cmds.get(args.engine)
     try:
-        engine_cmd = serving.parse_engine_cmd(cmd_text, "--engine-cmd" if args.engine_cmd else
-                                              f"{config.source}: serve.{args.engine}_cmd") if cmd_text else ()
+        engine_cmd = (
+            serving.parse_engine_cmd(
+                cmd_text,
+                "--engine-cmd" if args.engine_cmd else f"{config.source}: serve.{args.engine}_cmd",
+            )
+            if cmd_text
+            else ()
+        )
     except serving.ServeError as exc:
         return refuse(str(exc))
     extra = list(args.extra)
     spec = serving.ServeSpec(
-        engine=args.engine, model=str(model_dir), port=args.port, host=args.host,
-        preset=args.preset, max_model_len=args.max_model_len, max_images=args.max_images,
-        max_pixels=args.max_pixels, gpu_memory_utilization=args.gpu_memory_utilization,
-        engine_cmd=engine_cmd, extra_args=tuple(extra),
+        engine=args.engine,
+        model=str(model_dir),
+        port=args.port,
+        host=args.host,
+        preset=args.preset,
+        max_model_len=args.max_model_len,
+        max_images=args.max_images,
+        max_pixels=args.max_pixels,
+        gpu_memory_utilization=args.gpu_memory_utilization,
+        engine_cmd=engine_cmd,
+        extra_args=tuple(extra),
     )
     try:
         argv = serving.build_command(spec)
@@ -274,16 +331,33 @@ def run(args: argparse.Namespace, config: Config) -> int:
         advice = None
         fit = {"verdict": "unknown", "why": str(exc)}
     versions = probe_versions(argv)
-    problems = ([] if versions is None else
-                serving.check_versions(args.engine, report.config or {}, versions,
-                                       gpu=req.device != "cpu"))
-    version_lines = ([p.line() for p in problems] if versions is not None else
-                     ["could not run the engine command's python to read its versions"])
+    problems = (
+        []
+        if versions is None
+        else serving.check_versions(
+            args.engine, report.config or {}, versions, gpu=req.device != "cpu"
+        )
+    )
+    version_lines = (
+        [p.line() for p in problems]
+        if versions is not None
+        else ["could not run the engine command's python to read its versions"]
+    )
     version_info: dict[str, Any] = {"versions": versions, "problems": version_lines}
     if args.dry_run:
         if args.json:
-            print(json.dumps({"command": argv, "command_line": serving.shell_line(argv),
-                              "fit": fit, "versions": version_info, "url": spec.base_url}, indent=2))
+            print(
+                json.dumps(
+                    {
+                        "command": argv,
+                        "command_line": serving.shell_line(argv),
+                        "fit": fit,
+                        "versions": version_info,
+                        "url": spec.base_url,
+                    },
+                    indent=2,
+                )
+            )
         else:
             print(serving.shell_line(argv))
             for line in fit.get("lines", [fit.get("why", "")]):
@@ -293,18 +367,27 @@ def run(args: argparse.Namespace, config: Config) -> int:
         return 0
     if not args.force:
         if advice is not None and advice.verdict != "fits":
-            return refuse("does not fit: " + "; ".join(advice.lines[2:] or advice.lines)
-                          + " (--force starts it anyway)", fit=fit)
+            return refuse(
+                "does not fit: "
+                + "; ".join(advice.lines[2:] or advice.lines)
+                + " (--force starts it anyway)",
+                fit=fit,
+            )
         if problems:
-            return refuse("; ".join(p.line() for p in problems) + " (--force starts it anyway)",
-                          versions=version_info)
+            return refuse(
+                "; ".join(p.line() for p in problems) + " (--force starts it anyway)",
+                versions=version_info,
+            )
 
     from console.engines.served import ServedEngine, ServedError
     from console.engines.supervise import GuardOptions
 
     printer = _Printer(args.json)
     engine = ServedEngine(
-        spec, printer, telemetry=telemetry, stall_s=args.stall_seconds,
+        spec,
+        printer,
+        telemetry=telemetry,
+        stall_s=args.stall_seconds,
         guard_options=GuardOptions(config.thresholds, config.auto_resume, during_startup_only=True),
         env={"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")},
     )

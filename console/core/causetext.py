@@ -17,7 +17,8 @@ from typing import Any
 from console.core.diagnose import Cause, DiagnosedError, DiagnosisContext
 from console.core.units import fmt_bytes, fmt_pct
 
-# Doctor checks that bear on each cause (console/host/doctor.py ids; `pkg_*` matches every package).
+# Doctor checks that bear on each cause (console/core/doctor_judge.py ids; `pkg_*` matches every
+# package).
 DOCTOR_CHECKS_FOR_CAUSE: dict[str, tuple[str, ...]] = {
     "cuda_unavailable": ("nvidia_driver", "torch", "cuda_visible_devices"),
     "cuda_driver_mismatch": ("nvidia_driver", "torch", "cuda_compat", "arch"),
@@ -92,7 +93,7 @@ def _relevant(check_id: str, wanted: Sequence[str]) -> bool:
 
 def doctor_facts(report: Any, cause_id: str | None) -> list[str]:
     """The doctor's checks that bear on the cause (whatever their status), then the other
-    failures. `report`: console.host.doctor.Report or None."""
+    failures. `report`: console.core.doctor_judge.Report or None."""
     if report is None:
         return []
     wanted = DOCTOR_CHECKS_FOR_CAUSE.get(cause_id or "", ())

@@ -711,7 +711,8 @@ def fit(
         fits.append(_device_fit(share.total_bytes, mem, host_level))
     worst = max(fits, key=lambda f: _RANK[f.verdict])
     if worst.verdict == "fits":
-        reason = f"needs {_gib(worst.need_bytes)} of {_gib(worst.free_bytes)} free on {worst.device}"
+        reason = (f"needs {_gib(worst.need_bytes)} of {_gib(worst.free_bytes)} free on "
+                  f"{worst.device}")
     elif worst.verdict == "tight":
         reason = (f"{worst.device}: needs {_gib(worst.need_bytes)} of {_gib(worst.free_bytes)} "
                   f"free; usage would reach {worst.used_after_pct:.0f}%, over the "

@@ -1,8 +1,8 @@
 """The guard: pure decisions about memory pressure during a load (and a generate).
 
 (readings or a Sample, thresholds, state, time) -> verdict. No I/O and no clock reads: the
-caller passes `now` (monotonic seconds) and the samples. The engine asks `admit_tensor`
-before each tensor it places and `evaluate` on each telemetry sample; the UI shows `why`.
+caller passes `now` (monotonic seconds) and the samples. The engine asks `evaluate` on
+each telemetry sample; the UI shows `why`.
 
 Resources (console.host.config.GUARD_RESOURCES) and their units:
     vram     % of a GPU's memory used (NVML, every process counted), one reading per GPU
@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from console.core.sample import GpuSample, Sample
+from console.core.sample import Sample
 from console.host.config import GUARD_RESOURCES, Levels
 
 MIB = 1024**2
@@ -353,53 +353,6 @@ def derive_levels(base: Levels, given: Mapping[str, float | None]) -> dict[str, 
     if "resume" not in given and pause != base.pause:
         out["resume"] = max(0.0, pause - (base.pause - base.resume))
     return out
-
-
-# ----------------------------------------------------------------------------------------------
-# Per-tensor look-ahead
-
-
-@dataclass(frozen=True, slots=True)
-class Admission:
-    """May the next tensor be placed? `crossing` says which level it would reach."""
-
-    ok: bool
-    level: str | None  # None, "warn", "pause", "abort"
-    value_after: float  # % the device reaches with the tensor
-    why: str
-    crossing: Crossing | None = None
-
-
-def admit_tensor(
-    device: str,
-    total_bytes: int,
-    used_bytes: int,
-    tensor_bytes: int,
-    thresholds: Mapping[str, Levels],
-) -> Admission:
-    """Check current usage + this tensor's bytes against the pause (and abort) level of the
-    device it goes to: a GPU ("cuda:N", VRAM %, used from NVML) or the host ("cpu": RAM %,
-    used = total - available). `used_bytes` should include what was placed since the reading.
-    ok is False at the pause level and above: the engine pauses before placing it."""
-    if total_bytes <= 0:
-        return Admission(True, None, 0.0, "no memory reading: not checked")
-    resource = "ram" if device == "cpu" else "vram"
-    levels = thresholds[resource]
-    after_pct = 100.0 * (used_bytes + tensor_bytes) / total_bytes
-    reading = Reading(resource, after_pct, None if device == "cpu" else device)
-    c = classify(reading, levels)
-    if c is None:
-        return Admission(True, None, after_pct, "")
-    why = (f"{c.label} would reach {after_pct:.1f}% with the next tensor "
-           f"({tensor_bytes / MIB:.1f} MiB): {c.level} level {c.threshold:.0f}%")
-    return Admission(c.level == "warn", c.level, after_pct, why, c)
-
-
-def gpu_used_bytes(gpu: GpuSample, placed_since_sample_bytes: int = 0) -> int | None:
-    """NVML used + what the engine placed since the sample was taken."""
-    if gpu.memory_used_bytes is None:
-        return None
-    return gpu.memory_used_bytes + placed_since_sample_bytes
 
 
 # ----------------------------------------------------------------------------------------------

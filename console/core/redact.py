@@ -48,7 +48,8 @@ _RULES: tuple[_Rule, ...] = (
      re.compile(r"(?<![\w.])(" + _LOWER_SECRET_NAME + r"[\"']?\s*[=:]\s*[\"']?)(?!\*\*\*)"
                 r"(?!None\b|True\b|False\b)[^\s\"',;)}]+"), r"\1" + MASK),
     # Command-line flags: --token X, --hf-token=X, --api-key X.
-    (("--",), re.compile(r"(?i)(--(?:hf[-_])?(?:token|api[-_]key|password|secret)[= ]\s*)[^\s\"']+"),
+    (("--",),
+     re.compile(r"(?i)(--(?:hf[-_])?(?:token|api[-_]key|password|secret)[= ]\s*)[^\s\"']+"),
      r"\1" + MASK),
     # Token formats recognisable on their own, wherever they appear.
     (("hf_",), re.compile(r"\bhf_[A-Za-z0-9]{20,}"), "hf_" + MASK),

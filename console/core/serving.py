@@ -69,10 +69,14 @@ def parse_engine_cmd(text: str, source: str = "--engine-cmd") -> tuple[str, ...]
     try:
         words = tuple(shlex.split(text))
     except ValueError as exc:
-        raise ServeError(f"{source}: cannot split {text!r} into words ({exc}); quote it properly") from None
+        raise ServeError(
+            f"{source}: cannot split {text!r} into words ({exc}); quote it properly"
+        ) from None
     if not words:
-        raise ServeError(f"{source}: empty command; give the engine's program, e.g. "
-                         "'/opt/vllm/bin/python -m vllm.entrypoints.openai.api_server'")
+        raise ServeError(
+            f"{source}: empty command; give the engine's program, e.g. "
+            "'/opt/vllm/bin/python -m vllm.entrypoints.openai.api_server'"
+        )
     return words
 
 
@@ -102,19 +106,36 @@ def build_command(spec: ServeSpec) -> list[str]:
         if max_len:
             opts.append((("--max-model-len",), ["--max-model-len", str(max_len)]))
         if images:
-            opts.append((("--limit-mm-per-prompt",),
-                         ["--limit-mm-per-prompt", json.dumps({"image": images}, separators=(",", ":"))]))
+            opts.append(
+                (
+                    ("--limit-mm-per-prompt",),
+                    ["--limit-mm-per-prompt", json.dumps({"image": images}, separators=(",", ":"))],
+                )
+            )
         if pixels:
-            opts.append((("--mm-processor-kwargs",),
-                         ["--mm-processor-kwargs", json.dumps({"max_pixels": pixels}, separators=(",", ":"))]))
+            opts.append(
+                (
+                    ("--mm-processor-kwargs",),
+                    [
+                        "--mm-processor-kwargs",
+                        json.dumps({"max_pixels": pixels}, separators=(",", ":")),
+                    ],
+                )
+            )
         if spec.gpu_memory_utilization is not None:
-            opts.append((("--gpu-memory-utilization",),
-                         ["--gpu-memory-utilization", f"{spec.gpu_memory_utilization:g}"]))
+            opts.append(
+                (
+                    ("--gpu-memory-utilization",),
+                    ["--gpu-memory-utilization", f"{spec.gpu_memory_utilization:g}"],
+                )
+            )
         if autoglm:
             opts += [
                 (("--mm-encoder-tp-mode",), ["--mm-encoder-tp-mode", "data"]),
-                (("--mm_processor_cache_type", "--mm-processor-cache-type"),
-                 ["--mm_processor_cache_type", "shm"]),
+                (
+                    ("--mm_processor_cache_type", "--mm-processor-cache-type"),
+                    ["--mm_processor_cache_type", "shm"],
+                ),
                 (("--chat-template-content-format",), ["--chat-template-content-format", "string"]),
                 (("--allowed-local-media-path",), ["--allowed-local-media-path", "/"]),
             ]
@@ -126,8 +147,12 @@ def build_command(spec: ServeSpec) -> list[str]:
         if max_len:
             opts.append((("--context-length",), ["--context-length", str(max_len)]))
         if spec.gpu_memory_utilization is not None:
-            opts.append((("--mem-fraction-static",),
-                         ["--mem-fraction-static", f"{spec.gpu_memory_utilization:g}"]))
+            opts.append(
+                (
+                    ("--mem-fraction-static",),
+                    ["--mem-fraction-static", f"{spec.gpu_memory_utilization:g}"],
+                )
+            )
         if autoglm:
             opts.append((("--mm-enable-dp-encoder",), ["--mm-enable-dp-encoder"]))
     else:  # transformers serve: the model is its FORCE_MODEL argument
@@ -193,8 +218,9 @@ MODEL_NEEDS: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 
-def check_versions(engine: str, config: Mapping[str, Any], versions: Mapping[str, str | None],
-                   *, gpu: bool) -> list[VersionProblem]:
+def check_versions(
+    engine: str, config: Mapping[str, Any], versions: Mapping[str, str | None], *, gpu: bool
+) -> list[VersionProblem]:
     """The engine environment's package versions (`versions`: name -> version or None) against
     what the model needs. `gpu`: a GPU is to be used (the engine's torch must have CUDA)."""
     problems: list[VersionProblem] = []
@@ -202,8 +228,11 @@ def check_versions(engine: str, config: Mapping[str, Any], versions: Mapping[str
     needs = MODEL_NEEDS.get(model_type, {})
     engine_pkg = {"vllm": "vllm", "sglang": "sglang", "transformers": "transformers"}[engine]
     if versions.get(engine_pkg) is None:
-        problems.append(VersionProblem(engine_pkg, None, "installed",
-                                       "the engine command's python cannot import it"))
+        problems.append(
+            VersionProblem(
+                engine_pkg, None, "installed", "the engine command's python cannot import it"
+            )
+        )
     for pkg, (minimum, why) in needs.items():
         if pkg in ("vllm", "sglang") and pkg != engine_pkg:
             continue
@@ -213,14 +242,26 @@ def check_versions(engine: str, config: Mapping[str, Any], versions: Mapping[str
     wanted = str(config.get("transformers_version") or "")
     have = versions.get("transformers")
     if wanted and have and _vtuple(have)[:1] < _vtuple(wanted)[:1]:
-        problems.append(VersionProblem(
-            "transformers", have, f">= {wanted.split('.', maxsplit=1)[0]}.0",
-            f"the checkpoint was saved by transformers {wanted}; an older major may not read it "
-            f"(vLLM 0.12 pins transformers < 5)"))
+        problems.append(
+            VersionProblem(
+                "transformers",
+                have,
+                f">= {wanted.split('.', maxsplit=1)[0]}.0",
+                f"the checkpoint was saved by transformers {wanted}; "
+                "an older major may not read it "
+                f"(vLLM 0.12 pins transformers < 5)",
+            )
+        )
     torch_v = versions.get("torch")
     if gpu and torch_v is not None and versions.get("torch.cuda") is None:
-        problems.append(VersionProblem("torch", torch_v, "a CUDA build",
-                                       "the engine's torch has no CUDA: it cannot use the GPU"))
+        problems.append(
+            VersionProblem(
+                "torch",
+                torch_v,
+                "a CUDA build",
+                "the engine's torch has no CUDA: it cannot use the GPU",
+            )
+        )
     return problems
 
 
@@ -262,8 +303,13 @@ class FitBreakdown:
 
     @property
     def total_bytes(self) -> int:
-        return (self.weights_bytes + self.kv_bytes + self.vision_bytes + self.activation_bytes
-                + self.reserve_bytes)
+        return (
+            self.weights_bytes
+            + self.kv_bytes
+            + self.vision_bytes
+            + self.activation_bytes
+            + self.reserve_bytes
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,18 +357,22 @@ def vision_bytes(config: Mapping[str, Any], max_pixels: int, images: int, dtype_
     return int(images * patches * int(hidden) * dtype_bytes * VISION_BYTES_PER_PATCH_FACTOR)
 
 
-def fit_breakdown(config: Mapping[str, Any], tensors: Sequence[est.TensorSpec],
-                  req: FitInput) -> FitBreakdown:
+def fit_breakdown(
+    config: Mapping[str, Any], tensors: Sequence[est.TensorSpec], req: FitInput
+) -> FitBreakdown:
     geo = est.geometry(config)
     weights = est.weights_breakdown(config, tensors, req.dtype)
     compute = weights.target_dtype if weights.target_dtype in ("F16", "BF16", "F32") else "BF16"
     e = est.SAFETENSORS_DTYPE_BITS[compute] // 8
     per_token = est.kv_bytes_per_token(geo, compute)
     kv = per_token * req.max_model_len
-    acts = est.activation_breakdown(geo, compute, min(req.max_model_len, PROFILE_TOKENS), 1,
-                                    on_cpu=req.device == "cpu")
+    acts = est.activation_breakdown(
+        geo, compute, min(req.max_model_len, PROFILE_TOKENS), 1, on_cpu=req.device == "cpu"
+    )
     vis = vision_bytes(config, req.max_pixels, req.max_images, e)
-    reserve = 0 if req.device == "cpu" else est.DEFAULT_CUDA_CONTEXT_BYTES + CUDA_GRAPH_RESERVE_BYTES
+    reserve = (
+        0 if req.device == "cpu" else est.DEFAULT_CUDA_CONTEXT_BYTES + CUDA_GRAPH_RESERVE_BYTES
+    )
     return FitBreakdown(weights.bytes, kv, vis, acts.total_bytes, reserve, per_token)
 
 
@@ -339,7 +389,9 @@ def _largest(lo: int, hi: int, fits: Any) -> int | None:
     return lo
 
 
-def advise(config: Mapping[str, Any], tensors: Sequence[est.TensorSpec], req: FitInput) -> FitAdvice:
+def advise(
+    config: Mapping[str, Any], tensors: Sequence[est.TensorSpec], req: FitInput
+) -> FitAdvice:
     """Does the engine fit under its memory fraction, and if not, the largest max-model-len,
     max_pixels and image count that do (each with the others as asked); refuses with the
     numbers when even the weights do not fit."""
@@ -378,23 +430,31 @@ def advise(config: Mapping[str, Any], tensors: Sequence[est.TensorSpec], req: Fi
         for pixels in sorted({req.max_pixels, 2_000_000, 1_000_000, 500_000}, reverse=True):
             if pixels > req.max_pixels:
                 continue
-            best = _largest(256, req.max_model_len,
-                            lambda n, px=pixels: total(max_model_len=n, max_images=1,
-                                                       max_pixels=px) <= budget)
+            best = _largest(
+                256,
+                req.max_model_len,
+                lambda n, px=pixels: total(max_model_len=n, max_images=1, max_pixels=px) <= budget,
+            )
             if best is not None:
                 proposals = {"max_images": 1, "max_pixels": pixels, "max_model_len": best}
                 break
     floor = total(max_model_len=256, max_images=0)
     if floor > budget:
-        lines.append(f"cannot fit: even 256 tokens without images need {floor / gib:.2f} GiB "
-                     f"> {budget / gib:.2f} GiB; use a GPU with more free memory, raise "
-                     "--gpu-memory-utilization or quantize")
+        lines.append(
+            f"cannot fit: even 256 tokens without images need {floor / gib:.2f} GiB "
+            f"> {budget / gib:.2f} GiB; use a GPU with more free memory, raise "
+            "--gpu-memory-utilization or quantize"
+        )
         return FitAdvice("cannot_fit", need, budget, req, proposals, tuple(lines))
-    flags = {"max_model_len": "--max-model-len", "max_pixels": "max_pixels",
-             "max_images": "image count"}
+    flags = {
+        "max_model_len": "--max-model-len",
+        "max_pixels": "max_pixels",
+        "max_images": "image count",
+    }
     if len(proposals) == 3 and proposals.get("max_images") == 1:
-        lines.append("fits only with all of: " + ", ".join(
-            f"{flags[k]} {v}" for k, v in proposals.items()))
+        lines.append(
+            "fits only with all of: " + ", ".join(f"{flags[k]} {v}" for k, v in proposals.items())
+        )
     else:
         for key, value in proposals.items():
             lines.append(f"fits with {flags[key]} {value} (others as asked)")
@@ -403,18 +463,29 @@ def advise(config: Mapping[str, Any], tensors: Sequence[est.TensorSpec], req: Fi
 
 def _fields(req: FitInput) -> dict[str, Any]:
     return {
-        "max_model_len": req.max_model_len, "max_images": req.max_images,
-        "max_pixels": req.max_pixels, "gpu_memory_utilization": req.gpu_memory_utilization,
-        "total_bytes": req.total_bytes, "used_by_others_bytes": req.used_by_others_bytes,
-        "device": req.device, "dtype": req.dtype,
+        "max_model_len": req.max_model_len,
+        "max_images": req.max_images,
+        "max_pixels": req.max_pixels,
+        "gpu_memory_utilization": req.gpu_memory_utilization,
+        "total_bytes": req.total_bytes,
+        "used_by_others_bytes": req.used_by_others_bytes,
+        "device": req.device,
+        "dtype": req.dtype,
     }
 
 
 # ----------------------------------------------------------------------------------------------
 # The start-up timeline
 
-PHASES = ("started", "weights_loading", "weights_loaded", "profiling", "kv_cache_sized",
-          "cuda_graphs", "server_up")
+PHASES = (
+    "started",
+    "weights_loading",
+    "weights_loaded",
+    "profiling",
+    "kv_cache_sized",
+    "cuda_graphs",
+    "server_up",
+)
 
 # engine -> [(phase, pattern)], matched in order on each line. vLLM: read in its logs
 # (0.32 CPU build, measured here) and in its GPU log wording; SGLang: its documented lines
@@ -423,10 +494,20 @@ _TIMELINE: dict[str, list[tuple[str, re.Pattern[str]]]] = {
     "vllm": [
         ("weights_loading", re.compile(r"Starting to load model|Loading safetensors checkpoint")),
         ("weights_loaded", re.compile(r"Loading weights took|Model loading took")),
-        ("profiling", re.compile(r"Memory profiling takes|Warming up model|profiling/warmup run|"
-                                 r"Available KV cache memory")),
-        ("kv_cache_sized", re.compile(r"(GPU|CPU) KV cache size:|# (GPU|CPU) blocks:|"
-                                      r"init engine \(profile, create kv cache")),
+        (
+            "profiling",
+            re.compile(
+                r"Memory profiling takes|Warming up model|profiling/warmup run|"
+                r"Available KV cache memory"
+            ),
+        ),
+        (
+            "kv_cache_sized",
+            re.compile(
+                r"(GPU|CPU) KV cache size:|# (GPU|CPU) blocks:|"
+                r"init engine \(profile, create kv cache"
+            ),
+        ),
         ("cuda_graphs", re.compile(r"Capturing CUDA graph|Graph capturing finished")),
         ("server_up", re.compile(r"Uvicorn running on|Application startup complete")),
     ],
@@ -454,8 +535,13 @@ class PhaseMark:
     vram_bytes: int | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {"phase": self.phase, "t_s": round(self.t_s, 3), "line": self.line,
-                "rss_bytes": self.rss_bytes, "vram_bytes": self.vram_bytes}
+        return {
+            "phase": self.phase,
+            "t_s": round(self.t_s, 3),
+            "line": self.line,
+            "rss_bytes": self.rss_bytes,
+            "vram_bytes": self.vram_bytes,
+        }
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -464,7 +550,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 def clean_line(line: str, limit: int = 400) -> str:
     """Engine output made safe for a terminal: escapes and control characters removed."""
-    text = _CONTROL.sub("", _ANSI.sub("", line.rsplit("\r", maxsplit=1)[-1] if "\r" in line.rstrip("\r") else line))
+    text = _CONTROL.sub(
+        "", _ANSI.sub("", line.rsplit("\r", maxsplit=1)[-1] if "\r" in line.rstrip("\r") else line)
+    )
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -488,8 +576,9 @@ class Timeline:
     def seen(self, phase: str) -> bool:
         return any(m.phase == phase for m in self.marks)
 
-    def feed(self, line: str, t_s: float, *, rss_bytes: int | None = None,
-             vram_bytes: int | None = None) -> PhaseMark | None:
+    def feed(
+        self, line: str, t_s: float, *, rss_bytes: int | None = None, vram_bytes: int | None = None
+    ) -> PhaseMark | None:
         """One log line at `t_s`: the new phase it marks, or None."""
         for phase, pattern in _TIMELINE[self.engine]:
             if pattern.search(line) and not self.seen(phase):
@@ -505,7 +594,8 @@ class Timeline:
             return None
         last = self.marks[-1]
         if now_s - last.t_s > threshold_s:
-            return f"stuck in '{last.phase}' for {now_s - last.t_s:.0f} s (threshold {threshold_s:g} s)"
+            held = now_s - last.t_s
+            return f"stuck in '{last.phase}' for {held:.0f} s (threshold {threshold_s:g} s)"
         return None
 
 
@@ -534,10 +624,13 @@ class ServerMetrics:
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
-            "kv_cache_usage": self.kv_cache_usage, "running": self.running,
-            "waiting": self.waiting, "preemptions_total": self.preemptions_total,
+            "kv_cache_usage": self.kv_cache_usage,
+            "running": self.running,
+            "waiting": self.waiting,
+            "preemptions_total": self.preemptions_total,
             "generation_tokens_total": self.generation_tokens_total,
-            "prompt_tokens_total": self.prompt_tokens_total, "ttft_mean_s": self.ttft_mean_s,
+            "prompt_tokens_total": self.prompt_tokens_total,
+            "ttft_mean_s": self.ttft_mean_s,
             "throughput_tok_s": self.throughput_tok_s,
         }
 

@@ -19,9 +19,18 @@ from console.host import procs
 
 
 class Attached:
-    def __init__(self, pid: int, on_event: OnEvent, *, log: str | None = None,
-                 url: str | None = None, engine: str = "vllm", interval_s: float = 1.0,
-                 from_start: bool = False, telemetry: Any | None = None) -> None:
+    def __init__(
+        self,
+        pid: int,
+        on_event: OnEvent,
+        *,
+        log: str | None = None,
+        url: str | None = None,
+        engine: str = "vllm",
+        interval_s: float = 1.0,
+        from_start: bool = False,
+        telemetry: Any | None = None,
+    ) -> None:
         if not psutil.pid_exists(pid):
             raise LookupError(f"PID {pid}: no such process")
         self.pid = pid
@@ -62,7 +71,9 @@ class Attached:
         self._partial = lines.pop()
         for line in lines:
             self.emit({"event": "log", "line": serving.clean_line(line)})
-            for d in self.diagnoser.feed(line.split("\r")[-1], DiagnosisContext(engine_pid=self.pid)):
+            for d in self.diagnoser.feed(
+                line.split("\r")[-1], DiagnosisContext(engine_pid=self.pid)
+            ):
                 self.causes.extend(c.id for c in d.causes if c.id not in self.causes)
                 self.emit(diagnosis_event(d))
 
@@ -89,8 +100,9 @@ class Attached:
         return alive
 
     def run(self, seconds: float | None = None) -> None:
-        self.emit({"event": "attached", "pid": self.pid, "log": str(self.log_path or ""),
-                   "url": self.url})
+        self.emit(
+            {"event": "attached", "pid": self.pid, "log": str(self.log_path or ""), "url": self.url}
+        )
         while self.step():
             if seconds is not None and time.monotonic() - self.t0 >= seconds:
                 return

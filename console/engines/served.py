@@ -43,10 +43,13 @@ class ChatResult:
     tokens_per_s: float | None
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {"text": serving.clean_line(self.text, 2000),
-                "ttft_s": None if self.ttft_s is None else round(self.ttft_s, 4),
-                "total_s": round(self.total_s, 4), "completion_tokens": self.completion_tokens,
-                "tokens_per_s": None if self.tokens_per_s is None else round(self.tokens_per_s, 2)}
+        return {
+            "text": serving.clean_line(self.text, 2000),
+            "ttft_s": None if self.ttft_s is None else round(self.ttft_s, 4),
+            "total_s": round(self.total_s, 4),
+            "completion_tokens": self.completion_tokens,
+            "tokens_per_s": None if self.tokens_per_s is None else round(self.tokens_per_s, 2),
+        }
 
 
 def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
@@ -60,16 +63,30 @@ def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
         return 0, str(getattr(exc, "reason", exc))
 
 
-def chat(base_url: str, model: str, messages: Sequence[Mapping[str, Any]], *,
-         max_tokens: int = 16, timeout: float = 120.0, temperature: float = 0.0) -> ChatResult:
+def chat(
+    base_url: str,
+    model: str,
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    max_tokens: int = 16,
+    timeout: float = 120.0,
+    temperature: float = 0.0,
+) -> ChatResult:
     """One streaming `/v1/chat/completions` request: the text, time to first token and tok/s
     (completion tokens from the server's usage when it reports them, else one per chunk)."""
-    body = json.dumps({
-        "model": model, "messages": list(messages), "max_tokens": max_tokens, "stream": True,
-        "temperature": temperature, "stream_options": {"include_usage": True},
-    }).encode()
-    req = urllib.request.Request(base_url + "/v1/chat/completions", data=body,
-                                 headers={"Content-Type": "application/json"})
+    body = json.dumps(
+        {
+            "model": model,
+            "messages": list(messages),
+            "max_tokens": max_tokens,
+            "stream": True,
+            "temperature": temperature,
+            "stream_options": {"include_usage": True},
+        }
+    ).encode()
+    req = urllib.request.Request(
+        base_url + "/v1/chat/completions", data=body, headers={"Content-Type": "application/json"}
+    )
     t0 = time.perf_counter()
     ttft: float | None = None
     parts: list[str] = []
@@ -95,7 +112,9 @@ def chat(base_url: str, model: str, messages: Sequence[Mapping[str, Any]], *,
                     chunks += 1
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode("utf-8", errors="replace")[:300]
-        raise ServedError(f"chat request: HTTP {exc.code}: {serving.clean_line(detail, 300)}") from None
+        raise ServedError(
+            f"chat request: HTTP {exc.code}: {serving.clean_line(detail, 300)}"
+        ) from None
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         raise ServedError(f"chat request to {base_url}: {getattr(exc, 'reason', exc)}") from None
     total = time.perf_counter() - t0
@@ -118,10 +137,20 @@ def fetch_metrics(base_url: str, engine: str, timeout: float = 2.0) -> ServerMet
 class ServedEngine:
     """Start, watch and stop one server. `on_event` gets every event (from worker threads)."""
 
-    def __init__(self, spec: ServeSpec, on_event: OnEvent, *, env: Mapping[str, str] | None = None,
-                 telemetry: Any | None = None, guard_options: GuardOptions | None = None,
-                 stall_s: float = 300.0, poll_s: float = 1.0, metrics_s: float = 2.0,
-                 ready_prompt: str = "hello", watch_metrics: bool = True) -> None:
+    def __init__(
+        self,
+        spec: ServeSpec,
+        on_event: OnEvent,
+        *,
+        env: Mapping[str, str] | None = None,
+        telemetry: Any | None = None,
+        guard_options: GuardOptions | None = None,
+        stall_s: float = 300.0,
+        poll_s: float = 1.0,
+        metrics_s: float = 2.0,
+        ready_prompt: str = "hello",
+        watch_metrics: bool = True,
+    ) -> None:
         self.spec = spec
         self.argv = serving.build_command(spec)
         self.url = spec.base_url
@@ -142,8 +171,14 @@ class ServedEngine:
         self._closing = threading.Event()
         self._watching = True
         self.watch = ProcessWatch(
-            self.argv, self._event, env=env, sample_s=poll_s, telemetry=telemetry,
-            guard_options=guard_options, on_line=self._line, growth=procs.GrowthWatch(),
+            self.argv,
+            self._event,
+            env=env,
+            sample_s=poll_s,
+            telemetry=telemetry,
+            guard_options=guard_options,
+            on_line=self._line,
+            growth=procs.GrowthWatch(),
         )
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -160,8 +195,9 @@ class ServedEngine:
         return self.ready_event.is_set() and self.failed is None
 
     def chat(self, prompt: str, max_tokens: int = 16) -> ChatResult:
-        result = chat(self.url, self.model_name, [{"role": "user", "content": prompt}],
-                      max_tokens=max_tokens)
+        result = chat(
+            self.url, self.model_name, [{"role": "user", "content": prompt}], max_tokens=max_tokens
+        )
         self._event({"event": "chat", **result.to_json_dict()})
         return result
 
@@ -180,8 +216,12 @@ class ServedEngine:
         self._closing.set()
         report = self.watch.stop(**waits)
         left = procs.shm_leftovers(self.shm_before)
-        self._event({"event": "shm", "leftovers": [
-            {"path": str(f.path), "size_bytes": f.size_bytes} for f in left]})
+        self._event(
+            {
+                "event": "shm",
+                "leftovers": [{"path": str(f.path), "size_bytes": f.size_bytes} for f in left],
+            }
+        )
         self.watch.close()
         return report
 
@@ -193,8 +233,12 @@ class ServedEngine:
 
     def _line(self, line: str, t_s: float) -> None:
         mem = self.watch.last_memory
-        mark = self.timeline.feed(line, t_s, rss_bytes=mem.rss_bytes if mem else None,
-                                  vram_bytes=mem.vram_bytes if mem else None)
+        mark = self.timeline.feed(
+            line,
+            t_s,
+            rss_bytes=mem.rss_bytes if mem else None,
+            vram_bytes=mem.vram_bytes if mem else None,
+        )
         if mark is not None:
             self._event({"event": "phase", **mark.to_json_dict()})
 
@@ -217,9 +261,12 @@ class ServedEngine:
                 status, _ = http_get(self.url + HEALTH_PATH, timeout=2.0)
                 if status == 200:
                     try:
-                        result = chat(self.url, self.model_name,
-                                      [{"role": "user", "content": self._ready_prompt}],
-                                      max_tokens=4)
+                        result = chat(
+                            self.url,
+                            self.model_name,
+                            [{"role": "user", "content": self._ready_prompt}],
+                            max_tokens=4,
+                        )
                     except ServedError as exc:
                         self._event({"event": "warning", "what": "first_request", "why": str(exc)})
                     else:
@@ -227,10 +274,16 @@ class ServedEngine:
                         self.watch.ready = True
                         if not self.timeline.seen("server_up"):
                             self.timeline.feed("Uvicorn running on (health OK)", self.ready_s)
-                        self._event({"event": "ready", "url": self.url, "model": self.model_name,
-                                     "ready_s": round(self.ready_s, 3),
-                                     "first_reply": result.to_json_dict(),
-                                     "timeline": [m.to_json_dict() for m in self.timeline.marks]})
+                        self._event(
+                            {
+                                "event": "ready",
+                                "url": self.url,
+                                "model": self.model_name,
+                                "ready_s": round(self.ready_s, 3),
+                                "first_reply": result.to_json_dict(),
+                                "timeline": [m.to_json_dict() for m in self.timeline.marks],
+                            }
+                        )
                         self.ready_event.set()
                         continue
                 time.sleep(min(self._poll_s, 0.5))

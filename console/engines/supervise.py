@@ -32,9 +32,12 @@ OnEvent = Callable[[Event], None]
 
 def diagnosis_event(d: DiagnosedError) -> Event:
     return {
-        "event": "diagnosis", "kind": d.kind, "summary": clean_line(d.summary, 300),
-        "causes": [{"id": c.id, "confidence": round(c.confidence, 2), "title": c.title}
-                   for c in d.causes],
+        "event": "diagnosis",
+        "kind": d.kind,
+        "summary": clean_line(d.summary, 300),
+        "causes": [
+            {"id": c.id, "confidence": round(c.confidence, 2), "title": c.title} for c in d.causes
+        ],
     }
 
 
@@ -48,11 +51,18 @@ class GuardOptions:
 class ProcessWatch:
     """One supervised process group: logs, diagnosis, memory, guard, exit."""
 
-    def __init__(self, argv: Sequence[str], on_event: OnEvent, *,
-                 env: Mapping[str, str] | None = None, sample_s: float = 1.0,
-                 telemetry: Any | None = None, guard_options: GuardOptions | None = None,
-                 on_line: Callable[[str, float], None] | None = None,
-                 growth: procs.GrowthWatch | None = None) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        on_event: OnEvent,
+        *,
+        env: Mapping[str, str] | None = None,
+        sample_s: float = 1.0,
+        telemetry: Any | None = None,
+        guard_options: GuardOptions | None = None,
+        on_line: Callable[[str, float], None] | None = None,
+        growth: procs.GrowthWatch | None = None,
+    ) -> None:
         self.argv = list(argv)
         self._on_event = on_event
         self._env = env
@@ -85,7 +95,9 @@ class ProcessWatch:
         self.group = procs.Group(self.argv, env=self._env)
         self.emit({"event": "started", "pid": self.group.pid, "command": self.argv})
         self._reader = threading.Thread(target=self._read, name="watch-reader", daemon=True)
-        self._sampler = threading.Thread(target=self._sample_loop, name="watch-sampler", daemon=True)
+        self._sampler = threading.Thread(
+            target=self._sample_loop, name="watch-sampler", daemon=True
+        )
         self._reader.start()
         self._sampler.start()
 
@@ -123,14 +135,22 @@ class ProcessWatch:
         assert self.group is not None
         self.killed_by_console = True
         before = self.group.memory(self._gpus())
-        report = self.group.stop(on_signal=lambda s: self.emit({"event": "signal", "signal": s}),
-                                 **waits)
+        report = self.group.stop(
+            on_signal=lambda s: self.emit({"event": "signal", "signal": s}), **waits
+        )
         self._done.wait(10.0)
         after = procs.tree_memory(self.group.pid, list(before.pids), self._gpus())
-        self.emit({"event": "stopped", **report.to_json_dict(),
-                   "rss_before_bytes": before.rss_bytes, "rss_after_bytes": after.rss_bytes,
-                   "vram_before_bytes": before.vram_bytes, "vram_after_bytes": after.vram_bytes,
-                   "pids_left": list(after.pids)})
+        self.emit(
+            {
+                "event": "stopped",
+                **report.to_json_dict(),
+                "rss_before_bytes": before.rss_bytes,
+                "rss_after_bytes": after.rss_bytes,
+                "vram_before_bytes": before.vram_bytes,
+                "vram_after_bytes": after.vram_bytes,
+                "pids_left": list(after.pids),
+            }
+        )
         return report
 
     def close(self) -> None:
@@ -142,8 +162,11 @@ class ProcessWatch:
         mem = self.group.memory(self._gpus()) if self.group is not None else None
         if mem is None:
             return {}
-        return {"holds_rss_bytes": mem.rss_bytes, "holds_vram_bytes": mem.vram_bytes,
-                "stopped_processes": mem.stopped}
+        return {
+            "holds_rss_bytes": mem.rss_bytes,
+            "holds_vram_bytes": mem.vram_bytes,
+            "stopped_processes": mem.stopped,
+        }
 
     def _gpus(self) -> Any:
         return self._last_sample.gpus if self._last_sample is not None else None
@@ -175,11 +198,21 @@ class ProcessWatch:
             self._report(self.diagnoser.feed(text.split("\r")[-1], self._context()))
         code = self.group.proc.wait()
         self.exit_code = code
-        ctx = self._context(exit_code=code, exit_signal=-code if code < 0 else None,
-                            killed_by_console=self.killed_by_console)
+        ctx = self._context(
+            exit_code=code,
+            exit_signal=-code if code < 0 else None,
+            killed_by_console=self.killed_by_console,
+        )
         self._report(self.diagnoser.flush(ctx))
-        self.emit({"event": "exit", "code": code, "why": procs.describe_exit(code),
-                   "causes": list(self.causes), "peak_rss_bytes": self.peak_rss_bytes})
+        self.emit(
+            {
+                "event": "exit",
+                "code": code,
+                "why": procs.describe_exit(code),
+                "causes": list(self.causes),
+                "peak_rss_bytes": self.peak_rss_bytes,
+            }
+        )
         self._done.set()
 
     def _sample_loop(self) -> None:
@@ -210,9 +243,14 @@ class ProcessWatch:
         if self.guard_state.by_user:
             return
         readings = guard.readings_from_sample(self._last_sample)
-        verdict = guard.evaluate(readings, opts.thresholds, self.guard_state,
-                                 now=time.monotonic(), auto_resume=opts.auto_resume,
-                                 engine_pid=self.group.pid)
+        verdict = guard.evaluate(
+            readings,
+            opts.thresholds,
+            self.guard_state,
+            now=time.monotonic(),
+            auto_resume=opts.auto_resume,
+            engine_pid=self.group.pid,
+        )
         self.guard_state = verdict.state
         if verdict.action == "pause":
             self.group.pause()

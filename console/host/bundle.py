@@ -29,6 +29,7 @@ from console import __version__
 from console.core.causetext import ErrorRecord, format_record
 from console.core.diagnose import DiagnosedError, DiagnosisContext, StreamingDiagnoser
 from console.core.engine_causes import CardDeduper, EngineCauses
+from console.core.exits import parse_ended_line
 from console.core.redact import clean
 
 TAIL_LINES = 300
@@ -43,8 +44,6 @@ _RULE = "=" * 78
 _STAMP_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}$")
 _STAMP_LEN = 23
 _KIND_WIDTH = 6
-_ENDED_RE = re.compile(r"engine pid (\d+) ended \((?:killed by (\w+)|exit code (-?\d+))\)"
-                       r"( unexpectedly)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,21 +110,12 @@ def newest_session_log(log_dir: Path) -> Path | None:
 
 
 def _exit_context(record: SessionRecord) -> DiagnosisContext | None:
-    m = _ENDED_RE.search(record.text)
-    if m is None:
+    ended = parse_ended_line(record.text)
+    if ended is None:
         return None
-    pid, signal_name, code, unexpected = m.groups()
-    exit_signal = None
-    if signal_name:
-        import signal
-
-        try:
-            exit_signal = int(signal.Signals[signal_name])
-        except KeyError:
-            exit_signal = None
     return DiagnosisContext(
-        exit_code=int(code) if code is not None else (-exit_signal if exit_signal else None),
-        exit_signal=exit_signal, killed_by_console=not unexpected, engine_pid=int(pid),
+        exit_code=ended.exit_code, exit_signal=ended.exit_signal,
+        killed_by_console=ended.expected, engine_pid=ended.pid,
     )
 
 
@@ -237,7 +227,7 @@ def _header(now: float) -> list[str]:
 def _doctor_section(report: Any, problem: str | None) -> str:
     if report is None:
         return f"not run{': ' + problem if problem else ''}"
-    from console.host.doctor import format_report
+    from console.core.doctor_judge import format_report
 
     return format_report(report, verbose=True)
 
@@ -245,7 +235,7 @@ def _doctor_section(report: Any, problem: str | None) -> str:
 def _telemetry_section(sample: Any) -> str:
     if sample is None:
         return "no sample"
-    from console.commands.monitor import format_sample
+    from console.core.sample_text import format_sample
 
     return format_sample(sample)
 
@@ -311,7 +301,8 @@ def build_bundle(
     parts.extend(f"note      {note}" for note in notes)
     parts.extend(_section("doctor", _doctor_section(doctor_report, doctor_problem)))
     parts.extend(_section("telemetry (last sample)", _telemetry_section(sample)))
-    parts.extend(_section("model: pre-flight and estimate", _check_section(check_result, check_problem)))
+    parts.extend(_section("model: pre-flight and estimate", _check_section(check_result,
+                                                                           check_problem)))
     parts.extend(_section("last errors and their diagnosis",
                           _errors_section(diagnosed_errors, engine_reported, last_errors)))
     parts.extend(_section("session log (tail)", _log_section(session_log_path, tail)))
@@ -328,7 +319,7 @@ def write_bundle(
     session_log_path: Path | None = None,
     **options: Any,
 ) -> Path:
-    """Write the bundle to `path` and return it. `doctor_report`: console.host.doctor.Report;
+    """Write the bundle to `path` and return it. `doctor_report`: console.core.doctor_judge.Report;
     `sample`: the last telemetry Sample; `check_result`: console.commands.check.CheckResult of
     the current model; `diagnosed_errors`: oldest first (the last LAST_ERRORS are written);
     `options`: the other keywords of `build_bundle` (tail, doctor_problem, check_problem,

@@ -175,7 +175,8 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
     auto_resume = cfg.auto_resume
     if "auto_resume" in guard:
         if not isinstance(guard["auto_resume"], bool):
-            raise ConfigError(source, "guard.auto_resume", f"expected true or false, got {guard['auto_resume']!r}")
+            raise ConfigError(source, "guard.auto_resume",
+                              f"expected true or false, got {guard['auto_resume']!r}")
         auto_resume = guard["auto_resume"]
     stall = cfg.stall_s
     if "stall_seconds" in guard:

@@ -1,7 +1,24 @@
-"""Recorded NVML answers: replay (`RecordedNvml`) and record (`RecordingNvml`).
+"""The one module through which every NVML call goes, and recorded NVML answers.
 
-CI machines have no NVIDIA GPU, so the telemetry tests run the real `Telemetry` code against
-answers recorded from a real driver (`gpu/record_nvml.py`). A recording is JSON:
+The choke point (nvitop's habit): `nvml()` gives an `Nvml` session; `Nvml.call(name, *args)`
+returns the answer, or `NA` on any failure (an NVMLError subclass, a library mismatch, a ctypes
+error) and keeps the failure in `last_error` (an NVML error code, `LIBRARY_MISMATCH`, or the
+exception) and in `failures`. `Nvml.start()` loads the library (pynvml, or a recording when
+`RECORDING_ENV` is set) and initialises it once, answering None or one `NvmlStatus`-style state
+and a one-line reason ("no_driver", "version_mismatch", "error"). Nothing here raises.
+
+    from console.host.nvml import NA, nvml
+    nv = nvml()                       # or nvml(RecordedNvml(path)) in tests
+    if nv.start() is None:
+        count = nv.call("nvmlDeviceGetCount") or 0
+    nv.shutdown()
+    gpu_count()                       # how many GPUs, for the default-device rule
+
+Telemetry (per-tick samples), the doctor (driver facts) and the CLI use it; nothing else in the
+app imports pynvml.
+
+Recordings. CI machines have no NVIDIA GPU, so the telemetry tests run the real `Telemetry`
+code against answers recorded from a real driver (`gpu/record_nvml.py`). A recording is JSON:
 
     {"format": "autoglm-console-nvml-recording", "format_version": 1,
      "hand_made": false, "note": "...", "source": {...driver, pynvml versions...},
@@ -19,14 +36,165 @@ pynvml's structs) or `{"error": code}` (raised as the real `pynvml.NVMLError` su
 from __future__ import annotations
 
 import json
+import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Final
 
 FORMAT = "autoglm-console-nvml-recording"
 FORMAT_VERSION = 1
+
+# The value of an answer NVML could not give: None, so a reading reads `int | None` and the
+# screen prints "N/A" for it (console.core.units).
+NA: Final = None
+# Points nvml() at a recording instead of the driver (tests and demos only).
+RECORDING_ENV = "AUTOGLM_CONSOLE_NVML_RECORDING"
+
+# NVML error codes (the numbers are NVML's ABI; named here so nothing needs pynvml at import).
+ERR_INVALID_ARGUMENT, ERR_NOT_SUPPORTED, ERR_NO_PERMISSION = 2, 3, 4
+ERR_DRIVER_NOT_LOADED, ERR_LIBRARY_NOT_FOUND, ERR_FUNCTION_NOT_FOUND = 9, 12, 13
+ERR_GPU_IS_LOST, ERR_LIB_RM_VERSION_MISMATCH, ERR_ARGUMENT_VERSION_MISMATCH = 15, 18, 25
+LIBRARY_MISMATCH = "library_mismatch"  # pynvml.NVMLLibraryMismatchError (no NVML code)
+VALUE_NOT_AVAILABLE = 2**64 - 1  # NVML_VALUE_NOT_AVAILABLE as an unsigned long long
+NO_DRIVER_MESSAGE = "no NVIDIA GPU / driver: CPU-only"
+
+
+def error_code(exc: BaseException) -> int | str | None:
+    """The NVML error code of a failed call, `LIBRARY_MISMATCH`, or None (not an NVML error)."""
+    if type(exc).__name__ == "NVMLLibraryMismatchError":
+        return LIBRARY_MISMATCH
+    code = getattr(exc, "value", None)
+    return code if isinstance(code, int) else None
+
+
+def text(value: Any) -> str | None:
+    """An NVML string answer (bytes on old pynvml) as text; NA stays NA."""
+    if value is None:
+        return None
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def cuda_version_text(version: int) -> str:
+    """NVML's / the driver API's 13000 -> "13.0"."""
+    return f"{version // 1000}.{(version % 1000) // 10}"
+
+
+def load_library() -> Any:
+    """The pynvml module, or a `RecordedNvml` when RECORDING_ENV names a recording.
+
+    Raises ImportError (pynvml missing) or ValueError/OSError (a bad recording); `Nvml.start`
+    turns those into a state. Loading the driver library itself happens in nvmlInit.
+    """
+    recording = os.environ.get(RECORDING_ENV)
+    if recording:
+        return RecordedNvml(recording)
+    return _pynvml()
+
+
+class Nvml:
+    """One NVML session: every call goes through `call`, which answers NA on failure.
+
+    `module`: a pynvml-like object (tests pass a `RecordedNvml`); None loads `load_library()`
+    on `start()`, never in `__init__` (which stays cheap).
+    """
+
+    def __init__(self, module: Any | None = None) -> None:
+        self.module = module
+        self.last_error: int | str | BaseException | None = None
+        self.last_exception: BaseException | None = None  # the exception behind last_error
+        self.failures: Counter[str] = Counter()  # NVML function -> failed calls
+        self.started = False
+        self.start_state: tuple[str, str] | None = None  # start()'s answer, kept
+
+    def call(self, fn: str, *args: Any, **kwargs: Any) -> Any:
+        """`fn(*args, **kwargs)` on the NVML module: its answer, or NA (see `last_error`)."""
+        self.last_error = self.last_exception = None
+        try:
+            return getattr(self.module, fn)(*args, **kwargs)
+        except Exception as exc:  # NVMLError subclasses, NVMLLibraryMismatchError, ctypes errors
+            self.last_exception = exc
+            code = error_code(exc)
+            self.last_error = code if code is not None else exc
+            self.failures[fn] += 1
+            return NA
+
+    def constant(self, name: str) -> Any:
+        """A module constant (`nvmlMemory_v2`), NA where this pynvml lacks it."""
+        return getattr(self.module, name, NA)
+
+    def start(self) -> tuple[str, str] | None:
+        """Load and initialise NVML once: None when it works, else (state, one-line reason).
+
+        The states are NvmlStatus's: "no_driver" (no pynvml, no library or no driver loaded: a
+        normal CPU-only machine), "version_mismatch" (kernel driver and libnvidia-ml differ),
+        "error" (anything else, e.g. no permission to the devices).
+        """
+        if self.started:
+            return self.start_state
+        self.started = True
+        if self.module is None:
+            try:
+                self.module = load_library()
+            except Exception as exc:  # pynvml not installed, or a bad recording
+                self.last_exception = exc
+                self.start_state = ("no_driver", f"{NO_DRIVER_MESSAGE} (pynvml: {exc})")
+                return self.start_state
+        self.call("nvmlInit")
+        code = self.last_error
+        if code is None:
+            return None
+        if code in (ERR_LIBRARY_NOT_FOUND, ERR_DRIVER_NOT_LOADED):
+            self.start_state = ("no_driver", NO_DRIVER_MESSAGE)
+        elif code == ERR_LIB_RM_VERSION_MISMATCH:
+            self.start_state = (
+                "version_mismatch",
+                "NVML cannot start: the loaded kernel driver and libnvidia-ml differ "
+                "(driver updated without a reboot?); GPU readings are off",
+            )
+        elif code == LIBRARY_MISMATCH:
+            self.start_state = (
+                "version_mismatch",
+                "NVML cannot start: nvidia-ml-py does not match this driver's libnvidia-ml "
+                "(update nvidia-ml-py); GPU readings are off",
+            )
+        else:
+            why = ("no permission to the NVIDIA devices" if code == ERR_NO_PERMISSION
+                   else f"error {code}")
+            self.start_state = ("error", f"NVML cannot start ({why}); GPU readings are off")
+        return self.start_state
+
+    @property
+    def ok(self) -> bool:
+        """Started and initialised."""
+        return self.started and self.start_state is None
+
+    def shutdown(self) -> None:
+        """nvmlShutdown, once, if start() worked; a later start() initialises again."""
+        if self.ok:
+            self.call("nvmlShutdown")
+        self.started, self.start_state = False, None
+
+
+def nvml(module: Any | None = None) -> Nvml:
+    """A new NVML session (not started): the accessor every NVML user goes through."""
+    return Nvml(module)
+
+
+def gpu_count(module: Any | None = None) -> int | None:
+    """How many GPUs NVML sees (0 on a machine without a driver), None when NVML started but
+    could not count. Opens and closes its own session; never creates a CUDA context."""
+    nv = nvml(module)
+    failed = nv.start()
+    if failed is not None:
+        return 0 if failed[0] == "no_driver" else None
+    try:
+        count = nv.call("nvmlDeviceGetCount")
+        return int(count) if count is not None else None
+    finally:
+        nv.shutdown()
 
 
 @dataclass(frozen=True)
@@ -101,7 +269,8 @@ class RecordedNvml:
 
     def __getattr__(self, name: str) -> Any:
         real = getattr(self._module, name, None)
-        if not name.startswith("nvml") or not (real is None or callable(real)) or isinstance(real, type):
+        if not name.startswith("nvml") or not (real is None or callable(real)) or isinstance(real,
+                                                                                             type):
             if real is None:
                 raise AttributeError(name)
             return real  # constants (nvmlMemory_v2), exception classes

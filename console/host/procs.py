@@ -96,8 +96,12 @@ class TreeMemory:
     stopped: int  # processes in state "stopped" (SIGSTOP)
 
     def to_json_dict(self) -> dict[str, object]:
-        return {"pids": list(self.pids), "rss_bytes": self.rss_bytes,
-                "vram_bytes": self.vram_bytes, "stopped": self.stopped}
+        return {
+            "pids": list(self.pids),
+            "rss_bytes": self.rss_bytes,
+            "vram_bytes": self.vram_bytes,
+            "stopped": self.stopped,
+        }
 
 
 def tree_pids(pid: int) -> list[int]:
@@ -121,8 +125,9 @@ def vram_by_pid(gpus: Sequence[GpuSample] | None) -> dict[int, int] | None:
     return out
 
 
-def tree_memory(pid: int, pids: Sequence[int] | None = None,
-                gpus: Sequence[GpuSample] | None = None) -> TreeMemory:
+def tree_memory(
+    pid: int, pids: Sequence[int] | None = None, gpus: Sequence[GpuSample] | None = None
+) -> TreeMemory:
     """RSS of the process tree (psutil) and its VRAM (NVML per-process figures from `gpus`,
     a telemetry sample's GPUs; None = no GPU view)."""
     members = list(pids) if pids is not None else tree_pids(pid)
@@ -157,16 +162,21 @@ class StopReport:
     exit_code: int | None = None
 
     def to_json_dict(self) -> dict[str, object]:
-        return {"signals": self.signals, "seconds": round(self.seconds, 3),
-                "leftover_pids": self.leftover_pids, "exit_code": self.exit_code}
+        return {
+            "signals": self.signals,
+            "seconds": round(self.seconds, 3),
+            "leftover_pids": self.leftover_pids,
+            "exit_code": self.exit_code,
+        }
 
 
 class Group:
     """A command started as the leader of its own process group (so signals reach the whole
     tree and a Ctrl-C in our terminal does not), with stdout and stderr merged into one pipe."""
 
-    def __init__(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-                 cwd: str | None = None) -> None:
+    def __init__(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None
+    ) -> None:
         if not argv:
             raise ProcsError("empty command")
         full_env = dict(os.environ)
@@ -175,11 +185,18 @@ class Group:
         full_env.setdefault("PYTHONUNBUFFERED", "1")
         try:
             self.proc = subprocess.Popen(
-                list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, env=full_env, cwd=cwd, start_new_session=True,
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=full_env,
+                cwd=cwd,
+                start_new_session=True,
             )
         except FileNotFoundError:
-            raise ProcsError(f"{argv[0]}: no such program; check the command (or --engine-cmd)") from None
+            raise ProcsError(
+                f"{argv[0]}: no such program; check the command (or --engine-cmd)"
+            ) from None
         except PermissionError:
             raise ProcsError(f"{argv[0]}: permission denied (not executable)") from None
         self.argv = list(argv)
@@ -235,17 +252,23 @@ class Group:
         self.signal(signal.SIGCONT)
         self.paused = False
 
-    def stop(self, *, sigint_wait_s: float = STOP_SIGINT_WAIT_S,
-             sigterm_wait_s: float = STOP_SIGTERM_WAIT_S,
-             sigkill_wait_s: float = STOP_SIGKILL_WAIT_S,
-             on_signal: Callable[[str], None] | None = None) -> StopReport:
+    def stop(
+        self,
+        *,
+        sigint_wait_s: float = STOP_SIGINT_WAIT_S,
+        sigterm_wait_s: float = STOP_SIGTERM_WAIT_S,
+        sigkill_wait_s: float = STOP_SIGKILL_WAIT_S,
+        on_signal: Callable[[str], None] | None = None,
+    ) -> StopReport:
         """SIGINT, wait; SIGTERM, wait; SIGKILL, wait: until every member is gone."""
         report = StopReport()
         self.members()  # remember the tree before it starts to fall apart
         t0 = time.monotonic()
-        for name, sig, wait in (("SIGINT", signal.SIGINT, sigint_wait_s),
-                                ("SIGTERM", signal.SIGTERM, sigterm_wait_s),
-                                ("SIGKILL", signal.SIGKILL, sigkill_wait_s)):
+        for name, sig, wait in (
+            ("SIGINT", signal.SIGINT, sigint_wait_s),
+            ("SIGTERM", signal.SIGTERM, sigterm_wait_s),
+            ("SIGKILL", signal.SIGKILL, sigkill_wait_s),
+        ):
             if not self._any_alive():
                 break
             if self.paused:
@@ -391,6 +414,8 @@ class GrowthWatch:
         grown = self.samples[-1][1] - self.samples[0][1]
         if grown >= self.min_growth_bytes:
             span = self.samples[-1][0] - self.samples[0][0]
-            return (f"memory keeps growing: +{grown / 1024**2:.0f} MiB over {span:.0f} s "
-                    "without falling back (a leak while serving?)")
+            return (
+                f"memory keeps growing: +{grown / 1024**2:.0f} MiB over {span:.0f} s "
+                "without falling back (a leak while serving?)"
+            )
         return None

@@ -3,13 +3,13 @@
 `Telemetry.sample()` never raises. Every NVML call goes through `Telemetry._call`, which turns
 a failure into `None` ("N/A" at the edge), counts it, and reports the failures that mean
 something once: no driver (a normal CPU-only mode), a driver/NVML version mismatch, a lost GPU.
-`Sampler` runs `sample()` on its own thread so a slow NVML call never blocks the caller.
+The app samples on a worker thread (console.app); `watch`, `unwatch` and `status` never wait
+for a sample in flight, so a slow NVML call never blocks the UI thread.
 No textual, no torch here (import-linter and tests/unit/test_boundaries.py enforce it).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import Counter
@@ -21,38 +21,34 @@ import psutil
 from console.core.sample import (
     GpuProcessSample,
     GpuSample,
-    History,
     HostSample,
     NvmlStatus,
     ProcSample,
     Sample,
 )
-from console.host.config import MIN_INTERVAL_S
-from console.host.nvml import RecordedNvml
+from console.host.nvml import (
+    ERR_ARGUMENT_VERSION_MISMATCH,
+    ERR_FUNCTION_NOT_FOUND,
+    ERR_GPU_IS_LOST,
+    ERR_INVALID_ARGUMENT,
+    ERR_NOT_SUPPORTED,
+    LIBRARY_MISMATCH,
+    NA,
+    NO_DRIVER_MESSAGE,
+    RECORDING_ENV,
+    VALUE_NOT_AVAILABLE,
+    Nvml,
+    RecordedNvml,
+    cuda_version_text,
+    text,
+)
 
-__all__ = ["NO_DRIVER_MESSAGE", "RECORDING_ENV", "RecordedNvml", "Sampler", "Telemetry"]
+__all__ = ["NO_DRIVER_MESSAGE", "RECORDING_ENV", "RecordedNvml", "Telemetry"]
 
-NO_DRIVER_MESSAGE = "no NVIDIA GPU / driver: CPU-only"
-# Points Telemetry(nvml=None) at a recording instead of the driver (tests and demos only).
-RECORDING_ENV = "AUTOGLM_CONSOLE_NVML_RECORDING"
-
-# pynvml error codes (the numbers are NVML's ABI; named here so this module never needs pynvml
-# at import time).
-ERR_NOT_SUPPORTED, ERR_INVALID_ARGUMENT, ERR_NO_PERMISSION = 3, 2, 4
-ERR_DRIVER_NOT_LOADED, ERR_LIBRARY_NOT_FOUND, ERR_FUNCTION_NOT_FOUND = 9, 12, 13
-ERR_GPU_IS_LOST, ERR_LIB_RM_VERSION_MISMATCH, ERR_ARGUMENT_VERSION_MISMATCH = 15, 18, 25
-LIBRARY_MISMATCH = "library_mismatch"  # pynvml.NVMLLibraryMismatchError (no NVML code)
-VALUE_NOT_AVAILABLE = 2**64 - 1  # NVML_VALUE_NOT_AVAILABLE as an unsigned long long
 TEMPERATURE_GPU, CLOCK_SM = 0, 1  # NVML_TEMPERATURE_GPU, NVML_CLOCK_SM
 _SEVERITY = ("error", "version_mismatch", "gpu_lost")  # worst last
 POWER_LIMIT_REFRESH_S = 10.0  # the limit call costs ~0.2-0.4 ms on an H100 and rarely changes
 _NINE_NONES = (None,) * 9  # every GpuSample reading after index, name, uuid: unknown
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def _rate(now: float, prev: tuple[float, float] | None, t: float) -> float | None:
@@ -72,7 +68,7 @@ class Telemetry:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._nvml = nvml
+        self._nv = Nvml(nvml)
         self._clock = clock
         self._monotonic = monotonic
         self._lock = threading.Lock()  # one sample at a time
@@ -87,8 +83,7 @@ class Telemetry:
         self._notices: list[str] = []
         self._status = NvmlStatus("starting", "NVML not read yet")
         self._versions: dict[str, str | None] = {}
-        self._last_error: Any = None
-        self.failures: Counter[str] = Counter()  # NVML function -> failed calls
+        self.failures: Counter[str] = self._nv.failures  # NVML function -> failed calls
         self._identity: dict[int, tuple[str | None, str | None]] = {}  # pid -> (user, name)
         self._watched: dict[int, psutil.Process | None] = {}
         self._primed: set[int] = set()  # watched pids whose cpu_percent has a baseline
@@ -123,7 +118,7 @@ class Telemetry:
             return
         try:
             if self._handles is not None:
-                self._call("nvmlShutdown")
+                self._nv.shutdown()
                 self._handles = None
         finally:
             self._lock.release()
@@ -158,37 +153,32 @@ class Telemetry:
 
     # -- NVML -----------------------------------------------------------------------------
 
-    def _call(self, fn: str, *args: Any, gpu: int | None = None, probe: bool = False, **kw: Any) -> Any:
-        """The one way to call NVML: the answer, or None on failure (recorded in _last_error).
+    def _call(self, fn: str, *args: Any, gpu: int | None = None, probe: bool = False,
+              **kw: Any) -> Any:
+        """Telemetry's way to call NVML (through `Nvml.call`): the answer, or NA on failure.
 
         `gpu` names the device the call is about (for "GPU n is lost"); `probe` marks a call
         whose failure is expected on some drivers (the v2 memory call) and is not a problem."""
-        self._last_error = None
         if (gpu is not None and gpu in self._lost) or fn in self._missing:
-            return None
-        try:
-            return getattr(self._nvml, fn)(*args, **kw)
-        except Exception as exc:  # NVMLError subclasses, NVMLLibraryMismatchError, ctypes errors
-            code = getattr(exc, "value", None)
-            if type(exc).__name__ == "NVMLLibraryMismatchError":
-                code = LIBRARY_MISMATCH
-            self._last_error = code if code is not None else exc
-            self.failures[fn] += 1
-            if code == ERR_GPU_IS_LOST and gpu is not None:
-                self._lost.add(gpu)
-                self._problem(
-                    f"lost:{gpu}", "gpu_lost",
-                    f"GPU {gpu} is lost (NVML_ERROR_GPU_IS_LOST in {fn}): it fell off the bus "
-                    "or needs a reset; its readings show N/A",
-                )
-            elif code in (ERR_FUNCTION_NOT_FOUND, LIBRARY_MISMATCH) and not probe:
-                self._missing.add(fn)  # it will not appear later: stop asking
-                self._problem(
-                    f"mismatch:{fn}", "version_mismatch",
-                    f"driver/NVML version mismatch: {fn} is missing from this driver's NVML "
-                    "(update nvidia-ml-py or the driver); fields that need it show N/A",
-                )
-            return None
+            self._nv.last_error = None
+            return NA
+        answer = self._nv.call(fn, *args, **kw)
+        code = self._nv.last_error
+        if code == ERR_GPU_IS_LOST and gpu is not None:
+            self._lost.add(gpu)
+            self._problem(
+                f"lost:{gpu}", "gpu_lost",
+                f"GPU {gpu} is lost (NVML_ERROR_GPU_IS_LOST in {fn}): it fell off the bus "
+                "or needs a reset; its readings show N/A",
+            )
+        elif code in (ERR_FUNCTION_NOT_FOUND, LIBRARY_MISMATCH) and not probe:
+            self._missing.add(fn)  # it will not appear later: stop asking
+            self._problem(
+                f"mismatch:{fn}", "version_mismatch",
+                f"driver/NVML version mismatch: {fn} is missing from this driver's NVML "
+                "(update nvidia-ml-py or the driver); fields that need it show N/A",
+            )
+        return answer
 
     def _problem(self, key: str, state: str, message: str) -> None:
         """Record a problem once; the status shows the worst state and every message."""
@@ -197,47 +187,23 @@ class Telemetry:
         self._problems[key] = (state, message)
         self._notices.append(message)
         worst = max((s for s, _ in self._problems.values()), key=_SEVERITY.index)
-        text = "; ".join(m for _, m in self._problems.values())
-        self._status = NvmlStatus(worst, text, **self._versions)
+        joined = "; ".join(m for _, m in self._problems.values())
+        self._status = NvmlStatus(worst, joined, **self._versions)
 
     def _start(self) -> bool:
         """Load and initialise NVML once; False when there is no GPU side."""
         if self._started:
             return self._handles is not None
         self._started = True
-        if self._nvml is None:
-            recording = os.environ.get(RECORDING_ENV)
-            try:
-                if recording:
-                    self._nvml = RecordedNvml(recording)
-                else:
-                    import pynvml
-
-                    self._nvml = pynvml
-            except Exception as exc:  # pynvml not installed, or a bad recording
-                self._status = NvmlStatus("no_driver", f"{NO_DRIVER_MESSAGE} (pynvml: {exc})")
-                return False
-        self._call("nvmlInit")
-        code = self._last_error
-        if code in (ERR_LIBRARY_NOT_FOUND, ERR_DRIVER_NOT_LOADED):
-            self._status = NvmlStatus("no_driver", NO_DRIVER_MESSAGE)
-            return False
-        if code == ERR_LIB_RM_VERSION_MISMATCH:
-            self._status = NvmlStatus(
-                "version_mismatch",
-                "NVML cannot start: the loaded kernel driver and libnvidia-ml differ "
-                "(driver updated without a reboot?); GPU readings are off",
-            )
-            return False
-        if code is not None:
-            why = "no permission to the NVIDIA devices" if code == ERR_NO_PERMISSION else f"error {code}"
-            self._status = NvmlStatus("error", f"NVML cannot start ({why}); GPU readings are off")
+        failed = self._nv.start()
+        if failed is not None:
+            self._status = NvmlStatus(*failed)
             return False
         cuda = self._call("nvmlSystemGetCudaDriverVersion")
         self._versions = {
-            "driver_version": _text(self._call("nvmlSystemGetDriverVersion")),
-            "nvml_version": _text(self._call("nvmlSystemGetNVMLVersion")),
-            "cuda_driver_version": f"{cuda // 1000}.{cuda % 1000 // 10}" if isinstance(cuda, int) else None,
+            "driver_version": text(self._call("nvmlSystemGetDriverVersion")),
+            "nvml_version": text(self._call("nvmlSystemGetNVMLVersion")),
+            "cuda_driver_version": cuda_version_text(cuda) if isinstance(cuda, int) else None,
         }
         count = self._call("nvmlDeviceGetCount") or 0
         self._handles = []
@@ -246,8 +212,8 @@ class Telemetry:
             self._handles.append(handle)
             if handle is not None:
                 self._names[i] = (
-                    _text(self._call("nvmlDeviceGetName", handle, gpu=i)),
-                    _text(self._call("nvmlDeviceGetUUID", handle, gpu=i)),
+                    text(self._call("nvmlDeviceGetName", handle, gpu=i)),
+                    text(self._call("nvmlDeviceGetUUID", handle, gpu=i)),
                 )
         if not self._problems:
             self._status = NvmlStatus("ok", f"{count} GPU(s)", **self._versions)
@@ -260,13 +226,14 @@ class Telemetry:
 
     def _memory(self, i: int, handle: Any) -> tuple[int | None, int | None, int | None]:
         """(total, used, reserved): the v2 call where the driver has it, v1 otherwise."""
-        version = getattr(self._nvml, "nvmlMemory_v2", None)
+        version = self._nv.constant("nvmlMemory_v2")
         if version is not None and self._memory_v2.get(i, True):
             mem = self._call("nvmlDeviceGetMemoryInfo", handle, gpu=i, probe=True, version=version)
             if mem is not None:
                 self._memory_v2[i] = True
                 return int(mem.total), int(mem.used), int(mem.reserved)
-            if self._last_error in (ERR_FUNCTION_NOT_FOUND, ERR_NOT_SUPPORTED, ERR_INVALID_ARGUMENT,
+            if self._nv.last_error in (ERR_FUNCTION_NOT_FOUND, ERR_NOT_SUPPORTED,
+                                       ERR_INVALID_ARGUMENT,
                                     ERR_ARGUMENT_VERSION_MISMATCH):
                 self._memory_v2[i] = False  # this driver has no v2: remember, use v1 from now on
             else:
@@ -307,7 +274,8 @@ class Telemetry:
         now = self._monotonic()
         cached = self._power_limits.get(i)
         if cached is None or not 0 <= now - cached[0] < POWER_LIMIT_REFRESH_S:
-            cached = self._power_limits[i] = (now, self._call("nvmlDeviceGetPowerManagementLimit", handle, gpu=i))
+            cached = self._power_limits[i] = (now, self._call("nvmlDeviceGetPowerManagementLimit",
+                                                              handle, gpu=i))
         return cached[1]
 
     def _processes(self, i: int, handle: Any) -> tuple[GpuProcessSample, ...]:
@@ -323,7 +291,8 @@ class Telemetry:
                 user, name = self._process_identity(pid)
                 found[pid] = GpuProcessSample(
                     gpu_index=i, pid=pid, user=user, name=name, kind=kind,
-                    gpu_memory_bytes=None if mem is None or mem >= VALUE_NOT_AVAILABLE else int(mem),
+                    gpu_memory_bytes=None if mem is None or mem >= VALUE_NOT_AVAILABLE
+                    else int(mem),
                 )
         return tuple(found.values())
 
@@ -405,61 +374,13 @@ class Telemetry:
                 rss = int(proc.memory_info().rss)
                 cpu: float | None = proc.cpu_percent(interval=None)
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
-            return ProcSample(pid, alive=False, rss_bytes=None, cpu_percent=None, gpu_memory_bytes=None)
+            return ProcSample(pid, alive=False, rss_bytes=None, cpu_percent=None,
+                              gpu_memory_bytes=None)
         except (psutil.AccessDenied, OSError):
-            return ProcSample(pid, alive=True, rss_bytes=None, cpu_percent=None, gpu_memory_bytes=gpu_mem)
+            return ProcSample(pid, alive=True, rss_bytes=None, cpu_percent=None,
+                              gpu_memory_bytes=gpu_mem)
         if pid not in self._primed:  # the first cpu_percent call has no baseline
             self._primed.add(pid)
             cpu = None
         return ProcSample(pid, alive=True, rss_bytes=rss, cpu_percent=cpu, gpu_memory_bytes=gpu_mem)
 
-
-class Sampler:
-    """Calls `telemetry.sample()` every `interval_s` on its own thread and hands each Sample to
-    `callback` (on that thread) after appending it to `history`. `stop()` wakes it at once."""
-
-    def __init__(
-        self,
-        telemetry: Telemetry,
-        interval_s: float,
-        callback: Callable[[Sample], None],
-        history_s: float = 600.0,
-    ) -> None:
-        self.telemetry = telemetry
-        self.interval_s = max(float(interval_s), MIN_INTERVAL_S)
-        self.callback = callback
-        self.history = History.for_interval(self.interval_s, history_s)
-        self.callback_errors = 0
-        self.last_callback_error: BaseException | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="autoglm-sampler", daemon=True)
-
-    def start(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout_s: float | None = 1.0) -> None:
-        """Stop the loop; waits at most `timeout_s` for a sample in flight (the thread is a
-        daemon, so a hung NVML call cannot keep the process alive)."""
-        self._stop.set()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout_s)
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive() and not self._stop.is_set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            sample = self.telemetry.sample()
-            if self._stop.is_set():
-                break
-            self.history.append(sample)
-            try:
-                self.callback(sample)
-            except Exception as exc:  # a bad consumer must not stop the sampling
-                self.callback_errors += 1
-                self.last_callback_error = exc
-            if self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started))):
-                break

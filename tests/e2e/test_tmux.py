@@ -31,16 +31,12 @@ DEADLINE_S = 20.0  # generous: CI machines are slow and shared
 # to the console as a login shell does for its jobs on an SSH drop; "ignore" sends nothing (the
 # console must notice the dead terminal by itself). The console keeps the default SIGHUP action.
 WRAPPER = (
-    "import os, signal, subprocess, sys\n"
-    "mode, status_file, argv = sys.argv[1], sys.argv[2], sys.argv[3:]\n"
-    "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
-    "child = subprocess.Popen(argv, "
-    "preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))\n"
-    "if mode == 'forward':\n"
-    "    signal.signal(signal.SIGHUP, lambda *_: child.send_signal(signal.SIGHUP))\n"
-    "rc = child.wait()\n"
-    "open(status_file + '.tmp', 'w').write(str(rc))\n"
-    "os.rename(status_file + '.tmp', status_file)\n"
+    "import os, signal, subprocess, sys\nmode, status_file, argv = sys.argv[1], sys.argv[2], "
+    "sys.argv[3:]\nsignal.signal(signal.SIGHUP, signal.SIG_IGN)\nchild = subprocess.Popen(argv, "
+    "preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))\nif mode == 'forward':\n    "
+    "signal.signal(signal.SIGHUP, lambda *_: child.send_signal(signal.SIGHUP))\nrc = "
+    "child.wait()\nopen(status_file + '.tmp', 'w').write(str(rc))\nos.rename(status_file + '.tmp', "
+    "status_file)\n"
 )
 
 
@@ -114,7 +110,8 @@ class Tmux:
         found = []
         for proc in psutil.process_iter(["pid"]):
             try:
-                if proc.environ().get(TAG_VAR) == self.tag and proc.status() != psutil.STATUS_ZOMBIE:
+                if (proc.environ().get(TAG_VAR) == self.tag
+                        and proc.status() != psutil.STATUS_ZOMBIE):
                     found.append(proc)
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
@@ -200,20 +197,12 @@ def test_parent_going_away_ends_the_console(tmux: Tmux, tmp_path: Path) -> None:
 # A console whose sampler hangs inside sample() (a driver call that never returns) from the
 # second tick on; touches a file when it is stuck.
 STUCK_SAMPLER_CONSOLE = (
-    "import sys, time\n"
-    "from pathlib import Path\n"
-    "from console.app import run_app\n"
-    "from console.host.config import Config\n"
-    "from console.host.telemetry import Telemetry\n"
-    "class Stuck:\n"
-    "    def __init__(self): self.telemetry, self.calls = Telemetry(), 0\n"
-    "    def sample(self):\n"
-    "        self.calls += 1\n"
-    "        if self.calls > 1:\n"
-    "            Path(sys.argv[1]).touch()\n"
-    "            time.sleep(3600)\n"
-    "        return self.telemetry.sample()\n"
-    "sys.exit(run_app(Config(interval_s=0.25), sampler=Stuck()))\n"
+    "import sys, time\nfrom pathlib import Path\nfrom console.app import run_app\nfrom "
+    "console.host.config import Config\nfrom console.host.telemetry import Telemetry\nclass "
+    "Stuck:\n    def __init__(self): self.telemetry, self.calls = Telemetry(), 0\n    def "
+    "sample(self):\n        self.calls += 1\n        if self.calls > 1:\n            "
+    "Path(sys.argv[1]).touch()\n            time.sleep(3600)\n        return "
+    "self.telemetry.sample()\nsys.exit(run_app(Config(interval_s=0.25), sampler=Stuck()))\n"
 )
 
 

@@ -104,3 +104,13 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineClient]:
     client = start_client(tmp_path_factory.mktemp("engine"))
     yield client
     client.close()
+
+
+@pytest.fixture(scope="module")
+def slow_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineClient]:
+    """An engine whose loads sleep 50 ms before each tensor (the test-only knob): a load lasts
+    long enough to act mid-way, deterministically. One per test module."""
+    client = start_client(tmp_path_factory.mktemp("slow-engine"),
+                          AUTOGLM_ENGINE_TEST_SLOW_LOAD_S="0.05")
+    yield client
+    client.close()

@@ -82,7 +82,8 @@ def assert_identical(stock: Any, fast: Any) -> None:
         assert a.keys() == b.keys(), kind
         for name, ta in a.items():
             tb = b[name]
-            assert (ta.dtype, ta.device, tuple(ta.shape)) == (tb.dtype, tb.device, tuple(tb.shape)), name
+            assert (ta.dtype, ta.device, tuple(ta.shape)) == (tb.dtype, tb.device,
+                                                              tuple(tb.shape)), name
             assert ta.requires_grad == tb.requires_grad, name
             assert torch.equal(ta, tb), f"{name} differs"
     # tied weights: the same tensors share storage in both
@@ -492,15 +493,6 @@ def test_engine_truncated_shard_fails_before_any_weight(fast_engine: EngineClien
     assert result["event"] == "error"
     assert shard.name in result["message"]
     assert all(m["tensors_done"] == 0 for m in seen if m["event"] == "progress")
-
-
-@pytest.fixture(scope="module")
-def slow_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineClient]:
-    """An engine whose loads sleep 50 ms before each tensor (deterministically slow)."""
-    client = start_client(tmp_path_factory.mktemp("slow-engine"),
-                          AUTOGLM_ENGINE_TEST_SLOW_LOAD_S="0.05")
-    yield client
-    client.close()
 
 
 def wait_progress(engine: EngineClient, msg_id: int, tensors: int,

@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,14 +44,6 @@ def medium(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "llama", tmp_path_factory.mktemp("guard") / "medium", max_shard_size="24MB",
         overrides={"hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": 6,
                    "num_attention_heads": 8, "num_key_value_heads": 2})
-
-
-@pytest.fixture(scope="module")
-def slow_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineClient]:
-    """50 ms before each tensor (the test-only knob): a load lasts long enough to act mid-way."""
-    client = start_client(tmp_path_factory.mktemp("slow"), AUTOGLM_ENGINE_TEST_SLOW_LOAD_S="0.05")
-    yield client
-    client.close()
 
 
 def drain(engine: EngineClient) -> None:

@@ -44,8 +44,10 @@ def require_vllm() -> Path:
     if failed.exists():
         pytest.fail(f"the vLLM set-up failed: {failed.read_text().strip()} (see ./dev setup-vllm)")
     if not (venv / "READY").exists():
-        pytest.fail(f"no vLLM build at {venv} (READY missing): run ./dev setup-vllm, or set "
-                    "AUTOGLM_VLLM_VENV, or AUTOGLM_NO_VLLM=1 to opt out")
+        pytest.fail(
+            f"no vLLM build at {venv} (READY missing): run ./dev setup-vllm, or set "
+            "AUTOGLM_VLLM_VENV, or AUTOGLM_NO_VLLM=1 to opt out"
+        )
     return venv
 
 
@@ -66,8 +68,9 @@ class Server:
         return [e for e in list(self.events) if e.get("event") == kind]
 
 
-def _start(spec: ServeSpec, env: dict[str, str], timeout: float, *,
-           pause_during_startup: bool = False) -> Server:
+def _start(
+    spec: ServeSpec, env: dict[str, str], timeout: float, *, pause_during_startup: bool = False
+) -> Server:
     server = Server(engine=None)  # type: ignore[arg-type]
     engine = ServedEngine(spec, server.events.append, env=env, poll_s=0.5, metrics_s=1.0)
     server.engine = engine
@@ -82,7 +85,9 @@ def _start(spec: ServeSpec, env: dict[str, str], timeout: float, *,
             with contextlib.suppress(psutil.Error):
                 states.append(psutil.Process(pid).status())
         server.facts["paused_states"] = states
-        cpu_before = sum(psutil.Process(p).cpu_times().user for p in members if psutil.pid_exists(p))
+        cpu_before = sum(
+            psutil.Process(p).cpu_times().user for p in members if psutil.pid_exists(p)
+        )
         time.sleep(2.0)
         cpu_after = sum(psutil.Process(p).cpu_times().user for p in members if psutil.pid_exists(p))
         server.facts["cpu_while_paused_s"] = cpu_after - cpu_before
@@ -91,15 +96,21 @@ def _start(spec: ServeSpec, env: dict[str, str], timeout: float, *,
     if not engine.wait_ready(timeout):
         tail = "\n".join(engine.watch.lines[-40:])
         engine.stop()
-        pytest.fail(f"{spec.engine} did not become ready in {timeout:.0f} s: {engine.failed}\n{tail}")
+        pytest.fail(
+            f"{spec.engine} did not become ready in {timeout:.0f} s: {engine.failed}\n{tail}"
+        )
     return server
 
 
 @pytest.fixture(scope="session")
 def transformers_server(demo_dir: Path) -> Iterator[Server]:
     bindir = Path(sys.executable).parent
-    spec = ServeSpec("transformers", str(demo_dir), port=procs.free_port(),
-                     engine_cmd=(str(bindir / "transformers"), "serve"))
+    spec = ServeSpec(
+        "transformers",
+        str(demo_dir),
+        port=procs.free_port(),
+        engine_cmd=(str(bindir / "transformers"), "serve"),
+    )
     server = _start(spec, {"HF_HUB_OFFLINE": "1"}, 180, pause_during_startup=True)
     yield server
     if server.engine.watch.running:
@@ -110,7 +121,9 @@ def transformers_server(demo_dir: Path) -> Iterator[Server]:
 def vllm_server(demo_dir: Path) -> Iterator[Server]:
     venv = require_vllm()
     spec = ServeSpec(
-        "vllm", str(demo_dir), port=procs.free_port(),
+        "vllm",
+        str(demo_dir),
+        port=procs.free_port(),
         engine_cmd=(str(venv / "bin" / "python"), "-m", "vllm.entrypoints.openai.api_server"),
         extra_args=("--max-model-len", "512", "--dtype", "bfloat16"),
     )

@@ -29,10 +29,17 @@ def _last(events: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     return next(e for e in reversed(events) if e["event"] == kind)
 
 
-def _run_json(argv: list[str], timeout: float = 60, config: Path | None = None) -> tuple[int, list[dict[str, Any]]]:
+def _run_json(
+    argv: list[str], timeout: float = 60, config: Path | None = None
+) -> tuple[int, list[dict[str, Any]]]:
     head = [*CLI, "--config", str(config)] if config else CLI
-    out = subprocess.run(check=False, args=[*head, "run", "--json", "--sample-seconds", "0.1", "--", *argv],
-                         capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(
+        check=False,
+        args=[*head, "run", "--json", "--sample-seconds", "0.1", "--", *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     events = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     return out.returncode, events
 
@@ -66,11 +73,15 @@ def test_run_diagnoses_a_taken_port(tmp_path: Path) -> None:
     holder.listen(1)
     port = holder.getsockname()[1]
     try:
-        script = _script(tmp_path, "bind.py", f"""
+        script = _script(
+            tmp_path,
+            "bind.py",
+            f"""
             import socket
             s = socket.socket()
             s.bind(("127.0.0.1", {port}))
-        """)
+        """,
+        )
         code, events = _run_json([sys.executable, script])
     finally:
         holder.close()
@@ -80,11 +91,15 @@ def test_run_diagnoses_a_taken_port(tmp_path: Path) -> None:
 
 
 def test_run_passes_a_sigkill_on_and_explains_it(tmp_path: Path) -> None:
-    script = _script(tmp_path, "killed.py", """
+    script = _script(
+        tmp_path,
+        "killed.py",
+        """
         import os, signal
         print("about to be killed", flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
-    """)
+    """,
+    )
     code, events = _run_json([sys.executable, script])
     assert code == 128 + signal.SIGKILL
     exit_event = _last(events, "exit")
@@ -102,14 +117,32 @@ def test_run_guard_pauses_the_group_with_sigstop(tmp_path: Path) -> None:
     # Ctrl-C to `run` then stops it (SIGCONT, SIGINT, ...) and `run` exits
     config = tmp_path / "guard.toml"
     config.write_text("[thresholds.ram]\nwarn = 0.01\npause = 0.02\nresume = 0.01\nabort = false\n")
-    script = _script(tmp_path, "slow.py", """
+    script = _script(
+        tmp_path,
+        "slow.py",
+        """
         import time
         for i in range(600):
             print(i, flush=True)
             time.sleep(0.1)
-    """)
-    run = subprocess.Popen([*CLI, "--config", str(config), "run", "--json", "--sample-seconds",
-                            "0.2", "--", sys.executable, script], stdout=subprocess.PIPE, text=True)
+    """,
+    )
+    run = subprocess.Popen(
+        [
+            *CLI,
+            "--config",
+            str(config),
+            "run",
+            "--json",
+            "--sample-seconds",
+            "0.2",
+            "--",
+            sys.executable,
+            script,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert run.stdout is not None
     events: list[dict[str, Any]] = []
     child = None
@@ -135,17 +168,26 @@ def test_run_guard_pauses_the_group_with_sigstop(tmp_path: Path) -> None:
 
 
 def test_run_refuses_a_missing_program() -> None:
-    out = subprocess.run(check=False, args=[*CLI, "run", "--", "/no/such/program"], capture_output=True, text=True,
-                         timeout=30)
+    out = subprocess.run(
+        check=False,
+        args=[*CLI, "run", "--", "/no/such/program"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 127 and "no such program" in out.stderr
 
 
 def test_attach_follows_a_log_and_the_tree_memory(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     log.write_text("")
-    script = _script(tmp_path, "worker.py", f"""
+    script = _script(
+        tmp_path,
+        "worker.py",
+        f"""
         import time, subprocess, sys
-        child = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(100 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(30)"])
+        child = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(100 * 2**20); "
+                                  "b[::4096] = b'x' * len(b[::4096]); time.sleep(30)"])
         time.sleep(1.5)
         with open({str(log)!r}, "a") as f:
             f.write("Traceback (most recent call last):\\n")
@@ -154,12 +196,28 @@ def test_attach_follows_a_log_and_the_tree_memory(tmp_path: Path) -> None:
             f.write("shutting down\\n")
         time.sleep(1.5)
         child.kill()
-    """)
+    """,
+    )
     proc = subprocess.Popen([sys.executable, script])
     try:
-        out = subprocess.run(check=False, args=[*CLI, "attach", str(proc.pid), "--log", str(log), "--json",
-                              "--interval", "0.3", "--seconds", "20"],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            check=False,
+            args=[
+                *CLI,
+                "attach",
+                str(proc.pid),
+                "--log",
+                str(log),
+                "--json",
+                "--interval",
+                "0.3",
+                "--seconds",
+                "20",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         proc.kill()
         proc.wait()
@@ -173,12 +231,17 @@ def test_attach_follows_a_log_and_the_tree_memory(tmp_path: Path) -> None:
 
 
 def test_attach_to_a_missing_pid_is_one_line() -> None:
-    out = subprocess.run(check=False, args=[*CLI, "attach", "999999999"], capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        check=False, args=[*CLI, "attach", "999999999"], capture_output=True, text=True, timeout=30
+    )
     assert out.returncode == 2 and out.stderr.strip().endswith("no such process")
 
 
 def test_run_names_and_removes_shm_left_by_a_killed_process(tmp_path: Path) -> None:
-    script = _script(tmp_path, "shm.py", """
+    script = _script(
+        tmp_path,
+        "shm.py",
+        """
         import mmap, os, signal, sys
         fd = os.open("/dev/shm/" + sys.argv[1], os.O_CREAT | os.O_RDWR, 0o600)
         os.ftruncate(fd, 1 << 20)
@@ -186,7 +249,8 @@ def test_run_names_and_removes_shm_left_by_a_killed_process(tmp_path: Path) -> N
         m[:5] = b"hello"
         print("mapped", flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
-    """)
+    """,
+    )
     names = [f"autoglm-test-{os.getpid()}-{time.monotonic_ns()}-{i}" for i in (1, 2)]
     try:
         code, events = _run_json([sys.executable, script, names[0]])
@@ -195,9 +259,13 @@ def test_run_names_and_removes_shm_left_by_a_killed_process(tmp_path: Path) -> N
         shm = _last(events, "shm")
         assert {"path": str(path), "size_bytes": 1 << 20} in shm["leftovers"]
         assert shm["removed"] is False and path.exists()  # named, not removed unasked
-        out = subprocess.run(check=False, args=[*CLI, "run", "--json", "--clean-shm", "--",
-                             sys.executable, script, names[1]], capture_output=True, text=True,
-                             timeout=60)
+        out = subprocess.run(
+            check=False,
+            args=[*CLI, "run", "--json", "--clean-shm", "--", sys.executable, script, names[1]],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         events = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
         path = Path("/dev/shm") / names[1]
         shm = _last(events, "shm")
@@ -212,8 +280,11 @@ def test_serve_sigint_stops_the_server_and_exits(demo_dir: Path) -> None:
     from console.host import procs
 
     port = procs.free_port()
-    serve = subprocess.Popen([*CLI, "serve", "demo", "--engine", "transformers", "--port", str(port),
-                              "--json"], stdout=subprocess.PIPE, text=True)
+    serve = subprocess.Popen(
+        [*CLI, "serve", "demo", "--engine", "transformers", "--port", str(port), "--json"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert serve.stdout is not None
     events: list[dict[str, Any]] = []
     server_pid = None
@@ -232,5 +303,8 @@ def test_serve_sigint_stops_the_server_and_exits(demo_dir: Path) -> None:
     assert serve.returncode == 0
     stopped = next(e for e in events if e["event"] == "stopped")
     assert stopped["signals"][0] == "SIGINT" and stopped["pids_left"] == []
-    assert not psutil.pid_exists(server_pid) or psutil.Process(server_pid).status() == psutil.STATUS_ZOMBIE
+    assert (
+        not psutil.pid_exists(server_pid)
+        or psutil.Process(server_pid).status() == psutil.STATUS_ZOMBIE
+    )
     assert procs.port_owner(port) is None

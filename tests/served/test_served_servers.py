@@ -55,7 +55,9 @@ def test_transformers_ready_event_and_timeline(transformers_server: Server) -> N
 
 def test_transformers_paused_during_startup(transformers_server: Server) -> None:
     facts = transformers_server.facts
-    assert facts["paused_states"] and all(s == psutil.STATUS_STOPPED for s in facts["paused_states"])
+    assert facts["paused_states"] and all(
+        s == psutil.STATUS_STOPPED for s in facts["paused_states"]
+    )
     assert facts["cpu_while_paused_s"] < 0.2
     assert facts["ready_while_paused"] is False
     kinds = [e["event"] for e in transformers_server.events]
@@ -79,8 +81,13 @@ def test_transformers_has_no_metrics(transformers_server: Server) -> None:
 
 def test_serve_refuses_a_taken_port_naming_the_pid(transformers_server: Server) -> None:
     port = transformers_server.engine.spec.port
-    out = subprocess.run(check=False, args=[*CLI, "serve", "demo", "--engine", "transformers", "--port", str(port),
-                          "--json"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        check=False,
+        args=[*CLI, "serve", "demo", "--engine", "transformers", "--port", str(port), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2
     event = json.loads(out.stdout)
     assert event["event"] == "refused"
@@ -111,7 +118,9 @@ def test_vllm_metrics_polled(vllm_server: Server) -> None:
     vllm_server.engine.chat("the answer", max_tokens=8)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        polled = [e for e in vllm_server.of("metrics") if (e.get("generation_tokens_total") or 0) >= 8]
+        polled = [
+            e for e in vllm_server.of("metrics") if (e.get("generation_tokens_total") or 0) >= 8
+        ]
         if polled:
             break
         time.sleep(0.5)
@@ -129,9 +138,29 @@ def test_vllm_stop_returns_memory_and_leaves_no_shm(vllm_server: Server) -> None
 
 def test_vllm_dry_run_json_names_command_and_fit(demo_dir: object) -> None:
     env = {**os.environ, "AUTOGLM_VLLM_VENV": ""}
-    out = subprocess.run(check=False, args=[*CLI, "serve", "demo", "--engine", "vllm", "--port", str(procs.free_port()),
-                          "--preset", "autoglm", "--dry-run", "--json", "--", "--dtype", "bfloat16"],
-                         capture_output=True, text=True, timeout=120, env=env)
+    out = subprocess.run(
+        check=False,
+        args=[
+            *CLI,
+            "serve",
+            "demo",
+            "--engine",
+            "vllm",
+            "--port",
+            str(procs.free_port()),
+            "--preset",
+            "autoglm",
+            "--dry-run",
+            "--json",
+            "--",
+            "--dtype",
+            "bfloat16",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     cmd = data["command"]
@@ -144,13 +173,33 @@ def test_vllm_dry_run_json_names_command_and_fit(demo_dir: object) -> None:
 
 @pytest.mark.parametrize("engine", ["sglang"])
 def test_sglang_dry_run_has_metrics_flag(engine: str, demo_dir: object) -> None:
-    out = subprocess.run(check=False, args=[*CLI, "serve", "demo", "--engine", engine, "--port", str(procs.free_port()),
-                          "--preset", "autoglm", "--dry-run", "--json"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        check=False,
+        args=[
+            *CLI,
+            "serve",
+            "demo",
+            "--engine",
+            engine,
+            "--port",
+            str(procs.free_port()),
+            "--preset",
+            "autoglm",
+            "--dry-run",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert "--enable-metrics" in data["command"] and "--mm-enable-dp-encoder" in data["command"]
-    assert "sglang: not installed" in " ".join(data["versions"]["problems"]) or data["versions"]["versions"] is None or data["versions"]["versions"]["sglang"] is None
+    assert (
+        "sglang: not installed" in " ".join(data["versions"]["problems"])
+        or data["versions"]["versions"] is None
+        or data["versions"]["versions"]["sglang"] is None
+    )
 
 
 def test_serve_dry_run_and_run_never_import_the_engine_side(demo_dir: object) -> None:
@@ -164,7 +213,8 @@ def test_serve_dry_run_and_run_never_import_the_engine_side(demo_dir: object) ->
         "print(json.dumps([m for m in ('torch', 'transformers', 'safetensors', 'textual')"
         " if m in sys.modules]))\n"
     )
-    out = subprocess.run(check=False, args=[sys.executable, "-c", code], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        check=False, args=[sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []

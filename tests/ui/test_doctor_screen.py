@@ -8,7 +8,7 @@ import pytest
 from textual.app import App
 from textual.widgets import DataTable, Static
 
-from console.host.doctor import Check, Report
+from console.core.doctor_judge import Check, Report
 from tests.ui.conftest import wait_until
 from widgets.doctor_screen import DoctorScreen
 

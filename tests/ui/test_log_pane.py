@@ -19,6 +19,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Input
 
 from console.core.diagnose import DiagnosisContext
+from tests.paths import LOG_FIXTURES as LOGS
 from tests.ui.conftest import wait_until
 from widgets.cause_card import CauseCard
 from widgets.log_pane import DEBUG, ERROR, INFO, WARNING, LogPane, detect_level
@@ -27,7 +28,6 @@ from widgets.log_view import LogView
 pytestmark = pytest.mark.anyio
 
 T0 = 1_700_000_000.0  # 22:13:20 UTC (tests/ui/conftest.py pins TZ=UTC)
-LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "logs"
 
 
 class LogHost(App[None]):
@@ -73,7 +73,8 @@ async def test_lines_appear_timestamped_with_levels_and_colours() -> None:
         view.handle_engine_message(output("loading the model", ts=T0 + 1.5))
         view.handle_engine_message(output("UserWarning: TypedStorage is deprecated", ts=T0 + 2))
         view.handle_engine_message(output("RuntimeError: CUDA error: no kernel image", ts=T0 + 3))
-        view.handle_engine_message(output("2024-05-01 10:00:00 DEBUG urllib3 connection", ts=T0 + 4))
+        view.handle_engine_message(output("2024-05-01 10:00:00 DEBUG urllib3 connection",
+                                          ts=T0 + 4))
         view.add_event("load started: demo", "info", ts=T0 + 5)
         await pilot.pause()
         pane = view.pane
@@ -99,7 +100,8 @@ def test_level_detection_reads_prefixes_first() -> None:
     assert detect_level("Killed") == ERROR
     assert detect_level("E0101 12:00:00.000 1234 nccl.cc] failed") == ERROR
     assert detect_level("W0101 12:00:00 worker.py] slow") == WARNING
-    assert detect_level("/x/modeling_utils.py:123: FutureWarning: `torch_dtype` is deprecated") == WARNING
+    deprecation = "/x/modeling_utils.py:123: FutureWarning: `torch_dtype` is deprecated"
+    assert detect_level(deprecation) == WARNING
     assert detect_level("INFO: 0 errors found, ValueError: none") == INFO  # the prefix decides
     assert detect_level("WARNING: retrying after Error: timeout") == WARNING
     assert detect_level("Loading weights: 100%|██████████| 21/21") == INFO
@@ -112,7 +114,8 @@ async def test_progress_bar_updates_collapse_to_their_last_state() -> None:
         view = app.log_view
         view.handle_engine_message(output("start"))
         for done in range(0, 21, 5):
-            view.handle_engine_message(output(f"Loading weights:  {done * 5:3d}%|#   | {done}/20", cr=True))
+            view.handle_engine_message(output(f"Loading weights:  {done * 5:3d}%|#   | {done}/20",
+                                              cr=True))
         # A warning printed while the bar runs stays; the bar's next update replaces the bar.
         view.handle_engine_message(output("UserWarning: something odd"))
         view.handle_engine_message(output("Loading weights: 100%|####| 20/20 [00:01<00:00]"))
@@ -341,7 +344,8 @@ async def test_an_engine_killed_under_memory_pressure_gets_a_host_oom_card() -> 
         assert card.cause_id == "host_oom"
         assert "RAM 97% used, swap 90% used" in card.record.facts
         assert "engine ended: signal 9" in card.record.facts
-        assert "engine (pid 4242) ended: killed by SIGKILL, unexpectedly" in view.pane.visible_texts()
+        ended = "engine (pid 4242) ended: killed by SIGKILL, unexpectedly"
+        assert ended in view.pane.visible_texts()
         assert view.pane.entries[-1].level == ERROR
         # A kill the console asked for (hard unload) is no error.
         view.handle_engine_message({"v": 1, "event": "exited", "ts": T0, "returncode": -9,

@@ -123,7 +123,8 @@ def zero_length(d: Path) -> str:
     return shard.name
 
 
-CONFIG_WITH_SYNTAX_ERROR = '{\n  "model_type": "llama",\n  "hidden_size": 64,,\n  "vocab_size": 256\n}\n'
+CONFIG_WITH_SYNTAX_ERROR = ('{\n  "model_type": "llama",\n  "hidden_size": 64,,\n  "vocab_size": '
+                            '256\n}\n')
 # the second comma on line 3 is at column 21: json says "Expecting property name"
 CONFIG_ERROR_AT = "line 3, column 21"
 

@@ -36,7 +36,8 @@ def test_app_cli_and_widgets_never_import_the_engine_side() -> None:
         "console.cli.build_parser()  # imports every sub-command module\n"
         "console.host.telemetry.Telemetry().sample()\n"
         f"print(json.dumps({{'loaded': [m for m in {ENGINE_SIDE!r} if m in sys.modules],\n"
-        "                   'widgets': [m.name for m in pkgutil.iter_modules(widgets.__path__)]}))\n"
+        "                   'widgets': [m.name for m in "
+        "pkgutil.iter_modules(widgets.__path__)]}))\n"
     )
     assert found["loaded"] == []
     assert found["widgets"], "no widget modules found: the import above proved nothing"
@@ -54,20 +55,24 @@ def test_monitor_run_never_imports_the_engine_side_or_textual() -> None:
 
 
 def test_headless_core_never_imports_textual() -> None:
-    core = ["console.core.sample", "console.host.telemetry", "console.host.nvml", "console.host.config", "console.core.units",
-            "console.host.paths", "console.cli", "console.commands.monitor", "console.commands.config"]
+    core = ["console.core.sample", "console.host.telemetry", "console.host.nvml",
+            "console.host.config", "console.core.units",
+            "console.host.paths", "console.cli", "console.commands.monitor",
+            "console.commands.config"]
     found = run_python(
         "import importlib, json, sys\n"
         f"for name in {core!r}:\n"
         "    importlib.import_module(name)\n"
-        "print(json.dumps({'loaded': [m for m in ('textual', 'widgets', 'console.app') if m in sys.modules]}))\n"
+        "print(json.dumps({'loaded': [m for m in ('textual', 'widgets', 'console.app') if m in "
+        "sys.modules]}))\n"
     )
     assert found["loaded"] == []
 
 
 def test_the_check_above_can_fail() -> None:
     """The probe sees a heavy module when one is imported (so an empty list means something)."""
-    found = run_python("import json, sys, textual\nprint(json.dumps({'loaded': [m for m in ('textual',) if m in sys.modules]}))")
+    found = run_python("import json, sys, textual\nprint(json.dumps({'loaded': [m for m in "
+                       "('textual',) if m in sys.modules]}))")
     assert found["loaded"] == ["textual"]
 
 
@@ -75,13 +80,16 @@ def test_import_linter_contracts_hold() -> None:
     lint_imports = Path(sys.executable).parent / "lint-imports"
     if not lint_imports.exists():
         pytest.fail("lint-imports is not installed: pip install -e '.[dev]'")
-    out = subprocess.run([str(lint_imports)], cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    out = subprocess.run([str(lint_imports)], cwd=REPO, capture_output=True, text=True, timeout=300,
+                         check=False)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert "broken" not in out.stdout.lower() or "0 broken" in out.stdout.lower(), out.stdout
 
 
-@pytest.mark.parametrize(("module", "forbidden"), [("host/telemetry", "textual"), ("core/sample", "torch")])
-def test_import_linter_catches_a_forbidden_import(tmp_path: Path, module: str, forbidden: str) -> None:
+@pytest.mark.parametrize(("module", "forbidden"), [("host/telemetry", "textual"), ("core/sample",
+                                                                                   "torch")])
+def test_import_linter_catches_a_forbidden_import(tmp_path: Path, module: str,
+                                                  forbidden: str) -> None:
     """In a copy of the tree, a core module that imports textual (or torch) breaks a contract."""
     import shutil
 

@@ -16,6 +16,7 @@ import pytest
 
 from console.core.causetext import ErrorRecord
 from console.core.diagnose import diagnose_text
+from console.core.doctor_judge import Check, Report
 from console.core.redact import clean, redact, shorten_home
 from console.engines.local import SessionLog
 from console.host.bundle import (
@@ -28,11 +29,10 @@ from console.host.bundle import (
     tail_lines,
     write_bundle,
 )
-from console.host.doctor import Check, Report
+from tests.paths import LOG_FIXTURES as LOGS
+from tests.paths import REPO
 from tests.ui.fakes import h100_at
 
-REPO = Path(__file__).resolve().parents[2]
-LOGS = REPO / "tests" / "fixtures" / "logs"
 HF_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
 BEARER = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXBheWxvYWQtdmFsdWU.Zm9vYmFyYmF6cXV4"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -140,12 +140,15 @@ def test_diagnose_session_log_finds_tracebacks_and_deaths(tmp_path: Path) -> Non
         ("CLIENT", "engine pid 11 ended (killed by SIGKILL) unexpectedly"),
     ])
     records = diagnose_session_log(path)
-    assert [r.top.id for r in records if r.top] == ["corrupt_checkpoint", "missing_file", "host_oom"]
+    assert [r.top.id for r in records if r.top] == ["corrupt_checkpoint", "missing_file",
+                                                    "host_oom"]
     assert [r.error.kind for r in records] == ["traceback", "engine", "exit"]
     reported = engine_errors(read_session_log(path))
     assert len(reported) == 2
-    assert reported[0].endswith("load: SafetensorError: incomplete metadata (fix: download it again)")
-    assert reported[1].endswith("load: ModelNotFound: /nope: no such directory (fix: check the path)")
+    assert reported[0].endswith("load: SafetensorError: incomplete metadata (fix: download it "
+                                "again)")
+    assert reported[1].endswith("load: ModelNotFound: /nope: no such directory (fix: check the "
+                                "path)")
     # A kill the console asked for is not a death to explain.
     quiet = write_session(tmp_path / "session-2.log", [
         ("ENGINE", "Loading weights:  40%|####      | 8/20"),
@@ -171,7 +174,8 @@ SECTIONS = ("## doctor", "## telemetry (last sample)", "## model: pre-flight and
 
 def planted_report() -> Report:
     return Report((
-        Check("python", "pass", "Python", "Python 3.11.7", {"executable": "/home/alice/.venv/bin/python"}),
+        Check("python", "pass", "Python", "Python 3.11.7",
+              {"executable": "/home/alice/.venv/bin/python"}),
         Check("hf_cache", "warn", "HF cache", "not writable",
               {"env": f"HF_TOKEN={HF_TOKEN}", "path": "/home/alice/.cache/huggingface"},
               "fix the permissions"),
@@ -238,7 +242,8 @@ def test_bundle_command_end_to_end(tmp_path: Path) -> None:
         fh.write(f"2026-01-02T00:00:00.000 ENGINE HF_TOKEN={HF_TOKEN}\n")
     model = tmp_path / "model"
     model.mkdir()
-    (model / "config.json").write_text('{"model_type": "llama", "architectures": ["LlamaForCausalLM"]}')
+    (model / "config.json").write_text('{"model_type": "llama", "architectures": '
+                                       '["LlamaForCausalLM"]}')
     env = {**os.environ, "AUTOGLM_CONSOLE_LOG_DIR": str(log_dir), "HF_TOKEN": HF_TOKEN,
            "PYTHONPATH": str(REPO)}
     out_path = tmp_path / "out.txt"
@@ -259,7 +264,8 @@ def test_bundle_command_end_to_end(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert Path(done.stdout.strip()).name.startswith("autoglm-bundle-")
     assert "doctor" in Path(done.stdout.strip()).read_text()
-    done = run_cli(["bundle", str(tmp_path / "no" / "such" / "dir.txt"), "--no-doctor"], env, tmp_path)
+    done = run_cli(["bundle", str(tmp_path / "no" / "such" / "dir.txt"), "--no-doctor"], env,
+                   tmp_path)
     assert done.returncode == 2 and "does not exist" in done.stderr
     done = run_cli(["bundle", "--tail", "-1"], env, tmp_path)
     assert done.returncode == 2

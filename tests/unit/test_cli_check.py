@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from console.cli import main
+from tests.paths import NVML_FIXTURES, REPO
 from tests.unit.preflight_fixtures import (
     BROKEN,
     built,
@@ -20,8 +21,7 @@ from tests.unit.preflight_fixtures import (
     sparse_checkpoint,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-H100_RECORDING = REPO / "tests" / "fixtures" / "nvml" / "h100_handmade.json"
+H100_RECORDING = NVML_FIXTURES / "h100_handmade.json"
 
 
 @pytest.fixture(autouse=True)

@@ -17,10 +17,10 @@ from console.cli import main
 from console.core.sample import SCHEMA_VERSION
 from console.host.config import default_toml
 from console.host.telemetry import NO_DRIVER_MESSAGE, RECORDING_ENV
+from tests.paths import NVML_FIXTURES as FIXTURES
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "monitor.md"
-FIXTURES = REPO / "tests" / "fixtures" / "nvml"
 REAL = FIXTURES / "h100_real.json"
 TYPES: dict[str, tuple[type, ...]] = {
     "integer": (int,), "number": (int, float), "string": (str,), "boolean": (bool,),
@@ -43,9 +43,11 @@ def documented_schema() -> dict[str, dict[str, tuple[type, ...]]]:
     return schema
 
 
-def validate(obj: dict[str, Any], schema: dict[str, dict[str, tuple[type, ...]]], section: str) -> None:
+def validate(obj: dict[str, Any], schema: dict[str, dict[str, tuple[type, ...]]],
+             section: str) -> None:
     fields = schema[section]
-    assert set(obj) == set(fields), f"{section}: undocumented {set(obj) - set(fields)}, missing {set(fields) - set(obj)}"
+    assert set(obj) == set(fields), (
+        f"{section}: undocumented {set(obj) - set(fields)}, missing {set(fields) - set(obj)}")
     for name, value in obj.items():
         allowed = fields[name]
         # JSON has no int/bool distinction problem for us except bool being an int in Python.
@@ -110,7 +112,8 @@ def test_streaming_json_lines_and_count(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_text_table(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(RECORDING_ENV, str(REAL if REAL.exists() else FIXTURES / "h100_handmade.json"))
+    monkeypatch.setenv(RECORDING_ENV,
+                       str(REAL if REAL.exists() else FIXTURES / "h100_handmade.json"))
     assert main(["monitor", "--once"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^NVML: ok\s+1 GPU\(s\)\s+driver 580\.159\.04\s+CUDA 13\.0$", out, re.M), out
@@ -119,7 +122,8 @@ def test_text_table(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monk
         assert re.search(f"^{start}", out, re.M), start
 
 
-def test_text_lines_without_gpu(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_text_lines_without_gpu(capsys: pytest.CaptureFixture[str],
+                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(RECORDING_ENV, str(FIXTURES / "no_driver.json"))
     assert main(["--interval", "0.25", "monitor", "--count", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -128,9 +132,11 @@ def test_text_lines_without_gpu(capsys: pytest.CaptureFixture[str], monkeypatch:
 
 def test_installed_script_in_a_subprocess() -> None:
     script = Path(sys.executable).parent / "autoglm-console"
-    assert script.exists(), "autoglm-console is not installed in this environment (pip install -e .)"
+    assert script.exists(), (
+        "autoglm-console is not installed in this environment (pip install -e .)")
     env = {k: v for k, v in os.environ.items() if k != RECORDING_ENV}
-    out = subprocess.run([str(script), "monitor", "--once", "--json"], capture_output=True, text=True,
+    out = subprocess.run([str(script), "monitor", "--once", "--json"], capture_output=True,
+                         text=True,
                          timeout=60, env=env, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stderr == ""

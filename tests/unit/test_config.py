@@ -45,23 +45,31 @@ def cli_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
     return lines[0]
 
 
-# The exact line for each kind of mistake: (file text, expected line after "autoglm-console: PATH: ").
+# The exact line for each kind of mistake:
+# (file text, expected line after "autoglm-console: PATH: ").
 BAD_FILES = [
     ("[monitor]\ninterval = 'fast'\n", "monitor.interval: expected a number, got 'fast'"),
     ("[monitor]\ninterval = true\n", "monitor.interval: expected a number, got True"),
-    ("[monitor]\ninterval = 0.1\n", f"monitor.interval: must be at least {MIN_INTERVAL_S}, got 0.1"),
+    ("[monitor]\ninterval = 0.1\n",
+     f"monitor.interval: must be at least {MIN_INTERVAL_S}, got 0.1"),
     ("[monitor]\nhistory_seconds = 10\n", "monitor.history_seconds: must be at least 60, got 10"),
-    ("[monitor]\nspeed = 1\n", "monitor.speed: unknown key (allowed here: history_seconds, interval)"),
-    ("[monitr]\ninterval = 1\n", "monitr: unknown key (allowed here: guard, models, monitor, serve, thresholds)"),
+    ("[monitor]\nspeed = 1\n",
+     "monitor.speed: unknown key (allowed here: history_seconds, interval)"),
+    ("[monitr]\ninterval = 1\n",
+     "monitr: unknown key (allowed here: guard, models, monitor, serve, thresholds)"),
     ("monitor = 3\n", "monitor: expected a table"),
     ("[thresholds.gpu]\nwarn = 1\n",
      "thresholds.gpu: unknown key (allowed here: cpu, ram, swap, swap_in, temperature, vram)"),
-    ("[thresholds.vram]\nwarm = 1\n", "thresholds.vram.warm: unknown key (allowed here: abort, pause, resume, warn)"),
-    ("[thresholds.vram]\nwarn = 95\n", "thresholds.vram.warn: must not exceed pause (92.0), got 95.0"),
-    ("[thresholds.vram]\nabort = 90\n", "thresholds.vram.abort: must be at least pause (92.0), got 90.0"),
+    ("[thresholds.vram]\nwarm = 1\n",
+     "thresholds.vram.warm: unknown key (allowed here: abort, pause, resume, warn)"),
+    ("[thresholds.vram]\nwarn = 95\n",
+     "thresholds.vram.warn: must not exceed pause (92.0), got 95.0"),
+    ("[thresholds.vram]\nabort = 90\n",
+     "thresholds.vram.abort: must be at least pause (92.0), got 90.0"),
     ("[thresholds.vram]\nresume = 92\n",
      "thresholds.vram.resume: must be below pause (92.0) for hysteresis, got 92.0"),
-    ("[thresholds.ram]\npause = 120\nabort = 130\n", "thresholds.ram.pause: is a percentage: at most 100, got 120.0"),
+    ("[thresholds.ram]\npause = 120\nabort = 130\n",
+     "thresholds.ram.pause: is a percentage: at most 100, got 120.0"),
     ("[thresholds.swap]\nwarn = -1\n", "thresholds.swap.warn: must be at least 0, got -1"),
     ("[thresholds.swap]\nwarn = '5'\n", "thresholds.swap.warn: expected a number, got '5'"),
     ("[guard]\nauto_resume = 'yes'\n", "guard.auto_resume: expected true or false, got 'yes'"),
@@ -70,7 +78,8 @@ BAD_FILES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "expected"), BAD_FILES, ids=[e.split(":")[0] + f"-{i}" for i, (_, e) in enumerate(BAD_FILES)])
+@pytest.mark.parametrize(("text", "expected"), BAD_FILES, ids=[e.split(":")[0] + f"-{i}" for i, (_,
+    e) in enumerate(BAD_FILES)])
 def test_bad_value_gives_one_exact_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
 ) -> None:
@@ -79,7 +88,8 @@ def test_bad_value_gives_one_exact_line_and_exit_2(
     assert line == f"autoglm-console: {path}: {expected}"
 
 
-def test_bad_toml_syntax_names_the_file_and_position(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_toml_syntax_names_the_file_and_position(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, "[monitor\ninterval = 1\n")
     line = cli_error(capsys, ["--config", str(path), "config", "--check"])
     assert line.startswith(f"autoglm-console: {path}: (syntax): invalid TOML: ")
@@ -88,7 +98,8 @@ def test_bad_toml_syntax_names_the_file_and_position(tmp_path: Path, capsys: pyt
 
 def test_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, b"[monitor]\ninterval = 1 # \xff\xfe\n")
-    assert cli_error(capsys, ["--config", str(path), "config"]) == f"autoglm-console: {path}: (file): is not UTF-8 text"
+    assert cli_error(capsys, ["--config", str(path),
+                              "config"]) == f"autoglm-console: {path}: (file): is not UTF-8 text"
 
 
 def test_missing_explicit_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -105,12 +116,14 @@ def test_interval_flag_below_minimum(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    for argv in (["--bogus"], ["--interval", "fast"], ["monitor", "--count", "x"], ["nosuchcommand"]):
+    for argv in (["--bogus"], ["--interval", "fast"], ["monitor", "--count", "x"],
+                 ["nosuchcommand"]):
         with pytest.raises(SystemExit) as info:
             main(argv)
         assert info.value.code == 2, argv
     capsys.readouterr()
-    assert cli_error(capsys, ["monitor", "--count", "0"]) == "autoglm-console: monitor: --count: must be at least 1, got 0"
+    assert cli_error(capsys, ["monitor", "--count",
+        "0"]) == "autoglm-console: monitor: --count: must be at least 1, got 0"
 
 
 def test_flags_override_the_file(tmp_path: Path) -> None:
@@ -126,7 +139,8 @@ def test_user_config_dir_file_is_used(tmp_path: Path, monkeypatch: pytest.Monkey
     assert load_config() == Config()  # no file: the defaults
     write(tmp_path, "[monitor]\ninterval = 0.5\n[guard]\nauto_resume = true\n")
     config = load_config()
-    assert (config.interval_s, config.auto_resume, config.source) == (0.5, True, str(tmp_path / "config.toml"))
+    assert (config.interval_s, config.auto_resume, config.source) == (0.5, True,
+                                                                      str(tmp_path / "config.toml"))
 
 
 def test_bad_user_config_file_fails_every_command(
@@ -165,7 +179,8 @@ def test_levels_ordering_and_abort_false(tmp_path: Path) -> None:
     write(tmp_path, "[thresholds.swap_in]\nwarn = 150\npause = 150\nresume = 20\n"
                     "[thresholds.temperature]\npause = 105\nresume = 100\nwarn = 95\n")
     config = load_config(path)
-    assert config.thresholds["swap_in"].pause == 150 and config.thresholds["temperature"].pause == 105
+    assert config.thresholds["swap_in"].pause == 150
+    assert config.thresholds["temperature"].pause == 105
 
 
 def test_levels_colour() -> None:

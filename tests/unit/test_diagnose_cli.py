@@ -39,7 +39,8 @@ def test_json_schema_best_first(capsys: pytest.CaptureFixture[str]) -> None:
         assert {"id", "confidence", "title", "evidence", "fixes"} <= set(cause)
         assert isinstance(cause["evidence"], list) and isinstance(cause["fixes"], list)
         assert 0 < cause["confidence"] <= 1
-    assert [c["confidence"] for c in causes] == sorted((c["confidence"] for c in causes), reverse=True)
+    assert [c["confidence"] for c in causes] == sorted((c["confidence"] for c in causes),
+                                                       reverse=True)
 
 
 def test_nothing_recognised_is_an_empty_list(capsys: pytest.CaptureFixture[str]) -> None:
@@ -60,7 +61,8 @@ def test_reads_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
     monkeypatch.setattr(sys, "stdin", _Stdin(b"OSError: [Errno 98] Address already in use\n"))
     assert main(["diagnose", "-", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["causes"][0]["id"] == "port_in_use"
-    monkeypatch.setattr(sys, "stdin", _Stdin(b"\xff\xfe not utf-8 Killed\n"))  # undecodable bytes are replaced
+    monkeypatch.setattr(sys, "stdin",
+                        _Stdin(b"\xff\xfe not utf-8 Killed\n"))  # undecodable bytes are replaced
     assert main(["diagnose", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["causes"][0]["id"] == "host_oom"
 
@@ -80,13 +82,13 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path, monkeypatch: pytest.M
 
 def test_diagnosis_imports_no_torch_transformers_or_textual() -> None:
     code = (
-        "import sys\n"
-        "from console.cli import main\n"
+        "import sys\nfrom console.cli import main\n"
         f"main(['diagnose', {str(OOM_LOG)!r}, '--json'])\n"
-        "bad = [m for m in ('torch', 'transformers', 'textual', 'safetensors') if m in sys.modules]\n"
-        "assert not bad, bad\n"
+        "bad = [m for m in ('torch', 'transformers', 'textual', 'safetensors') if m in "
+        "sys.modules]\nassert not bad, bad\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, check=False)
     assert result.returncode == 0, result.stderr
 
 
@@ -97,7 +99,8 @@ def test_diagnosis_imports_no_torch_transformers_or_textual() -> None:
     ("subprocess_sigkill", "host_oom"),
     ("user_code_bug", None),
 ])
-def test_failures_triggered_now_are_diagnosed(name: str, expected: str | None, tmp_path: Path) -> None:
+def test_failures_triggered_now_are_diagnosed(name: str, expected: str | None,
+                                              tmp_path: Path) -> None:
     """The generator's quick scenarios (no torch), run for real in this test."""
     scenario = next(s for s in generate.SCENARIOS if s.name == name)
     work = tmp_path / "work"

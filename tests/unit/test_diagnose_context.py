@@ -15,7 +15,8 @@ LOADING = (
 
 
 def test_no_traceback_sigkill_and_full_ram_is_host_oom() -> None:
-    ctx = DiagnosisContext(exit_code=-9, exit_signal=9, ram_used_fraction=0.98, swap_used_fraction=0.93)
+    ctx = DiagnosisContext(exit_code=-9, exit_signal=9, ram_used_fraction=0.98,
+                           swap_used_fraction=0.93)
     causes = diagnose_text(LOADING, ctx)
     assert [c.id for c in causes] == ["host_oom"]
     assert causes[0].confidence >= 0.9
@@ -24,7 +25,8 @@ def test_no_traceback_sigkill_and_full_ram_is_host_oom() -> None:
 
 
 def test_sigkill_with_plenty_of_ram_is_not_confident() -> None:
-    ctx = DiagnosisContext(exit_code=-9, exit_signal=9, ram_used_fraction=0.35, swap_used_fraction=0.0)
+    ctx = DiagnosisContext(exit_code=-9, exit_signal=9, ram_used_fraction=0.35,
+                           swap_used_fraction=0.0)
     causes = diagnose_text(LOADING, ctx)
     assert [c.id for c in causes] == ["host_oom"]
     assert causes[0].confidence <= 0.45
@@ -39,13 +41,15 @@ def test_sigkill_with_unknown_ram_is_plausible() -> None:
 
 
 def test_killed_by_the_console_itself_is_not_a_failure() -> None:
-    ctx = DiagnosisContext(exit_code=-9, exit_signal=9, killed_by_console=True, ram_used_fraction=0.99)
+    ctx = DiagnosisContext(exit_code=-9, exit_signal=9, killed_by_console=True,
+                           ram_used_fraction=0.99)
     assert diagnose_text(LOADING + "Killed\n", ctx) == []
 
 
 def test_memory_pressure_raises_a_logged_kill() -> None:
     plain = diagnose_text(LOADING + "Killed\n")[0].confidence
-    pressed = diagnose_text(LOADING + "Killed\n", DiagnosisContext(ram_used_fraction=0.97))[0].confidence
+    pressed = diagnose_text(LOADING + "Killed\n",
+                            DiagnosisContext(ram_used_fraction=0.97))[0].confidence
     assert pressed > plain
 
 
@@ -63,10 +67,10 @@ def _gpu(*processes: GpuProcessSample) -> GpuSample:
     )
 
 
-OOM_LINE = ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.16 GiB. GPU 0 has a total "
-            "capacity of 79.19 GiB of which 310.00 MiB is free. Including non-PyTorch memory, this "
-            "process has 20.80 GiB memory in use. Of the allocated memory 19.90 GiB is allocated by "
-            "PyTorch, and 210.00 MiB is reserved by PyTorch but unallocated.")
+OOM_LINE = ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.16 GiB. GPU 0 has a "
+            "total capacity of 79.19 GiB of which 310.00 MiB is free. Including non-PyTorch "
+            "memory, this process has 20.80 GiB memory in use. Of the allocated memory 19.90 GiB "
+            "is allocated by PyTorch, and 210.00 MiB is reserved by PyTorch but unallocated.")
 
 
 def test_oom_names_the_other_process_from_nvml() -> None:
@@ -98,7 +102,8 @@ def test_context_from_a_telemetry_sample() -> None:
         swap_used_bytes=8 * GIB, swap_in_bytes_per_s=None, swap_out_bytes_per_s=None,
         disk_read_bytes_per_s=None,
     )
-    sample = Sample(timestamp=time.time(), monotonic=0.0, nvml=NvmlStatus("ok"), gpus=(_gpu(),), host=host)
+    sample = Sample(timestamp=time.time(), monotonic=0.0, nvml=NvmlStatus("ok"), gpus=(_gpu(),),
+                    host=host)
     ctx = DiagnosisContext.from_sample(sample, exit_code=-9, exit_signal=9)
     assert ctx.ram_used_fraction is not None and ctx.ram_used_fraction > 0.98
     assert ctx.swap_used_fraction == 1.0 and ctx.gpus == sample.gpus
@@ -107,7 +112,11 @@ def test_context_from_a_telemetry_sample() -> None:
 
 # -- streaming ---------------------------------------------------------------------------------
 
-TRACEBACK = ['Traceback (most recent call last):', '  File "/srv/engine.py", line 40, in load', '    model = AutoModelForCausalLM.from_pretrained(path)', '  File "/venv/lib/python3.11/site-packages/safetensors/torch.py", line 311, in load_file', '    with safe_open(filename, framework="pt", device=device) as f:', 'safetensors_rust.SafetensorError: Error while deserializing header: MetadataIncompleteBuffer']
+TRACEBACK = ['Traceback (most recent call last):', '  File "/srv/engine.py", line 40, in load',
+    '    model = AutoModelForCausalLM.from_pretrained(path)',
+    '  File "/venv/lib/python3.11/site-packages/safetensors/torch.py", line 311, in load_file',
+    '    with safe_open(filename, framework="pt", device=device) as f:',
+    'safetensors_rust.SafetensorError: Error while deserializing header: MetadataIncompleteBuffer']
 
 
 def test_streaming_reports_a_traceback_when_it_completes() -> None:
@@ -144,7 +153,8 @@ def test_streaming_reports_a_telling_line_at_once_and_once() -> None:
 def test_streaming_hints_support_a_later_error() -> None:
     diagnoser = StreamingDiagnoser()
     warning = ("Token indices sequence length is longer than the specified maximum sequence length "
-               "for this model (1300 > 1024). Running this sequence through the model will result in indexing errors")
+               "for this model (1300 > 1024). Running this sequence through the model will result "
+               "in indexing errors")
     assert diagnoser.feed(warning) == []  # a warning alone makes no card
     lines = ['Traceback (most recent call last):', '  File "/srv/x.py", line 3, in f',
              '    return self.wte(input_ids)', 'IndexError: index out of range in self']

@@ -15,6 +15,7 @@ from tests.fixtures.logs.corpus import (
     NONE_FOLDER,
     RECORDED_MARK,
     SYNTH_MARK,
+    Case,
     dev_cases,
     fixture_cases,
 )
@@ -73,26 +74,28 @@ def test_generated_fixtures_match_the_generator() -> None:
 
 
 @pytest.mark.parametrize("case", FIXTURES, ids=[c.name for c in FIXTURES])
-def test_fixture_log_top_cause(case) -> None:
+def test_fixture_log_top_cause(case: Case) -> None:
     causes = diagnose_text(case.text, case.context)
     ids = [c.id for c in causes]
     if not case.expected:
         assert ids == [], f"{case.name} must give no cause, got {ids}"
     else:
-        assert ids[:1] == list(case.expected), f"{case.name}: {[(c.id, c.confidence) for c in causes]}"
+        assert ids[:1] == list(case.expected), (
+            f"{case.name}: {[(c.id, c.confidence) for c in causes]}")
         top = causes[0]
         assert top.evidence and top.fixes and top.title
         assert 0.3 <= top.confidence <= 0.99
 
 
 @pytest.mark.parametrize("case", DEV, ids=[c.name for c in DEV])
-def test_dev_log_cause_in_top_three(case) -> None:
+def test_dev_log_cause_in_top_three(case: Case) -> None:
     ids = [c.id for c in diagnose_text(case.text)]
     assert case.expected[0] in ids[:3], f"{case.name}: expected {case.expected[0]}, got {ids}"
 
 
 def test_dev_set_top1_accuracy() -> None:
-    hits = sum(1 for case in DEV if [c.id for c in diagnose_text(case.text)][:1] == list(case.expected))
+    hits = sum(1 for case in DEV
+               if [c.id for c in diagnose_text(case.text)][:1] == list(case.expected))
     assert hits / len(DEV) >= 0.9, f"top-1 {hits}/{len(DEV)}"
 
 
@@ -115,7 +118,8 @@ def test_surface_exception_is_not_the_cause() -> None:
         "quantization_error/gptq_checkpoint_plain_loader": None,
         # torchrun's ChildFailedError and rank 0's gloo 'Connection closed by peer' come last;
         # rank 1's size mismatch is the cause
-        "size_mismatch/torchrun_rank1_size_mismatch": "torch.distributed.elastic.multiprocessing.errors.ChildFailedError",
+        "size_mismatch/torchrun_rank1_size_mismatch":
+            "torch.distributed.elastic.multiprocessing.errors.ChildFailedError",
         # rank 0's gloo error and torchrun's ChildFailedError; its report says the root-cause
         # rank exited with -9 (SIGKILL)
         "host_oom/torchrun_rank_killed": None,

@@ -10,103 +10,133 @@ from console.core.diagnose import diagnose_text
 MESSAGES = [
     # torch / CUDA
     ("torch.cuda.OutOfMemoryError: CUDA out of memory.", "cuda_oom"),
-    ("RuntimeError: CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`", "cuda_oom"),
-    ("ValueError: The model's max seq len (32768) is larger than the maximum number of tokens that can be "
-     "stored in KV cache (7344). Try increasing `gpu_memory_utilization` or decreasing `max_model_len` when "
-     "initializing the engine.", "cuda_oom"),
+    ("RuntimeError: CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`",
+     "cuda_oom"),
+    ("ValueError: The model's max seq len (32768) is larger than the maximum number of tokens that "
+     "can be stored in KV cache (7344). Try increasing `gpu_memory_utilization` or decreasing "
+     "`max_model_len` when initializing the engine.", "cuda_oom"),
     ("AssertionError: Torch not compiled with CUDA enabled", "cuda_unavailable"),
     ("RuntimeError: No CUDA GPUs are available", "cuda_unavailable"),
-    ("RuntimeError: Attempting to deserialize object on CUDA device 2 but torch.cuda.device_count() is 1. "
-     "Please use torch.load with map_location to map your storages to an existing device.", "cuda_unavailable"),
-    ("OSError: libcuda.so.1: cannot open shared object file: No such file or directory", "cuda_unavailable"),
-    ("RuntimeError: CUDA error: no kernel image is available for execution on the device", "cuda_driver_mismatch"),
-    ("OSError: libcudart.so.11.0: cannot open shared object file: No such file or directory", "cuda_driver_mismatch"),
+    ("RuntimeError: Attempting to deserialize object on CUDA device 2 but "
+     "torch.cuda.device_count() is 1. "
+     "Please use torch.load with map_location to map your storages to an existing device.",
+     "cuda_unavailable"),
+    ("OSError: libcuda.so.1: cannot open shared object file: No such file or directory",
+     "cuda_unavailable"),
+    ("RuntimeError: CUDA error: no kernel image is available for execution on the device",
+     "cuda_driver_mismatch"),
+    ("OSError: libcudart.so.11.0: cannot open shared object file: No such file or directory",
+     "cuda_driver_mismatch"),
     ("Failed to initialize NVML: Driver/library version mismatch", "cuda_driver_mismatch"),
-    ("RuntimeError: Expected all tensors to be on the same device, but found at least two devices, cpu and "
-     "cuda:0! (when checking argument for argument mat1 in method wrapper_CUDA_addmm)", "device_mismatch"),
+    ("RuntimeError: Expected all tensors to be on the same device, but found at least two devices, "
+     "cpu and cuda:0! (when checking argument for argument mat1 in method wrapper_CUDA_addmm)",
+     "device_mismatch"),
     ("NotImplementedError: Cannot copy out of meta tensor; no data!", "device_mismatch"),
     ('RuntimeError: "LayerNormKernelImpl" not implemented for \'Half\'', "dtype_unsupported"),
     ("RuntimeError: mat1 and mat2 must have the same dtype", "dtype_unsupported"),
-    ("ValueError: Your setup doesn't support bf16/gpu. You need torch>=1.10, using Amp or CUDA.", "dtype_unsupported"),
+    ("ValueError: Your setup doesn't support bf16/gpu. You need torch>=1.10, using Amp or CUDA.",
+     "dtype_unsupported"),
     ("ValueError: Attempting to unscale FP16 gradients.", "dtype_unsupported"),
     ("RuntimeError: FlashAttention only support fp16 and bf16 data type", "dtype_unsupported"),
-    ("RuntimeError: value cannot be converted to type at::Half without overflow", "numeric_overflow"),
-    ("RuntimeError: The size of tensor a (4097) must match the size of tensor b (4096) at non-singleton "
-     "dimension 3", "context_too_long"),
-    ("This model's maximum context length is 4096 tokens. However, you requested 4500 tokens (3500 in the "
-     "messages, 1000 in the completion).", "context_too_long"),
+    ("RuntimeError: value cannot be converted to type at::Half without overflow",
+     "numeric_overflow"),
+    ("RuntimeError: The size of tensor a (4097) must match the size of tensor b (4096) at "
+     "non-singleton dimension 3", "context_too_long"),
+    ("This model's maximum context length is 4096 tokens. However, you requested 4500 tokens (3500 "
+     "in the messages, 1000 in the completion).", "context_too_long"),
     ("ValueError: Sequence length 9000 exceeds max_position_embeddings 8192", "context_too_long"),
-    ("RuntimeError: PytorchStreamReader failed reading file data/2: invalid header or archive is corrupted",
+    ("RuntimeError: PytorchStreamReader failed reading file data/2: invalid header or archive is "
+     "corrupted",
      "corrupt_checkpoint"),
     ("EOFError: Ran out of input", "corrupt_checkpoint"),
-    ("RuntimeError: unexpected EOF, expected 3455473 more bytes. The file might be corrupted.", "corrupt_checkpoint"),
-    ("RuntimeError: PytorchStreamWriter failed writing file data/0: file write failed", "permission_or_disk"),
-    ("RuntimeError: Detected that PyTorch and torchvision were compiled with different CUDA versions.",
+    ("RuntimeError: unexpected EOF, expected 3455473 more bytes. The file might be corrupted.",
+     "corrupt_checkpoint"),
+    ("RuntimeError: PytorchStreamWriter failed writing file data/0: file write failed",
+     "permission_or_disk"),
+    ("RuntimeError: Detected that PyTorch and torchvision were compiled with different CUDA "
+     "versions.",
      "version_mismatch"),
     # transformers / huggingface_hub / tokenizers
-    ("OSError: Incorrect path_or_model_id: './chatglm-6b'. Please provide either the path to a local folder "
-     "or the repo_id of a model on the Hub.", "missing_file"),
-    ("OSError: We couldn't connect to 'https://huggingface.co' to load this file, couldn't find it in the cached "
-     "files and it looks like THUDM/chatglm-6b is not the path to a directory containing a file named "
-     "config.json.", "missing_file"),
+    ("OSError: Incorrect path_or_model_id: './chatglm-6b'. Please provide either the path to a "
+     "local folder or the repo_id of a model on the Hub.", "missing_file"),
+    ("OSError: We couldn't connect to 'https://huggingface.co' to load this file, couldn't find it "
+     "in the cached files and it looks like THUDM/chatglm-6b is not the path to a directory "
+     "containing a file named config.json.", "missing_file"),
     ("OSError: Error no file named config.json found in directory ./ckpts/vae.", "missing_file"),
-    ("OSError: Unable to load weights from pytorch checkpoint file for '/content/model/pytorch_model.bin' at "
-     "'/content/model/pytorch_model.bin'. If you tried to load a PyTorch model from a TF 2.0 checkpoint, please "
-     "set from_tf=True.", "corrupt_checkpoint"),
-    ("ValueError: Trying to set a tensor of shape torch.Size([32000, 4096]) in \"weight\" (which has shape "
-     "torch.Size([32001, 4096])), this looks incorrect.", "size_mismatch"),
-    ("ValueError: Target modules {'query_key_value'} not found in the base model.", "missing_or_unexpected_keys"),
-    ("ImportError: tokenizers>=0.14,<0.15 is required for a normal functioning of this module, but found "
-     "tokenizers==0.15.0.", "version_mismatch"),
+    ("OSError: Unable to load weights from pytorch checkpoint file for "
+     "'/content/model/pytorch_model.bin' at '/content/model/pytorch_model.bin'. If you tried to "
+     "load a PyTorch model from a TF 2.0 checkpoint, please set "
+     "from_tf=True.", "corrupt_checkpoint"),
+    ("ValueError: Trying to set a tensor of shape torch.Size([32000, 4096]) in \"weight\" (which "
+     "has shape torch.Size([32001, 4096])), this looks incorrect.", "size_mismatch"),
+    ("ValueError: Target modules {'query_key_value'} not found in the base model.",
+     "missing_or_unexpected_keys"),
+    ("ImportError: tokenizers>=0.14,<0.15 is required for a normal functioning of this module, but "
+     "found tokenizers==0.15.0.", "version_mismatch"),
     ("AttributeError: module 'torch' has no attribute 'float8_e4m3fn'", "version_mismatch"),
-    ("TypeError: LlamaRotaryEmbedding.__init__() got an unexpected keyword argument 'config'", "version_mismatch"),
+    ("TypeError: LlamaRotaryEmbedding.__init__() got an unexpected keyword argument 'config'",
+     "version_mismatch"),
     ("ValueError: `rope_scaling` must be a dictionary with two fields, `type` and `factor`, got "
      "{'factor': 8.0, 'rope_type': 'llama3'}", "version_mismatch"),
     ("KeyError: 'qwen2_vl'", "version_mismatch"),
-    ("AttributeError: property 'eos_token' of 'ChatGLMTokenizer' object has no setter", "version_mismatch"),
+    ("AttributeError: property 'eos_token' of 'ChatGLMTokenizer' object has no setter",
+     "version_mismatch"),
     ("NameError: name 'init_empty_weights' is not defined", "missing_dependency"),
-    ("huggingface_hub.errors.HFValidationError: Repo id must use alphanumeric chars or '-', '_', '.', '--' and "
-     "'..' are forbidden, '-' and '.' cannot start or end the name, max length is 96: '/home/u/models/x'.",
+    ("huggingface_hub.errors.HFValidationError: Repo id must use alphanumeric chars or '-', '_', "
+     "'.', '--' and '..' are forbidden, '-' and '.' cannot start or end the name, max length is "
+     "96: '/home/u/models/x'.",
      "missing_file"),
     ("KeyError: 'Qwen2Tokenizer'", "version_mismatch"),
-    ("RuntimeError: Failed to import transformers.models.auto.modeling_auto because of the following error "
-     "(look up to see its traceback):\nNo module named 'torch.distributed.tensor'", "version_mismatch"),
-    ("_pickle.UnpicklingError: Weights only load failed. This file can still be loaded, to do so you have two "
-     "options, do those steps only if you trust the source of the checkpoint.", "version_mismatch"),
+    ("RuntimeError: Failed to import transformers.models.auto.modeling_auto because of the "
+     "following error (look up to see its traceback):\nNo module named 'torch.distributed.tensor'",
+     "version_mismatch"),
+    ("_pickle.UnpicklingError: Weights only load failed. This file can still be loaded, to do so "
+     "you have two options, do those steps only if you trust the source of the "
+     "checkpoint.", "version_mismatch"),
     ("ModuleNotFoundError: No module named 'transformers_stream_generator'", "missing_dependency"),
-    ("ImportError: LlamaTokenizer requires the SentencePiece library but it was not found in your environment.",
+    ("ImportError: LlamaTokenizer requires the SentencePiece library but it was not found in your "
+     "environment.",
      "missing_dependency"),
-    ("This tokenizer cannot be instantiated. Please make sure you have `sentencepiece` installed in order to use "
-     "this tokenizer.", "missing_dependency"),
-    ("ImportError: Using `load_in_8bit=True` requires Accelerate: `pip install accelerate` and the latest version "
-     "of bitsandbytes", "missing_dependency"),
-    ("ValueError: The repository for THUDM/chatglm3-6b contains custom code which must be executed to correctly "
-     "load the model. Please pass the argument `trust_remote_code=True` to allow custom code to be run.",
+    ("This tokenizer cannot be instantiated. Please make sure you have `sentencepiece` installed "
+     "in order to use this tokenizer.", "missing_dependency"),
+    ("ImportError: Using `load_in_8bit=True` requires Accelerate: `pip install accelerate` and the "
+     "latest version of bitsandbytes", "missing_dependency"),
+    ("ValueError: The repository for THUDM/chatglm3-6b contains custom code which must be executed "
+     "to correctly load the model. Please pass the argument `trust_remote_code=True` to allow "
+     "custom code to be run.",
      "remote_code"),
-    ("RuntimeError: Internal: src/sentencepiece_processor.cc(1101) [model_proto->ParseFromArray(serialized.data(), "
+    ("RuntimeError: Internal: src/sentencepiece_processor.cc(1101) "
+     "[model_proto->ParseFromArray(serialized.data(), "
      "serialized.size())]", "tokenizer_error"),
-    ("ValueError: Non-consecutive added token '<unk>' found. Should have index 32000 but has index 0 in saved "
-     "vocabulary.", "tokenizer_error"),
+    ("ValueError: Non-consecutive added token '<unk>' found. Should have index 32000 but has index "
+     "0 in saved vocabulary.", "tokenizer_error"),
     # quantization, attention kernels, distributed, system
-    ("ValueError: Calling `cuda()` is not supported for `4-bit` or `8-bit` quantized models.", "quantization_error"),
+    ("ValueError: Calling `cuda()` is not supported for `4-bit` or `8-bit` quantized models.",
+     "quantization_error"),
     ("AssertionError: AWQ kernels could not be loaded. Please install them from "
      "https://github.com/casper-hansen/AutoAWQ_kernels", "quantization_error"),
-    ("RuntimeError: Error named symbol not found at line 529 in file /home/tim/git/bitsandbytes/csrc/ops.cu",
+    ("RuntimeError: Error named symbol not found at line 529 in file "
+     "/home/tim/git/bitsandbytes/csrc/ops.cu",
      "quantization_error"),
-    ("ImportError: /usr/lib/python3/site-packages/flash_attn_2_cuda.cpython-310-x86_64-linux-gnu.so: undefined "
+    ("ImportError: "
+     "/usr/lib/python3/site-packages/flash_attn_2_cuda.cpython-310-x86_64-linux-gnu.so: undefined "
      "symbol: _ZN3c104cuda9SetDeviceEi", "flash_attention"),
     ("ImportError: Flash Attention 2.0 is not available.", "flash_attention"),
-    ("RuntimeError: NCCL error in: /pytorch/torch/lib/c10d/ProcessGroupNCCL.cpp:784, unhandled cuda error, "
-     "NCCL version 2.7.8", "nccl_distributed"),
-    ("torch.distributed.DistStoreError: Timed out after 1801 seconds waiting for clients. 1/2 clients joined.",
+    ("RuntimeError: NCCL error in: /pytorch/torch/lib/c10d/ProcessGroupNCCL.cpp:784, unhandled "
+     "cuda error, NCCL version 2.7.8", "nccl_distributed"),
+    ("torch.distributed.DistStoreError: Timed out after 1801 seconds waiting for clients. 1/2 "
+     "clients joined.",
      "nccl_distributed"),
-    ("OSError: [Errno 98] error while attempting to bind on address ('0.0.0.0', 8000): address already in use",
+    ("OSError: [Errno 98] error while attempting to bind on address ('0.0.0.0', 8000): address "
+     "already in use",
      "port_in_use"),
     ("OSError: [Errno 30] Read-only file system: '/models/.cache'", "permission_or_disk"),
     ("Process finished with exit code 137 (interrupted by signal 9: SIGKILL)", "host_oom"),
-    ("torch.multiprocessing.spawn.ProcessExitedException: process 0 terminated with signal SIGKILL", "host_oom"),
+    ("torch.multiprocessing.spawn.ProcessExitedException: process 0 terminated with signal SIGKILL",
+     "host_oom"),
     ("RuntimeError: DataLoader worker (pid 1562937) is killed by signal: Killed.", "host_oom"),
-    ("OSError: [WinError 1455] The paging file is too small for this operation to complete.", "host_oom"),
+    ("OSError: [WinError 1455] The paging file is too small for this operation to complete.",
+     "host_oom"),
 ]
 
 NOTHING = [
@@ -119,7 +149,8 @@ NOTHING = [
 ]
 
 
-@pytest.mark.parametrize("message, expected", MESSAGES, ids=[m[1] + ":" + m[0][:40] for m in MESSAGES])
+@pytest.mark.parametrize("message, expected", MESSAGES,
+                         ids=[m[1] + ":" + m[0][:40] for m in MESSAGES])
 def test_message_names_its_cause(message: str, expected: str) -> None:
     causes = diagnose_text(message)
     assert [c.id for c in causes][:1] == [expected], [(c.id, c.confidence) for c in causes]

@@ -85,8 +85,8 @@ def test_parse_old_formats_derive_unallocated() -> None:
 
 
 def test_message_split_over_lines_and_blank_gpu_index() -> None:
-    text = ("torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 224.00 MiB. GPU  has a total\n"
-            "capacity of 44.34 GiB of which 160.81 MiB is free.")
+    text = ("torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 224.00 MiB. GPU  "
+            "has a total\ncapacity of 44.34 GiB of which 160.81 MiB is free.")
     n = parse_cuda_oom(text)
     assert n is not None and n.gpu_index is None and n.total_bytes == parse_size("44.34", "GiB")
 
@@ -97,7 +97,8 @@ def test_no_numbers() -> None:
 
 
 def test_fragmentation_verdict() -> None:
-    verdict = judge_oom(parse_cuda_oom(OOM_22.replace("Process 4242 has 30.00 GiB memory in use. ", "")))
+    verdict = judge_oom(parse_cuda_oom(OOM_22.replace("Process 4242 has 30.00 GiB memory in use. ",
+                                                      "")))
     assert verdict.kind == "fragmentation"
     assert any("expandable_segments:True" in fix for fix in verdict.fixes)
 

@@ -25,17 +25,23 @@ def test_ansi_colours_and_carriage_return_progress_bars() -> None:
 
 def test_log_prefixes_are_stripped_and_ranks_kept() -> None:
     cases = {
-        "[rank1]: Traceback (most recent call last):": ("Traceback (most recent call last):", "rank1"),
+        "[rank1]: Traceback (most recent call last):": ("Traceback (most recent call last):",
+                                                        "rank1"),
         "[rank0]:[W1121 15:28:05.588418184 ProcessGroupGloo.cpp:524] Warning: fallback": ("Warning: fallback", "rank0"),
-        "ERROR 06-13 07:35:59 [core.py:517]   File \"x.py\", line 1, in f": ('  File "x.py", line 1, in f', None),
-        "(VllmWorker rank=1 pid=4242) INFO 06-13 07:35:59 [worker.py:1] ready": ("ready", "pid 4242"),
-        "[2023-09-18 11:25:48,695] [ERROR] [axolotl.load_model:324] [PID:6348] [RANK:0] Found modules": (
+        "ERROR 06-13 07:35:59 [core.py:517]   File \"x.py\", line 1, in f": ('  File "x.py", line '
+                                                                             '1, in f', None),
+        "(VllmWorker rank=1 pid=4242) INFO 06-13 07:35:59 [worker.py:1] ready": ("ready",
+                                                                                 "pid 4242"),
+        "[2023-09-18 11:25:48,695] [ERROR] [axolotl.load_model:324] [PID:6348] [RANK:0] Found "
+        "modules": (
             "Found modules", "rank0"),
         "2024-06-17T13:18:29.371622Z ERROR shard-manager: died": ("shard-manager: died", None),
         "WARNING:root:careful": ("careful", None),
-        "E0814 10:12:17.539000 1402 torch/distributed/elastic/multiprocessing/api.py:869] failed (exitcode: -9)": (
+        "E0814 10:12:17.539000 1402 torch/distributed/elastic/multiprocessing/api.py:869] failed "
+        "(exitcode: -9)": (
             "failed (exitcode: -9)", None),
-        "> **RuntimeError: CUDA error: invalid device ordinal**": ("RuntimeError: CUDA error: invalid device ordinal", None),
+        "> **RuntimeError: CUDA error: invalid device ordinal**": ("RuntimeError: CUDA error: "
+                                                                   "invalid device ordinal", None),
         "Error: not a level prefix": ("Error: not a level prefix", None),
     }
     for raw, (text, source) in cases.items():
@@ -44,7 +50,8 @@ def test_log_prefixes_are_stripped_and_ranks_kept() -> None:
 
 
 def test_info_level_lines_are_marked() -> None:
-    assert clean_line("INFO 08-14 09:12:03 [gpu_worker.py:255] Available KV cache memory: -0.41 GiB")[3]
+    assert clean_line("INFO 08-14 09:12:03 [gpu_worker.py:255] Available KV cache memory: -0.41 "
+                      "GiB")[3]
     assert clean_line("node-a:4121:4190 [0] NCCL INFO NET/IB : No device found.")[3]
     assert not clean_line("ERROR 08-14 09:12:03 [core.py:1] boom")[3]
 
@@ -123,8 +130,10 @@ def test_interleaved_ranks_are_kept_apart() -> None:
         "[rank0]:     dist.all_reduce(t)",
         "[rank1]:     model.load_state_dict(sd)",
         "[rank1]: RuntimeError: Error(s) in loading state_dict for Linear:",
-        "[rank1]: \tsize mismatch for weight: copying a param with shape torch.Size([8, 4]) from checkpoint, the shape in current model is torch.Size([4, 4]).",
-        "[rank0]: RuntimeError: [../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection closed by peer [127.0.0.1]:5234",
+        "[rank1]: \tsize mismatch for weight: copying a param with shape torch.Size([8, 4]) from "
+        "checkpoint, the shape in current model is torch.Size([4, 4]).",
+        "[rank0]: RuntimeError: [../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection "
+        "closed by peer [127.0.0.1]:5234",
     ])
     parsed = parse_log(text)
     by_source = {b.source: b for b in parsed.blocks}
@@ -178,7 +187,8 @@ AttributeError: module 'torch' has no attribute 'compiler'
 
 
 def test_bare_exception_lines_and_warnings() -> None:
-    parsed = parse_log("MemoryError\nsome text\n/x/y.py:12: UserWarning: careful\nKeyError: 'llama'")
+    parsed = parse_log("MemoryError\nsome text\n/x/y.py:12: UserWarning: careful\nKeyError: "
+                       "'llama'")
     assert [b.summary for b in parsed.blocks] == ["MemoryError", "KeyError: 'llama'"]
     assert parsed.lines[2].role == WARNING
 
@@ -210,9 +220,11 @@ For debugging consider passing CUDA_LAUNCH_BLOCKING=1'''
 
 
 def test_several_tracebacks_in_one_log() -> None:
-    text = TB + "\nretrying...\n" + TB.replace("ValueError: bad config", "OSError: [Errno 28] No space left on device")
+    text = TB + "\nretrying...\n" + TB.replace("ValueError: bad config",
+                                               "OSError: [Errno 28] No space left on device")
     parsed = parse_log(text)
-    assert [b.summary for b in parsed.blocks] == ["ValueError: bad config", "OSError: [Errno 28] No space left on device"]
+    assert [b.summary for b in parsed.blocks] == ["ValueError: bad config",
+                                                  "OSError: [Errno 28] No space left on device"]
     assert [c.id for c in diagnose_text(text)] == ["permission_or_disk"]
 
 
@@ -252,5 +264,6 @@ File /usr/local/lib/python3.10/dist-packages/transformers/utils/import_utils.py:
 ImportError: /usr/local/lib/python3.10/dist-packages/flash_attn_2_cuda.cpython-310-x86_64-linux-gnu.so: undefined symbol: _ZN3c104cuda9SetDeviceEi'''
     block = parse_log(text).blocks[0]
     assert [(f.file, f.line) for f in block.frames] == [
-        ("In[4]", 2), ("/usr/local/lib/python3.10/dist-packages/transformers/utils/import_utils.py", 1603)]
+        ("In[4]", 2), ("/usr/local/lib/python3.10/dist-packages/transformers/utils/import_utils.py",
+                       1603)]
     assert [c.id for c in diagnose_text(text)][:1] == ["flash_attention"]

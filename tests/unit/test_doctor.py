@@ -22,9 +22,8 @@ from typing import Any
 
 import pytest
 
-from console.core.sample import NvmlStatus
-from console.host import doctor
-from console.host.doctor import (
+from console.core.allocconf import split_alloc_conf
+from console.core.doctor_judge import (
     DoctorInputs,
     HfCacheFacts,
     HostFacts,
@@ -35,16 +34,17 @@ from console.host.doctor import (
     cudnn_version_text,
     driver_runtime_compat,
     evaluate,
+    format_report,
     kernel_support,
-    read_nvml,
     resolve_visible_devices,
-    run_probe,
 )
+from console.core.sample import NvmlStatus
+from console.host import doctor
+from console.host.doctor import read_nvml, run_probe
 from console.host.nvml import RecordedNvml
-from console.worker.probe import split_alloc_conf
+from tests.paths import FIXTURES
+from tests.paths import REPO as ROOT
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-FIXTURES = ROOT / "tests" / "fixtures"
 H100_NVML = FIXTURES / "nvml" / "doctor_h100_real.json"
 
 
@@ -71,11 +71,9 @@ CPU_ONLY = not _has_nvidia_driver()
 def cli_report() -> dict[str, Any]:
     """`autoglm-console doctor --json` in a fresh process that must never import torch."""
     code = (
-        "import json, sys\n"
-        "from console.cli import main\n"
-        "rc = main(['doctor', '--json'])\n"
-        "leaked = [m for m in ('torch', 'transformers', 'textual') if m in sys.modules]\n"
-        "print(json.dumps({'rc': rc, 'leaked': leaked}))\n"
+        "import json, sys\nfrom console.cli import main\nrc = main(['doctor', '--json'])\nleaked = "
+        "[m for m in ('torch', 'transformers', 'textual') if m in "
+        "sys.modules]\nprint(json.dumps({'rc': rc, 'leaked': leaked}))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CUDA_", "PYTORCH_"))}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -114,7 +112,8 @@ def test_cpu_machine_report_says_so_plainly(cli_report: dict[str, Any]) -> None:
         assert "not applicable: no GPU" in checks[cid]["detail"]
         assert checks[cid]["facts"]["applicable"] is False
     assert checks["arch"]["detail"] == "not applicable: torch is not a CUDA build"
-    assert checks["pkg_transformers"]["facts"]["version"] == importlib.metadata.version("transformers")
+    installed = importlib.metadata.version("transformers")
+    assert checks["pkg_transformers"]["facts"]["version"] == installed
     assert checks["python"]["facts"]["version"] == ".".join(map(str, sys.version_info[:3]))
 
     summary = report["summary"]
@@ -126,7 +125,7 @@ def test_cpu_machine_report_says_so_plainly(cli_report: dict[str, Any]) -> None:
 @pytest.mark.skipif(not CPU_ONLY, reason="a GPU host: gpu/check_doctor.py checks the report there")
 def test_readable_report_one_line_per_check(capsys: pytest.CaptureFixture[str]) -> None:
     report = evaluate(cpu_inputs())
-    text = doctor.format_report(report)
+    text = format_report(report)
     status_lines = [ln for ln in text.splitlines() if ln[:4] in ("PASS", "WARN", "FAIL")]
     assert len(status_lines) == len(report.checks)
     assert any(ln.startswith("WARN  PyTorch") and "CPU-only build" in ln for ln in status_lines)
@@ -336,7 +335,8 @@ ARCH_CASES = [
 
 
 @pytest.mark.parametrize(("archs", "cc", "support", "entries"), ARCH_CASES)
-def test_kernel_support(archs: list[str], cc: tuple[int, int], support: str, entries: list[str]) -> None:
+def test_kernel_support(archs: list[str], cc: tuple[int, int], support: str,
+                        entries: list[str]) -> None:
     assert kernel_support(archs, cc) == (support, entries)
 
 
@@ -365,7 +365,8 @@ def test_arch_predicted_from_nvml_when_torch_cannot_start() -> None:
     nvml = NvmlFacts(NvmlStatus("ok", "", "470.57.02", None, "11.4"), h100_nvml().gpus)
     probe = with_torch(cuda="12.1", cuda_available=False, device_count=0, devices=[],
                        arch_list=["sm_50", "sm_80", "sm_86"],
-                       unavailable_message="RuntimeError: The NVIDIA driver on your system is too old (found version 11040).")
+                       unavailable_message="RuntimeError: The NVIDIA driver on your system is too "
+                                           "old (found version 11040).")
     report = evaluate(synthetic(probe=probe, nvml=nvml))
     assert report.get("torch").status == "fail"
     assert report.get("torch").facts["reason"] == "driver_too_old"
@@ -406,7 +407,8 @@ def test_flash_attn_states_on_h100() -> None:
     probe["flash_attn"].update(installed=True, version="2.8.3")
     ok = evaluate(synthetic(probe=probe, packages={"flash_attn": "2.8.3"})).get("flash_attn")
     assert ok.status == "pass" and "suits every GPU" in ok.detail
-    probe["flash_attn"]["import_error"] = "ImportError: flash_attn_2_cuda.so: undefined symbol: _ZN3c10"
+    probe["flash_attn"]["import_error"] = (
+        "ImportError: flash_attn_2_cuda.so: undefined symbol: _ZN3c10")
     broken = evaluate(synthetic(probe=probe, packages={"flash_attn": "2.8.3"})).get("flash_attn")
     assert broken.status == "warn" and "undefined symbol" in broken.detail
     absent = evaluate(synthetic()).get("flash_attn")
@@ -490,8 +492,10 @@ ALLOC_CASES = [
 @pytest.mark.parametrize(("value", "expected", "text"), ALLOC_CASES)
 def test_alloc_conf_static(value: str, expected: str, text: str) -> None:
     probe = copy.deepcopy(probe_fixture("probe_h100.json"))
-    probe["alloc_conf"] = {"variable": None, "value": None, "checked_by_torch": False, "error": None}
-    check = evaluate(synthetic(env={"PYTORCH_CUDA_ALLOC_CONF": value}, probe=probe)).get("alloc_conf")
+    probe["alloc_conf"] = {"variable": None, "value": None, "checked_by_torch": False,
+                           "error": None}
+    check = evaluate(synthetic(env={"PYTORCH_CUDA_ALLOC_CONF": value},
+                               probe=probe)).get("alloc_conf")
     assert check.status == expected, check.detail
     assert text in (check.detail + check.fix)
 
@@ -516,7 +520,8 @@ def test_alloc_conf_unknown_key_accepted_by_torch_passes() -> None:
     probe = copy.deepcopy(probe_fixture("probe_h100.json"))
     probe["alloc_conf"] = {"variable": "PYTORCH_CUDA_ALLOC_CONF", "value": "future_key:1",
                            "checked_by_torch": True, "error": None}
-    check = evaluate(synthetic(env={"PYTORCH_CUDA_ALLOC_CONF": "future_key:1"}, probe=probe)).get("alloc_conf")
+    check = evaluate(synthetic(env={"PYTORCH_CUDA_ALLOC_CONF": "future_key:1"},
+                               probe=probe)).get("alloc_conf")
     assert check.status == "pass" and "accepted by the installed torch" in check.detail
 
 
@@ -614,3 +619,14 @@ def test_read_nvml_follows_the_recording_switch(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv(RECORDING_ENV, str(H100_NVML))
     facts = read_nvml()
     assert facts.status.state == "ok" and facts.gpus[0].compute_capability == (9, 0)
+
+
+def test_the_judge_is_pure_and_imports_no_host_side() -> None:
+    """The judge (console.core.doctor_judge) loads without NVML, psutil or the host package."""
+    code = (
+        "import sys, console.core.doctor_judge\n"
+        "print(sorted(m for m in ('pynvml', 'psutil', 'console.host', 'textual', 'torch')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

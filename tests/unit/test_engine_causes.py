@@ -8,12 +8,13 @@ import pytest
 
 from console.core.causetext import ErrorRecord, format_record, live_facts
 from console.core.diagnose import DiagnosedError, DiagnosisContext, diagnose_text
+from console.core.doctor_judge import Check, Report
 from console.core.engine_causes import CardDeduper, EngineCauses
-from console.host.doctor import Check, Report
 from tests.ui.fakes import h100_at
 
 
-def error(error_type: str, message: str = "it failed", hint: str = "", id: int = 1) -> dict[str, Any]:
+def error(error_type: str, message: str = "it failed", hint: str = "", id: int = 1) -> dict[str,
+                                                                                            Any]:
     return {"v": 1, "event": "error", "ts": 1.0, "id": id, "command": "load",
             "error_type": error_type, "message": message, "hint": hint, "traceback": ""}
 
@@ -51,9 +52,11 @@ def test_preflight_findings_name_the_cause_of_a_refusal() -> None:
     ]}) is None
     found = causes.feed(error("PreflightFailed", "pre-flight: error: ...", id=7))
     assert found is not None and found.causes[0].id == "missing_file"
-    assert "pre-flight: model-00002.safetensors: listed in the index but not on disk" in found.causes[0].evidence
+    evidence = "pre-flight: model-00002.safetensors: listed in the index but not on disk"
+    assert evidence in found.causes[0].evidence
     # The findings belong to that load only.
-    assert causes.feed(error("PreflightFailed", id=8)).causes[0].id == "corrupt_checkpoint"  # type: ignore[union-attr]
+    assert causes.feed(error("PreflightFailed",
+                             id=8)).causes[0].id == "corrupt_checkpoint"  # type: ignore[union-attr]
 
 
 def test_will_not_fit_and_guard_aborts_are_memory_causes() -> None:
@@ -65,7 +68,8 @@ def test_will_not_fit_and_guard_aborts_are_memory_causes() -> None:
     assert found is not None and found.causes[0].id == "host_oom"
     assert "estimate: needs 30 GiB, 12 GiB free" in found.causes[0].evidence
     causes.feed({"event": "preflight", "id": 2, "ok": False, "device": "cuda:0", "findings": []})
-    assert causes.feed(error("WillNotFit", id=2)).causes[0].id == "cuda_oom"  # type: ignore[union-attr]
+    assert causes.feed(error("WillNotFit",
+                             id=2)).causes[0].id == "cuda_oom"  # type: ignore[union-attr]
     causes.feed({"event": "aborted", "id": 3, "resource": "vram", "value": 97.0,
                  "threshold": 95.0, "why": "VRAM 97% >= 95%"})
     aborted = causes.feed(error("LoadAborted", id=3))
@@ -94,7 +98,8 @@ def test_deduper_one_card_per_incident() -> None:
     unknown = DiagnosedError("traceback", 0, 1, "ValueError: x", ())
     assert dedupe.classify("stream", unknown, 201.0) == "new"
     assert dedupe.classify("stream", unknown, 202.0) == "new"  # unrecognised errors never merge
-    assert dedupe.classify("stated", missing, 203.0) == "merge"  # the 200.0 card, past the unknown one
+    assert dedupe.classify("stated", missing,
+                           203.0) == "merge"  # the 200.0 card, past the unknown one
     assert dedupe.classify("stream", remote, 204.0) == "new"  # the 103.0 one is out of the window
 
 
@@ -120,7 +125,8 @@ def test_live_facts_and_the_card_text() -> None:
             "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True)") in facts
     assert "doctor FAIL swap: none configured (fix: add swap)" in facts
     assert not any("NVIDIA driver" in f for f in facts)
-    text = format_record(ErrorRecord(DiagnosedError("traceback", 0, 0, oom_text[:40], tuple(causes)),
+    text = format_record(ErrorRecord(DiagnosedError("traceback", 0, 0, oom_text[:40],
+                                                    tuple(causes)),
                                      ts=0.0, facts=facts))
     assert text.splitlines()[0] == f"traceback: {oom_text[:40]}"
     assert "[cuda_oom, confidence" in text and "live facts at the time:" in text

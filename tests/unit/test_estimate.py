@@ -291,7 +291,8 @@ def test_llama_8b_numbers_match_the_measured_load() -> None:
     assert e.kv_bytes_per_token == 128 * 1024
 
 
-@pytest.mark.parametrize("used_gib,verdict", [(0.6, "fits"), (60.0, "tight"), (70.0, "will_not_fit")])
+@pytest.mark.parametrize("used_gib,verdict", [(0.6, "fits"), (60.0, "tight"), (70.0,
+                                                                               "will_not_fit")])
 def test_fit_verdicts(used_gib: float, verdict: str) -> None:
     e = est.estimate(LLAMA_8B, llama_8b_tensors(), dtype="bf16", context=4096)
     memory = [DeviceMemory("cuda:0", H100, int(used_gib * GIB)), DeviceMemory("cpu", 64 * GIB, 0)]

@@ -13,6 +13,7 @@ import pytest
 
 from console.core import preflight
 from console.core.preflight import check_model_dir, read_safetensors_header, verify_hashes
+from tests.paths import REPO
 from tests.unit.preflight_fixtures import (
     BROKEN,
     CONFIG_ERROR_AT,
@@ -24,7 +25,6 @@ from tests.unit.preflight_fixtures import (
     sparse_checkpoint,
 )
 
-REPO = Path(__file__).resolve().parents[2]
 ROOT_CAUSES = {
     "cuda_oom", "host_oom", "cuda_unavailable", "cuda_driver_mismatch", "missing_file",
     "corrupt_checkpoint", "size_mismatch", "missing_or_unexpected_keys", "version_mismatch",
@@ -51,7 +51,8 @@ def test_whole_models_have_no_findings(name: str) -> None:
                 sl = st.get_slice(key)
                 expected[key] = tuple(sl.get_shape())
     assert {t.name: t.shape for t in report.tensors} == expected
-    assert report.checkpoint_bytes == sum(f.stat().st_size for f in built(name).glob("*.safetensors"))
+    assert report.checkpoint_bytes == sum(f.stat().st_size
+                                          for f in built(name).glob("*.safetensors"))
 
 
 def test_sharded_model_really_has_an_index() -> None:
@@ -234,8 +235,7 @@ def _run_isolated(code: str, *, no_site: bool = False) -> dict[str, object]:
 
 def test_checks_never_import_torch_or_transformers() -> None:
     found = _run_isolated(
-        "import json\n"
-        "from console.core.preflight import check_model_dir\n"
+        "import json\nfrom console.core.preflight import check_model_dir\n"
         f"r = check_model_dir({str(built('glm4v'))!r})\n"
         "print(json.dumps({'ok': r.ok, 'loaded': [m for m in ('torch', 'transformers', "
         "'safetensors', 'textual') if m in sys.modules]}))\n")
@@ -245,8 +245,7 @@ def test_checks_never_import_torch_or_transformers() -> None:
 def test_without_transformers_installed_model_type_is_not_checked() -> None:
     """python -S: no site-packages at all, so transformers is really absent."""
     found = _run_isolated(
-        "import json\n"
-        "from console.core.preflight import check_model_dir\n"
+        "import json\nfrom console.core.preflight import check_model_dir\n"
         f"r = check_model_dir({str(built('llama'))!r})\n"
         "print(json.dumps({'ok': r.ok, 'version': r.transformers_version,\n"
         "                  'codes': [f.code for f in r.findings]}))\n", no_site=True)

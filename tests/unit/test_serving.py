@@ -16,9 +16,15 @@ GIB = 1024**3
 AUTOGLM_CONFIG = {
     "model_type": "glm4v",
     "text_config": {
-        "hidden_size": 4096, "num_hidden_layers": 40, "num_attention_heads": 32,
-        "num_key_value_heads": 2, "head_dim": 128, "intermediate_size": 13696,
-        "vocab_size": 151552, "max_position_embeddings": 65536, "dtype": "bfloat16",
+        "hidden_size": 4096,
+        "num_hidden_layers": 40,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 2,
+        "head_dim": 128,
+        "intermediate_size": 13696,
+        "vocab_size": 151552,
+        "max_position_embeddings": 65536,
+        "dtype": "bfloat16",
     },
     "vision_config": {"hidden_size": 1536, "patch_size": 14, "depth": 24},
     "transformers_version": "5.0.0",
@@ -33,15 +39,24 @@ def test_vllm_autoglm_preset_has_the_official_flags() -> None:
     assert cmd[cmd.index("--max-model-len") + 1] == "25480"
     assert json.loads(cmd[cmd.index("--limit-mm-per-prompt") + 1]) == {"image": 10}
     assert json.loads(cmd[cmd.index("--mm-processor-kwargs") + 1]) == {"max_pixels": 5000000}
-    for flag, value in (("--mm-encoder-tp-mode", "data"), ("--mm_processor_cache_type", "shm"),
-                        ("--chat-template-content-format", "string"),
-                        ("--allowed-local-media-path", "/"), ("--port", "8001")):
+    for flag, value in (
+        ("--mm-encoder-tp-mode", "data"),
+        ("--mm_processor_cache_type", "shm"),
+        ("--chat-template-content-format", "string"),
+        ("--allowed-local-media-path", "/"),
+        ("--port", "8001"),
+    ):
         assert cmd[cmd.index(flag) + 1] == value
 
 
 def test_extra_args_win_over_the_preset() -> None:
-    spec = ServeSpec("vllm", "/m", preset="autoglm", extra_args=("--max-model-len", "8192"),
-                     engine_cmd=("/venv/bin/python", "-m", "vllm.entrypoints.openai.api_server"))
+    spec = ServeSpec(
+        "vllm",
+        "/m",
+        preset="autoglm",
+        extra_args=("--max-model-len", "8192"),
+        engine_cmd=("/venv/bin/python", "-m", "vllm.entrypoints.openai.api_server"),
+    )
     cmd = serving.build_command(spec)
     assert cmd[0] == "/venv/bin/python"
     assert cmd.count("--max-model-len") == 1 and cmd[-2:] == ["--max-model-len", "8192"]
@@ -69,9 +84,14 @@ def test_bad_engine_and_engine_cmd_are_one_line_errors() -> None:
 
 
 def _req(total_gib: float, **kw: object) -> FitInput:
-    base: dict[str, object] = {"max_model_len": 25480, "max_images": 10, "max_pixels": 5_000_000,
-                                   "gpu_memory_utilization": 0.9, "total_bytes": int(total_gib * GIB),
-                                   "used_by_others_bytes": int(0.5 * GIB)}
+    base: dict[str, object] = {
+        "max_model_len": 25480,
+        "max_images": 10,
+        "max_pixels": 5_000_000,
+        "gpu_memory_utilization": 0.9,
+        "total_bytes": int(total_gib * GIB),
+        "used_by_others_bytes": int(0.5 * GIB),
+    }
     base.update(kw)
     return FitInput(**base)  # type: ignore[arg-type]
 
@@ -92,8 +112,13 @@ def test_autoglm_on_32gb_gets_the_largest_pixels_that_fit() -> None:
     assert "max_pixels" in advice.proposals and advice.proposals["max_pixels"] < 5_000_000
     # the proposal really fits, and one pixel more does not
     px = advice.proposals["max_pixels"]
-    assert serving.advise(AUTOGLM_CONFIG, AUTOGLM_TENSORS, _req(32, max_pixels=px)).verdict == "fits"
-    assert serving.advise(AUTOGLM_CONFIG, AUTOGLM_TENSORS, _req(32, max_pixels=px + 1)).verdict != "fits"
+    assert (
+        serving.advise(AUTOGLM_CONFIG, AUTOGLM_TENSORS, _req(32, max_pixels=px)).verdict == "fits"
+    )
+    assert (
+        serving.advise(AUTOGLM_CONFIG, AUTOGLM_TENSORS, _req(32, max_pixels=px + 1)).verdict
+        != "fits"
+    )
     data = advice.to_json_dict()
     assert data["need_bytes"] > data["budget_bytes"]
 
@@ -148,12 +173,24 @@ def _phases(engine: str, log: str) -> list[str]:
 
 def test_vllm_timeline() -> None:
     assert _phases("vllm", VLLM_LOG) == [
-        "started", "weights_loading", "weights_loaded", "profiling", "kv_cache_sized", "server_up"]
+        "started",
+        "weights_loading",
+        "weights_loaded",
+        "profiling",
+        "kv_cache_sized",
+        "server_up",
+    ]
 
 
 def test_sglang_timeline() -> None:
     assert _phases("sglang", SGLANG_LOG) == [
-        "started", "weights_loading", "weights_loaded", "kv_cache_sized", "cuda_graphs", "server_up"]
+        "started",
+        "weights_loading",
+        "weights_loaded",
+        "kv_cache_sized",
+        "cuda_graphs",
+        "server_up",
+    ]
 
 
 def test_a_phase_held_past_the_threshold_is_named() -> None:
@@ -239,16 +276,22 @@ def test_metrics_that_are_not_prometheus_text_raise() -> None:
 
 def test_vllm_with_transformers_4_is_refused_for_autoglm() -> None:
     problems = serving.check_versions(
-        "vllm", AUTOGLM_CONFIG,
-        {"vllm": "0.12.0", "transformers": "4.57.1", "torch": "2.9.0", "torch.cuda": "12.8"}, gpu=True)
+        "vllm",
+        AUTOGLM_CONFIG,
+        {"vllm": "0.12.0", "transformers": "4.57.1", "torch": "2.9.0", "torch.cuda": "12.8"},
+        gpu=True,
+    )
     assert [p.package for p in problems] == ["transformers", "transformers"]
     assert "needs >= 5.0" in problems[0].line()
 
 
 def test_old_vllm_and_cpu_torch_on_a_gpu_are_named() -> None:
     problems = serving.check_versions(
-        "vllm", AUTOGLM_CONFIG,
-        {"vllm": "0.10.1", "transformers": "5.2.0", "torch": "2.8.0+cpu", "torch.cuda": None}, gpu=True)
+        "vllm",
+        AUTOGLM_CONFIG,
+        {"vllm": "0.10.1", "transformers": "5.2.0", "torch": "2.8.0+cpu", "torch.cuda": None},
+        gpu=True,
+    )
     lines = " | ".join(p.line() for p in problems)
     assert "vllm 0.10.1: needs >= 0.12" in lines and "a CUDA build" in lines
 
@@ -261,7 +304,9 @@ def test_missing_engine_package_is_named() -> None:
 def test_config_serve_keys() -> None:
     from console.host.config import ConfigError, parse_config
 
-    cfg = parse_config({"serve": {"vllm_cmd": "/opt/v/bin/python -m vllm.entrypoints.openai.api_server"}}, "c.toml")
+    cfg = parse_config(
+        {"serve": {"vllm_cmd": "/opt/v/bin/python -m vllm.entrypoints.openai.api_server"}}, "c.toml"
+    )
     assert serving.parse_engine_cmd(cfg.serve_cmds["vllm"])[0] == "/opt/v/bin/python"
     with pytest.raises(ConfigError, match=r"c.toml: serve.vllm_cmd: expected a command string"):
         parse_config({"serve": {"vllm_cmd": 3}}, "c.toml")
@@ -278,7 +323,10 @@ def test_growth_watch_warns_only_on_memory_that_keeps_growing() -> None:
     sawtooth = GrowthWatch(window_s=100, min_growth_bytes=200 * mib)
     # grows by 300 MiB but falls back half way: a cache that filled and was freed, not a leak
     values = [1000 + 6 * t for t in range(0, 50, 5)] + [900 + 6 * t for t in range(50, 100, 5)]
-    assert all(sawtooth.add(float(t), v * mib) is None for t, v in zip(range(0, 100, 5), values, strict=True))
+    assert all(
+        sawtooth.add(float(t), v * mib) is None
+        for t, v in zip(range(0, 100, 5), values, strict=True)
+    )
     leak = GrowthWatch(window_s=100, min_growth_bytes=200 * mib)
     warnings = [leak.add(float(t), (1000 + 4 * t) * mib) for t in range(0, 120, 5)]
     assert warnings[-1] is not None and "memory keeps growing: +" in warnings[-1]

@@ -17,18 +17,17 @@ import psutil
 import pynvml
 import pytest
 
-from console.core.sample import SCHEMA_VERSION, Sample
+from console.core.sample import SCHEMA_VERSION
 from console.host.nvml import RecordedNvml, RecordingNvml
-from console.host.telemetry import NO_DRIVER_MESSAGE, RECORDING_ENV, Sampler, Telemetry
+from console.host.telemetry import NO_DRIVER_MESSAGE, RECORDING_ENV, Telemetry
+from tests.paths import NVML_FIXTURES as FIXTURES
+from tests.paths import nvml_recording
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "nvml"
 V2_KEY = "nvmlDeviceGetMemoryInfo(gpu0, version=33554472)"
 HEALTHY = sorted(FIXTURES.glob("h100_*.json"))  # the hand-made one, and real ones once recorded
 
 
-def load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
-    return data
+load = nvml_recording
 
 
 def telemetry_for(recording: str | dict[str, Any], **kw: Any) -> tuple[Telemetry, RecordedNvml]:
@@ -74,7 +73,8 @@ def test_healthy_recording_reads_every_field(path: Path) -> None:
             mem["total"], mem["used"], mem["reserved"]
         )
         assert gpu.power_draw_w == pytest.approx(power_mw[min(i, len(power_mw) - 1)] / 1000)
-        assert gpu.power_limit_w == answers(rec, "nvmlDeviceGetPowerManagementLimit(gpu0)")[0] / 1000
+        assert gpu.power_limit_w == answers(rec,
+                                            "nvmlDeviceGetPowerManagementLimit(gpu0)")[0] / 1000
         for field in ("utilization_gpu_pct", "temperature_c", "sm_clock_mhz"):
             assert getattr(gpu, field) is not None, field
         assert sample.nvml.ok
@@ -82,7 +82,8 @@ def test_healthy_recording_reads_every_field(path: Path) -> None:
     json.dumps(samples[-1].to_json_dict())  # serialisable as it stands
 
 
-@pytest.mark.parametrize("path", [p for p in HEALTHY if "expected_gpus" in json.loads(p.read_text())],
+@pytest.mark.parametrize("path",
+                         [p for p in HEALTHY if "expected_gpus" in json.loads(p.read_text())],
                          ids=lambda p: p.name)
 def test_replaying_a_real_recording_gives_the_live_numbers(path: Path) -> None:
     """gpu/record_nvml.py stores what the live Telemetry read; replay must read the same."""
@@ -143,7 +144,8 @@ def test_v1_only_driver_falls_back_per_device_and_remembers() -> None:
     assert telemetry.take_notices() == []
 
 
-@pytest.mark.parametrize("code", [pynvml.NVML_ERROR_LIBRARY_NOT_FOUND, pynvml.NVML_ERROR_DRIVER_NOT_LOADED])
+@pytest.mark.parametrize("code", [pynvml.NVML_ERROR_LIBRARY_NOT_FOUND,
+                                  pynvml.NVML_ERROR_DRIVER_NOT_LOADED])
 def test_no_driver_is_a_normal_cpu_only_mode(code: int) -> None:
     rec = load("no_driver.json")
     rec["calls"]["nvmlInit()"] = [{"error": code}]
@@ -364,38 +366,7 @@ def test_injected_wall_clock() -> None:
     assert telemetry.sample().timestamp == 1234.5
 
 
-# -- Sampler --------------------------------------------------------------------------------
-
-
-def test_sampler_delivers_samples_and_keeps_history() -> None:
-    got: list[Sample] = []
-    two = threading.Event()
-
-    def on_sample(sample: Sample) -> None:
-        got.append(sample)
-        if len(got) == 2:
-            two.set()
-
-    sampler = Sampler(Telemetry(nvml=RecordedNvml(load("h100_handmade.json"))), 0.01, on_sample)
-    assert sampler.interval_s == 0.25  # clamped to the minimum
-    assert sampler.history.maxlen == int(600 / 0.25) + 1
-    sampler.start()
-    assert two.wait(5)
-    sampler.stop()
-    assert not sampler.running
-    assert list(sampler.history)[: len(got)] == got[: len(sampler.history)]
-    assert got[1].monotonic - got[0].monotonic >= 0.2
-
-
-def test_sampler_stops_at_once_while_waiting() -> None:
-    first = threading.Event()
-    sampler = Sampler(Telemetry(nvml=RecordedNvml(load("no_driver.json"))), 30.0, lambda s: first.set())
-    sampler.start()
-    assert first.wait(5)
-    started = time.monotonic()
-    sampler.stop(timeout_s=5)
-    assert time.monotonic() - started < 1.0  # not the 30 s interval
-    assert not sampler._thread.is_alive()
+# -- a slow driver ---------------------------------------------------------------------
 
 
 class SlowNvml:
@@ -418,31 +389,16 @@ class SlowNvml:
 
 
 def test_a_slow_nvml_call_never_blocks_the_caller() -> None:
+    """watch() and status answer at once while a sample is in flight on another thread."""
     telemetry = Telemetry(nvml=SlowNvml(0.3))
-    sampler = Sampler(telemetry, 0.25, lambda s: None)
+    worker = threading.Thread(target=telemetry.sample, daemon=True)
     started = time.monotonic()
-    sampler.start()
+    worker.start()
     telemetry.watch(os.getpid())  # from the "UI thread" while a sample is in flight
     _ = telemetry.status
     assert time.monotonic() - started < 0.2
-    sampler.stop(timeout_s=0.1)
-    assert time.monotonic() - started < 0.5
-
-
-def test_a_failing_callback_does_not_stop_sampling() -> None:
-    calls = []
-    done = threading.Event()
-
-    def bad(sample: Sample) -> None:
-        calls.append(sample)
-        if len(calls) >= 2:
-            done.set()
-        raise ValueError("consumer bug")
-
-    sampler = Sampler(Telemetry(nvml=RecordedNvml(load("no_driver.json"))), 0.25, bad).start()
-    assert done.wait(5)
-    sampler.stop()
-    assert sampler.callback_errors >= 2 and isinstance(sampler.last_callback_error, ValueError)
+    assert worker.is_alive()  # the sample really was still in flight
+    worker.join(10)
 
 
 def test_derived_fixtures_are_up_to_date(tmp_path: Path) -> None:
@@ -452,10 +408,12 @@ def test_derived_fixtures_are_up_to_date(tmp_path: Path) -> None:
         import derive
     finally:
         sys.path.remove(str(FIXTURES))
-    base_path = next(p for p in (FIXTURES / "h100_real.json", FIXTURES / "h100_handmade.json") if p.exists())
+    base_path = next(p for p in (FIXTURES / "h100_real.json",
+                                 FIXTURES / "h100_handmade.json") if p.exists())
     base = json.loads(base_path.read_text())
     for filename, make in derive.DERIVED.items():
-        assert load(filename) == json.loads(json.dumps(make(copy.deepcopy(base), base_path.name))), (
+        assert load(filename) == json.loads(json.dumps(make(copy.deepcopy(base),
+                                                            base_path.name))), (
             f"{filename} is stale: run python tests/fixtures/nvml/derive.py"
         )
 

@@ -213,7 +213,8 @@ class _Surroundings:
                 self._block_text = "\n".join(self._lines.text(n) for n in numbers_).lower()
             else:
                 start = self._block.first_line
-                numbers_ = [*range(max(0, start - _PRECEDING_LINES), start), *self._block.line_numbers]
+                numbers_ = [*range(max(0, start - _PRECEDING_LINES), start),
+                            *self._block.line_numbers]
                 self._block_text = "\n".join(self._lines.text(n) for n in numbers_).lower()
         return self._block_text
 
@@ -348,7 +349,8 @@ def _block_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
         hits.append(Hit(_BLOCK_SIGNATURES["remote_raised"], line, 0.45, block))
     if any("sentencepiece" in f for f in files[-3:]):
         hits.append(Hit(_BLOCK_SIGNATURES["spm_frames"], line, 0.7, block))
-    if any("flash_attn" in f for f in files) and exc_name in ("ImportError", "OSError", "ModuleNotFoundError", "RuntimeError"):
+    if any("flash_attn" in f for f in files) and exc_name in ("ImportError", "OSError",
+        "ModuleNotFoundError", "RuntimeError"):
         hits.append(Hit(_BLOCK_SIGNATURES["flash_frames"], line, 0.75, block))
     if any("bitsandbytes" in f for f in files):
         hits.append(Hit(_BLOCK_SIGNATURES["bnb_frames"], line, 0.6, block))
@@ -356,19 +358,26 @@ def _block_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
 
 
 _BLOCK_SIGNATURES = {
-    "remote_syntax": Signature("remote_code", "", 0.8, "the model's own code (shipped in its repository) does not even import"),
-    "remote_raised": Signature("remote_code", "", 0.45, "the error was raised inside the model's own code (from its repository)"),
-    "flash_frames": Signature("flash_attention", "", 0.75, "the failure comes from inside flash-attn"),
-    "bnb_frames": Signature("quantization_error", "", 0.6, "the failure comes from inside bitsandbytes"),
+    "remote_syntax": Signature("remote_code", "", 0.8,
+        "the model's own code (shipped in its repository) does not even import"),
+    "remote_raised": Signature("remote_code", "", 0.45,
+        "the error was raised inside the model's own code (from its repository)"),
+    "flash_frames": Signature("flash_attention", "", 0.75,
+                              "the failure comes from inside flash-attn"),
+    "bnb_frames": Signature("quantization_error", "", 0.6,
+                            "the failure comes from inside bitsandbytes"),
     "spm_frames": Signature("tokenizer_error", "", 0.7,
-                            "sentencepiece could not load tokenizer.model (wrong kind of file, or damaged)"),
+                            "sentencepiece could not load tokenizer.model (wrong kind of file, or "
+                            "damaged)"),
 }
 
 
 # -- aggregation ---------------------------------------------------------------------------------
 
-_LOAD_MARKERS = ("from_pretrained", "_load_pretrained_model", "caching_allocator_warmup", "load_state_dict",
-                 "safe_open", "load_checkpoint", "_materialize", "dispatch_model", "set_module_tensor_to_device",
+_LOAD_MARKERS = ("from_pretrained", "_load_pretrained_model", "caching_allocator_warmup",
+                 "load_state_dict",
+                 "safe_open", "load_checkpoint", "_materialize", "dispatch_model",
+                 "set_module_tensor_to_device",
                  "load_model", "convert_and_load", "model.to", "module.py\" _apply")
 _GENERATE_MARKERS = ("generate", "_sample", "greedy_search", "beam_search", "sample", "cache_utils",
                      "past_key_values", "decode")
@@ -422,7 +431,8 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
     has_block_errors = any(h.block is not None for h in hits)
     # A process killed outright (SIGKILL, exit -9/137): the errors printed after it are mostly
     # its fallout (a checkpoint never written, a collective whose peer vanished).
-    first_kill = min((h.line.number for h in hits if h.signature.tag == "kill" and h.confidence >= 0.6),
+    first_kill = min((h.line.number for h in hits if h.signature.tag == "kill"
+                      and h.confidence >= 0.6),
                      default=None)
     weighted: list[Hit] = []
     for hit in hits:
@@ -463,13 +473,15 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
             continue
         causes.append(_build_cause(cause_id, score, by_cause.get(cause_id, []), store, ctx=ctx,
                                    extra_evidence=extra_evidence.get(cause_id, []),
-                                   extra_facts=extra_facts.get(cause_id, []), last_block=last_block))
+                                   extra_facts=extra_facts.get(cause_id, []),
+                                   last_block=last_block))
     causes.sort(key=lambda c: (-c.confidence, c.id))
     return causes[:MAX_CAUSES]
 
 
-def _apply_exit_context(ctx: DiagnosisContext, by_cause: dict[str, list[Hit]], scores: dict[str, float],
-                        evidence: dict[str, list[str]], facts: dict[str, list[tuple[str, str]]]) -> None:
+def _apply_exit_context(ctx: DiagnosisContext, by_cause: dict[str, list[Hit]],
+                        scores: dict[str, float], evidence: dict[str, list[str]],
+                        facts: dict[str, list[tuple[str, str]]]) -> None:
     """How the engine died and the memory pressure at the time change the host-OOM verdict."""
     ram, swap = ctx.ram_used_fraction, ctx.swap_used_fraction
     pressure = (ram is not None and ram >= 0.9) or (swap is not None and swap >= 0.8)
@@ -488,8 +500,10 @@ def _apply_exit_context(ctx: DiagnosisContext, by_cause: dict[str, list[Hit]], s
         evidence.setdefault("host_oom", []).append(f"the engine was killed: {_fmt_signal(ctx)}")
         if pressure or relaxed:
             evidence["host_oom"].append(
-                ", ".join(f"{label} {value}" for label, value in _pressure_facts(ctx)) + " at the time")
-        facts.setdefault("host_oom", []).extend([("engine exit", _fmt_signal(ctx)), *_pressure_facts(ctx)])
+                ", ".join(f"{label} {value}" for label,
+                          value in _pressure_facts(ctx)) + " at the time")
+        facts.setdefault("host_oom", []).extend([("engine exit", _fmt_signal(ctx)),
+                                                 *_pressure_facts(ctx)])
     elif "host_oom" in scores:
         if pressure:
             scores["host_oom"] = min(0.99, log_score + 0.1)
@@ -527,8 +541,8 @@ def _build_cause(cause_id: str, score: float, hits: Sequence[Hit], store: _LineS
         fixes = [*verdict.fixes, *fixes]
         facts.extend(verdict.facts)
     if any(h.block is not None and h.block.async_cuda for h in hits):
-        fixes.append("CUDA errors are reported asynchronously: rerun with CUDA_LAUNCH_BLOCKING=1 to "
-                     "see the operation that really failed")
+        fixes.append("CUDA errors are reported asynchronously: rerun with CUDA_LAUNCH_BLOCKING=1 "
+                     "to see the operation that really failed")
     # When the last error printed is not what names the cause, say what surfaced.
     if last_block is not None and last_block.surface is not None and hits:
         surface_lines = set(last_block.surface.line_numbers)
@@ -564,7 +578,8 @@ def _clip(text: str) -> str:
 
 # -- public entry points -------------------------------------------------------------------------
 
-def diagnose_lines(raw_lines: Sequence[str], context: DiagnosisContext | None = None) -> list[Cause]:
+def diagnose_lines(raw_lines: Sequence[str],
+                   context: DiagnosisContext | None = None) -> list[Cause]:
     parsed = parse_lines(raw_lines)
     store = _LineStore(parsed.lines)
     block_of = {n: b for b in parsed.blocks for n in b.line_numbers}
@@ -608,7 +623,8 @@ class StreamingDiagnoser:
             out.extend(self._loose(log_line, context))
         return [d for d in out if d is not None]
 
-    def feed_text(self, chunk: str, context: DiagnosisContext | None = None) -> list[DiagnosedError]:
+    def feed_text(self, chunk: str,
+                  context: DiagnosisContext | None = None) -> list[DiagnosedError]:
         """Feed raw output that may end mid-line; the partial line waits for its end."""
         data = self._partial + chunk
         lines = data.split("\n")
@@ -624,13 +640,16 @@ class StreamingDiagnoser:
         if self._partial:
             partial, self._partial = self._partial, ""
             out.extend(self.feed(partial, context))
-        out.extend(d for d in (self._diagnose_block(b, context) for b in self._parser.close()) if d is not None)
-        if context is not None and (context.exit_code is not None or context.exit_signal is not None):
+        out.extend(d for d in (self._diagnose_block(b,
+            context) for b in self._parser.close()) if d is not None)
+        if context is not None and (context.exit_code is not None
+                                    or context.exit_signal is not None):
             store = _LineStore(self._recent)
             causes = aggregate(list(self._loose_hits), store, context)
             if causes:
                 last = self._recent[-1].number if self._recent else 0
-                out.append(DiagnosedError("exit", last, last, f"engine exited ({_fmt_signal(context)})",
+                out.append(DiagnosedError("exit", last, last,
+                                          f"engine exited ({_fmt_signal(context)})",
                                           tuple(causes)))
         return out
 
@@ -664,7 +683,8 @@ class StreamingDiagnoser:
         return [h for h in self._loose_hits
                 if h.signature.kind == "hint" and oldest <= h.line.number < before]
 
-    def _diagnose_block(self, block: ErrorBlock, context: DiagnosisContext | None) -> DiagnosedError | None:
+    def _diagnose_block(self, block: ErrorBlock,
+                        context: DiagnosisContext | None) -> DiagnosedError | None:
         store = _LineStore(self._recent)
         hits: list[Hit] = []
         for number in block.line_numbers:

@@ -37,7 +37,8 @@ _GPU_INDEX = re.compile(r"\(GPU (\d+);|\bGPU (\d*) has a total capac")
 _TOTAL = re.compile(_SIZE + r" total capacity|total capac(?:i)?ty of " + _SIZE)
 _FREE = re.compile(r"of which " + _SIZE + r" is free|; " + _SIZE + r" free[;)]")
 _ALLOCATED = re.compile(
-    r"Of the allocated memory " + _SIZE + r" is allocated by PyTorch|" + _SIZE + r" already allocated"
+    r"Of the allocated memory " + _SIZE + r" is allocated by PyTorch|" + _SIZE
+    + r" already allocated"
 )
 _RESERVED_TOTAL = re.compile(_SIZE + r" reserved in total by PyTorch|" + _SIZE + r" cached\)")
 _RESERVED_UNALLOCATED = re.compile(_SIZE + r" is reserved by PyTorch but unallocated")
@@ -47,7 +48,8 @@ _ALLOWED = re.compile(_SIZE + r" allowed;")
 _PRIVATE_POOLS = re.compile(r"with " + _SIZE + r" allocated in private pools")
 # MPS: "MPS backend out of memory (MPS allocated: 17.80 GB, other allocations: 404.06 MB,
 # max allowed: 18.13 GB). Tried to allocate 64.00 MB on private pool."
-_MPS = re.compile(r"MPS allocated: " + _SIZE + r", other allocations: " + _SIZE + r", max allowed: " + _SIZE)
+_MPS = re.compile(r"MPS allocated: " + _SIZE + r", other allocations: " + _SIZE
+                  + r", max allowed: " + _SIZE)
 
 
 def parse_size(number: str, unit: str) -> int:
@@ -145,7 +147,8 @@ def _name_processes(
         if gpu_index is not None and gpu.index != gpu_index and len(gpus) > 1:
             continue
         for proc in gpu.processes:
-            label = f"{proc.name or 'pid'} (pid {proc.pid}" + (f", user {proc.user})" if proc.user else ")")
+            label = f"{proc.name or 'pid'} (pid {proc.pid}" + (f", user {proc.user})" if proc.user
+                                                               else ")")
             names[proc.pid] = label
             if proc.pid != engine_pid and proc.gpu_memory_bytes:
                 nvml_others.append((label, proc.gpu_memory_bytes))
@@ -182,7 +185,8 @@ def judge_oom(
     total = n.total_bytes if n is not None else None
     if total is None and gpus:
         total = next((g.memory_total_bytes for g in gpus if g.memory_total_bytes), None)
-    others = _name_processes(n.other_processes if n else (), gpus, n.gpu_index if n else None, engine_pid)
+    others = _name_processes(n.other_processes if n else (), gpus, n.gpu_index if n else None,
+                             engine_pid)
     others_bytes = sum(b for _, b in others)
     for label, used in others:
         facts.append((f"other: {label}", fmt_bytes(used)))
@@ -191,14 +195,16 @@ def judge_oom(
     kv_bytes = None
     if kv_bytes_per_token is not None and context_tokens is not None:
         kv_bytes = kv_bytes_per_token * context_tokens
-        facts.append(("KV cache", f"{fmt_bytes(kv_bytes)} ({context_tokens} tokens x {fmt_bytes(kv_bytes_per_token)})"))
+        facts.append(("KV cache",
+            f"{fmt_bytes(kv_bytes)} ({context_tokens} tokens x {fmt_bytes(kv_bytes_per_token)})"))
 
     requested = n.requested_bytes if n is not None else None
     unallocated = n.reserved_unallocated_bytes if n is not None else None
     big = max(GIB // 2, int(0.05 * total)) if total else GIB // 2
 
     # Fragmentation: the allocator holds more idle memory than it was asked for, in pieces.
-    if unallocated is not None and requested is not None and unallocated >= requested and unallocated >= big:
+    if (unallocated is not None and requested is not None and unallocated >= requested
+        and unallocated >= big):
         return OomVerdict(
             "fragmentation",
             f"GPU out of memory: fragmentation ({fmt_bytes(unallocated)} reserved but unallocated)",
@@ -206,7 +212,8 @@ def judge_oom(
             f"{fmt_bytes(requested)} it asked for, but in pieces too small to use: the cache is "
             "fragmented.",
             ("restart the engine with PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True",
-             "free cached blocks between requests (the console's empty_cache) or restart the engine"),
+             "free cached blocks between requests (the console's empty_cache) or restart the "
+             "engine"),
             tuple(facts),
         )
     # Another process holds a large share of the GPU.
@@ -220,7 +227,8 @@ def judge_oom(
             f"{who} {fmt_bytes(others_bytes)} of this GPU"
             + (f" ({others_bytes / total:.0%})" if total else "")
             + ", so the model does not have the room it needs.",
-            (f"stop or move {label} (nvidia-smi shows it), or pick a free GPU with CUDA_VISIBLE_DEVICES",
+            (f"stop or move {label} (nvidia-smi shows it), or pick a free GPU with "
+             "CUDA_VISIBLE_DEVICES",
              "unload the other model before loading this one"),
             tuple(facts),
         )
@@ -236,16 +244,20 @@ def judge_oom(
             "GPU out of memory: the KV cache at this context length",
             text,
             ("shorten the prompt or lower max_new_tokens / the context length",
-             "generate with a smaller batch, or use a quantized KV cache (cache_implementation='quantized')"),
+             "generate with a smaller batch, or use a quantized KV cache "
+             "(cache_implementation='quantized')"),
             tuple(facts),
         )
-    if phase == "load" or (weights_bytes is not None and total is not None and weights_bytes > 0.9 * total):
+    if phase == "load" or (weights_bytes is not None and total is not None
+                           and weights_bytes > 0.9 * total):
         if weights_bytes is not None and total is not None:
             text = (f"The weights alone need about {fmt_bytes(weights_bytes)}, and the GPU has "
-                    f"{fmt_bytes(total)}" + (f" ({fmt_bytes(others_bytes)} of it used by others)" if others_bytes else "")
+                    f"{fmt_bytes(total)}" + (f" ({fmt_bytes(others_bytes)} of it used by others)"
+                                             if others_bytes else "")
                     + ": the model does not fit.")
         else:
-            text = "Memory ran out while the weights were being placed on the GPU: the model does not fit."
+            text = ("Memory ran out while the weights were being placed on the GPU: the model does "
+                    "not fit.")
         return OomVerdict(
             "weights",
             "GPU out of memory: the weights do not fit",
@@ -259,9 +271,11 @@ def judge_oom(
         return OomVerdict(
             "generic",
             "GPU out of memory: one allocation is larger than the whole GPU",
-            f"A single allocation of {fmt_bytes(requested)} was requested; the GPU has {fmt_bytes(total)} in all.",
+            f"A single allocation of {fmt_bytes(requested)} was requested; the GPU has "
+            f"{fmt_bytes(total)} in all.",
             ("look for a tensor sized by a wrong config (vocab x hidden, context x context) or a "
-             "batch far too large", "load the model quantized, or split it across GPUs / offload to the CPU"),
+             "batch far too large",
+             "load the model quantized, or split it across GPUs / offload to the CPU"),
             tuple(facts),
         )
     return OomVerdict(
@@ -271,7 +285,9 @@ def judge_oom(
         + (f": {fmt_bytes(requested)} was requested with {fmt_bytes(n.free_bytes)} free"
            if n is not None and requested is not None and n.free_bytes is not None else "")
         + ".",
-        ("lower the batch size or the context length", "load the model quantized or use a smaller model",
-         "set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True if reserved-but-unallocated is large"),
+        ("lower the batch size or the context length",
+         "load the model quantized or use a smaller model",
+         "set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True if reserved-but-unallocated is "
+         "large"),
         tuple(facts),
     )

@@ -81,13 +81,16 @@ _HEADER_RE = re.compile(
 _RICH_FRAME_RE = re.compile(r"^[│|] (?P<file>\S+\.py|<\w+>):(?P<line>\d+) in (?P<func>\S+)")
 _FRAME_RE = re.compile(
     r'^File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>.+))?'
-    # IPython >= 8: "File /x/y.py:1603, in _LazyModule._get_module(self, name)", "Cell In[3], line 5"
-    r"|^(?:File (?P<ifile>[^\s\"]+):(?P<iline>\d+)|Cell (?P<cell>In ?\[\d*\]), line (?P<cline>\d+))(?:, in (?P<ifunc>[\w.<>]+))?"
+    # IPython >= 8: "File /x/y.py:1603, in _LazyModule._get_module(self, name)",
+    # "Cell In[3], line 5"
+    r"|^(?:File (?P<ifile>[^\s\"]+):(?P<iline>\d+)|Cell (?P<cell>In ?\[\d*\]), line "
+    r"(?P<cline>\d+))(?:, in (?P<ifunc>[\w.<>]+))?"
 )
 # A frame line whose start was cut off ('le.py", line 845, in load_state_dict').
 _CUT_FRAME_RE = re.compile(r'^\S*", line (?P<line>\d+), in (?P<func>\S+)')
 # IPython: "/path/x.py in func(self)" or "[<ipython-input-1>](...) in <cell line: 17>()".
-_IPY_FRAME_RE = re.compile(r"^\[?(?P<file>[^\s\]]+\.py|<ipython-input[^>]*>)\]?(?:\([^)]*\))? in (?P<func>[\w<>:\s]+)\(")
+_IPY_FRAME_RE = re.compile(r"^\[?(?P<file>[^\s\]]+\.py|<ipython-input[^>]*>)\]?(?:\([^)]*\))? in "
+                           r"(?P<func>[\w<>:\s]+)\(")
 _CHAIN_RE = re.compile(
     r"^(?P<context>During handling of the above exception, another exception occurred:)"
     r"|^(?P<cause>The above exception was the direct cause of the following exception:)"
@@ -104,7 +107,8 @@ _BARE_EXCEPTIONS = frozenset(
      "RecursionError", "NotImplementedError", "ZeroDivisionError", "BrokenPipeError"}
 )
 _WARNING_RE = re.compile(r"^(?:.*?:\d+: )?(?P<type>[A-Z]\w*Warning): ")
-_CODE_HINT_RE = re.compile(r"^(?:\^+|~+|[~^ ]+|\.\.\.<\d+ lines>\.\.\.|\[Previous line repeated \d+ more times?\]|-*> ?\d+ .*|\s*\d+ .*|\d+ frames?)$")
+_CODE_HINT_RE = re.compile(r"^(?:\^+|~+|[~^ ]+|\.\.\.<\d+ lines>\.\.\.|\[Previous line repeated "
+                           r"\d+ more times?\]|-*> ?\d+ .*|\s*\d+ .*|\d+ frames?)$")
 _ASYNC_CUDA_MARK = "might be asynchronously reported"
 
 _MAX_MESSAGE_LINES = 80
@@ -275,7 +279,8 @@ def clean_line(raw: str) -> tuple[str, str | None, bool, bool]:
     if m is not None and 0 < m.end() < len(line):
         prefix = m.group(0)
         prefixed = True
-        if "ank" in prefix or "pid=" in prefix or "default" in prefix or "RANK" in prefix or first.islower():
+        if ("ank" in prefix or "pid=" in prefix or "default" in prefix or "RANK" in prefix
+                or first.islower()):
             tag = _SOURCE_RE.search(prefix)
             if tag is not None:
                 rank = tag.group("rank") or tag.group("bare_rank")
@@ -395,7 +400,8 @@ class LogParser:
                 self._open[source] = builder
                 return HEADER
         frame = (_parse_frame(stripped)
-                 if ('", line ' in stripped or " in " in stripped or stripped.startswith(("File ", "Cell In")))
+                 if ('", line ' in stripped or " in " in stripped or stripped.startswith(("File ",
+                     "Cell In")))
                  else None)
         if frame is not None:
             builder = _Builder(source, number, number, prefixed, truncated_head=True)
@@ -544,7 +550,8 @@ def _parse_frame(stripped: str) -> Frame | None:
         if m is not None:
             if m.group("file") is not None:
                 return Frame(m.group("file"), int(m.group("line")), m.group("func"))
-            return Frame(m.group("ifile") or m.group("cell"), int(m.group("iline") or m.group("cline")),
+            return Frame(m.group("ifile") or m.group("cell"),
+                         int(m.group("iline") or m.group("cline")),
                          m.group("ifunc"))
     if '", line ' in stripped:
         m = _CUT_FRAME_RE.match(stripped)
@@ -564,7 +571,7 @@ class ParsedLog:
 
 
 def split_lines(text: str) -> list[str]:
-    """Lines on "\\n" only: a carriage return inside a line is a progress-bar update, kept.
+    r"""Lines on "\n" only: a carriage return inside a line is a progress-bar update, kept.
     ANSI colour codes are removed here in one pass (clean_line removes them line by line too)."""
     if "\x1b" in text:
         text = _ANSI_RE.sub("", text)
