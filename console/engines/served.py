@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,9 +71,12 @@ def chat(
     max_tokens: int = 16,
     timeout: float = 120.0,
     temperature: float = 0.0,
+    on_text: Callable[[str, int], None] | None = None,
 ) -> ChatResult:
     """One streaming `/v1/chat/completions` request: the text, time to first token and tok/s
-    (completion tokens from the server's usage when it reports them, else one per chunk)."""
+    (completion tokens from the server's usage when it reports them, else one per chunk).
+    `messages` are OpenAI messages as they are (text, or content parts with images);
+    `on_text(text, index)` is called for each token chunk as it arrives."""
     body = json.dumps(
         {
             "model": model,
@@ -109,6 +112,8 @@ def chat(
                     if ttft is None:
                         ttft = time.perf_counter() - t0
                     parts.append(str(content))
+                    if on_text is not None:
+                        on_text(str(content), chunks)
                     chunks += 1
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode("utf-8", errors="replace")[:300]

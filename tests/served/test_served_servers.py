@@ -74,6 +74,24 @@ def test_transformers_chat_streams_with_ttft(transformers_server: Server) -> Non
     assert transformers_server.of("chat")[-1]["completion_tokens"] == 12
 
 
+def test_chat_hands_each_token_chunk_over_as_it_arrives(transformers_server: Server) -> None:
+    from console.engines.served import chat
+
+    engine = transformers_server.engine
+    pieces: list[tuple[str, int, float]] = []
+    result = chat(
+        engine.url,
+        engine.model_name,
+        [{"role": "user", "content": [{"type": "text", "text": "hello"}]}],
+        max_tokens=6,
+        on_text=lambda text, i: pieces.append((text, i, time.perf_counter())),
+    )
+    assert [i for _, i, _ in pieces] == list(range(len(pieces)))
+    assert "".join(t for t, _, _ in pieces) == result.text
+    # a random model's token may decode to nothing on its own: fewer chunks than tokens
+    assert 1 <= len(pieces) <= result.completion_tokens == 6
+
+
 def test_transformers_has_no_metrics(transformers_server: Server) -> None:
     assert fetch_metrics(transformers_server.engine.url, "vllm") is None
     assert transformers_server.of("memory")[-1]["rss_bytes"] > 0
