@@ -308,3 +308,80 @@ def test_serve_sigint_stops_the_server_and_exits(demo_dir: Path) -> None:
         or psutil.Process(server_pid).status() == psutil.STATUS_ZOMBIE
     )
     assert procs.port_owner(port) is None
+
+
+def test_serve_flags_a_stalled_phase_and_gives_up_at_the_ready_timeout(
+    tmp_path: Path, demo_dir: Path
+) -> None:
+    # a real process that prints what transformers serve prints first, then hangs
+    hang = _script(
+        tmp_path,
+        "hang.py",
+        """
+        import sys, time
+        print("[transformers] loading weights file " + sys.argv[1], flush=True)
+        time.sleep(120)
+        """,
+    )
+    from console.host import procs
+
+    out = subprocess.run(
+        check=False,
+        args=[
+            *CLI,
+            "serve",
+            "demo",
+            "--engine",
+            "transformers",
+            "--port",
+            str(procs.free_port()),
+            "--engine-cmd",
+            f"{sys.executable} {hang}",
+            "--stall-seconds",
+            "1",
+            "--ready-timeout",
+            "4",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    events = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert out.returncode == 1
+    phases = [e["phase"] for e in events if e["event"] == "phase"]
+    assert phases == ["weights_loading"]
+    stalled = _last(events, "stalled")
+    assert stalled["phase"] == "weights_loading" and "stuck in 'weights_loading'" in stalled["why"]
+    assert any("not ready after 4 s" in e.get("why", "") for e in events if e["event"] == "warning")
+    stopped = _last(events, "stopped")
+    assert stopped["signals"][0] == "SIGINT" and stopped["pids_left"] == []
+
+
+def test_serve_explains_a_server_that_dies_at_start(demo_dir: Path) -> None:
+    from console.host import procs
+
+    out = subprocess.run(
+        check=False,
+        args=[
+            *CLI,
+            "serve",
+            "demo",
+            "--engine",
+            "transformers",
+            "--port",
+            str(procs.free_port()),
+            "--json",
+            "--",
+            "--no-such-flag",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    events = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert out.returncode == 1
+    exit_event = _last(events, "exit")
+    assert exit_event["code"] != 0 and "exit code" in exit_event["why"]
+    assert any("no-such-flag" in e["line"] for e in events if e["event"] == "log")
+    assert not any(e["event"] == "ready" for e in events)
