@@ -150,6 +150,37 @@ def test_vllm_metrics_polled(vllm_server: Server) -> None:
     assert last["ttft_mean_s"] is not None and last["ttft_mean_s"] > 0
 
 
+def test_attach_to_the_vllm_server_reads_health_metrics_and_tree(vllm_server: Server) -> None:
+    engine = vllm_server.engine
+    assert engine.watch.group is not None and engine.watch.running
+    out = subprocess.run(
+        check=False,
+        args=[
+            *CLI,
+            "attach",
+            str(engine.watch.group.pid),
+            "--url",
+            engine.url,
+            "--json",
+            "--interval",
+            "0.5",
+            "--seconds",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert {e["status"] for e in events if e["event"] == "health"} == {200}
+    metrics = [e for e in events if e["event"] == "metrics"]
+    assert metrics and metrics[-1]["kv_cache_usage"] is not None
+    memory = [e for e in events if e["event"] == "memory"]
+    assert memory[-1]["pids"] >= 3  # API server, EngineCore, Worker (the stream counts them)
+    assert memory[-1]["rss_bytes"] > 500 * 2**20
+
+
 def test_vllm_stop_returns_memory_and_leaves_no_shm(vllm_server: Server) -> None:
     _stop_and_prove(vllm_server)
 
