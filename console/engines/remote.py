@@ -235,24 +235,16 @@ class RemoteEngine(Engine):
                 self._state("loaded", msg_id)
 
     def _unload(self, msg_id: int, name: str) -> None:
-        proof = self._end(STOP_WAITS, reply_to=msg_id)
-        if name == "unload" and proof is not None:
-            before, after, seconds = proof
-            freed = max(before - after, 0)
-            held = after
-            msg = (f"{self.spec.engine} server stopped in {seconds:.1f} s: its processes held "
-                   f"{fmt_bytes(before)}, now {fmt_bytes(after)}")
-            self._emit(protocol.Unloaded, msg_id, freed_bytes=freed, seconds=seconds,
-                       held_bytes=held, held_by={} if held == 0 else {"processes": held},
-                       message=msg)
+        self._end(STOP_WAITS, reply_to=msg_id, unloaded=name == "unload")
 
-    def _end(self, waits: Mapping[str, float], reply_to: int | None = None
-             ) -> tuple[int, int, float] | None:
-        """Stop the server (if it runs), then `Log` the memory proof and `Exited`."""
+    def _end(self, waits: Mapping[str, float], reply_to: int | None = None, *,
+             unloaded: bool = False) -> None:
+        """Stop the server (if it runs), then `Log` the memory proof (and `Unloaded`, for an
+        unload) and `Exited`."""
         with self._lock:
             server = self.server
             if server is None or self._stopping:
-                return None
+                return
             self._stopping = True
         self._stop_generation.set()
         report = server.stop(**waits)
@@ -264,8 +256,13 @@ class RemoteEngine(Engine):
             f"{self.spec.engine} server stopped ({' -> '.join(report.signals) or 'exited'}, "
             f"{report.seconds:.1f} s): RSS {fmt_bytes(before)} -> {fmt_bytes(after)}, "
             f"{len(left)} process(es) left"))
+        if unloaded:
+            msg = (f"{self.spec.engine} server stopped in {report.seconds:.1f} s: its "
+                   f"processes held {fmt_bytes(before)}, now {fmt_bytes(after)}")
+            self._emit(protocol.Unloaded, reply_to, freed_bytes=max(before - after, 0),
+                       seconds=report.seconds, held_bytes=after,
+                       held_by={} if after == 0 else {"processes": after}, message=msg)
         self._exited_event(server, expected=True)
-        return before, after, report.seconds
 
     # -- events ----------------------------------------------------------------------------
 
