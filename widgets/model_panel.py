@@ -151,6 +151,7 @@ class ModelPanel(Vertical):
     ModelPanel #attn { width: 9; }
     ModelPanel #context, ModelPanel #batch { width: 7; }
     ModelPanel #port { width: 7; }
+    ModelPanel #engine { width: 15; }
     ModelPanel #engine-cmd { width: 1fr; }
     ModelPanel Select { width: 12; }
     ModelPanel Button { min-width: 6; margin: 0 1 0 0; }
@@ -186,7 +187,7 @@ class ModelPanel(Vertical):
             yield Label(" engine")
             yield Select(ENGINES, value="in-process", allow_blank=False, id="engine",
                          compact=True)
-        # A served engine's fields take the in-process load options' row (same height).
+        # A served engine's fields take the in-process load options' rows (they do not apply).
         with Horizontal(id="served-row"):
             yield Label("port")
             yield Input(str(DEFAULT_PORT), id="port", compact=True, type="integer",
@@ -205,7 +206,7 @@ class ModelPanel(Vertical):
             yield Label(" loader")
             yield Select([(x, x) for x in LOADERS], value="auto", allow_blank=False, id="loader",
                          compact=True)
-        with Horizontal():
+        with Horizontal(id="inprocess-row2"):
             yield Label("context")
             yield Input("", placeholder="auto", id="context", compact=True, type="integer",
                         valid_empty=True)
@@ -282,6 +283,7 @@ class ModelPanel(Vertical):
         served = str(event.value) != "in-process"
         self.query_one("#served-row").display = served
         self.query_one("#inprocess-row").display = not served
+        self.query_one("#inprocess-row2").display = not served
 
     @on(Input.Changed, "#model-input")
     def _model_changed(self, event: Input.Changed) -> None:

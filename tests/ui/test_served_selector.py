@@ -80,9 +80,10 @@ async def test_selector_starts_the_served_engine_and_the_prompt_talks_to_it() ->
         assert app.query_one("#served-row").display is False
         await choose_engine(app, pilot, 3)  # in-process, vllm, sglang, tf serve
         assert app.model_panel.engine_kind == "transformers"
-        # The served fields take the in-process options' row: the view keeps its height.
+        # The served fields take the place of the in-process options (they do not apply).
         assert app.query_one("#served-row").display is True
         assert app.query_one("#inprocess-row").display is False
+        assert app.query_one("#inprocess-row2").display is False
         app.query_one("#port", Input).value = "8123"
         app.query_one("#engine-cmd", Input).value = "/opt/tf/bin/transformers serve"
         app.set_focus(None)
