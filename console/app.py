@@ -810,12 +810,12 @@ class ConsoleApp(App[int]):
         elif current.alive:
             self.fold(Notice(f"L: the {kind} server already serves {model} (U stops it)"))
             return
-        self.fold(LoadRequested(model))
         try:
             self.ensure_engine()
-        except (RuntimeError, OSError, ValueError) as exc:
+        except (RuntimeError, OSError, ValueError) as exc:  # a taken port, a missing program
             self.fold(Notice(f"Load: {exc}", "error"))
             return
+        self.fold(LoadRequested(model))
         self.log_view.add_event(f"{kind} server starting: {model} on port {spec.port}")
         self.refresh_bindings()
 

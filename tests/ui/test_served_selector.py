@@ -192,3 +192,34 @@ async def test_the_real_transformers_serve_from_the_selector(tmp_path: Path) -> 
         await wait_until(pilot, lambda: app.session.engine == "stopped", "stopped",
                          timeout_s=60)
         assert line(app, "results").endswith("now 0 B")
+
+
+async def test_a_taken_port_is_one_line_naming_its_owner_and_l_works_again() -> None:
+    """The real RemoteEngine refuses a port another process listens on, before it starts."""
+    import os
+    import socket
+
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    port = held.getsockname()[1]
+    app = make_app(FixedSampler(cpu_only_sequence()), initial_model="/models/m",
+                   cursor_blink=False)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await choose_engine(app, pilot, 1)
+            app.query_one("#port", Input).value = str(port)
+            app.set_focus(None)
+            await pilot.press("L")
+            await pilot.pause()
+            result = line(app, "results")
+            assert result.startswith("Load: ") and str(port) in result
+            assert str(os.getpid()) in result
+            assert not app.session.load_pending and app.session.engine == "stopped"
+            assert app.engine is not None and not app.engine.alive
+            # Not stuck: L tries again (and says the same while the port is held).
+            await pilot.press("L")
+            await pilot.pause()
+            assert line(app, "results") == result
+    finally:
+        held.close()
