@@ -24,7 +24,7 @@ from console.core.diagnose import DiagnosedError, DiagnosisContext, StreamingDia
 from console.core.levels import Levels
 from console.core.sample import Sample
 from console.core.serving import clean_line
-from console.host import procs
+from console.host import oomkill, procs
 
 Event = dict[str, Any]
 OnEvent = Callable[[Event], None]
@@ -88,10 +88,14 @@ class ProcessWatch:
         self._reader: threading.Thread | None = None
         self._sampler: threading.Thread | None = None
         self._last_sample: Sample | None = None
+        self._oom_before: dict[str, int] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
+        # The kernel's OOM-kill counters now: a SIGKILL is named host_oom only when one rose
+        # (or RAM was under pressure), as for the console's own engine.
+        self._oom_before = oomkill.counts()
         self.group = procs.Group(self.argv, env=self._env)
         self.emit({"event": "started", "pid": self.group.pid, "command": self.argv})
         self._reader = threading.Thread(target=self._read, name="watch-reader", daemon=True)
@@ -202,6 +206,7 @@ class ProcessWatch:
             exit_code=code,
             exit_signal=-code if code < 0 else None,
             killed_by_console=self.killed_by_console,
+            oom_kill_evidence=oomkill.evidence(self._oom_before, oomkill.counts()),
         )
         self._report(self.diagnoser.flush(ctx))
         self.emit(
