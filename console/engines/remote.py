@@ -42,7 +42,7 @@ from console.engines import served
 from console.engines.base import Engine, EngineDead, OnEvent
 
 # Waits of the stop sequence: stop() gives the server time to exit cleanly, kill() does not.
-STOP_WAITS = {"sigint_wait_s": 10.0, "sigterm_wait_s": 5.0}
+STOP_WAITS = {"sigint_wait_s": 5.0, "sigterm_wait_s": 2.0}  # within run_app's 8 s join
 KILL_WAITS = {"sigint_wait_s": 0.5, "sigterm_wait_s": 1.0}
 LAST_LINES = 20
 
