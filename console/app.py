@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -83,6 +83,9 @@ from widgets.model_picker import ModelPicker
 from widgets.prompt_panel import PromptPanel
 from widgets.status_bar import PROBLEM_STATES, StatusBar
 from widgets.tab_strip import TabStrip
+
+if TYPE_CHECKING:  # imported when a served engine is selected (startup time)
+    from console.core.serving import ServeSpec
 
 # How long run_app waits for the sampler thread after the UI has gone (a driver call that
 # never returns must not keep the process alive).
@@ -235,6 +238,7 @@ class ConsoleApp(App[int]):
         watch_terminal: bool = False,
         cursor_blink: bool = True,
         engine_factory: Callable[[OnEvent], Engine] | None = None,
+        served_factory: Callable[[ServeSpec, OnEvent], Engine] | None = None,
         freeze_startup_objects: bool = False,
         log_file: str | None = None,
         prestart: bool = False,
@@ -247,7 +251,9 @@ class ConsoleApp(App[int]):
         `_freeze_startup_objects` (run_app turns it on; it is process-wide, so tests that run
         many apps in one process leave it off). `prestart`: start the engine process once the
         first frame is up (run_app passes the config's `prestart`), so the first load pays no
-        import time."""
+        import time. `served_factory(spec, on_event)`: makes the client of a served engine
+        (vLLM, SGLang, `transformers serve`; default: `RemoteEngine`) when the model view's
+        engine selector names one."""
         super().__init__()
         self.config = config
         self.sampler = sampler
@@ -269,6 +275,11 @@ class ConsoleApp(App[int]):
         self.engine_factory = engine_factory or (
             lambda on_event: _default_engine(on_event, rotation))
         self.engine: Engine | None = None
+        self.served_factory = served_factory or _default_served_engine
+        # Which engine `self.engine` is: in-process (the engine_factory's) or a served one
+        # (vllm, sglang, transformers). Events of an engine replaced since are dropped.
+        self.engine_kind = "in-process"
+        self._engine_gen = 0
         self.set_reactive(ConsoleApp.session, Session(
             levels={name: config.thresholds[name] for name in GUARD_RESOURCES},
             auto_resume=config.auto_resume))
@@ -722,7 +733,7 @@ class ConsoleApp(App[int]):
     def ensure_engine(self) -> Engine:
         """The engine client, its process started (on first use, or again after it ended)."""
         if self.engine is None:
-            self.engine = self.engine_factory(self._deliver_engine_message)
+            self.engine = self.engine_factory(self._deliverer())
         if not self.engine.alive:
             pid = self.engine.start()
             self._oom_before = oomkill.counts()
@@ -747,6 +758,89 @@ class ConsoleApp(App[int]):
     def _deliver_engine_message(self, event: protocol.AnyEvent) -> None:
         """Called on the client's reader threads: hand the event to the UI thread."""
         self.post_message(EngineMessage(event))
+
+    def _deliverer(self) -> OnEvent:
+        """The `on_event` of a new engine client: its events reach the UI thread while it is
+        the app's engine (a replaced engine's last events, its `Exited`, are dropped)."""
+        gen = self._engine_gen
+
+        def deliver(event: protocol.AnyEvent) -> None:
+            if gen == self._engine_gen:
+                self._deliver_engine_message(event)
+        return deliver
+
+    def _switch_engine(self, kind: str) -> bool:
+        """Make room for an engine of `kind`: the current one (idle, or ended) is closed off
+        the UI thread. Refused (False, said in one line) while it holds or loads a model."""
+        old = self.engine
+        if old is not None and old.alive and self.session.engine in (
+                "loading", "loaded", "generating", "unloading"):
+            self.fold(Notice(f"L: the {self.engine_kind} engine is {self.session.engine} "
+                             f"({self.session.model}); U unloads it first, then L starts "
+                             f"the {kind} engine", "warning"))
+            return False
+        self._engine_gen += 1
+        self.engine = None
+        self.engine_kind = kind
+        if old is not None:
+            pid = old.pid
+            threading.Thread(target=old.close, name="engine-switch", daemon=True).start()
+            unwatch = getattr(self.sampler, "unwatch", None)
+            if callable(unwatch) and pid is not None:
+                unwatch(pid)
+        return True
+
+    def serve_spec(self, kind: str, model: str) -> ServeSpec | None:
+        """The served engine's spec from the model view's fields (model, port, command);
+        None after one line naming the field and the fix."""
+        from console.core.serving import ServeError, ServeSpec, parse_engine_cmd
+        from console.host.demo import is_complete
+
+        panel = self.model_panel
+        port_text = panel.option("port")
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            self.fold(Notice(f"port: {port_text!r} is not a TCP port; give one from 1 to 65535",
+                             "error"))
+            return None
+        if model == DEMO_NAME:
+            if not is_complete(demo_dir()):
+                self.fold(Notice("Load: the demo is not built yet; load it once with the "
+                                 "in-process engine, then serve it", "error"))
+                return None
+            model = str(demo_dir())
+        cmd_text = panel.option("engine-cmd")
+        source = "command"
+        if not cmd_text and self.config.serve_cmds.get(kind):
+            cmd_text, source = self.config.serve_cmds[kind], f"[serve] {kind}_cmd"
+        try:
+            cmd = parse_engine_cmd(cmd_text, source) if cmd_text else ()
+        except ServeError as exc:
+            self.fold(Notice(str(exc), "error"))
+            return None
+        return ServeSpec(kind, model, port=int(port_text), engine_cmd=cmd)
+
+    def _load_served(self, kind: str, model: str) -> None:
+        """L with a served engine selected: start its server for `model`."""
+        spec = self.serve_spec(kind, model)
+        if spec is None:
+            return
+        current = self.engine
+        if (current is None or self.engine_kind != kind
+                or getattr(current, "spec", None) != spec):
+            if not self._switch_engine(kind):
+                return
+            self.engine = self.served_factory(spec, self._deliverer())
+        elif current.alive:
+            self.fold(Notice(f"L: the {kind} server already serves {model} (U stops it)"))
+            return
+        try:
+            self.ensure_engine()
+        except (RuntimeError, OSError, ValueError) as exc:  # a taken port, a missing program
+            self.fold(Notice(f"Load: {exc}", "error"))
+            return
+        self.fold(LoadRequested(model))
+        self.log_view.add_event(f"{kind} server starting: {model} on port {spec.port}")
+        self.refresh_bindings()
 
     def on_engine_message(self, message: EngineMessage) -> None:
         event = message.event
@@ -942,6 +1036,12 @@ class ConsoleApp(App[int]):
             self.fold(Notice("Load: type a model (path, hub id or demo) or pick one (O)",
                              "warning"))
             return
+        kind = panel.engine_kind
+        if kind != "in-process":
+            self._load_served(kind, model)
+            return
+        if self.engine_kind != "in-process" and not self._switch_engine("in-process"):
+            return
         check = self.session.check
         if (not force and check is not None and check.model == model
                 and check.verdict == "will_not_fit" and check.result is not None):
@@ -1081,7 +1181,7 @@ class ConsoleApp(App[int]):
         # Shown at once; the engine's `guard` answer replaces it.
         self.fold(LevelsSet({"vram": Levels(warn=min(vram.warn, new_pause), pause=new_pause,
                                             abort=abort, resume=vram.resume)}))
-        if self.engine is not None and self.engine.alive:
+        if self.engine is not None and self.engine.alive and self.engine_kind == "in-process":
             self._send("Raise pause", protocol.new_command(
                 protocol.SetThresholds, thresholds={"vram": {"pause": new_pause}}))
         self.log_view.add_event(f"guard: VRAM pause level raised to {new_pause:g}%")
@@ -1098,7 +1198,7 @@ class ConsoleApp(App[int]):
         lowered = Levels(warn=min(vram.warn, new_pause - 1), pause=new_pause, abort=vram.abort,
                          resume=min(vram.resume, new_pause - 1))
         self.fold(LevelsSet({"vram": lowered}))
-        if self.engine is not None and self.engine.alive:
+        if self.engine is not None and self.engine.alive and self.engine_kind == "in-process":
             self._send("Lower pause", protocol.new_command(
                 protocol.SetThresholds, thresholds={"vram": lowered.to_wire()}))
         self.log_view.add_event(f"guard: VRAM pause level lowered to {new_pause:g}%")
@@ -1108,7 +1208,7 @@ class ConsoleApp(App[int]):
     def action_toggle_auto_resume(self) -> None:
         on = not self.session.auto_resume
         self.fold(AutoResumeSet(on))
-        if self.engine is not None and self.engine.alive:
+        if self.engine is not None and self.engine.alive and self.engine_kind == "in-process":
             self._send("Auto-resume", protocol.new_command(protocol.SetThresholds,
                                                            auto_resume=on))
 
@@ -1150,14 +1250,14 @@ class ConsoleApp(App[int]):
             self.fold(GenerationStarted(images=message.images))
 
     def _poll_allocator(self) -> None:
-        if (self.engine is not None and self.engine.alive
+        if (self.engine is not None and self.engine.alive and self.engine_kind == "in-process"
                 and self.session.engine in ("loaded", "generating")):
             self._send_memory_report()
 
     @work(thread=True, group="allocator", exit_on_error=False)
     def _send_memory_report(self) -> None:
         engine = self.engine
-        if engine is not None:
+        if engine is not None and self.engine_kind == "in-process":
             with contextlib.suppress(EngineDead):
                 engine.send(protocol.new_command(protocol.MemoryReportCmd))
 
@@ -1220,6 +1320,12 @@ def _default_engine(on_event: OnEvent,
     from console.engines.local import LocalEngine
 
     return LocalEngine(on_event, use_queue=False, log_rotation=log_rotation)
+
+
+def _default_served_engine(spec: ServeSpec, on_event: OnEvent) -> Engine:
+    from console.engines.remote import RemoteEngine
+
+    return RemoteEngine(spec, on_event)
 
 
 def run_app(config: Config, model: str | None = None, *, sampler: Sampler | None = None,

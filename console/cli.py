@@ -41,6 +41,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
                     "record how a model behaves here, to compare on another machine"),
     "compare": ("console.commands.compare",
                 "compare two fingerprints: identical, close, or what differs"),
+    "serve": ("console.commands.serve",
+              "start vLLM, SGLang or transformers serve and guard it (MODEL --engine E -- ARGS)"),
+    "attach": ("console.commands.attach",
+               "watch a process started elsewhere: memory, log, health, metrics"),
+    "run": ("console.commands.run",
+            "run any command under supervision: memory, live diagnosis, guard, exit code"),
 }
 
 
@@ -110,10 +116,26 @@ def resolve_config(args: argparse.Namespace) -> Config:
     return config
 
 
+def _split_remainder(argv: list[str]) -> tuple[list[str], list[str] | None, str | None]:
+    """For commands that pass arguments on (`serve ... -- ENGINE ARGS`, `run -- CMD`): argv
+    up to the first '--' after the command, the words after it, and where they go."""
+    chosen = _chosen_command(argv)
+    if chosen is None or "--" not in argv:
+        return argv, None, None
+    dest = getattr(importlib.import_module(COMMANDS[chosen][0]), "REMAINDER_DEST", None)
+    if dest is None or argv.index("--") < argv.index(chosen):
+        return argv, None, None
+    cut = argv.index("--")
+    return argv[:cut], argv[cut + 1:], str(dest)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(argv) if argv is not None else sys.argv[1:]
+    argv, remainder, dest = _split_remainder(argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    if remainder is not None and dest is not None:
+        setattr(args, dest, [*getattr(args, dest, []), *remainder])
     try:
         config = resolve_config(args)
     except ConfigError as exc:

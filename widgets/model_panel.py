@@ -33,6 +33,11 @@ __all__ = ["ModelPanel", "allocator_text", "figures_text", "guard_levels_text", 
 
 DTYPES = ("auto", "bf16", "fp16", "fp32")
 LOADERS = ("auto", "fast", "stock")
+# The engine selector: (label, value). "in-process" is our own engine process (LocalEngine);
+# the others start a server (console/engines/remote.py) with the port and engine command given.
+ENGINES = (("in-process", "in-process"), ("vllm", "vllm"), ("sglang", "sglang"),
+           ("tf serve", "transformers"))
+DEFAULT_PORT = 8000
 # (action, button label, key): the app binds the same actions to the same keys.
 BUTTONS = (
     ("load", "Load", "L"), ("unload", "Unload", "U"), ("hard_unload", "Hard", "H"),
@@ -145,6 +150,9 @@ class ModelPanel(Vertical):
     ModelPanel #device { width: 9; }
     ModelPanel #attn { width: 9; }
     ModelPanel #context, ModelPanel #batch { width: 7; }
+    ModelPanel #port { width: 7; }
+    ModelPanel #engine { width: 15; }
+    ModelPanel #engine-cmd { width: 1fr; }
     ModelPanel Select { width: 12; }
     ModelPanel Button { min-width: 6; margin: 0 1 0 0; }
     ModelPanel #state-line { text-style: bold; }
@@ -176,7 +184,18 @@ class ModelPanel(Vertical):
             yield Label("model")
             yield Input(self.initial_model, placeholder="path, hub id (org/name) or demo",
                         id="model-input", compact=True)
-        with Horizontal():
+            yield Label(" engine")
+            yield Select(ENGINES, value="in-process", allow_blank=False, id="engine",
+                         compact=True)
+        # A served engine's fields take the in-process load options' rows (they do not apply).
+        with Horizontal(id="served-row"):
+            yield Label("port")
+            yield Input(str(DEFAULT_PORT), id="port", compact=True, type="integer",
+                        valid_empty=False)
+            yield Label(" command")
+            yield Input("", placeholder="default (or the config's [serve] <engine>_cmd)",
+                        id="engine-cmd", compact=True)
+        with Horizontal(id="inprocess-row"):
             yield Label("dtype")
             yield Select([(d, d) for d in DTYPES], value="auto", allow_blank=False, id="dtype",
                          compact=True)
@@ -187,7 +206,7 @@ class ModelPanel(Vertical):
             yield Label(" loader")
             yield Select([(x, x) for x in LOADERS], value="auto", allow_blank=False, id="loader",
                          compact=True)
-        with Horizontal():
+        with Horizontal(id="inprocess-row2"):
             yield Label("context")
             yield Input("", placeholder="auto", id="context", compact=True, type="integer",
                         valid_empty=True)
@@ -205,6 +224,7 @@ class ModelPanel(Vertical):
     def on_mount(self) -> None:
         self.query_one("#load-progress").display = False
         self.query_one("#btn-restart_engine").display = False
+        self.query_one("#served-row").display = False
 
     # -- the load options -----------------------------------------------------------------
 
@@ -252,6 +272,18 @@ class ModelPanel(Vertical):
         box = self.query_one("#trust", Checkbox)
         if box.value:
             box.value = False
+
+    @property
+    def engine_kind(self) -> str:
+        """in-process, vllm, sglang or transformers (serve)."""
+        return self.option("engine")
+
+    @on(Select.Changed, "#engine")
+    def _engine_changed(self, event: Select.Changed) -> None:
+        served = str(event.value) != "in-process"
+        self.query_one("#served-row").display = served
+        self.query_one("#inprocess-row").display = not served
+        self.query_one("#inprocess-row2").display = not served
 
     @on(Input.Changed, "#model-input")
     def _model_changed(self, event: Input.Changed) -> None:

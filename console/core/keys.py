@@ -47,6 +47,7 @@ HELP_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     )),
     ("model (tab 2)", (
         ("O", "pick a model from the HF cache"),
+        ("engine ▼", "in-process, or serve: vllm, sglang, tf serve"),
         ("W", "show / fold the pre-flight report"),
         ("tab / shift+tab", "move between the fields"),
     )),

@@ -2,9 +2,9 @@
 
 An engine is something that runs a model somewhere else and tells the app what happens as
 typed events (`console.core.protocol`): today `LocalEngine` (`console/engines/local.py`, our
-own engine process over pipes) and `ReplayEngine` (`console/engines/replay.py`, recorded event
-streams, for tests). A served engine (a vLLM / SGLang / `transformers serve` process spoken to
-over HTTP) or an attached process implements the same few members:
+own engine process over pipes), `ReplayEngine` (`console/engines/replay.py`, recorded event
+streams, for tests) and `RemoteEngine` (`console/engines/remote.py`, a vLLM / SGLang /
+`transformers serve` process spoken to over HTTP). Each implements the same few members:
 
 - `start()` brings it up (spawns, connects or attaches) and returns its pid, or None when
   there is no local process; its first event is `Hello`, then `State`.

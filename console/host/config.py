@@ -42,6 +42,7 @@ MAX_STALL_S = 24 * 3600.0
 DEFAULT_LOG_KEEP_SESSIONS = 50
 DEFAULT_LOG_MAX_MIB = 200.0
 
+SERVE_ENGINES = ("vllm", "sglang", "transformers")
 RESOURCE_UNITS = {
     "vram": "% of the GPU's memory used",
     "ram": "% of host RAM used (100 - available)",
@@ -65,6 +66,9 @@ class Config:
     # Start the engine process (torch and transformers imported, no CUDA context) when the
     # console opens, so the first load pays no import time.
     prestart: bool = True
+    # engine -> the command that starts it (shell words), e.g. vllm ->
+    # "/opt/vllm/bin/python -m vllm.entrypoints.openai.api_server"; [serve] vllm_cmd = ...
+    serve_cmds: dict[str, str] = field(default_factory=dict)
     source: str = "<defaults>"
 
     def with_overrides(self, **changes: Any) -> Config:
@@ -112,7 +116,8 @@ def _levels(source: str, name: str, table: Any) -> Levels:
 
 
 def parse_config(data: dict[str, Any], source: str) -> Config:
-    _check_keys(source, "", data, {"monitor", "thresholds", "guard", "models", "logs", "engine"})
+    _check_keys(source, "", data,
+                {"monitor", "thresholds", "guard", "models", "logs", "engine", "serve"})
     cfg = Config(source=source)
     monitor = data.get("monitor", {})
     if not isinstance(monitor, dict):
@@ -181,6 +186,19 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
     prestart = engine.get("prestart", cfg.prestart)
     if not isinstance(prestart, bool):
         raise ConfigError(source, "engine.prestart", f"expected true or false, got {prestart!r}")
+    serve = data.get("serve", {})
+    if not isinstance(serve, dict):
+        raise ConfigError(source, "serve", "expected a table")
+    _check_keys(source, "serve", serve, {f"{e}_cmd" for e in SERVE_ENGINES})
+    serve_cmds: dict[str, str] = {}
+    for engine in SERVE_ENGINES:
+        value = serve.get(f"{engine}_cmd")
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(source, f"serve.{engine}_cmd",
+                              f"expected a command string, got {value!r}")
+        serve_cmds[engine] = value
 
     return Config(
         interval_s=interval,
@@ -192,6 +210,7 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
         log_keep_sessions=keep_sessions,
         log_max_mib=max_mib,
         prestart=prestart,
+        serve_cmds=serve_cmds,
         source=source,
     )
 
@@ -261,6 +280,12 @@ def default_toml() -> str:
         "",
         "[models]",
         "# hf_cache = \"/data/hf\"   # default: huggingface_hub's cache location",
+        "",
+        "[serve]",
+        "# the command that starts each served engine (`serve --engine-cmd` overrides it)",
+        "# vllm_cmd = \"/opt/vllm-venv/bin/python -m vllm.entrypoints.openai.api_server\"",
+        "# sglang_cmd = \"python -m sglang.launch_server\"",
+        "# transformers_cmd = \"transformers serve\"",
     ]
     for name in RESOURCES:
         lv = DEFAULT_LEVELS[name]

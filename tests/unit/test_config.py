@@ -57,7 +57,7 @@ BAD_FILES = [
      "monitor.speed: unknown key (allowed here: history_seconds, interval)"),
     ("[monitr]\ninterval = 1\n",
      "monitr: unknown key (allowed here: engine, guard, logs, models, monitor, "
-     "thresholds)"),
+     "serve, thresholds)"),
     ("monitor = 3\n", "monitor: expected a table"),
     ("[thresholds.gpu]\nwarn = 1\n",
      "thresholds.gpu: unknown key (allowed here: cpu, ram, swap, swap_in, temperature, vram)"),
