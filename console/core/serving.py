@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from console.core import estimate as est
+from console.core import vision
 
 ENGINES = ("vllm", "sglang", "transformers")
 PRESETS = ("autoglm",)
@@ -268,13 +269,9 @@ def check_versions(
 # ----------------------------------------------------------------------------------------------
 # The fit advisor
 
-# TODO(issue 16): replace this stand-in with console.core.vision once it lands on int.
-# Simple vision formula (clearly an approximation, to be replaced by console.core.vision):
-# an image of P pixels is P / patch^2 patches; the encoder holds, per patch and per image in
-# the profiled batch, VISION_BYTES_PER_PATCH_FACTOR x vision_hidden x dtype bytes of live
-# activations (the residual stream, q/k/v, the attention output and the MLP's intermediate at
-# ~4x hidden), with no attention-score matrix (flash / memory-efficient kernels).
-VISION_BYTES_PER_PATCH_FACTOR = 12
+# The vision part is console.core.vision's estimate (the glm4v / qwen2-vl resize rule and the
+# encoder's working set) for `max_images` images at the largest phone-shaped size `max_pixels`
+# allows: the worst-case image batch an engine profiles at start-up.
 # vLLM profiles one batch of `max_num_batched_tokens` tokens through the LM (v1 default 8192);
 # CUDA graphs for decode batch sizes take roughly this much outside the KV pool.
 PROFILE_TOKENS = 8192
@@ -347,15 +344,17 @@ class FitAdvice:
         }
 
 
-def vision_bytes(config: Mapping[str, Any], max_pixels: int, images: int, dtype_bytes: int) -> int:
-    """The worst-case image batch in the vision encoder (the simple formula above)."""
-    vision = config.get("vision_config")
-    if not isinstance(vision, dict) or images <= 0 or max_pixels <= 0:
+def vision_bytes(config: Mapping[str, Any], max_pixels: int, images: int, dtype: str) -> int:
+    """The worst-case image batch through the vision encoder (console.core.vision), 0 for a
+    text-only model; a vision_config the estimate cannot read raises VisionError (the caller
+    reports it as the fit's reason)."""
+    if images <= 0 or max_pixels <= 0 or not vision.has_vision(config):
         return 0
-    patch = vision.get("patch_size") or 14
-    hidden = vision.get("hidden_size") or 1536
-    patches = max_pixels // (int(patch) * int(patch))
-    return int(images * patches * int(hidden) * dtype_bytes * VISION_BYTES_PER_PATCH_FACTOR)
+    limits = vision.processor_limits(config, max_pixels=max_pixels,
+                                     min_pixels=min(max_pixels, 3136))
+    size = vision.max_size_image(limits)
+    return vision.estimate(vision.vision_geometry(config), limits, [size] * images,
+                           dtype=dtype).bytes
 
 
 def fit_breakdown(
@@ -364,13 +363,12 @@ def fit_breakdown(
     geo = est.geometry(config)
     weights = est.weights_breakdown(config, tensors, req.dtype)
     compute = weights.target_dtype if weights.target_dtype in ("F16", "BF16", "F32") else "BF16"
-    e = est.SAFETENSORS_DTYPE_BITS[compute] // 8
     per_token = est.kv_bytes_per_token(geo, compute)
     kv = per_token * req.max_model_len
     acts = est.activation_breakdown(
         geo, compute, min(req.max_model_len, PROFILE_TOKENS), 1, on_cpu=req.device == "cpu"
     )
-    vis = vision_bytes(config, req.max_pixels, req.max_images, e)
+    vis = vision_bytes(config, req.max_pixels, req.max_images, compute)
     reserve = (
         0 if req.device == "cpu" else est.DEFAULT_CUDA_CONTEXT_BYTES + CUDA_GRAPH_RESERVE_BYTES
     )
