@@ -89,6 +89,45 @@ def cached_bytes(path: Path) -> int | None:
         os.close(fd)
 
 
+def cached_sample(path: Path, windows: int = 32, window_bytes: int = 1 << 20) -> float | None:
+    """The fraction of `windows` evenly spread windows of `path` resident in the page cache:
+    a cheap estimate of `cached_bytes(path) / size` for a large file (a full mincore of a
+    16 GB shard walks 4 M pages); None where it cannot be told."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    if size <= windows * window_bytes:
+        full = cached_bytes(path)
+        return None if full is None else (full / size if size else 1.0)
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = libc_mapping()
+        fd = os.open(path, os.O_RDONLY)
+    except (OSError, AttributeError):
+        return None
+    try:
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        if addr is None or addr == ctypes.c_void_p(-1).value:
+            return None
+        try:
+            pages = window_bytes // mmap.PAGESIZE
+            vector = (ctypes.c_ubyte * pages)()
+            step = (size - window_bytes) // (windows - 1)
+            step -= step % mmap.PAGESIZE
+            resident = 0
+            for i in range(windows):
+                if libc.mincore(addr + i * step, window_bytes, vector) != 0:
+                    return None
+                resident += pages - bytes(vector).count(0)
+            return resident / (pages * windows)
+        finally:
+            libc.munmap(addr, size)
+    finally:
+        os.close(fd)
+
+
 def cache_state(files: list[Path]) -> tuple[int, int | None]:
     """(total bytes, bytes in the page cache or None when unknown) of `files`."""
     total = 0

@@ -56,10 +56,14 @@ def test_tensor_hashes_follow_bytes_across_chunk_boundaries(tmp_path: Path) -> N
     path = tmp_path / "m.safetensors"
     _write_safetensors(path, tensors)
     seen: list[int] = []
-    small = hash_safetensors(path, buf=bytearray(7), on_bytes=seen.append)
-    big = hash_safetensors(path, buf=bytearray(1 << 20), on_bytes=lambda n: None)
-    assert small.tensors == big.tensors
+    small = hash_safetensors(path, buf=bytearray(7), on_bytes=seen.append, mapped=False)
+    big = hash_safetensors(path, buf=bytearray(1 << 20), on_bytes=lambda n: None, mapped=False)
+    mapped_seen: list[int] = []
+    mapped = hash_safetensors(path, buf=bytearray(7), on_bytes=mapped_seen.append, mapped=True)
+    assert small.tensors == big.tensors == mapped.tensors  # read pass and mapping agree
+    assert small.header_sha256 == mapped.header_sha256
     assert sum(seen) == path.stat().st_size  # every byte read once, header included
+    assert sum(mapped_seen) == path.stat().st_size
     assert len(set(small.tensors.values())) == 4  # different bytes, different hashes
     import xxhash
 
