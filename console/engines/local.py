@@ -22,7 +22,6 @@ import json
 import os
 import queue
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from console.core import protocol
+from console.core.exits import signal_name
 from console.core.protocol import AnyCommand, AnyEvent
 from console.core.session import Session, apply
 from console.engines.base import Engine, EngineDead, OnEvent, _levels_dict, guard_settings
@@ -46,14 +46,6 @@ OnMessage = OnEvent
 __all__ = ["EngineClient", "EngineCommandError", "EngineDead", "LocalEngine", "OnMessage",
            "guard_settings"]
 
-def signal_name(returncode: int | None) -> str | None:
-    """'SIGKILL' for a process killed by signal 9 (returncode -9), else None."""
-    if returncode is None or returncode >= 0:
-        return None
-    try:
-        return signal.Signals(-returncode).name
-    except ValueError:
-        return f"signal {-returncode}"
 
 
 

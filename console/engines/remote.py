@@ -26,7 +26,6 @@ No torch, no textual; HTTP through the stdlib (served.py).
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 import time
@@ -34,6 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from console.core import protocol
+from console.core.exits import signal_name
 from console.core.protocol import AnyCommand, Command, Event
 from console.core.serving import ServeSpec
 from console.core.termsafe import safe_line
@@ -51,13 +51,6 @@ class _StopStream(Exception):
     """Raised from the token callback to end a streaming chat (StopGeneration)."""
 
 
-def _signal_name(code: int | None) -> str | None:
-    if code is None or code >= 0:
-        return None
-    try:
-        return signal.Signals(-code).name
-    except ValueError:
-        return f"signal {-code}"
 
 
 class RemoteEngine(Engine):
@@ -281,7 +274,7 @@ class RemoteEngine(Engine):
         self._exited.set()
         self.state = "stopped"
         code = server.watch.exit_code
-        self._emit(protocol.Exited, returncode=code, signal=_signal_name(code),
+        self._emit(protocol.Exited, returncode=code, signal=signal_name(code),
                    expected=expected,
                    last_lines=[safe_line(line) for line in server.watch.lines[-LAST_LINES:]],
                    pid=server.watch.group.pid if server.watch.group else None)

@@ -25,6 +25,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,41 @@ def libc_mapping() -> Any:
     return libc
 
 
+@contextlib.contextmanager
+def _mapping(path: Path, size: int) -> Iterator[tuple[Any, int] | None]:
+    """(libc, address) of a read-only mapping of `path` (never touched, so nothing is read),
+    or None where it cannot be made."""
+    if not sys.platform.startswith("linux"):
+        yield None
+        return
+    try:
+        libc = libc_mapping()
+        fd = os.open(path, os.O_RDONLY)
+    except (OSError, AttributeError):
+        yield None
+        return
+    try:
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        if addr is None or addr == ctypes.c_void_p(-1).value:
+            yield None
+            return
+        try:
+            yield libc, addr
+        finally:
+            libc.munmap(addr, size)
+    finally:
+        os.close(fd)
+
+
+def _resident_pages(libc: Any, addr: int, length: int) -> int | None:
+    pages = -(-length // mmap.PAGESIZE)
+    vector = (ctypes.c_ubyte * pages)()
+    if libc.mincore(addr, length, vector) != 0:
+        return None
+    # bit 0 of each byte: that page is resident (the other bits are reserved)
+    return pages - bytes(vector).count(0)
+
+
 def cached_bytes(path: Path) -> int | None:
     """Bytes of `path` resident in the page cache, or None where it cannot be told."""
     try:
@@ -64,29 +100,11 @@ def cached_bytes(path: Path) -> int | None:
         return None
     if size == 0:
         return 0
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = libc_mapping()
-        fd = os.open(path, os.O_RDONLY)
-    except (OSError, AttributeError):
-        return None
-    try:
-        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
-        if addr is None or addr == ctypes.c_void_p(-1).value:
+    with _mapping(path, size) as mapped:
+        if mapped is None:
             return None
-        try:
-            pages = -(-size // mmap.PAGESIZE)
-            vector = (ctypes.c_ubyte * pages)()
-            if libc.mincore(addr, size, vector) != 0:
-                return None
-            # bit 0 of each byte: that page is resident (the other bits are reserved)
-            resident = pages - bytes(vector).count(0)
-            return min(size, resident * mmap.PAGESIZE)
-        finally:
-            libc.munmap(addr, size)
-    finally:
-        os.close(fd)
+        resident = _resident_pages(*mapped, size)
+        return None if resident is None else min(size, resident * mmap.PAGESIZE)
 
 
 def cached_sample(path: Path, windows: int = 32, window_bytes: int = 1 << 20) -> float | None:
@@ -100,32 +118,19 @@ def cached_sample(path: Path, windows: int = 32, window_bytes: int = 1 << 20) ->
     if size <= windows * window_bytes:
         full = cached_bytes(path)
         return None if full is None else (full / size if size else 1.0)
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = libc_mapping()
-        fd = os.open(path, os.O_RDONLY)
-    except (OSError, AttributeError):
-        return None
-    try:
-        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
-        if addr is None or addr == ctypes.c_void_p(-1).value:
+    step = (size - window_bytes) // (windows - 1)
+    step -= step % mmap.PAGESIZE
+    with _mapping(path, size) as mapped:
+        if mapped is None:
             return None
-        try:
-            pages = window_bytes // mmap.PAGESIZE
-            vector = (ctypes.c_ubyte * pages)()
-            step = (size - window_bytes) // (windows - 1)
-            step -= step % mmap.PAGESIZE
-            resident = 0
-            for i in range(windows):
-                if libc.mincore(addr + i * step, window_bytes, vector) != 0:
-                    return None
-                resident += pages - bytes(vector).count(0)
-            return resident / (pages * windows)
-        finally:
-            libc.munmap(addr, size)
-    finally:
-        os.close(fd)
+        libc, addr = mapped
+        resident = 0
+        for i in range(windows):
+            part = _resident_pages(libc, addr + i * step, window_bytes)
+            if part is None:
+                return None
+            resident += part
+        return resident / (windows * (window_bytes // mmap.PAGESIZE))
 
 
 def cache_state(files: list[Path]) -> tuple[int, int | None]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +58,22 @@ def _ensure(target: Path) -> Path:
     if is_complete(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    # Build beside the target and swap it in, so a crash never leaves a half-written demo.
-    staging = Path(tempfile.mkdtemp(prefix=".demo-build-", dir=target.parent))
+    return staged_build(
+        target, lambda staging: tinymodels.build("glm4", staging, dtype="float32", seed=0,
+                                                 overrides=dict(DEMO_OVERRIDES)),
+        _MARKER, {"version": DEMO_VERSION, "label": DEMO_LABEL})
+
+
+def staged_build(target: Path, build: Callable[[Path], Any], marker: str,
+                 info: dict[str, Any]) -> Path:
+    """Build a model with `build(staging_dir)` beside `target`, write its marker file last
+    (`info` plus the file list), and swap it in: a crash never leaves a half-written model."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-build-", dir=target.parent))
     try:
-        tinymodels.build("glm4", staging, dtype="float32", seed=0,
-                         overrides=dict(DEMO_OVERRIDES))
+        build(staging)
         files = sorted(p.name for p in staging.iterdir() if p.is_file())
-        (staging / _MARKER).write_text(json.dumps(
-            {"version": DEMO_VERSION, "label": DEMO_LABEL, "files": files}, indent=2) + "\n")
+        (staging / marker).write_text(json.dumps({**info, "files": files}, indent=2) + "\n")
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)

@@ -13,8 +13,6 @@ torch and transformers. The probe images it ships live in console/assets/probe/.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -126,18 +124,7 @@ def ensure(directory: Path | None = None) -> Path:
     target = directory if directory is not None else demo_vl_dir()
     if is_complete(target):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".demo-vl-build-", dir=target.parent))
-    try:
-        build(staging)
-        files = sorted(p.name for p in staging.iterdir() if p.is_file())
-        (staging / _MARKER).write_text(json.dumps(
-            {"version": DEMO_VL_VERSION, "name": DEMO_VL_NAME, "label": DEMO_VL_LABEL,
-             "files": files}, indent=2) + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+    from console.worker.demo import staged_build
+
+    return staged_build(target, build, _MARKER, {"version": DEMO_VL_VERSION,
+                                                 "name": DEMO_VL_NAME, "label": DEMO_VL_LABEL})
