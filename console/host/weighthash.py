@@ -36,6 +36,7 @@ CHUNK_BYTES = 16 << 20
 # Warm (the file in the page cache): hash from a mapping, tensors over this many threads.
 WARM_FRACTION = 0.9
 HASH_THREADS = max(1, min(8, os.cpu_count() or 1))
+POOL_MIN_BYTES = 256 << 20  # below this a file is hashed on the calling thread
 TENSOR_HASH = "xxh3_128"
 # Files that decide how text becomes tokens and tokens become an answer.
 TOKENIZER_FILES = (
@@ -141,9 +142,13 @@ def _hash_mapped(path: Path, start: int, spans: list[tuple[int, int, str]],
                 with lock:
                     on_bytes(e - b)
 
-            biggest_first = sorted(spans, key=lambda sp: sp[0] - sp[1])
-            with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
-                list(pool.map(one, biggest_first))
+            if HASH_THREADS == 1 or len(view) < POOL_MIN_BYTES:
+                for span in spans:  # a small file: a pool would cost more than it saves
+                    one(span)
+            else:
+                biggest_first = sorted(spans, key=lambda sp: sp[0] - sp[1])
+                with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
+                    list(pool.map(one, biggest_first))
         finally:
             view.release()
 
