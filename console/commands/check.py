@@ -77,16 +77,10 @@ def resolve_model(name: str, config: Config) -> Path:
     from console.core.hfcache import resolve
     from console.host import demo, demo_vl
 
-    if name == demo.DEMO_NAME:  # the same MODEL forms as `load`
+    if name in (demo.DEMO_NAME, demo_vl.DEMO_VL_NAME):  # the same MODEL forms as `load`
         from console.host.demo_model import resolve_demo
 
-        return resolve_demo()
-    if name == demo_vl.DEMO_VL_NAME:  # built by the engine on first load (issue 16)
-        directory = demo_vl.demo_vl_dir()
-        if not (directory / "config.json").is_file():
-            raise LookupError(f"{name} is built on first use: run `autoglm-console load "
-                              f"{name}` once, then check it")
-        return directory
+        return resolve_demo(name=name)
     cache = Path(config.hf_cache).expanduser() if config.hf_cache else None
     return resolve(name, cache)
 

@@ -75,3 +75,16 @@ def test_check_images_json_and_text_only(models: dict[str, Path]) -> None:
     refused = run_console("check", str(models["glm4"]), "--device", "cpu", "--images", "1")
     assert refused.returncode == 2
     assert "text-only" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_check_builds_demo_vl_like_load_does(tmp_path: Path) -> None:
+    """`check demo-vl` on a machine that never loaded it builds it first (the same MODEL forms
+    as `load`), in a child process: the check itself still imports no torch."""
+    env = dict(os.environ, AUTOGLM_CONSOLE_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.run([CONSOLE, "check", "demo-vl", "--device", "cpu", "--images", "2",
+                           "--json"], capture_output=True, text=True, check=False, timeout=300,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["estimate"]["vision"]["images"] == 2
+    assert (tmp_path / "cache" / "demo-vl" / "config.json").is_file()
