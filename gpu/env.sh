@@ -1,7 +1,8 @@
 # Sourced by the GPU scripts (run_all.sh, session.sh) on the GPU host, from the repo root:
 # puts textual & co. (wheels in .whl/, see ../shared/gpu-host/wheels.sh) on PYTHONPATH, tmux
 # (.debs in .whl/debs/, unpacked under /tmp, never over /) on PATH when the host has none, and
-# an `autoglm-console` wrapper for the e2e tests on PATH.
+# an `autoglm-console` wrapper for the e2e tests on PATH. This wave also needs the wheels in
+# gpu/extra-wheels.txt (fingerprint, /metrics, transformers serve).
 export PYTHONUNBUFFERED=1
 if ls .whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl 2>&1 | tail -2
