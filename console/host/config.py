@@ -115,14 +115,20 @@ def _levels(source: str, name: str, table: Any) -> Levels:
     return validate_levels(source, name, vals)
 
 
+def _table(source: str, data: dict[str, Any], name: str, allowed: set[str]) -> dict[str, Any]:
+    """The `[name]` table (empty when absent): a table, holding only the `allowed` keys."""
+    table = data.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(source, name, "expected a table")
+    _check_keys(source, name, table, allowed)
+    return table
+
+
 def parse_config(data: dict[str, Any], source: str) -> Config:
     _check_keys(source, "", data,
                 {"monitor", "thresholds", "guard", "models", "logs", "engine", "serve"})
     cfg = Config(source=source)
-    monitor = data.get("monitor", {})
-    if not isinstance(monitor, dict):
-        raise ConfigError(source, "monitor", "expected a table")
-    _check_keys(source, "monitor", monitor, {"interval", "history_seconds"})
+    monitor = _table(source, data, "monitor", {"interval", "history_seconds"})
     interval = cfg.interval_s
     if "interval" in monitor:
         interval = _number(source, "monitor.interval", monitor["interval"],
@@ -133,17 +139,11 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
                           minimum=60, maximum=MAX_HISTORY_S)
 
     thresholds = dict(DEFAULT_LEVELS)
-    th = data.get("thresholds", {})
-    if not isinstance(th, dict):
-        raise ConfigError(source, "thresholds", "expected a table")
-    _check_keys(source, "thresholds", th, set(RESOURCES))
+    th = _table(source, data, "thresholds", set(RESOURCES))
     for name, table in th.items():
         thresholds[name] = _levels(source, name, table)
 
-    guard = data.get("guard", {})
-    if not isinstance(guard, dict):
-        raise ConfigError(source, "guard", "expected a table")
-    _check_keys(source, "guard", guard, {"auto_resume", "stall_seconds"})
+    guard = _table(source, data, "guard", {"auto_resume", "stall_seconds"})
     auto_resume = cfg.auto_resume
     if "auto_resume" in guard:
         if not isinstance(guard["auto_resume"], bool):
@@ -155,10 +155,7 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
         stall = _number(source, "guard.stall_seconds", guard["stall_seconds"], minimum=1,
                         maximum=MAX_STALL_S)
 
-    logs = data.get("logs", {})
-    if not isinstance(logs, dict):
-        raise ConfigError(source, "logs", "expected a table")
-    _check_keys(source, "logs", logs, {"keep_sessions", "max_mib"})
+    logs = _table(source, data, "logs", {"keep_sessions", "max_mib"})
     keep_sessions = cfg.log_keep_sessions
     if "keep_sessions" in logs:
         raw_keep = logs["keep_sessions"]
@@ -171,25 +168,15 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
     if "max_mib" in logs:
         max_mib = _number(source, "logs.max_mib", logs["max_mib"], minimum=1, maximum=1e6)
 
-    models = data.get("models", {})
-    if not isinstance(models, dict):
-        raise ConfigError(source, "models", "expected a table")
-    _check_keys(source, "models", models, {"hf_cache"})
+    models = _table(source, data, "models", {"hf_cache"})
     hf_cache = models.get("hf_cache")
     if hf_cache is not None and not isinstance(hf_cache, str):
         raise ConfigError(source, "models.hf_cache", f"expected a path string, got {hf_cache!r}")
 
-    engine = data.get("engine", {})
-    if not isinstance(engine, dict):
-        raise ConfigError(source, "engine", "expected a table")
-    _check_keys(source, "engine", engine, {"prestart"})
-    prestart = engine.get("prestart", cfg.prestart)
+    prestart = _table(source, data, "engine", {"prestart"}).get("prestart", cfg.prestart)
     if not isinstance(prestart, bool):
         raise ConfigError(source, "engine.prestart", f"expected true or false, got {prestart!r}")
-    serve = data.get("serve", {})
-    if not isinstance(serve, dict):
-        raise ConfigError(source, "serve", "expected a table")
-    _check_keys(source, "serve", serve, {f"{e}_cmd" for e in SERVE_ENGINES})
+    serve = _table(source, data, "serve", {f"{e}_cmd" for e in SERVE_ENGINES})
     serve_cmds: dict[str, str] = {}
     for engine in SERVE_ENGINES:
         value = serve.get(f"{engine}_cmd")
