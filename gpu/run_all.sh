@@ -3,7 +3,9 @@
 # Usage (from the repo root, on the GPU host):
 #   gpu/run_all.sh [CHECK ...]      CHECK = telemetry doctor engine estimate guard loader ui tmux
 #                                   (the default set), or a benchmark: generate keys speed
-#                                   overhead, probe (gpu/probe_transport.py), build8b (the 8B
+#                                   overhead, press (press-to-ready, prestart on/off),
+#                                   fingerprint (GPU vs CPU), vision, serve,
+#                                   probe (gpu/probe_transport.py), build8b (the 8B
 #                                   checkpoint only), or free-9b / free-glm4v (deletes the GLM-4-9B checkpoint: disk room)
 # The benchmarks use the 8B that `engine` builds in $WORK (default /tmp/autoglm-check).
 # The host needs torch (CUDA), transformers, safetensors, psutil, pynvml; gpu/env.sh adds
@@ -23,7 +25,11 @@ for c in "${checks[@]}"; do
   start=$(date +%s)
   echo "=== $c"
   case "$c" in
-    ui) timeout 300 python3 -m pytest -q -p no:cacheprovider tests/ui -m "not snapshot" \
+    press) timeout 600 python3 benchmarks/press_to_ready.py --model "$WORK/llama-8b" \
+             --device cuda:0 --runs "${PRESS_RUNS:-2}" --wait-s "${PRESS_WAIT_S:-12}" \
+             --out "$OUT/press.json" 2>&1 | tee "$OUT/press.log" | tail -12 ;;
+    ui) timeout 420 python3 -m pytest -q -p no:cacheprovider ${UI_XDIST:--n 4} tests/ui \
+          -m "not snapshot" \
           -k "${UI_K:-not snapshot}" \
           --real-nvml 2>&1 | tee "$OUT/ui.txt" | tail -5 ;;
     tmux) timeout 200 python3 -m pytest -q -p no:cacheprovider tests/e2e 2>&1 | tee "$OUT/tmux.txt" | tail -5 ;;
