@@ -351,3 +351,71 @@ def test_split_fit_json_round_trips() -> None:
     assert data["fit_a"]["constants"]["cuda_context_bytes"] == TRUE.cuda_context_bytes
     assert len(data["rows"]) == len(synthetic_cases())
     assert not set(itertools.chain(data["half_a"])) & set(data["half_b"])
+
+
+@pytest.mark.parametrize("elapsed,budget,limit", [
+    (0.0, None, 150.0), (10.0, 240.0, 150.0), (200.0, 240.0, 85.0), (280.0, 240.0, 30.0),
+])
+def test_a_case_started_late_gets_a_shorter_limit(elapsed: float, budget: float | None,
+                                                  limit: float) -> None:
+    ce = check_estimate_module()
+    assert ce.case_timeout_s(elapsed, budget) == limit
+
+
+def fake_gpu_run(ce: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                 *args: str) -> tuple[int, dict[str, Any]]:
+    """main() with the GPU replaced (missing hardware): NVML's memory, the sdpa probe and the
+    child's measurement; the estimate, the order, the budget and the split fit are real."""
+    configs = ce.model_configs()
+
+    def measure(name: str, dtype: str, ctx: int, timeout_s: float = 150.0) -> dict[str, Any]:
+        e, _ = ce.predicted(configs[name], dtype, ctx)
+        peak = int(e.peak_bytes * (0.99 if ctx > 1024 else 1.01))
+        tokens = ctx - 1
+        return {"ok": True, "build_s": 0.1, "generate_s": 0.1, "measured_peak_bytes": peak,
+                "after_load_nvml_bytes": e.after_load_bytes, "kv_tokens_after": tokens,
+                "kv_cache_bytes_after": e.kv_bytes_per_token * tokens,
+                "peak_crosscheck_bytes": peak, "context_bytes": 600 * MIB,
+                "outside_pool_added_bytes": 70 * MIB, "cublas_workspace_bytes": 32 * MIB}
+
+    monkeypatch.setattr(ce, "gpu_memory", lambda: (140 * GIB, GIB, "fake H200"))
+    monkeypatch.setattr(ce, "sdpa_probe", lambda: {"fake": True})
+    monkeypatch.setattr(ce, "run_in_child", measure)
+    monkeypatch.setattr(sys, "argv", ["check_estimate.py", "--out", str(tmp_path), *args])
+    rc = ce.main()
+    return rc, json.loads((tmp_path / "estimate.json").read_text())
+
+
+def test_a_run_records_what_the_split_fit_needs_and_prints_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    ce = check_estimate_module()
+    rc, data = fake_gpu_run(ce, monkeypatch, tmp_path, "--only", "gpt2")
+    assert rc == 0
+    assert [c["case"] for c in data["cases"]] == ["gpt2 fp32 ctx 1024", "gpt2 bf16 ctx 1024"]
+    assert all(c["status"] == "pass" for c in data["cases"])
+    assert all(set(c["estimate"]["parts"]) == set(fit.PeakParts.__dataclass_fields__)
+               for c in data["cases"])
+    split = data["split_fit"]
+    assert split["half_a"] == ["gpt2 bf16 ctx 1024"] and split["half_b"] == ["gpt2 fp32 ctx 1024"]
+    assert split["fit_a"]["constants"]["cuda_context_bytes"] == 600 * MIB
+    out = capsys.readouterr().out
+    assert "build 0.1 s, generate 0.1 s" in out
+    assert "| A scored with B's constants | 1 |" in out
+    assert (tmp_path / "estimate_split.md").read_text() in out
+    # and the saved file refits to the same tables
+    again = fit.split_fit(fit.cases_from_results(data))
+    assert json.loads(json.dumps(again.to_json_dict())) == split
+
+
+def test_a_spent_budget_lists_the_cases_not_run(monkeypatch: pytest.MonkeyPatch,
+                                               tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    ce = check_estimate_module()
+    rc, data = fake_gpu_run(ce, monkeypatch, tmp_path, "--only", "gpt2", "--budget-s", "0")
+    assert rc == 0
+    assert data["not_run"] == ["gpt2 fp32 ctx 1024", "gpt2 bf16 ctx 1024"]
+    assert {c["status"] for c in data["cases"]} == {"not_run"}
+    out = capsys.readouterr().out
+    assert "time budget 0 s reached: not run: gpt2 fp32 ctx 1024, gpt2 bf16 ctx 1024" in out
+    assert "split fit: 0 measured case(s): the split fit needs at least 2" in out
