@@ -54,6 +54,9 @@ tokens for `batch` sequences" (the peak), in bytes:
   blocks are split and reused, and the largest activation tensor (T x intermediate x e, the MLP's)
   does not always find a free block. Measured on the H100 over 7-9B models at 2k-16k tokens:
   0.5-1.75 of that tensor; `FRAGMENTATION_BLOCKS` = 1.75 of it, plus the KV cache's rounding.
+- the four fitted constants (context, kernels, cuBLAS workspace, fragmentation) are one
+  `EstimateConstants`; `estimate(..., constants=)` takes others (a GPU check scores constants
+  fitted on one half of its cases against the other half: console.core.estimate_fit).
 
 Accuracy (gpu/check_estimate.py on an H100, torch 2.11, transformers 5.17): over 22 cases
 (Llama-3-8B, Qwen2.5-7B, Mistral-7B, GLM-4-9B, AutoGLM-Phone-9B, GPT-2; bf16 and fp32; 1k-16k
