@@ -506,6 +506,8 @@ def main() -> int:
     over_budget: list[str] = []
     header = (f"{'case':<34}{'params':>8}{'est load':>10}{'meas load':>10}{'est peak':>10}"
               f"{'meas peak':>10}{'diff':>8}  result (shipped constants)")
+    budget = "no time budget" if args.budget_s is None else f"time budget {args.budget_s:.0f} s"
+    log(f"order ({budget}): " + ", ".join(f"{n} {d} {c}" for n, d, c in ordered_cases()))
     log(header)
     for name, dtype, ctx in ordered_cases():
         if only and name not in only:
