@@ -445,8 +445,8 @@ def estimate_record(estimate: est.Estimate) -> dict[str, Any]:
 def print_split_fit(data: dict[str, Any], source: str) -> fit.SplitFit:
     """The split-fit tables of a result (raises fit.FitError with one line)."""
     result = fit.split_fit(fit.cases_from_results(data, source))
-    log(f"\nSplit fit ({source}: {len(result.rows)} measured cases; the shipped constants were "
-        "fitted on an H100, never on this run):\n")
+    log(f"\nSplit fit ({source}: {len(result.rows)} measured cases; the shipped constants are "
+        "the H100 run's of docs/check.md):\n")
     log(fit.render(result, shipped_label="shipped (H100)"))
     return result
 
