@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """GPU check for the memory estimate (console/core/estimate.py): predicted vs measured peak.
 
-    python3 gpu/check_estimate.py --out DIR [--only NAME[,NAME]] [--quick]
+    python3 gpu/check_estimate.py --out DIR [--only NAME[,NAME]] [--quick] [--budget-s S]
+    python3 gpu/check_estimate.py --refit-from DIR/estimate.json     (no GPU: the split fit only)
 
 For random-weight models shaped like Llama-3-8B, Qwen2.5-7B, Mistral-7B (v0.1: 4096-token
 sliding window), GLM-4-9B, AutoGLM-Phone-9B (glm4v, GLM-4.1V-9B-Thinking geometry: the
@@ -22,7 +23,17 @@ with prefill contexts of 2k and 16k tokens:
    NVML every ~0.5 ms; the caching allocator only grows during a generate, so the value
    after it is the peak as well), cross-checked with torch.cuda.max_memory_reserved + the
    non-torch part (NVML - reserved).
-4. pass: -2% <= (predicted - measured) / measured <= +5% for the peak.
+4. pass: -2% <= (predicted - measured) / measured <= +5% for the peak, with the shipped
+   constants (fitted on an H100: out of sample on any other run);
+5. the split fit (console/core/estimate_fit.py, issue 19 item 3): the measured cases split in
+   two halves (sorted by model, dtype, context; alternating within each model), the constants
+   (CUDA context, kernels outside the pool, cuBLAS workspace: medians of what each child
+   measured; the fragmentation factor: the least worst error with none under -2%) fitted on
+   one half and scored on the other, both ways. Printed and written to DIR/estimate_split.md.
+
+The cases run most informative first (`ordered_cases`); `--budget-s` starts no case once the
+budget is spent, or when the longest case so far would end past it, and lists what was not
+run. Each case prints its time (build on the GPU, generate).
 
 Also records which sdpa kernels accept fp32 with GQA (the estimate assumes: math only).
 Writes DIR/estimate.json, prints a table, exits 1 if a case fails or errors.
@@ -40,6 +51,7 @@ import sys
 import threading
 import time
 import traceback
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +64,14 @@ os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from console.core import estimate as est  # noqa: E402  (pure: no torch)
+from console.core import estimate_fit as fit  # noqa: E402  (pure: no torch)
 
 GIB = 1024**3
 MIB = 1024**2
 LOWER_PCT, UPPER_PCT = -2.0, 5.0
 CASE_TIMEOUT_S = 150
+BUDGET_GRACE_S = 45  # with --budget-s, a case started near the end may run this far past it
+MIN_CASE_TIMEOUT_S = 30
 NEW_TOKENS = 4
 
 
@@ -124,6 +139,29 @@ CASES: list[tuple[str, str, int]] = [
     for dtype in ("bf16", "fp32")
     for ctx in (2048, 16384)
 ] + [("gpt2", "bf16", 1024), ("gpt2", "fp32", 1024)]
+
+BIG = ("autoglm-phone-9b", "llama3-8b", "qwen2.5-7b", "glm-4-9b", "mistral-7b")
+
+
+def ordered_cases() -> list[tuple[str, str, int]]:
+    """CASES, the most informative first (a time budget cuts the tail): every 7-9B family once
+    in bf16 with the contexts alternating (AutoGLM-Phone-9B first), GPT-2 fp32 at 1k (the H100's
+    worst case), then each family's other bf16 context and the 16k GPT-2, so that a cut after
+    about a dozen cases still has both contexts of every family; then fp32 at 2k, the other
+    GPT-2 cases, and last fp32 at 16k (the math-kernel cases: the slowest and largest)."""
+    order: list[tuple[str, str, int]] = []
+    for i, name in enumerate(BIG):
+        order.append((name, "bf16", 16384 if i % 2 == 0 else 2048))
+    order.append(("gpt2", "fp32", 1024))
+    for i, name in enumerate(BIG):
+        order.append((name, "bf16", 2048 if i % 2 == 0 else 16384))
+    order.append(("gpt2-16k", "bf16", 16384))
+    order += [(name, "fp32", 2048) for name in BIG]
+    order += [("gpt2-16k", "fp32", 16384), ("gpt2-16k", "bf16", 2048),
+              ("gpt2-16k", "fp32", 2048), ("gpt2", "bf16", 1024)]
+    order += [(name, "fp32", 16384) for name in ("mistral-7b", *BIG[:4])]
+    assert sorted(order) == sorted(CASES), "ordered_cases must be a permutation of CASES"
+    return order
 
 
 def tensor_specs(model: Any) -> list[est.TensorSpec]:
@@ -202,6 +240,8 @@ def run_case(name: str, dtype: str, ctx: int, conn: Any) -> None:
         torch.zeros(1, device="cuda")
         torch.cuda.synchronize()
         result["context_bytes"] = nvml_used(handle) - base
+        result["context_reserved_bytes"] = torch.cuda.memory_reserved()
+        outside_pool_context = result["context_bytes"] - result["context_reserved_bytes"]
         config = model_configs()[name]
         torch_dtype = torch.bfloat16 if dtype == "bf16" else torch.float32
         t0 = time.perf_counter()
@@ -215,6 +255,10 @@ def run_case(name: str, dtype: str, ctx: int, conn: Any) -> None:
         result["after_load_nvml_bytes"] = nvml_used(handle) - base
         result["after_load_allocated_bytes"] = torch.cuda.memory_allocated()
         result["after_load_reserved_bytes"] = torch.cuda.memory_reserved()
+        # kernels the build loaded (lazy module loading), outside torch's pool
+        result["outside_pool_load_bytes"] = (result["after_load_nvml_bytes"]
+                                             - result["after_load_reserved_bytes"]
+                                             - outside_pool_context)
         result["weights_live_bytes"] = sum(
             t.numel() * t.element_size() for t in {id(p): p
                                                    for p in model.state_dict().values()}.values()
@@ -248,6 +292,9 @@ def run_case(name: str, dtype: str, ctx: int, conn: Any) -> None:
         result["reserved_after_bytes"] = torch.cuda.memory_reserved()
         non_torch = after - torch.cuda.memory_reserved()
         result["non_torch_bytes"] = non_torch
+        # what the load and the first generate added outside torch's pool (the estimate's
+        # "generate kernels" constant: the split fit takes its median)
+        result["outside_pool_added_bytes"] = non_torch - outside_pool_context
         result["peak_crosscheck_bytes"] = torch.cuda.max_memory_reserved() + non_torch
         result["measured_peak_bytes"] = max(poller.max_used - base, after)
         pkv = out.past_key_values
@@ -259,6 +306,7 @@ def run_case(name: str, dtype: str, ctx: int, conn: Any) -> None:
         result["kv_tokens_after"] = int(out.sequences.shape[1]) - 1
         stats = torch.cuda.memory_stats()
         result["num_alloc_retries"] = stats.get("num_alloc_retries", 0)
+        result["cublas_workspace_bytes"] = cublas_workspace_bytes(torch)
         result["ok"] = True
     except Exception as exc:  # an OOM or anything else: reported, the run goes on
         result["ok"] = False
@@ -268,18 +316,35 @@ def run_case(name: str, dtype: str, ctx: int, conn: Any) -> None:
     conn.close()
 
 
-def run_in_child(name: str, dtype: str, ctx: int) -> dict[str, Any]:
+def cublas_workspace_bytes(torch: Any) -> int | None:
+    """cuBLAS's workspace inside torch's pool: what clearing it frees (the last thing a case
+    does). None when this torch has no way to clear it."""
+    clear = getattr(torch._C, "_cuda_clearCublasWorkspaces", None)
+    if clear is None:
+        return None
+    try:
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        clear()
+        torch.cuda.synchronize()
+        return int(before - torch.cuda.memory_allocated())
+    except Exception:  # a private API: the case's other figures must not be lost for it
+        return None
+
+
+def run_in_child(name: str, dtype: str, ctx: int,
+                 timeout_s: float = CASE_TIMEOUT_S) -> dict[str, Any]:
     ctx_mp = mp.get_context("fork")
     parent, child = ctx_mp.Pipe(duplex=False)
     proc = ctx_mp.Process(target=run_case, args=(name, dtype, ctx, child))
     proc.start()
     child.close()
     result: dict[str, Any] = {"ok": False, "error": "child died without a result"}
-    if parent.poll(CASE_TIMEOUT_S):
+    if parent.poll(timeout_s):
         with contextlib.suppress(EOFError):
             result = parent.recv()
     else:
-        result = {"ok": False, "error": f"timed out after {CASE_TIMEOUT_S} s"}
+        result = {"ok": False, "error": f"timed out after {timeout_s:.0f} s"}
     proc.join(10)
     if proc.is_alive():
         proc.kill()
@@ -332,12 +397,91 @@ def sdpa_probe() -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------------------------
 
+def over_budget_now(elapsed_s: float, longest_s: float, budget_s: float | None,
+                    already: bool) -> bool:
+    """Skip the next case: once one was skipped, or when the longest case so far, started now,
+    would end past the budget."""
+    if budget_s is None:
+        return False
+    return already or elapsed_s + longest_s > budget_s
+
+
+def case_timeout_s(elapsed_s: float, budget_s: float | None) -> float:
+    """A case's time limit: CASE_TIMEOUT_S, cut so that a hung case ends at most
+    BUDGET_GRACE_S past the budget (at least MIN_CASE_TIMEOUT_S)."""
+    if budget_s is None:
+        return CASE_TIMEOUT_S
+    return min(CASE_TIMEOUT_S, max(MIN_CASE_TIMEOUT_S, budget_s + BUDGET_GRACE_S - elapsed_s))
+
+
+def estimate_record(estimate: est.Estimate) -> dict[str, Any]:
+    """What estimate.json keeps of the prediction: the figures, and the constant-free parts the
+    split fit re-predicts with other constants (console.core.estimate_fit)."""
+    parts = fit.peak_parts(estimate)
+    again = fit.predict_peak(parts, estimate.constants)
+    if again != estimate.peak_bytes:  # the split fit must add up like estimate() does
+        raise RuntimeError(f"estimate_fit.predict_peak {again} != estimate() {estimate.peak_bytes}")
+    return {
+        "peak_bytes": estimate.peak_bytes, "after_load_bytes": estimate.after_load_bytes,
+        "weights_bytes": estimate.weights.bytes,
+        "weights_reserved_bytes": estimate.weights.reserved_bytes,
+        "kv_cache_bytes": estimate.kv_cache_bytes,
+        "activation_bytes": estimate.activations.total_bytes,
+        "attention_kernel": estimate.activations.attention_kernel,
+        "activations": {
+            "stream": estimate.activations.stream_bytes,
+            "attention": estimate.activations.attention_bytes,
+            "mlp": estimate.activations.mlp_bytes,
+            "logits": estimate.activations.logits_bytes,
+        },
+        "slack_bytes": estimate.slack_bytes,
+        "cuda_context_bytes": estimate.cuda_context_bytes,
+        "parts": asdict(parts),
+        "constants": asdict(estimate.constants),
+        "parameters": estimate.weights.parameters, "notes": list(estimate.notes),
+    }
+
+
+def print_split_fit(data: dict[str, Any], source: str) -> fit.SplitFit:
+    """The split-fit tables of a result (raises fit.FitError with one line)."""
+    result = fit.split_fit(fit.cases_from_results(data, source))
+    log(f"\nSplit fit ({source}: {len(result.rows)} measured cases; the shipped constants are "
+        "the H100 run's of docs/check.md):\n")
+    log(fit.render(result, shipped_label="shipped (H100)"))
+    return result
+
+
+def refit_from(path: Path) -> int:
+    """--refit-from: the split-fit analysis of a saved estimate.json, no GPU."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        log(f"{path}: cannot read it as JSON ({exc}): give the estimate.json a run wrote")
+        return 2
+    try:
+        print_split_fit(data, str(path))
+    except fit.FitError as exc:
+        log(str(exc))
+        return 2
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True, help="directory for estimate.json")
+    ap.add_argument("--out", help="directory for estimate.json and estimate_split.md")
     ap.add_argument("--only", help="comma-separated model names to run")
     ap.add_argument("--quick", action="store_true", help="bf16 at 2k only (a smoke run)")
+    ap.add_argument("--budget-s", type=float, default=None,
+                    help="start no case once this many seconds have gone (counted from the "
+                         "start) or when the longest case so far would end past it; the "
+                         "skipped cases are listed")
+    ap.add_argument("--refit-from", type=Path, metavar="ESTIMATE_JSON",
+                    help="no GPU: redo the split fit from a saved estimate.json and print it")
     args = ap.parse_args()
+    if args.refit_from is not None:
+        return refit_from(args.refit_from)
+    if not args.out:
+        ap.error("--out DIR is needed (or --refit-from FILE)")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -350,48 +494,45 @@ def main() -> int:
     results: dict[str, Any] = {
         "gpu": gpu_name, "total_bytes": total, "used_before_bytes": used0,
         "torch": torch.__version__, "transformers": transformers.__version__,
-        "tolerance_pct": [LOWER_PCT, UPPER_PCT], "cases": [],
+        "tolerance_pct": [LOWER_PCT, UPPER_PCT], "budget_s": args.budget_s,
+        "shipped_constants": asdict(est.SHIPPED_CONSTANTS), "cases": [],
     }
     results["sdpa_probe"] = sdpa_probe()
     log(f"sdpa probe: {results['sdpa_probe']}")
     configs = model_configs()
     only = set(args.only.split(",")) if args.only else None
     failures = 0
+    longest_s = 0.0
+    over_budget: list[str] = []
     header = (f"{'case':<34}{'params':>8}{'est load':>10}{'meas load':>10}{'est peak':>10}"
-              f"{'meas peak':>10}{'diff':>8}  result")
+              f"{'meas peak':>10}{'diff':>8}  result (shipped constants)")
+    budget = "no time budget" if args.budget_s is None else f"time budget {args.budget_s:.0f} s"
+    log(f"order ({budget}): " + ", ".join(f"{n} {d} {c}" for n, d, c in ordered_cases()))
     log(header)
-    for name, dtype, ctx in CASES:
+    for name, dtype, ctx in ordered_cases():
         if only and name not in only:
             continue
         if args.quick and (dtype != "bf16" or ctx != 2048):
             continue
         label = f"{name} {dtype} ctx {ctx}"
         row: dict[str, Any] = {"case": label, "model": name, "dtype": dtype, "context": ctx}
+        elapsed = time.time() - started
+        if over_budget_now(elapsed, longest_s, args.budget_s, bool(over_budget)):
+            over_budget.append(label)
+            row.update(status="not_run", reason=f"time budget {args.budget_s:.0f} s: "
+                                                 f"{elapsed:.0f} s gone, longest case "
+                                                 f"{longest_s:.0f} s")
+            results["cases"].append(row)
+            continue
         try:
             estimate, _specs = predicted(configs[name], dtype, ctx)
+            row["estimate"] = estimate_record(estimate)
         except Exception as exc:
             row.update(status="error", error=f"estimate: {exc!r}")
             results["cases"].append(row)
             failures += 1
             log(f"{label:<34} estimate failed: {exc!r}")
             continue
-        row["estimate"] = {
-            "peak_bytes": estimate.peak_bytes, "after_load_bytes": estimate.after_load_bytes,
-            "weights_bytes": estimate.weights.bytes,
-            "weights_reserved_bytes": estimate.weights.reserved_bytes,
-            "kv_cache_bytes": estimate.kv_cache_bytes,
-            "activation_bytes": estimate.activations.total_bytes,
-            "attention_kernel": estimate.activations.attention_kernel,
-            "activations": {
-                "stream": estimate.activations.stream_bytes,
-                "attention": estimate.activations.attention_bytes,
-                "mlp": estimate.activations.mlp_bytes,
-                "logits": estimate.activations.logits_bytes,
-            },
-            "slack_bytes": estimate.slack_bytes,
-            "cuda_context_bytes": estimate.cuda_context_bytes,
-            "parameters": estimate.weights.parameters, "notes": list(estimate.notes),
-        }
         free = total - used0
         if estimate.peak_bytes > free:
             row.update(status="skipped",
@@ -403,13 +544,17 @@ def main() -> int:
                 "fit)")
             continue
         t0 = time.perf_counter()
-        measured = run_in_child(name, dtype, ctx)
+        measured = run_in_child(name, dtype, ctx,
+                                case_timeout_s(time.time() - started, args.budget_s))
         row["measured"] = measured
         row["wall_s"] = round(time.perf_counter() - t0, 1)
+        longest_s = max(longest_s, row["wall_s"])
+        timing = (f"{row['wall_s']} s: build {measured.get('build_s', '?')} s, generate "
+                  f"{measured.get('generate_s', '?')} s")
         if not measured.get("ok"):
             row.update(status="error", error=measured.get("error"))
             failures += 1
-            log(f"{label:<34} ERROR {measured.get('error')}")
+            log(f"{label:<34} ERROR {measured.get('error')} ({timing})")
             results["cases"].append(row)
             continue
         peak = measured["measured_peak_bytes"]
@@ -434,14 +579,26 @@ def main() -> int:
             f"{estimate.after_load_bytes / GIB:>9.2f}G"
             f"{measured['after_load_nvml_bytes'] / GIB:>9.2f}G"
             f"{estimate.peak_bytes / GIB:>9.2f}G{peak / GIB:>9.2f}G{diff:>+7.1f}%  "
-            f"{'pass' if ok else 'FAIL'} ({row['wall_s']} s)")
+            f"{'pass' if ok else 'FAIL'} ({timing})")
         (out_dir / "estimate.json").write_text(json.dumps(results, indent=2))
     results["elapsed_s"] = round(time.time() - started, 1)
     results["failures"] = failures
+    results["not_run"] = over_budget
+    if over_budget:
+        log(f"time budget {args.budget_s:.0f} s reached: not run: {', '.join(over_budget)}")
+    try:
+        split = print_split_fit(results, "this run")
+        results["split_fit"] = split.to_json_dict()
+        (out_dir / "estimate_split.md").write_text(
+            fit.render(split, shipped_label="shipped (H100)"))
+    except fit.FitError as exc:
+        results["split_fit"] = {"error": str(exc)}
+        log(f"split fit: {exc}")
     (out_dir / "estimate.json").write_text(json.dumps(results, indent=2))
     ran = [c for c in results["cases"] if c.get("status") in ("pass", "fail")]
     log(f"{len(ran)} cases measured, {sum(c['status'] == 'pass' for c in ran)} pass, "
         f"{sum(c.get('status') == 'skipped' for c in results['cases'])} skipped, "
+        f"{len(over_budget)} not run (time budget), "
         f"{failures} failed or errored; {results['elapsed_s']} s; {out_dir / 'estimate.json'}")
     return 1 if failures else 0
 

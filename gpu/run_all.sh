@@ -54,6 +54,9 @@ print(ls.build('llama-8b', 'llama', ls.LLAMA_8B, Path('$WORK/llama-8b'), device=
     overhead) timeout 600 python3 benchmarks/generate_overhead.py --device cuda:0 \
                 --model "$WORK/llama-8b" --rounds "${OVERHEAD_ROUNDS:-5}" --stock-model \
                 --out "$OUT/generate_overhead.json" 2>&1 | tee "$OUT/overhead.log" | tail -16 ;;
+    estimate) timeout "${ESTIMATE_TIMEOUT_S:-330}" python3 gpu/check_estimate.py --out "$OUT" \
+                --budget-s "${ESTIMATE_BUDGET_S:-240}" ${ESTIMATE_ARGS:-} 2>&1 \
+                | tee "$OUT/estimate.log" | tail -75 ;;
     free-9b) rm -rf "$WORK/glm4-9b"; df -h /tmp | tail -1 ;;
     free-glm4v) rm -rf "$WORK/glm4v-9b"; df -h /tmp | tail -1 ;;
     *) if [ -f "gpu/check_$c.py" ]; then

@@ -54,6 +54,9 @@ tokens for `batch` sequences" (the peak), in bytes:
   blocks are split and reused, and the largest activation tensor (T x intermediate x e, the MLP's)
   does not always find a free block. Measured on the H100 over 7-9B models at 2k-16k tokens:
   0.5-1.75 of that tensor; `FRAGMENTATION_BLOCKS` = 1.75 of it, plus the KV cache's rounding.
+- the four fitted constants (context, kernels, cuBLAS workspace, fragmentation) are one
+  `EstimateConstants`; `estimate(..., constants=)` takes others (a GPU check scores constants
+  fitted on one half of its cases against the other half: console.core.estimate_fit).
 
 Accuracy (gpu/check_estimate.py on an H100, torch 2.11, transformers 5.17): over 22 cases
 (Llama-3-8B, Qwen2.5-7B, Mistral-7B, GLM-4-9B, AutoGLM-Phone-9B, GPT-2; bf16 and fp32; 1k-16k
@@ -127,6 +130,28 @@ _SMALL_SEGMENT = 2 * MIB
 _MID_LIMIT = 10 * MIB
 _MID_SEGMENT = 20 * MIB
 _ROUND_LARGE = 2 * MIB
+
+
+@dataclass(frozen=True, slots=True)
+class EstimateConstants:
+    """The fitted constants of the estimate (measured on a GPU, not derived from the config).
+
+    The defaults are the shipped ones, fitted on an H100 (see above); a check script passes
+    others to score the estimate with constants fitted elsewhere (console.core.estimate_fit).
+    """
+
+    cuda_context_bytes: int = DEFAULT_CUDA_CONTEXT_BYTES
+    generate_kernels_bytes: int = GENERATE_KERNELS_BYTES
+    cublas_workspace_bytes: int = CUBLAS_WORKSPACE_BYTES
+    fragmentation_blocks: float = FRAGMENTATION_BLOCKS
+
+    @property
+    def runtime_bytes(self) -> int:
+        """What the first generate adds: kernels outside torch's pool + cuBLAS's workspace."""
+        return self.generate_kernels_bytes + self.cublas_workspace_bytes
+
+
+SHIPPED_CONSTANTS = EstimateConstants()
 
 
 class EstimateError(ValueError):
@@ -464,6 +489,13 @@ def activation_breakdown(
     )
 
 
+def kv_rounding_bytes(geo: Geometry, kv_cache_bytes: int) -> int:
+    """What the caching allocator reserves above the KV cache's bytes: one K and one V tensor
+    per layer, each rounded like any allocation."""
+    per_tensor = kv_cache_bytes // (2 * geo.layers)
+    return max(0, allocator_reserved_bytes([per_tensor] * (2 * geo.layers)) - kv_cache_bytes)
+
+
 # ----------------------------------------------------------------------------------------------
 # The estimate
 
@@ -504,6 +536,7 @@ class Estimate:
     slack_bytes: int
     devices: tuple[DeviceShare, ...]
     notes: tuple[str, ...] = ()
+    constants: EstimateConstants = SHIPPED_CONSTANTS  # what the GPU parts were computed with
 
     @property
     def peak_bytes(self) -> int:
@@ -543,8 +576,7 @@ def estimate(
     batch: int = 1,
     device: str = "cuda",
     attn_implementation: str = "sdpa",
-    cuda_context_bytes: int = DEFAULT_CUDA_CONTEXT_BYTES,
-    runtime_bytes: int = DEFAULT_RUNTIME_BYTES,
+    constants: EstimateConstants = SHIPPED_CONSTANTS,
     gpu_count: int = 1,
     weights_on_cpu_bytes: int = 0,
 ) -> Estimate:
@@ -553,7 +585,8 @@ def estimate(
     device "cpu": all on the host, no CUDA context. "auto": spread over `gpu_count` GPUs in
     equal parts (weights, KV), each with its own context and the full activation workspace
     (layers run one after another). `weights_on_cpu_bytes`: bytes of weights offloaded to
-    the host (accelerate `max_memory`), taken off the GPU.
+    the host (accelerate `max_memory`), taken off the GPU. `constants`: the fitted constants
+    (CUDA context, kernels, cuBLAS workspace, fragmentation); the shipped ones by default.
     """
     if context < 1 or batch < 1:
         raise EstimateError("context and batch must be at least 1")
@@ -594,14 +627,14 @@ def estimate(
                      "which holds heads x context^2 scores; bf16 avoids it")
     if acts.attention_kernel == "eager":
         notes.append("eager attention holds heads x context^2 scores; sdpa avoids it")
-    kv_reserved = allocator_reserved_bytes([kv // (2 * geo.layers)] * (2 * geo.layers))
-    slack = int(FRAGMENTATION_BLOCKS * acts.largest_tensor_bytes) + max(0, kv_reserved - kv)
+    slack = (int(constants.fragmentation_blocks * acts.largest_tensor_bytes)
+             + kv_rounding_bytes(geo, kv))
     shares: list[DeviceShare] = []
     if on_cpu:
         context_bytes = runtime = 0
         shares.append(DeviceShare("cpu", 0, 0, weights.bytes, kv, acts.total_bytes, slack))
     else:
-        context_bytes, runtime = cuda_context_bytes, runtime_bytes
+        context_bytes, runtime = constants.cuda_context_bytes, constants.runtime_bytes
         n = max(1, gpu_count if device == "auto" else 1)
         gpu_weights = max(0, weights.reserved_bytes - weights_on_cpu_bytes)
         first = device if device.startswith("cuda:") else "cuda:0"
@@ -618,7 +651,7 @@ def estimate(
         attn_implementation=attn_implementation, device=device, geometry=geo, weights=weights,
         kv_bytes_per_token=kv_per_token, kv_cache_bytes=kv, activations=acts,
         cuda_context_bytes=context_bytes, runtime_bytes=runtime, slack_bytes=slack,
-        devices=tuple(shares), notes=tuple(notes),
+        devices=tuple(shares), notes=tuple(notes), constants=constants,
     )
 
 
@@ -750,8 +783,7 @@ def _rerun(est: Estimate, config: Mapping[str, Any], tensors: Sequence[TensorSpe
     args: dict[str, Any] = {
         "dtype": est.dtype, "context": est.context, "batch": est.batch, "device": est.device,
         "attn_implementation": est.attn_implementation,
-        "cuda_context_bytes": est.cuda_context_bytes or DEFAULT_CUDA_CONTEXT_BYTES,
-        "runtime_bytes": est.runtime_bytes or DEFAULT_RUNTIME_BYTES,
+        "constants": est.constants,
     }
     args.update(changes)
     return estimate(config, tensors, **args)
