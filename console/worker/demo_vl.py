@@ -8,7 +8,8 @@ Glm4vImageProcessor, sized small so the demo is quick) and a chat template that 
 `<|begin_of_image|><|image|><|end_of_image|>` where each image goes, as GLM-4.1V's does. A marker
 written last makes an interrupted build count as incomplete. The files are written by
 console/worker/glm4v_build.py (which builds glm4v of any size); this module holds the demo's
-small geometry and limits. Engine side: `ensure()` imports torch and transformers. The probe images it ships live in console/assets/probe/.
+small geometry and limits. Engine side: `ensure()` imports torch and transformers. The probe
+images it ships live in console/assets/probe/.
 """
 
 from __future__ import annotations
