@@ -4,7 +4,7 @@
     python3 benchmarks/vision_estimate.py                       # CPU, demo-vl
     python3 benchmarks/vision_estimate.py --model glm4v-small   # CPU dry run of the GPU case
     python3 benchmarks/vision_estimate.py --model glm4v-9b --device cuda:0 \
-        --workdir /tmp/autoglm-check --out vision_9b.json       # issue 19, on the H200
+        --workdir /tmp/autoglm-check --out $OUT/vision_9b.json  # issue 19, on the H200
 
 --model: demo-vl, a model directory, or one this script builds in --workdir when missing
 (console/worker/glm4v_build.py, in a child process on --device, bf16, 5 GB shards, a working
@@ -23,6 +23,7 @@ estimate for exactly those images (console/core/vision.py, with the prefill over
 is compared with the free memory (NVML's free bytes of the GPU; available RAM on the CPU): a
 prompt that does not fit with a 10% margin is skipped, and its row says so with the numbers
 ("as many as fit"). Rows also stop starting once --budget-s has passed (listed as skipped).
+--remove-built deletes the built model at the end (22 GB of disk for glm4v-9b).
 
 What is measured:
 - CUDA: the engine PROCESS's used GPU memory from NVML's running-process list (its pid; in a
@@ -66,7 +67,7 @@ from console.core import estimate as est_mod  # noqa: E402
 from console.core import vision  # noqa: E402
 from console.core import vision_check as vc  # noqa: E402
 from console.engines.local import EngineClient  # noqa: E402
-from console.host.nvml import nvml  # noqa: E402
+from console.host.nvml import VALUE_NOT_AVAILABLE, nvml  # noqa: E402
 
 GIB = 1024**3
 MIB = 1024**2
@@ -176,8 +177,8 @@ class Gpu:
 
     def processes(self) -> list[tuple[int, int | None]]:
         procs = self.nv.call("nvmlDeviceGetComputeRunningProcesses", self.handle) or []
-        return [(int(p.pid), None if p.usedGpuMemory is None else int(p.usedGpuMemory))
-                for p in procs]
+        return [(int(p.pid), None if p.usedGpuMemory in (None, VALUE_NOT_AVAILABLE)
+                 else int(p.usedGpuMemory)) for p in procs]
 
 
 class NvmlPeak:
@@ -276,9 +277,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", type=float, default=vc.DEFAULT_TARGET,
                         help="pass when |estimate - measured| <= target x measured (0.05)")
     parser.add_argument("--fit-margin", type=float, default=vc.DEFAULT_FIT_MARGIN)
-    parser.add_argument("--budget-s", type=float, default=900,
-                        help="start no new prompt after this many seconds (build included)")
-    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--budget-s", type=float, default=420,
+                        help="start no new prompt after this many seconds, the build "
+                             "included (default 420: one device call is 600 s at most)")
+    parser.add_argument("--timeout", type=float, default=300,
+                        help="seconds to wait for the load and for each generate")
+    parser.add_argument("--remove-built", action="store_true",
+                        help="delete the model built in --workdir at the end (disk room for "
+                             "the next check)")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON here")
     args = parser.parse_args(argv)
     t_start = time.monotonic()
@@ -419,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         client.unload()
         client.close()
+        if built and args.remove_built:
+            shutil.rmtree(model, ignore_errors=True)
+            log(f"removed {model}")
     what = (f"the engine process's NVML used peak on {args.device}" if cuda
             else "the engine's RSS peak growth (VmHWM)")
     measured_rows = [r for r in rows if r.get("status") == "measured"]
