@@ -332,6 +332,8 @@ class Generated(Event):
         "prompt_tokens": _OPT_INT, "image_tokens": (int,), "image_tokens_per_image": _OPT_LIST,
         "images": _OPT_LIST, "image_grid_thw": _OPT_LIST, "image_processor": _OPT_STR,
         "vision_estimate": _OPT_DICT, "rss_peak_growth_bytes": _OPT_INT,
+        "cuda_peak_allocated_growth_bytes": _OPT_INT,
+        "cuda_peak_reserved_growth_bytes": _OPT_INT,
     }
     tokens: int
     ttft_s: float | None
@@ -351,6 +353,10 @@ class Generated(Event):
     image_processor: str | None = None
     vision_estimate: dict[str, Any] | None = None
     rss_peak_growth_bytes: int | None = None
+    # On CUDA, the caching allocator's peak growth over the generate (allocated, reserved;
+    # pixel_values excluded, they are on the device before the peak is reset).
+    cuda_peak_allocated_growth_bytes: int | None = None
+    cuda_peak_reserved_growth_bytes: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)

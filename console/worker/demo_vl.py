@@ -6,13 +6,14 @@ Written on first use to `console.host.paths.cache_dir()/demo-vl`: config.json an
 trained here holding glm4v's image and video tokens, preprocessor_config.json (transformers'
 Glm4vImageProcessor, sized small so the demo is quick) and a chat template that puts
 `<|begin_of_image|><|image|><|end_of_image|>` where each image goes, as GLM-4.1V's does. A marker
-written last makes an interrupted build count as incomplete. Engine side: `ensure()` imports
-torch and transformers. The probe images it ships live in console/assets/probe/.
+written last makes an interrupted build count as incomplete. The files are written by
+console/worker/glm4v_build.py (which builds glm4v of any size); this module holds the demo's
+small geometry and limits. Engine side: `ensure()` imports torch and transformers. The probe
+images it ships live in console/assets/probe/.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,13 @@ from console.host.demo_vl import (
     is_complete,
     probe_images,
 )
+from console.worker import glm4v_build
+from console.worker.glm4v_build import AGENT_TOKENS, CHAT_TEMPLATE, IMAGE_TOKENS
 
-__all__ = ["DEMO_VL_LABEL", "DEMO_VL_NAME", "DEMO_VL_VERSION", "PROBE_DIR", "build",
-           "demo_vl_dir", "ensure", "is_complete", "probe_images"]
+__all__ = ["AGENT_TOKENS", "CHAT_TEMPLATE", "DEMO_VL_LABEL", "DEMO_VL_NAME", "DEMO_VL_VERSION",
+           "IMAGE_TOKENS", "PROBE_DIR", "build", "demo_vl_dir", "ensure", "is_complete",
+           "probe_images"]
 
-IMAGE_TOKENS = ["<|begin_of_image|>", "<|end_of_image|>", "<|image|>", "<|begin_of_video|>",
-                "<|end_of_video|>", "<|video|>"]
-AGENT_TOKENS = ["<think>", "</think>", "<answer>", "</answer>"]
 # Processor limits: 12,544 .. 401,408 pixels (glm4v counts 2 x h x w), so one image becomes
 # 16 .. 512 tokens (64 .. 2,048 patches).
 MIN_PIXELS = 112 * 112
@@ -53,70 +54,12 @@ VISION_OVERRIDES: dict[str, Any] = {
     "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
     "out_hidden_size": 128, "image_size": 56,
 }
-CHAT_TEMPLATE = (
-    "{% for message in messages %}<|{{ message['role'] }}|>\n"
-    "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for item in message['content'] %}"
-    "{% if item['type'] == 'image' %}<|begin_of_image|><|image|><|end_of_image|>"
-    "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}"
-    "{% endfor %}{% endif %}\n{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
-)
-
-
-def _tokenizer(dest: Path) -> Any:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    from console.worker import tinymodels
-
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=320, special_tokens=tinymodels.SPECIAL_TOKENS + IMAGE_TOKENS + AGENT_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
-    )
-    corpus = tinymodels._CORPUS + ' do(action="Tap", element=[500, 300]) finish(message="ok")'
-    tok.train_from_iterator([corpus] * 4, trainer=trainer)
-    fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-        pad_token="<pad>", chat_template=CHAT_TEMPLATE,
-    )
-    fast.save_pretrained(str(dest))
-    return fast
 
 
 def build(dest: Path) -> Path:
-    """Write the demo-vl model directory to `dest`."""
-    from transformers.models.glm4v.image_processing_pil_glm4v import Glm4vImageProcessorPil
-
-    from console.worker import tinymodels
-
-    dest.mkdir(parents=True, exist_ok=True)
-    tok = _tokenizer(dest)
-    ids = {name: tok.convert_tokens_to_ids(token) for name, token in (
-        ("image_token_id", "<|image|>"), ("video_token_id", "<|video|>"),
-        ("image_start_token_id", "<|begin_of_image|>"), ("image_end_token_id", "<|end_of_image|>"),
-        ("video_start_token_id", "<|begin_of_video|>"), ("video_end_token_id", "<|end_of_video|>"),
-    )}
-    overrides: dict[str, Any] = {**TEXT_OVERRIDES, **ids, "vocab_size": len(tok),
-                                 "vision_config": dict(VISION_OVERRIDES)}
-    tinymodels.build("glm4v", dest, dtype="float32", seed=0, overrides=overrides,
-                     with_tokenizer=False)
-    image_processor = Glm4vImageProcessorPil(
-        size={"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS},
-        patch_size=VISION_OVERRIDES["patch_size"],
-        temporal_patch_size=VISION_OVERRIDES["temporal_patch_size"],
-        merge_size=VISION_OVERRIDES["spatial_merge_size"],
-    )
-    image_processor.save_pretrained(str(dest))
-    pre_path = dest / "preprocessor_config.json"
-    pre = json.loads(pre_path.read_text())
-    pre["processor_class"] = "Glm4vProcessor"
-    pre_path.write_text(json.dumps(pre, indent=2) + "\n")
-    (dest / "chat_template.jinja").write_text(CHAT_TEMPLATE)
-    return dest
+    """Write the demo-vl model directory to `dest` (float32, on the CPU)."""
+    return glm4v_build.build(dest, text=TEXT_OVERRIDES, vision=VISION_OVERRIDES,
+                             dtype="float32", min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
 
 
 def ensure(directory: Path | None = None) -> Path:

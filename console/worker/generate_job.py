@@ -110,10 +110,16 @@ class GenerateJob(EngineParts):
         from console.worker.images import PeakRss
 
         peak = None
+        cuda_index = (model.device.index or 0) if model.device.type == "cuda" else None
+        cuda_base: tuple[int, int] | None = None
         if image_paths:  # issue 16: the vision pass's peak, with freed heap pages given back
             gc.collect()
             malloc_trim()
             peak = PeakRss.start()
+            if cuda_index is not None:  # the allocator's own peak, beside NVML's
+                torch.cuda.reset_peak_memory_stats(cuda_index)
+                cuda_base = (int(torch.cuda.memory_allocated(cuda_index)),
+                             int(torch.cuda.memory_reserved(cuda_index)))
         t0 = time.perf_counter()
         streamer.t0 = t0
         with torch.inference_mode():
@@ -125,6 +131,15 @@ class GenerateJob(EngineParts):
         kv_measured = cache_tensor_bytes(getattr(out, "past_key_values", None))
         new_ids = out.sequences[0, prompt_tokens:].tolist()
         del out  # drop the KV cache now
+        if cuda_index is not None and cuda_base is not None:
+            image_fields["cuda_peak_allocated_growth_bytes"] = \
+                int(torch.cuda.max_memory_allocated(cuda_index)) - cuda_base[0]
+            image_fields["cuda_peak_reserved_growth_bytes"] = \
+                int(torch.cuda.max_memory_reserved(cuda_index)) - cuda_base[1]
+            # As malloc_trim on the CPU: the vision pass's transient blocks go back to the
+            # device, so NVML (the guard's reading, the engine's used bytes) shows what is live.
+            gc.collect()
+            torch.cuda.empty_cache()
         n = len(new_ids)
         eos = model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
