@@ -25,6 +25,9 @@ for c in "${checks[@]}"; do
   start=$(date +%s)
   echo "=== $c"
   case "$c" in
+    vision) timeout 580 python3 benchmarks/vision_estimate.py --model glm4v-9b --device cuda:0 \
+              --workdir "$WORK" --out "$OUT/vision_9b.json" ${VISION_ARGS:-} 2>&1 \
+              | tee "$OUT/vision_9b.log" | tail -30 ;;
     press) timeout 600 python3 benchmarks/press_to_ready.py --model "$WORK/llama-8b" \
              --device cuda:0 --runs "${PRESS_RUNS:-2}" --wait-s "${PRESS_WAIT_S:-12}" \
              --out "$OUT/press.json" 2>&1 | tee "$OUT/press.log" | tail -12 ;;
