@@ -79,10 +79,12 @@ def _progress_printer() -> Any:
     return show
 
 
-def model_section(path: Path) -> dict[str, Any]:
+def model_section(path: Path, progress: Any = None) -> dict[str, Any]:
+    """What the model in `path` is: file and tensor hashes, numerics-relevant config fields.
+    `progress(done_bytes, total_bytes, seconds)` (default: the rate line on stderr)."""
     from console.host.weighthash import config_summary, hash_model
 
-    hashed = hash_model(path, progress=_progress_printer())
+    hashed = hash_model(path, progress=progress or _progress_printer())
     doc = hashed.to_json()
     doc["path"] = str(path)
     doc["config_fields"] = config_summary(path)
@@ -112,8 +114,7 @@ def _local(args: argparse.Namespace, top_k: int) -> tuple[dict[str, Any], dict[s
             force=True), timeout=args.timeout)
         if not isinstance(loaded, protocol.Loaded):
             raise RuntimeError(_why(loaded))
-        vision = "ImageTextToText" in loaded.model_class or \
-            "ConditionalGeneration" in loaded.model_class
+        vision = is_vision_class(loaded.model_class)
         model = model_section(Path(loaded.path))
         model.update(label=loaded.label, model_type=loaded.model_type,
                      model_class=loaded.model_class)
@@ -124,10 +125,8 @@ def _local(args: argparse.Namespace, top_k: int) -> tuple[dict[str, Any], dict[s
             timeout=args.timeout)
         if not isinstance(done, protocol.BehaviourDone):
             raise RuntimeError(_why(done))
-        env = dict(done.env or {})
+        env, behaviour = behaviour_sections(done)
         env["requested_device"] = device
-        behaviour = {"probe_set": done.probe_set, "top_k": done.top_k, "noise": done.noise,
-                     "seconds": done.seconds, "probes": done.probes}
         client.wait_for(("unloaded", "error"), reply_to=client.unload(), timeout=args.timeout)
         return model, env, behaviour
     finally:
@@ -135,6 +134,19 @@ def _local(args: argparse.Namespace, top_k: int) -> tuple[dict[str, Any], dict[s
             client.shutdown(timeout=10.0)
         if client.log is not None:
             client.log.close()
+
+
+def behaviour_sections(done: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(env, behaviour) of a fingerprint from the engine's `BehaviourDone` answer."""
+    env = dict(done.env or {})
+    behaviour = {"probe_set": done.probe_set, "top_k": done.top_k, "noise": done.noise,
+                 "seconds": done.seconds, "probes": done.probes}
+    return env, behaviour
+
+
+def is_vision_class(model_class: str) -> bool:
+    """A model class that takes images (the probe set adds its image probes)."""
+    return "ImageTextToText" in model_class or "ConditionalGeneration" in model_class
 
 
 def _why(msg: Any) -> str:
@@ -234,8 +246,20 @@ def _served_dtype(path: Path) -> str | None:
     return str(value) if value else None
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def write_document(out: Path, model: dict[str, Any], env: dict[str, Any],
+                   behaviour: dict[str, Any]) -> dict[str, Any]:
+    """Write the fingerprint document to `out` (atomically: a temporary file, then renamed)."""
     from console.core.fingerprint import FINGERPRINT_SCHEMA
+
+    doc = {"schema": FINGERPRINT_SCHEMA, "created": time.time(), "model": model, "env": env,
+           "behaviour": behaviour}
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=True))
+    os.replace(tmp, out)
+    return doc
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
     from console.core.probes import TOP_K
     from console.core.termsafe import safe_line
     from console.host.weighthash import WeightHashError
@@ -261,11 +285,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
             else str(exc)
         print(safe_line(f"autoglm-console fingerprint {args.model}: {why}"), file=sys.stderr)
         return 1
-    doc = {"schema": FINGERPRINT_SCHEMA, "created": time.time(), "model": model, "env": env,
-           "behaviour": behaviour}
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=True))
-    os.replace(tmp, out)
+    write_document(out, model, env, behaviour)
     seconds = time.perf_counter() - t0
     tensors = sum(len(f.get("tensors", {})) for f in model["files"])
     summary = {"out": str(out), "seconds": round(seconds, 2), "tensors": tensors,
@@ -277,3 +297,39 @@ def run(args: argparse.Namespace, config: Config) -> int:
         print(safe_line(f"fingerprint written to {out} in {seconds:.1f} s: {tensors} tensors, "
                         f"{len(behaviour['probes'])} probes, noise floor {behaviour['noise']}"))
     return 0
+
+
+# ---- the fingerprints the TUI records (V) and offers to compare (C)
+
+FINGERPRINTS_DIR = "fingerprints"
+
+
+def fingerprint_dir() -> Path:
+    """Where the TUI saves the fingerprints it records: the console's data dir."""
+    from console.host.paths import data_dir
+
+    return data_dir() / FINGERPRINTS_DIR
+
+
+def new_fingerprint_path(directory: Path, label: str, now: float) -> Path:
+    """A fresh file name for a fingerprint of `label` recorded at `now` (never an existing
+    file: a second one in the same second gets a counter)."""
+    import re
+
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-._")[:60] or "model"
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    path = directory / f"{stem}-{stamp}.json"
+    n = 2
+    while path.exists():
+        path = directory / f"{stem}-{stamp}-{n}.json"
+        n += 1
+    return path
+
+
+def recent_fingerprints(directory: Path, limit: int = 8) -> list[Path]:
+    """The fingerprint files in `directory`, newest first (at most `limit`)."""
+    try:
+        files = [(p.stat().st_mtime, p) for p in directory.glob("*.json") if p.is_file()]
+    except OSError:
+        return []
+    return [p for _, p in sorted(files, key=lambda t: (t[0], t[1].name), reverse=True)[:limit]]
