@@ -48,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--served-model", default=None, metavar="NAME",
                         help="the model name the server knows (default: its first /v1/models)")
     parser.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
-                        help="weights dtype for the local engine (default: the checkpoint's)")
+                        help="weights dtype for the local engine; with --url, the dtype the "
+                             "server was started with (default: the checkpoint's)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (local engine)")
     parser.add_argument("--attn", metavar="IMPL", default=None,
                         help="attention implementation for the local engine (eager, sdpa, ...)")
@@ -171,16 +172,86 @@ def _http_json(url: str, body: dict[str, Any] | None = None,
         return json.loads(resp.read().decode("utf-8", errors="replace"))
 
 
+TOKEN_ID_PREFIX = "token_id:"  # vLLM's form of a token with `return_tokens_as_token_ids`
+
+
+def _served_token(token: Any) -> tuple[str, int | None]:
+    text = str(token)
+    if text.startswith(TOKEN_ID_PREFIX) and text[len(TOKEN_ID_PREFIX):].isdigit():
+        return text, int(text[len(TOKEN_ID_PREFIX):])
+    return text, None
+
+
 def served_steps(choice: dict[str, Any]) -> list[dict[str, Any]]:
-    """OpenAI `choices[0].logprobs.content` -> the fingerprint's steps (token text, no ids)."""
+    """OpenAI `choices[0].logprobs.content` -> the fingerprint's steps: token text, or the
+    token id where the server gives ids (vLLM's `token_id:N`), and then the top-k
+    alternatives as `[text, logprob, id]` like the in-process engine's."""
     content = (choice.get("logprobs") or {}).get("content") or []
     steps = []
     for item in content:
-        top = [[str(t.get("token")), float(t.get("logprob"))]
-               for t in item.get("top_logprobs") or [] if t.get("logprob") is not None]
-        steps.append({"token": str(item.get("token")), "logprob": float(item.get("logprob")),
-                      "top": top})
+        if item.get("logprob") is None:
+            continue
+        top = []
+        for t in item.get("top_logprobs") or []:
+            if t.get("logprob") is None:
+                continue
+            text, tid = _served_token(t.get("token"))
+            top.append([text, float(t["logprob"])] + ([tid] if tid is not None else []))
+        text, tid = _served_token(item.get("token"))
+        step: dict[str, Any] = {"token": text, "logprob": float(item["logprob"]), "top": top}
+        if tid is not None:
+            step["id"] = tid
+        steps.append(step)
     return steps
+
+
+CONTEXT_TOO_LONG = ("maximum context length", "max_model_len", "context length",
+                    "too long", "max-model-len")
+
+
+def _http_problem(exc: urllib.error.HTTPError) -> str:
+    try:
+        body = exc.read().decode("utf-8", errors="replace")
+    except OSError:
+        body = ""
+    try:
+        doc = json.loads(body)
+        err = doc.get("error", doc) if isinstance(doc, dict) else doc
+        message = str(err.get("message") if isinstance(err, dict) else err)
+    except ValueError:
+        message = body
+    return " ".join(message.split())[:300] or f"HTTP {exc.code}"
+
+
+def _served_probe(base: str, name: str, probe: Any, top_k: int, ids: bool) -> dict[str, Any]:
+    """One probe over `/v1/chat/completions`: its steps with log-probabilities; the answer's
+    text alone when the server ignores `logprobs` (`logprobs: false`); `skipped` with the
+    server's reason when the prompt is longer than the context it serves."""
+    body: dict[str, Any] = {
+        "model": name, "messages": [{"role": "user", "content": probe.prompt}],
+        "max_tokens": probe.max_new_tokens, "temperature": 0.0, "logprobs": True,
+        "top_logprobs": top_k, "stream": False}
+    if ids:
+        body["return_tokens_as_token_ids"] = True
+    try:
+        reply = _http_json(f"{base}/v1/chat/completions", body)
+    except urllib.error.HTTPError as exc:
+        problem = _http_problem(exc)
+        if exc.code in (400, 413, 422) and any(k in problem.lower() for k in CONTEXT_TOO_LONG):
+            return {"id": probe.id, "images": [], "steps": [],
+                    "skipped": f"context too long for the server ({problem})"}
+        raise RuntimeError(f"probe {probe.id!r}: HTTP {exc.code}: {problem}") from None
+    choice = (reply.get("choices") or [{}])[0]
+    steps = served_steps(choice)
+    content = (choice.get("message") or {}).get("content")
+    if steps:
+        return {"id": probe.id, "images": [], "steps": steps,
+                "text": content if isinstance(content, str) else
+                "".join(s["token"] for s in steps)}
+    if not isinstance(content, str):
+        raise RuntimeError(f"{base} returned neither log-probabilities nor text for probe "
+                           f"{probe.id!r}")
+    return {"id": probe.id, "images": [], "steps": [], "text": content, "logprobs": False}
 
 
 def _served(args: argparse.Namespace, top_k: int) -> tuple[dict[str, Any], dict[str, Any],
@@ -198,24 +269,22 @@ def _served(args: argparse.Namespace, top_k: int) -> tuple[dict[str, Any], dict[
     model = model_section(path)
     runs = []
     t0 = time.perf_counter()
+    ids = args.engine == "vllm"  # vLLM names tokens by id on request: compared by id
     for _ in range(2):
-        results = []
-        for probe in probes_for(False):
-            reply = _http_json(f"{base}/v1/chat/completions", {
-                "model": name, "messages": [{"role": "user", "content": probe.prompt}],
-                "max_tokens": probe.max_new_tokens, "temperature": 0.0, "logprobs": True,
-                "top_logprobs": top_k, "stream": False})
-            steps = served_steps((reply.get("choices") or [{}])[0])
-            if not steps:
-                raise RuntimeError(f"{base} returned no log-probabilities for probe "
-                                   f"{probe.id!r}: does this server support `logprobs`?")
-            results.append({"id": probe.id, "images": [], "steps": steps,
-                            "text": "".join(s["token"] for s in steps)})
-        runs.append(results)
+        runs.append([_served_probe(base, name, probe, top_k, ids)
+                     for probe in probes_for(False)])
     from console.core.fingerprint import served_noise
 
-    env = {"engine": args.engine or "openai", "url": base, "served_model": name,
-           "dtype": _served_dtype(path)}
+    logprobs = any(p.get("logprobs") is not False and not p.get("skipped") for p in runs[0])
+    if not logprobs:
+        print(f"{base} returned no log-probabilities (it ignores `logprobs`): the probes are "
+              "recorded as text, and compared on the greedy text alone", file=sys.stderr)
+    env: dict[str, Any] = {"engine": args.engine or "openai", "url": base,
+                           "served_model": name,
+                           "dtype": _canonical_dtype(args.dtype) or _served_dtype(path),
+                           "engine_version": _served_version(base)}
+    if not logprobs:
+        env["logprobs"] = False
     behaviour = {"probe_set": PROBE_SET, "top_k": top_k, "noise": served_noise(*runs),
                  "seconds": time.perf_counter() - t0, "probes": runs[0]}
     return model, env, behaviour
@@ -235,6 +304,22 @@ def resolve_model_dir(model: str) -> Path:
         return resolve(model)
     except ModelNotFound as exc:
         raise RuntimeError(str(exc)) from None
+
+
+def _served_version(base: str) -> str | None:
+    """The server's own version where it says (vLLM and SGLang answer `/version`)."""
+    try:
+        doc = _http_json(f"{base}/version", timeout=10.0)
+    except (OSError, ValueError):
+        return None
+    version = doc.get("version") if isinstance(doc, dict) else None
+    return str(version) if version else None
+
+
+def _canonical_dtype(dtype: str) -> str | None:
+    """--dtype as torch names it (None for auto)."""
+    return {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(
+        dtype, None if dtype == "auto" else dtype)
 
 
 def _served_dtype(path: Path) -> str | None:
