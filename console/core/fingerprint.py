@@ -22,6 +22,11 @@ A fingerprint is a JSON document (schema `FINGERPRINT_SCHEMA`) written by
                       the likely cause from the environment differences.
 `equivalent` (exit 0) is identical or close.
 
+Probe by probe: a probe one side skipped (a prompt longer than the server's context) or only
+one side has is listed in `not_compared` with why, never dropped silently; a probe one side
+recorded as text only (a server that ignores `logprobs`) is compared on the greedy text, and
+the verdict names that side in `logprobs_missing` (such a pair is at best `close`).
+
 Pure: no I/O, no torch.
 """
 
