@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="an OpenAI-compatible server already serving MODEL "
                              "(e.g. http://127.0.0.1:8000)")
     parser.add_argument("--served-model", default=None, metavar="NAME",
-                        help="the model name the server knows (default: its first /v1/models)")
+                        help="the model name the server knows (default: MODEL's directory "
+                             "for transformers serve, else the server's first /v1/models)")
     parser.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
                         help="weights dtype for the local engine; with --url, the dtype the "
                              "server was started with (default: the checkpoint's)")
@@ -260,12 +261,14 @@ def _served(args: argparse.Namespace, top_k: int) -> tuple[dict[str, Any], dict[
 
     base = args.url.rstrip("/")
     name = args.served_model
+    path = resolve_model_dir(args.model)
+    if name is None and args.engine == "transformers":
+        name = str(path)  # `transformers serve` loads the model a request names
     if name is None:
         models = _http_json(f"{base}/v1/models").get("data") or []
         if not models:
             raise RuntimeError(f"{base}/v1/models lists no model: pass --served-model")
         name = str(models[0].get("id"))
-    path = resolve_model_dir(args.model)
     model = model_section(path)
     runs = []
     t0 = time.perf_counter()

@@ -326,7 +326,8 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> Verdict:
     """One verdict for two validated fingerprints (A is the reference)."""
     tol = tolerance_for(a, b)
     env_changes = _diff_maps(a.get("env", {}), b.get("env", {}))
-    env_changes.pop("created", None)
+    for key in ("created", "requested_device"):  # what the CLI was asked; `device` is the fact
+        env_changes.pop(key, None)
     ta, tb = _tensors(a), _tensors(b)
     changed = tuple(sorted(k for k in set(ta) & set(tb) if ta[k] != tb[k]))
     missing = tuple(sorted(set(ta) - set(tb)))

@@ -42,7 +42,7 @@ def _served(server: Server, demo_dir: Path, engine: str, out: Path,
             *extra: str) -> subprocess.CompletedProcess[str]:
     assert server.engine.watch.running, "the session's server was stopped by an earlier test"
     r = _cli("fingerprint", str(demo_dir), "--engine", engine, "--url", server.engine.url,
-             "--served-model", server.engine.model_name, "--out", str(out), *extra)
+             "--out", str(out), *extra)
     assert r.returncode == 0, r.stderr
     return r
 
@@ -61,6 +61,7 @@ def test_in_process_vs_transformers_serve_on_the_greedy_text(
     assert "no log-probabilities" in r.stderr  # said, not silently recorded
     doc = json.loads(out.read_text())
     assert doc["env"]["logprobs"] is False and doc["env"]["engine"] == "transformers"
+    assert doc["env"]["served_model"] == str(demo_dir)  # what transformers serve loads
     probes = doc["behaviour"]["probes"]
     assert len(probes) == 5 and all(p["logprobs"] is False and p["text"] for p in probes)
     code, verdict, text = _compare(in_process, out)
