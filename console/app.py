@@ -77,7 +77,15 @@ from widgets.help_screen import HelpScreen
 from widgets.key_footer import KeyFooter
 from widgets.log_pane import LogPane
 from widgets.log_view import LogView
-from widgets.messages import BundleWritten, CheckDone, EngineMessage, SampleReady, SamplerFailed
+from widgets.messages import (
+    BundleWritten,
+    CheckDone,
+    EngineMessage,
+    FingerprintRecorded,
+    SampleReady,
+    SamplerFailed,
+    VerdictReady,
+)
 from widgets.model_panel import ModelPanel
 from widgets.model_picker import ModelPicker
 from widgets.prompt_panel import PromptPanel
@@ -132,6 +140,9 @@ PALETTE: tuple[tuple[str, str, str, str], ...] = (
     ("toggle_auto_resume", "Toggle auto-resume", "T", "resume by itself once memory frees"),
     ("toggle_preflight", "Pre-flight report", "W", "show or fold the pre-flight report"),
     ("ping", "Ping engine", "I", "round trip to the engine"),
+    ("fingerprint", "Record a fingerprint", "V", "how the loaded model behaves (migration check)"),
+    ("compare_fingerprint", "Compare fingerprints", "C",
+     "the one recorded here with a saved one: a verdict card"),
     ("show_tab('dashboard')", "Dashboard tab", "1", "GPUs, host, processes"),
     ("show_tab('model')", "Model tab", "2", "model, load, prompt"),
     ("show_tab('log')", "Log tab", "3", "the engine's log and cause cards"),
@@ -216,6 +227,9 @@ class ConsoleApp(App[int]):
         Binding("D", "doctor", "Doctor", show=False, id="app.doctor"),
         Binding("B", "bundle", "Bundle", show=False, id="app.bundle"),
         Binding("f", "open_log_file", "Follow a log file", show=False, id="log.open_file"),
+        Binding("V", "fingerprint", "Record a fingerprint", show=False, id="model.fingerprint"),
+        Binding("C", "compare_fingerprint", "Compare fingerprints", show=False,
+                id="model.compare_fingerprint"),
     ]
 
     # repaint=False: an App reactive would otherwise repaint the whole screen on every tick;
@@ -292,6 +306,8 @@ class ConsoleApp(App[int]):
         self.oom_kill_evidence: str | None = None
         self._checked_dtype = "auto"  # the dtype the last pre-flight ran with
         self._quit_armed_until = 0.0
+        self.fingerprint_job: FingerprintJob | None = None  # V: the one being recorded
+        self.last_fingerprint: Path | None = None  # V's last file: what C compares
 
     # -- layout -------------------------------------------------------------------------
 
@@ -851,6 +867,8 @@ class ConsoleApp(App[int]):
         if isinstance(event, protocol.Output):
             return
         self.fold(event)
+        if self.fingerprint_job is not None:
+            self.fingerprint_job.feed(event)
         match event:
             case protocol.Loaded():
                 # issue 16: the processor's limits give the attached images' token counts
@@ -1313,6 +1331,171 @@ class ConsoleApp(App[int]):
             self.log_view.add_event(f"bundle written: {message.path}")
         else:
             self.notify(f"bundle failed: {message.error}", severity="error", timeout=10)
+
+
+    # -- the migration check: V records a fingerprint, C compares it (issue 18) ---------
+
+    def action_fingerprint(self) -> None:
+        """`V`: the engine runs the probe set on the loaded model while a thread hashes its
+        files; the fingerprint goes to the data dir (console.commands.fingerprint)."""
+        from console.commands.fingerprint import is_vision_class
+        from console.core.probes import TOP_K
+
+        if self.refused("fingerprint"):
+            return
+        loaded = self.session.loaded
+        if self.engine_kind != "in-process" or loaded is None:
+            self.notify(f"V records the in-process engine's model; for this {self.engine_kind} "
+                        "server run `autoglm-console fingerprint MODEL --engine "
+                        f"{self.engine_kind} --url URL`", title="not now",
+                        severity="information", timeout=REFUSAL_S * 2)
+            return
+        if self.fingerprint_job is not None:
+            self.notify("V: a fingerprint is being recorded already", title="not now",
+                        severity="information", timeout=REFUSAL_S)
+            return
+        if self.engine is None:
+            return
+        try:
+            reply_to = self.engine.send(protocol.new_command(
+                protocol.Behaviour, top_k=TOP_K, vision=is_vision_class(loaded.model_class)))
+        except EngineDead as exc:
+            self.fold(Notice(f"Fingerprint: {exc}", "error"))
+            return
+        job = FingerprintJob(reply_to, loaded)
+        self.fingerprint_job = job
+        self.log_view.add_event(f"fingerprint: running the probe set on {loaded.label} and "
+                                f"hashing {loaded.path}")
+        self.notify(f"recording a fingerprint of {loaded.label}...", title="fingerprint",
+                    timeout=5)
+        self._record_fingerprint(job)
+
+    @work(thread=True, exclusive=True, group="fingerprint", exit_on_error=False)
+    def _record_fingerprint(self, job: FingerprintJob) -> None:
+        from console.commands.fingerprint import (
+            behaviour_sections,
+            fingerprint_dir,
+            model_section,
+            new_fingerprint_path,
+            write_document,
+        )
+        from console.core.termsafe import safe_line
+
+        worker = get_current_worker()
+        t0 = time.perf_counter()
+        try:
+            directory = fingerprint_dir()
+            directory.mkdir(parents=True, exist_ok=True)
+            model = model_section(Path(job.loaded.path), progress=lambda *_: None)
+            model.update(label=job.loaded.label, model_type=job.loaded.model_type,
+                         model_class=job.loaded.model_class)
+            while not job.done.wait(0.2):
+                if worker.is_cancelled:
+                    return
+            if job.behaviour is None:
+                raise RuntimeError(job.problem or "the engine gave no probe results")
+            env, behaviour = behaviour_sections(job.behaviour)
+            path = new_fingerprint_path(directory, job.loaded.label, time.time())
+            write_document(path, model, env, behaviour)
+        except Exception as exc:  # one line for the user; the job is over either way
+            why = str(exc) if isinstance(exc, (RuntimeError, OSError, ValueError)) \
+                else f"{type(exc).__name__}: {exc}"
+            self.post_message(FingerprintRecorded(None, safe_line(why)))
+            return
+        self.post_message(FingerprintRecorded(path, seconds=time.perf_counter() - t0))
+
+    def on_fingerprint_recorded(self, message: FingerprintRecorded) -> None:
+        self.fingerprint_job = None
+        if message.path is None:
+            self.log_view.add_event(f"fingerprint failed: {message.problem}", "error")
+            self.notify(f"fingerprint failed: {message.problem}", title="fingerprint",
+                        severity="error", timeout=10)
+            return
+        self.last_fingerprint = message.path
+        took = f" in {message.seconds:.1f} s" if message.seconds is not None else ""
+        self.log_view.add_event(f"fingerprint written to {message.path}{took} "
+                                "(C compares it with a saved one)")
+        self.notify(f"fingerprint written to {message.path} (C compares it with a saved one)",
+                    title="fingerprint", timeout=10)
+
+    def action_compare_fingerprint(self) -> None:
+        """`C`: the fingerprint recorded here (B) against a saved one (A, the reference),
+        chosen in a path prompt that offers the last recorded ones."""
+        from console.commands.fingerprint import fingerprint_dir, recent_fingerprints
+        from widgets.compare_screen import CompareScreen
+
+        recorded = self.last_fingerprint
+        if recorded is None or not recorded.is_file():
+            self.notify("C: record a fingerprint of the loaded model first (V); C compares it "
+                        "with a saved one", title="not now", severity="information",
+                        timeout=REFUSAL_S)
+            return
+
+        def chosen(reference: str | None) -> None:
+            if reference:
+                self._compare_fingerprints(Path(reference), recorded)
+
+        self.push_screen(CompareScreen(recorded, recent_fingerprints(fingerprint_dir())),
+                         chosen)
+
+    @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
+    def _compare_fingerprints(self, reference: Path, recorded: Path) -> None:
+        from console.commands.compare import read_fingerprint
+        from console.core.fingerprint import compare
+
+        docs = []
+        for file in (reference, recorded):
+            doc, problem = read_fingerprint(str(file))
+            if doc is None:
+                self.post_message(VerdictReady(None, reference, recorded, problem))
+                return
+            docs.append(doc)
+        self.post_message(VerdictReady(compare(docs[0], docs[1]), reference, recorded))
+
+    def on_verdict_ready(self, message: VerdictReady) -> None:
+        from console.core.termsafe import safe_line
+        from widgets.verdict_card import VerdictCard
+
+        if message.verdict is None:
+            self.notify(safe_line(f"compare: {message.problem}"), title="compare",
+                        severity="error", timeout=10)
+            return
+        verdict = message.verdict
+        self.log_view.add_card(VerdictCard(verdict, message.reference, message.recorded))
+        self.log_view.add_event(safe_line(f"migration check against {message.reference}: "
+                                          f"{verdict.summary}"),
+                                "info" if verdict.equivalent else "warning")
+        self.action_show_tab("log")
+        self.notify(safe_line(verdict.summary), title=f"migration: {verdict.verdict}",
+                    severity="information" if verdict.equivalent else "warning", timeout=10)
+
+
+class FingerprintJob:
+    """The fingerprint V is recording: the engine's answer to its Behaviour command arrives
+    on the UI thread (`feed`), the hashing thread waits for it (`done`)."""
+
+    def __init__(self, reply_to: int, loaded: protocol.Loaded) -> None:
+        self.reply_to = reply_to
+        self.loaded = loaded
+        self.done = threading.Event()
+        self.behaviour: protocol.BehaviourDone | None = None
+        self.problem: str | None = None
+
+    def feed(self, event: protocol.AnyEvent) -> None:
+        """An engine event: the probe results, or why they will not come."""
+        if self.done.is_set():
+            return
+        if isinstance(event, protocol.BehaviourDone) and event.reply_to == self.reply_to:
+            self.behaviour = event
+        elif isinstance(event, protocol.Error) and event.reply_to == self.reply_to:
+            text = event.message.strip().splitlines()
+            self.problem = (text[-1] if text else event.error_type) + (
+                f" ({event.hint})" if event.hint else "")
+        elif isinstance(event, protocol.Exited):
+            self.problem = "the engine ended before the probe set finished"
+        else:
+            return
+        self.done.set()
 
 
 def _default_engine(on_event: OnEvent,

@@ -57,6 +57,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Resize
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
@@ -409,6 +410,14 @@ class LogView(Vertical):
             cards.scroll_home(animate=False)
             self.post_message(self.CauseFound(record, card.first_seq, card.last_seq))
         cards.border_title = f"root causes · {len(self.errors)}"
+
+    def add_card(self, card: Widget) -> None:
+        """A card of the console's own (a migration verdict) at the top of the cards column."""
+        cards = self.query_one("#cause-cards", VerticalScroll)
+        for placeholder in cards.query("#no-causes"):
+            placeholder.remove()
+        cards.mount(card, before=0)
+        cards.scroll_home(animate=False)
 
     def on_cause_card_show_in_log(self, message: CauseCard.ShowInLog) -> None:
         card = message.card

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from textual.message import Message
@@ -61,3 +62,28 @@ class BundleWritten(Message):
         super().__init__()
         self.path = path
         self.error = error
+
+
+class FingerprintRecorded(Message):
+    """The TUI's fingerprint of the loaded model (V) was written to `path`, or failed
+    (`problem`, one line)."""
+
+    def __init__(self, path: Path | None, problem: str | None = None, *,
+                 seconds: float | None = None) -> None:
+        super().__init__()
+        self.path = path
+        self.problem = problem
+        self.seconds = seconds
+
+
+class VerdictReady(Message):
+    """Two fingerprints compared (C): `verdict` (console.core.fingerprint.Verdict), or the one
+    line saying why not (`problem`)."""
+
+    def __init__(self, verdict: Any, reference: Path, recorded: Path,
+                 problem: str | None = None) -> None:
+        super().__init__()
+        self.verdict = verdict
+        self.reference = reference
+        self.recorded = recorded
+        self.problem = problem

@@ -46,9 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="an OpenAI-compatible server already serving MODEL "
                              "(e.g. http://127.0.0.1:8000)")
     parser.add_argument("--served-model", default=None, metavar="NAME",
-                        help="the model name the server knows (default: its first /v1/models)")
+                        help="the model name the server knows (default: MODEL's directory "
+                             "for transformers serve, else the server's first /v1/models)")
     parser.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
-                        help="weights dtype for the local engine (default: the checkpoint's)")
+                        help="weights dtype for the local engine; with --url, the dtype the "
+                             "server was started with (default: the checkpoint's)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (local engine)")
     parser.add_argument("--attn", metavar="IMPL", default=None,
                         help="attention implementation for the local engine (eager, sdpa, ...)")
@@ -79,10 +81,12 @@ def _progress_printer() -> Any:
     return show
 
 
-def model_section(path: Path) -> dict[str, Any]:
+def model_section(path: Path, progress: Any = None) -> dict[str, Any]:
+    """What the model in `path` is: file and tensor hashes, numerics-relevant config fields.
+    `progress(done_bytes, total_bytes, seconds)` (default: the rate line on stderr)."""
     from console.host.weighthash import config_summary, hash_model
 
-    hashed = hash_model(path, progress=_progress_printer())
+    hashed = hash_model(path, progress=progress or _progress_printer())
     doc = hashed.to_json()
     doc["path"] = str(path)
     doc["config_fields"] = config_summary(path)
@@ -112,8 +116,7 @@ def _local(args: argparse.Namespace, top_k: int) -> tuple[dict[str, Any], dict[s
             force=True), timeout=args.timeout)
         if not isinstance(loaded, protocol.Loaded):
             raise RuntimeError(_why(loaded))
-        vision = "ImageTextToText" in loaded.model_class or \
-            "ConditionalGeneration" in loaded.model_class
+        vision = is_vision_class(loaded.model_class)
         model = model_section(Path(loaded.path))
         model.update(label=loaded.label, model_type=loaded.model_type,
                      model_class=loaded.model_class)
@@ -124,10 +127,8 @@ def _local(args: argparse.Namespace, top_k: int) -> tuple[dict[str, Any], dict[s
             timeout=args.timeout)
         if not isinstance(done, protocol.BehaviourDone):
             raise RuntimeError(_why(done))
-        env = dict(done.env or {})
+        env, behaviour = behaviour_sections(done)
         env["requested_device"] = device
-        behaviour = {"probe_set": done.probe_set, "top_k": done.top_k, "noise": done.noise,
-                     "seconds": done.seconds, "probes": done.probes}
         client.wait_for(("unloaded", "error"), reply_to=client.unload(), timeout=args.timeout)
         return model, env, behaviour
     finally:
@@ -135,6 +136,19 @@ def _local(args: argparse.Namespace, top_k: int) -> tuple[dict[str, Any], dict[s
             client.shutdown(timeout=10.0)
         if client.log is not None:
             client.log.close()
+
+
+def behaviour_sections(done: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(env, behaviour) of a fingerprint from the engine's `BehaviourDone` answer."""
+    env = dict(done.env or {})
+    behaviour = {"probe_set": done.probe_set, "top_k": done.top_k, "noise": done.noise,
+                 "seconds": done.seconds, "probes": done.probes}
+    return env, behaviour
+
+
+def is_vision_class(model_class: str) -> bool:
+    """A model class that takes images (the probe set adds its image probes)."""
+    return "ImageTextToText" in model_class or "ConditionalGeneration" in model_class
 
 
 def _why(msg: Any) -> str:
@@ -159,16 +173,86 @@ def _http_json(url: str, body: dict[str, Any] | None = None,
         return json.loads(resp.read().decode("utf-8", errors="replace"))
 
 
+TOKEN_ID_PREFIX = "token_id:"  # vLLM's form of a token with `return_tokens_as_token_ids`
+
+
+def _served_token(token: Any) -> tuple[str, int | None]:
+    text = str(token)
+    if text.startswith(TOKEN_ID_PREFIX) and text[len(TOKEN_ID_PREFIX):].isdigit():
+        return text, int(text[len(TOKEN_ID_PREFIX):])
+    return text, None
+
+
 def served_steps(choice: dict[str, Any]) -> list[dict[str, Any]]:
-    """OpenAI `choices[0].logprobs.content` -> the fingerprint's steps (token text, no ids)."""
+    """OpenAI `choices[0].logprobs.content` -> the fingerprint's steps: token text, or the
+    token id where the server gives ids (vLLM's `token_id:N`), and then the top-k
+    alternatives as `[text, logprob, id]` like the in-process engine's."""
     content = (choice.get("logprobs") or {}).get("content") or []
     steps = []
     for item in content:
-        top = [[str(t.get("token")), float(t.get("logprob"))]
-               for t in item.get("top_logprobs") or [] if t.get("logprob") is not None]
-        steps.append({"token": str(item.get("token")), "logprob": float(item.get("logprob")),
-                      "top": top})
+        if item.get("logprob") is None:
+            continue
+        top = []
+        for t in item.get("top_logprobs") or []:
+            if t.get("logprob") is None:
+                continue
+            text, tid = _served_token(t.get("token"))
+            top.append([text, float(t["logprob"])] + ([tid] if tid is not None else []))
+        text, tid = _served_token(item.get("token"))
+        step: dict[str, Any] = {"token": text, "logprob": float(item["logprob"]), "top": top}
+        if tid is not None:
+            step["id"] = tid
+        steps.append(step)
     return steps
+
+
+CONTEXT_TOO_LONG = ("maximum context length", "max_model_len", "context length",
+                    "too long", "max-model-len")
+
+
+def _http_problem(exc: urllib.error.HTTPError) -> str:
+    try:
+        body = exc.read().decode("utf-8", errors="replace")
+    except OSError:
+        body = ""
+    try:
+        doc = json.loads(body)
+        err = doc.get("error", doc) if isinstance(doc, dict) else doc
+        message = str(err.get("message") if isinstance(err, dict) else err)
+    except ValueError:
+        message = body
+    return " ".join(message.split())[:300] or f"HTTP {exc.code}"
+
+
+def _served_probe(base: str, name: str, probe: Any, top_k: int, ids: bool) -> dict[str, Any]:
+    """One probe over `/v1/chat/completions`: its steps with log-probabilities; the answer's
+    text alone when the server ignores `logprobs` (`logprobs: false`); `skipped` with the
+    server's reason when the prompt is longer than the context it serves."""
+    body: dict[str, Any] = {
+        "model": name, "messages": [{"role": "user", "content": probe.prompt}],
+        "max_tokens": probe.max_new_tokens, "temperature": 0.0, "logprobs": True,
+        "top_logprobs": top_k, "stream": False}
+    if ids:
+        body["return_tokens_as_token_ids"] = True
+    try:
+        reply = _http_json(f"{base}/v1/chat/completions", body)
+    except urllib.error.HTTPError as exc:
+        problem = _http_problem(exc)
+        if exc.code in (400, 413, 422) and any(k in problem.lower() for k in CONTEXT_TOO_LONG):
+            return {"id": probe.id, "images": [], "steps": [],
+                    "skipped": f"context too long for the server ({problem})"}
+        raise RuntimeError(f"probe {probe.id!r}: HTTP {exc.code}: {problem}") from None
+    choice = (reply.get("choices") or [{}])[0]
+    steps = served_steps(choice)
+    content = (choice.get("message") or {}).get("content")
+    if steps:
+        return {"id": probe.id, "images": [], "steps": steps,
+                "text": content if isinstance(content, str) else
+                "".join(s["token"] for s in steps)}
+    if not isinstance(content, str):
+        raise RuntimeError(f"{base} returned neither log-probabilities nor text for probe "
+                           f"{probe.id!r}")
+    return {"id": probe.id, "images": [], "steps": [], "text": content, "logprobs": False}
 
 
 def _served(args: argparse.Namespace, top_k: int) -> tuple[dict[str, Any], dict[str, Any],
@@ -177,33 +261,33 @@ def _served(args: argparse.Namespace, top_k: int) -> tuple[dict[str, Any], dict[
 
     base = args.url.rstrip("/")
     name = args.served_model
+    path = resolve_model_dir(args.model)
+    if name is None and args.engine == "transformers":
+        name = str(path)  # `transformers serve` loads the model a request names
     if name is None:
         models = _http_json(f"{base}/v1/models").get("data") or []
         if not models:
             raise RuntimeError(f"{base}/v1/models lists no model: pass --served-model")
         name = str(models[0].get("id"))
-    path = resolve_model_dir(args.model)
     model = model_section(path)
     runs = []
     t0 = time.perf_counter()
+    ids = args.engine == "vllm"  # vLLM names tokens by id on request: compared by id
     for _ in range(2):
-        results = []
-        for probe in probes_for(False):
-            reply = _http_json(f"{base}/v1/chat/completions", {
-                "model": name, "messages": [{"role": "user", "content": probe.prompt}],
-                "max_tokens": probe.max_new_tokens, "temperature": 0.0, "logprobs": True,
-                "top_logprobs": top_k, "stream": False})
-            steps = served_steps((reply.get("choices") or [{}])[0])
-            if not steps:
-                raise RuntimeError(f"{base} returned no log-probabilities for probe "
-                                   f"{probe.id!r}: does this server support `logprobs`?")
-            results.append({"id": probe.id, "images": [], "steps": steps,
-                            "text": "".join(s["token"] for s in steps)})
-        runs.append(results)
+        runs.append([_served_probe(base, name, probe, top_k, ids)
+                     for probe in probes_for(False)])
     from console.core.fingerprint import served_noise
 
-    env = {"engine": args.engine or "openai", "url": base, "served_model": name,
-           "dtype": _served_dtype(path)}
+    logprobs = any(p.get("logprobs") is not False and not p.get("skipped") for p in runs[0])
+    if not logprobs:
+        print(f"{base} returned no log-probabilities (it ignores `logprobs`): the probes are "
+              "recorded as text, and compared on the greedy text alone", file=sys.stderr)
+    env: dict[str, Any] = {"engine": args.engine or "openai", "url": base,
+                           "served_model": name,
+                           "dtype": _canonical_dtype(args.dtype) or _served_dtype(path),
+                           "engine_version": _served_version(base)}
+    if not logprobs:
+        env["logprobs"] = False
     behaviour = {"probe_set": PROBE_SET, "top_k": top_k, "noise": served_noise(*runs),
                  "seconds": time.perf_counter() - t0, "probes": runs[0]}
     return model, env, behaviour
@@ -225,6 +309,22 @@ def resolve_model_dir(model: str) -> Path:
         raise RuntimeError(str(exc)) from None
 
 
+def _served_version(base: str) -> str | None:
+    """The server's own version where it says (vLLM and SGLang answer `/version`)."""
+    try:
+        doc = _http_json(f"{base}/version", timeout=10.0)
+    except (OSError, ValueError):
+        return None
+    version = doc.get("version") if isinstance(doc, dict) else None
+    return str(version) if version else None
+
+
+def _canonical_dtype(dtype: str) -> str | None:
+    """--dtype as torch names it (None for auto)."""
+    return {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(
+        dtype, None if dtype == "auto" else dtype)
+
+
 def _served_dtype(path: Path) -> str | None:
     try:
         cfg = json.loads((path / "config.json").read_text())
@@ -234,8 +334,20 @@ def _served_dtype(path: Path) -> str | None:
     return str(value) if value else None
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def write_document(out: Path, model: dict[str, Any], env: dict[str, Any],
+                   behaviour: dict[str, Any]) -> dict[str, Any]:
+    """Write the fingerprint document to `out` (atomically: a temporary file, then renamed)."""
     from console.core.fingerprint import FINGERPRINT_SCHEMA
+
+    doc = {"schema": FINGERPRINT_SCHEMA, "created": time.time(), "model": model, "env": env,
+           "behaviour": behaviour}
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=True))
+    os.replace(tmp, out)
+    return doc
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
     from console.core.probes import TOP_K
     from console.core.termsafe import safe_line
     from console.host.weighthash import WeightHashError
@@ -261,11 +373,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
             else str(exc)
         print(safe_line(f"autoglm-console fingerprint {args.model}: {why}"), file=sys.stderr)
         return 1
-    doc = {"schema": FINGERPRINT_SCHEMA, "created": time.time(), "model": model, "env": env,
-           "behaviour": behaviour}
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=True))
-    os.replace(tmp, out)
+    write_document(out, model, env, behaviour)
     seconds = time.perf_counter() - t0
     tensors = sum(len(f.get("tensors", {})) for f in model["files"])
     summary = {"out": str(out), "seconds": round(seconds, 2), "tensors": tensors,
@@ -277,3 +385,39 @@ def run(args: argparse.Namespace, config: Config) -> int:
         print(safe_line(f"fingerprint written to {out} in {seconds:.1f} s: {tensors} tensors, "
                         f"{len(behaviour['probes'])} probes, noise floor {behaviour['noise']}"))
     return 0
+
+
+# ---- the fingerprints the TUI records (V) and offers to compare (C)
+
+FINGERPRINTS_DIR = "fingerprints"
+
+
+def fingerprint_dir() -> Path:
+    """Where the TUI saves the fingerprints it records: the console's data dir."""
+    from console.host.paths import data_dir
+
+    return data_dir() / FINGERPRINTS_DIR
+
+
+def new_fingerprint_path(directory: Path, label: str, now: float) -> Path:
+    """A fresh file name for a fingerprint of `label` recorded at `now` (never an existing
+    file: a second one in the same second gets a counter)."""
+    import re
+
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-._")[:60] or "model"
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    path = directory / f"{stem}-{stamp}.json"
+    n = 2
+    while path.exists():
+        path = directory / f"{stem}-{stamp}-{n}.json"
+        n += 1
+    return path
+
+
+def recent_fingerprints(directory: Path, limit: int = 8) -> list[Path]:
+    """The fingerprint files in `directory`, newest first (at most `limit`)."""
+    try:
+        files = [(p.stat().st_mtime, p) for p in directory.glob("*.json") if p.is_file()]
+    except OSError:
+        return []
+    return [p for _, p in sorted(files, key=lambda t: (t[0], t[1].name), reverse=True)[:limit]]

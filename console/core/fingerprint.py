@@ -22,6 +22,11 @@ A fingerprint is a JSON document (schema `FINGERPRINT_SCHEMA`) written by
                       the likely cause from the environment differences.
 `equivalent` (exit 0) is identical or close.
 
+Probe by probe: a probe one side skipped (a prompt longer than the server's context) or only
+one side has is listed in `not_compared` with why, never dropped silently; a probe one side
+recorded as text only (a server that ignores `logprobs`) is compared on the greedy text, and
+the verdict names that side in `logprobs_missing` (such a pair is at best `close`).
+
 Pure: no I/O, no torch.
 """
 
@@ -63,6 +68,7 @@ class Divergence:
     gap_a: float | None  # top-1 minus top-2 log-probability in A at that step
     gap_b: float | None
     near_tie: bool
+    unit: str = "token"  # "character" where one side has text only (no log-probabilities)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +90,12 @@ class Verdict:
     divergences: int = 0
     env_changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     likely_causes: tuple[str, ...] = ()
+    # Probes not compared, each with why (one side skipped it, or only one side has it).
+    not_compared: tuple[tuple[str, str], ...] = ()
+    # The sides that recorded no log-probabilities (a server that ignores `logprobs`), as
+    # "B (transformers at http://...)": their probes were compared on the greedy text alone.
+    logprobs_missing: tuple[str, ...] = ()
+    text_only_probes: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -93,6 +105,7 @@ class Verdict:
         out = asdict(self)
         out["config_changes"] = {k: list(v) for k, v in self.config_changes.items()}
         out["env_changes"] = {k: list(v) for k, v in self.env_changes.items()}
+        out["not_compared"] = [list(x) for x in self.not_compared]
         return out
 
 
@@ -163,6 +176,18 @@ def _alts(step: Mapping[str, Any], by_id: bool) -> dict[Any, float]:
     return out
 
 
+def _named(step: Mapping[str, Any], other: Mapping[str, Any], by_id: bool) -> str:
+    """The step's token as text: a server that names tokens by id only (vLLM's
+    `token_id:N`) gets the text the other side's alternatives give that id, where they do."""
+    text = str(step.get("token"))
+    if by_id and text.startswith("token_id:"):
+        for alt in (*(other.get("top") or []), *(step.get("top") or [])):
+            if isinstance(alt, (list, tuple)) and len(alt) >= 3 and alt[2] == step.get("id") \
+                    and not str(alt[0]).startswith("token_id:"):
+                return str(alt[0])
+    return text
+
+
 def _gap(step: Mapping[str, Any]) -> float | None:
     lps = sorted(_alts(step, False).values(), reverse=True)
     return lps[0] - lps[1] if len(lps) >= 2 else None
@@ -189,14 +214,67 @@ ENV_CAUSES = (
 )
 
 
-def _compare_behaviour(a: Mapping[str, Any], b: Mapping[str, Any], tol: float) -> tuple[
-        list[float], list[Divergence], int]:
+def has_logprobs(probe: Mapping[str, Any]) -> bool:
+    """False for a probe recorded as text only (the server returned no log-probabilities)."""
+    return probe.get("logprobs") is not False
+
+
+def probe_text(probe: Mapping[str, Any]) -> str:
+    """The probe's answer as one decoded text: what the server returned, or the engine's
+    whole-sequence decode (older fingerprints: the steps' texts joined)."""
+    for key in ("decoded", "text"):
+        if isinstance(probe.get(key), str) and (key == "decoded" or not probe.get("steps")):
+            return str(probe[key])
+    return "".join(str(s.get("token")) for s in probe.get("steps") or [])
+
+
+def _text_divergence(pid: str, ta: str, tb: str) -> Divergence | None:
+    if ta == tb:
+        return None
+    i = next((k for k, (x, y) in enumerate(zip(ta, tb, strict=False)) if x != y),
+             min(len(ta), len(tb)))
+    return Divergence(pid, i, ta[:i][-200:], ta[i:i + 12] or "<end>", tb[i:i + 12] or "<end>",
+                      None, None, None, None, False, unit="character")
+
+
+@dataclass(slots=True)
+class _Compared:
+    diffs: list[float] = field(default_factory=list)
+    divs: list[Divergence] = field(default_factory=list)
+    steps: int = 0
+    not_compared: list[tuple[str, str]] = field(default_factory=list)
+    text_only: int = 0
+    compared: int = 0
+
+
+def _compare_behaviour(a: Mapping[str, Any], b: Mapping[str, Any], tol: float) -> _Compared:
     pa = {str(p.get("id")): p for p in a["behaviour"]["probes"] if isinstance(p, dict)}
     pb = {str(p.get("id")): p for p in b["behaviour"]["probes"] if isinstance(p, dict)}
-    diffs: list[float] = []
-    divs: list[Divergence] = []
+    out = _Compared()
+    diffs, divs = out.diffs, out.divs
     steps = 0
-    for pid in sorted(set(pa) & set(pb)):
+    for pid in sorted(set(pa) | set(pb)):
+        if pid not in pb or pid not in pa:
+            out.not_compared.append((pid, f"only {'A' if pid in pa else 'B'} has it"))
+            continue
+        skipped = [(side, str(p.get("skipped"))) for side, p in (("A", pa[pid]),
+                                                                 ("B", pb[pid]))
+                   if p.get("skipped")]
+        if skipped:
+            out.not_compared.append((pid, "; ".join(f"{side} skipped it: {why}"
+                                                    for side, why in skipped)))
+            continue
+        out.compared += 1
+        if not (has_logprobs(pa[pid]) and has_logprobs(pb[pid])):
+            # A side without log-probabilities: the greedy answers' texts, character by
+            # character (no near-tie test is possible without the probabilities).
+            out.text_only += 1
+            ta, tb = probe_text(pa[pid]), probe_text(pb[pid])
+            steps += max(len(pa[pid].get("steps") or []), len(pb[pid].get("steps") or []))
+            div = _text_divergence(pid, ta, tb)
+            if div is not None:
+                divs.append(div)
+            continue
         sa, sb = pa[pid].get("steps") or [], pb[pid].get("steps") or []
         # Token ids when both sides recorded them (the same tokenizer); else the token text
         # (an OpenAI-API server reports text): several byte tokens decode to the same text.
@@ -217,8 +295,8 @@ def _compare_behaviour(a: Mapping[str, Any], b: Mapping[str, Any], tol: float) -
                     and float(lb) - alt_b[ka] <= tol
                 )
                 context = "".join(str(s.get("token")) for s in sa[:i])
-                divs.append(Divergence(pid, i, context[-200:], str(x.get("token")),
-                                       str(y.get("token")),
+                divs.append(Divergence(pid, i, context[-200:], _named(x, y, by_id),
+                                       _named(y, x, by_id),
                                        float(la) if isinstance(la, (int, float)) else None,
                                        float(lb) if isinstance(lb, (int, float)) else None,
                                        _gap(x), _gap(y), bool(near)))
@@ -234,14 +312,22 @@ def _compare_behaviour(a: Mapping[str, Any], b: Mapping[str, Any], tol: float) -
             tb = str(sb[n].get("token")) if len(sb) > n else "<end>"
             context = "".join(str(s.get("token")) for s in longer[:n])
             divs.append(Divergence(pid, n, context[-200:], ta, tb, None, None, None, None, False))
-    return diffs, divs, steps
+    out.steps = steps
+    return out
+
+
+def _engine_of(doc: Mapping[str, Any]) -> str:
+    env = doc.get("env", {})
+    engine = str(env.get("engine") or "unknown engine")
+    return f"{engine} at {env['url']}" if env.get("url") else engine
 
 
 def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> Verdict:
     """One verdict for two validated fingerprints (A is the reference)."""
     tol = tolerance_for(a, b)
     env_changes = _diff_maps(a.get("env", {}), b.get("env", {}))
-    env_changes.pop("created", None)
+    for key in ("created", "requested_device"):  # what the CLI was asked; `device` is the fact
+        env_changes.pop(key, None)
     ta, tb = _tensors(a), _tensors(b)
     changed = tuple(sorted(k for k in set(ta) & set(tb) if ta[k] != tb[k]))
     missing = tuple(sorted(set(ta) - set(tb)))
@@ -277,22 +363,37 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> Verdict:
     if va != vb:
         return Verdict("incomparable", f"probe sets differ ({va} vs {vb}): record both with the "
                        "same version", False, tol, env_changes=env_changes)
-    diffs, divs, steps = _compare_behaviour(a, b, tol)
+    cmp = _compare_behaviour(a, b, tol)
+    diffs, divs, steps = cmp.diffs, cmp.divs, cmp.steps
     mx = max(diffs, default=0.0)
     p50, p99 = _percentile(diffs, 0.5), _percentile(diffs, 0.99)
     first = divs[0] if divs else None
     hard = [d for d in divs if not d.near_tie]
+    missing = tuple(f"{side} ({_engine_of(d)})" for side, d in (("A", a), ("B", b))
+                    if any(isinstance(p, dict) and not has_logprobs(p)
+                           for p in d["behaviour"]["probes"]))
     common = {"max_logprob_diff": mx if diffs else None, "logprob_diff_p50": p50,
               "logprob_diff_p99": p99, "steps_compared": steps, "first_divergence": first,
-              "divergences": len(divs), "env_changes": env_changes}
-    if not divs and mx == 0.0:
+              "divergences": len(divs), "env_changes": env_changes,
+              "not_compared": tuple(cmp.not_compared), "logprobs_missing": missing,
+              "text_only_probes": cmp.text_only}
+    left_out = (f"; {len(cmp.not_compared)} probe(s) not compared"
+                if cmp.not_compared else "")
+    if cmp.compared == 0:
+        return Verdict("incomparable", "no probe could be compared" + left_out, False, tol,
+                       **common)  # type: ignore[arg-type]
+    if not divs and mx == 0.0 and not cmp.text_only:
         return Verdict("identical", f"identical: same weights, same tokens and log-probabilities "
-                       f"over {steps} steps", True, tol, **common)  # type: ignore[arg-type]
+                       f"over {steps} steps{left_out}", True, tol,
+                       **common)  # type: ignore[arg-type]
     if not hard and mx <= tol:
         tie = f"; {len(divs)} divergence(s), all at near ties" if divs else ""
-        return Verdict("close", f"same weights, numerically close: largest log-probability "
-                       f"difference {mx:.3g} within the tolerance {tol:.3g}{tie}", True, tol,
-                       **common)  # type: ignore[arg-type]
+        text = (f"; {cmp.text_only} probe(s) on the greedy text only ({' and '.join(missing)} "
+                "recorded no log-probabilities): the same text") if cmp.text_only else ""
+        head = (f"largest log-probability difference {mx:.3g} within the tolerance {tol:.3g}"
+                if diffs else "no log-probabilities to compare")
+        return Verdict("close", f"same weights, numerically close: {head}{tie}{text}{left_out}",
+                       True, tol, **common)  # type: ignore[arg-type]
     causes = []
     for key, text in ENV_CAUSES:
         if key in env_changes:
@@ -301,10 +402,15 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> Verdict:
     if not causes:
         causes.append("nothing in the recorded environment differs: suspect the serving path "
                       "(chat template, sampling defaults) or a non-deterministic kernel")
-    where = (f"probe {first.probe!r} step {first.position}: {first.token_a!r} vs {first.token_b!r}"
-             if first else f"largest log-probability difference {mx:.3g} > {tol:.3g}")
-    return Verdict("diverged", f"diverged past the tolerance {tol:.3g} at {where}", False, tol,
-                   likely_causes=tuple(causes), **common)  # type: ignore[arg-type]
+    if first is not None and first.unit == "character":
+        causes.append(f"{' and '.join(missing)} recorded no log-probabilities: whether this "
+                      "is a near tie cannot be told; fingerprint that engine with log-"
+                      "probabilities to know")
+    where = (f"probe {first.probe!r} {first.unit} {first.position}: {first.token_a!r} vs "
+             f"{first.token_b!r}" if first
+             else f"largest log-probability difference {mx:.3g} > {tol:.3g}")
+    return Verdict("diverged", f"diverged past the tolerance {tol:.3g} at {where}{left_out}",
+                   False, tol, likely_causes=tuple(causes), **common)  # type: ignore[arg-type]
 
 
 def served_noise(run1: Sequence[Mapping[str, Any]], run2: Sequence[Mapping[str, Any]]) -> \
@@ -315,6 +421,8 @@ def served_noise(run1: Sequence[Mapping[str, Any]], run2: Sequence[Mapping[str, 
     0, e.g. batching with other requests)."""
     worst = 0.0
     for p, q in zip(run1, run2, strict=False):
+        if not (has_logprobs(p) and has_logprobs(q)) and probe_text(p) != probe_text(q):
+            return None
         for x, y in zip(p.get("steps") or [], q.get("steps") or [], strict=False):
             if x.get("token") != y.get("token"):
                 return None
@@ -331,12 +439,17 @@ def render_text(v: Verdict) -> list[str]:
         lines.append(f"log-probability difference: max {v.max_logprob_diff:.3g}, p50 "
                      f"{v.logprob_diff_p50:.3g}, p99 {v.logprob_diff_p99:.3g} over "
                      f"{v.steps_compared} steps (tolerance {v.tolerance:.3g})")
+    for side in v.logprobs_missing:
+        lines.append(f"log-probabilities: {side} has none; {v.text_only_probes} probe(s) "
+                     "compared on the greedy text only")
     d = v.first_divergence
     if d is not None:
-        lines.append(f"first divergence: probe {d.probe!r}, token {d.position}: "
+        lines.append(f"first divergence: probe {d.probe!r}, {d.unit} {d.position}: "
                      f"{d.token_a!r} vs {d.token_b!r}" + (" (a near tie)" if d.near_tie else ""))
         if d.context:
             lines.append(f"  after: ...{d.context[-80:]!r}")
+    for pid, why in v.not_compared:
+        lines.append(f"probe {pid!r} not compared: {why}")
     for name in v.changed_tensors[:20]:
         lines.append(f"changed tensor: {name}")
     for name in v.missing_tensors[:20]:

@@ -14,7 +14,8 @@ from console.core.session import Session
 ENGINE_ACTIONS = frozenset({
     "load", "load_anyway", "unload", "hard_unload", "abort", "pause", "resume", "gc",
     "empty_cache", "memory_report", "restart_engine", "pick", "raise_pause", "lower_pause",
-    "toggle_auto_resume", "stop_generation", "ping", "focus_prompt",
+    "toggle_auto_resume", "stop_generation", "ping", "focus_prompt", "fingerprint",
+    "compare_fingerprint",
 })
 DASHBOARD_ACTIONS = frozenset({"sort_processes", "reverse_sort", "toggle_zoom"})
 
@@ -38,6 +39,8 @@ HELP_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("+ / -", "raise / lower the VRAM pause level by 2 points"),
         ("T", "auto-resume on / off"),
         ("I", "ping the engine"),
+        ("V", "record a fingerprint of the loaded model (migration check)"),
+        ("C", "compare it with a saved one: the verdict card is in the Log tab"),
         ("i", "jump into the prompt (Model tab)"),
     )),
     ("dashboard (tab 1)", (
@@ -133,6 +136,10 @@ def refusal(action: str, session: Session, *, tab: str) -> str | None:
     if action == "restart_engine" and state != "dead":
         return ("X: the engine is running; X restarts it after it died" if session.alive
                 else "X: the engine has not died; it starts with the first load (L)")
+    if action == "fingerprint" and state != "loaded":
+        return ("V: no model is loaded (V records how the loaded model behaves)"
+                if state not in ("generating", "loading", "unloading")
+                else f"V: the engine is {state}; V records a loaded model once it is idle")
     if action == "stop_generation" and not session.generation.running:
         return "ctrl+s: nothing is generating (it stops a generation)"
     return None

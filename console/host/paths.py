@@ -24,6 +24,12 @@ def cache_dir() -> Path:
     return Path(env) if env else Path(platformdirs.user_cache_dir(APP_NAME))
 
 
+def data_dir() -> Path:
+    """What the console records for the user to keep (fingerprints)."""
+    env = os.environ.get("AUTOGLM_CONSOLE_DATA_DIR")
+    return Path(env) if env else Path(platformdirs.user_data_dir(APP_NAME))
+
+
 def log_dir() -> Path:
     env = os.environ.get("AUTOGLM_CONSOLE_LOG_DIR")
     return Path(env) if env else Path(platformdirs.user_log_dir(APP_NAME))

@@ -70,8 +70,12 @@ def run_probe(model: Any, tok: Any, probe: Probe, top_k: int, torch: Any, *,
         })
     del out
     text = "".join(s["token"] for s in steps)
+    # The whole answer decoded at once, as a served engine returns it (bytes split over
+    # tokens join up; special tokens left out): what a server without log-probabilities
+    # is compared on.
+    decoded = str(tok.decode(ids[:len(steps)], skip_special_tokens=True))
     return {"id": probe.id, "prompt_tokens": n_prompt, "images": list(probe.images),
-            "steps": steps, "text": text}
+            "steps": steps, "text": text, "decoded": decoded}
 
 
 def noise_floor(run1: Sequence[dict[str, Any]], run2: Sequence[dict[str, Any]]) -> float:

@@ -167,6 +167,76 @@ def test_the_noise_floor_widens_the_tolerance() -> None:
     assert compare(_doc(STEPS, noise=0.005), _doc(d)).verdict == "close"  # 3 x noise covers it
 
 
+def _served(doc: dict[str, Any], texts: list[str] | None = None,
+            skip: dict[int, str] | None = None) -> dict[str, Any]:
+    """`doc` as a served engine would record it: text only (no log-probabilities) when
+    `texts` is given, and the probes in `skip` skipped with that reason."""
+    out = copy.deepcopy(doc)
+    out["env"].update(engine="transformers", url="http://127.0.0.1:8000")
+    for i, probe in enumerate(out["behaviour"]["probes"]):
+        if texts is not None:
+            probe.update(steps=[], text=texts[i], logprobs=False)
+        if skip and i in skip:
+            probe.update(steps=[], skipped=skip[i])
+    return out
+
+
+def _decoded(doc: dict[str, Any], texts: list[str]) -> dict[str, Any]:
+    for probe, text in zip(doc["behaviour"]["probes"], texts, strict=True):
+        probe["decoded"] = text
+    return doc
+
+
+TWO = [STEPS[0], [(3, -0.2, [(3, -0.2), (4, -1.0)])]]
+
+
+def test_a_side_without_logprobs_is_compared_on_the_greedy_text() -> None:
+    a = _decoded(_doc(TWO), ["Paris", "1, 2, 3"])
+    v = compare(a, _served(_doc(TWO), texts=["Paris", "1, 2, 3"]))
+    assert (v.verdict, v.equivalent, v.text_only_probes) == ("close", True, 2)
+    assert v.logprobs_missing == ("B (transformers at http://127.0.0.1:8000)",)
+    text = "\n".join(render_text(v))
+    assert "B (transformers at http://127.0.0.1:8000) has none" in text
+    assert "greedy text only" in v.summary
+    # Not called identical: without log-probabilities nothing says they are bit-equal.
+    v = compare(a, _served(_doc(TWO), texts=["Paris", "1, 2, 4"]))
+    assert v.verdict == "diverged" and v.first_divergence is not None
+    d = v.first_divergence
+    assert (d.probe, d.unit, d.position, d.token_a, d.token_b) == ("p1", "character", 6, "3",
+                                                                   "4")
+    assert any("no log-probabilities" in c for c in v.likely_causes)
+    # An older fingerprint without the whole decode: its step texts joined.
+    assert compare(_doc(TWO), _served(_doc(TWO), texts=["Paris", "x"])).verdict == "diverged"
+
+
+def test_a_skipped_probe_is_listed_as_not_compared_never_dropped() -> None:
+    why = "context too long for the server (maximum context length is 512 tokens)"
+    v = compare(_doc(TWO), _served(_doc(TWO), skip={1: why}))
+    assert v.verdict == "identical" and v.not_compared == (("p1", f"B skipped it: {why}"),)
+    assert "1 probe(s) not compared" in v.summary
+    assert f"probe 'p1' not compared: B skipped it: {why}" in render_text(v)
+    b = _doc(TWO)
+    b["behaviour"]["probes"].append({"id": "screen-tap", "steps": []})
+    v = compare(_doc(TWO), b)
+    assert v.not_compared == (("screen-tap", "only B has it"),)
+    v = compare(_doc(TWO), _served(_doc(TWO), skip={0: why, 1: why}))
+    assert (v.verdict, v.exit_code) == ("incomparable", 1)
+
+
+def test_served_steps_take_vllm_token_ids() -> None:
+    from console.commands.fingerprint import served_steps
+
+    choice = {"logprobs": {"content": [
+        {"token": "token_id:84", "logprob": -4.2, "top_logprobs": [
+            {"token": "token_id:84", "logprob": -4.2}, {"token": "token_id:51", "logprob": -4.5}]},
+        {"token": " the", "logprob": -1.0, "top_logprobs": [{"token": " the", "logprob": -1.0}]},
+    ]}}
+    steps = served_steps(choice)
+    assert steps[0] == {"token": "token_id:84", "id": 84, "logprob": -4.2,
+                        "top": [["token_id:84", -4.2, 84], ["token_id:51", -4.5, 51]]}
+    assert "id" not in steps[1] and steps[1]["top"] == [[" the", -1.0]]
+
+
 def test_not_a_fingerprint_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FingerprintError, match="schema"):
         validate({"schema": "other"}, "x.json")
