@@ -2,7 +2,7 @@
 
 `KEYS` is the one table of keys (`KeySpec` rows, console/core/keyspec.py): the app's own keys
 declared here, and the keys of the engine commands that declare one on their protocol class
-(`protocol.Ping.KEY`). The app makes its bindings and its command palette from it, the `?`
+(`protocol.Gc.KEY`). The app makes its bindings and its command palette from it, the `?`
 screen is `help_rows()`, grouped by where each key works. The engine strip and the footer show
 `state_keys(...)` (the keys that apply in this state); the app asks `refusal(action, ...)`
 before it acts and flashes the answer when a key cannot act here ("A: no load is running (A
@@ -130,7 +130,7 @@ DASHBOARD_ACTIONS = frozenset(spec.action for spec in KEYS if spec.scope == "das
 
 
 def command_for(action: str) -> protocol.AnyCommand:
-    """The command the key of `action` sends now (its fields made now: Ping's send time)."""
+    """The command the key of `action` sends now (its `fields` made now: a send time, ...)."""
     cls = KEYED_COMMANDS[action]
     fields = BY_ACTION[action].fields
     return protocol.new_command(cls, **(fields() if fields is not None else {}))

@@ -3,7 +3,7 @@
 A key is declared in one row, and everything the user sees of it is made from that row: the
 app's binding, the command palette's entry, the `?` screen's line and, when the key cannot act
 now, the one line that says why (console/core/keys.py). An engine command that a key sends as
-it is declares its row on its protocol class (`Ping.KEY`), next to its fields; the app sends it
+it is declares its row on its protocol class (`Gc.KEY`), next to its fields; the app sends it
 with one generic action, so adding such a command does not touch the app. No textual here.
 """
 
@@ -30,8 +30,8 @@ KEY_NAMES = {"?": "question_mark", "[": "left_square_bracket", "]": "right_squar
 
 @dataclass(frozen=True, slots=True)
 class KeySpec:
-    key: str  # as shown in the help, the palette and the footer: "I", "ctrl+s", "+", "Esc"
-    title: str  # the palette's title and the binding's description: "Ping engine"
+    key: str  # as shown in the help, the palette and the footer: "G", "ctrl+s", "+", "Esc"
+    title: str  # the palette's title and the binding's description: "Memory report"
     help: str  # the `?` line; rows of one group with the same line share it ("A / P / R")
     group: str = "engine"  # the `?` group it is listed in (keys.HELP_HEADINGS)
     palette: str | None = None  # the palette's line under the title; None: not in the palette
@@ -40,7 +40,7 @@ class KeySpec:
     scope: Scope = "engine"
     show: bool = False  # in a dialog's footer (the main screen's footer follows the state)
     help_keys: str | None = None  # the keys shown for a shared `?` line ("1 2 3 / [ ]")
-    # An engine command's fields, made when the key is pressed (Ping: the send time).
+    # An engine command's fields, made when the key is pressed (e.g. the send time).
     fields: Callable[[], Mapping[str, Any]] | None = None
 
     @property
