@@ -306,6 +306,12 @@ def test_protocol_garbage_is_answered_not_fatal(engine: EngineClient) -> None:
     errors = [engine.wait_for("error", timeout=30), engine.wait_for("error", timeout=30)]
     assert all(e["error_type"] == "BadCommand" for e in errors)
     assert "unknown command" in errors[0]["message"]
+    gc_id = engine.send(protocol.new_command(protocol.Gc))  # it still answers
+    assert engine.wait_for("gc", reply_to=gc_id, timeout=30)["collected"] >= 0
+
+
+def test_ping_echoes_the_send_time_and_the_session_keeps_the_round_trip(
+        engine: EngineClient) -> None:
     ping_id = engine.send(protocol.new_command(protocol.Ping, sent_ts=time.time()))
     pong = engine.wait_for("pong", reply_to=ping_id, timeout=30)
     assert isinstance(pong, protocol.Pong) and pong.sent_ts is not None
