@@ -41,7 +41,18 @@ from textual.widgets import Button, Checkbox, ContentSwitcher, Input
 from textual.worker import get_current_worker
 
 from console.core import protocol
-from console.core.keys import DASHBOARD_ACTIONS, ENGINE_ACTIONS, HELP_GROUPS, refusal, state_keys
+from console.core.keys import (
+    BY_ACTION,
+    DASHBOARD_ACTIONS,
+    ENGINE_ACTIONS,
+    KEYED_COMMANDS,
+    KEYS,
+    command_for,
+    help_rows,
+    refusal,
+    state_keys,
+)
+from console.core.keyspec import KEY_NAMES, KeySpec
 from console.core.levels import GUARD_RESOURCES, Levels
 from console.core.sample import History, Sample
 from console.core.session import (
@@ -119,43 +130,26 @@ REFUSAL_S = 3.0
 # The RSS sparkline in the engine strip: this many samples.
 STRIP_HISTORY = 8
 
-# (action, palette title, key, help) for the command palette: every action, with its key.
-PALETTE: tuple[tuple[str, str, str, str], ...] = (
-    ("load", "Load", "L", "load the selected model"),
-    ("load_anyway", "Load anyway", "F", "load although the estimate says it will not fit"),
-    ("abort", "Abort load", "A", "stop the running load"),
-    ("pause", "Pause load", "P", "pause the running load between tensors"),
-    ("resume", "Resume load", "R", "resume a paused load"),
-    ("unload", "Unload", "U", "free the model in the engine"),
-    ("hard_unload", "Hard unload", "H", "end the engine process: every byte returns"),
-    ("gc", "GC", "G", "collect garbage in the engine"),
-    ("empty_cache", "Empty CUDA cache", "E", "return cached CUDA blocks"),
-    ("memory_report", "Memory report", "M", "the allocator's figures now"),
-    ("restart_engine", "Restart engine", "X", "start a fresh engine after it died"),
-    ("pick", "Pick model", "O", "choose a model from the HF cache"),
-    ("focus_prompt", "Prompt", "i", "jump into the prompt"),
-    ("stop_generation", "Stop generation", "ctrl+s", "stop the running generation"),
-    ("raise_pause", "Raise VRAM pause level", "+", "the guard pauses later (2 points)"),
-    ("lower_pause", "Lower VRAM pause level", "-", "the guard pauses sooner (2 points)"),
-    ("toggle_auto_resume", "Toggle auto-resume", "T", "resume by itself once memory frees"),
-    ("toggle_preflight", "Pre-flight report", "W", "show or fold the pre-flight report"),
-    ("ping", "Ping engine", "I", "round trip to the engine"),
-    ("fingerprint", "Record a fingerprint", "V", "how the loaded model behaves (migration check)"),
-    ("compare_fingerprint", "Compare fingerprints", "C",
-     "the one recorded here with a saved one: a verdict card"),
-    ("show_tab('dashboard')", "Dashboard tab", "1", "GPUs, host, processes"),
-    ("show_tab('model')", "Model tab", "2", "model, load, prompt"),
-    ("show_tab('log')", "Log tab", "3", "the engine's log and cause cards"),
-    ("doctor", "Doctor", "D", "check the machine"),
-    ("bundle", "Diagnostic bundle", "B", "write a bundle to share"),
-    ("help", "Help", "?", "every key, by where it works"),
-    ("quit", "Quit", "q", "quit (asks once with a model loaded)"),
-)
-
 TABS = (("dashboard", "Dashboard"), ("model", "Model"), ("log", "Log"))
-# A key as shown -> its name for `simulate_key` (a click on the footer presses it).
-FOOTER_KEY_NAMES = {"Enter": "enter", "Esc": "escape", "?": "question_mark", "/": "slash",
-                    "+": "plus", "-": "minus"}
+
+
+def action_of(spec: KeySpec) -> str:
+    """The app action a key runs: an engine command's key runs `command('<name>')` (one
+    generic action sends every keyed command), any other key its own action."""
+    return f"command({spec.action!r})" if spec.action in KEYED_COMMANDS else spec.action
+
+
+def bindings() -> list[BindingType]:
+    """The app's bindings, one per key of `console.core.keys.KEYS` that the app runs."""
+    made: list[BindingType] = []
+    for spec in KEYS:
+        if spec.scope == "widget":
+            continue
+        slug = "_".join("".join(c if c.isalnum() else " " for c in spec.title).lower().split())
+        made.append(Binding(spec.key_name, action_of(spec), spec.title, show=spec.show,
+                            key_display=spec.key if spec.key != spec.key_name else None,
+                            id=f"{spec.scope}.{slug}"))
+    return made
 
 
 class Sampler(Protocol):
@@ -187,50 +181,8 @@ class ConsoleApp(App[int]):
     TITLE = "autoglm-console"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012 (Textual's API)
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "request_quit", "Quit", id="app.quit"),
-        Binding("i", "focus_prompt", "Prompt", show=False, id="model.focus_prompt"),
-        Binding("W", "toggle_preflight", "Pre-flight report", show=False,
-                id="model.preflight"),
-        Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
-        Binding("1", "show_tab('dashboard')", "Dashboard tab", show=False, id="app.tab.dashboard"),
-        Binding("2", "show_tab('model')", "Model tab", show=False, id="app.tab.model"),
-        Binding("3", "show_tab('log')", "Log tab", show=False, id="app.tab.log"),
-        Binding("right_square_bracket", "next_tab(1)", "Next tab", show=False, id="app.tab.next"),
-        Binding("left_square_bracket", "next_tab(-1)", "Previous tab", show=False,
-                id="app.tab.previous"),
-        Binding("s", "sort_processes", "Sort", id="dashboard.sort"),
-        Binding("S", "reverse_sort", "Reverse sort", show=False, id="dashboard.reverse_sort"),
-        Binding("z", "toggle_zoom", "Zoom", id="dashboard.zoom"),
-        Binding("L", "load", "Load", id="model.load"),
-        Binding("F", "load_anyway", "Load anyway (asks)", show=False, id="model.load_anyway"),
-        Binding("U", "unload", "Unload", id="model.unload"),
-        Binding("H", "hard_unload", "Hard unload (asks)", show=False, id="model.hard_unload"),
-        Binding("A", "abort", "Abort load", show=False, id="model.abort"),
-        Binding("P", "pause", "Pause load", show=False, id="model.pause"),
-        Binding("R", "resume", "Resume load", show=False, id="model.resume"),
-        Binding("G", "gc", "GC", id="model.gc"),
-        Binding("E", "empty_cache", "Empty cache", show=False, id="model.empty_cache"),
-        Binding("M", "memory_report", "Memory report", show=False, id="model.memory_report"),
-        Binding("X", "restart_engine", "Restart engine", show=False, id="model.restart"),
-        Binding("O", "pick", "Pick model", id="model.pick"),
-        Binding("plus", "raise_pause", "Raise VRAM pause +2", key_display="+", show=False,
-                id="guard.raise_pause"),
-        Binding("minus", "lower_pause", "Lower VRAM pause -2", key_display="-", show=False,
-                id="guard.lower_pause"),
-        Binding("T", "toggle_auto_resume", "Toggle auto-resume", show=False,
-                id="guard.auto_resume"),
-        Binding("ctrl+s", "stop_generation", "Stop generation", show=False,
-                id="model.stop_generation"),
-        Binding("escape", "blur", "Leave the text field", show=False, id="app.blur"),
-        Binding("I", "ping", "Ping the engine", show=False, id="model.ping"),
-        Binding("D", "doctor", "Doctor", show=False, id="app.doctor"),
-        Binding("B", "bundle", "Bundle", show=False, id="app.bundle"),
-        Binding("f", "open_log_file", "Follow a log file", show=False, id="log.open_file"),
-        Binding("V", "fingerprint", "Record a fingerprint", show=False, id="model.fingerprint"),
-        Binding("C", "compare_fingerprint", "Compare fingerprints", show=False,
-                id="model.compare_fingerprint"),
-    ]
+    # Every key, from the one table (console/core/keys.py); engine commands declare theirs.
+    BINDINGS: ClassVar[list[BindingType]] = bindings()
 
     # repaint=False: an App reactive would otherwise repaint the whole screen on every tick;
     # the widgets that change refresh themselves.
@@ -575,7 +527,7 @@ class ConsoleApp(App[int]):
     # -- actions ------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in DASHBOARD_ACTIONS or action in ENGINE_ACTIONS:
+        if action == "command" or action in DASHBOARD_ACTIONS or action in ENGINE_ACTIONS:
             # Engine keys work from every tab; a key that cannot act says why (`refused`).
             # Not under a dialog or the help screen.
             return self.screen is self.screen_stack[0]
@@ -624,8 +576,10 @@ class ConsoleApp(App[int]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Any:
         """The command palette: every action with its key (typing "load" finds Load)."""
-        for action, title, key, what in PALETTE:
-            yield SystemCommand(f"{title} ({key})", what, self._palette_callback(action))
+        for spec in KEYS:
+            if spec.palette is not None:
+                yield SystemCommand(f"{spec.title} ({spec.key})", spec.palette,
+                                    self._palette_callback(action_of(spec)))
         yield from super().get_system_commands(screen)
 
     def _palette_callback(self, action: str) -> Callable[[], Any]:
@@ -639,7 +593,7 @@ class ConsoleApp(App[int]):
         if self.screen is not self.screen_stack[0]:
             return None
         in_prompt = isinstance(self.focused, Input) and self.focused.id == "prompt"
-        keys = [(FOOTER_KEY_NAMES.get(k, k), k, what)
+        keys = [(KEY_NAMES.get(k, k), k, what)
                 for k, what in state_keys(self.session, in_prompt=in_prompt)]
         if in_prompt:
             return keys
@@ -691,11 +645,7 @@ class ConsoleApp(App[int]):
     def help_rows(self) -> list[tuple[str, str]]:
         """(keys, description) grouped by where they work: a group's heading is a row with
         an empty description."""
-        rows: list[tuple[str, str]] = []
-        for heading, keys in HELP_GROUPS:
-            rows.append((heading, ""))
-            rows.extend(keys)
-        return rows
+        return help_rows()
 
     # -- the engine ---------------------------------------------------------------------
 
@@ -1140,44 +1090,16 @@ class ConsoleApp(App[int]):
         if self.engine is not None:
             self.engine.kill()  # blocks up to the grace period: off the UI thread
 
-    def action_abort(self) -> None:
-        if self.refused("abort"):
-            return
-        self._send("Abort", protocol.new_command(protocol.Abort))
-
-    def action_pause(self) -> None:
-        if self.refused("pause"):
-            return
-        self._send("Pause", protocol.new_command(protocol.Pause))
-
-    def action_resume(self) -> None:
-        if self.refused("resume"):
-            return
-        self._send("Resume", protocol.new_command(protocol.Resume))
-
     def _resume_forced(self, yes: bool | None) -> None:
         if yes:
             self._send("Resume", protocol.new_command(protocol.Resume, force=True))
 
-    def action_gc(self) -> None:
-        if self.refused("gc"):
+    def action_command(self, name: str) -> None:
+        """The key of an engine command (`KEY` on its protocol class): one line says why when
+        it cannot act now, else the command is sent (its fields made now)."""
+        if self.refused(name):
             return
-        self._send("GC", protocol.new_command(protocol.Gc))
-
-    def action_empty_cache(self) -> None:
-        if self.refused("empty_cache"):
-            return
-        self._send("Empty cache", protocol.new_command(protocol.EmptyCache))
-
-    def action_memory_report(self) -> None:
-        if self.refused("memory_report"):
-            return
-        self._send("Memory report", protocol.new_command(protocol.MemoryReportCmd))
-
-    def action_stop_generation(self) -> None:
-        if self.refused("stop_generation"):
-            return
-        self._send("Stop", protocol.new_command(protocol.StopGeneration))
+        self._send(BY_ACTION[name].title, command_for(name))
 
     def action_restart_engine(self) -> None:
         if self.refused("restart_engine") or (self.engine is not None and self.engine.alive):
@@ -1185,12 +1107,6 @@ class ConsoleApp(App[int]):
         self.ensure_engine()
         self.fold(Notice("engine restarted"))
         self.refresh_bindings()
-
-    def action_ping(self) -> None:
-        """Round trip to the engine; the model view shows its time."""
-        if self.refused("ping"):
-            return
-        self._send("Ping", protocol.new_command(protocol.Ping, sent_ts=time.time()))
 
     def action_raise_pause(self) -> None:
         vram = self.session.levels["vram"]
@@ -1234,7 +1150,9 @@ class ConsoleApp(App[int]):
         button_id = event.button.id or ""
         if button_id.startswith("btn-"):
             event.stop()
-            await self.run_action(button_id.removeprefix("btn-"))
+            name = button_id.removeprefix("btn-")
+            spec = BY_ACTION.get(name)
+            await self.run_action(action_of(spec) if spec is not None else name)
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         if event.checkbox.id != "trust" or not event.value:

@@ -14,7 +14,7 @@ progress-bar updates collapse onto one line) go to the pane and to the diagnosis
 (the engine's death: `returncode`, `signal`, `expected`) is shown and closes the diagnosis
 with the exit facts, so a death without a traceback (SIGKILL under memory pressure) gets a
 card too; `error`, `log`, `state`, `hello`, `loaded`, `unloaded`, `generated` become console
-events; `progress`, `token` and `pong` are left to the panels that show them.
+events; the others (`progress`, `token`, ...) are left to the panels that show them.
 `post_engine_message` is the same, callable from any thread (lines are handled in batches).
 `engine_exited(returncode, signal=..., expected=..., pid=...)` and `add_engine_output(text,
 cr=...)` are the same steps one at a time; `add_event(text, level)` shows one of the console's

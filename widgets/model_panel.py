@@ -6,10 +6,9 @@ engine's live memory, allocator row and guard are the engine box's (widgets/engi
 
 The panel keeps no engine state: the app calls `show_session(session)` (on the UI thread)
 whenever its `session` (console/core/session.py) changes, and the panel renders every engine
-line from it: state, progress, pre-flight, result, estimate vs actual, allocator, guard, the
-engine's end, the last ping's round-trip time. The buttons carry the ids of the app's actions
-(`btn-<action>`); the app maps a press to the same action as the key, so buttons and keys do
-one thing.
+line it shows from it: state, progress, pre-flight, result, estimate vs actual. The buttons
+carry the ids of the app's actions (`btn-<action>`); the app maps a press to the same action
+as the key, so buttons and keys do one thing.
 """
 
 from __future__ import annotations

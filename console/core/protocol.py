@@ -30,6 +30,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeAlias
 
+from console.core.keyspec import KeySpec
+
 PROTOCOL_VERSION = 1
 
 # Engine states, as carried by the `state` event.
@@ -83,9 +85,18 @@ class _Message(Mapping[str, Any]):
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Command(_Message):
-    """A command; `id` is what the events answering it carry."""
+    """A command; `id` is what the events answering it carry. `KEY`: the console's key that
+    sends it as it is (console/core/keys.py makes its binding, palette entry, `?` line and
+    refusal from it; the app sends it with one generic action); None: no key of its own."""
+
+    KEY: ClassVar[KeySpec | None] = None
 
     id: int = 0
+
+
+# `?` lines that several commands' keys share (one line: "A / P / R").
+_LOAD_KEYS = "abort / pause / resume a running load"
+_MEMORY_KEYS = "gc / empty the CUDA cache / memory report (engine running)"
 
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
@@ -126,16 +137,25 @@ class Unload(Command):
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Gc(Command):
     NAME: ClassVar[str] = "gc"
+    KEY: ClassVar[KeySpec | None] = KeySpec(
+        "G", "GC", _MEMORY_KEYS, palette="collect garbage in the engine", needs="running",
+        show=True)
 
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class EmptyCache(Command):
     NAME: ClassVar[str] = "empty_cache"
+    KEY: ClassVar[KeySpec | None] = KeySpec(
+        "E", "Empty CUDA cache", _MEMORY_KEYS, palette="return cached CUDA blocks",
+        needs="running")
 
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class MemoryReportCmd(Command):
     NAME: ClassVar[str] = "memory_report"
+    KEY: ClassVar[KeySpec | None] = KeySpec(
+        "M", "Memory report", _MEMORY_KEYS, palette="the allocator's figures now",
+        needs="running")
 
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
@@ -159,6 +179,9 @@ class Generate(Command):
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class StopGeneration(Command):
     NAME: ClassVar[str] = "stop_generation"
+    KEY: ClassVar[KeySpec | None] = KeySpec(
+        "ctrl+s", "Stop generation", "stop the generation", group="prompt",
+        palette="stop the running generation", needs="generating")
 
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
@@ -169,6 +192,9 @@ class Shutdown(Command):
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Ping(Command):
     NAME: ClassVar[str] = "ping"
+    KEY: ClassVar[KeySpec | None] = KeySpec(
+        "I", "Ping engine", "ping the engine", palette="round trip to the engine",
+        needs="running", fields=lambda: {"sent_ts": time.time()})
     OPTIONAL: ClassVar[Spec] = {"sent_ts": _OPT_NUM}
     sent_ts: float | None = None  # the sender's clock; `pong` echoes it (round-trip time)
 
@@ -176,11 +202,16 @@ class Ping(Command):
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Pause(Command):
     NAME: ClassVar[str] = "pause"
+    KEY: ClassVar[KeySpec | None] = KeySpec(
+        "P", "Pause load", _LOAD_KEYS, palette="pause the running load between tensors",
+        needs="loading")
 
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Resume(Command):
     NAME: ClassVar[str] = "resume"
+    KEY: ClassVar[KeySpec | None] = KeySpec(
+        "R", "Resume load", _LOAD_KEYS, palette="resume a paused load", needs="loading")
     OPTIONAL: ClassVar[Spec] = {"force": (bool,)}
     force: bool = False
 
@@ -188,6 +219,8 @@ class Resume(Command):
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Abort(Command):
     NAME: ClassVar[str] = "abort"
+    KEY: ClassVar[KeySpec | None] = KeySpec(
+        "A", "Abort load", _LOAD_KEYS, palette="stop the running load", needs="loading")
 
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
@@ -227,9 +260,10 @@ AnyCommand: TypeAlias = (
     Load | Unload | Gc | EmptyCache | MemoryReportCmd | Generate | StopGeneration | Shutdown
     | Ping | Pause | Resume | Abort | SetThresholds | Fingerprint | Behaviour
 )
+# In this order the `?` screen and the palette list the commands' keys.
 COMMAND_TYPES: dict[str, type[Command]] = {cls.NAME: cls for cls in (
-    Load, Unload, Gc, EmptyCache, MemoryReportCmd, Generate, StopGeneration, Shutdown, Ping,
-    Pause, Resume, Abort, SetThresholds, Fingerprint, Behaviour)}
+    Load, Unload, Abort, Pause, Resume, Gc, EmptyCache, MemoryReportCmd, Generate,
+    StopGeneration, Shutdown, SetThresholds, Fingerprint, Behaviour, Ping)}
 
 # ------------------------------------------------------------------------------------ events
 

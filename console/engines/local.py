@@ -372,10 +372,6 @@ class LocalEngine(Engine):
             fields["input_ids"] = list(input_ids)
         return self._command(protocol.Fingerprint, **fields)
 
-    def ping(self) -> int:
-        """`pong` answers, echoing the send time: the session keeps the round-trip time."""
-        return self._command(protocol.Ping, sent_ts=time.time())
-
     # ------------------------------------------------------------------ ending
     def _join_waiter(self, timeout: float) -> None:
         if self._threads:

@@ -306,7 +306,14 @@ def test_protocol_garbage_is_answered_not_fatal(engine: EngineClient) -> None:
     errors = [engine.wait_for("error", timeout=30), engine.wait_for("error", timeout=30)]
     assert all(e["error_type"] == "BadCommand" for e in errors)
     assert "unknown command" in errors[0]["message"]
-    pong = engine.wait_for("pong", reply_to=engine.ping(), timeout=30)
+    gc_id = engine.send(protocol.new_command(protocol.Gc))  # it still answers
+    assert engine.wait_for("gc", reply_to=gc_id, timeout=30)["collected"] >= 0
+
+
+def test_ping_echoes_the_send_time_and_the_session_keeps_the_round_trip(
+        engine: EngineClient) -> None:
+    ping_id = engine.send(protocol.new_command(protocol.Ping, sent_ts=time.time()))
+    pong = engine.wait_for("pong", reply_to=ping_id, timeout=30)
     assert isinstance(pong, protocol.Pong) and pong.sent_ts is not None
     # The session keeps the round trip: the pong's arrival minus the ping's send time.
     rtt = engine.session.ping_rtt_s

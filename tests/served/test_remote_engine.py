@@ -107,17 +107,22 @@ def test_commands_a_server_cannot_do_answer_unsupported(
     engine, folded = remote
     gc_id = engine.send(protocol.new_command(protocol.Gc))
     load_id = engine.send(protocol.new_command(protocol.Load, model="/elsewhere/model"))
-    ping_id = engine.send(protocol.new_command(protocol.Ping, sent_ts=time.time()))
     folded.wait(lambda: len([e for e in folded.of(protocol.Error)
                              if e.reply_to in (gc_id, load_id)]) == 2, 5, "errors")
     errors = {e.reply_to: e for e in folded.of(protocol.Error)}
     assert errors[gc_id].error_type == "Unsupported" and "'gc'" in errors[gc_id].message
     assert errors[load_id].error_type == "Unsupported"
     assert "/elsewhere/model" in errors[load_id].message
-    pong = next(e for e in folded.of(protocol.Pong) if e.reply_to == ping_id)
-    assert pong.state == "loaded"
     assert folded.session.result is not None and folded.session.result.level == "error"
     assert engine.alive
+
+
+def test_ping_answers_pong_with_the_state(remote: tuple[RemoteEngine, Folded]) -> None:
+    engine, folded = remote
+    ping_id = engine.send(protocol.new_command(protocol.Ping, sent_ts=time.time()))
+    folded.wait(lambda: any(e.reply_to == ping_id for e in folded.of(protocol.Pong)), 5, "pong")
+    pong = next(e for e in folded.of(protocol.Pong) if e.reply_to == ping_id)
+    assert pong.state == "loaded" and pong.sent_ts is not None
 
 
 def test_unload_stops_the_server_and_proves_the_memory_returned(
@@ -139,7 +144,7 @@ def test_unload_stops_the_server_and_proves_the_memory_returned(
     assert proof and "0 process(es) left" in proof[0] and "SIGINT" in proof[0]
     assert folded.session.engine == "stopped" and not engine.alive
     with pytest.raises(EngineDead):
-        engine.send(protocol.new_command(protocol.Ping))
+        engine.send(protocol.new_command(protocol.Gc))
 
 
 def test_a_server_that_dies_at_start_ends_unexpected_with_its_lines(tmp_path: Path) -> None:
