@@ -1073,6 +1073,7 @@ class ConsoleApp(App[int]):
             self.fold(Notice(f"Load: {exc}", "error"))
             return
         self.fold(LoadRequested(model, forced=force))
+        self.log_view.new_run()  # a new run: its hints are said once again
         self.log_view.add_event(f"load started: {model}" + (" (forced)" if force else ""))
         self.refresh_bindings()
 

@@ -293,6 +293,11 @@ class LogPane(ScrollView, can_focus=True):
         return tuple(self._entries)
 
     @property
+    def next_seq(self) -> int:
+        """The seq the next line will get."""
+        return self._next_seq
+
+    @property
     def visible_count(self) -> int:
         return len(self._visible) - self._dead
 
