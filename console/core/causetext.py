@@ -85,6 +85,8 @@ def telemetry_facts(context: DiagnosisContext | None, cause_id: str | None = Non
                else f"exit code {context.exit_code}")
         who = " (sent by the console)" if context.killed_by_console else ""
         lines.append(f"engine ended: {how}{who}")
+    if context.kernel_oom_line or context.kernel_log_note:
+        lines.append(context.kernel_oom_line or context.kernel_log_note or "")
     return lines
 
 
