@@ -15,12 +15,14 @@ from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.content import Content
+from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
 from console.core.causetext import ErrorRecord, format_record, without_fixes
 from console.core.termsafe import safe
+from widgets.wrapped import wrap_content
 
 MAX_EVIDENCE_SHOWN = 6
 MAX_FACTS_SHOWN = 12
@@ -88,6 +90,15 @@ class CauseCard(Widget, can_focus=True):
         return format_record(self.record)
 
     def render(self) -> Content:
+        # Wrapped lines keep their indentation: evidence under "│ ", a fix under "  • ".
+        width = self.content_region.width
+        return wrap_content(self.content(), width) if width else self.content()
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return wrap_content(self.content(), width).plain.count("\n") + 1
+
+    def content(self) -> Content:
+        """The card's text, unwrapped."""
         error = self.record.error
         top = self.record.top
         parts: list[str | tuple[str, str]] = []
