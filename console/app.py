@@ -86,6 +86,7 @@ from widgets.tab_strip import TabStrip
 
 if TYPE_CHECKING:  # imported when a served engine is selected (startup time)
     from console.core.serving import ServeSpec
+    from console.host.kernellog import KernelOom  # read when the engine dies by SIGKILL
 
 # How long run_app waits for the sampler thread after the UI has gone (a driver call that
 # never returns must not keep the process alive).
@@ -290,7 +291,7 @@ class ConsoleApp(App[int]):
         self.prestart = prestart
         self._oom_before: dict[str, int] = {}  # the kernel's OOM-kill counters at engine start
         self.oom_kill_evidence: str | None = None
-        self.kernel_oom: oomkill.KernelOom | None = None  # read when the engine dies by SIGKILL
+        self.kernel_oom: KernelOom | None = None  # read when the engine dies by SIGKILL
         self._checked_dtype = "auto"  # the dtype the last pre-flight ran with
         self._quit_armed_until = 0.0
 
@@ -850,7 +851,9 @@ class ConsoleApp(App[int]):
             # Read before the log diagnoses the death: its context carries the evidence.
             self.oom_kill_evidence = oomkill.evidence(self._oom_before, oomkill.counts())
             if event.signal == "SIGKILL":  # the kernel log names the process it OOM-killed
-                self.kernel_oom = oomkill.kernel_oom(event.pid or self.session.pid)
+                from console.host import kernellog  # only now: nothing of it at startup
+
+                self.kernel_oom = kernellog.kernel_oom(event.pid or self.session.pid)
                 self.log_view.add_event(self.kernel_oom.note,
                                         "error" if self.kernel_oom.line else "info")
         self.log_view.handle_engine_message(event)

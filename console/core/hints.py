@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 __all__ = ["HintLedger", "contains_hint", "drop_hint", "fixes_once", "normalize", "with_hint"]
 
@@ -93,15 +92,15 @@ def fixes_once(items: Sequence[tuple[str, str]]) -> list[str]:
     return lines
 
 
-@dataclass
 class HintLedger:
     """The hints known in one run and how often each was meant to be shown. `learn` the hints
     as they arrive (an error event's `hint`, the pre-flight findings' fixes); pass every text
     about to be shown through `once`: a hint already shown is cut out of it. `new_run()`
-    forgets them all (a new load)."""
+    forgets them all (a new load). (A plain class: the app imports it at startup.)"""
 
-    known: dict[str, str] = field(default_factory=dict)  # normalized -> as given
-    shown: dict[str, int] = field(default_factory=dict)  # normalized -> times met in texts
+    def __init__(self) -> None:
+        self.known: dict[str, str] = {}  # normalized -> as given
+        self.shown: dict[str, int] = {}  # normalized -> times met in texts
 
     def new_run(self) -> None:
         self.known.clear()

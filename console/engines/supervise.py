@@ -184,7 +184,9 @@ class ProcessWatch:
         """A SIGKILL: what the kernel log says of the process (its OOM-kill line or why not)."""
         if code not in (-signal.SIGKILL, 128 + signal.SIGKILL) or self.killed_by_console:
             return {}
-        kernel = oomkill.kernel_oom(self.group.pid if self.group is not None else None)
+        from console.host import kernellog
+
+        kernel = kernellog.kernel_oom(self.group.pid if self.group is not None else None)
         return {"kernel_oom_line": kernel.line, "kernel_log_note": kernel.note}
 
     def _report(self, found: Sequence[DiagnosedError]) -> None:

@@ -2,7 +2,7 @@
 evidence of host_oom, quoted on the card; a kernel log that cannot be read is said so.
 
 The kernel log is a real file in /dev/kmsg's record format, read by the real reader
-(console/host/oomkill.read_kernel_log) in place of /dev/kmsg; the engine is the replaying
+(console/host/kernellog.read_kernel_log) in place of /dev/kmsg; the engine is the replaying
 client (its PID is 4242), which dies by SIGKILL with RAM at 5%."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from console.host import oomkill
+from console.host import kernellog
 from tests.ui.conftest import wait_until
 from tests.ui.test_engine_states import LOADING, line, progress
 from tests.ui.test_one_screen import replay
@@ -32,8 +32,8 @@ QUOTE = "kernel log: Out of memory: Killed process 4242 (python) total-vm:314572
 def kernel_log(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """The kernel log the console reads: a file in /dev/kmsg's format; no dmesg/journalctl."""
     kmsg = tmp_path / "kmsg"
-    monkeypatch.setattr(oomkill, "KMSG", kmsg)
-    monkeypatch.setattr(oomkill, "KERNEL_LOG_COMMANDS", ())
+    monkeypatch.setattr(kernellog, "KMSG", kmsg)
+    monkeypatch.setattr(kernellog, "KERNEL_LOG_COMMANDS", ())
     return kmsg
 
 
@@ -84,7 +84,7 @@ async def test_no_line_for_the_engine_stays_a_signal_from_outside(kernel_log: Pa
 
 async def test_an_unreadable_kernel_log_is_said_not_kept_silent(kernel_log: Path) -> None:
     # (root reads a file whatever its mode: a path that is not there is unreadable for all)
-    oomkill.KMSG = kernel_log.parent / "no-kmsg"  # restored by the fixture's monkeypatch
+    kernellog.KMSG = kernel_log.parent / "no-kmsg"  # restored by the fixture's monkeypatch
     result, _, lines = await sigkilled(kernel_log, card=False)
     assert "killed by a signal from outside (SIGKILL); kernel log not readable" in result
     assert any(f.startswith("kernel log not readable (") and "no-kmsg" in f for f in lines)
@@ -96,7 +96,7 @@ async def test_an_unreadable_kernel_log_is_in_the_evidence_of_a_host_oom(
     readable (the fact a reader looks for next)."""
     from tests.ui.fakes import cpu_only_sequence
 
-    oomkill.KMSG = kernel_log.parent / "no-kmsg"
+    kernellog.KMSG = kernel_log.parent / "no-kmsg"
     full = [replace(s, host=replace(s.host, ram_available_bytes=(s.host.ram_total_bytes or 0)
                                     // 40)) for s in cpu_only_sequence()]
     app, engines, _ = replay({"load": [LOADING, progress(1)]}, samples=full)

@@ -109,7 +109,7 @@ def test_the_quote_is_terminal_safe_and_short() -> None:
     assert "\x1b" not in found.message and len(found.message) <= 220
 
 
-# -- reading it (console/host/oomkill.py) and what the diagnosis makes of it ----------------
+# -- reading it (console/host/kernellog.py) and what the diagnosis makes of it ----------------
 
 KMSG_RECORDS = (
     "6,2741,5123456789,-;oom-kill:constraint=CONSTRAINT_NONE,task=python,pid=4242,uid=0\n"
@@ -120,48 +120,48 @@ KMSG_RECORDS = (
 
 
 def test_the_reader_reads_kmsg_records_and_finds_the_line(tmp_path: Path) -> None:
-    from console.host import oomkill
+    from console.host import kernellog
 
     kmsg = tmp_path / "kmsg"
     kmsg.write_text(KMSG_RECORDS)
-    log = oomkill.read_kernel_log(kmsg, commands=())
+    log = kernellog.read_kernel_log(kmsg, commands=())
     assert log.source == str(kmsg) and log.lines is not None and len(log.lines) == 3
-    found = oomkill.kernel_oom(PID, log)
+    found = kernellog.kernel_oom(PID, log)
     assert found.line is not None and found.line.startswith(
         "kernel log: Out of memory: Killed process 4242 (python)")
-    other = oomkill.kernel_oom(999, log)
+    other = kernellog.kernel_oom(999, log)
     assert other.line is None and other.note == f"kernel log ({kmsg}): no OOM kill of PID 999"
 
 
 def test_the_reader_falls_back_to_commands_then_says_why_it_could_not(tmp_path: Path) -> None:
-    from console.host import oomkill
+    from console.host import kernellog
 
     printer = tmp_path / "fake-dmesg"
     printer.write_text("#!/bin/sh\nprintf '[ 2.0] Out of memory: Killed process 4242 (python) "
                        "total-vm:9kB, anon-rss:8kB\\n'\n")
     printer.chmod(0o755)
     missing = tmp_path / "no-kmsg"
-    log = oomkill.read_kernel_log(missing, commands=[("dmesg", (str(printer),))])
+    log = kernellog.read_kernel_log(missing, commands=[("dmesg", (str(printer),))])
     assert log.source == "dmesg" and log.problems[0].startswith(f"{missing}: ")
-    assert oomkill.kernel_oom(PID, log).line is not None
+    assert kernellog.kernel_oom(PID, log).line is not None
     failing = [("dmesg", ("false",)), ("journalctl -k", (str(tmp_path / "not-installed"),))]
-    none = oomkill.read_kernel_log(missing, commands=failing)
+    none = kernellog.read_kernel_log(missing, commands=failing)
     assert none.lines is None
-    note = oomkill.kernel_oom(PID, none).note
+    note = kernellog.kernel_oom(PID, none).note
     assert note.startswith("kernel log not readable (")
     assert "dmesg: exit status 1" in note and "journalctl -k: not installed" in note
 
 
 def test_this_machines_kernel_log_reads_or_says_why() -> None:
     """The real readers on this machine: lines, or a reason for each reader."""
-    from console.host import oomkill
+    from console.host import kernellog
 
-    log = oomkill.read_kernel_log()
+    log = kernellog.read_kernel_log()
     if log.lines is None:
-        assert len(log.problems) == 1 + len(oomkill.KERNEL_LOG_COMMANDS)
+        assert len(log.problems) == 1 + len(kernellog.KERNEL_LOG_COMMANDS)
     else:
-        assert log.source in (str(oomkill.KMSG), "dmesg", "journalctl -k")
-    assert oomkill.kernel_oom(None, log).line is None
+        assert log.source in (str(kernellog.KMSG), "dmesg", "journalctl -k")
+    assert kernellog.kernel_oom(None, log).line is None
 
 
 def test_the_kernels_line_is_the_strongest_host_oom_evidence() -> None:

@@ -69,7 +69,7 @@ class DiagnosisContext:
     # The kernel log's line naming the engine's PID as OOM-killed, quoted ("kernel log: Out of
     # memory: Killed process 4242 (python) ..."): the strongest evidence there is. When there
     # is none, `kernel_log_note` says why ("kernel log not readable (...)", "no OOM kill of
-    # PID n"), so the card says it instead of nothing. console/host/oomkill.kernel_oom.
+    # PID n"), so the card says it instead of nothing. console/host/kernellog.kernel_oom.
     kernel_oom_line: str | None = None
     kernel_log_note: str | None = None
 
