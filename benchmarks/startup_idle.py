@@ -1,6 +1,7 @@
 """Startup and idle cost of the dashboard, measured on the installed `autoglm-console`.
 
     python benchmarks/startup_idle.py [--runs 10] [--idle-seconds 60] [--size 160x48]
+        [--console-arg=--no-prestart] [--no-h100]
 
 1. First frame: the console is started in a pseudo-terminal, exactly as a user's terminal
    runs it; the clock runs from just before the process is spawned until the last line of the
@@ -153,14 +154,14 @@ def base_env(**extra: str) -> dict[str, str]:
 RECORDING_VAR = "AUTOGLM_CONSOLE_NVML_RECORDING"
 
 
-def first_frames(console: str, runs: int, size: tuple[int, int]
+def first_frames(console: list[str], runs: int, size: tuple[int, int]
                  ) -> tuple[list[float], list[float], bool]:
     """Wall seconds to the first frame, the console's CPU seconds by then, libtorch mapped?"""
     times: list[float] = []
     cpu_times: list[float] = []
     torch_mapped = False
     for _ in range(runs):
-        term = Terminal([console], size, base_env())
+        term = Terminal(console, size, base_env())
         term.start()
         times.append(term.wait_first_frame())
         if term.frame_cpu_s is not None:
@@ -172,9 +173,10 @@ def first_frames(console: str, runs: int, size: tuple[int, int]
     return times, cpu_times, torch_mapped
 
 
-def imported_modules(console: str, size: tuple[int, int]) -> tuple[set[str], list[tuple[int, str]]]:
+def imported_modules(console: list[str], size: tuple[int, int]
+                     ) -> tuple[set[str], list[tuple[int, str]]]:
     """Every module the console imports up to its first frame, and the slowest (µs, name)."""
-    term = Terminal([console], size, base_env(PYTHONPROFILEIMPORTTIME="1"))
+    term = Terminal(console, size, base_env(PYTHONPROFILEIMPORTTIME="1"))
     term.start()
     term.wait_first_frame()
     term.quit()
@@ -201,9 +203,9 @@ class Idle:
     rss_end_mb: float
 
 
-def idle(console: str, seconds: float, size: tuple[int, int], recording: Path | None) -> Idle:
+def idle(console: list[str], seconds: float, size: tuple[int, int], recording: Path | None) -> Idle:
     env = base_env(**({RECORDING_VAR: str(recording)} if recording else {}))
-    term = Terminal([console], size, env)
+    term = Terminal(console, size, env)
     term.start()
     try:
         term.wait_first_frame()
@@ -240,13 +242,18 @@ def main() -> int:
     parser.add_argument("--size", default="160x48", help="terminal size for the idle runs")
     parser.add_argument("--frame-size", default="80x24", help="terminal size for first frames")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--console-arg", action="append", default=[], metavar="ARG",
+                        help="an argument for the console (repeatable), e.g. "
+                        "--console-arg=--no-prestart")
+    parser.add_argument("--no-h100", action="store_true",
+                        help="skip the idle run with the recorded H100")
     args = parser.parse_args()
-    console = console_path()
+    console = [console_path(), *args.console_arg]
     idle_size = tuple(int(v) for v in args.size.split("x"))
     frame_size = tuple(int(v) for v in args.frame_size.split("x"))
 
     load_before = os.getloadavg()[0]
-    print(f"console: {console}  python {sys.version.split()[0]}  cores {os.cpu_count()}  "
+    print(f"console: {' '.join(console)}  python {sys.version.split()[0]}  cores {os.cpu_count()}  "
           f"load {load_before:.2f}", flush=True)
     print(f"first frame: {args.runs} runs at {args.frame_size} ...", flush=True)
     times, cpu_times, torch_mapped = first_frames(console, args.runs,
@@ -256,8 +263,10 @@ def main() -> int:
     print(f"idle: {args.idle_seconds:.0f} s at {args.size}, this machine's GPUs (or none) ...",
           flush=True)
     idle_plain = idle(console, args.idle_seconds, idle_size, None)  # type: ignore[arg-type]
-    print(f"idle: {args.idle_seconds:.0f} s at {args.size}, recorded H100 ...", flush=True)
-    idle_h100 = idle(console, args.idle_seconds, idle_size, RECORDING)  # type: ignore[arg-type]
+    idle_h100 = None
+    if not args.no_h100:
+        print(f"idle: {args.idle_seconds:.0f} s at {args.size}, recorded H100 ...", flush=True)
+        idle_h100 = idle(console, args.idle_seconds, idle_size, RECORDING)  # type: ignore[arg-type]
 
     median, p90 = statistics.median(times), pct(times, 0.9)
     rows = [
@@ -272,6 +281,8 @@ def main() -> int:
         ("first frame, CPU time (median)", f"{statistics.median(cpu_times):.3f} s", "-", True),
     ]
     for label, result in (("this machine", idle_plain), ("recorded H100", idle_h100)):
+        if result is None:
+            continue
         rows += [
             (f"idle CPU, {label}", f"{result.cpu_pct:.2f} % of a core",
              f"<= {TARGET_IDLE_CPU_PCT} %", result.cpu_pct <= TARGET_IDLE_CPU_PCT),
@@ -292,7 +303,8 @@ def main() -> int:
         Path(args.json).write_text(json.dumps({
             "rows": [{"measure": m, "result": r, "target": t, "ok": ok} for m, r, t, ok in rows],
             "first_frames_s": times, "first_frame_cpu_s": cpu_times,
-            "idle": {"this_machine": vars(idle_plain), "recorded_h100": vars(idle_h100)},
+            "idle": {"this_machine": vars(idle_plain),
+                     "recorded_h100": vars(idle_h100) if idle_h100 else None},
             "load_before": load_before, "load_after": os.getloadavg()[0],
             "slowest_imports_us": slowest, "cores": os.cpu_count(),
         }, indent=2))

@@ -105,6 +105,7 @@ from widgets.tab_strip import TabStrip
 
 if TYPE_CHECKING:  # imported when a served engine is selected (startup time)
     from console.core.serving import ServeSpec
+    from console.host.kernellog import KernelOom  # read when the engine dies by SIGKILL
 
 # How long run_app waits for the sampler thread after the UI has gone (a driver call that
 # never returns must not keep the process alive).
@@ -256,6 +257,7 @@ class ConsoleApp(App[int]):
         self.prestart = prestart
         self._oom_before: dict[str, int] = {}  # the kernel's OOM-kill counters at engine start
         self.oom_kill_evidence: str | None = None
+        self.kernel_oom: KernelOom | None = None  # read when the engine dies by SIGKILL
         self._checked_dtype = "auto"  # the dtype the last pre-flight ran with
         self._quit_armed_until = 0.0
         self.fingerprint_job: FingerprintJob | None = None  # V: the one being recorded
@@ -704,6 +706,7 @@ class ConsoleApp(App[int]):
             pid = self.engine.start()
             self._oom_before = oomkill.counts()
             self.oom_kill_evidence = None
+            self.kernel_oom = None
             self.fold(EngineStarted(pid))
             self.log_view.add_event(f"engine started: pid {pid}")
             watch = getattr(self.sampler, "watch", None)
@@ -813,6 +816,12 @@ class ConsoleApp(App[int]):
         if isinstance(event, protocol.Exited) and not event.expected:
             # Read before the log diagnoses the death: its context carries the evidence.
             self.oom_kill_evidence = oomkill.evidence(self._oom_before, oomkill.counts())
+            if event.signal == "SIGKILL":  # the kernel log names the process it OOM-killed
+                from console.host import kernellog  # only now: nothing of it at startup
+
+                self.kernel_oom = kernellog.kernel_oom(event.pid or self.session.pid)
+                self.log_view.add_event(self.kernel_oom.note,
+                                        "error" if self.kernel_oom.line else "info")
         self.log_view.handle_engine_message(event)
         if isinstance(event, protocol.Output):
             return
@@ -856,22 +865,32 @@ class ConsoleApp(App[int]):
         OOM killer only when the kernel's counter rose or RAM / swap were near full."""
         if exited.signal != "SIGKILL":
             return f"ended ({exit_how(exited)})"
+        if self.kernel_oom is not None and self.kernel_oom.line:
+            return f"was killed by the kernel's OOM killer ({self.kernel_oom.line})"
         if self.oom_kill_evidence:
             return f"was killed by the kernel's OOM killer ({self.oom_kill_evidence})"
         host = self.sample.host if self.sample is not None else None
         ram = host.ram_used_fraction if host is not None else None
         swap = host.swap_used_fraction if host is not None else None
+        # What the kernel log said, short: "kernel log not readable" or "no OOM kill of it".
+        kernel = self.kernel_oom
+        said = "" if kernel is None else (
+            "; kernel log not readable" if kernel.note.startswith("kernel log not readable")
+            else "; the kernel log names no OOM kill of it")
         if (ram is not None and ram >= 0.9) or (swap is not None and swap >= 0.8):
             return (f"was killed (SIGKILL) with host RAM {100 * (ram or 0):.0f}% used: "
-                    "likely the kernel's OOM killer")
-        return "was killed by a signal from outside (SIGKILL)"
+                    f"likely the kernel's OOM killer{said}")
+        return f"was killed by a signal from outside (SIGKILL){said}"
 
     def _diagnosis_context(self) -> Any:
         from console.core.diagnose import DiagnosisContext
 
         engine_pid = self.engine.pid if self.engine is not None else None
-        return DiagnosisContext.from_sample(self.sample, engine_pid=engine_pid,
-                                            oom_kill_evidence=self.oom_kill_evidence)
+        kernel = self.kernel_oom
+        return DiagnosisContext.from_sample(
+            self.sample, engine_pid=engine_pid, oom_kill_evidence=self.oom_kill_evidence,
+            kernel_oom_line=kernel.line if kernel is not None else None,
+            kernel_log_note=kernel.note if kernel is not None else None)
 
     def _send(self, what: str, command: protocol.AnyCommand) -> bool:
         """Send one command to the running engine; say so when there is none."""
@@ -1041,6 +1060,7 @@ class ConsoleApp(App[int]):
             self.fold(Notice(f"Load: {exc}", "error"))
             return
         self.fold(LoadRequested(model, forced=force))
+        self.log_view.new_run()  # a new run: its hints are said once again
         self.log_view.add_event(f"load started: {model}" + (" (forced)" if force else ""))
         self.refresh_bindings()
 

@@ -15,12 +15,14 @@ from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.content import Content
+from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from console.core.causetext import ErrorRecord, format_record
+from console.core.causetext import ErrorRecord, format_record, without_fixes
 from console.core.termsafe import safe
+from widgets.wrapped import wrap_content
 
 MAX_EVIDENCE_SHOWN = 6
 MAX_FACTS_SHOWN = 12
@@ -88,6 +90,15 @@ class CauseCard(Widget, can_focus=True):
         return format_record(self.record)
 
     def render(self) -> Content:
+        # Wrapped lines keep their indentation: evidence under "│ ", a fix under "  • ".
+        width = self.content_region.width
+        return wrap_content(self.content(), width) if width else self.content()
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return wrap_content(self.content(), width).plain.count("\n") + 1
+
+    def content(self) -> Content:
+        """The card's text, unwrapped."""
         error = self.record.error
         top = self.record.top
         parts: list[str | tuple[str, str]] = []
@@ -105,8 +116,10 @@ class CauseCard(Widget, can_focus=True):
             add("● ", "bold $error")
             add(f"{top.title}\n", "bold")
             add(f"{top.id} · {confidence_text(top.confidence)}{repeats} · {stamp}\n", "$text-muted")
-        summary = error.summary if len(error.summary) <= MAX_SUMMARY else (
-            error.summary[: MAX_SUMMARY - 1] + "…")
+        fixes = top.fixes if top is not None else ()
+        # The card says each fix once, in its fix lines: not again in the summary or evidence.
+        summary = without_fixes(error.summary, fixes)
+        summary = summary if len(summary) <= MAX_SUMMARY else summary[: MAX_SUMMARY - 1] + "…"
         add(f"{summary}\n", "$text-muted italic")
         if top is None:
             add("no known cause: the log holds the full text (g shows it)", "$text-muted")
@@ -122,14 +135,14 @@ class CauseCard(Widget, can_focus=True):
         if top.evidence:
             add("evidence:\n", "bold")
             for line in top.evidence[:MAX_EVIDENCE_SHOWN]:
-                add(f"│ {line}\n", "$text-muted")
+                add(f"│ {without_fixes(line, fixes)}\n", "$text-muted")
         if top.facts:
             add("figures: ", "bold")
             add("; ".join(f"{k} {v}" for k, v in top.facts) + "\n")
         if self.record.facts:
             add("live facts then:\n", "bold")
             for fact in self.record.facts[:MAX_FACTS_SHOWN]:
-                add(f"  {fact}\n", "$text-muted")
+                add(f"  {without_fixes(fact, fixes)}\n", "$text-muted")
         if top.fixes:
             add("fixes:\n", "bold $success")
             for fix in top.fixes:

@@ -53,8 +53,10 @@ class Dashboard(Vertical):
         self.processes.show(sample)
         text = engine_rows_text(sample)
         if text != self._engine_text:
+            # A new figure in the same rows (every tick while an engine runs): no layout pass.
+            same_rows = text.count("\n") == self._engine_text.count("\n")
             self._engine_text = text
-            self.engine_procs.update(text)
+            self.engine_procs.update(text, layout=not same_rows)
 
 
 def engine_rows_text(sample: Sample) -> str:

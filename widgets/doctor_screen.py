@@ -25,6 +25,7 @@ from textual.widgets.data_table import ColumnKey
 
 from console.core.doctor_judge import Check, Report
 from widgets.key_footer import KeyFooter
+from widgets.wrapped import IndentedStatic
 
 STATUS_STYLE = {"pass": "bold green", "warn": "bold yellow", "fail": "bold red", "n/a": "dim"}
 STATUS_WIDTH = 6
@@ -78,7 +79,8 @@ class DoctorScreen(ModalScreen[None]):
             table.add_column("verdict", key="verdict")
             yield table
             with VerticalScroll(id="doctor-details-box"):
-                yield Static("", id="doctor-details")
+                # Facts and fixes wrap under their own indentation at 80x24.
+                yield IndentedStatic("", id="doctor-details", markup=True)
         yield KeyFooter()
 
     def on_mount(self) -> None:

@@ -160,4 +160,5 @@ class EngineStrip(Static):
         if text == self.text:
             return
         self.text = text
-        self.update(Content.assemble(*((t, style) for t, style in parts if t)))
+        # One line whatever it says: no layout pass (the RSS and its trend change every tick).
+        self.update(Content.assemble(*((t, style) for t, style in parts if t)), layout=False)

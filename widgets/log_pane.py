@@ -20,6 +20,10 @@ strip is cached by (entry, version, marks).
   Escape cancels. Without a selection, `y`/`c` copy the lines on screen. The app's
   `copy_to_clipboard` uses OSC 52, which terminals honour over SSH.
 - `n` / `N`: the next / previous error line.
+- Wrapping: a line longer than the pane wraps (`wrap=True`, the default); its continuation
+  rows keep its own indentation plus two cells (console/core/wrap.py), so a traceback frame's
+  long path stays under the frame. The pane keeps the first row of every visible entry
+  (`_starts`), so scrolling, selecting and jumping still work by entries.
 - Bounded: at most `max_lines` entries; older ones stay complete in the session log file the
   engine client writes.
 """
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 import re
 import time
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -58,6 +62,7 @@ from console.core.diagnose.levels import (
 )
 from console.core.diagnose.parser import LogParser
 from console.core.termsafe import safe
+from console.core.wrap import MIN_WIDTH, continuation_indent, wrap_ranges
 
 # The one classifier lives in the core (console.core.diagnose.levels); these names stay here
 # for the widgets that filter by level.
@@ -158,8 +163,9 @@ class LogPane(ScrollView, can_focus=True):
     following: var[bool] = var(True, init=False)
 
     def __init__(self, *, max_lines: int = 10_000, clock: Callable[[], float] = time.time,
-                 id: str | None = None, classes: str | None = None) -> None:
+                 wrap: bool = True, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
+        self.wrap = wrap
         if max_lines < 1:
             raise ValueError("max_lines must be at least 1")
         self.max_lines = max_lines
@@ -167,6 +173,10 @@ class LogPane(ScrollView, can_focus=True):
         self._entries: deque[LogEntry] = deque()
         self._visible: list[LogEntry] = []  # entries passing the filters, in order
         self._dead = 0  # leading entries of _visible already evicted from _entries
+        # The row each entry of _visible starts at (one more item: the row after the last).
+        # Absolute: the rows of the evicted prefix count, `_starts[_dead]` is row 0.
+        self._starts: list[int] = [0]
+        self._room = 0  # the cells a row's text has (0: not laid out yet, or not wrapping)
         self._next_seq = 0
         self._dropped = 0  # entries evicted from the ring
         self._filter_text = ""
@@ -182,7 +192,7 @@ class LogPane(ScrollView, can_focus=True):
         self._rows_removed_above = 0
         self._titles_pending = False
         self._styles: dict[str, Style] | None = None
-        self._strip_cache: LRUCache[tuple[int, int, str], Strip] = LRUCache(2048)
+        self._strip_cache: LRUCache[tuple[int, int, str, int], Strip] = LRUCache(2048)
 
     # ------------------------------------------------------------------ adding lines
 
@@ -203,6 +213,12 @@ class LogPane(ScrollView, can_focus=True):
                 entry.text, entry.ts, entry.level = text, when, value
                 entry.version += 1
                 self._note_width(entry)
+                if self._visible and self._visible[-1] is entry:
+                    rows = self._rows(entry)
+                    if rows != self._starts[-1] - self._starts[-2]:
+                        self._starts[-1] = self._starts[-2] + rows
+                        self._after_change()
+                        return entry
                 self._refresh_entry(entry)
                 return entry
         entry = LogEntry(self._next_seq, when, stream, value, text)
@@ -246,13 +262,15 @@ class LogPane(ScrollView, can_focus=True):
             self._dropped += 1
             if self._dead < len(self._visible) and self._visible[self._dead] is old:
                 self._dead += 1
-                evicted = 1
+                evicted = self._starts[self._dead] - self._starts[self._dead - 1]
         self._entries.append(entry)
         self._note_width(entry)
         if self._matches(entry):
             self._visible.append(entry)
+            self._starts.append(self._starts[-1] + self._rows(entry))
         if self._dead > 1024:  # drop the evicted prefix in one go
             del self._visible[: self._dead]
+            del self._starts[: self._dead]
             self._dead = 0
         self._after_change(rows_removed_above=evicted)
 
@@ -271,8 +289,7 @@ class LogPane(ScrollView, can_focus=True):
     def _apply_change(self) -> None:
         self._update_pending = False
         removed, self._rows_removed_above = self._rows_removed_above, 0
-        self.virtual_size = Size(PREFIX_CELLS + len(CONSOLE_TAG) + self._max_cells,
-                                 self.visible_count)
+        self.virtual_size = Size(self._virtual_width(), self.row_count)
         if self.following:
             self._scroll_end()
         elif removed:
@@ -285,12 +302,77 @@ class LogPane(ScrollView, can_focus=True):
         cells = cell_len(entry.text)
         self._max_cells = max(self._max_cells, cells)
 
+    # ------------------------------------------------------------------ rows (wrapping)
+
+    def _wrap_room(self) -> int:
+        """The cells a row's text has when wrapping (0: no wrapping). The scrollbar's column is
+        always set aside, so the rows do not change when it comes and goes."""
+        if not self.wrap:
+            return 0
+        room = self.content_region.width - self.styles.scrollbar_size_vertical - PREFIX_CELLS
+        return room if room >= MIN_WIDTH + len(CONSOLE_TAG) else 0
+
+    def _virtual_width(self) -> int:
+        if self._room:
+            return PREFIX_CELLS + self._room
+        return PREFIX_CELLS + len(CONSOLE_TAG) + self._max_cells
+
+    def _ranges(self, entry: LogEntry) -> list[tuple[int, int]]:
+        """Where the entry's text breaks into rows at the current width."""
+        tag = len(CONSOLE_TAG) if entry.stream == "console" else 0
+        if not self._room or len(entry.text) + tag <= self._room:
+            return [(0, len(entry.text))]
+        return wrap_ranges(entry.text, self._room, first_width=self._room - tag)
+
+    def _rows(self, entry: LogEntry) -> int:
+        tag = len(CONSOLE_TAG) if entry.stream == "console" else 0
+        if not self._room or len(entry.text) + tag <= self._room:
+            return 1
+        return len(self._ranges(entry))
+
+    def _restart_rows(self) -> None:
+        """Every visible entry's first row again (after a filter or width change)."""
+        starts = [0] * (len(self._visible) + 1)
+        row = 0
+        for i, entry in enumerate(self._visible):
+            starts[i] = row
+            if i >= self._dead:
+                row += self._rows(entry)
+        starts[-1] = row
+        self._starts = starts
+
+    @property
+    def row_count(self) -> int:
+        """Rows the visible entries take on screen (more than entries when lines wrap)."""
+        return self._starts[-1] - self._starts[self._dead]
+
+    def row_of(self, index: int) -> int:
+        """The first row of the visible entry at `index`."""
+        return self._starts[self._dead + index] - self._starts[self._dead]
+
+    def rows_of(self, index: int) -> int:
+        return self._starts[self._dead + index + 1] - self._starts[self._dead + index]
+
+    def index_at(self, row: int) -> int:
+        """The visible entry that row `row` belongs to (clipped to the entries)."""
+        if not self.visible_count:
+            return 0
+        base = self._starts[self._dead]
+        found = bisect_right(self._starts, row + base, lo=self._dead,
+                             hi=len(self._visible)) - 1 - self._dead
+        return max(0, min(found, self.visible_count - 1))
+
     # ------------------------------------------------------------------ reading
 
     @property
     def entries(self) -> Sequence[LogEntry]:
         """Every entry in memory, oldest first (the ring)."""
         return tuple(self._entries)
+
+    @property
+    def next_seq(self) -> int:
+        """The seq the next line will get."""
+        return self._next_seq
 
     @property
     def visible_count(self) -> int:
@@ -348,18 +430,19 @@ class LogPane(ScrollView, can_focus=True):
         """Re-apply the filters; when paused, keep the line at the top of the screen in view."""
         top_seq = None
         if not self.following and self.visible_count:
-            top = min(int(self.scroll_y), self.visible_count - 1)
-            top_seq = self._visible[self._dead + top].seq
+            top_seq = self._visible[self._dead + self.index_at(int(self.scroll_y))].seq
         self._sel_anchor = self._sel_cursor = None
         self._visible = [e for e in self._entries if self._matches(e)]
         self._dead = 0
+        self._restart_rows()
         self._strip_cache.clear()
         self._rows_removed_above = 0
-        self.virtual_size = Size(self.virtual_size.width, self.visible_count)
+        self.virtual_size = Size(self._virtual_width(), self.row_count)
         if self.following:
             self._scroll_end()
         elif top_seq is not None:
-            self._scroll_y_to(self.entry_index(top_seq))
+            self._scroll_y_to(self.row_of(min(self.entry_index(top_seq),
+                                              max(0, self.visible_count - 1))))
         self.refresh()
         self._schedule_titles()
 
@@ -396,14 +479,30 @@ class LogPane(ScrollView, can_focus=True):
         self._scroll_end()
 
     def on_resize(self, event: Resize) -> None:
+        room = self._wrap_room()
+        if room != self._room:  # the lines wrap at another width: the same top line stays
+            self._room = room
+            self._rebuild_rows()
         if self.following:
             self._scroll_end()
+
+    def _rebuild_rows(self) -> None:
+        top_seq = None
+        if not self.following and self.visible_count:
+            top_seq = self._visible[self._dead + self.index_at(int(self.scroll_y))].seq
+        self._restart_rows()
+        self._strip_cache.clear()
+        self.virtual_size = Size(self._virtual_width(), self.row_count)
+        if top_seq is not None:
+            self._scroll_y_to(self.row_of(self.entry_index(top_seq)))
+        self.refresh()
 
     # ------------------------------------------------------------------ selection and copy
 
     def _bottom_row(self) -> int:
+        """The visible index of the entry on the screen's last row."""
         height = max(1, self.scrollable_content_region.height)
-        return max(0, min(int(self.scroll_y) + height - 1, self.visible_count - 1))
+        return self.index_at(min(int(self.scroll_y) + height - 1, max(0, self.row_count - 1)))
 
     def action_toggle_select(self) -> None:
         if self.selecting:
@@ -426,7 +525,7 @@ class LogPane(ScrollView, can_focus=True):
         self._sel_anchor = self._visible[self._dead + first].seq
         self._sel_cursor = self._visible[self._dead + last].seq
         height = max(1, self.scrollable_content_region.height)
-        self._scroll_y_to(max(0, first - min(2, height // 4)))
+        self._scroll_y_to(max(0, self.row_of(first) - min(2, height // 4)))
         self._selection_changed()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -459,10 +558,11 @@ class LogPane(ScrollView, can_focus=True):
         self._sel_cursor = self._visible[self._dead + index].seq
         height = max(1, self.scrollable_content_region.height)
         top = int(self.scroll_y)
-        if index < top:
-            self._scroll_y_to(index)
-        elif index >= top + height:
-            self._scroll_y_to(index - height + 1)
+        first, last = self.row_of(index), self.row_of(index) + self.rows_of(index) - 1
+        if first < top:
+            self._scroll_y_to(first)
+        elif last >= top + height:
+            self._scroll_y_to(max(first, last - height + 1) if last - first < height else first)
         self._selection_changed()
 
     def _move_cursor(self, delta: int) -> None:
@@ -511,9 +611,10 @@ class LogPane(ScrollView, can_focus=True):
         return self._visible[self._dead + bounds[0]: self._dead + bounds[1] + 1]
 
     def screen_entries(self) -> list[LogEntry]:
-        top = int(self.scroll_y)
-        height = max(1, self.scrollable_content_region.height)
-        return self._visible[self._dead + top: self._dead + min(top + height, self.visible_count)]
+        if not self.visible_count:
+            return []
+        top = self.index_at(int(self.scroll_y))
+        return self._visible[self._dead + top: self._dead + self._bottom_row() + 1]
 
     def action_copy(self, with_time: bool = False) -> None:
         """Copy the selection (or the lines on screen) and end the selection."""
@@ -554,7 +655,7 @@ class LogPane(ScrollView, can_focus=True):
         visible = self.visible_entries()
         if not visible:
             return
-        top, bottom = int(self.scroll_y), self._bottom_row()
+        top, bottom = self.index_at(int(self.scroll_y)), self._bottom_row()
         last = self.entry_index(self._last_cursor) if self._last_cursor is not None else -1
         if self._sel_cursor is not None:
             start = self.entry_index(self._sel_cursor)
@@ -596,36 +697,49 @@ class LogPane(ScrollView, can_focus=True):
             return
         index = self.entry_index(entry.seq)
         if 0 <= index < self.visible_count and self._visible[self._dead + index] is entry:
-            self.refresh_line(index)
+            self.refresh_lines(self.row_of(index), self.rows_of(index))
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
-        index = scroll_y + y
+        row = scroll_y + y
         width = self.scrollable_content_region.width
         styles = self._style_table()
-        if not 0 <= index < self.visible_count:
+        if not 0 <= row < self.row_count:
             return Strip.blank(width, styles["base"])
+        index = self.index_at(row)
+        sub = row - self.row_of(index)
         entry = self._visible[self._dead + index]
         state = ""
         bounds = self._selection_bounds()
         if bounds is not None and bounds[0] <= index <= bounds[1]:
             state = "cursor" if entry.seq == self._sel_cursor else "selected"
-        key = (entry.seq, entry.version, state)
+        key = (entry.seq, entry.version, state, sub)
         strip = self._strip_cache.get(key)
         if strip is None:
-            strip = self._build_strip(entry, state, styles)
+            strip = self._build_strip(entry, state, styles, sub)
             self._strip_cache[key] = strip
         return strip.crop_extend(scroll_x, scroll_x + width, styles["base"])
 
-    def _build_strip(self, entry: LogEntry, state: str, styles: dict[str, Style]) -> Strip:
+    def _build_strip(self, entry: LogEntry, state: str, styles: dict[str, Style],
+                     sub: int = 0) -> Strip:
+        """Row `sub` of the entry: the first has the time (and the console's tag); the
+        continuation rows of a wrapped line start under its text, at its indentation + 2."""
         text_style = {ERROR: styles["error"], WARNING: styles["warning"],
                       DEBUG: styles["debug"]}.get(entry.level, styles["base"])
         extra = styles[state] if state else None
         gutter = ("▌", styles["marker"]) if entry.marked else (" ", styles["base"])
-        parts: list[tuple[str, Style]] = [gutter, (format_stamp(entry.ts) + " ", styles["time"])]
-        if entry.stream == "console":
-            parts.append((CONSOLE_TAG, styles["console"]))
-        parts.append((entry.text, text_style))
+        ranges = self._ranges(entry)
+        start, end = ranges[min(sub, len(ranges) - 1)]
+        text = entry.text[start:end] if len(ranges) > 1 else entry.text
+        parts: list[tuple[str, Style]] = [gutter]
+        if sub == 0:
+            parts.append((format_stamp(entry.ts) + " ", styles["time"]))
+            if entry.stream == "console":
+                parts.append((CONSOLE_TAG, styles["console"]))
+        else:
+            pad = PREFIX_CELLS - 1 + continuation_indent(entry.text, self._room)
+            parts.append((" " * pad, styles["base"]))
+        parts.append((text, text_style))
         segments = [Segment(text, style + extra if extra is not None else style)
                     for text, style in parts]
         return Strip(segments, sum(cell_len(text) for text, _ in parts))

@@ -64,6 +64,7 @@ from textual.worker import get_current_worker
 from console.core.causetext import ErrorRecord, live_facts
 from console.core.diagnose import DiagnosedError, DiagnosisContext, StreamingDiagnoser
 from console.core.engine_causes import CardDeduper, EngineCauses
+from console.core.hints import HintLedger, with_hint
 from widgets.cause_card import CauseCard
 from widgets.log_pane import LogEntry, LogPane
 
@@ -150,6 +151,9 @@ class LogView(Vertical):
         self._drain_pending = threading.Event()
         self._cards = 0
         self._engine_causes = EngineCauses()  # used on the UI thread only
+        # The hints of the current run (one load and what follows): each shown once.
+        self.hints = HintLedger()
+        self._run_seq = 0  # the first log entry of the current run
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: lines containing this text (Esc clears)", id="log-filter")
@@ -169,15 +173,29 @@ class LogView(Vertical):
 
     # ------------------------------------------------------------------ input
 
+    def new_run(self) -> None:
+        """A new load starts: the hints of the last one may be said again."""
+        self.hints.new_run()
+        self._run_seq = self.pane.next_seq
+
+    def learn_hints(self, hints: list[str]) -> None:
+        """Hints (fixes) of this run: from now on each is shown once in the log."""
+        hints = [h for h in hints if h]
+        if hints:
+            shown = [e.text for e in self.pane.entries if e.seq >= self._run_seq]
+            self.hints.learn(hints, already_shown_in=shown)
+
     def add_event(self, text: str, level: str | int = "info", *,
                   ts: float | None = None) -> LogEntry:
         """One of the console's own events (shown, not diagnosed)."""
-        return self.pane.add_event(text, level, ts=ts)
+        return self.pane.add_event(self.hints.once(text), level, ts=ts)
 
     def add_engine_output(self, text: str, *, cr: bool = False,
                           ts: float | None = None) -> LogEntry:
-        """A raw line the engine printed; `cr`: a progress-bar update (replaced by the next)."""
-        entry = self.pane.add_output(text, cr=cr, ts=ts)
+        """A raw line the engine printed; `cr`: a progress-bar update (replaced by the next).
+        A hint of this run already shown is cut from the line on screen; the diagnosis (and the
+        session log) read it whole."""
+        entry = self.pane.add_output(self.hints.once(text) if not cr else text, cr=cr, ts=ts)
         if not cr:  # a bar's intermediate states say nothing the final line does not
             self._diagnosis_queue.put(("line", text, entry.seq, entry.ts))
         return entry
@@ -232,6 +250,11 @@ class LogView(Vertical):
             self.engine_exited(msg.get("returncode"), signal=msg.get("signal"),
                                expected=bool(msg.get("expected")), pid=msg.get("pid"), ts=ts)
         elif event in _EVENT_TEXT:
+            if event == "error":
+                self.learn_hints([str(msg.get("hint") or "")])
+            elif event == "preflight":
+                self.learn_hints([str(f.get("fix") or "") for f in msg.get("findings") or []
+                                  if isinstance(f, Mapping)])
             text, level = _EVENT_TEXT[event](msg)
             entry = self.add_event(text, level, ts=ts)
             stated = self._engine_causes.feed(msg)
@@ -438,9 +461,8 @@ class LogView(Vertical):
 # -- engine events as console lines ---------------------------------------------------------
 
 def _error_text(msg: Mapping[str, Any]) -> tuple[str, str]:
-    hint = f" — fix: {msg['hint']}" if msg.get("hint") else ""
-    return (f"{msg.get('command') or 'engine'} failed: {msg.get('error_type')}: "
-            f"{msg.get('message')}{hint}", "error")
+    return (with_hint(f"{msg.get('command') or 'engine'} failed: {msg.get('error_type')}: "
+                      f"{msg.get('message')}", str(msg.get("hint") or "")), "error")
 
 
 def _state_text(msg: Mapping[str, Any]) -> tuple[str, str]:

@@ -13,7 +13,6 @@ as the key, so buttons and keys do one thing.
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +26,7 @@ from console.core.session import Session, exit_how, figures_text
 from console.core.termsafe import safe
 from console.core.trust import ModelKey, TrustGrant
 from console.core.units import fmt_bytes, fmt_rate
+from widgets.wrapped import IndentedStatic
 
 __all__ = ["ModelPanel", "allocator_text", "figures_text", "guard_levels_text", "progress_text"]
 
@@ -88,42 +88,6 @@ def progress_text(msg: Mapping[str, Any]) -> str:
             f"{fmt_rate(msg.get('rate_bytes_per_s'))}  "
             f"ETA {'N/A' if eta is None else f'{eta:.1f} s'}  "
             f"{msg.get('current_file') or ''}{loader_text}")
-
-
-def wrap_keeping_indent(text: str, width: int) -> str:
-    """Each line wrapped to `width`, its continuation lines indented like the line itself
-    (two more cells), so a wrapped report line stays under its heading."""
-    if width < 20:
-        return text
-    out: list[str] = []
-    for line in text.splitlines():
-        indent = line[:len(line) - len(line.lstrip(" "))]
-        if len(line) <= width:
-            out.append(line)
-            continue
-        out.extend(textwrap.wrap(line, width, initial_indent="", subsequent_indent=indent + "  ",
-                                 break_long_words=True, break_on_hyphens=False)
-                   if line.strip() else [""])
-    return "\n".join(out)
-
-
-class IndentedStatic(Static):
-    """A Static whose lines wrap with their indentation kept (drawn for the width it has)."""
-
-    def __init__(self, text: str = "", **kwargs: Any) -> None:
-        super().__init__(text, markup=False, **kwargs)
-        self.raw = text
-
-    def update(self, content: Any = "", *, layout: bool = True) -> None:
-        self.raw = str(content)
-        super().update(content, layout=layout)
-
-    def render(self) -> Any:
-        width = self.content_region.width
-        return wrap_keeping_indent(self.raw, width) if width else self.raw
-
-    def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
-        return wrap_keeping_indent(self.raw, width).count("\n") + 1
 
 
 def preflight_text(text: str, verdict: str, expanded: bool) -> str:
@@ -217,8 +181,9 @@ class ModelPanel(Vertical):
                 yield Button(f"{text} {key}", id=f"btn-{action}", compact=True)
         yield IndentedStatic("pre-flight: pick a model (O) to see whether it is whole and fits",
                              id="preflight", classes="line")
-        yield Static("", id="results", classes="line", markup=False)
-        yield Static("", id="compare", classes="line", markup=False)
+        # The result block and estimate vs actual wrap keeping their indentation.
+        yield IndentedStatic("", id="results", classes="line")
+        yield IndentedStatic("", id="compare", classes="line")
 
     def on_mount(self) -> None:
         self.query_one("#load-progress").display = False

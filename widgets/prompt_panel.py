@@ -29,6 +29,7 @@ from console.core import vision
 from console.core.session import Generation, Session
 from console.core.termsafe import safe, safe_line
 from console.core.units import fmt_bytes
+from widgets.wrapped import IndentedStatic
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
 
@@ -150,8 +151,9 @@ class PromptPanel(Vertical):
         yield Static("", id="images", markup=False)
         yield Static("", id="gen-stats", markup=False)
         with VerticalScroll(id="output-scroll"):
-            yield Static("", id="output", markup=False)
-        yield Static("", id="answer", markup=False)
+            # The model's output wraps keeping each line's indentation (code, lists).
+            yield IndentedStatic("", id="output")
+        yield IndentedStatic("", id="answer")
 
     # -- images (issue 16) ----------------------------------------------------------------
 

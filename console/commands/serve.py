@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from console.core import serving
+from console.core.hints import fixes_once
 from console.host.config import Config
 
 # `-- WORDS` after the command's own options land here, untouched by argparse.
@@ -316,7 +317,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
     report = check_model_dir(model_dir)
     if not report.ok:
-        return refuse(f"{model_dir}: " + "; ".join(f.line() for f in report.errors[:3]))
+        return refuse(f"{model_dir}: " + "; ".join(
+            fixes_once([(f.problem_line(), f.fix) for f in report.errors[:3]])))
     telemetry = Telemetry()
     sample = telemetry.sample()
     req = fit_request(spec, sample, config)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.core.diagnose import Cause, DiagnosedError, DiagnosisContext
+from console.core.hints import drop_hint, fixes_once
 from console.core.units import fmt_bytes, fmt_pct
 
 # Doctor checks that bear on each cause (console/core/doctor_judge.py ids; `pkg_*` matches every
@@ -84,6 +85,8 @@ def telemetry_facts(context: DiagnosisContext | None, cause_id: str | None = Non
                else f"exit code {context.exit_code}")
         who = " (sent by the console)" if context.killed_by_console else ""
         lines.append(f"engine ended: {how}{who}")
+    if context.kernel_oom_line or context.kernel_log_note:
+        lines.append(context.kernel_oom_line or context.kernel_log_note or "")
     return lines
 
 
@@ -114,8 +117,9 @@ def check_facts(result: Any, cause_id: str | None) -> list[str]:
     report = result.report
     findings = [f for f in report.findings if f.severity in ("error", "warning")]
     matching = [f for f in findings if cause_id and f.cause == cause_id]
-    for finding in matching or findings[:3]:
-        lines.append(f"pre-flight of {result.model}: {finding.line()}")
+    shown = matching or findings[:3]
+    lines.extend(f"pre-flight of {result.model}: {line}"
+                 for line in fixes_once([(f.problem_line(), f.fix) for f in shown]))
     if not findings:
         lines.append(f"pre-flight of {result.model}: no problems found")
     if cause_id in MEMORY_CAUSES or cause_id is None:
@@ -139,8 +143,16 @@ def live_facts(cause_id: str | None, context: DiagnosisContext | None, doctor_re
             *check_facts(check_result, cause_id))
 
 
+def without_fixes(text: str, fixes: Sequence[str]) -> str:
+    """`text` with the fixes cut out: a card says its fixes once, in its fixes list."""
+    for fix in fixes:
+        text = drop_hint(text, fix)
+    return text
+
+
 def format_cause(cause: Cause, rank: int | None = None, *, full: bool = True) -> list[str]:
-    """A cause as indented lines: title, then (full) why, evidence, facts and fixes."""
+    """A cause as indented lines: title, then (full) why, evidence, facts and fixes (said
+    once: the evidence lines do not repeat them)."""
     head = f"{rank}. " if rank is not None else ""
     lines = [f"{head}{cause.title} [{cause.id}, confidence {cause.confidence:.2f}]"]
     if not full:
@@ -148,7 +160,7 @@ def format_cause(cause: Cause, rank: int | None = None, *, full: bool = True) ->
     lines.append(f"   why: {cause.explanation}")
     if cause.evidence:
         lines.append("   evidence:")
-        lines.extend(f"     | {line}" for line in cause.evidence)
+        lines.extend(f"     | {without_fixes(line, cause.fixes)}" for line in cause.evidence)
     if cause.facts:
         lines.append("   figures: " + "; ".join(f"{k} {v}" for k, v in cause.facts))
     if cause.fixes:
@@ -163,13 +175,14 @@ def format_record(record: ErrorRecord | DiagnosedError, *, alternatives: int = 2
     if isinstance(record, DiagnosedError):
         record = ErrorRecord(record, ts=0.0)
     error = record.error
+    fixes = error.causes[0].fixes if error.causes else ()
     when = time.strftime("%Y-%m-%d %H:%M:%S ", time.localtime(record.ts)) if record.ts else ""
-    lines = [f"{when}{error.kind}: {error.summary}"]
+    lines = [f"{when}{error.kind}: {without_fixes(error.summary, fixes)}"]
     if not error.causes:
         lines.append("  no known cause recognised (an empty answer beats a wrong one)")
     for rank, cause in enumerate(error.causes[: 1 + alternatives], start=1):
         lines.extend("  " + line for line in format_cause(cause, rank, full=rank == 1))
     if record.facts:
         lines.append("  live facts at the time:")
-        lines.extend(f"    {fact}" for fact in record.facts)
+        lines.extend(f"    {without_fixes(fact, fixes)}" for fact in record.facts)
     return "\n".join(lines)

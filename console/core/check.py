@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from console.core.devices import default_device
+from console.core.hints import fixes_once
 from console.core.levels import Levels
 from console.core.units import fmt_bytes
 
@@ -228,15 +229,9 @@ def format_text(result: CheckResult) -> str:
     lines.append("  model     " + " · ".join(facts))
     lines.append(f"  checks    {len(report.errors)} error(s), {len(report.warnings)} warning(s) "
                  f"({report.elapsed_s * 1000:.0f} ms)")
-    fixes_given: set[str] = set()
-    for f in report.findings:
-        # A fix is said once: the next findings it covers show their problem only.
-        if f.fix and f.fix in fixes_given:
-            where = f"{f.file}: " if f.file else ""
-            lines.append(f"    {f.severity}: {where}{f.problem}")
-        else:
-            lines.append(f"    {f.line()}")
-            fixes_given.add(f.fix)
+    # A fix is said once, after the first finding it covers ("(x16)": sixteen share it).
+    lines.extend(f"    {line}" for line in fixes_once(
+        [(f.problem_line(), f.fix) for f in report.findings]))
     if report.hashes is not None:
         h = report.hashes
         lines.append(f"  hashes    {h.files} file(s), {_gib(h.bytes)} read, "

@@ -90,9 +90,13 @@ class Finding:
     fix: str
     cause: str = ""  # root-cause id (shared/rootcauses.md), "" for information
 
-    def line(self) -> str:
+    def problem_line(self) -> str:
+        """"error: model.safetensors: <problem>" (no fix)."""
         where = f"{self.file}: " if self.file else ""
-        return f"{self.severity}: {where}{self.problem}" + (f" - {self.fix}" if self.fix else "")
+        return f"{self.severity}: {where}{self.problem}"
+
+    def line(self) -> str:
+        return self.problem_line() + (f" - {self.fix}" if self.fix else "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from typing_extensions import assert_never
 
 from console.core import autoglm, vision
+from console.core.hints import contains_hint
 from console.core.levels import DEFAULT_LEVELS, GUARD_RESOURCES, Levels
 from console.core.protocol import (
     Aborted,
@@ -422,11 +423,13 @@ def apply(session: Session, event: AnyEvent | SessionEvent) -> Session:
             return replace(session, progress=None, result=Line(
                 f"load of {session.model or 'the model'} aborted by you; L loads again"))
         case Error() if session.load_pending:
-            hint = f" ({event.hint})" if event.hint else ""
+            hint = f" ({event.hint})" if event.hint and not contains_hint(event.message,
+                                                                         event.hint) else ""
             return replace(session, load_pending=False, result=Line(
                 f"error {event.error_type}: {event.message}{hint}", "error"))
         case Error():
-            hint = f" ({event.hint})" if event.hint else ""
+            hint = f" ({event.hint})" if event.hint and not contains_hint(event.message,
+                                                                         event.hint) else ""
             return replace(session, result=Line(
                 f"error {event.error_type}: {event.message}{hint}", "error"))
         case Pong():

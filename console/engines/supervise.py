@@ -13,6 +13,7 @@ App side: no torch; the threads never touch a UI, they only call `on_event`.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -179,6 +180,15 @@ class ProcessWatch:
         pid = self.group.pid if self.group is not None else None
         return DiagnosisContext.from_sample(self._last_sample, engine_pid=pid, **facts)
 
+    def _kernel_facts(self, code: int) -> dict[str, str | None]:
+        """A SIGKILL: what the kernel log says of the process (its OOM-kill line or why not)."""
+        if code not in (-signal.SIGKILL, 128 + signal.SIGKILL) or self.killed_by_console:
+            return {}
+        from console.host import kernellog
+
+        kernel = kernellog.kernel_oom(self.group.pid if self.group is not None else None)
+        return {"kernel_oom_line": kernel.line, "kernel_log_note": kernel.note}
+
     def _report(self, found: Sequence[DiagnosedError]) -> None:
         for d in found:
             for c in d.causes:
@@ -207,6 +217,7 @@ class ProcessWatch:
             exit_signal=-code if code < 0 else None,
             killed_by_console=self.killed_by_console,
             oom_kill_evidence=oomkill.evidence(self._oom_before, oomkill.counts()),
+            **self._kernel_facts(code),
         )
         self._report(self.diagnoser.flush(ctx))
         self.emit(

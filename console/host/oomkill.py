@@ -6,6 +6,8 @@ v1 memory controller's memory.oom_control), or RAM / swap were near full at the 
 diagnosis reads that from the sample). Without it the death is "killed by a signal from
 outside". `counts()` reads the counters (None where unreadable); `evidence(before, after)`
 says which moved, in one line, or None.
+
+The kernel log says more (which process it killed): console/host/kernellog.py reads it.
 """
 
 from __future__ import annotations
@@ -75,3 +77,4 @@ def evidence(before: Mapping[str, int], after: Mapping[str, int]) -> str | None:
 def unreadable(before: Mapping[str, int]) -> bool:
     """No counter could be read (then a kill without RAM pressure stays unexplained)."""
     return not before
+

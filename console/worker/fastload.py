@@ -76,6 +76,7 @@ from typing import Any
 
 import torch
 
+from console.core.hints import fixes_once
 from console.core.preflight import read_safetensors_header
 from console.worker.hooks import TensorStep, normalise_device
 
@@ -319,7 +320,8 @@ def build_plan(model: Any, state_dict: Any, checkpoint_files: Any, load_config: 
         header, findings = read_safetensors_header(path)
         errors = [f for f in findings if f.severity == "error"]
         if header is None or errors:
-            raise CheckpointBroken("; ".join(f.line() for f in errors)
+            raise CheckpointBroken("; ".join(fixes_once([(f.problem_line(), f.fix)
+                                                         for f in errors]))
                                    or f"{path.name}: unreadable")
         headers.append((path, header))
 

@@ -644,9 +644,12 @@ def preload_gate(model: str, path: Path, *, dtype: str, device: str, context: in
     fields = _result_fields(result)
     errors = report.errors
     if errors:
+        # The problems in the message, their fixes once each in the hint (sixteen truncated
+        # tensors share one "download it again").
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-        refusal = "pre-flight: " + "; ".join(f.line() for f in errors[:3]) + more
-        return Gate(refusal, "broken", errors[0].fix, False, elapsed, fields)
+        refusal = "pre-flight: " + "; ".join(f.problem_line() for f in errors[:3]) + more
+        hint = "; ".join(dict.fromkeys(f.fix for f in errors if f.fix))
+        return Gate(refusal, "broken", hint, False, elapsed, fields)
     fit = result.fit
     if fit is None or result.device_problem is not None:
         return Gate(None, "", "", False, elapsed, fields)

@@ -339,6 +339,7 @@ async def test_next_error_key_selects_each_error_block() -> None:
             for line in lines:
                 view.handle_engine_message(output(line))
         view.pane.focus()
+        await pilot.pause()  # the lines laid out (they wrap: more rows than the pane shows)
         await pilot.press("home", "n")
         assert [e.text for e in view.pane.selected_entries()] == lines
         await pilot.press("escape", "n")

@@ -29,6 +29,7 @@ from widgets.log_view import LogView
 from widgets.model_panel import ModelPanel
 from widgets.prompt_panel import PromptPanel
 from widgets.tab_strip import TabStrip
+from widgets.wrapped import IndentedStatic
 
 ENGINE_S = 120.0  # generous deadlines: the engine imports torch (seconds on a busy 2-core box)
 
@@ -44,7 +45,9 @@ def make_engine_app(model: str | None = "demo", env: dict[str, str] | None = Non
 
 
 def text_of(app: ConsoleApp, selector: str) -> str:
-    return str(app.query_one(selector, Static).render())
+    widget = app.query_one(selector, Static)
+    # A wrapping text area: its text as given (the rows it wraps into are tested on their own).
+    return widget.raw if isinstance(widget, IndentedStatic) else str(widget.render())
 
 
 def shows(app: ConsoleApp, selector: str, needle: str) -> Callable[[], bool]:

@@ -379,7 +379,7 @@ async def test_without_a_gpu_the_vram_part_is_one_line_and_the_engine_row_shows(
 # -- 2. the model view ------------------------------------------------------------------------
 
 def test_wrapped_lines_keep_their_indentation() -> None:
-    from widgets.model_panel import wrap_keeping_indent
+    from console.core.wrap import wrap_keeping_indent
 
     text = ("check m\n    error: model-00002.safetensors: data_offsets end past the data region"
             " - the file is truncated: download it again\n  fit       fits")

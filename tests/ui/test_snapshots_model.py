@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from console.core.sample import ProcSample, Sample
 from console.core.session import Check, CheckDone
 from console.engines.base import OnEvent
 from console.engines.replay import ReplayEngine
+from console.host import kernellog
 from console.host.config import Config
 from tests.ui.conftest import wait_until
 from tests.ui.fakes import GIB, MIB, STEPS, T0, FixedSampler, FrozenClock, h100_at
@@ -156,7 +158,11 @@ def test_model_error(snap_compare: SnapCompare, size: str) -> None:
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_model_engine_killed(snap_compare: SnapCompare, size: str) -> None:
+def test_model_engine_killed(snap_compare: SnapCompare, size: str,
+                             monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The same kernel log on every machine: none readable (the screen says so).
+    monkeypatch.setattr(kernellog, "KMSG", tmp_path / "no-kmsg")
+    monkeypatch.setattr(kernellog, "KERNEL_LOG_COMMANDS", ())
     app, engines = snapshot_app({"load": [LOADING, PREFLIGHT, progress(1)]})
 
     async def kill(pilot: Pilot[Any], app: ConsoleApp) -> None:

@@ -66,6 +66,12 @@ class DiagnosisContext:
     # kernel log line): console/host/oomkill.py. A SIGKILL is host_oom only with this or with
     # RAM / swap near full; otherwise it is a signal from outside.
     oom_kill_evidence: str | None = None
+    # The kernel log's line naming the engine's PID as OOM-killed, quoted ("kernel log: Out of
+    # memory: Killed process 4242 (python) ..."): the strongest evidence there is. When there
+    # is none, `kernel_log_note` says why ("kernel log not readable (...)", "no OOM kill of
+    # PID n"), so the card says it instead of nothing. console/host/kernellog.kernel_oom.
+    kernel_oom_line: str | None = None
+    kernel_log_note: str | None = None
 
     @classmethod
     def from_sample(cls, sample: Sample | None, **facts: Any) -> DiagnosisContext:
@@ -576,17 +582,23 @@ def _apply_exit_context(ctx: DiagnosisContext, by_cause: dict[str, list[Hit]],
     only_kill_hits = bool(by_cause.get("host_oom")) and all(
         h.signature.tag == "kill" for h in by_cause["host_oom"])
     if ctx.died_by_sigkill and not ctx.killed_by_console:
-        if not (pressure or ctx.oom_kill_evidence):
+        if not (pressure or ctx.oom_kill_evidence or ctx.kernel_oom_line):
             # No evidence of an OOM kill: a signal from outside (a user, a job scheduler, a
             # supervisor). Only log lines that name a memory failure keep host_oom.
             if only_kill_hits:
                 scores.pop("host_oom", None)
             return
-        score = max(log_score, 0.92)
+        # The kernel's own line naming the engine is the strongest word there is.
+        score = max(log_score, 0.97 if ctx.kernel_oom_line else 0.92)
         scores["host_oom"] = score
-        evidence.setdefault("host_oom", []).append(f"the engine was killed: {_fmt_signal(ctx)}")
+        said = evidence.setdefault("host_oom", [])
+        if ctx.kernel_oom_line:
+            said.append(ctx.kernel_oom_line)
+        said.append(f"the engine was killed: {_fmt_signal(ctx)}")
         if ctx.oom_kill_evidence:
-            evidence["host_oom"].append(ctx.oom_kill_evidence)
+            said.append(ctx.oom_kill_evidence)
+        if ctx.kernel_log_note and not ctx.kernel_oom_line:
+            said.append(ctx.kernel_log_note)
         if pressure or relaxed:
             evidence["host_oom"].append(
                 ", ".join(f"{label} {value}" for label,
