@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""Fit the confidence calibration of the diagnosis on the corpus's "tune" split only.
+"""Fit the top-3 priors and the confidence calibration of the diagnosis on the "tune" split only.
 
     .venv/bin/python benchmarks/diagnose_calibrate.py [--write]
 
-For every tune log the raw score of the top cause (calibration switched off) and whether that
+First the priors (console/core/diagnose/priors.json): for every tune log, the causes the rules
+and clues name (the priors switched off); each named cause that is not the label counts one
+co-occurrence (named -> label; half when it was not the top one), smoothed by the families of
+priors.FAMILIES, and the labels give the base rate. Then, with those priors, for every tune log the raw score of the top cause (calibration switched off) and whether that
 cause is the label; isotonic regression (pool adjacent violators) of the hit on the raw score
 gives a monotone map, each knot shrunk toward the raw score by PRIOR pseudo-logs, kept within
 [0.05, 0.97] and written to console/core/diagnose/calibration.json with --write. The held-back
@@ -20,13 +23,43 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.core.diagnose import calibration, diagnose_text
+from console.core.diagnose import calibration, diagnose_text, priors
 from tests.fixtures.corpus.corpus import corpus_cases
 
 OUT = Path(calibration.__file__).with_name("calibration.json")
+PRIORS_OUT = Path(priors.__file__).with_name("priors.json")
 FLOOR, CEILING = 0.05, 0.97
 MIN_BLOCK = 8  # a knot stands for at least this many logs
 PRIOR = 20  # pseudo-logs at the raw score itself: few logs move a knot only part of the way
+
+
+def fit_priors() -> dict[str, object]:
+    """Co-occurrence (named cause -> label) and base rate on the tune split."""
+    priors.table.cache_clear()
+    original = priors.table
+    priors.table = lambda: priors.Priors({}, {})  # type: ignore[assignment]
+    counts = priors.family_counts()
+    base: dict[str, float] = {}
+    cases = corpus_cases("tune")
+    try:
+        for case in cases:
+            label = case.expected[0]
+            base[label] = base.get(label, 0.0) + 1.0
+            named = [c.id for c in diagnose_text(case.text, case.context)]
+            for position, cause in enumerate(named[:3]):
+                if cause != label:
+                    row = counts.setdefault(cause, {})
+                    row[label] = row.get(label, 0.0) + (1.0 if position == 0 else 0.5)
+    finally:
+        priors.table = original  # type: ignore[assignment]
+        priors.table.cache_clear()
+    total = sum(base.values())
+    return {
+        "fitted_on": "tests/fixtures/corpus split=tune",
+        "logs": len(cases),
+        "neighbours": priors.normalise(counts),
+        "base": {k: round(v / total, 4) for k, v in sorted(base.items())},
+    }
 
 
 def raw_points() -> list[tuple[float, float]]:
@@ -69,6 +102,10 @@ def isotonic(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
         knots.append((x, y))
     if len(knots) == 1:
         knots = [(0.0, knots[0][1]), (1.0, knots[0][1])]
+    if knots[0][0] > 0.0 and knots[0][1] > FLOOR:
+        # Below the weakest fitted scores (a lead filled in from priors alone) the confidence
+        # falls toward the floor rather than staying at the first knot's value.
+        knots.insert(0, (0.0, FLOOR))
     return knots
 
 
@@ -76,6 +113,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", action="store_true", help=f"write {OUT.name}")
     args = parser.parse_args()
+    fitted = fit_priors()
+    print(f"priors from {fitted['logs']} tune logs; base rate (top 5):")
+    base = fitted["base"]
+    assert isinstance(base, dict)
+    for cause, share in sorted(base.items(), key=lambda kv: -kv[1])[:5]:
+        print(f"  {cause:28s} {share:5.1%}")
+    if args.write:
+        PRIORS_OUT.write_text(json.dumps(fitted, indent=1) + "\n")
+        priors.table.cache_clear()
+        print(f"wrote {PRIORS_OUT}")
     points = raw_points()
     knots = isotonic(points)
     print(f"{len(points)} tune logs with a top cause; knots (raw -> calibrated):")

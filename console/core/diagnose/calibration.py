@@ -49,7 +49,7 @@ def calibrate(raw: float) -> float:
 def calibrate_ranked(raw: dict[str, float]) -> dict[str, float]:
     """Calibrated confidences for ranked candidates. The top one gets `calibrate(raw)`: the
     chance that it is right. The others share what is left (1 - that chance) in proportion to
-    their raw scores, never more than their own calibrated value nor the top one's."""
+    their raw scores, never more than their own calibrated value nor the one ranked above."""
     if not raw:
         return {}
     ranked = sorted(raw.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -57,7 +57,9 @@ def calibrate_ranked(raw: dict[str, float]) -> dict[str, float]:
     p_top = calibrate(top_raw)
     rest = sum(v for _, v in ranked[1:])
     out = {top_id: p_top}
+    previous = p_top
     for cause, value in ranked[1:]:
         share = (1.0 - p_top) * value / rest if rest > 0 else 0.0
-        out[cause] = max(0.01, min(calibrate(value), share, p_top))
-    return out
+        previous = max(0.01, min(calibrate(value), share, previous))
+        out[cause] = previous
+    return out  # in the order of the raw scores, confidences never increasing

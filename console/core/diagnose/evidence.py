@@ -119,6 +119,9 @@ _LIBRARY_CLUES: tuple[tuple[str, dict[str, float]], ...] = (
     ("torch/cuda/__init__.py", {"cuda_unavailable": 0.35}),
     ("torch/nn/modules/sparse.py", {"context_too_long": 0.2, "device_mismatch": 0.1}),
     ("torch/nn/functional.py", {"dtype_unsupported": 0.08, "device_mismatch": 0.08}),
+    # Last: a frame in transformers itself, when nothing more specific matched (a traceback cut
+    # inside the loading code says at least that the load broke there).
+    ("transformers/", {"version_mismatch": 0.1, "missing_file": 0.06}),
 )
 
 # A frame's function -> {cause: weight}.
@@ -150,6 +153,10 @@ _FUNCTION_CLUES: dict[str, dict[str, float]] = {
     "weight_loader": {"size_mismatch": 0.15, "missing_or_unexpected_keys": 0.1},
     "load_weights": {"missing_or_unexpected_keys": 0.12, "size_mismatch": 0.1},
     "merge_and_unload": {"quantization_error": 0.15},
+    # The loading entry points: a failure inside them is most often a file that is not there,
+    # a library too old for the checkpoint, or the repo's own code.
+    "from_pretrained": {"missing_file": 0.08, "version_mismatch": 0.08, "remote_code": 0.04},
+    "from_config": {"version_mismatch": 0.08},
 }
 
 # Families of words on error lines -> {cause: weight}, lower-case.
@@ -249,6 +256,7 @@ class Clue:
     weight: float
     what: str  # "exception type KeyError", "frame in safetensors", "words: /dev/shm"
     line: int | None  # the input line it was read from
+    lead: bool = True  # False for words in quoted source code: they rank, never start a ranking
 
 
 def _short_type(name: str) -> str:
@@ -308,11 +316,35 @@ def block_clues(block: ErrorBlock, lines: Sequence[LogLine] | None) -> list[Clue
         for ln in raising:
             if surface_name == "AssertionError" and _SHAPE_CODE.search(ln.text):
                 clues.append(Clue("size_mismatch", 0.4, "an assertion on tensor shapes", ln.number))
-            clues.extend(_word_clues(ln, scale=0.5))
+            clues.extend(_word_clues(ln, scale=0.5, lead=False))
+            if block.surface is None:
+                clues.extend(_cut_clues(ln))
         for n in numbers:
             numbered = by_number.get(n)
             if numbered is not None and numbered.role in (EXCEPTION, MESSAGE):
                 clues.extend(_word_clues(numbered, scale=1.0))
+    return clues
+
+
+_CALL = re.compile(r"\.(\w+)\(")
+
+
+def _cut_clues(line: LogLine) -> list[Clue]:
+    """A traceback cut before its exception: the call it stopped at, or a frame line cut
+    mid-path, still says which function or library was running."""
+    text = line.text.strip()
+    clues: list[Clue] = []
+    if text.startswith('File "'):
+        path = text[6:].replace("\\", "/").lower()
+        for marker, weights in _LIBRARY_CLUES:
+            if marker in path:
+                clues.extend(Clue(cause, weight, f"cut frame in {marker.strip('/')}", line.number)
+                             for cause, weight in weights.items())
+                break
+        return clues
+    for function in _CALL.findall(text)[-1:]:
+        clues.extend(Clue(cause, weight, f"stopped in {function}()", line.number)
+                     for cause, weight in _FUNCTION_CLUES.get(function, {}).items())
     return clues
 
 
@@ -327,9 +359,9 @@ def _word_matches(text: str) -> tuple[tuple[int, str], ...]:
     )
 
 
-def _word_clues(line: LogLine, scale: float) -> list[Clue]:
+def _word_clues(line: LogLine, scale: float, lead: bool = True) -> list[Clue]:
     return [
-        Clue(cause, weight * scale, f"words: {matched}", line.number)
+        Clue(cause, weight * scale, f"words: {matched}", line.number, lead)
         for i, matched in _word_matches(line.text)
         for cause, weight in _WORD_CLUES[i][1].items()
     ]
@@ -340,7 +372,7 @@ _FAILURE_MARK = re.compile(
 )
 
 
-def _failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> bool:
+def log_failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> bool:
     """Whether the log shows a failure at all: clues never turn a clean run into a diagnosis."""
     if any(not _benign(b) for b in blocks):
         return True
@@ -353,7 +385,7 @@ def log_clues(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> list[Cl
     """Every clue of a whole log: its error blocks, and loose lines that read as errors."""
     clues: list[Clue] = []
     short = sum(1 for line in lines if line.text.strip()) <= _SHORT_REPORT_LINES
-    if not short and not _failed(lines, blocks):
+    if not short and not log_failed(lines, blocks):
         return clues
     in_block: set[int] = set()
     for block in blocks:

@@ -1352,6 +1352,11 @@ SIGNATURES: tuple[Signature, ...] = (
     S("quantization_error", "loaded in 4-bit", 0.7,
       "this operation does not work on a quantized (4-bit) model",
       r"(?i)(?:cannot|can't|not supported|unable)\b.{0,60}\bloaded in 4-bit"),
+    S("remote_code", "no module named", 0.75,
+      "a dotted module name with a dash cannot be a Python package: it is a model directory "
+      "loaded as the repository's own code (dynamic modules take the folder name; rename it "
+      "without dots or dashes)",
+      r"No module named '(?=[\w.-]*-)(?=[\w.-]*\.)[\w.-]+'"),
     S("remote_code", "no module named 'transformers_modules", 0.8,
       "the model's own code could not be imported from the dynamic-module cache (a dot or dash in "
       "the directory name, or a file of the repository's code missing)"),
