@@ -6,7 +6,8 @@
 First the priors (console/core/diagnose/priors.json): for every tune log, the causes the rules
 and clues name (the priors switched off); each named cause that is not the label counts one
 co-occurrence (named -> label; half when it was not the top one), smoothed by the families of
-priors.FAMILIES, and the labels give the base rate. Then, with those priors, for every tune log the raw score of the top cause (calibration switched off) and whether that
+priors.FAMILIES, and the labels give the base rate. Then, with those priors, for every tune log
+the raw score of the top cause (calibration switched off) and whether that
 cause is the label; isotonic regression (pool adjacent violators) of the hit on the raw score
 gives a monotone map, each knot shrunk toward the raw score by PRIOR pseudo-logs, kept within
 [0.05, 0.97] and written to console/core/diagnose/calibration.json with --write. The held-back

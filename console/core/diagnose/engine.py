@@ -492,7 +492,7 @@ def _pressure_facts(ctx: DiagnosisContext) -> list[tuple[str, str]]:
 
 
 def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext | None = None,
-              blocks: Sequence[ErrorBlock] = (), clues: Sequence[Clue] = (),
+              blocks: Sequence[ErrorBlock] = (), clues: Sequence[Clue] = (), *,
               failed: bool = True) -> list[Cause]:
     """Rank the causes the hits point at, then the weaker clues (evidence.py), fill the top-3
     (priors.py) when the log shows a failure (`failed`) or a message named a cause, calibrate
