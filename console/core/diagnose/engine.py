@@ -18,7 +18,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from console.core.diagnose import calibration, numbers, priors
-from console.core.diagnose.evidence import Clue, block_clues, log_clues, log_failed, score_clues
+from console.core.diagnose.evidence import (
+    Clue,
+    block_clues,
+    log_clues,
+    log_failed,
+    points_somewhere,
+    score_clues,
+)
 from console.core.diagnose.parser import (
     CODE,
     FRAME,
@@ -558,8 +565,7 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
     # rule hits too weak to report, what usually goes with the named causes, the base rate.
     # A message scored under MIN_CONFIDENCE on purpose (a hint, a benign line) is no lead.
     weak = {c: w for c, w in clue_scores.items() if c not in kept}
-    leads = score_clues([c for c in clues if c.lead])
-    points = bool(kept) or (failed and max(leads.values(), default=0.0) >= priors.MIN_LEAD)
+    points = bool(kept) or (failed and points_somewhere(clues, priors.MIN_LEAD))
     filled = priors.fill(kept, weak) if points else {}
     for cause, (value, reason) in filled.items():
         kept[cause] = value

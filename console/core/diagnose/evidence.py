@@ -42,7 +42,8 @@ _BENIGN_TYPES = frozenset({"KeyboardInterrupt", "SystemExit", "StopIteration", "
 _ERROR_WORDS = re.compile(  # matched on the lower-cased line
     r"(?:error|errors|exception)\b|\b(?:failed|fails|failure|fatal|exception|killed|cannot|can't"
     r"|could not|couldn't|unable|abort(?:ed)?|crash(?:ed|es)?|not found|no such|not supported"
-    r"|missing|invalid|denied)\b",
+    r"|missing|invalid|denied)\b"
+    r"|is_available\(\).{0,40}\bfalse\b",  # "torch.cuda.is_available() returns False"
 )
 
 # (surfaced exception type, last dotted part) -> {cause: weight}
@@ -113,6 +114,10 @@ _LIBRARY_CLUES: tuple[tuple[str, dict[str, float]], ...] = (
     ("configuration_auto", {"version_mismatch": 0.3}),
     ("huggingface_hub", {"missing_file": 0.25}),
     ("utils/hub.py", {"missing_file": 0.3}),
+    # vLLM's engine-core client binds its ZMQ sockets and waits for the engine cores in
+    # MPClient.__init__ (vllm/v1/engine/core_client.py): a failure there is a socket or a core
+    # that died starting.
+    ("vllm/v1/engine/core_client", {"port_in_use": 0.15, "cuda_oom": 0.1}),
     ("vllm/", {"cuda_oom": 0.12}),
     ("sglang/", {"cuda_oom": 0.12}),
     ("peft/", {"missing_or_unexpected_keys": 0.1, "version_mismatch": 0.1}),
@@ -127,6 +132,9 @@ _LIBRARY_CLUES: tuple[tuple[str, dict[str, float]], ...] = (
 # A frame's function -> {cause: weight}.
 _FUNCTION_CLUES: dict[str, dict[str, float]] = {
     "bind": {"port_in_use": 0.35},
+    "make_zmq_socket": {"port_in_use": 0.35},  # vllm.utils: bind/connect a ZMQ socket
+    "get_open_port": {"port_in_use": 0.2},
+    "wait_for_engine_startup": {"cuda_oom": 0.15, "host_oom": 0.1},
     "listen": {"port_in_use": 0.2},
     "create_server": {"port_in_use": 0.3},
     "load_state_dict": {"missing_or_unexpected_keys": 0.2, "size_mismatch": 0.15},
@@ -192,6 +200,11 @@ _WORD_CLUES: tuple[tuple[re.Pattern[str], dict[str, float]], ...] = tuple(
             {"cuda_driver_mismatch": 0.3},
         ),
         (r"\b(?:cuda|gpu)\b", {"cuda_unavailable": 0.12, "cuda_oom": 0.08}),
+        (
+            r"is_available\(\).{0,40}\bfalse\b|\bcpu[- ]only\b|\bcpu (?:build|version)\b"
+            r"|cpu版本",
+            {"cuda_unavailable": 0.45},
+        ),
         (r"\bmemory\b(?! access)|\boom\b", {"cuda_oom": 0.25, "host_oom": 0.15}),
         (r"\b(?:ram|swap)\b", {"host_oom": 0.3}),
         (
@@ -326,7 +339,14 @@ def block_clues(block: ErrorBlock, lines: Sequence[LogLine] | None) -> list[Clue
     return clues
 
 
-_CALL = re.compile(r"\.(\w+)\(")
+_CALL = re.compile(r"(?:\b(\w+)\.)?(\w+)\(")
+# The loaders a cut traceback most often stops in, by the dotted call in the source line
+# ("torch.load(", "safe_open(", "load_file("): a file that is not there or not whole.
+_CALL_CLUES: dict[str, dict[str, float]] = {
+    "torch.load": {"corrupt_checkpoint": 0.2, "missing_file": 0.1, "version_mismatch": 0.06},
+    "safe_open": {"corrupt_checkpoint": 0.2, "missing_file": 0.1},
+    "load_file": {"corrupt_checkpoint": 0.15, "missing_file": 0.1},
+}
 
 
 def _cut_clues(line: LogLine) -> list[Clue]:
@@ -342,10 +362,51 @@ def _cut_clues(line: LogLine) -> list[Clue]:
                              for cause, weight in weights.items())
                 break
         return clues
-    for function in _CALL.findall(text)[-1:]:
-        clues.extend(Clue(cause, weight, f"stopped in {function}()", line.number)
-                     for cause, weight in _FUNCTION_CLUES.get(function, {}).items())
+    for owner, function in _CALL.findall(text)[-1:]:
+        dotted = f"{owner}.{function}" if owner else function
+        weights = _CALL_CLUES.get(dotted) or _CALL_CLUES.get(function) or _FUNCTION_CLUES.get(
+            function, {}
+        )
+        clues.extend(Clue(cause, weight, f"stopped in {dotted}()", line.number)
+                     for cause, weight in weights.items())
     return clues
+
+
+# A command line or an argument dump printed at start-up (`python x.py --wbits 4`, vLLM's
+# "args: Namespace(...)"): the setting it names ranks a cause, never starts a ranking.
+_COMMAND_LINE = re.compile(
+    r"^(?:\$\s*|\(\S+\)\s*\S*\$\s*)?(?:\w+=\S+\s+)*"
+    r"(?:python3?(?:\.\d+)?|torchrun|deepspeed|accelerate\s+launch|vllm\s+serve|sglang)\b"
+    r"|\bargs:\s*Namespace\(|^Namespace\("
+)
+_SETTING_CLUES: tuple[tuple[re.Pattern[str], dict[str, float]], ...] = tuple(
+    (re.compile(pattern), weights)
+    for pattern, weights in (
+        (
+            r"--wbits\b|--quantization[ =]+['\"]?(?!none)\w|load_in_[48]bit|--load[-_]in[-_][48]bit"
+            r"|quantization=['\"](?:awq|gptq|bitsandbytes|fp8|marlin)",
+            {"quantization_error": 0.2},
+        ),
+        (
+            r"--(?:fp16|half)\b|--precision[ =]+(?:fp16|16|half)\b"
+            r"|dtype[ =]+['\"]?(?:float16|half)",
+            {"numeric_overflow": 0.1, "dtype_unsupported": 0.1},
+        ),
+        (r"--(?:bf16)\b|dtype[ =]+['\"]?bfloat16", {"dtype_unsupported": 0.1}),
+    )
+)
+
+
+def _setting_clues(line: LogLine) -> list[Clue]:
+    if _COMMAND_LINE.search(line.text) is None:
+        return []
+    lower = line.text.lower()
+    return [
+        Clue(cause, weight, f"setting: {m.group(0)[:40]}", line.number, lead=False)
+        for pattern, weights in _SETTING_CLUES
+        if (m := pattern.search(lower)) is not None
+        for cause, weight in weights.items()
+    ]
 
 
 @functools.lru_cache(maxsize=8192)
@@ -376,9 +437,28 @@ def log_failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> bool:
     """Whether the log shows a failure at all: clues never turn a clean run into a diagnosis."""
     if any(not _benign(b) for b in blocks):
         return True
-    return any(
-        ln.text and not ln.info and _FAILURE_MARK.search(ln.text) is not None for ln in lines
+    if any(ln.text and not ln.info and _FAILURE_MARK.search(ln.text) is not None for ln in lines):
+        return True
+    # A report of a few lines (an issue title, an error typed from memory) says "error" or
+    # "failed" in lower case too; a long log's chatter does not count.
+    texts = [ln.text for ln in lines if ln.text.strip() and not ln.info and not ln.warn]
+    return 0 < len(texts) <= _SHORT_REPORT_LINES and any(
+        _ERROR_WORDS.search(t.lower()) is not None for t in texts
     )
+
+
+def points_somewhere(clues: Sequence[Clue], min_word_lead: float) -> bool:
+    """Whether the clues of a failed log are enough to start a ranking of weak leads: a clue of
+    structure (an exception type, a frame, the call a cut traceback stopped at) at any weight,
+    or words on an error line of at least `min_word_lead`. Words in quoted source code never."""
+    words: list[Clue] = []
+    for clue in clues:
+        if not clue.lead:
+            continue
+        if not clue.what.startswith("words:"):
+            return True
+        words.append(clue)
+    return max(score_clues(words).values(), default=0.0) >= min_word_lead
 
 
 def log_clues(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> list[Clue]:
@@ -430,6 +510,9 @@ def log_clues(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> list[Cl
         clues.extend(_word_clues(line, scale=0.8))
         if "has no attribute" in line.text or "cannot import name" in line.text:
             api_break = True
+    for line in lines[:_TAIL_LINES]:  # the command and its arguments come first (INFO too)
+        if line.text:
+            clues.extend(_setting_clues(line))
     if api_break:
         for line in lines:
             if line.text and _VERSION_LINE.search(line.text):

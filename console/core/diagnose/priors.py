@@ -31,7 +31,7 @@ WEAK_SCALE = 0.45  # a weak clue's weight -> raw score (as evidence.py's clues a
 NEIGHBOUR_SCALE = 0.12  # co-occurrence probability x the named cause's raw score -> raw score
 BASE_SCALE = 0.02  # base rate -> raw score
 BELOW = 0.9  # a filled candidate stays under this fraction of the weakest named one
-MIN_LEAD = 0.15  # with no cause named, the strongest clue must reach this to start a ranking
+MIN_LEAD = 0.15  # with no cause named, words on error lines must reach this to start a ranking
 FAMILY_PSEUDO = 1.0  # pseudo-count a family adds to each pair of its causes
 
 # Causes that share a surface: one of them named, the others are the usual alternatives.

@@ -221,6 +221,14 @@ def S(cause: str, needle: str, confidence: float, note: str, pattern: str | None
 _MODEL_TYPES: frozenset[str] = frozenset(
     json.loads(resources.files("console.core.diagnose").joinpath("model_types.json").read_text())["model_types"]
 )
+# Tokenizer class names transformers knows (tokenization_auto's mapping, "Fast" removed):
+# tests/fixtures/logs/generate.py --model-types regenerates it with model_types.json.
+_TOKENIZER_CLASSES: dict[str, str] = {
+    name.lower(): name
+    for name in json.loads(
+        resources.files("console.core.diagnose").joinpath("tokenizer_classes.json").read_text()
+    )["tokenizer_classes"]
+}
 _NCCL_WORDS = re.compile(r"error|fail|timeout|timed out|abort|unhandled|invalid|exception|not "
                          r"built|closed|crash", re.I)
 _GPU_WORDS = re.compile(r"\b(?:cuda|gpu|vram|hip|device|cublas|cudnn|nvidia)\b", re.I)
@@ -230,6 +238,26 @@ _CUDA_LIB = re.compile(
 _ERRORISH = re.compile(r"error|exception|fail|cannot|can't|could not|couldn't|unable|not found|no "
                        r"module|requires?|invalid|unsupported", re.I)
 _TYPICAL_MAX_LENGTHS = {512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 77, 514, 128, 256}
+
+
+def _tokenizer_class_state(m: re.Match[str] | None) -> str:
+    """'misspelt' when the class named in tokenizer_config.json is a known class spelt with other
+    capitals (LLaMATokenizer for LlamaTokenizer), 'known' when transformers has it under that
+    name (so this install is too old or lacks its backend), else 'unknown'."""
+    name = (m.group("cls") if m else "").removesuffix("Fast")
+    known = _TOKENIZER_CLASSES.get(name.lower())
+    if known is None:
+        return "unknown"
+    return "known" if known == name else "misspelt"
+
+
+def _tokenizer_class_version(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    state = _tokenizer_class_state(m)
+    return None if state == "misspelt" else (0.7 if state == "known" else 1.0)
+
+
+def _tokenizer_class_name(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    return 0.85 if _tokenizer_class_state(m) == "misspelt" else 1.0
 
 
 def _errorish(_m: re.Match[str] | None, s: Surroundings) -> float | None:
@@ -880,7 +908,9 @@ SIGNATURES: tuple[Signature, ...] = (
       r"No module named '(?P<mod>[\w.]+)'", refine=_removed_submodule),
     S("version_mismatch", "does not exist or is not currently imported", 0.6,
       "the tokenizer class named in tokenizer_config.json is not in this transformers (too old, or "
-      "custom code)"),
+      "custom code)",
+      r"(?:Tokenizer class )?(?P<cls>\w*)\s*does not exist or is not currently imported",
+      refine=_tokenizer_class_version),
     S("version_mismatch", "unrecognized configuration class", 0.55,
       "this Auto class does not know the model's config class (wrong Auto class or too old a "
       "transformers)"),
@@ -1139,7 +1169,13 @@ SIGNATURES: tuple[Signature, ...] = (
     S("tokenizer_error", "tiktoken failed", 0.75,
       "the tokenizer files could not be converted to a fast tokenizer"),
     S("tokenizer_error", "does not exist or is not currently imported", 0.4,
-      "the tokenizer class named in tokenizer_config.json is not available"),
+      "the tokenizer class named in tokenizer_config.json is not available (a class name spelt "
+      "with other capitals than transformers' own, such as LLaMATokenizer for LlamaTokenizer, "
+      "is a wrong tokenizer_class in that file)",
+      r"(?:Tokenizer class )?(?P<cls>\w*)\s*does not exist or is not currently imported",
+      refine=_tokenizer_class_name,
+      fixes=("set \"tokenizer_class\" in tokenizer_config.json to the class transformers "
+             "spells (for LLaMA: LlamaTokenizer), or load with the tokenizer class directly",)),
     S("tokenizer_error", "can't load tokenizer for", 0.4,
       "the tokenizer could not be created from those files"),
     S("tokenizer_error", "not the same type as the class this function is called from", 0.4,
