@@ -43,7 +43,8 @@ _ERROR_WORDS = re.compile(  # matched on the lower-cased line
     r"(?:error|errors|exception)\b|\b(?:failed|fails|failure|fatal|exception|killed|cannot|can't"
     r"|could not|couldn't|unable|abort(?:ed)?|crash(?:ed|es)?|not found|no such|not supported"
     r"|missing|invalid|denied)\b"
-    r"|is_available\(\).{0,40}\bfalse\b",  # "torch.cuda.is_available() returns False"
+    r"|is_available\(\).{0,40}\bfalse\b"  # "torch.cuda.is_available() returns False"
+    r"|segmentation fault|core dumped|access violation|0xc0000005|illegal instruction",
 )
 
 # (surfaced exception type, last dotted part) -> {cause: weight}
@@ -200,6 +201,22 @@ _WORD_CLUES: tuple[tuple[re.Pattern[str], dict[str, float]], ...] = tuple(
             {"cuda_driver_mismatch": 0.3},
         ),
         (r"\b(?:cuda|gpu)\b", {"cuda_unavailable": 0.12, "cuda_oom": 0.08}),
+        (
+            # A native crash (SIGSEGV, Windows' access violation 0xC0000005, SIGILL): most often
+            # a compiled extension built for another library version, else memory.
+            r"segmentation fault|core dumped|access violation|0xc0000005|illegal instruction",
+            {"version_mismatch": 0.2, "host_oom": 0.1, "cuda_driver_mismatch": 0.1},
+        ),
+        (
+            # vLLM's start-up failed in an engine core; the root cause was printed before it
+            # (when the log has it, its own message ranks first). KV-cache sizing is the usual one.
+            r"engine ?core initiali[sz]ation failed|engine ?core failed to start"
+            r"|engine core proc \S+ died|enginedeaderror",
+            {"cuda_oom": 0.2, "host_oom": 0.1, "version_mismatch": 0.08},
+        ),
+        # CUDA graph capture (vLLM/SGLang start-up): memory for the graphs, or an op the
+        # installed versions cannot record.
+        (r"cuda ?graph", {"cuda_oom": 0.15, "version_mismatch": 0.1}),
         (
             r"is_available\(\).{0,40}\bfalse\b|\bcpu[- ]only\b|\bcpu (?:build|version)\b"
             r"|cpu版本",

@@ -502,6 +502,12 @@ SIGNATURES: tuple[Signature, ...] = (
     S("cuda_oom", "cudaerrormemoryallocation", 0.9, "cudaMalloc failed: the GPU is out of memory"),
     S("cuda_oom", "cuda_error_out_of_memory", 0.9, "the CUDA driver reported out of memory"),
     S("cuda_oom", "cudamalloc failed", 0.85, "cudaMalloc failed: the GPU is out of memory"),
+    # SGLang's model runner (model_runner.py): the KV cache pool left after the weights is
+    # too small for even one request.
+    S("cuda_oom", "not enough memory. please try to increase --mem-fraction-static", 0.85,
+      "SGLang's KV cache pool does not fit in the memory left after the weights",
+      fixes=("raise --mem-fraction-static (or lower --context-length / --max-running-requests), "
+             "or use a GPU with more memory",)),
     S("cuda_oom", "no available memory for the cache blocks", 0.9,
       "the serving engine has no GPU memory left for its KV cache",
       fixes=("raise gpu_memory_utilization or lower max_model_len / max_num_seqs",)),
@@ -586,6 +592,13 @@ SIGNATURES: tuple[Signature, ...] = (
       fixes=("install a CUDA build of torch, or run on the CPU (device='cpu')",)),
     S("cuda_unavailable", "found no nvidia driver on your system", 0.95,
       "no NVIDIA driver is loaded"),
+    # torch.cuda._lazy_init: CUDA was initialised in the parent before fork(); the child
+    # process cannot use the GPU.
+    S("cuda_unavailable", "cannot re-initialize cuda in forked subprocess", 0.75,
+      "CUDA was initialised before the worker process was forked; a forked child cannot use it",
+      fixes=("start worker processes with the 'spawn' method (multiprocessing."
+             "set_start_method('spawn'); vLLM: VLLM_WORKER_MULTIPROC_METHOD=spawn)",
+             "do not touch CUDA in the parent before creating the workers")),
     S("cuda_unavailable", "no cuda gpus are available", 0.9,
       "CUDA sees no GPU (CUDA_VISIBLE_DEVICES or the driver)"),
     S("cuda_unavailable", "invalid device ordinal", 0.9,
@@ -893,6 +906,14 @@ SIGNATURES: tuple[Signature, ...] = (
     S("version_mismatch", "compiled using numpy 1.x cannot be run in", 0.9,
       "a binary module was built for numpy 1.x and numpy 2 is installed",
       fixes=("pip install 'numpy<2' or upgrade the module that was built for numpy 1",)),
+    # numpy's import_array() (generate_numpy_api.py): a C extension built for another numpy.
+    S("version_mismatch", "module compiled against", 0.85,
+      "a binary module was built against another numpy C API/ABI than the installed numpy",
+      r"(?i)module compiled against (?:API|ABI) version \w+ but this version of numpy is",
+      fixes=("reinstall the module for this numpy, or pip install 'numpy<2' when the module was "
+             "built for numpy 1",)),
+    S("version_mismatch", "_array_api not found", 0.8,
+      "a binary module built for numpy 1.x was imported under numpy 2"),
     S("version_mismatch", "numpy.core.multiarray failed to import", 0.8,
       "a binary module was built against another numpy"),
     S("version_mismatch", "binary incompatibility", 0.85,
@@ -911,6 +932,14 @@ SIGNATURES: tuple[Signature, ...] = (
       "custom code)",
       r"(?:Tokenizer class )?(?P<cls>\w*)\s*does not exist or is not currently imported",
       refine=_tokenizer_class_version),
+    # transformers' pipeline(): every candidate model class failed to load the files; the
+    # first error of each is logged above it when the log has it.
+    S("missing_file", "with any of the following classes", 0.45,
+      "no model class could load these files (files missing, or weights for another framework)",
+      r"(?i)could not load model \S+ with any of the following classes"),
+    S("version_mismatch", "with any of the following classes", 0.4,
+      "no model class could load these files (this transformers may not know the model)",
+      r"(?i)could not load model \S+ with any of the following classes"),
     S("version_mismatch", "unrecognized configuration class", 0.55,
       "this Auto class does not know the model's config class (wrong Auto class or too old a "
       "transformers)"),
@@ -1204,7 +1233,10 @@ SIGNATURES: tuple[Signature, ...] = (
     S("permission_or_disk", "bus error", 0.5,
       "SIGBUS: often /dev/shm full, or a memory-mapped file that shrank"),
     S("permission_or_disk", "operation not permitted", 0.6,
-      "the OS refused the operation (permissions)"),
+      "the OS refused the operation (permissions)",
+      # CUDA's cudaErrorStreamCaptureUnsupported reads "operation not permitted when stream is
+      # capturing": an op that CUDA graphs cannot record, not a permission.
+      refine=lambda m, s: None if "stream is capturing" in s.line_text.lower() else 1.0),
     S("permission_or_disk", "not writable", 0.75, "a directory (the cache?) is not writable"),
     S("permission_or_disk", "too many open files", 0.45,
       "the per-process open-file limit (ulimit -n) was reached"),
