@@ -113,6 +113,7 @@ class Cause:
             "evidence": list(self.evidence),
             "fixes": list(self.fixes),
             "facts": dict(self.facts),
+            "lead": self.lead,
         }
 
 
