@@ -4,7 +4,12 @@ and exception types alone, WARNING-level records, and the calibrated ranking."""
 from __future__ import annotations
 
 from console.core.diagnose import diagnose_text, parse_log
-from console.core.diagnose.calibration import calibrate, calibrate_ranked
+from console.core.diagnose.calibration import (
+    calibrate,
+    calibrate_ranked,
+    interpolate,
+    runner_knots,
+)
 from console.core.diagnose.evidence import log_clues, score_clues
 
 
@@ -95,6 +100,10 @@ def test_ranked_calibration() -> None:
     out = calibrate_ranked(raw)
     assert out["a"] == calibrate(0.9)
     assert out["a"] >= out["b"] >= out["c"] > 0
-    # the runners-up share what is left, in proportion to their raw scores (each at least 0.01)
-    assert out["b"] <= 1 - out["a"] and out["b"] == (1 - out["a"]) * 0.5 / 0.6
+    # the runners-up share what is left, in proportion to their raw scores, through their own
+    # calibration map (each at least 0.01)
+    share = (1 - out["a"]) * 0.5 / 0.6
+    assert out["b"] <= 1 - out["a"]
+    assert out["b"] == max(0.01, min(interpolate(runner_knots(), min(calibrate(0.5), share)),
+                                     out["a"]))
     assert calibrate_ranked({}) == {}
