@@ -102,7 +102,7 @@ class Cause:
     fixes: tuple[str, ...]
     evidence_lines: tuple[int, ...] = ()  # 0-based input line numbers of the log evidence
     facts: tuple[tuple[str, str], ...] = ()  # (label, value): OOM figures, RAM at exit, ...
-    lead: bool = False  # a weak lead filled in to complete the top-3 (priors.py), not a finding
+    lead: bool = False  # no library message or live fact named it: weak evidence, not a finding
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -550,7 +550,8 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
     extra_facts: dict[str, list[tuple[str, str]]] = {}
     if ctx.killed_by_console:  # the console's own kill: the words about it are not a failure
         clues = [c for c in clues if c.cause != "host_oom"]
-    clue_scores = score_clues(clues)
+    # Settings read from a command line rank the weak leads only (priors.fill below).
+    clue_scores = score_clues([c for c in clues if not c.what.startswith("setting:")])
     for cause, weight in clue_scores.items():
         if cause in scores:
             scores[cause] = min(0.99, scores[cause] + EVIDENCE_BOOST * weight)
@@ -565,7 +566,7 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
     # Fill the top-3 from weaker, general evidence (priors.py): clues under the threshold,
     # rule hits too weak to report, what usually goes with the named causes, the base rate.
     # A message scored under MIN_CONFIDENCE on purpose (a hint, a benign line) is no lead.
-    weak = {c: w for c, w in clue_scores.items() if c not in kept}
+    weak = {c: w for c, w in score_clues(clues).items() if c not in kept}
     points = bool(kept) or (failed and points_somewhere(clues, priors.MIN_LEAD))
     filled = priors.fill(kept, weak) if points else {}
     for cause, (value, reason) in filled.items():
@@ -581,7 +582,10 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
                              extra_evidence=extra_evidence.get(cause_id, []),
                              extra_facts=extra_facts.get(cause_id, []),
                              last_block=last_block)
-        causes.append(replace(built, lead=True) if cause_id in filled else built)
+        # A lead: no library message named it and the live context did not either (weak clues,
+        # co-occurrence, the base rate); a finding otherwise.
+        lead = cause_id not in by_cause and cause_id not in extra_facts
+        causes.append(replace(built, lead=True) if lead else built)
     rank = {cause_id: i for i, cause_id in enumerate(scores)}  # ties keep the raw order
     causes.sort(key=lambda c: (-c.confidence, rank.get(c.id, len(rank)), c.id))
     return causes[:MAX_CAUSES]
