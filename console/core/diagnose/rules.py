@@ -599,6 +599,14 @@ SIGNATURES: tuple[Signature, ...] = (
       fixes=("start worker processes with the 'spawn' method (multiprocessing."
              "set_start_method('spawn'); vLLM: VLLM_WORKER_MULTIPROC_METHOD=spawn)",
              "do not touch CUDA in the parent before creating the workers")),
+    # Docker without the NVIDIA container toolkit (or its runtime) cannot give --gpus to the
+    # container: the process inside sees no GPU.
+    S("cuda_unavailable", "could not select device driver", 0.85,
+      "Docker cannot pass the GPU into the container (the NVIDIA container toolkit is missing "
+      "or not configured)",
+      r"(?i)could not select device driver .*capabilities: \[\[gpu\]\]",
+      fixes=("install the NVIDIA container toolkit and restart docker "
+             "(nvidia-ctk runtime configure --runtime=docker)",)),
     S("cuda_unavailable", "no cuda gpus are available", 0.9,
       "CUDA sees no GPU (CUDA_VISIBLE_DEVICES or the driver)"),
     S("cuda_unavailable", "invalid device ordinal", 0.9,
@@ -1021,6 +1029,9 @@ SIGNATURES: tuple[Signature, ...] = (
       "the model's own code (from its repository) is involved",
       r"transformers_modules", refine=_remote_frames_attr, kind="hint"),
     # ---- dtype_unsupported
+    S("dtype_unsupported", "doesn't support float64", 0.85,
+      "the Apple GPU (MPS) has no float64: use float32",
+      r"(?i)MPS framework doesn't support float64"),
     S("dtype_unsupported", "not implemented for '", 0.85,
       "this operation has no kernel for that dtype on this device",
       r"not implemented for '(?:Half|BFloat16|Float8\w*|ComplexHalf)(?:'|$)"),
@@ -1065,6 +1076,9 @@ SIGNATURES: tuple[Signature, ...] = (
     S("dtype_unsupported", "unsupported dtype", 0.7, "this operation does not support that dtype",
       r"Unsupported dtype (?:Half|BFloat16)"),
     # ---- device_mismatch
+    # torch's MPS backend: an operand was never moved to the "mps" device.
+    S("device_mismatch", "placeholder storage has not been allocated on mps device", 0.85,
+      "a tensor (or the model) is still on the CPU while the computation runs on the Apple GPU"),
     S("device_mismatch", "expected all tensors to be on the same device", 0.95,
       "an operation got tensors on different devices"),
     S("device_mismatch", "cannot copy out of meta tensor", 0.95,
