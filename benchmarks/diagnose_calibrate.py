@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
-"""Fit the confidence calibration of the diagnosis on the corpus's "tune" split only.
+"""Fit the top-3 priors and the confidence calibration of the diagnosis on the "tune" split only.
 
     .venv/bin/python benchmarks/diagnose_calibrate.py [--write]
 
-For every tune log the raw score of the top cause (calibration switched off) and whether that
+First the priors (console/core/diagnose/priors.json): for every tune log, the causes the rules
+and clues name (the priors switched off); each named cause that is not the label counts one
+co-occurrence (named -> label; half when it was not the top one), smoothed by the families of
+priors.FAMILIES, and the labels give the base rate. Then, with those priors, for every tune log
+the raw score of the top cause (calibration switched off) and whether that
 cause is the label; isotonic regression (pool adjacent violators) of the hit on the raw score
 gives a monotone map, each knot shrunk toward the raw score by PRIOR pseudo-logs, kept within
-[0.05, 0.97] and written to console/core/diagnose/calibration.json with --write. The held-back
+[0.05, 0.97] and written to console/core/diagnose/calibration.json with --write; then the same
+fit for the runners-up (ranks 2 and 3: their stated share against whether they are the label),
+`runner_knots`, floor 0.01. The held-back
 split is never read here.
 Prints the fitted knots.
 """
@@ -20,13 +26,44 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.core.diagnose import calibration, diagnose_text
+from console.core.diagnose import calibration, diagnose_text, priors
 from tests.fixtures.corpus.corpus import corpus_cases
 
 OUT = Path(calibration.__file__).with_name("calibration.json")
+PRIORS_OUT = Path(priors.__file__).with_name("priors.json")
 FLOOR, CEILING = 0.05, 0.97
 MIN_BLOCK = 8  # a knot stands for at least this many logs
 PRIOR = 20  # pseudo-logs at the raw score itself: few logs move a knot only part of the way
+RUNNER_FLOOR = 0.01  # a runner-up may say 1%
+
+
+def fit_priors() -> dict[str, object]:
+    """Co-occurrence (named cause -> label) and base rate on the tune split."""
+    priors.table.cache_clear()
+    original = priors.table
+    priors.table = lambda: priors.Priors({}, {})  # type: ignore[assignment]
+    counts = priors.family_counts()
+    base: dict[str, float] = {}
+    cases = corpus_cases("tune")
+    try:
+        for case in cases:
+            label = case.expected[0]
+            base[label] = base.get(label, 0.0) + 1.0
+            named = [c.id for c in diagnose_text(case.text, case.context)]
+            for position, cause in enumerate(named[:3]):
+                if cause != label:
+                    row = counts.setdefault(cause, {})
+                    row[label] = row.get(label, 0.0) + (1.0 if position == 0 else 0.5)
+    finally:
+        priors.table = original  # type: ignore[assignment]
+        priors.table.cache_clear()
+    total = sum(base.values())
+    return {
+        "fitted_on": "tests/fixtures/corpus split=tune",
+        "logs": len(cases),
+        "neighbours": priors.normalise(counts),
+        "base": {k: round(v / total, 4) for k, v in sorted(base.items())},
+    }
 
 
 def raw_points() -> list[tuple[float, float]]:
@@ -46,7 +83,24 @@ def raw_points() -> list[tuple[float, float]]:
         calibration.knots = original  # type: ignore[assignment]
 
 
-def isotonic(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+def runner_points() -> list[tuple[float, float]]:
+    """(stated confidence, hit) of the runners-up (ranks 2 and 3) with the runner map off."""
+    calibration.runner_knots.cache_clear()
+    original = calibration.runner_knots
+    calibration.runner_knots = lambda: ((0.0, 0.0), (1.0, 1.0))  # type: ignore[assignment]
+    try:
+        points: list[tuple[float, float]] = []
+        for case in corpus_cases("tune"):
+            for cause in diagnose_text(case.text, case.context)[1:3]:
+                points.append((cause.confidence, 1.0 if cause.id == case.expected[0] else 0.0))
+        return sorted(points)
+    finally:
+        calibration.runner_knots = original  # type: ignore[assignment]
+
+
+def isotonic(
+    points: list[tuple[float, float]], floor: float = FLOOR
+) -> list[tuple[float, float]]:
     """Pool adjacent violators; blocks of fewer than MIN_BLOCK logs are pooled with a neighbour."""
     blocks: list[list[float]] = []  # [sum_x, sum_y, n]
     for x, y in points:
@@ -63,12 +117,16 @@ def isotonic(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     knots: list[tuple[float, float]] = []
     for sx, sy, n in blocks:
         x = round(sx / n, 4)
-        y = round(min(CEILING, max(FLOOR, (sy + PRIOR * sx / n) / (n + PRIOR))), 4)
+        y = round(min(CEILING, max(floor, (sy + PRIOR * sx / n) / (n + PRIOR))), 4)
         if knots and x <= knots[-1][0]:
             continue
         knots.append((x, y))
     if len(knots) == 1:
         knots = [(0.0, knots[0][1]), (1.0, knots[0][1])]
+    if knots[0][0] > 0.0 and knots[0][1] > floor:
+        # Below the weakest fitted scores (a lead filled in from priors alone) the confidence
+        # falls toward the floor rather than staying at the first knot's value.
+        knots.insert(0, (0.0, floor))
     return knots
 
 
@@ -76,24 +134,39 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", action="store_true", help=f"write {OUT.name}")
     args = parser.parse_args()
+    fitted = fit_priors()
+    print(f"priors from {fitted['logs']} tune logs; base rate (top 5):")
+    base = fitted["base"]
+    assert isinstance(base, dict)
+    for cause, share in sorted(base.items(), key=lambda kv: -kv[1])[:5]:
+        print(f"  {cause:28s} {share:5.1%}")
+    if args.write:
+        PRIORS_OUT.write_text(json.dumps(fitted, indent=1) + "\n")
+        priors.table.cache_clear()
+        print(f"wrote {PRIORS_OUT}")
     points = raw_points()
     knots = isotonic(points)
     print(f"{len(points)} tune logs with a top cause; knots (raw -> calibrated):")
     for x, y in knots:
         print(f"  {x:5.2f} -> {y:4.2f}")
-    if args.write:
-        OUT.write_text(
-            json.dumps(
-                {
-                    "fitted_on": "tests/fixtures/corpus split=tune",
-                    "logs": len(points),
-                    "knots": knots,
-                },
-                indent=1,
-            )
-            + "\n"
-        )
-        print(f"wrote {OUT}")
+    if not args.write:
+        return 0
+    record: dict[str, object] = {
+        "fitted_on": "tests/fixtures/corpus split=tune",
+        "logs": len(points),
+        "knots": knots,
+    }
+    OUT.write_text(json.dumps(record, indent=1) + "\n")
+    calibration.knots.cache_clear()
+    runners = runner_points()
+    runner_knots = isotonic(runners, floor=RUNNER_FLOOR)
+    print(f"{len(runners)} runners-up (ranks 2-3); knots (stated share -> calibrated):")
+    for x, y in runner_knots:
+        print(f"  {x:5.2f} -> {y:4.2f}")
+    record["runner_knots"] = runner_knots
+    OUT.write_text(json.dumps(record, indent=1) + "\n")
+    calibration.runner_knots.cache_clear()
+    print(f"wrote {OUT}")
     return 0
 
 

@@ -8,8 +8,9 @@ JSON line per new incident: `{"file", "kind", "first_line", "last_line", "summar
 truncation, `"restart"` says how many times that happened). It runs until interrupted.
 
 Reads a log file (or stdin), prints the recognised causes best first: a readable report, or with
-`--json` `{"causes": [{"id", "confidence", "title", "explanation", "evidence", "fixes", "facts"}]}`
-(`{"causes": []}` when nothing is recognised). Exit 0 either way; 2 for usage errors and a
+`--json` `{"causes": [{"id", "confidence", "title", "explanation", "evidence", "fixes", "facts",
+"lead"}]}` (`{"causes": []}` when nothing is recognised; `lead` is true for a weak lead that only
+completes the top-3). Exit 0 either way; 2 for usage errors and a
 closed standard input; 141 (as a shell reports SIGPIPE) when the reader of stdout goes away
 (`... | head`), quietly. The read is bounded (console/host/bounded.py): memory stays flat, and
 an endless stream stops after 1 GiB with a message on stderr.
@@ -165,7 +166,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
           "best first:")
     for rank, cause in enumerate(causes, start=1):
         print()
-        print(f"{rank}. {cause.title}  [{cause.id}, confidence {cause.confidence:.2f}]")
+        lead = ", weak lead" if cause.lead else ""
+        print(f"{rank}. {cause.title}  [{cause.id}, confidence {cause.confidence:.2f}{lead}]")
         print(f"   {cause.explanation}")
         if cause.evidence:
             print("   evidence:")

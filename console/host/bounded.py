@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
+from console.core.diagnose.priors import WANT as FILL_TO
 from console.core.units import fmt_bytes
 
 if TYPE_CHECKING:
@@ -108,7 +109,8 @@ def windows(lines: Iterator[str], *, window_bytes: int = WINDOW_BYTES,
 
 
 def merge_causes(found: list[list[Cause]]) -> list[Cause]:
-    """One list, best first: per cause id the most confident finding of any window."""
+    """One list, best first: per cause id the most confident finding of any window; the weak
+    leads that filled a window's top-3 come after every finding and only to complete three."""
     if len(found) == 1:
         return found[0]
     best: dict[str, Cause] = {}
@@ -116,9 +118,13 @@ def merge_causes(found: list[list[Cause]]) -> list[Cause]:
     for causes in found:
         for cause in causes:
             order.setdefault(cause.id, len(order))
-            if cause.id not in best or cause.confidence > best[cause.id].confidence:
+            held = best.get(cause.id)
+            if (held is None or (held.lead and not cause.lead)
+                    or (held.lead == cause.lead and cause.confidence > held.confidence)):
                 best[cause.id] = cause
-    return sorted(best.values(), key=lambda c: (-c.confidence, order[c.id]))
+    ranked = sorted(best.values(), key=lambda c: (c.lead, -c.confidence, order[c.id]))
+    findings = [c for c in ranked if not c.lead]
+    return findings + [c for c in ranked if c.lead][: max(0, FILL_TO - len(findings))]
 
 
 def diagnose_stream(stream: IO[bytes], *, window_bytes: int = WINDOW_BYTES,

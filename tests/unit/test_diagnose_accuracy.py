@@ -66,12 +66,12 @@ def test_the_corpus_is_there() -> None:
 
 def test_tune_split_accuracy(tune: list[Prediction]) -> None:
     top1, top3 = _rates(tune)
-    assert top1 >= 0.90 and top3 >= 0.91, (top1, top3)
+    assert top1 >= 0.93 and top3 >= 0.96, (top1, top3)
 
 
 def test_holdout_split_accuracy(holdout: list[Prediction]) -> None:
     top1, top3 = _rates(holdout)  # aggregate only: the holdout texts are never printed
-    assert top1 >= 0.83 and top3 >= 0.85, (round(top1, 3), round(top3, 3))
+    assert top1 >= 0.80 and top3 >= 0.86, (round(top1, 3), round(top3, 3))
 
 
 def test_every_cause_is_found(tune: list[Prediction], holdout: list[Prediction]) -> None:
@@ -82,7 +82,7 @@ def test_every_cause_is_found(tune: list[Prediction], holdout: list[Prediction])
     for cause, preds in by_cause.items():
         if len(preds) >= MIN_LOGS_FOR_A_CAUSE:
             top1, top3 = _rates(preds)
-            if top1 < 0.6 or top3 < 0.6:
+            if top1 < 0.8 or top3 < 0.85:
                 weak[cause] = (round(top1, 2), round(top3, 2), len(preds))
     assert not weak, weak
     # On both splits together, no cause may be mostly missed.
@@ -121,8 +121,9 @@ def test_candidates_are_ranked_with_decreasing_confidence() -> None:
         confidences = [c.confidence for c in causes]
         assert confidences == sorted(confidences, reverse=True), case.name
         assert len({c.id for c in causes}) == len(causes)
-        offered += len(causes) >= 2
-    assert offered >= len(TUNE) // 4  # runners-up are offered, not only the top cause
+        offered += len(causes) >= 3
+    # A failure that points somewhere gets a ranked top-3 (weak leads complete it).
+    assert offered >= 0.95 * len(TUNE), (offered, len(TUNE))
 
 
 def test_a_malformed_index_row_names_file_line_and_key(

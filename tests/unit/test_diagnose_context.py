@@ -210,7 +210,9 @@ def test_streaming_matches_whole_log_diagnosis() -> None:
     for line in text.split("\n"):
         errors.extend(diagnoser.feed(line))
     errors.extend(diagnoser.flush())
-    assert {e.causes[0].id for e in errors} == {c.id for c in diagnose_text(text)}
+    # The whole log's named causes (its weak leads filling the top-3 aside).
+    named = {c.id for c in diagnose_text(text) if not c.lead}
+    assert {e.causes[0].id for e in errors} == named
 
 
 def test_streaming_memory_is_bounded() -> None:

@@ -4,7 +4,12 @@ and exception types alone, WARNING-level records, and the calibrated ranking."""
 from __future__ import annotations
 
 from console.core.diagnose import diagnose_text, parse_log
-from console.core.diagnose.calibration import calibrate, calibrate_ranked
+from console.core.diagnose.calibration import (
+    calibrate,
+    calibrate_ranked,
+    interpolate,
+    runner_knots,
+)
 from console.core.diagnose.evidence import log_clues, score_clues
 
 
@@ -20,7 +25,9 @@ def test_a_log_cut_mid_line_is_read_from_the_first_words_of_the_message() -> Non
     )
     assert _ids(text)[:1] == ["tokenizer_error"]
     # The same words in the middle of a line that goes on are not a cut message.
-    assert "tokenizer_error" not in _ids("OverflowError: out of range integral t was printed\n")
+    going_on = diagnose_text("OverflowError: out of range integral t was printed\n")
+    assert all(c.confidence < 0.3 for c in going_on if c.id == "tokenizer_error")
+    assert [c.id for c in going_on][:1] != ["tokenizer_error"]
 
 
 def test_a_traceback_cut_before_its_exception_reads_the_raise_it_stopped_at() -> None:
@@ -93,6 +100,63 @@ def test_ranked_calibration() -> None:
     out = calibrate_ranked(raw)
     assert out["a"] == calibrate(0.9)
     assert out["a"] >= out["b"] >= out["c"] > 0
-    # the runners-up share what is left, in proportion to their raw scores (each at least 0.01)
-    assert out["b"] <= 1 - out["a"] and out["b"] == (1 - out["a"]) * 0.5 / 0.6
+    # the runners-up share what is left, in proportion to their raw scores, through their own
+    # calibration map (each at least 0.01)
+    share = (1 - out["a"]) * 0.5 / 0.6
+    assert out["b"] <= 1 - out["a"]
+    assert out["b"] == max(0.01, min(interpolate(runner_knots(), min(calibrate(0.5), share)),
+                                     out["a"]))
     assert calibrate_ranked({}) == {}
+
+
+def test_a_failure_gets_three_ranked_candidates_the_runners_up_marked_as_leads() -> None:
+    causes = diagnose_text("OSError: [Errno 28] No space left on device\n")
+    assert [c.id for c in causes][:1] == ["permission_or_disk"] and not causes[0].lead
+    assert len(causes) == 3 and all(c.lead for c in causes[1:])
+    assert all(c.confidence < 0.2 for c in causes[1:])
+    assert all(e.startswith("weak lead") for c in causes[1:] for e in c.evidence)
+    assert causes[0].to_dict()["lead"] is False and causes[1].to_dict()["lead"] is True
+
+
+def test_a_traceback_cut_in_the_loading_code_still_ranks_leads() -> None:
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/app/run.py", line 3, in <module>\n'
+        "    tok = AutoTokenizer.from_pretrained(path)\n"
+        '  File "/venv/lib/python3.11/site-packages/transformers/models/auto/tokenization_auto.py",'
+        " line 900, in from_pretrained\n"
+        "    config = AutoConfig.from_pretrained(\n"
+    )
+    causes = diagnose_text(text)
+    assert len(causes) == 3 and all(c.lead for c in causes)
+    assert causes[0].confidence < 0.5  # a lead, not a finding
+
+
+def test_words_in_quoted_code_never_start_a_ranking() -> None:
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/srv/retry.py", line 12, in run\n'
+        '    if "CUDA out of memory" in str(exc) or "Address already in use" in str(exc):\n'
+        "ZeroDivisionError: division by zero\n"
+    )
+    assert diagnose_text(text) == []
+
+
+def test_a_tokenizer_class_spelt_unlike_transformers_own_is_a_tokenizer_error() -> None:
+    misspelt = "ValueError: Tokenizer class LLaMATokenizer does not exist or is not currently imported."
+    assert [c.id for c in diagnose_text(misspelt)][:1] == ["tokenizer_error"]
+    known = "ValueError: Tokenizer class LlamaTokenizer does not exist or is not currently imported."
+    assert [c.id for c in diagnose_text(known)][:1] == ["version_mismatch"]
+
+
+def test_command_line_settings_rank_but_never_start_a_ranking() -> None:
+    clean = "python llama_inference.py --wbits 4 --load llama7b-4bit.pt\n" + "".join(
+        f"step {i} loss 1.{i}\n" for i in range(8)
+    )
+    assert diagnose_text(clean) == []  # a run that did not fail: no lead from its settings
+    text = (
+        "python llama_inference.py --wbits 4 --load llama7b-4bit.pt\n"
+        "RuntimeError: probability tensor contains either `inf`, `nan` or element < 0\n"
+    )
+    ids = [c.id for c in diagnose_text(text)]
+    assert ids[0] == "numeric_overflow" and "quantization_error" in ids[:3]

@@ -19,19 +19,46 @@ from importlib import resources
 _FILE = "calibration.json"
 
 
-@functools.cache
-def knots() -> tuple[tuple[float, float], ...]:
-    """(raw, calibrated) points, raw increasing; identity when no fit was written."""
+_IDENTITY = ((0.0, 0.0), (1.0, 1.0))
+
+
+def _read(key: str) -> tuple[tuple[float, float], ...]:
     path = resources.files("console.core.diagnose").joinpath(_FILE)
     if not path.is_file():
-        return ((0.0, 0.0), (1.0, 1.0))
+        return _IDENTITY
     data = json.loads(path.read_text())
-    points = tuple((float(a), float(b)) for a, b in data["knots"])
+    if key not in data:
+        return _IDENTITY
+    points = tuple((float(a), float(b)) for a, b in data[key])
     if len(points) < 2 or any(b[0] <= a[0] for a, b in itertools.pairwise(points)):
         raise ValueError(
-            f"{_FILE}: 'knots' must be at least two (raw, calibrated) pairs, raw increasing"
+            f"{_FILE}: {key!r} must be at least two (raw, calibrated) pairs, raw increasing; "
+            "rerun benchmarks/diagnose_calibrate.py --write"
         )
     return points
+
+
+@functools.cache
+def knots() -> tuple[tuple[float, float], ...]:
+    """(raw, calibrated) points for the top cause, raw increasing; identity when none written."""
+    return _read("knots")
+
+
+@functools.cache
+def runner_knots() -> tuple[tuple[float, float], ...]:
+    """(share, calibrated) points for the runners-up (fitted on their hit rate, as the top
+    cause's are); identity when none was written."""
+    return _read("runner_knots")
+
+
+def interpolate(points: tuple[tuple[float, float], ...], raw: float) -> float:
+    if raw <= points[0][0]:
+        return points[0][1]
+    if raw >= points[-1][0]:
+        return points[-1][1]
+    i = bisect_right([p[0] for p in points], raw) - 1
+    (x0, y0), (x1, y1) = points[i], points[i + 1]
+    return y0 + (y1 - y0) * (raw - x0) / (x1 - x0)
 
 
 def calibrate(raw: float) -> float:
@@ -49,7 +76,8 @@ def calibrate(raw: float) -> float:
 def calibrate_ranked(raw: dict[str, float]) -> dict[str, float]:
     """Calibrated confidences for ranked candidates. The top one gets `calibrate(raw)`: the
     chance that it is right. The others share what is left (1 - that chance) in proportion to
-    their raw scores, never more than their own calibrated value nor the top one's."""
+    their raw scores, never more than their own calibrated value nor the one ranked above, and
+    that share goes through `runner_knots` (the runners-up's own fit on the tune split)."""
     if not raw:
         return {}
     ranked = sorted(raw.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -57,7 +85,11 @@ def calibrate_ranked(raw: dict[str, float]) -> dict[str, float]:
     p_top = calibrate(top_raw)
     rest = sum(v for _, v in ranked[1:])
     out = {top_id: p_top}
+    previous = p_top
+    runners = runner_knots()
     for cause, value in ranked[1:]:
         share = (1.0 - p_top) * value / rest if rest > 0 else 0.0
-        out[cause] = max(0.01, min(calibrate(value), share, p_top))
-    return out
+        stated = interpolate(runners, min(calibrate(value), share))
+        previous = max(0.01, min(stated, previous))
+        out[cause] = previous
+    return out  # in the order of the raw scores, confidences never increasing

@@ -14,11 +14,18 @@ import re
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from console.core.diagnose import calibration, numbers
-from console.core.diagnose.evidence import Clue, block_clues, log_clues, score_clues
+from console.core.diagnose import calibration, numbers, priors
+from console.core.diagnose.evidence import (
+    Clue,
+    block_clues,
+    log_clues,
+    log_failed,
+    points_somewhere,
+    score_clues,
+)
 from console.core.diagnose.parser import (
     CODE,
     FRAME,
@@ -101,6 +108,7 @@ class Cause:
     fixes: tuple[str, ...]
     evidence_lines: tuple[int, ...] = ()  # 0-based input line numbers of the log evidence
     facts: tuple[tuple[str, str], ...] = ()  # (label, value): OOM figures, RAM at exit, ...
+    lead: bool = False  # no library message or live fact named it: weak evidence, not a finding
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +119,7 @@ class Cause:
             "evidence": list(self.evidence),
             "fixes": list(self.fixes),
             "facts": dict(self.facts),
+            "lead": self.lead,
         }
 
 
@@ -497,9 +506,11 @@ def _pressure_facts(ctx: DiagnosisContext) -> list[tuple[str, str]]:
 
 
 def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext | None = None,
-              blocks: Sequence[ErrorBlock] = (), clues: Sequence[Clue] = ()) -> list[Cause]:
-    """Rank the causes the hits point at, then the weaker clues (evidence.py), calibrate the
-    log's scores (calibration.py), and adjust by the live context."""
+              blocks: Sequence[ErrorBlock] = (), clues: Sequence[Clue] = (), *,
+              failed: bool = True) -> list[Cause]:
+    """Rank the causes the hits point at, then the weaker clues (evidence.py), fill the top-3
+    (priors.py) when the log shows a failure (`failed`) or a message named a cause, calibrate
+    the log's scores (calibration.py), and adjust by the live context."""
     ctx = context or DiagnosisContext()
     hits = list(hits)
     if ctx.killed_by_console:
@@ -545,7 +556,8 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
     extra_facts: dict[str, list[tuple[str, str]]] = {}
     if ctx.killed_by_console:  # the console's own kill: the words about it are not a failure
         clues = [c for c in clues if c.cause != "host_oom"]
-    clue_scores = score_clues(clues)
+    # Settings read from a command line rank the weak leads only (priors.fill below).
+    clue_scores = score_clues([c for c in clues if not c.what.startswith("setting:")])
     for cause, weight in clue_scores.items():
         if cause in scores:
             scores[cause] = min(0.99, scores[cause] + EVIDENCE_BOOST * weight)
@@ -556,19 +568,46 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
                                                   if c.cause == cause and c.what == w))
             extra_evidence[cause] = ["weak evidence: " + ", ".join(described[:4])]
     evidence_only = set(scores) - set(by_cause)
-    scores = calibration.calibrate_ranked(
-        {c: v for c, v in scores.items() if v >= MIN_CONFIDENCE or c in evidence_only})
+    kept = {c: v for c, v in scores.items() if v >= MIN_CONFIDENCE or c in evidence_only}
+    # Fill the top-3 from weaker, general evidence (priors.py): clues under the threshold,
+    # rule hits too weak to report, what usually goes with the named causes, the base rate.
+    # A message scored under MIN_CONFIDENCE on purpose (a hint, a benign line) is no lead.
+    weak = {c: w for c, w in score_clues(clues).items() if c not in kept}
+    points = bool(kept) or (failed and points_somewhere(clues, priors.MIN_LEAD))
+    filled = priors.fill(kept, weak) if points else {}
+    for cause, (value, reason) in filled.items():
+        kept[cause] = value
+        extra_evidence[cause] = [_fill_reason(cause, reason, clues)]
+    scores = calibration.calibrate_ranked(kept)
     _apply_exit_context(ctx, by_cause, scores, extra_evidence, extra_facts)
 
     causes: list[Cause] = []
     last_block = max(blocks, key=lambda b: b.last_line) if blocks else None
     for cause_id, score in scores.items():
-        causes.append(_build_cause(cause_id, score, by_cause.get(cause_id, []), store, ctx=ctx,
-                                   extra_evidence=extra_evidence.get(cause_id, []),
-                                   extra_facts=extra_facts.get(cause_id, []),
-                                   last_block=last_block))
-    causes.sort(key=lambda c: (-c.confidence, c.id))
+        built = _build_cause(cause_id, score, by_cause.get(cause_id, []), store, ctx=ctx,
+                             extra_evidence=extra_evidence.get(cause_id, []),
+                             extra_facts=extra_facts.get(cause_id, []),
+                             last_block=last_block)
+        # A lead: no library message named it and the live context did not either (weak clues,
+        # co-occurrence, the base rate); a finding otherwise.
+        lead = cause_id not in by_cause and cause_id not in extra_facts
+        causes.append(replace(built, lead=True) if lead else built)
+    rank = {cause_id: i for i, cause_id in enumerate(scores)}  # ties keep the raw order
+    causes.sort(key=lambda c: (-c.confidence, rank.get(c.id, len(rank)), c.id))
     return causes[:MAX_CAUSES]
+
+
+def _fill_reason(cause: str, reason: str, clues: Sequence[Clue]) -> str:
+    """One line saying what a filled-in candidate rests on."""
+    if reason == "weak":
+        described = sorted({c.what for c in clues if c.cause == cause},
+                           key=lambda w: -max(c.weight for c in clues
+                                              if c.cause == cause and c.what == w))
+        return "weak lead: " + (", ".join(described[:3]) or "a message too weak to report")
+    if reason.startswith("near "):
+        return (f"weak lead: often the real cause when {reason[5:]} is named "
+                "(co-occurrence in the labelled corpus)")
+    return "weak lead: a common cause of failures (base rate in the labelled corpus)"
 
 
 def _apply_exit_context(ctx: DiagnosisContext, by_cause: dict[str, list[Hit]],
@@ -689,7 +728,8 @@ def diagnose_lines(raw_lines: Sequence[str],
         hits.extend(_block_hits(block, store))
     hits.extend(_cut_tail_hits(parsed.lines, block_of, store, hits))
     clues = log_clues(parsed.lines, parsed.blocks)
-    return aggregate(hits, store, context, parsed.blocks, clues)
+    return aggregate(hits, store, context, parsed.blocks, clues,
+                     failed=log_failed(parsed.lines, parsed.blocks))
 
 
 def diagnose_text(text: str, context: DiagnosisContext | None = None) -> list[Cause]:

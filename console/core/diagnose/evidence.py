@@ -42,7 +42,9 @@ _BENIGN_TYPES = frozenset({"KeyboardInterrupt", "SystemExit", "StopIteration", "
 _ERROR_WORDS = re.compile(  # matched on the lower-cased line
     r"(?:error|errors|exception)\b|\b(?:failed|fails|failure|fatal|exception|killed|cannot|can't"
     r"|could not|couldn't|unable|abort(?:ed)?|crash(?:ed|es)?|not found|no such|not supported"
-    r"|missing|invalid|denied)\b",
+    r"|missing|invalid|denied)\b"
+    r"|is_available\(\).{0,40}\bfalse\b"  # "torch.cuda.is_available() returns False"
+    r"|segmentation fault|core dumped|access violation|0xc0000005|illegal instruction",
 )
 
 # (surfaced exception type, last dotted part) -> {cause: weight}
@@ -113,17 +115,27 @@ _LIBRARY_CLUES: tuple[tuple[str, dict[str, float]], ...] = (
     ("configuration_auto", {"version_mismatch": 0.3}),
     ("huggingface_hub", {"missing_file": 0.25}),
     ("utils/hub.py", {"missing_file": 0.3}),
+    # vLLM's engine-core client binds its ZMQ sockets and waits for the engine cores in
+    # MPClient.__init__ (vllm/v1/engine/core_client.py): a failure there is a socket or a core
+    # that died starting.
+    ("vllm/v1/engine/core_client", {"port_in_use": 0.15, "cuda_oom": 0.1}),
     ("vllm/", {"cuda_oom": 0.12}),
     ("sglang/", {"cuda_oom": 0.12}),
     ("peft/", {"missing_or_unexpected_keys": 0.1, "version_mismatch": 0.1}),
     ("torch/cuda/__init__.py", {"cuda_unavailable": 0.35}),
     ("torch/nn/modules/sparse.py", {"context_too_long": 0.2, "device_mismatch": 0.1}),
     ("torch/nn/functional.py", {"dtype_unsupported": 0.08, "device_mismatch": 0.08}),
+    # Last: a frame in transformers itself, when nothing more specific matched (a traceback cut
+    # inside the loading code says at least that the load broke there).
+    ("transformers/", {"version_mismatch": 0.1, "missing_file": 0.06}),
 )
 
 # A frame's function -> {cause: weight}.
 _FUNCTION_CLUES: dict[str, dict[str, float]] = {
     "bind": {"port_in_use": 0.35},
+    "make_zmq_socket": {"port_in_use": 0.35},  # vllm.utils: bind/connect a ZMQ socket
+    "get_open_port": {"port_in_use": 0.2},
+    "wait_for_engine_startup": {"cuda_oom": 0.15, "host_oom": 0.1},
     "listen": {"port_in_use": 0.2},
     "create_server": {"port_in_use": 0.3},
     "load_state_dict": {"missing_or_unexpected_keys": 0.2, "size_mismatch": 0.15},
@@ -150,6 +162,10 @@ _FUNCTION_CLUES: dict[str, dict[str, float]] = {
     "weight_loader": {"size_mismatch": 0.15, "missing_or_unexpected_keys": 0.1},
     "load_weights": {"missing_or_unexpected_keys": 0.12, "size_mismatch": 0.1},
     "merge_and_unload": {"quantization_error": 0.15},
+    # The loading entry points: a failure inside them is most often a file that is not there,
+    # a library too old for the checkpoint, or the repo's own code.
+    "from_pretrained": {"missing_file": 0.08, "version_mismatch": 0.08, "remote_code": 0.04},
+    "from_config": {"version_mismatch": 0.08},
 }
 
 # Families of words on error lines -> {cause: weight}, lower-case.
@@ -185,6 +201,27 @@ _WORD_CLUES: tuple[tuple[re.Pattern[str], dict[str, float]], ...] = tuple(
             {"cuda_driver_mismatch": 0.3},
         ),
         (r"\b(?:cuda|gpu)\b", {"cuda_unavailable": 0.12, "cuda_oom": 0.08}),
+        (
+            # A native crash (SIGSEGV, Windows' access violation 0xC0000005, SIGILL): most often
+            # a compiled extension built for another library version, else memory.
+            r"segmentation fault|core dumped|access violation|0xc0000005|illegal instruction",
+            {"version_mismatch": 0.2, "host_oom": 0.1, "cuda_driver_mismatch": 0.1},
+        ),
+        (
+            # vLLM's start-up failed in an engine core; the root cause was printed before it
+            # (when the log has it, its own message ranks first). KV-cache sizing is the usual one.
+            r"engine ?core initiali[sz]ation failed|engine ?core failed to start"
+            r"|engine core proc \S+ died|enginedeaderror",
+            {"cuda_oom": 0.2, "host_oom": 0.1, "version_mismatch": 0.08},
+        ),
+        # CUDA graph capture (vLLM/SGLang start-up): memory for the graphs, or an op the
+        # installed versions cannot record.
+        (r"cuda ?graph", {"cuda_oom": 0.15, "version_mismatch": 0.1}),
+        (
+            r"is_available\(\).{0,40}\bfalse\b|\bcpu[- ]only\b|\bcpu (?:build|version)\b"
+            r"|cpu版本",
+            {"cuda_unavailable": 0.45},
+        ),
         (r"\bmemory\b(?! access)|\boom\b", {"cuda_oom": 0.25, "host_oom": 0.15}),
         (r"\b(?:ram|swap)\b", {"host_oom": 0.3}),
         (
@@ -249,6 +286,7 @@ class Clue:
     weight: float
     what: str  # "exception type KeyError", "frame in safetensors", "words: /dev/shm"
     line: int | None  # the input line it was read from
+    lead: bool = True  # False for words in quoted source code: they rank, never start a ranking
 
 
 def _short_type(name: str) -> str:
@@ -308,12 +346,84 @@ def block_clues(block: ErrorBlock, lines: Sequence[LogLine] | None) -> list[Clue
         for ln in raising:
             if surface_name == "AssertionError" and _SHAPE_CODE.search(ln.text):
                 clues.append(Clue("size_mismatch", 0.4, "an assertion on tensor shapes", ln.number))
-            clues.extend(_word_clues(ln, scale=0.5))
+            clues.extend(_word_clues(ln, scale=0.5, lead=False))
+            if block.surface is None:
+                clues.extend(_cut_clues(ln))
         for n in numbers:
             numbered = by_number.get(n)
             if numbered is not None and numbered.role in (EXCEPTION, MESSAGE):
                 clues.extend(_word_clues(numbered, scale=1.0))
     return clues
+
+
+_CALL = re.compile(r"(?:\b(\w+)\.)?(\w+)\(")
+# The loaders a cut traceback most often stops in, by the dotted call in the source line
+# ("torch.load(", "safe_open(", "load_file("): a file that is not there or not whole.
+_CALL_CLUES: dict[str, dict[str, float]] = {
+    "torch.load": {"corrupt_checkpoint": 0.2, "missing_file": 0.1, "version_mismatch": 0.06},
+    "safe_open": {"corrupt_checkpoint": 0.2, "missing_file": 0.1},
+    "load_file": {"corrupt_checkpoint": 0.15, "missing_file": 0.1},
+}
+
+
+def _cut_clues(line: LogLine) -> list[Clue]:
+    """A traceback cut before its exception: the call it stopped at, or a frame line cut
+    mid-path, still says which function or library was running."""
+    text = line.text.strip()
+    clues: list[Clue] = []
+    if text.startswith('File "'):
+        path = text[6:].replace("\\", "/").lower()
+        for marker, weights in _LIBRARY_CLUES:
+            if marker in path:
+                clues.extend(Clue(cause, weight, f"cut frame in {marker.strip('/')}", line.number)
+                             for cause, weight in weights.items())
+                break
+        return clues
+    for owner, function in _CALL.findall(text)[-1:]:
+        dotted = f"{owner}.{function}" if owner else function
+        weights = _CALL_CLUES.get(dotted) or _CALL_CLUES.get(function) or _FUNCTION_CLUES.get(
+            function, {}
+        )
+        clues.extend(Clue(cause, weight, f"stopped in {dotted}()", line.number)
+                     for cause, weight in weights.items())
+    return clues
+
+
+# A command line or an argument dump printed at start-up (`python x.py --wbits 4`, vLLM's
+# "args: Namespace(...)"): the setting it names ranks a cause, never starts a ranking.
+_COMMAND_LINE = re.compile(
+    r"^(?:\$\s*|\(\S+\)\s*\S*\$\s*)?(?:\w+=\S+\s+)*"
+    r"(?:python3?(?:\.\d+)?|torchrun|deepspeed|accelerate\s+launch|vllm\s+serve|sglang)\b"
+    r"|\bargs:\s*Namespace\(|^Namespace\("
+)
+_SETTING_CLUES: tuple[tuple[re.Pattern[str], dict[str, float]], ...] = tuple(
+    (re.compile(pattern), weights)
+    for pattern, weights in (
+        (
+            r"--wbits\b|--quantization[ =]+['\"]?(?!none)\w|load_in_[48]bit|--load[-_]in[-_][48]bit"
+            r"|quantization=['\"](?:awq|gptq|bitsandbytes|fp8|marlin)",
+            {"quantization_error": 0.2},
+        ),
+        (
+            r"--(?:fp16|half)\b|--precision[ =]+(?:fp16|16|half)\b"
+            r"|dtype[ =]+['\"]?(?:float16|half)",
+            {"numeric_overflow": 0.1, "dtype_unsupported": 0.1},
+        ),
+        (r"--(?:bf16)\b|dtype[ =]+['\"]?bfloat16", {"dtype_unsupported": 0.1}),
+    )
+)
+
+
+def _setting_clues(line: LogLine) -> list[Clue]:
+    if _COMMAND_LINE.search(line.text) is None:
+        return []
+    lower = line.text.lower()
+    return [
+        Clue(cause, weight, f"setting: {m.group(0)[:40]}", line.number, lead=False)
+        for pattern, weights in _SETTING_CLUES
+        if (m := pattern.search(lower)) is not None
+        for cause, weight in weights.items()
+    ]
 
 
 @functools.lru_cache(maxsize=8192)
@@ -327,9 +437,9 @@ def _word_matches(text: str) -> tuple[tuple[int, str], ...]:
     )
 
 
-def _word_clues(line: LogLine, scale: float) -> list[Clue]:
+def _word_clues(line: LogLine, scale: float, lead: bool = True) -> list[Clue]:
     return [
-        Clue(cause, weight * scale, f"words: {matched}", line.number)
+        Clue(cause, weight * scale, f"words: {matched}", line.number, lead)
         for i, matched in _word_matches(line.text)
         for cause, weight in _WORD_CLUES[i][1].items()
     ]
@@ -340,20 +450,39 @@ _FAILURE_MARK = re.compile(
 )
 
 
-def _failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> bool:
+def log_failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> bool:
     """Whether the log shows a failure at all: clues never turn a clean run into a diagnosis."""
     if any(not _benign(b) for b in blocks):
         return True
-    return any(
-        ln.text and not ln.info and _FAILURE_MARK.search(ln.text) is not None for ln in lines
+    if any(ln.text and not ln.info and _FAILURE_MARK.search(ln.text) is not None for ln in lines):
+        return True
+    # A report of a few lines (an issue title, an error typed from memory) says "error" or
+    # "failed" in lower case too; a long log's chatter does not count.
+    texts = [ln.text for ln in lines if ln.text.strip() and not ln.info and not ln.warn]
+    return 0 < len(texts) <= _SHORT_REPORT_LINES and any(
+        _ERROR_WORDS.search(t.lower()) is not None for t in texts
     )
+
+
+def points_somewhere(clues: Sequence[Clue], min_word_lead: float) -> bool:
+    """Whether the clues of a failed log are enough to start a ranking of weak leads: a clue of
+    structure (an exception type, a frame, the call a cut traceback stopped at) at any weight,
+    or words on an error line of at least `min_word_lead`. Words in quoted source code never."""
+    words: list[Clue] = []
+    for clue in clues:
+        if not clue.lead:
+            continue
+        if not clue.what.startswith("words:"):
+            return True
+        words.append(clue)
+    return max(score_clues(words).values(), default=0.0) >= min_word_lead
 
 
 def log_clues(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> list[Clue]:
     """Every clue of a whole log: its error blocks, and loose lines that read as errors."""
     clues: list[Clue] = []
     short = sum(1 for line in lines if line.text.strip()) <= _SHORT_REPORT_LINES
-    if not short and not _failed(lines, blocks):
+    if not short and not log_failed(lines, blocks):
         return clues
     in_block: set[int] = set()
     for block in blocks:
@@ -398,6 +527,9 @@ def log_clues(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> list[Cl
         clues.extend(_word_clues(line, scale=0.8))
         if "has no attribute" in line.text or "cannot import name" in line.text:
             api_break = True
+    for line in lines[:_TAIL_LINES]:  # the command and its arguments come first (INFO too)
+        if line.text:
+            clues.extend(_setting_clues(line))
     if api_break:
         for line in lines:
             if line.text and _VERSION_LINE.search(line.text):

@@ -221,6 +221,14 @@ def S(cause: str, needle: str, confidence: float, note: str, pattern: str | None
 _MODEL_TYPES: frozenset[str] = frozenset(
     json.loads(resources.files("console.core.diagnose").joinpath("model_types.json").read_text())["model_types"]
 )
+# Tokenizer class names transformers knows (tokenization_auto's mapping, "Fast" removed):
+# tests/fixtures/logs/generate.py --model-types regenerates it with model_types.json.
+_TOKENIZER_CLASSES: dict[str, str] = {
+    name.lower(): name
+    for name in json.loads(
+        resources.files("console.core.diagnose").joinpath("tokenizer_classes.json").read_text()
+    )["tokenizer_classes"]
+}
 _NCCL_WORDS = re.compile(r"error|fail|timeout|timed out|abort|unhandled|invalid|exception|not "
                          r"built|closed|crash", re.I)
 _GPU_WORDS = re.compile(r"\b(?:cuda|gpu|vram|hip|device|cublas|cudnn|nvidia)\b", re.I)
@@ -230,6 +238,26 @@ _CUDA_LIB = re.compile(
 _ERRORISH = re.compile(r"error|exception|fail|cannot|can't|could not|couldn't|unable|not found|no "
                        r"module|requires?|invalid|unsupported", re.I)
 _TYPICAL_MAX_LENGTHS = {512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 77, 514, 128, 256}
+
+
+def _tokenizer_class_state(m: re.Match[str] | None) -> str:
+    """'misspelt' when the class named in tokenizer_config.json is a known class spelt with other
+    capitals (LLaMATokenizer for LlamaTokenizer), 'known' when transformers has it under that
+    name (so this install is too old or lacks its backend), else 'unknown'."""
+    name = (m.group("cls") if m else "").removesuffix("Fast")
+    known = _TOKENIZER_CLASSES.get(name.lower())
+    if known is None:
+        return "unknown"
+    return "known" if known == name else "misspelt"
+
+
+def _tokenizer_class_version(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    state = _tokenizer_class_state(m)
+    return None if state == "misspelt" else (0.7 if state == "known" else 1.0)
+
+
+def _tokenizer_class_name(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    return 0.85 if _tokenizer_class_state(m) == "misspelt" else 1.0
 
 
 def _errorish(_m: re.Match[str] | None, s: Surroundings) -> float | None:
@@ -474,6 +502,12 @@ SIGNATURES: tuple[Signature, ...] = (
     S("cuda_oom", "cudaerrormemoryallocation", 0.9, "cudaMalloc failed: the GPU is out of memory"),
     S("cuda_oom", "cuda_error_out_of_memory", 0.9, "the CUDA driver reported out of memory"),
     S("cuda_oom", "cudamalloc failed", 0.85, "cudaMalloc failed: the GPU is out of memory"),
+    # SGLang's model runner (model_runner.py): the KV cache pool left after the weights is
+    # too small for even one request.
+    S("cuda_oom", "not enough memory. please try to increase --mem-fraction-static", 0.85,
+      "SGLang's KV cache pool does not fit in the memory left after the weights",
+      fixes=("raise --mem-fraction-static (or lower --context-length / --max-running-requests), "
+             "or use a GPU with more memory",)),
     S("cuda_oom", "no available memory for the cache blocks", 0.9,
       "the serving engine has no GPU memory left for its KV cache",
       fixes=("raise gpu_memory_utilization or lower max_model_len / max_num_seqs",)),
@@ -558,6 +592,21 @@ SIGNATURES: tuple[Signature, ...] = (
       fixes=("install a CUDA build of torch, or run on the CPU (device='cpu')",)),
     S("cuda_unavailable", "found no nvidia driver on your system", 0.95,
       "no NVIDIA driver is loaded"),
+    # torch.cuda._lazy_init: CUDA was initialised in the parent before fork(); the child
+    # process cannot use the GPU.
+    S("cuda_unavailable", "cannot re-initialize cuda in forked subprocess", 0.75,
+      "CUDA was initialised before the worker process was forked; a forked child cannot use it",
+      fixes=("start worker processes with the 'spawn' method (multiprocessing."
+             "set_start_method('spawn'); vLLM: VLLM_WORKER_MULTIPROC_METHOD=spawn)",
+             "do not touch CUDA in the parent before creating the workers")),
+    # Docker without the NVIDIA container toolkit (or its runtime) cannot give --gpus to the
+    # container: the process inside sees no GPU.
+    S("cuda_unavailable", "could not select device driver", 0.85,
+      "Docker cannot pass the GPU into the container (the NVIDIA container toolkit is missing "
+      "or not configured)",
+      r"(?i)could not select device driver .*capabilities: \[\[gpu\]\]",
+      fixes=("install the NVIDIA container toolkit and restart docker "
+             "(nvidia-ctk runtime configure --runtime=docker)",)),
     S("cuda_unavailable", "no cuda gpus are available", 0.9,
       "CUDA sees no GPU (CUDA_VISIBLE_DEVICES or the driver)"),
     S("cuda_unavailable", "invalid device ordinal", 0.9,
@@ -865,6 +914,14 @@ SIGNATURES: tuple[Signature, ...] = (
     S("version_mismatch", "compiled using numpy 1.x cannot be run in", 0.9,
       "a binary module was built for numpy 1.x and numpy 2 is installed",
       fixes=("pip install 'numpy<2' or upgrade the module that was built for numpy 1",)),
+    # numpy's import_array() (generate_numpy_api.py): a C extension built for another numpy.
+    S("version_mismatch", "module compiled against", 0.85,
+      "a binary module was built against another numpy C API/ABI than the installed numpy",
+      r"(?i)module compiled against (?:API|ABI) version \w+ but this version of numpy is",
+      fixes=("reinstall the module for this numpy, or pip install 'numpy<2' when the module was "
+             "built for numpy 1",)),
+    S("version_mismatch", "_array_api not found", 0.8,
+      "a binary module built for numpy 1.x was imported under numpy 2"),
     S("version_mismatch", "numpy.core.multiarray failed to import", 0.8,
       "a binary module was built against another numpy"),
     S("version_mismatch", "binary incompatibility", 0.85,
@@ -880,7 +937,17 @@ SIGNATURES: tuple[Signature, ...] = (
       r"No module named '(?P<mod>[\w.]+)'", refine=_removed_submodule),
     S("version_mismatch", "does not exist or is not currently imported", 0.6,
       "the tokenizer class named in tokenizer_config.json is not in this transformers (too old, or "
-      "custom code)"),
+      "custom code)",
+      r"(?:Tokenizer class )?(?P<cls>\w*)\s*does not exist or is not currently imported",
+      refine=_tokenizer_class_version),
+    # transformers' pipeline(): every candidate model class failed to load the files; the
+    # first error of each is logged above it when the log has it.
+    S("missing_file", "with any of the following classes", 0.45,
+      "no model class could load these files (files missing, or weights for another framework)",
+      r"(?i)could not load model \S+ with any of the following classes"),
+    S("version_mismatch", "with any of the following classes", 0.4,
+      "no model class could load these files (this transformers may not know the model)",
+      r"(?i)could not load model \S+ with any of the following classes"),
     S("version_mismatch", "unrecognized configuration class", 0.55,
       "this Auto class does not know the model's config class (wrong Auto class or too old a "
       "transformers)"),
@@ -962,6 +1029,9 @@ SIGNATURES: tuple[Signature, ...] = (
       "the model's own code (from its repository) is involved",
       r"transformers_modules", refine=_remote_frames_attr, kind="hint"),
     # ---- dtype_unsupported
+    S("dtype_unsupported", "doesn't support float64", 0.85,
+      "the Apple GPU (MPS) has no float64: use float32",
+      r"(?i)MPS framework doesn't support float64"),
     S("dtype_unsupported", "not implemented for '", 0.85,
       "this operation has no kernel for that dtype on this device",
       r"not implemented for '(?:Half|BFloat16|Float8\w*|ComplexHalf)(?:'|$)"),
@@ -1006,6 +1076,9 @@ SIGNATURES: tuple[Signature, ...] = (
     S("dtype_unsupported", "unsupported dtype", 0.7, "this operation does not support that dtype",
       r"Unsupported dtype (?:Half|BFloat16)"),
     # ---- device_mismatch
+    # torch's MPS backend: an operand was never moved to the "mps" device.
+    S("device_mismatch", "placeholder storage has not been allocated on mps device", 0.85,
+      "a tensor (or the model) is still on the CPU while the computation runs on the Apple GPU"),
     S("device_mismatch", "expected all tensors to be on the same device", 0.95,
       "an operation got tensors on different devices"),
     S("device_mismatch", "cannot copy out of meta tensor", 0.95,
@@ -1139,7 +1212,13 @@ SIGNATURES: tuple[Signature, ...] = (
     S("tokenizer_error", "tiktoken failed", 0.75,
       "the tokenizer files could not be converted to a fast tokenizer"),
     S("tokenizer_error", "does not exist or is not currently imported", 0.4,
-      "the tokenizer class named in tokenizer_config.json is not available"),
+      "the tokenizer class named in tokenizer_config.json is not available (a class name spelt "
+      "with other capitals than transformers' own, such as LLaMATokenizer for LlamaTokenizer, "
+      "is a wrong tokenizer_class in that file)",
+      r"(?:Tokenizer class )?(?P<cls>\w*)\s*does not exist or is not currently imported",
+      refine=_tokenizer_class_name,
+      fixes=("set \"tokenizer_class\" in tokenizer_config.json to the class transformers "
+             "spells (for LLaMA: LlamaTokenizer), or load with the tokenizer class directly",)),
     S("tokenizer_error", "can't load tokenizer for", 0.4,
       "the tokenizer could not be created from those files"),
     S("tokenizer_error", "not the same type as the class this function is called from", 0.4,
@@ -1168,7 +1247,10 @@ SIGNATURES: tuple[Signature, ...] = (
     S("permission_or_disk", "bus error", 0.5,
       "SIGBUS: often /dev/shm full, or a memory-mapped file that shrank"),
     S("permission_or_disk", "operation not permitted", 0.6,
-      "the OS refused the operation (permissions)"),
+      "the OS refused the operation (permissions)",
+      # CUDA's cudaErrorStreamCaptureUnsupported reads "operation not permitted when stream is
+      # capturing": an op that CUDA graphs cannot record, not a permission.
+      refine=lambda m, s: None if "stream is capturing" in s.line_text.lower() else 1.0),
     S("permission_or_disk", "not writable", 0.75, "a directory (the cache?) is not writable"),
     S("permission_or_disk", "too many open files", 0.45,
       "the per-process open-file limit (ulimit -n) was reached"),
@@ -1352,6 +1434,11 @@ SIGNATURES: tuple[Signature, ...] = (
     S("quantization_error", "loaded in 4-bit", 0.7,
       "this operation does not work on a quantized (4-bit) model",
       r"(?i)(?:cannot|can't|not supported|unable)\b.{0,60}\bloaded in 4-bit"),
+    S("remote_code", "no module named", 0.75,
+      "a dotted module name with a dash cannot be a Python package: it is a model directory "
+      "loaded as the repository's own code (dynamic modules take the folder name; rename it "
+      "without dots or dashes)",
+      r"No module named '(?=[\w.-]*-)(?=[\w.-]*\.)[\w.-]+'"),
     S("remote_code", "no module named 'transformers_modules", 0.8,
       "the model's own code could not be imported from the dynamic-module cache (a dot or dash in "
       "the directory name, or a file of the repository's code missing)"),
