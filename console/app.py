@@ -154,21 +154,9 @@ class Sampler(Protocol):
 def vision_limits_of(path: str | None) -> ProcessorLimits | str | None:
     """The image processor's limits of the model directory `path` (console.core.vision), None
     for a text-only model, "unknown" when they cannot be read (issue 16). JSON only."""
-    import json
-
     from console.core import vision
 
-    if not path:
-        return "unknown"
-    try:
-        cfg = json.loads((Path(path) / "config.json").read_text())
-        if not vision.has_vision(cfg):
-            return None
-        pre_path = Path(path) / "preprocessor_config.json"
-        pre = json.loads(pre_path.read_text()) if pre_path.is_file() else {}
-        return vision.processor_limits(cfg, pre)
-    except (OSError, ValueError, AttributeError, TypeError):
-        return "unknown"
+    return vision.limits_of_model_dir(path)
 
 
 class ConsoleApp(App[int]):
@@ -275,7 +263,7 @@ class ConsoleApp(App[int]):
         self.engine_factory = engine_factory or (
             lambda on_event: _default_engine(on_event, rotation))
         self.engine: Engine | None = None
-        self.served_factory = served_factory or _default_served_engine
+        self.served_factory = served_factory or self._default_served_engine
         # Which engine `self.engine` is: in-process (the engine_factory's) or a served one
         # (vllm, sglang, transformers). Events of an engine replaced since are dropped.
         self.engine_kind = "in-process"
@@ -795,6 +783,7 @@ class ConsoleApp(App[int]):
         None after one line naming the field and the fix."""
         from console.core.serving import ServeError, ServeSpec, parse_engine_cmd
         from console.host.demo import is_complete
+        from console.host.demo_vl import is_complete as vl_complete
 
         panel = self.model_panel
         port_text = panel.option("port")
@@ -802,12 +791,14 @@ class ConsoleApp(App[int]):
             self.fold(Notice(f"port: {port_text!r} is not a TCP port; give one from 1 to 65535",
                              "error"))
             return None
-        if model == DEMO_NAME:
-            if not is_complete(demo_dir()):
-                self.fold(Notice("Load: the demo is not built yet; load it once with the "
+        demos = {DEMO_NAME: (demo_dir, is_complete), DEMO_VL_NAME: (demo_vl_dir, vl_complete)}
+        if model in demos:
+            where, complete = demos[model]
+            if not complete(where()):
+                self.fold(Notice(f"Load: {model} is not built yet; load it once with the "
                                  "in-process engine, then serve it", "error"))
                 return None
-            model = str(demo_dir())
+            model = str(where())
         cmd_text = panel.option("engine-cmd")
         source = "command"
         if not cmd_text and self.config.serve_cmds.get(kind):
@@ -818,6 +809,17 @@ class ConsoleApp(App[int]):
             self.fold(Notice(str(exc), "error"))
             return None
         return ServeSpec(kind, model, port=int(port_text), engine_cmd=cmd)
+
+    def _default_served_engine(self, spec: ServeSpec, on_event: OnEvent) -> Engine:
+        """`RemoteEngine` with the start-up guard of `serve`: the levels and auto-resume in
+        force now, judged on the samples this app shows."""
+        from console.engines.remote import RemoteEngine
+        from console.engines.supervise import GuardOptions
+
+        options = GuardOptions(dict(self.session.levels), self.session.auto_resume,
+                               during_startup_only=True)
+        return RemoteEngine(spec, on_event, telemetry=_ShownSample(self),
+                            guard_options=options)
 
     def _load_served(self, kind: str, model: str) -> None:
         """L with a served engine selected: start its server for `model`."""
@@ -1322,10 +1324,19 @@ def _default_engine(on_event: OnEvent,
     return LocalEngine(on_event, use_queue=False, log_rotation=log_rotation)
 
 
-def _default_served_engine(spec: ServeSpec, on_event: OnEvent) -> Engine:
-    from console.engines.remote import RemoteEngine
+class _ShownSample:
+    """The sample the app shows now, as the `telemetry` of a served engine's watch: its
+    start-up guard judges the same figures the screen shows (one sampler, no second NVML
+    reader)."""
 
-    return RemoteEngine(spec, on_event)
+    def __init__(self, app: ConsoleApp) -> None:
+        self._app = app
+
+    def sample(self) -> Sample:
+        sample = self._app.sample
+        if sample is None:
+            raise LookupError("no sample yet")
+        return sample
 
 
 def run_app(config: Config, model: str | None = None, *, sampler: Sampler | None = None,
