@@ -1,0 +1,106 @@
+"""The start-up guard of a served engine started from the TUI (issue 17): the same
+ProcessWatch guard `serve` has. A real `transformers serve` on the demo model, the machine's
+real telemetry, and a RAM pause level this machine is always over: the guard stops the
+server's process group (SIGSTOP, state T); A aborts it (every process gone); started again,
+R is refused while RAM is still over the pause level, the confirm forces it (SIGCONT), the
+server becomes ready and serves, and U stops it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import psutil
+from textual.widgets import Input
+
+from console.core.levels import Levels
+from console.host import procs
+from console.host.config import DEFAULT_LEVELS, MIN_INTERVAL_S, Config
+from console.host.telemetry import Telemetry
+from tests.ui.conftest import make_app, wait_until
+from tests.ui.test_engine_states import line
+from tests.ui.test_served_selector import choose_engine
+from widgets.confirm_screen import ConfirmScreen
+
+START_S = 120.0
+
+
+def states(pids: list[int]) -> list[str]:
+    out = []
+    for pid in pids:
+        try:
+            out.append(psutil.Process(pid).status())
+        except psutil.Error:
+            continue
+    return out
+
+
+def group_of(app: object) -> list[int]:
+    server = getattr(getattr(app, "engine", None), "server", None)
+    group = server.watch.group if server is not None else None
+    return group.members() if group is not None else []
+
+
+async def test_guard_pauses_a_tui_started_server_and_the_keys_abort_and_resume() -> None:
+    from console.worker import demo
+
+    demo_dir = demo.ensure()
+    thresholds = dict(DEFAULT_LEVELS)
+    thresholds["ram"] = Levels(warn=0.5, pause=1.0, abort=None, resume=0.5)
+    config = Config(interval_s=MIN_INTERVAL_S, thresholds=thresholds)
+    telemetry = Telemetry()
+    app = make_app(telemetry, config, initial_model=str(demo_dir), cursor_blink=False)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await choose_engine(app, pilot, 3)
+            app.query_one("#port", Input).value = str(procs.free_port())
+            app.query_one("#engine-cmd", Input).value = (
+                f"{Path(sys.executable).parent / 'transformers'} serve")
+            app.set_focus(None)
+            await wait_until(pilot, lambda: app.sample is not None, "a sample")
+            # 1. The guard pauses the start; A aborts it.
+            await pilot.press("L")
+            await wait_until(pilot, lambda: app.session.guard_mode == "paused",
+                             "the guard's pause", timeout_s=30)
+            assert app.session.engine == "loading" and not app.session.guard_by_user
+            members = group_of(app)
+            assert members and set(states(members)) == {psutil.STATUS_STOPPED}
+            guard_line = app.session.guard_line
+            assert guard_line is not None and "host RAM" in guard_line.text
+            assert "it still holds RSS" in guard_line.text and "stopped)" in guard_line.text
+            await pilot.press("A")
+            await wait_until(pilot, lambda: app.session.engine == "stopped", "aborted",
+                             timeout_s=30)
+            assert app.session.guard_mode == "aborted" and app.session.guard_by_user
+            assert states(members) in ([], [psutil.STATUS_ZOMBIE] * len(states(members)))
+            # 2. Started again: paused again; R is refused while RAM is over the pause level,
+            # the confirm forces it, and the server starts and serves.
+            await pilot.press("L")
+            await wait_until(pilot, lambda: app.session.guard_mode == "paused",
+                             "paused again", timeout_s=30)
+            members = group_of(app)
+            assert set(states(members)) == {psutil.STATUS_STOPPED}
+            await pilot.press("R")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen),
+                             "the force question")
+            assert "Resume refused: cannot resume: host RAM" in str(
+                app.screen.question)  # type: ignore[attr-defined]
+            assert set(states(members)) == {psutil.STATUS_STOPPED}  # still stopped
+            await pilot.press("y")
+            await wait_until(pilot, lambda: app.session.guard_mode == "running", "resumed")
+            assert psutil.STATUS_STOPPED not in states(members)
+            assert app.session.guard_line is not None
+            assert "forced past ram" in app.session.guard_line.text
+            await wait_until(pilot, lambda: app.session.engine in ("loaded", "dead"),
+                             "ready", timeout_s=START_S)
+            assert app.session.engine == "loaded", line(app, "results")
+            # ready: the guard no longer acts (it guards the start-up only)
+            await pilot.pause(2.5)
+            assert app.session.guard_mode == "running"
+            assert psutil.STATUS_STOPPED not in states(members)
+            await pilot.press("U")
+            await wait_until(pilot, lambda: app.session.engine == "stopped", "stopped",
+                             timeout_s=60)
+            assert line(app, "results").endswith("now 0 B")
+    finally:
+        telemetry.close()
