@@ -5,6 +5,10 @@
 #                                   (the default set), or a benchmark: generate keys speed
 #                                   overhead, probe (gpu/probe_transport.py), build8b (the 8B
 #                                   checkpoint only), or free-9b / free-glm4v (deletes the GLM-4-9B checkpoint: disk room)
+#                                   serve (gpu/check_serve.py: transformers serve on the GPU,
+#                                   its timeline, a guard pause by SIGSTOP, stop, memory back;
+#                                   SERVE_MODEL=DIR, default the 8B when built, else the demo),
+#                                   servebench (benchmarks/serve_engines.py --device cuda)
 # The benchmarks use the 8B that `engine` builds in $WORK (default /tmp/autoglm-check).
 # The host needs torch (CUDA), transformers, safetensors, psutil, pynvml; gpu/env.sh adds
 # textual (wheels) and tmux (debs) from .whl/.
@@ -48,6 +52,13 @@ print(ls.build('llama-8b', 'llama', ls.LLAMA_8B, Path('$WORK/llama-8b'), device=
     overhead) timeout 600 python3 benchmarks/generate_overhead.py --device cuda:0 \
                 --model "$WORK/llama-8b" --rounds "${OVERHEAD_ROUNDS:-5}" --stock-model \
                 --out "$OUT/generate_overhead.json" 2>&1 | tee "$OUT/overhead.log" | tail -16 ;;
+    serve) WORK="$WORK" timeout 900 python3 gpu/check_serve.py --out "$OUT" --device cuda \
+             --model "${SERVE_MODEL:-auto}" 2>&1 | tee "$OUT/serve.log" | tail -25 ;;
+    servebench) model_arg=(); m="${SERVE_MODEL:-$WORK/llama-8b}"
+                [ -f "$m/config.json" ] && model_arg=(--model "$m")
+                timeout 900 python3 benchmarks/serve_engines.py --device cuda \
+                  --engines "${SERVE_ENGINES:-transformers}" "${model_arg[@]}" \
+                  --blocks "${SERVE_BLOCKS:-6}" 2>&1 | tee "$OUT/serve_engines.log" | tail -30 ;;
     free-9b) rm -rf "$WORK/glm4-9b"; df -h /tmp | tail -1 ;;
     free-glm4v) rm -rf "$WORK/glm4v-9b"; df -h /tmp | tail -1 ;;
     *) if [ -f "gpu/check_$c.py" ]; then

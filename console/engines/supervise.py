@@ -215,6 +215,10 @@ class ProcessWatch:
     def _gpus(self) -> Any:
         return self._last_sample.gpus if self._last_sample is not None else None
 
+    def memory_now(self) -> procs.TreeMemory | None:
+        """The group's RSS and VRAM now (VRAM from the last telemetry sample's NVML view)."""
+        return self.group.memory(self._gpus()) if self.group is not None else None
+
     def _context(self, **facts: Any) -> DiagnosisContext:
         pid = self.group.pid if self.group is not None else None
         return DiagnosisContext.from_sample(self._last_sample, engine_pid=pid, **facts)
