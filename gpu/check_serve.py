@@ -154,8 +154,9 @@ def main() -> int:
         out = out / "serve.json"
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
-    telemetry = Telemetry()
-    device = args.device or ("cuda" if telemetry.sample().gpus else "cpu")
+    telemetry = Telemetry()  # the watch's (the guard judges its samples)
+    probe = Telemetry()  # this script's own readings of the device, independent of the watch
+    device = args.device or ("cuda" if probe.sample().gpus else "cpu")
     model = resolve_model(args.model)
     engine_cmd = tuple(shlex.split(args.engine_cmd)) if args.engine_cmd else (
         sys.executable, "-m", "console.worker.tf_serve")
@@ -169,11 +170,11 @@ def main() -> int:
         checks[name] = bool(ok)
         log(f"{'PASS' if ok else 'FAIL'} {name}" + (f": {detail}" if detail is not None else ""))
 
-    base_bytes, base_pct = device_used(telemetry, device)
+    base_bytes, base_pct = device_used(probe, device)
     if base_bytes is None or base_pct is None:
         raise SystemExit(f"no memory reading for {device} (NVML or psutil)")
     result["baseline"] = {"used_bytes": base_bytes, "used_pct": round(base_pct, 3)}
-    resource, levels = guard_levels(device, base_pct, model, telemetry)
+    resource, levels = guard_levels(device, base_pct, model, probe)
     thresholds = dict(DEFAULT_LEVELS)
     thresholds[resource] = levels
     result["guard"] = {"resource": resource, "pause": levels.pause, "resume": levels.resume}
@@ -268,7 +269,7 @@ def main() -> int:
         after_bytes: int | None = None
         deadline = time.monotonic() + 30.0
         while time.monotonic() < deadline:
-            after_bytes, _ = device_used(telemetry, device)
+            after_bytes, _ = device_used(probe, device)
             if after_bytes is not None and after_bytes <= base_bytes + RETURNED_BYTES:
                 returned_s = time.monotonic() - t_stop
                 break
@@ -283,6 +284,7 @@ def main() -> int:
         }
         engine.watch.wait(10)
         telemetry.close()
+        probe.close()
     if stopped is not None:
         check("no_process_left", not stopped["pids_left"], stopped["pids_left"])
         check("rss_returned", stopped["rss_after_bytes"] == 0,
