@@ -10,8 +10,9 @@ sees one) or on the CPU (a dry run of the whole flow here: `--device cpu` with t
 
 1. baseline: the device's memory used now (NVML on a GPU, host RAM on the CPU), measured here.
 2. the start-up guard: a pause level just over the baseline (on a GPU: VRAM used now + half the
-   weights' share of the card, at least 0.2 points; on the CPU: RAM used now + 1 point) so the
-   server's own load crosses it. The guard SIGSTOPs the server's process group; checked: every
+   weights' share of the card, at least 0.2 points, so the server's own load crosses it; on the
+   CPU: RAM at 1%, which the first sample of the start-up crosses: a dry run). The guard
+   SIGSTOPs the server's process group; checked: every
    process of the group in state T, the phase of the start-up timeline it stopped in, and for
    --hold-s seconds the group's CPU time flat (< 0.2 s), its RSS and VRAM (NVML per process)
    flat within 64 MiB, and no ready while paused. Then a forced resume (SIGCONT).
@@ -99,12 +100,13 @@ def guard_levels(device: str, used_pct: float, model: Path, telemetry: Telemetry
                  ) -> tuple[str, Levels]:
     if device == "cuda":
         total = telemetry.sample().gpus[0].memory_total_bytes or 1
-        step = max(50.0 * weights_bytes(model) / total, 0.2)
+        pause = round(used_pct + max(50.0 * weights_bytes(model) / total, 0.2), 3)
         resource = "vram"
     else:
-        step = 1.0
+        # Host RAM moves by hundreds of MiB with other jobs: a level this machine is always
+        # over, so the first sample of the start-up pauses it (the dry run of the flow).
+        pause = 1.0
         resource = "ram"
-    pause = round(used_pct + step, 3)
     return resource, Levels(warn=pause - 0.05, pause=pause, abort=None,
                             resume=max(pause - 0.1, 0.01))
 
@@ -203,7 +205,11 @@ def main() -> int:
         raise SystemExit(f"cannot start: {exc}") from None
     try:
         # 2. the guard's pause during start-up
-        if not paused_seen.wait(min(args.ready_timeout, 300.0)):
+        deadline = time.monotonic() + min(args.ready_timeout, 300.0)
+        while not paused_seen.wait(0.1) and time.monotonic() < deadline:
+            if engine.ready_event.is_set() or not engine.watch.running:
+                break
+        if not paused_seen.is_set():
             check("guard_paused", False, "no pause: the load never crossed the pause level")
         else:
             paused = next(e for e in events if e.get("event") == "paused")
