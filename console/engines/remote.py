@@ -12,10 +12,18 @@ events of `console.core.protocol`, so the same `Session` and the same TUI render
   once ready `Loaded` + `State loaded`.
 - `Generate` streams one chat request over the OpenAI API: `State generating`, a `Token` per
   text chunk, `Generated` with TTFT and tok/s, `State loaded`. `StopGeneration` ends the stream.
-- `Ping` answers `Pong`; `Pause` / `Resume` (SIGSTOP / SIGCONT of the group) while it starts;
-  `Unload` stops the server and answers `Unloaded` with the memory proof; `Load` of the model
-  it serves answers its state; everything else (another model, gc, empty_cache, fingerprints,
-  ...) answers `Error` "Unsupported" with the reason.
+  Its image files (issue 16's picker) go as `image_url` content parts holding data: URLs
+  (console/core/apiimages.py: header and size checked first; a bad one is `Error` "BadImage",
+  one line, nothing sent); `Generated` then lists the images, the server's prompt tokens and
+  each image's tokens by the model's processor limits.
+- `Ping` answers `Pong`; `Pause` / `Resume` (SIGSTOP / SIGCONT of the group) and `Abort` (the
+  stop sequence) while it starts. With `guard_options` and `telemetry` the start-up guard of
+  `serve` (the same ProcessWatch) pauses the group at a pause level; a resume while a resource
+  is still at its pause level is `Error` "ResumeRefused" unless forced. `Unload` stops the
+  server and answers `Unloaded` with the memory proof (the group's RSS, and its VRAM from NVML's
+  per-process figures where there is a GPU); `Load` of the model it serves answers its state;
+  everything else (another model, gc, empty_cache, fingerprints, ...) answers `Error`
+  "Unsupported" with the reason.
 - `stop()` / `kill()` run the stop sequence (kill with short waits), then `Log` with what
   the process tree held before and after, then `Exited`. A server that ends unasked gives
   `Exited` with `expected` False and its last log lines.
