@@ -1,14 +1,18 @@
 """The start-up guard of a served engine started from the TUI (issue 17): the same
 ProcessWatch guard `serve` has. A real `transformers serve` on the demo model, the machine's
-real telemetry, and a RAM pause level this machine is always over: the guard stops the
+real host telemetry, and a RAM pause level this machine is always over: the guard stops the
 server's process group (SIGSTOP, state T); A aborts it (every process gone); started again,
 R is refused while RAM is still over the pause level, the confirm forces it (SIGCONT), the
-server becomes ready and serves, and U stops it."""
+server becomes ready, and U stops it with the memory shown returned. The GPU is the recorded
+H100 (no GPU here), its CUDA process re-pointed at the server's leader, so the stop proof's
+VRAM per PID of the group is what the screen shows."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import psutil
 from textual.widgets import Input
@@ -16,13 +20,21 @@ from textual.widgets import Input
 from console.core.levels import Levels
 from console.host import procs
 from console.host.config import DEFAULT_LEVELS, MIN_INTERVAL_S, Config
-from console.host.telemetry import Telemetry
+from console.host.telemetry import RecordedNvml, Telemetry
 from tests.ui.conftest import make_app, wait_until
 from tests.ui.test_engine_states import line
 from tests.ui.test_served_selector import choose_engine
 from widgets.confirm_screen import ConfirmScreen
 
 START_S = 120.0
+RECORDED_H100 = Path(__file__).parent.parent / "fixtures" / "nvml" / "h100_handmade.json"
+
+
+def repoint(recording: dict[str, Any], pid: int) -> None:
+    """The recording's CUDA process becomes `pid` (the server's leader)."""
+    for answer in recording["calls"]["nvmlDeviceGetComputeRunningProcesses(gpu0)"]:
+        for proc in answer["ok"]:
+            proc["pid"] = pid
 
 
 def states(pids: list[int]) -> list[str]:
@@ -48,7 +60,8 @@ async def test_guard_pauses_a_tui_started_server_and_the_keys_abort_and_resume()
     thresholds = dict(DEFAULT_LEVELS)
     thresholds["ram"] = Levels(warn=0.5, pause=1.0, abort=None, resume=0.5)
     config = Config(interval_s=MIN_INTERVAL_S, thresholds=thresholds)
-    telemetry = Telemetry()
+    recording = json.loads(RECORDED_H100.read_text())
+    telemetry = Telemetry(nvml=RecordedNvml(recording))
     app = make_app(telemetry, config, initial_model=str(demo_dir), cursor_blink=False)
     try:
         async with app.run_test(size=(120, 40)) as pilot:
@@ -80,6 +93,8 @@ async def test_guard_pauses_a_tui_started_server_and_the_keys_abort_and_resume()
                              "paused again", timeout_s=30)
             members = group_of(app)
             assert set(states(members)) == {psutil.STATUS_STOPPED}
+            assert app.engine is not None and app.engine.pid is not None
+            repoint(recording, app.engine.pid)
             await pilot.press("R")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen),
                              "the force question")
@@ -101,6 +116,10 @@ async def test_guard_pauses_a_tui_started_server_and_the_keys_abort_and_resume()
             await pilot.press("U")
             await wait_until(pilot, lambda: app.session.engine == "stopped", "stopped",
                              timeout_s=60)
-            assert line(app, "results").endswith("now 0 B")
+            # the memory shown returned: the group's RSS and its VRAM (NVML, per PID)
+            result = line(app, "results")
+            assert result.endswith(" RSS and 15.9 GiB VRAM, now 0 B and 0 B"), result
+            assert psutil.STATUS_STOPPED not in states(members) and not [
+                s for s in states(members) if s != psutil.STATUS_ZOMBIE]
     finally:
         telemetry.close()
