@@ -78,8 +78,10 @@ def spec_for(engine: str, model: str, device: str, vllm_cmd: str | None
     cmd = (str(script), "serve") if script.exists() else (
         sys.executable, "-m", "console.worker.tf_serve")
     extra = ("--device", "cuda:0" if device == "cuda" else "cpu")
+    repo = str(Path(__file__).resolve().parents[1])  # importable by `-m console.worker...`
+    path = os.environ.get("PYTHONPATH", "")
     return (ServeSpec("transformers", model, port=port, engine_cmd=cmd, extra_args=extra),
-            {"HF_HUB_OFFLINE": "1"})
+            {"HF_HUB_OFFLINE": "1", "PYTHONPATH": repo + (os.pathsep + path if path else "")})
 
 
 def throughput(engine: ServedEngine, requests: int, tokens: int) -> float:

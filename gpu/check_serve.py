@@ -52,6 +52,7 @@ from console.host import procs
 from console.host.config import DEFAULT_LEVELS
 from console.host.telemetry import Telemetry
 
+REPO = str(Path(__file__).resolve().parents[1])
 MIB = 1024**2
 GIB = 1024**3
 FLAT_BYTES = 64 * MIB
@@ -75,6 +76,12 @@ def resolve_model(name: str) -> Path:
     if not (path / "config.json").is_file():
         raise SystemExit(f"--model: {path} has no config.json; give a model directory")
     return path
+
+
+def child_env() -> dict[str, str]:
+    """The server's environment: offline, and this checkout importable (`-m console...`)."""
+    path = os.environ.get("PYTHONPATH", "")
+    return {"HF_HUB_OFFLINE": "1", "PYTHONPATH": REPO + (os.pathsep + path if path else "")}
 
 
 def weights_bytes(model: Path) -> int:
@@ -195,7 +202,7 @@ def main() -> int:
     spec = ServeSpec("transformers", str(model), port=procs.free_port(), engine_cmd=engine_cmd,
                      extra_args=extra)
     engine = ServedEngine(
-        spec, on_event, env={"HF_HUB_OFFLINE": "1"}, telemetry=telemetry, poll_s=args.poll,
+        spec, on_event, env=child_env(), telemetry=telemetry, poll_s=args.poll,
         metrics_s=1.0, guard_options=GuardOptions(thresholds, auto_resume=False,
                                                   during_startup_only=True))
     t_start = time.monotonic()
