@@ -98,8 +98,9 @@ async def test_guard_pauses_a_tui_started_server_and_the_keys_abort_and_resume()
             await pilot.press("R")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen),
                              "the force question")
-            assert "Resume refused: cannot resume: host RAM" in str(
-                app.screen.question)  # type: ignore[attr-defined]
+            screen = app.screen
+            assert isinstance(screen, ConfirmScreen)
+            assert "Resume refused: cannot resume: host RAM" in screen.question
             assert set(states(members)) == {psutil.STATUS_STOPPED}  # still stopped
             await pilot.press("y")
             await wait_until(pilot, lambda: app.session.guard_mode == "running", "resumed")
