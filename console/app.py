@@ -1183,7 +1183,7 @@ class ConsoleApp(App[int]):
         # Shown at once; the engine's `guard` answer replaces it.
         self.fold(LevelsSet({"vram": Levels(warn=min(vram.warn, new_pause), pause=new_pause,
                                             abort=abort, resume=vram.resume)}))
-        if self.engine is not None and self.engine.alive and self.engine_kind == "in-process":
+        if self.engine is not None and self.engine.alive:  # a served one's start-up guard too
             self._send("Raise pause", protocol.new_command(
                 protocol.SetThresholds, thresholds={"vram": {"pause": new_pause}}))
         self.log_view.add_event(f"guard: VRAM pause level raised to {new_pause:g}%")
@@ -1200,7 +1200,7 @@ class ConsoleApp(App[int]):
         lowered = Levels(warn=min(vram.warn, new_pause - 1), pause=new_pause, abort=vram.abort,
                          resume=min(vram.resume, new_pause - 1))
         self.fold(LevelsSet({"vram": lowered}))
-        if self.engine is not None and self.engine.alive and self.engine_kind == "in-process":
+        if self.engine is not None and self.engine.alive:  # a served one's start-up guard too
             self._send("Lower pause", protocol.new_command(
                 protocol.SetThresholds, thresholds={"vram": lowered.to_wire()}))
         self.log_view.add_event(f"guard: VRAM pause level lowered to {new_pause:g}%")
@@ -1210,7 +1210,7 @@ class ConsoleApp(App[int]):
     def action_toggle_auto_resume(self) -> None:
         on = not self.session.auto_resume
         self.fold(AutoResumeSet(on))
-        if self.engine is not None and self.engine.alive and self.engine_kind == "in-process":
+        if self.engine is not None and self.engine.alive:  # a served one's start-up guard too
             self._send("Auto-resume", protocol.new_command(protocol.SetThresholds,
                                                            auto_resume=on))
 

@@ -38,10 +38,12 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from console.core import apiimages, protocol, vision
+from console.core import apiimages, guard, protocol, vision
 from console.core.exits import signal_name
+from console.core.levels import GUARD_RESOURCES, ConfigError
 from console.core.protocol import AnyCommand, Command, Event
 from console.core.serving import ServeSpec
 from console.core.termsafe import safe_line
@@ -149,6 +151,8 @@ class RemoteEngine(Engine):
                 self._pause(msg_id, pause=False, force=typed.force)
             case protocol.Abort():
                 self._abort(msg_id)
+            case protocol.SetThresholds():
+                self._set_thresholds(typed, msg_id)
             case protocol.Load() if typed.model in (self.spec.model, "demo"):
                 self._state(self.state, msg_id, model=self.spec.model)
             case protocol.Unload() | protocol.Shutdown():
@@ -219,6 +223,38 @@ class RemoteEngine(Engine):
                                f"{self.state} (U stops it)")
             return
         server.abort()
+
+    def _set_thresholds(self, command: protocol.SetThresholds, msg_id: int) -> None:
+        """New guard levels / auto-resume for the start-up guard, live (the app's + / - / T):
+        partial levels are filled as the in-process engine fills them; `Guard` answers."""
+        options = self._guard_options
+        if options is None:
+            self._emit(protocol.Error, msg_id, error_type="Unsupported", traceback="",
+                       command="set_thresholds",
+                       message=f"this {self.spec.engine} server was started without a guard")
+            return
+        levels = dict(options.thresholds)
+        try:
+            for resource, given in (command.thresholds or {}).items():
+                if resource not in levels or not isinstance(given, Mapping):
+                    raise ValueError(f"thresholds.{resource}: not a guarded resource with "
+                                     "warn / pause / abort / resume")
+                filled = guard.derive_levels(levels[resource], dict(given))
+                levels = guard.with_threshold(levels, resource, **filled)
+        except (ValueError, ConfigError) as exc:
+            text = f"{exc.key}: {exc.problem}" if isinstance(exc, ConfigError) else str(exc)
+            self._emit(protocol.Error, msg_id, error_type="BadCommand", traceback="",
+                       command="set_thresholds", message=safe_line(f"set_thresholds: {text}"))
+            return
+        auto = options.auto_resume if command.auto_resume is None else command.auto_resume
+        self._guard_options = replace(options, thresholds=levels, auto_resume=auto)
+        server = self.server
+        if server is not None:
+            server.watch.set_guard(self._guard_options)
+        mode = server.watch.guard_state.mode if server is not None else "running"
+        self._emit(protocol.Guard, msg_id, mode=mode, auto_resume=auto,
+                   thresholds={name: lv.to_wire() for name, lv in levels.items()
+                               if name in GUARD_RESOURCES})
 
     def _generate(self, command: protocol.Generate) -> None:
         msg_id = command.id

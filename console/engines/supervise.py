@@ -215,6 +215,15 @@ class ProcessWatch:
     def _gpus(self) -> Any:
         return self._last_sample.gpus if self._last_sample is not None else None
 
+    @property
+    def guard_options(self) -> GuardOptions | None:
+        return self._guard
+
+    def set_guard(self, options: GuardOptions | None) -> None:
+        """New levels, live: the next sample is judged by them (a raised level lets a resume
+        through that was refused)."""
+        self._guard = options
+
     def memory_now(self) -> procs.TreeMemory | None:
         """The group's RSS and VRAM now (VRAM from the last telemetry sample's NVML view)."""
         return self.group.memory(self._gpus()) if self.group is not None else None

@@ -124,3 +124,65 @@ async def test_guard_pauses_a_tui_started_server_and_the_keys_abort_and_resume()
                 s for s in states(members) if s != psutil.STATUS_ZOMBIE]
     finally:
         telemetry.close()
+
+
+async def test_a_raised_vram_level_lets_r_resume_a_served_start() -> None:
+    """The guard on the (recorded) GPU's VRAM: used 20% against a pause level of 10% pauses the
+    start; R is refused; + raises the level live on the served engine's guard (2 points a
+    press) until 22%, and then R resumes it without forcing, as for the in-process engine."""
+    from console.worker import demo
+
+    demo_dir = demo.ensure()
+    thresholds = dict(DEFAULT_LEVELS)
+    thresholds["vram"] = Levels(warn=5.0, pause=10.0, abort=None, resume=8.0)
+    config = Config(interval_s=MIN_INTERVAL_S, thresholds=thresholds)
+    recording = json.loads(RECORDED_H100.read_text())
+    telemetry = Telemetry(nvml=RecordedNvml(recording))
+    app = make_app(telemetry, config, initial_model=str(demo_dir), cursor_blink=False)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await choose_engine(app, pilot, 3)
+            app.query_one("#port", Input).value = str(procs.free_port())
+            app.query_one("#engine-cmd", Input).value = (
+                f"{Path(sys.executable).parent / 'transformers'} serve")
+            app.set_focus(None)
+            # the recording's second sample: 15.9 GiB of 79.6 GiB used (20%)
+            await wait_until(pilot, lambda: app.sample is not None and app.sample.gpus[0]
+                             .memory_used_bytes == 17034117120, "the loaded sample")
+            await pilot.press("L")
+            await wait_until(pilot, lambda: app.session.guard_mode == "paused",
+                             "the guard's pause", timeout_s=30)
+            guard_line = app.session.guard_line
+            assert guard_line is not None and "GPU0 VRAM 20% > 10%" in guard_line.text
+            members = group_of(app)
+            assert set(states(members)) == {psutil.STATUS_STOPPED}
+            await pilot.press("R")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen),
+                             "the refusal")
+            await pilot.press("n")  # not forced
+            await pilot.pause()
+            assert app.session.guard_mode == "paused"
+            assert set(states(members)) == {psutil.STATUS_STOPPED}
+            for _ in range(6):
+                await pilot.press("plus")
+            await wait_until(pilot, lambda: app.session.levels["vram"].pause == 22.0,
+                             "the raised level")
+            engine = app.engine
+            server = getattr(engine, "server", None)
+            assert server is not None
+            options = server.watch.guard_options
+            assert options is not None and options.thresholds["vram"].pause == 22.0
+            await pilot.press("R")
+            await wait_until(pilot, lambda: app.session.guard_mode == "running", "resumed")
+            assert not isinstance(app.screen, ConfirmScreen)
+            assert app.session.guard_line is not None
+            assert app.session.guard_line.text == "resumed: resumed by you (SIGCONT)"
+            assert psutil.STATUS_STOPPED not in states(members)
+            await wait_until(pilot, lambda: app.session.engine in ("loaded", "dead"),
+                             "ready", timeout_s=START_S)
+            assert app.session.engine == "loaded", line(app, "results")
+            await pilot.press("U")
+            await wait_until(pilot, lambda: app.session.engine == "stopped", "stopped",
+                             timeout_s=60)
+    finally:
+        telemetry.close()
