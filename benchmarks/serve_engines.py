@@ -3,10 +3,15 @@
 console's polling on the server's throughput, and stop-to-memory-returned time.
 
     .venv/bin/python benchmarks/serve_engines.py [--engines vllm,transformers] [--blocks 6]
-        [--requests 4] [--tokens 32] [--poll 0.5]
+        [--requests 4] [--tokens 32] [--poll 0.5] [--device cpu|cuda] [--model DIR]
+        [--vllm-cmd CMD]
 
-Each engine serves the demo model once (vLLM from its own venv, $AUTOGLM_VLLM_VENV or
-.venv-vllm). Throughput: the same server alternates blocks with the console watching (memory
+Each engine serves the demo model (or --model) once: vLLM from its own venv ($AUTOGLM_VLLM_VENV
+or .venv-vllm; that is the CPU build, so on a GPU host give a CUDA vLLM with --vllm-cmd, else
+vLLM is skipped there), transformers serve beside this Python (or as
+`-m console.worker.tf_serve` where its script is not there). `--device cuda` serves on GPU 0
+and the stop table adds the server group's VRAM (NVML, per process) before and after.
+Throughput: the same server alternates blocks with the console watching (memory
 samples of the tree + NVML, /metrics, every --poll s) and blocks without; sequential streaming
 chat requests of --tokens tokens; ratio = watched / unwatched tokens per second (goal >= 0.98).
 Stop: from the first signal to every process of the tree gone and its RSS back to 0. Prints
@@ -17,10 +22,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -42,10 +49,21 @@ def vllm_python() -> Path:
     raise SystemExit("no vLLM venv: run ./dev setup-vllm or set AUTOGLM_VLLM_VENV")
 
 
-def spec_for(engine: str, model: str) -> tuple[ServeSpec, dict[str, str]]:
+def spec_for(engine: str, model: str, device: str, vllm_cmd: str | None
+             ) -> tuple[ServeSpec, dict[str, str]] | None:
     port = procs.free_port()
     if engine == "vllm":
-        cmd = (str(vllm_python()), "-m", "vllm.entrypoints.openai.api_server")
+        if vllm_cmd:
+            cmd = tuple(shlex.split(vllm_cmd))
+        elif device == "cuda":
+            print("vllm: skipped on cuda (the .venv-vllm build is vLLM's CPU build); give a "
+                  "CUDA vLLM with --vllm-cmd")
+            return None
+        else:
+            cmd = (str(vllm_python()), "-m", "vllm.entrypoints.openai.api_server")
+        env = {"HF_HUB_OFFLINE": "1"}
+        if device == "cpu":
+            env["VLLM_CPU_KVCACHE_SPACE"] = "1"
         return (
             ServeSpec(
                 "vllm",
@@ -54,10 +72,16 @@ def spec_for(engine: str, model: str) -> tuple[ServeSpec, dict[str, str]]:
                 engine_cmd=cmd,
                 extra_args=("--max-model-len", "512", "--dtype", "bfloat16"),
             ),
-            {"VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"},
+            env,
         )
-    cmd = (str(Path(sys.executable).parent / "transformers"), "serve")
-    return ServeSpec("transformers", model, port=port, engine_cmd=cmd), {"HF_HUB_OFFLINE": "1"}
+    script = Path(sys.executable).parent / "transformers"
+    cmd = (str(script), "serve") if script.exists() else (
+        sys.executable, "-m", "console.worker.tf_serve")
+    extra = ("--device", "cuda:0" if device == "cuda" else "cpu")
+    repo = str(Path(__file__).resolve().parents[1])  # importable by `-m console.worker...`
+    path = os.environ.get("PYTHONPATH", "")
+    return (ServeSpec("transformers", model, port=port, engine_cmd=cmd, extra_args=extra),
+            {"HF_HUB_OFFLINE": "1", "PYTHONPATH": repo + (os.pathsep + path if path else "")})
 
 
 def throughput(engine: ServedEngine, requests: int, tokens: int) -> float:
@@ -75,13 +99,22 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=3)
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--poll", type=float, default=0.5)
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--model", default=None, help="model directory (default: the demo model)")
+    ap.add_argument("--vllm-cmd", default=None, help="the vLLM command (a CUDA build on a GPU)")
     args = ap.parse_args()
-    from console.worker import demo
+    if args.model:
+        model = args.model
+    else:
+        from console.worker import demo
 
-    model = str(demo.ensure())
-    results = []
+        model = str(demo.ensure())
+    results: list[tuple[Any, ...]] = []
     for name in args.engines.split(","):
-        spec, env = spec_for(name, model)
+        made = spec_for(name, model, args.device, args.vllm_cmd)
+        if made is None:
+            continue
+        spec, env = made
         events: list[dict[str, object]] = []
         engine = ServedEngine(
             spec,
@@ -98,11 +131,13 @@ def main() -> int:
             engine.stop()
             continue
         ready_s = time.perf_counter() - t0
-        print(f"\n{name}: start to ready {ready_s:.1f} s (health OK + one chat answered)")
-        print(f"{'phase':<18}{'t (s)':>8}{'RSS (MiB)':>11}  line")
+        print(f"\n{name} on {args.device}: start to ready {ready_s:.1f} s (health OK + one chat "
+              "answered)")
+        print(f"{'phase':<18}{'t (s)':>8}{'RSS (MiB)':>11}{'VRAM (MiB)':>12}  line")
         for m in engine.timeline.marks:
             rss = f"{m.rss_bytes / 2**20:.0f}" if m.rss_bytes else "-"
-            print(f"{m.phase:<18}{m.t_s:>8.1f}{rss:>11}  {m.line[:70]}")
+            vram = f"{m.vram_bytes / 2**20:.0f}" if m.vram_bytes is not None else "-"
+            print(f"{m.phase:<18}{m.t_s:>8.1f}{rss:>11}{vram:>12}  {m.line[:60]}")
         throughput(engine, 2, args.tokens)  # warm-up
         watched: list[float] = []
         bare: list[float] = []
@@ -133,6 +168,8 @@ def main() -> int:
                 ",".join(report.signals),
                 rss_before,
                 stopped["rss_after_bytes"],
+                stopped["vram_before_bytes"],
+                stopped["vram_after_bytes"],
                 polls,
             )
         )
@@ -142,9 +179,11 @@ def main() -> int:
         print(f"{name:<14}{w:>10.1f}{b:>11.1f}{r:>8.3f}{args.blocks:>7}{polls:>7}")
     print("ratio: median over pairs of (watched / unwatched) tok/s in back-to-back blocks")
     print("\nstop to memory returned")
-    print(f"{'engine':<14}{'seconds':>8}{'signals':>10}{'RSS before':>12}{'after':>7}")
-    for name, _, _, _, _, secs, sigs, before, after, _ in results:
-        print(f"{name:<14}{secs:>8.2f}{sigs:>10}{before / 2**20:>10.0f}Mi{after:>7}")
+    print(f"{'engine':<14}{'seconds':>8}{'signals':>10}{'RSS before':>12}{'after':>7}"
+          f"{'VRAM before':>13}{'after':>7}")
+    for name, _, _, _, _, secs, sigs, before, after, vb, va, _ in results:
+        vram = f"{'-':>13}{'-':>7}" if vb is None else f"{vb / 2**20:>11.0f}Mi{va:>7}"
+        print(f"{name:<14}{secs:>8.2f}{sigs:>10}{before / 2**20:>10.0f}Mi{after:>7}{vram}")
     return 0
 
 

@@ -160,21 +160,9 @@ class Sampler(Protocol):
 def vision_limits_of(path: str | None) -> ProcessorLimits | str | None:
     """The image processor's limits of the model directory `path` (console.core.vision), None
     for a text-only model, "unknown" when they cannot be read (issue 16). JSON only."""
-    import json
-
     from console.core import vision
 
-    if not path:
-        return "unknown"
-    try:
-        cfg = json.loads((Path(path) / "config.json").read_text())
-        if not vision.has_vision(cfg):
-            return None
-        pre_path = Path(path) / "preprocessor_config.json"
-        pre = json.loads(pre_path.read_text()) if pre_path.is_file() else {}
-        return vision.processor_limits(cfg, pre)
-    except (OSError, ValueError, AttributeError, TypeError):
-        return "unknown"
+    return vision.limits_of_model_dir(path)
 
 
 class ConsoleApp(App[int]):
@@ -242,7 +230,7 @@ class ConsoleApp(App[int]):
         self.engine_factory = engine_factory or (
             lambda on_event: _default_engine(on_event, rotation))
         self.engine: Engine | None = None
-        self.served_factory = served_factory or _default_served_engine
+        self.served_factory = served_factory or self._default_served_engine
         # Which engine `self.engine` is: in-process (the engine_factory's) or a served one
         # (vllm, sglang, transformers). Events of an engine replaced since are dropped.
         self.engine_kind = "in-process"
@@ -764,6 +752,7 @@ class ConsoleApp(App[int]):
         None after one line naming the field and the fix."""
         from console.core.serving import ServeError, ServeSpec, parse_engine_cmd
         from console.host.demo import is_complete
+        from console.host.demo_vl import is_complete as vl_complete
 
         panel = self.model_panel
         port_text = panel.option("port")
@@ -771,12 +760,14 @@ class ConsoleApp(App[int]):
             self.fold(Notice(f"port: {port_text!r} is not a TCP port; give one from 1 to 65535",
                              "error"))
             return None
-        if model == DEMO_NAME:
-            if not is_complete(demo_dir()):
-                self.fold(Notice("Load: the demo is not built yet; load it once with the "
+        demos = {DEMO_NAME: (demo_dir, is_complete), DEMO_VL_NAME: (demo_vl_dir, vl_complete)}
+        if model in demos:
+            where, complete = demos[model]
+            if not complete(where()):
+                self.fold(Notice(f"Load: {model} is not built yet; load it once with the "
                                  "in-process engine, then serve it", "error"))
                 return None
-            model = str(demo_dir())
+            model = str(where())
         cmd_text = panel.option("engine-cmd")
         source = "command"
         if not cmd_text and self.config.serve_cmds.get(kind):
@@ -787,6 +778,17 @@ class ConsoleApp(App[int]):
             self.fold(Notice(str(exc), "error"))
             return None
         return ServeSpec(kind, model, port=int(port_text), engine_cmd=cmd)
+
+    def _default_served_engine(self, spec: ServeSpec, on_event: OnEvent) -> Engine:
+        """`RemoteEngine` with the start-up guard of `serve`: the levels and auto-resume in
+        force now, judged on the samples this app shows."""
+        from console.engines.remote import RemoteEngine
+        from console.engines.supervise import GuardOptions
+
+        options = GuardOptions(dict(self.session.levels), self.session.auto_resume,
+                               during_startup_only=True)
+        return RemoteEngine(spec, on_event, telemetry=_ShownSample(self),
+                            guard_options=options)
 
     def _load_served(self, kind: str, model: str) -> None:
         """L with a served engine selected: start its server for `model`."""
@@ -1135,7 +1137,7 @@ class ConsoleApp(App[int]):
         # Shown at once; the engine's `guard` answer replaces it.
         self.fold(LevelsSet({"vram": Levels(warn=min(vram.warn, new_pause), pause=new_pause,
                                             abort=abort, resume=vram.resume)}))
-        if self.engine is not None and self.engine.alive and self.engine_kind == "in-process":
+        if self.engine is not None and self.engine.alive:  # a served one's start-up guard too
             self._send("Raise pause", protocol.new_command(
                 protocol.SetThresholds, thresholds={"vram": {"pause": new_pause}}))
         self.log_view.add_event(f"guard: VRAM pause level raised to {new_pause:g}%")
@@ -1152,7 +1154,7 @@ class ConsoleApp(App[int]):
         lowered = Levels(warn=min(vram.warn, new_pause - 1), pause=new_pause, abort=vram.abort,
                          resume=min(vram.resume, new_pause - 1))
         self.fold(LevelsSet({"vram": lowered}))
-        if self.engine is not None and self.engine.alive and self.engine_kind == "in-process":
+        if self.engine is not None and self.engine.alive:  # a served one's start-up guard too
             self._send("Lower pause", protocol.new_command(
                 protocol.SetThresholds, thresholds={"vram": lowered.to_wire()}))
         self.log_view.add_event(f"guard: VRAM pause level lowered to {new_pause:g}%")
@@ -1162,7 +1164,7 @@ class ConsoleApp(App[int]):
     def action_toggle_auto_resume(self) -> None:
         on = not self.session.auto_resume
         self.fold(AutoResumeSet(on))
-        if self.engine is not None and self.engine.alive and self.engine_kind == "in-process":
+        if self.engine is not None and self.engine.alive:  # a served one's start-up guard too
             self._send("Auto-resume", protocol.new_command(protocol.SetThresholds,
                                                            auto_resume=on))
 
@@ -1443,10 +1445,19 @@ def _default_engine(on_event: OnEvent,
     return LocalEngine(on_event, use_queue=False, log_rotation=log_rotation)
 
 
-def _default_served_engine(spec: ServeSpec, on_event: OnEvent) -> Engine:
-    from console.engines.remote import RemoteEngine
+class _ShownSample:
+    """The sample the app shows now, as the `telemetry` of a served engine's watch: its
+    start-up guard judges the same figures the screen shows (one sampler, no second NVML
+    reader)."""
 
-    return RemoteEngine(spec, on_event)
+    def __init__(self, app: ConsoleApp) -> None:
+        self._app = app
+
+    def sample(self) -> Sample:
+        sample = self._app.sample
+        if sample is None:
+            raise LookupError("no sample yet")
+        return sample
 
 
 def run_app(config: Config, model: str | None = None, *, sampler: Sampler | None = None,

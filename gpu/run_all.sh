@@ -4,9 +4,13 @@
 #   gpu/run_all.sh [CHECK ...]      CHECK = telemetry doctor engine estimate guard loader ui tmux
 #                                   (the default set), or a benchmark: generate keys speed
 #                                   overhead, press (press-to-ready, prestart on/off),
-#                                   fingerprint (GPU vs CPU), vision, serve,
+#                                   fingerprint (GPU vs CPU), vision,
 #                                   probe (gpu/probe_transport.py), build8b (the 8B
 #                                   checkpoint only), or free-9b / free-glm4v (deletes the GLM-4-9B checkpoint: disk room)
+#                                   serve (gpu/check_serve.py: transformers serve on the GPU,
+#                                   its timeline, a guard pause by SIGSTOP, stop, memory back;
+#                                   SERVE_MODEL=DIR, default the 8B),
+#                                   servebench (benchmarks/serve_engines.py --device cuda)
 # The benchmarks use the 8B that `engine` builds in $WORK (default /tmp/autoglm-check).
 # The host needs torch (CUDA), transformers, safetensors, psutil, pynvml; gpu/env.sh adds
 # textual (wheels) and tmux (debs) from .whl/.
@@ -60,6 +64,13 @@ print(ls.build('llama-8b', 'llama', ls.LLAMA_8B, Path('$WORK/llama-8b'), device=
     estimate) timeout "${ESTIMATE_TIMEOUT_S:-330}" python3 gpu/check_estimate.py --out "$OUT" \
                 --budget-s "${ESTIMATE_BUDGET_S:-240}" ${ESTIMATE_ARGS:-} 2>&1 \
                 | tee "$OUT/estimate.log" | tail -75 ;;
+    serve) timeout 900 python3 gpu/check_serve.py --out "$OUT" --device cuda:0 \
+             --model "${SERVE_MODEL:-$WORK/llama-8b}" 2>&1 | tee "$OUT/serve.log" | tail -25 ;;
+    servebench) model_arg=(); m="${SERVE_MODEL:-$WORK/llama-8b}"
+                [ -f "$m/config.json" ] && model_arg=(--model "$m")
+                timeout 900 python3 benchmarks/serve_engines.py --device cuda \
+                  --engines "${SERVE_ENGINES:-transformers}" "${model_arg[@]}" \
+                  --blocks "${SERVE_BLOCKS:-6}" 2>&1 | tee "$OUT/serve_engines.log" | tail -30 ;;
     free-9b) rm -rf "$WORK/glm4-9b"; df -h /tmp | tail -1 ;;
     free-glm4v) rm -rf "$WORK/glm4v-9b"; df -h /tmp | tail -1 ;;
     *) if [ -f "gpu/check_$c.py" ]; then

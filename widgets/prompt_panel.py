@@ -295,7 +295,11 @@ class PromptPanel(Vertical):
         done = gen.done
         if done is not None and not gen.running:
             ttft, rate = done.ttft_s, done.tokens_per_s
-            images = f"  image tokens {done.image_tokens}" if done.image_tokens else ""
+            count = len(done.images or ())
+            about = [f"{count} image{'s' if count != 1 else ''}"] if count else []
+            if done.image_tokens:
+                about.append(f"image tokens {done.image_tokens}")
+            images = "  " + ", ".join(about) if about else ""
             stats.update(
                 f"tokens {done.tokens}{images}"
                 f"  TTFT {'N/A' if ttft is None else f'{ttft * 1000:.0f} ms'}"

@@ -1,7 +1,8 @@
 """The vision part of a multimodal model's memory: image tokens, encoder activations, their KV.
 
 Pure: config.json's `vision_config` plus preprocessor_config.json in, numbers out (no torch, no
-PIL). The image-size rule is the glm4v / qwen2-vl "smart resize" (transformers
+PIL); `limits_of_model_dir` reads those two files of a model directory. The image-size rule
+is the glm4v / qwen2-vl "smart resize" (transformers
 `models/glm4v/image_processing_glm4v.py`, `models/qwen2_vl/image_processing_qwen2_vl.py`): each
 side is rounded to a multiple of patch_size x merge_size, then the whole image is scaled so its
 pixel count lies in [min_pixels, max_pixels]. glm4v compares `temporal_patch_size x h x w`
@@ -236,6 +237,25 @@ def processor_limits(
         merge_size=int(pre.get("merge_size") or geo.merge_size),
         min_pixels=int(lo), max_pixels=int(hi), temporal_in_limit=glm, source=source,
     )
+
+
+def limits_of_model_dir(path: str | None) -> ProcessorLimits | str | None:
+    """The image processor's limits of the model directory `path` from its config.json and
+    preprocessor_config.json: None for a text-only model, "unknown" when they cannot be read."""
+    import json
+    from pathlib import Path
+
+    if not path:
+        return "unknown"
+    try:
+        cfg = json.loads((Path(path) / "config.json").read_text())
+        if not has_vision(cfg):
+            return None
+        pre_path = Path(path) / "preprocessor_config.json"
+        pre = json.loads(pre_path.read_text()) if pre_path.is_file() else {}
+        return processor_limits(cfg, pre)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return "unknown"
 
 
 def smart_resize(height: int, width: int, limits: ProcessorLimits) -> tuple[int, int]:

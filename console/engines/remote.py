@@ -12,10 +12,18 @@ events of `console.core.protocol`, so the same `Session` and the same TUI render
   once ready `Loaded` + `State loaded`.
 - `Generate` streams one chat request over the OpenAI API: `State generating`, a `Token` per
   text chunk, `Generated` with TTFT and tok/s, `State loaded`. `StopGeneration` ends the stream.
-- `Ping` answers `Pong`; `Pause` / `Resume` (SIGSTOP / SIGCONT of the group) while it starts;
-  `Unload` stops the server and answers `Unloaded` with the memory proof; `Load` of the model
-  it serves answers its state; everything else (another model, gc, empty_cache, fingerprints,
-  ...) answers `Error` "Unsupported" with the reason.
+  Its image files (issue 16's picker) go as `image_url` content parts holding data: URLs
+  (console/core/apiimages.py: header and size checked first; a bad one is `Error` "BadImage",
+  one line, nothing sent); `Generated` then lists the images, the server's prompt tokens and
+  each image's tokens by the model's processor limits.
+- `Ping` answers `Pong`; `Pause` / `Resume` (SIGSTOP / SIGCONT of the group) and `Abort` (the
+  stop sequence) while it starts. With `guard_options` and `telemetry` the start-up guard of
+  `serve` (the same ProcessWatch) pauses the group at a pause level; a resume while a resource
+  is still at its pause level is `Error` "ResumeRefused" unless forced. `Unload` stops the
+  server and answers `Unloaded` with the memory proof (the group's RSS, and its VRAM from NVML's
+  per-process figures where there is a GPU); `Load` of the model it serves answers its state;
+  everything else (another model, gc, empty_cache, fingerprints, ...) answers `Error`
+  "Unsupported" with the reason.
 - `stop()` / `kill()` run the stop sequence (kill with short waits), then `Log` with what
   the process tree held before and after, then `Exited`. A server that ends unasked gives
   `Exited` with `expected` False and its last log lines.
@@ -30,16 +38,19 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from console.core import protocol
+from console.core import apiimages, guard, protocol, vision
 from console.core.exits import signal_name
+from console.core.levels import GUARD_RESOURCES, ConfigError
 from console.core.protocol import AnyCommand, Command, Event
 from console.core.serving import ServeSpec
 from console.core.termsafe import safe_line
 from console.core.units import fmt_bytes
 from console.engines import served
 from console.engines.base import Engine, EngineDead, OnEvent
+from console.engines.supervise import GuardOptions
 
 # Waits of the stop sequence: stop() gives the server time to exit cleanly, kill() does not.
 STOP_WAITS = {"sigint_wait_s": 5.0, "sigterm_wait_s": 2.0}  # within run_app's 8 s join
@@ -53,17 +64,38 @@ class _StopStream(Exception):
 
 
 
+def _holding_text(event: Mapping[str, Any]) -> str:
+    """What a stopped (or stopping) server still holds, from the watch's event."""
+    if "holds_rss_bytes" not in event:
+        return ""
+    vram = event.get("holds_vram_bytes")
+    text = f"; it still holds RSS {fmt_bytes(int(event['holds_rss_bytes']))}"
+    if vram is not None:
+        text += f", VRAM {fmt_bytes(int(vram))}"
+    stopped = event.get("stopped_processes")
+    if stopped:
+        text += f" ({stopped} process{'es' if stopped != 1 else ''} stopped)"
+    return text
+
+
 class RemoteEngine(Engine):
     """One served engine as an `Engine`; see the module docstring."""
 
     def __init__(self, spec: ServeSpec, on_event: OnEvent | None = None, *,
                  env: Mapping[str, str] | None = None, poll_s: float = 1.0,
-                 stall_s: float = 300.0, label: str | None = None) -> None:
+                 stall_s: float = 300.0, label: str | None = None,
+                 telemetry: Any | None = None,
+                 guard_options: GuardOptions | None = None) -> None:
+        """`telemetry`: an object whose `sample()` gives the machine's Sample (the app passes
+        the sample it shows); with `guard_options` (the config's thresholds) the start-up
+        guard pauses the server's process group at a pause level, as `serve` does."""
         super().__init__(on_event)
         self.spec = spec
         self._env = dict(env or {})
         self._poll_s = poll_s
         self._stall_s = stall_s
+        self._telemetry = telemetry
+        self._guard_options = guard_options
         self.label = label or f"{spec.engine} serve: {os.path.basename(spec.model) or spec.model}"
         self.server: served.ServedEngine | None = None
         self.state = "stopped"
@@ -84,7 +116,9 @@ class RemoteEngine(Engine):
             self._exited.clear()
             self.server = served.ServedEngine(
                 self.spec, self._translate, env=self._env, poll_s=self._poll_s,
-                metrics_s=max(self._poll_s, 2.0), stall_s=self._stall_s)
+                metrics_s=max(self._poll_s, 2.0), stall_s=self._stall_s,
+                telemetry=self._telemetry, guard_options=self._guard_options,
+                on_abort=lambda: self._end(STOP_WAITS))
             try:
                 self.server.start()
             except served.ServedError:
@@ -114,7 +148,11 @@ class RemoteEngine(Engine):
             case protocol.Pause():
                 self._pause(msg_id, pause=True)
             case protocol.Resume():
-                self._pause(msg_id, pause=False)
+                self._pause(msg_id, pause=False, force=typed.force)
+            case protocol.Abort():
+                self._abort(msg_id)
+            case protocol.SetThresholds():
+                self._set_thresholds(typed, msg_id)
             case protocol.Load() if typed.model in (self.spec.model, "demo"):
                 self._state(self.state, msg_id, model=self.spec.model)
             case protocol.Unload() | protocol.Shutdown():
@@ -157,7 +195,10 @@ class RemoteEngine(Engine):
         self._emit(protocol.Error, msg_id, error_type="Unsupported", message=why,
                    traceback="", command=what)
 
-    def _pause(self, msg_id: int, *, pause: bool) -> None:
+    def _pause(self, msg_id: int, *, pause: bool, force: bool = False) -> None:
+        """P / R while the server starts: SIGSTOP / SIGCONT of its group (the watch reports
+        `Paused` / `Resumed`). A resume after a guard pause is refused while a resource is
+        still at its pause level (`ResumeRefused`: the app asks whether to force it)."""
         server = self.server
         if server is None or self.state != "loading":
             self._emit(protocol.Error, msg_id, error_type="Unsupported", traceback="",
@@ -166,11 +207,54 @@ class RemoteEngine(Engine):
             return
         if pause:
             server.pause()
-            self._emit(protocol.Paused, msg_id, resource=None, value=None, threshold=None,
-                       why="paused by you (SIGSTOP)", tensor_index=0)
-        else:
-            server.resume()
-            self._emit(protocol.Resumed, msg_id, why="resumed by you (SIGCONT)")
+            return
+        refused = server.resume(force=force)
+        if refused is not None:
+            self._emit(protocol.Error, msg_id, error_type="ResumeRefused", traceback="",
+                       command="resume", message=safe_line(refused))
+
+    def _abort(self, msg_id: int) -> None:
+        """A while the server starts: stop it (the stop sequence, then the memory proof)."""
+        server = self.server
+        if server is None or self.state != "loading":
+            self._emit(protocol.Error, msg_id, error_type="Unsupported", traceback="",
+                       command="abort",
+                       message=f"A aborts a start; the {self.spec.engine} server is "
+                               f"{self.state} (U stops it)")
+            return
+        server.abort()
+
+    def _set_thresholds(self, command: protocol.SetThresholds, msg_id: int) -> None:
+        """New guard levels / auto-resume for the start-up guard, live (the app's + / - / T):
+        partial levels are filled as the in-process engine fills them; `Guard` answers."""
+        options = self._guard_options
+        if options is None:
+            self._emit(protocol.Error, msg_id, error_type="Unsupported", traceback="",
+                       command="set_thresholds",
+                       message=f"this {self.spec.engine} server was started without a guard")
+            return
+        levels = dict(options.thresholds)
+        try:
+            for resource, given in (command.thresholds or {}).items():
+                if resource not in levels or not isinstance(given, Mapping):
+                    raise ValueError(f"thresholds.{resource}: not a guarded resource with "
+                                     "warn / pause / abort / resume")
+                filled = guard.derive_levels(levels[resource], dict(given))
+                levels = guard.with_threshold(levels, resource, **filled)
+        except (ValueError, ConfigError) as exc:
+            text = f"{exc.key}: {exc.problem}" if isinstance(exc, ConfigError) else str(exc)
+            self._emit(protocol.Error, msg_id, error_type="BadCommand", traceback="",
+                       command="set_thresholds", message=safe_line(f"set_thresholds: {text}"))
+            return
+        auto = options.auto_resume if command.auto_resume is None else command.auto_resume
+        self._guard_options = replace(options, thresholds=levels, auto_resume=auto)
+        server = self.server
+        if server is not None:
+            server.watch.set_guard(self._guard_options)
+        mode = server.watch.guard_state.mode if server is not None else "running"
+        self._emit(protocol.Guard, msg_id, mode=mode, auto_resume=auto,
+                   thresholds={name: lv.to_wire() for name, lv in levels.items()
+                               if name in GUARD_RESOURCES})
 
     def _generate(self, command: protocol.Generate) -> None:
         msg_id = command.id
@@ -185,6 +269,14 @@ class RemoteEngine(Engine):
             return
         self._stop_generation.clear()
         server = self.server
+        try:
+            message, images = apiimages.user_message(command.prompt, command.images or ())
+        except apiimages.ApiImageError as exc:
+            self._generating.release()
+            self._emit(protocol.Error, msg_id, error_type="BadImage", traceback="",
+                       command="generate", message=safe_line(str(exc)))
+            return
+        extra = self._image_fields(images)
         parts: list[str] = []
         self._state("generating", msg_id)
         t0 = time.perf_counter()
@@ -201,8 +293,7 @@ class RemoteEngine(Engine):
 
         try:
             try:
-                result = served.chat(server.url, server.model_name,
-                                     [{"role": "user", "content": command.prompt}],
+                result = served.chat(server.url, server.model_name, [message],
                                      max_tokens=command.max_new_tokens,
                                      temperature=command.temperature, on_text=on_text)
             except _StopStream:
@@ -212,7 +303,7 @@ class RemoteEngine(Engine):
                     else None
                 self._emit(protocol.Generated, msg_id, tokens=n, ttft_s=ttft,
                            tokens_per_s=rate, kv_cache_bytes=None, stopped="stop",
-                           text="".join(parts))
+                           text="".join(parts), **extra)
             except served.ServedError as exc:
                 self._emit(protocol.Error, msg_id, error_type="ServedError", traceback="",
                            command="generate", message=safe_line(str(exc)))
@@ -221,11 +312,30 @@ class RemoteEngine(Engine):
                     else "eos"
                 self._emit(protocol.Generated, msg_id, tokens=result.completion_tokens,
                            ttft_s=result.ttft_s, tokens_per_s=result.tokens_per_s,
-                           kv_cache_bytes=None, stopped=stopped, text=result.text)
+                           kv_cache_bytes=None, stopped=stopped, text=result.text,
+                           prompt_tokens=result.prompt_tokens, **extra)
         finally:
             self._generating.release()
             if self.alive:
                 self._state("loaded", msg_id)
+
+    def _image_fields(self, images: list[apiimages.ApiImage]) -> dict[str, Any]:
+        """`Generated`'s image fields for the images sent: each image's size, and its tokens
+        by the model's own processor limits (the server's processor resizes by the same
+        rule) when the model directory's files say them."""
+        if not images:
+            return {}
+        fields: dict[str, Any] = {"images": [img.to_json_dict() for img in images]}
+        limits = vision.limits_of_model_dir(self.spec.model)
+        if isinstance(limits, vision.ProcessorLimits):
+            try:
+                per_image = [vision.image_tokens(img.header.height, img.header.width, limits)
+                             for img in images]
+            except vision.VisionError:
+                return fields
+            fields["image_tokens_per_image"] = per_image
+            fields["image_tokens"] = sum(per_image)
+        return fields
 
     def _unload(self, msg_id: int, name: str) -> None:
         self._end(STOP_WAITS, reply_to=msg_id, unloaded=name == "unload")
@@ -245,16 +355,27 @@ class RemoteEngine(Engine):
         before = int(proof.get("rss_before_bytes") or 0)
         after = int(proof.get("rss_after_bytes") or 0)
         left = proof.get("pids_left") or []
+        # VRAM per process from NVML (None: no GPU view): the whole group's, before and after
+        vram_before, vram_after = proof.get("vram_before_bytes"), proof.get("vram_after_bytes")
+        vram = "" if vram_before is None else (
+            f", VRAM {fmt_bytes(int(vram_before))} -> {fmt_bytes(int(vram_after or 0))}")
         self._emit(protocol.Log, reply_to, level="info", message=safe_line(
             f"{self.spec.engine} server stopped ({' -> '.join(report.signals) or 'exited'}, "
-            f"{report.seconds:.1f} s): RSS {fmt_bytes(before)} -> {fmt_bytes(after)}, "
+            f"{report.seconds:.1f} s): RSS {fmt_bytes(before)} -> {fmt_bytes(after)}{vram}, "
             f"{len(left)} process(es) left"))
         if unloaded:
+            if vram_before is None:
+                held = f"held {fmt_bytes(before)}, now {fmt_bytes(after)}"
+            else:
+                held = (f"held {fmt_bytes(before)} RSS and {fmt_bytes(int(vram_before))} VRAM, "
+                        f"now {fmt_bytes(after)} and {fmt_bytes(int(vram_after or 0))}")
             msg = (f"{self.spec.engine} server stopped in {report.seconds:.1f} s: its "
-                   f"processes held {fmt_bytes(before)}, now {fmt_bytes(after)}")
-            self._emit(protocol.Unloaded, reply_to, freed_bytes=max(before - after, 0),
-                       seconds=report.seconds, held_bytes=after,
-                       held_by={} if after == 0 else {"processes": after}, message=msg)
+                   f"processes {held}")
+            freed = max(before - after, 0) + max(int(vram_before or 0) - int(vram_after or 0), 0)
+            still = after + int(vram_after or 0)
+            self._emit(protocol.Unloaded, reply_to, freed_bytes=freed,
+                       seconds=report.seconds, held_bytes=still,
+                       held_by={} if still == 0 else {"processes": still}, message=msg)
         self._exited_event(server, expected=True)
 
     # -- events ----------------------------------------------------------------------------
@@ -308,13 +429,20 @@ class RemoteEngine(Engine):
             self._emit(protocol.Log, level="warning" if kind == "warning" else "error",
                        message=safe_line(f"{text}" + (f" [{causes}]" if causes else "")))
         elif kind == "paused":
-            self._emit(protocol.Paused, resource="memory", value=None, threshold=None,
-                       why=safe_line(str(event.get("why", "guard"))), tensor_index=0)
+            by_user = bool(event.get("by_user"))
+            held = _holding_text(event)
+            self._emit(protocol.Paused, resource=None if by_user else event.get("resource"),
+                       value=event.get("value"), threshold=event.get("threshold"),
+                       why=safe_line(str(event.get("why", "guard")) + held), tensor_index=0)
+            self._emit(protocol.Log, level="info" if by_user else "warning", message=safe_line(
+                f"{self.spec.engine} server paused (SIGSTOP){held}"))
         elif kind == "resumed":
             self._emit(protocol.Resumed, why=safe_line(str(event.get("why") or "resumed")))
         elif kind == "aborted":
-            self._emit(protocol.Aborted, resource="memory", value=None, threshold=None,
-                       why=safe_line(str(event.get("why", "guard"))))
+            by_user = bool(event.get("by_user"))
+            self._emit(protocol.Aborted, resource=None if by_user else event.get("resource"),
+                       value=event.get("value"), threshold=event.get("threshold"),
+                       why=safe_line(str(event.get("why", "guard")) + _holding_text(event)))
         elif kind == "exit" and server is not None and not self._stopping:
             why = safe_line(str(event.get("why", "")))
             self._emit(protocol.Log, level="error",

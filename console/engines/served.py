@@ -41,6 +41,7 @@ class ChatResult:
     total_s: float
     completion_tokens: int
     tokens_per_s: float | None
+    prompt_tokens: int | None = None  # from the server's usage, when it reports it
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +50,7 @@ class ChatResult:
             "total_s": round(self.total_s, 4),
             "completion_tokens": self.completion_tokens,
             "tokens_per_s": None if self.tokens_per_s is None else round(self.tokens_per_s, 2),
+            "prompt_tokens": self.prompt_tokens,
         }
 
 
@@ -95,6 +97,7 @@ def chat(
     parts: list[str] = []
     chunks = 0
     usage_tokens: int | None = None
+    prompt_tokens: int | None = None
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             lines = (raw.decode("utf-8", errors="replace") for raw in resp)
@@ -102,6 +105,8 @@ def chat(
                 usage = chunk.get("usage")
                 if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
                     usage_tokens = usage["completion_tokens"]
+                if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
+                    prompt_tokens = usage["prompt_tokens"]
                 for choice in chunk.get("choices") or []:
                     delta = (choice or {}).get("delta") or {}
                     content = delta.get("content")
@@ -126,7 +131,7 @@ def chat(
     tokens = usage_tokens if usage_tokens is not None else chunks
     decode_s = total - (ttft or 0.0)
     rate = (tokens - 1) / decode_s if tokens > 1 and decode_s > 0 else None
-    return ChatResult("".join(parts), ttft, total, tokens, rate)
+    return ChatResult("".join(parts), ttft, total, tokens, rate, prompt_tokens)
 
 
 def fetch_metrics(base_url: str, engine: str, timeout: float = 2.0) -> ServerMetrics | None:
@@ -155,6 +160,7 @@ class ServedEngine:
         metrics_s: float = 2.0,
         ready_prompt: str = "hello",
         watch_metrics: bool = True,
+        on_abort: Callable[[], None] | None = None,
     ) -> None:
         self.spec = spec
         self.argv = serving.build_command(spec)
@@ -184,6 +190,7 @@ class ServedEngine:
             guard_options=guard_options,
             on_line=self._line,
             growth=procs.GrowthWatch(),
+            on_abort=on_abort,
         )
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -214,8 +221,13 @@ class ServedEngine:
     def pause(self) -> None:
         self.watch.pause()
 
-    def resume(self) -> None:
-        self.watch.resume()
+    def resume(self, *, force: bool = False) -> str | None:
+        """SIGCONT; None when resumed, else why not (still at a pause level, see
+        ProcessWatch.resume)."""
+        return self.watch.resume(force=force)
+
+    def abort(self) -> None:
+        self.watch.abort()
 
     def stop(self, **waits: float) -> procs.StopReport:
         self._closing.set()

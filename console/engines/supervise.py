@@ -63,6 +63,7 @@ class ProcessWatch:
         guard_options: GuardOptions | None = None,
         on_line: Callable[[str, float], None] | None = None,
         growth: procs.GrowthWatch | None = None,
+        on_abort: Callable[[], None] | None = None,
     ) -> None:
         self.argv = list(argv)
         self._on_event = on_event
@@ -72,6 +73,12 @@ class ProcessWatch:
         self._guard = guard_options
         self._on_line = on_line
         self._growth = growth
+        # What an abort (the guard's or the user's) runs: the caller's own stop (a served
+        # engine reports its stop proof), else this watch's stop sequence.
+        self._on_abort = on_abort
+        # Resources the user resumed past (forced): the guard leaves them alone until their
+        # reading is back under the resume level, as it would pause again at once.
+        self._forced_past: set[str] = set()
         self.diagnoser = StreamingDiagnoser()
         self.causes: list[str] = []  # cause ids seen, in order, without repeats
         self.lines: list[str] = []  # the last lines, cleaned (bounded)
@@ -123,17 +130,50 @@ class ProcessWatch:
     def running(self) -> bool:
         return self.group is not None and self.group.poll() is None
 
-    def pause(self, why: str = "paused by the user") -> None:
+    def pause(self, why: str = "paused by you (SIGSTOP)") -> None:
+        """The user pauses the group (SIGSTOP); the guard then waits for the user's resume."""
         assert self.group is not None
         self.group.pause()
         self.guard_state = guard.pause_by_user(self.guard_state, time.monotonic())
-        self.emit({"event": "paused", "why": why, **self._holding()})
+        self.emit({"event": "paused", "by_user": True, "why": why, **self._holding()})
 
-    def resume(self) -> None:
+    def resume(self, *, force: bool = False) -> str | None:
+        """The user resumes the group (SIGCONT). After a guard pause this is refused while a
+        reading is still at its pause level (it would pause again at once), unless `force`;
+        a forced resume leaves those resources unguarded until they drop under their resume
+        level. None when resumed, else why not (one line)."""
         assert self.group is not None
+        state = self.guard_state
+        forced: list[str] = []
+        if self._guard is not None and state.mode == "paused" and not state.by_user:
+            readings = guard.readings_from_sample(self._last_sample) if self._last_sample \
+                else ()
+            verdict = guard.request_resume(readings, self._guard.thresholds, state,
+                                           now=time.monotonic(), force=force)
+            if verdict.action != "resume":
+                return verdict.why
+            forced = sorted({c.resource for c in verdict.crossings})
         self.group.resume()
         self.guard_state = guard.RUNNING
-        self.emit({"event": "resumed"})
+        self._forced_past.update(forced)
+        why = "resumed by you (SIGCONT)"
+        if forced:
+            why += ("; forced past " + ", ".join(forced) + ": not guarded until back under "
+                    "its resume level")
+        self.emit({"event": "resumed", "by_user": True, "forced": bool(forced), "why": why})
+        return None
+
+    def abort(self, why: str = "aborted by you") -> None:
+        """The user aborts the start: the group is stopped (SIGCONT first when paused)."""
+        if self.group is None or self.group.poll() is not None or self.killed_by_console:
+            return
+        self.guard_state = guard.abort_by_user(time.monotonic())
+        self.emit({"event": "aborted", "by_user": True, "why": why, **self._holding()})
+        self._run_abort()
+
+    def _run_abort(self) -> None:
+        target = self._on_abort if self._on_abort is not None else self.stop
+        threading.Thread(target=target, name="watch-abort", daemon=True).start()
 
     def stop(self, **waits: float) -> procs.StopReport:
         """SIGINT, SIGTERM, SIGKILL after the stated delays; then the exit is explained."""
@@ -175,6 +215,19 @@ class ProcessWatch:
 
     def _gpus(self) -> Any:
         return self._last_sample.gpus if self._last_sample is not None else None
+
+    @property
+    def guard_options(self) -> GuardOptions | None:
+        return self._guard
+
+    def set_guard(self, options: GuardOptions | None) -> None:
+        """New levels, live: the next sample is judged by them (a raised level lets a resume
+        through that was refused)."""
+        self._guard = options
+
+    def memory_now(self) -> procs.TreeMemory | None:
+        """The group's RSS and VRAM now (VRAM from the last telemetry sample's NVML view)."""
+        return self.group.memory(self._gpus()) if self.group is not None else None
 
     def _context(self, **facts: Any) -> DiagnosisContext:
         pid = self.group.pid if self.group is not None else None
@@ -259,21 +312,31 @@ class ProcessWatch:
         if self.guard_state.by_user:
             return
         readings = guard.readings_from_sample(self._last_sample)
+        thresholds = dict(opts.thresholds)
+        for resource in list(self._forced_past):
+            levels = thresholds.get(resource)
+            values = [r.value for r in readings if r.resource == resource and r.value is not None]
+            if levels is None or (values and max(values) < levels.resume):
+                self._forced_past.discard(resource)  # back under resume: guarded again
+            else:
+                del thresholds[resource]
         verdict = guard.evaluate(
             readings,
-            opts.thresholds,
+            thresholds,
             self.guard_state,
             now=time.monotonic(),
             auto_resume=opts.auto_resume,
             engine_pid=self.group.pid,
         )
         self.guard_state = verdict.state
+        change = verdict.event() or {}
         if verdict.action == "pause":
             self.group.pause()
-            self.emit({"event": "paused", "why": verdict.why, **self._holding()})
+            self.emit({**change, "by_user": False, **self._holding()})
         elif verdict.action == "resume":
             self.group.resume()
-            self.emit({"event": "resumed", "why": verdict.why})
+            self.emit({**change, "by_user": False})
         elif verdict.action == "abort" and self.group.poll() is None and not self.killed_by_console:
-            self.emit({"event": "aborted", "why": verdict.why, **self._holding()})
-            threading.Thread(target=self.stop, daemon=True).start()
+            self.emit({**change, "by_user": False, **self._holding()})
+            self.killed_by_console = True  # one abort: the next samples do not start another
+            self._run_abort()

@@ -243,10 +243,25 @@ class Group:
             except (ProcessLookupError, PermissionError):
                 continue
 
-    def pause(self) -> None:
-        """SIGSTOP the whole group: it keeps every byte it holds, but stops growing."""
+    def pause(self, settle_s: float = 1.0) -> None:
+        """SIGSTOP the whole group: it keeps every byte it holds, but stops growing. Returns
+        once every member is stopped (the kernel stops each when it next runs; on a busy
+        machine that takes a moment), or after `settle_s`."""
         self.signal(signal.SIGSTOP)
         self.paused = True
+        deadline = time.monotonic() + settle_s
+        while time.monotonic() < deadline:
+            running = 0
+            for pid in self.members(full=False):
+                try:
+                    if psutil.Process(pid).status() not in (psutil.STATUS_STOPPED,
+                                                            psutil.STATUS_ZOMBIE):
+                        running += 1
+                except psutil.Error:
+                    continue
+            if running == 0:
+                return
+            time.sleep(0.01)
 
     def resume(self) -> None:
         self.signal(signal.SIGCONT)

@@ -5,6 +5,7 @@ start gives `Exited` with its last lines."""
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -22,6 +23,7 @@ from console.core.session import Session, apply
 from console.engines.base import EngineDead
 from console.engines.remote import RemoteEngine
 from console.host import procs
+from console.host.telemetry import RecordedNvml, Telemetry
 
 
 @dataclass
@@ -51,16 +53,32 @@ class Folded:
         pytest.fail(f"{why}: not within {timeout:.0f} s; last events {tail}")
 
 
+RECORDED_H100 = Path(__file__).parent.parent / "fixtures" / "nvml" / "h100_handmade.json"
+RECORDED_PID = 4242  # the recording's one CUDA process
+RECORDED_VRAM = 17034117120  # what it holds in the recording's last sample
+
+
 @pytest.fixture(scope="module")
 def remote(demo_dir: Path) -> Iterator[tuple[RemoteEngine, Folded]]:
+    """The server, watched through the recorded H100's NVML answers (no GPU here): the
+    recording's CUDA process is re-pointed at the server's leader once it runs, so NVML's
+    per-process figures name a PID of the server's group, as on a GPU host."""
     folded = Folded()
+    recording = json.loads(RECORDED_H100.read_text())
+    telemetry = Telemetry(nvml=RecordedNvml(recording))
     spec = ServeSpec("transformers", str(demo_dir), port=procs.free_port(),
                      engine_cmd=(str(Path(sys.executable).parent / "transformers"), "serve"))
-    engine = RemoteEngine(spec, folded, env={"HF_HUB_OFFLINE": "1"}, poll_s=0.5)
-    engine.start()
+    engine = RemoteEngine(spec, folded, env={"HF_HUB_OFFLINE": "1"}, poll_s=0.5,
+                          telemetry=telemetry)
+    pid = engine.start()
+    for answer in recording["calls"]["nvmlDeviceGetComputeRunningProcesses(gpu0)"]:
+        for proc in answer["ok"]:
+            if proc["pid"] == RECORDED_PID:
+                proc["pid"] = pid
     folded.wait(lambda: folded.session.engine in ("loaded", "dead"), 180, "ready")
     yield engine, folded
     engine.kill()
+    telemetry.close()
 
 
 def test_start_folds_hello_loading_and_loaded(remote: tuple[RemoteEngine, Folded]) -> None:
@@ -131,17 +149,25 @@ def test_unload_stops_the_server_and_proves_the_memory_returned(
     pid = engine.pid
     assert pid is not None
     members = [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
+    # NVML's per-process figures (recorded) name the server's leader: the group's VRAM
+    assert engine.server is not None
+    watch = engine.server.watch
+    folded.wait(lambda: watch.last_memory is not None
+                and watch.last_memory.vram_bytes == RECORDED_VRAM, 10, "the group's VRAM")
     msg_id = engine.send(protocol.new_command(protocol.Unload))
     folded.wait(lambda: bool(folded.of(protocol.Exited)), 60, "exited")
     folded.wait(lambda: bool(folded.of(protocol.Unloaded)), 10, "unloaded")
     unloaded = folded.of(protocol.Unloaded)[0]
     assert unloaded.reply_to == msg_id
-    assert unloaded.freed_bytes > 50 * 2**20 and unloaded.held_bytes == 0
+    # RSS (psutil) and VRAM (NVML) before, and none of either after: every process is gone
+    assert unloaded.freed_bytes > RECORDED_VRAM + 50 * 2**20 and unloaded.held_bytes == 0
+    assert unloaded.message.endswith(" RSS and 15.9 GiB VRAM, now 0 B and 0 B")
     exited = folded.of(protocol.Exited)[0]
     assert exited.expected and exited.pid == pid
     assert [p for p in members if procs._alive(p)] == []
     proof = [e.message for e in folded.of(protocol.Log) if "server stopped" in e.message]
     assert proof and "0 process(es) left" in proof[0] and "SIGINT" in proof[0]
+    assert "VRAM 15.9 GiB -> 0 B" in proof[0]
     assert folded.session.engine == "stopped" and not engine.alive
     with pytest.raises(EngineDead):
         engine.send(protocol.new_command(protocol.Gc))

@@ -223,3 +223,56 @@ async def test_a_taken_port_is_one_line_naming_its_owner_and_l_works_again() -> 
             assert line(app, "results") == result
     finally:
         held.close()
+
+
+async def test_the_prompt_attaches_images_when_the_engine_is_served() -> None:
+    """demo-vl served: the model's processor limits come from its directory as for the
+    in-process engine, images attach with their tokens, and the Generate the served engine
+    gets carries them (RemoteEngine sends them as image_url parts: tests/served/
+    test_remote_images.py, against a real server)."""
+    from console.core import protocol, vision
+    from console.worker import demo_vl
+    from widgets.prompt_panel import PromptPanel
+
+    model_dir = str(demo_vl.ensure())
+    icon = str(next(p for p in demo_vl.probe_images() if p.name == "icon.png"))
+    start = [{**e, "model": "demo-vl", "path": model_dir} if e["event"] == "loaded" else e
+             for e in SERVED_START]
+    generate = [
+        {"event": "state", "state": "generating"},
+        {"event": "token", "text": "ok", "token_ids": [], "index": 0},
+        {"event": "generated", "tokens": 1, "ttft_s": 0.05, "tokens_per_s": None,
+         "kv_cache_bytes": None, "stopped": "eos", "text": "ok", "image_tokens": 16,
+         "images": [{"path": icon, "width": 96, "height": 96, "file_bytes": 1}]},
+        {"event": "state", "state": "loaded"},
+    ]
+    served: list[tuple[ServeSpec, ReplayEngine]] = []
+
+    def served_factory(spec: ServeSpec, on_event: OnEvent) -> Engine:
+        engine = ReplayEngine({"start": start, "generate": generate}, on_event, pid=5151)
+        served.append((spec, engine))
+        return engine
+
+    app = make_app(FixedSampler(cpu_only_sequence()), initial_model="demo-vl",
+                   served_factory=served_factory, cursor_blink=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await choose_engine(app, pilot, 3)
+        app.set_focus(None)
+        await pilot.press("L")
+        await wait_until(pilot, lambda: app.session.engine == "loaded", "the server ready")
+        spec, engine = served[0]
+        assert spec.model == model_dir  # demo-vl is served from its built directory
+        panel = app.query_one(PromptPanel)
+        assert isinstance(panel.vision_limits, vision.ProcessorLimits)
+        await pilot.press("i")
+        await pilot.press("ctrl+o")
+        app.query_one("#image-path", Input).value = icon
+        await pilot.press("enter")
+        assert "1. icon.png  96x96 PNG" in str(app.query_one("#images").render())
+        app.query_one("#prompt", Input).value = "open settings"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.session.generation.done is not None, "generated")
+        sent = [c for c in engine.sent if isinstance(c, protocol.Generate)]
+        assert len(sent) == 1 and sent[0].images == [icon]
+        assert sent[0].prompt == "open settings"
+        assert "1 image, image tokens 16" in line(app, "gen-stats")
