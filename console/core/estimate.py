@@ -122,6 +122,9 @@ GENERATE_KERNELS_BYTES = 74 * MIB  # NVML used that a first generate adds outsid
 CUBLAS_WORKSPACE_BYTES = 32 * MIB  # cuBLAS workspace, inside torch's pool (Hopper)
 DEFAULT_RUNTIME_BYTES = GENERATE_KERNELS_BYTES + CUBLAS_WORKSPACE_BYTES
 FRAGMENTATION_BLOCKS = 1.75  # x the largest activation tensor (see the module docstring)
+# x one fp32 score tensor (batch x heads x context^2 x 4), sdpa's math kernel only (fp32 with
+# GQA on CUDA): fitted on half A of the H200 run (docs/check.md, "H200, session 6").
+MATH_SCORES_EXTRA = 0.364  # half A's fit (0.3637), rounded; scored on half B only
 FUSED_GATE_UP = frozenset({"glm", "glm4", "glm4v", "glm4v_text", "phi3", "chatglm"})
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
 
@@ -144,6 +147,7 @@ class EstimateConstants:
     generate_kernels_bytes: int = GENERATE_KERNELS_BYTES
     cublas_workspace_bytes: int = CUBLAS_WORKSPACE_BYTES
     fragmentation_blocks: float = FRAGMENTATION_BLOCKS
+    math_scores_extra: float = MATH_SCORES_EXTRA
 
     @property
     def runtime_bytes(self) -> int:
@@ -437,6 +441,9 @@ class ActivationBreakdown:
     attention_kernel: str  # which path the estimate assumed
     largest_tensor_bytes: int  # the MLP's T x intermediate x e (drives fragmentation)
     total_bytes: int
+    # one fp32 score tensor, batch x heads x context^2 x 4, on the math kernel only (else 0):
+    # `EstimateConstants.math_scores_extra` multiplies it
+    math_scores_bytes: int = 0
 
 
 def attention_kernel(
@@ -486,6 +493,7 @@ def activation_breakdown(
     return ActivationBreakdown(
         stream_bytes=stream, attention_bytes=attention, mlp_bytes=mlp, logits_bytes=logits,
         attention_kernel=kernel, largest_tensor_bytes=largest, total_bytes=total,
+        math_scores_bytes=geo.heads * square * 4 if kernel == "math" else 0,
     )
 
 
@@ -628,6 +636,7 @@ def estimate(
     if acts.attention_kernel == "eager":
         notes.append("eager attention holds heads x context^2 scores; sdpa avoids it")
     slack = (int(constants.fragmentation_blocks * acts.largest_tensor_bytes)
+             + int(constants.math_scores_extra * acts.math_scores_bytes)
              + kv_rounding_bytes(geo, kv))
     shares: list[DeviceShare] = []
     if on_cpu:
