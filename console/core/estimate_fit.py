@@ -219,7 +219,7 @@ def fit_fragmentation(cases: Sequence[FitCase], constants: EstimateConstants,
     error."""
     base = replace(constants, fragmentation_blocks=0.0)
     # error_i(f) = a_i + s_i * f, as fractions
-    return _minimax([((predict_peak(c.parts, base) - c.measured_peak_bytes)
+    return minimax_factor([((predict_peak(c.parts, base) - c.measured_peak_bytes)
                       / c.measured_peak_bytes,
                       c.parts.largest_tensor_bytes / c.measured_peak_bytes) for c in cases],
                     lower_pct)
@@ -230,13 +230,13 @@ def fit_math_extra(cases: Sequence[FitCase], constants: EstimateConstants,
     """(extra, feasible): the math-kernel extra (x one score tensor) by the same rule as
     `fit_fragmentation`, the other constants (fragmentation included) fixed."""
     base = replace(constants, math_scores_extra=0.0)
-    return _minimax([((predict_peak(c.parts, base) - c.measured_peak_bytes)
+    return minimax_factor([((predict_peak(c.parts, base) - c.measured_peak_bytes)
                       / c.measured_peak_bytes,
                       c.parts.math_scores_bytes / c.measured_peak_bytes) for c in cases],
                     lower_pct)
 
 
-def _minimax(lines: Sequence[tuple[float, float]], lower_pct: float) -> tuple[float, bool]:
+def minimax_factor(lines: Sequence[tuple[float, float]], lower_pct: float) -> tuple[float, bool]:
     """The f >= 0 minimising max |a + s f| over `lines` with every a + s f >= lower_pct %."""
     floor = lower_pct / 100.0
     lowest = 0.0
