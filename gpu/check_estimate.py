@@ -28,8 +28,10 @@ with prefill contexts of 2k and 16k tokens:
 5. the split fit (console/core/estimate_fit.py, issue 19 item 3): the measured cases split in
    two halves (sorted by model, dtype, context; alternating within each model), the constants
    (CUDA context, kernels outside the pool, cuBLAS workspace: medians of what each child
-   measured; the fragmentation factor: the least worst error with none under -2%) fitted on
-   one half and scored on the other, both ways. Printed and written to DIR/estimate_split.md.
+   measured; the fragmentation factor: the least worst error with none under -2%, on the
+   half's cases off sdpa's math kernel; then the math kernel's extra x one fp32 score tensor,
+   same rule, on its math-kernel cases) fitted on one half and scored on the other, both
+   ways. Printed and written to DIR/estimate_split.md.
 
 The cases run most informative first (`ordered_cases`); `--budget-s` starts no case once the
 budget is spent, or when the longest case so far would end past it, and lists what was not
