@@ -33,7 +33,13 @@ What is measured:
   before the command. The engine hands the allocator's cached blocks back after every image
   prompt on CUDA (torch.cuda.empty_cache), so each prompt starts from what is live. The
   engine's own allocator peaks (`cuda_peak_allocated_growth_bytes`, `..._reserved_...`) are
-  kept beside it in the JSON;
+  kept beside it in the JSON. Each row's baseline must be free of the previous row's cached
+  blocks (a cached block is reused without NVML growing: the row under-measures; the H200
+  run of session 6 had ~530 MB cached at the 1600x3120 rows' start): before each row the
+  engine's empty_cache runs and its pool is read (reserved - allocated, `pool_at_start`,
+  beside the post-load figure `pool_after_load`); a row with more cached than 1% of its
+  estimate (8 MiB at least, vision_check.baseline_check) is flagged `baseline: not clean`
+  and gets no pass / fail. Rows run in count order within each size (fewest images first);
 - CPU: the engine's peak RSS growth over the generate (`rss_peak_growth_bytes`: VmHWM reset
   after the inputs are built, freed heap pages trimmed first).
 
@@ -44,6 +50,14 @@ KV, plus pixel_values on CUDA (the NVML base is read before they exist). One war
 with one image of the largest size runs first (the first generate of a process allocates
 caches and loads kernels of its own). The target is the estimate within 5% of the measured
 peak (issue 19): each row says pass or fail. Prints a table; --out FILE writes the JSON.
+
+    python3 benchmarks/vision_estimate.py --rescore FILE.json [--fit-size 1080x2400]
+
+(no GPU, no engine): the vision slack factor (console/core/vision.py VISION_SLACK_BLOCKS) fitted
+on the saved rows of --fit-size only and every row re-scored with it, each marked in or out of
+sample, with its baseline's state (a file from before `pool_at_start`: the rise of the row's
+NVML base over the first row's stands in for the cached bytes, and a reserved growth below the
+allocated one marks the row invalid).
 """
 
 from __future__ import annotations
@@ -243,6 +257,96 @@ def generate(client: EngineClient, images: list[str], timeout: float) -> dict[st
     return dict(result)
 
 
+def pool_state(client: EngineClient, timeout: float) -> dict[str, int] | None:
+    """The engine's empty_cache, then its first CUDA device's pool: reserved, allocated and
+    cached (reserved - allocated). None on the CPU."""
+    reply = client.wait_for(("empty_cache", "error"), reply_to=client.empty_cache(),
+                            timeout=timeout)
+    devices = (reply.get("after") or {}).get("devices") or [] if reply["event"] != "error" else []
+    if not devices:
+        return None
+    reserved, allocated = int(devices[0]["reserved_bytes"]), int(devices[0]["allocated_bytes"])
+    return {"reserved_bytes": reserved, "allocated_bytes": allocated,
+            "cached_bytes": reserved - allocated}
+
+
+def slack_rows(data: dict[str, Any]) -> list[tuple[dict[str, Any], vc.SlackRow]]:
+    """The saved measured rows as SlackRows: the estimate without its slack term and the
+    largest block tensor (recorded, or for a file from before it: patches x the MLP width of
+    the model glm4v-9b is built with x the dtype's bytes)."""
+    width: int | None = None
+    out: list[tuple[dict[str, Any], vc.SlackRow]] = []
+    e = {"float32": 4, "bfloat16": 2, "float16": 2}.get(str(data.get("dtype")), 2)
+    for row in data.get("rows", []):
+        if row.get("status") != "measured" or not row.get("measured_bytes"):
+            continue
+        largest = row.get("largest_tensor_bytes")
+        if largest is None:
+            if data.get("model") != "glm4v-9b":
+                raise vc.CheckError(f"row {row.get('size')} x{row.get('images')}: no "
+                                    "largest_tensor_bytes and not the built glm4v-9b: re-run "
+                                    "the benchmark with this version")
+            if width is None:
+                from console.worker import glm4v_build
+
+                text, vis = glm4v_build.autoglm_phone_9b()
+                width = vision.vision_geometry({"model_type": "glm4v", "vision_config": vis,
+                                                "text_config": text}).mlp_width
+            largest = int(row["patches"]) * width * e
+        out.append((row, vc.SlackRow(f"{row['size']} x{row['images']}",
+                                     int(row["estimate_bytes"]) - int(row.get("slack_bytes") or 0),
+                                     int(largest), int(row["measured_bytes"]))))
+    return out
+
+
+def row_baseline(row: dict[str, Any], first_base: int | None) -> vc.Baseline:
+    """The row's baseline: its pool at the start when recorded, else the rise of its NVML base
+    over the first row's (a file from before `pool_at_start`)."""
+    pool = row.get("pool_at_start")
+    if isinstance(pool, dict):
+        return vc.baseline_check(int(pool["cached_bytes"]), int(row["estimate_bytes"]))
+    base = row.get("nvml_base_bytes")
+    rise = int(base) - first_base if base is not None and first_base is not None else 0
+    return vc.baseline_check(rise, int(row["estimate_bytes"]))
+
+
+def rescore(path: Path, fit_size: str) -> int:
+    """--rescore: fit the vision slack on the --fit-size rows, score every row."""
+    try:
+        data = json.loads(path.read_text())
+        pairs = slack_rows(data)
+    except (OSError, ValueError) as exc:
+        print(f"{path}: {exc}")
+        return 2
+    fit_rows = [sr for row, sr in pairs if row["size"] == fit_size]
+    if not fit_rows:
+        print(f"{path}: no measured row of size {fit_size} to fit on: give --fit-size one of "
+              f"{', '.join(sorted({row['size'] for row, _ in pairs}))}")
+        return 2
+    factor, feasible = vc.fit_slack(fit_rows)
+    scored = vc.rescore([sr for _, sr in pairs], factor, [r.label for r in fit_rows])
+    first_base = next((row.get("nvml_base_bytes") for row, _ in pairs), None)
+    infeasible = "" if feasible else "; a row is under by more than 2% whatever the factor"
+    print(f"vision slack fitted on the {fit_size} rows of {path}: {factor:.4f} x the largest "
+          f"block tensor (shipped: {vision.VISION_SLACK_BLOCKS}){infeasible}")
+    print("| row | fitted on it | baseline | estimate before MiB | estimate now MiB | "
+          "measured MiB | error before | error now |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (row, sr), new in zip(pairs, scored, strict=True):
+        base = row_baseline(row, first_base)
+        allocated = row.get("cuda_peak_allocated_growth_bytes")
+        reserved = row.get("cuda_peak_reserved_growth_bytes")
+        state = "clean" if base.clean else f"not clean: {base.cached_bytes / MIB:.0f} MiB cached"
+        if allocated is not None and reserved is not None and reserved < allocated:
+            state += "; reserved growth < allocated: invalid"
+        err_before = 100 * (sr.estimate_bytes - sr.measured_bytes) / sr.measured_bytes
+        print(f"| {sr.label} | {'yes' if new['in_sample'] else 'no'} | {state} | "
+              f"{sr.estimate_bytes / MIB:.1f} | {new['estimate_bytes'] / MIB:.1f} | "
+              f"{sr.measured_bytes / MIB:.1f} | {err_before:+.1f}% | "
+              f"{100 * new['error']:+.1f}% |")
+    return 0
+
+
 def free_bytes(gpu: Gpu | None) -> tuple[int | None, str]:
     """Free memory where the prompt runs: NVML's free bytes of the GPU, available RAM."""
     if gpu is not None:
@@ -286,7 +390,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="delete the model built in --workdir at the end (disk room for "
                              "the next check)")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON here")
+    parser.add_argument("--rescore", type=Path, default=None, metavar="JSON",
+                        help="no engine: fit the vision slack on a saved run's --fit-size rows "
+                             "and re-score every row")
+    parser.add_argument("--fit-size", default="1080x2400",
+                        help="with --rescore: the size whose rows the slack is fitted on")
     args = parser.parse_args(argv)
+    if args.rescore is not None:
+        return rescore(args.rescore, args.fit_size)
     t_start = time.monotonic()
     cuda = args.device.startswith("cuda")
     gpu_index = int(args.device.split(":")[1]) if ":" in args.device else 0
@@ -328,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     if loaded["event"] == "error":
         raise SystemExit(f"load failed: {loaded['message']}")
     log(f"loaded {loaded['path']} ({loaded.get('dtype')}) in {load_s:.1f} s")
+    pool_after_load = pool_state(client, args.timeout) if cuda else None
     mdir = Path(loaded["path"])
     cfg = json.loads((mdir / "config.json").read_text())
     pre_path = mdir / "preprocessor_config.json"
@@ -345,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         warm = generate(client, [make_image(image_dir, big_w, big_h, 999)], args.timeout)
         # the prompt's text tokens beside one image's (its begin/end markers included)
         text_tokens = int(warm["prompt_tokens"]) - int(warm["image_tokens"])
+        counts = sorted(counts)  # fewest images first: a row never follows a larger one
         for width, height in sizes:
             for count in counts:
                 row: dict[str, Any] = {"size": f"{width}x{height}", "images": count}
@@ -372,6 +485,12 @@ def main(argv: list[str] | None = None) -> int:
                     row.update(status="skipped", why=fit.reason)
                     continue
                 paths = [make_image(image_dir, width, height, i) for i in range(count)]
+                baseline: vc.Baseline | None = None
+                if cuda:
+                    pool = pool_state(client, args.timeout)
+                    if pool is not None:
+                        baseline = vc.baseline_check(pool["cached_bytes"], need)
+                        row.update(pool_at_start=pool, baseline=baseline.to_json_dict())
                 t0 = time.perf_counter()
                 peak: NvmlPeak | None = None
                 if gpu is not None:
@@ -391,12 +510,16 @@ def main(argv: list[str] | None = None) -> int:
                 expected = vc.prompt_peak_bytes(est, text, kv_per_token * (prompt_tokens + 1),
                                                 pixels_in_measurement=cuda)
                 error, passed = vc.verdict(expected, measured, args.target)
+                if baseline is not None and not baseline.clean:
+                    passed = None  # under-measured: neither pass nor fail
                 row.update(
                     status="measured", image_tokens=result["image_tokens"],
                     image_tokens_per_image=result.get("image_tokens_per_image"),
                     resized=est.get("resized"), prompt_tokens=prompt_tokens,
                     patches=est.get("patches"), pixel_bytes=est.get("pixel_bytes"),
                     encoder_bytes=est.get("encoder_bytes"),
+                    largest_tensor_bytes=est.get("largest_tensor_bytes"),
+                    slack_bytes=est.get("slack_bytes"),
                     embeddings_bytes=est.get("embeddings_bytes"), prefill_bytes=text,
                     kv_bytes=kv_per_token * (prompt_tokens + 1), estimate_bytes=expected,
                     measured_bytes=measured, error=error, passed=passed,
@@ -445,6 +568,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         err = f"{100 * r['error']:+.1f}%" if r["error"] is not None else "n/a"
         verdict = "n/a" if r["passed"] is None else ("pass" if r["passed"] else "FAIL")
+        if not (r.get("baseline") or {}).get("clean", True):
+            verdict = "unclean"  # cached blocks at its start: under-measured
         measured_text = f"{r['measured_bytes'] / MIB:.2f}" if r["measured_bytes"] else "n/a"
         print(f"{r['size']:>10} {r['images']:>6} {r['image_tokens']:>8} {r['patches']:>8} "
               f"{(r['encoder_bytes'] or 0) / MIB:>12.2f} {r['prefill_bytes'] / MIB:>12.2f} "
@@ -458,8 +583,8 @@ def main(argv: list[str] | None = None) -> int:
                 "max_pixels": limits.max_pixels, "limits_source": limits.source,
                 "build": build_info, "load_s": load_s, "target": args.target,
                 "fit_margin": args.fit_margin, "budget_s": args.budget_s,
-                "measured": what, "warm_up": {"size": f"{big_w}x{big_h}",
-                                              "image_tokens": warm["image_tokens"]},
+                "measured": what, "pool_after_load": pool_after_load,
+                "warm_up": {"size": f"{big_w}x{big_h}", "image_tokens": warm["image_tokens"]},
                 "rows": rows, "passed": n_pass, "measured_rows": len(measured_rows),
                 "seconds": time.monotonic() - t_start}
         tmp = Path(tempfile.mkstemp(dir=args.out.parent, suffix=".json")[1])

@@ -28,8 +28,10 @@ with prefill contexts of 2k and 16k tokens:
 5. the split fit (console/core/estimate_fit.py, issue 19 item 3): the measured cases split in
    two halves (sorted by model, dtype, context; alternating within each model), the constants
    (CUDA context, kernels outside the pool, cuBLAS workspace: medians of what each child
-   measured; the fragmentation factor: the least worst error with none under -2%) fitted on
-   one half and scored on the other, both ways. Printed and written to DIR/estimate_split.md.
+   measured; the fragmentation factor: the least worst error with none under -2%, on the
+   half's cases off sdpa's math kernel; then the math kernel's extra x one fp32 score tensor,
+   same rule, on its math-kernel cases) fitted on one half and scored on the other, both
+   ways. Printed and written to DIR/estimate_split.md.
 
 The cases run most informative first (`ordered_cases`); `--budget-s` starts no case once the
 budget is spent, or when the longest case so far would end past it, and lists what was not
@@ -442,12 +444,31 @@ def estimate_record(estimate: est.Estimate) -> dict[str, Any]:
     }
 
 
+SHIPPED_LABEL = "shipped (H100; math extra: H200 half A)"
+
+# num_attention_heads of each model_configs() model (a unit test checks the two agree): an
+# estimate.json from before the math-kernel term lacks parts.math_scores_bytes, and --refit-from
+# runs without transformers
+ATTENTION_HEADS = {"llama3-8b": 32, "qwen2.5-7b": 28, "mistral-7b": 32, "glm-4-9b": 32,
+                   "autoglm-phone-9b": 32, "gpt2": 12, "gpt2-16k": 12}
+
+
+def math_scores_of(row: Any) -> int:
+    """One fp32 score tensor (batch 1 x heads x context^2 x 4) of a recorded math-kernel case."""
+    name = row.get("model")
+    if name not in ATTENTION_HEADS:
+        raise fit.FitError(f"case {row.get('case')!r}: model {name!r} is not one of "
+                           f"{', '.join(ATTENTION_HEADS)}: its heads are unknown")
+    return int(ATTENTION_HEADS[name] * row["context"] ** 2 * 4)
+
+
 def print_split_fit(data: dict[str, Any], source: str) -> fit.SplitFit:
     """The split-fit tables of a result (raises fit.FitError with one line)."""
-    result = fit.split_fit(fit.cases_from_results(data, source))
+    result = fit.split_fit(fit.cases_from_results(data, source, math_scores=math_scores_of))
     log(f"\nSplit fit ({source}: {len(result.rows)} measured cases; the shipped constants are "
-        "the H100 run's of docs/check.md):\n")
-    log(fit.render(result, shipped_label="shipped (H100)"))
+        "the H100 run's of docs/check.md, but the math-kernel extra, fitted on half A of the "
+        "H200 run of session 6):\n")
+    log(fit.render(result, shipped_label=SHIPPED_LABEL))
     return result
 
 
@@ -590,7 +611,7 @@ def main() -> int:
         split = print_split_fit(results, "this run")
         results["split_fit"] = split.to_json_dict()
         (out_dir / "estimate_split.md").write_text(
-            fit.render(split, shipped_label="shipped (H100)"))
+            fit.render(split, shipped_label=SHIPPED_LABEL))
     except fit.FitError as exc:
         results["split_fit"] = {"error": str(exc)}
         log(f"split fit: {exc}")

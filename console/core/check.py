@@ -107,10 +107,11 @@ def plan_images(cfg: Mapping[str, Any], pre: Mapping[str, Any], estimate: Any,
     size = image_size or vision.max_size_image(limits)
     kv = estimate.kv_bytes_per_token
     dtype = estimate.dtype if estimate.dtype in ("F32", "F16", "BF16") else "BF16"
+    on_cpu = estimate.device == "cpu"
     v = vision.estimate(geo, limits, [size] * images, dtype=dtype,
-                        kv_bytes_per_token=kv, attn_implementation=attn)
+                        kv_bytes_per_token=kv, attn_implementation=attn, on_cpu=on_cpu)
     one = vision.estimate(geo, limits, [size], dtype=dtype,
-                          kv_bytes_per_token=kv, attn_implementation=attn)
+                          kv_bytes_per_token=kv, attn_implementation=attn, on_cpu=on_cpu)
     budget = None
     first = estimate.devices[0] if estimate.devices else None
     mem = next((m for m in memory if first is not None and m.device == first.device), None)

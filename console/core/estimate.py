@@ -54,13 +54,24 @@ tokens for `batch` sequences" (the peak), in bytes:
   blocks are split and reused, and the largest activation tensor (T x intermediate x e, the MLP's)
   does not always find a free block. Measured on the H100 over 7-9B models at 2k-16k tokens:
   0.5-1.75 of that tensor; `FRAGMENTATION_BLOCKS` = 1.75 of it, plus the KV cache's rounding.
-- the four fitted constants (context, kernels, cuBLAS workspace, fragmentation) are one
+  On sdpa's math kernel only (fp32 with GQA on CUDA) the pool also peaks above the live
+  tensors by a part of one fp32 score tensor (batch x heads x context^2 x 4):
+  `MATH_SCORES_EXTRA` = 0.364 of it, fitted on half A of an H200 run (glm-4-9b fp32 16k and
+  three fp32 2k cases) and scored on half B's five math cases (autoglm-phone-9b, llama3-8b,
+  qwen2.5-7b fp32 16k; glm-4-9b, mistral-7b fp32 2k): -1.6% to +1.5% with A's constants,
+  -1.5% to +1.5% with the shipped ones; without it the four 16k cases were 9-11% under
+  (docs/check.md).
+- the five fitted constants (context, kernels, cuBLAS workspace, fragmentation, math extra) are one
   `EstimateConstants`; `estimate(..., constants=)` takes others (a GPU check scores constants
   fitted on one half of its cases against the other half: console.core.estimate_fit).
 
 Accuracy (gpu/check_estimate.py on an H100, torch 2.11, transformers 5.17): over 22 cases
 (Llama-3-8B, Qwen2.5-7B, Mistral-7B, GLM-4-9B, AutoGLM-Phone-9B, GPT-2; bf16 and fp32; 1k-16k
-tokens) the predicted peak was 0.6% under to 2.2% over the measured one.
+tokens) the predicted peak was 0.6% under to 2.2% over the measured one (with the math-kernel
+extra the five fp32 2k GQA cases, recomputed from those measurements, move up by 0.16-0.18
+GiB, to +0.6% .. +1.7%: the range stays the same). On an H200 (torch 2.11, session 6) all 26
+cases, the four fp32 16k GQA cases included, were -1.5% to +2.2% with the shipped constants
+(the math extra in sample for half A's math cases).
 
 The verdict (`fit`) compares the peak with what NVML says is free on each GPU now (other
 processes counted): "fits" when used + peak stays under the guard's VRAM pause level, "tight"
@@ -122,6 +133,9 @@ GENERATE_KERNELS_BYTES = 74 * MIB  # NVML used that a first generate adds outsid
 CUBLAS_WORKSPACE_BYTES = 32 * MIB  # cuBLAS workspace, inside torch's pool (Hopper)
 DEFAULT_RUNTIME_BYTES = GENERATE_KERNELS_BYTES + CUBLAS_WORKSPACE_BYTES
 FRAGMENTATION_BLOCKS = 1.75  # x the largest activation tensor (see the module docstring)
+# x one fp32 score tensor (batch x heads x context^2 x 4), sdpa's math kernel only (fp32 with
+# GQA on CUDA): fitted on half A of the H200 run (docs/check.md, "H200, session 6").
+MATH_SCORES_EXTRA = 0.364  # half A's fit (0.3637), rounded; scored on half B only
 FUSED_GATE_UP = frozenset({"glm", "glm4", "glm4v", "glm4v_text", "phi3", "chatglm"})
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
 
@@ -144,6 +158,7 @@ class EstimateConstants:
     generate_kernels_bytes: int = GENERATE_KERNELS_BYTES
     cublas_workspace_bytes: int = CUBLAS_WORKSPACE_BYTES
     fragmentation_blocks: float = FRAGMENTATION_BLOCKS
+    math_scores_extra: float = MATH_SCORES_EXTRA
 
     @property
     def runtime_bytes(self) -> int:
@@ -437,6 +452,9 @@ class ActivationBreakdown:
     attention_kernel: str  # which path the estimate assumed
     largest_tensor_bytes: int  # the MLP's T x intermediate x e (drives fragmentation)
     total_bytes: int
+    # one fp32 score tensor, batch x heads x context^2 x 4, on the math kernel only (else 0):
+    # `EstimateConstants.math_scores_extra` multiplies it
+    math_scores_bytes: int = 0
 
 
 def attention_kernel(
@@ -486,6 +504,7 @@ def activation_breakdown(
     return ActivationBreakdown(
         stream_bytes=stream, attention_bytes=attention, mlp_bytes=mlp, logits_bytes=logits,
         attention_kernel=kernel, largest_tensor_bytes=largest, total_bytes=total,
+        math_scores_bytes=geo.heads * square * 4 if kernel == "math" else 0,
     )
 
 
@@ -628,6 +647,7 @@ def estimate(
     if acts.attention_kernel == "eager":
         notes.append("eager attention holds heads x context^2 scores; sdpa avoids it")
     slack = (int(constants.fragmentation_blocks * acts.largest_tensor_bytes)
+             + int(constants.math_scores_extra * acts.math_scores_bytes)
              + kv_rounding_bytes(geo, kv))
     shares: list[DeviceShare] = []
     if on_cpu:

@@ -14,9 +14,14 @@ The rule (issue 19, item 3: never score a case with constants fitted on it):
    dtype with two cases or more lands in both halves.
 2. `fit_constants` on one half: the CUDA context, the kernels outside the pool and cuBLAS's
    workspace are the medians of their measured values; then the fragmentation factor (x the
-   largest activation tensor) is the one that minimises the half's worst |error| subject to
-   no case under-predicted by more than 2% (exact: the minimum of a convex piecewise-linear
-   function, found among its breakpoints).
+   largest activation tensor) is the one that minimises the worst |error| of the half's cases
+   that do not run sdpa's math kernel, subject to none under-predicted by more than 2%
+   (exact: the minimum of a convex piecewise-linear function, found among its breakpoints);
+   then, with that factor fixed, the math kernel's extra (x one fp32 score tensor, batch x
+   heads x context^2 x 4) by the same rule on the half's math-kernel cases (fp32 with GQA on
+   CUDA). Two terms, two disjoint sets of cases: one fragmentation factor for everything was
+   misspecified (the H200 run: a half holding an fp32 16k case fitted 15x and over-predicted
+   the rest by up to +69%).
 3. `split_fit`: A's constants score B, B's constants score A; the shipped constants (fitted on
    another machine) score every case, which is out of sample as well.
 """
@@ -24,7 +29,7 @@ The rule (issue 19, item 3: never score a case with constants fitted on it):
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -49,6 +54,8 @@ class PeakParts:
     kv_rounding_bytes: int  # the allocator's rounding of the K and V tensors
     activation_bytes: int
     largest_tensor_bytes: int  # the fragmentation factor multiplies this
+    math_scores_bytes: int = 0  # one fp32 score tensor on the math kernel (else 0): the
+    # math-kernel extra multiplies it
 
 
 def peak_parts(e: Estimate) -> PeakParts:
@@ -57,11 +64,13 @@ def peak_parts(e: Estimate) -> PeakParts:
         raise FitError(f"peak_parts: one GPU estimate needed, got {[d.device for d in e.devices]}")
     share = e.devices[0]
     fragmentation = int(e.constants.fragmentation_blocks * e.activations.largest_tensor_bytes)
+    math_extra = int(e.constants.math_scores_extra * e.activations.math_scores_bytes)
     return PeakParts(
         weights_reserved_bytes=share.weights_bytes, kv_cache_bytes=share.kv_cache_bytes,
-        kv_rounding_bytes=share.slack_bytes - fragmentation,
+        kv_rounding_bytes=share.slack_bytes - fragmentation - math_extra,
         activation_bytes=share.activation_bytes,
         largest_tensor_bytes=e.activations.largest_tensor_bytes,
+        math_scores_bytes=e.activations.math_scores_bytes,
     )
 
 
@@ -70,6 +79,7 @@ def predict_peak(parts: PeakParts, constants: EstimateConstants) -> int:
     return (constants.cuda_context_bytes + constants.runtime_bytes
             + parts.weights_reserved_bytes + parts.kv_cache_bytes + parts.activation_bytes
             + int(constants.fragmentation_blocks * parts.largest_tensor_bytes)
+            + int(constants.math_scores_extra * parts.math_scores_bytes)
             + parts.kv_rounding_bytes)
 
 
@@ -87,6 +97,11 @@ class FitCase:
     kernels_bytes: int  # outside torch's pool: what the load and the first generate added
     cublas_workspace_bytes: int | None  # freed by clearing cuBLAS's workspaces; None: unknown
 
+    @property
+    def math_kernel(self) -> bool:
+        """The case ran sdpa's math kernel (fp32 with GQA on CUDA)."""
+        return self.parts.math_scores_bytes > 0
+
 
 def _int_at(row: Mapping[str, Any], path: str, where: str) -> int:
     value: Any = row
@@ -100,8 +115,17 @@ def _int_at(row: Mapping[str, Any], path: str, where: str) -> int:
     return value
 
 
-def cases_from_results(data: Any, source: str = "estimate.json") -> list[FitCase]:
-    """The measured cases (status pass or fail) of a check_estimate.py result."""
+MathScores = Callable[[Mapping[str, Any]], int]
+
+
+def cases_from_results(data: Any, source: str = "estimate.json",
+                       math_scores: MathScores | None = None) -> list[FitCase]:
+    """The measured cases (status pass or fail) of a check_estimate.py result.
+
+    A file written before the math-kernel term has no `parts.math_scores_bytes`: a case whose
+    `estimate.attention_kernel` is "math" then takes it from `math_scores(row)` (the caller
+    knows the model's heads); without that callback such a file is refused with one line.
+    """
     if not isinstance(data, Mapping) or not isinstance(data.get("cases"), list):
         raise FitError(f"{source}: no 'cases' list (not a gpu/check_estimate.py result)")
     out: list[FitCase] = []
@@ -115,8 +139,18 @@ def cases_from_results(data: Any, source: str = "estimate.json") -> list[FitCase
         if not isinstance(model, str) or not isinstance(dtype, str) or not isinstance(context, int):
             raise FitError(f"{where}: model, dtype and context must be a string, a string and "
                            "an integer")
-        parts = PeakParts(**{key: _int_at(row, f"estimate.parts.{key}", where)
-                             for key in PeakParts.__dataclass_fields__})
+        fields = {key: _int_at(row, f"estimate.parts.{key}", where)
+                  for key in PeakParts.__dataclass_fields__ if key != "math_scores_bytes"}
+        recorded = row.get("estimate", {}).get("parts", {}).get("math_scores_bytes")
+        if recorded is not None:
+            fields["math_scores_bytes"] = _int_at(row, "estimate.parts.math_scores_bytes", where)
+        elif row.get("estimate", {}).get("attention_kernel") == "math":
+            if math_scores is None:
+                raise FitError(f"{where}: no estimate.parts.math_scores_bytes for a math-kernel "
+                               "case (a file from before that term): refit it with "
+                               "gpu/check_estimate.py --refit-from, which knows the heads")
+            fields["math_scores_bytes"] = math_scores(row)
+        parts = PeakParts(**fields)
         measured = row.get("measured")
         cublas_raw = measured.get("cublas_workspace_bytes") if isinstance(measured,
                                                                           Mapping) else None
@@ -185,8 +219,25 @@ def fit_fragmentation(cases: Sequence[FitCase], constants: EstimateConstants,
     error."""
     base = replace(constants, fragmentation_blocks=0.0)
     # error_i(f) = a_i + s_i * f, as fractions
-    lines = [((predict_peak(c.parts, base) - c.measured_peak_bytes) / c.measured_peak_bytes,
-              c.parts.largest_tensor_bytes / c.measured_peak_bytes) for c in cases]
+    return minimax_factor([((predict_peak(c.parts, base) - c.measured_peak_bytes)
+                      / c.measured_peak_bytes,
+                      c.parts.largest_tensor_bytes / c.measured_peak_bytes) for c in cases],
+                    lower_pct)
+
+
+def fit_math_extra(cases: Sequence[FitCase], constants: EstimateConstants,
+                   lower_pct: float = LOWER_PCT) -> tuple[float, bool]:
+    """(extra, feasible): the math-kernel extra (x one score tensor) by the same rule as
+    `fit_fragmentation`, the other constants (fragmentation included) fixed."""
+    base = replace(constants, math_scores_extra=0.0)
+    return minimax_factor([((predict_peak(c.parts, base) - c.measured_peak_bytes)
+                      / c.measured_peak_bytes,
+                      c.parts.math_scores_bytes / c.measured_peak_bytes) for c in cases],
+                    lower_pct)
+
+
+def minimax_factor(lines: Sequence[tuple[float, float]], lower_pct: float) -> tuple[float, bool]:
+    """The f >= 0 minimising max |a + s f| over `lines` with every a + s f >= lower_pct %."""
     floor = lower_pct / 100.0
     lowest = 0.0
     feasible = True
@@ -228,12 +279,26 @@ def fit_constants(cases: Sequence[FitCase],
         cuda_context_bytes=int(statistics.median(c.context_bytes for c in cases)),
         generate_kernels_bytes=int(statistics.median(c.kernels_bytes for c in cases)),
         cublas_workspace_bytes=cublas_bytes,
-        fragmentation_blocks=0.0,
+        fragmentation_blocks=0.0, math_scores_extra=0.0,
     )
-    factor, feasible = fit_fragmentation(cases, constants)
-    if not feasible:
-        notes.append("a case is under by more than 2% whatever the fragmentation factor")
+    plain = [c for c in cases if not c.math_kernel]
+    math_cases = [c for c in cases if c.math_kernel]
+    if plain:
+        factor, feasible = fit_fragmentation(plain, constants)
+        if not feasible:
+            notes.append("a case is under by more than 2% whatever the fragmentation factor")
+    else:
+        factor = shipped.fragmentation_blocks
+        notes.append("no case off the math kernel: the shipped fragmentation factor kept")
     constants = replace(constants, fragmentation_blocks=factor)
+    if math_cases:
+        extra, feasible = fit_math_extra(math_cases, constants)
+        if not feasible:
+            notes.append("a math-kernel case is under by more than 2% whatever the extra")
+    else:
+        extra = shipped.math_scores_extra
+        notes.append("no math-kernel case: the shipped math-kernel extra kept")
+    constants = replace(constants, math_scores_extra=extra)
     errors = _errors(cases, constants)
     return FittedConstants(constants, len(cases), min(errors), max(errors), tuple(notes))
 
@@ -315,7 +380,7 @@ def split_fit(cases: Sequence[FitCase],
                    predict_peak(case.parts, fit_b.constants))
         for half, members in (("A", half_a), ("B", half_b)) for case in members
     )
-    summaries = (
+    summaries: tuple[Summary, ...] = (
         _summary("B scored with A's constants",
                  [r.diff_pct(r.a_fit_bytes) for r in rows if r.half == "B"]),
         _summary("A scored with B's constants",
@@ -324,6 +389,14 @@ def split_fit(cases: Sequence[FitCase],
                  [r.diff_pct(r.out_of_sample_bytes) for r in rows]),
         _summary("all with the shipped constants", [r.diff_pct(r.shipped_bytes) for r in rows]),
     )
+    math_rows = [r for r in rows if r.case.math_kernel]
+    if math_rows:
+        summaries += (
+            _summary("math-kernel cases, out of sample (each with the other half's)",
+                     [r.diff_pct(r.out_of_sample_bytes) for r in math_rows]),
+            _summary("math-kernel cases with the shipped constants",
+                     [r.diff_pct(r.shipped_bytes) for r in math_rows]),
+        )
     return SplitFit(half_a, half_b, fit_a, fit_b, shipped, rows, summaries)
 
 
@@ -366,6 +439,13 @@ def render(result: SplitFit, shipped_label: str = "shipped") -> str:
                      f"{getattr(fa, attr) / MIB:.1f} | {getattr(fb, attr) / MIB:.1f} |")
     lines.append(f"| fragmentation (x largest tensor) | {sh.fragmentation_blocks:.3f} | "
                  f"{fa.fragmentation_blocks:.3f} | {fb.fragmentation_blocks:.3f} |")
+    lines.append(f"| math-kernel extra (x one fp32 score tensor) | {sh.math_scores_extra:.3f} | "
+                 f"{fa.math_scores_extra:.3f} | {fb.math_scores_extra:.3f} |")
+    lines.append(f"| cases it was fitted on (fragmentation / math extra) | | "
+                 f"{sum(not c.math_kernel for c in result.half_a)} / "
+                 f"{sum(c.math_kernel for c in result.half_a)} | "
+                 f"{sum(not c.math_kernel for c in result.half_b)} / "
+                 f"{sum(c.math_kernel for c in result.half_b)} |")
     lines.append(f"| in-sample error on its own half | | {result.fit_a.worst_under_pct:+.2f}% to "
                  f"{result.fit_a.worst_over_pct:+.2f}% | {result.fit_b.worst_under_pct:+.2f}% "
                  f"to {result.fit_b.worst_over_pct:+.2f}% |")

@@ -20,7 +20,13 @@ the text workspace; docs/vision.md says what each term is):
   tokens x its width), and with eager attention the heads x n^2 scores of the largest image.
   glm4v's block MLP is out_hidden_size wide and its merger intermediate_size wide
   (transformers' Glm4VisionMlp, Glm4vVisionPatchMerger);
-- the merged image embeddings (tokens x out_hidden) that the language model takes in.
+- the merged image embeddings (tokens x out_hidden) that the language model takes in;
+- slack: the caching allocator's pool peaks above the live tensors (freed blocks split and
+  reused, as the language estimate's fragmentation): `VISION_SLACK_BLOCKS` x the largest
+  activation tensor of a block, its MLP's patches x MLP width x dtype bytes. Fitted on the
+  H200 run of session 6 (glm4v 9B, bf16, the 1080x2400 rows, clean baselines) and scored on its
+  1600x3120 rows (docs/check.md, vision section): torch's allocated peak was within 3% of the
+  estimate without it, NVML (the reserved pool) ~1.6x.
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ QWEN2VL_MAX_PIXELS = 28 * 28 * 1280
 MAX_ASPECT_RATIO = 200  # smart_resize refuses a longer side over 200 x the shorter
 # Tokens of the chat template and the instruction that must fit beside the images.
 DEFAULT_TEXT_RESERVE_TOKENS = 1024
+# x the blocks' MLP tensor (patches x mlp_width x e): fitted on the 1080x2400 rows of the H200
+# run of session 6 (docs/check.md, vision section)
+VISION_SLACK_BLOCKS = 4.51  # the 1080x2400 rows' fit (4.5102), rounded
 _DTYPE_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "F64": 8, "float32": 4, "float16": 2,
                 "bfloat16": 2}
 
@@ -115,9 +124,11 @@ class VisionEstimate:
     embeddings_bytes: int  # merged image embeddings handed to the language model
     kv_bytes: int  # the image tokens' KV cache (inside the context's KV)
     attention_kernel: str
-    bytes: int  # pixel + encoder + embeddings: what the vision pass adds at its peak
+    bytes: int  # pixel + encoder + embeddings + slack: what the vision pass adds at its peak
     resized: tuple[tuple[int, int], ...]  # (height, width) after smart resize, per image
     limits: dict[str, Any] = field(default_factory=dict)
+    largest_tensor_bytes: int = 0  # a block's MLP tensor, patches x mlp_width x e
+    slack_bytes: int = 0  # the allocator's slack: slack blocks x largest_tensor_bytes (in bytes)
 
     def to_json_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -317,8 +328,15 @@ def estimate(
     dtype: str = "BF16",
     kv_bytes_per_token: int = 0,
     attn_implementation: str = "sdpa",
+    slack_blocks: float = VISION_SLACK_BLOCKS,
+    on_cpu: bool = False,
 ) -> VisionEstimate:
-    """The vision pass's bytes for images of `sizes` ((height, width) each) in one prompt."""
+    """The vision pass's bytes for images of `sizes` ((height, width) each) in one prompt.
+    `slack_blocks`: the allocator's slack in units of the largest block tensor (a check
+    script scores other values; the shipped one by default). `on_cpu`: no slack (it is the
+    CUDA caching allocator's; the CPU check measures RSS)."""
+    if slack_blocks < 0:
+        raise VisionError(f"slack_blocks {slack_blocks!r} is negative: use 0 or more")
     if dtype not in _DTYPE_BYTES:
         raise VisionError(f"dtype {dtype!r}: one of {', '.join(_DTYPE_BYTES)}")
     e = _DTYPE_BYTES[dtype]
@@ -338,15 +356,18 @@ def estimate(
     merger = t * (2 * geo.out_hidden + 3 * geo.merger_width) * e
     encoder = stream + max(attention, mlp, merger) if n else 0
     embeddings = t * geo.out_hidden * e
+    largest = n * geo.mlp_width * e
+    slack = 0 if on_cpu else int(slack_blocks * largest)
     return VisionEstimate(
         images=len(plans), image_tokens=t, tokens_per_image=tuple(tokens), patches=n,
         pixel_bytes=pixel, encoder_bytes=encoder, embeddings_bytes=embeddings,
         kv_bytes=t * kv_bytes_per_token, attention_kernel=kernel,
-        bytes=pixel + encoder + embeddings,
+        bytes=pixel + encoder + embeddings + slack,
         resized=tuple((p.resized_height, p.resized_width) for p in plans),
         limits={"min_pixels": limits.min_pixels, "max_pixels": limits.max_pixels,
                 "patch_size": limits.patch_size, "merge_size": limits.merge_size,
                 "temporal_patch_size": limits.temporal_patch_size, "source": limits.source},
+        largest_tensor_bytes=largest, slack_bytes=slack,
     )
 
 
@@ -383,8 +404,9 @@ def added_peak_bytes(v: VisionEstimate, text_activation_bytes: int) -> int:
     """What the images add to a prefill's peak. The encoder runs before the language model's
     prefill and its working set is freed before that starts; pixel_values and the merged
     embeddings stay alive through it. So the peak is pixel + embeddings + the larger of the
-    encoder's working set and the text prefill's activations."""
-    return v.pixel_bytes + v.embeddings_bytes + max(0, v.encoder_bytes - text_activation_bytes)
+    encoder's working set and the text prefill's activations; plus the allocator's slack."""
+    return (v.pixel_bytes + v.embeddings_bytes + max(0, v.encoder_bytes - text_activation_bytes)
+            + v.slack_bytes)
 
 
 def with_images(est: Any, v: VisionEstimate) -> Any:

@@ -131,6 +131,10 @@ class GenerateJob(EngineParts):
         kv_measured = cache_tensor_bytes(getattr(out, "past_key_values", None))
         new_ids = out.sequences[0, prompt_tokens:].tolist()
         del out  # drop the KV cache now
+        # and the inputs (pixel_values on the GPU): alive, their blocks would survive the
+        # empty_cache below and stay cached for the next prompt (the H200 run of session 6:
+        # ~530 MB cached at a row's start, reused without NVML growing: under-measured rows)
+        del enc
         if cuda_index is not None and cuda_base is not None:
             image_fields["cuda_peak_allocated_growth_bytes"] = \
                 int(torch.cuda.max_memory_allocated(cuda_index)) - cuda_base[0]
@@ -222,7 +226,8 @@ class GenerateJob(EngineParts):
                 est = vision.estimate(geo, limits, sizes, dtype=dtype,
                                       kv_bytes_per_token=kv_per_token,
                                       attn_implementation=str(getattr(
-                                          loaded.model.config, "_attn_implementation", "sdpa")))
+                                          loaded.model.config, "_attn_implementation", "sdpa")),
+                                      on_cpu=device == "cpu")
                 vision_bytes = est.bytes
                 fields["vision_estimate"] = est.to_json_dict()
         except vision.VisionError:

@@ -56,7 +56,8 @@ def gpt2_tensors() -> list[TensorSpec]:
 def test_default_constants_are_the_shipped_ones() -> None:
     c = est.SHIPPED_CONSTANTS
     assert (c.cuda_context_bytes, c.generate_kernels_bytes, c.cublas_workspace_bytes,
-            c.fragmentation_blocks) == (621 * MIB, 74 * MIB, 32 * MIB, 1.75)
+            c.fragmentation_blocks, c.math_scores_extra) == (621 * MIB, 74 * MIB, 32 * MIB, 1.75,
+                                                             0.364)
     assert c.runtime_bytes == est.DEFAULT_RUNTIME_BYTES
     e = est.estimate(LLAMA_8B, llama_8b_tensors(), dtype="bf16", context=2048)
     assert e.constants == c
@@ -277,7 +278,7 @@ def test_refit_from_a_saved_result_prints_the_split_tables_without_torch() -> No
     cases = fit.cases_from_results(json.loads(FIXTURE.read_text()))
     assert len(cases) == 8  # the skipped and not-run rows are left out
     result = fit.split_fit(cases)
-    assert fit.render(result, shipped_label="shipped (H100)") in text
+    assert fit.render(result, shipped_label=check_estimate_module().SHIPPED_LABEL) in text
     for case in cases:
         assert f"| {case.case} |" in text
     assert "skipped" not in text and "qwen2.5-7b" not in text
@@ -419,3 +420,130 @@ def test_a_spent_budget_lists_the_cases_not_run(monkeypatch: pytest.MonkeyPatch,
     out = capsys.readouterr().out
     assert "time budget 0 s reached: not run: gpt2 fp32 ctx 1024, gpt2 bf16 ctx 1024" in out
     assert "split fit: 0 measured case(s): the split fit needs at least 2" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# The math kernel's extra (fp32 with GQA on CUDA): its own term, its own cases
+
+
+def test_math_extra_adds_a_score_tensor_on_the_math_kernel_only() -> None:
+    none = replace(est.SHIPPED_CONSTANTS, math_scores_extra=0.0)
+    for dtype, context, kernel in (("fp32", 16384, "math"), ("fp32", 2048, "math"),
+                                   ("bf16", 16384, "flash")):
+        with_term = est.estimate(LLAMA_8B, llama_8b_tensors(), dtype=dtype, context=context,
+                                 device="cuda:0")
+        without = est.estimate(LLAMA_8B, llama_8b_tensors(), dtype=dtype, context=context,
+                               device="cuda:0", constants=none)
+        assert with_term.activations.attention_kernel == kernel
+        scores = 32 * context * context * 4 if kernel == "math" else 0  # batch 1, 32 heads
+        assert with_term.activations.math_scores_bytes == scores
+        assert with_term.peak_bytes - without.peak_bytes == int(0.364 * scores)
+        # the parts keep it apart, so a refit with other constants adds up like estimate()
+        parts = fit.peak_parts(with_term)
+        assert parts.math_scores_bytes == scores
+        assert fit.predict_peak(parts, none) == without.peak_bytes
+        assert fit.predict_peak(parts, est.SHIPPED_CONSTANTS) == with_term.peak_bytes
+    # fp32 without GQA (memory-efficient kernel) and the CPU: no score tensor
+    mha = {**LLAMA_8B, "num_key_value_heads": 32}
+    assert est.estimate(mha, [], dtype="fp32", context=16384,
+                        device="cuda:0").activations.math_scores_bytes == 0
+    assert est.estimate(LLAMA_8B, [], dtype="fp32", context=16384,
+                        device="cpu").activations.math_scores_bytes == 0
+    # 16k fp32 Llama-3-8B: 32 GiB of scores, 0.364 of it is 11.6 GiB (the H200's -9% gap)
+    assert int(0.364 * 32 * 16384**2 * 4) / GIB == pytest.approx(11.65, abs=0.01)
+
+
+def with_math_cases(constants: EstimateConstants) -> list[fit.FitCase]:
+    """The synthetic cases plus fp32 16k and 2k math-kernel cases (scores 28-32 heads)."""
+    out = synthetic_cases(constants)
+    for m, name in enumerate(("llama3-8b", "qwen2.5-7b", "glm-4-9b", "autoglm-phone-9b")):
+        for context in (2048, 16384):
+            tokens = context
+            parts = fit.PeakParts(
+                weights_reserved_bytes=(1 + m) * 6 * GIB, kv_cache_bytes=tokens * 128 * 1024 * 2,
+                kv_rounding_bytes=0, activation_bytes=tokens * 14336 * 4 * 4 + m * GIB,
+                largest_tensor_bytes=tokens * 14336 * 4,
+                math_scores_bytes=(28 + m) * context * context * 4,
+            )
+            out.append(fit.FitCase(
+                case=f"{name} fp32 ctx {context}", model=name, dtype="fp32", context=context,
+                parts=parts, measured_peak_bytes=fit.predict_peak(parts, constants),
+                context_bytes=constants.cuda_context_bytes,
+                kernels_bytes=constants.generate_kernels_bytes,
+                cublas_workspace_bytes=constants.cublas_workspace_bytes))
+    return out
+
+
+def test_the_fit_recovers_fragmentation_and_math_extra_apart() -> None:
+    truth = replace(TRUE, math_scores_extra=0.4)
+    cases = with_math_cases(truth)
+    result = fit.split_fit(cases)
+    for fitted in (result.fit_a, result.fit_b):
+        assert any(c.math_kernel for c in cases)
+        assert fitted.constants.fragmentation_blocks == pytest.approx(1.3, abs=1e-6)
+        assert fitted.constants.math_scores_extra == pytest.approx(0.4, abs=1e-6)
+    assert result.summaries[2].within == len(cases)
+    math_summary = next(s for s in result.summaries if s.what.startswith("math-kernel cases, out"))
+    assert math_summary.cases == 8 and abs(math_summary.worst_under_pct) < 1e-3
+
+
+def test_the_fragmentation_fit_ignores_the_math_cases() -> None:
+    """One factor for everything was misspecified: the math cases must not move it."""
+    truth = replace(TRUE, math_scores_extra=0.4)
+    cases = with_math_cases(truth)
+    heavier = [replace(c, measured_peak_bytes=int(c.measured_peak_bytes * 1.1))
+               if c.math_kernel else c for c in cases]
+    plain_only = fit.fit_constants([c for c in cases if not c.math_kernel])
+    fitted = fit.fit_constants(heavier)
+    assert fitted.constants.fragmentation_blocks == plain_only.constants.fragmentation_blocks
+    assert fitted.constants.math_scores_extra > 0.4  # the extra took the difference
+    assert fit.fit_constants(cases).constants.math_scores_extra == pytest.approx(0.4, abs=1e-6)
+
+
+def test_a_half_without_math_cases_keeps_the_shipped_extra() -> None:
+    fitted = fit.fit_constants(synthetic_cases())
+    assert fitted.constants.math_scores_extra == est.SHIPPED_CONSTANTS.math_scores_extra
+    assert any("no math-kernel case" in n for n in fitted.notes)
+
+
+def test_a_file_from_before_the_term_needs_the_heads(tmp_path: Path) -> None:
+    data = json.loads(FIXTURE.read_text())
+    row = data["cases"][0]
+    row["estimate"]["parts"].pop("math_scores_bytes")
+    row["estimate"]["attention_kernel"] = "math"
+    with pytest.raises(fit.FitError, match=r"cases\[0\].*no estimate.parts.math_scores_bytes"):
+        fit.cases_from_results(data, "old.json")
+    cases = fit.cases_from_results(data, "old.json", math_scores=lambda r: 7 * r["context"])
+    assert cases[0].parts.math_scores_bytes == 7 * 2048 and cases[0].math_kernel
+    assert not cases[1].math_kernel
+    # check_estimate.py knows each model's heads (and they are model_configs()'s)
+    ce = check_estimate_module()
+    configs = ce.model_configs()
+    for name, heads in ce.ATTENTION_HEADS.items():
+        geo = est.geometry(configs[name].to_dict())
+        assert geo.heads == heads, name
+    assert ce.math_scores_of({"model": "glm-4-9b", "context": 16384}) == 32 * 16384**2 * 4
+    with pytest.raises(fit.FitError, match="heads are unknown"):
+        ce.math_scores_of({"model": "other", "context": 1, "case": "x"})
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(data))
+    out = run_script("--refit-from", str(old))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "ENGINE_SIDE []" in out.stdout
+
+
+def test_the_shipped_math_extra_is_half_a_of_the_h200_run_and_scores_half_b() -> None:
+    """docs/check.md "H200, session 6": the extra was fitted on half A (glm-4-9b fp32 16k and
+    three fp32 2k cases) and is scored on half B's math cases only."""
+    ce = check_estimate_module()
+    data = json.loads((REPO / "docs" / "gpu-results" / "session6-h200" /
+                       "estimate.json").read_text())
+    result = fit.split_fit(fit.cases_from_results(data, math_scores=ce.math_scores_of))
+    assert "glm-4-9b fp32 ctx 16384" in {c.case for c in result.half_a if c.math_kernel}
+    assert round(result.fit_a.constants.math_scores_extra, 3) == est.MATH_SCORES_EXTRA
+    b_math = [r for r in result.rows if r.half == "B" and r.case.math_kernel]
+    assert {r.case.case for r in b_math if r.case.context == 16384} == {
+        "autoglm-phone-9b fp32 ctx 16384", "llama3-8b fp32 ctx 16384",
+        "qwen2.5-7b fp32 ctx 16384"}
+    for r in b_math:
+        assert -2.0 <= r.diff_pct(r.shipped_bytes) <= 5.0, r.case.case

@@ -76,7 +76,10 @@ def test_estimate_scales_with_patches_and_counts_kv() -> None:
     # AutoGLM's worst case: ten max-size screenshots (124,320 patches) in bf16: the blocks'
     # MLP alone is 3 x 124,320 x 4,096 x 2 B = 2.8 GiB; with the stream and pixels 5-6 GiB
     assert ten.patches == 10 * one.patches
-    assert 5 * 2**30 < ten.bytes < 6 * 2**30
+    assert 5 * 2**30 < ten.bytes - ten.slack_bytes < 6 * 2**30
+    # plus the allocator's slack: 4.51 x one block MLP tensor (124,320 x 4,096 x 2 B)
+    assert ten.largest_tensor_bytes == 124_320 * 4096 * 2
+    assert ten.slack_bytes == int(vision.VISION_SLACK_BLOCKS * ten.largest_tensor_bytes)
     assert ten.encoder_bytes > 3 * ten.patches * 4096 * 2
     eager = vision.estimate(geo, limits, [(2400, 1080)], attn_implementation="eager")
     assert eager.encoder_bytes > one.encoder_bytes
@@ -127,3 +130,27 @@ def test_check_images_and_the_panels_helpers_stay_off_the_engine_side(tmp_path: 
     assert found["loaded"] == []
     assert found["rc"] == 0 and found["vision"]["images"] == 2
     assert found["vision"]["limits"]["source"] == "defaults"  # tinymodels writes no processor
+
+
+def test_the_allocator_slack_is_a_block_mlp_tensor_times_the_factor() -> None:
+    """The CUDA caching allocator's slack (fitted on the H200, docs/check.md): slack blocks x
+    one block MLP tensor (patches x mlp_width x e); none on the CPU; in `bytes` and in what the
+    images add to a prefill's peak."""
+    geo = vision.vision_geometry(GLM4V_CONFIG)
+    limits = vision.processor_limits(GLM4V_CONFIG, max_pixels=5_000_000)
+    sizes = [(2400, 1080)] * 4
+    shipped = vision.estimate(geo, limits, sizes)
+    none = vision.estimate(geo, limits, sizes, slack_blocks=0.0)
+    cpu = vision.estimate(geo, limits, sizes, on_cpu=True)
+    assert shipped.largest_tensor_bytes == shipped.patches * geo.mlp_width * 2 == 49_728 * 4096 * 2
+    assert shipped.slack_bytes == int(vision.VISION_SLACK_BLOCKS * shipped.largest_tensor_bytes)
+    assert shipped.bytes - none.bytes == shipped.slack_bytes > 0
+    assert cpu.slack_bytes == 0 and cpu.bytes == none.bytes
+    double = vision.estimate(geo, limits, sizes, slack_blocks=2 * vision.VISION_SLACK_BLOCKS)
+    assert double.slack_bytes == int(2 * vision.VISION_SLACK_BLOCKS * shipped.largest_tensor_bytes)
+    text = 10**9
+    assert (vision.added_peak_bytes(shipped, text) - vision.added_peak_bytes(none, text)
+            == shipped.slack_bytes)
+    assert shipped.to_json_dict()["slack_bytes"] == shipped.slack_bytes
+    with pytest.raises(vision.VisionError, match=r"slack_blocks -1\.0 is negative"):
+        vision.estimate(geo, limits, sizes, slack_blocks=-1.0)

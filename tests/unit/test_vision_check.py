@@ -74,3 +74,45 @@ def test_engine_entry_by_pid_then_the_one_new_process_then_the_device() -> None:
     # two new processes: cannot tell which is the engine
     assert vc.engine_entry([(10, 500), (31337, 9000), (31338, 7)], 42, [10]) == (None, "device")
     assert vc.engine_entry([], 42, []) == (None, "device")
+
+
+def test_prompt_peak_adds_the_vision_slack() -> None:
+    est = {"encoder_bytes": 500, "embeddings_bytes": 20, "pixel_bytes": 80, "slack_bytes": 300}
+    assert vc.prompt_peak_bytes(est, 400, 10, pixels_in_measurement=True) == 910
+    old = {k: v for k, v in est.items() if k != "slack_bytes"}  # an engine from before it
+    assert vc.prompt_peak_bytes(old, 400, 10, pixels_in_measurement=False) == 530
+
+
+def test_a_baseline_with_cached_blocks_is_flagged() -> None:
+    mib = 1024**2
+    clean = vc.baseline_check(2 * mib, 1000 * mib)
+    assert clean.clean and clean.limit_bytes == 10 * mib
+    edge = vc.baseline_check(10 * mib, 1000 * mib)
+    assert edge.clean
+    dirty = vc.baseline_check(530 * mib, 4000 * mib)
+    assert not dirty.clean and dirty.cached_bytes == 530 * mib
+    assert "530.0 MiB of cached blocks" in dirty.reason and "under-measures" in dirty.reason
+    small = vc.baseline_check(6 * mib, 10 * mib)  # the floor for small rows
+    assert small.clean and small.limit_bytes == vc.MIN_BASELINE_TOLERANCE_BYTES
+    assert vc.baseline_check(-5, 100).cached_bytes == 0
+
+
+def test_the_slack_fit_recovers_a_planted_factor_and_scores_apart() -> None:
+    factor = 3.7
+    rows = [vc.SlackRow(f"r{i}", est, largest, est + int(factor * largest))
+            for i, (est, largest) in enumerate([(700, 100), (2800, 400), (7000, 1000)])]
+    k, feasible = vc.fit_slack(rows[:2])
+    assert feasible and k == pytest.approx(factor, rel=1e-3)
+    scored = vc.rescore(rows, k, ["r0", "r1"])
+    assert [s["in_sample"] for s in scored] == [True, True, False]
+    assert all(abs(s["error"]) < 1e-3 for s in scored)
+    # noisy rows: the least worst error, none under -2%
+    m = 1024**2
+    noisy = [vc.SlackRow("a", 700 * m, 100 * m, 1100 * m),
+             vc.SlackRow("b", 2800 * m, 400 * m, 4700 * m)]
+    k, _ = vc.fit_slack(noisy)
+    errors = [(vc.with_slack(r, k) - r.measured_bytes) / r.measured_bytes for r in noisy]
+    assert min(errors) >= -0.02 - 1e-9
+    assert errors[1] == pytest.approx(-0.02, abs=1e-6)  # the floor binds: b needs 4.75
+    with pytest.raises(vc.CheckError, match="no measured row"):
+        vc.fit_slack([])
