@@ -32,9 +32,10 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from textual import work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, ContentSwitcher, Input
@@ -815,6 +816,10 @@ class ConsoleApp(App[int]):
 
     def on_engine_message(self, message: EngineMessage) -> None:
         event = message.event
+        try:
+            self.log_view  # noqa: B018 (gone while the app closes; the engine ends with it)
+        except (NoMatches, ScreenStackError):
+            return
         if isinstance(event, protocol.Exited) and not event.expected:
             # Read before the log diagnoses the death: its context carries the evidence.
             self.oom_kill_evidence = oomkill.evidence(self._oom_before, oomkill.counts())
