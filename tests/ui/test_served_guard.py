@@ -53,23 +53,36 @@ def group_of(app: object) -> list[int]:
     return group.members() if group is not None else []
 
 
-async def test_guard_pauses_a_tui_started_server_and_the_keys_abort_and_resume() -> None:
+
+def served_app(resource: str, levels: Levels) -> tuple[Any, Telemetry, dict[str, Any]]:
+    """The app on the recorded H100, the demo model, guard `levels` for `resource`: (app, its
+    telemetry, the recording, to re-point at the server once it runs)."""
     from console.worker import demo
 
     demo_dir = demo.ensure()
     thresholds = dict(DEFAULT_LEVELS)
-    thresholds["ram"] = Levels(warn=0.5, pause=1.0, abort=None, resume=0.5)
+    thresholds[resource] = levels
     config = Config(interval_s=MIN_INTERVAL_S, thresholds=thresholds)
     recording = json.loads(RECORDED_H100.read_text())
     telemetry = Telemetry(nvml=RecordedNvml(recording))
     app = make_app(telemetry, config, initial_model=str(demo_dir), cursor_blink=False)
+    return app, telemetry, recording
+
+
+async def serve_from_the_model_view(app: Any, pilot: Any) -> None:
+    """Pick `tf serve` in the engine selector, a free port and this venv's transformers."""
+    await choose_engine(app, pilot, 3)
+    app.query_one("#port", Input).value = str(procs.free_port())
+    app.query_one("#engine-cmd", Input).value = (
+        f"{Path(sys.executable).parent / 'transformers'} serve")
+    app.set_focus(None)
+
+async def test_guard_pauses_a_tui_started_server_and_the_keys_abort_and_resume() -> None:
+    levels = Levels(warn=0.5, pause=1.0, abort=None, resume=0.5)
+    app, telemetry, recording = served_app("ram", levels)
     try:
         async with app.run_test(size=(120, 40)) as pilot:
-            await choose_engine(app, pilot, 3)
-            app.query_one("#port", Input).value = str(procs.free_port())
-            app.query_one("#engine-cmd", Input).value = (
-                f"{Path(sys.executable).parent / 'transformers'} serve")
-            app.set_focus(None)
+            await serve_from_the_model_view(app, pilot)
             await wait_until(pilot, lambda: app.sample is not None, "a sample")
             # 1. The guard pauses the start; A aborts it.
             await pilot.press("L")
@@ -130,22 +143,10 @@ async def test_a_raised_vram_level_lets_r_resume_a_served_start() -> None:
     """The guard on the (recorded) GPU's VRAM: used 20% against a pause level of 10% pauses the
     start; R is refused; + raises the level live on the served engine's guard (2 points a
     press) until 22%, and then R resumes it without forcing, as for the in-process engine."""
-    from console.worker import demo
-
-    demo_dir = demo.ensure()
-    thresholds = dict(DEFAULT_LEVELS)
-    thresholds["vram"] = Levels(warn=5.0, pause=10.0, abort=None, resume=8.0)
-    config = Config(interval_s=MIN_INTERVAL_S, thresholds=thresholds)
-    recording = json.loads(RECORDED_H100.read_text())
-    telemetry = Telemetry(nvml=RecordedNvml(recording))
-    app = make_app(telemetry, config, initial_model=str(demo_dir), cursor_blink=False)
+    app, telemetry, _ = served_app("vram", Levels(warn=5.0, pause=10.0, abort=None, resume=8.0))
     try:
         async with app.run_test(size=(120, 40)) as pilot:
-            await choose_engine(app, pilot, 3)
-            app.query_one("#port", Input).value = str(procs.free_port())
-            app.query_one("#engine-cmd", Input).value = (
-                f"{Path(sys.executable).parent / 'transformers'} serve")
-            app.set_focus(None)
+            await serve_from_the_model_view(app, pilot)
             # the recording's second sample: 15.9 GiB of 79.6 GiB used (20%)
             await wait_until(pilot, lambda: app.sample is not None and app.sample.gpus[0]
                              .memory_used_bytes == 17034117120, "the loaded sample")
