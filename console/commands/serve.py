@@ -420,7 +420,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         signal.signal(signal.SIGINT, previous)
     from console.commands.run import report_shm
 
-    left = procs.shm_leftovers(engine.shm_before)
+    left = procs.shm_leftovers(engine.shm_before, seen=engine.watch.shm_seen)
     if left or failed:  # after a clean stop, the engine's own "shm" event said it already
         report_shm(printer, left, clean=args.clean_shm)
     return 1 if failed else 0

@@ -232,7 +232,7 @@ class ServedEngine:
     def stop(self, **waits: float) -> procs.StopReport:
         self._closing.set()
         report = self.watch.stop(**waits)
-        left = procs.shm_leftovers(self.shm_before)
+        left = procs.shm_leftovers(self.shm_before, seen=self.watch.shm_seen)
         self._event(
             {
                 "event": "shm",

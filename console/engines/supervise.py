@@ -42,6 +42,9 @@ def diagnosis_event(d: DiagnosedError) -> Event:
     }
 
 
+SHM_EVERY_S = 2.0  # how often the group's /dev/shm files are read (a few ms per process)
+
+
 @dataclass(frozen=True, slots=True)
 class GuardOptions:
     thresholds: Mapping[str, Levels]
@@ -97,6 +100,10 @@ class ProcessWatch:
         self._sampler: threading.Thread | None = None
         self._last_sample: Sample | None = None
         self._oom_before: dict[str, int] = {}
+        # /dev/shm files the group's processes were seen holding (every SHM_EVERY_S, and just
+        # before a stop): what a stopped or dead server can be said to have left there.
+        self.shm_seen: set[str] = set()
+        self._shm_at = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -180,6 +187,7 @@ class ProcessWatch:
         assert self.group is not None
         self.killed_by_console = True
         before = self.group.memory(self._gpus())
+        self.shm_seen |= procs.shm_held_by(before.pids)
         report = self.group.stop(
             on_signal=lambda s: self.emit({"event": "signal", "signal": s}), **waits
         )
@@ -295,6 +303,9 @@ class ProcessWatch:
                     self._last_sample = None
             mem = self.group.memory(self._gpus())
             self.last_memory = mem
+            if time.monotonic() - self._shm_at >= SHM_EVERY_S:
+                self._shm_at = time.monotonic()
+                self.shm_seen |= procs.shm_held_by(mem.pids)
             self.peak_rss_bytes = max(self.peak_rss_bytes, mem.rss_bytes)
             self.emit({"event": "memory", **mem.to_json_dict()})
             if self._growth is not None and self.ready:

@@ -369,10 +369,31 @@ def _holders() -> dict[str, list[int]]:
     return held
 
 
-def shm_leftovers(before: set[str], shm_dir: Path = SHM_DIR) -> list[ShmFile]:
+def shm_held_by(pids: Sequence[int], shm_dir: Path = SHM_DIR) -> set[str]:
+    """Names of the /dev/shm files these processes map or hold open now."""
+    prefix = str(shm_dir) + "/"
+    names: set[str] = set()
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            paths = [m.path for m in proc.memory_maps(grouped=True)]
+            paths += [f.path for f in proc.open_files()]
+        except (psutil.Error, OSError):
+            continue
+        names.update(path.split(" ")[0][len(prefix):] for path in paths
+                     if path.startswith(prefix))
+    return names
+
+
+def shm_leftovers(before: set[str], shm_dir: Path = SHM_DIR,
+                  seen: set[str] | None = None) -> list[ShmFile]:
     """Files in /dev/shm that were not there before the server started and that no live
-    process holds any more: what a dead server left behind."""
+    process holds any more: what a dead server left behind. `seen`: only those among these
+    names (the files the server's own processes were seen holding), so that a file another
+    program created and abandoned meanwhile is not blamed on the server."""
     new = sorted(shm_snapshot(shm_dir) - before)
+    if seen is not None:
+        new = [name for name in new if name in seen]
     if not new:
         return []
     held = _holders()

@@ -387,3 +387,43 @@ def test_serve_explains_a_server_that_dies_at_start(demo_dir: Path) -> None:
     assert exit_event["code"] != 0 and "exit code" in exit_event["why"]
     assert any("no-such-flag" in e["line"] for e in events if e["event"] == "log")
     assert not any(e["event"] == "ready" for e in events)
+
+
+def test_a_server_is_blamed_only_for_the_shm_files_its_own_processes_held(tmp_path: Path) -> None:
+    """What a supervised server leaves in /dev/shm is named; a file another program created and
+    abandoned while the server ran is not put on the server's account (session 6: a vLLM
+    semaphore was blamed on a transformers server stopped while vLLM was starting)."""
+    from console.engines.supervise import ProcessWatch
+    from console.host import procs
+
+    script = _script(
+        tmp_path,
+        "holder.py",
+        """
+        import mmap, os, sys, time
+        fd = os.open("/dev/shm/" + sys.argv[1], os.O_CREAT | os.O_RDWR, 0o600)
+        os.ftruncate(fd, 4096)
+        m = mmap.mmap(fd, 4096)
+        print("mapped", flush=True)
+        time.sleep(60)
+    """,
+    )
+    stamp = f"{os.getpid()}-{time.monotonic_ns()}"
+    mine, other = f"autoglm-test-mine-{stamp}", f"autoglm-test-other-{stamp}"
+    before = procs.shm_snapshot()
+    watch = ProcessWatch([sys.executable, script, mine], lambda event: None, sample_s=0.1)
+    try:
+        watch.start()
+        deadline = time.monotonic() + 20
+        while not (Path("/dev/shm") / mine).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (Path("/dev/shm") / other).write_bytes(b"x" * 32)  # another program's, abandoned
+        watch.stop()
+        left = [f.path.name for f in procs.shm_leftovers(before, seen=watch.shm_seen)]
+        assert left == [mine]
+        everything = [f.path.name for f in procs.shm_leftovers(before)]
+        assert set(everything) >= {mine, other}  # without `seen`, both would be named
+    finally:
+        watch.close()
+        for name in (mine, other):
+            (Path("/dev/shm") / name).unlink(missing_ok=True)
