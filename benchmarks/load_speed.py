@@ -769,4 +769,8 @@ def print_table(summary: list[dict[str, Any]], rows: list[dict[str, Any]], devic
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # server logs, model text and child stderr are printed: made terminal-safe
+    from console.core.termsafe import safe_std_streams
+
+    with safe_std_streams():
+        sys.exit(main())

@@ -208,4 +208,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # server logs, model text and child stderr are printed: made terminal-safe
+    from console.core.termsafe import safe_std_streams
+
+    with safe_std_streams():
+        raise SystemExit(main())

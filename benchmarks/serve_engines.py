@@ -188,4 +188,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # server logs, model text and child stderr are printed: made terminal-safe
+    from console.core.termsafe import safe_std_streams
+
+    with safe_std_streams():
+        sys.exit(main())
