@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.load_speed import child_env, read_files, weight_files  # noqa: E402
 
 PEER = r"""
 import sys, json
@@ -55,14 +56,6 @@ if args["device"].startswith("cuda"):
     torch.cuda.synchronize()
 print("READY", flush=True)
 """
-
-
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    return env
 
 
 def until_line(cmd: list[str], marker: Any, timeout: float) -> float:
@@ -136,13 +129,6 @@ async def run_tui(path: str, device: str, prestart: bool, wait_s: float,
     return ready
 
 
-def warm(path: Path) -> None:
-    for f in sorted(path.glob("*.safetensors")):
-        with open(f, "rb", buffering=0) as fh:
-            while fh.read(64 << 20):
-                pass
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="a model directory, or 'demo'")
@@ -161,7 +147,7 @@ def main() -> int:
         from console.host.demo_model import resolve_demo
 
         path = str(resolve_demo())
-    warm(Path(path))
+    read_files(weight_files(Path(path)))  # warm: every run reads from the page cache
     modes = args.modes.split(",")
     times: dict[str, list[float]] = {m: [] for m in modes}
     errors: dict[str, str] = {}
