@@ -56,6 +56,7 @@ class EngineParts:
     guard: Any  # console.worker.loadguard.LoadGuard
     stop_generation: threading.Event
     abort_load: threading.Event
+    abort_figures: dict[str, Any] | None
     before_tensor: list[Callable[[Any], None]]
     cuda_baseline: dict[int, int | None]
     cuda_context_initial: dict[int, int | None]

@@ -109,6 +109,7 @@ class LoadJob(EngineParts):
         reply_to = msg.id
         t_command = time.perf_counter()
         self.abort_load.clear()
+        self.abort_figures = None
         self.rss_baseline = rss_bytes()
         from console.worker.demo import DEMO_LABEL, DEMO_NAME
         from console.worker.demo_vl import DEMO_VL_LABEL, DEMO_VL_NAME
@@ -127,7 +128,8 @@ class LoadJob(EngineParts):
             self._load(msg, t_command)
         except EngineError as exc:
             if isinstance(exc, LoadAborted):
-                aborted_figures = self.figures()  # what the load placed (its frames still live)
+                # what the load placed, taken as the abort was raised
+                aborted_figures = self.abort_figures or self.figures()
             failure = _strip(exc)
         except BaseException as exc:
             # Keep the text only, and cut the exception from its frames now: they hold the

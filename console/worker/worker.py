@@ -98,7 +98,10 @@ class Engine(LoadJob, UnloadJob, GenerateJob):
         from console.worker.loadguard import LoadGuard
 
         # The guard: pauses / aborts a load under memory pressure (console/worker/loadguard.py)
-        self.guard = LoadGuard(emit, self._device_memory, aborted_error=LoadAborted)
+        self.guard = LoadGuard(emit, self._device_memory, aborted_error=self._aborted)
+        # What the aborted load had placed, taken where the abort is raised: the unwinding
+        # frees part of it (read buffers, the loader's frames) before the job sees the error.
+        self.abort_figures: dict[str, Any] | None = None
         # Per-tensor hooks run before each tensor is placed (console/worker/hooks.py).
         self.before_tensor: list[Callable[[TensorStep], None]] = [
             self.guard.before_tensor, self._check_abort]
@@ -227,7 +230,12 @@ class Engine(LoadJob, UnloadJob, GenerateJob):
             # The abort can land between the guard's hook and this one: the guard still
             # announces it (`aborted`), as when its own hook stops the load.
             self.guard.raise_if_aborted(step)
-            raise LoadAborted(f"load aborted before tensor {step.index + 1}/{step.total}")
+            raise self._aborted(f"load aborted before tensor {step.index + 1}/{step.total}")
+
+    def _aborted(self, message: str) -> LoadAborted:
+        """The error that stops an aborted load, with the figures of what it placed."""
+        self.abort_figures = self.figures()
+        return LoadAborted(message)
 
     # ---- command dispatch (main thread)
     def handle(self, cmd: protocol.AnyCommand) -> None:

@@ -263,7 +263,9 @@ def test_pause_mid_load_is_flat_and_abort_returns_to_baseline(slow_engine: Engin
     assert aborted["by_user"] is True and aborted["why"] == "aborted by the user"
     assert aborted["tensor_index"] == paused["tensor_index"]  # it never moved on
     unloaded = next(m for m in seen if m["event"] == "unloaded")
-    assert unloaded["freed_bytes"] > 20 * MIB
+    # Freed counts from the moment of the abort (what the load held while paused), not from
+    # later, when unwinding the loader had already released its read buffers.
+    assert unloaded["freed_bytes"] > 0.9 * placed, (unloaded["freed_bytes"] / MIB, placed / MIB)
     assert slow_engine.wait_for("state", reply_to=load_id, timeout=10)["state"] == "idle"
     # Back at the baseline: the load placed > 20 MiB; what is left is allocator noise (we
     # see < 0.3 MiB; 4 MiB leaves room for glibc arenas while still failing a leak of even
