@@ -3,7 +3,11 @@
 
     .venv/bin/python benchmarks/diagnose_calibrate.py [--write]
 
-First the priors (console/core/diagnose/priors.json): for every tune log, the causes the rules
+First the word statistics (console/core/diagnose/lexical.json): per cause, how many logs of the
+tune split and of the project's fixture logs contain each word; the sharpness of their
+naive-Bayes posterior is the one with the least log-loss over five folds of the tune split (each fold scored by counts without it). Every later step diagnoses a tune log with the
+counts of the other folds (out of fold), so the calibration sees the words as a new log would.
+Then the priors (console/core/diagnose/priors.json): for every tune log, the causes the rules
 and clues name (the priors switched off); each named cause that is not the label counts one
 co-occurrence (named -> label; half when it was not the top one), smoothed by the families of
 priors.FAMILIES, and the labels give the base rate. Then, with those priors, for every tune log
@@ -20,17 +24,90 @@ Prints the fitted knots.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
+import math
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.core.diagnose import calibration, diagnose_text, priors
-from tests.fixtures.corpus.corpus import corpus_cases
+from console.core.diagnose import calibration, diagnose_text, lexical, priors
+from console.core.diagnose.evidence import benign
+from console.core.diagnose.parser import parse_lines, split_lines
+from tests.fixtures.corpus.corpus import CorpusCase, corpus_cases
+from tests.fixtures.logs.corpus import dev_cases, fixture_cases
 
 OUT = Path(calibration.__file__).with_name("calibration.json")
 PRIORS_OUT = Path(priors.__file__).with_name("priors.json")
+LEXICAL_OUT = Path(lexical.__file__).with_name("lexical.json")
+FOLDS = 5
+SHARPNESS = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+_OUT_OF_FOLD: dict[str, lexical.Model] = {}  # tune log id -> counts without its fold
+
+
+def _features(text: str) -> frozenset[str]:
+    parsed = parse_lines(split_lines(text))
+    return lexical.features(parsed.lines, [b for b in parsed.blocks if not benign(b)])
+
+
+def _fold(case: CorpusCase) -> int:
+    """A fold per thread (all logs of one thread together), independent of the split rule."""
+    return int(hashlib.sha256(case.source.encode()).hexdigest(), 16) // 5 % FOLDS
+
+
+def fit_lexical() -> lexical.Model:
+    """Word counts on the tune split and the fixture logs, the sharpness by fold log-loss;
+    fills _OUT_OF_FOLD."""
+    tune = [(case, _features(case.text)) for case in corpus_cases("tune")]
+    fixtures = [(_features(c.text), c.expected[0]) for c in (*dev_cases(), *fixture_cases())
+                if c.expected]
+    folds = []
+    for k in range(FOLDS):
+        rest = [(words, case.expected[0]) for case, words in tune if _fold(case) != k]
+        folds.append(lexical.fit([*rest, *fixtures]))
+    losses: dict[float, float] = {}
+    for sharpness in SHARPNESS:
+        loss, n = 0.0, 0
+        for case, words in tune:
+            m = folds[_fold(case)]
+            p = lexical.posterior(words, lexical.Model(m.docs, m.counts, m.totals, sharpness))
+            if p:
+                loss -= math.log(max(p.get(case.expected[0], 0.0), 1e-6))
+                n += 1
+        losses[sharpness] = loss / max(n, 1)
+    best = min(losses, key=lambda t: (losses[t], t))
+    print("word statistics: fold log-loss by sharpness: "
+          + ", ".join(f"{t:g}: {v:.3f}" for t, v in losses.items()) + f"; chosen {best:g}")
+    _OUT_OF_FOLD.clear()
+    for case, _words in tune:
+        m = folds[_fold(case)]
+        _OUT_OF_FOLD[case.name] = lexical.Model(m.docs, m.counts, m.totals, best)
+    full = lexical.fit([*((w, c.expected[0]) for c, w in tune), *fixtures], best)
+    print(f"  {full.vocabulary} words and pairs kept, from {sum(full.docs.values())} logs")
+    return full
+
+
+@contextlib.contextmanager
+def out_of_fold(case: CorpusCase) -> Iterator[None]:
+    """Diagnose `case` with the word counts of the other folds (as a new log would be)."""
+    m = _OUT_OF_FOLD.get(case.name)
+    if m is None:
+        yield
+        return
+    original = lexical.model
+    lexical.model = lambda: m  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        lexical.model = original  # type: ignore[assignment]
+
+
+def diagnose_case(case: CorpusCase) -> list[str]:
+    with out_of_fold(case):
+        return [c.id for c in diagnose_text(case.text, case.context)]
 FLOOR, CEILING = 0.05, 0.97
 MIN_BLOCK = 8  # a knot stands for at least this many logs
 PRIOR = 20  # pseudo-logs at the raw score itself: few logs move a knot only part of the way
@@ -49,7 +126,7 @@ def fit_priors() -> dict[str, object]:
         for case in cases:
             label = case.expected[0]
             base[label] = base.get(label, 0.0) + 1.0
-            named = [c.id for c in diagnose_text(case.text, case.context)]
+            named = diagnose_case(case)
             for position, cause in enumerate(named[:3]):
                 if cause != label:
                     row = counts.setdefault(cause, {})
@@ -73,7 +150,8 @@ def raw_points() -> list[tuple[float, float]]:
     try:
         points: list[tuple[float, float]] = []
         for case in corpus_cases("tune"):
-            causes = diagnose_text(case.text, case.context)
+            with out_of_fold(case):
+                causes = diagnose_text(case.text, case.context)
             if causes:
                 points.append(
                     (causes[0].confidence, 1.0 if causes[0].id == case.expected[0] else 0.0)
@@ -91,7 +169,9 @@ def runner_points() -> list[tuple[float, float]]:
     try:
         points: list[tuple[float, float]] = []
         for case in corpus_cases("tune"):
-            for cause in diagnose_text(case.text, case.context)[1:3]:
+            with out_of_fold(case):
+                ranked = diagnose_text(case.text, case.context)
+            for cause in ranked[1:3]:
                 points.append((cause.confidence, 1.0 if cause.id == case.expected[0] else 0.0))
         return sorted(points)
     finally:
@@ -134,6 +214,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", action="store_true", help=f"write {OUT.name}")
     args = parser.parse_args()
+    words = fit_lexical()
+    if args.write:
+        LEXICAL_OUT.write_text(json.dumps(
+            lexical.to_json(words, "tests/fixtures/corpus split=tune + fixture logs"),
+            separators=(",", ":"), sort_keys=False) + "\n")
+        lexical.model.cache_clear()
+        print(f"wrote {LEXICAL_OUT}")
     fitted = fit_priors()
     print(f"priors from {fitted['logs']} tune logs; base rate (top 5):")
     base = fitted["base"]

@@ -159,8 +159,9 @@ def test_message_names_its_cause(message: str, expected: str) -> None:
 @pytest.mark.parametrize("message", NOTHING)
 def test_messages_that_name_no_cause(message: str) -> None:
     # No finding; at most weak leads from general evidence (a native crash points at binary
-    # mismatches and memory), each with a low confidence.
+    # mismatches and memory; the words of a CUDA error at the GPU set-up), each with a low
+    # confidence (calibrated on the tune split: a lead in this band is right < 40% of the time).
     causes = diagnose_text(message)
-    assert all(c.lead and c.confidence < 0.3 for c in causes), [
+    assert all(c.lead and c.confidence < 0.4 for c in causes), [
         (c.id, c.confidence, c.lead) for c in causes
     ]

@@ -216,8 +216,8 @@ RuntimeError: CUDA error: an illegal memory access was encountered
 CUDA kernel errors might be asynchronously reported at some other API call, so the stacktrace below might be incorrect.
 For debugging consider passing CUDA_LAUNCH_BLOCKING=1'''
     assert parse_log(text).blocks[0].async_cuda
-    # an illegal memory access names no cause of ours: nothing rather than a guess
-    assert diagnose_text(text) == []
+    # an illegal memory access names no cause of ours: no finding, weak leads at most
+    assert all(c.lead and c.confidence < 0.4 for c in diagnose_text(text))
 
 
 def test_several_tracebacks_in_one_log() -> None:

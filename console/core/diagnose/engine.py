@@ -13,13 +13,14 @@ import functools
 import re
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from console.core.diagnose import calibration, numbers, priors
+from console.core.diagnose import calibration, lexical, numbers, priors
 from console.core.diagnose.evidence import (
     Clue,
+    benign,
     block_clues,
     log_clues,
     log_failed,
@@ -52,6 +53,7 @@ _EVIDENCE_CHARS = 300
 _PRECEDING_LINES = 30  # lines before a block that its refine functions may look at
 _SIGKILL = 9
 _KILL_FALLOUT_LINES = 200  # how far after a kill later errors count as its fallout
+LEX_BLEND = 0.0  # how much the words' posterior (lexical.py) raises a cause already named
 
 
 @dataclass(frozen=True, slots=True)
@@ -507,10 +509,11 @@ def _pressure_facts(ctx: DiagnosisContext) -> list[tuple[str, str]]:
 
 def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext | None = None,
               blocks: Sequence[ErrorBlock] = (), clues: Sequence[Clue] = (), *,
-              failed: bool = True) -> list[Cause]:
+              failed: bool = True, words: Mapping[str, float] | None = None) -> list[Cause]:
     """Rank the causes the hits point at, then the weaker clues (evidence.py), fill the top-3
     (priors.py) when the log shows a failure (`failed`) or a message named a cause, calibrate
-    the log's scores (calibration.py), and adjust by the live context."""
+    the log's scores (calibration.py), and adjust by the live context. `words`: the
+    posterior of the log's words (lexical.py), a lead for the top-3."""
     ctx = context or DiagnosisContext()
     hits = list(hits)
     if ctx.killed_by_console:
@@ -573,8 +576,15 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
     # rule hits too weak to report, what usually goes with the named causes, the base rate.
     # A message scored under MIN_CONFIDENCE on purpose (a hint, a benign line) is no lead.
     weak = {c: w for c, w in score_clues(clues).items() if c not in kept}
-    points = bool(kept) or (failed and points_somewhere(clues, priors.MIN_LEAD))
-    filled = priors.fill(kept, weak) if points else {}
+    # The console's own kill ends the log: its words are no failure either.
+    words = {} if ctx.killed_by_console or not words else words
+    if LEX_BLEND > 0:
+        for cause, value in kept.items():
+            kept[cause] = min(0.99, value + LEX_BLEND * words.get(cause, 0.0))
+    points = bool(kept) or (failed and (
+        points_somewhere(clues, priors.MIN_LEAD)
+        or max(words.values(), default=0.0) >= priors.MIN_WORDS_LEAD))
+    filled = priors.fill(kept, weak, words) if points else {}
     for cause, (value, reason) in filled.items():
         kept[cause] = value
         extra_evidence[cause] = [_fill_reason(cause, reason, clues)]
@@ -604,6 +614,9 @@ def _fill_reason(cause: str, reason: str, clues: Sequence[Clue]) -> str:
                            key=lambda w: -max(c.weight for c in clues
                                               if c.cause == cause and c.what == w))
         return "weak lead: " + (", ".join(described[:3]) or "a message too weak to report")
+    if reason == "words":
+        return ("weak lead: the words of this error usually go with this cause "
+                "(word statistics of the labelled corpus)")
     if reason.startswith("near "):
         return (f"weak lead: often the real cause when {reason[5:]} is named "
                 "(co-occurrence in the labelled corpus)")
@@ -728,8 +741,10 @@ def diagnose_lines(raw_lines: Sequence[str],
         hits.extend(_block_hits(block, store))
     hits.extend(_cut_tail_hits(parsed.lines, block_of, store, hits))
     clues = log_clues(parsed.lines, parsed.blocks)
-    return aggregate(hits, store, context, parsed.blocks, clues,
-                     failed=log_failed(parsed.lines, parsed.blocks))
+    failed = log_failed(parsed.lines, parsed.blocks)
+    words = (lexical.lead(parsed.lines, [b for b in parsed.blocks if not benign(b)])
+             if failed else {})
+    return aggregate(hits, store, context, parsed.blocks, clues, failed=failed, words=words)
 
 
 def diagnose_text(text: str, context: DiagnosisContext | None = None) -> list[Cause]:
@@ -839,7 +854,10 @@ class StreamingDiagnoser:
                 _confirm(line, sorted(signatures, key=_sig_order), block, store, hits)
         hits.extend(_block_hits(block, store))
         hits.extend(self._recent_hints(block.first_line))
-        clues = block_clues(block, list(self._recent))
-        causes = aggregate(hits, store, context, (block,), clues)
+        recent = list(self._recent)
+        clues = block_clues(block, recent)
+        words = {} if benign(block) else lexical.lead(
+            [line for line in recent if line.number in set(block.line_numbers)], (block,))
+        causes = aggregate(hits, store, context, (block,), clues, words=words)
         return DiagnosedError("traceback", block.first_line, block.last_line, _clip(block.summary),
                               tuple(causes), block)

@@ -293,7 +293,7 @@ def _short_type(name: str) -> str:
     return name.rsplit(".", 1)[-1]
 
 
-def _benign(block: ErrorBlock) -> bool:
+def benign(block: ErrorBlock) -> bool:
     surface = block.surface
     if surface is None:
         return False
@@ -303,7 +303,7 @@ def _benign(block: ErrorBlock) -> bool:
 
 def block_clues(block: ErrorBlock, lines: Sequence[LogLine] | None) -> list[Clue]:
     """Clues from one error block: its exception types, frames, raising code and message words."""
-    if _benign(block):
+    if benign(block):
         return []
     clues: list[Clue] = []
     first = (
@@ -452,7 +452,7 @@ _FAILURE_MARK = re.compile(
 
 def log_failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> bool:
     """Whether the log shows a failure at all: clues never turn a clean run into a diagnosis."""
-    if any(not _benign(b) for b in blocks):
+    if any(not benign(b) for b in blocks):
         return True
     if any(ln.text and not ln.info and _FAILURE_MARK.search(ln.text) is not None for ln in lines):
         return True
@@ -499,11 +499,11 @@ def log_clues(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> list[Cl
     api_break = any(
         b.surface is not None and _short_type(b.surface.type) in _API_BREAK_TYPES
         for b in blocks
-        if not _benign(b)
+        if not benign(b)
     )
     # A report of a few lines is the error itself (typed from memory, an issue title).
     seen: set[str] = set()
-    real_blocks = [b for b in blocks if not _benign(b)]
+    real_blocks = [b for b in blocks if not benign(b)]
     if real_blocks and lines:
         # With tracebacks in the log, the loose lines that matter are just before them and at
         # the end (a long log's chatter elsewhere is not read: the 50 ms budget).

@@ -32,6 +32,8 @@ NEIGHBOUR_SCALE = 0.12  # co-occurrence probability x the named cause's raw scor
 BASE_SCALE = 0.02  # base rate -> raw score
 BELOW = 0.9  # a filled candidate stays under this fraction of the weakest named one
 MIN_LEAD = 0.15  # with no cause named, words on error lines must reach this to start a ranking
+MIN_WORDS_LEAD = 0.5  # ... or the words' posterior (lexical.py) its top cause's share
+WORDS_SCALE = 0.12  # the words' posterior -> raw score: a band of its own, calibrated as such
 FAMILY_PSEUDO = 1.0  # pseudo-count a family adds to each pair of its causes
 
 # Causes that share a surface: one of them named, the others are the usual alternatives.
@@ -99,13 +101,16 @@ def table() -> Priors:
 
 
 def fill(scores: Mapping[str, float], weak: Mapping[str, float],
+         words: Mapping[str, float] | None = None,
          want: int = WANT) -> dict[str, tuple[float, str]]:
     """Raw scores, with what they rest on, for the candidates that complete `scores` (named
-    causes, raw) to `want`, from the weak clues `weak` (cause -> clue score), co-occurrence and
-    the base rate. Empty when `scores` already has `want` causes or nothing points anywhere (no
-    score, no clue)."""
+    causes, raw) to `want`, from the weak clues `weak` (cause -> clue score), the posterior of
+    the log's words `words` (lexical.py), co-occurrence and the base rate. Empty when `scores`
+    already has `want` causes or nothing points anywhere (no score, no clue, no word)."""
     missing = want - len(scores)
-    if missing <= 0 or (not scores and not any(v > 0 for v in weak.values())):
+    words = words or {}
+    if missing <= 0 or (not scores and not any(v > 0 for v in weak.values())
+                        and max(words.values(), default=0.0) < MIN_WORDS_LEAD):
         return {}
     priors = table()
     parts: dict[str, dict[str, float]] = {}  # cause -> {"weak"|"near <x>"|"base": raw}
@@ -117,6 +122,8 @@ def fill(scores: Mapping[str, float], weak: Mapping[str, float],
 
     for cause, weight in weak.items():
         add(cause, "weak", WEAK_SCALE * weight)
+    for cause, p in words.items():
+        add(cause, "words", WORDS_SCALE * p)
     named = dict(scores) or {c: WEAK_SCALE * w for c, w in weak.items() if w > 0}
     for cause, score in named.items():
         for label, p in priors.neighbours.get(cause, {}).items():
