@@ -1,0 +1,97 @@
+"""The learned lead from a failure's words (console/core/diagnose/lexical.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from console.core.diagnose import DiagnosisContext, diagnose_text, lexical
+from console.core.diagnose.evidence import benign
+from console.core.diagnose.parser import parse_lines, split_lines
+from tests.fixtures.corpus.corpus import corpus_cases
+from tests.fixtures.logs.corpus import dev_cases, fixture_cases
+
+LEXICAL_JSON = Path(lexical.__file__).with_name("lexical.json")
+
+
+def _features(text: str) -> frozenset[str]:
+    parsed = parse_lines(split_lines(text))
+    return lexical.features(parsed.lines, [b for b in parsed.blocks if not benign(b)])
+
+
+@pytest.fixture
+def toy_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[lexical.Model]:
+    """Word counts of a few made-up reports: 'gizmo' goes with host memory, 'wobble' with
+    overflow. No rule of the engine knows either word."""
+    samples = [
+        (_features("the gizmo process flopped while the wobble counter grew"), "host_oom"),
+        (_features("gizmo flopped again during the run"), "host_oom"),
+        (_features("gizmo flopped, reran, gizmo flopped"), "host_oom"),
+        (_features("the wobble grew until the loss went bad"), "numeric_overflow"),
+        (_features("wobble grew in the second epoch"), "numeric_overflow"),
+    ]
+    fitted = lexical.fit(samples, sharpness=4.0)
+    monkeypatch.setattr(lexical, "model", lambda: fitted)
+    yield fitted
+
+
+def test_features_read_the_errors_and_pairs_of_words() -> None:
+    words = _features("Traceback (most recent call last):\n"
+                      '  File "/x/safetensors/torch.py", line 3, in load_file\n'
+                      "safetensors_rust.SafetensorError: Error while deserializing header: "
+                      "HeaderTooLarge\n")
+    assert {"safetensors", "load_file", "headertoolarge", "deserializing header"} <= words
+    assert "traceback" not in words  # a stop word: every Python error has it
+
+
+def test_features_of_a_long_log_are_bounded() -> None:
+    chatter = "".join(f"step {i}: loss 0.{i % 10} error-free\n" for i in range(5000))
+    words = _features(chatter + "RuntimeError: gizmo exploded\n")
+    parsed = parse_lines(split_lines(chatter))
+    texts = lexical._texts(parsed.lines, parsed.blocks)
+    assert len(texts) <= lexical.MAX_LINES
+    assert "gizmo" in words  # the error itself is read first, whatever the chatter
+
+
+def test_posterior_ranks_the_cause_whose_reports_share_the_words(
+        toy_model: lexical.Model) -> None:
+    p = lexical.posterior(frozenset({"gizmo", "flopped"}), toy_model)
+    assert next(iter(p)) == "host_oom" and p["host_oom"] > 0.5
+    assert abs(sum(p.values()) - 1.0) < 1e-9
+    q = lexical.posterior(frozenset({"wobble", "grew"}), toy_model)
+    assert next(iter(q)) == "numeric_overflow"
+    assert lexical.posterior(frozenset({"unheard", "of"}), toy_model) == {}
+    flat = lexical.Model(toy_model.docs, toy_model.counts, toy_model.totals, 0.5)
+    assert lexical.posterior(frozenset({"gizmo"}), flat)["host_oom"] < p["host_oom"]
+
+
+def test_words_alone_start_a_ranking_of_leads(toy_model: lexical.Model) -> None:
+    causes = diagnose_text("RuntimeError: the gizmo flopped again\n")
+    assert causes and causes[0].id == "host_oom", [(c.id, c.confidence) for c in causes]
+    assert all(c.lead for c in causes) and len(causes) == 3
+    assert "word statistics" in " ".join(causes[0].evidence)
+    assert causes[0].confidence < 0.5  # a lead in its own calibrated band, not a finding
+
+
+def test_words_never_turn_a_clean_log_or_the_consoles_own_kill_into_a_cause(
+        toy_model: lexical.Model) -> None:
+    assert diagnose_text("INFO the gizmo is warming up\nINFO gizmo ready\n" * 5) == []
+    ctx = DiagnosisContext(exit_code=-9, exit_signal=9, killed_by_console=True)
+    assert diagnose_text("loading gizmo\nKilled\n", ctx) == []
+
+
+def test_the_shipped_counts_are_the_tune_split_and_fixture_logs_only() -> None:
+    """lexical.json is current (rerun benchmarks/diagnose_calibrate.py --write after the corpus
+    changes) and holds no held-back log: recounting the tune split and the fixture logs gives
+    exactly its numbers."""
+    data = json.loads(LEXICAL_JSON.read_text())
+    samples = [(_features(c.text), c.expected[0]) for c in corpus_cases("tune")]
+    samples += [(_features(c.text), c.expected[0]) for c in (*dev_cases(), *fixture_cases())
+                if c.expected]
+    recount = lexical.fit(samples)
+    assert data["docs"] == dict(sorted(recount.docs.items()))
+    assert data["counts"] == {w: dict(sorted(r.items())) for w, r in sorted(recount.counts.items())}
+    assert data["sharpness"] > 0
