@@ -53,7 +53,8 @@ _EVIDENCE_CHARS = 300
 _PRECEDING_LINES = 30  # lines before a block that its refine functions may look at
 _SIGKILL = 9
 _KILL_FALLOUT_LINES = 200  # how far after a kill later errors count as its fallout
-LEX_BLEND = 0.0  # how much the words' posterior (lexical.py) raises a cause already named
+WORDS_BLEND = 0.1  # how much the words' posterior (lexical.py) raises a cause already named
+MIN_WORDS_SCORE = 0.05  # a cause the words alone offer must reach this raw score
 
 
 @dataclass(frozen=True, slots=True)
@@ -578,12 +579,15 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
     weak = {c: w for c, w in score_clues(clues).items() if c not in kept}
     # The console's own kill ends the log: its words are no failure either.
     words = {} if ctx.killed_by_console or not words else words
-    if LEX_BLEND > 0:
-        for cause, value in kept.items():
-            kept[cause] = min(0.99, value + LEX_BLEND * words.get(cause, 0.0))
-    points = bool(kept) or (failed and (
-        points_somewhere(clues, priors.MIN_LEAD)
-        or max(words.values(), default=0.0) >= priors.MIN_WORDS_LEAD))
+    # The words' posterior (lexical.py) raises a cause already named a little, and offers one
+    # itself when it is strong enough: a lead, as no message named it.
+    for cause, p in words.items():
+        if cause in kept:
+            kept[cause] = min(0.99, kept[cause] + WORDS_BLEND * p)
+        elif p >= priors.MIN_WORDS_LEAD and priors.WORDS_SCALE * p >= MIN_WORDS_SCORE:
+            kept[cause] = priors.WORDS_SCALE * p
+            extra_evidence[cause] = [_fill_reason(cause, "words", clues)]
+    points = bool(kept) or (failed and points_somewhere(clues, priors.MIN_LEAD))
     filled = priors.fill(kept, weak, words) if points else {}
     for cause, (value, reason) in filled.items():
         kept[cause] = value
@@ -742,6 +746,7 @@ def diagnose_lines(raw_lines: Sequence[str],
     hits.extend(_cut_tail_hits(parsed.lines, block_of, store, hits))
     clues = log_clues(parsed.lines, parsed.blocks)
     failed = log_failed(parsed.lines, parsed.blocks)
+    # Words are read from a failure only: a clean run's words are no lead.
     words = (lexical.lead(parsed.lines, [b for b in parsed.blocks if not benign(b)])
              if failed else {})
     return aggregate(hits, store, context, parsed.blocks, clues, failed=failed, words=words)

@@ -38,7 +38,7 @@ ALPHA = 0.5  # additive smoothing of a word's count per cause
 MIN_DOCS = 2  # a word must appear in this many labelled logs to be kept
 MAX_LINES = 120  # lines of text read per log
 MAX_CHARS = 400  # characters read per line
-_SHORT_REPORT_LINES = 6
+SHORT_REPORT_LINES = 6  # a report this short is read whole
 
 _TOKEN = re.compile(r"[a-z][a-z0-9_]{1,29}")
 _ERRORISH = re.compile(
@@ -74,7 +74,7 @@ def _texts(lines: Sequence[LogLine], blocks: Iterable[ErrorBlock]) -> list[str]:
             texts.append(f"{frame.file} {frame.function or ''}")
         if not block.exceptions:  # a cut traceback: its last lines say where it stopped
             texts.extend(by_number[n].text for n in block.line_numbers[-4:] if n in by_number)
-    short = sum(1 for line in lines if line.text.strip()) <= _SHORT_REPORT_LINES
+    short = sum(1 for line in lines if line.text.strip()) <= SHORT_REPORT_LINES
     for line in lines:
         if len(texts) >= MAX_LINES:
             break
