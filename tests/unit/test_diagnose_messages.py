@@ -109,7 +109,9 @@ MESSAGES = [
      "[model_proto->ParseFromArray(serialized.data(), "
      "serialized.size())]", "tokenizer_error"),
     ("ValueError: Non-consecutive added token '<unk>' found. Should have index 32000 but has index "
-     "0 in saved vocabulary.", "tokenizer_error"),
+     "0 in saved vocabulary.", "version_mismatch"),
+    ("ValueError: Non-consecutive added token '<extra>' found. Should have index 32000 but has "
+     "index 32002 in saved vocabulary.", "tokenizer_error"),
     # quantization, attention kernels, distributed, system
     ("ValueError: Calling `cuda()` is not supported for `4-bit` or `8-bit` quantized models.",
      "quantization_error"),
@@ -137,6 +139,57 @@ MESSAGES = [
     ("RuntimeError: DataLoader worker (pid 1562937) is killed by signal: Killed.", "host_oom"),
     ("OSError: [WinError 1455] The paging file is too small for this operation to complete.",
      "host_oom"),
+    # session 7, part 1: surfaces phrased as the libraries print them (raise sites in rules.py)
+    ("AttributeError: Can't get attribute '_rebuild_parameter_with_state' on <module "
+     "'torch._utils' from '/opt/conda/lib/python3.8/site-packages/torch/_utils.py'>",
+     "version_mismatch"),
+    ("ModuleNotFoundError: No module named 'einops.layers.torch'", "version_mismatch"),
+    ("RuntimeError: version_ <= kMaxSupportedFileFormatVersion INTERNAL ASSERT FAILED at "
+     "\"../caffe2/serialize/inline_container.cc\":147, please report a bug to PyTorch. Attempted "
+     "to read a PyTorch file with version 10, but the maximum supported version for reading is 6. "
+     "Your PyTorch installation may be too old.", "version_mismatch"),
+    ("ValueError: Non-consecutive added token '<pad>' found. Should have index 32000 but has "
+     "index 0 in saved vocabulary.", "version_mismatch"),
+    ("TypeError: Descriptors cannot be created directly. If this call came from a _pb2.py file, "
+     "your generated code is out of date and must be regenerated with protoc >= 3.19.0.",
+     "version_mismatch"),
+    ("ValueError: Model architectures ['Qwen3ForCausalLM'] are not supported for now. Supported "
+     "architectures: dict_keys(['LlamaForCausalLM', 'MistralForCausalLM'])", "version_mismatch"),
+    ("RuntimeError: Ninja is required to load C++ extensions", "missing_dependency"),
+    ("error: Microsoft Visual C++ 14.0 or greater is required. Get it with \"Microsoft C++ Build "
+     "Tools\": https://visualstudio.microsoft.com/visual-cpp-build-tools/", "missing_dependency"),
+    ("ValueError: Unrecognized configuration class <class 'transformers_modules.org.model-7b."
+     "configuration_model.ModelConfig'> for this kind of AutoModel: AutoModelForSeq2SeqLM.",
+     "remote_code"),
+    ("Using pad_token, but it is not set yet.", "tokenizer_error"),
+    ("ValueError: text input must be of type `str` (single example), `List[str]` (batch or single "
+     "pretokenized example) or `List[List[str]]` (batch of pretokenized examples).",
+     "tokenizer_error"),
+    ("TypeError: argument 'ids': 'list' object cannot be interpreted as an integer",
+     "tokenizer_error"),
+    ("RuntimeError: Cannot find any model weights with `/models/my-model`", "missing_file"),
+    ("ValueError: Invalid repository ID or local directory specified: '/data/llama'.",
+     "missing_file"),
+    ("ValueError: Can't find 'adapter_config.json' at './lora-out'", "missing_file"),
+    ("FileNotFoundError: [WinError 3] The system cannot find the path specified: "
+     "'C:\\models\\chatglm'", "missing_file"),
+    ("_pickle.UnpicklingError: unpickling stack underflow", "corrupt_checkpoint"),
+    ("llama_model_load: error loading model: tensor 'blk.30.ffn_down.weight' data is not within "
+     "the file bounds, model is corrupted or incomplete", "corrupt_checkpoint"),
+    ("host:123:456 [0] NCCL WARN Error while creating shared memory segment /dev/shm/nccl-AbCdEf "
+     "(size 9637888)\n"
+     "torch.distributed.DistBackendError: NCCL error in: ProcessGroupNCCL.cpp:1970, unhandled "
+     "system error (run with NCCL_DEBUG=INFO for details), NCCL version 2.20.5",
+     "permission_or_disk"),
+    ("OSError: [Errno 28] There is not enough space on the disk", "permission_or_disk"),
+    ("PermissionError: [WinError 32] The process cannot access the file because it is being used "
+     "by another process: 'C:\\Users\\me\\.cache\\huggingface\\hub\\tmp'",
+     "permission_or_disk"),
+    ("torch.distributed.DistNetworkError: The server socket has failed to listen on any local "
+     "network address. port: 29500, useIpv6: 0, code: -98, name: EADDRINUSE, message: address "
+     "already in use", "port_in_use"),
+    ("torch.distributed.DistNetworkError: The client socket has failed to connect to any network "
+     "address of (10.0.0.1, 29500).", "nccl_distributed"),
 ]
 
 NOTHING = [
@@ -165,3 +218,13 @@ def test_messages_that_name_no_cause(message: str) -> None:
     assert all(c.lead and c.confidence < 0.4 for c in causes), [
         (c.id, c.confidence, c.lead) for c in causes
     ]
+
+
+def test_a_pickled_class_of_the_users_own_script_is_no_version_finding() -> None:
+    # pickle names the class's module: a library module is a version gap, the user's script not
+    causes = diagnose_text(
+        "AttributeError: Can't get attribute 'Net' on <module '__main__' from 'train.py'>")
+    assert not [c.id for c in causes if not c.lead], [(c.id, c.confidence) for c in causes]
+    causes = diagnose_text(
+        "AttributeError: Can't get attribute 'Net' on <module 'torch.nn' from 'x/torch/nn.py'>")
+    assert [c.id for c in causes if not c.lead][:1] == ["version_mismatch"]

@@ -555,6 +555,7 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
         elif others and kinds <= {"symptom", "hint"}:
             score *= 0.6
         scores[cause] = score
+    _outrank_fallout(weighted, scores)
 
     extra_evidence: dict[str, list[str]] = {}
     extra_facts: dict[str, list[tuple[str, str]]] = {}
@@ -609,6 +610,20 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
     rank = {cause_id: i for i, cause_id in enumerate(scores)}  # ties keep the raw order
     causes.sort(key=lambda c: (-c.confidence, rank.get(c.id, len(rank)), c.id))
     return causes[:MAX_CAUSES]
+
+
+_FALLOUT_WEIGHT = 0.8  # a cause whose errors another message explains ranks this far below it
+
+
+def _outrank_fallout(hits: Sequence[Hit], scores: dict[str, float]) -> None:
+    """A message that names the root of another cause's errors (signature tag
+    "over:<cause>": NCCL's failed shared-memory segment under its "unhandled system error")
+    puts that cause below its own: the other cause's errors are its fallout."""
+    for hit in hits:
+        over = hit.signature.tag.removeprefix("over:")
+        if (over != hit.signature.tag and over in scores and hit.confidence >= 0.9
+                and hit.signature.cause in scores):
+            scores[over] = min(scores[over], _FALLOUT_WEIGHT * scores[hit.signature.cause])
 
 
 def _fill_reason(cause: str, reason: str, clues: Sequence[Clue]) -> str:

@@ -206,7 +206,8 @@ class Signature:
     kind: str = "error"  # "error" | "hint" | "symptom"
     refine: Refine | None = None
     fixes: tuple[str, ...] = ()
-    tag: str = ""  # "kill": the process was killed (context can overrule it)
+    tag: str = ""  # "kill": the process was killed (context can overrule it); "over:<cause>":
+    # this message names the root of that cause's errors (engine._outrank_fallout)
 
 
 def S(cause: str, needle: str, confidence: float, note: str, pattern: str | None = None, *,
@@ -469,6 +470,56 @@ def _json_decode(m: re.Match[str] | None, s: Surroundings) -> float | None:
 
 def _remote_frames_attr(m: re.Match[str] | None, s: Surroundings) -> float | None:
     return 0.45 if "transformers_modules" in s.frames_text else None
+
+
+# -- session 7, part 1 helpers: version, dependency, file and port surfaces -------------------
+
+# Well-known packages beyond the first list: a missing dotted submodule of one of them ("No module
+# named 'timm.layers'", Python's import system naming the first part that fails, so the package
+# itself imported) means the installed release predates or dropped that submodule; a name they do
+# not export ("cannot import name") is a version break more than a typo. The refine functions read
+# this name when they run, so the union below reaches them.
+_KNOWN_LIBS = _KNOWN_LIBS | frozenset({
+    "timm", "sentencepiece", "einops", "open_clip", "mmcv", "mmdet", "mmengine", "mmseg",
+    "detectron2", "lightning", "pytorch_lightning", "torchmetrics", "torch_geometric", "torchtext",
+    "sglang", "onnx", "onnxruntime", "auto_gptq", "awq", "gptqmodel", "gradio", "fastapi",
+    "evaluate", "tiktoken", "llama_cpp", "mlx", "mlx_lm", "openai", "langchain_core",
+    "langchain_community", "modelscope", "spacy", "nltk", "matplotlib", "skimage", "kornia",
+    "albumentations", "ultralytics", "fairseq", "jinja2", "ray", "tensorboard", "wandb",
+})
+
+# pickle's find_class (CPython Modules/_pickle.c, "Can't get attribute %R on %R"): the pickle
+# names a global its module does not have.
+_PICKLED_GLOBAL = (r"Can't get attribute '(?P<name>[\w.<>]+)' on <module '(?P<mod>[\w.]+)'")
+
+
+def _pickled_global(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """A global missing from a well-known library's module: the file was written by a release
+    that has it (torch's `_rebuild_tensor_v2`, `_rebuild_parameter`...: a newer one). A class
+    of `__main__` or of the user's own modules is their code, not a version."""
+    module = m.group("mod") if m else ""
+    return 1.0 if module.split(".", 1)[0] in _KNOWN_LIBS else None
+
+
+def _added_token_below(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """An added token saved with an id inside the vocabulary is the 4.34+ save format read by an
+    older transformers; one past the expected id is a gap in the files themselves."""
+    return 1.0 if m and int(m.group("has")) < int(m.group("want")) else None
+
+
+# transformers' auto factory (models/auto/auto_factory.py) names the config class it cannot map;
+# one defined by the repository's code lives under transformers_modules.
+_REMOTE_CONFIG_CLASS = (r"Unrecognized configuration class <class '(?:[\w.]*\.)?"
+                        r"transformers_modules\.")
+
+
+def _not_subprocess(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """Windows' "cannot find the file specified" from starting a program is a missing program
+    (a dependency), not a missing model file."""
+    frames = s.frames_text
+    if "subprocess" in frames or "_execute_child" in frames or "createprocess" in s.block_text:
+        return None
+    return 1.0
 
 
 # -- the table -------------------------------------------------------------------------------
@@ -1494,6 +1545,104 @@ SIGNATURES: tuple[Signature, ...] = (
     S("port_in_use", "errno 98", 0.9, "another process is listening on that address/port"),
     S("port_in_use", "errno 48", 0.9, "another process is listening on that address/port (macOS)"),
     S("port_in_use", "winerror 10048", 0.9, "another process is listening on that port (Windows)"),
+    # ---- session 7, part 1: version, dependency, remote code, tokenizer, file, disk, port and
+    # distributed surfaces read from the libraries' raise sites
+    S("version_mismatch", "can't get attribute", 0.85,
+      "the pickled file names something the installed release of that library does not have: it "
+      "was saved by another (most often newer) version",
+      _PICKLED_GLOBAL, refine=_pickled_global,
+      fixes=("load it with the library version that saved it (upgrade torch for a checkpoint "
+             "from a newer torch), or re-save it as safetensors there",)),
+    # caffe2/serialize/inline_container.cc: a zip checkpoint whose format is newer than this torch
+    S("version_mismatch", "your pytorch installation may be too old", 0.9,
+      "the checkpoint was written by a newer torch whose file format this torch cannot read"),
+    S("version_mismatch", "attempted to read a pytorch file with version", 0.85,
+      "the checkpoint was written by a newer torch whose file format this torch cannot read"),
+    # transformers <= 4.33 (tokenization_utils_base._from_pretrained): added tokens must follow
+    # the vocabulary; tokenizers saved by 4.34+ list special tokens with their own ids.
+    S("version_mismatch", "non-consecutive added token", 0.8,
+      "transformers older than 4.34 cannot read added tokens saved by a newer release (which "
+      "lists special tokens of the base vocabulary, such as <unk> at 0, among them)",
+      r"Should have index (?P<want>\d+) but has index (?P<has>\d+)", refine=_added_token_below,
+      fixes=("pip install -U transformers (4.34 or newer), or the version the model card names",)),
+    # protobuf >= 4 (google/protobuf/descriptor.py) refuses _pb2 modules generated by old protoc.
+    S("version_mismatch", "descriptors cannot be created directly", 0.85,
+      "the installed protobuf (4+) is newer than the generated _pb2 code another package ships",
+      fixes=("pip install 'protobuf<=3.20.3', or set PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python",
+             "or upgrade the package whose _pb2 files are out of date")),
+    # vLLM / SGLang model registries: the architecture is newer than the engine.
+    S("version_mismatch", "are not supported for now", 0.8,
+      "this serving engine's release does not implement the model's architecture",
+      r"(?i)model architectures? \[?.{0,120}\]? (?:are|is) not supported for now",
+      fixes=("upgrade vllm / sglang to a release that lists the architecture",)),
+    S("version_mismatch", "newer version", 0.6, "the code asks for a newer library release",
+      r"(?i)\b(?:requires?|needs?|need to (?:install|use)|please (?:install|use|upgrade to))\b"
+      r".{0,30}\bnewer version\b"),
+    # torch/utils/cpp_extension.py and setuptools' MSVC check: a build tool is missing.
+    S("missing_dependency", "ninja is required to load c++ extensions", 0.9,
+      "building the C++/CUDA extension needs ninja, which is not installed",
+      fixes=("pip install ninja",)),
+    S("missing_dependency", "microsoft visual c++ 14.0 or greater is required", 0.85,
+      "a package has to be compiled and the Microsoft C++ Build Tools are not installed",
+      fixes=("install 'Microsoft C++ Build Tools', or pip install a prebuilt wheel",)),
+    S("remote_code", "unrecognized configuration class", 0.85,
+      "the config class comes from the repository's own code and this Auto class has no mapping "
+      "for it: load the class its auto_map names",
+      _REMOTE_CONFIG_CLASS,
+      fixes=("use the Auto class listed in config.json's auto_map (often AutoModel or "
+             "AutoModelForCausalLM) with trust_remote_code=True",)),
+    # transformers' special-token getters log this at error level; a missing pad token is what
+    # breaks batching and padding.
+    S("tokenizer_error", "using pad_token, but it is not set yet", 0.6,
+      "the tokenizer has no pad token", kind="hint",
+      fixes=("tokenizer.pad_token = tokenizer.eos_token",)),
+    # transformers' tokenizer __call__: the input is not text.
+    S("tokenizer_error", "text input must be of type", 0.75,
+      "the tokenizer was given something that is not text or a list of texts"),
+    # tokenizers' decode (PyO3 argument conversion): a batch given to decode.
+    S("tokenizer_error", "argument 'ids'", 0.65,
+      "decode got a batch or tensor of another shape: use batch_decode for a list of sequences",
+      r"argument 'ids': '?\w+'? object cannot be interpreted as an integer"),
+    # vLLM's model loader and config, peft's config, transformers' sharded loader.
+    S("missing_file", "cannot find any model weights with", 0.85,
+      "no weight files (safetensors/bin/pt) were found at the model path"),
+    S("missing_file", "invalid repository id or local directory specified", 0.85,
+      "the model path does not exist and is not a hub id"),
+    S("missing_file", "can't find 'adapter_config.json' at", 0.85,
+      "the adapter directory or hub id has no adapter_config.json"),
+    S("missing_file", "can't find a checkpoint index", 0.8,
+      "the sharded checkpoint's index file is not in the directory"),
+    S("missing_file", "the system cannot find the path specified", 0.7,
+      "a path does not exist (Windows)", refine=_not_subprocess),
+    S("missing_file", "the system cannot find the file specified", 0.65,
+      "a file does not exist (Windows)", refine=_not_subprocess),
+    # CPython's unpickler and llama.cpp's GGUF loader on damaged files.
+    S("corrupt_checkpoint", "unpickling stack underflow", 0.75,
+      "the pickle data is damaged or is not a pickle"),
+    S("corrupt_checkpoint", "data is not within the file bounds", 0.9,
+      "a tensor lies past the end of the GGUF file: the file is truncated or incomplete"),
+    # NCCL's shared-memory transport (src/misc/shmutils.cc) cannot create its segment: /dev/shm
+    # is full or too small (a container's 64 MB default); the NCCL errors around it are fallout.
+    S("permission_or_disk", "shared memory segment", 0.97,
+      "NCCL could not create its shared-memory segment: /dev/shm is full or too small",
+      r"(?i)error while (?:creating|attaching to) shared memory segment",
+      fixes=("enlarge /dev/shm (docker --shm-size=1g or --ipc=host), or set NCCL_SHM_DISABLE=1",),
+      tag="over:nccl_distributed"),
+    S("permission_or_disk", "there is not enough space on the disk", 0.9,
+      "the disk is full (Windows)"),
+    S("permission_or_disk", "being used by another process", 0.7,
+      "another process holds the file open (Windows cannot replace or delete it)",
+      r"(?i)cannot access the file because it is being used by another process"),
+    # torch's c10d TCPStore (torch/csrc/distributed/c10d/socket.cpp): the store's server cannot
+    # listen (MASTER_PORT taken), or a client cannot reach it.
+    S("port_in_use", "the server socket has failed to listen on any local network address", 0.85,
+      "the rendezvous store could not listen on MASTER_PORT: another process holds it",
+      fixes=("pick a free MASTER_PORT (--master_port), or stop the earlier run",)),
+    # (its per-address warning, "[c10d] The client socket has failed to connect to [localhost]:
+    # 29500 (errno: 97 ...)", is torch trying IPv6 first: benign)
+    S("nccl_distributed", "the client socket has failed to connect to any network address", 0.8,
+      "a rank could not reach the rendezvous store (MASTER_ADDR/MASTER_PORT wrong, firewalled, "
+      "or rank 0 not up)"),
 )
 
 
