@@ -190,6 +190,24 @@ MESSAGES = [
      "already in use", "port_in_use"),
     ("torch.distributed.DistNetworkError: The client socket has failed to connect to any network "
      "address of (10.0.0.1, 29500).", "nccl_distributed"),
+    ("ValueError: unsupported pickle protocol: 5", "version_mismatch"),
+    ("TypeError: 'type' object is not subscriptable", "version_mismatch"),
+    ("TypeError: unsupported operand type(s) for |: 'type' and 'NoneType'", "version_mismatch"),
+    ("llama_model_load: error loading model: error loading model architecture: unknown model "
+     "architecture: 'gemma3'", "version_mismatch"),
+    ("llama_model_load: error loading model: error loading model vocabulary: unknown pre-tokenizer "
+     "type: 'qwen2'", "version_mismatch"),
+    ("ValueError: Model type qwen3_moe not supported.", "version_mismatch"),
+    ("ValueError: Model architectures ['Qwen2VLForConditionalGeneration'] failed to be inspected. "
+     "Please check the logs for more details.", "version_mismatch"),
+    ("ImportError: To support decoding images, please install 'Pillow'.", "missing_dependency"),
+    ("ImportError: WhisperFeatureExtractor requires the torchaudio library", "missing_dependency"),
+    ("ValueError: ffmpeg was not found but is required to load audio files from filename",
+     "missing_dependency"),
+    ("Exception: Truncation error: Second sequence not provided", "tokenizer_error"),
+    ("OSError: You are trying to access a gated repo.\nMake sure to have access to it at "
+     "https://huggingface.co/org/model.", "permission_or_disk"),
+    ("OSError: Unable to open file (file signature not found)", "corrupt_checkpoint"),
 ]
 
 NOTHING = [

@@ -1643,6 +1643,60 @@ SIGNATURES: tuple[Signature, ...] = (
     S("nccl_distributed", "the client socket has failed to connect to any network address", 0.8,
       "a rank could not reach the rendezvous store (MASTER_ADDR/MASTER_PORT wrong, firewalled, "
       "or rank 0 not up)"),
+    # CPython's unpickler: a pickle written by a newer Python (protocol 5 needs 3.8).
+    S("version_mismatch", "unsupported pickle protocol", 0.85,
+      "the file was pickled by a newer Python than this one can read",
+      fixes=("load it with the Python version that wrote it (3.8+ for protocol 5), or re-save it "
+             "with a lower protocol",)),
+    # Python too old for the library's annotations: PEP 585 generics (3.9) and PEP 604 unions
+    # (3.10) evaluated at import time.
+    S("version_mismatch", "'type' object is not subscriptable", 0.6,
+      "code written for Python 3.9+ (list[int] annotations) runs on an older Python"),
+    S("version_mismatch", "unsupported operand type(s) for |", 0.7,
+      "code written for Python 3.10+ (X | None annotations) runs on an older Python",
+      r"unsupported operand type\(s\) for \|: '(?:type|typing\.\w+|types\.\w+|_GenericAlias)' "
+      r"and '\w+'"),
+    # llama.cpp (llama-model-loader / llama-vocab) and mlx-lm: a model newer than the runtime.
+    S("version_mismatch", "unknown model architecture", 0.85,
+      "this llama.cpp (or a runtime built on it) predates the model's architecture",
+      r"(?i)unknown model architecture: '[\w.-]+'",
+      fixes=("update llama.cpp / ollama / llama-cpp-python to a release that knows the "
+             "architecture",)),
+    S("version_mismatch", "unknown pre-tokenizer type", 0.8,
+      "this llama.cpp predates the GGUF's pre-tokenizer"),
+    S("version_mismatch", "not supported", 0.7,
+      "this mlx-lm release does not implement the model type",
+      r"^ValueError: Model type [\w.-]+ not supported\.?$"),
+    S("version_mismatch", "failed to be inspected", 0.55,
+      "vLLM could not import its implementation of the architecture (most often a vllm / "
+      "transformers version pair that do not match)",
+      r"(?i)model architectures? \[.{0,120}\] failed to be inspected"),
+    # dependency messages in the form transformers and the audio/vision helpers use
+    S("missing_dependency", "please install", 0.7, "a package the code needs is not installed",
+      r"(?i)(?:importerror|modulenotfounderror)\b.{0,200}\bplease install\b|\b(?:to use|to "
+      r"support|requires?)\b.{0,80}\bplease install\b"),
+    S("missing_dependency", "requires the", 0.7, "a package the code needs is not installed",
+      r"(?i)\brequires the [\w.-]+ (?:library|package)\b"),
+    S("missing_dependency", "ffmpeg", 0.8,
+      "the ffmpeg program is not installed (audio/video decoding)",
+      r"(?i)\bffmpeg\b.{0,40}\b(?:was not found|not found|is not installed|could not be found)"
+      r"|(?:could not find|cannot find|no such file or directory:?) '?ffmpeg",
+      fixes=("install ffmpeg (apt install ffmpeg / brew install ffmpeg / conda install ffmpeg)",)),
+    # tokenizers' truncation (tokenizers/src/utils/truncation.rs)
+    S("tokenizer_error", "truncation error", 0.75,
+      "the truncation strategy does not fit the input (a pair strategy on a single sequence, or a "
+      "max_length shorter than the special tokens)"),
+    # huggingface_hub / transformers on gated or private repositories
+    S("permission_or_disk", "you are trying to access a gated repo", 0.8,
+      "the model is gated: your account has no access / no token was given",
+      fixes=("accept the license on the model page, then `huggingface-cli login` (or HF_TOKEN)",)),
+    S("permission_or_disk", "401 client error", 0.55,
+      "the hub refused the request without a valid token (gated or private repository)",
+      r"(?i)401 Client Error: Unauthorized for url: https?://(?:huggingface\.co|hf\.co)"),
+    # h5py / gzip on damaged files
+    S("corrupt_checkpoint", "file signature not found", 0.8,
+      "the HDF5 weights file is damaged or is not HDF5 (a git-lfs pointer?)"),
+    S("corrupt_checkpoint", "not a gzipped file", 0.7, "the archive is damaged or not gzip"),
 )
 
 
