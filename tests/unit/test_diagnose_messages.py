@@ -208,6 +208,17 @@ MESSAGES = [
     ("OSError: You are trying to access a gated repo.\nMake sure to have access to it at "
      "https://huggingface.co/org/model.", "permission_or_disk"),
     ("OSError: Unable to open file (file signature not found)", "corrupt_checkpoint"),
+    ("KeyError: 'Cache only has 0 layers, attempted to access layer with index 0'",
+     "version_mismatch"),
+    ("AttributeError: 'tuple' object has no attribute 'get_seq_length'", "version_mismatch"),
+    ("RuntimeError: Python 3.12+ not yet supported for torch.compile", "version_mismatch"),
+    ("RuntimeError: operator torchvision::nms does not exist", "version_mismatch"),
+    ("error: command 'gcc' failed: No such file or directory", "missing_dependency"),
+    ("OSError: CUDA_HOME environment variable is not set. Please set it to your CUDA install "
+     "root.", "missing_dependency"),
+    ('Error: model "llama3:70b" not found, try pulling it first', "missing_file"),
+    ("ValueError: Can't find a vocabulary file at path './vocab.txt'.", "missing_file"),
+    ("gguf_init_from_file_impl: failed to read tensor info", "corrupt_checkpoint"),
 ]
 
 NOTHING = [

@@ -480,12 +480,12 @@ def _remote_frames_attr(m: re.Match[str] | None, s: Surroundings) -> float | Non
 # not export ("cannot import name") is a version break more than a typo. The refine functions read
 # this name when they run, so the union below reaches them.
 _KNOWN_LIBS = _KNOWN_LIBS | frozenset({
-    "timm", "sentencepiece", "einops", "open_clip", "mmcv", "mmdet", "mmengine", "mmseg",
+    "timm", "sentencepiece", "einops", "open_clip", "mmdet", "mmengine", "mmseg",
     "detectron2", "lightning", "pytorch_lightning", "torchmetrics", "torch_geometric", "torchtext",
     "sglang", "onnx", "onnxruntime", "auto_gptq", "awq", "gptqmodel", "gradio", "fastapi",
     "evaluate", "tiktoken", "llama_cpp", "mlx", "mlx_lm", "openai", "langchain_core",
     "langchain_community", "modelscope", "spacy", "nltk", "matplotlib", "skimage", "kornia",
-    "albumentations", "ultralytics", "fairseq", "jinja2", "ray", "tensorboard", "wandb",
+    "albumentations", "ultralytics", "fairseq", "jinja2", "tensorboard", "wandb",
 })
 
 # pickle's find_class (CPython Modules/_pickle.c, "Can't get attribute %R on %R"): the pickle
@@ -1697,6 +1697,49 @@ SIGNATURES: tuple[Signature, ...] = (
     S("corrupt_checkpoint", "file signature not found", 0.8,
       "the HDF5 weights file is damaged or is not HDF5 (a git-lfs pointer?)"),
     S("corrupt_checkpoint", "not a gzipped file", 0.7, "the archive is damaged or not gzip"),
+    # transformers' Cache API (cache_utils.py) met by code written for tuple caches, or the
+    # reverse: the model code and the installed transformers are from different eras.
+    S("version_mismatch", "cache only has", 0.75,
+      "the model code indexes a cache layout of another transformers release",
+      r"Cache only has \d+ layers, attempted to access layer with index \d+"),
+    S("version_mismatch", "object has no attribute", 0.75,
+      "the model code expects the Cache API of another transformers release (tuple caches vs "
+      "Cache objects)",
+      r"'(?:tuple|list)' object has no attribute '(?:get_seq_length|get_usable_length|update|"
+      r"to_legacy_cache|get_max_cache_shape|get_max_length|seen_tokens|key_cache|value_cache)'"),
+    # torch: Dynamo not yet built for this Python; a C++ operator of an extension built for
+    # another torch (torchvision::nms the best known).
+    S("version_mismatch", "is not supported on python", 0.85,
+      "this torch release has no torch.compile / Dynamo support for this Python version",
+      r"(?i)(?:dynamo|torch\.compile) is not supported on python \d+\.\d+"),
+    S("version_mismatch", "not yet supported for torch.compile", 0.85,
+      "this torch release has no torch.compile support for this Python version"),
+    S("version_mismatch", "does not exist", 0.8,
+      "an extension's operator is not registered: it was built for another torch release",
+      r"operator \w+::\w+ does not exist"),
+    # a build step with no compiler / toolkit (setuptools, torch's cpp_extension)
+    S("missing_dependency", "failed: no such file or directory", 0.85,
+      "the compiler a build needs is not installed",
+      r"command '[\w.+/-]+' failed: No such file or directory",
+      fixes=("install a C/C++ compiler (apt install build-essential), or a prebuilt wheel",)),
+    S("missing_dependency", "cuda_home environment variable is not set", 0.7,
+      "building a CUDA extension needs the CUDA toolkit (nvcc), which is not installed or not "
+      "found",
+      fixes=("install the CUDA toolkit matching torch.version.cuda and set CUDA_HOME, or install "
+             "a prebuilt wheel",)),
+    # ollama, datasets and transformers' vocabulary loaders
+    S("missing_file", "try pulling it first", 0.85,
+      "the model is not in ollama's local store", r"(?i)model ['\"]?[\w.:/-]+['\"]? not found"),
+    S("missing_file", "couldn't find a dataset script at", 0.75,
+      "the dataset path or hub id does not exist"),
+    S("missing_file", "couldn't find any data file at", 0.75,
+      "the dataset path or hub id does not exist"),
+    S("missing_file", "can't find a vocabulary file at path", 0.8,
+      "the tokenizer's vocabulary file is not at that path"),
+    # llama.cpp's GGUF reader (gguf.cpp) on a short or damaged file
+    S("corrupt_checkpoint", "gguf_init_from_file", 0.8,
+      "the GGUF file could not be read: truncated or damaged",
+      r"gguf_init_from_file\w*: failed to read"),
 )
 
 
