@@ -1676,7 +1676,7 @@ SIGNATURES: tuple[Signature, ...] = (
       r"(?i)(?:importerror|modulenotfounderror)\b.{0,200}\bplease install\b|\b(?:to use|to "
       r"support|requires?)\b.{0,80}\bplease install\b"),
     S("missing_dependency", "requires the", 0.7, "a package the code needs is not installed",
-      r"(?i)\brequires the [\w.-]+ (?:library|package)\b"),
+      r"(?i)\brequires the [`'\"]?[\w.-]+[`'\"]? (?:library|package)\b"),
     S("missing_dependency", "ffmpeg", 0.8,
       "the ffmpeg program is not installed (audio/video decoding)",
       r"(?i)\bffmpeg\b.{0,40}\b(?:was not found|not found|is not installed|could not be found)"
@@ -1690,7 +1690,7 @@ SIGNATURES: tuple[Signature, ...] = (
     S("permission_or_disk", "you are trying to access a gated repo", 0.8,
       "the model is gated: your account has no access / no token was given",
       fixes=("accept the license on the model page, then `huggingface-cli login` (or HF_TOKEN)",)),
-    S("permission_or_disk", "401 client error", 0.55,
+    S("permission_or_disk", "401 client error", 0.5,
       "the hub refused the request without a valid token (gated or private repository)",
       r"(?i)401 Client Error: Unauthorized for url: https?://(?:huggingface\.co|hf\.co)"),
     # h5py / gzip on damaged files
