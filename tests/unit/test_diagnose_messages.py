@@ -219,6 +219,9 @@ MESSAGES = [
     ('Error: model "llama3:70b" not found, try pulling it first', "missing_file"),
     ("ValueError: Can't find a vocabulary file at path './vocab.txt'.", "missing_file"),
     ("gguf_init_from_file_impl: failed to read tensor info", "corrupt_checkpoint"),
+    ("vllm serve fails without --trust-remote-code", "remote_code"),
+    ("model type qwen3 not recognized", "version_mismatch"),
+    ("the remote code is incompatible with transformers 4.46", "version_mismatch"),
 ]
 
 NOTHING = [

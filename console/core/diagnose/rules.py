@@ -1740,6 +1740,20 @@ SIGNATURES: tuple[Signature, ...] = (
     S("corrupt_checkpoint", "gguf_init_from_file", 0.8,
       "the GGUF file could not be read: truncated or damaged",
       r"gguf_init_from_file\w*: failed to read"),
+    # reports in words (issue titles, one-liners typed from memory)
+    S("remote_code", "trust-remote-code", 0.75,
+      "the report says the load needs --trust-remote-code (the model ships its own code)",
+      r"(?i)\b(?:without|needs?|needed|requires?|missing|enable)\b.{0,30}--trust-remote-code"),
+    S("remote_code", "trust_remote_code", 0.75,
+      "the report says the load needs trust_remote_code (the model ships its own code)",
+      r"(?i)\b(?:without|needs?|needed|requires?|missing|enable)\b.{0,30}\btrust_remote_code"),
+    S("version_mismatch", "model type", 0.7,
+      "the installed library does not know the model's type: it predates the model",
+      r"(?i)\bmodel[_ ]type\b.{0,40}\b(?:is )?(?:not recognized|unrecognized|not recognised)"),
+    S("version_mismatch", "compatible with", 0.7,
+      "the report names a library version the code does not work with",
+      r"(?i)\b(?:incompatible|not compatible) with (?:transformers|torch|pytorch|tokenizers|vllm|"
+      r"accelerate|peft|numpy|python|diffusers|sglang)\b"),
 )
 
 
