@@ -588,7 +588,9 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
         elif p >= priors.MIN_WORDS_LEAD and priors.WORDS_SCALE * p >= MIN_WORDS_SCORE:
             kept[cause] = priors.WORDS_SCALE * p
             extra_evidence[cause] = [_fill_reason(cause, "words", clues)]
-    points = bool(kept) or (failed and points_somewhere(clues, priors.MIN_LEAD))
+    points = bool(kept) or (failed and (
+        points_somewhere(clues, priors.MIN_LEAD)
+        or max(words.values(), default=0.0) >= priors.MIN_WORDS_ALONE))
     filled = priors.fill(kept, weak, words) if points else {}
     for cause, (value, reason) in filled.items():
         kept[cause] = value
