@@ -220,6 +220,7 @@ MESSAGES = [
     ("ValueError: Can't find a vocabulary file at path './vocab.txt'.", "missing_file"),
     ("gguf_init_from_file_impl: failed to read tensor info", "corrupt_checkpoint"),
     ("vllm serve fails without --trust-remote-code", "remote_code"),
+    ("ValueError: port 30000 is not available. Please use another port.", "port_in_use"),
     ("model type qwen3 not recognized", "version_mismatch"),
     ("the remote code is incompatible with transformers 4.46", "version_mismatch"),
 ]
