@@ -471,6 +471,34 @@ def _remote_frames_attr(m: re.Match[str] | None, s: Surroundings) -> float | Non
     return 0.45 if "transformers_modules" in s.frames_text else None
 
 
+# -- session 7, part 2: helpers -------------------------------------------------------------
+
+_NAN_FIX = ("load in bfloat16 (or float32) instead of float16",)
+_OUTPUT_WORDS = re.compile(
+    r"(?i)\b(?:outputs?|generat\w*|respon\w*|answers?|repl\w*|returns?|results?|only|just"
+    r"|all|string of|series of|full of|bunch of)\b")
+
+
+def _output_words(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """ "outputs only exclamation marks": an output of token id 0 (NaN logits)."""
+    return 1.0 if _OUTPUT_WORDS.search(s.line_text) else None
+
+
+def _not_nsfw(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    text = s.line_text.lower() + " " + s.block_text
+    return None if "nsfw" in text or "safety checker" in text else 1.0
+
+
+def _ggml_context(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    text = s.line_text.lower() + " " + s.block_text + " " + s.frames_text
+    return 1.0 if any(w in text for w in ("gguf", "ggml", "llama.cpp", "llama_model")) else None
+
+
+def _mpi_kill(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """MPICH's "BAD TERMINATION ... EXIT CODE: 9": a rank killed by signal 9."""
+    return 1.0 if "bad termination" in s.block_text else 0.45
+
+
 # -- the table -------------------------------------------------------------------------------
 
 _DRIVER_FIX = ("update the NVIDIA driver, or install a torch built for the CUDA version the driver "
@@ -1494,6 +1522,87 @@ SIGNATURES: tuple[Signature, ...] = (
     S("port_in_use", "errno 98", 0.9, "another process is listening on that address/port"),
     S("port_in_use", "errno 48", 0.9, "another process is listening on that address/port (macOS)"),
     S("port_in_use", "winerror 10048", 0.9, "another process is listening on that port (Windows)"),
+    # ---- session 7, part 2: NaN outputs, MLX / CTranslate2 / ggml loaders, exllama, Whisper
+    # A generation of nothing but "!": token id 0 is "!" in the GPT-2-style byte-level BPE
+    # vocabularies (GPT-2, Llama 3, Qwen, GLM-4), and argmax/sampling over NaN logits picks id 0.
+    S("numeric_overflow", "!!!!!!!!", 0.6,
+      "the model generated only '!' (token id 0): its logits are NaN, most often float16 "
+      "overflowing", r"^[\s!\uff01]*!{8,}[\s!\uff01]*$", fixes=_NAN_FIX),
+    S("numeric_overflow", "!!!!", 0.6,
+      "the output is only '!' (token id 0): the logits are NaN (float16 overflow?)",
+      r"(?i)\b(?:outputs?|generat\w*|respon\w*|answers?|repl\w*|returns?|results?|gives?|prints?"
+      r"|produces?|only|just)\W{0,6}(?:\w+\W{1,3}){0,2}[\"'`(\[]?!{4,}", fixes=_NAN_FIX),
+    S("numeric_overflow", "exclamation", 0.55,
+      "the output is only exclamation marks (token id 0): the logits are NaN (float16 overflow?)",
+      r"(?i)exclamation (?:marks?|points?)", refine=_output_words, fixes=_NAN_FIX),
+    S("numeric_overflow", "\u611f\u53f9\u53f7", 0.55,
+      "the output is only exclamation marks (token id 0): the logits are NaN (float16 overflow?)",
+      fixes=_NAN_FIX),
+    S("numeric_overflow", "\uff01\uff01\uff01\uff01", 0.55,
+      "the output is only exclamation marks (token id 0): the logits are NaN (float16 overflow?)",
+      fixes=_NAN_FIX),
+    # A printed tensor full of NaN (torch's repr: "tensor([[nan, nan, ...").
+    S("numeric_overflow", "nan,", 0.55, "a tensor printed in the log is all NaN",
+      r"(?i)\bnan,\s+nan,\s+nan\b", fixes=_NAN_FIX),
+    # AUTOMATIC1111's NansException: "A tensor with all NaNs was produced in Unet/VAE".
+    S("numeric_overflow", "a tensor with all nans was produced", 0.85,
+      "the UNet or VAE produced NaN in half precision",
+      fixes=("run the VAE in float32 (--no-half-vae), or use --no-half",)),
+    # Black images from a diffusion model in float16: the VAE overflowed to NaN (the safety
+    # checker's black image says "NSFW" and is not this).
+    S("numeric_overflow", "black", 0.55,
+      "black images in float16: the VAE (or UNet) overflowed to NaN",
+      r"(?i)\b(?:all|only|pure|completely|fully)?\s*black\b.{0,40}\b(?:fp16|float16|half)\b"
+      r"|\b(?:fp16|float16|half)\b.{0,40}\bblack (?:images?|outputs?|results?|frames?|videos?)",
+      refine=_not_nsfw, fixes=_NAN_FIX),
+    # ggml's sampler: the cumulative probabilities are NaN, so upper_bound finds nothing
+    # (llama.cpp llama-sampling.cpp); ggml's own NaN checks.
+    S("numeric_overflow", "iter != probs.end()", 0.75,
+      "sampling found no token: the probabilities are NaN (NaN logits)", fixes=_NAN_FIX),
+    S("numeric_overflow", "ggml_assert", 0.7, "ggml found NaN values in a tensor",
+      r"GGML_ASSERT\(!?\s*(?:std::)?isnan|GGML_ASSERT\([^)]*\bnan\b"),
+    S("numeric_overflow", "found -nan", 0.7, "ggml found NaN values in a tensor",
+      r"(?i)found -?nan for i\d"),
+    S("numeric_overflow", "found nan", 0.7, "ggml found NaN values in a tensor",
+      r"(?i)found -?nan for i\d"),
+    # MLX's Module.load_weights(strict=True) (mlx/nn/layers/base.py).
+    S("missing_or_unexpected_keys", "parameters not in model", 0.85,
+      "the weights hold parameters the MLX model does not have",
+      r"Received (?:\d+ )?parameters not in model"),
+    S("missing_or_unexpected_keys", "missing", 0.85,
+      "parameters of the MLX model are not in the weights",
+      r"\bMissing \d+ parameters?:|\bMissing parameters: \S"),
+    S("size_mismatch", "but received shape", 0.85,
+      "a weight has another shape than the MLX model's parameter",
+      r"Expected shape \(?[\d, ]*\)? but received shape"),
+    # CTranslate2's model spec validation (python/ctranslate2/specs/model_spec.py).
+    S("size_mismatch", "but the model expected a vocabulary of size", 0.85,
+      "the vocabulary's size differs from the model's embedding (tokens added or removed)"),
+    # The exllama GPTQ kernels' scratch buffer (auto_gptq / transformers' exllama backend).
+    S("quantization_error", "temp_state buffer is too small", 0.85,
+      "the exllama GPTQ backend's buffer is sized for a shorter input",
+      fixes=("call auto_gptq.exllama_set_max_input_length(model, N) with N >= the input length, "
+             "or disable exllama in the quantization config",)),
+    # A GGUF/GGML loader that does not know this quantization (file) type.
+    S("quantization_error", "unsupported", 0.6,
+      "the loader does not support this GGUF/GGML quantization type",
+      r"(?i)unsupported (?:gguf |ggml )?(?:file|quant(?:ization)?|tensor) ?type",
+      refine=_ggml_context),
+    # Whisper's generate(): prompt + max_new_tokens past the decoder's position table.
+    S("context_too_long", "max_target_positions", 0.85,
+      "the decoder input plus max_new_tokens exceeds the model's max_target_positions",
+      r"(?i)exceeds? the `?max_target_positions`?"),
+    S("context_too_long", "max_source_positions", 0.8,
+      "the input exceeds the model's max_source_positions",
+      r"(?i)exceeds? the `?max_source_positions`?|longer than `?max_source_positions"),
+    # MPICH (hydra) prints the signal that ended a rank as its exit code.
+    S("host_oom", "exit code: 9", 0.65,
+      "a rank ended with signal 9 (SIGKILL), most often the OOM killer",
+      r"(?i)\bexit code:\s*9\s*$", refine=_mpi_kill, tag="kill"),
+    # cuBLAS creates its handle (and workspace) on first use: failing there is no GPU memory.
+    S("cuda_oom", "cublas handle", 0.6,
+      "cuBLAS could not create its handle, most often because no GPU memory was left",
+      r"(?i)(?:create|creating|init\w*)\s+cublas handle\w*\s+fail|cublas handle.{0,30}fail"),
 )
 
 
