@@ -237,7 +237,8 @@ _CUDA_LIB = re.compile(
     re.I)
 _ERRORISH = re.compile(r"error|exception|fail|cannot|can't|could not|couldn't|unable|not found|no "
                        r"module|requires?|invalid|unsupported", re.I)
-_TYPICAL_MAX_LENGTHS = {512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 77, 514, 128, 256}
+_TYPICAL_MAX_LENGTHS = {512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 77, 514, 128, 256,
+                        448}  # 448: Whisper's decoder max_target_positions
 
 
 def _tokenizer_class_state(m: re.Match[str] | None) -> str:
@@ -492,6 +493,32 @@ def _not_nsfw(m: re.Match[str] | None, s: Surroundings) -> float | None:
 def _ggml_context(m: re.Match[str] | None, s: Surroundings) -> float | None:
     text = s.line_text.lower() + " " + s.block_text + " " + s.frames_text
     return 1.0 if any(w in text for w in ("gguf", "ggml", "llama.cpp", "llama_model")) else None
+
+
+_KEYS_WARNING_LINES = ("some weights", "- this is", "you should probably train", "[warning",
+                       "warning:")
+
+
+def _keys_warning_alone(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """transformers' "Some weights ... were not used when initializing" with its two bullets
+    (it always prints "This IS expected if ..."): benign beside a run that worked, but a report
+    that is only this warning asks about the unused keys."""
+    lines = [ln.strip() for ln in s.block_text.splitlines() if ln.strip()]
+    return 1.0 if all(ln.startswith(_KEYS_WARNING_LINES) for ln in lines) else None
+
+
+def _expanded_sizes(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """ "expanded size of the tensor (1025) must match the existing size (1024)": a causal-mask
+    or position buffer of the model's maximum length, asked for one more."""
+    if m is None:
+        return None
+    a, b = int(m.group("a")), int(m.group("b"))
+    return 0.6 if b in _TYPICAL_MAX_LENGTHS and a > b else None
+
+
+def _invalid_values(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """torch.distributions' "... but found invalid values": NaN reached the parameters."""
+    return 0.8 if re.search(r"\bnan\b", s.block_text) else 1.0
 
 
 def _mpi_kill(m: re.Match[str] | None, s: Surroundings) -> float | None:
@@ -1599,6 +1626,102 @@ SIGNATURES: tuple[Signature, ...] = (
     S("host_oom", "exit code: 9", 0.65,
       "a rank ended with signal 9 (SIGKILL), most often the OOM killer",
       r"(?i)\bexit code:\s*9\s*$", refine=_mpi_kill, tag="kill"),
+    S("missing_or_unexpected_keys", "were not used when initializing", 0.45,
+      "checkpoint weights were left unused (names do not match, or a head for another task)",
+      kind="hint", refine=_keys_warning_alone),
+    # cuDNN finds no convolution algorithm when it cannot get workspace memory (torch's
+    # aten/src/ATen/native/cudnn/Conv_v7.cpp / Conv_v8.cpp).
+    S("cuda_oom", "unable to find a valid cudnn algorithm", 0.6,
+      "cuDNN found no algorithm that fits, most often because the GPU is out of memory"),
+    S("cuda_oom", "cudnn_status_alloc_failed", 0.8, "cuDNN could not allocate GPU memory"),
+    # Schedulers and shells that report a kill for memory.
+    S("host_oom", "exceeded memory limit", 0.8,
+      "the job went past its memory limit and the scheduler killed it",
+      r"(?i)exceeded (?:its |the )?(?:job )?memory limit", tag="kill"),
+    S("host_oom", "killed", 0.7, "the shell reports the process killed (SIGKILL: the OOM killer?)",
+      r"^(?:(?:zsh|bash|sh|fish|ksh):\s*|\[\d+\]\s*[+-]?\s*\d*\s*)killed\s", tag="kill"),
+    S("host_oom", "excessive memory usage", 0.65,
+      "a worker of the process pool was killed, most often for using too much memory",
+      r"(?i)excessive memory usage causing the operating system to kill", tag="kill"),
+    # vLLM's DeviceConfig: no CUDA/ROCm/XPU/CPU platform was detected.
+    S("cuda_unavailable", "failed to infer device type", 0.75,
+      "vLLM found no usable accelerator (no GPU visible in the container, or a build for "
+      "another platform)"),
+    S("cuda_driver_mismatch", "unsupported_ptx_version", 0.85,
+      "the kernels' PTX is newer than this driver can compile"),
+    # torch's convolution: input and bias of different dtypes or devices.
+    S("dtype_unsupported", "and bias type", 0.85, "the input and the bias have different dtypes",
+      r"Input type \((?P<a>[\w.:]+)\) and bias type \((?P<b>[\w.:]+)\) should be the same",
+      refine=_input_weight_type("dtype")),
+    S("device_mismatch", "and bias type", 0.85, "the input and the bias are on different devices",
+      r"Input type \((?P<a>[\w.:]+)\) and bias type \((?P<b>[\w.:]+)\) should be the same",
+      refine=_input_weight_type("device")),
+    S("dtype_unsupported", "dtypes match", 0.8, "source and destination of an index_put differ in "
+      "dtype", r"(?i)requires the source and destination dtypes match"),
+    S("dtype_unsupported", "to match query dtype", 0.8,
+      "the attention mask's dtype does not match the query's"),
+    S("dtype_unsupported", "promotion for float8 types is not supported", 0.8,
+      "float8 tensors met another dtype in one operation"),
+    # torch.nn.DataParallel and tensor-to-numpy on the GPU.
+    S("device_mismatch", "must have its parameters and buffers on device", 0.85,
+      "DataParallel needs the module on its first device before wrapping"),
+    S("device_mismatch", "device type tensor to numpy", 0.8,
+      "a GPU tensor was handed to numpy: call .cpu() first"),
+    # flash-attn's own checks, and transformers' check of a remote modeling file's imports.
+    S("flash_attention", "flashattention forward only supports head dimension", 0.8,
+      "this head size is not supported by FlashAttention"),
+    S("flash_attention", "not found in your environment", 0.95,
+      "the model's own code imports flash_attn, which is not installed",
+      r"(?i)packages that were not found in your environment:.{0,60}\bflash[_-]?attn"),
+    # NaN reaching sampling or a distribution.
+    S("numeric_overflow", "minimum loss scale reached", 0.85,
+      "the fp16 loss scaler kept finding inf/NaN gradients (fairseq)"),
+    S("numeric_overflow", "invalid multinomial distribution", 0.75,
+      "sampling got invalid probabilities: NaN/inf logits (float16 overflow?)", fixes=_NAN_FIX),
+    S("numeric_overflow", "assertion `0 <= p", 0.65,
+      "a GPU sampling kernel got a probability outside [0, 1]: NaN values (float16 overflow?)",
+      r"Assertion `0 <= p\d* && p\d* <= 1` failed"),
+    S("numeric_overflow", "but found invalid values", 0.6,
+      "a probability distribution got invalid (NaN) parameters",
+      r"to satisfy the constraint .*but found invalid values", refine=_invalid_values,
+      fixes=_NAN_FIX),
+    S("numeric_overflow", "cannot convert float nan to integer", 0.6,
+      "a NaN value was converted to an integer (an output that overflowed?)"),
+    S("numeric_overflow", "cannot convert float infinity to integer", 0.5,
+      "an infinite value was converted to an integer (an output that overflowed?)"),
+    # Serving engines' context checks: TGI's validation, llama.cpp's server, OpenAI's code.
+    S("context_too_long", "`max_new_tokens` must be <=", 0.85,
+      "the prompt plus max_new_tokens is longer than the server allows",
+      r"(?i)`?inputs`? tokens \+ `?max_new_tokens`? must be <="),
+    S("context_too_long", "exceeds the available context size", 0.85,
+      "the request is longer than the context the server was started with"),
+    S("context_too_long", "context_length_exceeded", 0.85,
+      "the request is longer than the model's context window"),
+    S("context_too_long", "must match the existing size", 0.6,
+      "a buffer of the model's maximum length (causal mask, positions) is shorter than the input",
+      r"expanded size of the tensor \((?P<a>\d+)\) must match the existing size \((?P<b>\d+)\)",
+      refine=_expanded_sizes),
+    # Shapes: vLLM's default weight loader, llama.cpp's loader, flax.
+    S("size_mismatch", "attempted to load weight", 0.85,
+      "a checkpoint tensor has another shape than the model's parameter",
+      r"Attempted to load weight \(.*\) into parameter \("),
+    S("size_mismatch", "has wrong shape; expected", 0.8,
+      "a GGUF tensor has another shape than the model llama.cpp builds from its metadata"),
+    S("size_mismatch", "scopeparamshapeerror", 0.8,
+      "a checkpoint parameter has another shape than the flax model's"),
+    # diffusers' from_pretrained with low_cpu_mem_usage; vLLM's AutoWeightsLoader.
+    S("missing_or_unexpected_keys", "because the following keys are missing", 0.9,
+      "parameters of the model are not in the checkpoint"),
+    S("missing_or_unexpected_keys", "there is no module or parameter named", 0.6,
+      "the checkpoint names a weight the model class does not have"),
+    # Quantized models that cannot be trained or split this way.
+    S("quantization_error", "fine-tuning on purely quantized models", 0.85,
+      "a quantized model can only be trained through adapters (LoRA)"),
+    S("quantization_error", "not aligned with the quantized weight shape", 0.8,
+      "the quantized weights cannot be split across this many GPUs"),
+    S("quantization_error", "is not divisible by min_thread_", 0.75,
+      "the quantized kernel cannot split this layer across this many GPUs",
+      r"is not divisible by min_thread_[kn]"),
     # cuBLAS creates its handle (and workspace) on first use: failing there is no GPU memory.
     S("cuda_oom", "cublas handle", 0.6,
       "cuBLAS could not create its handle, most often because no GPU memory was left",
