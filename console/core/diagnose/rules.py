@@ -1722,6 +1722,24 @@ SIGNATURES: tuple[Signature, ...] = (
     S("quantization_error", "is not divisible by min_thread_", 0.75,
       "the quantized kernel cannot split this layer across this many GPUs",
       r"is not divisible by min_thread_[kn]"),
+    # How reports (issue titles, errors told from memory) name these failures in their own words.
+    S("cuda_oom", "oom", 0.55, "the report says the GPU ran out of memory (OOM)",
+      r"(?i)\bOOM\b.{0,60}\b(?:gpus?|cuda|vram|[AHLTV]\d{2,3}|rtx ?\d{4}|\d+ ?gb)\b"
+      r"|\b(?:gpus?|cuda|vram)\b.{0,30}\bOOM\b"),
+    S("host_oom", "out of", 0.7, "the report says the machine ran out of RAM",
+      r"(?i)\bout of (?:cpu |host |system )(?:memory|ram)\b|\b(?:runs?|ran|running) out of "
+      r"(?:cpu |host |system )?ram\b|\bout of ram\b"),
+    S("cuda_unavailable", "not", 0.6, "the report says the GPU is not seen by this process",
+      r"(?i)\bgpus?\b (?:is |was |are )?(?:not|never) (?:detected|found|recogni[sz]ed|visible|used|"
+      r"being used)\b|\bno (?:gpus?|cuda devices?) (?:detected|found|available|visible)\b"
+      r"|\bruns? on (?:the )?cpu instead of (?:the )?(?:gpu|cuda)\b"),
+    S("device_mismatch", "different devices", 0.6,
+      "the report says tensors were on different devices",
+      r"(?i)\b(?:tensors?|inputs?|weights?|model)\b.{0,30}\b(?:on|across) (?:two )?"
+      r"different devices"),
+    S("missing_or_unexpected_keys", "unexpected", 0.6,
+      "keys in the checkpoint that the model does not have",
+      r"(?i)\bunexpected[_ ]keys?\b\s*(?:[:=]|in|when|while|after|\()\s*\S"),
     # cuBLAS creates its handle (and workspace) on first use: failing there is no GPU memory.
     S("cuda_oom", "cublas handle", 0.6,
       "cuBLAS could not create its handle, most often because no GPU memory was left",
