@@ -211,6 +211,25 @@ FAMILIES = [
      "but found one of them on device: cpu", "device_mismatch"),
     ("ImportError: This modeling file requires the following packages that were not found in your "
      "environment: flash_attn. Run `pip install flash_attn`", "flash_attention"),
+    ("RuntimeError: The memory capacity is unbalanced. Some GPUs may be occupied by other "
+     "processes.", "cuda_oom"),
+    ("Error: model requires more system memory (12.3 GiB) than is available (8.0 GiB)",
+     "host_oom"),
+    ("Container killed by YARN for exceeding memory limits. 10.4 GB of 10 GB physical memory "
+     "used.", "host_oom"),
+    ("RuntimeError: The total norm of order 2.0 for gradients from `parameters` is non-finite, so "
+     "it cannot be clipped. To disable this error and scale the gradients by the non-finite norm "
+     "anyway, set `error_if_nonfinite=False`", "numeric_overflow"),
+    ("IndexError: index 512 is out of bounds for dimension 0 with size 512", "context_too_long"),
+    ("RuntimeError: mixed dtype (CPU): expect parameter to have scalar type of Float",
+     "dtype_unsupported"),
+    ("RuntimeError: expected device cuda:0 but got device cpu", "device_mismatch"),
+    # issue titles: the failure in the reporter's words
+    ("OOM on A100 80GB when finetuning with LoRA", "cuda_oom"),
+    ("Out of CPU memory when loading checkpoint shards", "host_oom"),
+    ("GPU not detected, running on CPU", "cuda_unavailable"),
+    ("Tensors on different devices when using device_map auto", "device_mismatch"),
+    ("Unexpected keys in state dict after training with DDP", "missing_or_unexpected_keys"),
 ]
 MESSAGES += FAMILIES
 

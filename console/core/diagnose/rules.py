@@ -521,6 +521,15 @@ def _invalid_values(m: re.Match[str] | None, s: Surroundings) -> float | None:
     return 0.8 if re.search(r"\bnan\b", s.block_text) else 1.0
 
 
+def _index_bounds(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """ "index 512 is out of bounds for dimension 0 with size 512": a position past a table of
+    the model's maximum length."""
+    if m is None:
+        return None
+    index, size = int(m.group("i")), int(m.group("n"))
+    return 0.6 if size in _TYPICAL_MAX_LENGTHS and index >= size else None
+
+
 def _mpi_kill(m: re.Match[str] | None, s: Surroundings) -> float | None:
     """MPICH's "BAD TERMINATION ... EXIT CODE: 9": a rank killed by signal 9."""
     return 1.0 if "bad termination" in s.block_text else 0.45
@@ -1722,6 +1731,42 @@ SIGNATURES: tuple[Signature, ...] = (
     S("quantization_error", "is not divisible by min_thread_", 0.75,
       "the quantized kernel cannot split this layer across this many GPUs",
       r"is not divisible by min_thread_[kn]"),
+    # Memory: SGLang's per-GPU balance check, Ollama's RAM check, YARN / Kubernetes / Kaggle.
+    S("cuda_oom", "the memory capacity is unbalanced", 0.75,
+      "the GPUs have unequal free memory: other processes hold memory on some of them"),
+    S("host_oom", "requires more system memory", 0.85,
+      "the model needs more RAM than the machine has free"),
+    S("host_oom", "memory limit", 0.8,
+      "the container or job went past its memory limit and was killed",
+      r"(?i)exceed\w* (?:its |the )?(?:job |container |physical )?memory limits?", tag="kill"),
+    S("host_oom", "low on resource: memory", 0.8,
+      "the node ran out of RAM and evicted the container"),
+    S("host_oom", "tried to allocate more memory than is available", 0.8,
+      "the notebook ran out of RAM"),
+    # NaN: scikit-learn's input check, torch's clip_grad_norm_.
+    S("numeric_overflow", "contains nan", 0.6, "NaN values reached the data or the output",
+      r"(?i)\binput \w+ contains nan\b"),
+    S("numeric_overflow", "is non-finite, so it cannot be clipped", 0.8,
+      "the gradients are inf/NaN (float16 overflow, or a learning rate too high)"),
+    # transformers' reminder before generating past max_position_embeddings.
+    S("context_too_long", "will exceed the model's predefined maximum length", 0.45,
+      "the generation will run past the model's maximum length", kind="hint"),
+    S("context_too_long", "is out of bounds for dimension", 0.55,
+      "a position index ran past a table of the model's maximum length",
+      r"index (?P<i>\d+) is out of bounds for dimension \d+ with size (?P<n>\d+)",
+      refine=_index_bounds),
+    # dtypes: torch's CPU mixed-dtype check, cuDNN RNN check.
+    S("dtype_unsupported", "mixed dtype (cpu)", 0.8,
+      "float16/bfloat16 inputs met float32 parameters on the CPU"),
+    S("dtype_unsupported", "input and parameter tensors are not the same dtype", 0.8,
+      "the input and the module's weights have different dtypes"),
+    # devices: torch's older same-device checks.
+    S("device_mismatch", "but expected them to be on", 0.85, "tensors are on the wrong device"),
+    S("device_mismatch", "must be on the current device", 0.85,
+      "the embedding's input and weights are on different devices",
+      r"(?i)input, output and indices must be on the current device"),
+    S("device_mismatch", "but got device", 0.8, "a tensor is on the wrong device",
+      r"expected device \S+ but got device \S+"),
     # How reports (issue titles, errors told from memory) name these failures in their own words.
     S("cuda_oom", "oom", 0.55, "the report says the GPU ran out of memory (OOM)",
       r"(?i)\bOOM\b.{0,60}\b(?:gpus?|cuda|vram|[AHLTV]\d{2,3}|rtx ?\d{4}|\d+ ?gb)\b"
