@@ -1751,6 +1751,12 @@ SIGNATURES: tuple[Signature, ...] = (
     # transformers' reminder before generating past max_position_embeddings.
     S("context_too_long", "will exceed the model's predefined maximum length", 0.45,
       "the generation will run past the model's maximum length", kind="hint"),
+    # ParlAI's transformer embeddings (warn_once, or ValueError in older releases).
+    S("context_too_long", "but only have --n-positions", 0.8,
+      "the input is longer than the model's --n-positions",
+      r"sequence of \d+ length, but only have\s*--n-positions"),
+    S("context_too_long", "but only have--n-positions", 0.8,
+      "the input is longer than the model's --n-positions"),
     S("context_too_long", "is out of bounds for dimension", 0.55,
       "a position index ran past a table of the model's maximum length",
       r"index (?P<i>\d+) is out of bounds for dimension \d+ with size (?P<n>\d+)",
@@ -1774,10 +1780,12 @@ SIGNATURES: tuple[Signature, ...] = (
     S("host_oom", "out of", 0.7, "the report says the machine ran out of RAM",
       r"(?i)\bout of (?:cpu |host |system )(?:memory|ram)\b|\b(?:runs?|ran|running) out of "
       r"(?:cpu |host |system )?ram\b|\bout of ram\b"),
-    S("cuda_unavailable", "not", 0.6, "the report says the GPU is not seen by this process",
-      r"(?i)\bgpus?\b (?:is |was |are )?(?:not|never) (?:detected|found|recogni[sz]ed|visible|used|"
-      r"being used)\b|\bno (?:gpus?|cuda devices?) (?:detected|found|available|visible)\b"
-      r"|\bruns? on (?:the )?cpu instead of (?:the )?(?:gpu|cuda)\b"),
+    *(S("cuda_unavailable", needle, 0.6, "the report says the GPU is not seen by this process",
+        r"(?i)\bgpus?\b (?:is |was |are )?(?:not|never) (?:detected|found|recogni[sz]ed|visible"
+        r"|used|being used)\b|\bno (?:gpus?|cuda devices?) (?:detected|found|available|visible)\b"
+        r"|\bruns? on (?:the )?cpu instead of (?:the )?(?:gpu|cuda)\b")
+      for needle in ("gpu not", "gpus not", "gpu is not", "gpu was not", "gpus are not",
+                     "gpu never", "no gpu", "no cuda device", "cpu instead of")),
     S("device_mismatch", "different devices", 0.6,
       "the report says tensors were on different devices",
       r"(?i)\b(?:tensors?|inputs?|weights?|model)\b.{0,30}\b(?:on|across) (?:two )?"
