@@ -224,6 +224,17 @@ FAMILIES = [
     ("RuntimeError: mixed dtype (CPU): expect parameter to have scalar type of Float",
      "dtype_unsupported"),
     ("RuntimeError: expected device cuda:0 but got device cpu", "device_mismatch"),
+    ("RuntimeError: [metal::malloc] Attempting to allocate 135383101952 bytes which is greater "
+     "than the maximum allowed buffer size of 86586540032 bytes.", "cuda_oom"),
+    ("TypeError: Trying to convert BFloat16 to the MPS backend but it does not have support for "
+     "that dtype.", "dtype_unsupported"),
+    ("ValueError: Cannot generate a cpu tensor from a generator of type cuda.", "device_mismatch"),
+    ("ggml_gallocr_reserve_n: failed to allocate CUDA0 buffer of size 2214592512", "cuda_oom"),
+    ("nvidia-container-cli: initialization error: nvml error: driver not loaded: unknown.",
+     "cuda_unavailable"),
+    ("RuntimeError: Unexpected error from cudaGetDeviceCount(). Did you run some cuda functions "
+     "before calling NumCudaDevices() that might have already set an error? Error 34: CUDA driver "
+     "is a stub library", "cuda_unavailable"),
     # issue titles: the failure in the reporter's words
     ("OOM on A100 80GB when finetuning with LoRA", "cuda_oom"),
     ("Out of CPU memory when loading checkpoint shards", "host_oom"),

@@ -1773,6 +1773,41 @@ SIGNATURES: tuple[Signature, ...] = (
       r"(?i)input, output and indices must be on the current device"),
     S("device_mismatch", "but got device", 0.8, "a tensor is on the wrong device",
       r"expected device \S+ but got device \S+"),
+    # Apple silicon: MLX's Metal allocator and command buffers, MLX quantize, the MPS backend.
+    S("cuda_oom", "greater than the maximum allowed buffer size", 0.8,
+      "MLX asked Metal for a buffer larger than the GPU allows (the model or context is too "
+      "large for this Mac's memory)"),
+    S("cuda_oom", "kiogpucommandbuffercallbackerroroutofmemory", 0.85,
+      "the Apple GPU ran out of memory"),
+    S("quantization_error", "divisible by the quantization group size", 0.8,
+      "a matrix cannot be quantized with this group size"),
+    S("dtype_unsupported", "does not have support for that dtype", 0.85,
+      "the MPS backend has no kernels for this dtype (bfloat16 on an older macOS?)"),
+    S("dtype_unsupported", "mps does not support", 0.7, "the MPS backend lacks this op for int64",
+      r"MPS does not support \w+ op with int64"),
+    # diffusers' randn_tensor: the generator's device differs from the latents'.
+    S("device_mismatch", "tensor from a generator of type", 0.85,
+      "the random generator is on another device than the tensors it fills"),
+    # Triton/CUDA: the compiled kernel does not load on this GPU/driver.
+    S("cuda_driver_mismatch", "device kernel image is invalid", 0.7,
+      "a compiled kernel does not match this GPU or driver (built for another architecture, or "
+      "a newer toolchain than the driver supports)"),
+    # SGLang / vLLM input checks.
+    S("context_too_long", "longer than the model's context length", 0.85,
+      "the input is longer than the model's context length"),
+    # ggml backends: a buffer for weights, KV cache or compute could not be allocated.
+    S("cuda_oom", "failed to allocate", 0.75, "ggml could not allocate a GPU buffer",
+      r"failed to allocate (?:CUDA|ROCm|Metal|Vulkan|SYCL|HIP)\d* buffer"),
+    S("cuda_oom", "failed to allocate buffer for kv cache", 0.6,
+      "llama.cpp could not allocate the KV cache (too long a context for the memory left)"),
+    # No GPU reachable: NVML/driver not loaded in the container, the driver's stub library.
+    S("cuda_unavailable", "driver not loaded", 0.8,
+      "the NVIDIA driver is not loaded on the host (or not passed into the container)",
+      r"(?i)nvml error: driver not loaded|driver not loaded"),
+    S("cuda_unavailable", "failed to initialize nvml: unknown error", 0.7,
+      "the container lost access to the GPU (NVML cannot reach the driver)"),
+    S("cuda_unavailable", "cuda driver is a stub library", 0.8,
+      "libcuda is the toolkit's stub, not a real driver: no GPU driver is installed here"),
     # How reports (issue titles, errors told from memory) name these failures in their own words.
     S("cuda_oom", "oom", 0.55, "the report says the GPU ran out of memory (OOM)",
       r"(?i)\bOOM\b.{0,60}\b(?:gpus?|cuda|vram|[AHLTV]\d{2,3}|rtx ?\d{4}|\d+ ?gb)\b"
