@@ -530,6 +530,14 @@ def _index_bounds(m: re.Match[str] | None, s: Surroundings) -> float | None:
     return 0.6 if size in _TYPICAL_MAX_LENGTHS and index >= size else None
 
 
+def _gpu_oom_report(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """ "OOM on A100": the GPU's memory, unless the line is about the kernel's OOM killer."""
+    line = s.line_text.lower()
+    if re.search(r"oom[-_ ]?kill|\b(?:ram|cpu|host|system memory)\b", line):
+        return None
+    return 1.0
+
+
 def _mpi_kill(m: re.Match[str] | None, s: Surroundings) -> float | None:
     """MPICH's "BAD TERMINATION ... EXIT CODE: 9": a rank killed by signal 9."""
     return 1.0 if "bad termination" in s.block_text else 0.45
@@ -1567,7 +1575,7 @@ SIGNATURES: tuple[Signature, ...] = (
     S("numeric_overflow", "!!!!", 0.6,
       "the output is only '!' (token id 0): the logits are NaN (float16 overflow?)",
       r"(?i)\b(?:outputs?|generat\w*|respon\w*|answers?|repl\w*|returns?|results?|gives?|prints?"
-      r"|produces?|only|just)\W{0,6}(?:\w+\W{1,3}){0,2}[\"'`(\[]?!{4,}", fixes=_NAN_FIX),
+      r"|produces?|only)\b[^!\n]{0,30}?[\s\"'`:(\[]!{4,}(?![^\s\"'`)\]])", fixes=_NAN_FIX),
     S("numeric_overflow", "exclamation", 0.55,
       "the output is only exclamation marks (token id 0): the logits are NaN (float16 overflow?)",
       r"(?i)exclamation (?:marks?|points?)", refine=_output_words, fixes=_NAN_FIX),
@@ -1738,7 +1746,8 @@ SIGNATURES: tuple[Signature, ...] = (
       "the model needs more RAM than the machine has free"),
     S("host_oom", "memory limit", 0.8,
       "the container or job went past its memory limit and was killed",
-      r"(?i)exceed\w* (?:its |the )?(?:job |container |physical )?memory limits?", tag="kill"),
+      r"(?i)exceed\w* (?:its |the )?(?:job |container |physical )?memory limits?",
+      refine=lambda m, s: None if _GPU_WORDS.search(s.line_text) else 1.0, tag="kill"),
     S("host_oom", "low on resource: memory", 0.8,
       "the node ran out of RAM and evicted the container"),
     S("host_oom", "tried to allocate more memory than is available", 0.8,
@@ -1811,7 +1820,7 @@ SIGNATURES: tuple[Signature, ...] = (
     # How reports (issue titles, errors told from memory) name these failures in their own words.
     S("cuda_oom", "oom", 0.55, "the report says the GPU ran out of memory (OOM)",
       r"(?i)\bOOM\b.{0,60}\b(?:gpus?|cuda|vram|[AHLTV]\d{2,3}|rtx ?\d{4}|\d+ ?gb)\b"
-      r"|\b(?:gpus?|cuda|vram)\b.{0,30}\bOOM\b"),
+      r"|\b(?:gpus?|cuda|vram)\b.{0,30}\bOOM\b", refine=_gpu_oom_report),
     S("host_oom", "out of", 0.7, "the report says the machine ran out of RAM",
       r"(?i)\bout of (?:cpu |host |system )(?:memory|ram)\b|\b(?:runs?|ran|running) out of "
       r"(?:cpu |host |system )?ram\b|\bout of ram\b"),
