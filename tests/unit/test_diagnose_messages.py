@@ -235,7 +235,18 @@ FAMILIES = [
     ("RuntimeError: Unexpected error from cudaGetDeviceCount(). Did you run some cuda functions "
      "before calling NumCudaDevices() that might have already set an error? Error 34: CUDA driver "
      "is a stub library", "cuda_unavailable"),
+    ("RuntimeError: While copying the parameter named pos_embed, whose dimensions in the model "
+     "are torch.Size([1, 197, 768]) and whose dimensions in the checkpoint are torch.Size([1, 577, "
+     "768]).", "size_mismatch"),
+    ("ValueError: type fp8e4nv not supported in this architecture. The supported fp8 dtypes are "
+     "('fp8e4b15', 'fp8e5')", "quantization_error"),
+    ("ValueError: You can't pass `load_in_4bit`or `load_in_8bit` as a kwarg when passing "
+     "`quantization_config` argument at the same time.", "quantization_error"),
+    ("Exception: vocab size mismatch (model has 32001, but tokenizer.model has 32000)",
+     "size_mismatch"),
+    ("Could not create cudnn handle: CUBLAS initialization failed", "cuda_oom"),
     # issue titles: the failure in the reporter's words
+    ("Loss becomes NaN after a few hundred steps with fp16 mixed precision", "numeric_overflow"),
     ("OOM on A100 80GB when finetuning with LoRA", "cuda_oom"),
     ("Out of CPU memory when loading checkpoint shards", "host_oom"),
     ("GPU not detected, running on CPU", "cuda_unavailable"),

@@ -1802,8 +1802,9 @@ SIGNATURES: tuple[Signature, ...] = (
       "a compiled kernel does not match this GPU or driver (built for another architecture, or "
       "a newer toolchain than the driver supports)"),
     # SGLang / vLLM input checks.
-    S("context_too_long", "longer than the model's context length", 0.85,
-      "the input is longer than the model's context length"),
+    S("context_too_long", "longer than the model", 0.85,
+      "the input is longer than the model's context length",
+      r"longer than the model\\?'?s context length"),
     # ggml backends: a buffer for weights, KV cache or compute could not be allocated.
     S("cuda_oom", "failed to allocate", 0.75, "ggml could not allocate a GPU buffer",
       r"failed to allocate (?:CUDA|ROCm|Metal|Vulkan|SYCL|HIP)\d* buffer"),
@@ -1817,6 +1818,30 @@ SIGNATURES: tuple[Signature, ...] = (
       "the container lost access to the GPU (NVML cannot reach the driver)"),
     S("cuda_unavailable", "cuda driver is a stub library", 0.8,
       "libcuda is the toolkit's stub, not a real driver: no GPU driver is installed here"),
+    # NaN in half precision, however the report words it ("fp16 ... nan", "nan loss with AMP").
+    S("numeric_overflow", "nan", 0.7, "NaN values in half precision: float16 overflowed",
+      r"(?i)\b(?:fp16|float16|half|16[- ]?bit|mixed[- ]precision|amp)\b.{0,60}\bnans?\b"
+      r"|\bnans?\b.{0,60}\b(?:fp16|float16|half(?! of)|16[- ]?bit|mixed[- ]precision)\b",
+      fixes=_NAN_FIX),
+    # torch's _load_from_state_dict (1.x wording); llama.cpp's converter.
+    S("size_mismatch", "whose dimensions in the model are", 0.9,
+      "a checkpoint tensor has another shape than the model's parameter"),
+    S("size_mismatch", "vocab size mismatch", 0.75,
+      "the vocabulary's size differs between the model and the tokenizer"),
+    # Triton's fp8 types need an Ada/Hopper GPU (fp8e4nv: sm_89+).
+    S("quantization_error", "not supported in this architecture", 0.8,
+      "this fp8 format needs a newer GPU (Ada / Hopper)",
+      r"type fp8\w* not supported in this architecture"),
+    # transformers: both load_in_4bit/8bit and a quantization_config.
+    S("quantization_error", "as a kwarg when passing `quantization_config`", 0.85,
+      "load_in_4bit / load_in_8bit and a quantization_config were both given"),
+    # LoRA keys: diffusers' kohya conversion, AUTOMATIC1111's LoRA loader.
+    S("missing_or_unexpected_keys", "have not been correctly be renamed", 0.85,
+      "LoRA keys of an unknown layout could not be mapped to the model's"),
+    S("missing_or_unexpected_keys", "failed to match keys when loading", 0.8,
+      "the LoRA's keys do not match this model (made for another base model?)"),
+    S("cuda_oom", "cublas initialization failed", 0.6,
+      "cuBLAS could not initialise, most often because no GPU memory was left"),
     # How reports (issue titles, errors told from memory) name these failures in their own words.
     S("cuda_oom", "oom", 0.55, "the report says the GPU ran out of memory (OOM)",
       r"(?i)\bOOM\b.{0,60}\b(?:gpus?|cuda|vram|[AHLTV]\d{2,3}|rtx ?\d{4}|\d+ ?gb)\b"
