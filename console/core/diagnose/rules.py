@@ -1840,6 +1840,10 @@ SIGNATURES: tuple[Signature, ...] = (
       "LoRA keys of an unknown layout could not be mapped to the model's"),
     S("missing_or_unexpected_keys", "failed to match keys when loading", 0.8,
       "the LoRA's keys do not match this model (made for another base model?)"),
+    # vLLM's memory profiling saw free memory change under it: another process uses this GPU.
+    S("cuda_oom", "error in memory profiling", 0.6,
+      "GPU memory changed during vLLM's profiling: another process is using this GPU",
+      fixes=("give the server a GPU of its own, or lower --gpu-memory-utilization",)),
     S("cuda_oom", "cublas initialization failed", 0.6,
       "cuBLAS could not initialise, most often because no GPU memory was left"),
     # How reports (issue titles, errors told from memory) name these failures in their own words.
