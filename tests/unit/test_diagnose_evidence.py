@@ -160,3 +160,19 @@ def test_command_line_settings_rank_but_never_start_a_ranking() -> None:
     )
     ids = [c.id for c in diagnose_text(text)]
     assert ids[0] == "numeric_overflow" and "quantization_error" in ids[:3]
+
+
+def test_a_traceback_cut_at_moving_the_model_to_the_gpu_leads_to_gpu_memory() -> None:
+    text = (
+        "Loading model from models/model.ckpt\n"
+        "Traceback (most recent call last):\n"
+        '  File "scripts/run.py", line 52, in <module>\n'
+        "    model = load_model(config, ckpt)\n"
+        '  File "scripts/run.py", line 22, in load_model\n'
+        "    model.cuda()\n"
+    )
+    causes = diagnose_text(text)
+    assert causes and all(c.lead for c in causes)
+    assert [c.id for c in causes][:2] == ["cuda_oom", "cuda_unavailable"], [
+        (c.id, c.confidence) for c in causes
+    ]

@@ -225,6 +225,122 @@ MESSAGES = [
     ("the remote code is incompatible with transformers 4.46", "version_mismatch"),
 ]
 
+# Session 7, part 2: families read from the libraries' sources, printed as the libraries print
+# them. Each must be a finding (a message the rules know), not a lead from the words.
+FAMILIES = [
+    # NaN logits: a generation of token id 0 ("!" in byte-level BPE vocabularies), NaN tensors
+    ("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!", "numeric_overflow"),
+    ("Qwen2-7B-Instruct in float16 outputs only !!!!!!!!", "numeric_overflow"),
+    ("tensor([[[nan, nan, nan, nan],\n         [nan, nan, nan, nan]]], device='cuda:0', "
+     "dtype=torch.float16)", "numeric_overflow"),
+    ("modules.devices.NansException: A tensor with all NaNs was produced in VAE. This could be "
+     "because there's not enough precision to represent the picture. Try adding --no-half-vae "
+     "commandline argument to fix this.", "numeric_overflow"),
+    ("llama.cpp/src/llama-sampling.cpp:660: GGML_ASSERT(iter != probs.end()) failed",
+     "numeric_overflow"),
+    ("RuntimeError: invalid multinomial distribution (encountering probability entry < 0)",
+     "numeric_overflow"),
+    ("FloatingPointError: Minimum loss scale reached (0.0001). Your loss is probably exploding. "
+     "Try lowering the learning rate, using gradient clipping or increasing the batch size.",
+     "numeric_overflow"),
+    # MLX's Module.load_weights, CTranslate2's spec check, vLLM / llama.cpp / diffusers loaders
+    ("ValueError: Received 2 parameters not in model: \nlm_head.biases,\nlm_head.scales.",
+     "missing_or_unexpected_keys"),
+    ("ValueError: Missing 1 parameters: \nmodel.norm.weight.", "missing_or_unexpected_keys"),
+    ("ValueError: Expected shape (4096, 1024) but received shape (4096, 512) for parameter "
+     "layers.0.self_attn.k_proj.weight", "size_mismatch"),
+    ("ValueError: Vocabulary has size 32002 but the model expected a vocabulary of size 32000",
+     "size_mismatch"),
+    ("AssertionError: Attempted to load weight (torch.Size([32000, 4096])) into parameter "
+     "(torch.Size([32064, 4096]))", "size_mismatch"),
+    ("llama_model_load: error loading model: check_tensor_dims: tensor 'token_embd.weight' has "
+     "wrong shape; expected  4096, 32001, got  4096, 32000,     1,     1", "size_mismatch"),
+    ("ValueError: Cannot load <class 'diffusers.models.unets.unet_2d_condition."
+     "UNet2DConditionModel'> from ./unet because the following keys are missing: \n "
+     "conv_in.weight, conv_in.bias. \n Please make sure to pass `low_cpu_mem_usage=False` and "
+     "`device_map=None` if you want to randomly initialize those weights or else make sure your "
+     "checkpoint file is correct.", "missing_or_unexpected_keys"),
+    # quantized kernels and loaders
+    ("RuntimeError: The temp_state buffer is too small in the exllama backend for GPTQ with "
+     "act-order. Please call the exllama_set_max_input_length function to increase the buffer "
+     "size for a sequence length >=4096", "quantization_error"),
+    ("gguf_loader: unsupported GGUF file type: 30", "quantization_error"),
+    ("ValueError: You cannot perform fine-tuning on purely quantized models. Please attach "
+     "trainable adapters on top of the quantized model to correctly perform fine-tuning.",
+     "quantization_error"),
+    # context limits: Whisper, TGI, llama.cpp's server
+    ("ValueError: The length of `decoder_input_ids`, including special start tokens, prompt "
+     "tokens, and previous tokens, is 4,  and `max_new_tokens` is 448. Thus, the combined length "
+     "of `decoder_input_ids` and `max_new_tokens` is: 452. This exceeds the `max_target_positions` "
+     "of the Whisper model: 448. You should either reduce the length of your prompt, or reduce "
+     "the value of `max_new_tokens`, so that their combined length is less than 448.",
+     "context_too_long"),
+    ("Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 3900 "
+     "`inputs` tokens and 512 `max_new_tokens`", "context_too_long"),
+    ("the request exceeds the available context size, try increasing it", "context_too_long"),
+    ("RuntimeError: The expanded size of the tensor (1025) must match the existing size (1024) at "
+     "non-singleton dimension 3.  Target sizes: [1, 12, 1025, 1025].  Tensor sizes: [1, 1, 1024, "
+     "1024]", "context_too_long"),
+    # kills, memory, devices, dtypes
+    ("=   BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES\n=   PID 4242 RUNNING AT node-1\n"
+     "=   EXIT CODE: 9\n=   CLEANING UP REMAINING PROCESSES", "host_oom"),
+    ("slurmstepd: error: Job 1234 exceeded memory limit (40000000 > 32768000), being killed",
+     "host_oom"),
+    ("zsh: killed     python train.py", "host_oom"),
+    ("Check failed: err == CUBLAS_STATUS_SUCCESS (1 vs. 0) : Create cublas handle failed",
+     "cuda_oom"),
+    ("RuntimeError: Unable to find a valid cuDNN algorithm to run convolution", "cuda_oom"),
+    ("RuntimeError: Failed to infer device type", "cuda_unavailable"),
+    ("RuntimeError: Input type (c10::Half) and bias type (float) should be the same",
+     "dtype_unsupported"),
+    ("RuntimeError: module must have its parameters and buffers on device cuda:0 (device_ids[0]) "
+     "but found one of them on device: cpu", "device_mismatch"),
+    ("ImportError: This modeling file requires the following packages that were not found in your "
+     "environment: flash_attn. Run `pip install flash_attn`", "flash_attention"),
+    ("RuntimeError: The memory capacity is unbalanced. Some GPUs may be occupied by other "
+     "processes.", "cuda_oom"),
+    ("Error: model requires more system memory (12.3 GiB) than is available (8.0 GiB)",
+     "host_oom"),
+    ("Container killed by YARN for exceeding memory limits. 10.4 GB of 10 GB physical memory "
+     "used.", "host_oom"),
+    ("RuntimeError: The total norm of order 2.0 for gradients from `parameters` is non-finite, so "
+     "it cannot be clipped. To disable this error and scale the gradients by the non-finite norm "
+     "anyway, set `error_if_nonfinite=False`", "numeric_overflow"),
+    ("IndexError: index 512 is out of bounds for dimension 0 with size 512", "context_too_long"),
+    ("RuntimeError: mixed dtype (CPU): expect parameter to have scalar type of Float",
+     "dtype_unsupported"),
+    ("RuntimeError: expected device cuda:0 but got device cpu", "device_mismatch"),
+    ("RuntimeError: [metal::malloc] Attempting to allocate 135383101952 bytes which is greater "
+     "than the maximum allowed buffer size of 86586540032 bytes.", "cuda_oom"),
+    ("TypeError: Trying to convert BFloat16 to the MPS backend but it does not have support for "
+     "that dtype.", "dtype_unsupported"),
+    ("ValueError: Cannot generate a cpu tensor from a generator of type cuda.", "device_mismatch"),
+    ("ggml_gallocr_reserve_n: failed to allocate CUDA0 buffer of size 2214592512", "cuda_oom"),
+    ("nvidia-container-cli: initialization error: nvml error: driver not loaded: unknown.",
+     "cuda_unavailable"),
+    ("RuntimeError: Unexpected error from cudaGetDeviceCount(). Did you run some cuda functions "
+     "before calling NumCudaDevices() that might have already set an error? Error 34: CUDA driver "
+     "is a stub library", "cuda_unavailable"),
+    ("RuntimeError: While copying the parameter named pos_embed, whose dimensions in the model "
+     "are torch.Size([1, 197, 768]) and whose dimensions in the checkpoint are torch.Size([1, 577, "
+     "768]).", "size_mismatch"),
+    ("ValueError: type fp8e4nv not supported in this architecture. The supported fp8 dtypes are "
+     "('fp8e4b15', 'fp8e5')", "quantization_error"),
+    ("ValueError: You can't pass `load_in_4bit`or `load_in_8bit` as a kwarg when passing "
+     "`quantization_config` argument at the same time.", "quantization_error"),
+    ("Exception: vocab size mismatch (model has 32001, but tokenizer.model has 32000)",
+     "size_mismatch"),
+    ("Could not create cudnn handle: CUBLAS initialization failed", "cuda_oom"),
+    # issue titles: the failure in the reporter's words
+    ("Loss becomes NaN after a few hundred steps with fp16 mixed precision", "numeric_overflow"),
+    ("OOM on A100 80GB when finetuning with LoRA", "cuda_oom"),
+    ("Out of CPU memory when loading checkpoint shards", "host_oom"),
+    ("GPU not detected, running on CPU", "cuda_unavailable"),
+    ("Tensors on different devices when using device_map auto", "device_mismatch"),
+    ("Unexpected keys in state dict after training with DDP", "missing_or_unexpected_keys"),
+]
+MESSAGES += FAMILIES
+
 NOTHING = [
     "RuntimeError: CUDA error: an illegal memory access was encountered",
     "Segmentation fault (core dumped)",
@@ -232,6 +348,16 @@ NOTHING = [
     "Setting `pad_token_id` to `eos_token_id`:2 for open-end generation.",
     "/usr/lib/python3/site-packages/torch/_utils.py:831: UserWarning: TypedStorage is deprecated.",
     "ValueError: Expected input batch_size (8) to match target batch_size (4).",
+    # diffusers' safety checker: a black image on purpose, not NaN
+    "Potential NSFW content was detected in one or more images. A black image will be returned "
+    "instead. Try again with a different prompt and/or seed.",
+    # transformers' unused-weights warning beside a run that went on: benign
+    "Some weights of the model checkpoint at bert-base-uncased were not used when initializing "
+    "BertModel: ['cls.predictions.bias']\n- This IS expected if you are initializing BertModel "
+    "from the checkpoint of a model trained on another task or with another architecture.\n- "
+    "This IS NOT expected if you are initializing BertModel from the checkpoint of a model that "
+    "you expect to be exactly identical.\nLoading checkpoint shards: 100%|##########| 2/2\n"
+    "Generated 128 tokens in 2.1 s",
 ]
 
 
@@ -240,6 +366,15 @@ NOTHING = [
 def test_message_names_its_cause(message: str, expected: str) -> None:
     causes = diagnose_text(message)
     assert [c.id for c in causes][:1] == [expected], [(c.id, c.confidence) for c in causes]
+
+
+@pytest.mark.parametrize("message, expected", FAMILIES,
+                         ids=[m[1] + ":" + m[0][:40] for m in FAMILIES])
+def test_family_is_named_by_its_message(message: str, expected: str) -> None:
+    causes = diagnose_text(message)
+    assert causes and causes[0].id == expected and not causes[0].lead, [
+        (c.id, c.confidence, c.lead) for c in causes
+    ]
 
 
 @pytest.mark.parametrize("message", NOTHING)

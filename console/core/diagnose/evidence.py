@@ -166,6 +166,9 @@ _FUNCTION_CLUES: dict[str, dict[str, float]] = {
     # a library too old for the checkpoint, or the repo's own code.
     "from_pretrained": {"missing_file": 0.08, "version_mismatch": 0.08, "remote_code": 0.04},
     "from_config": {"version_mismatch": 0.08},
+    # Moving a model to the GPU (`model.cuda()`, torch's Module.cuda): the weights do not fit,
+    # or there is no usable GPU.
+    "cuda": {"cuda_oom": 0.3, "cuda_unavailable": 0.2},
 }
 
 # Families of words on error lines -> {cause: weight}, lower-case.

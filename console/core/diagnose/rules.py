@@ -238,7 +238,8 @@ _CUDA_LIB = re.compile(
     re.I)
 _ERRORISH = re.compile(r"error|exception|fail|cannot|can't|could not|couldn't|unable|not found|no "
                        r"module|requires?|invalid|unsupported", re.I)
-_TYPICAL_MAX_LENGTHS = {512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 77, 514, 128, 256}
+_TYPICAL_MAX_LENGTHS = {512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 77, 514, 128, 256,
+                        448}  # 448: Whisper's decoder max_target_positions
 
 
 def _tokenizer_class_state(m: re.Match[str] | None) -> str:
@@ -520,6 +521,77 @@ def _not_subprocess(m: re.Match[str] | None, s: Surroundings) -> float | None:
     if "subprocess" in frames or "_execute_child" in frames or "createprocess" in s.block_text:
         return None
     return 1.0
+
+
+# -- session 7, part 2: helpers -------------------------------------------------------------
+
+_NAN_FIX = ("load in bfloat16 (or float32) instead of float16",)
+_OUTPUT_WORDS = re.compile(
+    r"(?i)\b(?:outputs?|generat\w*|respon\w*|answers?|repl\w*|returns?|results?|only|just"
+    r"|all|string of|series of|full of|bunch of)\b")
+
+
+def _output_words(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """ "outputs only exclamation marks": an output of token id 0 (NaN logits)."""
+    return 1.0 if _OUTPUT_WORDS.search(s.line_text) else None
+
+
+def _not_nsfw(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    text = s.line_text.lower() + " " + s.block_text
+    return None if "nsfw" in text or "safety checker" in text else 1.0
+
+
+def _ggml_context(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    text = s.line_text.lower() + " " + s.block_text + " " + s.frames_text
+    return 1.0 if any(w in text for w in ("gguf", "ggml", "llama.cpp", "llama_model")) else None
+
+
+_KEYS_WARNING_LINES = ("some weights", "- this is", "you should probably train", "[warning",
+                       "warning:")
+
+
+def _keys_warning_alone(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """transformers' "Some weights ... were not used when initializing" with its two bullets
+    (it always prints "This IS expected if ..."): benign beside a run that worked, but a report
+    that is only this warning asks about the unused keys."""
+    lines = [ln.strip() for ln in s.block_text.splitlines() if ln.strip()]
+    return 1.0 if all(ln.startswith(_KEYS_WARNING_LINES) for ln in lines) else None
+
+
+def _expanded_sizes(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """ "expanded size of the tensor (1025) must match the existing size (1024)": a causal-mask
+    or position buffer of the model's maximum length, asked for one more."""
+    if m is None:
+        return None
+    a, b = int(m.group("a")), int(m.group("b"))
+    return 0.6 if b in _TYPICAL_MAX_LENGTHS and a > b else None
+
+
+def _invalid_values(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """torch.distributions' "... but found invalid values": NaN reached the parameters."""
+    return 0.8 if re.search(r"\bnan\b", s.block_text) else 1.0
+
+
+def _index_bounds(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """ "index 512 is out of bounds for dimension 0 with size 512": a position past a table of
+    the model's maximum length."""
+    if m is None:
+        return None
+    index, size = int(m.group("i")), int(m.group("n"))
+    return 0.6 if size in _TYPICAL_MAX_LENGTHS and index >= size else None
+
+
+def _gpu_oom_report(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """ "OOM on A100": the GPU's memory, unless the line is about the kernel's OOM killer."""
+    line = s.line_text.lower()
+    if re.search(r"oom[-_ ]?kill|\b(?:ram|cpu|host|system memory)\b", line):
+        return None
+    return 1.0
+
+
+def _mpi_kill(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """MPICH's "BAD TERMINATION ... EXIT CODE: 9": a rank killed by signal 9."""
+    return 1.0 if "bad termination" in s.block_text else 0.45
 
 
 # -- the table -------------------------------------------------------------------------------
@@ -1757,6 +1829,310 @@ SIGNATURES: tuple[Signature, ...] = (
       "the report names a library version the code does not work with",
       r"(?i)\b(?:incompatible|not compatible) with (?:transformers|torch|pytorch|tokenizers|vllm|"
       r"accelerate|peft|numpy|python|diffusers|sglang)\b"),
+    # ---- session 7, part 2: NaN outputs, MLX / CTranslate2 / ggml loaders, exllama, Whisper
+    # A generation of nothing but "!": token id 0 is "!" in the GPT-2-style byte-level BPE
+    # vocabularies (GPT-2, Llama 3, Qwen, GLM-4), and argmax/sampling over NaN logits picks id 0.
+    S("numeric_overflow", "!!!!!!!!", 0.6,
+      "the model generated only '!' (token id 0): its logits are NaN, most often float16 "
+      "overflowing", r"^[\s!\uff01]*!{8,}[\s!\uff01]*$", fixes=_NAN_FIX),
+    S("numeric_overflow", "!!!!", 0.6,
+      "the output is only '!' (token id 0): the logits are NaN (float16 overflow?)",
+      r"(?i)\b(?:outputs?|generat\w*|respon\w*|answers?|repl\w*|returns?|results?|gives?|prints?"
+      r"|produces?|only)\b[^!\n]{0,30}?[\s\"'`:(\[]!{4,}(?![^\s\"'`)\]])", fixes=_NAN_FIX),
+    S("numeric_overflow", "exclamation", 0.55,
+      "the output is only exclamation marks (token id 0): the logits are NaN (float16 overflow?)",
+      r"(?i)exclamation (?:marks?|points?)", refine=_output_words, fixes=_NAN_FIX),
+    S("numeric_overflow", "\u611f\u53f9\u53f7", 0.55,
+      "the output is only exclamation marks (token id 0): the logits are NaN (float16 overflow?)",
+      fixes=_NAN_FIX),
+    S("numeric_overflow", "\uff01\uff01\uff01\uff01", 0.55,
+      "the output is only exclamation marks (token id 0): the logits are NaN (float16 overflow?)",
+      fixes=_NAN_FIX),
+    # A printed tensor full of NaN (torch's repr: "tensor([[nan, nan, ...").
+    S("numeric_overflow", "nan,", 0.55, "a tensor printed in the log is all NaN",
+      r"(?i)\bnan,\s+nan,\s+nan\b", fixes=_NAN_FIX),
+    # AUTOMATIC1111's NansException: "A tensor with all NaNs was produced in Unet/VAE".
+    S("numeric_overflow", "a tensor with all nans was produced", 0.85,
+      "the UNet or VAE produced NaN in half precision",
+      fixes=("run the VAE in float32 (--no-half-vae), or use --no-half",)),
+    # Black images from a diffusion model in float16: the VAE overflowed to NaN (the safety
+    # checker's black image says "NSFW" and is not this).
+    S("numeric_overflow", "black", 0.55,
+      "black images in float16: the VAE (or UNet) overflowed to NaN",
+      r"(?i)\b(?:all|only|pure|completely|fully)?\s*black\b.{0,40}\b(?:fp16|float16|half)\b"
+      r"|\b(?:fp16|float16|half)\b.{0,40}\bblack (?:images?|outputs?|results?|frames?|videos?)",
+      refine=_not_nsfw, fixes=_NAN_FIX),
+    # ggml's sampler: the cumulative probabilities are NaN, so upper_bound finds nothing
+    # (llama.cpp llama-sampling.cpp); ggml's own NaN checks.
+    S("numeric_overflow", "iter != probs.end()", 0.75,
+      "sampling found no token: the probabilities are NaN (NaN logits)", fixes=_NAN_FIX),
+    S("numeric_overflow", "ggml_assert", 0.7, "ggml found NaN values in a tensor",
+      r"GGML_ASSERT\(!?\s*(?:std::)?isnan|GGML_ASSERT\([^)]*\bnan\b"),
+    S("numeric_overflow", "found -nan", 0.7, "ggml found NaN values in a tensor",
+      r"(?i)found -?nan for i\d"),
+    S("numeric_overflow", "found nan", 0.7, "ggml found NaN values in a tensor",
+      r"(?i)found -?nan for i\d"),
+    # MLX's Module.load_weights(strict=True) (mlx/nn/layers/base.py).
+    S("missing_or_unexpected_keys", "parameters not in model", 0.85,
+      "the weights hold parameters the MLX model does not have",
+      r"Received (?:\d+ )?parameters not in model"),
+    S("missing_or_unexpected_keys", "missing", 0.85,
+      "parameters of the MLX model are not in the weights",
+      r"\bMissing \d+ parameters?:|\bMissing parameters: \S"),
+    S("size_mismatch", "but received shape", 0.85,
+      "a weight has another shape than the MLX model's parameter",
+      r"Expected shape \(?[\d, ]*\)? but received shape"),
+    # CTranslate2's model spec validation (python/ctranslate2/specs/model_spec.py).
+    S("size_mismatch", "but the model expected a vocabulary of size", 0.85,
+      "the vocabulary's size differs from the model's embedding (tokens added or removed)"),
+    # The exllama GPTQ kernels' scratch buffer (auto_gptq / transformers' exllama backend).
+    S("quantization_error", "temp_state buffer is too small", 0.85,
+      "the exllama GPTQ backend's buffer is sized for a shorter input",
+      fixes=("call auto_gptq.exllama_set_max_input_length(model, N) with N >= the input length, "
+             "or disable exllama in the quantization config",)),
+    # A GGUF/GGML loader that does not know this quantization (file) type.
+    S("quantization_error", "unsupported", 0.6,
+      "the loader does not support this GGUF/GGML quantization type",
+      r"(?i)unsupported (?:gguf |ggml )?(?:file|quant(?:ization)?|tensor) ?type",
+      refine=_ggml_context),
+    # Whisper's generate(): prompt + max_new_tokens past the decoder's position table.
+    S("context_too_long", "max_target_positions", 0.85,
+      "the decoder input plus max_new_tokens exceeds the model's max_target_positions",
+      r"(?i)exceeds? the `?max_target_positions`?"),
+    S("context_too_long", "max_source_positions", 0.8,
+      "the input exceeds the model's max_source_positions",
+      r"(?i)exceeds? the `?max_source_positions`?|longer than `?max_source_positions"),
+    # MPICH (hydra) prints the signal that ended a rank as its exit code.
+    S("host_oom", "exit code: 9", 0.65,
+      "a rank ended with signal 9 (SIGKILL), most often the OOM killer",
+      r"(?i)\bexit code:\s*9\s*$", refine=_mpi_kill, tag="kill"),
+    S("missing_or_unexpected_keys", "were not used when initializing", 0.45,
+      "checkpoint weights were left unused (names do not match, or a head for another task)",
+      kind="hint", refine=_keys_warning_alone),
+    # cuDNN finds no convolution algorithm when it cannot get workspace memory (torch's
+    # aten/src/ATen/native/cudnn/Conv_v7.cpp / Conv_v8.cpp).
+    S("cuda_oom", "unable to find a valid cudnn algorithm", 0.6,
+      "cuDNN found no algorithm that fits, most often because the GPU is out of memory"),
+    S("cuda_oom", "cudnn_status_alloc_failed", 0.8, "cuDNN could not allocate GPU memory"),
+    # Schedulers and shells that report a kill for memory.
+    S("host_oom", "exceeded memory limit", 0.8,
+      "the job went past its memory limit and the scheduler killed it",
+      r"(?i)exceeded (?:its |the )?(?:job )?memory limit", tag="kill"),
+    S("host_oom", "killed", 0.7, "the shell reports the process killed (SIGKILL: the OOM killer?)",
+      r"^(?:(?:zsh|bash|sh|fish|ksh):\s*|\[\d+\]\s*[+-]?\s*\d*\s*)killed\s", tag="kill"),
+    S("host_oom", "excessive memory usage", 0.65,
+      "a worker of the process pool was killed, most often for using too much memory",
+      r"(?i)excessive memory usage causing the operating system to kill", tag="kill"),
+    # vLLM's DeviceConfig: no CUDA/ROCm/XPU/CPU platform was detected.
+    S("cuda_unavailable", "failed to infer device type", 0.75,
+      "vLLM found no usable accelerator (no GPU visible in the container, or a build for "
+      "another platform)"),
+    S("cuda_driver_mismatch", "unsupported_ptx_version", 0.85,
+      "the kernels' PTX is newer than this driver can compile"),
+    # torch's convolution: input and bias of different dtypes or devices.
+    S("dtype_unsupported", "and bias type", 0.85, "the input and the bias have different dtypes",
+      r"Input type \((?P<a>[\w.:]+)\) and bias type \((?P<b>[\w.:]+)\) should be the same",
+      refine=_input_weight_type("dtype")),
+    S("device_mismatch", "and bias type", 0.85, "the input and the bias are on different devices",
+      r"Input type \((?P<a>[\w.:]+)\) and bias type \((?P<b>[\w.:]+)\) should be the same",
+      refine=_input_weight_type("device")),
+    S("dtype_unsupported", "dtypes match", 0.8, "source and destination of an index_put differ in "
+      "dtype", r"(?i)requires the source and destination dtypes match"),
+    S("dtype_unsupported", "to match query dtype", 0.8,
+      "the attention mask's dtype does not match the query's"),
+    S("dtype_unsupported", "promotion for float8 types is not supported", 0.8,
+      "float8 tensors met another dtype in one operation"),
+    # torch.nn.DataParallel and tensor-to-numpy on the GPU.
+    S("device_mismatch", "must have its parameters and buffers on device", 0.85,
+      "DataParallel needs the module on its first device before wrapping"),
+    S("device_mismatch", "device type tensor to numpy", 0.8,
+      "a GPU tensor was handed to numpy: call .cpu() first"),
+    # flash-attn's own checks, and transformers' check of a remote modeling file's imports.
+    S("flash_attention", "flashattention forward only supports head dimension", 0.8,
+      "this head size is not supported by FlashAttention"),
+    S("flash_attention", "not found in your environment", 0.95,
+      "the model's own code imports flash_attn, which is not installed",
+      r"(?i)packages that were not found in your environment:.{0,60}\bflash[_-]?attn"),
+    # NaN reaching sampling or a distribution.
+    S("numeric_overflow", "minimum loss scale reached", 0.85,
+      "the fp16 loss scaler kept finding inf/NaN gradients (fairseq)"),
+    S("numeric_overflow", "invalid multinomial distribution", 0.75,
+      "sampling got invalid probabilities: NaN/inf logits (float16 overflow?)", fixes=_NAN_FIX),
+    S("numeric_overflow", "assertion `0 <= p", 0.65,
+      "a GPU sampling kernel got a probability outside [0, 1]: NaN values (float16 overflow?)",
+      r"Assertion `0 <= p\d* && p\d* <= 1` failed"),
+    S("numeric_overflow", "but found invalid values", 0.6,
+      "a probability distribution got invalid (NaN) parameters",
+      r"to satisfy the constraint .*but found invalid values", refine=_invalid_values,
+      fixes=_NAN_FIX),
+    S("numeric_overflow", "cannot convert float nan to integer", 0.6,
+      "a NaN value was converted to an integer (an output that overflowed?)"),
+    S("numeric_overflow", "cannot convert float infinity to integer", 0.5,
+      "an infinite value was converted to an integer (an output that overflowed?)"),
+    # Serving engines' context checks: TGI's validation, llama.cpp's server, OpenAI's code.
+    S("context_too_long", "`max_new_tokens` must be <=", 0.85,
+      "the prompt plus max_new_tokens is longer than the server allows",
+      r"(?i)`?inputs`? tokens \+ `?max_new_tokens`? must be <="),
+    S("context_too_long", "exceeds the available context size", 0.85,
+      "the request is longer than the context the server was started with"),
+    S("context_too_long", "context_length_exceeded", 0.85,
+      "the request is longer than the model's context window"),
+    S("context_too_long", "must match the existing size", 0.6,
+      "a buffer of the model's maximum length (causal mask, positions) is shorter than the input",
+      r"expanded size of the tensor \((?P<a>\d+)\) must match the existing size \((?P<b>\d+)\)",
+      refine=_expanded_sizes),
+    # Shapes: vLLM's default weight loader, llama.cpp's loader, flax.
+    S("size_mismatch", "attempted to load weight", 0.85,
+      "a checkpoint tensor has another shape than the model's parameter",
+      r"Attempted to load weight \(.*\) into parameter \("),
+    S("size_mismatch", "has wrong shape; expected", 0.8,
+      "a GGUF tensor has another shape than the model llama.cpp builds from its metadata"),
+    S("size_mismatch", "scopeparamshapeerror", 0.8,
+      "a checkpoint parameter has another shape than the flax model's"),
+    # diffusers' from_pretrained with low_cpu_mem_usage; vLLM's AutoWeightsLoader.
+    S("missing_or_unexpected_keys", "because the following keys are missing", 0.9,
+      "parameters of the model are not in the checkpoint"),
+    S("missing_or_unexpected_keys", "there is no module or parameter named", 0.6,
+      "the checkpoint names a weight the model class does not have"),
+    # Quantized models that cannot be trained or split this way.
+    S("quantization_error", "fine-tuning on purely quantized models", 0.85,
+      "a quantized model can only be trained through adapters (LoRA)"),
+    S("quantization_error", "not aligned with the quantized weight shape", 0.8,
+      "the quantized weights cannot be split across this many GPUs"),
+    S("quantization_error", "is not divisible by min_thread_", 0.75,
+      "the quantized kernel cannot split this layer across this many GPUs",
+      r"is not divisible by min_thread_[kn]"),
+    # Memory: SGLang's per-GPU balance check, Ollama's RAM check, YARN / Kubernetes / Kaggle.
+    S("cuda_oom", "the memory capacity is unbalanced", 0.75,
+      "the GPUs have unequal free memory: other processes hold memory on some of them"),
+    S("host_oom", "requires more system memory", 0.85,
+      "the model needs more RAM than the machine has free"),
+    S("host_oom", "memory limit", 0.8,
+      "the container or job went past its memory limit and was killed",
+      r"(?i)exceed\w* (?:its |the )?(?:job |container |physical )?memory limits?",
+      refine=lambda m, s: None if _GPU_WORDS.search(s.line_text) else 1.0, tag="kill"),
+    S("host_oom", "low on resource: memory", 0.8,
+      "the node ran out of RAM and evicted the container"),
+    S("host_oom", "tried to allocate more memory than is available", 0.8,
+      "the notebook ran out of RAM"),
+    # NaN: scikit-learn's input check, torch's clip_grad_norm_.
+    S("numeric_overflow", "contains nan", 0.6, "NaN values reached the data or the output",
+      r"(?i)\binput \w+ contains nan\b"),
+    S("numeric_overflow", "is non-finite, so it cannot be clipped", 0.8,
+      "the gradients are inf/NaN (float16 overflow, or a learning rate too high)"),
+    # transformers' reminder before generating past max_position_embeddings.
+    S("context_too_long", "will exceed the model's predefined maximum length", 0.45,
+      "the generation will run past the model's maximum length", kind="hint"),
+    # ParlAI's transformer embeddings (warn_once, or ValueError in older releases).
+    S("context_too_long", "but only have --n-positions", 0.8,
+      "the input is longer than the model's --n-positions",
+      r"sequence of \d+ length, but only have\s*--n-positions"),
+    S("context_too_long", "but only have--n-positions", 0.8,
+      "the input is longer than the model's --n-positions"),
+    S("context_too_long", "is out of bounds for dimension", 0.55,
+      "a position index ran past a table of the model's maximum length",
+      r"index (?P<i>\d+) is out of bounds for dimension \d+ with size (?P<n>\d+)",
+      refine=_index_bounds),
+    # dtypes: torch's CPU mixed-dtype check, cuDNN RNN check.
+    S("dtype_unsupported", "mixed dtype (cpu)", 0.8,
+      "float16/bfloat16 inputs met float32 parameters on the CPU"),
+    S("dtype_unsupported", "input and parameter tensors are not the same dtype", 0.8,
+      "the input and the module's weights have different dtypes"),
+    # devices: torch's older same-device checks.
+    S("device_mismatch", "but expected them to be on", 0.85, "tensors are on the wrong device"),
+    S("device_mismatch", "must be on the current device", 0.85,
+      "the embedding's input and weights are on different devices",
+      r"(?i)input, output and indices must be on the current device"),
+    S("device_mismatch", "but got device", 0.8, "a tensor is on the wrong device",
+      r"expected device \S+ but got device \S+"),
+    # Apple silicon: MLX's Metal allocator and command buffers, MLX quantize, the MPS backend.
+    S("cuda_oom", "greater than the maximum allowed buffer size", 0.8,
+      "MLX asked Metal for a buffer larger than the GPU allows (the model or context is too "
+      "large for this Mac's memory)"),
+    S("cuda_oom", "kiogpucommandbuffercallbackerroroutofmemory", 0.85,
+      "the Apple GPU ran out of memory"),
+    S("quantization_error", "divisible by the quantization group size", 0.8,
+      "a matrix cannot be quantized with this group size"),
+    S("dtype_unsupported", "does not have support for that dtype", 0.85,
+      "the MPS backend has no kernels for this dtype (bfloat16 on an older macOS?)"),
+    S("dtype_unsupported", "mps does not support", 0.7, "the MPS backend lacks this op for int64",
+      r"MPS does not support \w+ op with int64"),
+    # diffusers' randn_tensor: the generator's device differs from the latents'.
+    S("device_mismatch", "tensor from a generator of type", 0.85,
+      "the random generator is on another device than the tensors it fills"),
+    # Triton/CUDA: the compiled kernel does not load on this GPU/driver.
+    S("cuda_driver_mismatch", "device kernel image is invalid", 0.7,
+      "a compiled kernel does not match this GPU or driver (built for another architecture, or "
+      "a newer toolchain than the driver supports)"),
+    # SGLang / vLLM input checks.
+    S("context_too_long", "longer than the model", 0.85,
+      "the input is longer than the model's context length",
+      r"longer than the model\\?'?s context length"),
+    # ggml backends: a buffer for weights, KV cache or compute could not be allocated.
+    S("cuda_oom", "failed to allocate", 0.75, "ggml could not allocate a GPU buffer",
+      r"failed to allocate (?:CUDA|ROCm|Metal|Vulkan|SYCL|HIP)\d* buffer"),
+    S("cuda_oom", "failed to allocate buffer for kv cache", 0.6,
+      "llama.cpp could not allocate the KV cache (too long a context for the memory left)"),
+    # No GPU reachable: NVML/driver not loaded in the container, the driver's stub library.
+    S("cuda_unavailable", "driver not loaded", 0.8,
+      "the NVIDIA driver is not loaded on the host (or not passed into the container)",
+      r"(?i)nvml error: driver not loaded|driver not loaded"),
+    S("cuda_unavailable", "failed to initialize nvml: unknown error", 0.7,
+      "the container lost access to the GPU (NVML cannot reach the driver)"),
+    S("cuda_unavailable", "cuda driver is a stub library", 0.8,
+      "libcuda is the toolkit's stub, not a real driver: no GPU driver is installed here"),
+    # NaN in half precision, however the report words it ("fp16 ... nan", "nan loss with AMP").
+    S("numeric_overflow", "nan", 0.7, "NaN values in half precision: float16 overflowed",
+      r"(?i)\b(?:fp16|float16|half|16[- ]?bit|mixed[- ]precision|amp)\b.{0,60}\bnans?\b"
+      r"|\bnans?\b.{0,60}\b(?:fp16|float16|half(?! of)|16[- ]?bit|mixed[- ]precision)\b",
+      fixes=_NAN_FIX),
+    # torch's _load_from_state_dict (1.x wording); llama.cpp's converter.
+    S("size_mismatch", "whose dimensions in the model are", 0.9,
+      "a checkpoint tensor has another shape than the model's parameter"),
+    S("size_mismatch", "vocab size mismatch", 0.75,
+      "the vocabulary's size differs between the model and the tokenizer"),
+    # Triton's fp8 types need an Ada/Hopper GPU (fp8e4nv: sm_89+).
+    S("quantization_error", "not supported in this architecture", 0.8,
+      "this fp8 format needs a newer GPU (Ada / Hopper)",
+      r"type fp8\w* not supported in this architecture"),
+    # transformers: both load_in_4bit/8bit and a quantization_config.
+    S("quantization_error", "as a kwarg when passing `quantization_config`", 0.85,
+      "load_in_4bit / load_in_8bit and a quantization_config were both given"),
+    # LoRA keys: diffusers' kohya conversion, AUTOMATIC1111's LoRA loader.
+    S("missing_or_unexpected_keys", "have not been correctly be renamed", 0.85,
+      "LoRA keys of an unknown layout could not be mapped to the model's"),
+    S("missing_or_unexpected_keys", "failed to match keys when loading", 0.8,
+      "the LoRA's keys do not match this model (made for another base model?)"),
+    # vLLM's memory profiling saw free memory change under it: another process uses this GPU.
+    S("cuda_oom", "error in memory profiling", 0.6,
+      "GPU memory changed during vLLM's profiling: another process is using this GPU",
+      fixes=("give the server a GPU of its own, or lower --gpu-memory-utilization",)),
+    S("cuda_oom", "cublas initialization failed", 0.6,
+      "cuBLAS could not initialise, most often because no GPU memory was left"),
+    # How reports (issue titles, errors told from memory) name these failures in their own words.
+    S("cuda_oom", "oom", 0.55, "the report says the GPU ran out of memory (OOM)",
+      r"(?i)\bOOM\b.{0,60}\b(?:gpus?|cuda|vram|[AHLTV]\d{2,3}|rtx ?\d{4}|\d+ ?gb)\b"
+      r"|\b(?:gpus?|cuda|vram)\b.{0,30}\bOOM\b", refine=_gpu_oom_report),
+    S("host_oom", "out of", 0.7, "the report says the machine ran out of RAM",
+      r"(?i)\bout of (?:cpu |host |system )(?:memory|ram)\b|\b(?:runs?|ran|running) out of "
+      r"(?:cpu |host |system )?ram\b|\bout of ram\b"),
+    *(S("cuda_unavailable", needle, 0.6, "the report says the GPU is not seen by this process",
+        r"(?i)\bgpus?\b (?:is |was |are )?(?:not|never) (?:detected|found|recogni[sz]ed|visible"
+        r"|used|being used)\b|\bno (?:gpus?|cuda devices?) (?:detected|found|available|visible)\b"
+        r"|\bruns? on (?:the )?cpu instead of (?:the )?(?:gpu|cuda)\b")
+      for needle in ("gpu not", "gpus not", "gpu is not", "gpu was not", "gpus are not",
+                     "gpu never", "no gpu", "no cuda device", "cpu instead of")),
+    S("device_mismatch", "different devices", 0.6,
+      "the report says tensors were on different devices",
+      r"(?i)\b(?:tensors?|inputs?|weights?|model)\b.{0,30}\b(?:on|across) (?:two )?"
+      r"different devices"),
+    S("missing_or_unexpected_keys", "unexpected", 0.6,
+      "keys in the checkpoint that the model does not have",
+      r"(?i)\bunexpected[_ ]keys?\b\s*(?:[:=]|in|when|while|after|\()\s*\S"),
+    # cuBLAS creates its handle (and workspace) on first use: failing there is no GPU memory.
+    S("cuda_oom", "cublas handle", 0.6,
+      "cuBLAS could not create its handle, most often because no GPU memory was left",
+      r"(?i)(?:create|creating|init\w*)\s+cublas handle\w*\s+fail|cublas handle.{0,30}fail"),
 )
 
 
