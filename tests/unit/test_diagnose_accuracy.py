@@ -66,12 +66,12 @@ def test_the_corpus_is_there() -> None:
 
 def test_tune_split_accuracy(tune: list[Prediction]) -> None:
     top1, top3 = _rates(tune)
-    assert top1 >= 0.93 and top3 >= 0.96, (top1, top3)
+    assert top1 >= 0.94 and top3 >= 0.97, (top1, top3)
 
 
 def test_holdout_split_accuracy(holdout: list[Prediction]) -> None:
     top1, top3 = _rates(holdout)  # aggregate only: the holdout texts are never printed
-    assert top1 >= 0.80 and top3 >= 0.86, (round(top1, 3), round(top3, 3))
+    assert top1 >= 0.87 and top3 >= 0.94, (round(top1, 3), round(top3, 3))
 
 
 def test_every_cause_is_found(tune: list[Prediction], holdout: list[Prediction]) -> None:
