@@ -5,8 +5,9 @@
 
 First the word statistics (console/core/diagnose/lexical.json): per cause, how many logs of the
 tune split and of the project's fixture logs contain each word; the sharpness of their
-naive-Bayes posterior is the one with the least log-loss over five folds of the tune split (each fold scored by counts without it). Every later step diagnoses a tune log with the
-counts of the other folds (out of fold), so the calibration sees the words as a new log would.
+naive-Bayes posterior is the one with the least log-loss over five folds of the tune split
+(each fold scored by counts without it). Every later step diagnoses a tune log with the counts
+of the other folds (out of fold), so the calibration sees the words as a new log would.
 Then the priors (console/core/diagnose/priors.json): for every tune log, the causes the rules
 and clues name (the priors switched off); each named cause that is not the label counts one
 co-occurrence (named -> label; half when it was not the top one), smoothed by the families of
