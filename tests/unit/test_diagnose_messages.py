@@ -338,6 +338,20 @@ FAMILIES = [
     ("GPU not detected, running on CPU", "cuda_unavailable"),
     ("Tensors on different devices when using device_map auto", "device_mismatch"),
     ("Unexpected keys in state dict after training with DDP", "missing_or_unexpected_keys"),
+    # session 7, round 2: older and wrapped wordings of known families
+    ("KeyError: 'unexpected key \"encoder.layer.0.weight\" in state_dict'",
+     "missing_or_unexpected_keys"),
+    ("ValueError: Wrong index found for <extra_id_0>: should be 32099 but found 32100.",
+     "tokenizer_error"),
+    ("TypeError: Can't convert 42 to PyTuple", "tokenizer_error"),
+    ("Generating with the SDXL pipeline on my 3060 gives a black image every time",
+     "numeric_overflow"),
+    ("activations above 65504 turn into inf when the model runs in half precision",
+     "numeric_overflow"),
+    ("Traceback (most recent call last):\n  File \"train.py\", line 9, in <module>\n"
+     "RuntimeError: DataLoader worker (pid 12) is killed by signal: Bus error. It is possible "
+     "that dataloader's workers are out of shared\nmemory. Please try to raise your shared "
+     "memory limit.", "permission_or_disk"),
 ]
 MESSAGES += FAMILIES
 

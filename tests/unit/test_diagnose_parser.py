@@ -272,3 +272,17 @@ ImportError: /usr/local/lib/python3.10/dist-packages/flash_attn_2_cuda.cpython-3
         ("In[4]", 2), ("/usr/local/lib/python3.10/dist-packages/transformers/utils/import_utils.py",
                        1603)]
     assert [c.id for c in diagnose_text(text)][:1] == ["flash_attention"]
+
+
+def test_a_message_wrapped_over_lines_is_matched_whole() -> None:
+    # A terminal (or an issue form) wrapped the message: no single line holds the library's
+    # words, the joined message does.
+    text = ("Traceback (most recent call last):\n"
+            '  File "/srv/train.py", line 3, in <module>\n'
+            "RuntimeError: CUDA out of\n"
+            "memory. Tried to allocate 2.00 GiB (GPU 0; 23.65 GiB total capacity)\n")
+    causes = diagnose_text(text)
+    assert causes and causes[0].id == "cuda_oom" and not causes[0].lead, causes
+    for line in ("RuntimeError: CUDA out of",
+                 "memory. Tried to allocate 2.00 GiB (GPU 0; 23.65 GiB total capacity)"):
+        assert all(c.id != "cuda_oom" or c.lead for c in diagnose_text(line))

@@ -415,15 +415,41 @@ def _raised_but_cut_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
     return []
 
 
+def _wrapped_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
+    """Messages a terminal or an issue form wrapped over several lines ("... out of shared" /
+    "memory"): the signatures that match the joined message and no single line of it."""
+    hits: list[Hit] = []
+    for record in block.exceptions:
+        numbers = record.line_numbers
+        if not 1 < len(numbers) <= _WRAPPED_MAX_LINES:
+            continue
+        texts = [store.text(n).strip() for n in numbers]
+        joined = " ".join(t for t in texts if t)
+        found = _line_signatures(joined.lower())
+        if not found:
+            continue
+        for text in texts:
+            found -= _line_signatures(text.lower())
+        first = store.get(numbers[0])
+        if found and first is not None:
+            _confirm(first._replace(text=joined), sorted(found, key=_sig_order), block, store,
+                     hits)
+    return hits
+
+
+_WRAPPED_MAX_LINES = 6  # a longer message is a listing, not one wrapped sentence
+
+
 def _block_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
     surface = block.surface
     if surface is None:
         return _raised_but_cut_hits(block, store)
+    wrapped = _wrapped_hits(block, store)
     if not block.frames:
-        return []
+        return wrapped
     line = store.get(surface.line_numbers[0]) if surface.line_numbers else None
     if line is None:
-        return []
+        return wrapped
     hits: list[Hit] = []
     files = [f.file.replace("\\", "/") for f in block.frames]
     last_file = files[-1]
@@ -441,7 +467,7 @@ def _block_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
         hits.append(Hit(_BLOCK_SIGNATURES["flash_frames"], line, 0.75, block))
     if any("bitsandbytes" in f for f in files):
         hits.append(Hit(_BLOCK_SIGNATURES["bnb_frames"], line, 0.6, block))
-    return hits
+    return wrapped + hits
 
 
 _BLOCK_SIGNATURES = {

@@ -594,6 +594,19 @@ def _mpi_kill(m: re.Match[str] | None, s: Surroundings) -> float | None:
     return 1.0 if "bad termination" in s.block_text else 0.45
 
 
+
+_DIFFUSION_WORDS = ("diffusion", "sdxl", "sd 1.5", "sd1.5", "sd2", "vae", "unet", "diffusers",
+                    "txt2img", "img2img", "comfy", "invoke", "flux", "prompt", "generat")
+
+
+def _diffusion_black(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """A black image from a diffusion model (its words in the line or nearby), not the safety
+    checker's."""
+    text = s.line_text.lower() + " " + s.block_text
+    if "nsfw" in text or "safety checker" in text:
+        return None
+    return 1.0 if any(w in text for w in _DIFFUSION_WORDS) else None
+
 # -- the table -------------------------------------------------------------------------------
 
 _DRIVER_FIX = ("update the NVIDIA driver, or install a torch built for the CUDA version the driver "
@@ -1859,8 +1872,10 @@ SIGNATURES: tuple[Signature, ...] = (
     # checker's black image says "NSFW" and is not this).
     S("numeric_overflow", "black", 0.55,
       "black images in float16: the VAE (or UNet) overflowed to NaN",
-      r"(?i)\b(?:all|only|pure|completely|fully)?\s*black\b.{0,40}\b(?:fp16|float16|half)\b"
-      r"|\b(?:fp16|float16|half)\b.{0,40}\bblack (?:images?|outputs?|results?|frames?|videos?)",
+      r"(?i)\b(?:all|only|pure|completely|fully)?\s*black\b.{0,40}"
+      r"(?:\b(?:fp16|float16|half|f16)\b|\b16[- ]?b(?:it)? float)"
+      r"|(?:\b(?:fp16|float16|half|f16)\b|\b16[- ]?b(?:it)? float).{0,40}"
+      r"\bblack\s+(?:images?|outputs?|results?|frames?|videos?)",
       refine=_not_nsfw, fixes=_NAN_FIX),
     # ggml's sampler: the cumulative probabilities are NaN, so upper_bound finds nothing
     # (llama.cpp llama-sampling.cpp); ggml's own NaN checks.
@@ -2133,6 +2148,35 @@ SIGNATURES: tuple[Signature, ...] = (
     S("cuda_oom", "cublas handle", 0.6,
       "cuBLAS could not create its handle, most often because no GPU memory was left",
       r"(?i)(?:create|creating|init\w*)\s+cublas handle\w*\s+fail|cublas handle.{0,30}fail"),
+    # ---- session 7, round 2: older and wrapped wordings of known families
+    # torch < 0.4's load_state_dict: 'unexpected key "x" in state_dict' / 'missing keys in
+    # state_dict: "{...}"' (before the "Missing key(s) in state_dict:" wording).
+    S("missing_or_unexpected_keys", "in state_dict", 0.85,
+      "the checkpoint's parameter names differ from the model's (older torch wording)",
+      r'(?i)\b(?:unexpected|missing) keys? (?:"[^"]*" )?in state_dict'),
+    # transformers' added-token check (tokenization_utils: "Wrong index found for {token}:
+    # should be {id} but found {index}"): added tokens saved out of order for this vocabulary.
+    S("tokenizer_error", "wrong index found for", 0.8,
+      "the tokenizer's added tokens do not follow its vocabulary (ids out of order)"),
+    # tokenizers' Python binding refusing an input that is not text ("Can't convert X to
+    # PyTuple / Sequence"): a None, a number or a nested list reached the tokenizer.
+    S("tokenizer_error", "can't convert", 0.65,
+      "the tokenizer was given something that is not text (None, a number, a nested list)",
+      r"Can't convert .{0,80} to (?:PyTuple|Sequence|PyString|PyList)"),
+    # Diffusion pipelines: a black image or output with no error is the VAE/UNet overflowing
+    # to NaN in half precision (the safety checker's black image says NSFW: not this).
+    S("numeric_overflow", "black", 0.5,
+      "black images from a diffusion model: the VAE (or UNet) overflowed to NaN in half "
+      "precision",
+      r"(?i)\bblack\s+(?:images?|outputs?|results?|pictures?|frames?|videos?|screen)\b",
+      refine=_diffusion_black, fixes=_NAN_FIX),
+    # float16's largest finite value (65504) named beside inf/overflow: values past it become inf.
+    S("numeric_overflow", "655", 0.6,
+      "values beyond float16's maximum (65504) become inf",
+      r"(?i)(?<![\d.])(?:65504|65519|65520)(?!\d).{0,60}(?<![a-z])(?:inf|nan|overflow)"
+      r"|(?<![a-z])(?:inf|nan|overflow)[a-z]*.{0,60}(?<![\d.])(?:65504|65519|65520)(?!\d)",
+      fixes=_NAN_FIX),
+
 )
 
 
