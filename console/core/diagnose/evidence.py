@@ -450,6 +450,7 @@ def _word_clues(line: LogLine, scale: float, lead: bool = True) -> list[Clue]:
 
 _FAILURE_MARK = re.compile(
     r"(?:Error|Exception)\b|\b(?:ERROR|FATAL|Fatal|fatal|Killed|killed|Aborted|crashed)\b"
+    r"|\berror(?::| loading\b)"  # C/C++ tools (llama.cpp, ggml, compilers): "main: error: ..."
 )
 
 
