@@ -16,7 +16,12 @@ from console.worker.memory import (
     BASELINE_TOLERANCE_BYTES,
     _unload_accounting,
     malloc_trim,
+    rss_bytes,
 )
+
+RSS_SETTLE_S = 2.0  # an aborted load's unload waits at most this long for late frees
+RSS_STEADY_BYTES = 256 * 1024  # host RSS moving less than this per 50 ms is steady
+RSS_STEADY_SAMPLES = 4
 
 
 class UnloadJob(EngineParts):
@@ -44,7 +49,9 @@ class UnloadJob(EngineParts):
     def _job_unload(self, msg: protocol.Unload | protocol.AnyCommand, final: bool = True,
                     before: dict[str, Any] | None = None) -> None:
         """Unload and prove it. `before`: figures taken earlier (an aborted load's, taken
-        while its tensors were still alive), else now."""
+        while its tensors were still alive), else now. After an aborted load the loader's
+        threads may still finish reads they had started and free them in their own malloc
+        arenas after the trim: host RSS is then trimmed again until it is steady."""
         reply_to = msg.id
         self.set_state("unloading", reply_to)
         t0 = time.perf_counter()
@@ -53,6 +60,8 @@ class UnloadJob(EngineParts):
         model_ref = weakref.ref(self.loaded.model) if self.loaded is not None else None
         label = self.loaded.info["label"] if self.loaded is not None else None
         self._release()
+        if before is not None:
+            self._settle_rss()
         # Watch NVML until every device is back at its baseline, or the allocator holds nothing
         # and NVML has stopped moving, or the time is up.
         after = self.figures()
@@ -100,6 +109,22 @@ class UnloadJob(EngineParts):
                   before=before, after=after)
         if final:
             self.set_state("idle", reply_to)
+
+    def _settle_rss(self) -> None:
+        """Trim host memory every 50 ms until RSS holds still for RSS_STEADY_SAMPLES samples
+        (or RSS_SETTLE_S is up)."""
+        deadline = time.perf_counter() + RSS_SETTLE_S
+        last = rss_bytes()
+        steady = 0
+        while last is not None and steady < RSS_STEADY_SAMPLES and time.perf_counter() < deadline:
+            time.sleep(0.05)
+            gc.collect()
+            malloc_trim()
+            now = rss_bytes()
+            if now is None:
+                return
+            steady = steady + 1 if abs(now - last) < RSS_STEADY_BYTES else 0
+            last = now
 
     def _rebase_context(self, after: dict[str, Any]) -> int:
         """Move each device's baseline up to NVML's figure when the allocator holds nothing
