@@ -904,8 +904,9 @@ class StreamingDiagnoser:
         hits.extend(self._recent_hints(block.first_line))
         recent = list(self._recent)
         clues = block_clues(block, recent)
+        in_block = set(block.line_numbers)
         words = {} if benign(block) else lexical.lead(
-            [line for line in recent if line.number in set(block.line_numbers)], (block,))
+            [line for line in recent if line.number in in_block], (block,))
         causes = aggregate(hits, store, context, (block,), clues, words=words)
         return DiagnosedError("traceback", block.first_line, block.last_line, _clip(block.summary),
                               tuple(causes), block)
