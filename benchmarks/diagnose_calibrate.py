@@ -36,8 +36,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from console.core.diagnose import calibration, diagnose_text, lexical, priors
-from console.core.diagnose.evidence import benign
-from console.core.diagnose.parser import parse_lines, split_lines
 from tests.fixtures.corpus.corpus import CorpusCase, corpus_cases
 from tests.fixtures.logs.corpus import dev_cases, fixture_cases
 
@@ -49,11 +47,6 @@ SHARPNESS = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 _OUT_OF_FOLD: dict[str, lexical.Model] = {}  # tune log id -> counts without its fold
 
 
-def _features(text: str) -> frozenset[str]:
-    parsed = parse_lines(split_lines(text))
-    return lexical.features(parsed.lines, [b for b in parsed.blocks if not benign(b)])
-
-
 def _fold(case: CorpusCase) -> int:
     """A fold per thread (all logs of one thread together), independent of the split rule."""
     return int(hashlib.sha256(case.source.encode()).hexdigest(), 16) // 5 % FOLDS
@@ -62,9 +55,9 @@ def _fold(case: CorpusCase) -> int:
 def fit_lexical() -> lexical.Model:
     """Word counts on the tune split and the fixture logs, the sharpness by fold log-loss;
     fills _OUT_OF_FOLD."""
-    tune = [(case, _features(case.text)) for case in corpus_cases("tune")]
-    fixtures = [(_features(c.text), c.expected[0]) for c in (*dev_cases(), *fixture_cases())
-                if c.expected]
+    tune = [(case, lexical.text_features(case.text)) for case in corpus_cases("tune")]
+    fixtures = [(lexical.text_features(c.text), c.expected[0])
+                for c in (*dev_cases(), *fixture_cases()) if c.expected]
     folds = []
     for k in range(FOLDS):
         rest = [(words, case.expected[0]) for case, words in tune if _fold(case) != k]

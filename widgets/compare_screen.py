@@ -18,11 +18,13 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from console.core.termsafe import safe
+from console.host.paths import typed_file
 
 
 class CompareScreen(ModalScreen[str | None]):
@@ -59,15 +61,11 @@ class CompareScreen(ModalScreen[str | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        raw = event.value.strip()
-        if not raw:
-            return
-        path = Path(raw).expanduser()
-        if not path.is_file():
-            problem = "no such file" if not path.exists() else "not a regular file"
-            self.query_one("#compare-problem", Static).update(safe(f"{path}: {problem}"))
-            return
-        self.dismiss(str(path))
+        path, problem = typed_file(event.value)
+        if problem is not None:
+            self.query_one("#compare-problem", Static).update(Content(problem))  # text, not markup
+        if path is not None:
+            self.dismiss(str(path))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

@@ -19,6 +19,7 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Input, Static
@@ -26,6 +27,7 @@ from textual.worker import get_current_worker
 
 from console.core import protocol
 from console.host.logfollow import LogFile, LogFileError
+from console.host.paths import typed_file
 from widgets.log_view import LogView
 
 BACKLOG_LINES = 1000  # lines already in the file shown when it opens
@@ -121,15 +123,11 @@ class OpenLogScreen(ModalScreen[str | None]):
             yield Static("", id="open-log-problem")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        raw = event.value.strip()
-        if not raw:
-            return
-        path = Path(raw).expanduser()
-        if not path.is_file():
-            problem = "no such file" if not path.exists() else "not a regular file"
-            self.query_one("#open-log-problem", Static).update(f"{path}: {problem}")
-            return
-        self.dismiss(str(path))
+        path, problem = typed_file(event.value)
+        if problem is not None:
+            self.query_one("#open-log-problem", Static).update(Content(problem))  # text, not markup
+        if path is not None:
+            self.dismiss(str(path))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import platformdirs
 
+from console.core.termsafe import safe_line
+
 APP_NAME = "autoglm-console"
 
 
@@ -33,3 +35,17 @@ def data_dir() -> Path:
 def log_dir() -> Path:
     env = os.environ.get("AUTOGLM_CONSOLE_LOG_DIR")
     return Path(env) if env else Path(platformdirs.user_log_dir(APP_NAME))
+
+
+def typed_file(raw: str) -> tuple[Path | None, str | None]:
+    """A path the user typed (`~` expanded): (path, None) when it is a regular file, else
+    (None, one line naming the path and what is wrong, safe to show in a terminal); (None,
+    None) for an empty entry."""
+    raw = raw.strip()
+    if not raw:
+        return None, None
+    path = Path(raw).expanduser()
+    if path.is_file():
+        return path, None
+    problem = "no such file" if not path.exists() else "not a regular file"
+    return None, safe_line(f"{path}: {problem}")

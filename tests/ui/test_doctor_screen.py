@@ -10,8 +10,8 @@ from textual.widgets import DataTable, Static
 
 from console.core.doctor_judge import Check, Report
 from tests.ui.conftest import wait_until
+from tests.ui.shown import static_text
 from widgets.doctor_screen import DoctorScreen
-from widgets.wrapped import IndentedStatic
 
 pytestmark = pytest.mark.anyio
 
@@ -38,9 +38,7 @@ class DoctorHost(App[None]):
 
 
 def text_of(screen: DoctorScreen, selector: str) -> str:
-    widget = screen.query_one(selector, Static)
-    # A wrapping text area: its text as given (the rows it wraps into are tested on their own).
-    return widget.raw if isinstance(widget, IndentedStatic) else str(widget.render())
+    return static_text(screen.query_one(selector, Static))
 
 
 async def test_rows_colours_and_details() -> None:

@@ -16,7 +16,7 @@ from console.engines.base import OnEvent
 from console.engines.replay import ReplayEngine
 from tests.ui.conftest import make_app, wait_until
 from tests.ui.fakes import FixedSampler, cpu_only_sequence
-from widgets.wrapped import IndentedStatic
+from tests.ui.shown import static_text
 
 MIB = 1024**2
 LOADING = {"event": "state", "state": "loading", "model": "m", "label": "m"}
@@ -54,9 +54,7 @@ def replay_app(script: Mapping[str, Sequence[Mapping[str, Any]]]
 
 
 def line(app: ConsoleApp, widget_id: str) -> str:
-    widget = app.query_one(f"#{widget_id}", Static)
-    # A wrapping text area: its text as given (the rows it wraps into are tested on their own).
-    return widget.raw if isinstance(widget, IndentedStatic) else str(widget.render())
+    return static_text(app.query_one(f"#{widget_id}", Static))
 
 
 def shows(app: ConsoleApp, widget_id: str, needle: str) -> Callable[[], bool]:

@@ -24,12 +24,12 @@ from console.engines.local import EngineClient, OnMessage
 from console.host.config import MIN_INTERVAL_S, Config
 from console.host.telemetry import Telemetry
 from tests.ui.conftest import wait_until
+from tests.ui.shown import static_text
 from widgets.confirm_screen import ConfirmScreen
 from widgets.log_view import LogView
 from widgets.model_panel import ModelPanel
 from widgets.prompt_panel import PromptPanel
 from widgets.tab_strip import TabStrip
-from widgets.wrapped import IndentedStatic
 
 ENGINE_S = 120.0  # generous deadlines: the engine imports torch (seconds on a busy 2-core box)
 
@@ -45,9 +45,7 @@ def make_engine_app(model: str | None = "demo", env: dict[str, str] | None = Non
 
 
 def text_of(app: ConsoleApp, selector: str) -> str:
-    widget = app.query_one(selector, Static)
-    # A wrapping text area: its text as given (the rows it wraps into are tested on their own).
-    return widget.raw if isinstance(widget, IndentedStatic) else str(widget.render())
+    return static_text(app.query_one(selector, Static))
 
 
 def shows(app: ConsoleApp, selector: str, needle: str) -> Callable[[], bool]:

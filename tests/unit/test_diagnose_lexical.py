@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from console.core.diagnose import DiagnosisContext, diagnose_text, lexical
-from console.core.diagnose.evidence import benign
 from console.core.diagnose.parser import parse_lines, split_lines
 from tests.fixtures.corpus.corpus import corpus_cases
 from tests.fixtures.logs.corpus import dev_cases, fixture_cases
@@ -17,21 +16,17 @@ from tests.fixtures.logs.corpus import dev_cases, fixture_cases
 LEXICAL_JSON = Path(lexical.__file__).with_name("lexical.json")
 
 
-def _features(text: str) -> frozenset[str]:
-    parsed = parse_lines(split_lines(text))
-    return lexical.features(parsed.lines, [b for b in parsed.blocks if not benign(b)])
-
-
 @pytest.fixture
 def toy_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[lexical.Model]:
     """Word counts of a few made-up reports: 'gizmo' goes with host memory, 'wobble' with
     overflow. No rule of the engine knows either word."""
+    words = lexical.text_features
     samples = [
-        (_features("the gizmo process flopped while the wobble counter grew"), "host_oom"),
-        (_features("gizmo flopped again during the run"), "host_oom"),
-        (_features("gizmo flopped, reran, gizmo flopped"), "host_oom"),
-        (_features("the wobble grew until the loss went bad"), "numeric_overflow"),
-        (_features("wobble grew in the second epoch"), "numeric_overflow"),
+        (words("the gizmo process flopped while the wobble counter grew"), "host_oom"),
+        (words("gizmo flopped again during the run"), "host_oom"),
+        (words("gizmo flopped, reran, gizmo flopped"), "host_oom"),
+        (words("the wobble grew until the loss went bad"), "numeric_overflow"),
+        (words("wobble grew in the second epoch"), "numeric_overflow"),
     ]
     fitted = lexical.fit(samples, sharpness=4.0)
     monkeypatch.setattr(lexical, "model", lambda: fitted)
@@ -39,7 +34,7 @@ def toy_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[lexical.Model]:
 
 
 def test_features_read_the_errors_and_pairs_of_words() -> None:
-    words = _features("Traceback (most recent call last):\n"
+    words = lexical.text_features("Traceback (most recent call last):\n"
                       '  File "/x/safetensors/torch.py", line 3, in load_file\n'
                       "safetensors_rust.SafetensorError: Error while deserializing header: "
                       "HeaderTooLarge\n")
@@ -49,7 +44,7 @@ def test_features_read_the_errors_and_pairs_of_words() -> None:
 
 def test_features_of_a_long_log_are_bounded() -> None:
     chatter = "".join(f"step {i}: loss 0.{i % 10} error-free\n" for i in range(5000))
-    words = _features(chatter + "RuntimeError: gizmo exploded\n")
+    words = lexical.text_features(chatter + "RuntimeError: gizmo exploded\n")
     parsed = parse_lines(split_lines(chatter))
     texts = lexical._texts(parsed.lines, parsed.blocks)
     assert len(texts) <= lexical.MAX_LINES
@@ -88,9 +83,9 @@ def test_the_shipped_counts_are_the_tune_split_and_fixture_logs_only() -> None:
     changes) and holds no held-back log: recounting the tune split and the fixture logs gives
     exactly its numbers."""
     data = json.loads(LEXICAL_JSON.read_text())
-    samples = [(_features(c.text), c.expected[0]) for c in corpus_cases("tune")]
-    samples += [(_features(c.text), c.expected[0]) for c in (*dev_cases(), *fixture_cases())
-                if c.expected]
+    samples = [(lexical.text_features(c.text), c.expected[0]) for c in corpus_cases("tune")]
+    samples += [(lexical.text_features(c.text), c.expected[0])
+                for c in (*dev_cases(), *fixture_cases()) if c.expected]
     recount = lexical.fit(samples)
     assert data["docs"] == dict(sorted(recount.docs.items()))
     assert data["counts"] == {w: dict(sorted(r.items())) for w, r in sorted(recount.counts.items())}

@@ -54,7 +54,6 @@ _PRECEDING_LINES = 30  # lines before a block that its refine functions may look
 _SIGKILL = 9
 _KILL_FALLOUT_LINES = 200  # how far after a kill later errors count as its fallout
 WORDS_BLEND = 0.1  # how much the words' posterior (lexical.py) raises a cause already named
-MIN_WORDS_SCORE = 0.05  # a cause the words alone offer must reach this raw score
 
 
 @dataclass(frozen=True, slots=True)
@@ -611,7 +610,7 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
     for cause, p in words.items():
         if cause in kept:
             kept[cause] = min(0.99, kept[cause] + WORDS_BLEND * p)
-        elif p >= priors.MIN_WORDS_LEAD and priors.WORDS_SCALE * p >= MIN_WORDS_SCORE:
+        elif p >= priors.MIN_WORDS_LEAD:
             kept[cause] = priors.WORDS_SCALE * p
             extra_evidence[cause] = [_fill_reason(cause, "words", clues)]
     points = bool(kept) or (failed and (
@@ -790,8 +789,7 @@ def diagnose_lines(raw_lines: Sequence[str],
     clues = log_clues(parsed.lines, parsed.blocks)
     failed = log_failed(parsed.lines, parsed.blocks)
     # Words are read from a failure only: a clean run's words are no lead.
-    words = (lexical.lead(parsed.lines, [b for b in parsed.blocks if not benign(b)])
-             if failed else {})
+    words = lexical.lead(parsed.lines, parsed.blocks) if failed else {}
     return aggregate(hits, store, context, parsed.blocks, clues, failed=failed, words=words)
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from console.core.diagnose.parser import CODE, EXCEPTION, LOOSE, MESSAGE, ErrorBlock, LogLine
 
-_SHORT_REPORT_LINES = 6
+SHORT_REPORT_LINES = 6
 _TAIL_LINES = 50
 _MAX_BLOCKS = 24
 _FIRST_BLOCKS = 6
@@ -463,7 +463,7 @@ def log_failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> bool:
     # A report of a few lines (an issue title, an error typed from memory) says "error" or
     # "failed" in lower case too; a long log's chatter does not count.
     texts = [ln.text for ln in lines if ln.text.strip() and not ln.info and not ln.warn]
-    return 0 < len(texts) <= _SHORT_REPORT_LINES and any(
+    return 0 < len(texts) <= SHORT_REPORT_LINES and any(
         _ERROR_WORDS.search(t.lower()) is not None for t in texts
     )
 
@@ -485,7 +485,7 @@ def points_somewhere(clues: Sequence[Clue], min_word_lead: float) -> bool:
 def log_clues(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> list[Clue]:
     """Every clue of a whole log: its error blocks, and loose lines that read as errors."""
     clues: list[Clue] = []
-    short = sum(1 for line in lines if line.text.strip()) <= _SHORT_REPORT_LINES
+    short = sum(1 for line in lines if line.text.strip()) <= SHORT_REPORT_LINES
     if not short and not log_failed(lines, blocks):
         return clues
     in_block: set[int] = set()

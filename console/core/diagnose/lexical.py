@@ -31,14 +31,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
-from console.core.diagnose.parser import ErrorBlock, LogLine
+from console.core.diagnose.evidence import SHORT_REPORT_LINES, benign
+from console.core.diagnose.parser import ErrorBlock, LogLine, parse_lines, split_lines
 
 _FILE = "lexical.json"
 ALPHA = 0.5  # additive smoothing of a word's count per cause
 MIN_DOCS = 2  # a word must appear in this many labelled logs to be kept
 MAX_LINES = 120  # lines of text read per log
 MAX_CHARS = 400  # characters read per line
-SHORT_REPORT_LINES = 6  # a report this short is read whole
 
 _TOKEN = re.compile(r"[a-z][a-z0-9_]{1,29}")
 _ERRORISH = re.compile(
@@ -61,11 +61,13 @@ def _words(text: str) -> list[str]:
 
 
 def _texts(lines: Sequence[LogLine], blocks: Iterable[ErrorBlock]) -> list[str]:
-    """The text a lead is read from: error blocks first, then loose error lines."""
+    """The text a lead is read from: real error blocks first (benign ones, a KeyboardInterrupt
+    or a warning, are skipped), then loose error lines."""
     texts: list[str] = []
-    by_number = {line.number: line for line in lines} if lines else {}
     in_block: set[int] = set()
     for block in blocks:
+        if benign(block):
+            continue
         in_block.update(block.line_numbers)
         for record in block.exceptions:
             texts.append(record.type)
@@ -73,7 +75,8 @@ def _texts(lines: Sequence[LogLine], blocks: Iterable[ErrorBlock]) -> list[str]:
         for frame in block.frames[-12:]:
             texts.append(f"{frame.file} {frame.function or ''}")
         if not block.exceptions:  # a cut traceback: its last lines say where it stopped
-            texts.extend(by_number[n].text for n in block.line_numbers[-4:] if n in by_number)
+            last = set(block.line_numbers[-4:])
+            texts.extend(line.text for line in lines if line.number in last)
     short = sum(1 for line in lines if line.text.strip()) <= SHORT_REPORT_LINES
     for line in lines:
         if len(texts) >= MAX_LINES:
@@ -83,6 +86,12 @@ def _texts(lines: Sequence[LogLine], blocks: Iterable[ErrorBlock]) -> list[str]:
         if short or _ERRORISH.search(line.text.lower()) is not None:
             texts.append(line.text)
     return texts[:MAX_LINES]
+
+
+def text_features(text: str) -> frozenset[str]:
+    """`features` of a whole log given as text (what the fit and its tests count)."""
+    parsed = parse_lines(split_lines(text))
+    return features(parsed.lines, parsed.blocks)
 
 
 def features(lines: Sequence[LogLine], blocks: Iterable[ErrorBlock]) -> frozenset[str]:

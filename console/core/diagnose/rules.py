@@ -303,6 +303,15 @@ _KNOWN_LIBS = frozenset({
     "diffusers", "vllm", "numpy", "scipy", "sklearn", "torchvision", "torchaudio", "datasets",
     "trl", "deepspeed", "bitsandbytes", "optimum", "xformers", "triton", "pydantic", "google",
     "jax", "tensorflow", "keras", "pandas", "PIL", "cv2", "sentence_transformers", "langchain",
+    # Session 7: a missing dotted submodule of one of these ("No module named 'timm.layers'":
+    # the package itself imported) means the installed release predates or dropped it; a name
+    # they do not export ("cannot import name") is a version break more than a typo.
+    "timm", "sentencepiece", "einops", "open_clip", "mmdet", "mmengine", "mmseg",
+    "detectron2", "lightning", "pytorch_lightning", "torchmetrics", "torch_geometric", "torchtext",
+    "sglang", "onnx", "onnxruntime", "auto_gptq", "awq", "gptqmodel", "gradio", "fastapi",
+    "evaluate", "tiktoken", "llama_cpp", "mlx", "mlx_lm", "openai", "langchain_core",
+    "langchain_community", "modelscope", "spacy", "nltk", "matplotlib", "skimage", "kornia",
+    "albumentations", "ultralytics", "fairseq", "jinja2", "tensorboard", "wandb",
 })
 
 
@@ -475,20 +484,6 @@ def _remote_frames_attr(m: re.Match[str] | None, s: Surroundings) -> float | Non
 
 # -- session 7, part 1 helpers: version, dependency, file and port surfaces -------------------
 
-# Well-known packages beyond the first list: a missing dotted submodule of one of them ("No module
-# named 'timm.layers'", Python's import system naming the first part that fails, so the package
-# itself imported) means the installed release predates or dropped that submodule; a name they do
-# not export ("cannot import name") is a version break more than a typo. The refine functions read
-# this name when they run, so the union below reaches them.
-_KNOWN_LIBS = _KNOWN_LIBS | frozenset({
-    "timm", "sentencepiece", "einops", "open_clip", "mmdet", "mmengine", "mmseg",
-    "detectron2", "lightning", "pytorch_lightning", "torchmetrics", "torch_geometric", "torchtext",
-    "sglang", "onnx", "onnxruntime", "auto_gptq", "awq", "gptqmodel", "gradio", "fastapi",
-    "evaluate", "tiktoken", "llama_cpp", "mlx", "mlx_lm", "openai", "langchain_core",
-    "langchain_community", "modelscope", "spacy", "nltk", "matplotlib", "skimage", "kornia",
-    "albumentations", "ultralytics", "fairseq", "jinja2", "tensorboard", "wandb",
-})
-
 # pickle's find_class (CPython Modules/_pickle.c, "Can't get attribute %R on %R"): the pickle
 # names a global its module does not have.
 _PICKLED_GLOBAL = (r"Can't get attribute '(?P<name>[\w.<>]+)' on <module '(?P<mod>[\w.]+)'")
@@ -602,9 +597,9 @@ _DIFFUSION_WORDS = ("diffusion", "sdxl", "sd 1.5", "sd1.5", "sd2", "vae", "unet"
 def _diffusion_black(m: re.Match[str] | None, s: Surroundings) -> float | None:
     """A black image from a diffusion model (its words in the line or nearby), not the safety
     checker's."""
-    text = s.line_text.lower() + " " + s.block_text
-    if "nsfw" in text or "safety checker" in text:
+    if _not_nsfw(m, s) is None:
         return None
+    text = s.line_text.lower() + " " + s.block_text
     return 1.0 if any(w in text for w in _DIFFUSION_WORDS) else None
 
 # -- the table -------------------------------------------------------------------------------
