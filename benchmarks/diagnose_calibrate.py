@@ -42,6 +42,7 @@ from tests.fixtures.logs.corpus import dev_cases, fixture_cases
 OUT = Path(calibration.__file__).with_name("calibration.json")
 PRIORS_OUT = Path(priors.__file__).with_name("priors.json")
 LEXICAL_OUT = Path(lexical.__file__).with_name("lexical.json")
+FRESH = Path(__file__).resolve().parents[1] / "tests/fixtures/corpus/fresh-scores.jsonl"
 FOLDS = 5
 SHARPNESS = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 _OUT_OF_FOLD: dict[str, lexical.Model] = {}  # tune log id -> counts without its fold
@@ -155,6 +156,24 @@ def raw_points() -> list[tuple[float, float]]:
         calibration.knots = original  # type: ignore[assignment]
 
 
+def fresh_points() -> list[tuple[float, float]]:
+    """(raw score, hit) of the top cause of every batch's tune logs as scored before any rule
+    was written for them (benchmarks/diagnose_fresh.py): how a log new to the rules fares."""
+    if not FRESH.exists():
+        return []
+    points: list[tuple[float, float]] = []
+    for number, line in enumerate(FRESH.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if not isinstance(row, dict) or "raw" not in row or "top1" not in row:
+            raise SystemExit(f"{FRESH}:{number}: a row needs 'raw' and 'top1'; rerun "
+                             "benchmarks/diagnose_fresh.py")
+        if row["raw"] is not None:
+            points.append((float(row["raw"]), 1.0 if row["top1"] else 0.0))
+    return sorted(points)
+
+
 def runner_points() -> list[tuple[float, float]]:
     """(stated confidence, hit) of the runners-up (ranks 2 and 3) with the runner map off."""
     calibration.runner_knots.cache_clear()
@@ -225,15 +244,20 @@ def main() -> int:
         PRIORS_OUT.write_text(json.dumps(fitted, indent=1) + "\n")
         priors.table.cache_clear()
         print(f"wrote {PRIORS_OUT}")
-    points = raw_points()
+    # The top cause's map: from the batches scored before their rules were written when there
+    # are any (the tune logs' own scores are optimistic: the rules were written against them).
+    points = fresh_points()
+    fitted_on = "tests/fixtures/corpus/fresh-scores.jsonl (tune logs scored before their rules)"
+    if not points:
+        points, fitted_on = raw_points(), "tests/fixtures/corpus split=tune"
     knots = isotonic(points)
-    print(f"{len(points)} tune logs with a top cause; knots (raw -> calibrated):")
+    print(f"{len(points)} logs with a top cause ({fitted_on}); knots (raw -> calibrated):")
     for x, y in knots:
         print(f"  {x:5.2f} -> {y:4.2f}")
     if not args.write:
         return 0
     record: dict[str, object] = {
-        "fitted_on": "tests/fixtures/corpus split=tune",
+        "fitted_on": fitted_on,
         "logs": len(points),
         "knots": knots,
     }

@@ -10,7 +10,6 @@ confidence of the top cause with the hit rate, decile by decile.
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -67,12 +66,12 @@ def test_the_corpus_is_there() -> None:
 
 def test_tune_split_accuracy(tune: list[Prediction]) -> None:
     top1, top3 = _rates(tune)
-    assert top1 >= 0.94 and top3 >= 0.97, (top1, top3)
+    assert top1 >= 0.95 and top3 >= 0.975, (top1, top3)
 
 
 def test_holdout_split_accuracy(holdout: list[Prediction]) -> None:
     top1, top3 = _rates(holdout)  # aggregate only: the holdout texts are never printed
-    assert top1 >= 0.89 and top3 >= 0.95, (round(top1, 3), round(top3, 3))
+    assert top1 >= 0.90 and top3 >= 0.955, (round(top1, 3), round(top3, 3))
 
 
 def test_every_cause_is_found(tune: list[Prediction], holdout: list[Prediction]) -> None:
@@ -106,12 +105,11 @@ def _calibration_gaps(preds: list[Prediction]) -> dict[str, tuple[int, float, fl
             continue
         stated = sum(c for c, _ in items) / len(items)
         hit = sum(ok for _, ok in items) / len(items)
-        # Within 10 points, or within two binomial standard errors of the stated confidence
-        # when the decile is too small for 10 points to mean anything (10 logs at 85%: one
-        # standard error is 11 points). Changed in session 7 after the final holdout run showed
-        # 85% stated / 70% hit on exactly 10 logs in 0.8-0.9 (docs/diagnose.md says so).
-        tolerance = max(0.10, 2 * math.sqrt(stated * (1 - stated) / len(items)))
-        if abs(stated - hit) > tolerance:
+        # Within 10 points (the measure). Session 7 had loosened this to two binomial
+        # standard errors after the 0.8-0.9 decile came out 85% stated / 70% hit; session 8 fits
+        # the top cause's map on logs scored before their rules were written
+        # (benchmarks/diagnose_fresh.py) and the 10 points hold again (docs/diagnose.md).
+        if abs(stated - hit) > 0.10:
             gaps[f"{decile / 10:.1f}"] = (len(items), round(stated, 2), round(hit, 2))
     return gaps
 
@@ -150,3 +148,14 @@ def test_a_malformed_index_row_names_file_line_and_key(
     cases = corpus_cases("tune")
     assert [(c.name, c.expected, c.split) for c in cases] == [("x001", ("missing_file",), "tune")]
     assert corpus_cases("holdout") == []
+
+
+def test_the_calibration_set_holds_tune_logs_only() -> None:
+    # The top cause's map is fitted on tune logs as scored before their rules were written
+    # (benchmarks/diagnose_fresh.py); a held-back log there would leak the holdout into it.
+    fresh = Path(__file__).resolve().parents[1] / "fixtures/corpus/fresh-scores.jsonl"
+    rows = [json.loads(line) for line in fresh.read_text().splitlines() if line.strip()]
+    ids = {row["id"] for row in rows}
+    assert len(ids) == len(rows) >= 300
+    assert ids <= {c.name for c in TUNE}, sorted(ids - {c.name for c in TUNE})[:5]
+    assert not ids & {c.name for c in HOLDOUT}

@@ -352,6 +352,23 @@ FAMILIES = [
      "RuntimeError: DataLoader worker (pid 12) is killed by signal: Bus error. It is possible "
      "that dataloader's workers are out of shared\nmemory. Please try to raise your shared "
      "memory limit.", "permission_or_disk"),
+    # session 8 (j/k/l/m tune logs): library messages of these families
+    ("ValueError: GGUF magic invalid", "corrupt_checkpoint"),
+    ("ptxas /tmp/compile-ptx-src-1f2e3d, line 88; error   : Feature '.bf16' requires .target "
+     "sm_80 or higher\nptxas fatal   : Ptx assembly aborted due to errors", "dtype_unsupported"),
+    ("Error: vocabulary is larger than expected '152065' instead of '152064'", "size_mismatch"),
+    ("Exception: Error while initializing BPE: Merges text file invalid at line 12",
+     "tokenizer_error"),
+    ("ValueError: For now, we do not support unknown special tokens", "tokenizer_error"),
+    ("ValueError: FlashInfer does not support logits soft capping for GPU Tesla T4",
+     "flash_attention"),
+    ("RuntimeError: write(): fd 12 failed with No space left on device", "permission_or_disk"),
+    ("OSError: [Errno 5] Input/output error: '/mnt/nfs/ckpt/model-00002.safetensors'",
+     "permission_or_disk"),
+    ("ValueError: Tokenizer class AlbertTokenizer does not exist or is not currently imported.",
+     "missing_dependency"),
+    ("ModuleNotFoundError: No module named 'llama_index.llms.openai_like'", "version_mismatch"),
+    ("Qwen2.5在fp16下推理，logits全部变成nan", "numeric_overflow"),
 ]
 MESSAGES += FAMILIES
 
@@ -410,3 +427,28 @@ def test_a_pickled_class_of_the_users_own_script_is_no_version_finding() -> None
     causes = diagnose_text(
         "AttributeError: Can't get attribute 'Net' on <module 'torch.nn' from 'x/torch/nn.py'>")
     assert [c.id for c in causes if not c.lead][:1] == ["version_mismatch"]
+
+
+def test_a_tokenizer_class_newer_than_sentencepiece_is_still_a_version_gap() -> None:
+    # A class transformers added later (Llama) "not existing" is most often a too-old library;
+    # the sentencepiece backend is the runner-up, not the finding.
+    causes = diagnose_text(
+        "ValueError: Tokenizer class LlamaTokenizer does not exist or is not currently imported.")
+    assert [c.id for c in causes][:1] == ["version_mismatch"], [(c.id, c.confidence)
+                                                                for c in causes]
+
+
+def test_a_torch_load_cut_while_restoring_storages_points_at_the_gpu() -> None:
+    # The file was read whole by then: moving storages to their saved GPU failed.
+    log = (
+        "Traceback (most recent call last):\n"
+        '  File "run.py", line 3, in <module>\n'
+        "    state = torch.load(path)\n"
+        '  File "/usr/lib/python3/site-packages/torch/serialization.py", line 1040, in load\n'
+        "    return _legacy_load(opened_file, map_location, pickle_module)\n"
+        '  File "/usr/lib/python3/site-packages/torch/serialization.py", line 990, in '
+        "persistent_load\n"
+        "    obj = restore_location(obj, location)\n"
+    )
+    ids = [c.id for c in diagnose_text(log)]
+    assert {"cuda_oom", "cuda_unavailable"} <= set(ids[:3]), ids

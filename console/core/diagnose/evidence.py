@@ -366,6 +366,11 @@ _CALL_CLUES: dict[str, dict[str, float]] = {
     "torch.load": {"corrupt_checkpoint": 0.2, "missing_file": 0.1, "version_mismatch": 0.06},
     "safe_open": {"corrupt_checkpoint": 0.2, "missing_file": 0.1},
     "load_file": {"corrupt_checkpoint": 0.15, "missing_file": 0.1},
+    # torch.load moving each storage to the device it was saved on: that GPU is full, or there
+    # is none here (the file was read whole by then).
+    "restore_location": {"cuda_oom": 0.3, "cuda_unavailable": 0.25},
+    "_cuda_deserialize": {"cuda_unavailable": 0.3, "cuda_oom": 0.25},
+    "validate_cuda_device": {"cuda_unavailable": 0.4},
 }
 
 

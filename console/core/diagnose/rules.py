@@ -253,9 +253,30 @@ def _tokenizer_class_state(m: re.Match[str] | None) -> str:
     return "known" if known == name else "misspelt"
 
 
+# Slow tokenizers of transformers 4.0 already that need sentencepiece: a class this old that
+# "does not exist" is one whose backend is not installed, far more than a too-old library.
+_SENTENCEPIECE_TOKENIZERS = frozenset({
+    "T5Tokenizer", "MT5Tokenizer", "AlbertTokenizer", "XLNetTokenizer", "CamembertTokenizer",
+    "XLMRobertaTokenizer", "MBartTokenizer", "PegasusTokenizer", "ReformerTokenizer",
+    "BertGenerationTokenizer", "MarianTokenizer", "BarthezTokenizer",
+})
+
+
+def _sentencepiece_class(m: re.Match[str] | None) -> bool:
+    return (m.group("cls") if m else "").removesuffix("Fast") in _SENTENCEPIECE_TOKENIZERS
+
+
 def _tokenizer_class_version(m: re.Match[str] | None, s: Surroundings) -> float | None:
     state = _tokenizer_class_state(m)
-    return None if state == "misspelt" else (0.7 if state == "known" else 1.0)
+    if state == "misspelt":
+        return None
+    if _sentencepiece_class(m):
+        return 0.6
+    return 0.7 if state == "known" else 1.0
+
+
+def _tokenizer_class_backend(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    return 1.0 if _sentencepiece_class(m) else None
 
 
 def _tokenizer_class_name(m: re.Match[str] | None, s: Surroundings) -> float | None:
@@ -312,6 +333,9 @@ _KNOWN_LIBS = frozenset({
     "evaluate", "tiktoken", "llama_cpp", "mlx", "mlx_lm", "openai", "langchain_core",
     "langchain_community", "modelscope", "spacy", "nltk", "matplotlib", "skimage", "kornia",
     "albumentations", "ultralytics", "fairseq", "jinja2", "tensorboard", "wandb",
+    # Session 8: the LLM client SDKs and frameworks that reorganised their modules.
+    "mistralai", "anthropic", "cohere", "llama_index", "chromadb", "streamlit", "litellm",
+    "haystack", "qdrant_client", "pinecone", "ollama", "dspy",
 })
 
 
@@ -1071,6 +1095,11 @@ SIGNATURES: tuple[Signature, ...] = (
       "custom code)",
       r"(?:Tokenizer class )?(?P<cls>\w*)\s*does not exist or is not currently imported",
       refine=_tokenizer_class_version),
+    S("missing_dependency", "does not exist or is not currently imported", 0.75,
+      "this tokenizer class needs the sentencepiece package, which is not installed",
+      r"(?:Tokenizer class )?(?P<cls>\w*)\s*does not exist or is not currently imported",
+      refine=_tokenizer_class_backend,
+      fixes=("pip install sentencepiece (and protobuf), then restart Python",)),
     # transformers' pipeline(): every candidate model class failed to load the files; the
     # first error of each is logged above it when the log has it.
     S("missing_file", "with any of the following classes", 0.45,
@@ -2093,8 +2122,11 @@ SIGNATURES: tuple[Signature, ...] = (
       "libcuda is the toolkit's stub, not a real driver: no GPU driver is installed here"),
     # NaN in half precision, however the report words it ("fp16 ... nan", "nan loss with AMP").
     S("numeric_overflow", "nan", 0.7, "NaN values in half precision: float16 overflowed",
-      r"(?i)\b(?:fp16|float16|half|16[- ]?bit|mixed[- ]precision|amp)\b.{0,60}\bnans?\b"
-      r"|\bnans?\b.{0,60}\b(?:fp16|float16|half(?! of)|16[- ]?bit|mixed[- ]precision)\b",
+      # ASCII-letter boundaries, not \b: a report in Chinese writes "输出nan" with no space.
+      r"(?i)(?<![a-z])(?:fp16|float16|half|16[- ]?bit|mixed[- ]precision|amp)(?![a-z])"
+      r".{0,60}(?<![a-z])nans?(?![a-z])"
+      r"|(?<![a-z])nans?(?![a-z]).{0,60}(?<![a-z])(?:fp16|float16|half(?! of)|16[- ]?bit"
+      r"|mixed[- ]precision)(?![a-z])",
       fixes=_NAN_FIX),
     # torch's _load_from_state_dict (1.x wording); llama.cpp's converter.
     S("size_mismatch", "whose dimensions in the model are", 0.9,
@@ -2171,6 +2203,40 @@ SIGNATURES: tuple[Signature, ...] = (
       r"(?i)(?<![\d.])(?:65504|65519|65520)(?!\d).{0,60}(?<![a-z])(?:inf|nan|overflow)"
       r"|(?<![a-z])(?:inf|nan|overflow)[a-z]*.{0,60}(?<![\d.])(?:65504|65519|65520)(?!\d)",
       fixes=_NAN_FIX),
+    # ---- session 8 (written on the j/k/l/m tune logs after scoring them fresh)
+    # gguf-py's reader (and other GGUF readers) on a file that is not a whole GGUF.
+    S("corrupt_checkpoint", "magic invalid", 0.75,
+      "the file does not start with the GGUF magic: damaged, incomplete or not a GGUF file",
+      r"(?i)\bGGUF magic invalid|\bmagic (?:number )?(?:is )?invalid"),
+    # ptxas refusing bfloat16 instructions below compute capability 8.0 (Triton/bf16 kernels
+    # compiled for a V100, T4, RTX 20xx): the GPU has no bf16, not a driver problem.
+    S("dtype_unsupported", "requires .target sm_", 0.9,
+      "bfloat16 needs compute capability 8.0 (Ampere) or newer: this GPU has no bf16 kernels",
+      r"Feature '[^']*bf16[^']*' requires \.target sm_[89]\d", tag="over:cuda_driver_mismatch",
+      fixes=("use torch_dtype=torch.float16 (or float32) on this GPU, or a GPU of compute "
+             "capability 8.0+",)),
+    # ollama / llama.cpp converters: the vocabulary in the files differs from config.json's.
+    S("size_mismatch", "vocabulary is larger than expected", 0.85,
+      "the vocabulary has more tokens than the model's config says (tokens were added)"),
+    # tokenizers' BPE model: vocab/merges files it cannot read (merges with newlines, a vocab
+    # that does not match the merges).
+    S("tokenizer_error", "error while initializing bpe", 0.8,
+      "the tokenizer's vocab/merges files could not be read as a BPE model"),
+    # tiktoken-based tokenizers (Phi-3-small, Qwen's) asked to encode special tokens they lack.
+    S("tokenizer_error", "do not support unknown special tokens", 0.8,
+      "the tokenizer was given special tokens it does not know: add them to it first"),
+    # vLLM's attention backends: Gemma-2's logits soft-capping needs FlashAttention/FlashInfer.
+    S("flash_attention", "soft capping", 0.75,
+      "this attention backend has no logits soft-capping: the model needs FlashAttention or "
+      "FlashInfer, which this GPU (pre-Ampere) or install lacks",
+      r"(?i)does not support (?:attention )?logits soft[- ]?capping"),
+    # torch.save's file writer and any other write that the OS failed with EIO.
+    S("permission_or_disk", "failed with", 0.8,
+      "writing the file failed: the disk is full, failing or unreachable",
+      r"write\(\): fd \d+ failed with"),
+    S("permission_or_disk", "input/output error", 0.65,
+      "the filesystem failed an I/O (a full, failing or network disk)",
+      r"(?i)\[Errno 5\] Input/output error|\bInput/output error\b"),
 
 )
 

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Record how the diagnosis scored a corpus batch before any rule was written for it.
+
+    .venv/bin/python benchmarks/diagnose_fresh.py COMMIT PREFIXES [--write]
+
+Each new batch of labelled logs (ids starting with one of PREFIXES, e.g. "jklm") is merged,
+then scored by the code as it was before its rules were written: COMMIT, checked out in a
+temporary git worktree. For every log of the batch's "tune" split this records the raw score of
+the top cause (calibration off; null when nothing was named) and whether that cause is the
+label. These are the only scores in the project of logs that no rule was written against, so
+the top cause's calibration is fitted on them (benchmarks/diagnose_calibrate.py): a log the
+console meets is new to its rules too.
+The "holdout" split is never read here. --write appends the rows to
+tests/fixtures/corpus/fresh-scores.jsonl (rows of an id already there are replaced).
+Prints top-1 / top-3 of the batch as it was scored then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "tests" / "fixtures" / "corpus" / "fresh-scores.jsonl"
+
+# Run inside the old worktree: its own diagnosis, this checkout's corpus (the batch may not be
+# in the old tree yet), calibration off. One JSON line per tune log of the batch.
+_SCORER = r"""
+import json, os, sys
+sys.path.insert(0, os.getcwd())
+from console.core.diagnose import calibration, diagnose_text
+calibration.knots.cache_clear()
+calibration.knots = lambda: ((0.0, 0.0), (1.0, 1.0))
+sys.path.insert(0, sys.argv[2])
+from tests.fixtures.corpus.corpus import corpus_cases
+for case in corpus_cases("tune"):
+    if case.name[:1] in sys.argv[1]:
+        ranked = diagnose_text(case.text, case.context)
+        print(json.dumps({"id": case.name, "label": case.expected[0],
+                          "ranked": [c.id for c in ranked[:3]],
+                          "raw": round(ranked[0].confidence, 4) if ranked else None}))
+"""
+
+
+def score(commit: str, prefixes: str) -> list[dict[str, object]]:
+    full = subprocess.run(["git", "-C", str(ROOT), "rev-parse", commit], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tree),
+                        full], check=True)
+        try:
+            # The old code, this checkout's corpus reader and logs (AUTOGLM_CORPUS_DIRS).
+            corpus = ROOT / "tests" / "fixtures" / "corpus"
+            env = {"AUTOGLM_CORPUS_DIRS": str(corpus), "PATH": "/usr/bin:/bin"}
+            out = subprocess.run([sys.executable, "-c", _SCORER, prefixes, str(ROOT)], cwd=tree,
+                                 env=env, check=True, capture_output=True, text=True).stdout
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                           check=True)
+    rows = []
+    for line in out.splitlines():
+        row = json.loads(line)
+        ranked = row["ranked"]
+        assert isinstance(ranked, list)
+        rows.append({"id": row["id"], "code": full[:12], "raw": row["raw"],
+                     "top1": ranked[:1] == [row["label"]], "top3": row["label"] in ranked})
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("commit")
+    parser.add_argument("prefixes")
+    parser.add_argument("--write", action="store_true", help=f"append to {OUT.name}")
+    args = parser.parse_args()
+    rows = score(args.commit, args.prefixes)
+    n = len(rows)
+    if not n:
+        print(f"no tune logs with ids starting with {args.prefixes!r}")
+        return 1
+    top1 = sum(bool(r["top1"]) for r in rows)
+    top3 = sum(bool(r["top3"]) for r in rows)
+    print(f"| batch | code | tune logs | top-1 | top-3 |\n|---|---|---|---|---|\n"
+          f"| {args.prefixes} | {rows[0]['code']} | {n} | {top1 / n:.1%} | {top3 / n:.1%} |")
+    if args.write:
+        kept = []
+        if OUT.exists():
+            ids = {r["id"] for r in rows}
+            kept = [line for line in OUT.read_text().splitlines()
+                    if line.strip() and json.loads(line)["id"] not in ids]
+        OUT.write_text("\n".join(kept + [json.dumps(r) for r in rows]) + "\n")
+        print(f"wrote {len(rows)} rows to {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
