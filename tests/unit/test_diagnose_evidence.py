@@ -129,7 +129,10 @@ def test_a_traceback_cut_in_the_loading_code_still_ranks_leads() -> None:
     )
     causes = diagnose_text(text)
     assert len(causes) == 3 and all(c.lead for c in causes)
-    assert causes[0].confidence < 0.5  # a lead, not a finding
+    # A lead, not a finding: flagged so above, and stated well under any finding. Under 0.6
+    # since session 8 (was 0.5): the map is fitted on logs new to the rules, where leads of
+    # this raw band were right about half the time.
+    assert causes[0].confidence < 0.6
 
 
 def test_words_in_quoted_code_never_start_a_ranking() -> None:

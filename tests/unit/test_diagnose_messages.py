@@ -369,6 +369,25 @@ FAMILIES = [
      "missing_dependency"),
     ("ModuleNotFoundError: No module named 'llama_index.llms.openai_like'", "version_mismatch"),
     ("Qwen2.5在fp16下推理，logits全部变成nan", "numeric_overflow"),
+    # session 8, round 4 (n/o/p/q tune logs)
+    ("jinja2.exceptions.TemplateError: Conversation roles must alternate "
+     "user/assistant/user/assistant/...", "tokenizer_error"),
+    ("Non-consecutive added token '<pad>' found.\nShould have index 50257 but has index 0 in "
+     "saved vocabulary.", "version_mismatch"),
+    ("ValueError: No supported config format found in /models/llama-3-8b", "missing_file"),
+    ("error: prompt larger than max context (prompt: 4100 tokens, max context: 4096)",
+     "context_too_long"),
+    ("terminate called after throwing an instance of 'gloo::IoException'\n  what():  "
+     "[gloo/transport/tcp/pair.cc:144] Connection closed by peer [10.0.0.2]:29500",
+     "nccl_distributed"),
+    ("libc++abi: terminating due to uncaught exception of type std::runtime_error: [METAL] "
+     "Command buffer execution failed: Insufficient Memory", "cuda_oom"),
+    ("FileNotFoundError: [Errno 2] No such file or directory: '/opt/venv/bin/sglang'",
+     "missing_dependency"),
+    ("llama_model_quantize: failed to quantize: Unsupported tensor size encountered",
+     "quantization_error"),
+    ("ValueError: Tokenizer class InternLM2Tokenizer does not exist or is not currently "
+     "imported.", "remote_code"),
 ]
 MESSAGES += FAMILIES
 
@@ -452,3 +471,11 @@ def test_a_torch_load_cut_while_restoring_storages_points_at_the_gpu() -> None:
     )
     ids = [c.id for c in diagnose_text(log)]
     assert {"cuda_oom", "cuda_unavailable"} <= set(ids[:3]), ids
+
+
+def test_a_weights_file_under_a_bin_folder_is_a_missing_file() -> None:
+    # Only a program's name under bin/ says "not installed"; a weights file there is a file.
+    causes = diagnose_text(
+        "FileNotFoundError: [Errno 2] No such file or directory: '/data/bin/pytorch_model.bin'")
+    assert [c.id for c in causes][:1] == ["missing_file"], [(c.id, c.confidence)
+                                                            for c in causes]

@@ -157,6 +157,8 @@ _FUNCTION_CLUES: dict[str, dict[str, float]] = {
     "_initialize_kv_caches": {"cuda_oom": 0.3},
     "initialize_cache": {"cuda_oom": 0.25},
     "check_enough_kv_cache_memory": {"cuda_oom": 0.35},
+    # vLLM's LoRA loader naming each tensor of an adapter: a key it cannot map.
+    "parse_fine_tuned_lora_name": {"missing_or_unexpected_keys": 0.35},
     "layer_norm": {"dtype_unsupported": 0.15},
     "_assert_and_load": {"size_mismatch": 0.2},
     "weight_loader": {"size_mismatch": 0.15, "missing_or_unexpected_keys": 0.1},

@@ -272,7 +272,14 @@ def _tokenizer_class_version(m: re.Match[str] | None, s: Surroundings) -> float 
         return None
     if _sentencepiece_class(m):
         return 0.6
-    return 0.7 if state == "known" else 1.0
+    # A class that no transformers release has (tokenizer_classes.json is the newest's list) is
+    # the repository's own code far more often than a release still to come.
+    return 0.7 if state == "known" else 0.6
+
+
+def _tokenizer_class_custom(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    return 1.0 if (m and m.group("cls").endswith(("Tokenizer", "TokenizerFast"))
+                   and _tokenizer_class_state(m) == "unknown") else None
 
 
 def _tokenizer_class_backend(m: re.Match[str] | None, s: Surroundings) -> float | None:
@@ -1095,6 +1102,14 @@ SIGNATURES: tuple[Signature, ...] = (
       "custom code)",
       r"(?:Tokenizer class )?(?P<cls>\w*)\s*does not exist or is not currently imported",
       refine=_tokenizer_class_version),
+    S("remote_code", "does not exist or is not currently imported", 0.75,
+      "no transformers release has this tokenizer class: it is the model repository's own code, "
+      "loaded only with trust_remote_code",
+      r"(?:Tokenizer class )?(?P<cls>\w*)\s*does not exist or is not currently imported",
+      refine=_tokenizer_class_custom,
+      fixes=("load the tokenizer with trust_remote_code=True after reading the repository's "
+             "tokenization_*.py (libraries that load it for you, such as peft, must pass it "
+             "through)",)),
     S("missing_dependency", "does not exist or is not currently imported", 0.75,
       "this tokenizer class needs the sentencepiece package, which is not installed",
       r"(?:Tokenizer class )?(?P<cls>\w*)\s*does not exist or is not currently imported",
@@ -2237,6 +2252,50 @@ SIGNATURES: tuple[Signature, ...] = (
     S("permission_or_disk", "input/output error", 0.65,
       "the filesystem failed an I/O (a full, failing or network disk)",
       r"(?i)\[Errno 5\] Input/output error|\bInput/output error\b"),
+    # ---- session 8, round 4 (written on the n/o/p/q tune logs after scoring them fresh)
+    # Chat templates (Mistral, Gemma, Llama 2) raise_exception when roles do not alternate or a
+    # system role is given: the messages do not fit the model's template.
+    S("tokenizer_error", "roles must alternate", 0.85,
+      "the chat template rejects this conversation: roles must alternate user/assistant (and "
+      "some templates take no system role)",
+      fixes=("merge consecutive messages of one role, and fold a system prompt into the first "
+             "user message for templates without a system role",)),
+    # transformers <= 4.33 on added tokens saved by 4.34+, the message wrapped by the reporter.
+    S("version_mismatch", "in saved vocabulary", 0.8,
+      "transformers older than 4.34 cannot read added tokens saved by a newer release",
+      r"Should have index (?P<want>\d+) but has index (?P<has>\d+) in saved vocabulary",
+      refine=_added_token_below,
+      fixes=("pip install -U transformers (4.34 or newer), or the version the model card names",)),
+    # vLLM's get_config: no config.json (or params.json) in the directory or repo it was given.
+    S("missing_file", "no supported config format found", 0.85,
+      "vLLM found no config.json in the model path it was given (the wrong directory, or a hub "
+      "cache root rather than its snapshot directory)"),
+    # llama.cpp and similar runtimes: the prompt is longer than the context they were started with.
+    S("context_too_long", "max context", 0.75,
+      "the prompt is longer than the context the runtime was started with",
+      r"(?i)prompt\b.{0,40}\b(?:greater|gather|larger|longer|more) than (?:the )?max(?:imum)? "
+      r"context"),
+    # gloo's TCP transport (gloo/transport/tcp/pair.cc) could not reach a peer rank.
+    S("nccl_distributed", "gloo::ioexception", 0.8,
+      "gloo could not connect to a peer rank (address, interface or firewall)",
+      fixes=("set GLOO_SOCKET_IFNAME (and NCCL_SOCKET_IFNAME) to the interface the ranks share, "
+             "and check MASTER_ADDR resolves to it, not to 127.0.1.1",)),
+    # Apple's Metal command buffer out of GPU memory (MLX, llama.cpp's Metal backend).
+    S("cuda_oom", "insufficient memory", 0.85,
+      "the Metal GPU ran out of memory (the model, KV cache and activations exceed the "
+      "working-set limit)",
+      r"(?i)\[METAL\] Command buffer execution failed: Insufficient Memory"),
+    # A program under bin/ that is not there: the package that installs it is missing.
+    S("missing_dependency", "no such file or directory", 0.9,
+      "the program is not installed where it is run from (its package is missing from this "
+      "environment or image)",
+      # a program's name (dots only in a version: python3.10), not a weights file under bin/
+      r"No such file or directory: '[^']*/bin/[\w+-]+(?:\.\d+)*'", tag="over:missing_file"),
+    # llama.cpp's quantizer: k-quants need tensor rows divisible by their 256-element block.
+    S("quantization_error", "failed to quantize", 0.85,
+      "this quantization type cannot be applied to these tensor sizes (k-quants need rows "
+      "divisible by 256): pick another type",
+      r"(?i)failed to quantize|required to be able to use k-quants"),
 
 )
 
