@@ -3,14 +3,18 @@ and exception types alone, WARNING-level records, and the calibrated ranking."""
 
 from __future__ import annotations
 
-from console.core.diagnose import diagnose_text, parse_log
+import pytest
+
+from console.core.diagnose import diagnose_text, lexical, parse_log
 from console.core.diagnose.calibration import (
     calibrate,
     calibrate_ranked,
     interpolate,
     runner_knots,
 )
-from console.core.diagnose.evidence import log_clues, score_clues
+from console.core.diagnose.engine import _words_pick
+from console.core.diagnose.evidence import log_clues, plain_bug, score_clues
+from console.core.diagnose.priors import MIN_WORDS_ALONE
 
 
 def _ids(text: str) -> list[str]:
@@ -179,3 +183,72 @@ def test_a_traceback_cut_at_moving_the_model_to_the_gpu_leads_to_gpu_memory() ->
     assert [c.id for c in causes][:2] == ["cuda_oom", "cuda_unavailable"], [
         (c.id, c.confidence) for c in causes
     ]
+
+
+_USER_BUG = (
+    "Traceback (most recent call last):\n"
+    '  File "/home/me/eval.py", line 14, in <module>\n'
+    '    mean = totals["loss"] / totals["steps"]\n'
+    "ZeroDivisionError: division by zero\n"
+)
+
+
+def _plain(text: str) -> bool:
+    parsed = parse_log(text)
+    return plain_bug(parsed.lines, parsed.blocks)
+
+
+def test_a_logic_error_raised_in_the_users_own_code_is_a_plain_bug() -> None:
+    assert _plain(_USER_BUG)
+    # Raised inside an installed package (any OS's paths), or with no frame to tell: not plain.
+    in_numpy = _USER_BUG.replace(
+        "ZeroDivisionError",
+        '  File "/opt/conda/lib/python3.10/site-packages/numpy/core/_methods.py", line 3, in _mean\n'
+        "    ret = umr_sum(arr, axis)\nZeroDivisionError",
+    )
+    assert not _plain(in_numpy)
+    windows = (
+        "Traceback (most recent call last):\n"
+        '  File "C:\\Users\\me\\run.py", line 3, in <module>\n'
+        "    config = AutoConfig.from_pretrained(path)\n"
+        '  File "C:\\Users\\me\\miniconda3\\Lib\\site-packages\\transformers\\models\\auto\\'
+        'configuration_auto.py", line 1039, in from_pretrained\n'
+        '    config_class = CONFIG_MAPPING[config_dict["model_type"]]\n'
+        "KeyError: 'glm4v'\n"
+    )
+    assert not _plain(windows)
+    assert not _plain("KeyError: 'glm4v'\n")
+    # An environment error, or another failure line beside the traceback, is not plain either.
+    assert not _plain(_USER_BUG.replace("ZeroDivisionError: division by zero",
+                                        "FileNotFoundError: [Errno 2] No such file: 'w.bin'"))
+    assert not _plain("[rank0]: NCCL error: unhandled system error\n" + _USER_BUG)
+
+
+def test_the_words_of_a_failure_start_a_ranking_from_a_small_share_but_not_a_plain_bugs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    posterior = {"numeric_overflow": 0.2, "dtype_unsupported": 0.12, "cuda_oom": 0.1}
+    monkeypatch.setattr(lexical, "lead", lambda lines, blocks: dict(posterior))
+    odd = "RuntimeError: the sampler stopped at step 3\n"
+    causes = diagnose_text(odd)
+    assert [c.id for c in causes][:1] == ["numeric_overflow"]
+    assert len(causes) == 3 and all(c.lead for c in causes)
+    assert causes[0].confidence < 0.5  # a lead from words alone says so
+    # Below the threshold the words point nowhere; a plain bug's words never start a ranking.
+    posterior.update(numeric_overflow=MIN_WORDS_ALONE - 0.01, dtype_unsupported=0.1)
+    assert diagnose_text(odd) == []
+    posterior.update(numeric_overflow=0.9)
+    assert diagnose_text(_USER_BUG) == []
+
+
+def test_the_third_place_goes_to_the_words_best_cause_when_a_lead_holds_it() -> None:
+    kept = {"cuda_oom": 0.9, "host_oom": 0.05, "context_too_long": 0.04}
+    words = {"cuda_oom": 0.6, "quantization_error": 0.25, "host_oom": 0.1}
+    assert _words_pick(kept, words, {"cuda_oom"}) == ("quantization_error", "context_too_long")
+    assert sorted(kept, key=lambda c: -kept[c])[:3] == ["cuda_oom", "host_oom",
+                                                         "quantization_error"]
+    # A cause a message named keeps its place; the words' pick already ranked changes nothing.
+    kept = {"cuda_oom": 0.9, "host_oom": 0.7, "context_too_long": 0.6}
+    assert _words_pick(dict(kept), words, {"cuda_oom", "host_oom", "context_too_long"}) is None
+    kept = {"cuda_oom": 0.9, "quantization_error": 0.05, "host_oom": 0.04}
+    assert _words_pick(kept, words, {"cuda_oom"}) is None

@@ -24,6 +24,7 @@ from console.core.diagnose.evidence import (
     block_clues,
     log_clues,
     log_failed,
+    plain_bug,
     points_somewhere,
     score_clues,
 )
@@ -535,11 +536,13 @@ def _pressure_facts(ctx: DiagnosisContext) -> list[tuple[str, str]]:
 
 def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext | None = None,
               blocks: Sequence[ErrorBlock] = (), clues: Sequence[Clue] = (), *,
-              failed: bool = True, words: Mapping[str, float] | None = None) -> list[Cause]:
+              failed: bool = True, words: Mapping[str, float] | None = None,
+              bug: bool = False) -> list[Cause]:
     """Rank the causes the hits point at, then the weaker clues (evidence.py), fill the top-3
     (priors.py) when the log shows a failure (`failed`) or a message named a cause, calibrate
     the log's scores (calibration.py), and adjust by the live context. `words`: the
-    posterior of the log's words (lexical.py), a lead for the top-3."""
+    posterior of the log's words (lexical.py), a lead for the top-3; `bug`: the failure is a
+    plain bug in the user's code (evidence.plain_bug), whose words start nothing."""
     ctx = context or DiagnosisContext()
     hits = list(hits)
     if ctx.killed_by_console:
@@ -610,16 +613,22 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
     for cause, p in words.items():
         if cause in kept:
             kept[cause] = min(0.99, kept[cause] + WORDS_BLEND * p)
-        elif p >= priors.MIN_WORDS_LEAD:
+        elif p >= priors.MIN_WORDS_LEAD and not bug:
             kept[cause] = priors.WORDS_SCALE * p
             extra_evidence[cause] = [_fill_reason(cause, "words", clues)]
     points = bool(kept) or (failed and (
         points_somewhere(clues, priors.MIN_LEAD)
-        or max(words.values(), default=0.0) >= priors.MIN_WORDS_ALONE))
+        or (not bug and max(words.values(), default=0.0) >= priors.MIN_WORDS_ALONE)))
     filled = priors.fill(kept, weak, words) if points else {}
     for cause, (value, reason) in filled.items():
         kept[cause] = value
         extra_evidence[cause] = [_fill_reason(cause, reason, clues)]
+    picked = _words_pick(kept, words, set(by_cause))
+    if picked is not None:
+        pick, displaced = picked
+        extra_evidence[pick] = [_fill_reason(pick, "words", clues)]
+        del kept[displaced]  # a lead, as the third place only goes to one
+        extra_evidence.pop(displaced, None)
     scores = calibration.calibrate_ranked(kept)
     _apply_exit_context(ctx, by_cause, scores, extra_evidence, extra_facts)
 
@@ -640,6 +649,25 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
 
 
 _FALLOUT_WEIGHT = 0.8  # a cause whose errors another message explains ranks this far below it
+
+
+def _words_pick(kept: dict[str, float], words: Mapping[str, float],
+                named: set[str]) -> tuple[str, str] | None:
+    """The third place, when a lead holds it, goes to the words' best cause not ranked above it
+    (raw scores in `kept`, changed in place; returns the cause moved in and the lead it moved
+    down, or None). The clues and the co-occurrence mostly offer the neighbours of what was
+    named; the words read this log."""
+    order = sorted(kept, key=lambda c: -kept[c])
+    if len(order) < 3 or order[2] in named:
+        return None
+    pick = max((c for c, p in words.items() if c not in order[:2] and p > 0), default=None,
+               key=lambda c: (words[c], c))
+    if pick is None or pick == order[2]:
+        return None
+    third = kept[order[2]]
+    kept[order[2]] = third * 0.999
+    kept[pick] = third
+    return pick, order[2]
 
 
 def _outrank_fallout(hits: Sequence[Hit], scores: dict[str, float]) -> None:
@@ -790,7 +818,9 @@ def diagnose_lines(raw_lines: Sequence[str],
     failed = log_failed(parsed.lines, parsed.blocks)
     # Words are read from a failure only: a clean run's words are no lead.
     words = lexical.lead(parsed.lines, parsed.blocks) if failed else {}
-    return aggregate(hits, store, context, parsed.blocks, clues, failed=failed, words=words)
+    bug = failed and plain_bug(parsed.lines, parsed.blocks)
+    return aggregate(hits, store, context, parsed.blocks, clues, failed=failed, words=words,
+                     bug=bug)
 
 
 def diagnose_text(text: str, context: DiagnosisContext | None = None) -> list[Cause]:
@@ -903,8 +933,9 @@ class StreamingDiagnoser:
         recent = list(self._recent)
         clues = block_clues(block, recent)
         in_block = set(block.line_numbers)
-        words = {} if benign(block) else lexical.lead(
-            [line for line in recent if line.number in in_block], (block,))
-        causes = aggregate(hits, store, context, (block,), clues, words=words)
+        own = [line for line in recent if line.number in in_block]
+        words = {} if benign(block) else lexical.lead(own, (block,))
+        causes = aggregate(hits, store, context, (block,), clues, words=words,
+                           bug=plain_bug(own, (block,)))
         return DiagnosedError("traceback", block.first_line, block.last_line, _clip(block.summary),
                               tuple(causes), block)

@@ -475,6 +475,37 @@ def log_failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> bool:
     )
 
 
+# Python's own exceptions for a mistake in a program's logic. Raised with no installed package on
+# the stack, they point at no cause of the environment: the same `KeyError` is a version gap when
+# transformers' config mapping raised it, a bug when the user's dictionary did.
+_LOGIC_ERRORS = frozenset({
+    "ZeroDivisionError", "ArithmeticError", "KeyError", "IndexError", "LookupError", "TypeError",
+    "ValueError", "AttributeError", "NameError", "UnboundLocalError", "AssertionError",
+    "RecursionError",
+})
+# A frame in an installed package or the interpreter's own library (any OS's separators).
+_INSTALLED_FRAME = re.compile(r"site-packages|dist-packages|/lib/python\d|<frozen ")
+
+
+def plain_bug(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> bool:
+    """Whether the log's failure is a plain bug in the user's own code: every error is a whole
+    traceback of a logic error (`_LOGIC_ERRORS`, no module prefix) whose frames all lie outside
+    installed packages, and no other line reads as a failure. Its words are no lead (lexical.py
+    learned them from failures that libraries raised), so they start no ranking."""
+    real = [b for b in blocks if not benign(b)]
+    if not real:
+        return False
+    for block in real:
+        surface = block.surface
+        if surface is None or not block.frames or surface.type not in _LOGIC_ERRORS:
+            return False
+        if any(_INSTALLED_FRAME.search(f.file.replace("\\", "/").lower()) for f in block.frames):
+            return False
+    in_block = {n for b in blocks for n in b.line_numbers}
+    return not any(ln.number not in in_block and ln.text and not ln.info
+                   and _FAILURE_MARK.search(ln.text) is not None for ln in lines)
+
+
 def points_somewhere(clues: Sequence[Clue], min_word_lead: float) -> bool:
     """Whether the clues of a failed log are enough to start a ranking of weak leads: a clue of
     structure (an exception type, a frame, the call a cut traceback stopped at) at any weight,
