@@ -12,8 +12,7 @@ from console.core.diagnose.calibration import (
     interpolate,
     runner_knots,
 )
-from console.core.diagnose.engine import _words_pick
-from console.core.diagnose.evidence import log_clues, plain_bug, score_clues
+from console.core.diagnose.evidence import log_clues, log_failed, plain_bug, score_clues
 from console.core.diagnose.priors import MIN_WORDS_ALONE
 
 
@@ -59,7 +58,12 @@ def test_frames_and_exception_type_alone_give_weak_candidates() -> None:
     )
     causes = diagnose_text(text)
     assert causes and causes[0].id == "corrupt_checkpoint"
-    assert causes[0].confidence < 0.6  # weak evidence says so
+    # Weak evidence says so: a lead, stated below what a recognised message of that cause gets
+    # (the level itself is the calibration's: how often such leads were right on new logs).
+    named = diagnose_text(text.replace("something the rules never saw",
+                                       "Error while deserializing header: HeaderTooLarge"))
+    assert causes[0].lead and not named[0].lead
+    assert causes[0].confidence <= named[0].confidence - 0.2
     assert any(e.startswith("weak evidence:") for e in causes[0].evidence)
 
 
@@ -241,14 +245,14 @@ def test_the_words_of_a_failure_start_a_ranking_from_a_small_share_but_not_a_pla
     assert diagnose_text(_USER_BUG) == []
 
 
-def test_the_third_place_goes_to_the_words_best_cause_when_a_lead_holds_it() -> None:
-    kept = {"cuda_oom": 0.9, "host_oom": 0.05, "context_too_long": 0.04}
-    words = {"cuda_oom": 0.6, "quantization_error": 0.25, "host_oom": 0.1}
-    assert _words_pick(kept, words, {"cuda_oom"}) == ("quantization_error", "context_too_long")
-    assert sorted(kept, key=lambda c: -kept[c])[:3] == ["cuda_oom", "host_oom",
-                                                         "quantization_error"]
-    # A cause a message named keeps its place; the words' pick already ranked changes nothing.
-    kept = {"cuda_oom": 0.9, "host_oom": 0.7, "context_too_long": 0.6}
-    assert _words_pick(dict(kept), words, {"cuda_oom", "host_oom", "context_too_long"}) is None
-    kept = {"cuda_oom": 0.9, "quantization_error": 0.05, "host_oom": 0.04}
-    assert _words_pick(kept, words, {"cuda_oom"}) is None
+
+def test_a_short_report_in_words_or_in_chinese_reads_as_a_failure() -> None:
+    def failed(text: str) -> bool:
+        parsed = parse_log(text)
+        return log_failed(parsed.lines, parsed.blocks)
+
+    assert failed("the numpy this image installs is too new for the workflow")
+    assert failed("加载模型时报错，请问怎么解决")  # "loading the model reports an error"
+    assert failed("保存的检查点缺少 preprocessor_config.json")  # "the checkpoint lacks ..."
+    assert not failed("模型加载完成")  # "the model finished loading"
+    assert not failed("numpy 1.26.4 installed")

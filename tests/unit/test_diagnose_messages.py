@@ -388,6 +388,15 @@ FAMILIES = [
      "quantization_error"),
     ("ValueError: Tokenizer class InternLM2Tokenizer does not exist or is not currently "
      "imported.", "remote_code"),
+    # session 9 (r/s/t/u tune logs)
+    ("RuntimeError: CUDA error: peer access is not supported between these two devices",
+     "nccl_distributed"),
+    ("NotImplementedError: Using RTX 4000 series doesn't support faster communication broadband "
+     'via P2P or IB. Please set `NCCL_P2P_DISABLE="1"` and `NCCL_IB_DISABLE="1" or use '
+     "`accelerate launch` which will do this automatically.", "nccl_distributed"),
+    ("RuntimeError: CUDA error: invalid device function", "cuda_driver_mismatch"),
+    ("ValueError: [quantize] All dimensions should be divisible by 32 for now",
+     "quantization_error"),
 ]
 MESSAGES += FAMILIES
 

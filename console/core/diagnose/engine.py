@@ -623,12 +623,6 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
     for cause, (value, reason) in filled.items():
         kept[cause] = value
         extra_evidence[cause] = [_fill_reason(cause, reason, clues)]
-    picked = _words_pick(kept, words, set(by_cause))
-    if picked is not None:
-        pick, displaced = picked
-        extra_evidence[pick] = [_fill_reason(pick, "words", clues)]
-        del kept[displaced]  # a lead, as the third place only goes to one
-        extra_evidence.pop(displaced, None)
     scores = calibration.calibrate_ranked(kept)
     _apply_exit_context(ctx, by_cause, scores, extra_evidence, extra_facts)
 
@@ -649,25 +643,6 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
 
 
 _FALLOUT_WEIGHT = 0.8  # a cause whose errors another message explains ranks this far below it
-
-
-def _words_pick(kept: dict[str, float], words: Mapping[str, float],
-                named: set[str]) -> tuple[str, str] | None:
-    """The third place, when a lead holds it, goes to the words' best cause not ranked above it
-    (raw scores in `kept`, changed in place; returns the cause moved in and the lead it moved
-    down, or None). The clues and the co-occurrence mostly offer the neighbours of what was
-    named; the words read this log."""
-    order = sorted(kept, key=lambda c: -kept[c])
-    if len(order) < 3 or order[2] in named:
-        return None
-    pick = max((c for c, p in words.items() if c not in order[:2] and p > 0), default=None,
-               key=lambda c: (words[c], c))
-    if pick is None or pick == order[2]:
-        return None
-    third = kept[order[2]]
-    kept[order[2]] = third * 0.999
-    kept[pick] = third
-    return pick, order[2]
 
 
 def _outrank_fallout(hits: Sequence[Hit], scores: dict[str, float]) -> None:

@@ -44,7 +44,10 @@ _ERROR_WORDS = re.compile(  # matched on the lower-cased line
     r"|could not|couldn't|unable|abort(?:ed)?|crash(?:ed|es)?|not found|no such|not supported"
     r"|missing|invalid|denied)\b"
     r"|is_available\(\).{0,40}\bfalse\b"  # "torch.cuda.is_available() returns False"
-    r"|segmentation fault|core dumped|access violation|0xc0000005|illegal instruction",
+    r"|segmentation fault|core dumped|access violation|0xc0000005|illegal instruction"
+    r"|\btoo (?:old|new)\b"  # "numpy is too new", "the driver is too old"
+    # Chinese reports: reports an error, error, failed, missing, exception, unable, unsupported
+    r"|报错|错误|失败|缺少|异常|无法|不支持",
 )
 
 # (surfaced exception type, last dotted part) -> {cause: weight}

@@ -2299,6 +2299,25 @@ SIGNATURES: tuple[Signature, ...] = (
       "this quantization type cannot be applied to these tensor sizes (k-quants need rows "
       "divisible by 256): pick another type",
       r"(?i)failed to quantize|required to be able to use k-quants"),
+    # ---- session 9 (written on the r/s/t/u tune logs after scoring them fresh)
+    # CUDA's cudaErrorPeerAccessUnsupported: two GPUs that cannot reach each other's memory
+    # (across PCIe root complexes, on many virtualised hosts); multi-GPU communication assumes it.
+    S("nccl_distributed", "peer access is not supported", 0.85,
+      "these GPUs cannot access each other's memory (peer-to-peer), which multi-GPU "
+      "communication assumes",
+      fixes=("set NCCL_P2P_DISABLE=1 (for vLLM also --disable-custom-all-reduce)",)),
+    # accelerate's check of RTX 40xx cards: no P2P or InfiniBand, NCCL must be told so.
+    S("nccl_distributed", "via p2p or ib", 0.85,
+      "these cards have no peer-to-peer or InfiniBand path, and NCCL must be told before it "
+      "tries one", fixes=("export NCCL_P2P_DISABLE=1 NCCL_IB_DISABLE=1",)),
+    # cudaErrorInvalidDeviceFunction (HIP's too): older runtimes' words for "no kernel image".
+    S("cuda_driver_mismatch", "invalid device function", 0.85,
+      "torch (or an extension) was not compiled for this GPU's architecture",
+      fixes=("install a build whose torch.cuda.get_arch_list() includes this GPU's sm_XX",)),
+    # MLX's quantize: each quantized dimension must be a multiple of its block.
+    S("quantization_error", "dimensions should be divisible by", 0.8,
+      "a matrix cannot be quantized: its dimensions are not multiples of the quantization "
+      "block (MLX wants multiples of 32)"),
 
 )
 
