@@ -254,5 +254,11 @@ def test_a_short_report_in_words_or_in_chinese_reads_as_a_failure() -> None:
     assert failed("the numpy this image installs is too new for the workflow")
     assert failed("加载模型时报错，请问怎么解决")  # "loading the model reports an error"
     assert failed("保存的检查点缺少 preprocessor_config.json")  # "the checkpoint lacks ..."
+    assert failed("the fine-tuned model outputs empty text")
+    assert failed("generated: !!!!!!!!!!!!!!!!")
+    assert failed("=   EXIT CODE: 9")
+    assert failed("the prompt length exceeds the model's limit")
+    assert failed("this card doesn't support peer access")
     assert not failed("模型加载完成")  # "the model finished loading"
     assert not failed("numpy 1.26.4 installed")
+    assert not failed("Process finished with exit code 0")

@@ -46,6 +46,12 @@ _ERROR_WORDS = re.compile(  # matched on the lower-cased line
     r"|is_available\(\).{0,40}\bfalse\b"  # "torch.cuda.is_available() returns False"
     r"|segmentation fault|core dumped|access violation|0xc0000005|illegal instruction"
     r"|\btoo (?:old|new)\b"  # "numpy is too new", "the driver is too old"
+    # A report in the reporter's words: a limit exceeded, a feature unsupported, a process that
+    # exited, output that is only "!!!!", empty or garbage.
+    r"|\bunexpected\b|\bexceed(?:s|ed|ing)?\b|\bunsupported\b"
+    r"|\b(?:doesn.t|does not|don.t|do not) (?:support|work)\b"
+    r"|bad termination|exit code:? *[1-9]|!{4,}"
+    r"|\bempty (?:text|output|string|response|result)|\b(?:garbage|gibberish)\b"
     # Chinese reports: reports an error, error, failed, missing, exception, unable, unsupported
     r"|报错|错误|失败|缺少|异常|无法|不支持",
 )
