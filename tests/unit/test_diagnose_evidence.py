@@ -262,3 +262,15 @@ def test_a_short_report_in_words_or_in_chinese_reads_as_a_failure() -> None:
     assert not failed("模型加载完成")  # "the model finished loading"
     assert not failed("numpy 1.26.4 installed")
     assert not failed("Process finished with exit code 0")
+
+
+@pytest.mark.parametrize(("report", "cause"), [
+    ("推理时显存不足，报错", "cuda_oom"),  # "out of GPU memory at inference, error"
+    ("加载模型时内存不足，进程被杀", "host_oom"),  # "RAM ran short loading, the process was killed"
+    ("端口被占用，服务启动失败", "port_in_use"),  # "the port is taken, the server failed to start"
+    ("量化后的模型加载报错", "quantization_error"),  # "the quantized model fails to load"
+    ("找不到模型文件，报错", "missing_file"),  # "cannot find the model file, error"
+])
+def test_a_report_in_chinese_is_read_by_the_same_word_families(report: str, cause: str) -> None:
+    causes = diagnose_text(report)
+    assert [c.id for c in causes][:1] == [cause] and causes[0].lead

@@ -280,6 +280,23 @@ _WORD_CLUES: tuple[tuple[re.Pattern[str], dict[str, float]], ...] = tuple(
             r"index out of|out of range|out of bounds",
             {"context_too_long": 0.15, "tokenizer_error": 0.08},
         ),
+        # The same families in Chinese reports (AutoGLM's users write many): GPU memory, RAM,
+        # killed, port, permission/disk, not found, corrupt, version, install, quantization,
+        # tokenizer, driver, length exceeded, timeout.
+        (r"显存", {"cuda_oom": 0.35}),
+        (r"内存", {"host_oom": 0.3, "cuda_oom": 0.1}),
+        (r"被杀|杀死", {"host_oom": 0.4}),
+        (r"端口", {"port_in_use": 0.3}),
+        (r"权限|磁盘|空间不足", {"permission_or_disk": 0.35}),
+        (r"找不到|不存在|未找到", {"missing_file": 0.25}),
+        (r"损坏", {"corrupt_checkpoint": 0.3}),
+        (r"版本|升级|降级", {"version_mismatch": 0.2}),
+        (r"安装", {"missing_dependency": 0.25}),
+        (r"量化", {"quantization_error": 0.35}),
+        (r"分词器", {"tokenizer_error": 0.3}),
+        (r"驱动", {"cuda_driver_mismatch": 0.3, "cuda_unavailable": 0.1}),
+        (r"长度超|超过最大长度|上下文长度", {"context_too_long": 0.35}),
+        (r"超时", {"nccl_distributed": 0.15}),
     )
 )
 

@@ -56,8 +56,16 @@ _STOP_WORDS = (
 _STOP = frozenset(_STOP_WORDS.split())
 
 
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")  # Chinese has no spaces: its words are read
+# as the pairs of adjacent characters ("显存" VRAM, "不足" short of, "报错" reports an error).
+
+
 def _words(text: str) -> list[str]:
-    return [t for t in _TOKEN.findall(text.lower()[:MAX_CHARS]) if t not in _STOP]
+    head = text.lower()[:MAX_CHARS]
+    words = [t for t in _TOKEN.findall(head) if t not in _STOP]
+    for run in _CJK_RUN.findall(head):
+        words.extend(run[i : i + 2] for i in range(len(run) - 1))
+    return words
 
 
 def _texts(lines: Sequence[LogLine], blocks: Iterable[ErrorBlock]) -> list[str]:
