@@ -137,10 +137,10 @@ def test_a_traceback_cut_in_the_loading_code_still_ranks_leads() -> None:
     )
     causes = diagnose_text(text)
     assert len(causes) == 3 and all(c.lead for c in causes)
-    # A lead, not a finding: flagged so above, and stated well under any finding. Under 0.6
-    # since session 8 (was 0.5): the map is fitted on logs new to the rules, where leads of
-    # this raw band were right about half the time.
-    assert causes[0].confidence < 0.6
+    # A lead, not a finding: flagged so above, and stated under any finding (0.8 and up). Under
+    # 0.7 since session 9 (0.5, then 0.6): the map is fitted on logs new to the rules, where
+    # leads of this raw band were right 50-60% of the time as more batches came in.
+    assert causes[0].confidence < 0.7
 
 
 def test_words_in_quoted_code_never_start_a_ranking() -> None:
@@ -259,6 +259,7 @@ def test_a_short_report_in_words_or_in_chinese_reads_as_a_failure() -> None:
     assert failed("=   EXIT CODE: 9")
     assert failed("the prompt length exceeds the model's limit")
     assert failed("this card doesn't support peer access")
+    assert failed("multi-node training stuck in init_process_group")
     assert not failed("模型加载完成")  # "the model finished loading"
     assert not failed("numpy 1.26.4 installed")
     assert not failed("Process finished with exit code 0")

@@ -397,6 +397,20 @@ FAMILIES = [
     ("RuntimeError: CUDA error: invalid device function", "cuda_driver_mismatch"),
     ("ValueError: [quantize] All dimensions should be divisible by 32 for now",
      "quantization_error"),
+    # session 9, round 6 (v/w/x/y tune logs)
+    ("NotImplementedError: No operator found for `memory_efficient_attention_forward` with "
+     "inputs:\nValueError: Operator `memory_efficient_attention` does not support inputs:",
+     "flash_attention"),
+    ("TypeError: _flash_attn_forward() got an unexpected keyword argument 'softcap'",
+     "version_mismatch"),
+    ("ValueError: Encountered text corresponding to disallowed special token '<|endoftext|>'.",
+     "tokenizer_error"),
+    ("TypeError: argument 'tokens': 'NoneType' object cannot be converted to 'PyString'",
+     "tokenizer_error"),
+    ("AttributeError: 'ChatGLMForConditionalGeneration' object has no attribute "
+     "'_supports_sdpa'", "remote_code"),
+    ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
+    ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
 ]
 MESSAGES += FAMILIES
 

@@ -52,6 +52,7 @@ _ERROR_WORDS = re.compile(  # matched on the lower-cased line
     r"|\b(?:doesn.t|does not|don.t|do not) (?:support|work)\b"
     r"|bad termination|exit code:? *[1-9]|!{4,}"
     r"|\bempty (?:text|output|string|response|result)|\b(?:garbage|gibberish)\b"
+    r"|\bstuck\b|\bhang(?:s|ing)?\b|\bhung\b|\brefused\b"  # a hang, a refused connection
     # Chinese reports: reports an error, error, failed, missing, exception, unable, unsupported
     r"|报错|错误|失败|缺少|异常|无法|不支持",
 )
@@ -205,7 +206,8 @@ _WORD_CLUES: tuple[tuple[re.Pattern[str], dict[str, float]], ...] = tuple(
         (r"\bport\b|\bbind\b|\baddress\b", {"port_in_use": 0.3}),
         (r"\bsocket\b", {"nccl_distributed": 0.15, "port_in_use": 0.12}),
         (
-            r"\bnccl\b|process group|\brank\b|\bbarrier\b|rendezvous|collective",
+            r"\bnccl\b|process[ _]group|\brank\b|\bbarrier\b|rendezvous|collective"
+            r"|multi[- ]?node",
             {"nccl_distributed": 0.35},
         ),
         (r"\btime(?:d)? ?out\b|timeout", {"nccl_distributed": 0.15}),

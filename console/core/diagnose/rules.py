@@ -375,6 +375,16 @@ def _object_attr(m: re.Match[str] | None, s: Surroundings) -> float | None:
     return 0.5
 
 
+def _model_code_attr(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """A cache or model-class attribute missing: the model's own code when a frame says so or
+    when no frame says anything (a pasted line); the user's own code calling it is a version
+    gap (the rule above names that)."""
+    frames = s.frames_text
+    if not frames or "transformers_modules" in frames or "huggingface/modules" in frames:
+        return 1.0
+    return 0.3
+
+
 def _module_attr(m: re.Match[str] | None, s: Surroundings) -> float | None:
     module = m.group("mod") if m else ""
     return 0.75 if module.split(".", 1)[0] in _KNOWN_LIBS else 0.5
@@ -2318,6 +2328,48 @@ SIGNATURES: tuple[Signature, ...] = (
     S("quantization_error", "dimensions should be divisible by", 0.8,
       "a matrix cannot be quantized: its dimensions are not multiples of the quantization "
       "block (MLX wants multiples of 32)"),
+    # ---- session 9, round 6 (written on the v/w/x/y tune logs after scoring them fresh)
+    # xFormers' dispatcher: no attention kernel takes these inputs on this GPU (FlashAttention
+    # needs a newer compute capability, other kernels this dtype or head size).
+    S("flash_attention", "does not support inputs", 0.85,
+      "no xFormers attention kernel supports these inputs on this GPU (FlashAttention needs a "
+      "newer GPU; the others this dtype, head size or bias)",
+      r"(?i)operator `?memory_efficient_attention\w*`? does not support inputs",
+      fixes=("use PyTorch's attention instead (attn_implementation=\"sdpa\", or uninstall "
+             "xformers)",)),
+    # flash-attn's internal functions change their arguments between releases: a caller built
+    # for another flash-attn version.
+    S("version_mismatch", "_flash_attn", 0.85,
+      "the installed flash-attn's internal API differs from the one this code was written for",
+      r"_flash_attn\w*\(\) (?:missing \d+ required|got an unexpected keyword)",
+      fixes=("install the flash-attn version the calling package pins",)),
+    # tiktoken refuses special tokens inside plain text unless told otherwise.
+    S("tokenizer_error", "disallowed special token", 0.85,
+      "tiktoken found a special token (such as <|endoftext|>) in text encoded as plain text",
+      fixes=("pass allowed_special= or disallowed_special=() to encode",)),
+    # tokenizers (Rust) given None where a token string goes: a special token the tokenizer
+    # does not define (pad or unk token unset).
+    S("tokenizer_error", "cannot be converted to 'pystring", 0.8,
+      "the tokenizer was given None for a token: a special token (pad, unk, bos) it does not "
+      "define",
+      r"(?i)'NoneType' object cannot be converted to 'PyString"),
+    # Attributes transformers expects of a model class and of its cache: its own model classes
+    # have them, so a class or caller without them is a model's own code (trust_remote_code)
+    # written for an older transformers.
+    S("remote_code", "object has no attribute", 0.9,
+      "the model's own code (trust_remote_code) was written for an older transformers: it "
+      "lacks or calls an API that transformers changed",
+      r"object has no attribute '_supports_\w+'|'DynamicCache' object has no attribute",
+      refine=_model_code_attr,
+      fixes=("update the model's code (a newer revision of the repo) or pin the transformers "
+             "version its card names",)),
+    # transformers asks whether to trust a model's code with a prompt timed by SIGALRM, which
+    # Windows lacks: the question itself fails there.
+    S("remote_code", "sigalrm", 0.85,
+      "this model needs its own code, and transformers' question whether to trust it uses "
+      "SIGALRM, which Windows does not have",
+      r"has no attribute 'SIGALRM'",
+      fixes=("pass trust_remote_code=True if you trust the model's repository",)),
 
 )
 
