@@ -44,16 +44,18 @@ _ERROR_WORDS = re.compile(  # matched on the lower-cased line
     r"|could not|couldn't|unable|abort(?:ed)?|crash(?:ed|es)?|not found|no such|not supported"
     r"|missing|invalid|denied)\b"
     r"|is_available\(\).{0,40}\bfalse\b"  # "torch.cuda.is_available() returns False"
-    r"|segmentation fault|core dumped|access violation|0xc0000005|illegal instruction"
-    r"|\btoo (?:old|new)\b"  # "numpy is too new", "the driver is too old"
-    # A report in the reporter's words: a limit exceeded, a feature unsupported, a process that
-    # exited, output that is only "!!!!", empty or garbage.
-    r"|\bunexpected\b|\bexceed(?:s|ed|ing)?\b|\bunsupported\b"
+    r"|segmentation fault|core dumped|access violation|0xc0000005|illegal instruction",
+)
+# A short report in the reporter's words says more ways that something went wrong (read only
+# there: on every line of a long log these would cost more than they tell): something too old or
+# too new, a limit exceeded, a feature unsupported, a process that exited or hangs, a refused
+# connection, output that is only "!!!!", empty or garbage; and Chinese reports' words for
+# reports an error, error, failed, missing, exception, unable, unsupported.
+_REPORT_WORDS = re.compile(
+    r"\b(?:too (?:old|new)|unexpected|exceed(?:s|ed|ing)?|unsupported|stuck|hang(?:s|ing)?|hung"
+    r"|refused|garbage|gibberish|bad termination)\b"
     r"|\b(?:doesn.t|does not|don.t|do not) (?:support|work)\b"
-    r"|bad termination|exit code:? *[1-9]|!{4,}"
-    r"|\bempty (?:text|output|string|response|result)|\b(?:garbage|gibberish)\b"
-    r"|\bstuck\b|\bhang(?:s|ing)?\b|\bhung\b|\brefused\b"  # a hang, a refused connection
-    # Chinese reports: reports an error, error, failed, missing, exception, unable, unsupported
+    r"|exit code:? *[1-9]|!!!!|\bempty (?:text|output|string|response|result)"
     r"|报错|错误|失败|缺少|异常|无法|不支持",
 )
 
@@ -282,9 +284,15 @@ _WORD_CLUES: tuple[tuple[re.Pattern[str], dict[str, float]], ...] = tuple(
             r"index out of|out of range|out of bounds",
             {"context_too_long": 0.15, "tokenizer_error": 0.08},
         ),
-        # The same families in Chinese reports (AutoGLM's users write many): GPU memory, RAM,
-        # killed, port, permission/disk, not found, corrupt, version, install, quantization,
-        # tokenizer, driver, length exceeded, timeout.
+    )
+)
+# The same families in Chinese reports (AutoGLM's users write many): GPU memory, RAM, killed,
+# port, permission/disk, not found, corrupt, version, install, quantization, tokenizer, driver,
+# length exceeded, timeout. Last in _WORD_CLUES: a line without a Chinese character skips them.
+_CJK_FAMILIES_FROM = len(_WORD_CLUES)
+_WORD_CLUES += tuple(
+    (re.compile(pattern), weights)
+    for pattern, weights in (
         (r"显存", {"cuda_oom": 0.35}),
         (r"内存", {"host_oom": 0.3, "cuda_oom": 0.1}),
         (r"被杀|杀死", {"host_oom": 0.4}),
@@ -464,13 +472,17 @@ def _setting_clues(line: LogLine) -> list[Clue]:
     ]
 
 
+_HAS_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
 @functools.lru_cache(maxsize=8192)
 def _word_matches(text: str) -> tuple[tuple[int, str], ...]:
     """(family index, matched words) for each word family in a line text; long logs repeat lines."""
     lower = text.lower()
+    families = _WORD_CLUES if _HAS_CJK.search(lower) else _WORD_CLUES[:_CJK_FAMILIES_FROM]
     return tuple(
         (i, m.group(0))
-        for i, (pattern, _) in enumerate(_WORD_CLUES)
+        for i, (pattern, _) in enumerate(families)
         if (m := pattern.search(lower)) is not None
     )
 
@@ -499,7 +511,8 @@ def log_failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> bool:
     # "failed" in lower case too; a long log's chatter does not count.
     texts = [ln.text for ln in lines if ln.text.strip() and not ln.info and not ln.warn]
     return 0 < len(texts) <= SHORT_REPORT_LINES and any(
-        _ERROR_WORDS.search(t.lower()) is not None for t in texts
+        _ERROR_WORDS.search(t.lower()) is not None or _REPORT_WORDS.search(t.lower()) is not None
+        for t in texts
     )
 
 
