@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from console.core.diagnose.parser import CODE, EXCEPTION, LOOSE, MESSAGE, ErrorBlock, LogLine
@@ -185,11 +185,17 @@ _FUNCTION_CLUES: dict[str, dict[str, float]] = {
     "cuda": {"cuda_oom": 0.3, "cuda_unavailable": 0.2},
 }
 
+WordFamilies = tuple[tuple[re.Pattern[str], dict[str, float]], ...]
+
+
+def _families(table: Iterable[tuple[str, dict[str, float]]]) -> WordFamilies:
+    return tuple((re.compile(pattern), weights) for pattern, weights in table)
+
+
 # Families of words on error lines -> {cause: weight}, lower-case.
 # Matched on the lower-cased line (IGNORECASE regexes are several times slower).
-_WORD_CLUES: tuple[tuple[re.Pattern[str], dict[str, float]], ...] = tuple(
-    (re.compile(pattern), weights)
-    for pattern, weights in (
+_WORD_CLUES: WordFamilies = _families(
+    (
         (r"\b(?:nan|inf)\b|\bnan(?:s)?\b", {"numeric_overflow": 0.35}),
         (r"\boverflow|loss scale", {"numeric_overflow": 0.35}),
         (r"\bhalf\b|\bfp16\b|float16", {"dtype_unsupported": 0.3, "numeric_overflow": 0.08}),
@@ -290,9 +296,8 @@ _WORD_CLUES: tuple[tuple[re.Pattern[str], dict[str, float]], ...] = tuple(
 # port, permission/disk, not found, corrupt, version, install, quantization, tokenizer, driver,
 # length exceeded, timeout. Last in _WORD_CLUES: a line without a Chinese character skips them.
 _CJK_FAMILIES_FROM = len(_WORD_CLUES)
-_WORD_CLUES += tuple(
-    (re.compile(pattern), weights)
-    for pattern, weights in (
+_WORD_CLUES += _families(
+    (
         (r"显存", {"cuda_oom": 0.35}),
         (r"内存", {"host_oom": 0.3, "cuda_oom": 0.1}),
         (r"被杀|杀死", {"host_oom": 0.4}),
@@ -472,7 +477,8 @@ def _setting_clues(line: LogLine) -> list[Clue]:
     ]
 
 
-_HAS_CJK = re.compile(r"[\u4e00-\u9fff]")
+CJK = "\u4e00-\u9fff"  # the CJK Unified Ideographs block: Chinese characters, as a regex range
+_HAS_CJK = re.compile(f"[{CJK}]")
 
 
 @functools.lru_cache(maxsize=8192)
@@ -511,8 +517,8 @@ def log_failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> bool:
     # "failed" in lower case too; a long log's chatter does not count.
     texts = [ln.text for ln in lines if ln.text.strip() and not ln.info and not ln.warn]
     return 0 < len(texts) <= SHORT_REPORT_LINES and any(
-        _ERROR_WORDS.search(t.lower()) is not None or _REPORT_WORDS.search(t.lower()) is not None
-        for t in texts
+        _ERROR_WORDS.search(lower) is not None or _REPORT_WORDS.search(lower) is not None
+        for lower in (t.lower() for t in texts)
     )
 
 

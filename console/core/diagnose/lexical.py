@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
-from console.core.diagnose.evidence import SHORT_REPORT_LINES, benign
+from console.core.diagnose.evidence import CJK, SHORT_REPORT_LINES, benign
 from console.core.diagnose.parser import ErrorBlock, LogLine, parse_lines, split_lines
 
 _FILE = "lexical.json"
@@ -56,8 +56,9 @@ _STOP_WORDS = (
 _STOP = frozenset(_STOP_WORDS.split())
 
 
-_CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")  # Chinese has no spaces: its words are read
-# as the pairs of adjacent characters ("显存" VRAM, "不足" short of, "报错" reports an error).
+# Chinese has no spaces: its words are read as the pairs of adjacent characters ("显存" VRAM,
+# "不足" short of, "报错" reports an error).
+_CJK_RUN = re.compile(f"[{CJK}]{{2,}}")
 
 
 def _words(text: str) -> list[str]:
@@ -73,6 +74,7 @@ def _texts(lines: Sequence[LogLine], blocks: Iterable[ErrorBlock]) -> list[str]:
     or a warning, are skipped), then loose error lines."""
     texts: list[str] = []
     in_block: set[int] = set()
+    by_number: dict[int, LogLine] | None = None  # built once, for the first cut traceback
     for block in blocks:
         if benign(block):
             continue
@@ -83,8 +85,9 @@ def _texts(lines: Sequence[LogLine], blocks: Iterable[ErrorBlock]) -> list[str]:
         for frame in block.frames[-12:]:
             texts.append(f"{frame.file} {frame.function or ''}")
         if not block.exceptions:  # a cut traceback: its last lines say where it stopped
-            last = set(block.line_numbers[-4:])
-            texts.extend(line.text for line in lines if line.number in last)
+            if by_number is None:
+                by_number = {line.number: line for line in lines}
+            texts.extend(by_number[n].text for n in block.line_numbers[-4:] if n in by_number)
     short = sum(1 for line in lines if line.text.strip()) <= SHORT_REPORT_LINES
     for line in lines:
         if len(texts) >= MAX_LINES:
