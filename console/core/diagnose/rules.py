@@ -2374,6 +2374,75 @@ SIGNATURES: tuple[Signature, ...] = (
 )
 
 
+# -- the message catalogue -----------------------------------------------------------------------
+# Messages that libraries raise, read from their source, each with the cause it means
+# (catalogue/<library>.jsonl): what a failure says in a library's own words even when no labelled
+# log had it. One JSON object a line:
+#   library, where (file:function that raises it), message (the source's template),
+#   needle (a lower-case literal every instance contains), pattern (a regex that confirms it on
+#   the line, case-insensitive), cause (an id of CAUSES), confidence (0.3..0.9: how surely the
+#   message means the cause), why (one sentence: what it means), example (one instance, as a
+#   log would print it: the needle and the pattern must match it).
+CATALOGUE_DIR = "catalogue"
+_CATALOGUE_KEYS = ("library", "where", "message", "needle", "pattern", "cause", "confidence",
+                   "why", "example")
+_MIN_NEEDLE = 10
+
+
+def catalogue_row(row: object, where: str) -> Signature:
+    """One catalogue row as a signature; ValueError naming `where`, the key and the fix."""
+    if not isinstance(row, dict):
+        raise ValueError(f"{where}: expected a JSON object with {', '.join(_CATALOGUE_KEYS)}")
+    missing = [k for k in _CATALOGUE_KEYS if k not in row]
+    if missing:
+        raise ValueError(f"{where}: missing key {missing[0]!r}: every row needs "
+                         + ", ".join(_CATALOGUE_KEYS))
+    needle, pattern, cause = row["needle"], row["pattern"], row["cause"]
+    confidence, example = row["confidence"], row["example"]
+    if not isinstance(needle, str) or needle != needle.lower() or len(needle) < _MIN_NEEDLE:
+        raise ValueError(f"{where}: 'needle' must be a lower-case string of at least "
+                         f"{_MIN_NEEDLE} characters")
+    if cause not in CAUSES:
+        raise ValueError(f"{where}: 'cause' {cause!r} is not a cause id; use one of "
+                         + ", ".join(sorted(CAUSES)))
+    if (not isinstance(confidence, int | float) or isinstance(confidence, bool)
+            or not 0.3 <= confidence <= 0.9):
+        raise ValueError(f"{where}: 'confidence' must be a number from 0.3 to 0.9")
+    try:
+        compiled = re.compile(str(pattern), re.I)
+    except re.error as exc:
+        raise ValueError(f"{where}: 'pattern' is not a valid regular expression ({exc}); "
+                         "fix it") from None
+    if not isinstance(example, str) or needle not in example.lower():
+        raise ValueError(f"{where}: 'example' must contain the needle {needle!r}")
+    if compiled.search(example) is None:
+        raise ValueError(f"{where}: 'pattern' does not match the row's 'example'; fix either")
+    return Signature(str(cause), needle, float(confidence), str(row["why"]), compiled)
+
+
+def _catalogue() -> tuple[Signature, ...]:
+    folder = resources.files("console.core.diagnose").joinpath(CATALOGUE_DIR)
+    if not folder.is_dir():
+        return ()
+    out: list[Signature] = []
+    for path in sorted((p for p in folder.iterdir() if p.name.endswith(".jsonl")),
+                       key=lambda p: p.name):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            where = f"{CATALOGUE_DIR}/{path.name} line {number}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{where}: not JSON ({exc.msg}); fix the line") from None
+            out.append(catalogue_row(row, where))
+    return tuple(out)
+
+
+CATALOGUE: tuple[Signature, ...] = _catalogue()
+SIGNATURES = (*SIGNATURES, *CATALOGUE)
+
+
 def _validate() -> None:
     for sig in SIGNATURES:
         if sig.cause not in CAUSES:
