@@ -412,6 +412,22 @@ FAMILIES = [
     ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
     ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
 ]
+# Read from the libraries' source while building the message catalogue (session 10).
+MESSAGES += [
+    # accelerate's alternative ("make sure you have `safetensors` installed") is no finding.
+    ("ValueError: The current `device_map` had weights offloaded to the disk. Please provide an "
+     "`offload_folder` for them. Alternatively, make sure you have `safetensors` installed if the "
+     "model you are using offers the weights in this format.", "cuda_oom"),
+    # Both on the GPU: only the dtype differs (torch's CUDA type names are upper-case).
+    ("RuntimeError: Input type (CUDABFloat16Type) and weight type (torch.cuda.FloatTensor) "
+     "should be the same", "dtype_unsupported"),
+    ("RuntimeError: Input type (MPSFloatType) and weight type (torch.FloatTensor) should be the "
+     "same", "device_mismatch"),
+    # A dtype newer than the safetensors release: the file is fine.
+    ("safetensors_rust.SafetensorError: Error while deserializing header: invalid JSON in header: "
+     "unknown variant `F8_E8M0`, expected one of `BOOL`, `U8`, `I8` at line 1 column 2873",
+     "version_mismatch"),
+]
 MESSAGES += FAMILIES
 
 NOTHING = [

@@ -479,12 +479,18 @@ def _shared_object(cause: str) -> Refine:
     return refine
 
 
+def _tensor_device(type_name: str) -> str:
+    lower = type_name.lower()
+    return next((d for d in ("cuda", "mps", "xpu", "hip") if d in lower), "cpu")
+
+
 def _input_weight_type(want: str) -> Refine:
     def refine(m: re.Match[str] | None, s: Surroundings) -> float | None:
         if m is None:
             return None
-        a, b = m.group("a"), m.group("b")
-        devices_differ = ("cuda" in a) != ("cuda" in b)
+        # torch.cuda.HalfTensor, CUDABFloat16Type, MPSFloatType, torch.FloatTensor (CPU)
+        a, b = _tensor_device(m.group("a")), _tensor_device(m.group("b"))
+        devices_differ = a != b
         if want == "device":
             return 0.9 if devices_differ else None
         return 0.85 if not devices_differ else None
@@ -698,7 +704,7 @@ SIGNATURES: tuple[Signature, ...] = (
     S("cuda_oom", "oom when allocating tensor", 0.85, "TensorFlow ran out of GPU memory"),
     S("cuda_oom", "offload the whole model to the disk", 0.55,
       "the model fits neither in GPU memory nor in the CPU RAM that device_map allowed"),
-    S("cuda_oom", "had weights offloaded to the disk", 0.5,
+    S("cuda_oom", "had weights offloaded to the disk", 0.7,
       "the model did not fit in GPU memory (and CPU RAM): part of it was offloaded to disk"),
     S("cuda_oom", "is less than desired gpu memory utilization", 0.85,
       "the GPU has less free memory than the serving engine was told to take (other processes hold "
@@ -941,6 +947,13 @@ SIGNATURES: tuple[Signature, ...] = (
     # ---- corrupt_checkpoint
     S("corrupt_checkpoint", "error while deserializing header", 0.9,
       "the safetensors header cannot be read: the file is truncated, or is not a safetensors file"),
+    # A header naming a dtype this safetensors release does not know (F8_E8M0, F4, ...): the
+    # file is fine, the library is older than the format.
+    S("version_mismatch", "unknown variant", 0.95,
+      "the file's header names a dtype this safetensors release does not know: the library is "
+      "older than the checkpoint's format",
+      r"(?i)header.*unknown variant `[A-Z]+\d*(?:_\w+)?`", tag="over:corrupt_checkpoint",
+      fixes=("upgrade safetensors (and transformers): pip install -U safetensors",)),
     S("corrupt_checkpoint", "header too large", 0.9,
       "the 'header' is garbage: the file is a git-lfs pointer or an HTML page, not safetensors",
       fixes=_LFS_FIX),
@@ -1191,7 +1204,10 @@ SIGNATURES: tuple[Signature, ...] = (
       r"installed\. please install"),
     S("missing_dependency", "installed", 0.8,
       "a package the tokenizer/model needs is not installed",
-      r"(?i)(?:make sure|ensure)(?: that)? you have [`'\"]?[\w.-]+[`'\"]? installed"),
+      # Not accelerate's "..., or offload_folder. Alternatively, make sure you have
+      # `safetensors` installed": an alternative it offers, not what failed.
+      r"(?i)(?<!alternatively, )(?:make sure|ensure)(?: that)? you have [`'\"]?[\w.-]+[`'\"]? "
+      r"installed"),
     S("missing_dependency", "'nonetype' object has no attribute 'from_pretrained'", 0.6,
       "the tokenizer/model class is None: the package it needs (sentencepiece?) is not installed"),
     S("missing_dependency", "error parsing line", 0.55,
