@@ -10,11 +10,13 @@ model's estimate) raise, lower or specialise the result.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from typing import Any
 
 from console.core.diagnose import calibration, lexical, numbers, priors
@@ -390,6 +392,62 @@ _REMOTE_SYNTAX = ("SyntaxError", "IndentationError", "NameError", "TabError")
 _RAISE_RE = re.compile(
     r"^(?:-*>\s*)?(?:\d+\s+)?raise\s+(?P<type>[A-Za-z_][\w.]*)\(\s*f?(?P<q>[\"'])(?P<msg>.+?)(?:(?P=q)|$)")
 _RAISE_CONFIDENCE = 0.9  # the message the code was about to raise, not one it printed
+# `raise SomeError(` with its message on lines Python does not print: the raise site (the
+# library file and function) says what that function raises (raise_sites.json, written by
+# benchmarks/diagnose_raise_sites.py from the libraries' source and these rules).
+_RAISE_OPEN_RE = re.compile(r"^(?:-*>\s*)?(?:\d+\s+)?raise\s+(?P<type>[A-Za-z_][\w.]*)\(")
+RAISE_SITES_FILE = "raise_sites.json"
+
+
+@dataclass(frozen=True, slots=True)
+class _RaiseSite:
+    file: str  # the path under site-packages, "transformers/modeling_utils.py"
+    signature: Signature
+
+
+@functools.cache
+def _raise_sites() -> dict[tuple[str, str], tuple[_RaiseSite, ...]]:
+    """(function, exception type) -> the sites of that name; {} when none were written."""
+    path = resources.files("console.core.diagnose").joinpath(RAISE_SITES_FILE)
+    if not path.is_file():
+        return {}
+    return parse_raise_sites(json.loads(path.read_text()))
+
+
+def parse_raise_sites(data: object) -> dict[tuple[str, str], tuple[_RaiseSite, ...]]:
+    """raise_sites.json's content by (function, exception type); ValueError naming the site,
+    the key and the fix."""
+    rows = data.get("sites") if isinstance(data, dict) else None
+    fix = "; rerun benchmarks/diagnose_raise_sites.py --write"
+    if not isinstance(rows, list):
+        raise ValueError(f"{RAISE_SITES_FILE}: 'sites' must be a list{fix}")
+    out: dict[tuple[str, str], list[_RaiseSite]] = {}
+    for n, row in enumerate(rows):
+        try:
+            file, function, kind = str(row["file"]), str(row["function"]), str(row["type"])
+            cause, confidence = str(row["cause"]), float(row["confidence"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{RAISE_SITES_FILE}: site {n} needs file, function, type, cause "
+                             f"and confidence{fix}") from None
+        if cause not in CAUSES:
+            raise ValueError(f"{RAISE_SITES_FILE}: site {n}: unknown cause {cause!r}{fix}")
+        note = (f"the traceback stops at a `raise {kind}(` in {file} ({function}), whose "
+                "messages there mean this cause (read from the library's source)")
+        out.setdefault((function, kind), []).append(
+            _RaiseSite(file, Signature(cause, "", confidence, note)))
+    return {key: tuple(sites) for key, sites in out.items()}
+
+
+def _raise_site_hit(block: ErrorBlock, line: LogLine, kind: str) -> list[Hit]:
+    """The raise site of a cut traceback's innermost frame, when it is a known one."""
+    if not block.frames:
+        return []
+    frame = block.frames[-1]
+    path = frame.file.replace("\\", "/")
+    for site in _raise_sites().get((frame.function or "", kind.rsplit(".", 1)[-1]), ()):
+        if path == site.file or path.endswith("/" + site.file):
+            return [Hit(site.signature, line, site.signature.confidence, block)]
+    return []
 
 
 def _raised_but_cut_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
@@ -401,17 +459,20 @@ def _raised_but_cut_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
         line = store.get(number)
         if line is None or line.role != CODE:
             continue
-        m = _RAISE_RE.match(line.text.strip())
-        if m is None:
+        opened = _RAISE_OPEN_RE.match(line.text.strip())
+        if opened is None:
             continue
-        text = f"{m.group('type')}: {m.group('msg')}"
-        signatures = _line_signatures(text.lower())
-        if not signatures:
-            return []
-        synthetic = line._replace(text=text, role="exception")
+        m = _RAISE_RE.match(line.text.strip())
         found: list[Hit] = []
-        _confirm(synthetic, sorted(signatures, key=_sig_order), block, store, found)
-        return [Hit(h.signature, line, h.confidence * _RAISE_CONFIDENCE, block) for h in found]
+        if m is not None:
+            text = f"{m.group('type')}: {m.group('msg')}"
+            signatures = _line_signatures(text.lower())
+            synthetic = line._replace(text=text, role="exception")
+            _confirm(synthetic, sorted(signatures, key=_sig_order), block, store, found)
+        if found:
+            return [Hit(h.signature, line, h.confidence * _RAISE_CONFIDENCE, block)
+                    for h in found]
+        return _raise_site_hit(block, line, opened.group("type"))
     return []
 
 
