@@ -427,6 +427,27 @@ MESSAGES += [
     ("safetensors_rust.SafetensorError: Error while deserializing header: invalid JSON in header: "
      "unknown variant `F8_E8M0`, expected one of `BOOL`, `U8`, `I8` at line 1 column 2873",
      "version_mismatch"),
+    # Round 7's families (session 10).
+    ("Tried to allocate 1.91 GiB (GPU 0; 7.93 GiB total capacity; 5.33 GiB already allocated; "
+     "1.91 GiB free; 5.36 GiB reserved in total by PyTorch)", "cuda_oom"),
+    ("(raylet) node_manager.cc:3007: 2 Workers (tasks / actors) killed due to memory pressure "
+     "(OOM), 0 Workers crashed due to other reasons", "host_oom"),
+    ("NCCL WARN socketFinalizeAccept: wrong type 3 != 4", "nccl_distributed"),
+    ("[W socket.cpp:558] [c10d] The client socket has failed to connect to [DESKTOP-1]:29500 "
+     "(system error: 10049 - The requested address is not valid in its context.).",
+     "nccl_distributed"),
+    ("onnxruntime.capi.onnxruntime_pybind11_state.InvalidProtobuf: [ONNXRuntimeError] : 7 : "
+     "INVALID_PROTOBUF : Load model from /m/decoder.onnx failed:Protobuf parsing failed.",
+     "corrupt_checkpoint"),
+    ("RuntimeError: storage has wrong size: expected 0 got 82944", "corrupt_checkpoint"),
+    ('Error: pull model manifest: Get "https://v2/models/phi-2.Q4_0.gguf/manifests/latest": '
+     "dial tcp: lookup v2: no such host", "missing_file"),
+    ("convert_hf_to_gguf.py fails: the tiktoken package is needed but not found",
+     "missing_dependency"),
+    ("TypeError: not a string when loading argilla/notus-7b-v1", "tokenizer_error"),
+    ("FAILED: 'Params4bit' object has no attribute 'absmax'", "quantization_error"),
+    ("<unk><unk><unk><unk><unk><unk><unk><unk> (generated with --dtype float16)",
+     "numeric_overflow"),
 ]
 MESSAGES += FAMILIES
 

@@ -1396,10 +1396,10 @@ SIGNATURES: tuple[Signature, ...] = (
       "sentencepiece could not load tokenizer.model"),
     S("tokenizer_error", "not a string", 0.5,
       "sentencepiece got no model file path (tokenizer.model missing or not found)",
-      r"^TypeError: not a string\s*$"),
+      r"^TypeError: not a string(?:\s+when\b.*)?\s*$"),
     S("missing_file", "not a string", 0.45,
       "sentencepiece got no model file path: tokenizer.model is probably missing",
-      r"^TypeError: not a string\s*$"),
+      r"^TypeError: not a string(?:\s+when\b.*)?\s*$"),
     S("tokenizer_error", "asking to pad but the tokenizer does not have a padding token", 0.85,
       "the tokenizer has no pad token", fixes=("tokenizer.pad_token = tokenizer.eos_token",)),
     S("tokenizer_error", "chat_template is not set", 0.85, "the tokenizer has no chat template",
@@ -2387,6 +2387,58 @@ SIGNATURES: tuple[Signature, ...] = (
       r"has no attribute 'SIGALRM'",
       fixes=("pass trust_remote_code=True if you trust the model's repository",)),
 
+
+    # -- session 10 (round 7's tune logs; each keyed on the library's own message)
+    # torch's OOM message cut before "CUDA out of memory.": its figures are unmistakable.
+    S("cuda_oom", "total capacity;", 0.9,
+      "torch's CUDA allocator could not get the memory it asked for (the message's start is cut)",
+      r"(?i)tried to allocate [\d.]+ [kmgt]?i?b \(gpu \d+; [\d.]+ [kmgt]?i?b total capacity"),
+    # Ray's memory monitor kills workers when the node's RAM is nearly full ("... killed due
+    # to memory pressure (OOM)"): host memory, whatever the word OOM suggests.
+    S("host_oom", "killed due to memory pressure", 0.9,
+      "Ray's memory monitor killed workers because the node's RAM was nearly full",
+      tag="over:cuda_oom",
+      fixes=("give the node more RAM or run fewer workers; RAY_memory_usage_threshold sets the "
+             "kill threshold",)),
+    # NCCL's socket transport (socket.cc): a peer answered with another NCCL's handshake, or
+    # an interface that cannot reach it (IB/RoCE vs TCP): the network setup between nodes.
+    S("nccl_distributed", "socketfinalizeaccept", 0.85,
+      "NCCL's socket handshake between nodes failed (a wrong interface or transport: try "
+      "NCCL_IB_DISABLE=1 / NCCL_SOCKET_IFNAME)"),
+    # c10d's per-address warning with a Windows socket error (10049: address not valid here,
+    # 10061: refused): the rendezvous address does not work from this host.
+    S("nccl_distributed", "client socket has failed to connect to", 0.75,
+      "a rank could not reach the rendezvous store at MASTER_ADDR (Windows socket error)",
+      r"(?i)client socket has failed to connect to .*\(system error: 100(?:49|61|60|51)\b"),
+    # ONNX Runtime could not parse the .onnx file: truncated, an LFS pointer or an HTML page.
+    S("corrupt_checkpoint", "protobuf parsing failed", 0.85,
+      "the .onnx model file cannot be parsed: it is truncated or not an ONNX file (a git-lfs "
+      "pointer, an error page)", tag="over:missing_dependency", fixes=_LFS_FIX),
+    S("corrupt_checkpoint", "unable to parse proto from file", 0.8,
+      "the .onnx model file cannot be parsed: it is truncated or not an ONNX file",
+      tag="over:missing_dependency", fixes=_LFS_FIX),
+    # torch.load of a file whose storages end early (a partial download or save).
+    S("corrupt_checkpoint", "storage has wrong size", 0.7,
+      "a saved tensor's storage is shorter than its header says: the checkpoint file is cut",
+      r"(?i)storage has wrong size: expected \d+ got \d+"),
+    # Ollama's "pull model manifest" for a model it does not have locally (a FROM path it
+    # could not find is taken for a registry name).
+    S("missing_file", "pull model manifest", 0.7,
+      "Ollama did not find the model locally and tried to pull it from the registry: the path "
+      "or name in FROM / run is not there"),
+    # A report that a package is missing, in words ("tiktoken package is needed but not found").
+    S("missing_dependency", "package is", 0.7,
+      "a package the code needs is not installed",
+      r"(?i)\b[\w.-]+ package is (?:missing|needed but not found|required but not installed|not "
+      r"installed)"),
+    # bitsandbytes' own classes lacking an attribute: its quantization state (absmax,
+    # quant_state) was never made, or a layer was quantized twice.
+    S("quantization_error", "object has no attribute", 0.85,
+      "a bitsandbytes quantized parameter lacks its quantization state",
+      r"'(?:Params4bit|Int8Params|Linear4bit|Linear8bitLt|QuantState)' object has no attribute"),
+    # A decode of nothing but <unk>: the logits were NaN/inf (fp16 overflow in T5-style models).
+    S("numeric_overflow", "<unk><unk><unk><unk>", 0.6,
+      "the output is nothing but <unk>: the logits were NaN or inf, typically fp16 overflowing"),
 )
 
 
