@@ -448,6 +448,30 @@ MESSAGES += [
     ("FAILED: 'Params4bit' object has no attribute 'absmax'", "quantization_error"),
     ("<unk><unk><unk><unk><unk><unk><unk><unk> (generated with --dtype float16)",
      "numeric_overflow"),
+    # Round 8's families.
+    ("[W socket.cpp:663] [c10d] The client socket has failed to connect to "
+     "[::ffff:10.0.0.1]:29500 (errno: 110 - Connection timed out).", "nccl_distributed"),
+    ('level=WARN source=runner.go:130 msg="truncating input prompt" limit=2048 prompt=91541 '
+     "keep=5 new=2048", "context_too_long"),
+    ("[ERROR] Connection in use: ('', 8000)", "port_in_use"),
+    ("Exception: Unable to locate file 'ckpts/gemma/config_light.json', tried "
+     "['/home/w/ckpts/ckpts/gemma/config_light.json']", "missing_file"),
+    ("RuntimeError: Unable to open file 'model.bin' in model "
+     ".cache\\huggingface\\hub\\models--openai--whisper-large-v3-turbo", "missing_file"),
+    ("lora key not loaded: transformer.transformer_blocks.9.attn2.to_q.lora_A.weight",
+     "missing_or_unexpected_keys"),
+    ("RuntimeError: weight lm_head.weight does not exist", "missing_or_unexpected_keys"),
+    ("There was a problem when trying to write in your cache folder (/var/task/cache/). You "
+     "should set the environment variable TRANSFORMERS_CACHE to a writable directory.",
+     "permission_or_disk"),
+    ("Some weights of DonutModel were not initialized from the model checkpoint at "
+     "naver-clova-ix/donut-base and are newly initialized because the shapes did not match",
+     "size_mismatch"),
+    ("detection error: nvml error: function not found", "cuda_driver_mismatch"),
+    ("WARNING: The NVIDIA Driver was not detected.  GPU functionality will not be available.",
+     "cuda_unavailable"),
+    ('GGML_ASSERT: ggml-metal.m:933: false && "not implemented"\nAsserting on type 8',
+     "quantization_error"),
 ]
 MESSAGES += FAMILIES
 

@@ -43,6 +43,9 @@ def test_log_prefixes_are_stripped_and_ranks_kept() -> None:
         "> **RuntimeError: CUDA error: invalid device ordinal**": ("RuntimeError: CUDA error: "
                                                                    "invalid device ordinal", None),
         "Error: not a level prefix": ("Error: not a level prefix", None),
+        # A GitHub Actions log copied from the web page keeps each line's numbered link.
+        "[8130](https://github.com/o/r/actions/runs/6794388851/job/18470729429#step:8:8131)  File "
+        '"/t/test.py", line 5, in test_x': ('  File "/t/test.py", line 5, in test_x', None),
     }
     for raw, (text, source) in cases.items():
         got_text, got_source, _, _ = clean_line(raw)

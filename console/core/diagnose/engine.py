@@ -203,6 +203,12 @@ class _Index:
             a for a in self.needles
             if any(b != a and _shares_words(a, b) for b in self.needles)
         )
+        # Needles longer than a cut line's shortest useful tail, by their first characters.
+        self.cut_heads: dict[str, tuple[str, ...]] = {}
+        for needle in self.needles:
+            if len(needle) > _CUT_MIN_CHARS:
+                head = needle[:_CUT_MIN_CHARS]
+                self.cut_heads[head] = (*self.cut_heads.get(head, ()), needle)
 
     def signatures(self, matched: str) -> tuple[Signature, ...]:
         return self._by_match[matched]
@@ -370,17 +376,23 @@ def _cut_tail_hits(lines: Sequence[LogLine], block_of: dict[int, ErrorBlock], st
     lower = last.text.lower().rstrip()
     if len(lower) < _CUT_MIN_CHARS:
         return []
-    found: list[Hit] = []
-    for needle in _index().needles:
-        if len(needle) <= _CUT_MIN_CHARS or needle in lower:
+    # Each tail of the line that starts at a word and is at least _CUT_MIN_CHARS long may be
+    # the head of a longer needle: look its first characters up instead of trying every needle.
+    heads = _index().cut_heads
+    matched: set[str] = set()
+    for start in range(len(lower) - _CUT_MIN_CHARS + 1):
+        if start and lower[start - 1].isalnum():
             continue
-        for k in range(len(needle) - 1, _CUT_MIN_CHARS - 1, -1):
-            if lower.endswith(needle[:k]) and (k == len(lower) or not lower[-k - 1].isalnum()):
-                for sig in _index().signatures(needle):
-                    if sig.pattern is None and sig.refine is None and sig.needle == needle:
-                        found.append(Hit(sig, last, sig.confidence * _CUT_CONFIDENCE,
-                                         block_of.get(last.number)))
-                break
+        tail = lower[start:]
+        for needle in heads.get(tail[:_CUT_MIN_CHARS], ()):
+            if len(tail) < len(needle) and needle.startswith(tail) and needle not in lower:
+                matched.add(needle)
+    found: list[Hit] = []
+    for needle in sorted(matched):
+        for sig in _index().signatures(needle):
+            if sig.pattern is None and sig.refine is None and sig.needle == needle:
+                found.append(Hit(sig, last, sig.confidence * _CUT_CONFIDENCE,
+                                 block_of.get(last.number)))
     return found
 
 

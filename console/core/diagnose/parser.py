@@ -50,6 +50,7 @@ _PREFIX_TOKEN = (
     + r"|\[(?:" + _DATE_TIME + r"\](?:\s*-)?|\d\d-\d\d\s" + _TIME + r"\]|" + _TIME + r"\](?:\s*-)?"
     + r"|" + _GLOG[:-2] + r"\]|" + _LEVEL + r"\s*\](?::[\w.]*:|\s*[:|]|\s+-)?"
     + r"|(?:rank|Rank|RANK)\s*\d+\]:?|default\d+\]:|RANK:\d+\]|PID:\d+\])\s?"  # [rank1]: [PID:12]
+    + r"|\[\d+\]\(https?://[^)\s]+\)"  # a GitHub Actions log line copied with its link
     + r"|\([A-Za-z_][\w.-]*(?:\s+\w+=[\w.:-]+)*?\s+pid=\d+[^)]*\)\s?"  # (VllmWorker pid=12)
     + r"|(?:localhost|[a-z][a-z0-9-]*\d):\s)"  # pdsh / deepspeed host tags
 )

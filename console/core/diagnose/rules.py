@@ -2405,11 +2405,13 @@ SIGNATURES: tuple[Signature, ...] = (
     S("nccl_distributed", "socketfinalizeaccept", 0.85,
       "NCCL's socket handshake between nodes failed (a wrong interface or transport: try "
       "NCCL_IB_DISABLE=1 / NCCL_SOCKET_IFNAME)"),
-    # c10d's per-address warning with a Windows socket error (10049: address not valid here,
-    # 10061: refused): the rendezvous address does not work from this host.
+    # c10d's per-address warning with a socket error that is not IPv6 being tried first (Windows
+    # 10049: address not valid here, 10061: refused; errno 110 timed out, 111 refused, 113 no
+    # route): the rendezvous address does not work from this host.
     S("nccl_distributed", "client socket has failed to connect to", 0.75,
-      "a rank could not reach the rendezvous store at MASTER_ADDR (Windows socket error)",
-      r"(?i)client socket has failed to connect to .*\(system error: 100(?:49|61|60|51)\b"),
+      "a rank could not reach the rendezvous store at MASTER_ADDR (timed out, refused, no route)",
+      r"(?i)client socket has failed to connect to .*\((?:system error: 100(?:49|61|60|51)|errno: "
+      r"11[013])\b"),
     # ONNX Runtime could not parse the .onnx file: truncated, an LFS pointer or an HTML page.
     S("corrupt_checkpoint", "protobuf parsing failed", 0.85,
       "the .onnx model file cannot be parsed: it is truncated or not an ONNX file (a git-lfs "
@@ -2439,6 +2441,43 @@ SIGNATURES: tuple[Signature, ...] = (
     # A decode of nothing but <unk>: the logits were NaN/inf (fp16 overflow in T5-style models).
     S("numeric_overflow", "<unk><unk><unk><unk>", 0.6,
       "the output is nothing but <unk>: the logits were NaN or inf, typically fp16 overflowing"),
+
+    # -- round 8's tune logs
+    # Ollama cut the prompt to its context window (num_ctx): the model saw only its tail.
+    S("context_too_long", "truncating input prompt", 0.8,
+      "the prompt is longer than the context window the runner was started with: it was cut",
+      r"(?i)truncating input prompt.*limit=\d+ prompt=\d+",
+      fixes=("raise num_ctx (Ollama: PARAMETER num_ctx / OLLAMA_CONTEXT_LENGTH) or send less",)),
+    # gunicorn's bind failure.
+    S("port_in_use", "connection in use", 0.9, "another process already listens on that port",
+      r"(?i)connection in use: \('[^']*', \d+\)"),
+    S("missing_file", "unable to locate file", 0.8, "a file the load needs is not where it looked",
+      r"(?i)unable to locate file '[^']+'"),
+    # ComfyUI's LoRA loader: the LoRA's keys are not the model's (another base model or format).
+    S("missing_or_unexpected_keys", "lora key not loaded", 0.85,
+      "the LoRA's weight names match no layer of this model (a LoRA for another base model or "
+      "in another key format)"),
+    # text-generation-inference's weights loader: a tensor name the model expects is not in
+    # the files (tied lm_head, another naming).
+    S("missing_or_unexpected_keys", "does not exist", 0.7,
+      "a weight the model's code asks for is not in the checkpoint under that name",
+      r"^RuntimeError: weight [\w.]+\.(?:weight|bias|scales|qweight) does not exist"),
+    S("permission_or_disk", "problem when trying to write in your cache folder", 0.9,
+      "the Hugging Face cache directory is not writable",
+      fixes=("set HF_HOME (or TRANSFORMERS_CACHE) to a writable directory",)),
+    # transformers' load report: weights re-initialised because their shapes differ.
+    S("size_mismatch", "because the shapes did not match", 0.85,
+      "some checkpoint tensors have other shapes than the model's: they were re-initialised",
+      tag="over:missing_or_unexpected_keys"),
+    # nvidia-container-toolkit: the driver's NVML lacks a function the toolkit calls.
+    S("cuda_driver_mismatch", "nvml error: function not found", 0.8,
+      "the NVIDIA driver is older than the container toolkit expects (its NVML lacks a function)"),
+    S("cuda_unavailable", "the nvidia driver was not detected", 0.85,
+      "the container or host sees no NVIDIA driver (run with --gpus all / the NVIDIA runtime)"),
+    # ggml's Metal backend has no kernel for this quantization type.
+    S("quantization_error", "asserting on type", 0.7,
+      "the Metal backend has no kernel for this quantization type",
+      r"(?i)^Asserting on type \d+"),
 )
 
 
