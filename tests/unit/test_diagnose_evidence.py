@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.core.diagnose import diagnose_text, lexical, parse_log
+from console.core.diagnose import calibration, diagnose_text, lexical, parse_log
 from console.core.diagnose.calibration import (
     calibrate,
     calibrate_ranked,
@@ -137,10 +137,10 @@ def test_a_traceback_cut_in_the_loading_code_still_ranks_leads() -> None:
     )
     causes = diagnose_text(text)
     assert len(causes) == 3 and all(c.lead for c in causes)
-    # A lead, not a finding: flagged so above, and stated under any finding (0.8 and up). Under
-    # 0.7 since session 9 (0.5, then 0.6): the map is fitted on logs new to the rules, where
-    # leads of this raw band were right 50-60% of the time as more batches came in.
-    assert causes[0].confidence < 0.7
+    # A lead, not a finding: flagged so above, and stated under what a library message named
+    # with 0.8 gets. (An absolute bound, 0.5 then 0.6 then 0.7, moved with every refit: the map
+    # states what leads of this raw band hit on logs new to the rules, 55-75% since session 10.)
+    assert causes[0].confidence < calibration.calibrate(0.8)
 
 
 def test_words_in_quoted_code_never_start_a_ranking() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.core.diagnose import diagnose_text
+from console.core.diagnose import calibration, diagnose_text
 
 MESSAGES = [
     # torch / CUDA
@@ -513,11 +513,14 @@ def test_family_is_named_by_its_message(message: str, expected: str) -> None:
 
 @pytest.mark.parametrize("message", NOTHING)
 def test_messages_that_name_no_cause(message: str) -> None:
-    # No finding; at most weak leads from general evidence (a native crash points at binary
-    # mismatches and memory; the words of a CUDA error at the GPU set-up), each with a low
-    # confidence (calibrated on the tune split: a lead in this band is right < 40% of the time).
+    # No finding; at most leads from general evidence (a native crash points at binary
+    # mismatches and memory; the words of a CUDA error at the GPU set-up), each stated under
+    # what a library message named with 0.8 gets. (Until session 10 the bound was 0.4, "a lead
+    # in this band is right < 40% of the time"; on the fresh batches leads of raw 0.1-0.15 were
+    # right 54-67% of the time and the map fitted without shrinkage says so.)
     causes = diagnose_text(message)
-    assert all(c.lead and c.confidence < 0.4 for c in causes), [
+    ceiling = calibration.calibrate(0.8)
+    assert all(c.lead and c.confidence < ceiling for c in causes), [
         (c.id, c.confidence, c.lead) for c in causes
     ]
 
