@@ -15,10 +15,9 @@ priors.FAMILIES, and the labels give the base rate. Then, with those priors, for
 the raw score of the top cause (calibration switched off) and whether that
 cause is the label; isotonic regression (pool adjacent violators) of the hit on the raw score
 gives a monotone map (blocks of at least MIN_BLOCK logs; PRIOR pseudo-logs at the raw score),
-kept within [0.05, 0.97] and written to console/core/diagnose/calibration.json with --write; then the same
-fit for the runners-up (ranks 2 and 3: their stated share against whether they are the label),
-`runner_knots`, floor 0.01. The held-back
-split is never read here.
+kept within [0.05, 0.97] and written to console/core/diagnose/calibration.json with --write;
+then the same fit for the runners-up (ranks 2 and 3: their stated share against whether they
+are the label), `runner_knots`, floor 0.01. The held-back split is never read here.
 Prints the fitted knots.
 """
 
