@@ -4,23 +4,25 @@ example must be diagnosed as its cause: a row another rule contradicts is wrong 
 
 from __future__ import annotations
 
-import json
-from importlib import resources
+import subprocess
+import sys
 
 import pytest
 
 from console.core.diagnose import diagnose_text
-from console.core.diagnose.rules import CATALOGUE_DIR, catalogue_row
+from console.core.diagnose.rules import (
+    CATALOGUE_DIR,
+    all_signatures,
+    catalogue_row,
+    catalogue_rows,
+)
 
 
 def _rows() -> list[tuple[str, dict[str, object]]]:
-    folder = resources.files("console.core.diagnose").joinpath(CATALOGUE_DIR)
-    rows: list[tuple[str, dict[str, object]]] = []
-    for path in sorted((p for p in folder.iterdir() if p.name.endswith(".jsonl")),
-                       key=lambda p: p.name):
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            if line.strip():
-                rows.append((f"{path.name}:{number}", json.loads(line)))
+    rows = []
+    for where, row in catalogue_rows():
+        assert isinstance(row, dict), where
+        rows.append((where.removeprefix(f"{CATALOGUE_DIR}/"), row))
     return rows
 
 
@@ -30,6 +32,19 @@ ROWS = _rows()
 def test_the_catalogue_is_there() -> None:
     assert len(ROWS) >= 100, len(ROWS)
     assert len({row["library"] for _, row in ROWS}) >= 6
+    # Loaded after the hand-written signatures, each row once.
+    needles = [sig.needle for sig in all_signatures()[-len(ROWS):]]
+    assert needles == [str(row["needle"]) for _, row in ROWS]
+
+
+def test_importing_the_diagnosis_reads_no_catalogue() -> None:
+    """The app imports the diagnosis at start-up; the catalogue is read on the first log."""
+    code = ("import sys; import console.core.diagnose; "
+            "from console.core.diagnose import rules; "
+            "print(rules.all_signatures.cache_info().currsize)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "0", out
 
 
 @pytest.mark.parametrize(("where", "row"), ROWS, ids=[w for w, _ in ROWS])

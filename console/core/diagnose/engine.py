@@ -40,7 +40,7 @@ from console.core.diagnose.parser import (
     parse_lines,
     split_lines,
 )
-from console.core.diagnose.rules import CAUSES, SIGNATURES, Signature
+from console.core.diagnose.rules import CAUSES, Signature, all_signatures
 from console.core.sample import GpuSample, Sample
 from console.core.units import fmt_pct
 
@@ -224,7 +224,7 @@ class _Index:
 def _index() -> _Index:
     """Built on first use (about 0.3 s), so importing the diagnosis costs the app's start-up
     nothing; the log view's first diagnosis runs on its worker thread."""
-    return _Index(SIGNATURES)
+    return _Index(all_signatures())
 
 
 class _Surroundings:
@@ -354,11 +354,13 @@ def _scan_lines(lines: Sequence[LogLine], block_of: dict[int, ErrorBlock],
     return hits
 
 
-_SIG_ORDER = {sig: i for i, sig in enumerate(SIGNATURES)}
+@functools.cache
+def _sig_orders() -> dict[Signature, int]:
+    return {sig: i for i, sig in enumerate(all_signatures())}
 
 
 def _sig_order(sig: Signature) -> int:
-    return _SIG_ORDER[sig]
+    return _sig_orders()[sig]
 
 
 _CUT_MIN_CHARS = 16  # the shortest cut-off head of a message that still names it

@@ -17,9 +17,10 @@ demoted when a better-founded cause is present.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from typing import Protocol
@@ -2527,11 +2528,12 @@ def catalogue_row(row: object, where: str) -> Signature:
     return Signature(str(cause), needle, float(confidence), str(row["why"]), compiled)
 
 
-def _catalogue() -> tuple[Signature, ...]:
+def catalogue_rows() -> Iterator[tuple[str, object]]:
+    """(where, parsed row) for every line of the catalogue files, in file and line order;
+    ValueError naming the file and line for a line that is not JSON."""
     folder = resources.files("console.core.diagnose").joinpath(CATALOGUE_DIR)
     if not folder.is_dir():
-        return ()
-    out: list[Signature] = []
+        return
     for path in sorted((p for p in folder.iterdir() if p.name.endswith(".jsonl")),
                        key=lambda p: p.name):
         for number, line in enumerate(path.read_text().splitlines(), 1):
@@ -2539,15 +2541,16 @@ def _catalogue() -> tuple[Signature, ...]:
                 continue
             where = f"{CATALOGUE_DIR}/{path.name} line {number}"
             try:
-                row = json.loads(line)
+                yield where, json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{where}: not JSON ({exc.msg}); fix the line") from None
-            out.append(catalogue_row(row, where))
-    return tuple(out)
 
 
-CATALOGUE: tuple[Signature, ...] = _catalogue()
-SIGNATURES = (*SIGNATURES, *CATALOGUE)
+@functools.cache
+def all_signatures() -> tuple[Signature, ...]:
+    """The hand-written signatures, then the catalogue's. Read and compiled on first use (the
+    diagnosis's first log), not at import: the app imports the diagnosis at start-up."""
+    return (*SIGNATURES, *(catalogue_row(row, where) for where, row in catalogue_rows()))
 
 
 def _validate() -> None:
