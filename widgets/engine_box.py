@@ -196,6 +196,10 @@ class EngineBox(Vertical):
         widget.display = bool(text)
 
     def show(self, session: Session, sample: Sample | None, history: Sequence[Sample]) -> None:
+        if not self.query("#device-note"):
+            # A sample can arrive while the box is still composing (or being removed when the
+            # panel is rebuilt): its lines are not there yet; the next sample shows them.
+            return
         note = device_note(session, sample)
         self._line("device-note", note, "warning" if note else None)
         for lines in self.query(MemoryLines):

@@ -412,3 +412,25 @@ def test_vram_bar_marks_the_estimate_and_the_guard_levels() -> None:
     assert bar[:int(0.25 * 41)] == "█" * int(0.25 * 41)  # a quarter used
     assert "▼ estimate 40.0 GiB" in legend
     assert marker_bar(0, 1, 10, [(0.0, "x")]) == "x" + "░" * 9
+
+
+async def test_a_sample_before_the_engine_box_has_composed_is_skipped() -> None:
+    """A sample can reach a box whose lines are not mounted yet (the panel rebuilt while the
+    engine restarts): it waits for the next sample instead of failing the app."""
+    from textual.app import App
+
+    from widgets.engine_box import EngineBox
+
+    class One(App[None]):
+        pass
+
+    app = One()
+    async with app.run_test() as pilot:
+        box = EngineBox()
+        mounting = app.mount(box)  # not awaited: the box's lines are not composed yet
+        assert not box.query("#device-note")
+        box.show(Session(), None, [])
+        await mounting
+        box.show(Session(), None, [])  # composed: the same call fills the lines
+        assert box.query_one("#guard-state").display
+        await pilot.pause()
