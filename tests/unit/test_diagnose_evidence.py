@@ -239,7 +239,8 @@ def test_the_words_of_a_failure_start_a_ranking_from_a_small_share_but_not_a_pla
     assert len(causes) == 3 and all(c.lead for c in causes)
     assert causes[0].confidence < 0.5  # a lead from words alone says so
     # Below the threshold the words point nowhere; a plain bug's words never start a ranking.
-    posterior.update(numeric_overflow=MIN_WORDS_ALONE - 0.01, dtype_unsupported=0.1)
+    posterior.update(numeric_overflow=MIN_WORDS_ALONE - 0.01,
+                     dtype_unsupported=MIN_WORDS_ALONE - 0.02, cuda_oom=MIN_WORDS_ALONE - 0.03)
     assert diagnose_text(odd) == []
     posterior.update(numeric_overflow=0.9)
     assert diagnose_text(_USER_BUG) == []

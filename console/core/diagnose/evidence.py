@@ -507,19 +507,33 @@ _FAILURE_MARK = re.compile(
 )
 
 
+# A line of a run that went well: a progress bar, "ready", "loaded", a deprecation notice.
+_CLEAN_RUN = re.compile(
+    r"\d%\||\bit/s\]|\b(?:ready|loaded|finished|done|succeeded|successful(?:ly)?|completed?"
+    r"|deprecated|futurewarning|deprecationwarning|userwarning|using)\b|(?<!not )\binstalled\b"
+    r"|完成|成功|就绪"
+)
+
+
 def log_failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> bool:
     """Whether the log shows a failure at all: clues never turn a clean run into a diagnosis."""
     if any(not benign(b) for b in blocks):
         return True
     if any(ln.text and not ln.info and _FAILURE_MARK.search(ln.text) is not None for ln in lines):
         return True
-    # A report of a few lines (an issue title, an error typed from memory) says "error" or
-    # "failed" in lower case too; a long log's chatter does not count.
-    texts = [ln.text for ln in lines if ln.text.strip() and not ln.info and not ln.warn]
-    return 0 < len(texts) <= SHORT_REPORT_LINES and any(
-        _ERROR_WORDS.search(lower) is not None or _REPORT_WORDS.search(lower) is not None
-        for lower in (t.lower() for t in texts)
-    )
+    # A report of a few lines (an issue title, an error typed from memory, a warning or a
+    # number pasted on its own) is handed over because something went wrong, whatever its
+    # words, unless a line reads as a clean run; a long log's chatter does not count.
+    in_benign = {n for b in blocks for n in b.line_numbers}
+    texts = [ln.text for ln in lines
+             if ln.text.strip() and not ln.info and ln.number not in in_benign]
+    if not 0 < len(texts) <= SHORT_REPORT_LINES:
+        return False
+    lowered = [t.lower() for t in texts]
+    if any(_ERROR_WORDS.search(t) is not None or _REPORT_WORDS.search(t) is not None
+           for t in lowered):
+        return True
+    return not in_benign and not any(_CLEAN_RUN.search(t) is not None for t in lowered)
 
 
 # Python's own exceptions for a mistake in a program's logic. Raised with no installed package on

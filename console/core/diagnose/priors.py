@@ -33,7 +33,7 @@ BASE_SCALE = 0.02  # base rate -> raw score
 BELOW = 0.9  # a filled candidate stays under this fraction of the weakest named one
 MIN_LEAD = 0.15  # with no cause named, words on error lines must reach this to start a ranking
 MIN_WORDS_LEAD = 0.5  # the words' posterior (lexical.py) offers a cause from this share up
-MIN_WORDS_ALONE = 0.15  # with nothing named, a failure whose words reach this starts a ranking
+MIN_WORDS_ALONE = 0.05  # with nothing named, words that lean anywhere (> 1/21) start a ranking
 WORDS_SCALE = 0.12  # the words' posterior -> raw score: a band of its own, calibrated as such
 FAMILY_PSEUDO = 1.0  # pseudo-count a family adds to each pair of its causes
 
