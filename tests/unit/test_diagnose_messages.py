@@ -472,6 +472,14 @@ MESSAGES += [
      "cuda_unavailable"),
     ('GGML_ASSERT: ggml-metal.m:933: false && "not implemented"\nAsserting on type 8',
      "quantization_error"),
+    # Round 9's families.
+    ("OSError: work_dirs/faster_rcnn/latest.pth is not a checkpoint file", "missing_file"),
+    ("With the stable diffusion 2 768 model in float16 the results are all black.",
+     "numeric_overflow"),
+    ("the gpt-neo-1b config expects `n_embd=4096` but the actual weight dimension is 2048",
+     "size_mismatch"),
+    ('Traceback (most recent call last):\n  File "C:\\work\\eval.py", line 12, in <module>\n'
+     '    head = ckpt["head"]\nKeyError: \'head\'', "missing_or_unexpected_keys"),
 ]
 MESSAGES += FAMILIES
 
@@ -482,6 +490,9 @@ NOTHING = [
     "Setting `pad_token_id` to `eos_token_id`:2 for open-end generation.",
     "/usr/lib/python3/site-packages/torch/_utils.py:831: UserWarning: TypedStorage is deprecated.",
     "ValueError: Expected input batch_size (8) to match target batch_size (4).",
+    # a KeyError from the user's own dictionary, not a checkpoint's
+    'Traceback (most recent call last):\n  File "/w/run.py", line 3, in <module>\n'
+    '    lr = config["lr"]\nKeyError: \'lr\'',
     # diffusers' safety checker: a black image on purpose, not NaN
     "Potential NSFW content was detected in one or more images. A black image will be returned "
     "instead. Try again with a different prompt and/or seed.",

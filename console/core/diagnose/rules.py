@@ -656,6 +656,17 @@ def _diffusion_black(m: re.Match[str] | None, s: Surroundings) -> float | None:
     text = s.line_text.lower() + " " + s.block_text
     return 1.0 if any(w in text for w in _DIFFUSION_WORDS) else None
 
+_CHECKPOINT_LOOKUP = r"(?:checkpoint|ckpt|state_dict|weights)\w*\s*\[\s*['\"]"
+
+
+def _checkpoint_key(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """A KeyError whose key the failing line looked up in a loaded checkpoint's dict
+    (`checkpoint["encoder"]`): the checkpoint is laid out under other keys."""
+    if m is None:
+        return None
+    key = re.escape(m.group(1).lower())
+    return 1.0 if re.search(_CHECKPOINT_LOOKUP + key + r"['\"]\s*\]", s.block_text) else None
+
 # -- the table -------------------------------------------------------------------------------
 
 _DRIVER_FIX = ("update the NVIDIA driver, or install a torch built for the CUDA version the driver "
@@ -2479,6 +2490,28 @@ SIGNATURES: tuple[Signature, ...] = (
     S("quantization_error", "asserting on type", 0.7,
       "the Metal backend has no kernel for this quantization type",
       r"(?i)^Asserting on type \d+"),
+    # -- round 9's tune logs
+    # mmcv/mmengine's checkpoint loader raises this when the path is not an existing file.
+    S("missing_file", "is not a checkpoint file", 0.8,
+      "the checkpoint path given does not name an existing file",
+      r"(?i)\S+ is not a checkpoint file"),
+    # Results described as black (not "black images"): a diffusion model's half-precision NaN.
+    S("numeric_overflow", "black", 0.5,
+      "black images from a diffusion model: the VAE (or UNet) overflowed to NaN in half "
+      "precision",
+      r"(?i)\b(?:images?|outputs?|results?|pictures?|samples?)\s+(?:are|is|were|was|come out"
+      r"|came out|turns?(?: out)?|turned(?: out)?)\s+"
+      r"(?:all |completely |fully |pure |just )?black\b",
+      refine=_diffusion_black, fixes=_NAN_FIX),
+    # A reported width that differs between the configuration and the weights.
+    S("size_mismatch", "but the actual", 0.7,
+      "the configuration gives a layer another width than the weights have",
+      r"(?i)\bexpects?\b.{0,60}\bbut the actual (?:weight )?(?:dimension|shape|size)s?\b"),
+    # A KeyError for a key the code looked up in a loaded checkpoint's dict.
+    S("missing_or_unexpected_keys", "keyerror", 0.6,
+      "the checkpoint has no entry under the key the code reads: it is laid out under other keys "
+      "(another library version or format)",
+      r"^KeyError: '([\w.\-]+)'\s*$", refine=_checkpoint_key),
 )
 
 
