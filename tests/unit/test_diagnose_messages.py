@@ -472,6 +472,12 @@ MESSAGES += [
      "cuda_unavailable"),
     ('GGML_ASSERT: ggml-metal.m:933: false && "not implemented"\nAsserting on type 8',
      "quantization_error"),
+    # Disagreements the message catalogue found (session 10), settled by the libraries' source.
+    ("ValueError: GPU is required to run AWQ quantized model.", "cuda_unavailable"),
+    ("ResourceExhaustedError: OOM when allocating tensor with shape[1024,1024,64] and type float "
+     "on /job:localhost/replica:0/task:0/device:CPU:0 by allocator cpu", "host_oom"),
+    ("ResourceExhaustedError: OOM when allocating tensor with shape[1024,1024] and type float "
+     "on /job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc", "cuda_oom"),
     # Round 9's families.
     ("OSError: work_dirs/faster_rcnn/latest.pth is not a checkpoint file", "missing_file"),
     ("With the stable diffusion 2 768 model in float16 the results are all black.",

@@ -713,7 +713,11 @@ SIGNATURES: tuple[Signature, ...] = (
     S("cuda_oom", "larger than the available kv cache memory", 0.85,
       "the KV cache needed for the max sequence length does not fit in the GPU memory left",
       fixes=("lower max_model_len (--max-model-len) or raise gpu_memory_utilization",)),
-    S("cuda_oom", "oom when allocating tensor", 0.85, "TensorFlow ran out of GPU memory"),
+    S("cuda_oom", "oom when allocating tensor", 0.85, "TensorFlow ran out of GPU memory",
+      r"(?i)oom when allocating tensor(?!.*device:cpu:)"),
+    # The same message for a tensor placed on the CPU: host memory ran out.
+    S("host_oom", "oom when allocating tensor", 0.85, "TensorFlow ran out of host (CPU) memory",
+      r"(?i)oom when allocating tensor.*device:cpu:"),
     S("cuda_oom", "offload the whole model to the disk", 0.55,
       "the model fits neither in GPU memory nor in the CPU RAM that device_map allowed"),
     S("cuda_oom", "had weights offloaded to the disk", 0.7,
@@ -837,6 +841,10 @@ SIGNATURES: tuple[Signature, ...] = (
       "no CUDA runtime was found (CPU-only torch or no CUDA install)"),
     S("cuda_unavailable", "no gpu", 0.65, "the code requires a GPU and none was found",
       r"(?i)\bno (?:cuda )?gpus? (?:found|available|detected)|\bgpu is required"),
+    # transformers' quantizers (GPTQ, AWQ, SpQR, VPTQ, ...) check for a CUDA device first.
+    S("cuda_unavailable", "gpu is required to ", 0.85,
+      "the quantized model needs a CUDA GPU and torch sees none",
+      r"(?i)\bgpu is required to (?:quantize|run)\b"),
     S("cuda_unavailable", "device < num_gpus", 0.8, "a GPU index beyond the visible GPUs was used"),
     S("cuda_unavailable", "compiled without gpu support", 0.6,
       "this build of the library has no GPU support",
