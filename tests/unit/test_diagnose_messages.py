@@ -480,6 +480,15 @@ MESSAGES += [
      "on /job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc", "cuda_oom"),
     # Round 9's families.
     ("OSError: work_dirs/faster_rcnn/latest.pth is not a checkpoint file", "missing_file"),
+    ("fine-tuning fails with: Head dim > 64 backward requires A100 or H100", "flash_attention"),
+    ('Traceback (most recent call last):\n  File "/e/lib/python3.9/site-packages/transformers/'
+     'models/auto/tokenization_auto.py", line 510, in from_pretrained\n'
+     "    if use_fast and tokenizer_auto_map[1] is not None:\nKeyError: 1", "version_mismatch"),
+    ('Traceback (most recent call last):\n  File "/e/lib/python3.10/site-packages/transformers/'
+     'tokenization_utils_base.py", line 2503, in _get_padding_truncation_strategies\n'
+     "    if padding_strategy != PaddingStrategy.DO_NOT_PAD and (not self.pad_token or "
+     "self.pad_token_id < 0):\nTypeError: '<' not supported between instances of 'str' and "
+     "'int'", "tokenizer_error"),
     ("With the stable diffusion 2 768 model in float16 the results are all black.",
      "numeric_overflow"),
     ("the gpt-neo-1b config expects `n_embd=4096` but the actual weight dimension is 2048",

@@ -1567,6 +1567,9 @@ SIGNATURES: tuple[Signature, ...] = (
       "this model class has no FlashAttention implementation"),
     S("flash_attention", "flashattention backward for head dim", 0.85,
       "this head size needs an A100/H100 for the backward pass"),
+    S("flash_attention", "backward requires a100", 0.8,
+      "this head size needs an A100/H100 for FlashAttention's backward pass",
+      r"(?i)head ?dim\s*>\s*\d+\s+backward requires a100"),
     S("flash_attention", "flash-attn", 0.6, "flash-attn failed", refine=_errorish),
     S("flash_attention", "memory_efficient_attention", 0.5,
       "xformers has no kernel for this setup (built for another torch/CUDA?)",
@@ -2515,6 +2518,18 @@ SIGNATURES: tuple[Signature, ...] = (
     S("size_mismatch", "but the actual", 0.7,
       "the configuration gives a layer another width than the weights have",
       r"(?i)\bexpects?\b.{0,60}\bbut the actual (?:weight )?(?:dimension|shape|size)s?\b"),
+    # transformers' AutoTokenizer reads the auto_map of tokenizer_config.json as a pair; the
+    # map a model's remote code was written for in another transformers version is not one.
+    S("version_mismatch", "keyerror", 0.7,
+      "the model's tokenizer auto_map is in a format this transformers version does not read",
+      r"^KeyError: [01]\s*$",
+      refine=lambda m, s: 1.0 if "tokenization_auto" in s.frames_text else None),
+    # The tokenizer's pad token id is a string: its config (or remote code) set pad_token_id
+    # to a token instead of an id.
+    S("tokenizer_error", "not supported between instances of 'str' and 'int'", 0.7,
+      "the tokenizer's pad token id is not a number: its config sets pad_token_id wrongly",
+      refine=lambda m, s: 1.0 if "_get_padding_truncation_strategies" in s.frames_text
+      or "pad_token_id" in s.block_text else None),
     # A KeyError for a key the code looked up in a loaded checkpoint's dict.
     S("missing_or_unexpected_keys", "keyerror", 0.6,
       "the checkpoint has no entry under the key the code reads: it is laid out under other keys "
