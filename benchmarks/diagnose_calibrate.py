@@ -178,6 +178,27 @@ def fresh_points() -> list[tuple[float, float]]:
     return sorted(points)
 
 
+def lead_points() -> list[tuple[float, float]]:
+    """(raw score, hit) of the tune logs whose top cause is a lead (no message named it) with
+    today's code, the words out of fold: how today's leads fare. The fresh scores hold the leads
+    of older code only, whose words model had fewer logs and no logs of the log's own round."""
+    calibration.knots.cache_clear()
+    original = calibration.knots
+    calibration.knots = lambda: ((0.0, 0.0), (1.0, 1.0))  # type: ignore[assignment]
+    try:
+        points: list[tuple[float, float]] = []
+        for case in corpus_cases("tune"):
+            with out_of_fold(case):
+                causes = diagnose_text(case.text, case.context)
+            if causes and causes[0].lead:
+                points.append(
+                    (causes[0].confidence, 1.0 if causes[0].id == case.expected[0] else 0.0)
+                )
+        return sorted(points)
+    finally:
+        calibration.knots = original  # type: ignore[assignment]
+
+
 def runner_points() -> list[tuple[float, float]]:
     """(stated confidence, hit) of the runners-up (ranks 2 and 3) with the runner map off."""
     calibration.runner_knots.cache_clear()
@@ -254,6 +275,10 @@ def main() -> int:
     fitted_on = "tests/fixtures/corpus/fresh-scores.jsonl (tune logs scored before their rules)"
     if not points:
         points, fitted_on = raw_points(), "tests/fixtures/corpus split=tune"
+    else:
+        leads = lead_points()
+        points = sorted(points + leads)
+        fitted_on += f" + {len(leads)} tune logs led by a lead (today's code, words out of fold)"
     knots = isotonic(points)
     print(f"{len(points)} logs with a top cause ({fitted_on}); knots (raw -> calibrated):")
     for x, y in knots:

@@ -219,8 +219,11 @@ RuntimeError: CUDA error: an illegal memory access was encountered
 CUDA kernel errors might be asynchronously reported at some other API call, so the stacktrace below might be incorrect.
 For debugging consider passing CUDA_LAUNCH_BLOCKING=1'''
     assert parse_log(text).blocks[0].async_cuda
-    # an illegal memory access names no cause of ours: no finding, weak leads at most
-    assert all(c.lead and c.confidence < 0.4 for c in diagnose_text(text))
+    # an illegal memory access names no cause of ours: no finding, leads at most, each stated
+    # under what a library message named with 0.8 gets (0.4 until session 11, when the map's
+    # lead band was refitted with today's leads out of fold: a lead of this raw score is 40%)
+    ceiling = calibration.calibrate(0.8)
+    assert all(c.lead and c.confidence < ceiling for c in diagnose_text(text))
 
 
 def test_several_tracebacks_in_one_log() -> None:
