@@ -478,6 +478,24 @@ MESSAGES += [
      "on /job:localhost/replica:0/task:0/device:CPU:0 by allocator cpu", "host_oom"),
     ("ResourceExhaustedError: OOM when allocating tensor with shape[1024,1024] and type float "
      "on /job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc", "cuda_oom"),
+    # Round 10's families.
+    ("RuntimeError: Error(s) in loading state_dict for Net\n"
+     "加载预训练模型时遇见size mismatch的问题", "size_mismatch"),
+    ("推理时模型加载Killed了，训练没问题", "host_oom"),
+    ('the quantisation pass ultimately bombs with a "Killed." and nothing else', "host_oom"),
+    ("RuntimeError: use_libuv was requested but PyTorch was build without libuv support",
+     "nccl_distributed"),
+    ("[Bug]: ncclAllReduce deadlocks on 2x L40S (PCIe, no NVLink)", "nccl_distributed"),
+    ("OSError: sndfile library not found", "missing_dependency"),
+    ("the fp16 gguf still produces just noise, the q8_0 one works", "numeric_overflow"),
+    ("convert_hf_to_gguf.py: error: argument --outtype: invalid choice: 'q4_k_m' (choose from "
+     "'f32', 'f16', 'bf16', 'q8_0', 'auto')", "quantization_error"),
+    # A traceback pasted with its lines joined: the exception follows the quoted source line.
+    ('File "/env/lib/python3.8/site-packages/torch/nn/modules/module.py", line 1044, in '
+     "load_state_dict\nraise RuntimeError('Error(s) in loading state_dict for {}:\\n\\t{}'.format("
+     " RuntimeError: Error(s) in loading state_dict for Net: size mismatch for fc.weight: copying "
+     "a param with shape torch.Size([10, 5]) from checkpoint, the shape in current model is "
+     "torch.Size([12, 5]).", "size_mismatch"),
     # Round 9's families.
     ("OSError: work_dirs/faster_rcnn/latest.pth is not a checkpoint file", "missing_file"),
     ("fine-tuning fails with: Head dim > 64 backward requires A100 or H100", "flash_attention"),

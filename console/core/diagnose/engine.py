@@ -313,9 +313,17 @@ def _line_signatures(lower: str) -> set[Signature]:
     return _index().line_signatures(lower)
 
 
+# A traceback pasted with its lines joined: the exception follows the quoted source line
+# ("raise RuntimeError(...).format( RuntimeError: Error(s) in loading state_dict ...").
+_GLUED_EXCEPTION = re.compile(r"\s[A-Z]\w*(?:Error|Exception): \S")
+
+
 def _scanned(line: LogLine) -> bool:
-    """Lines that can carry evidence: not quoted source code, not INFO/DEBUG records."""
-    return bool(line.text) and not line.info and line.role not in (FRAME, CODE)
+    """Lines that can carry evidence: not quoted source code (unless the exception was pasted
+    onto it), not INFO/DEBUG records."""
+    if not line.text or line.info or line.role == FRAME:
+        return False
+    return line.role != CODE or _GLUED_EXCEPTION.search(line.text) is not None
 
 
 def _scan_lines(lines: Sequence[LogLine], block_of: dict[int, ErrorBlock],

@@ -2530,6 +2530,40 @@ SIGNATURES: tuple[Signature, ...] = (
       "the tokenizer's pad token id is not a number: its config sets pad_token_id wrongly",
       refine=lambda m, s: 1.0 if "_get_padding_truncation_strategies" in s.frames_text
       or "pad_token_id" in s.block_text else None),
+    # -- round 10's tune logs
+    # A report that names a size mismatch in its own words (a state_dict load cut before its
+    # list of tensors); not torch 1.x's matmul "size mismatch, m1: [...]".
+    S("size_mismatch", "size mismatch", 0.85,
+      "the report names a size mismatch: checkpoint tensors have other shapes than the model's",
+      r"(?i)size mismatch(?!\s+for\b)(?!,\s*m1)"),
+    # "Killed" written against Chinese text ("加载Killed了"): no word boundary there.
+    S("host_oom", "killed", 0.7,
+      "the process was killed by SIGKILL, which is what the kernel's OOM killer sends",
+      r"(?i)(?<=[\u4e00-\u9fff])killed|killed(?=[\u4e00-\u9fff])", tag="kill"),
+    S("host_oom", "killed", 0.55,
+      "the report quotes the process being killed (the OOM killer's SIGKILL)",
+      r"(?i)(?:with|got|says?|prints?|shows?)\s+an?\s+[`'\"]killed\.?[`'\"]", tag="kill"),
+    # torch.distributed's TCPStore on Windows: the wheels have no libuv.
+    S("nccl_distributed", "was requested but pytorch was buil", 0.85,
+      "torch.distributed's store asked for libuv, which this torch build (Windows) lacks",
+      r"(?i)use_libuv was requested but pytorch was buil[td] without libuv support",
+      fixes=("set USE_LIBUV=0 before launching (or pass use_libuv=False to the TCPStore)",)),
+    S("nccl_distributed", "nccl", 0.7, "an NCCL collective hangs (a deadlock between GPUs)",
+      r"(?i)\bnccl\w*\b.{0,60}\b(?:deadlock(?:s|ed)?|hangs?|hung|stuck|freez\w*)\b"),
+    # soundfile's loader: the libsndfile system library is not installed.
+    S("missing_dependency", "sndfile library not found", 0.85,
+      "the system library libsndfile is not installed",
+      fixes=("install libsndfile (apt install libsndfile1) or a soundfile wheel that bundles it",)),
+    # Half-precision output that is noise or garbage while 8-bit works: overflow in float16.
+    S("numeric_overflow", "noise", 0.6,
+      "the half-precision model produces noise: values overflow in float16",
+      r"(?i)\b(?:fp16|float16|f16|half)\b.{0,60}\b(?:produces?|outputs?|generates?|gives?)\b"
+      r".{0,20}\b(?:noise|garbage|gibberish)\b", fixes=_NAN_FIX),
+    # llama.cpp's converter writes f32/f16/bf16/q8_0 only; k-quants come from llama-quantize.
+    S("quantization_error", "--outtype: invalid choice", 0.75,
+      "convert_hf_to_gguf.py cannot write this quantization type",
+      r"(?i)--outtype: invalid choice: '(?:q[2-6]\w*|iq\w+)'",
+      fixes=("convert to f16 (or bf16), then quantize with llama-quantize",)),
     # A KeyError for a key the code looked up in a loaded checkpoint's dict.
     S("missing_or_unexpected_keys", "keyerror", 0.6,
       "the checkpoint has no entry under the key the code reads: it is laid out under other keys "
