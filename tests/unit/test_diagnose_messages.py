@@ -478,6 +478,19 @@ MESSAGES += [
      "on /job:localhost/replica:0/task:0/device:CPU:0 by allocator cpu", "host_oom"),
     ("ResourceExhaustedError: OOM when allocating tensor with shape[1024,1024] and type float "
      "on /job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc", "cuda_oom"),
+    # Round 11's families.
+    ("ComfyUI stops with Error 1455 when loading the checkpoint", "host_oom"),
+    ("WARNING: The object store is using /tmp instead of /dev/shm because /dev/shm has only "
+     "67108864 bytes available. This will harm performance! If you are inside a Docker "
+     "container, you can increase /dev/shm size by passing '--shm-size=10.24gb'",
+     "permission_or_disk"),
+    ('{"object":"error","message":"System role not supported","type":"BadRequestError",'
+     '"code":400}', "tokenizer_error"),
+    ("FileNotFoundError: [Errno 2] No such file or directory: '/root/.cache/huggingface/modules/"
+     "transformers_modules/org/model/abc123/configuration_model.py'", "remote_code"),
+    ("RuntimeError: Already borrowed", "tokenizer_error"),
+    ("UserWarning: WARNING: Compute capability < 7.5 detected! Only slow 8-bit matmul is "
+     "supported for your GPU!", "quantization_error"),
     # Round 10's families.
     ("RuntimeError: Error(s) in loading state_dict for Net\n"
      "加载预训练模型时遇见size mismatch的问题", "size_mismatch"),

@@ -2564,6 +2564,38 @@ SIGNATURES: tuple[Signature, ...] = (
       "convert_hf_to_gguf.py cannot write this quantization type",
       r"(?i)--outtype: invalid choice: '(?:q[2-6]\w*|iq\w+)'",
       fixes=("convert to f16 (or bf16), then quantize with llama-quantize",)),
+    # -- round 11's tune logs
+    # Windows' ERROR_COMMITMENT_LIMIT (1455, "the paging file is too small") quoted by number.
+    S("host_oom", "error 1455", 0.8, "Windows ran out of virtual memory (paging file)",
+      r"(?i)\b(?:error|os error|errno)\s*1455\b",
+      fixes=("raise the Windows paging file size (or free RAM), then restart",)),
+    # Ray's object store warns that /dev/shm is too small and falls back to /tmp.
+    S("permission_or_disk", "/dev/shm", 0.6,
+      "/dev/shm is too small for the shared-memory object store (a container's default 64 MB)",
+      r"(?i)/dev/shm has only \d+ bytes available|increase /dev/shm size",
+      fixes=("run the container with --shm-size (e.g. 16g) or --ipc=host",)),
+    # Chat templates (Gemma) raise on a system message.
+    S("tokenizer_error", "system role not supported", 0.8,
+      "the model's chat template takes no system role: the conversation does not fit it",
+      fixes=("fold the system prompt into the first user message",)),
+    # A file missing inside the cache of a model's own code (transformers_modules): the copy of
+    # the repository's code went wrong, not a missing model file.
+    S("remote_code", "transformers_modules", 0.9,
+      "a file of the model's own code (trust_remote_code) is missing from the dynamic-module "
+      "cache: the copy of the repository's code failed (often processes copying it at once)",
+      r"(?i)(?:FileNotFoundError|No such file or directory).*transformers_modules[/\\]",
+      tag="over:missing_file",
+      fixes=("delete ~/.cache/huggingface/modules/transformers_modules and load once in one "
+             "process before starting the others",)),
+    # The fast tokenizer's Rust object used from several threads at once.
+    S("tokenizer_error", "already borrowed", 0.85,
+      "a fast tokenizer was used from several threads at once (its Rust object is not "
+      "thread-safe)",
+      r"(?i)\b(?:RuntimeError: |error: )?already borrowed\b",
+      fixes=("give each thread its own tokenizer, or serialise the calls with a lock",)),
+    # bitsandbytes on a GPU below compute capability 7.5: int8 matmul falls back to slow kernels.
+    S("quantization_error", "only slow 8-bit matmul is supported", 0.7,
+      "bitsandbytes' fast 8-bit kernels need compute capability 7.5 or newer", kind="hint"),
     # A KeyError for a key the code looked up in a loaded checkpoint's dict.
     S("missing_or_unexpected_keys", "keyerror", 0.6,
       "the checkpoint has no entry under the key the code reads: it is laid out under other keys "
