@@ -186,3 +186,27 @@ def test_the_calibration_set_holds_tune_logs_only() -> None:
     assert len(ids) == len(rows) >= 300
     assert ids <= {c.name for c in TUNE}, sorted(ids - {c.name for c in TUNE})[:5]
     assert not ids & {c.name for c in HOLDOUT}
+
+
+def test_the_shipped_map_is_the_fit_of_fresh_scores_and_todays_tune_leads() -> None:
+    """calibration.json is current (rerun benchmarks/diagnose_calibrate.py --write after the
+    corpus or the code changes): refitting the top cause's map from the fresh scores and the
+    tune logs that today's code leads with a lead (words out of fold) gives exactly its knots.
+    Both sources are tune logs only."""
+    import sys
+
+    benchmarks = Path(__file__).resolve().parents[2] / "benchmarks"
+    sys.path.insert(0, str(benchmarks))
+    try:
+        import diagnose_calibrate as fit
+    finally:
+        sys.path.remove(str(benchmarks))
+    shipped = json.loads(
+        (Path(__file__).resolve().parents[2] / "console/core/diagnose/calibration.json").read_text()
+    )
+    fit.fit_lexical()
+    leads = fit.lead_points()
+    points = sorted(fit.fresh_points() + leads)
+    assert 0 < len(leads) < len(TUNE)
+    assert shipped["logs"] == len(points)
+    assert [list(k) for k in shipped["knots"]] == [list(k) for k in fit.isotonic(points)]
