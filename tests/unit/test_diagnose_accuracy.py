@@ -79,7 +79,7 @@ def test_tune_split_accuracy(tune: list[Prediction]) -> None:
 
 def test_holdout_split_accuracy(holdout: list[Prediction]) -> None:
     top1, top3 = _rates(holdout)  # aggregate only: the holdout texts are never printed
-    assert top1 >= 0.85 and top3 >= 0.92, (round(top1, 3), round(top3, 3))
+    assert top1 >= 0.87 and top3 >= 0.94, (round(top1, 3), round(top3, 3))
 
 
 def test_every_cause_is_found(tune: list[Prediction], holdout: list[Prediction]) -> None:
