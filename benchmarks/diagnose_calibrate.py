@@ -142,7 +142,11 @@ def fit_priors() -> dict[str, object]:
     }
 
 
-def raw_points() -> list[tuple[float, float]]:
+def raw_points(leads_only: bool = False) -> list[tuple[float, float]]:
+    """(raw score, hit) of the top cause of every tune log with today's code, the words out of
+    fold; `leads_only`: of the logs whose top cause is a lead (no message named it), how
+    today's leads fare (the fresh scores hold older code's leads only, whose words model had
+    fewer logs and none of the log's own round)."""
     calibration.knots.cache_clear()
     original = calibration.knots
     calibration.knots = lambda: ((0.0, 0.0), (1.0, 1.0))  # type: ignore[assignment]
@@ -151,7 +155,7 @@ def raw_points() -> list[tuple[float, float]]:
         for case in corpus_cases("tune"):
             with out_of_fold(case):
                 causes = diagnose_text(case.text, case.context)
-            if causes:
+            if causes and (causes[0].lead or not leads_only):
                 points.append(
                     (causes[0].confidence, 1.0 if causes[0].id == case.expected[0] else 0.0)
                 )
@@ -176,27 +180,6 @@ def fresh_points() -> list[tuple[float, float]]:
         if row["raw"] is not None:
             points.append((float(row["raw"]), 1.0 if row["top1"] else 0.0))
     return sorted(points)
-
-
-def lead_points() -> list[tuple[float, float]]:
-    """(raw score, hit) of the tune logs whose top cause is a lead (no message named it) with
-    today's code, the words out of fold: how today's leads fare. The fresh scores hold the leads
-    of older code only, whose words model had fewer logs and no logs of the log's own round."""
-    calibration.knots.cache_clear()
-    original = calibration.knots
-    calibration.knots = lambda: ((0.0, 0.0), (1.0, 1.0))  # type: ignore[assignment]
-    try:
-        points: list[tuple[float, float]] = []
-        for case in corpus_cases("tune"):
-            with out_of_fold(case):
-                causes = diagnose_text(case.text, case.context)
-            if causes and causes[0].lead:
-                points.append(
-                    (causes[0].confidence, 1.0 if causes[0].id == case.expected[0] else 0.0)
-                )
-        return sorted(points)
-    finally:
-        calibration.knots = original  # type: ignore[assignment]
 
 
 def runner_points() -> list[tuple[float, float]]:
@@ -276,7 +259,7 @@ def main() -> int:
     if not points:
         points, fitted_on = raw_points(), "tests/fixtures/corpus split=tune"
     else:
-        leads = lead_points()
+        leads = raw_points(leads_only=True)
         points = sorted(points + leads)
         fitted_on += f" + {len(leads)} tune logs led by a lead (today's code, words out of fold)"
     knots = isotonic(points)

@@ -205,7 +205,7 @@ def test_the_shipped_map_is_the_fit_of_fresh_scores_and_todays_tune_leads() -> N
         (Path(__file__).resolve().parents[2] / "console/core/diagnose/calibration.json").read_text()
     )
     fit.fit_lexical()
-    leads = fit.lead_points()
+    leads = fit.raw_points(leads_only=True)
     points = sorted(fit.fresh_points() + leads)
     assert 0 < len(leads) < len(TUNE)
     assert shipped["logs"] == len(points)
