@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from console.core.diagnose import calibration, diagnose_text, lexical, parse_log
+from console.core.diagnose import (
+    DiagnosisContext,
+    calibration,
+    diagnose_text,
+    lexical,
+    parse_log,
+)
 from console.core.diagnose.calibration import (
     calibrate,
     calibrate_ranked,
@@ -283,3 +289,16 @@ def test_a_short_report_in_words_or_in_chinese_reads_as_a_failure() -> None:
 def test_a_report_in_chinese_is_read_by_the_same_word_families(report: str, cause: str) -> None:
     causes = diagnose_text(report)
     assert [c.id for c in causes][:1] == [cause] and causes[0].lead
+
+
+def test_a_few_lines_the_console_captured_itself_are_no_report() -> None:
+    # Handed over without live facts (pasted, a file given to `diagnose`), a few lines are a
+    # report: their words rank leads. The console's own capture of an engine (it knows how the
+    # engine ended) is a failure only by what its lines say.
+    text = "engine: loading /models/glm-4-9b\n"
+    handed = diagnose_text(text)
+    assert handed and all(c.lead for c in handed)
+    assert diagnose_text(text, DiagnosisContext(exit_code=1)) == []
+    parsed = parse_log(text)
+    assert log_failed(parsed.lines, parsed.blocks)
+    assert not log_failed(parsed.lines, parsed.blocks, handed_over=False)

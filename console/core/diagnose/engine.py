@@ -873,7 +873,9 @@ def diagnose_lines(raw_lines: Sequence[str],
         hits.extend(_block_hits(block, store))
     hits.extend(_cut_tail_hits(parsed.lines, block_of, store, hits))
     clues = log_clues(parsed.lines, parsed.blocks)
-    failed = log_failed(parsed.lines, parsed.blocks)
+    # Without live facts the text was handed over by a person: a few lines of it are a report.
+    failed = log_failed(parsed.lines, parsed.blocks,
+                        handed_over=context is None or context == DiagnosisContext())
     # Words are read from a failure only: a clean run's words are no lead.
     words = lexical.lead(parsed.lines, parsed.blocks) if failed else {}
     bug = failed and plain_bug(parsed.lines, parsed.blocks)

@@ -515,12 +515,19 @@ _CLEAN_RUN = re.compile(
 )
 
 
-def log_failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> bool:
-    """Whether the log shows a failure at all: clues never turn a clean run into a diagnosis."""
+def log_failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock], *,
+               handed_over: bool = True) -> bool:
+    """Whether the log shows a failure at all: clues never turn a clean run into a diagnosis.
+    `handed_over`: the text came without live facts (pasted, a file given to `diagnose`), so a
+    few lines of it are a report; a log the console captured itself (it knows how the engine
+    ended) is a failure only by what its lines say."""
     if any(not benign(b) for b in blocks):
         return True
     if any(ln.text and not ln.info and _FAILURE_MARK.search(ln.text) is not None for ln in lines):
         return True
+    if not handed_over:  # the console's own capture: a few lines must say they failed
+        texts = [ln.text for ln in lines if ln.text.strip() and not ln.info and not ln.warn]
+        return 0 < len(texts) <= SHORT_REPORT_LINES and _says_failure(texts)
     # A report of a few lines (an issue title, an error typed from memory, a warning or a
     # number pasted on its own) is handed over because something went wrong, whatever its
     # words, unless a line reads as a clean run; a long log's chatter does not count.
@@ -529,11 +536,15 @@ def log_failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> bool:
              if ln.text.strip() and not ln.info and ln.number not in in_benign]
     if not 0 < len(texts) <= SHORT_REPORT_LINES:
         return False
-    lowered = [t.lower() for t in texts]
-    if any(_ERROR_WORDS.search(t) is not None or _REPORT_WORDS.search(t) is not None
-           for t in lowered):
+    if _says_failure(texts):
         return True
-    return not in_benign and not any(_CLEAN_RUN.search(t) is not None for t in lowered)
+    return not in_benign and not any(_CLEAN_RUN.search(t.lower()) is not None for t in texts)
+
+
+def _says_failure(texts: Sequence[str]) -> bool:
+    """A line of a short text says something went wrong, in error words or a reporter's."""
+    return any(_ERROR_WORDS.search(lower) is not None or _REPORT_WORDS.search(lower) is not None
+               for lower in (t.lower() for t in texts))
 
 
 # Python's own exceptions for a mistake in a program's logic. Raised with no installed package on
