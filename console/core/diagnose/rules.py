@@ -739,7 +739,9 @@ SIGNATURES: tuple[Signature, ...] = (
     # ---- host_oom
     S("host_oom", "killed", 0.7,
       "the process was killed by SIGKILL, which is what the kernel's OOM killer sends",
-      r"(?:^|[\s\]|%>])Killed(?::\s*9)?\s*$|\bline \d+:\s+\d+\s+Killed\b|^\d+\s+Killed\s",
+      r"(?:^|[\s\]|%>])Killed(?::\s*9)?\s*$|\bline \d+:\s+\d+\s+Killed\b|^\d+\s+Killed\s"
+      # written against Chinese text ("加载Killed了"), where no word boundary falls
+      r"|(?<=[\u4e00-\u9fff])Killed|Killed(?=[\u4e00-\u9fff])",
       tag="kill"),
     S("host_oom", "killed process", 0.95, "the kernel's OOM killer killed the process",
       r"(?i)(?:Out of memory|oom).{0,40}Kill(?:ed)? process"),
@@ -1641,7 +1643,8 @@ SIGNATURES: tuple[Signature, ...] = (
     # ---- families seen in real reports: cut lines, other libraries' wording, serving engines
     S("host_oom", "killed", 0.55,
       "the report quotes the process being killed (the OOM killer's SIGKILL)",
-      r"(?i)(?:message|with|got|says?|prints?|shows?)\s*[`'\"]killed[`'\"]", tag="kill"),
+      r"(?i)(?:message|with|got|says?|prints?|shows?)\s*(?:an?\s+)?[`'\"]killed\.?[`'\"]",
+      tag="kill"),
     S("numeric_overflow", "loss scale already at minimum", 0.85,
       "the fp16 loss scaler kept finding inf/NaN gradients: the model overflows in float16"),
     S("numeric_overflow", "input contains nan", 0.6,
@@ -2268,7 +2271,11 @@ SIGNATURES: tuple[Signature, ...] = (
     S("numeric_overflow", "black", 0.5,
       "black images from a diffusion model: the VAE (or UNet) overflowed to NaN in half "
       "precision",
-      r"(?i)\bblack\s+(?:images?|outputs?|results?|pictures?|frames?|videos?|screen)\b",
+      r"(?i)\bblack\s+(?:images?|outputs?|results?|pictures?|frames?|videos?|screen)\b"
+      # or described so: "the results are all black"
+      r"|\b(?:images?|outputs?|results?|pictures?|samples?)\s+(?:are|is|were|was|come out"
+      r"|came out|turns?(?: out)?|turned(?: out)?)\s+(?:all |completely |fully |pure |just )?"
+      r"black\b",
       refine=_diffusion_black, fixes=_NAN_FIX),
     # float16's largest finite value (65504) named beside inf/overflow: values past it become inf.
     S("numeric_overflow", "655", 0.6,
@@ -2506,14 +2513,6 @@ SIGNATURES: tuple[Signature, ...] = (
     S("missing_file", "is not a checkpoint file", 0.8,
       "the checkpoint path given does not name an existing file",
       r"(?i)\S+ is not a checkpoint file"),
-    # Results described as black (not "black images"): a diffusion model's half-precision NaN.
-    S("numeric_overflow", "black", 0.5,
-      "black images from a diffusion model: the VAE (or UNet) overflowed to NaN in half "
-      "precision",
-      r"(?i)\b(?:images?|outputs?|results?|pictures?|samples?)\s+(?:are|is|were|was|come out"
-      r"|came out|turns?(?: out)?|turned(?: out)?)\s+"
-      r"(?:all |completely |fully |pure |just )?black\b",
-      refine=_diffusion_black, fixes=_NAN_FIX),
     # A reported width that differs between the configuration and the weights.
     S("size_mismatch", "but the actual", 0.7,
       "the configuration gives a layer another width than the weights have",
@@ -2536,13 +2535,6 @@ SIGNATURES: tuple[Signature, ...] = (
     S("size_mismatch", "size mismatch", 0.85,
       "the report names a size mismatch: checkpoint tensors have other shapes than the model's",
       r"(?i)size mismatch(?!\s+for\b)(?!,\s*m1)"),
-    # "Killed" written against Chinese text ("加载Killed了"): no word boundary there.
-    S("host_oom", "killed", 0.7,
-      "the process was killed by SIGKILL, which is what the kernel's OOM killer sends",
-      r"(?i)(?<=[\u4e00-\u9fff])killed|killed(?=[\u4e00-\u9fff])", tag="kill"),
-    S("host_oom", "killed", 0.55,
-      "the report quotes the process being killed (the OOM killer's SIGKILL)",
-      r"(?i)(?:with|got|says?|prints?|shows?)\s+an?\s+[`'\"]killed\.?[`'\"]", tag="kill"),
     # torch.distributed's TCPStore on Windows: the wheels have no libuv.
     S("nccl_distributed", "was requested but pytorch was buil", 0.85,
       "torch.distributed's store asked for libuv, which this torch build (Windows) lacks",
