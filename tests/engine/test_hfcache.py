@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from console.core import hfcache
+from tests.fresh_python import fresh_python
 
 COMMIT_A = "a" * 40
 COMMIT_B = "b" * 40
@@ -114,12 +115,7 @@ def test_list_cached_with_sizes(tmp_path: Path, source: Path) -> None:
 
 def test_hfcache_is_light() -> None:
     """Importing the cache reader pulls in neither torch nor huggingface_hub."""
-    import subprocess
-    import sys
-
     code = ("import sys, console.core.hfcache; "
             "print(sorted(m for m in ('torch', 'transformers', 'huggingface_hub', 'textual') "
             "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "[]"
+    assert fresh_python(code) == "[]"

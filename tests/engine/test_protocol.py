@@ -8,6 +8,7 @@ import pytest
 
 from console.core import protocol
 from console.core.protocol import ProtocolError
+from tests.fresh_python import fresh_python
 
 
 def test_round_trip_command_and_event() -> None:
@@ -68,12 +69,7 @@ def test_every_command_and_event_has_a_spec() -> None:
 
 
 def test_protocol_module_is_light() -> None:
-    import subprocess
-    import sys
-
     code = ("import sys, console.core.protocol, console.engines.local; "
             "print(sorted(m for m in ('torch', 'transformers', 'textual', 'safetensors') "
             "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "[]"
+    assert fresh_python(code) == "[]"

@@ -18,6 +18,7 @@ import pytest
 
 from console.core.diagnose import CAUSE_IDS, diagnose_text
 from tests.fixtures.corpus.corpus import ENV_DIRS, CorpusCase, CorpusError, corpus_cases
+from tests.paths import REPO
 
 TUNE = corpus_cases("tune")
 HOLDOUT = corpus_cases("holdout")
@@ -195,15 +196,13 @@ def test_the_shipped_map_is_the_fit_of_fresh_scores_and_todays_tune_leads() -> N
     Both sources are tune logs only."""
     import sys
 
-    benchmarks = Path(__file__).resolve().parents[2] / "benchmarks"
-    sys.path.insert(0, str(benchmarks))
+    benchmarks = str(REPO / "benchmarks")
+    sys.path.insert(0, benchmarks)
     try:
         import diagnose_calibrate as fit
     finally:
-        sys.path.remove(str(benchmarks))
-    shipped = json.loads(
-        (Path(__file__).resolve().parents[2] / "console/core/diagnose/calibration.json").read_text()
-    )
+        sys.path.remove(benchmarks)
+    shipped = json.loads(fit.OUT.read_text())
     fit.fit_lexical()
     leads = fit.raw_points(leads_only=True)
     points = sorted(fit.fresh_points() + leads)

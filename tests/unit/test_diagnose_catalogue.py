@@ -4,9 +4,6 @@ example must be diagnosed as its cause: a row another rule contradicts is wrong 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from console.core.diagnose import diagnose_text
@@ -16,6 +13,7 @@ from console.core.diagnose.rules import (
     catalogue_row,
     catalogue_rows,
 )
+from tests.fresh_python import fresh_python
 
 
 def _rows() -> list[tuple[str, dict[str, object]]]:
@@ -42,9 +40,7 @@ def test_importing_the_diagnosis_reads_no_catalogue() -> None:
     code = ("import sys; import console.core.diagnose; "
             "from console.core.diagnose import rules; "
             "print(rules.all_signatures.cache_info().currsize)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "0", out
+    assert fresh_python(code) == "0"
 
 
 @pytest.mark.parametrize(("where", "row"), ROWS, ids=[w for w, _ in ROWS])
