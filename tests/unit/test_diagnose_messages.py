@@ -478,6 +478,27 @@ MESSAGES += [
      "on /job:localhost/replica:0/task:0/device:CPU:0 by allocator cpu", "host_oom"),
     ("ResourceExhaustedError: OOM when allocating tensor with shape[1024,1024] and type float "
      "on /job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc", "cuda_oom"),
+    # Round 12's families.
+    ("May 3 02:11:09 node7 kernel: Memory cgroup out of memory: Killed process 4121 (python) "
+     "total-vm:81234560kB, anon-rss:61234560kB", "host_oom"),
+    ("Training hangs forever with 8 GPUs; with a single GPU it runs fine", "nccl_distributed"),
+    ("[ERROR] Cannot find model file in ./inference/ch_ppocr_server_v2.0_det_infer",
+     "missing_file"),
+    ("After the export to fp16 the LayerNorm overflows and every score comes back wrong",
+     "numeric_overflow"),
+    ("RuntimeError: CUDA driver error: CUDA_ERROR_UNSUPPORTED_PTX_VERSION", "cuda_driver_mismatch"),
+    ("tensorflow.python.framework.errors_impl.InvalidArgumentError: No OpKernel was registered "
+     "to support Op 'Conv2D' used by {{node conv1}} with these attrs: [T=DT_HALF, "
+     'data_format="NHWC", padding="SAME"]', "dtype_unsupported"),
+    ("RuntimeError: The GPU device does not support Double (Float64) operations!",
+     "dtype_unsupported"),
+    ("FileNotFoundError: [Errno 2] No usable temporary directory found in ['/tmp', '/var/tmp', "
+     "'/usr/tmp', '/root']", "permission_or_disk"),
+    ("ModuleNotFoundError: No module named 'fused_dense_lib'", "flash_attention"),
+    ("ImportError: No module named 'rotary_emb' (from flash_attn.layers.rotary)",
+     "flash_attention"),
+    ("no module named sentencepiece", "missing_dependency"),
+    ("ModuleNotFoundError: No module named 'mindspore.ops.function'", "version_mismatch"),
     # Round 11's families.
     ("ComfyUI stops with Error 1455 when loading the checkpoint", "host_oom"),
     ("WARNING: The object store is using /tmp instead of /dev/shm because /dev/shm has only "

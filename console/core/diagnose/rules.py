@@ -322,9 +322,16 @@ def _no_module(m: re.Match[str] | None, s: Surroundings) -> float | None:
     root = name.split(".", 1)[0]
     if root.startswith("flash_attn") or root in ("transformers_modules",):
         return None
+    if root in _FLASH_EXTENSIONS or "flash_attn" in s.line_text.lower():
+        return None  # a flash-attn extension module: flash-attn's own build (flash_attention)
     if "." in name and root in _KNOWN_LIBS:
         return None  # a removed/renamed submodule: version_mismatch
     return 1.0
+
+
+# flash-attn's compiled extensions (csrc/), importable only from a complete flash-attn build.
+_FLASH_EXTENSIONS = frozenset({"dropout_layer_norm", "fused_dense_lib", "rotary_emb",
+                               "xentropy_cuda_lib", "fused_softmax_lib", "ft_attention"})
 
 
 def _removed_submodule(m: re.Match[str] | None, s: Surroundings) -> float | None:
@@ -350,6 +357,8 @@ _KNOWN_LIBS = frozenset({
     # Session 8: the LLM client SDKs and frameworks that reorganised their modules.
     "mistralai", "anthropic", "cohere", "llama_index", "chromadb", "streamlit", "litellm",
     "haystack", "qdrant_client", "pinecone", "ollama", "dspy",
+    # Session 12: the other deep-learning frameworks, reorganised between releases alike.
+    "mindspore", "mindnlp", "paddle", "paddlenlp", "paddleocr", "megatron",
 })
 
 
@@ -1147,7 +1156,8 @@ SIGNATURES: tuple[Signature, ...] = (
       r"Could not run '[\w:.]+' with arguments from the 'CUDA' backend"),
     S("version_mismatch", "no module named", 0.8,
       "a submodule that this code imports does not exist in the installed library version",
-      r"No module named '(?P<mod>[\w.]+)'", refine=_removed_submodule),
+      r"(?i)No module named [`'\u2018\u2019\"](?P<mod>\w+(?:\.\w+)*)(?!\.?[-\w])",
+      refine=_removed_submodule),
     S("version_mismatch", "does not exist or is not currently imported", 0.6,
       "the tokenizer class named in tokenizer_config.json is not in this transformers (too old, or "
       "custom code)",
@@ -1203,7 +1213,9 @@ SIGNATURES: tuple[Signature, ...] = (
       kind="hint"),
     # ---- missing_dependency
     S("missing_dependency", "no module named", 0.85, "a Python package is not installed",
-      r"No module named '(?P<mod>[\w.]+)'", refine=_no_module),
+      # quoted in any way, or not at all ("no module named torch", typed from memory)
+      r"(?i)No module named [`'\u2018\u2019\"]?(?P<mod>\w+(?:\.\w+)*)(?!\.?[-\w])",
+      refine=_no_module),
     S("missing_dependency", "is not defined", 0.6,
       "a helper from an optional package is missing: that package (accelerate?) is not installed",
       r"NameError: name "
@@ -1865,7 +1877,8 @@ SIGNATURES: tuple[Signature, ...] = (
     S("missing_dependency", "ffmpeg", 0.8,
       "the ffmpeg program is not installed (audio/video decoding)",
       r"(?i)\bffmpeg\b.{0,40}\b(?:was not found|not found|is not installed|could not be found)"
-      r"|(?:could not find|cannot find|no such file or directory:?) '?ffmpeg",
+      r"|(?:could not find|couldn't find|cannot find|can't find|no such file or directory:?)"
+      r" '?ffmpeg", tag="over:missing_file",
       fixes=("install ffmpeg (apt install ffmpeg / brew install ffmpeg / conda install ffmpeg)",)),
     # tokenizers' truncation (tokenizers/src/utils/truncation.rs)
     S("tokenizer_error", "truncation error", 0.75,
@@ -2593,6 +2606,54 @@ SIGNATURES: tuple[Signature, ...] = (
       "the checkpoint has no entry under the key the code reads: it is laid out under other keys "
       "(another library version or format)",
       r"^KeyError: '([\w.\-]+)'\s*$", refine=_checkpoint_key),
+    # -- round 12's tune logs
+    # The kernel's OOM killer at a container's (cgroup's) memory limit: host RAM, not the GPU.
+    S("host_oom", "memory cgroup out of memory", 0.9,
+      "the kernel killed a process at the container's (cgroup's) memory limit",
+      tag="over:cuda_oom"),
+    # A training job that hangs on several GPUs (and runs on one): a collective deadlock.
+    S("nccl_distributed", "gpu", 0.65, "the job hangs once it runs on several GPUs",
+      r"(?i)\b(?:multiple|multi|several|[2-9]|\d+ or more)[ -]?(?:\w+ )?gpus?\b.{0,60}"
+      r"\b(?:stuck|hangs?|hung|freez\w*|deadlock\w*)\b"
+      r"|\b(?:stuck|hangs?|hung|freez\w*|deadlock\w*)\b.{0,60}\b(?:multiple|several|[2-9]"
+      r"|\d+ or more)[ -]?(?:\w+ )?gpus?\b"
+      r"|\bmulti_gpu\b.{0,40}\b(?:stuck|hangs?|hung|freez\w*)\b",
+      fixes=("try NCCL_P2P_DISABLE=1 (consumer GPUs without working peer-to-peer), and "
+             "NCCL_DEBUG=INFO to see where it waits",)),
+    # PaddleOCR / Paddle inference: the model directory holds no model file.
+    S("missing_file", "find model file", 0.75,
+      "the model directory given does not hold the model file the loader looks for",
+      r"(?i)\b(?:can ?not|could ?not|couldn't|not) find (?:the )?model file"),
+    # Half precision overflowing, said in words (TensorRT, a converter, a report).
+    S("numeric_overflow", "overflow", 0.6,
+      "values overflow the half-precision range",
+      r"(?i)\b(?:fp16|float16|half)\b.{0,60}\boverflow(?:s|ed|ing)?\b(?! ?error)"
+      r"|\boverflow(?:s|ed|ing)?\b.{0,40}\b(?:fp16|float16)\b", fixes=_NAN_FIX),
+    # CUDA's PTX JIT: the PTX came from a newer toolchain than this driver knows.
+    S("cuda_driver_mismatch", "ptx", 0.85,
+      "the kernels' PTX was built by a newer CUDA than this driver supports",
+      r"(?i)cudaErrorUnsupportedPtxVersion|CUDA_ERROR_UNSUPPORTED_PTX_VERSION"
+      r"|unsupported PTX version"),
+    # TensorFlow has no kernel of this op for a half-precision type.
+    S("dtype_unsupported", "dt_half", 0.75,
+      "this op has no kernel for half precision on this device",
+      r"\bT=DT_(?:HALF|BFLOAT16)\b",
+      refine=lambda m, s: 1.0 if "no opkernel was registered" in s.block_text.lower() else None),
+    # DirectML and other backends without float64.
+    S("dtype_unsupported", "float64", 0.85, "this GPU backend has no float64: use float32",
+      r"(?i)does(?: not|n't) support (?:double|float64)\b"),
+    # flash-attn's compiled extensions missing (a partial flash-attn build), named alone.
+    S("flash_attention", "no module named", 0.85,
+      "a compiled extension of flash-attn is missing: flash-attn was built without it",
+      r"(?i)No module named [`'\u2018\u2019\"]?(?:dropout_layer_norm|fused_dense_lib|rotary_emb"
+      r"|xentropy_cuda_lib|fused_softmax_lib|ft_attention)\b",
+      fixes=("install the extension from flash-attn's csrc/ (pip install csrc/layer_norm etc.) or "
+             "avoid the fused ops (e.g. fused_dropout_add_ln=False)",)),
+    # Python's tempfile found no writable temporary directory: disk full or no permission.
+    S("permission_or_disk", "no usable temporary directory found", 0.9,
+      "no temporary directory is writable: the disk is full or the permissions deny it",
+      tag="over:missing_file",
+      fixes=("free disk space on /tmp (or set TMPDIR to a writable directory with room)",)),
 )
 
 
