@@ -277,6 +277,10 @@ def test_a_short_report_in_words_or_in_chinese_reads_as_a_failure() -> None:
     assert not failed("模型加载完成")  # "the model finished loading"
     assert not failed("numpy 1.26.4 installed")
     assert not failed("Process finished with exit code 0")
+    # A notice starts with "Using" (alone, or after a sentence); a report may use the word too.
+    assert not failed("Using pad_token, but it is not set yet.")
+    assert not failed("flash_attn is not installed. Using PyTorch native attention.")
+    assert failed("Loading the 7B model using AutoModelForCausalLM leaves lm_head.weight new")
 
 
 @pytest.mark.parametrize(("report", "cause"), [

@@ -510,8 +510,9 @@ _FAILURE_MARK = re.compile(
 # A line of a run that went well: a progress bar, "ready", "loaded", a deprecation notice.
 _CLEAN_RUN = re.compile(
     r"\d%\||\bit/s\]|(?<!not )(?<!n't )\b(?:ready|loaded|finished|done|succeeded|installed"
-    r"|successful(?:ly)?|completed?|deprecated|futurewarning|deprecationwarning|userwarning"
-    r"|using)\b|完成|成功|就绪"
+    r"|successful(?:ly)?|completed?|deprecated|futurewarning|deprecationwarning|userwarning)\b"
+    r"|(?:^\s*|[.:!]\s+)using\b"  # a notice ("Using SDPA ..."), not "... using AutoModel"
+    r"|完成|成功|就绪"
 )
 
 
