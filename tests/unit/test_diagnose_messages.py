@@ -499,6 +499,10 @@ MESSAGES += [
      "flash_attention"),
     ("no module named sentencepiece", "missing_dependency"),
     ("ModuleNotFoundError: No module named 'mindspore.ops.function'", "version_mismatch"),
+    # Round 13's families.
+    ("RuntimeError: torch._scaled_mm is only supported on CUDA devices with compute capability "
+     ">= 9.0 or 8.9, or ROCm MI300+", "quantization_error"),
+    ("ImportError: No module named 'pip._internal.req'", "version_mismatch"),
     # Round 11's families.
     ("ComfyUI stops with Error 1455 when loading the checkpoint", "host_oom"),
     ("WARNING: The object store is using /tmp instead of /dev/shm because /dev/shm has only "

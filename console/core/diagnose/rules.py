@@ -359,6 +359,8 @@ _KNOWN_LIBS = frozenset({
     "haystack", "qdrant_client", "pinecone", "ollama", "dspy",
     # Session 12: the other deep-learning frameworks, reorganised between releases alike.
     "mindspore", "mindnlp", "paddle", "paddlenlp", "paddleocr", "megatron",
+    # and pip's own modules, moved under pip._internal in pip 10 ("No module named 'pip.req'")
+    "pip", "setuptools",
 })
 
 
@@ -2649,6 +2651,11 @@ SIGNATURES: tuple[Signature, ...] = (
       r"|xentropy_cuda_lib|fused_softmax_lib|ft_attention)\b",
       fixes=("install the extension from flash-attn's csrc/ (pip install csrc/layer_norm etc.) or "
              "avoid the fused ops (e.g. fused_dropout_add_ln=False)",)),
+    # -- round 13's tune logs
+    # torch's FP8 matmul (fp8 weights: ComfyUI, diffusers, vLLM) needs an Ada/Hopper GPU.
+    S("quantization_error", "_scaled_mm is only supported on", 0.85,
+      "FP8 weights need torch._scaled_mm, which this GPU (before Ada / Hopper) does not have",
+      fixes=("load the fp16/bf16 weights (or an int8/GGUF quantization) on this GPU",)),
     # Python's tempfile found no writable temporary directory: disk full or no permission.
     S("permission_or_disk", "no usable temporary directory found", 0.9,
       "no temporary directory is writable: the disk is full or the permissions deny it",
