@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/diagnose_fresh.py COMMIT PREFIXES [--write]
 
 Each new batch of labelled logs (ids starting with one of PREFIXES: letters, e.g. "jklm", or
-comma-separated prefixes, e.g. "z4,z5,z6,z7") is merged,
+comma-separated prefixes, e.g. "z4,z5,z6,z7", or "zp," for the one prefix zp) is merged,
 then scored by the code as it was before its rules were written: COMMIT, checked out in a
 temporary git worktree. For every log of the batch's "tune" split this records the raw score of
 the top cause (calibration off; null when nothing was named) and whether that cause is the
@@ -39,8 +39,11 @@ calibration.knots = lambda: ((0.0, 0.0), (1.0, 1.0))
 sys.path.insert(0, sys.argv[2])
 from tests.fixtures.corpus.corpus import corpus_cases
 for case in corpus_cases("tune"):
-    # "jklm": ids starting with any of those letters; "z4,z5": with any of those prefixes.
-    prefixes = sys.argv[1].split(",") if "," in sys.argv[1] else list(sys.argv[1])
+    # "jklm": ids starting with any of those letters; "z4,z5" (or "zp," for one prefix): with
+    # any of those prefixes. An empty prefix would take every log: it is never one.
+    prefixes = ([p for p in sys.argv[1].split(",") if p] if "," in sys.argv[1]
+                else list(sys.argv[1]))
+    assert prefixes, "no prefix given"
     if case.name.startswith(tuple(prefixes)):
         ranked = diagnose_text(case.text, case.context)
         print(json.dumps({"id": case.name, "label": case.expected[0],
