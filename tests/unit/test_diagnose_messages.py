@@ -499,6 +499,16 @@ MESSAGES += [
      "flash_attention"),
     ("no module named sentencepiece", "missing_dependency"),
     ("ModuleNotFoundError: No module named 'mindspore.ops.function'", "version_mismatch"),
+    ("[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation for "
+     "MatMulInteger(10) node with name 'MatMul_12_quant'", "quantization_error"),
+    ("AssertionError: The only supported dtypes for dynamic quantized linear are qint8 and "
+     "float16 got: torch.float32", "quantization_error"),
+    ('Traceback (most recent call last):\n  File "/v/lib/python3.10/site-packages/auto_gptq/'
+     'modeling/_utils.py", line 90, in make_quant\n    bias = submodule.bias is not None\n'
+     "AttributeError: 'NoneType' object has no attribute 'bias'", "quantization_error"),
+    ("OSError: We couldn't connect to 'https://huggingface.co' to load this file, couldn't find "
+     "it in the cached files and it looks like org/model is not the path to a directory "
+     "containing a file named modeling_custom.py.", "remote_code"),
     # Round 13's families.
     ("RuntimeError: torch._scaled_mm is only supported on CUDA devices with compute capability "
      ">= 9.0 or 8.9, or ROCm MI300+", "quantization_error"),

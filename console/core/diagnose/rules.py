@@ -1876,7 +1876,7 @@ SIGNATURES: tuple[Signature, ...] = (
       r"support|requires?)\b.{0,80}\bplease install\b"),
     S("missing_dependency", "requires the", 0.7, "a package the code needs is not installed",
       r"(?i)\brequires the [`'\"]?[\w.-]+[`'\"]? (?:library|package)\b"),
-    S("missing_dependency", "ffmpeg", 0.8,
+    S("missing_dependency", "ffmpeg", 0.9,
       "the ffmpeg program is not installed (audio/video decoding)",
       r"(?i)\bffmpeg\b.{0,40}\b(?:was not found|not found|is not installed|could not be found)"
       r"|(?:could not find|couldn't find|cannot find|can't find|no such file or directory:?)"
@@ -2656,6 +2656,33 @@ SIGNATURES: tuple[Signature, ...] = (
     S("quantization_error", "_scaled_mm is only supported on", 0.85,
       "FP8 weights need torch._scaled_mm, which this GPU (before Ada / Hopper) does not have",
       fixes=("load the fp16/bf16 weights (or an int8/GGUF quantization) on this GPU",)),
+    # -- round 12's tune logs (part zp)
+    # ONNX Runtime has no kernel for a quantized operator on this execution provider.
+    S("quantization_error", "could not find an implementation for", 0.9,
+      "this execution provider has no kernel for the model's quantized operator",
+      r"(?i)could not find an implementation for (?:the node )?\S*(?:ConvInteger|MatMulInteger"
+      r"|QLinear\w*|DynamicQuantize\w*|QuantizeLinear|DequantizeLinear|MatMulNBits)\b",
+      tag="over:corrupt_checkpoint",
+      fixes=("quantize with QDQ / a format this execution provider runs (or run the "
+             "CPUExecutionProvider)",)),
+    # torch.ao's dynamic quantization accepts qint8 and float16 weights only.
+    S("quantization_error", "supported dtypes for dynamic quantized", 0.9,
+      "torch's dynamic quantization does not take this dtype (qint8 or float16 only)",
+      tag="over:dtype_unsupported"),
+    # AutoGPTQ's loader tripping over a layer it expected to be quantized (no bias, no qweight).
+    S("quantization_error", "'nonetype' object has no attribute", 0.7,
+      "the GPTQ loader met a layer not laid out as its quantized checkpoint expects",
+      refine=lambda m, s: 1.0 if "auto_gptq" in s.frames_text or "gptqmodel" in s.frames_text
+      else None),
+    # A model's own code file (tokenization_x.py, modeling_x.py) not found: its auto_map points
+    # at a repository the loader cannot reach (offline) or that lacks it.
+    S("remote_code", "containing a file named", 0.9,
+      "the model's own code file (named in its auto_map) is not there to load",
+      r"(?i)containing a file named (?:tokenization|modeling|configuration|processing"
+      r"|image_processing|feature_extraction)_\w+\.py",
+      tag="over:missing_file",
+      fixes=("copy the model's .py files next to its config (or point auto_map at them), and "
+             "pass trust_remote_code=True",)),
     # Python's tempfile found no writable temporary directory: disk full or no permission.
     S("permission_or_disk", "no usable temporary directory found", 0.9,
       "no temporary directory is writable: the disk is full or the permissions deny it",
