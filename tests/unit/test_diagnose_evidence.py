@@ -69,7 +69,9 @@ def test_frames_and_exception_type_alone_give_weak_candidates() -> None:
     named = diagnose_text(text.replace("something the rules never saw",
                                        "Error while deserializing header: HeaderTooLarge"))
     assert causes[0].lead and not named[0].lead
-    assert causes[0].confidence <= named[0].confidence - 0.2
+    # Relative, like the other lead bounds (session 12: the refit states this lead 0.78, as often
+    # as such leads were right on fresh logs; it was held 0.2 under the named message before).
+    assert causes[0].confidence < min(named[0].confidence, calibration.calibrate(0.8))
     assert any(e.startswith("weak evidence:") for e in causes[0].evidence)
 
 
