@@ -2626,7 +2626,8 @@ SIGNATURES: tuple[Signature, ...] = (
     S("missing_file", "find model file", 0.75,
       "the model directory given does not hold the model file the loader looks for",
       r"(?i)\b(?:can ?not|could ?not|couldn't|not) find (?:the )?model file"),
-    # Half precision overflowing, said in words (TensorRT, a converter, a report).
+    # Half precision overflowing, said in words (TensorRT, a converter, a report); not an
+    # "overflow error" (Python's OverflowError retyped: an integer conversion, not a float range).
     S("numeric_overflow", "overflow", 0.6,
       "values overflow the half-precision range",
       r"(?i)\b(?:fp16|float16|half)\b.{0,60}\boverflow(?:s|ed|ing)?\b(?! ?error)"
@@ -2681,8 +2682,8 @@ SIGNATURES: tuple[Signature, ...] = (
       r"(?i)containing a file named (?:tokenization|modeling|configuration|processing"
       r"|image_processing|feature_extraction)_\w+\.py",
       tag="over:missing_file",
-      fixes=("copy the model's .py files next to its config (or point auto_map at them), and "
-             "pass trust_remote_code=True",)),
+      fixes=("copy the model's .py files next to its config (or point auto_map at them); "
+             "trust_remote_code=True runs them: only for a repository you trust",)),
     # Python's tempfile found no writable temporary directory: disk full or no permission.
     S("permission_or_disk", "no usable temporary directory found", 0.9,
       "no temporary directory is writable: the disk is full or the permissions deny it",
