@@ -170,7 +170,8 @@ def main() -> int:
             assert group is not None
             end = time.monotonic() + args.hold_s
             while time.monotonic() < end:
-                m = group.memory(engine.watch._gpus())
+                m = engine.watch.memory_now()  # the group's RSS, and VRAM from NVML
+                assert m is not None
                 samples.append({"vram_bytes": m.vram_bytes, "rss_bytes": m.rss_bytes,
                                 "stopped": m.stopped, "pids": len(m.pids)})
                 time.sleep(0.25)
