@@ -182,6 +182,20 @@ def fresh_points() -> list[tuple[float, float]]:
     return sorted(points)
 
 
+def top_points() -> tuple[list[tuple[float, float]], str]:
+    """The (raw score, hit) points the top cause's map is fitted on, and what they are: the
+    batches scored before their rules were written when there are any (the tune logs' own
+    scores are optimistic: the rules were written against them), plus the tune logs today's
+    code leads with a lead (words out of fold). Call fit_lexical() first."""
+    points = fresh_points()
+    fitted_on = "tests/fixtures/corpus/fresh-scores.jsonl (tune logs scored before their rules)"
+    if not points:
+        return raw_points(), "tests/fixtures/corpus split=tune"
+    leads = raw_points(leads_only=True)
+    fitted_on += f" + {len(leads)} tune logs led by a lead (today's code, words out of fold)"
+    return sorted(points + leads), fitted_on
+
+
 def runner_points() -> list[tuple[float, float]]:
     """(stated confidence, hit) of the runners-up (ranks 2 and 3) with the runner map off."""
     calibration.runner_knots.cache_clear()
@@ -252,16 +266,7 @@ def main() -> int:
         PRIORS_OUT.write_text(json.dumps(fitted, indent=1) + "\n")
         priors.table.cache_clear()
         print(f"wrote {PRIORS_OUT}")
-    # The top cause's map: from the batches scored before their rules were written when there
-    # are any (the tune logs' own scores are optimistic: the rules were written against them).
-    points = fresh_points()
-    fitted_on = "tests/fixtures/corpus/fresh-scores.jsonl (tune logs scored before their rules)"
-    if not points:
-        points, fitted_on = raw_points(), "tests/fixtures/corpus split=tune"
-    else:
-        leads = raw_points(leads_only=True)
-        points = sorted(points + leads)
-        fitted_on += f" + {len(leads)} tune logs led by a lead (today's code, words out of fold)"
+    points, fitted_on = top_points()
     knots = isotonic(points)
     print(f"{len(points)} logs with a top cause ({fitted_on}); knots (raw -> calibrated):")
     for x, y in knots:

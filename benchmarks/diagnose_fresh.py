@@ -38,13 +38,13 @@ calibration.knots.cache_clear()
 calibration.knots = lambda: ((0.0, 0.0), (1.0, 1.0))
 sys.path.insert(0, sys.argv[2])
 from tests.fixtures.corpus.corpus import corpus_cases
+# "jklm": ids starting with any of those letters; "z4,z5" (or "zp," for one prefix): with any
+# of those prefixes. An empty prefix would take every log: it is never one.
+arg = sys.argv[1]
+prefixes = tuple(p for p in arg.split(",") if p) if "," in arg else tuple(arg)
+assert prefixes, "no prefix given"
 for case in corpus_cases("tune"):
-    # "jklm": ids starting with any of those letters; "z4,z5" (or "zp," for one prefix): with
-    # any of those prefixes. An empty prefix would take every log: it is never one.
-    prefixes = ([p for p in sys.argv[1].split(",") if p] if "," in sys.argv[1]
-                else list(sys.argv[1]))
-    assert prefixes, "no prefix given"
-    if case.name.startswith(tuple(prefixes)):
+    if case.name.startswith(prefixes):
         ranked = diagnose_text(case.text, case.context)
         print(json.dumps({"id": case.name, "label": case.expected[0],
                           "ranked": [c.id for c in ranked[:3]],

@@ -211,8 +211,7 @@ def test_the_shipped_map_is_the_fit_of_fresh_scores_and_todays_tune_leads() -> N
         sys.path.remove(benchmarks)
     shipped = json.loads(fit.OUT.read_text())
     fit.fit_lexical()
-    leads = fit.raw_points(leads_only=True)
-    points = sorted(fit.fresh_points() + leads)
-    assert 0 < len(leads) < len(TUNE)
-    assert shipped["logs"] == len(points)
+    points, fitted_on = fit.top_points()
+    assert fit.fresh_points() and len(fit.fresh_points()) < len(points)  # fresh scores + leads
+    assert shipped["fitted_on"] == fitted_on and shipped["logs"] == len(points)
     assert [list(k) for k in shipped["knots"]] == [list(k) for k in fit.isotonic(points)]

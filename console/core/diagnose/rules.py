@@ -330,8 +330,10 @@ def _no_module(m: re.Match[str] | None, s: Surroundings) -> float | None:
 
 
 # flash-attn's compiled extensions (csrc/), importable only from a complete flash-attn build.
-_FLASH_EXTENSIONS = frozenset({"dropout_layer_norm", "fused_dense_lib", "rotary_emb",
-                               "xentropy_cuda_lib", "fused_softmax_lib", "ft_attention"})
+_FLASH_EXTENSIONS = ("dropout_layer_norm", "fused_dense_lib", "rotary_emb", "xentropy_cuda_lib",
+                     "fused_softmax_lib", "ft_attention")
+# "No module named X" with X quoted in any way (or, where the pattern allows it, not at all).
+_NO_MODULE = r"(?i)No module named [`'\u2018\u2019\"]"
 
 
 def _removed_submodule(m: re.Match[str] | None, s: Surroundings) -> float | None:
@@ -1158,7 +1160,7 @@ SIGNATURES: tuple[Signature, ...] = (
       r"Could not run '[\w:.]+' with arguments from the 'CUDA' backend"),
     S("version_mismatch", "no module named", 0.8,
       "a submodule that this code imports does not exist in the installed library version",
-      r"(?i)No module named [`'\u2018\u2019\"](?P<mod>\w+(?:\.\w+)*)(?!\.?[-\w])",
+      _NO_MODULE + r"(?P<mod>\w+(?:\.\w+)*)(?!\.?[-\w])",
       refine=_removed_submodule),
     S("version_mismatch", "does not exist or is not currently imported", 0.6,
       "the tokenizer class named in tokenizer_config.json is not in this transformers (too old, or "
@@ -1216,7 +1218,7 @@ SIGNATURES: tuple[Signature, ...] = (
     # ---- missing_dependency
     S("missing_dependency", "no module named", 0.85, "a Python package is not installed",
       # quoted in any way, or not at all ("no module named torch", typed from memory)
-      r"(?i)No module named [`'\u2018\u2019\"]?(?P<mod>\w+(?:\.\w+)*)(?!\.?[-\w])",
+      _NO_MODULE + r"?(?P<mod>\w+(?:\.\w+)*)(?!\.?[-\w])",
       refine=_no_module),
     S("missing_dependency", "is not defined", 0.6,
       "a helper from an optional package is missing: that package (accelerate?) is not installed",
@@ -2648,8 +2650,7 @@ SIGNATURES: tuple[Signature, ...] = (
     # flash-attn's compiled extensions missing (a partial flash-attn build), named alone.
     S("flash_attention", "no module named", 0.85,
       "a compiled extension of flash-attn is missing: flash-attn was built without it",
-      r"(?i)No module named [`'\u2018\u2019\"]?(?:dropout_layer_norm|fused_dense_lib|rotary_emb"
-      r"|xentropy_cuda_lib|fused_softmax_lib|ft_attention)\b",
+      _NO_MODULE + "?(?:" + "|".join(_FLASH_EXTENSIONS) + r")\b",
       fixes=("install the extension from flash-attn's csrc/ (pip install csrc/layer_norm etc.) or "
              "avoid the fused ops (e.g. fused_dropout_add_ln=False)",)),
     # -- round 13's tune logs
