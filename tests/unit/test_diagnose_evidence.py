@@ -308,3 +308,57 @@ def test_a_few_lines_the_console_captured_itself_are_no_report() -> None:
     parsed = parse_log(text)
     assert log_failed(parsed.lines, parsed.blocks)
     assert not log_failed(parsed.lines, parsed.blocks, handed_over=False)
+
+
+def test_a_record_logged_at_error_level_is_a_failure_whatever_its_words() -> None:
+    """The parser strips "ERROR:" from "ERROR: Arch mismatch"; the level still counts, in a
+    log of any length and in one the console captured itself."""
+    chatter = "".join(f"INFO step {i} of the build\n" for i in range(40))
+
+    def failed(text: str, handed_over: bool = True) -> bool:
+        parsed = parse_log(text)
+        return log_failed(parsed.lines, parsed.blocks, handed_over=handed_over)
+
+    for record in ("ERROR: Arch mismatch", "2024-03-16 23:11:13 CRITICAL the worker went away",
+                   "[FATAL] calibration produced no scales",
+                   "E0316 23:11:13.539000 1402 api.py:869] worker 3 gone"):
+        assert failed(chatter + record + "\n"), record
+        assert failed(chatter + record + "\n", handed_over=False), record
+    # A warning is no failure in the console's own capture (handed over, one line that is not
+    # INFO is a short report, as before).
+    assert not failed(chatter + "WARNING: Arch mismatch\n", handed_over=False)
+    assert not failed(chatter)
+
+
+def test_a_failed_c_assertion_is_a_failure() -> None:
+    chatter = "".join(f"[ {i}/ 99] blk.{i}.attn_norm.weight - converting to q4_0 ..\n"
+                      for i in range(20))
+
+    def failed(text: str) -> bool:
+        parsed = parse_log(text)
+        return log_failed(parsed.lines, parsed.blocks)
+
+    assert failed(chatter + "GGML_ASSERT: ggml-quants.c:12083: grid_index >= 0\n")
+    assert failed(chatter + "ggml.c:20598: GGML_ASSERT(result == nrows * row_size) failed\n")
+    assert failed(chatter + "main: engine.cpp:41: int run(): Assertion `n > 0' failed.\n")
+    assert not failed(chatter + "asserting the layer count: 20 of 20\n")
+
+
+def test_a_longer_report_whose_opening_says_what_went_wrong_is_a_failure() -> None:
+    """A report longer than a few lines (an issue's title, its first sentences, a config)
+    reads as a failure when its opening says so in words and no line reads as a clean run."""
+    config = "".join(f"setting_{i}: {i}\n" for i in range(12))
+
+    def failed(text: str) -> bool:
+        parsed = parse_log(text)
+        return log_failed(parsed.lines, parsed.blocks)
+
+    assert failed("the 13b model fails to start with this config\n" + config)
+    assert failed("位置编码的最大长度只有1500，长音频报错\n" + config)  # "long audio reports an error"
+    assert failed("it works in 1.0.3, but 1.1.0 complains that max_new_tokens must be <= 1\n"
+                  + config)
+    # Not when the failure words come late, when a line reads as a clean run, or when the
+    # text is longer than a report.
+    assert not failed("the 13b model with this config\n" + config + "it fails sometimes\n")
+    assert not failed("the 13b model fails to start with this config\n" + config + "model ready\n")
+    assert not failed("the 13b model fails to start\n" + config * 4)

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from console.core.diagnose.parser import CODE, EXCEPTION, LOOSE, MESSAGE, ErrorBlock, LogLine
 
 SHORT_REPORT_LINES = 6
+REPORT_LINES = 40  # a handed-over text up to this long may be a report in the reporter's words
+REPORT_OPENING = 3  # ... whose first lines say what went wrong
 _TAIL_LINES = 50
 _MAX_BLOCKS = 24
 _FIRST_BLOCKS = 6
@@ -53,7 +55,7 @@ _ERROR_WORDS = re.compile(  # matched on the lower-cased line
 # reports an error, error, failed, missing, exception, unable, unsupported.
 _REPORT_WORDS = re.compile(
     r"\b(?:too (?:old|new)|unexpected|exceed(?:s|ed|ing)?|unsupported|stuck|hang(?:s|ing)?|hung"
-    r"|refused|garbage|gibberish|bad termination)\b"
+    r"|refused|garbage|gibberish|bad termination|complain(?:s|ed|ing)?)\b"
     r"|\b(?:doesn.t|does not|don.t|do not) (?:support|work)\b"
     r"|exit code:? *[1-9]|!!!!|\bempty (?:text|output|string|response|result)"
     r"|报错|错误|失败|缺少|异常|无法|不支持",
@@ -504,6 +506,9 @@ def _word_clues(line: LogLine, scale: float, lead: bool = True) -> list[Clue]:
 _FAILURE_MARK = re.compile(
     r"(?:Error|Exception)\b|\b(?:ERROR|FATAL|Fatal|fatal|Killed|killed|Aborted|crashed)\b"
     r"|\berror(?::| loading\b)"  # C/C++ tools (llama.cpp, ggml, compilers): "main: error: ..."
+    # A failed assertion in C/C++ code: GGML_ASSERT(...), TORCH_INTERNAL_ASSERT, assert(3)'s
+    # "Assertion `x' failed."
+    r"|\b[A-Z][A-Z0-9]*_ASSERT\b|\bAssertion\b.{0,200}\bfailed\b"
 )
 
 
@@ -524,7 +529,8 @@ def log_failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock], *,
     ended) is a failure only by what its lines say."""
     if any(not benign(b) for b in blocks):
         return True
-    if any(ln.text and not ln.info and _FAILURE_MARK.search(ln.text) is not None for ln in lines):
+    if any(ln.text and (ln.error or (not ln.info and _FAILURE_MARK.search(ln.text) is not None))
+           for ln in lines):
         return True
     if not handed_over:  # the console's own capture: a few lines must say they failed
         texts = [ln.text for ln in lines if ln.text.strip() and not ln.info and not ln.warn]
@@ -535,7 +541,12 @@ def log_failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock], *,
     in_benign = {n for b in blocks for n in b.line_numbers}
     texts = [ln.text for ln in lines
              if ln.text.strip() and not ln.info and ln.number not in in_benign]
-    if not 0 < len(texts) <= SHORT_REPORT_LINES:
+    if len(texts) > SHORT_REPORT_LINES:
+        # A longer report: its opening lines (an issue's title and first sentences) say
+        # something went wrong, and no line reads as a clean run.
+        return (len(texts) <= REPORT_LINES and _says_failure(texts[:REPORT_OPENING])
+                and not any(_CLEAN_RUN.search(t.lower()) is not None for t in texts))
+    if not texts:
         return False
     if _says_failure(texts):
         return True
@@ -575,8 +586,9 @@ def plain_bug(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> bool:
         if any(_INSTALLED_FRAME.search(f.file.replace("\\", "/").lower()) for f in block.frames):
             return False
     in_block = {n for b in blocks for n in b.line_numbers}
-    return not any(ln.number not in in_block and ln.text and not ln.info
-                   and _FAILURE_MARK.search(ln.text) is not None for ln in lines)
+    return not any(ln.number not in in_block and ln.text
+                   and (ln.error or (not ln.info and _FAILURE_MARK.search(ln.text) is not None))
+                   for ln in lines)
 
 
 def points_somewhere(clues: Sequence[Clue], min_word_lead: float) -> bool:

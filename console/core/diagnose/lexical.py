@@ -44,7 +44,7 @@ _TOKEN = re.compile(r"[a-z][a-z0-9_]{1,29}")
 _ERRORISH = re.compile(
     r"error|exception|fail|fatal|killed|cannot|can't|could not|unable|abort|crash|not found"
     r"|no such|not supported|missing|invalid|denied|nan\b|\binf\b|mismatch|unexpected"
-    r"|traceback|warning|oom|out of memory|segmentation|core dumped"
+    r"|traceback|warning|oom|out of memory|segmentation|core dumped|assert"
 )
 # Words that say nothing about a cause (and would tie every log to every other).
 _STOP_WORDS = (
@@ -94,7 +94,7 @@ def _texts(lines: Sequence[LogLine], blocks: Iterable[ErrorBlock]) -> list[str]:
             break
         if line.number in in_block or not line.text or line.info:
             continue
-        if short or _ERRORISH.search(line.text.lower()) is not None:
+        if short or line.error or _ERRORISH.search(line.text.lower()) is not None:
             texts.append(line.text)
     return texts[:MAX_LINES]
 

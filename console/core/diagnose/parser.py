@@ -126,6 +126,7 @@ class LogLine(NamedTuple):
     prefixed: bool  # a timestamp / level prefix was stripped (a new log record)
     info: bool = False  # logged at INFO/DEBUG level: information, not a failure
     warn: bool = False  # logged at WARNING level: weighs less than an error beside it
+    error: bool = False  # logged at ERROR/CRITICAL/FATAL level: a failure, whatever its words
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,12 +255,15 @@ def clean_line(raw: str) -> tuple[str, str | None, bool, bool]:
 
 
 _GLOG_WARN_RE = re.compile(r"(?:^|\[)W\d{3,4}\s")
+_GLOG_ERROR_RE = re.compile(r"(?:^|\[)[EF]\d{3,4}\s")
 
 
-def clean_line_levels(raw: str) -> tuple[str, str | None, bool, bool, bool]:
-    """clean_line's answer and `warn`: the prefix says WARNING (or a glog W record)."""
+def clean_line_levels(raw: str) -> tuple[str, str | None, bool, bool, bool, bool]:
+    """clean_line's answer, `warn`: the prefix says WARNING (or a glog W record), and `error`:
+    it says ERROR, CRITICAL or FATAL (or a glog E/F record), which the stripped text may no
+    longer show ("ERROR: Arch mismatch" is left as "Arch mismatch")."""
     line = raw
-    warn = False
+    warn = error = False
     if "\x1b" in line:
         line = _ANSI_RE.sub("", line)
     if "\r" in line:
@@ -273,16 +277,16 @@ def clean_line_levels(raw: str) -> tuple[str, str | None, bool, bool, bool]:
         line = line.replace("\t", "    ")
     line = line.rstrip()
     if not line:
-        return "", None, False, False, False
+        return "", None, False, False, False, False
     first = line[0]
     if first in "`>*" or (first == " " and line.lstrip()[:1] in (">", "*", "`")):
         if _FENCE_RE.match(line):
-            return "", None, False, False, False
+            return "", None, False, False, False, False
         line = _QUOTE_RE.sub("", line, count=1)
         if line.endswith("**"):
             line = line[:-2].rstrip()
         if not line:
-            return "", None, False, False, False
+            return "", None, False, False, False, False
         first = line[0]
     source: str | None = None
     prefixed = info = False
@@ -302,6 +306,9 @@ def clean_line_levels(raw: str) -> tuple[str, str | None, bool, bool, bool]:
                 or (("[I" in prefix or first == "I") and _GLOG_INFO_RE.search(prefix) is not None))
         warn = ("WARN" in prefix
                 or (("[W" in prefix or first == "W") and _GLOG_WARN_RE.search(prefix) is not None))
+        error = ("ERROR" in prefix or "CRITICAL" in prefix or "FATAL" in prefix
+                 or (("[E" in prefix or "[F" in prefix or first in "EF")
+                     and _GLOG_ERROR_RE.search(prefix) is not None))
         line = line[m.end():]
     if " NCCL INFO " in line:
         info = True
@@ -310,7 +317,7 @@ def clean_line_levels(raw: str) -> tuple[str, str | None, bool, bool, bool]:
         if ("error" in lower or "exception" in lower or "traceback" in lower or "fail" in lower
                 or "killed" in lower or "warn" in lower):
             info = False  # records glued onto an INFO line (a paste that lost its newlines)
-    return line, source, prefixed, info, warn
+    return line, source, prefixed, info, warn, error
 
 
 def _exception_match(stripped: str, strict: bool) -> tuple[str, str] | None:
@@ -359,12 +366,12 @@ class LogParser:
     def _feed(self, raw: str, done: list[ErrorBlock]) -> LogLine:
         number = self._next_number
         self._next_number = number + 1
-        text, source, prefixed, info, warn = clean_line_levels(raw)
+        text, source, prefixed, info, warn, error = clean_line_levels(raw)
         if self._open:
             role = self._step(number, text, source, prefixed, done)
         else:
             role = self._idle(number, text, text.strip(), source, prefixed) if text else LOOSE
-        return _new_line(LogLine, (number, text, source, role, prefixed, info, warn))
+        return _new_line(LogLine, (number, text, source, role, prefixed, info, warn, error))
 
     def close(self) -> list[ErrorBlock]:
         """End of input (or an idle pause): every open block is complete."""
