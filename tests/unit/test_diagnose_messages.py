@@ -509,6 +509,25 @@ MESSAGES += [
     ("OSError: We couldn't connect to 'https://huggingface.co' to load this file, couldn't find "
      "it in the cached files and it looks like org/model is not the path to a directory "
      "containing a file named modeling_custom.py.", "remote_code"),
+    # Round 14's families.
+    ("RuntimeError: CUDA error: no kernel image is available for execution on the device "
+     "(at /build/src/kernels/gptq/q_gemm.cu:88)", "quantization_error"),
+    ("flash_attn_2_cuda fails on the Orin: CUDA error: no kernel image is available for "
+     "execution on the device", "flash_attention"),
+    ("[TensorRT-LLM][ERROR] Assertion failed: No valid SQ GEMM tactic", "quantization_error"),
+    ("quantize_(model, int8_weight_only()) raises for float32 weights, only bfloat16 works",
+     "quantization_error"),
+    ("ModuleNotFoundError: No module named 'paddle.fluid'", "version_mismatch"),
+    ('RuntimeError: Backend "sox_io" is not one of available backends: [].',
+     "missing_dependency"),
+    ("tensorflow.python.framework.errors_impl.NotFoundError: Op type not registered "
+     "'SentencepieceOp' in binary running on host-1.", "missing_dependency"),
+    ("ERROR: Architecture mismatch", "cuda_driver_mismatch"),
+    ("RuntimeError: [enforce fail at gloo/transport/tcp/device.cc:84] ifa != nullptr. Unable to "
+     "find address for: eth7", "nccl_distributed"),
+    ("RuntimeError: Address already in use\nRuntimeError: NCCL error in: ProcessGroupNCCL.cpp:"
+     "784, unhandled system error, NCCL version 2.10.3", "port_in_use"),
+    ("在 WSL2 里加载 14B 模型到一半进程被系统终止了", "host_oom"),
     # Round 13's families.
     ("RuntimeError: torch._scaled_mm is only supported on CUDA devices with compute capability "
      ">= 9.0 or 8.9, or ROCm MI300+", "quantization_error"),

@@ -302,7 +302,7 @@ _WORD_CLUES += _families(
     (
         (r"显存", {"cuda_oom": 0.35}),
         (r"内存", {"host_oom": 0.3, "cuda_oom": 0.1}),
-        (r"被杀|杀死", {"host_oom": 0.4}),
+        (r"被杀|杀死|被系统终止|被系统结束", {"host_oom": 0.4}),
         (r"端口", {"port_in_use": 0.3}),
         (r"权限|磁盘|空间不足", {"permission_or_disk": 0.35}),
         (r"找不到|不存在|未找到", {"missing_file": 0.25}),

@@ -1504,8 +1504,9 @@ SIGNATURES: tuple[Signature, ...] = (
     S("permission_or_disk", "you must have access to it and be authenticated", 0.6,
       "the model is gated: your account has no access / no token was given"),
     # ---- port_in_use
+    # The bind failure is the root of the NCCL errors that follow it.
     S("port_in_use", "address already in use", 0.95,
-      "another process is listening on that address/port"),
+      "another process is listening on that address/port", tag="over:nccl_distributed"),
     S("port_in_use", "eaddrinuse", 0.95, "another process is listening on that address/port"),
     S("port_in_use", "only one usage of each socket address", 0.95,
       "another process is listening on that port (Windows)"),
@@ -2653,6 +2654,59 @@ SIGNATURES: tuple[Signature, ...] = (
       _NO_MODULE + "?(?:" + "|".join(_FLASH_EXTENSIONS) + r")\b",
       fixes=("install the extension from flash-attn's csrc/ (pip install csrc/layer_norm etc.) or "
              "avoid the fused ops (e.g. fused_dropout_add_ln=False)",)),
+    # -- round 14's tune logs
+    # A kernel of a quantization library (AWQ, GPTQ, Marlin, ExLlama, bitsandbytes) built
+    # without this GPU's architecture: the quantized path, not torch, is what to change.
+    S("quantization_error", "no kernel image is available", 0.95,
+      "the quantization library's kernels were not built for this GPU's architecture",
+      r"(?i)no kernel image is available.{0,300}(?:awq|gptq|marlin|exllama|bitsandbytes|quant)"
+      r"|(?:awq|gptq|marlin|exllama|bitsandbytes)\S*.{0,300}no kernel image is available",
+      tag="over:cuda_driver_mismatch",
+      fixes=("install the quantization kernels built for this GPU (or pick a quantization "
+             "format whose kernels support it)",)),
+    # flash-attn's kernels built without this GPU's architecture (Jetson, an old card).
+    S("flash_attention", "no kernel image is available", 0.95,
+      "flash-attn's kernels were not built for this GPU's architecture",
+      r"(?i)flash[-_ ]?attn.{0,300}no kernel image is available"
+      r"|no kernel image is available.{0,300}flash[-_ ]?attn",
+      tag="over:cuda_driver_mismatch"),
+    # TensorRT-LLM's SmoothQuant / weight-only quantization plugins without a kernel here.
+    *(S("quantization_error", needle, 0.9,
+        "TensorRT-LLM's quantization plugin has no kernel (tactic) for this GPU or shape",
+        pattern, tag="over:dtype_unsupported")
+      for needle, pattern in (("no valid sq gemm tactic", None),
+                              ("quant", r"(?i)smoothQuantGemmPlugin|weightOnly\w*Quant\w*Plugin"))),
+    # torchao's weight-only quantization names (int4wo, int8_weight_only) beside a dtype complaint.
+    *(S("quantization_error", f"int{bits}", 0.85,
+        "this torchao quantization scheme does not take the model's dtype or layout",
+        rf"(?i)\bint{bits}_?wo\b|\bint{bits}_(?:dynamic_activation_int\d+_)?weight_only\b")
+      for bits in (4, 8)),
+    # paddle.fluid, removed in PaddlePaddle 2.5 (and absent before 1.0).
+    S("version_mismatch", "no module named", 0.95,
+      "this PaddlePaddle release has no paddle.fluid (removed in 2.5): the code targets another",
+      r"(?i)No module named [`'\u2018\u2019\"]?(?:paddle\.)?fluid\b",
+      tag="over:missing_dependency",
+      fixes=("install the PaddlePaddle release the code was written for (or port it to "
+             "paddle.static / paddle.nn)",)),
+    # torchaudio names the audio backends it found: the one asked for is not installed.
+    S("missing_dependency", "is not one of available backends", 0.85,
+      "the audio backend asked for is not installed (soundfile, sox, ffmpeg)",
+      fixes=("install the backend's package (pip install soundfile) or pick one listed",)),
+    # TensorFlow meets an op of a library that was not imported (tensorflow_text, addons).
+    S("missing_dependency", "op type not registered", 0.9,
+      "the saved graph uses an op from a library that is not installed or not imported "
+      "(tensorflow_text's CaseFoldUTF8, tensorflow_addons)",
+      tag="over:missing_file",
+      fixes=("install and import the op's library (import tensorflow_text) before loading",)),
+    # A GPU library compiled for another GPU architecture says so in two words.
+    S("cuda_driver_mismatch", "mismatch", 0.75,
+      "the GPU library was built for another GPU architecture",
+      r"(?i)^\W*arch(?:itecture)? mismatch\b"),
+    # Gloo cannot find the network interface GLOO_SOCKET_IFNAME names.
+    S("nccl_distributed", "unable to find address for", 0.9,
+      "the network interface named for the collective backend (GLOO_SOCKET_IFNAME / "
+      "NCCL_SOCKET_IFNAME) does not exist here",
+      fixes=("set GLOO_SOCKET_IFNAME / NCCL_SOCKET_IFNAME to an interface `ip addr` lists",)),
     # -- round 13's tune logs
     # torch's FP8 matmul (fp8 weights: ComfyUI, diffusers, vLLM) needs an Ada/Hopper GPU.
     S("quantization_error", "_scaled_mm is only supported on", 0.85,
