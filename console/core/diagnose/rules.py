@@ -2692,10 +2692,14 @@ SIGNATURES: tuple[Signature, ...] = (
     S("missing_dependency", "is not one of available backends", 0.85,
       "the audio backend asked for is not installed (soundfile, sox, ffmpeg)",
       fixes=("install the backend's package (pip install soundfile) or pick one listed",)),
-    # TensorFlow meets an op of a library that was not imported (tensorflow_text, addons).
+    # TensorFlow meets an op of an extension library that was not imported: tensorflow_text's
+    # text ops, tensorflow_addons' (any other op unknown to this TensorFlow is the catalogue's
+    # version gap).
     S("missing_dependency", "op type not registered", 0.9,
       "the saved graph uses an op from a library that is not installed or not imported "
       "(tensorflow_text's CaseFoldUTF8, tensorflow_addons)",
+      r"(?i)Op type not registered '(?:Addons>\w+|CaseFold\w*|Sentencepiece\w*|\w*Wordpiece\w*"
+      r"|Regex\w*|Unicode\w*|Normalize\w*|\w*Ngrams\w*|\w*Tokeniz\w*|\w*Split\w*)'",
       tag="over:missing_file",
       fixes=("install and import the op's library (import tensorflow_text) before loading",)),
     # A GPU library compiled for another GPU architecture says so in two words.
