@@ -509,6 +509,9 @@ MESSAGES += [
     ("OSError: We couldn't connect to 'https://huggingface.co' to load this file, couldn't find "
      "it in the cached files and it looks like org/model is not the path to a directory "
      "containing a file named modeling_custom.py.", "remote_code"),
+    # Round 15's families.
+    ("onnx session: CUDAExecutionProvider is not available, running on CPU", "cuda_unavailable"),
+    ("convert step cannot find `protobuf sentencepiece`", "missing_dependency"),
     # Round 14's families.
     ("RuntimeError: CUDA error: no kernel image is available for execution on the device "
      "(at /build/src/kernels/gptq/q_gemm.cu:88)", "quantization_error"),
@@ -677,3 +680,13 @@ def test_a_weights_file_under_a_bin_folder_is_a_missing_file() -> None:
         "FileNotFoundError: [Errno 2] No such file or directory: '/data/bin/pytorch_model.bin'")
     assert [c.id for c in causes][:1] == ["missing_file"], [(c.id, c.confidence)
                                                             for c in causes]
+
+
+def test_cannot_find_names_a_missing_package_only_when_a_name_is_a_package() -> None:
+    # "cannot find" + a package's name is a missing dependency; + a file or a model is not.
+    causes = diagnose_text("cannot find einops, please check your environment")
+    assert [c.id for c in causes][:1] == ["missing_dependency"], [(c.id, c.confidence)
+                                                                  for c in causes]
+    causes = diagnose_text("cannot find the checkpoint file ./out/model_final.pth")
+    assert "missing_dependency" not in [c.id for c in causes if not c.lead], [
+        (c.id, c.confidence, c.lead) for c in causes]

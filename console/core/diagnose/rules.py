@@ -342,6 +342,11 @@ def _removed_submodule(m: re.Match[str] | None, s: Surroundings) -> float | None
     return 1.0 if "." in name and root in _KNOWN_LIBS else None
 
 
+def _names_a_package(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    names = re.split(r"[\s,]+", m.group("mod")) if m else []
+    return 1.0 if any(n.lower().replace("-", "_") in _KNOWN_LIBS for n in names) else None
+
+
 _KNOWN_LIBS = frozenset({
     "torch", "transformers", "tokenizers", "huggingface_hub", "accelerate", "safetensors", "peft",
     "diffusers", "vllm", "numpy", "scipy", "sklearn", "torchvision", "torchaudio", "datasets",
@@ -2711,6 +2716,23 @@ SIGNATURES: tuple[Signature, ...] = (
       "the network interface named for the collective backend (GLOO_SOCKET_IFNAME / "
       "NCCL_SOCKET_IFNAME) does not exist here",
       fixes=("set GLOO_SOCKET_IFNAME / NCCL_SOCKET_IFNAME to an interface `ip addr` lists",)),
+    # -- round 15's tune logs
+    # onnxruntime without its CUDA provider, said in a program's own words (the catalogue has
+    # onnxruntime's "is not in available provider names"): the CPU package is installed.
+    S("cuda_unavailable", "cudaexecutionprovider", 0.8,
+      "onnxruntime has no CUDA provider: the CPU package (onnxruntime) is installed, not "
+      "onnxruntime-gpu",
+      r"(?i)CUDAExecutionProvider\W{0,3}(?:is )?not available",
+      fixes=("pip uninstall onnxruntime, then pip install onnxruntime-gpu (the two shadow each "
+             "other)",)),
+    # A report that names the packages a step "cannot find" (transformers_stream_generator,
+    # einops, tiktoken): a missing dependency when one of the names is a package's.
+    *(S("missing_dependency", needle, 0.8,
+        "a package the code needs is not installed",
+        rf"(?i)\b{needle}\s+(?:the |modules? |packages? )?[`'\"\u2018]?"
+        r"(?P<mod>[A-Za-z_][\w-]*(?:[\s,]+[A-Za-z_][\w-]*){0,5})",
+        refine=_names_a_package)
+      for needle in ("cannot find", "can't find")),
     # -- round 13's tune logs
     # torch's FP8 matmul (fp8 weights: ComfyUI, diffusers, vLLM) needs an Ada/Hopper GPU.
     S("quantization_error", "_scaled_mm is only supported on", 0.85,
