@@ -509,6 +509,8 @@ MESSAGES += [
     ("OSError: We couldn't connect to 'https://huggingface.co' to load this file, couldn't find "
      "it in the cached files and it looks like org/model is not the path to a directory "
      "containing a file named modeling_custom.py.", "remote_code"),
+    # Round 16's family.
+    ("AttributeError: 'QKVParallelLinear' object has no attribute 'weight'", "quantization_error"),
     # Round 15's families.
     ("onnx session: CUDAExecutionProvider is not available, running on CPU", "cuda_unavailable"),
     ("convert step cannot find `protobuf sentencepiece`", "missing_dependency"),

@@ -2733,6 +2733,16 @@ SIGNATURES: tuple[Signature, ...] = (
         r"(?P<mod>[A-Za-z_][\w-]*(?:[\s,]+[A-Za-z_][\w-]*){0,5})",
         refine=_names_a_package)
       for needle in ("cannot find", "can't find")),
+    # -- round 16's tune logs
+    # vLLM's parallel linear layer without a `weight`: a quantized layer (its weights are qweight,
+    # scales, ...) reached by code that expects a plain one (a quantization this model's layers
+    # do not support, e.g. GPTQ on a MoE model).
+    S("quantization_error", "object has no attribute", 0.9,
+      "a quantized layer (qweight, no weight) met code that expects a plain one: this "
+      "quantization is not supported for this model or layer",
+      r"(?i)\b(?:MergedColumn|Column|Row|QKV|Replicated)ParallelLinear'?\s+object has no "
+      r"attribute '?weight\b",
+      tag="over:version_mismatch"),
     # -- round 13's tune logs
     # torch's FP8 matmul (fp8 weights: ComfyUI, diffusers, vLLM) needs an Ada/Hopper GPU.
     S("quantization_error", "_scaled_mm is only supported on", 0.85,
