@@ -2681,7 +2681,8 @@ SIGNATURES: tuple[Signature, ...] = (
         pattern, tag="over:dtype_unsupported")
       for needle, pattern in (("no valid sq gemm tactic", None),
                               ("quant", r"(?i)smoothQuantGemmPlugin|weightOnly\w*Quant\w*Plugin"))),
-    # torchao's weight-only quantization names (int4wo, int8_weight_only) beside a dtype complaint.
+    # torchao's weight-only quantization schemes named in the failing line (int4wo,
+    # int8_weight_only): the scheme does not take this model's dtype or layout.
     *(S("quantization_error", f"int{bits}", 0.85,
         "this torchao quantization scheme does not take the model's dtype or layout",
         rf"(?i)\bint{bits}_?wo\b|\bint{bits}_(?:dynamic_activation_int\d+_)?weight_only\b")
