@@ -166,14 +166,12 @@ def main() -> int:
             pause_info["why"] = paused.get("why")
             pause_info["paused_at_s"] = paused.get("t_s")
             samples = []
-            group = engine.watch.group
-            assert group is not None
             end = time.monotonic() + args.hold_s
             while time.monotonic() < end:
-                m = engine.watch.memory_now()  # the group's RSS, and VRAM from NVML
-                assert m is not None
-                samples.append({"vram_bytes": m.vram_bytes, "rss_bytes": m.rss_bytes,
-                                "stopped": m.stopped, "pids": len(m.pids)})
+                now = engine.watch.memory_now()  # the group's RSS, and VRAM from NVML
+                assert now is not None
+                samples.append({"vram_bytes": now.vram_bytes, "rss_bytes": now.rss_bytes,
+                                "stopped": now.stopped, "pids": len(now.pids)})
                 time.sleep(0.25)
             pause_info["samples"] = samples
             vrams = [s["vram_bytes"] or 0 for s in samples]
