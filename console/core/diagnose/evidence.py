@@ -521,6 +521,12 @@ _CLEAN_RUN = re.compile(
 )
 
 
+def _marks_failure(line: LogLine) -> bool:
+    """The line is a record logged at an error level, or its words mark a failure."""
+    return bool(line.text) and (
+        line.error or (not line.info and _FAILURE_MARK.search(line.text) is not None))
+
+
 def log_failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock], *,
                handed_over: bool = True) -> bool:
     """Whether the log shows a failure at all: clues never turn a clean run into a diagnosis.
@@ -529,8 +535,7 @@ def log_failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock], *,
     ended) is a failure only by what its lines say."""
     if any(not benign(b) for b in blocks):
         return True
-    if any(ln.text and (ln.error or (not ln.info and _FAILURE_MARK.search(ln.text) is not None))
-           for ln in lines):
+    if any(_marks_failure(ln) for ln in lines):
         return True
     if not handed_over:  # the console's own capture: a few lines must say they failed
         texts = [ln.text for ln in lines if ln.text.strip() and not ln.info and not ln.warn]
@@ -586,9 +591,7 @@ def plain_bug(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> bool:
         if any(_INSTALLED_FRAME.search(f.file.replace("\\", "/").lower()) for f in block.frames):
             return False
     in_block = {n for b in blocks for n in b.line_numbers}
-    return not any(ln.number not in in_block and ln.text
-                   and (ln.error or (not ln.info and _FAILURE_MARK.search(ln.text) is not None))
-                   for ln in lines)
+    return not any(ln.number not in in_block and _marks_failure(ln) for ln in lines)
 
 
 def points_somewhere(clues: Sequence[Clue], min_word_lead: float) -> bool:
