@@ -509,6 +509,23 @@ MESSAGES += [
     ("OSError: We couldn't connect to 'https://huggingface.co' to load this file, couldn't find "
      "it in the cached files and it looks like org/model is not the path to a directory "
      "containing a file named modeling_custom.py.", "remote_code"),
+    # Round 17's families.
+    ("ImportError: /opt/conda/lib/python3.11/site-packages/autogptq_cuda_256.cpython-311-x86_64-"
+     "linux-gnu.so: undefined symbol: _ZN3c106detail14torchCheckFailEPKcS2_jRKSs",
+     "quantization_error"),
+    ("ImportError: /usr/lib/python3/dist-packages/mylib.cpython-310-x86_64-linux-gnu.so: "
+     "undefined symbol: _ZN3c10", "version_mismatch"),
+    ("NotImplementedError: ggml_type 12 not implemented", "quantization_error"),
+    ("converting the tokenizer fails: Cannot parse precompiled_charsmap", "tokenizer_error"),
+    ("pkg_resources.DistributionNotFound: The 'einops' distribution was not found and is "
+     "required by this application", "missing_dependency"),
+    ('fairseq-generate stops and says "please ensure that the architectures match"',
+     "size_mismatch"),
+    ("Load model from model_bf16.onnx failed:Type Error: Type (tensor(bfloat16)) of input arg "
+     "(/Erf_input_0) of node (/Erf) does not match expected type (tensor(float)).",
+     "dtype_unsupported"),
+    ("Non-zero status code returned while running Cast node. "
+     "Name:'InsertedPrecisionFreeCast_/model/embed_tokens/output_0'", "dtype_unsupported"),
     # Round 16's family.
     ("AttributeError: 'QKVParallelLinear' object has no attribute 'weight'", "quantization_error"),
     # Round 15's families.

@@ -414,6 +414,13 @@ _FALLBACK_WORDS = ("falling back", "fall back", "using pytorch", "using sdpa", "
                    "instead", "using the", "defaulting to")
 
 
+# A quantization library's compiled extension named on a line (a path or a module).
+_QUANT_KERNEL = re.compile(r"(?i)\b(?:awq_ext|awq_inference_engine|exllama\w*|exl2\w*|"
+                           r"autogptq\w*|gptq\w*|marlin\w*|quant_cuda\w*)[\w.-]*\.(?:so|pyd)\b"
+                           r"|\b(?:awq_ext|exllama_kernels|exllamav2_ext|autogptq_cuda\w*|"
+                           r"quant_cuda)\b")
+
+
 def _flash_mention(m: re.Match[str] | None, s: Surroundings) -> float | None:
     line = s.line_text.lower()
     if any(w in line for w in _FALLBACK_WORDS):
@@ -1208,7 +1215,8 @@ SIGNATURES: tuple[Signature, ...] = (
     S("version_mismatch", "undefined symbol", 0.6,
       "a compiled extension was built against another version of torch/Python",
       refine=lambda m,
-      s: None if ("flash_attn" in s.block_text or "bitsandbytes" in s.block_text) else 0.6),
+      s: None if ("flash_attn" in s.block_text or "bitsandbytes" in s.block_text
+                  or _QUANT_KERNEL.search(s.line_text) is not None) else 0.6),
     S("version_mismatch", "glibc", 0.7, "a binary needs a newer system C/C++ library",
       r"version `GLIBC\w*_[\d.]+' not found"),
     S("version_mismatch", "upgrade", 0.6, "the code asks for a different library version",
@@ -2734,6 +2742,45 @@ SIGNATURES: tuple[Signature, ...] = (
         r"(?P<mod>[A-Za-z_][\w-]*(?:[\s,]+[A-Za-z_][\w-]*){0,5})",
         refine=_names_a_package)
       for needle in ("cannot find", "can't find")),
+    # -- round 17's tune logs
+    # A quantization library's compiled kernels (AWQ's awq_ext, ExLlama's, GPTQ's, Marlin's)
+    # built against another torch: the quantized path, reinstalled for this torch, is the fix.
+    S("quantization_error", "undefined symbol", 0.9,
+      "the quantization library's compiled kernels were built against another torch/CUDA",
+      refine=lambda m, s: 0.9 if _QUANT_KERNEL.search(s.line_text) else None,
+      tag="over:version_mismatch",
+      fixes=("reinstall the quantization kernels built for this torch (the wheel matching its "
+             "torch/CUDA), or build them from source here",)),
+    # transformers' GGUF loader cannot dequantize this ggml quantization type.
+    S("quantization_error", "ggml_type", 0.85,
+      "this GGUF file's quantization type cannot be dequantized by this loader",
+      r"(?i)\bggml_type \d+ not implemented", tag="over:dtype_unsupported",
+      fixes=("use a GGUF of a quantization type the loader supports (Q4_0, Q8_0, ...), or load "
+             "it with llama.cpp",)),
+    # The sentencepiece model's normalizer data cannot be read by tokenizers.
+    S("tokenizer_error", "precompiled_charsmap", 0.85,
+      "the tokenizer's sentencepiece normalizer (precompiled_charsmap) cannot be read",
+      fixes=("rebuild tokenizer.json from the sentencepiece model with a current tokenizers, or "
+             "load the slow tokenizer",)),
+    # pkg_resources / importlib.metadata: a distribution the program declares is not installed.
+    S("missing_dependency", "distribution was not found", 0.9,
+      "a package the program requires is not installed",
+      r"(?i)the '[\w.-]+(?:[<>=!~][^']*)?' distribution was not found and is required by",
+      fixes=("pip install the distribution the message names",)),
+    # fairseq's checkpoint does not fit the model built from the command line (quoted in a report).
+    S("size_mismatch", "please ensure that the architectures match", 0.6,
+      "the checkpoint's tensors do not fit the model built from the current arguments"),
+    # ONNX Runtime: an fp16 (bf16) node's type is not what the kernel here takes.
+    S("dtype_unsupported", "does not match expected type", 0.85,
+      "this execution provider has no half-precision kernel for an operator of the model",
+      r"(?i)Type \(tensor\((?:b?float16)\)\) of (?:output|input) arg \(.{0,200}\) of node "
+      r"\(.{0,200}\) does not match expected type", tag="over:quantization_error",
+      fixes=("keep that operator in float32 (wrap it in Cast nodes), or run on CUDA",)),
+    # ONNX Runtime inserts precision-free casts where an fp16 model runs on the CPU.
+    S("dtype_unsupported", "insertedprecisionfreecast", 0.7,
+      "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
+      tag="over:size_mismatch",
+      fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
     # -- round 16's tune logs
     # vLLM's parallel linear layer without a `weight`: a quantized layer (its weights are qweight,
     # scales, ...) reached by code that expects a plain one (a quantization this model's layers
