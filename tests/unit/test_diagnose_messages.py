@@ -509,6 +509,11 @@ MESSAGES += [
     ("OSError: We couldn't connect to 'https://huggingface.co' to load this file, couldn't find "
      "it in the cached files and it looks like org/model is not the path to a directory "
      "containing a file named modeling_custom.py.", "remote_code"),
+    # Round 18's families.
+    ("ImportError: apply_chat_template requires jinja2 to be installed.", "missing_dependency"),
+    ("ImportError: FlashAttention2 requires flash_attn to be installed", "flash_attention"),
+    ("E0101 model_lifecycle.cc:596] failed to load 'resnet' version 1: Internal: failed to stat "
+     "file /models/resnet/1/model.plan", "missing_file"),
     # Round 17's families.
     ("ImportError: /opt/conda/lib/python3.11/site-packages/autogptq_cuda_256.cpython-311-x86_64-"
      "linux-gnu.so: undefined symbol: _ZN3c106detail14torchCheckFailEPKcS2_jRKSs",

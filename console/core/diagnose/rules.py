@@ -2781,6 +2781,20 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 18's tune logs
+    # A library says which package a call needs ("apply_chat_template requires jinja2 to be
+    # installed"); flash-attn's own wording stays flash_attention's.
+    S("missing_dependency", "to be installed", 0.9,
+      "a package the call needs is not installed",
+      r"(?i)\brequires? (?:the )?[`'\"]?[A-Za-z_][\w.-]*[`'\"]? (?:package |library |module )?"
+      r"to be installed",
+      refine=lambda m, s: None if m is not None and "flash" in m.group(0).lower() else 0.9,
+      tag="over:tokenizer_error",
+      fixes=("pip install the package the message names",)),
+    # Triton Inference Server cannot stat a model file in the repository.
+    S("missing_file", "failed to stat file", 0.85,
+      "a file the model repository should hold is not there (or not visible to the server)",
+      fixes=("check the model repository layout (<model>/<version>/model.onnx) and the mount",)),
     # -- round 16's tune logs
     # vLLM's parallel linear layer without a `weight`: a quantized layer (its weights are qweight,
     # scales, ...) reached by code that expects a plain one (a quantization this model's layers
