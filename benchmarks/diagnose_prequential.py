@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Check the calibration method forward in time, on the tune side only.
+
+    .venv/bin/python benchmarks/diagnose_prequential.py [--skip N]
+
+The fresh scores (tests/fixtures/corpus/fresh-scores.jsonl) hold, for every corpus batch, the raw
+score of the top cause and whether it was right, as the code of the day scored the batch before
+any rule was written for it. For each batch in commit order (after the first N, default 3), the
+map is fitted (benchmarks/diagnose_calibrate.isotonic, the method that writes calibration.json)
+on the batches scored before it only, and applied to this batch's raw scores: as the shipped map
+meets a new log. Prints, per decile of the stated confidence, the logs, the mean stated
+confidence and the hit rate. The held-back split is never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import diagnose_calibrate  # noqa: E402
+
+from console.core.diagnose.calibration import interpolate  # noqa: E402
+
+
+def _commit_time(commit: str) -> int:
+    out = subprocess.run(["git", "-C", str(ROOT), "show", "-s", "--format=%ct", commit],
+                         capture_output=True, text=True, check=False)
+    if out.returncode:
+        raise SystemExit(f"fresh-scores.jsonl names commit {commit}, which this clone lacks: "
+                         "run it in a full clone (git fetch --unshallow)")
+    return int(out.stdout.strip())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--skip", type=int, default=3,
+                        help="the first batches only fit, never scored (default 3)")
+    args = parser.parse_args()
+    batches: dict[str, list[tuple[float, float]]] = {}
+    for line in diagnose_calibrate.FRESH.read_text().splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if row.get("raw") is not None:
+            batches.setdefault(row["code"], []).append(
+                (float(row["raw"]), 1.0 if row["top1"] else 0.0))
+    order = sorted(batches, key=_commit_time)
+    deciles: dict[int, list[float]] = {}  # decile -> [logs, sum stated, hits]
+    for i, code in enumerate(order):
+        if i < args.skip:
+            continue
+        earlier = sorted(p for c in order[:i] for p in batches[c])
+        knots = tuple(diagnose_calibrate.isotonic(earlier))
+        for raw, hit in batches[code]:
+            stated = interpolate(knots, raw)
+            d = deciles.setdefault(min(int(stated * 10), 9), [0.0, 0.0, 0.0])
+            d[0] += 1
+            d[1] += stated
+            d[2] += hit
+    scored = len(order) - min(args.skip, len(order))
+    print(f"{scored} batches scored by maps fitted on the batches before them")
+    print("| decile | logs | stated | hit rate |")
+    print("|---|---|---|---|")
+    for k in sorted(deciles):
+        n, stated_sum, hits = deciles[k]
+        print(f"| {k / 10:.1f}-{(k + 1) / 10:.1f} | {int(n)} | {100 * stated_sum / n:.1f}% "
+              f"| {100 * hits / n:.1f}% |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
