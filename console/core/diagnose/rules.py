@@ -1215,8 +1215,7 @@ SIGNATURES: tuple[Signature, ...] = (
     S("version_mismatch", "undefined symbol", 0.6,
       "a compiled extension was built against another version of torch/Python",
       refine=lambda m,
-      s: None if ("flash_attn" in s.block_text or "bitsandbytes" in s.block_text
-                  or _QUANT_KERNEL.search(s.line_text) is not None) else 0.6),
+      s: None if ("flash_attn" in s.block_text or "bitsandbytes" in s.block_text) else 0.6),
     S("version_mismatch", "glibc", 0.7, "a binary needs a newer system C/C++ library",
       r"version `GLIBC\w*_[\d.]+' not found"),
     S("version_mismatch", "upgrade", 0.6, "the code asks for a different library version",
