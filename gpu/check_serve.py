@@ -116,7 +116,7 @@ def main() -> int:
             got.notify_all()
 
     port = procs.free_port()
-    cmd = (str(Path(sys.executable).parent / "transformers"), "serve")
+    cmd: tuple[str, ...] = (str(Path(sys.executable).parent / "transformers"), "serve")
     if not Path(cmd[0]).exists():
         cmd = (sys.executable, "-m", "transformers.cli.transformers", "serve")
     spec = ServeSpec("transformers", model, port=port, engine_cmd=cmd,
@@ -165,7 +165,7 @@ def main() -> int:
         else:
             pause_info["why"] = paused.get("why")
             pause_info["paused_at_s"] = paused.get("t_s")
-            samples = []
+            samples: list[dict[str, Any]] = []
             end = time.monotonic() + args.hold_s
             while time.monotonic() < end:
                 now = engine.watch.memory_now()  # the group's RSS, and VRAM from NVML
@@ -220,7 +220,8 @@ def main() -> int:
     result["held_before_stop"] = held.to_json_dict() if held else None
     report = engine.stop()
     time.sleep(1.0)
-    stopped = next((e for e in reversed(events) if e.get("event") == "stopped"), {})
+    stopped: dict[str, Any] = next(
+        (e for e in reversed(events) if e.get("event") == "stopped"), {})
     result["stop"] = {**report.to_json_dict(), **{k: stopped.get(k) for k in (
         "rss_before_bytes", "rss_after_bytes", "vram_before_bytes", "vram_after_bytes",
         "pids_left")}}
