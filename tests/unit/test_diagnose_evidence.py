@@ -49,7 +49,13 @@ def test_a_traceback_cut_before_its_exception_reads_the_raise_it_stopped_at() ->
     )
     causes = diagnose_text(text)
     assert causes[0].id == "quantization_error"
-    assert causes[0].confidence < 0.9  # read from source code, not from a printed error
+    # Read from source code, not from a printed error: stated below the printed error's reading.
+    # (Relative, like the other bounds: session 15's refit states this one 0.90, the printed
+    # error 0.94; an absolute 0.9 held only under earlier maps.)
+    printed = diagnose_text(text + "ValueError: Cannot merge LORA layers when the model is "
+                            "loaded in 8-bit mode\n")
+    assert printed[0].id == "quantization_error"
+    assert causes[0].confidence < printed[0].confidence
 
 
 def test_frames_and_exception_type_alone_give_weak_candidates() -> None:

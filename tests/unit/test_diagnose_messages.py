@@ -411,6 +411,12 @@ FAMILIES = [
      "'_supports_sdpa'", "remote_code"),
     ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
     ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
+    # Round 19's families: each named by its rule, not by the words.
+    ("AttributeError: module 'exllamav2_ext' has no attribute 'gemm_half_q_half_kernel'",
+     "version_mismatch"),
+    ("Failed to validate prompt for output 9:\n* UNETLoader 12:\n  - Required input is missing: "
+     "unet_name", "missing_file"),
+    ("the dataloader worker dies silently after a few hundred steps", "host_oom"),
 ]
 # Read from the libraries' source while building the message catalogue (session 10).
 MESSAGES += [

@@ -2780,6 +2780,29 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 19's tune logs
+    # A package's compiled extension (exllamav2_ext, awq_ext, a _C or _cuda module) lacks a
+    # function its Python side calls: the extension is another release than the package.
+    S("version_mismatch", "has no attribute", 0.9,
+      "the package's compiled extension is another release than its Python code",
+      r"(?i)module '\w+?_(?:ext|C|cuda|kernels?|ops)' has no attribute '\w+'",
+      tag="over:quantization_error",
+      fixes=("reinstall the package so its compiled extension matches its Python code "
+             "(pip install --force-reinstall --no-cache-dir <package>, or rebuild it here)",)),
+    # ComfyUI's loader node has no model file to choose: its models folder holds none.
+    S("missing_file", "required input is missing", 0.8,
+      "the loader node has no model file to load: its models folder holds none",
+      r"(?i)required input is missing: \w+_name\b",
+      fixes=("put the model file in the ComfyUI models folder its loader reads (checkpoints, "
+             "vae, loras, ...) and pick it in the node",)),
+    # A process that dies without a word is most often the kernel's OOM killer (RAM, not VRAM).
+    *(S("host_oom", needle, 0.6,
+        "a process that dies without an error is most often killed for host memory",
+        r"(?i)\b(?:dies|died|die|crash(?:es|ed)?|exit(?:s|ed)?|stop(?:s|ped)?|terminat\w+)"
+        r"\s+(?:quietly|silently)\b",
+        fixes=("check `dmesg | grep -i oom` and the RAM in use; lower workers / batch size, "
+               "or add RAM or swap",))
+      for needle in ("quietly", "silently")),
     # -- round 18's tune logs
     # A library says which package a call needs ("apply_chat_template requires jinja2 to be
     # installed"); flash-attn's own wording stays flash_attention's.
