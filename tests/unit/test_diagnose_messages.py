@@ -411,6 +411,13 @@ FAMILIES = [
      "'_supports_sdpa'", "remote_code"),
     ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
     ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
+    # Round 20's families: each named by its rule, not by the words.
+    ("after fine-tuning, the saved state_dict keys don't match the ones the wrapper builds",
+     "missing_or_unexpected_keys"),
+    ("lightning_fabric.utilities.exceptions.MisconfigurationException: You requested gpu: [0] "
+     "but GPUs requested but none are available", "cuda_unavailable"),
+    ("the weights download keeps getting interrupted at 60% and then torch.load refuses the file",
+     "corrupt_checkpoint"),
     # Round 19's families: each named by its rule, not by the words.
     ("AttributeError: module 'exllamav2_ext' has no attribute 'gemm_half_q_half_kernel'",
      "version_mismatch"),

@@ -2780,6 +2780,28 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 20's tune logs
+    # A report that the checkpoint's keys do not match the model's (in the reporter's words).
+    S("missing_or_unexpected_keys", "keys d", 0.8,
+      "the checkpoint's parameter names are not the model's",
+      r"(?i)\b(?:checkpoint|state[_ ]?dict|weights?|model|pretrained)(?:'s)? keys (?:do(?:es)? "
+      r"not|don't|doesn't|did not|didn't) match",
+      fixes=("load the checkpoint into the model class it was saved from, or rename its keys "
+             "(strip or add the prefix that differs) before load_state_dict",)),
+    # PyTorch Lightning asked for GPUs and torch sees none.
+    S("cuda_unavailable", "requested but none", 0.9,
+      "GPUs were requested but torch sees none (a CPU-only torch, no driver, or no GPU passed "
+      "to the container)",
+      r"(?i)gpus? requested but none (?:is|are) available",
+      fixes=("check torch.cuda.is_available(); install a CUDA build of torch, or run the "
+             "container with --gpus all",)),
+    # A download that broke off leaves a partial file: the checkpoint cannot be read.
+    *(S("corrupt_checkpoint", needle, 0.6,
+        "a download that broke off leaves a partial checkpoint",
+        r"(?i)\bdownload\w*\s+(?:\w+\s+){0,2}(?:interrupted|incomplete)"
+        r"|\b(?:interrupted|incomplete|partial) download",
+        fixes=("delete the partial file and download it again (check its size or hash)",))
+      for needle in ("interrupted", "incomplete", "partial download")),
     # -- round 19's tune logs
     # A package's compiled extension (exllamav2_ext, awq_ext, a _C or _cuda module) lacks a
     # function its Python side calls: the extension is another release than the package.
