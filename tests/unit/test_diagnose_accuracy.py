@@ -80,9 +80,9 @@ def test_tune_split_accuracy(tune: list[Prediction]) -> None:
 
 def test_holdout_split_accuracy(holdout: list[Prediction]) -> None:
     top1, top3 = _rates(holdout)  # aggregate only: the holdout texts are never printed
-    # Session 14's final measurement: 86.4% / 93.2% on 470 (86.9% / 93.6% on 419 in session 12;
-    # docs/diagnose.md); the floors sit just under it (0.87 / 0.94 in session 11).
-    assert top1 >= 0.86 and top3 >= 0.93, (round(top1, 3), round(top3, 3))
+    # Session 15's final measurement: 86.5% / 93.7% on 489 (86.4% / 93.2% on 470 in session 14,
+    # 86.9% / 93.6% on 419 in session 12; docs/diagnose.md); the floors sit just under it.
+    assert top1 >= 0.86 and top3 >= 0.935, (round(top1, 3), round(top3, 3))
 
 
 def test_every_cause_is_found(tune: list[Prediction], holdout: list[Prediction]) -> None:
@@ -146,11 +146,11 @@ def test_the_calibration_check_flags_what_chance_does_not_explain() -> None:
 
 
 def test_confidence_is_calibrated_on_the_holdout(holdout: list[Prediction]) -> None:
-    # The issue asks for 10 points. Session 12's final measurement missed it in one decile
-    # (0.8-0.9: 48 logs, 86% stated, 73% hit; docs/diagnose.md, "Session 12"), so this guard
-    # holds the held-back split to 15 points until the map is mended: a regression guard, not
-    # the target.
-    assert not _calibration_gaps(holdout, points=0.15)
+    # The issue's 10 points. Sessions 12-14 missed it in the 0.8-0.9 decile (session 14: 67 logs,
+    # 85.1% stated, 74.6% hit) and this guard held 15 points; session 15's final measurement is
+    # within 10 there, narrowly (67 logs, 85.2% stated, 76.1% hit; docs/diagnose.md), so the
+    # guard is the target now.
+    assert not _calibration_gaps(holdout, points=0.10)
 
 
 def test_candidates_are_ranked_with_decreasing_confidence() -> None:
