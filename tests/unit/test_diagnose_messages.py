@@ -421,6 +421,8 @@ FAMILIES = [
     # Round 19's families: each named by its rule, not by the words.
     ("AttributeError: module 'exllamav2_ext' has no attribute 'gemm_half_q_half_kernel'",
      "version_mismatch"),
+    ("AttributeError: module 'flash_attn_2_cuda' has no attribute 'varlen_fwd'",
+     "flash_attention"),
     ("Failed to validate prompt for output 9:\n* UNETLoader 12:\n  - Required input is missing: "
      "unet_name", "missing_file"),
     ("the dataloader worker dies silently after a few hundred steps", "host_oom"),

@@ -2805,9 +2805,11 @@ SIGNATURES: tuple[Signature, ...] = (
     # -- round 19's tune logs
     # A package's compiled extension (exllamav2_ext, awq_ext, a _C or _cuda module) lacks a
     # function its Python side calls: the extension is another release than the package.
+    # flash-attn's own (flash_attn_2_cuda) stays flash_attention's, as its other builds do.
     S("version_mismatch", "has no attribute", 0.9,
       "the package's compiled extension is another release than its Python code",
       r"(?i)module '\w+?_(?:ext|C|cuda|kernels?|ops)' has no attribute '\w+'",
+      refine=lambda m, s: None if m is not None and "flash" in m.group(0).lower() else 0.9,
       tag="over:quantization_error",
       fixes=("reinstall the package so its compiled extension matches its Python code "
              "(pip install --force-reinstall --no-cache-dir <package>, or rebuild it here)",)),
