@@ -17,7 +17,6 @@ never read.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections import Counter, defaultdict
@@ -29,8 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from diagnose_calibrate import FRESH  # noqa: E402
-from diagnose_prequential import _commit_time  # noqa: E402
+from diagnose_prequential import fresh_batches  # noqa: E402
 
 from console.core.diagnose import lexical  # noqa: E402
 from tests.fixtures.corpus.corpus import corpus_cases  # noqa: E402
@@ -42,9 +40,14 @@ Model = Callable[[Sequence[Sample], Sequence[frozenset[str]]], list[Ranking]]
 NEIGHBOURS = 15
 
 
-def naive_bayes(train: Sequence[Sample], logs: Sequence[frozenset[str]]) -> list[Ranking]:
+def _fit_naive_bayes(train: Sequence[Sample]) -> lexical.Model:
+    """The shipped method on `train`, with the shipped sharpness."""
     shipped = lexical.model()
-    fitted = lexical.fit(train, shipped.sharpness if shipped else 4.0)
+    return lexical.fit(train, shipped.sharpness if shipped else 4.0)
+
+
+def naive_bayes(train: Sequence[Sample], logs: Sequence[frozenset[str]]) -> list[Ranking]:
+    fitted = _fit_naive_bayes(train)
     return [list(lexical.posterior(words, fitted)) for words in logs]
 
 
@@ -81,8 +84,7 @@ def neighbours(train: Sequence[Sample], logs: Sequence[frozenset[str]]) -> list[
 
 
 def mean_of_both(train: Sequence[Sample], logs: Sequence[frozenset[str]]) -> list[Ranking]:
-    shipped = lexical.model()
-    fitted = lexical.fit(train, shipped.sharpness if shipped else 4.0)
+    fitted = _fit_naive_bayes(train)
     out = []
     for words, votes in zip(logs, _votes(train, logs), strict=True):
         nb = lexical.posterior(words, fitted)
@@ -151,13 +153,12 @@ def main() -> int:
                 for c in (*dev_cases(), *fixture_cases()) if c.expected]
     batches: dict[str, list[str]] = {}
     engine_hit: dict[str, bool] = {}
-    for line in FRESH.read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
+    for code, rows in fresh_batches():
+        for row in rows:
             if row["id"] in tune:
-                batches.setdefault(row["code"], []).append(row["id"])
+                batches.setdefault(code, []).append(row["id"])
                 engine_hit[row["id"]] = bool(row["top1"])
-    order = sorted(batches, key=_commit_time)
+    order = list(batches)
     models: dict[str, Model] = {"naive Bayes (shipped)": naive_bayes,
                                 f"tf-idf {NEIGHBOURS} neighbours": neighbours,
                                 "mean of both": mean_of_both}

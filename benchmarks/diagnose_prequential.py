@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -38,20 +39,25 @@ def _commit_time(commit: str) -> int:
     return int(out.stdout.strip())
 
 
+def fresh_batches() -> list[tuple[str, list[dict[str, Any]]]]:
+    """The fresh scores' rows, one batch per commit that scored them, oldest commit first."""
+    batches: dict[str, list[dict[str, Any]]] = {}
+    for line in diagnose_calibrate.FRESH.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            batches.setdefault(row["code"], []).append(row)
+    return [(code, batches[code]) for code in sorted(batches, key=_commit_time)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip", type=int, default=3,
                         help="the first batches only fit, never scored (default 3)")
     args = parser.parse_args()
-    batches: dict[str, list[tuple[float, float]]] = {}
-    for line in diagnose_calibrate.FRESH.read_text().splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        if row.get("raw") is not None:
-            batches.setdefault(row["code"], []).append(
-                (float(row["raw"]), 1.0 if row["top1"] else 0.0))
-    order = sorted(batches, key=_commit_time)
+    batches = {code: [(float(row["raw"]), 1.0 if row["top1"] else 0.0)
+                      for row in rows if row.get("raw") is not None]
+               for code, rows in fresh_batches()}
+    order = [code for code, points in batches.items() if points]
     deciles: dict[int, list[float]] = {}  # decile -> [logs, sum stated, hits]
     for i, code in enumerate(order):
         if i < args.skip:
