@@ -96,7 +96,7 @@ def out_of_fold(case: CorpusCase) -> Iterator[None]:
     try:
         yield
     finally:
-        lexical.model = original  # type: ignore[assignment]
+        lexical.model = original
 
 
 def diagnose_case(case: CorpusCase) -> list[str]:
@@ -131,7 +131,7 @@ def fit_priors() -> dict[str, object]:
                     row = counts.setdefault(cause, {})
                     row[label] = row.get(label, 0.0) + (1.0 if position == 0 else 0.5)
     finally:
-        priors.table = original  # type: ignore[assignment]
+        priors.table = original
         priors.table.cache_clear()
     total = sum(base.values())
     return {
@@ -161,7 +161,7 @@ def raw_points(leads_only: bool = False) -> list[tuple[float, float]]:
                 )
         return sorted(points)
     finally:
-        calibration.knots = original  # type: ignore[assignment]
+        calibration.knots = original
 
 
 def fresh_points() -> list[tuple[float, float]]:
@@ -210,7 +210,7 @@ def runner_points() -> list[tuple[float, float]]:
                 points.append((cause.confidence, 1.0 if cause.id == case.expected[0] else 0.0))
         return sorted(points)
     finally:
-        calibration.runner_knots = original  # type: ignore[assignment]
+        calibration.runner_knots = original
 
 
 def isotonic(
