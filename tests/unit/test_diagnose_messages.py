@@ -411,6 +411,24 @@ FAMILIES = [
      "'_supports_sdpa'", "remote_code"),
     ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
     ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
+    # Round 21's families: each named by its rule, not by the words.
+    ("mxnet.base.MXNetError: Check failed: dev_id < count: Invalid GPU Id: 3, only 2 devices",
+     "cuda_unavailable"),
+    ("AssertionError: checkpoint ./weights/resnet50_best.pth not found", "missing_file"),
+    ("llama_model_load: error: the model file is not in GGUF format (maybe an old ggml .bin?)",
+     "corrupt_checkpoint"),
+    ("Archive:  weights.zip\n  End-of-central-directory signature not found.  Either this file is"
+     " not\n  a zipfile, or it constitutes one disk of a multi-part archive.\nunzip:  cannot find "
+     "zipfile directory in one of weights.zip", "corrupt_checkpoint"),
+    ("ModuleNotFoundError: No module named 'mmcv.parallel'", "version_mismatch"),
+    ("ModuleNotFoundError: No module named 'mmcv._ext'", "missing_dependency"),
+    ("Error: could not load libcuda: the system cannot find the driver library",
+     "cuda_unavailable"),
+    ("运行 demo 时报错，缺少 einops 库", "missing_dependency"),
+    ("ValueError: Unexpected architecture type in GGUF file, expected one of flux, sdxl but got "
+     "'hunyuan'", "version_mismatch"),
+    ("[E] tokenizer init failed: unable to load vocab file from the model folder",
+     "missing_file"),
     # Round 20's families: each named by its rule, not by the words.
     ("after fine-tuning, the saved state_dict keys don't match the ones the wrapper builds",
      "missing_or_unexpected_keys"),

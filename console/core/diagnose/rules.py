@@ -324,6 +324,8 @@ def _no_module(m: re.Match[str] | None, s: Surroundings) -> float | None:
         return None
     if root in _FLASH_EXTENSIONS or "flash_attn" in s.line_text.lower():
         return None  # a flash-attn extension module: flash-attn's own build (flash_attention)
+    if name.startswith("mmcv._ext"):
+        return 1.0  # mmcv's compiled ops: the lite build is installed, mmcv-full is missing
     if "." in name and root in _KNOWN_LIBS:
         return None  # a removed/renamed submodule: version_mismatch
     return 1.0
@@ -366,6 +368,10 @@ _KNOWN_LIBS = frozenset({
     "haystack", "qdrant_client", "pinecone", "ollama", "dspy",
     # Session 12: the other deep-learning frameworks, reorganised between releases alike.
     "mindspore", "mindnlp", "paddle", "paddlenlp", "paddleocr", "megatron",
+    # Session 16: OpenMMLab's toolboxes, reorganised in their 2.x releases (mmcv.runner moved to
+    # mmengine); mmcv._ext stays a missing mmcv-full (_no_module).
+    "mmcv", "mmpose", "mmcls", "mmpretrain", "mmocr", "mmaction", "mmdet3d", "mmrotate",
+    "mmtrack", "mmedit", "mmagic", "mmyolo", "mmselfsup",
     # and pip's own modules, moved under pip._internal in pip 10 ("No module named 'pip.req'")
     "pip", "setuptools",
 })
@@ -2780,6 +2786,56 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 21's tune logs
+    # MXNet (and others) asked for a GPU index past the number of devices.
+    S("cuda_unavailable", "invalid gpu id", 0.85,
+      "the code asked for a GPU index that does not exist here",
+      fixes=("use GPU 0 or an index below the number of GPUs; check CUDA_VISIBLE_DEVICES",)),
+    # A checkpoint (weights) path the program was given does not exist.
+    *(S("missing_file", needle, 0.8,
+        "the checkpoint path the program was given does not exist",
+        r"(?i)\b(?:checkpoint|ckpt|weights? file|model file|pretrained model)(?: file| path)?"
+        r"\s*[:=]?\s*['\"`]?(?:[^\s'\"`]*[/\\][^\s'\"`]*|[^\s'\"`]+\.(?:pth?|bin|ckpt|"
+        r"safetensors|gguf|onnx|pkl|h5|pdparams|model|tar))['\"`]?\s+(?:is )?(?:not found|"
+        r"does not exist|doesn't exist|not exist)",
+        fixes=("check the checkpoint path (download the weights the README names and point the "
+               "config or the command line at them)",))
+      for needle in ("not found", "not exist", "n't exist")),
+    # A GGUF reader on a file that is not (all of) a GGUF file.
+    S("corrupt_checkpoint", "gguf", 0.75,
+      "the file is not a whole GGUF file: damaged, incomplete or another format",
+      r"(?i)\bnot (?:in |an? )?(?:valid )?GGUF (?:format|file)\b|\binvalid GGUF (?:file|header)",
+      fixes=("download the file again and compare its size/sha256 with the source's",)),
+    # unzip on an archive that is cut short (a partial download) or not a zip at all.
+    S("corrupt_checkpoint", "end-of-central-directory signature not found", 0.9,
+      "the archive is truncated (a partial download) or not a zip file",
+      tag="over:missing_file",
+      fixes=("download the archive again (check its size) and unzip it",)),
+    # The CUDA driver library itself (libcuda / nvcuda.dll) cannot be found: no driver.
+    *(S("cuda_unavailable", needle, 0.8,
+        "the CUDA driver library (libcuda / nvcuda) is not found: no NVIDIA driver here",
+        r"(?i)\b(?:unable to|could not|couldn't|cannot|can't|failed to) (?:find|load|open|"
+        r"locate)\b.{0,40}(?:\blibcuda\b|\bnvcuda\b|cuda lib under the names)",
+        fixes=("install the NVIDIA driver (in a container: run it with --gpus all and the NVIDIA "
+               "container toolkit)",))
+      for needle in ("libcuda", "nvcuda", "cuda lib under the names")),
+    # "缺少 X 库" (Chinese: "X library is missing").
+    S("missing_dependency", "缺少", 0.8, "a package the program needs is not installed",
+      r"缺少\s*[`'\"\u201c]?[A-Za-z_][\w.-]*[`'\"\u201d]?\s*(?:库|包|模块|依赖)"
+      r"|缺少(?:库|包|模块|依赖)\s*[`'\"\u201c]?[A-Za-z_]",
+      fixes=("pip install the package the message names",)),
+    # A GGUF loader (ComfyUI-GGUF, ...) that predates the model's architecture.
+    S("version_mismatch", "unexpected architecture type in gguf file", 0.8,
+      "this GGUF loader predates the model's architecture",
+      fixes=("update the loader (the custom node or library) to a release that knows the "
+             "architecture",)),
+    # A tokenizer's vocabulary file could not be fetched or read.
+    S("missing_file", "vocab", 0.8, "the tokenizer's vocabulary file is not there",
+      r"(?i)\b(?:failed to|error|unable to|could not|couldn't|cannot|can't) "
+      r"(?:download(?:ing)?|load(?:ing)?|find|open)(?: or (?:load|download)(?:ing)?)? "
+      r"(?:the )?vocab(?:ulary)? file",
+      fixes=("check that the tokenizer's vocabulary file (vocab.json, tokenizer.model, ...) is "
+             "in the model directory or can be downloaded",)),
     # -- round 20's tune logs
     # A report that the checkpoint's keys do not match the model's (in the reporter's words).
     S("missing_or_unexpected_keys", "keys d", 0.8,
