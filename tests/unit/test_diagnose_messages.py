@@ -411,6 +411,28 @@ FAMILIES = [
      "'_supports_sdpa'", "remote_code"),
     ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
     ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
+    # Round 22's families: each named by its rule, not by the words.
+    ("./run_tflite model.tflite\nERROR: Model provided has model identifier 'ion ', should be "
+     "'TFL3'", "corrupt_checkpoint"),
+    ("gguf_init_from_file_impl: tensor 'token_embd.weight' has invalid ggml type 41 (NONE)\n"
+     "gguf_init_from_file_impl: failed to read tensor info", "version_mismatch"),
+    ("loc(\"mps_add\"): error: input types 'tensor<2x4096x320xf16>' and 'tensor<2x1x320xf32>' "
+     "are not broadcast compatible", "dtype_unsupported"),
+    ("Loading llama-7b-4bit...\nCould not find the quantized model in .pt or .safetensors "
+     "format, exiting...", "missing_file"),
+    ("No checkpoints found. When searching for checkpoints, looked at:\n - file /sd/model.ckpt\n"
+     "Can't run without a checkpoint. Find and place a .ckpt file into any of those locations.",
+     "missing_file"),
+    # A traceback cut after its last source line, an assert: the condition (or the assert's
+    # message) is what the lost AssertionError would have said.
+    ("Traceback (most recent call last):\n  File \"/app/run.py\", line 10, in <module>\n"
+     "    app = FaceAnalysis(name='buffalo_l', root='./models')\n  File \"/usr/lib/python3/"
+     "site-packages/insightface/app/face_analysis.py\", line 43, in __init__\n"
+     "    assert 'detection' in self.models", "missing_file"),
+    ("Traceback (most recent call last):\n  File \"/srv/demo/infer.py\", line 31, in <module>"
+     "\n    net = build(cfg)\n  File \"/srv/demo/model.py\", line 88, in build\n"
+     "    assert os.path.isfile(path), 'checkpoint ./weights/net_best.pth not found'",
+     "missing_file"),
     # Round 21's families: each named by its rule, not by the words.
     ("mxnet.base.MXNetError: Check failed: dev_id < count: Invalid GPU Id: 3, only 2 devices",
      "cuda_unavailable"),

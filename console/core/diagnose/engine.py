@@ -418,6 +418,10 @@ _RAISE_CONFIDENCE = 0.9  # the message the code was about to raise, not one it p
 # library file and function) says what that function raises (raise_sites.json, written by
 # benchmarks/diagnose_raise_sites.py from the libraries' source and these rules).
 _RAISE_OPEN_RE = re.compile(r"^(?:-*>\s*)?(?:\d+\s+)?raise\s+(?P<type>[A-Za-z_][\w.]*)\(")
+# `assert <condition>[, "message"]` as a cut traceback's last source line: the AssertionError
+# the log lost carries the message, or else the condition Python would not print either.
+_ASSERT_RE = re.compile(
+    r"^(?:-*>\s*)?(?:\d+\s+)?assert\s+(?P<cond>.+?)(?:,\s*f?(?P<q>[\"'])(?P<msg>.+)(?P=q)\s*)?$")
 RAISE_SITES_FILE = "raise_sites.json"
 
 
@@ -481,21 +485,29 @@ def _raised_but_cut_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
         line = store.get(number)
         if line is None or line.role != CODE:
             continue
+        asserted = _ASSERT_RE.match(line.text.strip())
+        if asserted is not None:
+            return _cut_message_hits(
+                f"AssertionError: {asserted.group('msg') or asserted.group('cond')}", line,
+                block, store)
         opened = _RAISE_OPEN_RE.match(line.text.strip())
         if opened is None:
             continue
         m = _RAISE_RE.match(line.text.strip())
-        found: list[Hit] = []
-        if m is not None:
-            text = f"{m.group('type')}: {m.group('msg')}"
-            signatures = _line_signatures(text.lower())
-            synthetic = line._replace(text=text, role="exception")
-            _confirm(synthetic, sorted(signatures, key=_sig_order), block, store, found)
-        if found:
-            return [Hit(h.signature, line, h.confidence * _RAISE_CONFIDENCE, block)
-                    for h in found]
-        return _raise_site_hit(block, line, opened.group("type"))
+        found = (_cut_message_hits(f"{m.group('type')}: {m.group('msg')}", line, block, store)
+                 if m is not None else [])
+        return found or _raise_site_hit(block, line, opened.group("type"))
     return []
+
+
+def _cut_message_hits(text: str, line: LogLine, block: ErrorBlock,
+                      store: _LineStore) -> list[Hit]:
+    """The rules' reading of the exception line a cut traceback lost (`text`), on `line`."""
+    found: list[Hit] = []
+    synthetic = line._replace(text=text, role="exception")
+    _confirm(synthetic, sorted(_line_signatures(text.lower()), key=_sig_order), block, store,
+             found)
+    return [Hit(h.signature, line, h.confidence * _RAISE_CONFIDENCE, block) for h in found]
 
 
 def _wrapped_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:

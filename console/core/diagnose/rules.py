@@ -2786,6 +2786,40 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 22's tune logs
+    # TensorFlow Lite reads a file that is not a TFLite flatbuffer ('ion ' is the middle of a
+    # git-lfs pointer's "version https://git-lfs...").
+    S("corrupt_checkpoint", "should be 'tfl3'", 0.85,
+      "the model file is not a TFLite model (a git-lfs pointer, an HTML page or a partial file)",
+      fixes=_LFS_FIX),
+    # llama.cpp (ggml) meets a tensor type it does not know: the GGUF was written by a newer
+    # converter (a new quantization type such as MXFP4) than this build.
+    S("version_mismatch", "invalid ggml type", 0.9,
+      "this llama.cpp build predates the tensor type the GGUF file uses",
+      r"(?i)has invalid ggml type \d+", tag="over:corrupt_checkpoint",
+      fixes=("update llama.cpp (or the app that bundles it) to a release that knows the type",)),
+    # Apple's MPS graph compiler: half and float operands in one operation.
+    S("dtype_unsupported", "xf16", 0.7,
+      "an operation on Apple's MPS mixes float16 and float32 operands",
+      r"tensor<[\dx?]*xf16>.{0,200}tensor<[\dx?]*xf32>|tensor<[\dx?]*xf32>.{0,200}tensor<[\dx?]*xf16>",
+      fixes=("run the model in one dtype on MPS (float32, or --no-half / --upcast-sampling in "
+             "Stable Diffusion front-ends)",)),
+    # text-generation-webui's GPTQ loader finds no quantized weights at the path it was given.
+    S("missing_file", "could not find the quantized model", 0.85,
+      "the quantized model file is not where the loader looked", tag="over:quantization_error",
+      fixes=("check the --model / --model-dir path: the .safetensors or .pt file must be in "
+             "that model's folder",)),
+    # Stable Diffusion web UI starts with no checkpoint in its models folder.
+    *(S("missing_file", needle, 0.9, "the web UI has no model checkpoint to load",
+        fixes=("put a .safetensors / .ckpt checkpoint into models/Stable-diffusion",))
+      for needle in ("no checkpoints found. when searching for checkpoints",
+                     "can't run without a checkpoint")),
+    # insightface's FaceAnalysis found no detection model under its root (models not there or
+    # still zipped).
+    S("missing_file", "'detection' in self.models", 0.8,
+      "insightface found no face-detection model in its models folder",
+      fixes=("download the insightface model pack (antelopev2 / buffalo_l) and unzip it into "
+             "models/insightface/models/<name>/",)),
     # -- round 21's tune logs
     # MXNet (and others) asked for a GPU index past the number of devices.
     S("cuda_unavailable", "invalid gpu id", 0.85,
