@@ -411,6 +411,10 @@ FAMILIES = [
      "'_supports_sdpa'", "remote_code"),
     ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
     ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
+    # Round 23's family: pip has no release at all of an unpinned package for this Python.
+    ("ERROR: Could not find a version that satisfies the requirement onnxruntime-gpu (from "
+     "versions: none)\nERROR: No matching distribution found for onnxruntime-gpu",
+     "version_mismatch"),
     # Round 22's families: each named by its rule, not by the words.
     ("./run_tflite model.tflite\nERROR: Model provided has model identifier 'ion ', should be "
      "'TFL3'", "corrupt_checkpoint"),

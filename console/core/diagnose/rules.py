@@ -2786,6 +2786,17 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 23's tune logs
+    # pip finds no release at all of an unpinned package: none is built for this Python (or
+    # platform), so the interpreter is too new or too old for it. A pinned release that does not
+    # exist ("triton==1.1.1") stays the missing package's.
+    S("version_mismatch", "could not find a version that satisfies the requirement", 0.6,
+      "no release of the package is built for this Python version or platform",
+      r"(?i)could not find a version that satisfies the requirement (?P<req>[^\s(]+)"
+      r"(?:\s*\([^)]*\))?\s*\(from versions:\s*(?:none)?\s*\)",
+      refine=lambda m, s: None if m is None or re.search(r"[=<>~!]", m.group("req")) else 0.6,
+      fixes=("use a Python version the package publishes wheels for (its PyPI page lists "
+             "them), e.g. a 3.10 / 3.11 virtual environment",)),
     # -- round 22's tune logs
     # TensorFlow Lite reads a file that is not a TFLite flatbuffer ('ion ' is the middle of a
     # git-lfs pointer's "version https://git-lfs...").
