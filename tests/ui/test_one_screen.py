@@ -228,6 +228,11 @@ async def test_plus_and_minus_move_the_vram_pause_level_with_a_notice() -> None:
 async def test_f_asks_what_matches_the_verdict_and_empty_optional_fields_are_valid() -> None:
     app, _, _ = replay({})
     async with app.run_test(size=(120, 40)) as pilot:
+        # The app's own pre-flight of "m" (no such model: "broken") runs in a worker; let it
+        # finish first, or its late result replaces the verdict this test folds in.
+        await wait_until(pilot, lambda: app.session.check is not None
+                         and app.session.check.verdict == "broken", "the app's own pre-flight",
+                         timeout_s=15.0)
         app.fold(CheckDone(Check("m", None, "pre-flight: fits", "fits",
                                  options=("auto", None, None, 1))))
         await pilot.press("F")
