@@ -25,8 +25,10 @@ MESSAGES = [
      "cuda_unavailable"),
     ("RuntimeError: CUDA error: no kernel image is available for execution on the device",
      "cuda_driver_mismatch"),
+    # A CUDA runtime library not installed (since session 17 a missing dependency: the labelled
+    # threads fix it by installing it; until then read as a driver mismatch).
     ("OSError: libcudart.so.11.0: cannot open shared object file: No such file or directory",
-     "cuda_driver_mismatch"),
+     "missing_dependency"),
     ("Failed to initialize NVML: Driver/library version mismatch", "cuda_driver_mismatch"),
     ("RuntimeError: Expected all tensors to be on the same device, but found at least two devices, "
      "cpu and cuda:0! (when checking argument for argument mat1 in method wrapper_CUDA_addmm)",
@@ -411,6 +413,38 @@ FAMILIES = [
      "'_supports_sdpa'", "remote_code"),
     ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
     ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
+    # Round 24's families: each named by its rule, not by the words.
+    ("Traceback (most recent call last):\n  File \"/srv/asr.py\", line 2, in <module>\n"
+     "    import ctranslate2\nImportError: libcublasLt.so.12: cannot open shared object file: "
+     "No such file or directory", "missing_dependency"),
+    ("RuntimeError: Error(s) in loading state_dict for SentimentModel:\n\tUnexpected key(s) in "
+     "state_dict: \"encoder.bert.embeddings.position_ids\", \"pooler.embeddings.position_ids\". ",
+     "version_mismatch"),
+    ("TypeError: InternLM2Tokenizer._pad() got an unexpected keyword argument 'padding_side'",
+     "remote_code"),
+    ("Traceback (most recent call last):\n  File \"/work/train.py\", line 40, in <module>\n"
+     "    tok = AutoTokenizer.from_pretrained(path)\n  File \"/env/lib/python3.10/site-packages/"
+     "transformers/models/auto/tokenization_auto.py\", line 702, in from_pretrained\n"
+     "    tokenizer_class = tokenizer_class_from_name(tokenizer_class_candidate)\n  File \"/env/"
+     "lib/python3.10/site-packages/transformers/models/auto/tokenization_auto.py\", line 421, in "
+     "tokenizer_class_from_name\n    return getattr(module, class_name)\n"
+     "TypeError: getattr(): attribute name must be string", "missing_dependency"),
+    ("INFO:hf-to-gguf:Loading model: Qwen2-7B-GPTQ\nValueError: Can not map tensor "
+     "'model.layers.0.self_attn.q_proj.qweight'", "quantization_error"),
+    ("  File \"convert_hf_to_gguf.py\", line 310, in get_tensors\nKeyError: 'F8_E4M3'",
+     "quantization_error"),
+    ("[TRT] [E] 6: The engine plan file is not compatible with this version of TensorRT, "
+     "expecting library version 8.6.1.6 got 0.0.0.0, please rebuild.", "corrupt_checkpoint"),
+    ("[09:12:44] src/storage/storage.cc:199: Compile with USE_CUDA=1 to enable GPU usage",
+     "cuda_unavailable"),
+    ("2024-03-02 10:11:12.000: W tensorflow_serving/sources/storage_path/file_system_storage_"
+     "path_source.cc:268] No versions of servable half_plus_two found under base path "
+     "/models/half_plus_two", "missing_file"),
+    ("Exception in thread \"main\" java.lang.NoSuchMethodError: 'java.lang.String "
+     "java.nio.file.Files.readString(java.nio.file.Path)'", "version_mismatch"),
+    ("Error: LinkageError occurred while loading main class org.pytorch.serve.ModelServer\n"
+     "\tjava.lang.UnsupportedClassVersionError: org/pytorch/serve/ModelServer has been compiled "
+     "by a more recent version of the Java Runtime (class file version 55.0)", "version_mismatch"),
     # Round 23's family: pip has no release at all of an unpinned package for this Python.
     ("ERROR: Could not find a version that satisfies the requirement onnxruntime-gpu (from "
      "versions: none)\nERROR: No matching distribution found for onnxruntime-gpu",
@@ -773,3 +807,22 @@ def test_cannot_find_names_a_missing_package_only_when_a_name_is_a_package() -> 
     causes = diagnose_text("cannot find the checkpoint file ./out/model_final.pth")
     assert "missing_dependency" not in [c.id for c in causes if not c.lead], [
         (c.id, c.confidence, c.lead) for c in causes]
+
+
+def test_position_ids_that_are_also_missing_stay_a_key_mismatch() -> None:
+    # Round 24's position_ids reading needs them to be the only difference: a prefix problem
+    # (missing under one name, unexpected under another) is the keys' own cause.
+    causes = diagnose_text(
+        "RuntimeError: Error(s) in loading state_dict for CLIPTextModel:\n\tMissing key(s) in "
+        "state_dict: \"text_model.embeddings.position_ids\".\n\tUnexpected key(s) in "
+        "state_dict: \"embeddings.position_ids\".")
+    assert causes and causes[0].id == "missing_or_unexpected_keys", [
+        (c.id, c.confidence) for c in causes]
+
+
+def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
+    causes = diagnose_text(
+        "[TRT] [E] 6: The engine plan file is not compatible with this version of TensorRT, "
+        "expecting library version 8.6.1.6 got 8.5.3.1, please rebuild.")
+    assert causes and causes[0].id == "version_mismatch", [(c.id, c.confidence) for c in causes]
+

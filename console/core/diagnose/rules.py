@@ -506,9 +506,18 @@ def _shared_object(cause: str) -> Refine:
         if cause == "cuda_unavailable":
             return 0.75 if "libcuda.so" in line or "libnvidia-ml" in line else None
         if cause == "cuda_driver_mismatch":
-            return 0.5 if lib_is_cuda else None
+            return 0.35 if lib_is_cuda else None
+        if cause == "cuda_runtime_missing":
+            return 0.6 if lib_is_cuda else None
         return None if lib_is_cuda or "libcuda.so" in line else 0.6
     return refine
+
+
+def _only_position_ids(keys: str, s: Surroundings) -> bool:
+    """The unexpected keys listed are all embeddings' position_ids, and none is missing."""
+    names = re.findall(r'"([^"]+)"', keys)
+    return (bool(names) and all(n.endswith("embeddings.position_ids") for n in names)
+            and "missing key(s)" not in s.block_text)
 
 
 def _tensor_device(type_name: str) -> str:
@@ -935,7 +944,7 @@ SIGNATURES: tuple[Signature, ...] = (
       "driver update)"),
     S("cuda_driver_mismatch", "cuda_error_system_driver_mismatch", 0.9,
       "the driver libraries do not match the kernel module"),
-    S("cuda_driver_mismatch", "cannot open shared object file", 0.5,
+    S("cuda_driver_mismatch", "cannot open shared object file", 0.35,
       "a CUDA runtime library this build needs is missing: it was built for another CUDA version",
       refine=_shared_object("cuda_driver_mismatch")),
     S("cuda_driver_mismatch", "invalid value for --gpu-architecture", 0.8,
@@ -2786,6 +2795,81 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 24's tune logs
+    # A CUDA runtime library (libcudart / libcudnn / libcublas ..., not the driver's libcuda) is
+    # not installed: the package was built against a CUDA or cuDNN release this machine lacks.
+    # Labelled a missing dependency in the threads (the fix installs it); a driver mismatch stays
+    # a weaker reading.
+    S("missing_dependency", "cannot open shared object file", 0.6,
+      "a CUDA library this build needs (the CUDA runtime, cuDNN or cuBLAS of its CUDA release) "
+      "is not installed", refine=_shared_object("cuda_runtime_missing"),
+      fixes=("install the CUDA / cuDNN release the package was built for (e.g. pip install "
+             "nvidia-cudnn-cu12, or the toolkit's libraries), or install a build of the package "
+             "for the CUDA you have",
+             "if they are installed, add their folder to LD_LIBRARY_PATH")),
+    # transformers 4.31+ keeps BERT-style embeddings' position_ids out of the state dict: a
+    # checkpoint saved before has them as its only unexpected keys.
+    S("version_mismatch", "unexpected key(s) in state_dict", 0.9,
+      "the only unexpected keys are embeddings' position_ids: the checkpoint was saved with a "
+      "transformers older than 4.31, which still stored that buffer",
+      r"(?i)unexpected key\(s\) in state_dict:\s*(?P<keys>.+)",
+      refine=lambda m, s: 0.9 if m is not None and _only_position_ids(m.group("keys"), s)
+      else None, tag="over:missing_or_unexpected_keys",
+      fixes=("drop the keys before loading (`{k: v for k, v in sd.items() if not "
+             "k.endswith('position_ids')}`) or load with strict=False",
+             "or use the transformers version the checkpoint was saved with")),
+    # transformers 4.45+ passes padding_side to a tokenizer's _pad(): a model's own tokenizer
+    # code (remote code, e.g. ChatGLM's) written before does not take it.
+    S("remote_code", "_pad() got an unexpected keyword argument 'padding_side'", 0.8,
+      "the model's own tokenizer code (remote code) predates transformers 4.45, which passes "
+      "padding_side to _pad()", tag="over:version_mismatch",
+      fixes=("update the model's files (tokenization_*.py) from its hub repository",
+             "or use transformers < 4.45 with the old files")),
+    # transformers' tokenizer_class_from_name gets None for a slow tokenizer class whose
+    # library is missing (sentencepiece) and calls getattr(module, None).
+    S("missing_dependency", "attribute name must be string", 0.6,
+      "transformers found no tokenizer class to load: the slow tokenizer needs sentencepiece, "
+      "which is not installed",
+      refine=lambda m, s: 0.6 if "tokenizer_class_from_name" in s.frames_text
+      or "tokenization_auto" in s.frames_text else None,
+      fixes=("pip install sentencepiece (and protobuf), then load the tokenizer again",)),
+    # llama.cpp's converter meets a quantized checkpoint's extra tensors (fp8 scales, GPTQ/AWQ
+    # qweight/qzeros/scales, bitsandbytes absmax) or its int8 / fp8 dtypes.
+    S("quantization_error", "map tensor", 0.75,
+      "the converter cannot map a quantized checkpoint's tensors (scales / packed weights)",
+      r"(?i)can(?:'t| ?not) map tensor '[^']*(?:_scale|\.scales|qweight|qzeros|g_idx|absmax|"
+      r"quant_map|quant_state|\.scb|weight_packed|input_scale)'",
+      fixes=("convert the original (unquantized, fp16/bf16) checkpoint and quantize the GGUF "
+             "with llama-quantize",)),
+    *(S("quantization_error", f"keyerror: '{dtype.lower()}'", 0.55,
+        "a tool met a safetensors dtype of a quantized checkpoint (int8 / fp8) it does not know",
+        fixes=("use the original fp16/bf16 checkpoint, or a tool version that reads this "
+               "quantization",))
+      for dtype in ("I8", "U8", "F8_E4M3", "F8_E5M2")),
+    # TensorRT reads the library version from the plan file's header: 0.0.0 is no header at all.
+    S("corrupt_checkpoint", "got 0.0.0", 0.9,
+      "the engine file's header is unreadable: the file is damaged (on Windows often written or "
+      "read in text mode) rather than from another TensorRT",
+      r"(?i)expecting library version [\d.]+ got 0\.0\.0", tag="over:version_mismatch",
+      fixes=("write and read the plan file in binary mode ('wb' / 'rb'), or build it again",)),
+    # MXNet (and other libraries) built without CUDA asked for a GPU.
+    S("cuda_unavailable", "compile with use_cuda=1", 0.85,
+      "this build of the library has no CUDA support (a CPU-only package)",
+      fixes=("install the library's CUDA build (e.g. mxnet-cu112) matching your CUDA",)),
+    # TensorFlow Serving found no numbered version folder with a SavedModel under the base path.
+    S("missing_file", "no versions of servable", 0.8,
+      "TensorFlow Serving found no version folder (1/, 2/, ...) holding a SavedModel under the "
+      "model's base path", tag="over:version_mismatch",
+      fixes=("put the SavedModel in <base_path>/<version number>/ (saved_model.pb and "
+             "variables/) and check the base path",)),
+    # The Java runtime is older than the code (TorchServe, MMS, ONNX Runtime's Java API).
+    S("version_mismatch", "java.lang.nosuchmethoderror", 0.6,
+      "Java code calls a method its runtime lacks: the Java version (or a jar) is older than "
+      "the code needs",
+      fixes=("run it with the Java version the project requires (set JAVA_HOME to it)",)),
+    S("version_mismatch", "unsupportedclassversionerror", 0.85,
+      "the Java classes were compiled for a newer Java than the one running them",
+      fixes=("run it with the Java version the project requires (set JAVA_HOME to it)",)),
     # -- round 23's tune logs
     # pip finds no release at all of an unpinned package: none is built for this Python (or
     # platform), so the interpreter is too new or too old for it. A pinned release that does not
