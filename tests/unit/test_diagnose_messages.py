@@ -413,6 +413,9 @@ FAMILIES = [
      "'_supports_sdpa'", "remote_code"),
     ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
     ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
+    # Round 25's family: a native program's file stream did not open.
+    ("src/Dict.hpp:88 FATAL check: [ifs.is_open()] false. open ./data/user.dict.utf8 failed.",
+     "missing_file"),
     # Round 24's families: each named by its rule, not by the words.
     ("Traceback (most recent call last):\n  File \"/srv/asr.py\", line 2, in <module>\n"
      "    import ctranslate2\nImportError: libcublasLt.so.12: cannot open shared object file: "

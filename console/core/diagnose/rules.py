@@ -2795,6 +2795,14 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 25's tune logs
+    # A C++ program's check that a file stream opened (cppjieba, many native tools): the file
+    # is not at the path it was given.
+    S("missing_file", "is_open()", 0.7,
+      "a native program could not open a file it needs (a dictionary or model file): it is not "
+      "at the path given", r"(?i)\[?!?\s*\w*\.?is_open\(\)\s*\]?\s*(?:false|failed|is false)",
+      fixes=("check that the file exists at that path (relative paths are from the working "
+             "directory the program was started in)",)),
     # -- round 24's tune logs
     # A CUDA runtime library (libcudart / libcudnn / libcublas ..., not the driver's libcuda) is
     # not installed: the package was built against a CUDA or cuDNN release this machine lacks.
