@@ -317,6 +317,26 @@ class ConsoleApp(App[int]):
 
         self.push_screen(OpenLogScreen(), self.follow_log_file)
 
+    def action_page_log_file(self) -> None:
+        """`w`: the whole file followed in the Log tab, paged (widgets/file_pager.py); with
+        none followed, it asks for a path first (and follows it too)."""
+        from widgets.file_pager import FilePagerScreen
+        from widgets.log_file import LogFileFollower, OpenLogScreen
+
+        if isinstance(self.screen, FilePagerScreen):
+            return
+        followed = [f for f in self.query(LogFileFollower) if f.problem is None]
+        if followed:
+            self.push_screen(FilePagerScreen(followed[-1].path))
+            return
+
+        def page(path: str | None) -> None:
+            if path:
+                self.follow_log_file(path)
+                self.push_screen(FilePagerScreen(path))
+
+        self.push_screen(OpenLogScreen(), page)
+
     @staticmethod
     def _freeze_startup_objects() -> None:
         """Once the first frame is up: collect, then move every object alive now (modules,

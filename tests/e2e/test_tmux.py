@@ -318,3 +318,43 @@ def test_one_screen_from_the_dashboard(tmux: Tmux) -> None:
     tmux.keys("q")
     assert tmux.exit_status(timeout_s=30) == "0"
     wait_for(lambda: not tmux.processes(), "no console and no engine process left")
+
+
+def test_log_file_paged_whole_at_80x24(tmux: Tmux, tmp_path: Path) -> None:
+    """`--log FILE` in a real terminal: `w` pages the whole file (its last line first, Home its
+    first, `:` a line, `n` the next error), an escape sequence in the file is shown, never
+    emitted (the window title stays), Esc goes back, q exits 0."""
+    log = tmp_path / "train.log"
+    with log.open("w") as f:
+        for i in range(120_000):
+            if i == 60_000:
+                f.write("Traceback (most recent call last):\n")
+            elif i == 60_001:
+                f.write("RuntimeError: CUDA error: an illegal memory access was encountered\n")
+            elif i == 3:
+                f.write("step 3 \x1b]2;pwned-title\x07 title escape\n")
+            else:
+                f.write(f"INFO step {i} loss 1.25\n")
+    tmux.start([installed_console(), "--no-prestart", "--log", str(log)])
+    tmux.wait_for_text("q quit")
+    tmux.wait_for_text("INFO step 119999 loss")  # the Log tab follows the file's end
+    tmux.keys("w")
+    tmux.wait_for_text("of 120,000 · train.log")  # indexed: every line reachable
+    assert "120,000 INFO step 119999" in tmux.screen()
+    tmux.keys("Home")
+    tmux.wait_for_text("1 INFO step 0 loss")
+    screen = tmux.screen()
+    assert "title escape" in screen and "pwned-title" in screen  # shown as text
+    assert "pwned" not in tmux.pane("#{pane_title}")  # and never emitted
+    tmux.keys(":")
+    tmux.keys("-l", "90000")
+    tmux.keys("Enter")
+    tmux.wait_for_text("INFO step 89999 loss")
+    tmux.keys("Home")
+    tmux.keys("n")
+    tmux.wait_for_text("error at line 60,001")
+    tmux.keys("Escape")
+    tmux.wait_for_text("error at line 60,001", present=False)
+    tmux.keys("q")
+    assert tmux.exit_status() == "0"
+    wait_for(lambda: not tmux.processes(), "no console process left")

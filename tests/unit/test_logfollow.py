@@ -198,3 +198,37 @@ def test_follow_without_a_file_is_a_usage_error() -> None:
     from console.cli import main
 
     assert main(["diagnose", "--follow"]) == 2
+
+
+@pytest.mark.parametrize("block", [64, 4 << 20])
+def test_find_reads_in_blocks_forward_and_backward(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """`LogFile.find` (the pager's `/` and `n`): the nearest matching line after (before) a
+    line, whether the blocks it reads hold one line or the whole file; `confirm` filters,
+    `cancelled` stops it; a line longer than a block is still read."""
+    import re
+
+    from console.host import logfollow
+
+    monkeypatch.setattr(logfollow, "CHUNK_BYTES", block)
+    path = tmp_path / "run.log"
+    lines = [f"INFO step {i}" for i in range(5_000)]
+    for i in (7, 2_500, 4_990):
+        lines[i] = f"ERROR step {i} failed"
+    lines[3_000] = "x" * 200 + " needle " + "y" * 200  # longer than a 64-byte block
+    path.write_text("\n".join(lines) + "\n")
+    log = LogFile(path)
+    log.index_now()
+    error = re.compile(rb"error", re.IGNORECASE)
+    assert log.find(error, -1) == 7  # from before the first line: line 0 is searched too
+    assert log.find(error, 7) == 2_500
+    assert log.find(error, 2_500) == 4_990
+    assert log.find(error, 4_990) is None
+    assert log.find(error, 4_999, backward=True) == 4_990
+    assert log.find(error, 2_500, backward=True) == 7
+    assert log.find(error, 7, backward=True) is None
+    assert log.find(re.compile(rb"NEEDLE", re.IGNORECASE), 0) == 3_000
+    assert log.find(error, 0, confirm=lambda text, n: "4990" in text) == 4_990
+    assert log.find(error, 0, cancelled=lambda: True) is None
+    log.close()
