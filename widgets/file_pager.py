@@ -14,7 +14,8 @@ characters in a log are shown, never emitted.
 
 Keys: ↑↓ pgup pgdn Home End (and ←→ for long lines), `:` go to a line, `/` find text (Enter
 finds it below; `n` / `N` then repeat it down / up; Esc clears it), `n` / `N` with no text the
-next / previous error (a run of error lines counts once), Esc back to the Log tab.
+next / previous error (a run of error lines counts once) with its likely causes under the file,
+`d` the causes of the error at the line found last (or the top line), Esc back to the Log tab.
 Searches run on a thread and read the file in 4 MiB blocks.
 """
 
@@ -40,6 +41,7 @@ from textual.strip import Strip
 from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
+from console.core.diagnose import Cause, diagnose_lines
 from console.core.diagnose.levels import ERROR, WARNING, text_level
 from console.core.termsafe import safe_line
 from console.host.logfollow import LogFile, LogFileError
@@ -49,6 +51,10 @@ MAX_PAGES = 24  # pages kept (LRU): at most 6,144 lines in memory
 SHOW_CHARS = 4096  # a line's first characters shown (the rest: "…"); ← → scroll to them
 TAIL_LINES = 2000  # shown, read from the file's end, until the index is complete
 POLL_S = 0.25
+# `d` (and an error found with n / N) diagnoses the lines around that line: the error with what
+# led to it, read like any log (console.core.diagnose), at most DIAGNOSE_BEFORE + DIAGNOSE_AFTER.
+DIAGNOSE_BEFORE = 40
+DIAGNOSE_AFTER = 200
 # Bytes that may start an error line; text_level confirms each candidate.
 _ERROR_BYTES = re.compile(
     rb"Traceback|Error|ERROR|Exception|CRITICAL|FATAL|FAILED|Killed|Segmentation fault"
@@ -243,6 +249,7 @@ class FilePagerScreen(Screen[None]):
         Binding("slash", "ask('find')", "Find", id="pager.find"),
         Binding("n", "next(1)", "Next", id="pager.next"),
         Binding("N", "next(-1)", "Previous", id="pager.previous"),
+        Binding("d", "diagnose", "Diagnose here", id="pager.diagnose"),
     ]
     DEFAULT_CSS = """
     FilePagerScreen > Vertical { height: 1fr; }
@@ -250,6 +257,11 @@ class FilePagerScreen(Screen[None]):
     FilePagerScreen #pager-ask { display: none; height: 3; }
     FilePagerScreen #pager-ask.-shown { display: block; }
     FilePagerScreen #pager-status { height: 1; color: $text-muted; }
+    FilePagerScreen #pager-causes {
+        display: none; height: auto; max-height: 4; padding: 0 1;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    FilePagerScreen #pager-causes.-shown { display: block; }
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -259,6 +271,8 @@ class FilePagerScreen(Screen[None]):
         self.find_text = ""
         self.status = ""
         self._asking = ""  # "line" | "find" while the field is shown
+        self.causes: list[Cause] = []  # the last line diagnosed (`d`, or an error found)
+        self.diagnosed_line: int | None = None
         self._log: LogFile | None = None
 
     def compose(self) -> ComposeResult:
@@ -271,6 +285,7 @@ class FilePagerScreen(Screen[None]):
                 yield Static(Content(f"cannot page {exc}"), id="pager-problem")
             else:
                 yield FilePager(self._log, id="pager")
+            yield Static("", id="pager-causes")
             yield Input(id="pager-ask")
 
     @property
@@ -299,8 +314,8 @@ class FilePagerScreen(Screen[None]):
             change = log.poll()
             if change.kind in ("rotated", "truncated"):
                 self.app.call_from_thread(self._restarted, change.kind)
-            elif change.kind == "appended":
-                log.refresh_index()
+            elif log.indexed.is_set() and log.indexed_bytes < log.size:
+                log.refresh_index()  # appended, also while the first pass ran
 
     def _restarted(self, kind: str) -> None:
         self.pager.reset()
@@ -322,7 +337,7 @@ class FilePagerScreen(Screen[None]):
             where = f"the last {pager.line_count:,} lines; indexing the file, {done}%"
         pager.border_title = f"{where} · {self.path.name}"  # the position first: 80 columns
         target = f"“{self.find_text}”" if self.find_text else "error"
-        pager.border_subtitle = f": line · / find · n N next {target} · Esc back"
+        pager.border_subtitle = f": line · / find · n N {target} · d diagnose · Esc back"
 
     def _say(self, text: str) -> None:
         """One line above the file: what the last key did, else the file's whole path."""
@@ -407,8 +422,8 @@ class FilePagerScreen(Screen[None]):
         log = self.pager.logfile
         began = time.monotonic()
         if text:
-            pattern = re.compile(re.escape(text.encode("utf-8", "replace")), re.IGNORECASE)
-            found = log.find(pattern, start, backward=backward,
+            pattern = re.compile(re.escape(text.encode("utf-8", "replace").lower()))
+            found = log.find(pattern, start, backward=backward, fold_case=True,
                              cancelled=lambda: worker.is_cancelled)
         else:
             def starts_an_error(line_text: str, number: int) -> bool:
@@ -430,6 +445,42 @@ class FilePagerScreen(Screen[None]):
             return
         self.pager.go_to(found)
         self._say(f"{what} at line {found + 1:,}")
+        if not text:
+            self._diagnose(found)
+
+    def action_diagnose(self) -> None:
+        """`d`: the causes of the error at the line found last (on screen), else the top line."""
+        if self.problem is not None or self._asking or not self.pager.indexed:
+            return
+        pager = self.pager
+        top = pager.top_line
+        shown = pager.mark is not None and top <= pager.mark < top + pager.size.height
+        self._diagnose(pager.mark if shown and pager.mark is not None else top)
+
+    @work(thread=True, exclusive=True, group="pager-diagnose", exit_on_error=False)
+    def _diagnose(self, number: int) -> None:
+        first = max(0, number - DIAGNOSE_BEFORE)
+        lines = self.pager.logfile.lines(first, number - first + DIAGNOSE_AFTER)
+        causes = diagnose_lines(lines)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_causes, number, first, len(lines), causes)
+
+    def _show_causes(self, number: int, first: int, count: int, causes: list[Cause]) -> None:
+        self.causes = causes
+        self.diagnosed_line = number
+        where = f"lines {first + 1:,}-{first + count:,}"
+        if not causes:
+            rows = [f"line {number + 1:,}: no known cause in {where}"]
+        else:
+            rows = [f"line {number + 1:,}, {where}: the likely causes"]
+            for rank, cause in enumerate(causes[:3], 1):
+                lead = ", weak lead" if cause.lead else ""
+                fix = f" · {cause.fixes[0]}" if cause.fixes else ""
+                rows.append(f"{rank}. {cause.title} [{cause.id}, {cause.confidence:.2f}{lead}]"
+                            f"{fix}")
+        field = self.query_one("#pager-causes", Static)
+        field.update(Content("\n".join(safe_line(r) for r in rows)))  # text, not markup
+        field.add_class("-shown")
 
 
 def _line_number(value: str, count: int) -> int | None:

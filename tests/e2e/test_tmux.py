@@ -322,8 +322,8 @@ def test_one_screen_from_the_dashboard(tmux: Tmux) -> None:
 
 def test_log_file_paged_whole_at_80x24(tmux: Tmux, tmp_path: Path) -> None:
     """`--log FILE` in a real terminal: `w` pages the whole file (its last line first, Home its
-    first, `:` a line, `n` the next error), an escape sequence in the file is shown, never
-    emitted (the window title stays), Esc goes back, q exits 0."""
+    first, `:` a line, `n` the next error and its causes), an escape sequence in the file is
+    shown, never emitted (the window title stays), Esc goes back, q exits 0."""
     log = tmp_path / "train.log"
     with log.open("w") as f:
         for i in range(120_000):
@@ -353,6 +353,7 @@ def test_log_file_paged_whole_at_80x24(tmux: Tmux, tmp_path: Path) -> None:
     tmux.keys("Home")
     tmux.keys("n")
     tmux.wait_for_text("error at line 60,001")
+    tmux.wait_for_text("line 60,001, lines 59,961-60,200: the likely causes")  # diagnosed there
     tmux.keys("Escape")
     tmux.wait_for_text("error at line 60,001", present=False)
     tmux.keys("q")

@@ -1,6 +1,7 @@
 """The whole log file, paged (`w` in the Log tab, widgets/file_pager.py): a real file of 300,000
 lines opens on its last lines before the index is complete, then every line is reachable (Home,
-a line number, a text, the next error), at most MAX_PAGES pages of it held whatever was shown;
+a line number, a text, the next error and its causes), at most MAX_PAGES pages of it held
+whatever was shown;
 a separate writer process's appends are followed at the end, and truncation starts it again;
 escape sequences in the file are shown, never emitted."""
 
@@ -27,8 +28,12 @@ def _big_log(path: Path) -> None:
             if i in ERROR_AT:
                 f.write("Traceback (most recent call last):\n")
                 continue
-            if i - 1 in ERROR_AT:
+            if i - 1 == ERROR_AT[0]:
                 f.write("RuntimeError: CUDA error: an illegal memory access was encountered\n")
+                continue
+            if i - 1 == ERROR_AT[1]:
+                f.write("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. "
+                        "GPU 0 has a total capacity of 23.65 GiB of which 1.02 GiB is free.\n")
                 continue
             if i == 77_777:
                 f.write("step 77777 \x1b]0;pwned\x07 the needle-in-a-haystack line\n")
@@ -103,6 +108,12 @@ async def test_w_pages_the_whole_file_in_bounded_memory(
         await wait_until(pilot, lambda: pager.mark == ERROR_AT[0], "the first error")
         await pilot.press("n")
         await wait_until(pilot, lambda: pager.mark == ERROR_AT[1], "the second error")
+        # An error found is diagnosed from the lines around it: its causes under the file.
+        # (the first diagnosis in a process reads the rules first: a generous deadline)
+        await wait_until(pilot, lambda: screen.diagnosed_line == ERROR_AT[1], "its diagnosis",
+                         timeout_s=30)
+        assert screen.causes and screen.causes[0].id == "cuda_oom"
+        assert "GPU out of memory" in str(screen.query_one("#pager-causes").render())
         await pilot.press("N")
         await wait_until(pilot, lambda: pager.mark == ERROR_AT[0], "back to the first")
         # / finds text below (any case), and an escape sequence in it is shown, not emitted.
@@ -119,6 +130,12 @@ async def test_w_pages_the_whole_file_in_bounded_memory(
         await pilot.press("N")
         await wait_until(pilot, lambda: "no “NEEDLE-in” above" in screen.status, "none above")
         assert pager.pages_held <= MAX_PAGES
+        # d on a line of no error: it says so, in one line.
+        pager.go_to(10)
+        await pilot.press("d")
+        await wait_until(pilot, lambda: screen.diagnosed_line == 10, "the plain line diagnosed")
+        assert not screen.causes
+        assert "no known cause in lines 1-210" in str(screen.query_one("#pager-causes").render())
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, FilePagerScreen), "back")
 

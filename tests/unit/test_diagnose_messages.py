@@ -829,3 +829,19 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
         "expecting library version 8.6.1.6 got 8.5.3.1, please rebuild.")
     assert causes and causes[0].id == "version_mismatch", [(c.id, c.confidence) for c in causes]
 
+
+
+def test_needles_that_may_hide_another_are_found_as_the_pairwise_definition_says() -> None:
+    # engine._may_hide finds them through a table of the needles' heads; the definition is
+    # _shares_words over every pair (seconds over all the rules' needles, so a sample here,
+    # every fourth needle, plus made-up ones that do and do not share words).
+    from console.core.diagnose import engine
+    from console.core.diagnose.rules import all_signatures
+
+    needles = [*sorted({s.needle for s in all_signatures()})[::4], "cuda bus error",
+               "error while loading", "no errors", "xerror while", "abcdef", "def gh"]
+    expected = frozenset(a for a in needles
+                         if any(b != a and engine._shares_words(a, b) for b in needles))
+    assert engine._may_hide(needles) == expected
+    assert "cuda bus error" in expected  # its last word starts "error while loading"
+    assert "abcdef" not in expected  # "def" starts "def gh" but is inside a word here

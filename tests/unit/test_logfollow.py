@@ -229,6 +229,9 @@ def test_find_reads_in_blocks_forward_and_backward(
     assert log.find(error, 2_500, backward=True) == 7
     assert log.find(error, 7, backward=True) is None
     assert log.find(re.compile(rb"NEEDLE", re.IGNORECASE), 0) == 3_000
+    assert log.find(re.compile(rb"needle"), 0, fold_case=True) == 3_000
+    assert log.find(re.compile(rb"error step 2500"), 4_000, backward=True, fold_case=True) == 2_500
+    assert log.find(re.compile(rb"ERROR"), 0, fold_case=True) is None  # the pattern is lower-case
     assert log.find(error, 0, confirm=lambda text, n: "4990" in text) == 4_990
     assert log.find(error, 0, cancelled=lambda: True) is None
     log.close()
