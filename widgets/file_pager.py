@@ -27,6 +27,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual import work
@@ -175,7 +176,7 @@ class FilePager(ScrollView, can_focus=True):
             self._pages[page_no] = page
             while len(self._pages) > MAX_PAGES:
                 self._pages.popitem(last=False)
-            widest = max((len(t) for t, _ in page), default=0)
+            widest = max((cell_len(t) for t, _ in page), default=0)
             if widest > self._widest:
                 self._widest = widest
                 self.virtual_size = Size(self._gutter() + widest + 1, self.line_count)
@@ -224,7 +225,7 @@ class FilePager(ScrollView, can_focus=True):
         if number == self.mark:
             style = style + styles["mark"]
         gutter = self._gutter()
-        body = Strip([Segment(text, style)], len(text)).crop_extend(
+        body = Strip([Segment(text, style)]).crop_extend(  # cells: CJK characters take two
             scroll_x, scroll_x + max(0, width - gutter), style)
         if not gutter:
             return body

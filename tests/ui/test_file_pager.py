@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rich.cells import cell_len
 from textual.widgets import Input
 
 from tests.ui.conftest import make_app, wait_until
@@ -144,7 +145,7 @@ async def test_the_pager_follows_appends_and_truncation_and_names_a_bad_path(
     tmp_path: Path, feed_samplers: list[FeedSampler]
 ) -> None:
     log = tmp_path / "serve.log"
-    log.write_text("".join(f"INFO request {i}\n" for i in range(500)))
+    log.write_text("".join(f"INFO request {i}\n" for i in range(499)) + "模型加载失败：显存不足\n")
     sampler = FeedSampler(h100_at(10))
     feed_samplers.append(sampler)
     app = make_app(sampler)
@@ -168,6 +169,11 @@ async def test_the_pager_follows_appends_and_truncation_and_names_a_bad_path(
         assert isinstance(screen, FilePagerScreen)
         pager = screen.pager
         await wait_until(pilot, lambda: pager.indexed and pager.line_count == 500, "the index")
+        # Wide (CJK) characters take two cells: the row still fits the pager exactly.
+        row = next(y for y in range(pager.size.height) if "显存" in
+                   "".join(seg.text for seg in pager.render_line(y)))
+        cells = sum(cell_len(seg.text) for seg in pager.render_line(row))
+        assert cells == pager.scrollable_content_region.width
         _append(log, "INFO request 500\nERROR: engine died\n")
         await wait_until(pilot, lambda: pager.line_count == 502, "the appended lines")
         await wait_until(pilot, lambda: any("ERROR: engine died" in t for t in _shown(pager)),
