@@ -399,8 +399,8 @@ class ConsoleApp(App[int]):
         self._notify_problem(("sampler", message.error), f"telemetry failed: {message.error}")
 
     def watch_sample(self, sample: Sample | None) -> None:
-        if sample is None:
-            return
+        if sample is None or not self.screen_stack:
+            return  # none yet, or the app is tearing down: no screen to show it on
         nvml = sample.nvml
         if nvml.state in PROBLEM_STATES:
             self._notify_problem((nvml.state, nvml.message),

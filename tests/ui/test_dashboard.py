@@ -475,3 +475,18 @@ async def test_switching_tabs_leaves_no_widgets_behind() -> None:
             await pilot.press("1", "2", "3")
         await pilot.pause()
         assert widgets_alive() - before <= 0
+
+
+async def test_a_sample_that_arrives_once_the_screens_are_gone_is_ignored(
+    feed_samplers: list[FeedSampler],
+) -> None:
+    # A sample can be handled between the last screen's removal and the app's end (CI saw
+    # ScreenStackError from the engine strip asking which widget has the focus): it is dropped.
+    sampler = FeedSampler(h100_at(10))
+    feed_samplers.append(sampler)
+    app = make_app(sampler)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.samples_received == 1, "the first sample")
+        sample = app.sample
+    assert sample is not None and not app.screen_stack
+    app.watch_sample(replace(sample, monotonic=sample.monotonic + 1))  # must not raise
