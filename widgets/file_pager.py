@@ -193,6 +193,12 @@ class FilePager(ScrollView, can_focus=True):
     def top_line(self) -> int:
         return int(self.scroll_y)
 
+    def shown_mark(self) -> int | None:
+        """The line found last, while it is on screen (None once scrolled away)."""
+        top = self.top_line
+        mark = self.mark
+        return mark if mark is not None and top <= mark < top + self.size.height else None
+
     def go_to(self, number: int) -> None:
         """Show line `number` (0-based) near the top, marked."""
         self.mark = number
@@ -407,12 +413,10 @@ class FilePagerScreen(Screen[None]):
         if not self.pager.indexed:
             self._say("the file is still being indexed: a moment")
             return
-        pager = self.pager
-        top = pager.top_line
-        shown = pager.mark is not None and top <= pager.mark < top + pager.size.height
         # From the line found last while it is on screen, else from the screen's top line.
-        start = pager.mark if shown and pager.mark is not None else (
-            top - 1 if direction > 0 else top)
+        mark = self.pager.shown_mark()
+        top = self.pager.top_line
+        start = mark if mark is not None else (top - 1 if direction > 0 else top)
         what = f"“{self.find_text}”" if self.find_text else "an error"
         self._say(f"looking for {what} {'below' if direction > 0 else 'above'}…")
         self._find(self.find_text, start, direction < 0)
@@ -453,10 +457,8 @@ class FilePagerScreen(Screen[None]):
         """`d`: the causes of the error at the line found last (on screen), else the top line."""
         if self.problem is not None or self._asking or not self.pager.indexed:
             return
-        pager = self.pager
-        top = pager.top_line
-        shown = pager.mark is not None and top <= pager.mark < top + pager.size.height
-        self._diagnose(pager.mark if shown and pager.mark is not None else top)
+        mark = self.pager.shown_mark()
+        self._diagnose(mark if mark is not None else self.pager.top_line)
 
     @work(thread=True, exclusive=True, group="pager-diagnose", exit_on_error=False)
     def _diagnose(self, number: int) -> None:
