@@ -5,7 +5,8 @@
 
 Writes a log of about --mb MB (logfollow_open's lines: INFO records, progress bars, a traceback
 every 5,000 lines), opens it in the pager inside a headless Textual app (`App.run_test`, 100x30)
-and measures: the first screen (the file's last line drawn), the index complete (every line
+and measures: the first screen (the file's last lines rendered by the compositor; the app is
+busy a while longer, as the index thread shares the interpreter), the index complete (every line
 reachable), Home, --jumps go-to-line jumps to random lines (each drawn), --pages page-downs
 from the middle, a text that is nowhere (one pass over the whole file), the next error from the
 top and its causes shown under the file (the process's first diagnosis: it reads the rules); the
@@ -30,9 +31,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import psutil
 from logfollow_open import write_log
 from textual.app import App
+from textual.strip import Strip
 from textual.widgets import Input
 
-from widgets.file_pager import FilePagerScreen
+from widgets.file_pager import FilePager, FilePagerScreen
+
+_DRAWN: list[float] = []  # when the compositor first rendered a row of the file's text
+_render_line = FilePager.render_line
+
+
+def _recording_render_line(pager: FilePager, y: int) -> Strip:
+    strip = _render_line(pager, y)
+    if not _DRAWN and any(w in strip.text for w in ("Traceback", "step", "Loading")):
+        _DRAWN.append(time.perf_counter())
+    return strip
+
+
+FilePager.render_line = _recording_render_line  # type: ignore[method-assign,assignment]
 
 
 async def measure(path: Path, jumps: int, pages: int) -> dict[str, float]:
@@ -42,6 +57,7 @@ async def measure(path: Path, jumps: int, pages: int) -> dict[str, float]:
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         out["rss0"] = proc.memory_info().rss
+        _DRAWN.clear()
         t0 = time.perf_counter()
         screen = FilePagerScreen(path)
         app.push_screen(screen)
@@ -51,7 +67,8 @@ async def measure(path: Path, jumps: int, pages: int) -> dict[str, float]:
         while not any("Traceback" in s.text or "step" in s.text or "Loading" in s.text
                       for y in range(rows) for s in pager.render_line(y)):
             await pilot.pause(0.001)
-        out["first"] = time.perf_counter() - t0
+        out["idle"] = time.perf_counter() - t0
+        out["first"] = _DRAWN[0] - t0
         while not pager.indexed:
             await pilot.pause(0.01)
         out["index"] = time.perf_counter() - t0
@@ -119,7 +136,9 @@ def main() -> int:
     mib = 2**20
     print(f"file: {size / mib:.0f} MiB, {lines:,} lines; cpu count {os.cpu_count()}")
     print(f"{'what':52s} {'value':>12s}")
-    print(f"{'first screen (the last line drawn)':52s} {r['first'] * 1000:10.1f} ms")
+    print(f"{'first screen (the last lines drawn)':52s} {r['first'] * 1000:10.1f} ms")
+    print(f"{'  the app idle again (the index thread shares it)':52s} "
+          f"{r['idle'] * 1000:10.1f} ms")
     print(f"{'index complete (every line reachable)':52s} {r['index']:10.2f} s")
     print(f"{'Home (first line drawn)':52s} {r['home'] * 1000:10.1f} ms")
     print(f"{f'go to a random line, drawn (mean of {args.jumps:,})':52s} "

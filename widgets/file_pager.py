@@ -122,9 +122,15 @@ class FilePager(ScrollView, can_focus=True):
         self.call_after_refresh(self.logfile.start_indexing)
 
     def sync(self) -> None:
-        """Take the index's progress and appends: more lines, the end kept in view."""
+        """Take the index's progress and appends: more lines, the end kept in view.
+
+        Nothing is redrawn when nothing changed (it runs every POLL_S)."""
         at_end = self.scroll_y >= self.max_scroll_y
-        if not self.indexed and self.logfile.indexed.is_set():
+        if self.indexed and self.logfile.line_count == self.line_count:
+            return
+        if not self.indexed and not self.logfile.indexed.is_set():
+            return
+        if not self.indexed:
             self.indexed = True
             from_end = max(0, len(self._tail) - int(self.scroll_y))
             self._tail = []
@@ -132,12 +138,10 @@ class FilePager(ScrollView, can_focus=True):
             self._set_count(self.logfile.line_count)
             if not at_end:
                 self.scroll_to(y=max(0, self.line_count - from_end), animate=False, immediate=True)
-        elif self.indexed:
-            count = self.logfile.line_count
-            if count != self.line_count:
-                last_page = (self.line_count - 1) // PAGE_LINES if self.line_count else 0
-                self._pages.pop(last_page, None)  # it may have been read short
-                self._set_count(count)
+        else:
+            last_page = (self.line_count - 1) // PAGE_LINES if self.line_count else 0
+            self._pages.pop(last_page, None)  # it may have been read short
+            self._set_count(self.logfile.line_count)
         if at_end:
             self.scroll_end(animate=False, immediate=True)
         self.refresh()
