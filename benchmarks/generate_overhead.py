@@ -40,7 +40,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -74,13 +74,14 @@ def main() -> int:
     parser.add_argument("--out")
     args = parser.parse_args()
 
+    from console.core import protocol
     from console.worker.generate import _EventStreamer, _StopOnFlag, _StopOnGuard
     from console.worker.worker import Engine
 
     sink = Sink()
     engine = Engine(sink)
-    engine.handle({"cmd": "load", "id": 1, "model": args.model, "device": args.device,
-                   "dtype": args.dtype})
+    engine.handle(protocol.make_command(protocol.Load, 1, model=args.model, device=args.device,
+                                        dtype=args.dtype))
     engine.wait_jobs()
     if engine.loaded is None:
         print(f"load failed: {sink.last.get('error')}", file=sys.stderr)
@@ -92,6 +93,7 @@ def main() -> int:
     from transformers import StoppingCriteriaList
 
     model, tok = engine.loaded.model, engine.loaded.tokenizer
+    info = engine.loaded.info
     cuda = str(model.device).startswith("cuda")
     enc = tok.apply_chat_template([{"role": "user", "content": args.prompt}],
                                   add_generation_prompt=True, return_tensors="pt",
@@ -164,22 +166,23 @@ def main() -> int:
 
     def streamer(on: Any) -> None:
         on.generate(**enc, **base, streamer=_EventStreamer(
-            sink, 2, tok, engine.loaded.info["kv_bytes_per_token"], prompt_tokens))
+            sink, 2, tok, info["kv_bytes_per_token"], prompt_tokens))
 
     def criteria(on: Any) -> None:
         on.generate(**enc, **base, stopping_criteria=StoppingCriteriaList([
             _StopOnFlag(engine.stop_generation),
-            _StopOnGuard(engine.guard, str(on.device), engine.loaded.info["kv_bytes_per_token"],
+            _StopOnGuard(engine.guard, str(on.device), info["kv_bytes_per_token"],
                          prompt_tokens)]))
 
-    gen_msg = {"cmd": "generate", "prompt": args.prompt, "max_new_tokens": n,
-               "min_new_tokens": n, "chat": True}
+    gen_fields = {"prompt": args.prompt, "max_new_tokens": n, "min_new_tokens": n,
+                  "chat": True}
 
     def engine_here(on: Any) -> None:
-        engine._generate(dict(gen_msg, id=3))
+        engine._generate(cast("protocol.Generate",
+                              protocol.make_command(protocol.Generate, 3, **gen_fields)))
 
     def engine_job(on: Any) -> None:
-        engine.handle(dict(gen_msg, id=4))
+        engine.handle(protocol.make_command(protocol.Generate, 4, **gen_fields))
         engine.wait_jobs()
 
     variants: dict[str, tuple[Any, Any]] = {

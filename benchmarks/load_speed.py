@@ -689,26 +689,27 @@ def summarise(rows: list[dict[str, Any]], gpu: bool) -> list[dict[str, Any]]:
                                      f"{'O_DIRECT' if best_row['best_direct'] else 'buffered'})")
             if variant == "disk":
                 entry["disk"] = group[0].get("disk")
-            anon = [r.get("anon_growth_bytes") for r in group
+            anon = [r["anon_growth_bytes"] for r in group
                     if r.get("anon_growth_bytes") is not None]
-            rss = [r.get("rss_growth_bytes") for r in group
+            rss = [r["rss_growth_bytes"] for r in group
                    if r.get("rss_growth_bytes") is not None]
             entry["anon_growth_bytes"] = max(anon) if anon else None
             entry["rss_growth_bytes"] = max(rss) if rss else None
-            bound = [r.get("staging_bytes") for r in group if r.get("staging_bytes") is not None]
+            bound = [r["staging_bytes"] for r in group if r.get("staging_bytes") is not None]
             entry["staging_bound_bytes"] = max(bound) if bound else None
             if gpu and entry["staging_bound_bytes"] is not None and rss:
                 # the weights are on the GPU: host RSS may grow by the staging buffers (and
                 # interpreter noise), not by the model
                 entry["rss_bounded"] = max(rss) <= entry["staging_bound_bytes"] + RSS_SLACK
-            sums = {r.get("tensors_checksum") for r in group if r.get("tensors_checksum")}
+            sums = {r["tensors_checksum"] for r in group if r.get("tensors_checksum")}
             if sums and plain_sum:
-                logits = {r.get("logits_sha256") for r in group if r.get("logits_sha256")}
+                logits = {r["logits_sha256"] for r in group if r.get("logits_sha256")}
                 entry["parity"] = sums == {plain_sum} and logits == {plain_logits}
-            loaders = {r.get("loader") for r in group if r.get("loader")}
+            loaders = {r["loader"] for r in group if r.get("loader")}
             if loaders:
                 entry["loader"] = ",".join(sorted(loaders))
-            methods = {(r.get("fast_load") or {}).get("method") for r in group} - {None}
+            methods = {m for r in group
+                       if (m := (r.get("fast_load") or {}).get("method")) is not None}
             if methods:
                 entry["method"] = ",".join(sorted(methods))
             if variant == "default" and not cold and "ratio" in entry:

@@ -25,9 +25,12 @@ from console.host.telemetry import Telemetry
 
 def stats_us(values: list[float]) -> tuple[str, str, str]:
     if not values:
-        return ("N/A",) * 3  # type: ignore[return-value]
+        return ("N/A", "N/A", "N/A")
     us = sorted(v * 1e6 for v in values)
-    p = lambda q: us[min(len(us) - 1, int(q * len(us)))]  # noqa: E731
+
+    def p(q: float) -> float:
+        return us[min(len(us) - 1, int(q * len(us)))]
+
     return f"{statistics.fmean(us):.1f}", f"{p(0.5):.1f}", f"{p(0.99):.1f}"
 
 
