@@ -83,7 +83,8 @@ MESSAGES = [
     ("KeyError: 'qwen2_vl'", "version_mismatch"),
     ("AttributeError: property 'eos_token' of 'ChatGLMTokenizer' object has no setter",
      "version_mismatch"),
-    ("NameError: name 'init_empty_weights' is not defined", "missing_dependency"),
+    ("Error occurred when executing DownloadAndLoadModel:\n\nname 'dispatch_model' is not "
+     "defined", "missing_dependency"),
     ("huggingface_hub.errors.HFValidationError: Repo id must use alphanumeric chars or '-', '_', "
      "'.', '--' and '..' are forbidden, '-' and '.' cannot start or end the name, max length is "
      "96: '/home/u/models/x'.",
@@ -413,6 +414,35 @@ FAMILIES = [
      "'_supports_sdpa'", "remote_code"),
     ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
     ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
+    # Round 26's families: each named by its rule, not by the words.
+    ("Traceback (most recent call last):\n  File \"/app/infer.py\", line 30, in <module>\n"
+     "    state = torch.load(\"weights/gfpgan.pth\")\n  File \"/env/lib/python3.10/tarfile.py\", "
+     "line 1804, in getmember\n    raise KeyError(\"filename %r not found\" % name)\n"
+     "KeyError: \"filename 'storages' not found\"", "corrupt_checkpoint"),
+    ("Error occurred when executing DownloadAndLoadModel:\n\nname 'dispatch_model' is not "
+     "defined", "missing_dependency"),
+    ("2024-05-02 10:11:12,001 - FaceSwapLab - WARNING - You should have at least one model in "
+     "the models directory", "missing_file"),
+    ("  File \"/env/lib/python3.11/site-packages/tiktoken/core.py\", line 124, in encode\n"
+     "    return self._core_bpe.encode(text, allowed_special)\n"
+     "pyo3_runtime.PanicException: no entry found for key", "tokenizer_error"),
+    ("KeyError: token '[ENT]' is not in the vocabulary", "tokenizer_error"),
+    ("  File \"/env/lib/python3.7/site-packages/sentencepiece.py\", line 140, in "
+     "EncodeAsPieces\nTypeError: sequence item 1: expected str instance, bytes found",
+     "version_mismatch"),
+    ("RuntimeError: FWD: Unsupported hidden_size or types: 4096BFloat16FloatFloatFloatFloat",
+     "dtype_unsupported"),
+    ("requests.exceptions.HTTPError: 401 Client Error: Unauthorized for url: "
+     "https://huggingface.co/api/models/someone/old-name", "missing_file"),
+    ("Could not locate cudnn_ops_infer64_8.dll. Please make sure it is in your library path!",
+     "missing_dependency"),
+    # An IPython traceback whose AssertionError has no message: the arrowed assert says it.
+    ("AssertionError                            Traceback (most recent call last)\n"
+     "<ipython-input-2-1a2b3c> in <module>\n----> 1 app = FaceAnalysis(name='buffalo_l')\n\n"
+     "/usr/local/lib/python3.10/dist-packages/insightface/app/face_analysis.py in __init__(self, "
+     "name, root, allowed_modules, **kwargs)\n     41                 del model\n"
+     "---> 43         assert 'detection' in self.models\n     44         self.det_model = "
+     "self.models['detection']\n\nAssertionError: ", "missing_file"),
     # Round 25's family: a native program's file stream did not open.
     ("src/Dict.hpp:88 FATAL check: [ifs.is_open()] false. open ./data/user.dict.utf8 failed.",
      "missing_file"),
@@ -829,6 +859,37 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
         "expecting library version 8.6.1.6 got 8.5.3.1, please rebuild.")
     assert causes and causes[0].id == "version_mismatch", [(c.id, c.confidence) for c in causes]
 
+
+
+def test_a_bare_assertion_reads_the_failing_assert_not_its_neighbours() -> None:
+    # Round 26: IPython prints lines around the failing one; only the arrowed line is read (its
+    # neighbour here is an assert the rules know, which did not fail). A plain traceback's bare
+    # AssertionError reads the source line printed above it.
+    causes = diagnose_text(
+        "AssertionError                            Traceback (most recent call last)\n"
+        "/srv/app.py in load(self)\n---> 12         assert len(self.items) > 0\n"
+        "     13         assert 'detection' in self.models\n\nAssertionError: ")
+    assert not any(c.id == "missing_file" and not c.lead for c in causes), [
+        (c.id, c.confidence, c.lead) for c in causes]
+    causes = diagnose_text(
+        'Traceback (most recent call last):\n  File "/srv/app.py", line 9, in <module>\n'
+        '    app = FaceAnalysis()\n  File "/env/insightface/app/face_analysis.py", line 43, in '
+        "__init__\n    assert 'detection' in self.models\nAssertionError")
+    assert causes and causes[0].id == "missing_file", [(c.id, c.confidence) for c in causes]
+
+
+def test_a_flash_attn_size_its_kernel_lacks_is_not_a_dtype_problem() -> None:
+    # Round 26's dtype reading needs two dtypes in the list; one dtype is the kernel's sizes.
+    causes = diagnose_text("RuntimeError: FWD: Unsupported hidden_size or types: "
+                           "9216BFloat16BFloat16BFloat16BFloat16BFloat16")
+    assert not any(c.id == "dtype_unsupported" and not c.lead for c in causes), [
+        (c.id, c.confidence, c.lead) for c in causes]
+
+
+def test_tiktoken_words_without_tiktoken_are_not_a_tokenizer_problem() -> None:
+    causes = diagnose_text("thread 'main' panicked at src/config.rs:12: no entry found for key")
+    assert not any(c.id == "tokenizer_error" and not c.lead for c in causes), [
+        (c.id, c.confidence, c.lead) for c in causes]
 
 
 def test_needles_that_may_hide_another_are_found_as_the_pairwise_definition_says() -> None:

@@ -35,6 +35,7 @@ from console.core.diagnose.parser import (
     FRAME,
     WARNING,
     ErrorBlock,
+    ExceptionRecord,
     LogLine,
     LogParser,
     parse_lines,
@@ -440,6 +441,7 @@ _RAISE_OPEN_RE = re.compile(r"^(?:-*>\s*)?(?:\d+\s+)?raise\s+(?P<type>[A-Za-z_][
 # the log lost carries the message, or else the condition Python would not print either.
 _ASSERT_RE = re.compile(
     r"^(?:-*>\s*)?(?:\d+\s+)?assert\s+(?P<cond>.+?)(?:,\s*f?(?P<q>[\"'])(?P<msg>.+)(?P=q)\s*)?$")
+_ARROW_RE = re.compile(r"^-+>")
 RAISE_SITES_FILE = "raise_sites.json"
 
 
@@ -505,9 +507,7 @@ def _raised_but_cut_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
             continue
         asserted = _ASSERT_RE.match(line.text.strip())
         if asserted is not None:
-            return _cut_message_hits(
-                f"AssertionError: {asserted.group('msg') or asserted.group('cond')}", line,
-                block, store)
+            return _assert_hits(asserted, line, block, store)
         opened = _RAISE_OPEN_RE.match(line.text.strip())
         if opened is None:
             continue
@@ -516,6 +516,30 @@ def _raised_but_cut_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
                  if m is not None else [])
         return found or _raise_site_hit(block, line, opened.group("type"))
     return []
+
+
+def _bare_assert_hits(block: ErrorBlock, surface: ExceptionRecord,
+                      store: _LineStore) -> list[Hit]:
+    """A bare `AssertionError` (no message): the `assert` source line printed above it says
+    what failed (Python prints the condition only as source, IPython with a `---->` arrow)."""
+    if surface.type.rsplit(".", 1)[-1] != "AssertionError" or surface.message.strip():
+        return []
+    end = surface.line_numbers[0] if surface.line_numbers else block.last_line
+    code = [line for n in block.line_numbers if n < end
+            if (line := store.get(n)) is not None and line.role == CODE][-6:]
+    # IPython prints lines around the failing one and marks it with an arrow.
+    candidates = [line for line in code if _ARROW_RE.match(line.text.strip())] or code
+    if not candidates:
+        return []
+    asserted = _ASSERT_RE.match(candidates[-1].text.strip())
+    return _assert_hits(asserted, candidates[-1], block, store) if asserted is not None else []
+
+
+def _assert_hits(asserted: re.Match[str], line: LogLine, block: ErrorBlock,
+                 store: _LineStore) -> list[Hit]:
+    """The rules' reading of `AssertionError: <the assert's message, else its condition>`."""
+    return _cut_message_hits(
+        f"AssertionError: {asserted.group('msg') or asserted.group('cond')}", line, block, store)
 
 
 def _cut_message_hits(text: str, line: LogLine, block: ErrorBlock,
@@ -557,7 +581,7 @@ def _block_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
     surface = block.surface
     if surface is None:
         return _raised_but_cut_hits(block, store)
-    wrapped = _wrapped_hits(block, store)
+    wrapped = _wrapped_hits(block, store) + _bare_assert_hits(block, surface, store)
     if not block.frames:
         return wrapped
     line = store.get(surface.line_numbers[0]) if surface.line_numbers else None

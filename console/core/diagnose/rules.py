@@ -1247,11 +1247,13 @@ SIGNATURES: tuple[Signature, ...] = (
       # quoted in any way, or not at all ("no module named torch", typed from memory)
       _NO_MODULE + r"?(?P<mod>\w+(?:\.\w+)*)(?!\.?[-\w])",
       refine=_no_module),
+    # (ComfyUI and other front-ends print the NameError's message without its type: round 26.)
     S("missing_dependency", "is not defined", 0.6,
       "a helper from an optional package is missing: that package (accelerate?) is not installed",
-      r"NameError: name "
+      r"(?:NameError: )?\bname "
       r"'(?:init_empty_weights|dispatch_model|infer_auto_device_map|load_checkpoint_and_dispatch|"
-      r"set_module_tensor_to_device|is_deepspeed_zero3_enabled)' is not defined"),
+      r"set_module_tensor_to_device|is_deepspeed_zero3_enabled)' is not defined",
+      fixes=("pip install accelerate (is_deepspeed_zero3_enabled: pip install deepspeed)",)),
     S("missing_dependency", "requires the following packages that were not found", 0.9,
       "the model's code imports packages that are not installed"),
     S("missing_dependency", "but it was not found in your environment", 0.9,
@@ -2795,6 +2797,57 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 26's tune logs
+    # torch.load takes a damaged download for a legacy tar checkpoint and finds no 'storages'
+    # member in it (tarfile's KeyError): the file is not the checkpoint it should be.
+    S("corrupt_checkpoint", "filename 'storages' not found", 0.8,
+      "torch.load read the file as a legacy (tar) checkpoint and found no tensors in it: the "
+      "download is damaged or incomplete",
+      fixes=("download the checkpoint again and compare its size (or checksum) with the "
+             "source's",)),
+    # roop / ReActor (and their forks) warn at start that their models folder has no face-swap
+    # model (inswapper_128.onnx not where they look).
+    S("missing_file", "one model", 0.7,
+      "the face-swap extension found no model in its models folder",
+      r"(?i)\b(?:have at least|at least have) one model\b",
+      fixes=("put the model (e.g. inswapper_128.onnx) into the models folder the extension "
+             "reads (e.g. <webui>/models/roop or models/insightface), not the extension's own",)),
+    # tiktoken's Rust encoder panics when a (hand-made or converted) rank table has no token for
+    # some bytes of the text.
+    S("tokenizer_error", "no entry found for key", 0.7,
+      "tiktoken's encoding table has no entry for some bytes of the text: a custom or converted "
+      "rank table that does not cover all 256 bytes",
+      refine=lambda m, s: 0.7 if "tiktoken" in s.block_text or "core_bpe" in s.block_text
+      else None,
+      fixes=("build the rank table with a token for each of the 256 single bytes (or use the "
+             "model's own tokenizer instead of a converted one)",)),
+    # A word or special token the tokenizer's vocabulary does not have (BERT-style vocab.txt).
+    S("tokenizer_error", "vocab", 0.6,
+      "a token the code uses is not in the tokenizer's vocabulary",
+      r"(?i)\b(?:is )?not (?:found )?in (?:the )?vocab(?:ulary)?\b|\bno .{1,60} in +vocab\b",
+      fixes=("add the token to the vocabulary (tokenizer.add_tokens / vocab.txt) and resize the "
+             "model's embeddings, or use the tokenizer the model was trained with",)),
+    # sentencepiece releases before 0.1.9x returned bytes from EncodeAsPieces on Python 3.
+    S("version_mismatch", "expected str instance, bytes found", 0.8,
+      "an old sentencepiece returns bytes where the code expects str",
+      refine=lambda m, s: 0.8 if "sentencepiece" in s.block_text else None,
+      fixes=("pip install -U sentencepiece",)),
+    # flash-attn's fused layer norm supports a few dtype combinations: weights in one dtype and
+    # the input in another is not one of them.
+    S("dtype_unsupported", "unsupported hidden_size or types", 0.75,
+      "flash-attn's fused kernel was given tensors of different dtypes (e.g. bf16 weights with "
+      "an fp32 input)", r"(?i)unsupported hidden_size or types: \d+(?=\S*(?:bfloat16|half))"
+      r"(?=\S*(?<![a-z])float)", tag="over:flash_attention",
+      fixes=("cast the input to the weights' dtype (or run the model under torch.autocast)",)),
+    # The hub answers 401 also for a repository id that does not exist: a moved or mistyped id
+    # reads as "Unauthorized" (a private or gated repository stays the other reading).
+    S("missing_file", "401 client error", 0.55,
+      "the hub has no public repository of that id (moved, renamed or mistyped; a private or "
+      "gated one answers the same)",
+      r"(?i)401 Client Error: Unauthorized for url: https?://(?:huggingface\.co|hf\.co)/api/"
+      r"models/",
+      fixes=("check the repository id on the hub (it may have moved to another organisation)",
+             "if it is private or gated, log in (huggingface-cli login / HF_TOKEN)")),
     # -- round 25's tune logs
     # A C++ program's check that a file stream opened (cppjieba, many native tools): the file
     # is not at the path it was given.
