@@ -414,6 +414,26 @@ FAMILIES = [
      "'_supports_sdpa'", "remote_code"),
     ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
     ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
+    # Round 27's families: each named by its rule, not by the words.
+    ("RuntimeError: Cannot find callable yolov5n6 in hubconf", "remote_code"),
+    ("  File \"/home/u/.cache/torch/hub/ultralytics_yolov5_master/hubconf.py\", line 9, in "
+     "<module>\n    from models.yolo import Model\nModuleNotFoundError: No module named "
+     "'models.yolo'; 'models' is not a package", "remote_code"),
+    ("ValueError: Trying to load a model of incompatible/unknown type. '/tmp/tfhub_modules/"
+     "0af3b1' contains neither 'saved_model.pb' nor 'saved_model.pbtxt'.", "missing_file"),
+    ("tensorflow.python.framework.errors_impl.DataLossError: Unable to open table file "
+     "./train/model.ckpt-5000.index: Data loss: not an sstable (bad magic number): perhaps your "
+     "file is in a different file format and you need to use a different restore operator?",
+     "missing_file"),
+    ("  File \"/srv/diarize.py\", line 12, in run\n    pipeline.to(torch.device('cuda'))\n"
+     "AttributeError: 'NoneType' object has no attribute 'to'\n(pyannote.audio 3.1, "
+     "speaker-diarization-3.1)", "permission_or_disk"),
+    ("ValueError: invalid literal for int() with base 8: 'ld_stora'", "version_mismatch"),
+    ("  File \"/ocr/ppocr/postprocess/rec_postprocess.py\", line 80, in decode\n"
+     "    char_list.append(self.character[int(text_index[batch_idx][idx])])\n"
+     "IndexError: list index out of range", "tokenizer_error"),
+    ("llama_model_quantize: failed to quantize: basic_ios::clear: iostream error",
+     "missing_file"),
     # Round 26's families: each named by its rule, not by the words.
     ("Traceback (most recent call last):\n  File \"/app/infer.py\", line 30, in <module>\n"
      "    state = torch.load(\"weights/gfpgan.pth\")\n  File \"/env/lib/python3.10/tarfile.py\", "
@@ -859,6 +879,24 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
         "expecting library version 8.6.1.6 got 8.5.3.1, please rebuild.")
     assert causes and causes[0].id == "version_mismatch", [(c.id, c.confidence) for c in causes]
 
+
+
+@pytest.mark.parametrize("message, not_named", [
+    # Round 27's readings need their context: a shadowed package only in torch.hub's code, a
+    # None from pyannote only, a list index only in an OCR decoder, an sstable only when the
+    # path names one of the checkpoint's files.
+    ("ModuleNotFoundError: No module named 'utils.general'; 'utils' is not a package",
+     "remote_code"),
+    ("AttributeError: 'NoneType' object has no attribute 'to'", "permission_or_disk"),
+    ('  File "/srv/train.py", line 40, in step\n    x = batch[3]\nIndexError: list index out '
+     "of range", "tokenizer_error"),
+    ("DataLossError: Unable to open table file ./train/model.ckpt-5000: Data loss: not an "
+     "sstable (bad magic number)", "missing_file"),
+])
+def test_round_27_readings_need_their_context(message: str, not_named: str) -> None:
+    causes = diagnose_text(message)
+    assert not any(c.id == not_named and not c.lead for c in causes), [
+        (c.id, c.confidence, c.lead) for c in causes]
 
 
 def test_a_bare_assertion_reads_the_failing_assert_not_its_neighbours() -> None:

@@ -326,9 +326,16 @@ def _no_module(m: re.Match[str] | None, s: Surroundings) -> float | None:
         return None  # a flash-attn extension module: flash-attn's own build (flash_attention)
     if name.startswith("mmcv._ext"):
         return 1.0  # mmcv's compiled ops: the lite build is installed, mmcv-full is missing
+    if "is not a package" in s.line_text and _in_torch_hub(s):
+        return None  # the hub repository's package shadowed by a local module (remote_code)
     if "." in name and root in _KNOWN_LIBS:
         return None  # a removed/renamed submodule: version_mismatch
     return 1.0
+
+
+def _in_torch_hub(s: Surroundings) -> bool:
+    """The failing code was loaded by torch.hub (its cache: ~/.cache/torch/hub/<repo>)."""
+    return "torch/hub/" in s.block_text or "torch\\hub\\" in s.block_text
 
 
 # flash-attn's compiled extensions (csrc/), importable only from a complete flash-attn build.
@@ -2401,7 +2408,9 @@ SIGNATURES: tuple[Signature, ...] = (
     S("quantization_error", "failed to quantize", 0.85,
       "this quantization type cannot be applied to these tensor sizes (k-quants need rows "
       "divisible by 256): pick another type",
-      r"(?i)failed to quantize|required to be able to use k-quants"),
+      r"(?i)failed to quantize|required to be able to use k-quants",
+      # (round 27) a quantize that failed writing its output is the output path's problem
+      refine=lambda m, s: None if "iostream error" in s.block_text else 1.0),
     # ---- session 9 (written on the r/s/t/u tune logs after scoring them fresh)
     # CUDA's cudaErrorPeerAccessUnsupported: two GPUs that cannot reach each other's memory
     # (across PCIe root complexes, on many virtualised hosts); multi-GPU communication assumes it.
@@ -2797,6 +2806,69 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 27's tune logs
+    # torch.hub runs the hub repository's hubconf.py from its cache: an entry point missing
+    # there is a cache older than the code the call expects (or a wrong entry name).
+    S("remote_code", "in hubconf", 0.75,
+      "torch.hub's cached copy of the repository has no such entry point: the cache is older "
+      "than the code you follow (or the entry's name is wrong)",
+      r"(?i)cannot find callable \S+ in hubconf",
+      fixes=("torch.hub.load(..., force_reload=True) (or delete ~/.cache/torch/hub/<repo>)",
+             "check the entry's name in the repository's hubconf.py")),
+    # The hub repository's own packages (utils, models) shadowed by a module of the same name
+    # in the working directory or on sys.path.
+    S("remote_code", "is not a package", 0.7,
+      "the torch.hub repository's code imports its own package, but a module of the same name "
+      "in your working directory is found first",
+      r"(?i)no module named '(?P<pkg>\w+)\.[\w.]+'; '(?P=pkg)' is not a package",
+      refine=lambda m, s: 0.7 if _in_torch_hub(s) else None,
+      fixes=("rename your own module (e.g. utils.py) or run from another folder",)),
+    # TensorFlow / TF-Hub pointed at a folder without a SavedModel (an emptied hub cache, or
+    # the wrong folder).
+    S("missing_file", "contains neither 'saved_model.pb", 0.75,
+      "the folder has no SavedModel in it (a TF-Hub cache emptied by the system, or the wrong "
+      "folder)",
+      fixes=("delete that folder (TF-Hub downloads it again) or point at the folder that holds "
+             "saved_model.pb",)),
+    # TF1's checkpoint reader given one file of a checkpoint (a .data-* shard, .index or .meta)
+    # where it wants the checkpoint's prefix.
+    S("missing_file", "not an sstable", 0.7,
+      "the checkpoint path names one of the checkpoint's files; TensorFlow wants its prefix",
+      r"(?i)unable to open table file \S+\.(?:data-\d+-of-\d+|index|meta):\s*data loss: not an "
+      r"sstable",
+      fixes=("pass the prefix: model.ckpt-1000, not model.ckpt-1000.data-00000-of-00001",)),
+    # pyannote's Pipeline/Model.from_pretrained returns None (it only logs) when the gated
+    # models' conditions were not accepted or no token was given.
+    S("permission_or_disk", "'nonetype' object has no attribute", 0.6,
+      "pyannote's from_pretrained gave None: its gated models (speaker-diarization, "
+      "segmentation) need their conditions accepted on the hub and a token",
+      refine=lambda m, s: 0.6 if "pyannote" in s.block_text or "diariz" in s.block_text
+      else None,
+      fixes=("accept the user conditions of pyannote/segmentation and "
+             "pyannote/speaker-diarization on the hub, then pass use_auth_token / HF_TOKEN",)),
+    # tarfile's octal header parse of a file that is not a tar: torch < 1.6 reading a
+    # checkpoint saved in the zip format torch 1.6+ writes.
+    S("version_mismatch", "invalid literal for int() with base 8", 0.6,
+      "the checkpoint was read as a legacy tar archive: a torch older than 1.6 reading a file "
+      "saved in the newer zip format",
+      fixes=("upgrade torch to 1.6 or later (or save with _use_new_zipfile_serialization=False)",
+             )),
+    # PaddleOCR's recognizer decodes class indices through its character dictionary: an index
+    # past the dictionary is a dictionary that does not match the model.
+    S("tokenizer_error", "list index out of range", 0.7,
+      "the OCR model's classes do not match the character dictionary used to decode them",
+      refine=lambda m, s: 0.7 if ("self.character[" in s.block_text
+                                  or "rec_char_type" in s.block_text
+                                  or "character_dict" in s.block_text) else None,
+      fixes=("use the dictionary the model was trained with (rec_char_dict_path, use_space_char), "
+             "read as UTF-8 without a BOM",)),
+    # A C++ stream that failed to open or write (llama.cpp's quantize, torch.save): most often
+    # an output folder that does not exist; a full disk reads the same.
+    S("missing_file", "iostream error", 0.55,
+      "the program could not open or write a file (its folder does not exist or is not "
+      "writable, or the disk is full)", r"(?i)basic_ios::clear: iostream error",
+      fixes=("create the output folder (check the path's spelling) or write where you may",
+             "check the free space where it writes (df -h)")),
     # -- round 26's tune logs
     # torch.load takes a damaged download for a legacy tar checkpoint and finds no 'storages'
     # member in it (tarfile's KeyError): the file is not the checkpoint it should be.
