@@ -319,7 +319,7 @@ def hard_unload_check(client: Any, path: Path, device: str, dtype: str, nvml: Nv
     except ProcessLookupError:
         alive = False
     results["hard_unload"] = {"nvml_before_bytes": before, "nvml_after_bytes": used,
-                              "seconds": gone_s, "exit": info}
+                              "seconds": gone_s, "exit": dict(info) if info is not None else None}
     checks.add("hard unload: process gone and its VRAM back to 0",
                not alive and (used == 0 if nvml else True),
                f"held {before} bytes before; after: {used} bytes in {gone_s:.2f} s; "
@@ -376,7 +376,7 @@ def main() -> int:
     client = EngineClient(env=child_env())
     client.start()
     hello = client.wait_for("hello", timeout=300)
-    results["hello"] = hello
+    results["hello"] = dict(hello)
     counts = {"llama-8b": args.cycles, "glm4-9b": args.cycles_9b}
     # Split the remaining time so the 9B gets its turn even when the 8B is slow.
     for j, (name, path) in enumerate(paths.items()):
