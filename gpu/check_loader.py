@@ -247,6 +247,7 @@ def mid_size(root: Path, device: str, checks: Checks) -> None:
 
 
 def engine_checks(root: Path, device: str, checks: Checks) -> None:
+    from console.core.protocol import AnyEvent
     from console.engines.local import EngineClient
     from console.worker import tinymodels
     from console.worker.parity import fingerprint
@@ -297,7 +298,7 @@ def engine_checks(root: Path, device: str, checks: Checks) -> None:
             if msg["event"] != "progress" or msg["tensors_done"] >= 20:
                 break
         slow.abort()
-        seen: list[dict[str, Any]] = []
+        seen: list[AnyEvent] = []
         end = slow.wait_for(("loaded", "error"), reply_to=msg_id, timeout=300, seen=seen)
         unloaded = next((m for m in seen if m["event"] == "unloaded"), None)
         held = unloaded.get("held_bytes") if unloaded else None
