@@ -165,8 +165,8 @@ def must(msg: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def fingerprint(client: Any, names: list[str]) -> dict[str, Any]:
-    return must(client.wait_for(("fingerprint", "error"), reply_to=client.fingerprint(
-        tensors=names, input_ids=INPUT_IDS), timeout=300), "fingerprint")
+    return dict(must(client.wait_for(("fingerprint", "error"), reply_to=client.fingerprint(
+        tensors=names, input_ids=INPUT_IDS), timeout=300), "fingerprint"))
 
 
 def unload(client: Any) -> dict[str, Any]:
@@ -315,7 +315,7 @@ def scenario_abort(client: Any, mem: Memory, path: Path, weights: int, args: Any
     client.abort()
     result = take(client, ("loaded",), load_id, seen, timeout=120)
     if result.get("error_type") != "LoadAborted":
-        raise RuntimeError(f"expected error LoadAborted, got {result}")
+        raise RuntimeError(f"expected error LoadAborted, got {dict(result)}")
     state = must(client.wait_for("state", reply_to=load_id, timeout=30), "state")
     after = mem.engine_bytes(client.pid)
     deadline = time.monotonic() + 5
@@ -513,7 +513,7 @@ def main() -> int:
 
     client = EngineClient(env={**ce.child_env(), "AUTOGLM_ENGINE_TEST_SLOW_LOAD_S": str(slow)})
     client.start()
-    results["hello"] = client.wait_for("hello", timeout=300)
+    results["hello"] = dict(client.wait_for("hello", timeout=300))
 
     def warm_up() -> None:
         seen: list[dict[str, Any]] = []
