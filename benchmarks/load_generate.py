@@ -124,13 +124,13 @@ def run_console(model: str, device: str, dtype: str, generate: bool, prompt: str
     try:
         hello = client.wait_for("hello", timeout=300)
         if hello["event"] != "hello":
-            raise RuntimeError(f"engine did not start: {hello}")
+            raise RuntimeError(f"engine did not start: {dict(hello)}")
         t0 = time.perf_counter()
         loaded = client.wait_for(("loaded", "error"), reply_to=client.load(
             model, dtype=dtype, device=device), timeout=1800)
         wall = time.perf_counter() - t0
         if loaded["event"] != "loaded":
-            raise RuntimeError(f"console load failed: {loaded.get('message', loaded)}")
+            raise RuntimeError(f"console load failed: {loaded.get('message', dict(loaded))}")
         out: dict[str, Any] = {
             "load_s": loaded["load_s"], "weights_s": loaded["weights_s"],
             "context_s": loaded.get("context_s", 0.0), "wall_s": wall,
@@ -140,13 +140,13 @@ def run_console(model: str, device: str, dtype: str, generate: bool, prompt: str
             warm = client.wait_for(("generated", "error"), reply_to=client.generate(
                 prompt, max_new_tokens=n, min_new_tokens=n), timeout=600)
             if warm["event"] != "generated":
-                raise RuntimeError(f"console generate failed: {warm.get('message', warm)}")
+                raise RuntimeError(f"console generate failed: {warm.get('message', dict(warm))}")
             rates: list[float] = []
             for _ in range(gens):
                 gen = client.wait_for(("generated", "error"), reply_to=client.generate(
                     prompt, max_new_tokens=n, min_new_tokens=n), timeout=1800)
                 if gen["event"] != "generated":
-                    raise RuntimeError(f"console generate failed: {gen.get('message', gen)}")
+                    raise RuntimeError(f"console generate failed: {gen.get('message', dict(gen))}")
                 rates.append(gen["tokens_per_s"])
             rates.sort()
             out.update(first_rate=warm["tokens_per_s"], gen_tokens=gen["tokens"], gen_rates=rates,
