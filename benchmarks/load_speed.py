@@ -409,7 +409,7 @@ def run_engine(path: Path, device: str, options: dict[str, Any], cold: bool) -> 
     try:
         hello = client.wait_for(("hello", "exited"), timeout=300)
         if hello["event"] != "hello":
-            raise RuntimeError(f"engine did not start: {hello}")
+            raise RuntimeError(f"engine did not start: {dict(hello)}")
         how, cached = drop_cache(files) if cold else ("warm", cached_fraction(files))
         options = dict(options)
         loader = options.pop("loader", "fast")
