@@ -414,6 +414,11 @@ FAMILIES = [
      "'_supports_sdpa'", "remote_code"),
     ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
     ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
+    # Round 29's families.
+    ("ValueError: Found group index but no groupsize", "quantization_error"),
+    ("  File \"/srv/collate.py\", line 22, in __call__\n    ids = pad_sequence(batch, "
+     "batch_first=True, padding_value=self.tok.pad_token_id)\nTypeError: pad_sequence(): "
+     "argument 'padding_value' (position 3) must be float, not NoneType", "tokenizer_error"),
     # Round 27's families: each named by its rule, not by the words.
     ("RuntimeError: Cannot find callable yolov5n6 in hubconf", "remote_code"),
     ("  File \"/home/u/.cache/torch/hub/ultralytics_yolov5_master/hubconf.py\", line 9, in "

@@ -2806,6 +2806,21 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 29's tune logs
+    # GPTQ checkpoints: an act-order group index (g_idx) without the group size it belongs to
+    # (a quantization config that does not match the tensors).
+    S("quantization_error", "group index but no groupsize", 0.8,
+      "the GPTQ checkpoint's act-order group index does not match its quantization config "
+      "(group size)",
+      fixes=("check quantize_config.json (group_size, desc_act) against how the model was "
+             "quantized, or use a loader that reads it (auto-gptq, transformers' GPTQ)",)),
+    # torch's pad_sequence given the tokenizer's pad id, which is None: the tokenizer has no
+    # pad token.
+    S("tokenizer_error", "padding_value", 0.75,
+      "the tokenizer has no pad token: its pad id is None where a padding value is needed",
+      r"(?i)'padding_value'.{0,40}must be \w+, not NoneType",
+      fixes=("set a pad token (tokenizer.pad_token = tokenizer.eos_token, or the model's own pad "
+             "token) and the model config's pad_token_id",)),
     # -- round 27's tune logs
     # torch.hub runs the hub repository's hubconf.py from its cache: an entry point missing
     # there is a cache older than the code the call expects (or a wrong entry name).
