@@ -885,11 +885,19 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     assert causes and causes[0].id == "version_mismatch", [(c.id, c.confidence) for c in causes]
 
 
-
 @pytest.mark.parametrize("message, not_named", [
-    # Round 27's readings need their context: a shadowed package only in torch.hub's code, a
-    # None from pyannote only, a list index only in an OCR decoder, an sstable only when the
-    # path names one of the checkpoint's files.
+    # Rounds 26 and 27: readings that need their context. IPython prints lines around the
+    # failing one and only the arrowed line is read (its neighbour here is an assert the rules
+    # know, which did not fail); flash-attn's dtype reading needs two dtypes in the list (one
+    # dtype is the kernel's sizes); tiktoken's panic only with tiktoken; a shadowed package only
+    # in torch.hub's code, a None from pyannote only, a list index only in an OCR decoder, an
+    # sstable only when the path names one of the checkpoint's files.
+    ("AssertionError                            Traceback (most recent call last)\n"
+     "/srv/app.py in load(self)\n---> 12         assert len(self.items) > 0\n"
+     "     13         assert 'detection' in self.models\n\nAssertionError: ", "missing_file"),
+    ("RuntimeError: FWD: Unsupported hidden_size or types: "
+     "9216BFloat16BFloat16BFloat16BFloat16BFloat16", "dtype_unsupported"),
+    ("thread 'main' panicked at src/config.rs:12: no entry found for key", "tokenizer_error"),
     ("ModuleNotFoundError: No module named 'utils.general'; 'utils' is not a package",
      "remote_code"),
     ("AttributeError: 'NoneType' object has no attribute 'to'", "permission_or_disk"),
@@ -898,41 +906,19 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("DataLossError: Unable to open table file ./train/model.ckpt-5000: Data loss: not an "
      "sstable (bad magic number)", "missing_file"),
 ])
-def test_round_27_readings_need_their_context(message: str, not_named: str) -> None:
+def test_readings_that_need_their_context(message: str, not_named: str) -> None:
     causes = diagnose_text(message)
     assert not any(c.id == not_named and not c.lead for c in causes), [
         (c.id, c.confidence, c.lead) for c in causes]
 
 
-def test_a_bare_assertion_reads_the_failing_assert_not_its_neighbours() -> None:
-    # Round 26: IPython prints lines around the failing one; only the arrowed line is read (its
-    # neighbour here is an assert the rules know, which did not fail). A plain traceback's bare
-    # AssertionError reads the source line printed above it.
-    causes = diagnose_text(
-        "AssertionError                            Traceback (most recent call last)\n"
-        "/srv/app.py in load(self)\n---> 12         assert len(self.items) > 0\n"
-        "     13         assert 'detection' in self.models\n\nAssertionError: ")
-    assert not any(c.id == "missing_file" and not c.lead for c in causes), [
-        (c.id, c.confidence, c.lead) for c in causes]
+def test_a_bare_assertion_in_a_plain_traceback_reads_its_source_line() -> None:
+    # Round 26: Python prints a bare AssertionError with the assert's source line above it.
     causes = diagnose_text(
         'Traceback (most recent call last):\n  File "/srv/app.py", line 9, in <module>\n'
         '    app = FaceAnalysis()\n  File "/env/insightface/app/face_analysis.py", line 43, in '
         "__init__\n    assert 'detection' in self.models\nAssertionError")
     assert causes and causes[0].id == "missing_file", [(c.id, c.confidence) for c in causes]
-
-
-def test_a_flash_attn_size_its_kernel_lacks_is_not_a_dtype_problem() -> None:
-    # Round 26's dtype reading needs two dtypes in the list; one dtype is the kernel's sizes.
-    causes = diagnose_text("RuntimeError: FWD: Unsupported hidden_size or types: "
-                           "9216BFloat16BFloat16BFloat16BFloat16BFloat16")
-    assert not any(c.id == "dtype_unsupported" and not c.lead for c in causes), [
-        (c.id, c.confidence, c.lead) for c in causes]
-
-
-def test_tiktoken_words_without_tiktoken_are_not_a_tokenizer_problem() -> None:
-    causes = diagnose_text("thread 'main' panicked at src/config.rs:12: no entry found for key")
-    assert not any(c.id == "tokenizer_error" and not c.lead for c in causes), [
-        (c.id, c.confidence, c.lead) for c in causes]
 
 
 def test_needles_that_may_hide_another_are_found_as_the_pairwise_definition_says() -> None:
