@@ -45,7 +45,7 @@ from textual.worker import get_current_worker
 from console.core.diagnose import Cause, diagnose_lines
 from console.core.diagnose.levels import ERROR, WARNING, text_level
 from console.core.termsafe import safe_line
-from console.host.logfollow import LogFile, LogFileError
+from console.host.logfollow import LogFile, LogFileError, folded_pattern
 
 PAGE_LINES = 256  # lines read from the file at a time
 MAX_PAGES = 24  # pages kept (LRU): at most 6,144 lines in memory
@@ -431,7 +431,7 @@ class FilePagerScreen(Screen[None]):
         log = self.pager.logfile
         began = time.monotonic()
         if text:
-            pattern = re.compile(re.escape(text.encode("utf-8", "replace").lower()))
+            pattern = folded_pattern(text)
             found = log.find(pattern, start, backward=backward, fold_case=True,
                              cancelled=lambda: worker.is_cancelled)
         else:

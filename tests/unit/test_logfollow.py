@@ -200,6 +200,24 @@ def test_follow_without_a_file_is_a_usage_error() -> None:
     assert main(["diagnose", "--follow"]) == 2
 
 
+def test_a_find_folds_case_in_any_alphabet(tmp_path: Path) -> None:
+    """The pager's `/`: blocks are lower-cased as bytes (ASCII only), so the pattern carries the
+    other alphabets' cases itself; an ASCII text stays a plain literal."""
+    from console.host.logfollow import folded_pattern
+
+    path = tmp_path / "run.log"
+    path.write_text("INFO début\nÉCHEC DU CHARGEMENT\nINFO ok\nОшибка загрузки модели\n"
+                    "STRASSE\nMaße\nERROR: Disk Full\n", encoding="utf-8")
+    log = LogFile(path)
+    log.index_now()
+    for text, line in (("échec du", 1), ("ÉCHEC du", 1), ("ОШИБКА", 3), ("ошибка ЗАГРУЗКИ", 3),
+                       ("maße", 5), ("MAßE", 5), ("disk full", 6), ("Disk FULL", 6)):
+        assert log.find(folded_pattern(text), -1, fold_case=True) == line, text
+    assert log.find(folded_pattern("échec du"), 1, fold_case=True) is None
+    assert folded_pattern("Disk FULL").pattern == rb"disk\ full"  # ASCII: a literal
+    log.close()
+
+
 @pytest.mark.parametrize("block", [64, 4 << 20])
 def test_find_reads_in_blocks_forward_and_backward(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
