@@ -285,6 +285,7 @@ class FilePagerScreen(Screen[None]):
         self.causes: list[Cause] = []  # the last line diagnosed (`d`, or an error found)
         self.diagnosed_line: int | None = None
         self._log: LogFile | None = None
+        self._titles: tuple[str, str] = ("", "")  # the pager's border title and subtitle
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -319,14 +320,12 @@ class FilePagerScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="pager-poll", exit_on_error=False)
     def _poll(self, log: LogFile) -> None:
-        """Appends extend the index; truncation and rotation start it again."""
+        """Appends extend the index (LogFile.poll); truncation and rotation start it again."""
         worker = get_current_worker()
         while not worker.cancelled_event.wait(POLL_S):
             change = log.poll()
             if change.kind in ("rotated", "truncated"):
                 self.app.call_from_thread(self._restarted, change.kind)
-            elif log.indexed.is_set() and log.indexed_bytes < log.size:
-                log.refresh_index()  # appended, also while the first pass ran
 
     def _restarted(self, kind: str) -> None:
         self.pager.reset()
@@ -346,9 +345,14 @@ class FilePagerScreen(Screen[None]):
             size = max(self._log.size if self._log is not None else 0, 1)
             done = min(100, 100 * (self._log.indexed_bytes if self._log is not None else 0) // size)
             where = f"the last {pager.line_count:,} lines; indexing the file, {done}%"
-        pager.border_title = f"{where} · {self.path.name}"  # the position first: 80 columns
         target = f"“{self.find_text}”" if self.find_text else "error"
-        pager.border_subtitle = f": line · / find · n N {target} · d diagnose · Esc back"
+        # Text, never markup ("[rank0]" in a find or a name); set only when changed: setting a
+        # border title repaints the pager, and this runs every POLL_S.
+        titles = (f"{where} · {self.path.name}",  # the position first: 80 columns
+                  f": line · / find · n N {target} · d diagnose · Esc back")
+        if titles != self._titles:
+            self._titles = titles
+            pager.border_title, pager.border_subtitle = (Content(t) for t in titles)
 
     def _say(self, text: str) -> None:
         """One line above the file: what the last key did, else the file's whole path."""

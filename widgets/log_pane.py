@@ -43,6 +43,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
+from textual.content import Content
 from textual.events import Resize
 from textual.geometry import Size
 from textual.reactive import var
@@ -760,7 +761,7 @@ class LogPane(ScrollView, can_focus=True):
             parts.append(f"filter “{self._filter_text}”: {self.visible_count:,} shown")
         if self._dropped:
             parts.append(f"{self._dropped:,} older in the session log")
-        self.border_title = " · ".join(parts)
+        self.border_title = Content(" · ".join(parts))  # text: a filter may hold "[rank0]"
         self.border_subtitle = self.status_text
 
     @property

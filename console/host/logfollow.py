@@ -160,11 +160,6 @@ class LogFile:
             out.append(_decode(raw))
         return out
 
-    def refresh_index(self) -> None:
-        """Index what was appended since the first pass finished (no-op while it runs)."""
-        if self.indexed.is_set():
-            self._index(self._generation, self.size)
-
     def find(
         self,
         pattern: re.Pattern[bytes],
@@ -297,6 +292,7 @@ class LogFile:
             kind = "truncated"
             self.start_indexing()
         lines = self._read_new()
+        self._extend_index()
         if kind == "appended" and not lines:
             kind = "none"
         return Change(kind, tuple(lines))
@@ -320,13 +316,13 @@ class LogFile:
         data = self._partial + data
         parts = data.split(b"\n")
         self._partial = parts.pop()
-        if self._indexed_to and self.indexed.is_set():
-            self._extend_index()
         return [_decode(p[:MAX_LINE_BYTES]) for p in parts]
 
     def _extend_index(self) -> None:
-        """Keep the index up to date with appends once the first pass has finished."""
-        self._index(self._generation, self.size)
+        """Once the first pass has finished, index what was appended since (also while that
+        pass ran); nothing to do when the index is at the end."""
+        if self.indexed.is_set() and self._indexed_to < self.size:
+            self._index(self._generation, self.size)
 
 
 def folded_pattern(text: str) -> re.Pattern[bytes]:

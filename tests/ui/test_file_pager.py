@@ -182,3 +182,31 @@ async def test_the_pager_follows_appends_and_truncation_and_names_a_bad_path(
         await wait_until(pilot, lambda: "truncated" in screen.status, "the truncation")
         await wait_until(pilot, lambda: pager.indexed and pager.line_count == 1, "re-indexed")
         assert any("INFO fresh start" in t for t in _shown(pager))
+
+
+async def test_brackets_in_the_name_or_the_text_found_are_text_not_markup(tmp_path: Path) -> None:
+    """The pager's border shows the file's name and the text being found: "[rank0]" (every
+    distributed log has it) stays "[rank0]", and "[/]" does not end the app with a MarkupError.
+    Titles are set only when they change (setting one repaints the pager)."""
+    from textual.app import App
+    from textual.content import Content
+
+    log = tmp_path / "run[b]x.log"
+    log.write_text("".join(f"[rank0]: step {i}\n" for i in range(50)) + "[/] done\n")
+    app: App[None] = App()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = FilePagerScreen(log)
+        app.push_screen(screen)
+        await pilot.pause()
+        await wait_until(pilot, lambda: screen.pager.indexed, "the index")
+        pager = screen.pager
+        await pilot.pause(0.3)
+        assert "run[b]x.log" in Content.from_markup(str(pager.border_title)).plain
+        for text in ("[rank0]", "[/]"):
+            await pilot.press("slash")
+            screen.query_one("#pager-ask", Input).value = text
+            await pilot.press("enter")
+            await wait_until(pilot, lambda t=text: f"“{t}” at line" in screen.status, text)
+            await pilot.pause(0.3)  # a tick: the titles are set again
+            assert f"n N “{text}”" in Content.from_markup(str(pager.border_subtitle)).plain
+        assert app.is_running

@@ -468,3 +468,26 @@ async def test_cards_stay_bounded_and_newest_first() -> None:
         assert len(view.cards) == 3
         assert all(isinstance(c, CauseCard) for c in view.cards)
         assert [c.record.ts for c in view.cards] == [T0 + 241, T0 + 181, T0 + 121]
+
+
+async def test_a_filter_with_brackets_is_shown_as_typed() -> None:
+    # "[rank0]" is in every distributed log; as markup it vanished from the border, and "[/]"
+    # raised a MarkupError.
+    from textual.content import Content
+
+    app = LogHost()
+    async with app.run_test(size=(120, 30)) as pilot:
+        view = app.log_view
+        for line in ("[rank0]: RuntimeError: NCCL error", "[rank1]: ok", "[/] plain"):
+            view.handle_engine_message(output(line))
+        view.pane.focus()
+        for text in ("[rank0]", "[/]"):
+            await pilot.press("slash")
+            view.query_one("#log-filter", Input).value = text
+            await pilot.press("enter")
+            await pilot.pause()
+            assert view.pane.visible_count == 1
+            title = Content.from_markup(str(view.pane.border_title)).plain
+            assert f"filter “{text.lower()}”: 1 shown" in title, title
+            await pilot.press("escape")
+        assert app.is_running

@@ -108,6 +108,27 @@ def test_index_lines_and_tail(tmp_path: Path) -> None:
     log.close()
 
 
+def test_lines_appended_while_the_first_pass_ran_are_indexed_by_the_next_poll(
+    tmp_path: Path,
+) -> None:
+    """The pager shows the file's end, then indexes it in the background up to the size it had
+    when the pass began; lines appended meanwhile were already read by a poll. The next poll
+    indexes them, though it reads nothing new."""
+    path = tmp_path / "run.log"
+    path.write_text("".join(f"line {i}\n" for i in range(10)))
+    log = LogFile(path)
+    log.seek_end()
+    size_at_start = log.size
+    with path.open("a") as f:
+        f.write("".join(f"late {i}\n" for i in range(5)))
+    assert len(log.poll().lines) == 5  # read before the index is complete
+    log._index(log._generation, size_at_start)  # the first pass, as the thread runs it
+    assert log.indexed.is_set() and log.line_count == 10
+    assert log.poll().kind == "none"
+    assert log.line_count == 15 and log.lines(14, 1) == ["late 4"]
+    log.close()
+
+
 def test_follows_appends_rotation_and_truncation(writer: tuple[Path, Writer]) -> None:
     path, w = writer
     w.do("append first\\nsecond\\n")
