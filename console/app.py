@@ -834,11 +834,20 @@ class ConsoleApp(App[int]):
         self.log_view.add_event(f"{kind} server starting: {model} on port {spec.port}")
         self.refresh_bindings()
 
+    def _panels_gone(self) -> bool:
+        """True once the app has begun to close and its panels are gone: a message a thread
+        posted just before (an engine event, a pre-flight, a bundle, a fingerprint, a cause)
+        has nothing left to show on, and the engines end with the app."""
+        try:
+            self.log_view  # noqa: B018
+            self.model_panel  # noqa: B018
+        except (NoMatches, ScreenStackError):
+            return True
+        return False
+
     def on_engine_message(self, message: EngineMessage) -> None:
         event = message.event
-        try:
-            self.log_view  # noqa: B018 (gone while the app closes; the engine ends with it)
-        except (NoMatches, ScreenStackError):
+        if self._panels_gone():
             return
         if isinstance(event, protocol.Exited) and not event.expected:
             # Read before the log diagnoses the death: its context carries the evidence.
@@ -1010,6 +1019,8 @@ class ConsoleApp(App[int]):
                                     (dtype, device, context, batch)))
 
     def on_check_done(self, message: CheckDone) -> None:
+        if self._panels_gone():
+            return
         if message.model not in (self.model_panel.model_name, self.session.model):
             return  # the user picked another model meanwhile
         self.fold(SessionCheckDone(Check(message.model, message.result, message.text,
@@ -1247,6 +1258,8 @@ class ConsoleApp(App[int]):
     # -- log, doctor, bundle ------------------------------------------------------------
 
     def on_log_view_cause_found(self, message: LogView.CauseFound) -> None:
+        if self._panels_gone():
+            return
         cause = message.record.error.causes[0] if message.record.error.causes else None
         if self.active_tab != "log":
             self.causes_unseen += 1
@@ -1291,6 +1304,8 @@ class ConsoleApp(App[int]):
         self.post_message(BundleWritten(str(path)))
 
     def on_bundle_written(self, message: BundleWritten) -> None:
+        if self._panels_gone():
+            return
         if message.path:
             self.notify(f"bundle written: {message.path}", title="bundle", timeout=10)
             self.log_view.add_event(f"bundle written: {message.path}")
@@ -1370,6 +1385,8 @@ class ConsoleApp(App[int]):
         self.post_message(FingerprintRecorded(path, seconds=time.perf_counter() - t0))
 
     def on_fingerprint_recorded(self, message: FingerprintRecorded) -> None:
+        if self._panels_gone():
+            return
         self.fingerprint_job = None
         if message.path is None:
             self.log_view.add_event(f"fingerprint failed: {message.problem}", "error")
@@ -1421,6 +1438,8 @@ class ConsoleApp(App[int]):
         from console.core.termsafe import safe_line
         from widgets.verdict_card import VerdictCard
 
+        if self._panels_gone():
+            return
         if message.verdict is None:
             self.notify(safe_line(f"compare: {message.problem}"), title="compare",
                         severity="error", timeout=10)

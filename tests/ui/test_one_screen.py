@@ -5,10 +5,12 @@ death. The real engine process runs in tests/ui/test_model_panel.py and tests/e2
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from textual.command import CommandPalette
 from textual.widgets import Input, ProgressBar
 
@@ -21,6 +23,7 @@ from console.engines.replay import HELLO, ReplayEngine
 from tests.ui.conftest import make_app, wait_until
 from tests.ui.fakes import MIB, cpu_only_sequence, h100_sequence
 from tests.ui.test_engine_states import LOAD_OK, LOADING, PREFLIGHT, line, progress, shows
+from widgets import messages
 from widgets.confirm_screen import ConfirmScreen
 from widgets.engine_box import MemoryLines
 from widgets.engine_strip import EngineStrip
@@ -312,6 +315,33 @@ async def test_prestart_starts_the_engine_when_the_console_opens() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(0.2)
         assert engines == [] and app.session.engine == "stopped"
+
+
+LATE_MESSAGES = {
+    "pre-flight": lambda: messages.CheckDone("m", None, "pre-flight: checking m...", "unknown"),
+    "bundle": lambda: messages.BundleWritten("/tmp/bundle.tar.gz"),
+    "fingerprint": lambda: messages.FingerprintRecorded(None, "the engine went away"),
+    "engine event": lambda: messages.EngineMessage(protocol.Exited(
+        returncode=None, signal="SIGKILL", expected=False, last_lines=[])),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LATE_MESSAGES))
+async def test_a_threads_message_that_arrives_while_the_app_closes_is_dropped(kind: str) -> None:
+    # A worker thread posts its result just as the app closes (CI: a pre-flight's CheckDone
+    # after the pilot left): the panels it would show on are gone; the app closes cleanly.
+    app, _, _ = replay({})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        close_all = app._close_all
+
+        async def close_then_post() -> None:
+            await close_all()  # the screens are gone; the app still reads its messages
+            app.post_message(LATE_MESSAGES[kind]())
+            await asyncio.sleep(0.1)
+
+        app._close_all = close_then_post  # type: ignore[method-assign]
+    assert app._exception is None
 
 
 async def test_while_the_engine_starts_the_state_says_so_and_a_second_l_is_a_notice() -> None:
