@@ -414,6 +414,27 @@ FAMILIES = [
      "'_supports_sdpa'", "remote_code"),
     ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
     ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
+    # Round 30's families: each named by its rule, not by the words.
+    ("RuntimeError: torchaudio.backend.sox_io_backend.load requires sox, but we failed to "
+     "import it. Please check the installation of sox.", "missing_dependency"),
+    ("ImportError: DLL load failed while importing _C: The specified procedure could not be "
+     "found.", "version_mismatch"),
+    ("main: runtime.cpp:42: nvinfer1::rt::Engine::deserialize: Assertion `size >= bsize && "
+     "\"Mismatch between allocated memory size and expected size of serialized engine.\"' "
+     "failed.", "version_mismatch"),
+    ('  File "/home/u/.local/lib/python3.8/site-packages/onnx/__init__.py", line 99, in '
+     "_deserialize\n    decoded = proto.ParseFromString(s)\ngoogle.protobuf.message.DecodeError: "
+     "Error parsing message", "corrupt_checkpoint"),
+    ("RuntimeError: Error(s) in loading state_dict for Scorer:\n\tMissing key(s) in "
+     "state_dict: \"encoder.roberta.embeddings.position_ids\".", "version_mismatch"),
+    ("RuntimeError: HIP error: hipErrorNoBinaryForGpu: Unable to find code object for all "
+     "current devices!", "cuda_driver_mismatch"),
+    ('  File "/srv/venv/lib/python3.12/site-packages/transformers/modeling_utils.py", line 5870, '
+     "in caching_allocator_warmup\n    re.compile(\"|\".join([re.escape(p) for p in "
+     "model._tp_plan]))\nTypeError: 'NoneType' object is not iterable", "version_mismatch"),
+    ("serve: read 0 tensors from 0 files\nKeyError: 'lm_head.weight'", "missing_file"),
+    ("deploy stops with: /models/chat-7b/tokenizer.model does not exist, though the folder has "
+     "it", "missing_file"),
     # Round 29's families.
     ("ValueError: Found group index but no groupsize", "quantization_error"),
     ("  File \"/srv/collate.py\", line 22, in __call__\n    ids = pad_sequence(batch, "
@@ -905,6 +926,13 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
      "of range", "tokenizer_error"),
     ("DataLossError: Unable to open table file ./train/model.ckpt-5000: Data loss: not an "
      "sstable (bad magic number)", "missing_file"),
+    # Round 30: protobuf's parse error is a damaged file only for an ONNX model (a prototxt is
+    # the user's own text); a None that is not iterable is transformers' warm-up bug only in
+    # that function, over its tensor-parallel plan.
+    ("google.protobuf.text_format.ParseError: 3:1 : Error parsing message: Expected identifier "
+     "or number, got }.", "corrupt_checkpoint"),
+    ('  File "/srv/run.py", line 8, in main\n    for name in cfg.layers:\nTypeError: '
+     "'NoneType' object is not iterable", "version_mismatch"),
 ])
 def test_readings_that_need_their_context(message: str, not_named: str) -> None:
     causes = diagnose_text(message)

@@ -520,11 +520,12 @@ def _shared_object(cause: str) -> Refine:
     return refine
 
 
-def _only_position_ids(keys: str, s: Surroundings) -> bool:
-    """The unexpected keys listed are all embeddings' position_ids, and none is missing."""
+def _only_position_ids(keys: str, s: Surroundings, other: str = "missing key(s)") -> bool:
+    """The keys listed are all embeddings' position_ids, and the block lists no `other` kind
+    (unexpected keys read with no missing ones, missing keys with no unexpected ones)."""
     names = re.findall(r'"([^"]+)"', keys)
     return (bool(names) and all(n.endswith("embeddings.position_ids") for n in names)
-            and "missing key(s)" not in s.block_text)
+            and other not in s.block_text)
 
 
 def _tensor_device(type_name: str) -> str:
@@ -2806,6 +2807,73 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 30's tune logs
+    # torchaudio's backends import their audio library lazily and say which one failed.
+    S("missing_dependency", "but we failed to import it", 0.85,
+      "the audio library this torchaudio backend needs is not installed",
+      r"(?i)requires (?P<pkg>[\w.-]+), but we failed to import it",
+      fixes=("pip install soundfile (or the package it names); on Linux the sox backend also "
+             "needs the system's libsox",)),
+    # Windows' "procedure could not be found" (WinError 127): the DLL was found and loaded but
+    # lacks a function the module was linked against: built for another version.
+    S("version_mismatch", "the specified procedure could not be found", 0.75,
+      "a compiled module and the DLL it links against are from different versions (the DLL "
+      "loads but lacks a function the module was built to call)",
+      tag="over:missing_dependency",
+      fixes=("install the build of the extension made for the installed torch / CUDA (or the "
+             "torch it was built for)",)),
+    # TensorRT reads a serialized engine whose size or layout this TensorRT does not expect.
+    S("version_mismatch", "expected size of serialized engine", 0.8,
+      "the engine was serialized by another TensorRT version than the one deserializing it",
+      fixes=("rebuild the engine with the TensorRT (and on the GPU) that loads it",)),
+    # protobuf cannot parse an ONNX file: it is not a whole ONNX model (a cut download, a Git
+    # LFS pointer, an HTML page).
+    S("corrupt_checkpoint", "error parsing message", 0.75,
+      "the ONNX file cannot be parsed: it is incomplete or not an ONNX model at all",
+      refine=lambda m, s: 0.75 if "onnx" in s.block_text else None,
+      fixes=("download the model again and compare its size or checksum with the source's",
+             "a file of a few hundred bytes is a Git LFS pointer: git lfs pull")),
+    # transformers 4.31+ no longer saves BERT-style embeddings' position_ids: a checkpoint
+    # saved since then misses them when code on an older transformers loads it strictly.
+    S("version_mismatch", "missing key(s) in state_dict", 0.9,
+      "the only missing keys are embeddings' position_ids: the checkpoint was saved with "
+      "transformers 4.31 or later, which no longer stores that buffer, and an older "
+      "transformers builds the model",
+      r"(?i)missing key\(s\) in state_dict:\s*(?P<keys>.+)",
+      refine=lambda m, s: 0.9 if m is not None and _only_position_ids(
+          m.group("keys"), s, "unexpected key(s)") else None,
+      tag="over:missing_or_unexpected_keys",
+      fixes=("use transformers 4.31 or later (or the version the checkpoint names), or load "
+             "with strict=False: position_ids is a constant the model rebuilds",)),
+    # ROCm's "no kernel image": the HIP build has no code object for this GPU's gfx target.
+    S("cuda_driver_mismatch", "hiperrornobinaryforgpu", 0.9,
+      "the ROCm build has no code object for this GPU's architecture (gfx target)",
+      fixes=("on a consumer card close to a supported one: export HSA_OVERRIDE_GFX_VERSION "
+             "(e.g. 10.3.0 for RDNA2, 11.0.0 for RDNA3)",
+             "else install a ROCm build of torch that lists this gfx target")),
+    # transformers 4.50/4.51's allocator warm-up iterates the model's _tp_plan, None for some
+    # models and remote code: a bug of those releases.
+    S("version_mismatch", "'nonetype' object is not iterable", 0.8,
+      "transformers' allocator warm-up of that release fails on a model without a "
+      "tensor-parallel plan (a bug of transformers 4.50/4.51)",
+      refine=lambda m, s: 0.8 if "caching_allocator_warmup" in s.frames_text
+      and "_tp_plan" in s.block_text else None,
+      fixes=("upgrade transformers past the fix, or pin the release before (4.49)",)),
+    # A loader that counts what it read: no weights from no files is a model folder without
+    # its weight files (an interrupted download, the wrong folder).
+    S("missing_file", "from 0 file", 0.8,
+      "the loader found no weight files at the model path: nothing was loaded",
+      r"(?i)\b(?:loaded|read) 0 (?:weights|tensors|parameters) from 0 files?\b",
+      tag="over:missing_or_unexpected_keys",
+      fixes=("check that the model folder holds its *.safetensors shards (a download that "
+             "stopped leaves only the config and tokenizer): download it again",)),
+    # A named model file (a tokenizer, a config, weights) is not at the path given.
+    S("missing_file", "does not exist", 0.7,
+      "a file the load names is not at that path",
+      r"(?i)[\w.-]+\.(?:model|json|bin|safetensors|pt|pth|ckpt|gguf|onnx|txt|yaml|pkl|h5|pb)"
+      r"\s+does not exist",
+      fixes=("check the path (a leading '/' makes it absolute; Windows separators), and that "
+             "the file was downloaded",)),
     # -- round 29's tune logs
     # GPTQ checkpoints: an act-order group index (g_idx) without the group size it belongs to
     # (a quantization config that does not match the tensors).
