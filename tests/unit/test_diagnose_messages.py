@@ -414,6 +414,9 @@ FAMILIES = [
      "'_supports_sdpa'", "remote_code"),
     ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
     ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
+    # Round 31's families.
+    ("ValueError: Received a SiglipImageProcessor for argument image_processor, but a "
+     "SiglipImageProcessorFast was expected.", "version_mismatch"),
     # Round 30's families: each named by its rule, not by the words.
     ("RuntimeError: torchaudio.backend.sox_io_backend.load requires sox, but we failed to "
      "import it. Please check the installation of sox.", "missing_dependency"),
@@ -933,6 +936,10 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
      "or number, got }.", "corrupt_checkpoint"),
     ('  File "/srv/run.py", line 8, in main\n    for name in cfg.layers:\nTypeError: '
      "'NoneType' object is not iterable", "version_mismatch"),
+    # Round 31: a processor part of another class altogether is the caller's mistake, not a
+    # release gap (only the fast / slow variants of one class are).
+    ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
+     "SiglipImageProcessor was expected.", "version_mismatch"),
 ])
 def test_readings_that_need_their_context(message: str, not_named: str) -> None:
     causes = diagnose_text(message)

@@ -2807,6 +2807,17 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 31's tune logs
+    # transformers' ProcessorMixin checks each part's class: the fast and the slow class of
+    # the same processor disagree when the caller (vLLM, a model's code) and transformers are
+    # from different releases (4.5x made the fast image processors the default).
+    S("version_mismatch", "was expected", 0.8,
+      "the processor part is the fast (or slow) variant of the class the caller expects: the "
+      "caller and transformers are from releases that disagree on the default",
+      r"Received a (?P<cls>\w+?)(?:Fast)? for argument \w+, but a (?P=cls)(?:Fast)? was expected",
+      refine=lambda m, s: 0.8 if m is not None and m.group(0).count("Fast") == 1 else None,
+      fixes=("use the transformers release the caller supports (or upgrade the caller), or "
+             "pass use_fast=False / True to match what it expects",)),
     # -- round 30's tune logs
     # torchaudio's backends import their audio library lazily and say which one failed.
     S("missing_dependency", "but we failed to import it", 0.85,
