@@ -414,6 +414,11 @@ FAMILIES = [
      "'_supports_sdpa'", "remote_code"),
     ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
     ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
+    # Round 32's families.
+    ("OSError: [Errno 30] Cannot create directory '/home/app/.cache/torch/hub'",
+     "permission_or_disk"),
+    ("ValueError: Couldn't assign input_ids with shape torch.Size([1, 4608]), engine supports "
+     "[min, opt, max] = [(1, 1), (4, 2048), (8, 4096)]", "context_too_long"),
     # Round 31's families.
     ("ValueError: Received a SiglipImageProcessor for argument image_processor, but a "
      "SiglipImageProcessorFast was expected.", "version_mismatch"),
@@ -940,6 +945,9 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
+    # Round 32: a batch larger than the engine's profile is not a context length.
+    ("ValueError: Couldn't assign input_ids with shape torch.Size([16, 512]), engine supports "
+     "[min, opt, max] = [(1, 1), (4, 2048), (8, 4096)]", "context_too_long"),
 ])
 def test_readings_that_need_their_context(message: str, not_named: str) -> None:
     causes = diagnose_text(message)

@@ -528,6 +528,13 @@ def _only_position_ids(keys: str, s: Surroundings, other: str = "missing key(s)"
             and other not in s.block_text)
 
 
+def _beyond_past_batch(shape: str, limit: str) -> bool:
+    """A dimension after the first (batch) one exceeds the profile's maximum."""
+    got = [int(d) for d in shape.split(",") if d.strip()]
+    most = [int(d) for d in limit.split(",") if d.strip()]
+    return len(got) == len(most) and any(g > m for g, m in zip(got[1:], most[1:], strict=True))
+
+
 def _tensor_device(type_name: str) -> str:
     lower = type_name.lower()
     return next((d for d in ("cuda", "mps", "xpu", "hip") if d in lower), "cpu")
@@ -2807,6 +2814,25 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 32's tune logs
+    # errno 30 is EROFS (Linux and macOS): printed by its number alone, without the words.
+    S("permission_or_disk", "[errno 30]", 0.85,
+      "the path is on a read-only file system (errno 30), e.g. a container's home, a "
+      "serverless function outside /tmp, a read-only mount",
+      fixes=("point the cache or output folder at a writable path (HF_HOME, XDG_CACHE_HOME, "
+             "the tool's own cache variable; /tmp on AWS Lambda)",)),
+    # TensorRT-LLM and TensorRT's optimization profiles: a tensor longer than the engine was
+    # built for. Past the first (batch) dimension, that is the sequence: the prompt and the
+    # output exceed the engine's max input / sequence length.
+    S("context_too_long", "engine supports", 0.75,
+      "the sequence is longer than the TensorRT engine's optimization profile allows: it was "
+      "built with a smaller max input / output length",
+      r"shape torch\.Size\(\[(?P<shape>[\d, ]+)\]\), engine supports \[min, opt, max\] = "
+      r"\[.*\((?P<max>[\d, ]+)\)\]",
+      refine=lambda m, s: 0.75 if m is not None and _beyond_past_batch(
+          m.group("shape"), m.group("max")) else None,
+      fixes=("rebuild the engine with a larger max_input_len / max_seq_len (or "
+             "max_num_tokens), or shorten the prompt and max_new_tokens",)),
     # -- round 31's tune logs
     # transformers' ProcessorMixin checks each part's class: the fast and the slow class of
     # the same processor disagree when the caller (vLLM, a model's code) and transformers are
