@@ -3,10 +3,10 @@
 A log is read line by line (bytes, decoded per line) into windows of at most `WINDOW_BYTES`;
 each window is diagnosed on its own (`console.core.diagnose.diagnose_lines`) and the causes of
 all windows are merged (per cause id the most confident finding). A window starts with the
-last `OVERLAP_LINES` lines of the one before, so a traceback cut by a window edge is seen whole
-in the next. A log that fits in one window (nearly all) is diagnosed exactly as
-`diagnose_text` would. Peak memory is about one window's parse (~6x `WINDOW_BYTES`), not the
-log's size: a 200 MB log is read in well under 2x its size.
+last `OVERLAP_LINES` lines of the one before (at most half a window of them), so a traceback
+cut by a window edge is seen whole in the next. A log that fits in one window (nearly all) is
+diagnosed exactly as `diagnose_text` would. Peak memory is about one window's parse (~6x
+`WINDOW_BYTES`), not the log's size: a 200 MB log is read in well under 2x its size.
 
 Bounds (documented in docs/diagnose.md):
 - a line longer than `MAX_LINE_BYTES` keeps its first `MAX_LINE_BYTES` (the rest is skipped);
@@ -91,7 +91,9 @@ def iter_lines(stream: IO[bytes], *, max_line: int = MAX_LINE_BYTES,
 def windows(lines: Iterator[str], *, window_bytes: int = WINDOW_BYTES,
             overlap: int = OVERLAP_LINES) -> Iterator[list[str]]:
     """Lists of lines of about `window_bytes` each; each after the first starts with the last
-    `overlap` lines of the one before."""
+    `overlap` lines of the one before, at most half a window of them: every window brings at
+    least half a window of new text (long lines would otherwise make the overlap fill a
+    window, and every further line a window of its own)."""
     current: list[str] = []
     size = 0
     fresh = 0  # lines in `current` not already given in the window before
@@ -103,6 +105,8 @@ def windows(lines: Iterator[str], *, window_bytes: int = WINDOW_BYTES,
             yield current
             current = current[-overlap:] if overlap else []
             size = sum(len(x) + 1 for x in current)
+            while current and size > window_bytes // 2:
+                size -= len(current.pop(0)) + 1
             fresh = 0
     if fresh or not current:
         yield current

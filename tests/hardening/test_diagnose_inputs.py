@@ -60,6 +60,19 @@ def test_windows_overlap_and_cover_every_line() -> None:
         assert after[:10] == before[-10:]
 
 
+def test_long_lines_never_make_the_overlap_fill_a_window() -> None:
+    # 400 lines of overlap at 1,000 bytes each would fill a 10 kB window: every further line
+    # was a window of its own (~1,000 windows, each diagnosed). The overlap is at most half a
+    # window, so each window brings half a window of new lines.
+    lines = [f"{i:04d} " + "x" * 995 for i in range(1000)]
+    got = list(windows(iter(lines), window_bytes=10_000, overlap=400))
+    assert len(got) <= 2 * 1000 * 1000 // 10_000 + 1, len(got)
+    assert got[0][0] == lines[0] and got[-1][-1] == lines[-1]
+    for before, after in itertools.pairwise(got[:-1]):  # the last window holds what is left
+        shared = len(set(before) & set(after))
+        assert shared >= 1 and sum(len(x) + 1 for x in after[shared:]) >= 10_000 // 2 - 1000
+
+
 def test_long_lines_are_cut_and_the_total_is_bounded() -> None:
     res = BoundedResult()
     out = list(iter_lines(io.BytesIO(b"x" * 10_000 + b"\nok\n"), max_line=100, block=64,
