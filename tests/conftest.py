@@ -1,4 +1,5 @@
-"""Shared test set-up: every test session gets its own config, cache and log dirs."""
+"""Shared test set-up: every test session (each xdist worker) gets its own config, cache and
+log dirs; the tests that start servers run in one worker, one after another."""
 
 from __future__ import annotations
 
@@ -6,8 +7,22 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
+
 _ROOT = Path(tempfile.mkdtemp(prefix="autoglm-tests-"))
 for _name in ("CONFIG", "CACHE", "LOG", "DATA"):
     os.environ.setdefault(f"AUTOGLM_CONSOLE_{_name}_DIR", str(_ROOT / _name.lower()))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+# The real servers (vLLM's CPU build, `transformers serve`) take seconds to minutes to start and
+# gigabytes of memory each: `./dev test` runs the suite in two workers (`-n 2 --dist
+# loadgroup`), and these go to one of them, sharing its session's servers, never two at once.
+_SERVER_DIRS = ("served", "served_diagnosis")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.parent.name in _SERVER_DIRS:
+            item.add_marker(pytest.mark.xdist_group("servers"))
