@@ -14,6 +14,13 @@ for _name in ("CONFIG", "CACHE", "LOG", "DATA"):
     os.environ.setdefault(f"AUTOGLM_CONSOLE_{_name}_DIR", str(_ROOT / _name.lower()))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Workers share the machine's cores: one OpenMP thread per process (torch in the worker and
+    # in every engine it starts), and vLLM's CPU build unbound, which otherwise binds a thread
+    # to every core and keeps them busy. Measured on the 2-core CI machine: an engine test
+    # beside a vLLM start took 67 s instead of 10.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
 
 
 # The real servers (vLLM's CPU build, `transformers serve`) take seconds to minutes to start and
