@@ -1,5 +1,5 @@
 """Shared test set-up: every test session (each xdist worker) gets its own config, cache and
-log dirs; the tests that start servers run in one worker, one after another."""
+log dirs; in workers, the tests that start servers run in one of them, one after another."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 
 # The real servers (vLLM's CPU build, `transformers serve`) take seconds to minutes to start and
-# gigabytes of memory each: `./dev test` runs the suite in two workers (`-n 2 --dist
-# loadgroup`), and these go to one of them, sharing its session's servers, never two at once.
+# gigabytes of memory each: with AUTOGLM_TEST_WORKERS=2, `./dev test` runs the suite in two
+# workers (`-n 2 --dist loadgroup`), and these go to one of them, sharing its session's servers,
+# never two at once.
 _SERVER_DIRS = ("served", "served_diagnosis")
 
 
