@@ -91,3 +91,30 @@ def test_the_shipped_counts_are_the_tune_split_and_fixture_logs_only() -> None:
     assert data["docs"] == dict(sorted(recount.docs.items()))
     assert data["counts"] == {w: dict(sorted(r.items())) for w, r in sorted(recount.counts.items())}
     assert data["sharpness"] > 0
+
+
+def test_posterior_is_the_naive_bayes_mean_over_every_cause_of_every_word(
+        toy_model: lexical.Model) -> None:
+    # The posterior sums only the causes in each word's row (rows are sparse); written out
+    # over every cause, the definition gives the same numbers. A word of 5,000 logs is past
+    # the table of precomputed gains.
+    import math
+
+    big = lexical.Model({**toy_model.docs}, {**toy_model.counts, "common": {"host_oom": 5000}},
+                        {**toy_model.totals, "host_oom": toy_model.totals["host_oom"] + 5000},
+                        toy_model.sharpness)
+    for model, words in ((toy_model, {"gizmo", "wobble", "grew", "unheard"}),
+                         (big, {"gizmo", "common"})):
+        known = [w for w in words if w in model.counts]
+        scores = {}
+        for cause, n_docs in model.docs.items():
+            likelihood = sum(math.log(model.counts[w].get(cause, 0) + lexical.ALPHA)
+                             for w in known)
+            mean = likelihood / len(known) - math.log(
+                model.totals.get(cause, 0) + lexical.ALPHA * model.vocabulary)
+            scores[cause] = math.log(n_docs / sum(model.docs.values())) + model.sharpness * mean
+        norm = sum(math.exp(s) for s in scores.values())
+        got = lexical.posterior(frozenset(words), model)
+        assert got.keys() == scores.keys()
+        for cause, score in scores.items():
+            assert abs(got[cause] - math.exp(score) / norm) < 1e-12

@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from console.core.diagnose.firstchars import compile_fast
 from console.core.diagnose.parser import CODE, EXCEPTION, LOOSE, MESSAGE, ErrorBlock, LogLine
 
 SHORT_REPORT_LINES = 6
@@ -41,7 +42,7 @@ MAX_EVIDENCE_SCORE = 0.7  # clues alone never outrank a recognised library messa
 # Exception types that end a run without a failure: they never start a diagnosis.
 _BENIGN_TYPES = frozenset({"KeyboardInterrupt", "SystemExit", "StopIteration", "GeneratorExit"})
 
-_ERROR_WORDS = re.compile(  # matched on the lower-cased line
+_ERROR_WORDS = compile_fast(  # matched on the lower-cased line
     r"(?:error|errors|exception)\b|\b(?:failed|fails|failure|fatal|exception|killed|cannot|can't"
     r"|could not|couldn't|unable|abort(?:ed)?|crash(?:ed|es)?|not found|no such|not supported"
     r"|missing|invalid|denied)\b"
@@ -191,7 +192,7 @@ WordFamilies = tuple[tuple[re.Pattern[str], dict[str, float]], ...]
 
 
 def _families(table: Iterable[tuple[str, dict[str, float]]]) -> WordFamilies:
-    return tuple((re.compile(pattern), weights) for pattern, weights in table)
+    return tuple((compile_fast(pattern), weights) for pattern, weights in table)
 
 
 # Families of words on error lines -> {cause: weight}, lower-case.
@@ -317,10 +318,11 @@ _WORD_CLUES += _families(
     )
 )
 
-_VERSION_LINE = re.compile(
-    r"(?i)\b(?:transformers|torch|tokenizers|accelerate|peft|vllm|sglang|diffusers|huggingface[_-]hub|numpy|"
+_VERSION_LINE = compile_fast(
+    r"\b(?:transformers|torch|tokenizers|accelerate|peft|vllm|sglang|diffusers|huggingface[_-]hub|numpy|"
     r"protobuf|trl|deepspeed|bitsandbytes|safetensors)\b\s*(?:==|>=|<=|version:?|v)?\s*\d+\.\d+"
-    r"|\b\d+\.\d+\.\d+\s+(?:vs|VS|and|->|→)\s+\d+\.\d+"
+    r"|\b\d+\.\d+\.\d+\s+(?:vs|VS|and|->|→)\s+\d+\.\d+",
+    re.IGNORECASE,
 )
 _API_BREAK_TYPES = frozenset(
     {"AttributeError", "ImportError", "TypeError", "KeyError", "NotImplementedError"}
@@ -503,7 +505,7 @@ def _word_clues(line: LogLine, scale: float, lead: bool = True) -> list[Clue]:
     ]
 
 
-_FAILURE_MARK = re.compile(
+_FAILURE_MARK = compile_fast(
     r"(?:Error|Exception)\b|\b(?:ERROR|FATAL|Fatal|fatal|Killed|killed|Aborted|crashed)\b"
     r"|\berror(?::| loading\b)"  # C/C++ tools (llama.cpp, ggml, compilers): "main: error: ..."
     # A failed assertion in C/C++ code: GGML_ASSERT(...), TORCH_INTERNAL_ASSERT, assert(3)'s
@@ -525,6 +527,18 @@ def _marks_failure(line: LogLine) -> bool:
     """The line is a record logged at an error level, or its words mark a failure."""
     return bool(line.text) and (
         line.error or (not line.info and _FAILURE_MARK.search(line.text) is not None))
+
+
+def is_short_report(lines: Iterable[LogLine]) -> bool:
+    """Whether at most SHORT_REPORT_LINES lines have text (a report, not a log); stops reading
+    at the first line past that."""
+    count = 0
+    for line in lines:
+        if line.text and not line.text.isspace():
+            count += 1
+            if count > SHORT_REPORT_LINES:
+                return False
+    return True
 
 
 def log_failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock], *,
@@ -611,7 +625,7 @@ def points_somewhere(clues: Sequence[Clue], min_word_lead: float) -> bool:
 def log_clues(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock]) -> list[Clue]:
     """Every clue of a whole log: its error blocks, and loose lines that read as errors."""
     clues: list[Clue] = []
-    short = sum(1 for line in lines if line.text.strip()) <= SHORT_REPORT_LINES
+    short = is_short_report(lines)
     if not short and not log_failed(lines, blocks):
         return clues
     in_block: set[int] = set()

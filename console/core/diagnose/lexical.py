@@ -31,7 +31,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
-from console.core.diagnose.evidence import CJK, SHORT_REPORT_LINES, benign
+from console.core.diagnose.evidence import CJK, benign, is_short_report
+from console.core.diagnose.firstchars import compile_fast
 from console.core.diagnose.parser import ErrorBlock, LogLine, parse_lines, split_lines
 
 _FILE = "lexical.json"
@@ -41,7 +42,7 @@ MAX_LINES = 120  # lines of text read per log
 MAX_CHARS = 400  # characters read per line
 
 _TOKEN = re.compile(r"[a-z][a-z0-9_]{1,29}")
-_ERRORISH = re.compile(
+_ERRORISH = compile_fast(
     r"error|exception|fail|fatal|killed|cannot|can't|could not|unable|abort|crash|not found"
     r"|no such|not supported|missing|invalid|denied|nan\b|\binf\b|mismatch|unexpected"
     r"|traceback|warning|oom|out of memory|segmentation|core dumped|assert"
@@ -88,7 +89,7 @@ def _texts(lines: Sequence[LogLine], blocks: Iterable[ErrorBlock]) -> list[str]:
             if by_number is None:
                 by_number = {line.number: line for line in lines}
             texts.extend(by_number[n].text for n in block.line_numbers[-4:] if n in by_number)
-    short = sum(1 for line in lines if line.text.strip()) <= SHORT_REPORT_LINES
+    short = is_short_report(lines)
     for line in lines:
         if len(texts) >= MAX_LINES:
             break
@@ -175,6 +176,12 @@ def model() -> Model | None:
                   float(sharpness))
 
 
+@functools.cache
+def _count_gains() -> tuple[float, ...]:
+    """log(count + ALPHA) - log(ALPHA) for the counts a word's row usually holds."""
+    return tuple(math.log(count + ALPHA) - math.log(ALPHA) for count in range(4096))
+
+
 def posterior(words: frozenset[str], fitted: Model | None = None) -> dict[str, float]:
     """P(cause | the words); {} when no known word is present."""
     m = fitted if fitted is not None else model()
@@ -185,11 +192,19 @@ def posterior(words: frozenset[str], fitted: Model | None = None) -> dict[str, f
         return {}
     vocab = m.vocabulary
     total_docs = sum(m.docs.values())
+    # Sum of log(count + ALPHA) over the known words, per cause: every word contributes
+    # log(ALPHA), and the few causes in its row (rows are sparse) their gain over it.
+    likelihood = dict.fromkeys(m.docs, len(known) * math.log(ALPHA))
+    gain = _count_gains()
+    for word in known:
+        for cause, count in m.counts[word].items():
+            if cause in likelihood:
+                likelihood[cause] += (gain[count] if count < len(gain)
+                                      else math.log(count + ALPHA) - math.log(ALPHA))
     scores: dict[str, float] = {}
     for cause, n_docs in m.docs.items():
         denominator = math.log(m.totals.get(cause, 0) + ALPHA * vocab)
-        likelihood = sum(math.log(m.counts[word].get(cause, 0) + ALPHA) for word in known)
-        mean = likelihood / len(known) - denominator
+        mean = likelihood[cause] / len(known) - denominator
         scores[cause] = math.log(n_docs / total_docs) + m.sharpness * mean
     top = max(scores.values())
     exp = {c: math.exp(s - top) for c, s in scores.items()}

@@ -1,0 +1,118 @@
+r"""Regexes that skip, at once, the positions where no match can start.
+
+`re` tries a pattern at every position of a line. When the pattern starts with a literal or a
+character class, it first checks that character and moves on; when it starts with `\b`, a
+lookbehind or an alternation of such, it enters the full pattern everywhere, several times
+slower. Error-line word families ("\bnccl\b|process group|\brank\b|...") are of that kind,
+and the diagnosis of a long log runs dozens of them on every error line.
+
+`compile_fast(pattern)` compiles the same pattern behind a lookahead of the characters any match
+can start with (`(?=[nprb...])`), read from the pattern's parse tree: the same matches, found
+sooner. Where that set cannot be read (a match may start with any character, or be empty), the
+pattern is compiled as it is.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+
+try:  # Python 3.11+; the same parser was `sre_parse` before
+    _PARSER: Any = importlib.import_module("re._parser")
+    _CONSTANTS: Any = importlib.import_module("re._constants")
+except ImportError:  # pragma: no cover - Python 3.10
+    _PARSER = importlib.import_module("sre_parse")
+    _CONSTANTS = importlib.import_module("sre_constants")
+
+_CATEGORIES = {
+    "CATEGORY_DIGIT": r"\d", "CATEGORY_NOT_DIGIT": r"\D",
+    "CATEGORY_SPACE": r"\s", "CATEGORY_NOT_SPACE": r"\S",
+    "CATEGORY_WORD": r"\w", "CATEGORY_NOT_WORD": r"\W",
+}
+# Zero-width items: they constrain where a match starts, never which character it starts with.
+_ZERO_WIDTH = ("AT", "ASSERT", "ASSERT_NOT")
+
+
+class _Unknown(Exception):
+    """The first characters cannot be read (any character may start a match)."""
+
+
+def _char(code: int) -> str:
+    ch = chr(code)
+    return "\\" + ch if ch in "\\]^-[" else ch
+
+
+def _class_items(items: list[tuple[Any, Any]]) -> list[str]:
+    out: list[str] = []
+    for op, arg in items:
+        name = str(op)
+        if name == "LITERAL":
+            out.append(_char(arg))
+        elif name == "RANGE":
+            out.append(f"{_char(arg[0])}-{_char(arg[1])}")
+        elif name == "CATEGORY" and str(arg) in _CATEGORIES:
+            out.append(_CATEGORIES[str(arg)])
+        else:  # NEGATE, or a category with no class spelling
+            raise _Unknown
+    return out
+
+
+def _first(items: Any) -> tuple[list[str], bool]:
+    """(class items a match of this sequence can start with, whether it can match empty)."""
+    found: list[str] = []
+    for op, arg in items:
+        name = str(op)
+        if name in _ZERO_WIDTH:
+            continue
+        if name == "LITERAL":
+            return [*found, _char(arg)], False
+        if name == "IN":
+            return [*found, *_class_items(arg)], False
+        if name == "SUBPATTERN":
+            _group, add_flags, del_flags, sub = arg
+            if add_flags or del_flags:
+                raise _Unknown
+            chars, empty = _first(sub)
+        elif name == "ATOMIC_GROUP":
+            chars, empty = _first(arg)
+        elif name == "BRANCH":
+            chars, empty = [], False
+            for alternative in arg[1]:
+                alt_chars, alt_empty = _first(alternative)
+                chars.extend(alt_chars)
+                empty = empty or alt_empty
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            low, _high, sub = arg
+            chars, empty = _first(sub)
+            empty = empty or low == 0
+        else:  # ANY, NOT_LITERAL, GROUPREF, ...: any character
+            raise _Unknown
+        found.extend(chars)
+        if not empty:
+            return found, False
+    return found, True
+
+
+def first_chars(pattern: str, flags: int = 0) -> str | None:
+    """A character class (as regex text) that holds the first character of every match of
+    `pattern`; None when no such class can be read."""
+    try:
+        parsed = _PARSER.parse(pattern, flags)
+        chars, empty = _first(parsed)
+    except (_Unknown, ValueError, TypeError, AttributeError, re.error):
+        return None
+    if empty or not chars:
+        return None
+    return "[" + "".join(dict.fromkeys(chars)) + "]"
+
+
+def compile_fast(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """`re.compile(pattern, flags)`, behind a lookahead of its first characters when they can
+    be read. Patterns with inline global flags ("(?i)...") are compiled as they are."""
+    if pattern.startswith("(?") and pattern[2:3].isalpha():
+        return re.compile(pattern, flags)
+    chars = first_chars(pattern, flags)
+    if chars is None:
+        return re.compile(pattern, flags)
+    return re.compile(f"(?={chars})(?:{pattern})", flags)

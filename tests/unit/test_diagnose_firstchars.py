@@ -1,0 +1,79 @@
+"""Regexes behind a lookahead of their first characters (console/core/diagnose/firstchars.py)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from console.core.diagnose import evidence, lexical
+from console.core.diagnose.firstchars import compile_fast, first_chars
+from tests.fixtures.corpus.corpus import corpus_cases
+from tests.fixtures.logs.corpus import fixture_cases
+
+
+@pytest.mark.parametrize("pattern, chars", [
+    (r"\bnccl\b|process[ _]group", "[np]"),
+    (r"(?:error|errors|exception)\b", "[ee]"),  # both alternatives start with "e"
+    (r"\b[48]-?bit\b|\bint[48]\b", "[48i]"),
+    (r"x?y", "[xy]"),  # an optional first item: the next one may start the match
+    (r"(?<!\w)a|(?=b)bc|^c", "[abc]"),  # zero-width items are skipped
+    (r"[a-c0-9_]+z", "[a-c0-9_]"),
+    (r"\d+\.\d+", r"[\d]"),
+    (r"[\]^-]x", r"[\]\^\-]"),  # characters special inside a class are escaped
+])
+def test_the_first_characters_are_read_from_the_parse_tree(pattern: str, chars: str) -> None:
+    got = first_chars(pattern)
+    assert got is not None
+    # The class as written may repeat a character; compare what it accepts.
+    accepts = {ch for ch in map(chr, range(128)) if re.fullmatch(got, ch)}
+    assert accepts == {ch for ch in map(chr, range(128)) if re.fullmatch(chars, ch)}
+
+
+@pytest.mark.parametrize("pattern", [
+    r".{0,3}x",  # any character
+    r"[^a]x",  # a negated class
+    r"a?",  # may match empty: anywhere, even at the end
+    r"\bword\b|",  # an empty alternative
+    r"(a)\1",  # a back-reference is fine, but "(?i:a)" changes flags inside: not read
+    r"(?i:a)b",
+])
+def test_patterns_whose_first_characters_cannot_be_read_are_compiled_as_they_are(
+        pattern: str) -> None:
+    if pattern == r"(a)\1":
+        assert first_chars(pattern) == "[a]"
+        return
+    assert first_chars(pattern) is None
+    assert compile_fast(pattern).pattern == pattern
+
+
+def test_inline_global_flags_are_left_alone() -> None:
+    assert compile_fast(r"(?i)\bnccl\b").pattern == r"(?i)\bnccl\b"
+    fast = compile_fast(r"\bnccl\b", re.IGNORECASE)
+    assert fast.search("an NCCL error") is not None
+
+
+def _lines() -> list[str]:
+    texts = [c.text for c in fixture_cases()] + [c.text for c in corpus_cases("tune")]
+    return [line.lower() for text in texts for line in text.split("\n") if line.strip()]
+
+
+def test_the_diagnosis_patterns_find_the_same_matches_behind_the_lookahead() -> None:
+    # Every pattern the diagnosis compiles this way, over real log lines: the same first match
+    # (or none) as the pattern compiled plainly.
+    patterns = [p for p, _ in evidence._WORD_CLUES]
+    patterns += [evidence._ERROR_WORDS, evidence._VERSION_LINE, evidence._FAILURE_MARK,
+                 lexical._ERRORISH]
+    lines = _lines()
+    assert len(lines) > 10000, len(lines)
+    read = 0
+    for fast in patterns:
+        plain = re.compile(fast.pattern, fast.flags)
+        if fast.pattern.startswith("(?="):
+            read += 1
+            plain = re.compile(fast.pattern[fast.pattern.index(")(?:") + 4:-1], fast.flags)
+        for line in lines:
+            a, b = plain.search(line), fast.search(line)
+            assert (a and (a.start(), a.group(0))) == (b and (b.start(), b.group(0))), (
+                plain.pattern, line)
+    assert read == len(patterns)  # every one of them was given its lookahead
