@@ -414,6 +414,26 @@ FAMILIES = [
      "'_supports_sdpa'", "remote_code"),
     ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
     ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
+    # Round 33's families.
+    ('  File "/srv/sft.py", line 51, in main\n    tokenizer.pad_token_id = 0\n'
+     "AttributeError: can't set attribute", "tokenizer_error"),
+    ('  File "/srv/sft.py", line 51, in main\n    self.tokenizer.eos_token = "</s>"\n'
+     "AttributeError: property 'eos_token' of 'BaichuanTokenizer' object has no setter",
+     "tokenizer_error"),
+    ("torch._inductor.exc.InductorError: AssertionError: fp8e5 data type is not supported on "
+     "CUDA arch < 89", "quantization_error"),
+    ("AssertionError: Missing model file engines/llama/rank0.engine", "missing_file"),
+    ("RuntimeError: Could not find checkpoint: /data/ckpt/unet/diffusion_pytorch_model.bin",
+     "missing_file"),
+    ("the container says there is no nvidia-driver although nvidia-smi works on the host",
+     "cuda_unavailable"),
+    ("paddle is not detecting my GPU inside WSL", "cuda_unavailable"),
+    ("AttributeError: 'MiniCPMVModel' object has no attribute 'all_tied_weights_keys'",
+     "remote_code"),
+    # A Ray worker's prefix "(head, rank=0, pid=1)" is stripped like vLLM's "(Worker pid=1)".
+    ("(head, rank=0, pid=8292) [rank5]:W0215 12:25:06.525000 14707 site-packages/torch/x.py:504]"
+     " AssertionError: fp8e4nv data type is not supported on CUDA arch < 89",
+     "quantization_error"),
     # Round 32's families.
     ("OSError: [Errno 30] Cannot create directory '/home/app/.cache/torch/hub'",
      "permission_or_disk"),
@@ -945,6 +965,21 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
+    # Round 33: a read-only attribute is a tokenizer finding only where the caller assigns a
+    # tokenizer's token; "cannot find" without a file's name is no missing file; a driver named only
+    # is no missing driver; a GPU seen is not "not detected".
+    ('  File "/srv/run.py", line 8, in main\n    model.hf_device_map = device_map\n'
+     "AttributeError: can't set attribute", "tokenizer_error"),
+    ("AttributeError: property 'device' of 'LlamaForCausalLM' object has no setter",
+     "tokenizer_error"),
+    # ... and raised by transformers' own __init__ (ChatGLM's tokenizer under 4.34+), a
+    # version gap.
+    ('  File "/e/site-packages/transformers/tokenization_utils_base.py", line 1566, in '
+     "__init__\n    setattr(self, key, value)\nAttributeError: property 'eos_token' of "
+     "'ChatGLMTokenizer' object has no setter", "tokenizer_error"),
+    ("ValueError: Cannot find the config file for awq.", "missing_file"),
+    ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
+    ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
     # Round 32: a batch larger than the engine's profile is not a context length.
     ("ValueError: Couldn't assign input_ids with shape torch.Size([16, 512]), engine supports "
      "[min, opt, max] = [(1, 1), (4, 2048), (8, 4096)]", "context_too_long"),

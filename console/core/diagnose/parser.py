@@ -51,7 +51,8 @@ _PREFIX_TOKEN = (
     + r"|" + _GLOG[:-2] + r"\]|" + _LEVEL + r"\s*\](?::[\w.]*:|\s*[:|]|\s+-)?"
     + r"|(?:rank|Rank|RANK)\s*\d+\]:?|default\d+\]:|RANK:\d+\]|PID:\d+\])\s?"  # [rank1]: [PID:12]
     + r"|\[\d+\]\(https?://[^)\s]+\)"  # a GitHub Actions log line copied with its link
-    + r"|\([A-Za-z_][\w.-]*(?:\s+\w+=[\w.:-]+)*?\s+pid=\d+[^)]*\)\s?"  # (VllmWorker pid=12)
+    # (VllmWorker pid=12), Ray's (head, rank=0, pid=8292)
+    + r"|\([A-Za-z_][\w.-]*(?:,?\s+\w+=[\w.:-]+)*?,?\s+pid=\d+[^)]*\)\s?"
     + r"|(?:localhost|[a-z][a-z0-9-]*\d):\s)"  # pdsh / deepspeed host tags
 )
 _PREFIX_RUN_RE = re.compile(
@@ -59,7 +60,8 @@ _PREFIX_RUN_RE = re.compile(
 )
 # Every prefix token starts with one of these: the regex is skipped for other lines.
 _PREFIX_FIRST_CHARS = frozenset("[(0123456789IWEFDCTabcdefghijklmnopqrstuvwxyz")
-_GLOG_INFO_RE = re.compile(r"(?:^|\[)I\d{3,4}\s")
+# A glog record opens the line, a bracket, or follows a rank tag ("[rank5]:W0215 ...").
+_GLOG_INFO_RE = re.compile(r"(?:^|\[|\]:)I\d{3,4}\s")
 # Which process wrote the line, from the prefix run.
 _SOURCE_RE = re.compile(
     r"\[(?:rank|Rank|RANK|default)\s*:?\s*(?P<rank>\d+)\]|\([^)]*?\bpid=(?P<pid>\d+)"
@@ -254,8 +256,8 @@ def clean_line(raw: str) -> tuple[str, str | None, bool, bool]:
     return clean_line_levels(raw)[:4]
 
 
-_GLOG_WARN_RE = re.compile(r"(?:^|\[)W\d{3,4}\s")
-_GLOG_ERROR_RE = re.compile(r"(?:^|\[)[EF]\d{3,4}\s")
+_GLOG_WARN_RE = re.compile(r"(?:^|\[|\]:)W\d{3,4}\s")
+_GLOG_ERROR_RE = re.compile(r"(?:^|\[|\]:)[EF]\d{3,4}\s")
 
 
 def clean_line_levels(raw: str) -> tuple[str, str | None, bool, bool, bool, bool]:
@@ -303,11 +305,14 @@ def clean_line_levels(raw: str) -> tuple[str, str | None, bool, bool, bool, bool
                           else tag.group("host"))
                 prefixed = _SOURCE_ONLY_RE.fullmatch(prefix) is None
         info = ("INFO" in prefix or "DEBUG" in prefix
-                or (("[I" in prefix or first == "I") and _GLOG_INFO_RE.search(prefix) is not None))
+                or (("[I" in prefix or "]:I" in prefix or first == "I")
+                    and _GLOG_INFO_RE.search(prefix) is not None))
         warn = ("WARN" in prefix
-                or (("[W" in prefix or first == "W") and _GLOG_WARN_RE.search(prefix) is not None))
+                or (("[W" in prefix or "]:W" in prefix or first == "W")
+                    and _GLOG_WARN_RE.search(prefix) is not None))
         error = ("ERROR" in prefix or "CRITICAL" in prefix or "FATAL" in prefix
-                 or (("[E" in prefix or "[F" in prefix or first in "EF")
+                 or (("[E" in prefix or "[F" in prefix or "]:E" in prefix or "]:F" in prefix
+                      or first in "EF")
                      and _GLOG_ERROR_RE.search(prefix) is not None))
         line = line[m.end():]
     if " NCCL INFO " in line:

@@ -528,6 +528,24 @@ def _only_position_ids(keys: str, s: Surroundings, other: str = "missing key(s)"
             and other not in s.block_text)
 
 
+def _tokenizer_setter(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """The caller's own code assigns a tokenizer's special token (the raising line shows it).
+    Raised inside transformers instead (ChatGLM's tokenizer under transformers 4.34+ setting
+    eos_token in its __init__), the same message is a version gap: no reading here."""
+    if m is None or _TOKEN_ASSIGNMENT.search(s.block_text) is None:
+        return None
+    return 0.7
+
+
+_TOKEN_ASSIGNMENT = re.compile(r"tokeni[sz]er\.\w*token\w*\s*=[^=]")
+_FOUND_NOWHERE = (
+    r"(?i)(?:unable to|could not|couldn't|cannot|can't) find (?:an? |the )?"
+    r"(?:(?:\w+ ){0,2}?(?:file|model|voice|checkpoint|weights?|config)s?\b\W{0,3}(?:at |in )?"
+    r"['\"]?[\w.~:-]*[/\\][^\s'\"]+|[\w-]+)"
+    r"\.(?:json|bin|safetensors|pt|pth|ckpt|onnx|gguf|model|txt|yaml|yml|ini|npz|h5|engine|plan)\b"
+)
+
+
 def _beyond_past_batch(shape: str, limit: str) -> bool:
     """A dimension after the first (batch) one exceeds the profile's maximum."""
     got = [int(d) for d in shape.split(",") if d.strip()]
@@ -2814,6 +2832,57 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 33's tune logs
+    # A tokenizer whose special tokens are read-only properties (a model's own tokenizer code,
+    # e.g. ChatGLM's): assigning pad_token fails with the generic AttributeError.
+    S("tokenizer_error", "attribute", 0.7,
+      "this tokenizer class makes its special-token attributes read-only: they cannot be "
+      "assigned (pad_token = ...)",
+      r"AttributeError: (?:can't set attribute|property '\w+' of '\w+' object has no setter)",
+      refine=_tokenizer_setter,
+      fixes=("pass the token when the tokenizer is built (from_pretrained(..., pad_token=...)) "
+             "or use its own pad token; do not assign the attribute afterwards",)),
+    # Triton's fp8e4nv type (fp8 matmuls compiled by torch.compile / Triton) needs sm_89+.
+    S("quantization_error", "data type is not supported on cuda arch", 0.8,
+      "this fp8 format needs a newer GPU (Ada / Hopper: compute capability 8.9 or later)",
+      r"(?i)fp8\w* data type is not supported on cuda arch",
+      fixes=("on an older GPU, load the model without fp8 (bf16/fp16, or another quantization "
+             "such as AWQ / GPTQ / bitsandbytes)",)),
+    # A tool's own check that its config or model file exists.
+    *(S("missing_file", needle, 0.75,
+        "the config or model file the tool reads is not at the path it was given",
+        fixes=("check the path (and that the conversion or build step that writes the file "
+               "ran first)",))
+      for needle in ("missing config file", "missing model file")),
+    # "Unable to find voice: /path/x.onnx", "Can't find config.json at ...": a named file that
+    # is not there.
+    *(S("missing_file", needle, 0.7,
+        "a file the program looks for is not at that path",
+        _FOUND_NOWHERE,
+        fixes=("check the path and download or create the file it names",))
+      for needle in ("unable to find", "could not find", "couldn't find", "cannot find",
+                     "can't find")),
+    # "I don't have nvidia-driver" (a container without the host's driver mounted).
+    S("cuda_unavailable", "nvidia-driver", 0.6,
+      "no NVIDIA driver is visible to this process (a container started without the GPU, or "
+      "a host without the driver)",
+      r"(?i)(?:don't|do not|doesn't|does not|no) (?:have )?(?:an? )?nvidia[- ]driver",
+      fixes=("in Docker: run with --gpus all and the NVIDIA Container Toolkit installed",
+             "on the host: nvidia-smi must work")),
+    # A report that the GPU is not seen ("not recognizing my CUDA on WSL2").
+    *(S("cuda_unavailable", needle, 0.6,
+        "the program does not see the GPU",
+        r"(?i)(?:not|n't) (?:recogni[sz]|detect)\w* (?:my |the |any )?(?:cuda|gpus?|nvidia)\b",
+        fixes=("check that torch (or the framework) sees it: torch.cuda.is_available(), "
+               "nvidia-smi; under WSL2 the Windows driver provides CUDA",))
+      for needle in ("not recogni", "n't recogni", "not detect", "n't detect")),
+    # transformers 5 reads every model's tied-weights table, which PreTrainedModel.post_init
+    # sets: a model's own code (trust_remote_code) written for 4.x may never call it.
+    S("remote_code", "has no attribute 'all_tied_weights_keys'", 0.8,
+      "the model's own code (trust_remote_code) was written for transformers 4.x: its model "
+      "class does not set what transformers 5 expects",
+      fixes=("pin transformers<5 for this model, or use a revision of the model whose code "
+             "supports transformers 5",)),
     # -- round 32's tune logs
     # errno 30 is EROFS (Linux and macOS): printed by its number alone, without the words.
     S("permission_or_disk", "[errno 30]", 0.85,
