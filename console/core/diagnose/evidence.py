@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from console.core.diagnose.firstchars import compile_fast
+from console.core.diagnose.fastre import FastPattern, compile_fast
 from console.core.diagnose.parser import CODE, EXCEPTION, LOOSE, MESSAGE, ErrorBlock, LogLine
 
 SHORT_REPORT_LINES = 6
@@ -188,7 +188,7 @@ _FUNCTION_CLUES: dict[str, dict[str, float]] = {
     "cuda": {"cuda_oom": 0.3, "cuda_unavailable": 0.2},
 }
 
-WordFamilies = tuple[tuple[re.Pattern[str], dict[str, float]], ...]
+WordFamilies = tuple[tuple[FastPattern, dict[str, float]], ...]
 
 
 def _families(table: Iterable[tuple[str, dict[str, float]]]) -> WordFamilies:

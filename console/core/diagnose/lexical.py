@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from console.core.diagnose.evidence import CJK, benign, is_short_report
-from console.core.diagnose.firstchars import compile_fast
+from console.core.diagnose.fastre import compile_fast
 from console.core.diagnose.parser import ErrorBlock, LogLine, parse_lines, split_lines
 
 _FILE = "lexical.json"

@@ -1,4 +1,4 @@
-"""Regexes behind a lookahead of their first characters (console/core/diagnose/firstchars.py)."""
+"""Regexes behind a lookahead of their first characters (console.core.diagnose.fastre.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import pytest
 
 from console.core.diagnose import evidence, lexical
-from console.core.diagnose.firstchars import compile_fast, first_chars
+from console.core.diagnose.fastre import compile_fast, first_chars, required_words
 from tests.fixtures.corpus.corpus import corpus_cases
 from tests.fixtures.logs.corpus import fixture_cases
 
@@ -44,13 +44,37 @@ def test_patterns_whose_first_characters_cannot_be_read_are_compiled_as_they_are
         assert first_chars(pattern) == "[a]"
         return
     assert first_chars(pattern) is None
-    assert compile_fast(pattern).pattern == pattern
+    assert compile_fast(pattern).regex.pattern == pattern
 
 
 def test_inline_global_flags_are_left_alone() -> None:
-    assert compile_fast(r"(?i)\bnccl\b").pattern == r"(?i)\bnccl\b"
+    assert compile_fast(r"(?i)\bnccl\b").regex.pattern == r"(?i)\bnccl\b"
     fast = compile_fast(r"\bnccl\b", re.IGNORECASE)
     assert fast.search("an NCCL error") is not None
+
+
+@pytest.mark.parametrize("pattern, words", [
+    (r"\bnccl\b|process[ _]group", ("nccl", "process")),
+    (r"kv[ _-]?cache|max[_-]model[_-]len", ("cache", "model")),  # the longest run of each
+    (r"torch\.size\(", ("torch.size(",)),
+    (r"a\bcd", ("acd",)),  # zero-width items join the literals around them
+    (r"(?:ab|cd)ef", ("ef",)),  # a run beats a group of shorter words
+    (r"(?:abc|cde)f", ("abc", "cde")),
+    (r"(?:abc)+x", ("abc",)),  # repeated at least once
+    (r"q(?:abc)?x", None),  # optional: no word of two characters is certain
+    (r"ab|.x", None),  # an alternative without a word
+    (r"nccl", ("nccl",)),
+])
+def test_required_words_are_read_from_the_parse_tree(
+        pattern: str, words: tuple[str, ...] | None) -> None:
+    assert required_words(pattern) == words
+
+
+def test_a_pattern_that_ignores_case_has_no_words() -> None:
+    assert required_words(r"nccl", re.IGNORECASE) is None
+    assert required_words(r"(?i)nccl") is None
+    fast = compile_fast(r"(?i)nccl")
+    assert fast.words is None and fast.search("NCCL error") is not None
 
 
 def _lines() -> list[str]:
@@ -66,14 +90,13 @@ def test_the_diagnosis_patterns_find_the_same_matches_behind_the_lookahead() -> 
                  lexical._ERRORISH]
     lines = _lines()
     assert len(lines) > 10000, len(lines)
-    read = 0
     for fast in patterns:
         plain = re.compile(fast.pattern, fast.flags)
-        if fast.pattern.startswith("(?="):
-            read += 1
-            plain = re.compile(fast.pattern[fast.pattern.index(")(?:") + 4:-1], fast.flags)
         for line in lines:
             a, b = plain.search(line), fast.search(line)
             assert (a and (a.start(), a.group(0))) == (b and (b.start(), b.group(0))), (
                 plain.pattern, line)
-    assert read == len(patterns)  # every one of them was given its lookahead
+    # ... and every one of them was given its lookahead, all but the one that ignores case
+    # their words.
+    assert all(p.regex.pattern.startswith("(?=") for p in patterns)
+    assert [p.pattern for p in patterns if p.words is None] == [evidence._VERSION_LINE.pattern]
