@@ -414,6 +414,21 @@ FAMILIES = [
      "'_supports_sdpa'", "remote_code"),
     ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
     ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
+    # Round 34's families.
+    ("OSError: cairo library not found", "missing_dependency"),
+    ("ld: library not found for -lomp", "missing_dependency"),
+    ("RuntimeError: save requires sox extension which is not available. Please refer to the "
+     "stacktrace above for how to resolve this.", "missing_dependency"),
+    ("/tmp/tmpab12cd/main.c:5:10: fatal error: Python.h: No such file or directory",
+     "missing_dependency"),
+    ("csrc/kernels.cu:2:10: fatal error: cuda_runtime.h: No such file or directory",
+     "missing_dependency"),
+    ("error loading model: llama.cpp does not support this GGUF's model architecture "
+     "('gemma9')", "version_mismatch"),
+    ("RuntimeError: inconsistent tensor size at /opt/torch/lib/TH/generic/THTensorCopy.c:51",
+     "size_mismatch"),
+    ('  File "/m/tokenization_foo.py", line 40, in __init__\n    self.sp.Load(vocab_file)\n'
+     "TypeError: expected str, bytes or os.PathLike object, not NoneType", "missing_file"),
     # Round 33's families.
     ('  File "/srv/sft.py", line 51, in main\n    tokenizer.pad_token_id = 0\n'
      "AttributeError: can't set attribute", "tokenizer_error"),
@@ -965,6 +980,11 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
+    # Round 34: a None passed where a path was wanted is a missing file only when the call
+    # hands a path variable over; a missing source file is no missing header.
+    ('  File "/srv/run.py", line 8, in main\n    name = os.path.join(root, sub)\n'
+     "TypeError: expected str, bytes or os.PathLike object, not NoneType", "missing_file"),
+    ("gcc: error: main.c: No such file or directory", "missing_dependency"),
     # Round 33: a read-only attribute is a tokenizer finding only where the caller assigns a
     # tokenizer's token; "cannot find" without a file's name is no missing file; a driver named only
     # is no missing driver; a GPU seen is not "not detected".

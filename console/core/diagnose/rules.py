@@ -546,6 +546,14 @@ _FOUND_NOWHERE = (
 )
 
 
+# A C/C++ header a build includes (a package's development files, not the model's).
+_MISSING_HEADER = re.compile(r"\.h(?:pp)?: no such file or directory", re.IGNORECASE)
+# A path variable (vocab_file, model_path, ...) handed to open()/load...() as None: the file
+# was not found where the loader looked for it.
+_NONE_PATH_CALL = re.compile(
+    r"\b(?:open|load\w*|read\w*)\(\s*(?:self\.)?\w*(?:file|path)\w*\s*[,)]", re.IGNORECASE)
+
+
 def _beyond_past_batch(shape: str, limit: str) -> bool:
     """A dimension after the first (batch) one exceeds the profile's maximum."""
     got = [int(d) for d in shape.split(",") if d.strip()]
@@ -1020,8 +1028,8 @@ SIGNATURES: tuple[Signature, ...] = (
       "directory"),
     S("missing_file", "filenotfounderror", 0.7, "a file does not exist"),
     S("missing_file", "no such file or directory", 0.7, "a file does not exist",
-      refine=lambda m,
-      s: None if "shared object file" in s.line_text or "dlerror" in s.line_text else 1.0),
+      refine=lambda m, s: None if ("shared object file" in s.line_text or "dlerror" in s.line_text
+                                   or _MISSING_HEADER.search(s.line_text)) else 1.0),
     S("missing_file", "was not found in model name list", 0.75,
       "the model name/path was not found (nor could it be cached)"),
     S("missing_file", "couldn't find any file associated to this path or url", 0.75,
@@ -2832,6 +2840,42 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 34's tune logs
+    # A system library a Python binding loads at import (PortAudio for sounddevice, libsndfile
+    # for soundfile, ...), or one the linker needs ("ld: library not found for -lomp").
+    S("missing_dependency", "library not found", 0.8,
+      "a system library this package needs is not installed",
+      fixes=("install the library with the system's package manager (apt install "
+             "libportaudio2 / libsndfile1 / ..., brew install ...), or a wheel that bundles it",)),
+    # torchaudio's backends: "load requires sox extension which is not available".
+    S("missing_dependency", "extension which is not available", 0.8,
+      "the library behind this backend (sox, ffmpeg) is not installed",
+      fixes=("install the system library (apt install sox libsox-dev / ffmpeg) or use "
+             "another backend (soundfile)",)),
+    # A C/C++ build (Triton's launcher, a CUDA extension) missing a package's headers:
+    # Python.h is python3-dev, cuda_runtime.h the CUDA toolkit.
+    S("missing_dependency", ".h: no such file or directory", 0.8,
+      "a build step needs the headers of a package that is not installed (Python.h: the "
+      "Python development package; cuda*.h: the CUDA toolkit)",
+      r"(?i)fatal error: [\w/.+-]+\.h(?:pp)?: no such file or directory",
+      fixes=("install the development package (apt install python3-dev / python3.X-dev; the "
+             "CUDA toolkit for cuda*.h)",)),
+    # llama.cpp (and what embeds it: ollama, LM Studio, llama-cpp-python) older than the model
+    # architecture in the GGUF file.
+    S("version_mismatch", "does not support this gguf's model architecture", 0.8,
+      "this llama.cpp build is older than the model's architecture",
+      fixes=("update llama.cpp (or the app that bundles it) to a release that supports the "
+             "architecture",)),
+    # torch < 0.4's copy_ between tensors of different sizes, in load_state_dict.
+    S("size_mismatch", "inconsistent tensor size", 0.75,
+      "a checkpoint tensor has another size than the model's parameter (old torch's wording)"),
+    # A path handed to open()/load() as None: the loader did not find the file it looks for
+    # (a tokenizer's vocab_file, qwen.tiktoken, ...).
+    S("missing_file", "os.pathlike object, not nonetype", 0.85,
+      "a file the loader needs was not found: its path is None",
+      refine=lambda m, s: 0.85 if _NONE_PATH_CALL.search(s.block_text) else None,
+      fixes=("check that the model folder has every file its loader names (the tokenizer's "
+             "vocabulary file, e.g. qwen.tiktoken, tokenizer.model)",)),
     # -- round 33's tune logs
     # A tokenizer whose special tokens are read-only properties (a model's own tokenizer code,
     # e.g. ChatGLM's): assigning pad_token fails with the generic AttributeError.
