@@ -14,7 +14,7 @@ import json
 import re
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
@@ -151,6 +151,12 @@ class DiagnosedError:
 
 # -- the needle index ----------------------------------------------------------------------------
 
+# Digits are the ASCII ones here: a line's shape maps each to "0" (str.translate, cheap), and a
+# needle with none of them matches a line where it matches its shape.
+_DIGIT = re.compile(r"[0-9]")
+_TO_ZERO = str.maketrans("123456789", "000000000")
+
+
 def _trie_pattern(words: Iterable[str]) -> str:
     trie: dict[str, Any] = {}
     for word in words:
@@ -213,6 +219,17 @@ class _Index:
         self.needles = sorted(by_needle)
         trie = _trie_pattern(self.needles)
         self.regex = re.compile(trie)
+        # The whole-log scan reads each line's shape (its digits all read "0"), so lines that
+        # differ only in their numbers (metrics, progress, timestamps) are read once. A needle
+        # without a digit matches a shape where it matches its lines. The shape of a needle
+        # with a digit inside ("exit code: 0") marks the shape's lines for the overlapping
+        # rescan, which finds every needle of a line; a needle that starts with a digit
+        # ("401 client error") is looked for in the lines, where only digits can start it.
+        digits = {n for n in self.needles if _DIGIT.search(n) is not None}
+        self.words = frozenset(n for n in self.needles if n not in digits)
+        self.shape_regex = re.compile(_trie_pattern(
+            {*self.words, *(n.translate(_TO_ZERO) for n in digits if not n[0].isdigit())}))
+        self.digit_first_regex = re.compile(_trie_pattern(n for n in digits if n[0].isdigit()))
         self.overlapping_regex = re.compile("(?=(" + trie + "))")
         self._by_match: dict[str, tuple[Signature, ...]] = {}
         for needle in self.needles:
@@ -347,29 +364,48 @@ def _scanned(line: LogLine) -> bool:
 
 def _scan_lines(lines: Sequence[LogLine], block_of: dict[int, ErrorBlock],
                 store: _LineStore) -> list[Hit]:
-    """Hits for every line: one regex pass for the needles over the distinct line texts (long
-    logs repeat themselves: warnings, progress bars), then each candidate line is confirmed."""
+    """Hits for every line: one regex pass for the needles over the distinct shapes of the
+    lines (long logs repeat themselves: warnings, progress bars, metrics that differ only in
+    their numbers), then each candidate line is confirmed."""
     scanned = [line for line in lines if _scanned(line)]
     distinct: dict[str, int] = {}
     for line in scanned:
         distinct.setdefault(line.text, len(distinct))
     texts = list(distinct)
-    joined = "\n".join(texts).lower()
-    starts: list[int] = []
-    pos = 0
-    for text in texts:
-        starts.append(pos)
-        pos += len(text) + 1
+    lowered = [text.lower() for text in texts]
+    by_shape: dict[str, list[int]] = {}  # the line with its digits read as "0" -> its lines
+    for index, lower in enumerate(lowered):
+        by_shape.setdefault(lower.translate(_TO_ZERO), []).append(index)
+    shapes = list(by_shape)
+    owners = list(by_shape.values())
     candidates: dict[int, set[Signature]] = {}
     rescan: set[int] = set()
     needles = _index()
     may_hide = needles.may_hide
-    for m in needles.regex.finditer(joined):
-        index = bisect_right(starts, m.start()) - 1
-        matched = m.group(0)
+
+    def matches(regex: re.Pattern[str], read: list[str]) -> Iterator[tuple[int, str]]:
+        """(which text, the match) for each match in the texts read as one."""
+        starts: list[int] = []
+        pos = 0
+        for text in read:
+            starts.append(pos)
+            pos += len(text) + 1
+        for m in regex.finditer("\n".join(read)):
+            yield bisect_right(starts, m.start()) - 1, m.group(0)
+
+    def found(index: int, matched: str) -> None:
         candidates.setdefault(index, set()).update(needles.signatures(matched))
         if matched in may_hide:
             rescan.add(index)
+
+    for which, matched in matches(needles.shape_regex, shapes):
+        if matched in needles.words:
+            for index in owners[which]:
+                found(index, matched)
+        else:  # the shape of a needle with a digit inside (it may cover a word needle too)
+            rescan.update(owners[which])
+    for which, matched in matches(needles.digit_first_regex, lowered):
+        found(which, matched)
     for index in rescan:
         candidates[index] = _line_signatures(texts[index].lower())
     ordered = {index: sorted(sigs, key=_sig_order) for index, sigs in candidates.items()}
