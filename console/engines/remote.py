@@ -103,7 +103,7 @@ class RemoteEngine(Engine):
         self._exited = threading.Event()
         self._generating = threading.Lock()
         self._stop_generation = threading.Event()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a callback on start()'s own thread
         self._proof: dict[str, Any] = {}  # the watch's "stopped" event (memory before/after)
 
     # -- the Engine interface ------------------------------------------------------------
@@ -444,6 +444,11 @@ class RemoteEngine(Engine):
                        value=event.get("value"), threshold=event.get("threshold"),
                        why=safe_line(str(event.get("why", "guard")) + _holding_text(event)))
         elif kind == "exit" and server is not None and not self._stopping:
+            # A server that dies at once may be seen on the watch's thread while start() has
+            # not yet said Hello and "loading": wait for start() to finish, so `Exited` comes
+            # last and the engine ends dead, not loading.
+            with self._lock:
+                pass
             why = safe_line(str(event.get("why", "")))
             self._emit(protocol.Log, level="error",
                        message=f"the {self.spec.engine} server ended: {why}")

@@ -386,8 +386,11 @@ async def test_a_cpu_only_torch_on_a_box_with_a_driver_loads_on_the_cpu() -> Non
     cpu_torch = {**HELLO, "pid": 4242, "cuda_available": False, "cuda": None,
                  "torch": "2.13.0+cpu"}
     app, engines, _ = replay({"start": [cpu_torch, {"event": "state", "state": "idle"}],
-                              "load": LOAD_OK}, samples=h100_sequence())
+                              "load": LOAD_OK}, samples=h100_sequence(), prestart=True)
     async with app.run_test(size=(160, 48)) as pilot:
+        # The engine has said what its torch can do (a load before that leaves the device to
+        # the engine: "auto", which a CPU-only torch resolves to the CPU itself).
+        await wait_until(pilot, lambda: app.session.hello is not None, "the engine's hello")
         await pilot.press("L")
         await wait_until(pilot, lambda: app.session.engine == "loaded", "loaded")
         load = engines[0].sent[0]
