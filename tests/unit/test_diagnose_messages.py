@@ -414,6 +414,14 @@ FAMILIES = [
      "'_supports_sdpa'", "remote_code"),
     ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
     ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
+    # Round 35's families.
+    ("ValueError: [E002] Can't find factory for 'llm' for language English (en). This usually "
+     "happens when spaCy calls `nlp.create_pipe` with a custom component name",
+     "missing_dependency"),
+    ("allennlp.common.checks.ConfigurationError: coref is not a registered name for Model. You "
+     "probably need to use the --include-package flag to load your custom code.",
+     "missing_dependency"),
+    ("KeyError: 'model.layers.3.self_attn.q_proj.weight.quant_map'", "quantization_error"),
     # Round 34's families.
     ("OSError: cairo library not found", "missing_dependency"),
     ("ld: library not found for -lomp", "missing_dependency"),

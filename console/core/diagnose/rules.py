@@ -2840,6 +2840,32 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 35's tune logs
+    # spaCy (E002): a pipeline names a component factory no installed package registers
+    # ("transformer" is spacy-transformers', "llm" spacy-llm's).
+    S("missing_dependency", "can't find factory for", 0.75,
+      "the pipeline uses a component from a package that is not installed (e.g. "
+      "'transformer' needs spacy-transformers)",
+      r"(?i)\[E002\] Can't find factory for '[\w.-]+'",
+      fixes=("install the package that provides the component (pip install "
+             "spacy-transformers for 'transformer'; spacy-llm for 'llm')",)),
+    # AllenNLP's registry: the model / reader name is registered by a package not installed
+    # or not imported (allennlp-models, or the project's own code).
+    S("missing_dependency", "is not a registered name for", 0.7,
+      "the component is registered by a package that is not installed or not imported "
+      "(allennlp-models, or the project's own code)",
+      fixes=("pip install allennlp-models (matching the allennlp version), or pass "
+             "--include-package with the module that registers it",)),
+    # bitsandbytes' quantization state (absmax, quant_map, ...) stored beside a 4-bit weight:
+    # a loader without bitsandbytes support looks these keys up as plain weights.
+    *(S("quantization_error", needle, 0.8,
+        "the checkpoint is bitsandbytes-quantized (its quantization state is stored beside "
+        "each weight) and this loader does not read it as such",
+        r"KeyError: '[\w.]*\.(?:absmax|quant_map|nested_absmax|nested_quant_map|"
+        r"quant_state[\w.]*)'",
+        fixes=("load it with bitsandbytes support (vLLM: --quantization bitsandbytes "
+               "--load-format bitsandbytes), or use the unquantized checkpoint",))
+      for needle in (".absmax'", ".quant_map'", ".quant_state")),
     # -- round 34's tune logs
     # A system library a Python binding loads at import (PortAudio for sounddevice, libsndfile
     # for soundfile, ...), or one the linker needs ("ld: library not found for -lomp").
