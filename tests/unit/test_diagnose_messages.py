@@ -422,6 +422,12 @@ FAMILIES = [
      "probably need to use the --include-package flag to load your custom code.",
      "missing_dependency"),
     ("KeyError: 'model.layers.3.self_attn.q_proj.weight.quant_map'", "quantization_error"),
+    ("OSError: Could not locate the modeling_minicpm.py inside openbmb/MiniCPM-2B-sft.",
+     "remote_code"),
+    ("ValueError: Missing parameters: model.layers.0.mlp.up_proj.biases "
+     "model.layers.0.mlp.up_proj.scales.", "quantization_error"),
+    ("AttributeError: 'HQQLinear' object has no attribute 'dequantize'", "quantization_error"),
+    ("运行时报错 No module named 'transformers_modules请问怎么解决", "remote_code"),
     # Round 34's families.
     ("OSError: cairo library not found", "missing_dependency"),
     ("ld: library not found for -lomp", "missing_dependency"),
@@ -988,6 +994,9 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
+    # Round 35: missing parameters that are not only a quantized layer's are no quantization
+    # finding.
+    ("ValueError: Missing parameters: lm_head.weight model.norm.weight.", "quantization_error"),
     # Round 34: a None passed where a path was wanted is a missing file only when the call
     # hands a path variable over; a missing source file is no missing header.
     ('  File "/srv/run.py", line 8, in main\n    name = os.path.join(root, sub)\n'

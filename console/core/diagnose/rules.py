@@ -320,8 +320,8 @@ def _no_module(m: re.Match[str] | None, s: Surroundings) -> float | None:
     """ "No module named 'x'": a missing package unless x is a submodule of an installed library."""
     name = m.group("mod") if m else ""
     root = name.split(".", 1)[0]
-    if root.startswith("flash_attn") or root in ("transformers_modules",):
-        return None
+    if root.startswith(("flash_attn", "transformers_modules")):
+        return None  # (a message typed in another language may run on: "...modules怎么")
     if root in _FLASH_EXTENSIONS or "flash_attn" in s.line_text.lower():
         return None  # a flash-attn extension module: flash-attn's own build (flash_attention)
     if name.startswith("mmcv._ext"):
@@ -2856,6 +2856,29 @@ SIGNATURES: tuple[Signature, ...] = (
       "(allennlp-models, or the project's own code)",
       fixes=("pip install allennlp-models (matching the allennlp version), or pass "
              "--include-package with the module that registers it",)),
+    # transformers fetching a model's own code file (auto_map, possibly from another
+    # repository): not found there or not reachable (offline).
+    S("remote_code", "could not locate the", 0.9,
+      "a file of the model's own code (trust_remote_code) could not be fetched: its auto_map "
+      "names a file of this or another repository that is not there or not reachable",
+      r"(?i)could not locate the (?:configuration|modeling|tokenization|processing|"
+      r"image_processing|feature_extraction)_\w+\.py inside",
+      tag="over:missing_file",
+      fixes=("go online once (or download the repository its auto_map names into the cache), "
+             "or use a revision of the model whose code is complete",)),
+    # MLX's quantized layers keep scales and biases beside each weight: missing only those,
+    # the model was built unquantized (or with another group size / bits) for a quantized file.
+    S("quantization_error", "missing parameters:", 0.9,
+      "the checkpoint's quantization does not match the model built for it (only the quantized "
+      "layers' scales / biases are missing)",
+      r"(?i)missing parameters:\s*(?P<names>(?:[\w.]+\.(?:scales|biases)[\s,]*)+)\.?\s*$",
+      tag="over:missing_or_unexpected_keys",
+      fixes=("load it with the quantization it was saved with (mlx_lm reads it from config.json; "
+             "an older mlx-lm may not)",)),
+    # A quantized layer whose quantized weight object is missing (hqq, bitsandbytes).
+    S("quantization_error", "has no attribute 'dequantize", 0.7,
+      "a quantized layer has no quantized weight to dequantize: the model was not quantized "
+      "as the code expects (or was quantized by another version)"),
     # bitsandbytes' quantization state (absmax, quant_map, ...) stored beside a 4-bit weight:
     # a loader without bitsandbytes support looks these keys up as plain weights.
     *(S("quantization_error", needle, 0.8,
