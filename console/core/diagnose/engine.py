@@ -222,8 +222,8 @@ class _Index:
         # The whole-log scan reads each line's shape (its digits all read "0"), so lines that
         # differ only in their numbers (metrics, progress, timestamps) are read once. A needle
         # without a digit matches a shape where it matches its lines. The shape of a needle
-        # with a digit inside ("exit code: 0") marks the shape's lines for the overlapping
-        # rescan, which finds every needle of a line; a needle that starts with a digit
+        # with a digit inside ("exit code: 0") marks the shape's lines, each then read whole
+        # with every needle; a needle that starts with a digit
         # ("401 client error") is looked for in the lines, where only digits can start it.
         digits = {n for n in self.needles if _DIGIT.search(n) is not None}
         self.words = frozenset(n for n in self.needles if n not in digits)
@@ -398,12 +398,16 @@ def _scan_lines(lines: Sequence[LogLine], block_of: dict[int, ErrorBlock],
         if matched in may_hide:
             rescan.add(index)
 
+    marked: set[int] = set()
     for which, matched in matches(needles.shape_regex, shapes):
         if matched in needles.words:
             for index in owners[which]:
                 found(index, matched)
         else:  # the shape of a needle with a digit inside (it may cover a word needle too)
-            rescan.update(owners[which])
+            marked.update(owners[which])
+    for index in marked:  # each such line read whole, as one line of the plain scan
+        for m in needles.regex.finditer(lowered[index]):
+            found(index, m.group(0))
     for which, matched in matches(needles.digit_first_regex, lowered):
         found(which, matched)
     for index in rescan:
