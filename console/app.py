@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import os
 import signal
@@ -236,6 +237,8 @@ class ConsoleApp(App[int]):
         # (vllm, sglang, transformers). Events of an engine replaced since are dropped.
         self.engine_kind = "in-process"
         self._engine_gen = 0
+        self._token_lock = threading.Lock()
+        self._token_run: list[protocol.AnyEvent] | None = None  # posted, not yet taken
         self.set_reactive(ConsoleApp.session, Session(
             levels={name: config.thresholds[name] for name in GUARD_RESOURCES},
             auto_resume=config.auto_resume))
@@ -734,8 +737,38 @@ class ConsoleApp(App[int]):
                                  "warning"))
 
     def _deliver_engine_message(self, event: protocol.AnyEvent) -> None:
-        """Called on the client's reader threads: hand the event to the UI thread."""
+        """Called on the client's reader threads: hand the event to the UI thread. Tokens that
+        arrive while the UI thread has not yet taken the last one join it (a fast model on a
+        busy machine would otherwise queue thousands of messages, and a stop or any key would
+        wait behind them); any other event ends the run, so the order of events is kept."""
+        if isinstance(event, protocol.Token):
+            with self._token_lock:
+                if self._token_run is not None:
+                    self._token_run.append(event)
+                    return
+                run = self._token_run = [event]
+            self.post_message(EngineMessage(event, run))
+            return
+        with self._token_lock:
+            self._token_run = None
         self.post_message(EngineMessage(event))
+
+    def _take_run(self, message: EngineMessage) -> protocol.AnyEvent:
+        """The event a message stands for: a run of tokens as one token event (the text of
+        all, the ids of all, the last one's index and KV-cache size)."""
+        if message.run is None:
+            return message.event
+        with self._token_lock:
+            if self._token_run is message.run:
+                self._token_run = None  # later tokens start a run of their own
+            run = list(message.run)
+        if len(run) == 1:
+            return run[0]
+        tokens = [t for t in run if isinstance(t, protocol.Token)]
+        last = tokens[-1]
+        return dataclasses.replace(
+            last, text="".join(t.text for t in tokens),
+            token_ids=[i for t in tokens for i in t.token_ids])
 
     def _deliverer(self) -> OnEvent:
         """The `on_event` of a new engine client: its events reach the UI thread while it is
@@ -846,7 +879,7 @@ class ConsoleApp(App[int]):
         return False
 
     def on_engine_message(self, message: EngineMessage) -> None:
-        event = message.event
+        event = self._take_run(message)
         if self._panels_gone():
             return
         if isinstance(event, protocol.Exited) and not event.expected:

@@ -38,9 +38,12 @@ class EngineMessage(Message):
     """One typed event an engine client delivered (an event, an `output` line or `exited`),
     posted from its threads; the app folds it into its session on the UI thread."""
 
-    def __init__(self, event: AnyEvent) -> None:
+    def __init__(self, event: AnyEvent, run: list[AnyEvent] | None = None) -> None:
         super().__init__()
         self.event = event
+        # Token events that arrived before the UI thread took this message (the first one is
+        # `event`): they are shown as one (ConsoleApp._deliver_engine_message).
+        self.run = run
 
 
 class CheckDone(Message):

@@ -472,3 +472,40 @@ async def test_a_sample_before_the_engine_box_has_composed_is_skipped() -> None:
         box.show(Session(), None, [])  # composed: the same call fills the lines
         assert box.query_one("#guard-state").display
         await pilot.pause()
+
+
+async def test_tokens_that_arrive_faster_than_the_screen_reads_them_are_shown_as_one() -> None:
+    # A fast model on a busy machine: 2,000 tokens reach the app before its UI thread reads
+    # one. They are posted as one message (a key pressed now does not wait behind 2,000), the
+    # text is all of theirs in order, and the answer's end still comes after them.
+    app, _, _ = replay({"load": LOAD_OK})
+    async with app.run_test(size=(120, 40)) as pilot:
+        posted: list[messages.EngineMessage] = []
+        post = app.post_message
+
+        def counting(message: Any) -> bool:
+            if isinstance(message, messages.EngineMessage):
+                posted.append(message)
+            return post(message)
+
+        app.post_message = counting  # type: ignore[method-assign]
+        words = [f"w{i} " for i in range(2000)]
+        for i, word in enumerate(words):  # on the UI thread: nothing is read meanwhile
+            app._deliver_engine_message(protocol.make_event(
+                protocol.Token, 7, text=word, token_ids=[i], index=i + 1))
+        app._deliver_engine_message(protocol.make_event(
+            protocol.Generated, 7, tokens=2000, ttft_s=0.01, tokens_per_s=900.0,
+            kv_cache_bytes=None, stopped="length", text=""))
+        assert len(posted) == 2 and posted[0].run is not None and len(posted[0].run) == 2000
+        await wait_until(pilot, lambda: app.session.generation.done is not None, "the end")
+        assert app.session.generation.text == "".join(words)
+        assert app.session.generation.tokens == 2000
+        # Tokens after another event start a run of their own: the order holds.
+        app._deliver_engine_message(protocol.make_event(
+            protocol.Token, 8, text="a", token_ids=[1], index=1))
+        app._deliver_engine_message(protocol.make_event(protocol.Log, level="info",
+                                                        message="between"))
+        app._deliver_engine_message(protocol.make_event(
+            protocol.Token, 8, text="b", token_ids=[2], index=2))
+        assert [len(m.run) if m.run else 0 for m in posted[2:]] == [1, 0, 1]
+        await wait_until(pilot, lambda: app.session.generation.text.endswith("ab"), "a, b")
