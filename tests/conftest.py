@@ -24,9 +24,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 
 # The real servers (vLLM's CPU build, `transformers serve`) take seconds to minutes to start and
-# gigabytes of memory each: with AUTOGLM_TEST_WORKERS=2, `./dev test` runs the suite in two
-# workers (`-n 2 --dist loadgroup`), and these go to one of them, sharing its session's servers,
-# never two at once.
+# gigabytes of memory each: `./dev test` runs the suite in two workers (`-n 2 --dist
+# loadgroup`; AUTOGLM_TEST_WORKERS=0 for one process), and these go to one of them, sharing its
+# session's servers, never two at once.
 _SERVER_DIRS = ("served", "served_diagnosis")
 
 
