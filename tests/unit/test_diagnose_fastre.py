@@ -49,6 +49,8 @@ def test_patterns_whose_first_characters_cannot_be_read_are_compiled_as_they_are
 
 def test_inline_global_flags_are_left_alone() -> None:
     assert compile_fast(r"(?i)\bnccl\b").regex.pattern == r"(?i)\bnccl\b"
+    # ... but a named group at the start is no flag
+    assert compile_fast(r"(?P<x>\bnccl)").regex.pattern.startswith("(?=[n])")
     fast = compile_fast(r"\bnccl\b", re.IGNORECASE)
     assert fast.search("an NCCL error") is not None
 

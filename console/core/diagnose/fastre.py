@@ -25,10 +25,12 @@ from typing import Any
 
 try:  # Python 3.11+; the same parser was `sre_parse` before
     _PARSER: Any = importlib.import_module("re._parser")
-    _CONSTANTS: Any = importlib.import_module("re._constants")
 except ImportError:  # pragma: no cover - Python 3.10
     _PARSER = importlib.import_module("sre_parse")
-    _CONSTANTS = importlib.import_module("sre_constants")
+
+# Flags for the whole pattern written at its start ("(?i)", "(?ms)"): a lookahead put before
+# them would make them no longer the first thing in the pattern.
+_GLOBAL_FLAGS = re.compile(r"\(\?[aiLmsux]+\)")
 
 _CATEGORIES = {
     "CATEGORY_DIGIT": r"\d", "CATEGORY_NOT_DIGIT": r"\D",
@@ -178,9 +180,7 @@ class FastPattern:
         self.pattern = pattern
         self.flags = flags
         self.words = required_words(pattern, flags)
-        chars = None
-        if not (pattern.startswith("(?") and pattern[2:3].isalpha()):  # inline global flags
-            chars = first_chars(pattern, flags)
+        chars = None if _GLOBAL_FLAGS.match(pattern) else first_chars(pattern, flags)
         self.regex = re.compile(f"(?={chars})(?:{pattern})" if chars else pattern, flags)
 
     def search(self, text: str) -> re.Match[str] | None:
