@@ -238,7 +238,7 @@ class ConsoleApp(App[int]):
         self.engine_kind = "in-process"
         self._engine_gen = 0
         self._token_lock = threading.Lock()
-        self._token_run: list[protocol.AnyEvent] | None = None  # posted, not yet taken
+        self._token_run: list[protocol.Token] | None = None  # posted, not yet taken
         self.set_reactive(ConsoleApp.session, Session(
             levels={name: config.thresholds[name] for name in GUARD_RESOURCES},
             auto_resume=config.auto_resume))
@@ -764,11 +764,9 @@ class ConsoleApp(App[int]):
             run = list(message.run)
         if len(run) == 1:
             return run[0]
-        tokens = [t for t in run if isinstance(t, protocol.Token)]
-        last = tokens[-1]
         return dataclasses.replace(
-            last, text="".join(t.text for t in tokens),
-            token_ids=[i for t in tokens for i in t.token_ids])
+            run[-1], text="".join(t.text for t in run),
+            token_ids=[i for t in run for i in t.token_ids])
 
     def _deliverer(self) -> OnEvent:
         """The `on_event` of a new engine client: its events reach the UI thread while it is

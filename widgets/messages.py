@@ -7,7 +7,7 @@ from typing import Any
 
 from textual.message import Message
 
-from console.core.protocol import AnyEvent
+from console.core.protocol import AnyEvent, Token
 from console.core.sample import Sample
 
 
@@ -38,7 +38,7 @@ class EngineMessage(Message):
     """One typed event an engine client delivered (an event, an `output` line or `exited`),
     posted from its threads; the app folds it into its session on the UI thread."""
 
-    def __init__(self, event: AnyEvent, run: list[AnyEvent] | None = None) -> None:
+    def __init__(self, event: AnyEvent, run: list[Token] | None = None) -> None:
         super().__init__()
         self.event = event
         # Token events that arrived before the UI thread took this message (the first one is

@@ -101,17 +101,29 @@ def _first(items: Any) -> tuple[list[str], bool]:
     return found, True
 
 
-def first_chars(pattern: str, flags: int = 0) -> str | None:
-    """A character class (as regex text) that holds the first character of every match of
-    `pattern`; None when no such class can be read."""
+def _parse(pattern: str, flags: int) -> Any:
+    """The pattern's parse tree; None when `re` cannot parse it."""
     try:
-        parsed = _PARSER.parse(pattern, flags)
+        return _PARSER.parse(pattern, flags)
+    except (ValueError, TypeError, re.error):
+        return None
+
+
+def _first_class(parsed: Any) -> str | None:
+    try:
         chars, empty = _first(parsed)
-    except (_Unknown, ValueError, TypeError, AttributeError, re.error):
+    except (_Unknown, ValueError, TypeError, AttributeError):
         return None
     if empty or not chars:
         return None
     return "[" + "".join(dict.fromkeys(chars)) + "]"
+
+
+def first_chars(pattern: str, flags: int = 0) -> str | None:
+    """A character class (as regex text) that holds the first character of every match of
+    `pattern`; None when no such class can be read."""
+    parsed = _parse(pattern, flags)
+    return None if parsed is None else _first_class(parsed)
 
 
 _MIN_WORD = 2  # shorter literals prefilter nothing
@@ -155,19 +167,21 @@ def _words(items: Any) -> list[str] | None:
     return best
 
 
+def _required(parsed: Any, flags: int) -> tuple[str, ...] | None:
+    if flags & re.IGNORECASE or parsed.state.flags & re.IGNORECASE:
+        return None
+    try:
+        words = _words(parsed)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return tuple(dict.fromkeys(words)) if words else None
+
+
 def required_words(pattern: str, flags: int = 0) -> tuple[str, ...] | None:
     """Literal strings one of which is in every match of `pattern` (case as written); None
     when they cannot be read, or the pattern ignores case."""
-    if flags & re.IGNORECASE:
-        return None
-    try:
-        parsed = _PARSER.parse(pattern, flags)
-        if parsed.state.flags & re.IGNORECASE:
-            return None
-        words = _words(parsed)
-    except (ValueError, TypeError, AttributeError, re.error):
-        return None
-    return tuple(dict.fromkeys(words)) if words else None
+    parsed = _parse(pattern, flags)
+    return None if parsed is None else _required(parsed, flags)
 
 
 class FastPattern:
@@ -179,8 +193,10 @@ class FastPattern:
     def __init__(self, pattern: str, flags: int = 0) -> None:
         self.pattern = pattern
         self.flags = flags
-        self.words = required_words(pattern, flags)
-        chars = None if _GLOBAL_FLAGS.match(pattern) else first_chars(pattern, flags)
+        parsed = _parse(pattern, flags)  # read once, for both
+        self.words = None if parsed is None else _required(parsed, flags)
+        chars = (None if parsed is None or _GLOBAL_FLAGS.match(pattern)
+                 else _first_class(parsed))
         self.regex = re.compile(f"(?={chars})(?:{pattern})" if chars else pattern, flags)
 
     def search(self, text: str) -> re.Match[str] | None:
