@@ -13,6 +13,8 @@ streaming path the log pane uses (line by line, then flush), and the log pane's 
 classifier (console.core.diagnose.levels: the parser's role plus the line's words, against the
 words alone); and, in fresh interpreters, the time to a process's first diagnosis (the import,
 the needle index and the rules read once: what `autoglm-console diagnose FILE` pays each time).
+Every run starts with nothing remembered from the one before: no line shapes (the parser's), no
+words read (the clues').
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from console.core.diagnose import StreamingDiagnoser, diagnose_text, evidence
 from console.core.diagnose.levels import line_level, text_level
-from console.core.diagnose.parser import LogParser, parse_lines, split_lines
+from console.core.diagnose.parser import LogParser, forget_shapes, parse_lines, split_lines
 from tests.fixtures.logs.corpus import fixture_cases
 
 BUDGET_MS = 50.0
@@ -87,6 +89,7 @@ def measure(fn: Callable[[], object], runs: int) -> tuple[list[float], list[floa
     wall: list[float] = []
     cpu: list[float] = []
     for _ in range(runs):
+        forget_shapes()  # each run reads the log's line shapes for the first time
         w0, c0 = time.perf_counter(), time.process_time()
         fn()
         cpu.append((time.process_time() - c0) * 1000)

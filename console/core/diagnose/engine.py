@@ -38,6 +38,7 @@ from console.core.diagnose.parser import (
     ExceptionRecord,
     LogLine,
     LogParser,
+    digit_shape,
     parse_lines,
     split_lines,
 )
@@ -151,7 +152,7 @@ class DiagnosedError:
 
 # -- the needle index ----------------------------------------------------------------------------
 
-# Digits are the ASCII ones here: a line's shape maps each to "0" (str.translate, cheap), and a
+# Digits are the ASCII ones here: a line's shape maps each to "0" (parser.digit_shape), and a
 # needle with none of them matches a line where it matches its shape.
 _DIGIT = re.compile(r"[0-9]")
 _TO_ZERO = str.maketrans("123456789", "000000000")
@@ -375,7 +376,7 @@ def _scan_lines(lines: Sequence[LogLine], block_of: dict[int, ErrorBlock],
     lowered = [text.lower() for text in texts]
     by_shape: dict[str, list[int]] = {}  # the line with its digits read as "0" -> its lines
     for index, lower in enumerate(lowered):
-        by_shape.setdefault(lower.translate(_TO_ZERO), []).append(index)
+        by_shape.setdefault(digit_shape(lower).decode("utf-8", "surrogatepass"), []).append(index)
     shapes = list(by_shape)
     owners = list(by_shape.values())
     candidates: dict[int, set[Signature]] = {}

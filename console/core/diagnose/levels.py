@@ -53,8 +53,22 @@ for _part in _COSTLY:
 _ANY_LEVEL_CHEAP = re.compile(_cheap)
 
 
+# Every pattern above treats the ten digits alike: a line's level is its shape's (digits read as
+# 0), and a long log repeats its shapes with other numbers.
+_LEVEL_SHAPES = parser.shape_memory()
+
+
 def text_level(text: str) -> int:
     """The level a line's words say (INFO when nothing says otherwise), without context."""
+    shape = parser.digit_shape(text)
+    level: int | None = _LEVEL_SHAPES.get(shape)
+    if level is None:
+        level = _words_level(text)
+        parser.remember(_LEVEL_SHAPES, shape, level)
+    return level
+
+
+def _words_level(text: str) -> int:
     pattern = (_ANY_LEVEL if any(w in text for w in _WORD_SUFFIXES) else _ANY_LEVEL_CHEAP)
     m = pattern.search(text)
     if m is None or m.lastgroup is None:

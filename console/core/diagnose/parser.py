@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 # Line roles.
 HEADER = "header"  # "Traceback (most recent call last):" and its variants
@@ -264,8 +264,54 @@ def clean_line_levels(raw: str) -> tuple[str, str | None, bool, bool, bool, bool
     """clean_line's answer, `warn`: the prefix says WARNING (or a glog W record), and `error`:
     it says ERROR, CRITICAL or FATAL (or a glog E/F record), which the stripped text may no
     longer show ("ERROR: Arch mismatch" is left as "Arch mismatch")."""
+    return _clean(raw)[:6]
+
+
+# Lines of a long log repeat their shape with other numbers (timestamps, steps, ranks). Every
+# regex that reads a log prefix, and every test that gives an idle line its role, treats the
+# ten digits alike (`\d`, or a class holding all of them), so what they find depends only on
+# the line with its digits read as 0: a line's prefix facts, and the role of a line that opens
+# nothing, are kept per shape (tests/unit/test_diagnose_parser_shapes.py checks this against
+# the reading of every line on its own). Bounded: emptied when full.
+_ZERO_BYTES = bytes.maketrans(b"123456789", b"000000000")
+_MAX_SHAPES = 8192
+_MEMORIES: list[dict[bytes, Any]] = []
+
+
+def shape_memory() -> dict[bytes, Any]:
+    """A new memory of what was read per line shape, kept bounded by `remember` and emptied
+    with every other one by `forget_shapes`."""
+    memory: dict[bytes, Any] = {}
+    _MEMORIES.append(memory)
+    return memory
+
+
+def remember(memory: dict[bytes, Any], shape: bytes, found: Any) -> None:
+    if len(memory) >= _MAX_SHAPES:
+        memory.clear()
+    memory[shape] = found
+
+
+def forget_shapes() -> None:
+    """Empty every memory of line shapes (a benchmark's first reading starts from nothing)."""
+    for memory in _MEMORIES:
+        memory.clear()
+
+
+# shape -> (end of the prefix run, has a source tag, prefixed, info, warn, error)
+_PREFIX_SHAPES = shape_memory()
+_IDLE_SHAPES = shape_memory()  # a line's shape -> the role of its text: LOOSE or WARNING
+
+
+def digit_shape(text: str) -> bytes:
+    """`text` in UTF-8 with each ASCII digit read as "0" (a digit's byte is never inside another
+    character's bytes). Through bytes: str.translate costs some 20x more per line."""
+    return text.encode("utf-8", "surrogatepass").translate(_ZERO_BYTES)
+
+
+def _clean(raw: str) -> tuple[str, str | None, bool, bool, bool, bool, bytes]:
+    """clean_line_levels' answer and the cleaned text's shape (digits read as 0)."""
     line = raw
-    warn = error = False
     if "\x1b" in line:
         line = _ANSI_RE.sub("", line)
     if "\r" in line:
@@ -279,31 +325,49 @@ def clean_line_levels(raw: str) -> tuple[str, str | None, bool, bool, bool, bool
         line = line.replace("\t", "    ")
     line = line.rstrip()
     if not line:
-        return "", None, False, False, False, False
+        return "", None, False, False, False, False, b""
     first = line[0]
     if first in "`>*" or (first == " " and line.lstrip()[:1] in (">", "*", "`")):
         if _FENCE_RE.match(line):
-            return "", None, False, False, False, False
+            return "", None, False, False, False, False, b""
         line = _QUOTE_RE.sub("", line, count=1)
         if line.endswith("**"):
             line = line[:-2].rstrip()
         if not line:
-            return "", None, False, False, False, False
-        first = line[0]
-    source: str | None = None
-    prefixed = info = False
+            return "", None, False, False, False, False, b""
+    shape = digit_shape(line)
+    facts: tuple[int, bool, bool, bool, bool, bool] | None = _PREFIX_SHAPES.get(shape)
+    if facts is None:
+        facts = _prefix_facts(line)
+        remember(_PREFIX_SHAPES, shape, facts)
+    cut, tagged, prefixed, info, warn, error = facts
+    source = _source(line[:cut]) if tagged else None
+    return line[cut:], source, prefixed, info, warn, error, shape
+
+
+def _source(prefix: str) -> str | None:
+    tag = _SOURCE_RE.search(prefix)
+    if tag is None:
+        return None
+    rank = tag.group("rank") or tag.group("bare_rank")
+    return f"rank{rank}" if rank else f"pid {tag.group('pid')}" if tag.group("pid") else tag.group(
+        "host")
+
+
+def _prefix_facts(line: str) -> tuple[int, bool, bool, bool, bool, bool]:
+    """(where the text after the log prefixes starts, whether the prefix names a source,
+    prefixed, info, warn, error) for a cleaned, non-empty line."""
+    first = line[0]
+    cut = 0
+    tagged = prefixed = info = warn = error = False
     m = _PREFIX_RUN_RE.match(line) if first in _PREFIX_FIRST_CHARS else None
     if m is not None and 0 < m.end() < len(line):
         prefix = m.group(0)
         prefixed = True
         if ("ank" in prefix or "pid=" in prefix or "default" in prefix or "RANK" in prefix
-                or first.islower()):
-            tag = _SOURCE_RE.search(prefix)
-            if tag is not None:
-                rank = tag.group("rank") or tag.group("bare_rank")
-                source = (f"rank{rank}" if rank else f"pid {tag.group('pid')}" if tag.group("pid")
-                          else tag.group("host"))
-                prefixed = _SOURCE_ONLY_RE.fullmatch(prefix) is None
+                or first.islower()) and _SOURCE_RE.search(prefix) is not None:
+            tagged = True
+            prefixed = _SOURCE_ONLY_RE.fullmatch(prefix) is None
         info = ("INFO" in prefix or "DEBUG" in prefix
                 or (("[I" in prefix or "]:I" in prefix or first == "I")
                     and _GLOG_INFO_RE.search(prefix) is not None))
@@ -314,7 +378,8 @@ def clean_line_levels(raw: str) -> tuple[str, str | None, bool, bool, bool, bool
                  or (("[E" in prefix or "[F" in prefix or "]:E" in prefix or "]:F" in prefix
                       or first in "EF")
                      and _GLOG_ERROR_RE.search(prefix) is not None))
-        line = line[m.end():]
+        cut = m.end()
+        line = line[cut:]
     if " NCCL INFO " in line:
         info = True
     if info:
@@ -322,7 +387,7 @@ def clean_line_levels(raw: str) -> tuple[str, str | None, bool, bool, bool, bool
         if ("error" in lower or "exception" in lower or "traceback" in lower or "fail" in lower
                 or "killed" in lower or "warn" in lower):
             info = False  # records glued onto an INFO line (a paste that lost its newlines)
-    return line, source, prefixed, info, warn, error
+    return cut, tagged, prefixed, info, warn, error
 
 
 def _exception_match(stripped: str, strict: bool) -> tuple[str, str] | None:
@@ -371,11 +436,19 @@ class LogParser:
     def _feed(self, raw: str, done: list[ErrorBlock]) -> LogLine:
         number = self._next_number
         self._next_number = number + 1
-        text, source, prefixed, info, warn, error = clean_line_levels(raw)
+        text, source, prefixed, info, warn, error, shape = _clean(raw)
         if self._open:
             role = self._step(number, text, source, prefixed, done)
+        elif not text:
+            role = LOOSE
         else:
-            role = self._idle(number, text, text.strip(), source, prefixed) if text else LOOSE
+            known: str | None = _IDLE_SHAPES.get(shape)
+            if known is not None:
+                role = known
+            else:
+                role = self._idle(number, text, text.strip(), source, prefixed)
+                if not self._open:  # it opened no block: LOOSE or WARNING, the same per shape
+                    remember(_IDLE_SHAPES, shape, role)
         return _new_line(LogLine, (number, text, source, role, prefixed, info, warn, error))
 
     def close(self) -> list[ErrorBlock]:
