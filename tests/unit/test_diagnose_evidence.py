@@ -289,6 +289,8 @@ def test_a_short_report_in_words_or_in_chinese_reads_as_a_failure() -> None:
     assert not failed("Using pad_token, but it is not set yet.")
     assert not failed("flash_attn is not installed. Using PyTorch native attention.")
     assert failed("Loading the 7B model using AutoModelForCausalLM leaves lm_head.weight new")
+    # "fail" on its own says it as well as "failed" (since session 21), even after "Using".
+    assert failed("Using the 2.0 release, the script may fail to import the sampler")
 
 
 @pytest.mark.parametrize(("report", "cause"), [
@@ -301,6 +303,15 @@ def test_a_short_report_in_words_or_in_chinese_reads_as_a_failure() -> None:
 def test_a_report_in_chinese_is_read_by_the_same_word_families(report: str, cause: str) -> None:
     causes = diagnose_text(report)
     assert [c.id for c in causes][:1] == [cause] and causes[0].lead
+
+
+def test_a_report_about_the_output_length_setting_leads_with_the_context_length() -> None:
+    # An OpenAI-style server given max_tokens (max_new_tokens, max_completion_tokens) that do not
+    # fit beside the prompt: the words of the setting point at the context length.
+    for report in ("the server returns an empty answer whenever I set max_tokens above 3000",
+                   "generation stops at once when max_new_tokens is 8192"):
+        causes = diagnose_text(report)
+        assert [c.id for c in causes][:1] == ["context_too_long"] and causes[0].lead, report
 
 
 def test_a_few_lines_the_console_captured_itself_are_no_report() -> None:

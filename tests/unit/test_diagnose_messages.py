@@ -414,6 +414,18 @@ FAMILIES = [
      "'_supports_sdpa'", "remote_code"),
     ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
     ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
+    # Round 36's families (and two older tune logs' GPTQ family).
+    ('  File "D:\\proj\\text\\tokenization_xyz.py", line 33, in load_vocab\n'
+     "    tokens = reader.readlines()\n"
+     "  File \"C:\\Python311\\Lib\\encodings\\cp1252.py\", line 23, "
+     "in decode\nUnicodeDecodeError: 'charmap' codec can't decode byte 0x9d in position 2211: "
+     "character maps to <undefined>", "tokenizer_error"),
+    ('  File "/srv/chat.py", line 9, in build\n    template = open(chat_template_path).read()\n'
+     "UnicodeDecodeError: 'ascii' codec can't decode byte 0xe2 in position 40: ordinal not in "
+     "range(128)", "tokenizer_error"),
+    ("ggml_cuda_host_malloc: failed to allocate 8192.00 MiB of pinned memory: out of pinned "
+     "memory", "host_oom"),
+    ("RuntimeError: No GPU found. A GPU is needed to quantize model.", "quantization_error"),
     # Round 35's families.
     ("ValueError: [E002] Can't find factory for 'llm' for language English (en). This usually "
      "happens when spaCy calls `nlp.create_pipe` with a custom component name",
@@ -994,6 +1006,10 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
+    # Round 36: a locale codec failing on a file that is no tokenizer's is no tokenizer finding.
+    ('  File "/srv/run.py", line 8, in main\n    rows = open(csv_path).read()\n'
+     "UnicodeDecodeError: 'gbk' codec can't decode byte 0x80 in position 12: illegal multibyte "
+     "sequence", "tokenizer_error"),
     # Round 35: missing parameters that are not only a quantized layer's are no quantization
     # finding.
     ("ValueError: Missing parameters: lm_head.weight model.norm.weight.", "quantization_error"),

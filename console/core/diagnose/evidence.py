@@ -43,7 +43,7 @@ MAX_EVIDENCE_SCORE = 0.7  # clues alone never outrank a recognised library messa
 _BENIGN_TYPES = frozenset({"KeyboardInterrupt", "SystemExit", "StopIteration", "GeneratorExit"})
 
 _ERROR_WORDS = compile_fast(  # matched on the lower-cased line
-    r"(?:error|errors|exception)\b|\b(?:failed|fails|failure|fatal|exception|killed|cannot|can't"
+    r"(?:error|errors|exception)\b|\b(?:fail|failed|fails|failure|fatal|exception|killed|cannot|can't"
     r"|could not|couldn't|unable|abort(?:ed)?|crash(?:ed|es)?|not found|no such|not supported"
     r"|missing|invalid|denied)\b"
     r"|is_available\(\).{0,40}\bfalse\b"  # "torch.cuda.is_available() returns False"
@@ -286,7 +286,7 @@ _WORD_CLUES: WordFamilies = _families(
         (r"cuda:\d|\bcpu\b", {"device_mismatch": 0.1, "dtype_unsupported": 0.05}),
         (
             r"sequence length|context length|max_length|too long"
-            r"|position(?:al)? (?:ids|embedding)|max_position",
+            r"|position(?:al)? (?:ids|embedding)|max_position|max_(?:new_|completion_)?tokens",
             {"context_too_long": 0.35},
         ),
         (

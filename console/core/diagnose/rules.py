@@ -537,6 +537,15 @@ def _tokenizer_setter(m: re.Match[str] | None, s: Surroundings) -> float | None:
     return 0.7
 
 
+def _tokenizer_file_text(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """The text that would not decode is a tokenizer's file (tokenizer.json, a vocabulary,
+    merges, a chat template): read with the platform's default encoding, not UTF-8."""
+    if m is None or _TOKENIZER_FILE.search(s.block_text) is None:
+        return None
+    return 0.75
+
+
+_TOKENIZER_FILE = re.compile(r"tokeni[sz]|vocab|merges|chat_template|sentencepiece|\.tiktoken")
 _TOKEN_ASSIGNMENT = re.compile(r"tokeni[sz]er\.\w*token\w*\s*=[^=]")
 _FOUND_NOWHERE = (
     r"(?i)(?:unable to|could not|couldn't|cannot|can't) find (?:an? |the )?"
@@ -2840,6 +2849,27 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 36's tune logs
+    # A tokenizer's UTF-8 file read with a locale's codec: Windows' cp1252 ('charmap'), 'gbk' on
+    # Chinese Windows, 'ascii' under a C / POSIX locale.
+    S("tokenizer_error", "codec can't decode", 0.75,
+      "a tokenizer file (UTF-8) was read with the system's default encoding, not UTF-8",
+      r"(?i)'(?:charmap|gbk|gb2312|gb18030|ascii|cp\d+|shift_jis|euc[-_]\w+)' codec can't decode",
+      refine=_tokenizer_file_text,
+      fixes=("set PYTHONUTF8=1 (Windows) or a UTF-8 locale (LANG=C.UTF-8), or open the file with "
+             "encoding='utf-8'",)),
+    # CUDA's page-locked host buffers (cudaHostAlloc, llama.cpp / koboldcpp's offload staging):
+    # host RAM the driver could not pin.
+    S("host_oom", "out of pinned memory", 0.6,
+      "the host could not page-lock (pin) the RAM asked for: too little free RAM, or a lock limit",
+      fixes=("load with memory-mapping (mmap) on, offload fewer layers, or free host RAM",)),
+    # Older tune logs: GPTQ quantization through optimum / transformers calibrates on a GPU and
+    # refuses without one ("No GPU found. A GPU is needed for quantization.").
+    S("quantization_error", "a gpu is needed", 0.85,
+      "this quantization method (GPTQ calibration) runs only on a GPU, and none is visible",
+      r"(?i)a gpu is needed (?:for quantization|to quantize)", tag="over:cuda_unavailable",
+      fixes=("quantize on a machine with a CUDA GPU (or load an already-quantized checkpoint); "
+             "on this one, use a CPU method (GGUF, or torch dynamic int8)",)),
     # -- round 35's tune logs
     # spaCy (E002): a pipeline names a component factory no installed package registers
     # ("transformer" is spacy-transformers', "llm" spacy-llm's).
