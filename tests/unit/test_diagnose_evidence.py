@@ -305,6 +305,13 @@ def test_a_report_in_chinese_is_read_by_the_same_word_families(report: str, caus
     assert [c.id for c in causes][:1] == [cause] and causes[0].lead
 
 
+def test_a_report_that_says_it_ooms_leads_with_memory() -> None:
+    for report in ("serving the 11B vision model OOMs right after the weights load",
+                   "the job OOMed at step 3", "keeps OOMing on a 24 GB card"):
+        causes = diagnose_text(report)
+        assert [c.id for c in causes][:1] == ["cuda_oom"] and causes[0].lead, report
+
+
 def test_a_report_about_the_output_length_setting_leads_with_the_context_length() -> None:
     # An OpenAI-style server given max_tokens (max_new_tokens, max_completion_tokens) that do not
     # fit beside the prompt: the words of the setting point at the context length.

@@ -414,6 +414,13 @@ FAMILIES = [
      "'_supports_sdpa'", "remote_code"),
     ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
     ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
+    # Round 37's families (and two older ones).
+    ("predict_system.py stops at: not find model file path ./models/en_PP-OCRv3_v2.1_rec_infer/"
+     "inference.pdmodel", "version_mismatch"),
+    ("AssertionError: iic/speech_campplus_sv_zh-cn is not registered", "version_mismatch"),
+    ("OSError: [WinError 123] The filename, directory name, or volume label syntax is "
+     "incorrect: 'C:\\models\\D:\\glm-4v'", "missing_file"),
+    ("OSError: [WinError 123] 文件名、目录名或卷标语法不正确。: 'E:\\x\\\"C:'", "missing_file"),
     # Round 36's families (and two older tune logs' GPTQ family).
     ('  File "D:\\proj\\text\\tokenization_xyz.py", line 33, in load_vocab\n'
      "    tokens = reader.readlines()\n"
@@ -1006,6 +1013,10 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
+    # Round 37: a PaddleOCR model directory without a release in its name is only missing its
+    # file.
+    ("predict_system.py stops at: not find model file path ./output/my_det_infer/model",
+     "version_mismatch"),
     # Round 36: a locale codec failing on a file that is no tokenizer's is no tokenizer finding.
     ('  File "/srv/run.py", line 8, in main\n    rows = open(csv_path).read()\n'
      "UnicodeDecodeError: 'gbk' codec can't decode byte 0x80 in position 12: illegal multibyte "

@@ -249,7 +249,7 @@ _WORD_CLUES: WordFamilies = _families(
             r"|cpu版本",
             {"cuda_unavailable": 0.45},
         ),
-        (r"\bmemory\b(?! access)|\boom\b", {"cuda_oom": 0.25, "host_oom": 0.15}),
+        (r"\bmemory\b(?! access)|\boom(?:s|ed|ing)?\b", {"cuda_oom": 0.25, "host_oom": 0.15}),
         (r"\b(?:ram|swap)\b", {"host_oom": 0.3}),
         (
             r"kv[ _-]?cache|max[_-]model[_-]len|gpu[_-]memory[_-]utilization|num_gpu_blocks"

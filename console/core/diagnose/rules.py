@@ -2863,6 +2863,32 @@ SIGNATURES: tuple[Signature, ...] = (
     S("host_oom", "out of pinned memory", 0.6,
       "the host could not page-lock (pin) the RAM asked for: too little free RAM, or a lock limit",
       fixes=("load with memory-mapping (mmap) on, offload fewer layers, or free host RAM",)),
+    # Round 37: Windows refuses a path whose syntax is wrong (a second drive letter inside, a
+    # quote or a colon in a name): the file it names cannot be there.
+    *(S("missing_file", needle, 0.75,
+        "the path given is malformed (a drive letter, colon or quote where a name should be), "
+        "so no file is found there",
+        tag="over:remote_code",
+        fixes=("pass the path as it is on disk (a raw string r'D:\\models\\x' or forward "
+               "slashes), not quoted twice or joined to another path",))
+      for needle in ("winerror 123", "volume label syntax is incorrect", "卷标语法不正确")),
+    # Older tune logs: PaddleOCR's inference models changed their file names in 2.0 ("model" /
+    # "params" became inference.pdmodel / inference.pdiparams): a model directory of one release
+    # (its name carries it, ch_ppocr_mobile_v1.1_det_infer) read by the code of another.
+    S("version_mismatch", "find model file", 0.85,
+      "the model directory is of another PaddleOCR release than the code (the model's file "
+      "names changed in 2.0)",
+      r"(?i)not find model file path \S*_v\d+(?:\.\d+)?_\w*infer", tag="over:missing_file",
+      fixes=("download the inference models of the release the code is (see its README's "
+             "model list), or use the code of the models' release",)),
+    # A model name looked up in a toolkit's registry (FunASR, OpenMMLab, ...) that this release
+    # does not have: added in a newer one.
+    S("version_mismatch", "is not registered", 0.55,
+      "the name is not in this release's registry: it was added in a newer release (or by a "
+      "plugin that is not imported)",
+      r"(?i)[\w./-]+ is not registered\b",
+      fixes=("upgrade the toolkit to a release that has the model (or import the plugin that "
+             "registers it)",)),
     # Older tune logs: GPTQ quantization through optimum / transformers calibrates on a GPU and
     # refuses without one ("No GPU found. A GPU is needed for quantization.").
     S("quantization_error", "a gpu is needed", 0.85,
