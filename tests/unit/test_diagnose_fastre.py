@@ -102,3 +102,25 @@ def test_the_diagnosis_patterns_find_the_same_matches_behind_the_lookahead() -> 
     # their words.
     assert all(p.regex.pattern.startswith("(?=") for p in patterns)
     assert [p.pattern for p in patterns if p.words is None] == [evidence._VERSION_LINE.pattern]
+
+
+def test_the_word_family_index_tries_every_family_that_can_match() -> None:
+    # evidence._word_matches tries only the families whose words one trie pass found in the
+    # line: the same (family, match) pairs as trying every family's plain pattern.
+    def every_family(text: str) -> tuple[tuple[int, str], ...]:
+        lower = text.lower()
+        cjk = evidence._HAS_CJK.search(lower) is not None
+        families = evidence._WORD_CLUES if cjk else evidence._WORD_CLUES[
+            :evidence._CJK_FAMILIES_FROM]
+        return tuple((i, m.group(0)) for i, (fast, _) in enumerate(families)
+                     if (m := re.compile(fast.pattern, fast.flags).search(lower)) is not None)
+
+    # Words inside a longer word at one position ("shm" in "/dev/shm"), words that overlap
+    # ("shared memory" and "memory"), one that starts inside another's match ("tokeni" in
+    # "orbitokenizer", after "bit"), Chinese.
+    crafted = ["mounted /dev/shm and shared memory ran out", "OOMKilled: out of memory",
+               "cannot open orbitokenizer.json",
+               "the shmem segment", "int4 gptq model in bfloat16 nan", "显存不足 killed",
+               "tokenizers: chat_template missing"]
+    for line in crafted + _lines():
+        assert evidence._word_matches.__wrapped__(line) == every_family(line), line

@@ -30,6 +30,7 @@ from console.core.diagnose.evidence import (
     points_somewhere,
     score_clues,
 )
+from console.core.diagnose.fastre import trie_pattern
 from console.core.diagnose.parser import (
     CODE,
     FRAME,
@@ -158,27 +159,6 @@ _DIGIT = re.compile(r"[0-9]")
 _TO_ZERO = str.maketrans("123456789", "000000000")
 
 
-def _trie_pattern(words: Iterable[str]) -> str:
-    trie: dict[str, Any] = {}
-    for word in words:
-        node = trie
-        for ch in word:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def build(node: dict[str, Any]) -> str:
-        alternatives = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
-        if not alternatives:
-            return ""
-        optional = "" in node
-        if len(alternatives) == 1 and not optional:
-            return alternatives[0]
-        body = "(?:" + "|".join(alternatives) + ")"
-        return body + "?" if optional else body
-
-    return build(trie)
-
-
 def _shares_words(a: str, b: str) -> bool:
     """Whether a's tail, starting at a word boundary, is b's head (b not inside a)."""
     for k in range(3, min(len(a), len(b))):
@@ -218,7 +198,7 @@ class _Index:
         for sig in signatures:
             by_needle.setdefault(sig.needle, []).append(sig)
         self.needles = sorted(by_needle)
-        trie = _trie_pattern(self.needles)
+        trie = trie_pattern(self.needles)
         self.regex = re.compile(trie)
         # The whole-log scan reads each line's shape (its digits all read "0"), so lines that
         # differ only in their numbers (metrics, progress, timestamps) are read once. A needle
@@ -228,9 +208,9 @@ class _Index:
         # ("401 client error") is looked for in the lines, where only digits can start it.
         digits = {n for n in self.needles if _DIGIT.search(n) is not None}
         self.words = frozenset(n for n in self.needles if n not in digits)
-        self.shape_regex = re.compile(_trie_pattern(
+        self.shape_regex = re.compile(trie_pattern(
             {*self.words, *(n.translate(_TO_ZERO) for n in digits if not n[0].isdigit())}))
-        self.digit_first_regex = re.compile(_trie_pattern(n for n in digits if n[0].isdigit()))
+        self.digit_first_regex = re.compile(trie_pattern(n for n in digits if n[0].isdigit()))
         self.overlapping_regex = re.compile("(?=(" + trie + "))")
         self._by_match: dict[str, tuple[Signature, ...]] = {}
         for needle in self.needles:

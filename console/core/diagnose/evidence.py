@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from console.core.diagnose.fastre import FastPattern, compile_fast
+from console.core.diagnose.fastre import FastPattern, compile_fast, trie_pattern
 from console.core.diagnose.parser import CODE, EXCEPTION, LOOSE, MESSAGE, ErrorBlock, LogLine
 
 SHORT_REPORT_LINES = 6
@@ -485,15 +485,41 @@ CJK = "\u4e00-\u9fff"  # the CJK Unified Ideographs block: Chinese characters, a
 _HAS_CJK = re.compile(f"[{CJK}]")
 
 
+class _FamilyIndex:
+    """Which word families a lower-cased line may match, from one pass over it: each family's
+    pattern needs one of its literal words (fastre's `words`) in the line, and one trie of all
+    of them finds, at every position, the longest word that starts there. The words inside a
+    word found are there too (`_within`). A family whose words cannot be read is always tried."""
+
+    def __init__(self, families: WordFamilies) -> None:
+        words = sorted({w for pattern, _ in families for w in pattern.words or ()})
+        self.finder = re.compile(f"(?=({trie_pattern(words)}))")
+        self._within = {w: tuple(v for v in words if v in w) for w in words}
+        self._families = {w: [i for i, (pattern, _) in enumerate(families)
+                              if pattern.words is not None and w in pattern.words]
+                          for w in words}
+        self.always = [i for i, (pattern, _) in enumerate(families) if pattern.words is None]
+
+    def candidates(self, lower: str) -> list[int]:
+        found = {m.group(1) for m in self.finder.finditer(lower)}
+        present = {v for w in found for v in self._within[w]}
+        return sorted({*self.always, *(i for w in present for i in self._families[w])})
+
+
+@functools.cache
+def _family_index() -> _FamilyIndex:
+    return _FamilyIndex(_WORD_CLUES)
+
+
 @functools.lru_cache(maxsize=8192)
 def _word_matches(text: str) -> tuple[tuple[int, str], ...]:
     """(family index, matched words) for each word family in a line text; long logs repeat lines."""
     lower = text.lower()
-    families = _WORD_CLUES if _HAS_CJK.search(lower) else _WORD_CLUES[:_CJK_FAMILIES_FROM]
+    limit = len(_WORD_CLUES) if _HAS_CJK.search(lower) else _CJK_FAMILIES_FROM
     return tuple(
         (i, m.group(0))
-        for i, (pattern, _) in enumerate(families)
-        if (m := pattern.search(lower)) is not None
+        for i in _family_index().candidates(lower)
+        if i < limit and (m := _WORD_CLUES[i][0].regex.search(lower)) is not None
     )
 
 

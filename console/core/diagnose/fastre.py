@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Iterable
 from typing import Any
 
 try:  # Python 3.11+; the same parser was `sre_parse` before
@@ -209,3 +210,26 @@ class FastPattern:
 def compile_fast(pattern: str, flags: int = 0) -> FastPattern:
     """`re.compile(pattern, flags)` for `search`, sooner where the pattern allows."""
     return FastPattern(pattern, flags)
+
+
+def trie_pattern(words: Iterable[str]) -> str:
+    """One regex for a set of literal words, as a trie: one branch per character, and at one
+    position the longest word that starts there."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        alternatives = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not alternatives:
+            return ""
+        optional = "" in node
+        if len(alternatives) == 1 and not optional:
+            return alternatives[0]
+        body = "(?:" + "|".join(alternatives) + ")"
+        return body + "?" if optional else body
+
+    return build(trie)
