@@ -414,6 +414,12 @@ FAMILIES = [
      "'_supports_sdpa'", "remote_code"),
     ("AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'", "remote_code"),
     ("AttributeError: module 'signal' has no attribute 'SIGALRM'", "remote_code"),
+    # Round 36: torch's load_state_dict header with nothing after it (a cut log): shapes are the
+    # more common reason where it is printed.
+    ("RuntimeError: Error(s) in loading state_dict for ControlLDM:", "size_mismatch"),
+    # Round 38's family.
+    ("KeyError: 'Could not automatically map gpt-4o-mini to a tokeniser. Please use "
+     "`tiktoken.get_encoding` to explicitly get the tokeniser you expect.'", "version_mismatch"),
     # Round 37's families (and two older ones).
     ("predict_system.py stops at: not find model file path ./models/en_PP-OCRv3_v2.1_rec_infer/"
      "inference.pdmodel", "version_mismatch"),
@@ -1013,6 +1019,9 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
+    # Round 38: a model name that is no OpenAI model is not a tiktoken too old.
+    ("KeyError: 'Could not automatically map llama-3-8b to a tokeniser. Please use "
+     "`tiktoken.get_encoding` to explicitly get the tokeniser you expect.'", "version_mismatch"),
     # Round 37: a PaddleOCR model directory without a release in its name is only missing its
     # file.
     ("predict_system.py stops at: not find model file path ./output/my_det_infer/model",

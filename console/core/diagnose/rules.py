@@ -1162,9 +1162,11 @@ SIGNATURES: tuple[Signature, ...] = (
     S("missing_or_unexpected_keys", "do not match exactly", 0.6,
       "the model and the loaded state dict differ",
       r"(?i)state.?dict do not match exactly"),
-    S("missing_or_unexpected_keys", "error(s) in loading state_dict for", 0.55,
+    # The header alone (a log cut after it): shapes are the more common reason in the labelled
+    # logs that print it (about 3 to 2 over keys); the lines after it decide when they are there.
+    S("size_mismatch", "error(s) in loading state_dict for", 0.55,
       "torch refused the checkpoint (the key list or shape list after this line says which)"),
-    S("size_mismatch", "error(s) in loading state_dict for", 0.4,
+    S("missing_or_unexpected_keys", "error(s) in loading state_dict for", 0.5,
       "torch refused the checkpoint (the key list or shape list after this line says which)"),
     S("missing_or_unexpected_keys", "missing keys", 0.6,
       "keys of the model are missing from the checkpoint",
@@ -2863,6 +2865,13 @@ SIGNATURES: tuple[Signature, ...] = (
     S("host_oom", "out of pinned memory", 0.6,
       "the host could not page-lock (pin) the RAM asked for: too little free RAM, or a lock limit",
       fixes=("load with memory-mapping (mmap) on, offload fewer layers, or free host RAM",)),
+    # Round 38: tiktoken's table of OpenAI model names (encoding_for_model) has no entry for a
+    # model newer than the installed tiktoken.
+    S("version_mismatch", "could not automatically map", 0.8,
+      "the installed tiktoken is older than this OpenAI model name (its model table lacks it)",
+      r"(?i)could not automatically map (?:gpt-|chatgpt|o\d|text-|code-|davinci|babbage)",
+      fixes=("upgrade tiktoken (pip install -U tiktoken), or call tiktoken.get_encoding() with "
+             "the encoding name (cl100k_base, o200k_base)",)),
     # Round 37: Windows refuses a path whose syntax is wrong (a second drive letter inside, a
     # quote or a colon in a name): the file it names cannot be there.
     *(S("missing_file", needle, 0.75,
