@@ -310,7 +310,8 @@ def digit_shape(text: str) -> bytes:
 
 
 def _clean(raw: str) -> tuple[str, str | None, bool, bool, bool, bool, bytes]:
-    """clean_line_levels' answer and the cleaned text's shape (digits read as 0)."""
+    """clean_line_levels' answer and the shape of the cleaned line, its log prefixes included
+    (digits read as 0): the prefix run, and so the text after it, follow from it."""
     line = raw
     if "\x1b" in line:
         line = _ANSI_RE.sub("", line)
@@ -346,12 +347,15 @@ def _clean(raw: str) -> tuple[str, str | None, bool, bool, bool, bool, bytes]:
 
 
 def _source(prefix: str) -> str | None:
+    """The rank, process or host a log prefix names ("[rank3]:", "(Worker pid=12)", "node-2:")."""
     tag = _SOURCE_RE.search(prefix)
     if tag is None:
         return None
     rank = tag.group("rank") or tag.group("bare_rank")
-    return f"rank{rank}" if rank else f"pid {tag.group('pid')}" if tag.group("pid") else tag.group(
-        "host")
+    if rank:
+        return f"rank{rank}"
+    pid = tag.group("pid")
+    return f"pid {pid}" if pid else tag.group("host")
 
 
 def _prefix_facts(line: str) -> tuple[int, bool, bool, bool, bool, bool]:

@@ -2851,29 +2851,17 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
-    # -- round 36's tune logs
-    # A tokenizer's UTF-8 file read with a locale's codec: Windows' cp1252 ('charmap'), 'gbk' on
-    # Chinese Windows, 'ascii' under a C / POSIX locale.
-    S("tokenizer_error", "codec can't decode", 0.75,
-      "a tokenizer file (UTF-8) was read with the system's default encoding, not UTF-8",
-      r"(?i)'(?:charmap|gbk|gb2312|gb18030|ascii|cp\d+|shift_jis|euc[-_]\w+)' codec can't decode",
-      refine=_tokenizer_file_text,
-      fixes=("set PYTHONUTF8=1 (Windows) or a UTF-8 locale (LANG=C.UTF-8), or open the file with "
-             "encoding='utf-8'",)),
-    # CUDA's page-locked host buffers (cudaHostAlloc, llama.cpp / koboldcpp's offload staging):
-    # host RAM the driver could not pin.
-    S("host_oom", "out of pinned memory", 0.6,
-      "the host could not page-lock (pin) the RAM asked for: too little free RAM, or a lock limit",
-      fixes=("load with memory-mapping (mmap) on, offload fewer layers, or free host RAM",)),
-    # Round 38: tiktoken's table of OpenAI model names (encoding_for_model) has no entry for a
-    # model newer than the installed tiktoken.
+    # -- round 38's tune logs
+    # tiktoken's table of OpenAI model names (encoding_for_model) has no entry for a model newer
+    # than the installed tiktoken.
     S("version_mismatch", "could not automatically map", 0.8,
       "the installed tiktoken is older than this OpenAI model name (its model table lacks it)",
       r"(?i)could not automatically map (?:gpt-|chatgpt|o\d|text-|code-|davinci|babbage)",
       fixes=("upgrade tiktoken (pip install -U tiktoken), or call tiktoken.get_encoding() with "
              "the encoding name (cl100k_base, o200k_base)",)),
-    # Round 37: Windows refuses a path whose syntax is wrong (a second drive letter inside, a
-    # quote or a colon in a name): the file it names cannot be there.
+    # -- round 37's tune logs
+    # Windows refuses a path whose syntax is wrong (a second drive letter inside, a quote or a
+    # colon in a name): the file it names cannot be there.
     *(S("missing_file", needle, 0.75,
         "the path given is malformed (a drive letter, colon or quote where a name should be), "
         "so no file is found there",
@@ -2881,9 +2869,9 @@ SIGNATURES: tuple[Signature, ...] = (
         fixes=("pass the path as it is on disk (a raw string r'D:\\models\\x' or forward "
                "slashes), not quoted twice or joined to another path",))
       for needle in ("winerror 123", "volume label syntax is incorrect", "卷标语法不正确")),
-    # Older tune logs: PaddleOCR's inference models changed their file names in 2.0 ("model" /
-    # "params" became inference.pdmodel / inference.pdiparams): a model directory of one release
-    # (its name carries it, ch_ppocr_mobile_v1.1_det_infer) read by the code of another.
+    # And two older tune families. PaddleOCR's inference models changed their file names in 2.0
+    # ("model" / "params" became inference.pdmodel / inference.pdiparams): a model directory of
+    # one release (its name carries it, ch_ppocr_mobile_v1.1_det_infer) read by another's code.
     S("version_mismatch", "find model file", 0.85,
       "the model directory is of another PaddleOCR release than the code (the model's file "
       "names changed in 2.0)",
@@ -2898,8 +2886,22 @@ SIGNATURES: tuple[Signature, ...] = (
       r"(?i)[\w./-]+ is not registered\b",
       fixes=("upgrade the toolkit to a release that has the model (or import the plugin that "
              "registers it)",)),
-    # Older tune logs: GPTQ quantization through optimum / transformers calibrates on a GPU and
-    # refuses without one ("No GPU found. A GPU is needed for quantization.").
+    # -- round 36's tune logs
+    # A tokenizer's UTF-8 file read with a locale's codec: Windows' cp1252 ('charmap'), 'gbk' on
+    # Chinese Windows, 'ascii' under a C / POSIX locale.
+    S("tokenizer_error", "codec can't decode", 0.75,
+      "a tokenizer file (UTF-8) was read with the system's default encoding, not UTF-8",
+      r"(?i)'(?:charmap|gbk|gb2312|gb18030|ascii|cp\d+|shift_jis|euc[-_]\w+)' codec can't decode",
+      refine=_tokenizer_file_text,
+      fixes=("set PYTHONUTF8=1 (Windows) or a UTF-8 locale (LANG=C.UTF-8), or open the file with "
+             "encoding='utf-8'",)),
+    # CUDA's page-locked host buffers (cudaHostAlloc, llama.cpp / koboldcpp's offload staging):
+    # host RAM the driver could not pin.
+    S("host_oom", "out of pinned memory", 0.6,
+      "the host could not page-lock (pin) the RAM asked for: too little free RAM, or a lock limit",
+      fixes=("load with memory-mapping (mmap) on, offload fewer layers, or free host RAM",)),
+    # And an older tune family: GPTQ quantization through optimum / transformers calibrates on a
+    # GPU and refuses without one ("No GPU found. A GPU is needed for quantization.").
     S("quantization_error", "a gpu is needed", 0.85,
       "this quantization method (GPTQ calibration) runs only on a GPU, and none is visible",
       r"(?i)a gpu is needed (?:for quantization|to quantize)", tag="over:cuda_unavailable",
