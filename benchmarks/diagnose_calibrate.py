@@ -29,7 +29,7 @@ import hashlib
 import json
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -118,18 +118,9 @@ def fit_priors() -> dict[str, object]:
     priors.table.cache_clear()
     original = priors.table
     priors.table = lambda: priors.Priors({}, {})  # type: ignore[assignment]
-    counts = priors.family_counts()
-    base: dict[str, float] = {}
     cases = corpus_cases("tune")
     try:
-        for case in cases:
-            label = case.expected[0]
-            base[label] = base.get(label, 0.0) + 1.0
-            named = diagnose_case(case)
-            for position, cause in enumerate(named[:3]):
-                if cause != label:
-                    row = counts.setdefault(cause, {})
-                    row[label] = row.get(label, 0.0) + (1.0 if position == 0 else 0.5)
+        counts, base = cooccurrence((case.expected[0], diagnose_case(case)) for case in cases)
     finally:
         priors.table = original
         priors.table.cache_clear()
@@ -140,6 +131,23 @@ def fit_priors() -> dict[str, object]:
         "neighbours": priors.normalise(counts),
         "base": {k: round(v / total, 4) for k, v in sorted(base.items())},
     }
+
+
+def cooccurrence(
+    labelled: Iterable[tuple[str, Sequence[str]]],
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """From (label, causes named, best first) per log: the co-occurrence counts (the families'
+    pseudo-counts, plus 1 for a top cause that is not the label, 0.5 for a runner-up) and the
+    count of each label."""
+    counts = priors.family_counts()
+    base: dict[str, float] = {}
+    for label, named in labelled:
+        base[label] = base.get(label, 0.0) + 1.0
+        for position, cause in enumerate(named[:3]):
+            if cause != label:
+                row = counts.setdefault(cause, {})
+                row[label] = row.get(label, 0.0) + (1.0 if position == 0 else 0.5)
+    return counts, base
 
 
 def raw_points(leads_only: bool = False) -> list[tuple[float, float]]:

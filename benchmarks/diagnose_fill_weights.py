@@ -36,17 +36,8 @@ WEIGHTS = (
 
 def fold_priors(cases: list[CorpusCase], named: dict[str, list[str]], fold: int) -> priors.Priors:
     """priors.json's table (benchmarks/diagnose_calibrate.fit_priors) without `fold`'s logs."""
-    counts = priors.family_counts()
-    base: dict[str, float] = {}
-    for case in cases:
-        if calibrate._fold(case) == fold:
-            continue
-        label = case.expected[0]
-        base[label] = base.get(label, 0.0) + 1.0
-        for position, cause in enumerate(named[case.name]):
-            if cause != label:
-                row = counts.setdefault(cause, {})
-                row[label] = row.get(label, 0.0) + (1.0 if position == 0 else 0.5)
+    counts, base = calibrate.cooccurrence((case.expected[0], named[case.name]) for case in cases
+                                          if calibrate._fold(case) != fold)
     total = sum(base.values())
     return priors.Priors(priors.normalise(counts), {k: v / total for k, v in base.items()})
 
