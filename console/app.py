@@ -789,6 +789,8 @@ class ConsoleApp(App[int]):
                              f"the {kind} engine", "warning"))
             return False
         self._engine_gen += 1
+        with self._token_lock:
+            self._token_run = None  # the next engine's tokens start a run of their own
         self.engine = None
         self.engine_kind = kind
         if old is not None:

@@ -156,7 +156,11 @@ class DiagnosedError:
 # Digits are the ASCII ones here: a line's shape maps each to "0" (parser.digit_shape), and a
 # needle with none of them matches a line where it matches its shape.
 _DIGIT = re.compile(r"[0-9]")
-_TO_ZERO = str.maketrans("123456789", "000000000")
+
+
+def _shape(text: str) -> str:
+    """A line's (or a needle's) shape as text, to be matched by the shape regex."""
+    return digit_shape(text).decode("utf-8", "surrogatepass")
 
 
 def _shares_words(a: str, b: str) -> bool:
@@ -209,7 +213,7 @@ class _Index:
         digits = {n for n in self.needles if _DIGIT.search(n) is not None}
         self.words = frozenset(n for n in self.needles if n not in digits)
         self.shape_regex = re.compile(trie_pattern(
-            {*self.words, *(n.translate(_TO_ZERO) for n in digits if not n[0].isdigit())}))
+            {*self.words, *(_shape(n) for n in digits if not n[0].isdigit())}))
         self.digit_first_regex = re.compile(trie_pattern(n for n in digits if n[0].isdigit()))
         self.overlapping_regex = re.compile("(?=(" + trie + "))")
         self._by_match: dict[str, tuple[Signature, ...]] = {}
@@ -356,7 +360,7 @@ def _scan_lines(lines: Sequence[LogLine], block_of: dict[int, ErrorBlock],
     lowered = [text.lower() for text in texts]
     by_shape: dict[str, list[int]] = {}  # the line with its digits read as "0" -> its lines
     for index, lower in enumerate(lowered):
-        by_shape.setdefault(digit_shape(lower).decode("utf-8", "surrogatepass"), []).append(index)
+        by_shape.setdefault(_shape(lower), []).append(index)
     shapes = list(by_shape)
     owners = list(by_shape.values())
     candidates: dict[int, set[Signature]] = {}
