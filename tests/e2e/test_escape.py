@@ -41,7 +41,9 @@ def assert_raw_bytes_would_change_both(tmux: Tmux, tmp_path: Path) -> None:
     """The harness can fail: the raw bytes do set the title and the buffer."""
     raw = tmp_path / "raw.txt"
     raw.write_text(OSC)
-    tmux.start(["cat", str(raw)])
+    # The pane's process stays a moment after writing: a `cat` that exits at once can close the
+    # pty before tmux has read its bytes (seen once on a busy 2-core machine: no title set).
+    tmux.start(["sh", "-c", f"cat {shlex.quote(str(raw))}; sleep 2"])
     tmux.exit_status()
     wait_for(lambda: tmux.pane("#{pane_title}") == "PWNED", "the raw OSC 0 to set the title")
     wait_for(lambda: "PWNED" in buffers(tmux), "the raw OSC 52 to fill a buffer")
