@@ -417,6 +417,22 @@ FAMILIES = [
     # Round 36: torch's load_state_dict header with nothing after it (a cut log): shapes are the
     # more common reason where it is printed.
     ("RuntimeError: Error(s) in loading state_dict for ControlLDM:", "size_mismatch"),
+    # Round 39's families.
+    ("OSError: [WinError 1314] A required privilege is not held by the client: "
+     "'C:\\hub\\blobs\\abc' -> 'C:\\hub\\snapshots\\x\\config.json'", "permission_or_disk"),
+    ("OSError: [WinError 1314] \u5ba2\u6237\u7aef\u6ca1\u6709\u6240\u9700\u7684\u7279\u6743\u3002"
+     ": 'a.bin' -> 'b.bin'", "permission_or_disk"),
+    ("vllm serve with --tensor-parallel-size 2 hangs at NCCL communicator init",
+     "nccl_distributed"),
+    ('  File "/srv/loader.py", line 7, in <module>\n    from exllamav2 import ExLlamaV2Cache_Q8\n'
+     "ImportError: cannot import name 'ExLlamaV2Cache_Q8' from 'exllamav2' "
+     "(/usr/lib/python3/site-packages/exllamav2/__init__.py)", "version_mismatch"),
+    ("ModuleNotFoundError: No module named 'ray.rllib.agents'", "version_mismatch"),
+    # (exllama's own failures stay its quantization path)
+    ("ValueError: Found modules on cpu/disk. Using Exllama backend requires all the modules to "
+     "be on GPU.", "quantization_error"),
+    ("tok = T5Tokenizer.from_pretrained('t5-small') returns None", "missing_dependency"),
+    ("print(type(tokenizer)) gives NoneType", "missing_dependency"),
     # Round 38's family.
     ("KeyError: 'Could not automatically map gpt-4o-mini to a tokeniser. Please use "
      "`tiktoken.get_encoding` to explicitly get the tokeniser you expect.'", "version_mismatch"),
@@ -1019,6 +1035,9 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
+    # Round 39: a tokenizer's pad token (or its config) being None is no missing package.
+    ("ValueError: tokenizer.pad_token is None, set it before padding", "missing_dependency"),
+    ("the tokenizer_config.json in the repo is None", "missing_dependency"),
     # Round 38: a model name that is no OpenAI model is not a tiktoken too old.
     ("KeyError: 'Could not automatically map llama-3-8b to a tokeniser. Please use "
      "`tiktoken.get_encoding` to explicitly get the tokeniser you expect.'", "version_mismatch"),

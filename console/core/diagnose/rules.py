@@ -381,7 +381,12 @@ _KNOWN_LIBS = frozenset({
     "mmtrack", "mmedit", "mmagic", "mmyolo", "mmselfsup",
     # and pip's own modules, moved under pip._internal in pip 10 ("No module named 'pip.req'")
     "pip", "setuptools",
+    # Session 22: Ray (ray.rllib.agents, ray.tune.suggest, ray.air moved between releases) and
+    # the quantization libraries whose names a caller imports from a newer release.
+    "ray", "exllama", "exllamav2", "hqq", "optimum_quanto", "quanto", "torchao", "llmcompressor",
+    "compressed_tensors",
 })
+_CANNOT_IMPORT_NAME = re.compile(r"(?i)\bcannot import name\b")
 
 
 def _cannot_import(m: re.Match[str] | None, s: Surroundings) -> float | None:
@@ -1435,6 +1440,8 @@ SIGNATURES: tuple[Signature, ...] = (
     # ---- quantization_error
     S("quantization_error", "exllama", 0.85,
       "the exllama GPTQ kernels need every module on the GPU",
+      # (session 22) not a name the installed exllama lacks: that is its release (version)
+      refine=lambda m, s: None if _CANNOT_IMPORT_NAME.search(s.block_text) else 0.85,
       fixes=("set disable_exllama=True (use_exllama=False) in the quantization config, or keep the "
              "whole model on the GPU",)),
     S("quantization_error", "compiled without gpu support", 0.85,
@@ -2642,7 +2649,9 @@ SIGNATURES: tuple[Signature, ...] = (
       r"(?i)use_libuv was requested but pytorch was buil[td] without libuv support",
       fixes=("set USE_LIBUV=0 before launching (or pass use_libuv=False to the TCPStore)",)),
     S("nccl_distributed", "nccl", 0.7, "an NCCL collective hangs (a deadlock between GPUs)",
-      r"(?i)\bnccl\w*\b.{0,60}\b(?:deadlock(?:s|ed)?|hangs?|hung|stuck|freez\w*)\b"),
+      r"(?i)\bnccl\w*\b.{0,60}\b(?:deadlock(?:s|ed)?|hangs?|hung|stuck|freez\w*)\b"
+      # (session 22) said the other way round: "hangs at NCCL communicator init"
+      r"|\b(?:deadlock(?:s|ed)?|hangs?|hung|stuck|freez\w*)\b.{0,40}\bnccl\w*\b"),
     # soundfile's loader: the libsndfile system library is not installed.
     S("missing_dependency", "sndfile library not found", 0.85,
       "the system library libsndfile is not installed",
@@ -2851,6 +2860,25 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 39's tune logs
+    # Windows' ERROR_PRIVILEGE_NOT_HELD (1314): creating a symbolic link (the hub cache's and
+    # many loaders' layout) needs Developer Mode or an administrator.
+    *(S("permission_or_disk", needle, 0.85,
+        "Windows refused the operation: this user lacks the privilege (symbolic links need "
+        "Developer Mode or an administrator)",
+        r"(?i)\bWinError 1314\b|a required privilege is not held by the client",
+        fixes=("turn on Windows Developer Mode (or run as administrator), or copy the files "
+               "instead of linking them",))
+      for needle in ("winerror 1314", "required privilege is not held")),
+    # transformers binds a sentencepiece tokenizer class (Albert, T5, XLNet, Camembert, ...) to
+    # None when sentencepiece is not installed: "the tokenizer is None" said in words.
+    S("missing_dependency", "none", 0.6,
+      "the tokenizer class is None: the package it needs (sentencepiece?) is not installed",
+      # (the tokenizer itself: not its pad_token, nor a tokenizer_config, being None)
+      r"(?i)\b\w*tokeni[sz]ers?\b(?:\.from_pretrained\b(?:\([^)]{0,120}\))?)?(?![.\[_])"
+      r"[^.\n]{0,80}?\b(?:returns?|returned|is|was|gives?|gave|got|becomes?)\s+(?:an?\s+)?"
+      r"(?:NoneType|None)\b",
+      fixes=("pip install sentencepiece (and protobuf), then restart the Python process",)),
     # -- round 38's tune logs
     # tiktoken's table of OpenAI model names (encoding_for_model) has no entry for a model newer
     # than the installed tiktoken.
