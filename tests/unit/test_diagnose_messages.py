@@ -417,6 +417,11 @@ FAMILIES = [
     # Round 36: torch's load_state_dict header with nothing after it (a cut log): shapes are the
     # more common reason where it is printed.
     ("RuntimeError: Error(s) in loading state_dict for ControlLDM:", "size_mismatch"),
+    # Round 40's families.
+    ("gemma-3 in float16 just repeats <pad> over and over", "numeric_overflow"),
+    ("output: <pad><pad><pad><pad><pad><pad><pad><pad>", "numeric_overflow"),
+    ("pip install flash-attn: building the wheel takes up all the memory and the box freezes",
+     "host_oom"),
     # Round 39's families.
     ("OSError: [WinError 1314] A required privilege is not held by the client: "
      "'C:\\hub\\blobs\\abc' -> 'C:\\hub\\snapshots\\x\\config.json'", "permission_or_disk"),
@@ -1035,6 +1040,13 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
+    # Round 40: a <pad> named once is no generation of <pad>; flash-attn beside a GPU's memory,
+    # or a build failure beside the machine's RAM size, is no build out of host memory.
+    ("the tokenizer has only <pad> token defined and no eos, so generate never stops",
+     "numeric_overflow"),
+    ("The output starts with <pad> and then the answer", "numeric_overflow"),
+    ("flash-attn builds and installs, but training fails with CUDA out of memory", "host_oom"),
+    ("Building wheel for flash-attn failed on a machine with 64 GB RAM", "host_oom"),
     # Round 39: a tokenizer's pad token (or its config) being None is no missing package.
     ("ValueError: tokenizer.pad_token is None, set it before padding", "missing_dependency"),
     ("the tokenizer_config.json in the repo is None", "missing_dependency"),

@@ -2860,6 +2860,27 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 40's tune logs
+    # Token id 0 is "<pad>" in the Gemma and T5 vocabularies: a generation of nothing but <pad>
+    # is argmax over NaN logits, as "!" is in the byte-level BPE ones (above).
+    S("numeric_overflow", "<pad>", 0.6,
+      "the model generated only <pad> (token id 0 in Gemma's and T5's vocabularies): its "
+      "logits are NaN, most often float16 overflowing",
+      r"(?i)(?:<pad>\s*){4,}|\b(?:repeats?|repeating|repeated|outputs?|generat\w*|produces?"
+      r"|returns?|gives?)\b[^\n<]{0,30}<pad>\W{0,3}(?:over and over|again and again|repeated\w*"
+      r"|<pad>)|\b(?:only|nothing but) <pad>s?\b(?! token)", fixes=_NAN_FIX),
+    # flash-attn's build runs as many nvcc jobs as there are cores, several GB of RAM each: its
+    # README's MAX_JOBS is the fix when building it takes all the host memory.
+    S("host_oom", "flash", 0.8,
+      "building flash-attn ran out of host memory (its parallel nvcc jobs need several GB each)",
+      r"(?i)^(?=.*\bflash[-_ ]?attn)(?=.*(?:\bbuild|\bcompil|\bninja\b|\bwheels?\b|setup\.py"
+      r"|max_jobs))(?!.*\b(?:cuda|gpu)\b[^\n]{0,20}\bmemory)(?=.*(?:\ball (?:the |my |of the "
+      r"|available )?(?:memory|ram)\b|\b(?:cpu|system|host) (?:memory|ram)\b|\b(?:out of|exhaust\w*"
+      r"|fill\w*|eat\w*|us\w* up|tak\w* up)\b[^\n]{0,20}\b(?:ram|memory)\b|\bkilled\b|\boom\b"
+      r"|\bcrash\w* (?:the|my) (?:machine|system|computer|server)|\bfreez\w*))",
+      tag="over:flash_attention",
+      fixes=("limit the parallel compile jobs: MAX_JOBS=4 pip install flash-attn "
+             "--no-build-isolation (or install a prebuilt wheel matching torch and CUDA)",)),
     # -- round 39's tune logs
     # Windows' ERROR_PRIVILEGE_NOT_HELD (1314): creating a symbolic link (the hub cache's and
     # many loaders' layout) needs Developer Mode or an administrator.
