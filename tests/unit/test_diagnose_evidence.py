@@ -366,6 +366,12 @@ def test_a_failed_c_assertion_is_a_failure() -> None:
     assert failed(chatter + "ggml.c:20598: GGML_ASSERT(result == nrows * row_size) failed\n")
     assert failed(chatter + "main: engine.cpp:41: int run(): Assertion `n > 0' failed.\n")
     assert not failed(chatter + "asserting the layer count: 20 of 20\n")
+    # A C/C++ tool's "failed to load / open / allocate" says it without the word error
+    # (session 22); never in a warning beside a run that went on.
+    assert failed(chatter + "main: failed to load model from './models/7B/ggml-model-q4_0.bin'\n")
+    assert failed(chatter + "ggml_backend_cpu_buffer_type_alloc_buffer: failed to allocate "
+                            "buffer of size 4096\n")
+    assert not failed(chatter + "UserWarning: Failed to load image Python extension: libc10.so\n")
 
 
 def test_a_longer_report_whose_opening_says_what_went_wrong_is_a_failure() -> None:

@@ -549,10 +549,20 @@ _CLEAN_RUN = re.compile(
 )
 
 
+# C/C++ tools' failures said without the word error ("main: failed to load model from ...",
+# "failed to open", "failed to allocate"); never in a warning ("UserWarning: Failed to load
+# image Python extension" beside a run that went on).
+_FAILED_TO = compile_fast(
+    r"\b[Ff]ailed to (?:load|open|read|allocate|initiali[sz]e|create|mmap|map|parse|find)\b")
+
+
 def _marks_failure(line: LogLine) -> bool:
     """The line is a record logged at an error level, or its words mark a failure."""
     return bool(line.text) and (
-        line.error or (not line.info and _FAILURE_MARK.search(line.text) is not None))
+        line.error or (not line.info and (
+            _FAILURE_MARK.search(line.text) is not None
+            or (not line.warn and "ailed to" in line.text and "warn" not in line.text.lower()
+                and _FAILED_TO.search(line.text) is not None))))
 
 
 def is_short_report(lines: Iterable[LogLine]) -> bool:
