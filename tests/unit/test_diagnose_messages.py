@@ -417,6 +417,10 @@ FAMILIES = [
     # Round 36: torch's load_state_dict header with nothing after it (a cut log): shapes are the
     # more common reason where it is printed.
     ("RuntimeError: Error(s) in loading state_dict for ControlLDM:", "size_mismatch"),
+    # Round 41's families.
+    ("ERROR:tensorflow:Couldn't match files for checkpoint ./ckpt/model-2000", "missing_file"),
+    ("Error: OP(LoadCombine) fail to open file ./inference/det/params, please check whether the "
+     "model file is complete or damaged.", "missing_file"),
     # Round 40's families.
     ("gemma-3 in float16 just repeats <pad> over and over", "numeric_overflow"),
     ("output: <pad><pad><pad><pad><pad><pad><pad><pad>", "numeric_overflow"),

@@ -2860,6 +2860,22 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 41's tune logs
+    # TensorFlow's checkpoint reader (tensor_slice_reader.cc) found no file for the prefix: a
+    # NotFound, whatever the code around it says.
+    S("missing_file", "couldn't match files for checkpoint", 0.85,
+      "no checkpoint file matches this prefix (a wrong path or name, or files not downloaded)",
+      fixes=("point it at the checkpoint's prefix (model.ckpt-N, without .index or "
+             ".data-*) in a directory that holds those files",)),
+    # Paddle's LoadCombine op could not open the parameters file (std::ifstream): the path is
+    # not there (an archive not extracted, a wrong directory); a damaged file opens and fails
+    # later, whatever the message's hint says.
+    S("missing_file", "fail to open file", 0.8,
+      "Paddle could not open the model's parameters file: the path is not there",
+      r"(?i)\bfail to open file \S+, please check whether the model file is complete or damaged",
+      tag="over:corrupt_checkpoint",
+      fixes=("check the path (extract a .tar.gz model first; point at the directory that holds "
+             "the .pdparams / .pdiparams file)",)),
     # -- round 40's tune logs
     # Token id 0 is "<pad>" in the Gemma and T5 vocabularies: a generation of nothing but <pad>
     # is argmax over NaN logits, as "!" is in the byte-level BPE ones (above).
