@@ -417,6 +417,15 @@ FAMILIES = [
     # Round 36: torch's load_state_dict header with nothing after it (a cut log): shapes are the
     # more common reason where it is printed.
     ("RuntimeError: Error(s) in loading state_dict for ControlLDM:", "size_mismatch"),
+    # Operating systems' own codes (session 22): Windows' out-of-memory errors 8 and 14 (14's
+    # "storage" is memory), a path too long for the file system.
+    ("OSError: [WinError 8] Not enough memory resources are available to process this command",
+     "host_oom"),
+    ("OSError: [WinError 14] Not enough storage is available to complete this operation",
+     "host_oom"),
+    ("OSError: [Errno 36] File name too long: '/root/.cache/huggingface/hub/models--a--b/x'",
+     "permission_or_disk"),
+    ("OSError: [WinError 206] The filename or extension is too long", "permission_or_disk"),
     # Round 41's families.
     ("ERROR:tensorflow:Couldn't match files for checkpoint ./ckpt/model-2000", "missing_file"),
     ("Error: OP(LoadCombine) fail to open file ./inference/det/params, please check whether the "

@@ -875,6 +875,23 @@ SIGNATURES: tuple[Signature, ...] = (
     S("host_oom", "paging file is too small", 0.85,
       "Windows ran out of virtual memory (paging file)"),
     S("host_oom", "winerror 1455", 0.85, "Windows ran out of virtual memory (paging file)"),
+    # (session 22) Windows' other out-of-memory codes: ERROR_NOT_ENOUGH_MEMORY (8) and
+    # ERROR_OUTOFMEMORY (14, "not enough storage", which is memory, not disk).
+    *(S("host_oom", needle, 0.8, "Windows could not allocate memory for the operation (RAM)",
+        fixes=("free RAM or raise the paging file size, or load with less at once "
+               "(low_cpu_mem_usage=True, smaller shards)",))
+      for needle in ("winerror 8]", "not enough memory resources are available to process",
+                     "winerror 14]", "not enough storage is available to complete this")),
+    # A path longer than the file system or Windows (MAX_PATH, 260) allows: a cache directory
+    # nested too deep, not a prompt too long.
+    *(S("permission_or_disk", needle, 0.7,
+        "a path is longer than the file system allows (Windows: 260 characters without long "
+        "paths)",
+        tag="over:context_too_long",
+        fixes=("use a shorter cache directory (HF_HOME=C:\\hf), or enable Windows long paths "
+               "(LongPathsEnabled)",))
+      for needle in ("file name too long", "filename or extension is too long",
+                     "winerror 206]")),
     S("host_oom", "using all available ram", 0.95, "the notebook runtime used all its RAM"),
     S("host_oom", "low on memory", 0.85, "the node ran out of RAM and the task was killed"),
     S("host_oom", "kernel appears to have died", 0.45,
