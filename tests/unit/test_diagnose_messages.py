@@ -426,6 +426,9 @@ FAMILIES = [
     ("OSError: [Errno 36] File name too long: '/root/.cache/huggingface/hub/models--a--b/x'",
      "permission_or_disk"),
     ("OSError: [WinError 206] The filename or extension is too long", "permission_or_disk"),
+    # Round 42's family.
+    ("Error: cannot find tensor model.layers.0.self_attn.q_proj.weight",
+     "missing_or_unexpected_keys"),
     # Round 41's families.
     ("ERROR:tensorflow:Couldn't match files for checkpoint ./ckpt/model-2000", "missing_file"),
     ("Error: OP(LoadCombine) fail to open file ./inference/det/params, please check whether the "

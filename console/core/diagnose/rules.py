@@ -2877,6 +2877,15 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 42's tune logs
+    # candle's VarBuilder: the weights file has no tensor of the name the model asks for (a
+    # checkpoint of another architecture or naming), not a missing file.
+    S("missing_or_unexpected_keys", "cannot find tensor", 0.75,
+      "the weights file has no tensor of the name the model expects (another architecture or "
+      "another naming of the checkpoint)",
+      r"(?i)\bcannot find tensor [\w-]+(?:\.[\w-]+)+", tag="over:missing_file",
+      fixes=("load the checkpoint this model's code expects (same architecture and naming), or "
+             "map the names when building the model",)),
     # -- round 41's tune logs
     # TensorFlow's checkpoint reader (tensor_slice_reader.cc) found no file for the prefix: a
     # NotFound, whatever the code around it says.
