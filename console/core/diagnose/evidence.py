@@ -561,6 +561,8 @@ def _marks_failure(line: LogLine) -> bool:
     return bool(line.text) and (
         line.error or (not line.info and (
             _FAILURE_MARK.search(line.text) is not None
+            # a WARNING record (line.warn: also glog's "W1206 ...") or a warning's own words
+            # ("UserWarning: Failed to load ...") never say a "failed to" is the failure
             or (not line.warn and "ailed to" in line.text and "warn" not in line.text.lower()
                 and _FAILED_TO.search(line.text) is not None))))
 
