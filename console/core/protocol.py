@@ -284,7 +284,8 @@ class Hello(Event):
     REQUIRED: ClassVar[Spec] = {"protocol": (int,), "pid": (int,), "python": (str,),
                                 "torch": (str,), "transformers": (str,), "devices": (list,),
                                 "offline": (bool,)}
-    OPTIONAL: ClassVar[Spec] = {"cuda_available": _OPT_BOOL, "cuda": _OPT_STR}
+    OPTIONAL: ClassVar[Spec] = {"cuda_available": _OPT_BOOL, "cuda": _OPT_STR,
+                                "malloc_fixed": _OPT_BOOL}
     protocol: int
     pid: int
     python: str
@@ -294,6 +295,9 @@ class Hello(Event):
     offline: bool
     cuda_available: bool | None = None  # whether the engine's torch can use a GPU
     cuda: str | None = None  # the CUDA version torch was built with (None: a CPU-only build)
+    # glibc's mmap/trim thresholds fixed, so freed host memory leaves RSS (False: the user
+    # tuned malloc, or not glibc)
+    malloc_fixed: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)

@@ -45,6 +45,7 @@ from console.worker.hooks import TensorStep
 from console.worker.load import LoadJob
 from console.worker.memory import (
     EngineNvml,
+    fix_malloc_thresholds,
     malloc_trim,
     rss_bytes,
 )
@@ -112,6 +113,7 @@ class Engine(LoadJob, UnloadJob, GenerateJob):
         self.cuda_baseline: dict[int, int | None] = {}
         self.cuda_context_initial: dict[int, int | None] = {}
         self.rss_baseline = rss_bytes()  # host RSS before the current model's load
+        self.malloc_fixed = False  # main() fixes glibc's thresholds (memory.fix_malloc_thresholds)
         self.offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
 
     # ---- helpers
@@ -167,7 +169,7 @@ class Engine(LoadJob, UnloadJob, GenerateJob):
                   cuda=torch.version.cuda, cuda_available=cuda_count > 0,
                   devices=[self.nvml.device_info(i) for i in range(cuda_count)],
                   nvml=self.nvml.ok, nvml_error=self.nvml.error, offline=self.offline,
-                  rss_bytes=self.rss_baseline)
+                  rss_bytes=self.rss_baseline, malloc_fixed=self.malloc_fixed)
 
     def _cuda_indices(self) -> list[int]:
         return sorted(self.cuda_baseline)
@@ -351,10 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("AUTOGLM_ENGINE_ALLOW_DOWNLOAD") != "1":
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    # freed host memory goes back to the OS (console/worker/memory.py)
+    malloc_fixed = fix_malloc_thresholds()
     events_out = os.fdopen(args.events_fd, "wb", buffering=0)
     commands_in = os.fdopen(args.commands_fd, "rb")
     emit = EventWriter(events_out)
     engine = Engine(emit)
+    engine.malloc_fixed = malloc_fixed
     engine.hello()
     engine.set_state("idle")
     for raw in commands_in:
