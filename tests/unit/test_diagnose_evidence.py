@@ -299,10 +299,39 @@ def test_a_short_report_in_words_or_in_chinese_reads_as_a_failure() -> None:
     ("端口被占用，服务启动失败", "port_in_use"),  # "the port is taken, the server failed to start"
     ("量化后的模型加载报错", "quantization_error"),  # "the quantized model fails to load"
     ("找不到模型文件，报错", "missing_file"),  # "cannot find the model file, error"
+    # round 43: "the answers come out garbled"; "at start it says CUDA is unavailable, the
+    # dependencies are all installed" (the install is not the cause); "the training script
+    # detects no GPU"
+    ("模型的回答全是乱码", "tokenizer_error"),
+    ("启动时说CUDA不可用，依赖都已经安装", "cuda_unavailable"),
+    ("训练脚本检测不到GPU，只能在CPU上跑", "cuda_unavailable"),
 ])
 def test_a_report_in_chinese_is_read_by_the_same_word_families(report: str, cause: str) -> None:
     causes = diagnose_text(report)
     assert [c.id for c in causes][:1] == [cause] and causes[0].lead
+
+
+def test_a_report_of_a_file_not_found_error_leads_with_the_missing_file() -> None:
+    # Round 43: the file named is a quantized model's; the failure the report names is the file.
+    report = ("Following the README, model_file: llama-7B-GPTQ-4bit-128g.safetensors\n"
+              "This results in a file not found error.")
+    causes = diagnose_text(report)
+    assert [c.id for c in causes][:1] == ["missing_file"] and causes[0].lead
+
+
+def test_a_quantization_librarys_frame_leads_to_quantization() -> None:
+    # Round 43: torchao's quantized tensor moved with .to() fails in torchao's own code.
+    log = ('Traceback (most recent call last):\n'
+           '  File "/srv/run.py", line 9, in <module>\n'
+           '    model.to("cuda")\n'
+           '  File "/venv/lib/python3.11/site-packages/torchao/dtypes/affine_quantized_tensor.py"'
+           ', line 277, in _get_to_kwargs\n'
+           '    device, dtype, _, memory_format = torch._C._nn._parse_to(*args, **kwargs)\n'
+           'TypeError: to() received an invalid combination of arguments - got (device=torch.'
+           'device, layout=torch.layout, dtype=torch.dtype, ), but expected one of:')
+    causes = diagnose_text(log)
+    assert [c.id for c in causes][:1] == ["quantization_error"], [(c.id, c.confidence)
+                                                                   for c in causes]
 
 
 def test_a_report_that_says_it_ooms_leads_with_memory() -> None:

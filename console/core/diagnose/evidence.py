@@ -123,6 +123,14 @@ _LIBRARY_CLUES: tuple[tuple[str, dict[str, float]], ...] = (
     ("gptq", {"quantization_error": 0.3}),
     ("awq", {"quantization_error": 0.3}),
     ("/quantizers/", {"quantization_error": 0.3}),
+    # the other quantization libraries' own code (round 43: torchao's quantized tensor .to())
+    ("torchao/", {"quantization_error": 0.3}),
+    ("quanto/", {"quantization_error": 0.3}),
+    ("hqq/", {"quantization_error": 0.3}),
+    ("exllama", {"quantization_error": 0.3}),
+    ("aqlm/", {"quantization_error": 0.3}),
+    ("compressed_tensors/", {"quantization_error": 0.3}),
+    ("gptqmodel/", {"quantization_error": 0.3}),
     ("flash_attn", {"flash_attention": 0.4}),
     ("dynamic_module_utils", {"remote_code": 0.3}),
     ("transformers_modules", {"remote_code": 0.3}),
@@ -268,6 +276,9 @@ _WORD_CLUES: WordFamilies = _families(
             r"|can't find",
             {"missing_file": 0.25},
         ),
+        # a report's own words for the failure: "this results in a file not found error"
+        # (round 43; the exception's name, FileNotFoundError, is read from its type)
+        (r"\bfile not found\b", {"missing_file": 0.4}),
         (
             r"corrupt|truncated|\bheader\b|incomplete|invalid load key|damaged|\bpickle\b",
             {"corrupt_checkpoint": 0.3},
@@ -312,6 +323,12 @@ _WORD_CLUES += _families(
         (r"安装", {"missing_dependency": 0.25}),
         (r"量化", {"quantization_error": 0.35}),
         (r"分词器", {"tokenizer_error": 0.3}),
+        # garbled characters in the answer: the tokenizer or chat template the model was not
+        # trained with (round 43's tune logs)
+        (r"乱码", {"tokenizer_error": 0.3}),
+        # "CUDA is unavailable / cannot be used", "no GPU detected"
+        (r"(?:cuda|gpu|显卡)\s*(?:不可用|无法使用|用不了|不能用)|(?:检测|识别)不到\s*(?:cuda|gpu|显卡)",
+         {"cuda_unavailable": 0.45}),
         (r"驱动", {"cuda_driver_mismatch": 0.3, "cuda_unavailable": 0.1}),
         (r"长度超|超过最大长度|上下文长度", {"context_too_long": 0.35}),
         (r"超时", {"nccl_distributed": 0.15}),
