@@ -429,6 +429,15 @@ FAMILIES = [
     # Round 42's family.
     ("Error: cannot find tensor model.layers.0.self_attn.q_proj.weight",
      "missing_or_unexpected_keys"),
+    # Round 44's families: the first item of an empty glob of checkpoints; TensorFlow's
+    # get_checkpoint_state that found no checkpoint (None).
+    ('  File "/srv/eval.py", line 31, in <module>\n'
+     "    ckpt = sorted(glob.glob(os.path.join(args.ckpt_dir, 'epoch_*.pt')))[-1]\n"
+     "IndexError: list index out of range", "missing_file"),
+    ("---> 12 weights = glob(f'{MODEL_DIR}/resnet_*.h5')[0]\nIndexError: list index out of range",
+     "missing_file"),
+    ("AttributeError: 'NoneType' object has no attribute 'model_checkpoint_path'",
+     "missing_file"),
     # Round 41's families.
     ("ERROR:tensorflow:Couldn't match files for checkpoint ./ckpt/model-2000", "missing_file"),
     ("Error: OP(LoadCombine) fail to open file ./inference/det/params, please check whether the "
@@ -1056,6 +1065,12 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
+    # Round 44: an empty list that no glob made is no missing checkpoint.
+    ('  File "/srv/train.py", line 40, in step\n    first = sorted(names)[0]\nIndexError: list '
+     "index out of range", "missing_file"),
+    ('  File "/srv/run.py", line 8, in main\n    files = glob.glob(pattern)\n'
+     '  File "/srv/run.py", line 9, in main\n    x = batch[3]\nIndexError: list index out '
+     "of range", "missing_file"),
     # Round 40: a <pad> named once is no generation of <pad>; flash-attn beside a GPU's memory,
     # or a build failure beside the machine's RAM size, is no build out of host memory.
     ("the tokenizer has only <pad> token defined and no eos, so generate never stops",

@@ -670,6 +670,8 @@ def _not_subprocess(m: re.Match[str] | None, s: Surroundings) -> float | None:
 # -- session 7, part 2: helpers -------------------------------------------------------------
 
 _NAN_FIX = ("load in bfloat16 (or float32) instead of float16",)
+# `glob(...)[0]`, `sorted(glob.glob(...))[-1]` on one source line (the block's text, lower-case)
+_EMPTY_GLOB_ITEM = re.compile(r"glob\(.*\)[ \t]*\[-?\d+\]")
 _OUTPUT_WORDS = re.compile(
     r"(?i)\b(?:outputs?|generat\w*|respon\w*|answers?|repl\w*|returns?|results?|only|just"
     r"|all|string of|series of|full of|bunch of)\b")
@@ -2877,6 +2879,22 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 44's tune logs
+    # The first (or last) of a glob of checkpoint files, taken from an empty list: the folder
+    # holds no file of that pattern (not there, another name, a relative path run elsewhere).
+    S("missing_file", "list index out of range", 0.75,
+      "a glob for the checkpoint files found none, so taking its first item failed",
+      refine=lambda m, s: 0.75 if _EMPTY_GLOB_ITEM.search(s.block_text) else None,
+      tag="over:context_too_long",
+      fixes=("check that the folder the glob reads exists from where the script runs and holds "
+             "files of that pattern (download or train the checkpoint first)",)),
+    # TensorFlow's tf.train.get_checkpoint_state returns None when the folder has no
+    # 'checkpoint' index file: no checkpoint there.
+    S("missing_file", "attribute 'model_checkpoint_path'", 0.8,
+      "tf.train.get_checkpoint_state found no checkpoint in the folder (no 'checkpoint' index "
+      "file), so it returned None",
+      fixes=("point at the folder that holds the checkpoint's files and its 'checkpoint' index "
+             "file (download or train it first)",)),
     # -- round 42's tune logs
     # candle's VarBuilder: the weights file has no tensor of the name the model asks for (a
     # checkpoint of another architecture or naming), not a missing file.
