@@ -57,7 +57,9 @@ class Engine(LoadJob, UnloadJob, GenerateJob):
     """The engine: the command loop's answers, the job queue and thread, the memory figures;
     the jobs themselves are in console/worker/load.py, unload.py and generate_job.py."""
 
-    def __init__(self, emit: Emit) -> None:
+    def __init__(self, emit: Emit, malloc_fixed: bool = False) -> None:
+        """`malloc_fixed`: whether main() fixed glibc's thresholds (memory.fix_malloc_thresholds),
+        reported in hello."""
         import torch
         import transformers
 
@@ -113,7 +115,7 @@ class Engine(LoadJob, UnloadJob, GenerateJob):
         self.cuda_baseline: dict[int, int | None] = {}
         self.cuda_context_initial: dict[int, int | None] = {}
         self.rss_baseline = rss_bytes()  # host RSS before the current model's load
-        self.malloc_fixed = False  # main() fixes glibc's thresholds (memory.fix_malloc_thresholds)
+        self.malloc_fixed = malloc_fixed
         self.offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
 
     # ---- helpers
@@ -358,8 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     events_out = os.fdopen(args.events_fd, "wb", buffering=0)
     commands_in = os.fdopen(args.commands_fd, "rb")
     emit = EventWriter(events_out)
-    engine = Engine(emit)
-    engine.malloc_fixed = malloc_fixed
+    engine = Engine(emit, malloc_fixed)
     engine.hello()
     engine.set_state("idle")
     for raw in commands_in:

@@ -1065,11 +1065,16 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
-    # Round 44: an empty list that no glob made is no missing checkpoint.
+    # Round 44: an empty list that no glob made is no missing checkpoint, nor is an index
+    # error raised deeper than a glob that found its files.
     ('  File "/srv/train.py", line 40, in step\n    first = sorted(names)[0]\nIndexError: list '
      "index out of range", "missing_file"),
     ('  File "/srv/run.py", line 8, in main\n    files = glob.glob(pattern)\n'
      '  File "/srv/run.py", line 9, in main\n    x = batch[3]\nIndexError: list index out '
+     "of range", "missing_file"),
+    ('Traceback (most recent call last):\n  File "/srv/run.py", line 8, in <module>\n'
+     "    train(files=glob.glob('/data/*.pt')[0])\n"
+     '  File "/srv/run.py", line 3, in train\n    x = batch[3]\nIndexError: list index out '
      "of range", "missing_file"),
     # Round 40: a <pad> named once is no generation of <pad>; flash-attn beside a GPU's memory,
     # or a build failure beside the machine's RAM size, is no build out of host memory.

@@ -670,8 +670,32 @@ def _not_subprocess(m: re.Match[str] | None, s: Surroundings) -> float | None:
 # -- session 7, part 2: helpers -------------------------------------------------------------
 
 _NAN_FIX = ("load in bfloat16 (or float32) instead of float16",)
-# `glob(...)[0]`, `sorted(glob.glob(...))[-1]` on one source line (the block's text, lower-case)
+# `glob(...)[0]`, `sorted(glob.glob(...))[-1]` on one source line
 _EMPTY_GLOB_ITEM = re.compile(r"glob\(.*\)[ \t]*\[-?\d+\]")
+
+
+def _failing_source_line(block_text: str, message: str) -> str:
+    """The source line that raised `message` (lower-case): IPython's "---> N" line, else the
+    nearest line above the message that is not a frame's "File ..." line."""
+    lines = block_text.split("\n")
+    end = max((i for i, line in enumerate(lines) if message in line), default=-1)
+    if end <= 0:
+        return ""
+    marked = [line for line in lines[:end] if line.lstrip().startswith("--->")]
+    if marked:
+        return marked[-1]
+    for line in reversed(lines[:end]):
+        stripped = line.strip()
+        if stripped and not stripped.startswith(("file ", "traceback ")):
+            return stripped
+    return ""
+
+
+def _empty_glob_item(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """An item taken from a glob's result on the very line that raised the IndexError (a glob
+    elsewhere in the traceback, which found its files, says nothing)."""
+    line = _failing_source_line(s.block_text, "list index out of range")
+    return 0.75 if _EMPTY_GLOB_ITEM.search(line) else None
 _OUTPUT_WORDS = re.compile(
     r"(?i)\b(?:outputs?|generat\w*|respon\w*|answers?|repl\w*|returns?|results?|only|just"
     r"|all|string of|series of|full of|bunch of)\b")
@@ -2884,7 +2908,7 @@ SIGNATURES: tuple[Signature, ...] = (
     # holds no file of that pattern (not there, another name, a relative path run elsewhere).
     S("missing_file", "list index out of range", 0.75,
       "a glob for the checkpoint files found none, so taking its first item failed",
-      refine=lambda m, s: 0.75 if _EMPTY_GLOB_ITEM.search(s.block_text) else None,
+      refine=_empty_glob_item,
       tag="over:context_too_long",
       fixes=("check that the folder the glob reads exists from where the script runs and holds "
              "files of that pattern (download or train the checkpoint first)",)),
