@@ -416,8 +416,29 @@ def test_a_longer_report_whose_opening_says_what_went_wrong_is_a_failure() -> No
     assert failed("位置编码的最大长度只有1500，长音频报错\n" + config)  # "long audio reports an error"
     assert failed("it works in 1.0.3, but 1.1.0 complains that max_new_tokens must be <= 1\n"
                   + config)
+    # Round 45: a reporter's "got OOM" / "ran out of memory" over a table of numbers.
+    assert failed("8 rollout workers on a 96 GB node and got OOM\n" + config)
+    assert failed("the server runs out of memory after the first request\n" + config)
     # Not when the failure words come late, when a line reads as a clean run, or when the
     # text is longer than a report.
     assert not failed("the 13b model with this config\n" + config + "it fails sometimes\n")
     assert not failed("the 13b model fails to start with this config\n" + config + "model ready\n")
     assert not failed("the 13b model fails to start\n" + config * 4)
+
+
+def test_a_source_file_named_bind_is_no_port_clue() -> None:
+    # Round 45: a C++ assertion in pybind's bind.cpp (lmdeploy's TurboMind) is no socket bind.
+    assembly = diagnose_text("RuntimeError: [TM][ERROR]  Assertion fail: "
+                             "D:\\a\\lmdeploy\\src\\turbomind\\python\\bind.cpp:294")
+    assert "port_in_use" not in [c.id for c in assembly], [(c.id, c.confidence) for c in assembly]
+    bound = diagnose_text("RuntimeError: failed to bind. the server could not start")
+    assert [c.id for c in bound][:1] == ["port_in_use"], [(c.id, c.confidence) for c in bound]
+
+
+def test_a_report_about_a_custom_model_leads_with_its_own_code() -> None:
+    # Round 45: "custom models" in a reporter's words is a model that ships its own code.
+    for report in ("transformers.pipeline does not load tokenizer passed as string for custom "
+                   "models", "AutoProcessor fails for my custom model on the hub"):
+        causes = diagnose_text(report)
+        assert [c.id for c in causes][:1] == ["remote_code"], (report, [(c.id, c.confidence)
+                                                                        for c in causes])

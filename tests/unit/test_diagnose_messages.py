@@ -429,6 +429,17 @@ FAMILIES = [
     # Round 42's family.
     ("Error: cannot find tensor model.layers.0.self_attn.q_proj.weight",
      "missing_or_unexpected_keys"),
+    # Round 45's families: a child killed by SIGBUS (its exit code -7); added tokens that do
+    # not follow the vocabulary in llama.cpp's converter.
+    ("ERROR:torch.distributed.elastic.multiprocessing.api:failed (exitcode: -7) local_rank: 0 "
+     "(pid: 812) of binary: /usr/bin/python3", "permission_or_disk"),
+    ("[launch.py:316:sigkill_handler] Killing subprocess 4521\n"
+     "subprocess.CalledProcessError: Command '['/usr/bin/python', '-u', 'train.py']' "
+     "exits with return code = -7", "permission_or_disk"),
+    ("torch.multiprocessing.spawn.ProcessExitedException: process 3 terminated with signal "
+     "SIGBUS", "permission_or_disk"),
+    ("Exception: Expected added token IDs to be sequential and start at 32000; got [32001, "
+     "32002]", "tokenizer_error"),
     # Round 44's families: the first item of an empty glob of checkpoints; TensorFlow's
     # get_checkpoint_state that found no checkpoint (None).
     ('  File "/srv/eval.py", line 31, in <module>\n'
@@ -467,8 +478,11 @@ FAMILIES = [
     ("KeyError: 'Could not automatically map gpt-4o-mini to a tokeniser. Please use "
      "`tiktoken.get_encoding` to explicitly get the tokeniser you expect.'", "version_mismatch"),
     # Round 37's families (and two older ones).
-    ("predict_system.py stops at: not find model file path ./models/en_PP-OCRv3_v2.1_rec_infer/"
-     "inference.pdmodel", "version_mismatch"),
+    # (since round 45: only where the directory's release and the file asked for disagree)
+    ("predict_system.py stops at: not find model file path ./models/en_ppocr_mobile_v1.1_rec_"
+     "infer/inference.pdmodel", "version_mismatch"),
+    ("not find model file path ./inference/ch_ppocr_server_v2.0_det_infer/params",
+     "version_mismatch"),
     ("AssertionError: iic/speech_campplus_sv_zh-cn is not registered", "version_mismatch"),
     ("OSError: [WinError 123] The filename, directory name, or volume label syntax is "
      "incorrect: 'C:\\models\\D:\\glm-4v'", "missing_file"),
@@ -1093,6 +1107,12 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # file.
     ("predict_system.py stops at: not find model file path ./output/my_det_infer/model",
      "version_mismatch"),
+    # Round 45: ... and so is one whose release asks for the file names it has (1.x: model,
+    # params).
+    ("就报错了： not find model file path ./inference/ch_ppocr_mobile_v1.1_rec_infer//model",
+     "version_mismatch"),
+    # A -7 that is no exit code (a line number, a loss) is no SIGBUS.
+    ("ValueError: loss went from 3.2 to -7 at step 12", "permission_or_disk"),
     # Round 36: a locale codec failing on a file that is no tokenizer's is no tokenizer finding.
     ('  File "/srv/run.py", line 8, in main\n    rows = open(csv_path).read()\n'
      "UnicodeDecodeError: 'gbk' codec can't decode byte 0x80 in position 12: illegal multibyte "
@@ -1153,3 +1173,16 @@ def test_needles_that_may_hide_another_are_found_as_the_pairwise_definition_says
     assert engine._may_hide(needles) == expected
     assert "cuda bus error" in expected  # its last word starts "error while loading"
     assert "abcdef" not in expected  # "def" starts "def gh" but is inside a word here
+
+
+def test_an_attribute_missing_on_a_tokenizer_class_of_the_models_own_code_names_its_code() -> None:
+    # Round 45: BaichuanTokenizer is no transformers class: the model's tokenization_*.py, which
+    # a newer transformers no longer runs, is named beside the version gap; a transformers
+    # class is not the model's own code.
+    custom = diagnose_text("AttributeError: 'BaichuanTokenizer' object has no attribute "
+                           "'sp_model'")
+    assert "remote_code" in [c.id for c in custom if not c.lead][:3], [
+        (c.id, c.confidence, c.lead) for c in custom]
+    known = diagnose_text("AttributeError: 'LlamaTokenizer' object has no attribute 'sp_model'")
+    assert not any(c.id == "remote_code" and not c.lead for c in known), [
+        (c.id, c.confidence, c.lead) for c in known]

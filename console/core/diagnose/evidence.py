@@ -56,7 +56,7 @@ _ERROR_WORDS = compile_fast(  # matched on the lower-cased line
 # reports an error, error, failed, missing, exception, unable, unsupported.
 _REPORT_WORDS = re.compile(
     r"\b(?:too (?:old|new)|unexpected|exceed(?:s|ed|ing)?|unsupported|stuck|hang(?:s|ing)?|hung"
-    r"|refused|garbage|gibberish|bad termination|complain(?:s|ed|ing)?)\b"
+    r"|refused|garbage|gibberish|bad termination|complain(?:s|ed|ing)?|oom|out of memory)\b"
     r"|\b(?:doesn.t|does not|don.t|do not) (?:support|work)\b"
     r"|exit code:? *[1-9]|!!!!|\bempty (?:text|output|string|response|result)"
     r"|报错|错误|失败|缺少|异常|无法|不支持",
@@ -222,7 +222,8 @@ _WORD_CLUES: WordFamilies = _families(
         (r"chat[ _]template", {"tokenizer_error": 0.4}),
         (r"/dev/shm|shared memory|\bshm\b", {"permission_or_disk": 0.4}),
         (r"permission|read-only|\bdisk\b|no space|quota", {"permission_or_disk": 0.35}),
-        (r"\bport\b|\bbind\b|\baddress\b", {"port_in_use": 0.3}),
+        # not a source file named bind (pybind's bind.cpp:294 in a C++ assertion)
+        (r"\bport\b|\bbind\b(?!\.\w)|\baddress\b", {"port_in_use": 0.3}),
         (r"\bsocket\b", {"nccl_distributed": 0.15, "port_in_use": 0.12}),
         (
             r"\bnccl\b|process[ _]group|\brank\b|\bbarrier\b|rendezvous|collective"
@@ -265,7 +266,13 @@ _WORD_CLUES: WordFamilies = _families(
             {"cuda_oom": 0.35, "context_too_long": 0.12},
         ),
         (r"\bkill(?:ed|s)?\b|sigkill|\bdied\b", {"host_oom": 0.4}),
-        (r"trust_remote_code|custom code|remote code|transformers_modules", {"remote_code": 0.4}),
+        # "custom models" / "custom tokenizer": a model that ships its own code, in a reporter's
+        # words as much as in transformers' prompt.
+        (
+            r"trust_remote_code|custom code|remote code|transformers_modules"
+            r"|\bcustom (?:models?|tokeni[sz]ers?|modeling|architectures?)\b",
+            {"remote_code": 0.4},
+        ),
         (
             r"quantiz|\b[48]-?bit\b|\bint[48]\b|gptq|\bawq\b|bitsandbytes|\bbnb\b|\bfp8\b",
             {"quantization_error": 0.35},

@@ -2903,6 +2903,38 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 45's tune logs
+    # A child killed by SIGBUS (torchrun/DeepSpeed print its exit code as -7): in training, most
+    # often a /dev/shm too small for the DataLoader workers or NCCL (Docker's 64 MB default).
+    S("permission_or_disk", "-7", 0.5,
+      "exit code -7: the process was killed by SIGBUS, most often /dev/shm too small",
+      r"(?i)(?:exit\s*code|exitcode|exit status|return\s*code|returncode|exited with(?: code)?)"
+      r"\s*[:=]?\s*-7\b",
+      fixes=("enlarge /dev/shm (docker --shm-size=8g or --ipc=host), or use fewer DataLoader "
+             "workers",)),
+    S("permission_or_disk", "sig", 0.5,
+      "SIGBUS: most often /dev/shm too small, or a memory-mapped file that shrank",
+      r"\bSIGBUS\b|(?i:\bsignal 7\b)",
+      fixes=("enlarge /dev/shm (docker --shm-size=8g or --ipc=host), or use fewer DataLoader "
+             "workers",)),
+    # llama.cpp's convert scripts check added_tokens.json against the vocabulary: ids that do not
+    # follow it are tokenizer files of another model or vocabulary.
+    S("tokenizer_error", "added token ids", 0.75,
+      "the added tokens (added_tokens.json) do not follow the vocabulary: tokenizer files of "
+      "another model or vocabulary size",
+      r"(?i)expected added token ids to be sequential",
+      fixes=("use the tokenizer files that belong to this checkpoint (remove a stray "
+             "added_tokens.json, or give the vocabulary size the tokens were added to)",)),
+    # A tokenizer class transformers has never had (BaichuanTokenizer, ChatGLMTokenizer) is the
+    # model's own code: when it lacks an attribute, that code is as likely the fix (an updated
+    # tokenization_*.py) as the transformers release that changed the order of its init.
+    S("remote_code", "tokenizer", 0.35,
+      "the tokenizer is the model's own code (a class transformers does not have), which the "
+      "installed transformers no longer runs",
+      r"'(?P<cls>\w*Tokenizer(?:Fast)?)' object has no attribute",
+      refine=_tokenizer_class_custom,
+      fixes=("update the model's tokenization_*.py from its repository (or pin the transformers "
+             "release its code was written for)",)),
     # -- round 44's tune logs
     # The first (or last) of a glob of checkpoint files, taken from an empty list: the folder
     # holds no file of that pattern (not there, another name, a relative path run elsewhere).
@@ -3008,7 +3040,9 @@ SIGNATURES: tuple[Signature, ...] = (
     S("version_mismatch", "find model file", 0.85,
       "the model directory is of another PaddleOCR release than the code (the model's file "
       "names changed in 2.0)",
-      r"(?i)not find model file path \S*_v\d+(?:\.\d+)?_\w*infer", tag="over:missing_file",
+      # v1 models read by 2.0's code (it asks for inference.pdmodel), or 2.0's by 1.x's (model)
+      r"(?i)not find model file path \S*_v(?:1(?:\.\d+)?_\w*infer/+inference\.pd"
+      r"|(?:[2-9]|\d\d)(?:\.\d+)?_\w*infer/+(?:model|params)\b)", tag="over:missing_file",
       fixes=("download the inference models of the release the code is (see its README's "
              "model list), or use the code of the models' release",)),
     # A model name looked up in a toolkit's registry (FunASR, OpenMMLab, ...) that this release
