@@ -419,6 +419,7 @@ def test_a_longer_report_whose_opening_says_what_went_wrong_is_a_failure() -> No
     # Round 45: a reporter's "got OOM" / "ran out of memory" over a table of numbers.
     assert failed("8 rollout workers on a 96 GB node and got OOM\n" + config)
     assert failed("the server runs out of memory after the first request\n" + config)
+    assert failed("Hi, I got the nan issue again after ~6000 iters\n" + config)
     # Not when the failure words come late, when a line reads as a clean run, or when the
     # text is longer than a report.
     assert not failed("the 13b model with this config\n" + config + "it fails sometimes\n")

@@ -56,7 +56,7 @@ _ERROR_WORDS = compile_fast(  # matched on the lower-cased line
 # reports an error, error, failed, missing, exception, unable, unsupported.
 _REPORT_WORDS = re.compile(
     r"\b(?:too (?:old|new)|unexpected|exceed(?:s|ed|ing)?|unsupported|stuck|hang(?:s|ing)?|hung"
-    r"|refused|garbage|gibberish|bad termination|complain(?:s|ed|ing)?|oom|out of memory)\b"
+    r"|refused|garbage|gibberish|bad termination|complain(?:s|ed|ing)?|oom|out of memory|nans?)\b"
     r"|\b(?:doesn.t|does not|don.t|do not) (?:support|work)\b"
     r"|exit code:? *[1-9]|!!!!|\bempty (?:text|output|string|response|result)"
     r"|报错|错误|失败|缺少|异常|无法|不支持",
