@@ -443,3 +443,16 @@ def test_a_report_about_a_custom_model_leads_with_its_own_code() -> None:
         causes = diagnose_text(report)
         assert [c.id for c in causes][:1] == ["remote_code"], (report, [(c.id, c.confidence)
                                                                         for c in causes])
+
+
+def test_a_few_info_records_handed_over_on_their_own_are_a_report() -> None:
+    # Round 45: PaddleOCR logs its failures at INFO, vLLM its fallbacks. Pasted on their own
+    # they are what went wrong; in the console's own capture, or among a longer log's INFO
+    # chatter, an INFO record is information.
+    record = ("2020-10-28 10:08:59,071-INFO: not find model file path "
+              "./inference/ch_ppocr_mobile_rec_infer//model\n")
+    assert _ids(record)[:1] == ["missing_file"]
+    assert diagnose_text(record, DiagnosisContext(exit_code=1)) == []
+    chatter = "".join(f"2020-10-28 10:08:5{i},071-INFO: step {i} done\n" for i in range(8))
+    assert _ids(chatter + record) == []
+    assert _ids("2020-10-28 10:08:59,071-INFO: server started on port 8080\n") == []

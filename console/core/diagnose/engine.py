@@ -28,6 +28,7 @@ from console.core.diagnose.evidence import (
     log_failed,
     plain_bug,
     points_somewhere,
+    records_handed_over,
     score_clues,
 )
 from console.core.diagnose.fastre import trie_pattern
@@ -945,6 +946,8 @@ def _clip(text: str) -> str:
 def diagnose_lines(raw_lines: Sequence[str],
                    context: DiagnosisContext | None = None) -> list[Cause]:
     parsed = parse_lines(raw_lines)
+    if context is None or context == DiagnosisContext():
+        parsed = records_handed_over(parsed)
     store = _LineStore(parsed.lines)
     block_of = {n: b for b in parsed.blocks for n in b.line_numbers}
     hits = _scan_lines(parsed.lines, block_of, store)

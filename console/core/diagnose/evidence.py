@@ -27,7 +27,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from console.core.diagnose.fastre import FastPattern, compile_fast, trie_pattern
-from console.core.diagnose.parser import CODE, EXCEPTION, LOOSE, MESSAGE, ErrorBlock, LogLine
+from console.core.diagnose.parser import (
+    CODE,
+    EXCEPTION,
+    LOOSE,
+    MESSAGE,
+    ErrorBlock,
+    LogLine,
+    ParsedLog,
+)
 
 SHORT_REPORT_LINES = 6
 REPORT_LINES = 40  # a handed-over text up to this long may be a report in the reporter's words
@@ -44,8 +52,8 @@ _BENIGN_TYPES = frozenset({"KeyboardInterrupt", "SystemExit", "StopIteration", "
 
 _ERROR_WORDS = compile_fast(  # matched on the lower-cased line
     r"(?:error|errors|exception)\b|\b(?:fail|failed|fails|failure|fatal|exception|killed|cannot|can't"
-    r"|could not|couldn't|unable|abort(?:ed)?|crash(?:ed|es)?|not found|no such|not supported"
-    r"|missing|invalid|denied)\b"
+    r"|could not|couldn't|unable|abort(?:ed)?|crash(?:ed|es)?|not found|not find|no such"
+    r"|not supported|missing|invalid|denied)\b"
     r"|is_available\(\).{0,40}\bfalse\b"  # "torch.cuda.is_available() returns False"
     r"|segmentation fault|core dumped|access violation|0xc0000005|illegal instruction",
 )
@@ -632,6 +640,19 @@ def log_failed(lines: Sequence[LogLine], blocks: Sequence[ErrorBlock], *,
     if _says_failure(texts):
         return True
     return not in_benign and not any(_CLEAN_RUN.search(t.lower()) is not None for t in texts)
+
+
+def records_handed_over(parsed: ParsedLog) -> ParsedLog:
+    """A few records, every one logged at INFO/DEBUG, handed over on their own and saying that
+    something went wrong: the person picked them for that (PaddleOCR logs its failures at INFO,
+    vLLM its fallbacks), so they are read as a report's lines. A longer log's INFO chatter, or
+    an INFO record that reads as a clean run, stays information."""
+    texts = [ln.text for ln in parsed.lines if ln.text.strip()]
+    if (not texts or len(texts) > SHORT_REPORT_LINES
+            or not all(ln.info for ln in parsed.lines if ln.text.strip())
+            or not _says_failure(texts)):
+        return parsed
+    return ParsedLog(tuple(ln._replace(info=False) for ln in parsed.lines), parsed.blocks)
 
 
 def _says_failure(texts: Sequence[str]) -> bool:
