@@ -440,7 +440,17 @@ FAMILIES = [
      "SIGBUS", "permission_or_disk"),
     ("Exception: Expected added token IDs to be sequential and start at 32000; got [32001, "
      "32002]", "tokenizer_error"),
-    # Round 44's families: the first item of an empty glob of checkpoints; TensorFlow's
+    # Round 46's families: a quantized ONNX operator the provider has no kernel for; ChatGLM's
+    # int4/int8 kernels that did not load; a phoneme missing from a TTS symbol table.
+    ("onnxruntime.capi.onnxruntime_pybind11_state.NotImplemented: [ONNXRuntimeError] : 9 : "
+     "NOT_IMPLEMENTED : Could not find an implementation for the node fc1_quant:MatMulInteger(10)",
+     "quantization_error"),
+    ("RuntimeError: operator QLinearMatMul is not supported by the CPU execution provider",
+     "quantization_error"),
+    ("AttributeError: 'NoneType' object has no attribute 'int8WeightExtractionFloat'",
+     "quantization_error"),
+    ('  File "/srv/tts/text/__init__.py", line 33, in text_to_sequence\n'
+     "    sequence += [_symbol_to_id[s] for s in phones]\nKeyError: 'ɐ'", "tokenizer_error"),
     # get_checkpoint_state that found no checkpoint (None).
     ('  File "/srv/eval.py", line 31, in <module>\n'
      "    ckpt = sorted(glob.glob(os.path.join(args.ckpt_dir, 'epoch_*.pt')))[-1]\n"
@@ -1111,6 +1121,13 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # params).
     ("就报错了： not find model file path ./inference/ch_ppocr_mobile_v1.1_rec_infer//model",
      "version_mismatch"),
+    # Round 46: an ONNX operator that is not a quantized one; a key that is no phoneme.
+    ("onnxruntime.capi.onnxruntime_pybind11_state.NotImplemented: [ONNXRuntimeError] : 9 : "
+     "NOT_IMPLEMENTED : Could not find an implementation for the node Conv_3:Conv(11)",
+     "quantization_error"),
+    ('  File "/srv/tts/text/__init__.py", line 33, in text_to_sequence\n'
+     "    sequence += [_symbol_to_id[s] for s in phones]\nKeyError: 'speaker_id'",
+     "tokenizer_error"),
     # A -7 that is no exit code (a line number, a loss) is no SIGBUS.
     ("ValueError: loss went from 3.2 to -7 at step 12", "permission_or_disk"),
     # Round 36: a locale codec failing on a file that is no tokenizer's is no tokenizer finding.
@@ -1186,3 +1203,22 @@ def test_an_attribute_missing_on_a_tokenizer_class_of_the_models_own_code_names_
     known = diagnose_text("AttributeError: 'LlamaTokenizer' object has no attribute 'sp_model'")
     assert not any(c.id == "remote_code" and not c.lead for c in known), [
         (c.id, c.confidence, c.lead) for c in known]
+
+
+def test_a_model_class_transformers_never_had_names_the_models_own_code() -> None:
+    # Round 46: ChatGLMModel and IndexForCausalLM are the models' own code (no transformers
+    # class has those names); LlamaForCausalLM, Qwen2VLForConditionalGeneration and the Auto
+    # classes (some renamed in 5.0) are transformers', a version gap when they fail.
+    def named(message: str) -> list[str]:
+        return [c.id for c in diagnose_text(message) if not c.lead][:3]
+
+    assert "remote_code" in named("AttributeError: 'ChatGLMModel' object has no attribute "
+                                  "'prefix_encoder'")
+    assert "remote_code" in named("ImportError: cannot import name 'IndexForCausalLM' from "
+                                  "'transformers'")
+    for message in ("AttributeError: 'LlamaForCausalLM' object has no attribute 'chat'",
+                    "ImportError: cannot import name 'Qwen2VLForConditionalGeneration' from "
+                    "'transformers'",
+                    "ImportError: cannot import name 'AutoModelForVision2Seq' from "
+                    "'transformers'"):
+        assert "remote_code" not in named(message), message

@@ -231,6 +231,13 @@ _TOKENIZER_CLASSES: dict[str, str] = {
         resources.files("console.core.diagnose").joinpath("tokenizer_classes.json").read_text()
     )["tokenizer_classes"]
 }
+# Model class names transformers has (its auto mappings and public names ending in Model or
+# For...): generate.py --model-types regenerates it. A class outside it is another library's or
+# the model's own code (ChatGLMModel, QWenLMHeadModel, InternLM2ForCausalLM).
+_MODEL_CLASSES: frozenset[str] = frozenset(
+    json.loads(resources.files("console.core.diagnose").joinpath("model_classes.json")
+               .read_text())["model_classes"]
+)
 _NCCL_WORDS = re.compile(r"error|fail|timeout|timed out|abort|unhandled|invalid|exception|not "
                          r"built|closed|crash", re.I)
 _GPU_WORDS = re.compile(r"\b(?:cuda|gpu|vram|hip|device|cublas|cudnn|nvidia)\b", re.I)
@@ -295,6 +302,15 @@ def _tokenizer_class_backend(m: re.Match[str] | None, s: Surroundings) -> float 
 
 def _tokenizer_class_name(m: re.Match[str] | None, s: Surroundings) -> float | None:
     return 0.85 if _tokenizer_class_state(m) == "misspelt" else 1.0
+
+
+def _model_class_custom(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """A model class that is no transformers class: the model's own code or another library's.
+    Auto classes are transformers' (some were renamed in 5.0: a version gap)."""
+    cls = m.group("cls") if m else ""
+    if not cls or cls in _MODEL_CLASSES or cls.startswith(("Auto", "TF", "Flax")):
+        return None
+    return 1.0
 
 
 def _errorish(_m: re.Match[str] | None, s: Surroundings) -> float | None:
@@ -2917,6 +2933,51 @@ SIGNATURES: tuple[Signature, ...] = (
       r"\bSIGBUS\b|(?i:\bsignal 7\b)",
       fixes=("enlarge /dev/shm (docker --shm-size=8g or --ipc=host), or use fewer DataLoader "
              "workers",)),
+    # A model class transformers never had (ChatGLMModel, InternLM2ForCausalLM) is the model's
+    # own code or another library's: an attribute it lacks, or a class that cannot be imported
+    # from transformers (it lives in the repository's code, loaded through auto_map), names
+    # that code beside the version gap.
+    S("remote_code", "object has no attribute", 0.35,
+      "the model class is not transformers' own: the model's code (trust_remote_code), which "
+      "lacks what the caller expects (an older or newer copy of that code)",
+      r"'(?P<cls>[A-Z]\w*(?:Model|For[A-Z]\w*))' object has no attribute",
+      refine=_model_class_custom,
+      fixes=("update the model's code (modeling_*.py) from its repository, or use the caller's "
+             "release written for that code",)),
+    S("remote_code", "cannot import name", 0.45,
+      "no transformers release has this model class: it is the model's own code, loaded with "
+      "trust_remote_code through the config's auto_map",
+      r"cannot import name '(?P<cls>[A-Z]\w*(?:Model|For[A-Z]\w*))' from 'transformers'",
+      refine=_model_class_custom,
+      fixes=("load it with AutoModel*.from_pretrained(path, trust_remote_code=True) instead of "
+             "importing the class from transformers",)),
+    # ONNX's quantized operators (QLinearConv, ConvInteger, MatMulNBits, ...) that the
+    # execution provider has no kernel for: a quantized model on a provider or opset that does
+    # not run it.
+    S("quantization_error", "could not find an implementation", 0.7,
+      "the execution provider has no kernel for this quantized ONNX operator",
+      r"(?i)could not find an implementation for (?:the )?node \S*:(?:QLinear[A-Z]\w*"
+      r"|ConvInteger|MatMulInteger|MatMulNBits|DynamicQuantize\w*)\b",
+      fixes=("quantize for the provider that runs it (QDQ format, or the operators the CPU "
+             "provider implements), or run the float model",)),
+    S("quantization_error", "qlinear", 0.7,
+      "the execution provider has no kernel for this quantized ONNX operator",
+      r"(?i)\bQLinear[A-Z]\w*\b.{0,80}\bnot (?:supported|implemented)",
+      fixes=("quantize for the provider that runs it (QDQ format, or the operators the CPU "
+             "provider implements), or run the float model",)),
+    # ChatGLM's int4/int8 kernels (cpm_kernels, compiled at load) that did not load are None:
+    # the quantized model on a device or platform they do not run on (CPU, MPS, no CUDA).
+    S("quantization_error", "weightextraction", 0.75,
+      "the quantized model's int4/int8 kernels did not load (they need CUDA and cpm_kernels)",
+      r"'NoneType' object has no attribute 'int[48]WeightExtraction\w*'",
+      fixes=("run the int4/int8 model on a CUDA GPU (with cpm_kernels installed), or load the "
+             "float model on CPU/MPS",)),
+    # A text front-end's symbol table without a phoneme (IPA) the text produced: the symbols or
+    # the phonemizer are of another model or language.
+    S("tokenizer_error", "keyerror", 0.6,
+      "the text front-end produced a phoneme that the model's symbol table does not have",
+      r"KeyError: '[^'\s]*[\u0250-\u02af][^'\s]*'",
+      fixes=("use the symbol set and text cleaner/phonemizer the model was trained with",)),
     # llama.cpp's convert scripts check added_tokens.json against the vocabulary: ids that do not
     # follow it are tokenizer files of another model or vocabulary.
     S("tokenizer_error", "added token ids", 0.75,
