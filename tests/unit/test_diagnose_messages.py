@@ -438,6 +438,7 @@ FAMILIES = [
      "exits with return code = -7", "permission_or_disk"),
     ("torch.multiprocessing.spawn.ProcessExitedException: process 3 terminated with signal "
      "SIGBUS", "permission_or_disk"),
+    ("worker 2 of the training job was terminated by signal 7", "permission_or_disk"),
     ("Exception: Expected added token IDs to be sequential and start at 32000; got [32001, "
      "32002]", "tokenizer_error"),
     # Round 46's families: a quantized ONNX operator the provider has no kernel for; ChatGLM's

@@ -2928,9 +2928,14 @@ SIGNATURES: tuple[Signature, ...] = (
       r"\s*[:=]?\s*-7\b",
       fixes=("enlarge /dev/shm (docker --shm-size=8g or --ipc=host), or use fewer DataLoader "
              "workers",)),
-    S("permission_or_disk", "sig", 0.5,
+    S("permission_or_disk", "sigbus", 0.5,
       "SIGBUS: most often /dev/shm too small, or a memory-mapped file that shrank",
-      r"\bSIGBUS\b|(?i:\bsignal 7\b)",
+      r"\bSIGBUS\b",
+      fixes=("enlarge /dev/shm (docker --shm-size=8g or --ipc=host), or use fewer DataLoader "
+             "workers",)),
+    S("permission_or_disk", "signal 7", 0.5,
+      "signal 7 (SIGBUS): most often /dev/shm too small, or a memory-mapped file that shrank",
+      r"(?i)\bsignal 7\b",
       fixes=("enlarge /dev/shm (docker --shm-size=8g or --ipc=host), or use fewer DataLoader "
              "workers",)),
     # A model class transformers never had (ChatGLMModel, InternLM2ForCausalLM) is the model's
