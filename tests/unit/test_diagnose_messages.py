@@ -441,6 +441,10 @@ FAMILIES = [
     ("worker 2 of the training job was terminated by signal 7", "permission_or_disk"),
     ("Exception: Expected added token IDs to be sequential and start at 32000; got [32001, "
      "32002]", "tokenizer_error"),
+    # Round 47's family: TensorFlow's assertion in a model's position embeddings.
+    ("tensorflow.python.framework.errors_impl.InvalidArgumentError: assertion failed: [] "
+     "[Condition x <= y did not hold element-wise:x (bert/embeddings/strided_slice_2:0) = ] "
+     "[1024] [y (bert/embeddings/assert_less_equal/y:0) = ] [512]", "context_too_long"),
     # Round 46's families: a quantized ONNX operator the provider has no kernel for; ChatGLM's
     # int4/int8 kernels that did not load; a phoneme missing from a TTS symbol table.
     ("onnxruntime.capi.onnxruntime_pybind11_state.NotImplemented: [ONNXRuntimeError] : 9 : "
@@ -1122,6 +1126,9 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # params).
     ("就报错了： not find model file path ./inference/ch_ppocr_mobile_v1.1_rec_infer//model",
      "version_mismatch"),
+    # Round 47: the same assertion on a loss is no sequence length.
+    ("InvalidArgumentError: assertion failed: [] [Condition x <= y did not hold element-wise:x "
+     "(loss/sub:0) = ] [3] [y (loss/Const:0) = ] [1]", "context_too_long"),
     # Round 46: an ONNX operator that is not a quantized one; a key that is no phoneme.
     ("onnxruntime.capi.onnxruntime_pybind11_state.NotImplemented: [ONNXRuntimeError] : 9 : "
      "NOT_IMPLEMENTED : Could not find an implementation for the node Conv_3:Conv(11)",

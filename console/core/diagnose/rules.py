@@ -2919,6 +2919,14 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 47's tune logs
+    # TensorFlow's assert_less_equal in a model's embeddings (BERT's position slice): the
+    # sequence is longer than the model's position table (the second number, 512 for BERT).
+    S("context_too_long", "did not hold element-wise", 0.8,
+      "the input is longer than the model's position embeddings allow",
+      r"(?i)condition x <= y did not hold element-wise:\s*x \([\w/]*embeddings[\w/]*:\d+\) ="
+      r"\s*\]\s*\[\d+\]\s*\[y \([\w/]*:\d+\) =\s*\]\s*\[\d+\]",
+      fixes=("truncate or split the input to the model's maximum length (max_seq_length)",)),
     # -- round 45's tune logs
     # A child killed by SIGBUS (torchrun/DeepSpeed print its exit code as -7): in training, most
     # often a /dev/shm too small for the DataLoader workers or NCCL (Docker's 64 MB default).
