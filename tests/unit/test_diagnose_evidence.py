@@ -456,3 +456,5 @@ def test_a_few_info_records_handed_over_on_their_own_are_a_report() -> None:
     chatter = "".join(f"2020-10-28 10:08:5{i},071-INFO: step {i} done\n" for i in range(8))
     assert _ids(chatter + record) == []
     assert _ids("2020-10-28 10:08:59,071-INFO: server started on port 8080\n") == []
+    assert _ids("2020-10-28 10:08:59,071-INFO: could not use the fast kernel, model loaded "
+                "successfully\n") == []

@@ -650,7 +650,8 @@ def records_handed_over(parsed: ParsedLog) -> ParsedLog:
     texts = [ln.text for ln in parsed.lines if ln.text.strip()]
     if (not texts or len(texts) > SHORT_REPORT_LINES
             or not all(ln.info for ln in parsed.lines if ln.text.strip())
-            or not _says_failure(texts)):
+            or not _says_failure(texts)
+            or any(_CLEAN_RUN.search(t.lower()) is not None for t in texts)):
         return parsed
     return ParsedLog(tuple(ln._replace(info=False) for ln in parsed.lines), parsed.blocks)
 
