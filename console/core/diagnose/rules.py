@@ -2927,25 +2927,7 @@ SIGNATURES: tuple[Signature, ...] = (
       r"(?i)condition x <= y did not hold element-wise:\s*x \([\w/]*embeddings[\w/]*:\d+\) ="
       r"\s*\]\s*\[\d+\]\s*\[y \([\w/]*:\d+\) =\s*\]\s*\[\d+\]",
       fixes=("truncate or split the input to the model's maximum length (max_seq_length)",)),
-    # -- round 45's tune logs
-    # A child killed by SIGBUS (torchrun/DeepSpeed print its exit code as -7): in training, most
-    # often a /dev/shm too small for the DataLoader workers or NCCL (Docker's 64 MB default).
-    S("permission_or_disk", "-7", 0.5,
-      "exit code -7: the process was killed by SIGBUS, most often /dev/shm too small",
-      r"(?i)(?:exit\s*code|exitcode|exit status|return\s*code|returncode|exited with(?: code)?)"
-      r"\s*[:=]?\s*-7\b",
-      fixes=("enlarge /dev/shm (docker --shm-size=8g or --ipc=host), or use fewer DataLoader "
-             "workers",)),
-    S("permission_or_disk", "sigbus", 0.5,
-      "SIGBUS: most often /dev/shm too small, or a memory-mapped file that shrank",
-      r"\bSIGBUS\b",
-      fixes=("enlarge /dev/shm (docker --shm-size=8g or --ipc=host), or use fewer DataLoader "
-             "workers",)),
-    S("permission_or_disk", "signal 7", 0.5,
-      "signal 7 (SIGBUS): most often /dev/shm too small, or a memory-mapped file that shrank",
-      r"(?i)\bsignal 7\b",
-      fixes=("enlarge /dev/shm (docker --shm-size=8g or --ipc=host), or use fewer DataLoader "
-             "workers",)),
+    # -- round 46's tune logs
     # A model class transformers never had (ChatGLMModel, InternLM2ForCausalLM) is the model's
     # own code or another library's: an attribute it lacks, or a class that cannot be imported
     # from transformers (it lives in the repository's code, loaded through auto_map), names
@@ -2955,8 +2937,8 @@ SIGNATURES: tuple[Signature, ...] = (
       "lacks what the caller expects (an older or newer copy of that code)",
       r"'(?P<cls>[A-Z]\w*(?:Model|For[A-Z]\w*))' object has no attribute",
       refine=_model_class_custom,
-      fixes=("update the model's code (modeling_*.py) from its repository, or use the caller's "
-             "release written for that code",)),
+      fixes=("update the model's code (modeling_*.py) from its repository, or pin the "
+             "transformers release that code was written for",)),
     S("remote_code", "cannot import name", 0.45,
       "no transformers release has this model class: it is the model's own code, loaded with "
       "trust_remote_code through the config's auto_map",
@@ -2991,6 +2973,25 @@ SIGNATURES: tuple[Signature, ...] = (
       "the text front-end produced a phoneme that the model's symbol table does not have",
       r"KeyError: '[^'\s]*[\u0250-\u02af][^'\s]*'",
       fixes=("use the symbol set and text cleaner/phonemizer the model was trained with",)),
+    # -- round 45's tune logs
+    # A child killed by SIGBUS (torchrun/DeepSpeed print its exit code as -7): in training, most
+    # often a /dev/shm too small for the DataLoader workers or NCCL (Docker's 64 MB default).
+    S("permission_or_disk", "-7", 0.5,
+      "exit code -7: the process was killed by SIGBUS, most often /dev/shm too small",
+      r"(?i)(?:exit\s*code|exitcode|exit status|return\s*code|returncode|exited with(?: code)?)"
+      r"\s*[:=]?\s*-7\b",
+      fixes=("enlarge /dev/shm (docker --shm-size=8g or --ipc=host), or use fewer DataLoader "
+             "workers",)),
+    S("permission_or_disk", "sigbus", 0.5,
+      "SIGBUS: most often /dev/shm too small, or a memory-mapped file that shrank",
+      r"\bSIGBUS\b",
+      fixes=("enlarge /dev/shm (docker --shm-size=8g or --ipc=host), or use fewer DataLoader "
+             "workers",)),
+    S("permission_or_disk", "signal 7", 0.5,
+      "signal 7 (SIGBUS): most often /dev/shm too small, or a memory-mapped file that shrank",
+      r"(?i)\bsignal 7\b",
+      fixes=("enlarge /dev/shm (docker --shm-size=8g or --ipc=host), or use fewer DataLoader "
+             "workers",)),
     # llama.cpp's convert scripts check added_tokens.json against the vocabulary: ids that do not
     # follow it are tokenizer files of another model or vocabulary.
     S("tokenizer_error", "added token ids", 0.75,
