@@ -304,6 +304,13 @@ def _tokenizer_class_name(m: re.Match[str] | None, s: Surroundings) -> float | N
     return 0.85 if _tokenizer_class_state(m) == "misspelt" else 1.0
 
 
+# Fixes shared by several signatures of one family.
+_SHM_FIXES = ("enlarge /dev/shm (docker --shm-size=8g or --ipc=host), or use fewer DataLoader "
+              "workers",)
+_ONNX_QUANT_FIXES = ("quantize for the provider that runs it (QDQ format, or the operators the "
+                     "CPU provider implements), or run the float model",)
+
+
 def _model_class_custom(m: re.Match[str] | None, s: Surroundings) -> float | None:
     """A model class that is no transformers class: the model's own code or another library's.
     Auto classes are transformers' (some were renamed in 5.0: a version gap)."""
@@ -2953,13 +2960,11 @@ SIGNATURES: tuple[Signature, ...] = (
       "the execution provider has no kernel for this quantized ONNX operator",
       r"(?i)could not find an implementation for (?:the )?node \S*:(?:QLinear[A-Z]\w*"
       r"|ConvInteger|MatMulInteger|MatMulNBits|DynamicQuantize\w*)\b",
-      fixes=("quantize for the provider that runs it (QDQ format, or the operators the CPU "
-             "provider implements), or run the float model",)),
+      fixes=_ONNX_QUANT_FIXES),
     S("quantization_error", "qlinear", 0.7,
       "the execution provider has no kernel for this quantized ONNX operator",
       r"(?i)\bQLinear[A-Z]\w*\b.{0,80}\bnot (?:supported|implemented)",
-      fixes=("quantize for the provider that runs it (QDQ format, or the operators the CPU "
-             "provider implements), or run the float model",)),
+      fixes=_ONNX_QUANT_FIXES),
     # ChatGLM's int4/int8 kernels (cpm_kernels, compiled at load) that did not load are None:
     # the quantized model on a device or platform they do not run on (CPU, MPS, no CUDA).
     S("quantization_error", "weightextraction", 0.75,
@@ -2980,18 +2985,15 @@ SIGNATURES: tuple[Signature, ...] = (
       "exit code -7: the process was killed by SIGBUS, most often /dev/shm too small",
       r"(?i)(?:exit\s*code|exitcode|exit status|return\s*code|returncode|exited with(?: code)?)"
       r"\s*[:=]?\s*-7\b",
-      fixes=("enlarge /dev/shm (docker --shm-size=8g or --ipc=host), or use fewer DataLoader "
-             "workers",)),
+      fixes=_SHM_FIXES),
     S("permission_or_disk", "sigbus", 0.5,
       "SIGBUS: most often /dev/shm too small, or a memory-mapped file that shrank",
       r"\bSIGBUS\b",
-      fixes=("enlarge /dev/shm (docker --shm-size=8g or --ipc=host), or use fewer DataLoader "
-             "workers",)),
+      fixes=_SHM_FIXES),
     S("permission_or_disk", "signal 7", 0.5,
       "signal 7 (SIGBUS): most often /dev/shm too small, or a memory-mapped file that shrank",
       r"(?i)\bsignal 7\b",
-      fixes=("enlarge /dev/shm (docker --shm-size=8g or --ipc=host), or use fewer DataLoader "
-             "workers",)),
+      fixes=_SHM_FIXES),
     # llama.cpp's convert scripts check added_tokens.json against the vocabulary: ids that do not
     # follow it are tokenizer files of another model or vocabulary.
     S("tokenizer_error", "added token ids", 0.75,
