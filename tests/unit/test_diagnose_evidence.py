@@ -416,7 +416,7 @@ def test_a_longer_report_whose_opening_says_what_went_wrong_is_a_failure() -> No
     assert failed("位置编码的最大长度只有1500，长音频报错\n" + config)  # "long audio reports an error"
     assert failed("it works in 1.0.3, but 1.1.0 complains that max_new_tokens must be <= 1\n"
                   + config)
-    # Round 45: a reporter's "got OOM" / "ran out of memory" over a table of numbers.
+    # Round 45 (and a tune log replayed): a reporter's "got OOM", "out of memory" or "nan".
     assert failed("8 rollout workers on a 96 GB node and got OOM\n" + config)
     assert failed("the server runs out of memory after the first request\n" + config)
     assert failed("Hi, I got the nan issue again after ~6000 iters\n" + config)
@@ -453,7 +453,7 @@ def test_a_few_info_records_handed_over_on_their_own_are_a_report() -> None:
               "./inference/ch_ppocr_mobile_rec_infer//model\n")
     assert _ids(record)[:1] == ["missing_file"]
     assert diagnose_text(record, DiagnosisContext(exit_code=1)) == []
-    chatter = "".join(f"2020-10-28 10:08:5{i},071-INFO: step {i} done\n" for i in range(8))
+    chatter = "".join(f"2020-10-28 10:08:5{i},071-INFO: step {i}, loss 2.3{i}\n" for i in range(8))
     assert _ids(chatter + record) == []
     assert _ids("2020-10-28 10:08:59,071-INFO: server started on port 8080\n") == []
     assert _ids("2020-10-28 10:08:59,071-INFO: could not use the fast kernel, model loaded "
