@@ -83,6 +83,9 @@ def main() -> int:
     parser.add_argument("commit")
     parser.add_argument("prefixes")
     parser.add_argument("--write", action="store_true", help=f"append to {OUT.name}")
+    parser.add_argument("--replace", action="store_true",
+                        help="with --write, replace the rows of logs scored before (a batch "
+                             "scored by mistake); without it a log already scored is refused")
     args = parser.parse_args()
     rows = score(args.commit, args.prefixes)
     n = len(rows)
@@ -94,14 +97,30 @@ def main() -> int:
     print(f"| batch | code | tune logs | top-1 | top-3 |\n|---|---|---|---|---|\n"
           f"| {args.prefixes} | {rows[0]['code']} | {n} | {top1 / n:.1%} | {top3 / n:.1%} |")
     if args.write:
-        kept = []
-        if OUT.exists():
-            ids = {r["id"] for r in rows}
-            kept = [line for line in OUT.read_text().splitlines()
-                    if line.strip() and json.loads(line)["id"] not in ids]
-        OUT.write_text("\n".join(kept + [json.dumps(r) for r in rows]) + "\n")
+        old = OUT.read_text().splitlines() if OUT.exists() else []
+        try:
+            lines = merge_rows(old, rows, replace=args.replace)
+        except ValueError as refused:
+            print(f"{OUT.name}: nothing written: {refused}")
+            return 2
+        OUT.write_text("\n".join(lines) + "\n")
         print(f"wrote {len(rows)} rows to {OUT}")
     return 0
+
+
+def merge_rows(old: list[str], rows: list[dict[str, object]], *, replace: bool) -> list[str]:
+    """The file's lines with `rows` added. A log is fresh once, before any rule for it: a row
+    for a log already scored is refused (a prefix that took older batches by mistake, "dq"
+    read as the letters d and q), unless `replace` says the earlier rows were the mistake."""
+    ids = {r["id"] for r in rows}
+    kept = [line for line in old if line.strip()]
+    again = sorted(i for i in (json.loads(line)["id"] for line in kept) if i in ids)
+    if again and not replace:
+        shown = ", ".join(again[:5]) + (", ..." if len(again) > 5 else "")
+        raise ValueError(f"{len(again)} of these logs were scored fresh before ({shown}); check "
+                         "the prefixes ('dq,' for the one prefix dq), or pass --replace")
+    kept = [line for line in kept if json.loads(line)["id"] not in ids]
+    return kept + [json.dumps(r) for r in rows]
 
 
 if __name__ == "__main__":

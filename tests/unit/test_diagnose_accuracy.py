@@ -216,6 +216,27 @@ def test_the_calibration_set_holds_tune_logs_only() -> None:
     assert not ids & {c.name for c in HOLDOUT}
 
 
+def test_a_log_is_scored_fresh_once() -> None:
+    # benchmarks/diagnose_fresh.py --write refuses rows for logs already scored (session 24
+    # read "dq" as the letters d and q and replaced 145 older batches' rows with its own code's
+    # scores, caught before it was committed); --replace undoes a batch scored by mistake.
+    import sys
+
+    benchmarks = str(REPO / "benchmarks")
+    sys.path.insert(0, benchmarks)
+    try:
+        import diagnose_fresh as fresh
+    finally:
+        sys.path.remove(benchmarks)
+    old = ['{"id": "a001", "code": "c1", "raw": 0.9, "top1": true, "top3": true}']
+    new = [{"id": "b001", "code": "c2", "raw": 0.5, "top1": False, "top3": True}]
+    assert fresh.merge_rows(old, new, replace=False) == [*old, json.dumps(new[0])]
+    again = [{"id": "a001", "code": "c2", "raw": 0.1, "top1": False, "top3": False}]
+    with pytest.raises(ValueError, match="a001"):
+        fresh.merge_rows(old, again, replace=False)
+    assert fresh.merge_rows(old, again, replace=True) == [json.dumps(again[0])]
+
+
 def test_the_shipped_map_is_the_fit_of_fresh_scores_and_todays_tune_leads() -> None:
     """calibration.json is current (rerun benchmarks/diagnose_calibrate.py --write after the
     corpus or the code changes): refitting the top cause's map from the fresh scores and the
