@@ -2981,11 +2981,15 @@ SIGNATURES: tuple[Signature, ...] = (
     # -- round 45's tune logs
     # A child killed by SIGBUS (torchrun/DeepSpeed print its exit code as -7): in training, most
     # often a /dev/shm too small for the DataLoader workers or NCCL (Docker's 64 MB default).
-    S("permission_or_disk", "-7", 0.5,
+    # (needles without a digit: a needle's digits are read as any digit, and "-0" is in every
+    # timestamp, which would send each timestamped line to the slow whole-line scan)
+    S("permission_or_disk", "exit", 0.5,
       "exit code -7: the process was killed by SIGBUS, most often /dev/shm too small",
-      r"(?i)(?:exit\s*code|exitcode|exit status|return\s*code|returncode|exited with(?: code)?)"
-      r"\s*[:=]?\s*-7\b",
+      r"(?i)(?:exit\s*code|exitcode|exit status|exited with(?: code)?)\s*[:=]?\s*-7\b",
       fixes=_SHM_FIXES),
+    S("permission_or_disk", "return", 0.5,
+      "return code -7: the process was killed by SIGBUS, most often /dev/shm too small",
+      r"(?i)return\s*code\s*[:=]?\s*-7\b", fixes=_SHM_FIXES),
     S("permission_or_disk", "sigbus", 0.5,
       "SIGBUS: most often /dev/shm too small, or a memory-mapped file that shrank",
       r"\bSIGBUS\b",
