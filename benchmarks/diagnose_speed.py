@@ -15,6 +15,13 @@ words alone); and, in fresh interpreters, the time to a process's first diagnosi
 the needle index and the rules read once: what `autoglm-console diagnose FILE` pays each time).
 Every run starts with nothing remembered from the one before: no line shapes (the parser's), no
 words read (the clues').
+
+    .venv/bin/python benchmarks/diagnose_speed.py --against DIR [--pairs 8] [--runs 40]
+
+compares this checkout's `diagnose_text` with another checkout's (DIR: a worktree of an older
+commit) on the same log: pairs of fresh processes, one of each, their order swapped every pair,
+each printing its CPU median over --runs cold runs. A shared machine's speed drifts by more than
+a code change costs; the ratio within a pair, taken one right after the other, drifts less.
 """
 
 from __future__ import annotations
@@ -140,12 +147,61 @@ def first_diagnosis(runs: int) -> list[float]:
             for _ in range(runs)]
 
 
+# One side of a pair: import a checkout's diagnosis, diagnose the log once (the needle index and
+# the words are built), then the CPU median of cold runs in milliseconds.
+AB_RUN = (
+    "import statistics, sys, time\nsys.path.insert(0, sys.argv[1])\n"
+    "from console.core.diagnose import diagnose_text, evidence\n"
+    "text = open(sys.argv[2], encoding='utf-8').read()\ndiagnose_text(text)\ncpu = []\n"
+    "for _ in range(int(sys.argv[3])):\n"
+    "    evidence._word_matches.cache_clear()\n"
+    "    t0 = time.process_time()\n    diagnose_text(text)\n"
+    "    cpu.append(time.process_time() - t0)\n"
+    "print(statistics.median(cpu) * 1000)\n"
+)
+
+
+def against(other: Path, text: str, pairs: int, runs: int) -> None:
+    """Interleaved pairs of fresh processes, this checkout and `other`, on the same log."""
+    import tempfile
+
+    here = Path(__file__).resolve().parents[1]
+    with tempfile.NamedTemporaryFile("w", suffix=".log", encoding="utf-8") as log:
+        log.write(text)
+        log.flush()
+
+        def one(root: Path) -> float:
+            return float(subprocess.run([sys.executable, "-c", AB_RUN, str(root), log.name,
+                                         str(runs)], capture_output=True, text=True, check=True,
+                                        timeout=600).stdout)
+
+        print(f"{'pair':>4s} {'other (ms)':>11s} {'this (ms)':>10s} {'this/other':>11s}")
+        rows: list[tuple[float, float]] = []
+        for i in range(pairs):
+            if i % 2:
+                mine = one(here)
+                theirs = one(other)
+            else:
+                theirs = one(other)
+                mine = one(here)
+            rows.append((theirs, mine))
+            print(f"{i + 1:4d} {theirs:11.1f} {mine:10.1f} {mine / theirs:11.2f}")
+    print(f"{'median':>4s} {statistics.median(t for t, _ in rows):11.1f} "
+          f"{statistics.median(m for _, m in rows):10.1f} "
+          f"{statistics.median(m / t for t, m in rows):11.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--lines", type=int, default=5000)
+    parser.add_argument("--against", type=Path, help="another checkout to compare with")
+    parser.add_argument("--pairs", type=int, default=8)
     args = parser.parse_args()
     text = build_log(args.lines)
+    if args.against is not None:
+        against(args.against, text, args.pairs, args.runs)
+        return 0
     raw_lines = split_lines(text)
     causes = diagnose_text(text)
     print(f"log: {len(raw_lines)} lines, {len(text):,} characters; "
