@@ -429,18 +429,6 @@ FAMILIES = [
     # Round 42's family.
     ("Error: cannot find tensor model.layers.0.self_attn.q_proj.weight",
      "missing_or_unexpected_keys"),
-    # Round 45's families: a child killed by SIGBUS (its exit code -7); added tokens that do
-    # not follow the vocabulary in llama.cpp's converter.
-    ("ERROR:torch.distributed.elastic.multiprocessing.api:failed (exitcode: -7) local_rank: 0 "
-     "(pid: 812) of binary: /usr/bin/python3", "permission_or_disk"),
-    ("[launch.py:316:sigkill_handler] Killing subprocess 4521\n"
-     "subprocess.CalledProcessError: Command '['/usr/bin/python', '-u', 'train.py']' "
-     "exits with return code = -7", "permission_or_disk"),
-    ("torch.multiprocessing.spawn.ProcessExitedException: process 3 terminated with signal "
-     "SIGBUS", "permission_or_disk"),
-    ("worker 2 of the training job was terminated by signal 7", "permission_or_disk"),
-    ("Exception: Expected added token IDs to be sequential and start at 32000; got [32001, "
-     "32002]", "tokenizer_error"),
     # Round 47's family: TensorFlow's assertion in a model's position embeddings.
     ("tensorflow.python.framework.errors_impl.InvalidArgumentError: assertion failed: [] "
      "[Condition x <= y did not hold element-wise:x (bert/embeddings/strided_slice_2:0) = ] "
@@ -456,6 +444,19 @@ FAMILIES = [
      "quantization_error"),
     ('  File "/srv/tts/text/__init__.py", line 33, in text_to_sequence\n'
      "    sequence += [_symbol_to_id[s] for s in phones]\nKeyError: 'ɐ'", "tokenizer_error"),
+    # Round 45's families: a child killed by SIGBUS (its exit code -7); added tokens that do
+    # not follow the vocabulary in llama.cpp's converter.
+    ("ERROR:torch.distributed.elastic.multiprocessing.api:failed (exitcode: -7) local_rank: 0 "
+     "(pid: 812) of binary: /usr/bin/python3", "permission_or_disk"),
+    ("[launch.py:316:sigkill_handler] Killing subprocess 4521\n"
+     "subprocess.CalledProcessError: Command '['/usr/bin/python', '-u', 'train.py']' "
+     "exits with return code = -7", "permission_or_disk"),
+    ("torch.multiprocessing.spawn.ProcessExitedException: process 3 terminated with signal "
+     "SIGBUS", "permission_or_disk"),
+    ("worker 2 of the training job was terminated by signal 7", "permission_or_disk"),
+    ("Exception: Expected added token IDs to be sequential and start at 32000; got [32001, "
+     "32002]", "tokenizer_error"),
+    # Round 44's families: the first item of an empty glob of checkpoints; TensorFlow's
     # get_checkpoint_state that found no checkpoint (None).
     ('  File "/srv/eval.py", line 31, in <module>\n'
      "    ckpt = sorted(glob.glob(os.path.join(args.ckpt_dir, 'epoch_*.pt')))[-1]\n"
@@ -1094,6 +1095,18 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
+    # Round 47: the same assertion on a loss is no sequence length.
+    ("InvalidArgumentError: assertion failed: [] [Condition x <= y did not hold element-wise:x "
+     "(loss/sub:0) = ] [3] [y (loss/Const:0) = ] [1]", "context_too_long"),
+    # Round 46: an ONNX operator that is not a quantized one; a key that is no phoneme.
+    ("onnxruntime.capi.onnxruntime_pybind11_state.NotImplemented: [ONNXRuntimeError] : 9 : "
+     "NOT_IMPLEMENTED : Could not find an implementation for the node Conv_3:Conv(11)",
+     "quantization_error"),
+    ('  File "/srv/tts/text/__init__.py", line 33, in text_to_sequence\n'
+     "    sequence += [_symbol_to_id[s] for s in phones]\nKeyError: 'speaker_id'",
+     "tokenizer_error"),
+    # Round 45: a -7 that is no exit code (a line number, a loss) is no SIGBUS.
+    ("ValueError: loss went from 3.2 to -7 at step 12", "permission_or_disk"),
     # Round 44: an empty list that no glob made is no missing checkpoint, nor is an index
     # error raised deeper than a glob that found its files.
     ('  File "/srv/train.py", line 40, in step\n    first = sorted(names)[0]\nIndexError: list '
@@ -1126,18 +1139,6 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # params).
     ("就报错了： not find model file path ./inference/ch_ppocr_mobile_v1.1_rec_infer//model",
      "version_mismatch"),
-    # Round 47: the same assertion on a loss is no sequence length.
-    ("InvalidArgumentError: assertion failed: [] [Condition x <= y did not hold element-wise:x "
-     "(loss/sub:0) = ] [3] [y (loss/Const:0) = ] [1]", "context_too_long"),
-    # Round 46: an ONNX operator that is not a quantized one; a key that is no phoneme.
-    ("onnxruntime.capi.onnxruntime_pybind11_state.NotImplemented: [ONNXRuntimeError] : 9 : "
-     "NOT_IMPLEMENTED : Could not find an implementation for the node Conv_3:Conv(11)",
-     "quantization_error"),
-    ('  File "/srv/tts/text/__init__.py", line 33, in text_to_sequence\n'
-     "    sequence += [_symbol_to_id[s] for s in phones]\nKeyError: 'speaker_id'",
-     "tokenizer_error"),
-    # A -7 that is no exit code (a line number, a loss) is no SIGBUS.
-    ("ValueError: loss went from 3.2 to -7 at step 12", "permission_or_disk"),
     # Round 36: a locale codec failing on a file that is no tokenizer's is no tokenizer finding.
     ('  File "/srv/run.py", line 8, in main\n    rows = open(csv_path).read()\n'
      "UnicodeDecodeError: 'gbk' codec can't decode byte 0x80 in position 12: illegal multibyte "
