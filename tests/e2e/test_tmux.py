@@ -343,10 +343,12 @@ def test_log_file_paged_whole_at_80x24(tmux: Tmux, tmp_path: Path) -> None:
     assert "120,000 INFO step 119999" in tmux.screen()
     tmux.keys("Home")
     tmux.wait_for_text("1 INFO step 0 loss")
+    tmux.wait_for_text("lines 1-")  # the title's position too: the screen has taken the key
     screen = tmux.screen()
     assert "title escape" in screen and "pwned-title" in screen  # shown as text
     assert "pwned" not in tmux.pane("#{pane_title}")  # and never emitted
     tmux.keys(":")
+    tmux.wait_for_text("line number, 1 to 120,000")  # the field is open before it is typed in
     tmux.keys("-l", "90000")
     tmux.keys("Enter")
     tmux.wait_for_text("INFO step 89999 loss")
