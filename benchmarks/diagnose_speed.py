@@ -31,6 +31,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -163,8 +164,6 @@ AB_RUN = (
 
 def against(other: Path, text: str, pairs: int, runs: int) -> None:
     """Interleaved pairs of fresh processes, this checkout and `other`, on the same log."""
-    import tempfile
-
     here = Path(__file__).resolve().parents[1]
     with tempfile.NamedTemporaryFile("w", suffix=".log", encoding="utf-8") as log:
         log.write(text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 from typing import Any
 
@@ -95,10 +96,22 @@ def rss_bytes() -> int | None:
         return None
 
 
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (its malloc_trim and mallopt), else None."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+
+
 def malloc_trim() -> None:
     """Hand freed heap pages back to the OS (glibc), so RSS shows what unload freed."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    libc = _glibc()
+    if libc is not None:
+        with contextlib.suppress(Exception):
+            libc.malloc_trim(0)
 
 
 # glibc raises its mmap threshold (up to 32 MiB) each time a large mmapped block is freed, and
@@ -122,12 +135,11 @@ def fix_malloc_thresholds() -> bool:
     if any(name in os.environ for name in MALLOC_USER_SETTINGS) or (
             "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", "")):
         return False
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):  # not glibc
+    libc = _glibc()
+    if libc is None:
         return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD_BYTES)
-                and mallopt(_M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD_BYTES))
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD_BYTES)
+                and libc.mallopt(_M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD_BYTES))
 
 
 def cache_tensor_bytes(cache: Any) -> int | None:

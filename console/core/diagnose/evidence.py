@@ -647,10 +647,13 @@ def records_handed_over(parsed: ParsedLog) -> ParsedLog:
     something went wrong: the person picked them for that (PaddleOCR logs its failures at INFO,
     vLLM its fallbacks), so they are read as a report's lines. A longer log's INFO chatter, or
     an INFO record that reads as a clean run, stays information."""
-    texts = [ln.text for ln in parsed.lines if ln.text.strip()]
-    if (not texts or len(texts) > SHORT_REPORT_LINES
-            or not all(ln.info for ln in parsed.lines if ln.text.strip())
-            or not _says_failure(texts)
+    texts: list[str] = []
+    for ln in parsed.lines:  # a long log stops at its seventh non-empty line
+        if ln.text.strip():
+            if not ln.info or len(texts) == SHORT_REPORT_LINES:
+                return parsed
+            texts.append(ln.text)
+    if (not texts or not _says_failure(texts)
             or any(_CLEAN_RUN.search(t.lower()) is not None for t in texts)):
         return parsed
     return ParsedLog(tuple(ln._replace(info=False) for ln in parsed.lines), parsed.blocks)
