@@ -429,6 +429,16 @@ FAMILIES = [
     # Round 42's family.
     ("Error: cannot find tensor model.layers.0.self_attn.q_proj.weight",
      "missing_or_unexpected_keys"),
+    # Round 48's families: a transformers tokenizer asked for another model's special-token id;
+    # a task-head class that is the model's own code lacking a method; a package too old by its
+    # own "Your version is"; a loader that names the file it cannot find; a tokenizer class a
+    # converter does not handle.
+    ("AttributeError: 'Qwen2Tokenizer' object has no attribute 'eod_id'", "tokenizer_error"),
+    ("AttributeError: 'BaichuanForCausalLM' object has no attribute 'chat'", "remote_code"),
+    ("RuntimeError: pydantic-settings requires pydantic>=2.7.0 to be installed. Your version is "
+     "1.10.13.", "version_mismatch"),
+    ('Error: Can\'t find "sd_xl_base_1.0.safetensors" in the models folder', "missing_file"),
+    ("RuntimeError: Tokenizer class GemmaTokenizerFast is not supported", "tokenizer_error"),
     # Round 47's family: TensorFlow's assertion in a model's position embeddings.
     ("tensorflow.python.framework.errors_impl.InvalidArgumentError: assertion failed: [] "
      "[Condition x <= y did not hold element-wise:x (bert/embeddings/strided_slice_2:0) = ] "
@@ -657,8 +667,10 @@ FAMILIES = [
     ("RuntimeError: Error(s) in loading state_dict for SentimentModel:\n\tUnexpected key(s) in "
      "state_dict: \"encoder.bert.embeddings.position_ids\", \"pooler.embeddings.position_ids\". ",
      "version_mismatch"),
+    # The model's own tokenizer code under transformers 4.45+: a version gap first since round
+    # 48 (threads settle it 2 to 1 by a transformers before 4.45; the code's update is second).
     ("TypeError: InternLM2Tokenizer._pad() got an unexpected keyword argument 'padding_side'",
-     "remote_code"),
+     "version_mismatch"),
     ("Traceback (most recent call last):\n  File \"/work/train.py\", line 40, in <module>\n"
      "    tok = AutoTokenizer.from_pretrained(path)\n  File \"/env/lib/python3.10/site-packages/"
      "transformers/models/auto/tokenization_auto.py\", line 702, in from_pretrained\n"
@@ -1095,6 +1107,12 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
+    # Round 48: a standard special-token id missing is no other model's tokenizer; a line that
+    # ends in "is not supported" is whole, not the cut head of bitsandbytes' "is not supported
+    # for `4-bit`".
+    ("AttributeError: 'Qwen2TokenizerFast' object has no attribute 'eos_token_id'",
+     "tokenizer_error"),
+    ("ValueError: Sliding window for this backend is not supported", "quantization_error"),
     # Round 47: the same assertion on a loss is no sequence length.
     ("InvalidArgumentError: assertion failed: [] [Condition x <= y did not hold element-wise:x "
      "(loss/sub:0) = ] [3] [y (loss/Const:0) = ] [1]", "context_too_long"),
@@ -1231,3 +1249,34 @@ def test_a_model_class_transformers_never_had_names_the_models_own_code() -> Non
                     "ImportError: cannot import name 'AutoModelForVision2Seq' from "
                     "'transformers'"):
         assert "remote_code" not in named(message), message
+
+
+def test_a_task_head_class_of_the_models_own_code_outranks_the_version_gap() -> None:
+    # Round 48: BaichuanForCausalLM is a head class no transformers release has: the model's
+    # own modeling code comes first. A class of another library (AtomisticModel) keeps the
+    # version gap first, and transformers' own head class is no remote code.
+    def ranked(message: str) -> list[str]:
+        return [c.id for c in diagnose_text(message) if not c.lead][:3]
+
+    assert ranked("AttributeError: 'InternLMXComposerForCausalLM' object has no attribute "
+                  "'stream_chat'")[:1] == ["remote_code"]
+    assert ranked("AttributeError: 'AtomisticModel' object has no attribute "
+                  "'requires_stress'")[:1] == ["version_mismatch"]
+    assert "remote_code" not in ranked("AttributeError: 'LlamaForCausalLM' object has no "
+                                       "attribute 'stream_chat'")
+
+
+def test_an_unknown_quantization_method_names_the_release_beside_the_method() -> None:
+    # Round 48: vLLM's list of methods lacks the one asked for: the quantization set-up first,
+    # a release that has the method second (GPTQ came with vLLM 0.2.6).
+    causes = [c.id for c in diagnose_text(
+        "ValueError: Unknown quantization method: gptq. Must be one of ['awq', 'squeezellm'].")
+        if not c.lead]
+    assert causes[:2] == ["quantization_error", "version_mismatch"], causes
+
+
+def test_a_models_tokenizer_code_without_padding_side_names_both_fixes() -> None:
+    causes = [c.id for c in diagnose_text(
+        "TypeError: ChatGLMTokenizer._pad() got an unexpected keyword argument 'padding_side'")
+        if not c.lead]
+    assert causes[:2] == ["version_mismatch", "remote_code"], causes

@@ -418,6 +418,9 @@ def _sig_order(sig: Signature) -> int:
 
 _CUT_MIN_CHARS = 16  # the shortest cut-off head of a message that still names it
 _CUT_CONFIDENCE = 0.85  # a message read from its first words only is a little less certain
+# A head that ends where a word of the message ends may be a whole message of its own ("... is
+# not supported"): it must be longer to be read as the start of a longer one.
+_CUT_WORD_MIN_CHARS = 24
 
 
 def _cut_tail_hits(lines: Sequence[LogLine], block_of: dict[int, ErrorBlock], store: _LineStore,
@@ -441,7 +444,9 @@ def _cut_tail_hits(lines: Sequence[LogLine], block_of: dict[int, ErrorBlock], st
         tail = lower[start:]
         for needle in heads.get(tail[:_CUT_MIN_CHARS], ()):
             if len(tail) < len(needle) and needle.startswith(tail) and needle not in lower:
-                matched.add(needle)
+                mid_word = tail[-1].isalnum() and needle[len(tail)].isalnum()
+                if mid_word or len(tail) >= _CUT_WORD_MIN_CHARS:
+                    matched.add(needle)
     found: list[Hit] = []
     for needle in sorted(matched):
         for sig in _index().signatures(needle):

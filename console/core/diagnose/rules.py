@@ -296,6 +296,21 @@ def _tokenizer_class_custom(m: re.Match[str] | None, s: Surroundings) -> float |
                    and _tokenizer_class_state(m) == "unknown") else None
 
 
+# Special-token ids every transformers tokenizer has: only another model's own ids (Qwen1's
+# im_end_id, ChatGLM's eop_token_id) are missing from one of transformers' classes.
+_STANDARD_TOKEN_IDS = frozenset({
+    "bos_token_id", "eos_token_id", "pad_token_id", "unk_token_id", "sep_token_id", "cls_token_id",
+    "mask_token_id", "pad_token_type_id",
+})
+
+
+def _tokenizer_foreign_id(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """transformers' own tokenizer class asked for a special-token id it never had: the code was
+    written for another model's tokenizer."""
+    return 1.0 if (m and _tokenizer_class_state(m) == "known"
+                   and m.group("attr") not in _STANDARD_TOKEN_IDS) else None
+
+
 def _tokenizer_class_backend(m: re.Match[str] | None, s: Surroundings) -> float | None:
     return 1.0 if _sentencepiece_class(m) else None
 
@@ -316,6 +331,15 @@ def _model_class_custom(m: re.Match[str] | None, s: Surroundings) -> float | Non
     Auto classes are transformers' (some were renamed in 5.0: a version gap)."""
     cls = m.group("cls") if m else ""
     if not cls or cls in _MODEL_CLASSES or cls.startswith(("Auto", "TF", "Flax")):
+        return None
+    return 1.0
+
+
+def _model_head_class_custom(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """A task-head class (XForCausalLM, XForConditionalGeneration, XLMHeadModel) that transformers
+    does not have: the model repository's own modeling code, not another library's class."""
+    cls = m.group("cls") if m else ""
+    if _model_class_custom(m, s) is None or not re.search(r"For[A-Z]\w*$|LMHeadModel$", cls):
         return None
     return 1.0
 
@@ -2926,6 +2950,55 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 48's tune logs
+    # One of transformers' tokenizer classes lacks a model's own special-token id (Qwen1's
+    # im_end_id asked of Qwen2TokenizerFast): the script was written for another model's
+    # tokenizer. A class transformers lacks is the model's own code (remote_code above).
+    S("tokenizer_error", "object has no attribute", 0.9,
+      "transformers' tokenizer class has no such special-token id: the code expects another "
+      "model's tokenizer (its own ids, such as Qwen1's im_end_id)",
+      r"'(?P<cls>\w*Tokenizer(?:Fast)?)' object has no attribute '(?P<attr>\w+_id)'",
+      refine=_tokenizer_foreign_id, tag="over:version_mismatch",
+      fixes=("use the model (or model_type / chat template) the script was written for, or take "
+             "the ids from this tokenizer (tokenizer.convert_tokens_to_ids('<|im_end|>'))",)),
+    # A task-head class no transformers release has (QWenLMHeadModel, InternLM2ForCausalLM) is
+    # the repository's own modeling code: a method it lacks (chat_stream, stream_chat) is that
+    # code's version, updated from the repository.
+    S("remote_code", "object has no attribute", 0.9,
+      "the model class is the repository's own modeling code (trust_remote_code), and the copy "
+      "loaded lacks what the caller uses: an older or newer copy of that code",
+      r"'(?P<cls>[A-Z]\w*(?:For[A-Z]\w*|LMHeadModel))' object has no attribute",
+      refine=_model_head_class_custom, tag="over:version_mismatch",
+      fixes=("update the model's code files (modeling_*.py) from its repository, or use the "
+             "calling code written for the copy you have",)),
+    # "X requires pkg>=V to be installed. Your version is W" (transformers' jinja2 check and
+    # others): the package is there, in too old a release.
+    S("version_mismatch", "your version is", 0.9,
+      "the package is installed, but in an older release than the code requires",
+      r"(?i)requires? [\w.-]+\s*(?:>=|>|==|~=)\s*v?\d[\w.]*.*your version is",
+      tag="over:missing_dependency",
+      fixes=("upgrade the package to the release named (pip install -U 'pkg>=V')",)),
+    # "Can't find "model.safetensors"": a loader names the file it looked for and did not find.
+    S("missing_file", "find", 0.75,
+      "the file named is not where the program looks for it",
+      r"(?i)\b(?:can't|cannot|can not|could not|couldn't|unable to) (?:find|locate) (?:the )?"
+      r"(?:file |model )?[\"'`]?[^\s\"'`]+\.(?:safetensors|bin|ckpt|pt|pth|gguf|json|model|onnx|"
+      r"ya?ml|txt|npy|npz|pkl|h5|tflite|engine)\b",
+      fixes=("put the file where the program expects it (its documented models folder), or give "
+             "its full path",)),
+    # vLLM's "Unknown quantization method: gptq. Must be one of [...]": this release has no such
+    # method; a later release may (GPTQ arrived in vLLM 0.2.6).
+    S("version_mismatch", "unknown quantization method", 0.5,
+      "this release of the serving library does not have the quantization method: a newer one may",
+      r"(?i)unknown quantization method:?\s*[`'\"]?\w+[`'\"]?\.?\s*must be one of",
+      fixes=("upgrade the library to a release that lists the method",)),
+    # A converter or runtime that names the tokenizer class it cannot handle.
+    S("tokenizer_error", "is not supported", 0.6,
+      "the program does not handle this tokenizer class: the tokenizer files are of a kind it "
+      "cannot convert or run",
+      r"(?i)\btokenizer(?: class| type)?:?\s+[`'\"]?[\w.]+[`'\"]?\s+is not supported",
+      fixes=("use a tokenizer of a class the program supports (or a release that adds this "
+             "one)",)),
     # -- round 47's tune logs
     # TensorFlow's assert_less_equal in a model's embeddings (BERT's position slice): the
     # sequence is longer than the model's position table (the second number, 512 for BERT).
@@ -3550,11 +3623,16 @@ SIGNATURES: tuple[Signature, ...] = (
              "or use the transformers version the checkpoint was saved with")),
     # transformers 4.45+ passes padding_side to a tokenizer's _pad(): a model's own tokenizer
     # code (remote code, e.g. ChatGLM's) written before does not take it.
-    S("remote_code", "_pad() got an unexpected keyword argument 'padding_side'", 0.8,
+    # Threads settle it both ways (2 of 3 tune logs by a transformers before 4.45).
+    S("version_mismatch", "_pad() got an unexpected keyword argument 'padding_side'", 0.8,
+      "transformers 4.45+ passes padding_side to _pad(), which the model's own tokenizer code "
+      "(written before) does not take",
+      fixes=("use transformers < 4.45 with these model files",
+             "or update the model's files (tokenization_*.py) from its hub repository")),
+    S("remote_code", "_pad() got an unexpected keyword argument 'padding_side'", 0.6,
       "the model's own tokenizer code (remote code) predates transformers 4.45, which passes "
-      "padding_side to _pad()", tag="over:version_mismatch",
-      fixes=("update the model's files (tokenization_*.py) from its hub repository",
-             "or use transformers < 4.45 with the old files")),
+      "padding_side to _pad()",
+      fixes=("update the model's files (tokenization_*.py) from its hub repository",)),
     # transformers' tokenizer_class_from_name gets None for a slow tokenizer class whose
     # library is missing (sentencepiece) and calls getattr(module, None).
     S("missing_dependency", "attribute name must be string", 0.6,
