@@ -429,6 +429,11 @@ FAMILIES = [
     # Round 42's family.
     ("Error: cannot find tensor model.layers.0.self_attn.q_proj.weight",
      "missing_or_unexpected_keys"),
+    # Round 49's families: a Hub file URL answered 404; a tokenizer of one model type given
+    # files of another.
+    ("Error: HTTP status 404 fetching https://huggingface.co/acme/tiny/resolve/v2/merges.txt",
+     "missing_file"),
+    ("ValueError: tokenizer model type Unigram is not supported, only BPE", "tokenizer_error"),
     # Round 48's families: a transformers tokenizer asked for another model's special-token id;
     # a task-head class that is the model's own code lacking a method; a package too old by its
     # own "Your version is"; a loader that names the file it cannot find; a tokenizer class a
@@ -1107,6 +1112,10 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
+    # Round 49: a 404 of no Hub file is no missing model file; a tokenizer type named as
+    # supported is no failure.
+    ("INFO: GET /v1/models/resolve 404 Not Found", "missing_file"),
+    ("INFO: BPE dropout is supported by this tokenizer", "tokenizer_error"),
     # Round 48: a standard special-token id missing is no other model's tokenizer; a line that
     # ends in "is not supported" is whole, not the cut head of bitsandbytes' "is not supported
     # for `4-bit`".
