@@ -429,6 +429,11 @@ FAMILIES = [
     # Round 42's family.
     ("Error: cannot find tensor model.layers.0.self_attn.q_proj.weight",
      "missing_or_unexpected_keys"),
+    # Round 50's families: exllamav2's converter finding a NaN / inf in a layer's reference
+    # pass; GPTQ/AWQ-packed tensors a loader reports as "not in model".
+    (" ## Measurement/inference error (2): attn_output", "numeric_overflow"),
+    ("ValueError: Received 3 parameters not in model: \nlayers.0.mlp.up_proj.qweight,\n"
+     "layers.0.mlp.up_proj.qzeros,\nlayers.0.mlp.up_proj.scales.", "quantization_error"),
     # Round 49's families: a Hub file URL answered 404; a tokenizer of one model type given
     # files of another.
     ("Error: HTTP status 404 fetching https://huggingface.co/acme/tiny/resolve/v2/merges.txt",
@@ -1112,6 +1117,8 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
+    # Round 50: exllamav2's error (1) is a quantization too inaccurate, no NaN.
+    (" ## Measurement/inference error (1)", "numeric_overflow"),
     # Round 49: a 404 of no Hub file is no missing model file; a tokenizer type named as
     # supported is no failure.
     ("INFO: GET /v1/models/resolve 404 Not Found", "missing_file"),

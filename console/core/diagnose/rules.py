@@ -503,7 +503,7 @@ def _flash_mention(m: re.Match[str] | None, s: Surroundings) -> float | None:
 def _quant_keys(m: re.Match[str] | None, s: Surroundings) -> float | None:
     text = s.line_text.lower() + " " + s.block_text
     if any(w in text for w in ("missing", "unexpected", "not used", "newly initialized",
-                               "not initialized")):
+                               "not initialized", "not in model", "not in the model")):
         return 0.93
     return None
 
@@ -2999,6 +2999,15 @@ SIGNATURES: tuple[Signature, ...] = (
       r"(?i)\btokenizer(?: class| type)?:?\s+[`'\"]?[\w.]+[`'\"]?\s+is not supported",
       fixes=("use a tokenizer of a class the program supports (or a release that adds this "
              "one)",)),
+    # -- round 50's tune logs
+    # exllamav2's converter checks each layer's reference forward pass: "(2)" is a NaN, "(3)" an
+    # inf in its hidden states (conversion/measure.py), an fp16 overflow of the unquantized model.
+    S("numeric_overflow", "measurement/inference error (", 0.85,
+      "the model's own forward pass overflowed in fp16 while the converter measured a layer "
+      "(NaN or inf in its hidden states)",
+      r"(?i)measurement/inference error \([23]\)",
+      fixes=("convert from a checkpoint whose activations fit fp16 (or with the model's "
+             "recommended normalisation / scaling); a bf16-trained model may overflow in fp16",)),
     # -- round 49's tune logs
     # A file URL of the Hub (…/resolve/<revision>/<file>) answered 404: no such file (or repo)
     # there: another name, another revision, a repository id mistyped.
