@@ -2950,6 +2950,32 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 50's tune logs
+    # exllamav2's converter checks each layer's reference forward pass: "(2)" is a NaN, "(3)" an
+    # inf in its hidden states (conversion/measure.py), an fp16 overflow of the unquantized model.
+    S("numeric_overflow", "measurement/inference error (", 0.85,
+      "the model's own forward pass overflowed in fp16 while the converter measured a layer "
+      "(NaN or inf in its hidden states)",
+      r"(?i)measurement/inference error \([23]\)",
+      fixes=("convert from a checkpoint whose activations fit fp16 (or with the model's "
+             "recommended normalisation / scaling); a bf16-trained model may overflow in fp16",)),
+    # -- round 49's tune logs
+    # A file URL of the Hub (.../resolve/<revision>/<file>) answered 404: no such file (or repo)
+    # there: another name, another revision, a repository id mistyped.
+    S("missing_file", "/resolve/", 0.8,
+      "the Hub has no such file at that revision (or no such repository)",
+      r"(?i)/resolve/[^\s/]+/\S+.*\b404\b|\b404\b.*/resolve/[^\s/]+/\S+",
+      fixes=("check the repository id, the revision and the file name on the Hub (the model may "
+             "ship its tokenizer or weights under another name)",)),
+    # A tokenizer library that handles one tokenizer model type (WordPiece, BPE, Unigram,
+    # WordLevel) given files of another: the wrong tokenizer class for the files.
+    S("tokenizer_error", "supported", 0.75,
+      "the tokenizer files are of a model type (BPE, WordPiece, Unigram) this tokenizer does not "
+      "handle",
+      r"(?i)(?=.*\b(?:not|only|unsupported|cannot)\b)\b(?:bpe|wordpiece|unigram|wordlevel)\b"
+      r".{0,80}\bsupported\b",
+      fixes=("load the files with a tokenizer of their type (AutoTokenizer or tokenizers reads "
+             "tokenizer.json's model type)",)),
     # -- round 48's tune logs
     # One of transformers' tokenizer classes lacks a model's own special-token id (Qwen1's
     # im_end_id asked of Qwen2TokenizerFast): the script was written for another model's
@@ -2999,32 +3025,6 @@ SIGNATURES: tuple[Signature, ...] = (
       r"(?i)\btokenizer(?: class| type)?:?\s+[`'\"]?[\w.]+[`'\"]?\s+is not supported",
       fixes=("use a tokenizer of a class the program supports (or a release that adds this "
              "one)",)),
-    # -- round 50's tune logs
-    # exllamav2's converter checks each layer's reference forward pass: "(2)" is a NaN, "(3)" an
-    # inf in its hidden states (conversion/measure.py), an fp16 overflow of the unquantized model.
-    S("numeric_overflow", "measurement/inference error (", 0.85,
-      "the model's own forward pass overflowed in fp16 while the converter measured a layer "
-      "(NaN or inf in its hidden states)",
-      r"(?i)measurement/inference error \([23]\)",
-      fixes=("convert from a checkpoint whose activations fit fp16 (or with the model's "
-             "recommended normalisation / scaling); a bf16-trained model may overflow in fp16",)),
-    # -- round 49's tune logs
-    # A file URL of the Hub (…/resolve/<revision>/<file>) answered 404: no such file (or repo)
-    # there: another name, another revision, a repository id mistyped.
-    S("missing_file", "/resolve/", 0.8,
-      "the Hub has no such file at that revision (or no such repository)",
-      r"(?i)/resolve/[^\s/]+/\S+.*\b404\b|\b404\b.*/resolve/[^\s/]+/\S+",
-      fixes=("check the repository id, the revision and the file name on the Hub (the model may "
-             "ship its tokenizer or weights under another name)",)),
-    # A tokenizer library that handles one tokenizer model type (WordPiece, BPE, Unigram,
-    # WordLevel) given files of another: the wrong tokenizer class for the files.
-    S("tokenizer_error", "supported", 0.75,
-      "the tokenizer files are of a model type (BPE, WordPiece, Unigram) this tokenizer does not "
-      "handle",
-      r"(?i)(?=.*\b(?:not|only|unsupported|cannot)\b)\b(?:bpe|wordpiece|unigram|wordlevel)\b"
-      r".{0,80}\bsupported\b",
-      fixes=("load the files with a tokenizer of their type (AutoTokenizer or tokenizers reads "
-             "tokenizer.json's model type)",)),
     # -- round 47's tune logs
     # TensorFlow's assert_less_equal in a model's embeddings (BERT's position slice): the
     # sequence is longer than the model's position table (the second number, 512 for BERT).
