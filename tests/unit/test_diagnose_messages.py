@@ -1268,8 +1268,8 @@ def test_a_model_class_transformers_never_had_names_the_models_own_code() -> Non
 
 
 def test_a_task_head_class_of_the_models_own_code_outranks_the_version_gap() -> None:
-    # Round 48: BaichuanForCausalLM is a head class no transformers release has: the model's
-    # own modeling code comes first. A class of another library (AtomisticModel) keeps the
+    # Round 48: InternLMXComposerForCausalLM is a head class no transformers release has: the
+    # model's own modeling code comes first. A class of another library (AtomisticModel) keeps the
     # version gap first, and transformers' own head class is no remote code.
     def ranked(message: str) -> list[str]:
         return [c.id for c in diagnose_text(message) if not c.lead][:3]
@@ -1292,6 +1292,8 @@ def test_an_unknown_quantization_method_names_the_release_beside_the_method() ->
 
 
 def test_a_models_tokenizer_code_without_padding_side_names_both_fixes() -> None:
+    # Round 48: transformers 4.45+ passes padding_side to _pad(); the model's own tokenizer code
+    # written before does not take it. Threads settle it both ways: both are named.
     causes = [c.id for c in diagnose_text(
         "TypeError: ChatGLMTokenizer._pad() got an unexpected keyword argument 'padding_side'")
         if not c.lead]
