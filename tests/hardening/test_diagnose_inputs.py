@@ -73,6 +73,24 @@ def test_long_lines_never_make_the_overlap_fill_a_window() -> None:
         assert shared >= 1 and sum(len(x) + 1 for x in after[shared:]) >= 10_000 // 2 - 1000
 
 
+def test_a_long_word_beside_a_needle_does_not_make_a_pattern_backtrack() -> None:
+    # Session 25: patterns that open with an unanchored run (`\w*\s*does not exist or is not
+    # currently imported`, `\w*\.?is_open\(\)`) backtracked over a long word beside their
+    # needle: this line of 120,000 characters (the diagnosis takes lines up to 64 KiB, and
+    # diagnose_text any) took 80 s. A regex now reads 2,000 characters on each side of its
+    # needle; the line takes about 0.5 s. The bound catches only the quadratic case.
+    word = "x" * 60_000
+    line = f"{word} does not exist or is not currently imported; {word}.is_open() failed"
+    code = ("import sys; from console.core.diagnose import diagnose_text; "
+            "diagnose_text(sys.stdin.read())")
+    subprocess.run([sys.executable, "-c", code], input=line, text=True, cwd=REPO, timeout=30,
+                   check=True)
+    # A message far into a long line is still read whole.
+    far = ("a " * 5000 + "OSError: Tokenizer class FooBarTokenizer does not exist or is not "
+           "currently imported.")
+    assert "remote_code" in [c.id for c in diagnose_text(far) if not c.lead]
+
+
 def test_long_lines_are_cut_and_the_total_is_bounded() -> None:
     res = BoundedResult()
     out = list(iter_lines(io.BytesIO(b"x" * 10_000 + b"\nok\n"), max_line=100, block=64,

@@ -308,13 +308,44 @@ class _LineStore:
         return line.text if line is not None else ""
 
 
+# A signature's regex reads at most this many characters on each side of its needle. Many
+# start with an unanchored run (`\w*does not exist`, `[\w.-]+ is not registered`): on a line of
+# one 30,000-character word beside the needle such a search backtracks for seconds (64 KiB
+# lines reach the diagnosis). Real messages sit well within the span.
+_SEARCH_SPAN = 2_000
+
+
+@functools.cache
+def _needle_finder(needle: str) -> re.Pattern[str]:
+    """The needle as the index finds it in a lower-cased line (a digit after the first
+    character stands for any digit, as the index reads it)."""
+    head, rest = re.escape(needle[:1]), re.escape(needle[1:])
+    return re.compile(head + re.sub(r"[0-9]", "[0-9]", rest))
+
+
+def _search(sig: Signature, text: str) -> re.Match[str] | None:
+    """`sig.pattern.search(text)`, on a long line only within _SEARCH_SPAN of each needle."""
+    assert sig.pattern is not None
+    if len(text) <= 2 * _SEARCH_SPAN:  # nearly every line
+        return sig.pattern.search(text)
+    lower = text.lower()
+    finder = _needle_finder(sig.needle)
+    at = finder.search(lower)
+    while at is not None:
+        m = sig.pattern.search(text, max(0, at.start() - _SEARCH_SPAN), at.end() + _SEARCH_SPAN)
+        if m is not None:
+            return m
+        at = finder.search(lower, at.end() + _SEARCH_SPAN)
+    return None
+
+
 def _confirm(line: LogLine, signatures: Iterable[Signature], block: ErrorBlock | None,
              store: _LineStore, out: list[Hit]) -> None:
     surroundings: _Surroundings | None = None
     for sig in signatures:
         m = None
         if sig.pattern is not None:
-            m = sig.pattern.search(line.text)
+            m = _search(sig, line.text)
             if m is None:
                 continue
         confidence = sig.confidence

@@ -335,13 +335,12 @@ def _model_class_custom(m: re.Match[str] | None, s: Surroundings) -> float | Non
     return 1.0
 
 
-def _model_head_class_custom(m: re.Match[str] | None, s: Surroundings) -> float | None:
-    """A task-head class (XForCausalLM, XForConditionalGeneration, XLMHeadModel) that transformers
-    does not have: the model repository's own modeling code, not another library's class."""
-    cls = m.group("cls") if m else ""
-    if _model_class_custom(m, s) is None or not re.search(r"For[A-Z]\w*$|LMHeadModel$", cls):
-        return None
-    return 1.0
+_UNSUPPORTED = re.compile(r"(?i)\b(?:not|only|unsupported|cannot)\b")
+
+
+def _says_unsupported(_m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """The line says something is not (or only something else is) supported."""
+    return None if _UNSUPPORTED.search(s.line_text) is None else 1.0
 
 
 def _errorish(_m: re.Match[str] | None, s: Surroundings) -> float | None:
@@ -2972,8 +2971,8 @@ SIGNATURES: tuple[Signature, ...] = (
     S("tokenizer_error", "supported", 0.75,
       "the tokenizer files are of a model type (BPE, WordPiece, Unigram) this tokenizer does not "
       "handle",
-      r"(?i)(?=.*\b(?:not|only|unsupported|cannot)\b)\b(?:bpe|wordpiece|unigram|wordlevel)\b"
-      r".{0,80}\bsupported\b",
+      r"(?i)\b(?:bpe|wordpiece|unigram|wordlevel)\b.{0,80}\bsupported\b",
+      refine=_says_unsupported,
       fixes=("load the files with a tokenizer of their type (AutoTokenizer or tokenizers reads "
              "tokenizer.json's model type)",)),
     # -- round 48's tune logs
@@ -2994,7 +2993,7 @@ SIGNATURES: tuple[Signature, ...] = (
       "the model class is the repository's own modeling code (trust_remote_code), and the copy "
       "loaded lacks what the caller uses: an older or newer copy of that code",
       r"'(?P<cls>[A-Z]\w*(?:For[A-Z]\w*|LMHeadModel))' object has no attribute",
-      refine=_model_head_class_custom, tag="over:version_mismatch",
+      refine=_model_class_custom, tag="over:version_mismatch",
       fixes=("update the model's code files (modeling_*.py) from its repository, or use the "
              "calling code written for the copy you have",)),
     # "X requires pkg>=V to be installed. Your version is W" (transformers' jinja2 check and
