@@ -429,6 +429,32 @@ FAMILIES = [
     # Round 42's family.
     ("Error: cannot find tensor model.layers.0.self_attn.q_proj.weight",
      "missing_or_unexpected_keys"),
+    # Round 51's families: a JSON parser quoting a git-lfs pointer; a tokenizer recursing for a
+    # special token its vocabulary lacks (a RecursionError in tokenizer code, or told alone); the
+    # old GGML formats' magic on a GGUF loader; llama.cpp unable to open the GGUF file it was
+    # given; a failed host allocation; a shape mismatch told in Chinese; AutoTokenizer falling
+    # back to a config class of the repository's code (tokenizer files missing); a quantize that
+    # met an unknown architecture; a docker build's command killed with exit code 137.
+    ("Error: failed to read config: Unexpected token 'v', \"version ht\"... is not valid JSON",
+     "corrupt_checkpoint"),
+    ('  File "/opt/venv/lib/python3.10/site-packages/transformers/tokenization_utils_fast.py", '
+     "line 250, in convert_tokens_to_ids\n    return self._convert_token_to_id_with_added_voc"
+     "(tokens)\nRecursionError: maximum recursion depth exceeded in comparison",
+     "tokenizer_error"),
+    ("RecursionError: maximum recursion depth exceeded", "tokenizer_error"),
+    ("llama_model_load: error loading model: gguf_init_from_file: invalid magic number "
+     "67676d6c", "version_mismatch"),
+    ("E gguf_init_from_file: failed to open GGUF file 'models/qwen2-0.5b-q4_k_m.gguf'",
+     "missing_file"),
+    ("RuntimeError: CPU memory allocation failed n=4294967296 align=16", "host_oom"),
+    ("加载微调后的权重时报错，提示 embed_tokens 的形状不匹配", "size_mismatch"),
+    ("ValueError: Unrecognized configuration class <class 'transformers_modules.acme-chat-7b."
+     "configuration_acme.AcmeConfig'> to build an AutoTokenizer.", "missing_file"),
+    ("converting BF16 weights to Q4_K_M\nError: llama_model_quantize: 1\n"
+     "llama_model_quantize: failed to quantize: unknown model architecture: 'qwen3moe'",
+     "version_mismatch"),
+    ("ERROR: executor failed running [/bin/sh -c pip install --no-cache-dir -r "
+     "requirements.txt]: exit code: 137", "host_oom"),
     # Round 50's families: exllamav2's converter finding a NaN / inf in a layer's reference
     # pass; GPTQ/AWQ-packed tensors a loader reports as "not in model".
     (" ## Measurement/inference error (2): attn_output", "numeric_overflow"),
@@ -1117,6 +1143,21 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
+    # Round 51: a RecursionError in other code than a tokenizer's is not the tokenizer; another
+    # magic number is no old GGML file; the GGUF file there but unreadable for permissions is
+    # no missing file; AutoModel (not AutoTokenizer) with a repository's config class stays the
+    # model's own code; a docker build's echo of the command that failed ("pip install ...")
+    # asks for no package.
+    ('  File "/srv/app/tree.py", line 14, in walk\n    return walk(node.child)\nRecursionError: '
+     "maximum recursion depth exceeded", "tokenizer_error"),
+    ("gguf_init_from_file: invalid magic number 00000000", "version_mismatch"),
+    ("E gguf_init_from_file: failed to open GGUF file 'model.gguf' (Permission denied)",
+     "missing_file"),
+    ("ValueError: Unrecognized configuration class <class 'transformers_modules.acme-chat-7b."
+     "configuration_acme.AcmeConfig'> for this kind of AutoModel: AutoModelForCausalLM.",
+     "missing_file"),
+    ("ERROR: executor failed running [/bin/sh -c pip install -r requirements.txt]: exit code: 1",
+     "missing_dependency"),
     # Round 50: exllamav2's error (1) is a quantization too inaccurate, no NaN.
     (" ## Measurement/inference error (1)", "numeric_overflow"),
     # Round 49: a 404 of no Hub file is no missing model file; a tokenizer type named as

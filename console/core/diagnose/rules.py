@@ -326,6 +326,15 @@ _ONNX_QUANT_FIXES = ("quantize for the provider that runs it (QDQ format, or the
                      "CPU provider implements), or run the float model",)
 
 
+def _tokenizer_recursion(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """A RecursionError in tokenizer code is the tokenizer's; in other code, someone else's;
+    reported alone (no frames), a lead."""
+    frames = s.frames_text
+    if "tokeniz" in frames or "unk_token" in s.block_text:
+        return 0.85
+    return None if frames else 1.0
+
+
 def _model_class_custom(m: re.Match[str] | None, s: Surroundings) -> float | None:
     """A model class that is no transformers class: the model's own code or another library's.
     Auto classes are transformers' (some were renamed in 5.0: a version gap)."""
@@ -345,6 +354,18 @@ def _says_unsupported(_m: re.Match[str] | None, s: Surroundings) -> float | None
 
 def _errorish(_m: re.Match[str] | None, s: Surroundings) -> float | None:
     return None if _ERRORISH.search(s.line_text) is None else 1.0
+
+
+# A build step that ran a command and names it ("executor failed running [... pip install
+# ...]: exit code: 137", "returned a non-zero code"): the command failed, it asks for nothing.
+_RAN_COMMAND = re.compile(r"(?i)executor failed running|did not complete successfully|returned a "
+                          r"non-zero (?:exit )?code")
+
+
+def _asks_to_install(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    if _RAN_COMMAND.search(s.line_text) is not None:
+        return None
+    return _errorish(m, s)
 
 
 def _model_type_key(m: re.Match[str] | None, s: Surroundings) -> float | None:
@@ -1430,7 +1451,7 @@ SIGNATURES: tuple[Signature, ...] = (
       r"(?i)`?[\w.-]+`? is required (?:to|for|in order)\b.*pip install|is required.*\bpip "
       r"install\b"),
     S("missing_dependency", "pip install", 0.7, "the error asks to install a package",
-      refine=_errorish),
+      refine=_asks_to_install),
     S("missing_dependency", "dll load failed", 0.5,
       "a DLL that a compiled module needs is missing (Windows)"),
     S("missing_dependency", "winerror 126", 0.5,
@@ -1968,6 +1989,8 @@ SIGNATURES: tuple[Signature, ...] = (
       "the config class comes from the repository's own code and this Auto class has no mapping "
       "for it: load the class its auto_map names",
       _REMOTE_CONFIG_CLASS,
+      # (round 51) for AutoTokenizer it is more often the tokenizer files missing (below)
+      refine=lambda m, s: 0.45 if "to build an autotokenizer" in s.line_text.lower() else 1.0,
       fixes=("use the Auto class listed in config.json's auto_map (often AutoModel or "
              "AutoModelForCausalLM) with trust_remote_code=True",)),
     # transformers' special-token getters log this at error level; a missing pad token is what
@@ -2550,8 +2573,11 @@ SIGNATURES: tuple[Signature, ...] = (
       "this quantization type cannot be applied to these tensor sizes (k-quants need rows "
       "divisible by 256): pick another type",
       r"(?i)failed to quantize|required to be able to use k-quants",
-      # (round 27) a quantize that failed writing its output is the output path's problem
-      refine=lambda m, s: None if "iostream error" in s.block_text else 1.0),
+      # (round 27) a quantize that failed writing its output is the output path's problem;
+      # (round 51) one that met an unknown architecture is the release (version_mismatch)
+      refine=lambda m, s: None if ("iostream error" in s.block_text
+                                   or "unknown model architecture" in s.line_text.lower())
+      else 1.0),
     # ---- session 9 (written on the r/s/t/u tune logs after scoring them fresh)
     # CUDA's cudaErrorPeerAccessUnsupported: two GPUs that cannot reach each other's memory
     # (across PCIe root complexes, on many virtualised hosts); multi-GPU communication assumes it.
@@ -2949,6 +2975,56 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 51's tune logs
+    # A JSON parser quoting the start of what it read: "version ht..." is the first line of a
+    # git-lfs pointer ("version https://git-lfs.github.com/spec/v1"), cloned without git-lfs.
+    S("corrupt_checkpoint", '"version ht', 0.8,
+      "a JSON file read is a git-lfs pointer (its text starts 'version https://git-lfs...'), "
+      "not the file: cloned without git-lfs",
+      tag="over:version_mismatch", fixes=_LFS_FIX),
+    # transformers' LlamaTokenizer(Fast) recurses through unk_token_id / convert_tokens_to_ids
+    # when the tokenizer files name special tokens their vocabulary lacks (old llama
+    # conversions): a RecursionError inside tokenizer code, or alone, reported as it was.
+    S("tokenizer_error", "maximum recursion depth exceeded", 0.45,
+      "a tokenizer whose files name a special token (unk/bos/eos) its vocabulary lacks recurses "
+      "looking it up (LlamaTokenizer with old converted files)",
+      refine=_tokenizer_recursion,
+      fixes=("load the tokenizer with its slow class (use_fast=False / LlamaTokenizer), or "
+             "fix the special tokens in tokenizer_config.json / special_tokens_map.json",)),
+    # llama.cpp reads the GGML formats before GGUF by their magic: 0x67676a74 'ggjt',
+    # 0x67676d6c 'ggml', 0x67676d66 'ggmf' are files of the old format, which a GGUF-era build
+    # no longer loads.
+    S("version_mismatch", "invalid magic number", 0.85,
+      "the model file is in the old GGML format (ggjt/ggml/ggmf), which llama.cpp releases since "
+      "August 2023 (GGUF) no longer read",
+      r"(?i)invalid magic number:? (?:0x)?67676(?:a74|d6c|d66)\b", tag="over:corrupt_checkpoint",
+      fixes=("use the model's GGUF file (or convert the old file with convert-llama-ggml-to-gguf),"
+             " or a llama.cpp release from before GGUF for the old file",)),
+    # llama.cpp's loader could not open the file it was given (fopen failed): the path.
+    S("missing_file", "failed to open gguf file", 0.7,
+      "the GGUF file is not at the path given (a relative path is read from the working "
+      "directory or models dir)",
+      refine=lambda m, s: None if "permission denied" in s.block_text else 1.0,
+      tag="over:corrupt_checkpoint",
+      fixes=("give the GGUF file's full path, or check the models directory it is read from",)),
+    # DyNet (and others) name a failed host allocation in these words.
+    S("host_oom", "cpu memory allocation failed", 0.85,
+      "an allocation in host (CPU) memory failed: the machine ran out of RAM",
+      tag="over:cuda_oom",
+      fixes=("use less memory per process (smaller batches or model), or add RAM / swap",)),
+    # A shape mismatch told in Chinese ("形状不匹配": shapes do not match) while loading weights.
+    S("size_mismatch", "不匹配", 0.6,
+      "a parameter's shape in the checkpoint differs from the model's (reported in Chinese)",
+      r"(?i)(?:形状|shape|尺寸)\s*不匹配"),
+    # AutoTokenizer met a config class of the repository's code and found no tokenizer to map:
+    # tokenizer_config.json (whose auto_map names the tokenizer code) is missing from the
+    # folder, an incomplete download or a folder of weights only.
+    S("missing_file", "to build an autotokenizer", 0.7,
+      "AutoTokenizer found no tokenizer_config.json (with its auto_map) in the folder, so it "
+      "fell back to the config class, which it cannot map: tokenizer files are missing",
+      _REMOTE_CONFIG_CLASS, tag="over:remote_code",
+      fixes=("download the model's tokenizer files (tokenizer_config.json, tokenizer.model) "
+             "into the folder, or point the tokenizer at the full model repository",)),
     # -- round 50's tune logs
     # exllamav2's converter checks each layer's reference forward pass: "(2)" is a NaN, "(3)" an
     # inf in its hidden states (conversion/measure.py), an fp16 overflow of the unquantized model.
