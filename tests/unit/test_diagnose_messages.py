@@ -429,6 +429,25 @@ FAMILIES = [
     # Round 42's family.
     ("Error: cannot find tensor model.layers.0.self_attn.q_proj.weight",
      "missing_or_unexpected_keys"),
+    # Round 52's families: a package's dotted submodule missing (the package imported: its
+    # release lacks it) for a package no list names; a quantized linear layer named in the
+    # failing line; AutoAWQ / AutoGPTQ without the model type; a diffusers pipeline fetched
+    # from the Hub; a NameError in a library's frames (its optional import failed); the
+    # config path that is a file, not a folder.
+    ("ModuleNotFoundError: No module named 'acmeflow.retrievers.hybrid'", "version_mismatch"),
+    ("ValueError: Target module MarlinQuantLinear() is not supported. Currently, only the "
+     "following modules are supported: `torch.nn.Linear`, `torch.nn.Embedding`.",
+     "quantization_error"),
+    ("ValueError: Cannot merge LoRA layers when the base layer is WQLinear_GEMM",
+     "quantization_error"),
+    ("TypeError: gemma3 isn't supported yet.", "quantization_error"),
+    ("TypeError: __init__() missing 1 required positional argument: 'image_encoder' in "
+     "<class 'diffusers_modules.local.pipeline_acme.AcmePipeline'>", "remote_code"),
+    ('  File "/usr/lib/python3/dist-packages/sudachi_wrap/tagger.py", line 40, in __init__\n'
+     "    self._dict = Dictionary(dict_type)\nNameError: name 'Dictionary' is not defined",
+     "missing_dependency"),
+    ("OSError: It looks like the config file at 'weights/acme-7b.tar.gz' is not a valid JSON "
+     "file.", "missing_file"),
     # Round 51's families: a JSON parser quoting a git-lfs pointer; a tokenizer recursing for a
     # special token its vocabulary lacks (a RecursionError in tokenizer code, or told alone); the
     # old GGML formats' magic on a GGUF loader; llama.cpp unable to open the GGUF file it was
@@ -1143,6 +1162,17 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
+    # Round 52: a project's own folder (utils.x) or a compiled extension (pkg._kernels) missing
+    # is no release gap; a quantized layer merely named in a log line is no failure; a NameError
+    # in the user's own script is no missing package; a config.json that does not parse stays
+    # a damaged file.
+    ("ModuleNotFoundError: No module named 'utils.augmentations'", "version_mismatch"),
+    ("ModuleNotFoundError: No module named 'acmeserve._kernels'", "version_mismatch"),
+    ("INFO replacing 32 layers with QuantLinear (bits=4, group_size=128)", "quantization_error"),
+    ('  File "/home/me/train.py", line 12, in <module>\n    model = build(cfg)\nNameError: '
+     "name 'build' is not defined", "missing_dependency"),
+    ("OSError: It looks like the config file at 'acme-7b/config.json' is not a valid JSON file.",
+     "missing_file"),
     # Round 51: a RecursionError in other code than a tokenizer's is not the tokenizer; another
     # magic number is no old GGML file; the GGUF file there but unreadable for permissions is
     # no missing file; AutoModel (not AutoTokenizer) with a repository's config class stays the

@@ -368,6 +368,28 @@ def _asks_to_install(m: re.Match[str] | None, s: Surroundings) -> float | None:
     return _errorish(m, s)
 
 
+# transformers' "the config file at 'X' is not a valid JSON file" with X no .json file.
+_CONFIG_PATH_NOT_JSON = re.compile(r"(?i)config file at '[^']*(?<!\.json)' is not a valid json")
+
+
+def _library_name_error(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """A NameError whose frames are an installed library's; flash-attn's and quantization
+    kernels' names have rules of their own."""
+    name = (m.group("name") if m else "").lower()
+    if "flash" in name or name.endswith(("_ext", "_cuda")) or "gptq" in name:
+        return None
+    frames = s.frames_text
+    return 1.0 if "site-packages" in frames or "dist-packages" in frames else None
+
+
+def _quant_layer_failed(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    line = s.line_text
+    if _ERRORISH.search(line) or re.search(r"(?i)not supported|does not have|has no attribute",
+                                           line):
+        return 1.0
+    return None
+
+
 def _model_type_key(m: re.Match[str] | None, s: Surroundings) -> float | None:
     """KeyError: 'llama' raised by the auto-config mapping: transformers predates the model."""
     key = m.group("key") if m else ""
@@ -397,6 +419,8 @@ def _no_module(m: re.Match[str] | None, s: Surroundings) -> float | None:
         return None  # the hub repository's package shadowed by a local module (remote_code)
     if "." in name and root in _KNOWN_LIBS:
         return None  # a removed/renamed submodule: version_mismatch
+    if _unknown_package_submodule(name):
+        return 0.4  # (round 52) more often a release without it (below), still possibly a plugin
     return 1.0
 
 
@@ -415,7 +439,31 @@ _NO_MODULE = r"(?i)No module named [`'\u2018\u2019\"]"
 def _removed_submodule(m: re.Match[str] | None, s: Surroundings) -> float | None:
     name = m.group("mod") if m else ""
     root = name.split(".", 1)[0]
-    return 1.0 if "." in name and root in _KNOWN_LIBS else None
+    if "." in name and root in _KNOWN_LIBS:
+        return 1.0
+    if _unknown_package_submodule(name) and "is not a package" not in s.line_text:
+        return 0.7
+    return None
+
+
+# Top-level names that are a project's own folders more often than a package on PyPI: "No
+# module named 'utils.datasets'" is the user's tree, not a release.
+_LOCAL_ROOTS = frozenset({"utils", "util", "models", "model", "src", "data", "common", "lib",
+                          "core", "modules", "tools", "config", "configs", "app", "scripts",
+                          "helpers", "networks", "nets", "layers", "ops"})
+
+
+def _unknown_package_submodule(name: str) -> bool:
+    """ "No module named 'pkg.sub'" for a package not in _KNOWN_LIBS: Python imported pkg (else
+    it names pkg alone), so the release installed lacks sub, as with the known libraries (round
+    52: 22 of 26 such tune logs were a version gap). Not a project's own folder, nor a compiled
+    extension (a leading underscore: slora._kernels, a build that did not happen)."""
+    root, _, rest = name.partition(".")
+    if not rest or root in _KNOWN_LIBS or root.lower() in _LOCAL_ROOTS:
+        return False
+    if root.startswith(("transformers_modules", "diffusers_modules")):
+        return False
+    return not any(part.startswith("_") for part in rest.split("."))
 
 
 def _names_a_package(m: re.Match[str] | None, s: Surroundings) -> float | None:
@@ -1213,7 +1261,9 @@ SIGNATURES: tuple[Signature, ...] = (
     S("corrupt_checkpoint", "badzipfile", 0.8,
       "the archive is damaged or is not the file it claims to be"),
     S("corrupt_checkpoint", "is not a valid json file", 0.8,
-      "a JSON config file is damaged (truncated or not JSON)"),
+      "a JSON config file is damaged (truncated or not JSON)",
+      # (round 52) the path named is no .json file: the model path is a file, not its folder
+      refine=lambda m, s: None if _CONFIG_PATH_NOT_JSON.search(s.line_text) else 1.0),
     S("corrupt_checkpoint", "jsondecodeerror", 0.55, "a JSON file could not be parsed",
       refine=_json_decode),
     S("corrupt_checkpoint", "eof while parsing", 0.75,
@@ -2975,6 +3025,44 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 52's tune logs
+    # transformers names the file it parsed as the config: when that is no .json file, the
+    # model path given is a file (an archive not unpacked, a weights file), not the model's
+    # folder with its config.json.
+    S("missing_file", "is not a valid json file", 0.75,
+      "the model path is a file, not a folder with config.json (an archive not unpacked?)",
+      _CONFIG_PATH_NOT_JSON.pattern,
+      fixes=("point from_pretrained at the folder that holds config.json (unpack the archive "
+             "first)",)),
+    # A quantized linear layer named in the failing line (GPTQ's QuantLinear and its kernels'
+    # variants, AWQ's WQLinear, HQQLinear, bitsandbytes' Linear4bit / Linear8bitLt): the
+    # operation does not handle quantized layers, or the layer's settings do not fit the
+    # checkpoint.
+    *(S("quantization_error", needle, 0.7,
+        "the failing operation met a quantized layer: what it does is not supported for this "
+        "quantization, or the layer's settings (bits, group size) do not fit the checkpoint",
+        refine=_quant_layer_failed,
+        fixes=("use the operation on the unquantized model, or the quantization's own path for "
+               "it (its LoRA / merge / save support), with the settings the checkpoint was made "
+               "with",))
+      for needle in ("quantlinear", "hqqlinear", "wqlinear", "linear4bit", "linear8bitlt")),
+    # diffusers' modules fetched from the Hub (community pipelines, custom_pipeline=...) live
+    # under diffusers_modules: that code does not fit this diffusers (or fails on its own).
+    S("remote_code", "diffusers_modules", 0.75,
+      "the pipeline is code fetched from the Hub (a community / custom pipeline), which does not "
+      "fit this diffusers release",
+      refine=_errorish,
+      fixes=("use the pipeline code matching your diffusers (custom_revision=your diffusers "
+             "version), or update diffusers",)),
+    # A NameError raised in a library's code: a name it imports only when an optional package
+    # is there (try: from MeCab import Tagger / except ImportError: pass) is undefined.
+    S("missing_dependency", "is not defined", 0.5,
+      "a library uses a name it imports only when an optional package is installed, and that "
+      "package is not installed",
+      r"NameError: name '(?P<name>\w+)' is not defined",
+      refine=_library_name_error,
+      fixes=("install the optional package the library needs for this feature (see its "
+             "installation docs)",)),
     # -- round 51's tune logs
     # A JSON parser quoting the start of what it read: "version ht..." is the first line of a
     # git-lfs pointer ("version https://git-lfs.github.com/spec/v1"), cloned without git-lfs.
