@@ -429,6 +429,10 @@ FAMILIES = [
     # Round 42's family.
     ("Error: cannot find tensor model.layers.0.self_attn.q_proj.weight",
      "missing_or_unexpected_keys"),
+    # Round 53's family: a float tensor loaded into a bitsandbytes-packed 4-bit parameter.
+    ("RuntimeError: Error(s) in loading state_dict for AcmeVLM:\n\tsize mismatch for "
+     "vision_proj.weight: copying a param with shape torch.Size([2048, 512]) from checkpoint, "
+     "the shape in current model is torch.Size([524288, 1]).", "quantization_error"),
     # Round 52's families: a package's dotted submodule missing (the package imported: its
     # release lacks it) for a package no list names; a quantized linear layer named in the
     # failing line; AutoAWQ / AutoGPTQ without the model type; a diffusers pipeline fetched
@@ -1162,6 +1166,11 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
+    # Round 53: a [k, 1] tensor that cannot hold the checkpoint's values packed is a plain
+    # size mismatch (a classifier head of another label count).
+    ("RuntimeError: Error(s) in loading state_dict for AcmeClassifier:\n\tsize mismatch for "
+     "head.weight: copying a param with shape torch.Size([3, 768]) from checkpoint, the shape "
+     "in current model is torch.Size([7, 1]).", "quantization_error"),
     # Round 52: a project's own folder (utils.x) or a compiled extension (pkg._kernels) missing
     # is no release gap; a quantized layer merely named in a log line is no failure; a NameError
     # in the user's own script is no missing package; a config.json that does not parse stays

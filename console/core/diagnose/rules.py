@@ -390,6 +390,15 @@ def _quant_layer_failed(m: re.Match[str] | None, s: Surroundings) -> float | Non
     return None
 
 
+def _packed_quantized(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """The model's [k, 1] tensor holds the checkpoint's a*b 4-bit values packed: k = a*b/2 in
+    uint8 storage, a*b/4 in a 16-bit quant_storage."""
+    if m is None:
+        return None
+    values, k = int(m.group("a")) * int(m.group("b")), int(m.group("k"))
+    return 1.0 if k > 1 and values % 4 == 0 and k in (values // 2, values // 4) else None
+
+
 def _model_type_key(m: re.Match[str] | None, s: Surroundings) -> float | None:
     """KeyError: 'llama' raised by the auto-config mapping: transformers predates the model."""
     key = m.group("key") if m else ""
@@ -3025,6 +3034,20 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 53's tune logs
+    # bitsandbytes keeps a 4-bit weight packed two values a byte in a [n/2, 1] tensor ([n/4, 1]
+    # with 16-bit quant_storage): a checkpoint's float tensor of n values loaded into one is a
+    # plain checkpoint (or part of one, such as a projector) loaded into a model quantized on
+    # load.
+    S("quantization_error", "size mismatch for", 0.9,
+      "the model's parameter is a bitsandbytes-packed quantized tensor ([n/2, 1] for 4-bit) and "
+      "the checkpoint holds its float weights: a plain checkpoint loaded into a model quantized "
+      "on load",
+      r"copying a param with shape (?:torch\.Size\()?\[(?P<a>\d+), (?P<b>\d+)\]\)? from "
+      r"checkpoint, the shape in current model is (?:torch\.Size\()?\[(?P<k>\d+), 1\]",
+      refine=_packed_quantized, tag="over:size_mismatch",
+      fixes=("load without 4-bit / 8-bit quantization (drop --load-4bit / load_in_4bit) for "
+             "these weights, or load them before quantizing",)),
     # -- round 52's tune logs
     # transformers names the file it parsed as the config: when that is no .json file, the
     # model path given is a file (an archive not unpacked, a weights file), not the model's
