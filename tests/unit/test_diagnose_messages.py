@@ -429,7 +429,11 @@ FAMILIES = [
     # Round 42's family.
     ("Error: cannot find tensor model.layers.0.self_attn.q_proj.weight",
      "missing_or_unexpected_keys"),
-    # Round 53's family: a float tensor loaded into a bitsandbytes-packed 4-bit parameter.
+    # Round 53's families: a float tensor loaded into a bitsandbytes-packed 4-bit parameter;
+    # inf / NaN probabilities from a model loaded quantized.
+    ("model = AutoModelForCausalLM.from_pretrained(path, load_in_4bit=True)\n"
+     "RuntimeError: probability tensor contains either `inf`, `nan` or element < 0",
+     "quantization_error"),
     ("RuntimeError: Error(s) in loading state_dict for AcmeVLM:\n\tsize mismatch for "
      "vision_proj.weight: copying a param with shape torch.Size([2048, 512]) from checkpoint, "
      "the shape in current model is torch.Size([524288, 1]).", "quantization_error"),
@@ -1166,7 +1170,11 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
-    # Round 53: a [k, 1] tensor that cannot hold the checkpoint's values packed is a plain
+    # Round 53: inf / NaN probabilities with no word of quantization (a quantile is none) stay
+    # an overflow;
+    ("sampling with quantile=0.9\nRuntimeError: probability tensor contains either `inf`, "
+     "`nan` or element < 0", "quantization_error"),
+    # a [k, 1] tensor that cannot hold the checkpoint's values packed is a plain
     # size mismatch (a classifier head of another label count).
     ("RuntimeError: Error(s) in loading state_dict for AcmeClassifier:\n\tsize mismatch for "
      "head.weight: copying a param with shape torch.Size([3, 768]) from checkpoint, the shape "

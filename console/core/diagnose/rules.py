@@ -399,6 +399,15 @@ def _packed_quantized(m: re.Match[str] | None, s: Surroundings) -> float | None:
     return 1.0 if k > 1 and values % 4 == 0 and k in (values // 2, values // 4) else None
 
 
+# A word of quantization near a failure: the model was loaded quantized.
+_QUANT_WORDS = re.compile(r"(?i)\b(?:[48]-?bits?|int[48]|quant(?:i[sz]\w*)?|gptq|awq|bnb|"
+                          r"bitsandbytes|nf4|load_in_[48]bit)\b")
+
+
+def _quantized_nearby(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    return 1.0 if _QUANT_WORDS.search(s.block_text) else None
+
+
 def _model_type_key(m: re.Match[str] | None, s: Surroundings) -> float | None:
     """KeyError: 'llama' raised by the auto-config mapping: transformers predates the model."""
     key = m.group("key") if m else ""
@@ -3035,6 +3044,15 @@ SIGNATURES: tuple[Signature, ...] = (
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
     # -- round 53's tune logs
+    # inf / NaN probabilities from a model loaded quantized (4-bit / 8-bit, GPTQ, int4): the
+    # quantized kernels or their fallback paths, not float16 overflow (round 53: 4 of 4 such
+    # tune logs; the 4 without a word of quantization were overflow).
+    S("quantization_error", "probability tensor contains", 0.9,
+      "the model runs quantized, and its quantized kernels (or the fallback path of a GPU "
+      "without them) produce inf / NaN",
+      refine=_quantized_nearby, tag="over:numeric_overflow",
+      fixes=("run the model unquantized (or in another quantization / kernel) to confirm, then "
+             "update the quantization library or pick a kernel the GPU supports",)),
     # bitsandbytes keeps a 4-bit weight packed two values a byte in a [n/2, 1] tensor ([n/4, 1]
     # with 16-bit quant_storage): a checkpoint's float tensor of n values loaded into one is a
     # plain checkpoint (or part of one, such as a projector) loaded into a model quantized on
