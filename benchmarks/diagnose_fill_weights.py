@@ -4,9 +4,9 @@
     .venv/bin/python benchmarks/diagnose_fill_weights.py
 
 priors.fill completes a ranking to three causes from weak clues (WEAK_SCALE), the words'
-posterior (WORDS_SCALE) and co-occurrence (NEIGHBOUR_SCALE: which causes turn out to be the label
-when a cause is named). Here every tune log is diagnosed as a new log would be: the word counts
-and the co-occurrence table are fitted without the log's fold (five folds by thread, as
+posterior (FILL_WORDS_SCALE) and co-occurrence (NEIGHBOUR_SCALE: which causes turn out to be the
+label when a cause is named). Here every tune log is diagnosed as a new log would be: the word
+counts and the co-occurrence table are fitted without the log's fold (five folds by thread, as
 benchmarks/diagnose_calibrate.py does), for each of a few weightings. Prints top-1 and top-3 of
 the tune split, and how many of the top-1 misses keep their label in the top-3. The held-back
 split is never read.
@@ -26,11 +26,12 @@ import diagnose_calibrate as calibrate  # noqa: E402
 from console.core.diagnose import priors  # noqa: E402
 from tests.fixtures.corpus.corpus import CorpusCase, corpus_cases  # noqa: E402
 
-# (weak clues, co-occurrence, words); the first is what ships.
+# (weak clues, co-occurrence, the words choosing the runners-up: FILL_WORDS_SCALE); the first is
+# what ships.
 WEIGHTS = (
-    (priors.WEAK_SCALE, priors.NEIGHBOUR_SCALE, priors.WORDS_SCALE),
-    (0.45, 0.3, 0.12), (0.45, 0.6, 0.12), (0.45, 1.0, 0.12),
-    (0.3, 0.12, 0.12), (0.3, 0.3, 0.12), (0.45, 0.12, 0.06),
+    (priors.WEAK_SCALE, priors.NEIGHBOUR_SCALE, priors.FILL_WORDS_SCALE),
+    (0.45, 0.3, 0.24), (0.45, 0.6, 0.24), (0.45, 1.0, 0.24),
+    (0.3, 0.12, 0.24), (0.3, 0.3, 0.24), (0.45, 0.12, 0.12), (0.45, 0.12, 0.06),
 )
 
 
@@ -45,7 +46,7 @@ def fold_priors(cases: list[CorpusCase], named: dict[str, list[str]], fold: int)
 def main() -> int:
     calibrate.fit_lexical()  # word counts of the other folds, per tune log
     cases = corpus_cases("tune")
-    shipped = (priors.table, priors.WEAK_SCALE, priors.NEIGHBOUR_SCALE, priors.WORDS_SCALE)
+    shipped = (priors.table, priors.WEAK_SCALE, priors.NEIGHBOUR_SCALE, priors.FILL_WORDS_SCALE)
     try:
         priors.table = lambda: priors.Priors({}, {})  # type: ignore[assignment]
         named = {case.name: calibrate.diagnose_case(case)[:3] for case in cases}
@@ -53,7 +54,7 @@ def main() -> int:
         print(f"{'weak':>5} {'near':>5} {'words':>5}  {'top-1':>6} {'top-3':>6}  "
               f"top-1 misses, label in top-3   (of {len(cases)} tune logs, out of fold)")
         for weak, near, words in WEIGHTS:
-            priors.WEAK_SCALE, priors.NEIGHBOUR_SCALE, priors.WORDS_SCALE = weak, near, words
+            priors.WEAK_SCALE, priors.NEIGHBOUR_SCALE, priors.FILL_WORDS_SCALE = weak, near, words
             top1 = top3 = misses = kept = 0
             for case in cases:
                 table = tables[calibrate._fold(case)]
@@ -68,7 +69,7 @@ def main() -> int:
             print(f"{weak:5.2f} {near:5.2f} {words:5.2f}  {top1:6d} {top3:6d}  {misses} misses, "
                   f"{kept} in top-3")
     finally:
-        priors.table, priors.WEAK_SCALE, priors.NEIGHBOUR_SCALE, priors.WORDS_SCALE = shipped
+        priors.table, priors.WEAK_SCALE, priors.NEIGHBOUR_SCALE, priors.FILL_WORDS_SCALE = shipped
         priors.table.cache_clear()
     return 0
 

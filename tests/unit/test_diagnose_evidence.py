@@ -11,6 +11,7 @@ from console.core.diagnose import (
     diagnose_text,
     lexical,
     parse_log,
+    priors,
 )
 from console.core.diagnose.calibration import (
     calibrate,
@@ -462,3 +463,22 @@ def test_a_few_info_records_handed_over_on_their_own_are_a_report() -> None:
     assert _ids("2020-10-28 10:08:59,071-INFO: server started on port 8080\n") == []
     assert _ids("2020-10-28 10:08:59,071-INFO: could not use the fast kernel, model loaded "
                 "successfully\n") == []
+
+
+def test_the_words_choose_the_runners_up_at_their_fill_weight_and_keep_their_stated_scale(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # One place to fill beside a named cause: a weak clue (raw WEAK_SCALE x 0.1 = 0.045) against
+    # the words' lean to another cause (0.3: WORDS_SCALE 0.12 x 0.3 = 0.036, FILL_WORDS_SCALE
+    # 0.24 x 0.3 = 0.072). No co-occurrence and no base rate, so only those two compete.
+    monkeypatch.setattr(priors, "table", lambda: priors.Priors({}, {}))
+    monkeypatch.setattr(priors, "WEAK_SCALE", 0.45)
+    monkeypatch.setattr(priors, "WORDS_SCALE", 0.12)
+    named, weak, words = {"cuda_oom": 0.8}, {"host_oom": 0.1}, {"context_too_long": 0.3}
+    monkeypatch.setattr(priors, "FILL_WORDS_SCALE", 0.24)
+    filled = priors.fill(named, weak, words, want=2)
+    assert list(filled) == ["context_too_long"]
+    # stated on the scale the calibration was fitted on, not the fill's
+    assert filled["context_too_long"] == (pytest.approx(0.12 * 0.3), "words")
+    # With the fill's weight equal to the lead's (before session 26), the clue wins the place.
+    monkeypatch.setattr(priors, "FILL_WORDS_SCALE", 0.12)
+    assert list(priors.fill(named, weak, words, want=2)) == ["host_oom"]

@@ -35,6 +35,13 @@ MIN_LEAD = 0.15  # with no cause named, words on error lines must reach this to 
 MIN_WORDS_LEAD = 0.5  # the words' posterior (lexical.py) offers a cause from this share up
 MIN_WORDS_ALONE = 0.05  # with nothing named, words that lean anywhere (> 1/21) start a ranking
 WORDS_SCALE = 0.12  # the words' posterior -> raw score: a band of its own, calibrated as such
+# Which causes complete a ranking (runners-up; the values they are stated with keep the words at
+# WORDS_SCALE, see fill). Until session 26 the words weighed WORDS_SCALE here too. Replayed on the
+# 900 tune logs of the last 28 batches scored fresh, each by the code before its rules with this
+# fill (benchmarks/diagnose_fill_replay.py), 0.24 turned 7 top-3 misses into hits and 1 hit into
+# a miss, top-1 untouched (0.18: 5 and 1; 0.36: 7 and 3); doubling WORDS_SCALE itself won the
+# same top-3 hits but moved 10 top-1 results (6 won, 4 lost).
+FILL_WORDS_SCALE = 0.24
 FAMILY_PSEUDO = 1.0  # pseudo-count a family adds to each pair of its causes
 
 # Causes that share a surface: one of them named, the others are the usual alternatives.
@@ -132,7 +139,12 @@ def fill(scores: Mapping[str, float], weak: Mapping[str, float],
     for label, share in priors.base.items():
         add(label, "base", BASE_SCALE * share)
     raw = {cause: sum(row.values()) for cause, row in parts.items()}
-    ranked = sorted(raw.items(), key=lambda kv: (-kv[1], kv[0]))[:missing]
+    # Which causes complete the ranking: the words weigh FILL_WORDS_SCALE here. The values they
+    # are stated with keep the words at WORDS_SCALE, the scale of the raw scores the calibration
+    # was fitted on (a filled cause is the top one when nothing was named).
+    boost = FILL_WORDS_SCALE - WORDS_SCALE
+    chosen = sorted(raw, key=lambda c: (-(raw[c] + boost * words.get(c, 0.0)), c))[:missing]
+    ranked = sorted(((c, raw[c]) for c in chosen), key=lambda kv: (-kv[1], kv[0]))
     if not ranked:
         return {}
     scale = 1.0
