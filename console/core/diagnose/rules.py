@@ -382,12 +382,13 @@ def _library_name_error(m: re.Match[str] | None, s: Surroundings) -> float | Non
     return 1.0 if "site-packages" in frames or "dist-packages" in frames else None
 
 
+_REFUSES = re.compile(r"(?i)not supported|does not have|has no attribute")
+
+
 def _quant_layer_failed(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """The line that names a quantized layer is an error, or says the layer lacks something."""
     line = s.line_text
-    if _ERRORISH.search(line) or re.search(r"(?i)not supported|does not have|has no attribute",
-                                           line):
-        return 1.0
-    return None
+    return 1.0 if _ERRORISH.search(line) or _REFUSES.search(line) else None
 
 
 def _packed_quantized(m: re.Match[str] | None, s: Surroundings) -> float | None:
