@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from diagnose_fresh import run_at  # noqa: E402
+
 FRESH = ROOT / "tests" / "fixtures" / "corpus" / "fresh-scores.jsonl"
 
 # Run inside the old worktree: its own diagnosis, this checkout's corpus, each weighting.
@@ -78,23 +80,11 @@ def batches(last: int) -> list[tuple[str, list[str]]]:
 
 def replay(commit: str, ids: list[str],
            weightings: list[tuple[str, tuple[float, float]]]) -> list[tuple[str, str, bool, bool]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "tree"
-        added = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach",
-                                str(tree), commit], capture_output=True, text=True, check=False)
-        if added.returncode:
-            print(f"  {commit}: not in this clone, skipped")
-            return []
-        try:
-            corpus = ROOT / "tests" / "fixtures" / "corpus"
-            env = {"AUTOGLM_CORPUS_DIRS": str(corpus), "PATH": "/usr/bin:/bin"}
-            out = subprocess.run(
-                [sys.executable, "-c", _REPLAY, str(ROOT), json.dumps(ids),
-                 json.dumps([[n, w] for n, w in weightings])],
-                cwd=tree, env=env, capture_output=True, text=True, check=False)
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
-                           check=True)
+    out = run_at(commit, _REPLAY, str(ROOT), json.dumps(ids),
+                 json.dumps([[n, w] for n, w in weightings]))
+    if out is None:
+        print(f"  {commit}: not in this clone, skipped")
+        return []
     if out.returncode:
         print(f"  {commit}: its code does not take these weights, skipped "
               f"({out.stderr.strip().splitlines()[-1] if out.stderr.strip() else 'no output'})")

@@ -52,22 +52,34 @@ for case in corpus_cases("tune"):
 """
 
 
-def score(commit: str, prefixes: str) -> list[dict[str, object]]:
-    full = subprocess.run(["git", "-C", str(ROOT), "rev-parse", commit], check=True,
-                          capture_output=True, text=True).stdout.strip()
+def run_at(commit: str, code: str, *args: str) -> subprocess.CompletedProcess[str] | None:
+    """`python -c code args` in a temporary git worktree of `commit`, with this checkout's
+    corpus (AUTOGLM_CORPUS_DIRS: the batch may not be in the old tree yet); None when this clone
+    lacks the commit. The worktree is removed after."""
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "tree"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tree),
-                        full], check=True)
+        added = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach",
+                                str(tree), commit], capture_output=True, text=True, check=False)
+        if added.returncode:
+            return None
         try:
-            # The old code, this checkout's corpus reader and logs (AUTOGLM_CORPUS_DIRS).
             corpus = ROOT / "tests" / "fixtures" / "corpus"
             env = {"AUTOGLM_CORPUS_DIRS": str(corpus), "PATH": "/usr/bin:/bin"}
-            out = subprocess.run([sys.executable, "-c", _SCORER, prefixes, str(ROOT)], cwd=tree,
-                                 env=env, check=True, capture_output=True, text=True).stdout
+            return subprocess.run([sys.executable, "-c", code, *args], cwd=tree, env=env,
+                                  capture_output=True, text=True, check=False)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
                            check=True)
+
+
+def score(commit: str, prefixes: str) -> list[dict[str, object]]:
+    full = subprocess.run(["git", "-C", str(ROOT), "rev-parse", commit], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    done = run_at(full, _SCORER, prefixes, str(ROOT))
+    if done is None:
+        raise SystemExit(f"{commit}: not in this clone")
+    done.check_returncode()
+    out = done.stdout
     rows = []
     for line in out.splitlines():
         row = json.loads(line)

@@ -78,11 +78,9 @@ def test_tune_split_accuracy(tune: list[Prediction]) -> None:
     # 0.95 until session 22, whose 89 new tune logs scored 60.7% top-1 before any rule for them
     # and 80.9% after (rules for families of surfaces only, never for one log): 94.6% / 98.4% on
     # the 2,668. The floor sits just under the measurement.
-    # 0.94 until session 26, whose 127 new tune logs (rounds 51-53) scored 74.8% top-1 before
-    # any rule for them and 89.0% after; session 25's 2,930 kept 2,759 of their 2,762 top-1 hits
-    # (three word-lead coin flips went the other way in the refits) and 2,883 of 2,884 top-3:
-    # 93.9% / 98.4% on the 3,057.
-    assert top1 >= 0.935 and top3 >= 0.975, (top1, top3)
+    # Session 26 lowered it to 0.935 for a while (93.9% after round 53's refit) and put it back
+    # at 0.94 once the session's last rules stood at 94.1% (2,876 of 3,057).
+    assert top1 >= 0.94 and top3 >= 0.975, (top1, top3)
 
 
 def test_holdout_split_accuracy(holdout: list[Prediction]) -> None:

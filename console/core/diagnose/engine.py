@@ -315,27 +315,20 @@ class _LineStore:
 _SEARCH_SPAN = 2_000
 
 
-@functools.cache
-def _needle_finder(needle: str) -> re.Pattern[str]:
-    """The needle as the index finds it in a lower-cased line (a digit after the first
-    character stands for any digit, as the index reads it)."""
-    head, rest = re.escape(needle[:1]), re.escape(needle[1:])
-    return re.compile(head + re.sub(r"[0-9]", "[0-9]", rest))
-
-
 def _search(sig: Signature, text: str) -> re.Match[str] | None:
-    """`sig.pattern.search(text)`, on a long line only within _SEARCH_SPAN of each needle."""
+    """`sig.pattern.search(text)`, on a long line only within _SEARCH_SPAN of each needle (every
+    caller found the needle as written in the lower-cased text)."""
     assert sig.pattern is not None
     if len(text) <= 2 * _SEARCH_SPAN:  # nearly every line
         return sig.pattern.search(text)
     lower = text.lower()
-    finder = _needle_finder(sig.needle)
-    at = finder.search(lower)
-    while at is not None:
-        m = sig.pattern.search(text, max(0, at.start() - _SEARCH_SPAN), at.end() + _SEARCH_SPAN)
+    at = lower.find(sig.needle)
+    while at >= 0:
+        end = at + len(sig.needle)
+        m = sig.pattern.search(text, max(0, at - _SEARCH_SPAN), end + _SEARCH_SPAN)
         if m is not None:
             return m
-        at = finder.search(lower, at.end() + _SEARCH_SPAN)
+        at = lower.find(sig.needle, end + _SEARCH_SPAN)
     return None
 
 

@@ -3111,7 +3111,7 @@ SIGNATURES: tuple[Signature, ...] = (
     S("corrupt_checkpoint", '"version ht', 0.8,
       "a JSON file read is a git-lfs pointer (its text starts 'version https://git-lfs...'), "
       "not the file: cloned without git-lfs",
-      tag="over:version_mismatch", fixes=_LFS_FIX),
+      fixes=_LFS_FIX),
     # transformers' LlamaTokenizer(Fast) recurses through unk_token_id / convert_tokens_to_ids
     # when the tokenizer files name special tokens their vocabulary lacks (old llama
     # conversions): a RecursionError inside tokenizer code, or alone, reported as it was.
@@ -3127,7 +3127,7 @@ SIGNATURES: tuple[Signature, ...] = (
     S("version_mismatch", "invalid magic number", 0.85,
       "the model file is in the old GGML format (ggjt/ggml/ggmf), which llama.cpp releases since "
       "August 2023 (GGUF) no longer read",
-      r"(?i)invalid magic number:? (?:0x)?67676(?:a74|d6c|d66)\b", tag="over:corrupt_checkpoint",
+      r"(?i)invalid magic number:? (?:0x)?67676(?:a74|d6c|d66)\b",
       fixes=("use the model's GGUF file (or convert the old file with convert-llama-ggml-to-gguf),"
              " or a llama.cpp release from before GGUF for the old file",)),
     # llama.cpp's loader could not open the file it was given (fopen failed): the path.
@@ -3135,12 +3135,10 @@ SIGNATURES: tuple[Signature, ...] = (
       "the GGUF file is not at the path given (a relative path is read from the working "
       "directory or models dir)",
       refine=lambda m, s: None if "permission denied" in s.block_text else 1.0,
-      tag="over:corrupt_checkpoint",
       fixes=("give the GGUF file's full path, or check the models directory it is read from",)),
     # DyNet (and others) name a failed host allocation in these words.
     S("host_oom", "cpu memory allocation failed", 0.85,
       "an allocation in host (CPU) memory failed: the machine ran out of RAM",
-      tag="over:cuda_oom",
       fixes=("use less memory per process (smaller batches or model), or add RAM / swap",)),
     # A shape mismatch told in Chinese ("形状不匹配": shapes do not match) while loading weights.
     S("size_mismatch", "不匹配", 0.6,
@@ -3152,7 +3150,7 @@ SIGNATURES: tuple[Signature, ...] = (
     S("missing_file", "to build an autotokenizer", 0.7,
       "AutoTokenizer found no tokenizer_config.json (with its auto_map) in the folder, so it "
       "fell back to the config class, which it cannot map: tokenizer files are missing",
-      _REMOTE_CONFIG_CLASS, tag="over:remote_code",
+      _REMOTE_CONFIG_CLASS,
       fixes=("download the model's tokenizer files (tokenizer_config.json, tokenizer.model) "
              "into the folder, or point the tokenizer at the full model repository",)),
     # -- round 50's tune logs
