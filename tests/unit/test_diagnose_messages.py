@@ -429,6 +429,15 @@ FAMILIES = [
     # Round 42's family.
     ("Error: cannot find tensor model.layers.0.self_attn.q_proj.weight",
      "missing_or_unexpected_keys"),
+    # Round 54's families: an attribute asked of None (a loader that found no file returned
+    # None); a name imported from a folder that is no installed package (unknown location);
+    # ggml failing a zero-size allocation while quantizing.
+    ('  File "/srv/textcls/data.py", line 31, in encode\n    ids = cfg.vocab.lookup(words)\n'
+     "AttributeError: 'NoneType' object has no attribute 'lookup'", "missing_file"),
+    ("ImportError: cannot import name 'AcmeRunner' from 'acme_vision' (unknown location)",
+     "missing_dependency"),
+    ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
+     "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
     # Round 53's families: a float tensor loaded into a bitsandbytes-packed 4-bit parameter;
     # inf / NaN probabilities from a model loaded quantized.
     ("model = AutoModelForCausalLM.from_pretrained(path, load_in_4bit=True)\n"
@@ -1170,6 +1179,14 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
+    # Round 54: a zero-size allocation is no host memory shortage (nor, with no word of
+    # quantization, the quantizer); a name imported from an installed package's file stays a
+    # release gap; None asked for from_pretrained stays the package that was not imported.
+    ("ggml_malloc: failed to allocate   0.00 MB", "host_oom"),
+    ("ggml_malloc: failed to allocate   0.00 MB", "quantization_error"),
+    ("ImportError: cannot import name 'AcmeRunner' from 'acme_vision' "
+     "(/srv/venv/lib/python3.11/site-packages/acme_vision/__init__.py)", "missing_dependency"),
+    ("AttributeError: 'NoneType' object has no attribute 'from_pretrained'", "missing_file"),
     # Round 53: inf / NaN probabilities with no word of quantization (a quantile is none) stay
     # an overflow;
     ("sampling with quantile=0.9\nRuntimeError: probability tensor contains either `inf`, "

@@ -537,7 +537,9 @@ def _cannot_import(m: re.Match[str] | None, s: Surroundings) -> float | None:
 def _object_attr(m: re.Match[str] | None, s: Surroundings) -> float | None:
     obj = m.group("obj") if m else ""
     attr = m.group("attr") if m else ""
-    if obj in ("NoneType", "str", "int", "list", "dict", "tuple", "float", "bool"):
+    if obj == "NoneType":
+        return 0.15  # None is no release's API: an object that failed to load (missing_file)
+    if obj in ("str", "int", "list", "dict", "tuple", "float", "bool"):
         return 0.3
     if attr in ("generate", "seen_tokens", "get_max_length", "get_usable_length",
                 "_supports_cache_class",
@@ -3044,6 +3046,36 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 54's tune logs
+    # An attribute asked of None: a loader that returns None when it finds nothing (a model
+    # file not in the folder a UI lists, a vocabulary file absent, no checkpoint state) left
+    # the object unset. The object is no release's API, so the version reading is weak here.
+    S("missing_file", "'nonetype' object has no attribute", 0.35,
+      "an object that should have been loaded is None: a loader that found no file (model, "
+      "vocabulary, checkpoint) returned None instead of raising",
+      r"'NoneType' object has no attribute '(?P<attr>\w+)'",
+      refine=lambda m, s: None if m is not None and m.group("attr") == "from_pretrained"
+      else 1.0,
+      fixes=("check that the file the object is loaded from exists where the code looks (the "
+             "model / vocabulary / checkpoint path), and that its loader did not log a warning",)),
+    # Python names no location for a module without __file__: a namespace package, i.e. a
+    # plain folder of that name on sys.path (a cloned source tree, a leftover directory), while
+    # the package itself is not installed.
+    S("missing_dependency", "(unknown location)", 0.9,
+      "the package is not installed: Python found only a folder of that name (a cloned source "
+      "tree or a leftover directory), a namespace package with nothing in it",
+      r"cannot import name '\w+' from '(?P<mod>[\w.]+)' \(unknown location\)",
+      tag="over:version_mismatch",
+      fixes=("install the package (pip install -e <its source folder>, or pip install <name>), "
+             "or remove the empty folder of that name from the working directory",)),
+    # ggml failing to allocate 0.00 MB is no shortage of RAM: the size computed was zero, a
+    # tensor type the quantizer does not handle (a checkpoint of a format it does not support).
+    S("quantization_error", "failed to allocate", 0.8,
+      "the quantizer computed a zero-size buffer: this checkpoint's tensor types or layout are "
+      "not a format this quantizer supports",
+      r"failed to allocate\s+0(?:\.0+)? MB", refine=_quantized_nearby,
+      fixes=("convert the checkpoint with the tool (or fork) made for its format, or quantize to "
+             "a type this build supports",)),
     # -- round 53's tune logs
     # inf / NaN probabilities from a model loaded quantized (4-bit / 8-bit, GPTQ, int4): the
     # quantized kernels or their fallback paths, not float16 overflow (round 53: 4 of 4 such
