@@ -3,6 +3,7 @@ every dev log from public issue threads gets the cause its folder / thread names
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -136,3 +137,30 @@ def test_surface_exception_is_not_the_cause() -> None:
         if surface_type is not None:
             assert dict(causes[0].facts).get("surfaced as", "").startswith(surface_type) or any(
                 surface_type in e for e in causes[0].evidence), name
+
+
+def test_the_name_lists_keep_every_release_they_were_written_with(tmp_path: Path) -> None:
+    """generate.py --model-types adds the installed transformers' names to what the list holds:
+    a class transformers 5 dropped (MarianTokenizer) stays a transformers name."""
+    path = tmp_path / "tokenizer_classes.json"
+    path.write_text(json.dumps({"source": "transformers 5.17.0 TOKENIZER_MAPPING_NAMES",
+                                "tokenizer_classes": ["BertTokenizer", "LlamaTokenizer"]}))
+    generate._write_names(path, "tokenizer_classes", {"BertTokenizer", "MarianTokenizer"},
+                          "4.57.1", "TOKENIZER_MAPPING_NAMES")
+    written = json.loads(path.read_text())
+    assert written["releases"] == ["4.57.1", "5.17.0"]
+    assert written["tokenizer_classes"] == ["BertTokenizer", "LlamaTokenizer", "MarianTokenizer"]
+    generate._write_names(path, "tokenizer_classes", {"GemmaTokenizer"}, "5.20.0", "X")
+    again = json.loads(path.read_text())
+    assert again["releases"] == ["4.57.1", "5.17.0", "5.20.0"]
+    assert "MarianTokenizer" in again["tokenizer_classes"]
+    assert "GemmaTokenizer" in again["tokenizer_classes"]
+
+
+def test_the_shipped_name_lists_hold_the_last_transformers_4_names() -> None:
+    lists = Path(generate.__file__).resolve().parents[3] / "console" / "core" / "diagnose"
+    for file, key, name in (("tokenizer_classes.json", "tokenizer_classes", "MarianTokenizer"),
+                            ("model_types.json", "model_types", "transfo-xl"),
+                            ("model_classes.json", "model_classes", "TFBertModel")):
+        data = json.loads((lists / file).read_text())
+        assert "4.57.1" in data["releases"] and name in data[key], file

@@ -223,8 +223,10 @@ def S(cause: str, needle: str, confidence: float, note: str, pattern: str | None
 _MODEL_TYPES: frozenset[str] = frozenset(
     json.loads(resources.files("console.core.diagnose").joinpath("model_types.json").read_text())["model_types"]
 )
-# Tokenizer class names transformers knows (tokenization_auto's mapping, "Fast" removed):
-# tests/fixtures/logs/generate.py --model-types regenerates it with model_types.json.
+# Tokenizer class names transformers knows (tokenization_auto's mapping, "Fast" removed; the
+# union over the releases the file lists, 4.57 and 5.x: transformers 5 dropped classes that
+# tokenizer_config.json files still name): tests/fixtures/logs/generate.py --model-types adds
+# the installed release's names, with model_types.json's and model_classes.json's.
 _TOKENIZER_CLASSES: dict[str, str] = {
     name.lower(): name
     for name in json.loads(
@@ -286,7 +288,7 @@ def _tokenizer_class_version(m: re.Match[str] | None, s: Surroundings) -> float 
         return None
     if _sentencepiece_class(m):
         return 0.6
-    # A class that no transformers release has (tokenizer_classes.json is the newest's list) is
+    # A class that no transformers release has (tokenizer_classes.json: 4.57 and 5.x's lists) is
     # the repository's own code far more often than a release still to come.
     return 0.7 if state == "known" else 0.6
 
@@ -2237,10 +2239,11 @@ SIGNATURES: tuple[Signature, ...] = (
     S("numeric_overflow", "!!!!!!!!", 0.6,
       "the model generated only '!' (token id 0): its logits are NaN, most often float16 "
       "overflowing", r"^[\s!\uff01]*!{8,}[\s!\uff01]*$", fixes=_NAN_FIX),
-    S("numeric_overflow", "!!!!", 0.6,
+    S("numeric_overflow", "!!!", 0.6,
       "the output is only '!' (token id 0): the logits are NaN (float16 overflow?)",
-      r"(?i)\b(?:outputs?|generat\w*|respon\w*|answers?|repl\w*|returns?|results?|gives?|prints?"
-      r"|produces?|only)\b[^!\n]{0,30}?[\s\"'`:(\[]!{4,}(?![^\s\"'`)\]])", fixes=_NAN_FIX),
+      r"(?i)\b(?:outputs?|generat\w*|respon\w*|answers?|repl\w*|return\w*|results?|gives?|"
+      r"prints?|produces?|only)\b[^!\n]{0,30}?[\s\"'`:(\[]!{3,}(?![^\s\"'`)\]])",
+      fixes=_NAN_FIX),
     S("numeric_overflow", "exclamation", 0.55,
       "the output is only exclamation marks (token id 0): the logits are NaN (float16 overflow?)",
       r"(?i)exclamation (?:marks?|points?)", refine=_output_words, fixes=_NAN_FIX),
