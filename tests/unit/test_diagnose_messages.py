@@ -438,6 +438,13 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 56's families: a device without a number format, or a quantized format, in the
+    # runtime's words.
+    ("terminate called after throwing an instance of 'acme::device_error'\n  what():  kernel "
+     "requests doubles: fp64 is not supported on the device\nAborted (core dumped)",
+     "dtype_unsupported"),
+    ("[acme-infer] NVFP4 is not supported on this GPU (sm_89)\nAborted (core dumped)",
+     "quantization_error"),
     # Round 55's families: an output of "!!!" told in a title (returning, three marks).
     ("AcmeVL-2B keeps returning a series of !!! on some images with dtype float16",
      "numeric_overflow"),
@@ -1186,6 +1193,9 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     # release gap (only the fast / slow variants of one class are).
     ("TypeError: Received a CLIPImageProcessor for argument image_processor, but a "
      "SiglipImageProcessor was expected.", "version_mismatch"),
+    # Round 56: an attention backend not available on the device names no number format.
+    ("FlashAttention is not available on this device. Using scaled_dot_product_attention "
+     "instead.", "dtype_unsupported"),
     # Round 55: three marks that end a sentence are no generated output.
     ("The server returns an error on every request, please help!!!", "numeric_overflow"),
     # Round 54: a zero-size allocation is no host memory shortage (nor, with no word of

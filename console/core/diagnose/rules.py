@@ -3049,6 +3049,26 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 56's tune logs
+    # A device that lacks a number format, in the kernel's or runtime's words ("Required aspect
+    # fp64 is not supported on the device", "bf16 is not available on this GPU"): the dtype;
+    # a quantized format (FP4, FP8, INT4) that this GPU has no support for: the quantization.
+    *(S("dtype_unsupported", needle, 0.8,
+        "this device has no support for the number format the model or kernel uses (fp64 on "
+        "many integrated GPUs, bf16 before Ampere)",
+        r"(?i)\b(?:fp64|float64|doubles?|bf16|bfloat16|fp16|float16|half)\b[^\n]{0,40}?\bis "
+        rf"{needle} (?:this|the|your|current) (?:device|gpu|hardware)",
+        fixes=("run in a format the device supports (float32, or float16 where bf16 is "
+               "missing), or on a device with it",))
+      for needle in ("not supported on", "not available on")),
+    *(S("quantization_error", needle, 0.8,
+        "this GPU has no support for the quantized format (FP4 needs Blackwell, FP8 Ada or "
+        "Hopper)",
+        r"(?i)\b(?:nv|mx)?(?:fp[48]|int[48]|nf4)\b[^\n]{0,40}?\bis "
+        rf"{needle} (?:this|the|your|current) (?:device|gpu|hardware)",
+        fixes=("use a checkpoint quantized to a format this GPU runs (INT4 / INT8, or an "
+               "unquantized one), or a GPU that has the format",))
+      for needle in ("not supported on", "not available on")),
     # -- round 54's tune logs
     # An attribute asked of None: a loader that returns None when it finds nothing (a model
     # file not in the folder a UI lists, a vocabulary file absent, no checkpoint state) left
