@@ -92,6 +92,26 @@ def replay(commit: str, ids: list[str],
     return [tuple(json.loads(line)) for line in out.stdout.splitlines()]  # type: ignore[misc]
 
 
+def print_against_shipped(results: dict[str, dict[str, tuple[bool, bool]]], older: set[str],
+                          heading: str) -> None:
+    """One row per variant (its logs, top-1, top-3), with the logs won and lost against
+    results["shipped"] in the older and the newer batches apart."""
+    shipped = results["shipped"]
+    print(f"{heading:12s} {'logs':>5s} {'top-1':>6s} {'top-3':>6s}   "
+          f"{'older: top-1 +/-':>18s} {'top-3 +/-':>10s}   {'newer: top-1 +/-':>18s} "
+          f"{'top-3 +/-':>10s}")
+    for name, res in results.items():
+        cells = []
+        for part in (older & set(res), set(res) - older):
+            won = [sum(res[i][k] and not shipped[i][k] for i in part) for k in (0, 1)]
+            lost = [sum(shipped[i][k] and not res[i][k] for i in part) for k in (0, 1)]
+            cells.append(f"{'+' + str(won[0]) + ' -' + str(lost[0]):>18s} "
+                         f"{'+' + str(won[1]) + ' -' + str(lost[1]):>10s}")
+        top1 = sum(v[0] for v in res.values())
+        top3 = sum(v[1] for v in res.values())
+        print(f"{name:12s} {len(res):5d} {top1:6d} {top3:6d}   {cells[0]}   {cells[1]}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=28)
@@ -116,18 +136,7 @@ def main() -> int:
         print("nothing replayed")
         return 1
     print(f"{len(chosen)} batches, {len(shipped)} tune logs (older half: {len(older)})")
-    print(f"{'lead/fill':12s} {'top-1':>6s} {'top-3':>6s}   {'older: top-1 +/-':>18s} "
-          f"{'top-3 +/-':>10s}   {'newer: top-1 +/-':>18s} {'top-3 +/-':>10s}")
-    for name, res in results.items():
-        cells = []
-        for part in (older, set(res) - older):
-            won = [sum(res[i][k] and not shipped[i][k] for i in part) for k in (0, 1)]
-            lost = [sum(shipped[i][k] and not res[i][k] for i in part) for k in (0, 1)]
-            cells.append(f"{'+' + str(won[0]) + ' -' + str(lost[0]):>18s} "
-                         f"{'+' + str(won[1]) + ' -' + str(lost[1]):>10s}")
-        top1 = sum(v[0] for v in res.values())
-        top3 = sum(v[1] for v in res.values())
-        print(f"{name:12s} {top1:6d} {top3:6d}   {cells[0]}   {cells[1]}")
+    print_against_shipped(results, older, "lead/fill")
     return 0
 
 

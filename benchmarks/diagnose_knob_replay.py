@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from diagnose_fill_replay import batches  # noqa: E402
+from diagnose_fill_replay import batches, print_against_shipped  # noqa: E402
 from diagnose_fresh import run_at  # noqa: E402
 
 # Session 27's variants: the words' blend into named causes, their lead threshold, the clue
@@ -111,19 +111,7 @@ def main() -> int:
     for what, part in (("top cause a lead", leads), ("the others", set(shipped) - leads)):
         print(f"  as shipped, {what}: {len(part)} logs, top-1 "
               f"{sum(shipped[i][0] for i in part)}, top-3 {sum(shipped[i][1] for i in part)}")
-    print(f"{'variant':12s} {'logs':>5s} {'top-1':>6s} {'top-3':>6s}   "
-          f"{'older: top-1 +/-':>18s} {'top-3 +/-':>10s}   {'newer: top-1 +/-':>18s} "
-          f"{'top-3 +/-':>10s}")
-    for name, res in results.items():
-        cells = []
-        for part in (older & set(res), set(res) - older):
-            won = [sum(res[i][k] and not shipped[i][k] for i in part) for k in (0, 1)]
-            lost = [sum(shipped[i][k] and not res[i][k] for i in part) for k in (0, 1)]
-            cells.append(f"{'+' + str(won[0]) + ' -' + str(lost[0]):>18s} "
-                         f"{'+' + str(won[1]) + ' -' + str(lost[1]):>10s}")
-        top1 = sum(v[0] for v in res.values())
-        top3 = sum(v[1] for v in res.values())
-        print(f"{name:12s} {len(res):5d} {top1:6d} {top3:6d}   {cells[0]}   {cells[1]}")
+    print_against_shipped(results, older, "variant")
     return 0
 
 
