@@ -25,7 +25,9 @@ import argparse
 import json
 import sys
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -92,11 +94,34 @@ def replay(commit: str, ids: list[str],
     return [tuple(json.loads(line)) for line in out.stdout.splitlines()]  # type: ignore[misc]
 
 
-def print_against_shipped(results: dict[str, dict[str, tuple[bool, bool]]], older: set[str],
-                          heading: str) -> None:
+Results = dict[str, dict[str, tuple[bool, bool]]]  # variant -> log id -> (top-1, top-3 hit)
+
+
+def collect(chosen: list[tuple[str, list[str]]],
+            rows_of: Callable[[str, list[str]], Iterable[Sequence[Any]]],
+            ) -> tuple[Results, set[str]]:
+    """The replayed hits of each variant (rows_of(commit, ids): [variant, id, top-1, top-3,
+    ...] per log), and the logs of the older half of the batches."""
+    results: Results = defaultdict(dict)
+    older: set[str] = set()
+    for i, (commit, ids) in enumerate(chosen):
+        for name, log_id, top1, top3, *_ in rows_of(commit, ids):
+            results[name][log_id] = (top1, top3)
+            if i < len(chosen) // 2:
+                older.add(log_id)
+    return results, older
+
+
+def print_against_shipped(chosen: list[tuple[str, list[str]]], results: Results, older: set[str],
+                          heading: str) -> bool:
     """One row per variant (its logs, top-1, top-3), with the logs won and lost against
-    results["shipped"] in the older and the newer batches apart."""
-    shipped = results["shipped"]
+    results["shipped"] in the older and the newer batches apart; False when nothing was
+    replayed."""
+    shipped = results.get("shipped", {})
+    if not shipped:
+        print("nothing replayed")
+        return False
+    print(f"{len(chosen)} batches, {len(shipped)} tune logs (older half: {len(older)})")
     print(f"{heading:12s} {'logs':>5s} {'top-1':>6s} {'top-3':>6s}   "
           f"{'older: top-1 +/-':>18s} {'top-3 +/-':>10s}   {'newer: top-1 +/-':>18s} "
           f"{'top-3 +/-':>10s}")
@@ -110,6 +135,7 @@ def print_against_shipped(results: dict[str, dict[str, tuple[bool, bool]]], olde
         top1 = sum(v[0] for v in res.values())
         top3 = sum(v[1] for v in res.values())
         print(f"{name:12s} {len(res):5d} {top1:6d} {top3:6d}   {cells[0]}   {cells[1]}")
+    return True
 
 
 def main() -> int:
@@ -123,21 +149,8 @@ def main() -> int:
         lead, _, filling = pair.partition("/")
         weightings.append((pair, (float(lead), float(filling or lead))))
     chosen = batches(args.batches)
-    half = len(chosen) // 2
-    results: dict[str, dict[str, tuple[bool, bool]]] = defaultdict(dict)
-    older: set[str] = set()
-    for i, (commit, ids) in enumerate(chosen):
-        for name, log_id, top1, top3 in replay(commit, ids, weightings):
-            results[name][log_id] = (top1, top3)
-            if i < half:
-                older.add(log_id)
-    shipped = results.get("shipped", {})
-    if not shipped:
-        print("nothing replayed")
-        return 1
-    print(f"{len(chosen)} batches, {len(shipped)} tune logs (older half: {len(older)})")
-    print_against_shipped(results, older, "lead/fill")
-    return 0
+    results, older = collect(chosen, lambda commit, ids: replay(commit, ids, weightings))
+    return 0 if print_against_shipped(chosen, results, older, "lead/fill") else 1
 
 
 if __name__ == "__main__":

@@ -20,13 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from diagnose_fill_replay import batches, print_against_shipped  # noqa: E402
+from diagnose_fill_replay import batches, collect, print_against_shipped  # noqa: E402
 from diagnose_fresh import run_at  # noqa: E402
 
 # Session 27's variants: the words' blend into named causes, their lead threshold, the clue
@@ -87,31 +87,24 @@ def main() -> int:
     args = parser.parse_args()
     variants = [parse_variant(v) for v in args.variants or DEFAULT]
     chosen = batches(args.batches)
-    half = len(chosen) // 2
-    results: dict[str, dict[str, tuple[bool, bool]]] = defaultdict(dict)
-    older: set[str] = set()
     leads: set[str] = set()  # logs whose top cause, as shipped, is a lead (nothing named it)
-    for i, (commit, ids) in enumerate(chosen):
+
+    def rows_of(commit: str, ids: list[str]) -> list[list[Any]]:
         done = run_at(commit, _REPLAY, str(ROOT), json.dumps(ids), json.dumps(variants))
         if done is None or done.returncode:
             print(f"  {commit}: skipped ({'not in this clone' if done is None else 'failed'})")
-            continue
-        for line in done.stdout.splitlines():
-            name, log_id, top1, top3, lead = json.loads(line)
-            results[name][log_id] = (top1, top3)
-            if name == "shipped" and lead:
-                leads.add(log_id)
-            if i < half:
-                older.add(log_id)
-    shipped = results.get("shipped", {})
-    if not shipped:
-        print("nothing replayed")
+            return []
+        rows = [json.loads(line) for line in done.stdout.splitlines()]
+        leads.update(row[1] for row in rows if row[0] == "shipped" and row[4])
+        return rows
+
+    results, older = collect(chosen, rows_of)
+    if not print_against_shipped(chosen, results, older, "variant"):
         return 1
-    print(f"{len(chosen)} batches, {len(shipped)} tune logs (older half: {len(older)})")
+    shipped = results["shipped"]
     for what, part in (("top cause a lead", leads), ("the others", set(shipped) - leads)):
         print(f"  as shipped, {what}: {len(part)} logs, top-1 "
               f"{sum(shipped[i][0] for i in part)}, top-3 {sum(shipped[i][1] for i in part)}")
-    print_against_shipped(results, older, "variant")
     return 0
 
 
