@@ -339,6 +339,19 @@ def test_a_quantization_librarys_frame_leads_to_quantization() -> None:
                                                                    for c in causes]
 
 
+def test_a_frame_in_the_flashinfer_backend_leads_to_the_attention_kernels() -> None:
+    # Round 58: FlashInfer not installed leaves its wrapper None in the engine's attention
+    # backend; the words of the line (KV cache) must not lead to GPU memory instead.
+    log = ('Traceback (most recent call last):\n'
+           '  File "/opt/sglang/python/sglang/srt/layers/attention/flashinfer_backend.py", '
+           'line 88, in __init__\n'
+           '    self.decode_wrapper = BatchDecodeWithPagedKVCacheWrapper(\n'
+           "TypeError: 'NoneType' object is not callable")
+    causes = diagnose_text(log)
+    assert [c.id for c in causes][:1] == ["flash_attention"], [(c.id, c.confidence)
+                                                                for c in causes]
+
+
 def test_a_report_that_says_it_ooms_leads_with_memory() -> None:
     for report in ("serving the 11B vision model OOMs right after the weights load",
                    "the job OOMed at step 3", "keeps OOMing on a 24 GB card"):

@@ -438,6 +438,21 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 58's families: a module Python removed from its standard library; a flash-attn 1.x
+    # name imported from flash-attn 2; the model's own file imported as a package; a mapping
+    # "..._to_id" that a release of transformers' tokenizer dropped; torch's CPU HalfTensor.
+    ('Traceback (most recent call last):\n  File "/srv/bot/net.py", line 4, in <module>\n'
+     "    import asyncore\nModuleNotFoundError: No module named 'asyncore'", "version_mismatch"),
+    ("ImportError: cannot import name 'flash_attn_unpadded_kvpacked_func' from "
+     "'flash_attn.flash_attn_interface' (/env/lib/python3.10/site-packages/flash_attn/"
+     "flash_attn_interface.py)", "version_mismatch"),
+    ("ImportError: This modeling file requires the following packages that were not found in "
+     "your environment: modeling_acme_base. Run `pip install modeling_acme_base`",
+     "remote_code"),
+    ("AttributeError: 'MBart50TokenizerFast' object has no attribute 'convert_token_to_id'",
+     "version_mismatch"),
+    ("AttributeError: 'torch.HalfTensor' object has no attribute 'normal_'",
+     "dtype_unsupported"),
     # Round 56's families: a device without a number format, or a quantized format, in the
     # runtime's words.
     ("terminate called after throwing an instance of 'acme::device_error'\n  what():  kernel "
@@ -1324,6 +1339,13 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ValueError: Cannot find the config file for awq.", "missing_file"),
     ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
+    # Round 58: a module of that kind of name that Python never had is an install; any other
+    # name flash-attn lacks is its build; packages that are no file of the model are installs.
+    ("ModuleNotFoundError: No module named 'cgi_tools'", "version_mismatch"),
+    ("ImportError: cannot import name 'flash_attn_varlen_func' from 'flash_attn'",
+     "version_mismatch"),
+    ("ImportError: This modeling file requires the following packages that were not found in "
+     "your environment: einops, timm. Run `pip install einops timm`", "remote_code"),
     # Round 32: a batch larger than the engine's profile is not a context length.
     ("ValueError: Couldn't assign input_ids with shape torch.Size([16, 512]), engine supports "
      "[min, opt, max] = [(1, 1), (4, 2048), (8, 4096)]", "context_too_long"),

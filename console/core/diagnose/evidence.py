@@ -140,6 +140,9 @@ _LIBRARY_CLUES: tuple[tuple[str, dict[str, float]], ...] = (
     ("compressed_tensors/", {"quantization_error": 0.3}),
     ("gptqmodel/", {"quantization_error": 0.3}),
     ("flash_attn", {"flash_attention": 0.4}),
+    # FlashInfer, the attention kernels vLLM and SGLang use as a backend (round 58: a frame
+    # in vllm/attention/backends/flashinfer.py before vllm/'s own clue).
+    ("flashinfer", {"flash_attention": 0.35}),
     ("dynamic_module_utils", {"remote_code": 0.3}),
     ("transformers_modules", {"remote_code": 0.3}),
     ("/huggingface/modules/", {"remote_code": 0.3}),

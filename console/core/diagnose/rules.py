@@ -309,8 +309,11 @@ _STANDARD_TOKEN_IDS = frozenset({
 def _tokenizer_foreign_id(m: re.Match[str] | None, s: Surroundings) -> float | None:
     """transformers' own tokenizer class asked for a special-token id it never had: the code was
     written for another model's tokenizer."""
+    attr = m.group("attr") if m else ""
+    # (round 58) A mapping ending in "_to_id" (lang_code_to_id, _convert_token_to_id) is API,
+    # not a special token: a release that removed or renamed it (version_mismatch).
     return 1.0 if (m and _tokenizer_class_state(m) == "known"
-                   and m.group("attr") not in _STANDARD_TOKEN_IDS) else None
+                   and attr not in _STANDARD_TOKEN_IDS and not attr.endswith("to_id")) else None
 
 
 def _tokenizer_class_backend(m: re.Match[str] | None, s: Surroundings) -> float | None:
@@ -434,6 +437,8 @@ def _no_module(m: re.Match[str] | None, s: Surroundings) -> float | None:
         return None  # (a message typed in another language may run on: "...modules怎么")
     if root in _FLASH_EXTENSIONS or "flash_attn" in s.line_text.lower():
         return None  # a flash-attn extension module: flash-attn's own build (flash_attention)
+    if name in _STDLIB_REMOVED:
+        return None  # a module Python itself dropped (version_mismatch, round 58's rule)
     if name.startswith("mmcv._ext"):
         return 1.0  # mmcv's compiled ops: the lite build is installed, mmcv-full is missing
     if "is not a package" in s.line_text and _in_torch_hub(s):
@@ -455,6 +460,16 @@ _FLASH_EXTENSIONS = ("dropout_layer_norm", "fused_dense_lib", "rotary_emb", "xen
                      "fused_softmax_lib", "ft_attention")
 # "No module named X" with X quoted in any way (or, where the pattern allows it, not at all).
 _NO_MODULE = r"(?i)No module named [`'\u2018\u2019\"]"
+
+
+# Modules removed from Python's standard library: imp, asynchat, asyncore and smtpd in 3.12
+# (PEP 594's dead batteries and the imp module), the rest in 3.13. No package on PyPI restores
+# them (distutils is left out: setuptools provides it again, so that one is an install).
+_STDLIB_REMOVED = frozenset({
+    "imp", "asynchat", "asyncore", "smtpd", "aifc", "audioop", "cgi", "cgitb", "chunk", "crypt",
+    "imghdr", "mailcap", "msilib", "nis", "nntplib", "ossaudiodev", "pipes", "sndhdr", "spwd",
+    "sunau", "telnetlib", "uu", "xdrlib", "lib2to3",
+})
 
 
 def _removed_submodule(m: re.Match[str] | None, s: Surroundings) -> float | None:
@@ -531,7 +546,7 @@ def _cannot_import(m: re.Match[str] | None, s: Surroundings) -> float | None:
     if "partially initialized module" in line or "circular import" in line:
         return None
     if module.startswith("flash_attn"):
-        return None
+        return None  # its build (flash_attention); flash_attn_unpadded_*: round 58's rule
     root = module.split(".", 1)[0]
     return 0.85 if root in _KNOWN_LIBS else 0.65
 
@@ -583,6 +598,8 @@ def _flash_mention(m: re.Match[str] | None, s: Surroundings) -> float | None:
         return 0.25  # "flash_attn is not installed, using SDPA": a fallback, not a failure
     if "undefined symbol" in line or "undefined symbol" in s.block_text:
         return 0.95
+    if "flash_attn_unpadded" in line and _CANNOT_IMPORT_NAME.search(line):
+        return 0.3  # a 1.x name asked of flash-attn 2: the calling code's version (round 58)
     if ("no module named" in line or "not installed" in line
         or "doesn't seem to be installed" in line):
         return 0.9
@@ -3049,6 +3066,44 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 58's tune logs
+    # A module Python removed from its standard library (imp, asyncore in 3.12; cgi, pipes,
+    # imghdr in 3.13): the code, or a package it imports, predates the Python running it.
+    S("version_mismatch", "no module named", 0.9,
+      "this Python no longer has that standard-library module (removed in 3.12 or 3.13): the "
+      "code or a package it imports was written for an older Python",
+      _NO_MODULE + r"?(?P<mod>\w+)(?![.\w-])",
+      refine=lambda m, s: 1.0 if m is not None and m.group("mod") in _STDLIB_REMOVED else None,
+      tag="over:missing_dependency",
+      fixes=("upgrade the package that imports it to a release made for this Python, or run "
+             "the Python version it was written for (3.11 for imp and asyncore)",)),
+    # flash-attn 2 renamed its 1.x flash_attn_unpadded_* functions to flash_attn_varlen_*: code
+    # written for 1.x importing them from a 2.x install (flash-attn itself is there: a missing
+    # one says "No module named 'flash_attn'").
+    S("version_mismatch", "flash_attn_unpadded", 0.9,
+      "the code was written for flash-attn 1.x: flash-attn 2 renamed flash_attn_unpadded_* to "
+      "flash_attn_varlen_*",
+      r"(?i)cannot import name [`'\u2018\u2019\"]?flash_attn_unpadded\w*",
+      tag="over:flash_attention",
+      fixes=("install flash-attn 1.0.9 for this code, or rename its calls to the flash-attn 2 "
+             "names (flash_attn_unpadded_qkvpacked_func -> flash_attn_varlen_qkvpacked_func)",)),
+    # transformers' check_imports lists what the model's code imports: a name of the
+    # repository's own files (configuration_x, modeling_x) imported as if it were a package is
+    # that code's import, broken (absolute where it must be relative), not a missing install.
+    S("remote_code", "requires the following packages that were not found", 0.9,
+      "the model's own code imports one of its own files as a package (an absolute import of "
+      "configuration_* / modeling_*): that code is broken or does not match this revision",
+      r"(?i)requires the following packages that were not found in your environment:\s*"
+      r"(?:[\w-]+,\s*)*(?:configuration|modeling|tokenization|processing|image_processing)_\w+",
+      tag="over:missing_dependency",
+      fixes=("load a revision of the model whose code imports its files relatively (pass "
+             "revision=...), or update its code files from the repository",)),
+    # torch's CPU HalfTensor was a storage type without most operations (old torch): half
+    # precision on the CPU, not a missing method.
+    S("dtype_unsupported", "'torch.halftensor' object has no attribute", 0.8,
+      "torch's CPU HalfTensor has almost no operations: half precision here needs a GPU",
+      fixes=("keep CPU tensors in float32 (set the default tensor type to FloatTensor), or "
+             "move them to the GPU before using half precision",)),
     # -- round 56's tune logs
     # A device that lacks a number format, in the kernel's or runtime's words ("Required aspect
     # fp64 is not supported on the device", "bf16 is not available on this GPU"): the dtype;
