@@ -6,8 +6,10 @@
 The fresh scores (tests/fixtures/corpus/fresh-scores.jsonl) hold, for every corpus batch, the raw
 score of the top cause and whether it was right, as the code of the day scored the batch before
 any rule was written for it. For each batch in commit order (after the first N, default 3), the
-map is fitted (benchmarks/diagnose_calibrate.isotonic, the method that writes calibration.json)
-on the batches scored before it only, and applied to this batch's raw scores: as the shipped map
+map is fitted (benchmarks/diagnose_calibrate.logistic, the method that writes calibration.json;
+--isotonic: the isotonic regression it used until session 28)
+on the batches scored before it only (the latest RECENT_BATCHES of them, as calibration.json
+is; --window 0: all of them), and applied to this batch's raw scores: as the shipped map
 meets a new log. Prints, per decile of the stated confidence, the logs, the mean stated
 confidence and the hit rate. The held-back split is never read here.
 """
@@ -53,7 +55,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip", type=int, default=3,
                         help="the first batches only fit, never scored (default 3)")
+    parser.add_argument("--window", type=int, default=diagnose_calibrate.RECENT_BATCHES,
+                        help="fit on this many batches before each one, 0 for all (default "
+                        f"{diagnose_calibrate.RECENT_BATCHES}, as calibration.json is fitted)")
+    parser.add_argument("--isotonic", action="store_true",
+                        help="fit by isotonic regression instead (the method until session 28)")
     args = parser.parse_args()
+    fit = diagnose_calibrate.isotonic if args.isotonic else diagnose_calibrate.logistic
     batches = {code: [(float(row["raw"]), 1.0 if row["top1"] else 0.0)
                       for row in rows if row.get("raw") is not None]
                for code, rows in fresh_batches()}
@@ -62,8 +70,9 @@ def main() -> int:
     for i, code in enumerate(order):
         if i < args.skip:
             continue
-        earlier = sorted(p for c in order[:i] for p in batches[c])
-        knots = tuple(diagnose_calibrate.isotonic(earlier))
+        before = order[max(0, i - args.window):i] if args.window else order[:i]
+        earlier = sorted(p for c in before for p in batches[c])
+        knots = tuple(fit(earlier))
         for raw, hit in batches[code]:
             stated = interpolate(knots, raw)
             d = deciles.setdefault(min(int(stated * 10), 9), [0.0, 0.0, 0.0])
@@ -71,7 +80,8 @@ def main() -> int:
             d[1] += stated
             d[2] += hit
     scored = len(order) - min(args.skip, len(order))
-    print(f"{scored} batches scored by maps fitted on the batches before them")
+    print(f"{scored} batches scored by maps fitted on the "
+          f"{f'{args.window} batches' if args.window else 'batches'} before them")
     print("| decile | logs | stated | hit rate |")
     print("|---|---|---|---|")
     for k in sorted(deciles):

@@ -438,6 +438,16 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 59's families: a torch library an extension links, missing from this torch; a
+    # tokenizer.json's merges written as pairs, read by an older parser (Rust's serde, C++'s
+    # nlohmann json).
+    ('  File "/env/lib/python3.10/site-packages/torchvision/extension.py", line 34, in '
+     "_load_library\n    torch.ops.load_library(lib_path)\nOSError: libc10_cuda.so: cannot "
+     "open shared object file: No such file or directory", "version_mismatch"),
+    ("Loading tokenizer from ./acme-1b/tokenizer.json\nError: tokenizer load failed: invalid "
+     "type: sequence, expected a string at line 91234 column 3", "version_mismatch"),
+    ('acme_tok::load("tokenizer.json") threw: [json.exception.type_error.302] type must be '
+     "string, but is array", "version_mismatch"),
     # Round 58's families: a module Python removed from its standard library; a flash-attn 1.x
     # name imported from flash-attn 2; the model's own file imported as a package; a mapping
     # "..._to_id" that a release of transformers' tokenizer dropped; torch's CPU HalfTensor.
@@ -1339,6 +1349,12 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ValueError: Cannot find the config file for awq.", "missing_file"),
     ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
+    # Round 59: a CUDA library missing stays an install; a JSON type error in a file that is
+    # no tokenizer's is no tokenizer format.
+    ("OSError: libcudnn_ops_infer.so.8: cannot open shared object file: No such file or "
+     "directory", "version_mismatch"),
+    ("Reading settings.json\nError: invalid type: sequence, expected a string at line 3 column 9",
+     "version_mismatch"),
     # Round 58: a module of that kind of name that Python never had is an install; any other
     # name flash-attn lacks is its build; packages that are no file of the model are installs.
     ("ModuleNotFoundError: No module named 'cgi_tools'", "version_mismatch"),

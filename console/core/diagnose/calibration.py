@@ -2,13 +2,15 @@
 
 The raw scores (a rule's confidence, raised by agreeing messages and clues; clues alone scaled
 below) rank well but are not probabilities. `calibration.json` holds a monotone map, fitted by
-`benchmarks/diagnose_calibrate.py` (isotonic regression of "the top cause is right" on its raw
-score, smoothed) on tune logs as they scored before any rule was written for them
-(tests/fixtures/corpus/fresh-scores.jsonl, benchmarks/diagnose_fresh.py): a log the console
+`benchmarks/diagnose_calibrate.py` (a logistic curve of "the top cause is right" on the logit
+of its raw score, written as knots) on the latest batches of tune logs as they scored before any
+rule was written for them (tests/fixtures/corpus/fresh-scores.jsonl,
+benchmarks/diagnose_fresh.py): a log the console
 meets is new to its rules too, and the tune logs' own scores are optimistic. The runners-up's
 map is fitted on the tune split. `calibrate(raw)` interpolates the map. The
 held-back split checks it (tests/unit/test_diagnose_accuracy.py): within each decile of stated
-confidence with enough logs, the stated confidence and the hit rate differ by at most 10 points.
+confidence with enough logs, the stated confidence and the hit rate differ by at most 10 points
+(or by no more than chance explains over the deciles, Holm's test at 5%).
 """
 
 from __future__ import annotations

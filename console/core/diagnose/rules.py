@@ -3066,6 +3066,29 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 59's tune logs
+    # A torch library (libtorch_cuda_cpp.so, libc10_cuda.so) that a compiled extension links is
+    # not in the torch installed: torchaudio, torchvision or a CUDA op built for another torch
+    # release (torch's own files are never installed apart; flash-attn has its own rule).
+    S("version_mismatch", "cannot open shared object file", 0.9,
+      "a compiled extension (torchaudio, torchvision, a custom op) was built against another "
+      "torch release: it links a torch library this torch does not ship",
+      r"\blib(?:torch|c10)\w*\.so[.\d]*: cannot open shared object file",
+      refine=lambda m, s: None if "flash_attn" in s.line_text.lower() + s.block_text else 1.0,
+      tag="over:missing_dependency",
+      fixes=("install the extension's release that matches this torch (torchaudio / "
+             "torchvision versions are paired with torch's), or rebuild the op against it",)),
+    # tokenizers 0.20+ writes a BPE tokenizer.json's merges as pairs (["a", "b"]) where older
+    # readers want strings ("a b"): a parser of the old format (an older tokenizers, or a port
+    # in Rust, C++ or JS) fails on the first merge with a JSON type error.
+    *(S("version_mismatch", needle, 0.8,
+        "the tokenizer.json was written by a newer tokenizers (merges as pairs), which this "
+        "reader's release does not parse",
+        refine=lambda m, s: 1.0 if "tokenizer" in s.line_text.lower() + s.block_text else None,
+        fixes=("upgrade the library that reads tokenizer.json (tokenizers >= 0.20, or the port's "
+               "release that reads merges as pairs), or save the tokenizer with the older "
+               "format",))
+      for needle in ("invalid type: sequence, expected a string", "must be string, but is array")),
     # -- round 58's tune logs
     # A module Python removed from its standard library (imp, asyncore in 3.12; cgi, pipes,
     # imghdr in 3.13): the code, or a package it imports, predates the Python running it.
