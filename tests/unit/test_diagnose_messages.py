@@ -438,6 +438,9 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 60's family: a limit in tokens stated as the error, raised by a project's own code.
+    ('  File "/srv/tts/run.py", line 40, in speak\n    raise ValueError(msg)\nValueError: the '
+     "acme encoder supports at most 512 tokens, got 733", "context_too_long"),
     # Round 59's families: a torch library an extension links, missing from this torch; a
     # tokenizer.json's merges written as pairs, read by an older parser (Rust's serde, C++'s
     # nlohmann json).
@@ -1349,6 +1352,8 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ValueError: Cannot find the config file for awq.", "missing_file"),
     ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
+    # Round 60: a number of tokens that is no limit of the input's length.
+    ("ValueError: the tokenizer can only add 3 tokens", "context_too_long"),
     # Round 59: a CUDA library missing stays an install; a JSON type error in a file that is
     # no tokenizer's is no tokenizer format.
     ("OSError: libcudnn_ops_infer.so.8: cannot open shared object file: No such file or "

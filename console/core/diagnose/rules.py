@@ -3066,6 +3066,19 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 60's tune logs
+    # A model or engine stating its own limit in tokens as the error ("XTTS can only generate
+    # text with a maximum of 400 tokens", "the encoder supports at most 512 tokens"): the input
+    # is longer than it takes, even when a project's own code raises it.
+    S("context_too_long", "tokens", 0.8,
+      "the text is longer than the model takes: the error states its maximum in tokens",
+      r"(?i)\b(?:can only (?:\w+ ){0,5}?(?:a )?(?:max(?:imum)?(?: length)? of|up to|at most) |"
+      r"(?:only (?:supports?|accepts?|takes?|handles?)|(?:supports?|accepts?|takes?|handles?) "
+      r"(?:at most|up to|only)|(?:is|are) limited to|exceeds? (?:the )?(?:limit|maximum) of) "
+      r"(?:a )?(?:max(?:imum)? of |up to |at most )?)\d[\d,]*\s+tokens\b",
+      refine=_errorish,
+      fixes=("split the text into parts within the limit (sentences, chunks) or shorten it, or "
+             "use a model with a longer context",)),
     # -- round 59's tune logs
     # A torch library (libtorch_cuda_cpp.so, libc10_cuda.so) that a compiled extension links is
     # not in the torch installed: torchaudio, torchvision or a CUDA op built for another torch
