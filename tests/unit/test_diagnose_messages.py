@@ -438,6 +438,9 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 61's family: transformers' GGUF loader meeting an architecture it does not map.
+    ("ValueError: GGUF model with architecture acmeformer2 is not supported yet.",
+     "version_mismatch"),
     # Round 60's family: a limit in tokens stated as the error, raised by a project's own code.
     ('  File "/srv/tts/run.py", line 40, in speak\n    raise ValueError(msg)\nValueError: the '
      "acme encoder supports at most 512 tokens, got 733", "context_too_long"),

@@ -3066,6 +3066,14 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 61's tune logs
+    # transformers' GGUF loader (integrations/ggml.py) names the architectures it can map to its
+    # own model classes; a newer one (qwen3 before 4.51) needs a newer release.
+    S("version_mismatch", "gguf model with architecture", 0.85,
+      "this transformers cannot read GGUF files of this architecture yet: a newer release maps it",
+      r"(?i)gguf model with architecture \S+ is not supported",
+      fixes=("upgrade transformers (and gguf) to a release that lists the architecture, or load "
+             "the model's safetensors instead of the GGUF file",)),
     # -- round 60's tune logs
     # A model or engine stating its own limit in tokens as the error ("XTTS can only generate
     # text with a maximum of 400 tokens", "the encoder supports at most 512 tokens"): the input
