@@ -49,7 +49,8 @@ FOLDS = 5
 # stationary (each round's helpers find harder threads, and the day's code scores raw scores
 # its own way), and fitted on every batch since round 1 the map stated 4-5 points more than
 # later batches hit in the 0.6-0.9 band. benchmarks/diagnose_prequential.py, forward in time on
-# the tune side: mean gap over deciles 3.7 points with every batch, 2.7 with the last 20.
+# the tune side, with isotonic regression: mean gap over deciles 3.7 points with every batch,
+# 2.7 with the last 20 (with the logistic curve below: 1.5).
 RECENT_BATCHES = 20
 SHARPNESS = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 _OUT_OF_FOLD: dict[str, lexical.Model] = {}  # tune log id -> counts without its fold
