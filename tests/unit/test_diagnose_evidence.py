@@ -324,32 +324,28 @@ def test_a_report_of_a_file_not_found_error_leads_with_the_missing_file() -> Non
     assert [c.id for c in causes][:1] == ["missing_file"] and causes[0].lead
 
 
-def test_a_quantization_librarys_frame_leads_to_quantization() -> None:
+@pytest.mark.parametrize("log, cause", [
     # Round 43: torchao's quantized tensor moved with .to() fails in torchao's own code.
-    log = ('Traceback (most recent call last):\n'
-           '  File "/srv/run.py", line 9, in <module>\n'
-           '    model.to("cuda")\n'
-           '  File "/venv/lib/python3.11/site-packages/torchao/dtypes/affine_quantized_tensor.py"'
-           ', line 277, in _get_to_kwargs\n'
-           '    device, dtype, _, memory_format = torch._C._nn._parse_to(*args, **kwargs)\n'
-           'TypeError: to() received an invalid combination of arguments - got (device=torch.'
-           'device, layout=torch.layout, dtype=torch.dtype, ), but expected one of:')
-    causes = diagnose_text(log)
-    assert [c.id for c in causes][:1] == ["quantization_error"], [(c.id, c.confidence)
-                                                                   for c in causes]
-
-
-def test_a_frame_in_the_flashinfer_backend_leads_to_the_attention_kernels() -> None:
+    ('Traceback (most recent call last):\n'
+     '  File "/srv/run.py", line 9, in <module>\n'
+     '    model.to("cuda")\n'
+     '  File "/venv/lib/python3.11/site-packages/torchao/dtypes/affine_quantized_tensor.py"'
+     ', line 277, in _get_to_kwargs\n'
+     '    device, dtype, _, memory_format = torch._C._nn._parse_to(*args, **kwargs)\n'
+     'TypeError: to() received an invalid combination of arguments - got (device=torch.'
+     'device, layout=torch.layout, dtype=torch.dtype, ), but expected one of:',
+     "quantization_error"),
     # Round 58: FlashInfer not installed leaves its wrapper None in the engine's attention
     # backend; the words of the line (KV cache) must not lead to GPU memory instead.
-    log = ('Traceback (most recent call last):\n'
-           '  File "/opt/sglang/python/sglang/srt/layers/attention/flashinfer_backend.py", '
-           'line 88, in __init__\n'
-           '    self.decode_wrapper = BatchDecodeWithPagedKVCacheWrapper(\n'
-           "TypeError: 'NoneType' object is not callable")
+    ('Traceback (most recent call last):\n'
+     '  File "/opt/sglang/python/sglang/srt/layers/attention/flashinfer_backend.py", '
+     'line 88, in __init__\n'
+     '    self.decode_wrapper = BatchDecodeWithPagedKVCacheWrapper(\n'
+     "TypeError: 'NoneType' object is not callable", "flash_attention"),
+])
+def test_a_librarys_frame_leads_to_its_cause(log: str, cause: str) -> None:
     causes = diagnose_text(log)
-    assert [c.id for c in causes][:1] == ["flash_attention"], [(c.id, c.confidence)
-                                                                for c in causes]
+    assert [c.id for c in causes][:1] == [cause], [(c.id, c.confidence) for c in causes]
 
 
 def test_a_report_that_says_it_ooms_leads_with_memory() -> None:
