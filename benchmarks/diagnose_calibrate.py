@@ -33,6 +33,7 @@ import math
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -179,14 +180,13 @@ def raw_points() -> list[tuple[float, float]]:
         calibration.knots = original
 
 
-def fresh_points(recent: int = RECENT_BATCHES) -> list[tuple[float, float]]:
-    """(raw score, hit) of the top cause of the `recent` latest batches' tune logs (every batch
-    when 0) as scored before any rule was written for them (benchmarks/diagnose_fresh.py): how
-    a log new to the rules fares. A batch is the rows one commit scored; the file appends them
-    in the order they were scored."""
+def fresh_batches() -> list[tuple[str, list[dict[str, Any]]]]:
+    """The fresh scores' rows (benchmarks/diagnose_fresh.py), one batch per commit that scored
+    them, in the order they were scored (the file appends each batch, and a batch scored again
+    keeps its place)."""
     if not FRESH.exists():
         return []
-    batches: dict[str, list[tuple[float, float]]] = {}
+    batches: dict[str, list[dict[str, Any]]] = {}
     for number, line in enumerate(FRESH.read_text().splitlines(), start=1):
         if not line.strip():
             continue
@@ -194,11 +194,23 @@ def fresh_points(recent: int = RECENT_BATCHES) -> list[tuple[float, float]]:
         if not isinstance(row, dict) or "raw" not in row or "top1" not in row:
             raise SystemExit(f"{FRESH}:{number}: a row needs 'raw' and 'top1'; rerun "
                              "benchmarks/diagnose_fresh.py")
-        if row["raw"] is not None:
-            batch = batches.setdefault(str(row.get("code", "")), [])
-            batch.append((float(row["raw"]), 1.0 if row["top1"] else 0.0))
-    kept = list(batches.values())[-recent:] if recent else list(batches.values())
-    return sorted(point for batch in kept for point in batch)
+        batches.setdefault(str(row.get("code", "")), []).append(row)
+    return list(batches.items())
+
+
+def batch_points(rows: Iterable[dict[str, Any]]) -> list[tuple[float, float]]:
+    """(raw score, hit) of the top cause of each fresh row that had one."""
+    return [(float(row["raw"]), 1.0 if row["top1"] else 0.0) for row in rows
+            if row["raw"] is not None]
+
+
+def fresh_points(recent: int = RECENT_BATCHES) -> list[tuple[float, float]]:
+    """(raw score, hit) of the top cause of the `recent` latest batches' tune logs (every batch
+    when 0) as scored before any rule was written for them: how a log new to the rules fares."""
+    batches = [batch_points(rows) for _, rows in fresh_batches()]
+    batches = [points for points in batches if points]
+    kept = batches[-recent:] if recent else batches
+    return sorted(point for points in kept for point in points)
 
 
 def top_points() -> tuple[list[tuple[float, float]], str]:
@@ -269,6 +281,9 @@ def logistic(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
         a, b = a - da, b - db
         if abs(da) + abs(db) < 1e-10:
             break
+    if b <= 0.0:
+        raise SystemExit(f"{FRESH}: the hit rate does not rise with the raw score (slope {b:.3f}); "
+                         "the map would not be monotone: check the fresh scores")
     return [(x, round(min(CEILING, max(FLOOR, 1.0 / (1.0 + math.exp(-(a + b * _logit(x)))))), 4))
             for x in _GRID]
 

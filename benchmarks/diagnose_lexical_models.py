@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from diagnose_prequential import fresh_batches  # noqa: E402
+from diagnose_calibrate import fresh_batches  # noqa: E402
 
 from console.core.diagnose import lexical  # noqa: E402
 from tests.fixtures.corpus.corpus import corpus_cases  # noqa: E402

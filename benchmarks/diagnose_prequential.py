@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """Check the calibration method forward in time, on the tune side only.
 
-    .venv/bin/python benchmarks/diagnose_prequential.py [--skip N]
+    .venv/bin/python benchmarks/diagnose_prequential.py [--skip N] [--window N] [--isotonic]
 
 The fresh scores (tests/fixtures/corpus/fresh-scores.jsonl) hold, for every corpus batch, the raw
 score of the top cause and whether it was right, as the code of the day scored the batch before
-any rule was written for it. For each batch in commit order (after the first N, default 3), the
-map is fitted (benchmarks/diagnose_calibrate.logistic, the method that writes calibration.json;
---isotonic: the isotonic regression it used until session 28)
-on the batches scored before it only (the latest RECENT_BATCHES of them, as calibration.json
-is; --window 0: all of them), and applied to this batch's raw scores: as the shipped map
+any rule was written for it. For each batch in the order they were scored (after the first N,
+default 3), the map is fitted (benchmarks/diagnose_calibrate.logistic, the method that writes
+calibration.json; --isotonic: the isotonic regression it used until session 28) on the batches
+scored before it only (the latest RECENT_BATCHES of them, as calibration.json is; --window 0:
+all of them), and applied to this batch's raw scores: as the shipped map
 meets a new log. Prints, per decile of the stated confidence, the logs, the mean stated
 confidence and the hit rate. The held-back split is never read here.
 """
@@ -17,11 +17,8 @@ confidence and the hit rate. The held-back split is never read here.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -30,25 +27,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import diagnose_calibrate  # noqa: E402
 
 from console.core.diagnose.calibration import interpolate  # noqa: E402
-
-
-def _commit_time(commit: str) -> int:
-    out = subprocess.run(["git", "-C", str(ROOT), "show", "-s", "--format=%ct", commit],
-                         capture_output=True, text=True, check=False)
-    if out.returncode:
-        raise SystemExit(f"fresh-scores.jsonl names commit {commit}, which this clone lacks: "
-                         "run it in a full clone (git fetch --unshallow)")
-    return int(out.stdout.strip())
-
-
-def fresh_batches() -> list[tuple[str, list[dict[str, Any]]]]:
-    """The fresh scores' rows, one batch per commit that scored them, oldest commit first."""
-    batches: dict[str, list[dict[str, Any]]] = {}
-    for line in diagnose_calibrate.FRESH.read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            batches.setdefault(row["code"], []).append(row)
-    return [(code, batches[code]) for code in sorted(batches, key=_commit_time)]
 
 
 def main() -> int:
@@ -62,9 +40,8 @@ def main() -> int:
                         help="fit by isotonic regression instead (the method until session 28)")
     args = parser.parse_args()
     fit = diagnose_calibrate.isotonic if args.isotonic else diagnose_calibrate.logistic
-    batches = {code: [(float(row["raw"]), 1.0 if row["top1"] else 0.0)
-                      for row in rows if row.get("raw") is not None]
-               for code, rows in fresh_batches()}
+    batches = {code: diagnose_calibrate.batch_points(rows)
+               for code, rows in diagnose_calibrate.fresh_batches()}
     order = [code for code, points in batches.items() if points]
     deciles: dict[int, list[float]] = {}  # decile -> [logs, sum stated, hits]
     for i, code in enumerate(order):

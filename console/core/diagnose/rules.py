@@ -598,8 +598,6 @@ def _flash_mention(m: re.Match[str] | None, s: Surroundings) -> float | None:
         return 0.25  # "flash_attn is not installed, using SDPA": a fallback, not a failure
     if "undefined symbol" in line or "undefined symbol" in s.block_text:
         return 0.95
-    if "flash_attn_unpadded" in line and _CANNOT_IMPORT_NAME.search(line):
-        return 0.3  # a 1.x name asked of flash-attn 2: the calling code's version (round 58)
     if ("no module named" in line or "not installed" in line
         or "doesn't seem to be installed" in line):
         return 0.9
