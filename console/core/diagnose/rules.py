@@ -197,7 +197,7 @@ class Surroundings(Protocol):
 Refine = Callable[[re.Match[str] | None, Surroundings], float | None]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Signature:
     cause: str
     needle: str  # lower-case literal that must be in the line
