@@ -438,6 +438,19 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 62's families: an engine's bare assert on a rope_scaling key of older configs; a
+    # model class of another library without generate() (transformers 4.50's GenerationMixin);
+    # a repository's code module without a name imported from it; llama.cpp's magic of the old
+    # GGML formats printed as characters.
+    ('  File "/env/site-packages/acme_serve/config.py", line 88, in _verify_max_len\n'
+     '    assert "type" in rope_scaling\nAssertionError', "version_mismatch"),
+    ("AttributeError: 'AcmeAdaptedForCausalLM' object has no attribute 'generate'",
+     "version_mismatch"),
+    ("AttributeError: module 'transformers_modules.acme.acme-7b.configuration_acme' has no "
+     "attribute 'AcmeConfig'", "remote_code"),
+    ("gguf_init_from_file: invalid magic characters 'tjgg'\nllama_model_quantize: failed to "
+     "quantize: llama_model_loader: failed to load model from ./acme-7b-f16.bin",
+     "version_mismatch"),
     # Round 61's family: transformers' GGUF loader meeting an architecture it does not map.
     ("ValueError: GGUF model with architecture acmeformer2 is not supported yet.",
      "version_mismatch"),
@@ -1355,6 +1368,14 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ValueError: Cannot find the config file for awq.", "missing_file"),
     ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
+    # Round 62: a rope_scaling key asserted in the user's own dict is no config format; a
+    # module of the user's own without a name is no repository code; GGUF magic read wrong is
+    # a damaged file.
+    ('  File "/srv/app.py", line 9, in <module>\n    assert "factor" in scaling\nAssertionError',
+     "version_mismatch"),
+    ("AttributeError: module 'acme_models.configuration_acme' has no attribute 'AcmeConfig'",
+     "remote_code"),
+    ("gguf_init_from_file: invalid magic characters 'Inte'", "version_mismatch"),
     # Round 60: a number of tokens that is no limit of the input's length.
     ("ValueError: the tokenizer can only add 3 tokens", "context_too_long"),
     # Round 59: a CUDA library missing stays an install; a JSON type error in a file that is

@@ -1476,7 +1476,9 @@ SIGNATURES: tuple[Signature, ...] = (
     S("version_mismatch", "rope_scaling", 0.85,
       "this transformers cannot read the model's rope_scaling (added in a newer release)",
       r"`rope_scaling` must be a dictionary with (?:two|with two) fields|rope_scaling`?'s? type "
-      r"field must be"),
+      # an engine's bare assert on a key older configs had (vLLM's `assert "factor" in
+      # rope_scaling`, round 62): the model's rope_scaling is of a newer form
+      r"field must be|[\"'](?:factor|type|rope_type)[\"'] in (?:self\.)?rope_scaling\b"),
     S("version_mismatch", "weights only load failed", 0.6,
       "torch >= 2.6 loads checkpoints with weights_only=True by default and this file needs more",
       refine=_weights_only,
@@ -3064,6 +3066,35 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 62's tune logs
+    # transformers 4.50 took GenerationMixin out of PreTrainedModel: a model class of another
+    # library or of a repository's code that relied on inheriting it has no generate() under a
+    # newer release, whichever code the class is.
+    S("version_mismatch", "object has no attribute 'generate'", 0.9,
+      "since transformers 4.50 models inherit generate() only from GenerationMixin: this model "
+      "class was written for an older release",
+      r"'[A-Z]\w*(?:Model|For[A-Z]\w*|LM)' object has no attribute 'generate'",
+      tag="over:remote_code",
+      fixes=("pin transformers below 4.50, or update the model class (or its repository's code) "
+             "to inherit GenerationMixin",)),
+    # The module that lacks the name is the repository's own code (transformers_modules.<repo>):
+    # the copy loaded does not match what imports it (a stale cache, another revision).
+    S("remote_code", "transformers_modules", 0.9,
+      "the model's own code (trust_remote_code) does not have what is imported from it: the "
+      "cached copy and the caller are from different revisions",
+      r"module 'transformers_modules\.[^']+' has no attribute", tag="over:version_mismatch",
+      fixes=("delete the cached code (~/.cache/huggingface/modules/transformers_modules) and load "
+             "the model's current revision, or load it without trust_remote_code if transformers "
+             "has the architecture",)),
+    # llama.cpp printing the magic it read as characters: 'tjgg' / 'lmgg' / 'fmgg' are the old
+    # GGML formats (ggjt / ggml / ggmf read little-endian), as the hex magic rule
+    # below reads them.
+    S("version_mismatch", "invalid magic characters", 0.85,
+      "the model file is in the old GGML format (ggjt/ggml/ggmf), which llama.cpp releases since "
+      "August 2023 (GGUF) no longer read",
+      r"(?i)invalid magic characters:? '?(?:tjgg|lmgg|fmgg|ggjt|ggml|ggmf)",
+      fixes=("use the model's GGUF file (or convert the old file with convert-llama-ggml-to-gguf),"
+             " or a llama.cpp release from before GGUF for the old file",)),
     # -- round 61's tune logs
     # transformers' GGUF loader (integrations/ggml.py) names the architectures it can map to its
     # own model classes; a newer one (qwen3 before 4.51) needs a newer release.
@@ -3348,7 +3379,8 @@ SIGNATURES: tuple[Signature, ...] = (
     S("remote_code", "object has no attribute", 0.9,
       "the model class is the repository's own modeling code (trust_remote_code), and the copy "
       "loaded lacks what the caller uses: an older or newer copy of that code",
-      r"'(?P<cls>[A-Z]\w*(?:For[A-Z]\w*|LMHeadModel))' object has no attribute",
+      # (not generate(): GenerationMixin's, round 62's rule)
+      r"'(?P<cls>[A-Z]\w*(?:For[A-Z]\w*|LMHeadModel))' object has no attribute (?!'generate')",
       refine=_model_class_custom, tag="over:version_mismatch",
       fixes=("update the model's code files (modeling_*.py) from its repository, or use the "
              "calling code written for the copy you have",)),
