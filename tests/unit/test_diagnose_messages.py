@@ -438,6 +438,12 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 63's families: a model a registry keeps for a newer Ollama (its 412 says so); an
+    # architecture lmdeploy's PyTorch engine has no module ("rewrite") for.
+    ("pulling manifest\nError: pull model manifest: 412:\n\nThe model you are attempting to "
+     "pull requires a newer version of Ollama.", "version_mismatch"),
+    ("RuntimeError: Can not found rewrite for architectures: ['AcmeVLForConditionalGeneration']",
+     "version_mismatch"),
     # Round 62's families: an engine's bare assert on a rope_scaling key of older configs; a
     # model class of another library without generate() (transformers 4.50's GenerationMixin);
     # a repository's code module without a name imported from it; llama.cpp's magic of the old
@@ -1368,6 +1374,8 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ValueError: Cannot find the config file for awq.", "missing_file"),
     ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
+    # Round 63: a manifest that is not there stays a missing model.
+    ("Error: pull model manifest: file does not exist", "version_mismatch"),
     # Round 62: a rope_scaling key asserted in the user's own dict is no config format; a
     # module of the user's own without a name is no repository code; GGUF magic read wrong is
     # a damaged file.

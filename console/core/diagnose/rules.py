@@ -2771,7 +2771,9 @@ SIGNATURES: tuple[Signature, ...] = (
     # could not find is taken for a registry name).
     S("missing_file", "pull model manifest", 0.7,
       "Ollama did not find the model locally and tried to pull it from the registry: the path "
-      "or name in FROM / run is not there"),
+      "or name in FROM / run is not there",
+      # (412: the registry has the model, for a newer Ollama: round 63's rule)
+      refine=lambda m, s: None if "manifest: 412" in s.line_text.lower() else 1.0),
     # A report that a package is missing, in words ("tiktoken package is needed but not found").
     S("missing_dependency", "package is", 0.7,
       "a package the code needs is not installed",
@@ -3066,6 +3068,21 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 63's tune logs
+    # Ollama's registry answers 412 for a model made for a newer Ollama, and says so.
+    S("version_mismatch", "newer version of ollama", 0.9,
+      "the model needs a newer Ollama than the one serving (a client upgraded while the old "
+      "server still runs counts too)",
+      r"(?i)requires a newer version of ollama", tag="over:missing_file",
+      fixes=("upgrade Ollama and restart its server (ollama serve / the service) so the new "
+             "release is the one running",)),
+    # lmdeploy's PyTorch engine maps each architecture it implements to its own module
+    # ("rewrite"): one it has no module for needs a newer lmdeploy.
+    S("version_mismatch", "rewrite for architecture", 0.85,
+      "this lmdeploy release does not implement the model's architecture in its PyTorch engine",
+      r"(?i)can ?not (?:be )?found rewrite for architectures?",
+      fixes=("upgrade lmdeploy to a release that lists the model, or serve it with an engine "
+             "that does",)),
     # -- round 62's tune logs
     # transformers 4.50 took GenerationMixin out of PreTrainedModel: a model class of another
     # library or of a repository's code that relied on inheriting it has no generate() under a
