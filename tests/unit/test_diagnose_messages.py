@@ -438,6 +438,28 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 64's families: a build that finds no compiler; a C header missing, in the
+    # system's language; tesseract not installed for pytesseract; JAX falling back to the CPU;
+    # a ggml backend without kernels for an IQ quantization; two BOS tokens in a prompt;
+    # Xinference's path of a registered model that is not there.
+    ("-- The CXX compiler identification is unknown\nCMake Error at CMakeLists.txt:2 (project):"
+     "\n  No CMAKE_CXX_COMPILER could be found.", "missing_dependency"),
+    ("  Tell CMake where to find the compiler by setting either the environment variable \"CXX\""
+     " or the CMake cache entry CMAKE_CXX_COMPILER", "missing_dependency"),
+    ("  src/acme.c:12:10: fatal error: acme.h: Datei oder Verzeichnis nicht gefunden\n"
+     "  compilation terminated.", "missing_dependency"),
+    ("pytesseract.pytesseract.TesseractNotFoundError: tesseract is not installed or it's not in "
+     "your PATH.", "missing_dependency"),
+    (">>> jax.devices()\nCUDA backend failed to initialize: jaxlib/cuda/versions_helpers.cc:90:"
+     " operation cuInit(0) failed: CUDA_ERROR_NOT_INITIALIZED (Set TF_CPP_MIN_LOG_LEVEL=0 and "
+     "rerun for more info.)\n[CpuDevice(id=0)]", "cuda_unavailable"),
+    ("ggml_cuda_compute_forward: Unhandled type iq2_s (22) in ggml-cuda/mmq.cuh:98",
+     "quantization_error"),
+    ("llama_tokenize_internal: Added a BOS token to the prompt as specified by the model but the "
+     "prompt also starts with a BOS token. So now the final prompt starts with 2 BOS tokens.",
+     "tokenizer_error"),
+    ("ValueError: [address=0.0.0.0:41234, pid=2817] Invalid model URI /data/models/acme-7b",
+     "missing_file"),
     # Round 63's families: a model a registry keeps for a newer Ollama (its 412 says so); an
     # architecture lmdeploy's PyTorch engine has no module ("rewrite") for.
     ("pulling manifest\nError: pull model manifest: 412:\n\nThe model you are attempting to "
@@ -1374,6 +1396,8 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ValueError: Cannot find the config file for awq.", "missing_file"),
     ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
+    # Round 64: a header the compiler may not read is no missing package.
+    ("src/acme.c:12:10: fatal error: acme.h: Permission denied", "missing_dependency"),
     # Round 63: a manifest that is not there stays a missing model.
     ("Error: pull model manifest: file does not exist", "version_mismatch"),
     # Round 62: a rope_scaling key asserted in the user's own dict is no config format; a
@@ -1407,6 +1431,17 @@ def test_readings_that_need_their_context(message: str, not_named: str) -> None:
     causes = diagnose_text(message)
     assert not any(c.id == not_named and not c.lead for c in causes), [
         (c.id, c.confidence, c.lead) for c in causes]
+
+
+def test_a_field_named_address_is_no_word_about_a_port() -> None:
+    # Round 64: Xinference starts every error with "[address=host:port, pid=N]"; the word
+    # "address" there offered port_in_use as a runner-up of eight tune logs.
+    causes = diagnose_text("RuntimeError: [address=0.0.0.0:41234, pid=2817] Failed to import "
+                           "transformers.models.acme because of the following error")
+    assert causes and "port_in_use" not in [c.id for c in causes[:3]], [
+        (c.id, c.confidence) for c in causes]
+    assert "port_in_use" in [c.id for c in diagnose_text(
+        "Error: cannot listen on address 0.0.0.0:41234")[:3]]
 
 
 def test_a_bare_assertion_in_a_plain_traceback_reads_its_source_line() -> None:

@@ -233,8 +233,9 @@ _WORD_CLUES: WordFamilies = _families(
         (r"chat[ _]template", {"tokenizer_error": 0.4}),
         (r"/dev/shm|shared memory|\bshm\b", {"permission_or_disk": 0.4}),
         (r"permission|read-only|\bdisk\b|no space|quota", {"permission_or_disk": 0.35}),
-        # not a source file named bind (pybind's bind.cpp:294 in a C++ assertion)
-        (r"\bport\b|\bbind\b(?!\.\w)|\baddress\b", {"port_in_use": 0.3}),
+        # not a source file named bind (pybind's bind.cpp:294 in a C++ assertion), nor a field
+        # named address (Xinference's "[address=0.0.0.0:48516, pid=3387]" on every error)
+        (r"\bport\b|\bbind\b(?!\.\w)|\baddress\b(?!=)", {"port_in_use": 0.3}),
         (r"\bsocket\b", {"nccl_distributed": 0.15, "port_in_use": 0.12}),
         (
             r"\bnccl\b|process[ _]group|\brank\b|\bbarrier\b|rendezvous|collective"

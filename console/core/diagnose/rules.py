@@ -3068,6 +3068,59 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 64's tune logs
+    # A build that finds no compiler (CMake's words): the C / C++ / CUDA compiler or the build
+    # tools (Visual Studio's C++ workload on Windows) are not installed.
+    S("missing_dependency", "compiler could be found", 0.85,
+      "the build found no compiler: the C/C++ (or CUDA) compiler is not installed or not on PATH",
+      r"No CMAKE_(?:C|CXX|CUDA)_COMPILER could be found",
+      fixes=("install the compiler (build-essential / Xcode command line tools / Visual Studio "
+             "with the C++ workload), or install a prebuilt wheel",)),
+    S("missing_dependency", "tell cmake where to find the compiler", 0.8,
+      "the build found no compiler: the C/C++ (or CUDA) compiler is not installed or not on PATH",
+      fixes=("install the compiler (build-essential / Xcode command line tools / Visual Studio "
+             "with the C++ workload), or install a prebuilt wheel",)),
+    # A C header the build includes is not there, the system's message in another language
+    # ("portaudio.h: Bestand of map bestaat niet"): the library's development package.
+    S("missing_dependency", "fatal error:", 0.8,
+      "a C header the build includes is missing: the library's development package is not "
+      "installed",
+      # (in English its other fatal errors on a header say something else: not a missing one)
+      r"\bfatal error: [\w/.+-]+\.(?:h|hh|hpp|cuh): (?!No such file|Permission denied|Is a "
+      r"directory|file not recognized)\S",
+      fixes=("install the library's development package (e.g. portaudio19-dev, python3-dev), "
+             "or a prebuilt wheel",)),
+    # pytesseract runs the tesseract program, which pip does not install.
+    S("missing_dependency", "tesseract", 0.9,
+      "the tesseract OCR program is not installed (pytesseract only calls it)",
+      r"(?i)TesseractNotFound|tesseract is not installed",
+      fixes=("install tesseract (apt install tesseract-ocr / brew install tesseract / the "
+             "Windows installer) and put it on PATH",)),
+    # JAX could not start its CUDA backend and runs on the CPU: a jaxlib without the CUDA
+    # plugin, or one for another CUDA than the driver's.
+    S("cuda_unavailable", "cuda backend failed to initialize", 0.75,
+      "JAX could not start its CUDA backend and fell back to the CPU",
+      fixes=("install jax with the CUDA extra that matches the driver (pip install -U "
+             "\"jax[cuda12]\"), and check nvidia-smi",)),
+    # A ggml backend meeting a quantization type it has no kernels for (IQ types on a CUDA or
+    # SYCL path).
+    S("quantization_error", "unhandled type", 0.8,
+      "this ggml backend has no kernel for the model's quantization type",
+      r"(?i)unhandled type (?:iq|q|tq|mxfp|nvfp)\d\w*",
+      fixes=("use a quantization the backend supports (a Q4_K / Q8_0 file), or a build with "
+             "kernels for this type",)),
+    # llama.cpp adding the model's BOS to a prompt that already has one (a chat template that
+    # writes it too): two BOS tokens, which degrade the answers.
+    S("tokenizer_error", "2 bos tokens", 0.75,
+      "the prompt gets two BOS tokens: the chat template (or the client) writes one and the "
+      "tokenizer adds another",
+      r"(?i)starts with 2 BOS tokens",
+      fixes=("drop the BOS from the template or prompt text, or turn off add_bos_token",)),
+    # Xinference's launcher for a model path that is not there.
+    S("missing_file", "invalid model uri", 0.75,
+      "the model's path (a registered custom model's URI) does not exist",
+      fixes=("correct the model_uri of the registered model (or register it again) with a path "
+             "that exists",)),
     # -- round 63's tune logs
     # Ollama's registry answers 412 for a model made for a newer Ollama, and says so.
     S("version_mismatch", "newer version of ollama", 0.9,
