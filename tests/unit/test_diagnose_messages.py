@@ -438,6 +438,12 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 65's family: torch.compile's generated kernel asserting an index past its table
+    # (positions beyond the model's length), before a serving engine dies of it.
+    ("/tmp/torchinductor_root/ab/cab12.py:48: unknown: block: [9,0,0], thread: [3,0,0] "
+     "Assertion `index out of bounds: 0 <= tmp16 < 32768` failed.\nterminate called after "
+     "throwing an instance of 'c10::AcceleratorError'\n  what():  CUDA error: device-side "
+     "assert triggered\nEngineDeadError", "context_too_long"),
     # Round 64's families: a build that finds no compiler; a C header missing, in the
     # system's language; tesseract not installed for pytesseract; JAX falling back to the CPU;
     # a ggml backend without kernels for an IQ quantization; two BOS tokens in a prompt;

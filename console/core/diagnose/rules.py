@@ -1911,7 +1911,10 @@ SIGNATURES: tuple[Signature, ...] = (
     S("context_too_long", "index out of bounds", 0.65,
       "a GPU gather/embedding lookup went past its table (the device-side assert of an index out "
       "of range)",
-      r"vectorized gather kernel index out of bounds|ind < ind_dim_size"),
+      # (torch.compile's generated kernels assert on their temporaries: "0 <= tmp16 < 40960",
+      # round 65)
+      r"vectorized gather kernel index out of bounds|ind < ind_dim_size|index out of bounds: 0 "
+      r"<= tmp\d+ < \d+"),
     S("context_too_long", "indexselectsmallindex", 0.65,
       "a GPU embedding lookup went out of range"),
     S("context_too_long", "cudaerrorassert", 0.3,
