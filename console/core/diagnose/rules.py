@@ -3074,13 +3074,9 @@ SIGNATURES: tuple[Signature, ...] = (
     # -- round 64's tune logs
     # A build that finds no compiler (CMake's words): the C / C++ / CUDA compiler or the build
     # tools (Visual Studio's C++ workload on Windows) are not installed.
-    S("missing_dependency", "compiler could be found", 0.85,
+    S("missing_dependency", "cmake", 0.85,
       "the build found no compiler: the C/C++ (or CUDA) compiler is not installed or not on PATH",
-      r"No CMAKE_(?:C|CXX|CUDA)_COMPILER could be found",
-      fixes=("install the compiler (build-essential / Xcode command line tools / Visual Studio "
-             "with the C++ workload), or install a prebuilt wheel",)),
-    S("missing_dependency", "tell cmake where to find the compiler", 0.8,
-      "the build found no compiler: the C/C++ (or CUDA) compiler is not installed or not on PATH",
+      r"No CMAKE_(?:C|CXX|CUDA)_COMPILER could be found|Tell CMake where to find the compiler",
       fixes=("install the compiler (build-essential / Xcode command line tools / Visual Studio "
              "with the C++ workload), or install a prebuilt wheel",)),
     # A C header the build includes is not there, the system's message in another language
