@@ -63,7 +63,7 @@ def test_sigkill_mid_load_then_restart(models: dict[str, Path], tmp_path: Path) 
         assert client.wait_for("hello", timeout=120)["pid"] == new_pid
         msg_id = client.load(str(models["gpt2"]), device="cpu")
         loaded = client.wait_for(("loaded", "error"), reply_to=msg_id, timeout=120)
-        assert loaded["event"] == "loaded", loaded
+        assert loaded["event"] == "loaded", dict(loaded)
 
         # A segfault is reported by its signal too.
         os.kill(new_pid, signal.SIGSEGV)

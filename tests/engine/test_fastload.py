@@ -442,7 +442,7 @@ def test_engine_reports_the_loader_and_why(fast_engine: EngineClient, ckpts: dic
         assert "experts" in loaded["message"] and "auto" in loaded["hint"]
         assert all(m["tensors_done"] == 0 for m in seen if m["event"] == "progress")
         return
-    assert loaded["event"] == "loaded", loaded
+    assert loaded["event"] == "loaded", dict(loaded)
     assert loaded["loader"] == want
     progress = [m for m in seen if m["event"] == "progress"]
     assert progress and progress[-1]["loader"] == want
@@ -544,7 +544,7 @@ def test_engine_pause_resume_on_the_fast_path(slow_engine: EngineClient,
     assert still <= at + 1  # at most the tensor whose hook was already past the check
     slow_engine.resume(force=True)
     loaded, rest = answer(slow_engine, msg_id, "loaded")
-    assert loaded["event"] == "loaded", loaded
+    assert loaded["event"] == "loaded", dict(loaded)
     assert loaded["loader"] == "fast"
     assert any(m["event"] == "resumed" for m in seen + rest)
     fp, _ = answer(slow_engine, slow_engine.fingerprint(), "fingerprint")

@@ -125,7 +125,7 @@ def test_small_build_answers_an_image_prompt_and_is_reused(tmp_path: Path) -> No
     try:
         loaded = client.wait_for(("loaded", "error"), reply_to=client.load(
             str(dest), device="cpu"), timeout=180)
-        assert loaded["event"] == "loaded", loaded
+        assert loaded["event"] == "loaded", dict(loaded)
         assert loaded["model_type"] == "glm4v"
         result = client.wait_for(("generated", "error"), reply_to=client.generate(
             "open settings", images=paths, max_new_tokens=3), timeout=180)

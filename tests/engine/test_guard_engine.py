@@ -135,7 +135,7 @@ def test_ram_pause_holds_the_load_then_raise_and_resume(engine: EngineClient,
     assert resumed["event"] == "resumed" and resumed["by_user"] is True
     assert resumed["command_id"] == resume_id and resumed["paused_s"] >= 1.0
     loaded = until(engine, ("loaded",), load_id, seen)
-    assert loaded["event"] == "loaded", loaded
+    assert loaded["event"] == "loaded", dict(loaded)
     assert loaded["tensors"] == 57
     assert loaded["guard"]["tensor_checks"] == 57
 
@@ -151,7 +151,7 @@ def test_guarded_load_equals_from_pretrained(engine: EngineClient, models: dict[
     drain(engine)
     loaded = engine.wait_for(("loaded", "error"), reply_to=engine.load(
         str(models["llama"]), device="cpu", loader=loader), timeout=120)
-    assert loaded["event"] == "loaded", loaded
+    assert loaded["event"] == "loaded", dict(loaded)
     if loaded.get("loader") == "stock":
         assert loaded["guard"]["synchronous"] and loaded["guard"]["warmup_patched"]
     assert loaded["guard"]["tensor_checks"] == loaded["tensors"] > 0
@@ -314,7 +314,7 @@ def test_generation_stopped_by_guard(engine: EngineClient, models: dict[str, Pat
     drain(engine)
     loaded = engine.wait_for(("loaded", "error"), reply_to=engine.load(
         str(models["llama"]), device="cpu", guard={"thresholds": RAM_NEVER}), timeout=120)
-    assert loaded["event"] == "loaded", loaded
+    assert loaded["event"] == "loaded", dict(loaded)
     control = engine.wait_for(("generated", "error"), reply_to=engine.generate(
         "hello", max_new_tokens=12, min_new_tokens=12), timeout=60)
     assert control["stopped"] == "length" and control["guard"] is None
@@ -335,6 +335,11 @@ def test_generation_stopped_by_guard(engine: EngineClient, models: dict[str, Pat
     unload(engine)
 
 
+# The host's free memory decides these loads (the engine's own recheck, the guard under a forced
+# load): they run on the worker of the real servers (tests/conftest.py), never beside a vLLM
+# that holds gigabytes of it. In one fresh-clone run of session 29 both loads ended in an error
+# (its message was not printed then; it is now) while passing alone and in every other run.
+@pytest.mark.xdist_group("servers")
 def test_preload_gate_refuses_what_will_not_fit_unless_forced(engine: EngineClient,
                                                               models: dict[str, Path]) -> None:
     drain(engine)
@@ -354,12 +359,17 @@ def test_preload_gate_refuses_what_will_not_fit_unless_forced(engine: EngineClie
     load_id = engine.load(str(models["llama"]), device="cpu", batch=100_000, context=512,
                           force=True)
     loaded = until(engine, ("loaded",), load_id, seen)
-    assert loaded["event"] == "loaded", loaded
+    assert loaded["event"] == "loaded", dict(loaded)
     assert next(m for m in seen if m["event"] == "preflight")["forced"] is True
     assert any(m["event"] == "log" and "loading anyway" in m["message"] for m in seen)
     unload(engine)
 
 
+# The host's free memory decides these loads (the engine's own recheck, the guard under a forced
+# load): they run on the worker of the real servers (tests/conftest.py), never beside a vLLM
+# that holds gigabytes of it. In one fresh-clone run of session 29 both loads ended in an error
+# (its message was not printed then; it is now) while passing alone and in every other run.
+@pytest.mark.xdist_group("servers")
 def test_the_apps_preflight_stands_and_only_free_memory_is_rechecked(
         engine: EngineClient, models: dict[str, Path]) -> None:
     from console.core.check import assess
@@ -379,7 +389,7 @@ def test_the_apps_preflight_stands_and_only_free_memory_is_rechecked(
     seen: list[Msg] = []
     load_id = engine.load(str(path), device="cpu", preflight=wire)
     loaded = until(engine, ("loaded",), load_id, seen)
-    assert loaded["event"] == "loaded", loaded
+    assert loaded["event"] == "loaded", dict(loaded)
     preflight = next(m for m in seen if m["event"] == "preflight")
     # The checkpoint was not read again (no findings of its own); the fit is of memory now.
     assert preflight["source"] == "app" and preflight["findings"] == []

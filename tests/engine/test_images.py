@@ -29,7 +29,7 @@ def vl_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineClient
     bookkeeping."""
     client = start_client(tmp_path_factory.mktemp("vl"), MALLOC_MMAP_THRESHOLD_="65536")
     loaded = answer(client, client.load("demo-vl", device="cpu"), "loaded")
-    assert loaded["event"] == "loaded", loaded
+    assert loaded["event"] == "loaded", dict(loaded)
     assert loaded["label"] == "demo-vl: random weights"
     assert loaded["model_type"] == "glm4v"
     yield client
@@ -145,7 +145,7 @@ def test_vision_estimate_with_eager_attention(tmp_path: Path) -> None:
     try:
         loaded = answer(client, client.load("demo-vl", device="cpu",
                                             attn_implementation="eager"), "loaded")
-        assert loaded["event"] == "loaded", loaded
+        assert loaded["event"] == "loaded", dict(loaded)
         rows = measure(client, tmp_path, "eager")
         for _count, expected, measured in rows:
             assert abs(expected - measured) <= 0.20 * measured + MiB, rows
@@ -201,7 +201,7 @@ def test_text_only_model_refuses_images(models: dict[str, Path], tmp_path: Path)
     client = start_client(tmp_path)
     try:
         loaded = answer(client, client.load(str(models["glm4"]), device="cpu"), "loaded")
-        assert loaded["event"] == "loaded", loaded
+        assert loaded["event"] == "loaded", dict(loaded)
         result = generate(client, [str(demo_vl.probe_images()[0])])
         assert result["event"] == "error" and result["error_type"] == "ImagesRefused"
         assert "text-only model" in result["message"] and "\n" not in result["message"]
