@@ -32,9 +32,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from diagnose_calibrate import fresh_batches  # noqa: E402
 from diagnose_fresh import run_at  # noqa: E402
-
-FRESH = ROOT / "tests" / "fixtures" / "corpus" / "fresh-scores.jsonl"
 
 # Run inside the old worktree: its own diagnosis, this checkout's corpus, each weighting.
 # One JSON line per (weighting, log): [weighting, id, top-1 hit, top-3 hit].
@@ -72,12 +71,8 @@ for name, weights in [["shipped", None], *weightings]:
 
 def batches(last: int) -> list[tuple[str, list[str]]]:
     """(commit, tune log ids) of the last `last` fresh batches, oldest first."""
-    by_code: dict[str, list[str]] = defaultdict(list)
-    for line in FRESH.read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            by_code[str(row["code"])].append(str(row["id"]))
-    return list(by_code.items())[-last:]
+    return [(code, [str(row["id"]) for row in rows])
+            for code, rows in fresh_batches()][-last:]
 
 
 def replay(commit: str, ids: list[str],

@@ -28,6 +28,13 @@ from console.engines.local import EngineClient
 from .conftest import start_client
 
 Msg = dict[str, Any]
+
+# For tests whose loads the host's free memory decides (the engine's own recheck, the guard
+# under a forced load): they run on the worker of the real servers (tests/conftest.py), never
+# beside a vLLM that holds gigabytes of it. In one fresh-clone run of session 29 two such loads
+# ended in an error (its message was not printed then; it is now) while passing alone and in
+# every other run.
+BESIDE_NO_SERVER = pytest.mark.xdist_group("servers")
 MIB = 1024**2
 RAM_TRIPS = {"ram": {"pause": 1.0}}  # under any real usage: the first tensor's check trips
 RAM_NEVER = {"ram": {"pause": 100.0, "resume": 99.0}}  # over any real usage
@@ -335,11 +342,7 @@ def test_generation_stopped_by_guard(engine: EngineClient, models: dict[str, Pat
     unload(engine)
 
 
-# The host's free memory decides these loads (the engine's own recheck, the guard under a forced
-# load): they run on the worker of the real servers (tests/conftest.py), never beside a vLLM
-# that holds gigabytes of it. In one fresh-clone run of session 29 both loads ended in an error
-# (its message was not printed then; it is now) while passing alone and in every other run.
-@pytest.mark.xdist_group("servers")
+@BESIDE_NO_SERVER
 def test_preload_gate_refuses_what_will_not_fit_unless_forced(engine: EngineClient,
                                                               models: dict[str, Path]) -> None:
     drain(engine)
@@ -365,11 +368,7 @@ def test_preload_gate_refuses_what_will_not_fit_unless_forced(engine: EngineClie
     unload(engine)
 
 
-# The host's free memory decides these loads (the engine's own recheck, the guard under a forced
-# load): they run on the worker of the real servers (tests/conftest.py), never beside a vLLM
-# that holds gigabytes of it. In one fresh-clone run of session 29 both loads ended in an error
-# (its message was not printed then; it is now) while passing alone and in every other run.
-@pytest.mark.xdist_group("servers")
+@BESIDE_NO_SERVER
 def test_the_apps_preflight_stands_and_only_free_memory_is_rechecked(
         engine: EngineClient, models: dict[str, Path]) -> None:
     from console.core.check import assess

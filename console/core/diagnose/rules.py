@@ -3079,16 +3079,6 @@ SIGNATURES: tuple[Signature, ...] = (
       r"No CMAKE_(?:C|CXX|CUDA)_COMPILER could be found|Tell CMake where to find the compiler",
       fixes=("install the compiler (build-essential / Xcode command line tools / Visual Studio "
              "with the C++ workload), or install a prebuilt wheel",)),
-    # A C header the build includes is not there, the system's message in another language
-    # ("portaudio.h: Bestand of map bestaat niet"): the library's development package.
-    S("missing_dependency", "fatal error:", 0.8,
-      "a C header the build includes is missing: the library's development package is not "
-      "installed",
-      # (in English its other fatal errors on a header say something else: not a missing one)
-      r"\bfatal error: [\w/.+-]+\.(?:h|hh|hpp|cuh): (?!No such file|Permission denied|Is a "
-      r"directory|file not recognized)\S",
-      fixes=("install the library's development package (e.g. portaudio19-dev, python3-dev), "
-             "or a prebuilt wheel",)),
     # pytesseract runs the tesseract program, which pip does not install.
     S("missing_dependency", "tesseract", 0.9,
       "the tesseract OCR program is not installed (pytesseract only calls it)",
@@ -3772,13 +3762,16 @@ SIGNATURES: tuple[Signature, ...] = (
       fixes=("install the system library (apt install sox libsox-dev / ffmpeg) or use "
              "another backend (soundfile)",)),
     # A C/C++ build (Triton's launcher, a CUDA extension) missing a package's headers:
-    # Python.h is python3-dev, cuda_runtime.h the CUDA toolkit.
-    S("missing_dependency", ".h: no such file or directory", 0.8,
+    # Python.h is python3-dev, cuda_runtime.h the CUDA toolkit. The compiler's reason may be in
+    # the system's language ("portaudio.h: Bestand of map bestaat niet", round 64); the other
+    # fatal errors on a header say what else went wrong.
+    S("missing_dependency", "fatal error:", 0.8,
       "a build step needs the headers of a package that is not installed (Python.h: the "
       "Python development package; cuda*.h: the CUDA toolkit)",
-      r"(?i)fatal error: [\w/.+-]+\.h(?:pp)?: no such file or directory",
-      fixes=("install the development package (apt install python3-dev / python3.X-dev; the "
-             "CUDA toolkit for cuda*.h)",)),
+      r"\bfatal error: [\w/.+-]+\.(?:h|hh|hpp|cuh): (?!Permission denied|Is a directory|file "
+      r"not recognized)\S",
+      fixes=("install the development package (apt install python3-dev / python3.X-dev, "
+             "portaudio19-dev, ...; the CUDA toolkit for cuda*.h), or a prebuilt wheel",)),
     # llama.cpp (and what embeds it: ollama, LM Studio, llama-cpp-python) older than the model
     # architecture in the GGUF file.
     S("version_mismatch", "does not support this gguf's model architecture", 0.8,
