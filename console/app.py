@@ -703,12 +703,16 @@ class ConsoleApp(App[int]):
             footer.keys_changed()
 
     def on_descendant_focus(self) -> None:
-        self._show_strip()
-        self._refresh_footer()
+        self._focus_moved()
 
     def on_descendant_blur(self) -> None:
-        self._show_strip()
-        self._refresh_footer()
+        self._focus_moved()
+
+    def _focus_moved(self) -> None:
+        # Textual moves the focus as it takes the screens down too: then nothing is shown.
+        if not self._panels_gone():
+            self._show_strip()
+            self._refresh_footer()
 
     def ensure_engine(self) -> Engine:
         """The engine client, its process started (on first use, or again after it ended)."""
