@@ -215,6 +215,27 @@ def test_streaming_matches_whole_log_diagnosis() -> None:
     assert {e.causes[0].id for e in errors} == named
 
 
+def test_streaming_reads_a_wrapped_warning_once_as_the_whole_log_does() -> None:
+    # Round 67: a warning wrapped over three lines names its cause only read as one line.
+    lines = ["/venv/lib/python3.11/site-packages/torch/cuda/__init__.py:215: UserWarning: NVIDIA "
+             "GeForce RTX 5070 with CUDA capability sm_120 is not compatible",
+             "with the current PyTorch installation. The current PyTorch install supports",
+             "CUDA capabilities sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90.", "loading model"]
+    diagnoser = StreamingDiagnoser()
+    assert diagnoser.feed(lines[0]) == []
+    cards = diagnoser.feed(lines[1])
+    assert [(e.kind, e.first_line, e.causes[0].id) for e in cards] == [
+        ("line", 0, "cuda_driver_mismatch")]  # the warning's line
+    assert diagnoser.feed(lines[2]) == [] and diagnoser.feed(lines[3]) == []  # one card
+    assert diagnoser.flush() == []
+    whole = diagnose_text("\n".join(lines))
+    assert whole[0].id == "cuda_driver_mismatch" and not whole[0].lead
+    # A warning whose next line is a record of its own is not joined to it.
+    assert StreamingDiagnoser().feed_text(
+        "UserWarning: TypedStorage is deprecated\n2025-01-02 10:00:00 INFO is not compatible "
+        "with the current pytorch installation\n") == []
+
+
 def test_streaming_memory_is_bounded() -> None:
     diagnoser = StreamingDiagnoser(window=50)
     for i in range(5000):

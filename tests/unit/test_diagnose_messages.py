@@ -438,6 +438,27 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Rounds 66 and 67's families: a library naming the package a step needs (no pip
+    # install in its words); transformers 3's tokenizer finding none of its vocabulary files; a
+    # llama.cpp backend that cannot allocate a buffer it does not name; "no module:"
+    # typed from memory; a namespace plugin that is a distribution of its own; a warning about
+    # this GPU's architecture wrapped over three lines.
+    ("ImportError: soundfile is required for read_audio_file.", "missing_dependency"),
+    ("RuntimeError: `ffmpeg-python` package is required to decode this video",
+     "missing_dependency"),
+    ("OSError: Model name 'acme/wordpiece-base' was not found in tokenizers model name list "
+     "(gpt2, gpt2-medium). We assumed 'acme/wordpiece-base' was a path, a model identifier, or "
+     "url to a directory containing vocabulary files named ['vocab.json', 'merges.txt'] but "
+     "couldn't find such vocabulary files at this path or url.", "tokenizer_error"),
+    ("Error: llama runner process has terminated: error loading model: unable to allocate "
+     "backend buffer", "host_oom"),
+    ("启动报错 no module: vllm_flash_kernels", "missing_dependency"),
+    ("ModuleNotFoundError: No module named 'opentelemetry.instrumentation.fastapi'",
+     "missing_dependency"),
+    ("/venv/lib/python3.11/site-packages/torch/cuda/__init__.py:215: UserWarning: NVIDIA "
+     "GeForce RTX 5070 with CUDA capability sm_120 is not compatible\nwith the current PyTorch "
+     "installation. The current PyTorch install supports\nCUDA capabilities sm_50 sm_60 sm_70 "
+     "sm_75 sm_80 sm_86 sm_90.", "cuda_driver_mismatch"),
     # Round 65's family: torch.compile's generated kernel asserting an index past its table
     # (positions beyond the model's length), before a serving engine dies of it.
     ("/tmp/torchinductor_root/ab/cab12.py:48: unknown: block: [9,0,0], thread: [3,0,0] "
@@ -1402,6 +1423,15 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ValueError: Cannot find the config file for awq.", "missing_file"),
     ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
+    # Rounds 66 and 67: hardware or a version range "required" is no package to install; a
+    # plugin module of a library that is no namespace of plugins stays a version gap; a warning
+    # whose next lines are another record is not joined to them.
+    ("RuntimeError: GPU is required to run this pipeline", "missing_dependency"),
+    ("ImportError: tokenizers>=0.21 is required for a normal functioning of this module, but "
+     "found tokenizers==0.19.1.", "missing_dependency"),
+    ("ModuleNotFoundError: No module named 'ray.rllib.agents'", "missing_dependency"),
+    ("UserWarning: TypedStorage is deprecated\n2025-01-02 10:00:00 INFO is not compatible with "
+     "the current pytorch installation", "cuda_driver_mismatch"),
     # Round 64: a header the compiler may not read is no missing package.
     ("src/acme.c:12:10: fatal error: acme.h: Permission denied", "missing_dependency"),
     # Round 63: a manifest that is not there stays a missing model.

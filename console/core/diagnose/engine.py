@@ -35,6 +35,7 @@ from console.core.diagnose.fastre import trie_pattern
 from console.core.diagnose.parser import (
     CODE,
     FRAME,
+    LOOSE,
     WARNING,
     ErrorBlock,
     ExceptionRecord,
@@ -632,6 +633,46 @@ def _wrapped_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
 _WRAPPED_MAX_LINES = 6  # a longer message is a listing, not one wrapped sentence
 
 
+def _wrapped_warning_hits(lines: Sequence[LogLine], store: _LineStore,
+                          hits: Sequence[Hit]) -> list[Hit]:
+    """A warning wrapped over the lines after it ("UserWarning: NVIDIA B200 with CUDA capability
+    sm_100 is not compatible" / "with the current PyTorch installation."): as `_wrapped_hits`
+    for exception messages, the signatures that match the warning and its loose continuation
+    lines joined, and no single line of them. Only a warning nothing matched yet is read."""
+    found: list[Hit] = []
+    matched = {h.line.number for h in hits}
+    for i, line in enumerate(lines):
+        if line.role != WARNING or line.number in matched or line.info:
+            continue
+        chain = [line]
+        for follow in lines[i + 1:i + _WRAPPED_MAX_LINES]:
+            if not _continues_warning(follow) or follow.number in matched:
+                break
+            chain.append(follow)
+        found.extend(_wrapped_warning(chain, store))
+    return found
+
+
+def _continues_warning(line: LogLine) -> bool:
+    return line.role == LOOSE and bool(line.text.strip()) and not line.info
+
+
+def _wrapped_warning(chain: Sequence[LogLine], store: _LineStore) -> list[Hit]:
+    """The hits of a warning and its continuation lines read as one line (on the warning's)."""
+    found: list[Hit] = []
+    if len(chain) < 2:
+        return found
+    texts = [line.text.strip() for line in chain]
+    signatures = _line_signatures(" ".join(texts).lower())
+    for text in texts:
+        if signatures:
+            signatures -= _line_signatures(text.lower())
+    if signatures:
+        _confirm(chain[0]._replace(text=" ".join(texts)), sorted(signatures, key=_sig_order),
+                 None, store, found)
+    return found
+
+
 def _block_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
     surface = block.surface
     if surface is None:
@@ -983,6 +1024,7 @@ def diagnose_lines(raw_lines: Sequence[str],
     for block in parsed.blocks:
         hits.extend(_block_hits(block, store))
     hits.extend(_cut_tail_hits(parsed.lines, block_of, store, hits))
+    hits.extend(_wrapped_warning_hits(parsed.lines, store, hits))
     clues = log_clues(parsed.lines, parsed.blocks)
     # Without live facts the text was handed over by a person: a few lines of it are a report.
     failed = log_failed(parsed.lines, parsed.blocks,
@@ -1025,7 +1067,7 @@ class StreamingDiagnoser:
         self._recent.append(log_line)
         out = [self._diagnose_block(block, context) for block in completed]
         if _scanned(log_line) and not self._in_open_block(log_line):
-            out.extend(self._loose(log_line, context))
+            out.extend(self._loose(log_line, context) or self._wrapped(log_line, context))
         return [d for d in out if d is not None]
 
     def feed_text(self, chunk: str,
@@ -1082,6 +1124,32 @@ class StreamingDiagnoser:
             return []  # the same cause on the next lines: one card is enough
         self._last_loose = (line.number, causes[0].id)
         return [DiagnosedError("line", line.number, line.number, _clip(line.text), tuple(causes))]
+
+    def _wrapped(self, line: LogLine, context: DiagnosisContext | None) -> list[DiagnosedError]:
+        """A loose line that continues a warning with no finding of its own (as
+        `_wrapped_warning_hits` reads a whole log): one card once the joined lines name a cause."""
+        if not _continues_warning(line):
+            return []
+        chain: list[LogLine] = []
+        for earlier in reversed(self._recent):
+            chain.insert(0, earlier)
+            if earlier.role == WARNING or not _continues_warning(earlier) \
+                    or len(chain) >= _WRAPPED_MAX_LINES:
+                break
+        warning = chain[0]
+        if warning.role != WARNING or warning.info or warning.number == self._last_loose[0]:
+            return []
+        store = _LineStore(self._recent)
+        hits = _wrapped_warning(chain, store)
+        if not any(h.signature.kind == "error" and h.confidence >= 0.5 for h in hits):
+            return []
+        self._loose_hits.extend(hits)
+        causes = aggregate(hits + self._recent_hints(warning.number), store, context)
+        if not causes:
+            return []
+        self._last_loose = (warning.number, causes[0].id)
+        return [DiagnosedError("line", warning.number, line.number, _clip(hits[0].line.text),
+                               tuple(causes))]
 
     def _recent_hints(self, before: int) -> list[Hit]:
         oldest = self._recent[0].number if self._recent else 0

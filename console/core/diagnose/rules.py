@@ -443,6 +443,8 @@ def _no_module(m: re.Match[str] | None, s: Surroundings) -> float | None:
         return 1.0  # mmcv's compiled ops: the lite build is installed, mmcv-full is missing
     if "is not a package" in s.line_text and _in_torch_hub(s):
         return None  # the hub repository's package shadowed by a local module (remote_code)
+    if _NAMESPACE_DISTRIBUTION.match(name):
+        return 1.0  # a namespace's plugin, a distribution of its own (round 66)
     if "." in name and root in _KNOWN_LIBS:
         return None  # a removed/renamed submodule: version_mismatch
     if _unknown_package_submodule(name):
@@ -475,11 +477,23 @@ _STDLIB_REMOVED = frozenset({
 def _removed_submodule(m: re.Match[str] | None, s: Surroundings) -> float | None:
     name = m.group("mod") if m else ""
     root = name.split(".", 1)[0]
+    if _NAMESPACE_DISTRIBUTION.match(name):
+        return None  # not a submodule the release dropped: a plugin never installed
     if "." in name and root in _KNOWN_LIBS:
         return 1.0
     if _unknown_package_submodule(name) and "is not a package" not in s.line_text:
         return 0.7
     return None
+
+
+# Namespace packages whose every plugin is a distribution of its own on PyPI: "No module named
+# 'openinference.instrumentation.smolagents'" is openinference-instrumentation-smolagents not
+# installed (smolagents[telemetry]), not a release of openinference that lacks it; likewise
+# opentelemetry's instrumentations and exporters. (llama_index's integrations are left out: the
+# same module name was inside llama-index before 0.10 and a plugin after it, so either an
+# upgrade or an install fixes it; session 8's message test reads one as a version gap.)
+_NAMESPACE_DISTRIBUTION = re.compile(
+    r"(?:openinference\.instrumentation|opentelemetry\.(?:instrumentation|exporter))\.\w")
 
 
 # Top-level names that are a project's own folders more often than a package on PyPI: "No
@@ -505,6 +519,16 @@ def _unknown_package_submodule(name: str) -> bool:
 def _names_a_package(m: re.Match[str] | None, s: Surroundings) -> float | None:
     names = re.split(r"[\s,]+", m.group("mod")) if m else []
     return 1.0 if any(n.lower().replace("-", "_") in _KNOWN_LIBS for n in names) else None
+
+
+# Words that name hardware or the interpreter, not a package ("GPU is required to run").
+_NOT_PACKAGES = frozenset({"gpu", "cuda", "python", "nvidia", "cudnn", "it", "this", "that", "a",
+                           "an", "the", "one", "which", "what", "input", "value", "argument"})
+
+
+def _names_no_hardware(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    name = (m.group("mod") if m else "").lower()
+    return None if name in _NOT_PACKAGES or name.endswith("_id") else 1.0
 
 
 _KNOWN_LIBS = frozenset({
@@ -3071,6 +3095,36 @@ SIGNATURES: tuple[Signature, ...] = (
       "an fp16 model on ONNX Runtime's CPU provider, which has few half-precision kernels",
       tag="over:size_mismatch",
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
+    # -- round 67's and 66's tune logs
+    # "ImportError: TorchCodec is required for load_with_torchcodec": a library names the package
+    # a step needs and does not say pip install (the signature above wants that); a version
+    # range ("X>=1 is required") is not a bare name and stays version_mismatch's.
+    # (Needle "required": "package is", another needle, would hide "is required".)
+    S("missing_dependency", "required", 0.7,
+      "a package this step needs is not installed (the message names it)",
+      r"\b(?:ImportError|ModuleNotFoundError|RuntimeError): [`'\"]?(?P<mod>[A-Za-z_][\w.-]*)"
+      r"[`'\"]? (?:(?:library|package|module) )?(?:is|are) required (?:for|to|in order|by)\b",
+      refine=_names_no_hardware),
+    # transformers 3's tokenizer that found none of its files under a model id: the tokenizer
+    # class expects files this checkpoint does not ship (a byte-level BPE class, vocab.json and
+    # merges.txt, over a WordPiece vocab.txt), or the path is wrong.
+    S("tokenizer_error", "couldn't find such vocabulary files", 0.6,
+      "the tokenizer class looks for vocabulary files this checkpoint does not have (a BPE "
+      "class over a WordPiece vocab.txt?), or the path is wrong",
+      fixes=("load the tokenizer class the checkpoint was made with (AutoTokenizer, or "
+             "BertTokenizer for a vocab.txt), and check the path",)),
+    S("missing_file", "couldn't find such vocabulary files", 0.45,
+      "no tokenizer vocabulary at this path or model id"),
+    # llama.cpp's older wording (before it named the buffer type, which the catalogue reads:
+    # "unable to allocate CUDA0 buffer"), also Ollama's runner's: the buffer for the weights or
+    # the context did not fit; "backend" does not say the RAM or the GPU's memory.
+    S("host_oom", "unable to allocate backend buffer", 0.55,
+      "llama.cpp could not allocate a buffer for the model: not enough RAM (or GPU memory)"),
+    S("cuda_oom", "unable to allocate backend buffer", 0.5,
+      "llama.cpp could not allocate a buffer for the model: not enough GPU memory (or RAM)"),
+    # "no module: sgl_kernel" typed from memory, with a colon where Python writes "named".
+    S("missing_dependency", "no module", 0.65, "a Python package is not installed",
+      r"(?i)\bno module\s*[:\uff1a]\s*[`'\"]?[A-Za-z_][\w.]*"),
     # -- round 64's tune logs
     # A build that finds no compiler (CMake's words): the C / C++ / CUDA compiler or the build
     # tools (Visual Studio's C++ workload on Windows) are not installed.
