@@ -167,7 +167,7 @@ def _shape(text: str) -> str:
 
 def _shares_words(a: str, b: str) -> bool:
     """Whether a's tail, starting at a word boundary, is b's head (b not inside a)."""
-    for k in range(3, min(len(a), len(b))):
+    for k in range(2, min(len(a), len(b))):
         if a.endswith(b[:k]) and (len(a) == k or not a[-k - 1].isalnum()):
             return True
     return False
@@ -177,13 +177,13 @@ def _may_hide(needles: Sequence[str]) -> frozenset[str]:
     """The needles a for which `_shares_words(a, b)` holds for another needle b, found through a
     table of the needles' heads: linear in the needles' length, where trying every pair took
     seconds once the rules numbered a thousand (the first diagnosis of every process paid it)."""
-    heads: dict[str, int] = {}  # a head b[:k] (3 <= k < len(b)) -> how many needles have it
+    heads: dict[str, int] = {}  # a head b[:k] (2 <= k < len(b)) -> how many needles have it
     for b in needles:
-        for k in range(3, len(b)):
+        for k in range(2, len(b)):
             heads[b[:k]] = heads.get(b[:k], 0) + 1
     found: set[str] = set()
     for a in needles:
-        for k in range(3, len(a)):
+        for k in range(2, len(a)):
             if a[-k - 1].isalnum():
                 continue  # the tail must start at a word
             tail = a[-k:]
@@ -641,20 +641,39 @@ def _wrapped_warning_hits(lines: Sequence[LogLine], store: _LineStore,
     lines joined, and no single line of them. Only a warning nothing matched yet is read."""
     found: list[Hit] = []
     matched = {h.line.number for h in hits}
+    silent: set[tuple[str, ...]] = set()  # chains read before that named nothing (logs repeat)
     for i, line in enumerate(lines):
         if line.role != WARNING or line.number in matched or line.info:
             continue
         chain = [line]
         for follow in lines[i + 1:i + _WRAPPED_MAX_LINES]:
-            if not _continues_warning(follow) or follow.number in matched:
+            if _sentence_ends(chain[-1].text) or not _continues_warning(follow) \
+                    or follow.number in matched:
                 break
             chain.append(follow)
-        found.extend(_wrapped_warning(chain, store))
+        if len(chain) < 2:
+            continue
+        key = tuple(ln.text for ln in chain)
+        if key in silent:
+            continue
+        hits_here = _wrapped_warning(chain, store)
+        if not hits_here:
+            silent.add(key)
+        found.extend(hits_here)
     return found
 
 
+def _sentence_ends(text: str) -> bool:
+    """A line that ends a sentence was not cut by a wrap (a warning's lines after it are other
+    records)."""
+    return text.rstrip().endswith((".", "!", "?", ":", ")", "]", "\u3002"))
+
+
 def _continues_warning(line: LogLine) -> bool:
-    return line.role == LOOSE and bool(line.text.strip()) and not line.info
+    """A line a terminal wrapped starts at its first column; an indented one is another thing
+    (the source line Python prints under a warning: "  warnings.warn(")."""
+    text = line.text
+    return line.role == LOOSE and bool(text) and not text[0].isspace() and not line.info
 
 
 def _wrapped_warning(chain: Sequence[LogLine], store: _LineStore) -> list[Hit]:
@@ -1132,6 +1151,8 @@ class StreamingDiagnoser:
             return []
         chain: list[LogLine] = []
         for earlier in reversed(self._recent):
+            if chain and _sentence_ends(earlier.text):
+                return []  # the line before ends a sentence: no wrap joins them
             chain.insert(0, earlier)
             if earlier.role == WARNING or not _continues_warning(earlier) \
                     or len(chain) >= _WRAPPED_MAX_LINES:

@@ -3099,8 +3099,7 @@ SIGNATURES: tuple[Signature, ...] = (
     # "ImportError: TorchCodec is required for load_with_torchcodec": a library names the package
     # a step needs and does not say pip install (the signature above wants that); a version
     # range ("X>=1 is required") is not a bare name and stays version_mismatch's.
-    # (Needle "required": "package is", another needle, would hide "is required".)
-    S("missing_dependency", "required", 0.7,
+    S("missing_dependency", "is required", 0.7,
       "a package this step needs is not installed (the message names it)",
       r"\b(?:ImportError|ModuleNotFoundError|RuntimeError): [`'\"]?(?P<mod>[A-Za-z_][\w.-]*)"
       r"[`'\"]? (?:(?:library|package|module) )?(?:is|are) required (?:for|to|in order|by)\b",
