@@ -459,6 +459,8 @@ FAMILIES = [
      "GeForce RTX 5070 with CUDA capability sm_120 is not compatible\nwith the current PyTorch "
      "installation. The current PyTorch install supports\nCUDA capabilities sm_50 sm_60 sm_70 "
      "sm_75 sm_80 sm_86 sm_90.", "cuda_driver_mismatch"),
+    ("    UserWarning: NVIDIA H20 with CUDA capability sm_90 is not compatible with the\n"
+     "    current PyTorch installation.", "cuda_driver_mismatch"),
     # Round 65's family: torch.compile's generated kernel asserting an index past its table
     # (positions beyond the model's length), before a serving engine dies of it.
     ("/tmp/torchinductor_root/ab/cab12.py:48: unknown: block: [9,0,0], thread: [3,0,0] "
@@ -1425,13 +1427,13 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
     # Rounds 66 and 67: hardware or a version range "required" is no package to install; a
     # plugin module of a library that is no namespace of plugins stays a version gap; a warning
-    # whose next lines are another record is not joined to them.
+    # is not joined to a line indented further (Python prints the warning's source line so).
     ("RuntimeError: GPU is required to run this pipeline", "missing_dependency"),
     ("ImportError: tokenizers>=0.21 is required for a normal functioning of this module, but "
      "found tokenizers==0.19.1.", "missing_dependency"),
     ("ModuleNotFoundError: No module named 'ray.rllib.agents'", "missing_dependency"),
-    ("UserWarning: TypedStorage is deprecated\n2025-01-02 10:00:00 INFO is not compatible with "
-     "the current pytorch installation", "cuda_driver_mismatch"),
+    ("/srv/app.py:3: UserWarning: NVIDIA A2 with CUDA capability sm_86 is not compatible\n"
+     "  with the current pytorch installation(...)", "cuda_driver_mismatch"),
     # Round 64: a header the compiler may not read is no missing package.
     ("src/acme.c:12:10: fatal error: acme.h: Permission denied", "missing_dependency"),
     # Round 63: a manifest that is not there stays a missing model.

@@ -646,8 +646,9 @@ def _wrapped_warning_hits(lines: Sequence[LogLine], store: _LineStore,
         if line.role != WARNING or line.number in matched or line.info:
             continue
         chain = [line]
+        indent = _indent(line.text)
         for follow in lines[i + 1:i + _WRAPPED_MAX_LINES]:
-            if _sentence_ends(chain[-1].text) or not _continues_warning(follow) \
+            if _sentence_ends(chain[-1].text) or not _continues_warning(follow, indent) \
                     or follow.number in matched:
                 break
             chain.append(follow)
@@ -669,11 +670,17 @@ def _sentence_ends(text: str) -> bool:
     return text.rstrip().endswith((".", "!", "?", ":", ")", "]", "\u3002"))
 
 
-def _continues_warning(line: LogLine) -> bool:
-    """A line a terminal wrapped starts at its first column; an indented one is another thing
-    (the source line Python prints under a warning: "  warnings.warn(")."""
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip())
+
+
+def _continues_warning(line: LogLine, indent: int) -> bool:
+    """A line a terminal wrapped starts where the warning starts (the first column, or the
+    paste's indent); one indented further is another thing (the source line Python prints
+    under a warning: "  warnings.warn(")."""
     text = line.text
-    return line.role == LOOSE and bool(text) and not text[0].isspace() and not line.info
+    return line.role == LOOSE and bool(text.strip()) and _indent(text) == indent \
+        and not line.info
 
 
 def _wrapped_warning(chain: Sequence[LogLine], store: _LineStore) -> list[Hit]:
@@ -1147,17 +1154,20 @@ class StreamingDiagnoser:
     def _wrapped(self, line: LogLine, context: DiagnosisContext | None) -> list[DiagnosedError]:
         """A loose line that continues a warning with no finding of its own (as
         `_wrapped_warning_hits` reads a whole log): one card once the joined lines name a cause."""
-        if not _continues_warning(line):
+        indent = _indent(line.text)
+        if not _continues_warning(line, indent):
             return []
         chain: list[LogLine] = []
         for earlier in reversed(self._recent):
             if chain and _sentence_ends(earlier.text):
                 return []  # the line before ends a sentence: no wrap joins them
-            chain.insert(0, earlier)
-            if earlier.role == WARNING or not _continues_warning(earlier) \
-                    or len(chain) >= _WRAPPED_MAX_LINES:
+            if earlier.role == WARNING and _indent(earlier.text) == indent:
+                chain.insert(0, earlier)
                 break
-        warning = chain[0]
+            if not _continues_warning(earlier, indent) or len(chain) + 1 >= _WRAPPED_MAX_LINES:
+                return []
+            chain.insert(0, earlier)
+        warning = chain[0] if chain else line
         if warning.role != WARNING or warning.info or warning.number == self._last_loose[0]:
             return []
         store = _LineStore(self._recent)

@@ -3097,8 +3097,10 @@ SIGNATURES: tuple[Signature, ...] = (
       fixes=("build the model in fp32 (or int4) for the CPU, or run the fp16 one on CUDA",)),
     # -- round 67's and 66's tune logs
     # "ImportError: TorchCodec is required for load_with_torchcodec": a library names the package
-    # a step needs and does not say pip install (the signature above wants that); a version
-    # range ("X>=1 is required") is not a bare name and stays version_mismatch's.
+    # a step needs without the words "pip install" (which the older "is required" signature of
+    # missing_dependency needs); a version range ("X>=1 is required") is not a bare name and
+    # stays version_mismatch's. At 0.7, a catalogue message from a library's source that says
+    # the same of a package keeps its own cause ("kernels package is required for MXFP4").
     S("missing_dependency", "is required", 0.7,
       "a package this step needs is not installed (the message names it)",
       r"\b(?:ImportError|ModuleNotFoundError|RuntimeError): [`'\"]?(?P<mod>[A-Za-z_][\w.-]*)"
