@@ -230,10 +230,11 @@ def test_streaming_reads_a_wrapped_warning_once_as_the_whole_log_does() -> None:
     assert diagnoser.flush() == []
     whole = diagnose_text("\n".join(lines))
     assert whole[0].id == "cuda_driver_mismatch" and not whole[0].lead
-    # A warning whose next line is a record of its own is not joined to it.
+    # A line indented further than the warning (the source line Python prints under it) is
+    # not joined to it.
     assert StreamingDiagnoser().feed_text(
-        "UserWarning: TypedStorage is deprecated\n2025-01-02 10:00:00 INFO is not compatible "
-        "with the current pytorch installation\n") == []
+        "/srv/app.py:3: UserWarning: NVIDIA A2 with CUDA capability sm_86 is not compatible\n"
+        "  with the current pytorch installation(...)\n") == []
 
 
 def test_streaming_memory_is_bounded() -> None:
