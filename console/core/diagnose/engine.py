@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
+from itertools import islice
 from typing import Any
 
 from console.core.diagnose import calibration, lexical, numbers, priors
@@ -614,20 +615,26 @@ def _wrapped_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
     hits: list[Hit] = []
     for record in block.exceptions:
         numbers = record.line_numbers
-        if not 1 < len(numbers) <= _WRAPPED_MAX_LINES:
-            continue
-        texts = [store.text(n).strip() for n in numbers]
-        joined = " ".join(t for t in texts if t)
-        found = _line_signatures(joined.lower())
-        if not found:
-            continue
-        for text in texts:
-            found -= _line_signatures(text.lower())
-        first = store.get(numbers[0])
-        if found and first is not None:
-            _confirm(first._replace(text=joined), sorted(found, key=_sig_order), block, store,
-                     hits)
+        first = store.get(numbers[0]) if numbers else None
+        if 1 < len(numbers) <= _WRAPPED_MAX_LINES and first is not None:
+            hits.extend(_joined_hits(first, [store.text(n) for n in numbers], block, store))
     return hits
+
+
+def _joined_hits(first: LogLine, texts: Sequence[str], block: ErrorBlock | None,
+                 store: _LineStore) -> list[Hit]:
+    """The hits of lines read as one (on the first one's line) that no single one of them has."""
+    found: list[Hit] = []
+    texts = [t for t in (text.strip() for text in texts) if t]
+    joined = " ".join(texts)
+    signatures = _line_signatures(joined.lower())
+    for text in texts:
+        if signatures:
+            signatures -= _line_signatures(text.lower())
+    if signatures:
+        _confirm(first._replace(text=joined), sorted(signatures, key=_sig_order), block, store,
+                 found)
+    return found
 
 
 _WRAPPED_MAX_LINES = 6  # a longer message is a listing, not one wrapped sentence
@@ -637,66 +644,48 @@ def _wrapped_warning_hits(lines: Sequence[LogLine], store: _LineStore,
                           hits: Sequence[Hit]) -> list[Hit]:
     """A warning wrapped over the lines after it ("UserWarning: NVIDIA B200 with CUDA capability
     sm_100 is not compatible" / "with the current PyTorch installation."): as `_wrapped_hits`
-    for exception messages, the signatures that match the warning and its loose continuation
-    lines joined, and no single line of them. Only a warning nothing matched yet is read."""
+    for exception messages, the hits of the warning and its continuation lines joined. Only a
+    warning nothing matched yet is read."""
     found: list[Hit] = []
     matched = {h.line.number for h in hits}
     silent: set[tuple[str, ...]] = set()  # chains read before that named nothing (logs repeat)
     for i, line in enumerate(lines):
         if line.role != WARNING or line.number in matched or line.info:
             continue
-        chain = [line]
-        indent = _indent(line.text)
-        for follow in lines[i + 1:i + _WRAPPED_MAX_LINES]:
-            if _sentence_ends(chain[-1].text) or not _continues_warning(follow, indent) \
-                    or follow.number in matched:
-                break
-            chain.append(follow)
+        chain = _warning_chain(lines, i)
         if len(chain) < 2:
             continue
         key = tuple(ln.text for ln in chain)
         if key in silent:
             continue
-        hits_here = _wrapped_warning(chain, store)
+        hits_here = _joined_hits(line, key, None, store)
         if not hits_here:
             silent.add(key)
         found.extend(hits_here)
     return found
 
 
-def _sentence_ends(text: str) -> bool:
-    """A line that ends a sentence was not cut by a wrap (a warning's lines after it are other
-    records)."""
-    return text.rstrip().endswith((".", "!", "?", ":", ")", "]", "\u3002"))
+def _warning_chain(lines: Sequence[LogLine], i: int) -> list[LogLine]:
+    """The warning lines[i] and the lines a wrap continued it on: each starts where the warning
+    starts (the first column, or the paste's indent; one indented further is another thing,
+    such as the source line Python prints under a warning) and follows a line that stopped
+    mid-sentence (one that ends a sentence was not cut by a wrap)."""
+    chain = [lines[i]]
+    indent = _indent(lines[i].text)
+    for follow in lines[i + 1:i + _WRAPPED_MAX_LINES]:
+        text = follow.text
+        if chain[-1].text.rstrip().endswith(_SENTENCE_ENDS) or follow.role != LOOSE \
+                or follow.info or not text.strip() or _indent(text) != indent:
+            break
+        chain.append(follow)
+    return chain
+
+
+_SENTENCE_ENDS = (".", "!", "?", ":", ")", "]", "\u3002")
 
 
 def _indent(text: str) -> int:
     return len(text) - len(text.lstrip())
-
-
-def _continues_warning(line: LogLine, indent: int) -> bool:
-    """A line a terminal wrapped starts where the warning starts (the first column, or the
-    paste's indent); one indented further is another thing (the source line Python prints
-    under a warning: "  warnings.warn(")."""
-    text = line.text
-    return line.role == LOOSE and bool(text.strip()) and _indent(text) == indent \
-        and not line.info
-
-
-def _wrapped_warning(chain: Sequence[LogLine], store: _LineStore) -> list[Hit]:
-    """The hits of a warning and its continuation lines read as one line (on the warning's)."""
-    found: list[Hit] = []
-    if len(chain) < 2:
-        return found
-    texts = [line.text.strip() for line in chain]
-    signatures = _line_signatures(" ".join(texts).lower())
-    for text in texts:
-        if signatures:
-            signatures -= _line_signatures(text.lower())
-    if signatures:
-        _confirm(chain[0]._replace(text=" ".join(texts)), sorted(signatures, key=_sig_order),
-                 None, store, found)
-    return found
 
 
 def _block_hits(block: ErrorBlock, store: _LineStore) -> list[Hit]:
@@ -1152,26 +1141,21 @@ class StreamingDiagnoser:
         return [DiagnosedError("line", line.number, line.number, _clip(line.text), tuple(causes))]
 
     def _wrapped(self, line: LogLine, context: DiagnosisContext | None) -> list[DiagnosedError]:
-        """A loose line that continues a warning with no finding of its own (as
-        `_wrapped_warning_hits` reads a whole log): one card once the joined lines name a cause."""
-        indent = _indent(line.text)
-        if not _continues_warning(line, indent):
+        """A loose line that may continue a warning with no finding of its own: the chain that
+        `_wrapped_warning_hits` reads in a whole log, once it ends at this line; one card."""
+        if line.role != LOOSE or line.info:
             return []
-        chain: list[LogLine] = []
-        for earlier in reversed(self._recent):
-            if chain and _sentence_ends(earlier.text):
-                return []  # the line before ends a sentence: no wrap joins them
-            if earlier.role == WARNING and _indent(earlier.text) == indent:
-                chain.insert(0, earlier)
-                break
-            if not _continues_warning(earlier, indent) or len(chain) + 1 >= _WRAPPED_MAX_LINES:
-                return []
-            chain.insert(0, earlier)
-        warning = chain[0] if chain else line
-        if warning.role != WARNING or warning.info or warning.number == self._last_loose[0]:
+        recent = list(islice(reversed(self._recent), _WRAPPED_MAX_LINES))[::-1]
+        start = next((i for i in range(len(recent) - 2, -1, -1)
+                      if recent[i].role == WARNING), None)
+        if start is None:
+            return []
+        warning = recent[start]
+        chain = _warning_chain(recent, start)
+        if chain[-1] is not line or warning.info or warning.number == self._last_loose[0]:
             return []
         store = _LineStore(self._recent)
-        hits = _wrapped_warning(chain, store)
+        hits = _joined_hits(warning, [ln.text for ln in chain], None, store)
         if not any(h.signature.kind == "error" and h.confidence >= 0.5 for h in hits):
             return []
         self._loose_hits.extend(hits)
