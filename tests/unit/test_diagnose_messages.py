@@ -438,6 +438,17 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 70's families: rocBLAS with no Tensile kernels for the GPU's gfx target (its "No
+    # such file" is the missing kernel file); torch_xla with no TPU configured; spaCy's E002 in
+    # double quotes; cuDNN that cannot load because the driver's libcuda is not found.
+    ("rocBLAS error: Cannot read /opt/rocm-6.1.0/lib/rocblas/library/TensileLibrary.dat: No "
+     "such file or directory for GPU arch : gfx1150", "cuda_driver_mismatch"),
+    ("  what():  torch_xla/csrc/runtime/computation_client.cc:88 : Missing XLA configuration",
+     "cuda_unavailable"),
+    ('ValueError: [E002] Can\'t find factory for "llm" for language English (en).',
+     "missing_dependency"),
+    ("Could not load library libcudnn_ops_infer.so.8. Error: libcuda.so: cannot open shared "
+     "object file: No such file or directory\nAborted (core dumped)", "cuda_unavailable"),
     # Rounds 66 and 67's families: a library naming the package a step needs (no pip
     # install in its words); transformers 3's tokenizer finding none of its vocabulary files; a
     # llama.cpp backend that cannot allocate a buffer it does not name; "no module:"
@@ -1425,6 +1436,12 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ValueError: Cannot find the config file for awq.", "missing_file"),
     ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
+    # Round 70: a cuDNN library that is itself missing stays a missing dependency; a Tensile
+    # file missing with no GPU architecture named is no architecture mismatch.
+    ("Could not load library libcudnn_cnn_infer.so.8. Error: libcudnn_cnn_infer.so.8: cannot "
+     "open shared object file: No such file or directory", "cuda_unavailable"),
+    ("rocBLAS error: Cannot read /opt/rocm/lib/rocblas/library/TensileLibrary.dat: No such file "
+     "or directory", "cuda_driver_mismatch"),
     # Rounds 66 and 67: hardware or a version range "required" is no package to install; a
     # plugin module of a library that is no namespace of plugins stays a version gap; a warning
     # is not joined to a line indented further (Python prints the warning's source line so).

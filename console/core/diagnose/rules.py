@@ -685,9 +685,16 @@ def _nccl(m: re.Match[str] | None, s: Surroundings) -> float | None:
     return 0.75 if _NCCL_WORDS.search(s.line_text) else None
 
 
+_UNOPENED = re.compile(r"([\w.+-]+\.(?:so[\w.]*|dll))\s*:\s*cannot open shared object", re.I)
+
+
 def _shared_object(cause: str) -> Refine:
     def refine(m: re.Match[str] | None, s: Surroundings) -> float | None:
-        line = s.line_text
+        # The library that could not be opened is the one the loader names right before
+        # "cannot open" ("Could not load library libcudnn_cnn_infer.so.8. Error: libcuda.so:
+        # cannot open ...": the driver's libcuda, which cuDNN needs, not cuDNN).
+        unopened = _UNOPENED.search(s.line_text)
+        line = unopened.group(1) if unopened else s.line_text
         text = line.lower() + " " + s.block_text
         lib_is_cuda = _CUDA_LIB.search(line) is not None
         if "flash_attn" in text or "bitsandbytes" in text or "libnccl-net" in line:
@@ -3126,6 +3133,23 @@ SIGNATURES: tuple[Signature, ...] = (
     # "no module: sgl_kernel" typed from memory, with a colon where Python writes "named".
     S("missing_dependency", "no module", 0.65, "a Python package is not installed",
       r"(?i)\bno module\s*[:\uff1a]\s*[`'\"]?[A-Za-z_][\w.]*"),
+    # -- round 70's tune logs
+    # rocBLAS finds no Tensile kernels for the GPU's architecture ("Cannot read
+    # .../TensileLibrary.dat: ... for GPU arch : gfx1201"): this ROCm build has no code for the
+    # card. The "No such file or directory" in it is that missing kernel file, not a wrong path.
+    S("cuda_driver_mismatch", "tensilelibrary", 0.8,
+      "rocBLAS has no kernels for this GPU's architecture (gfx target): the ROCm build was not "
+      "made for this card",
+      r"(?i)Cannot read .{0,300}?TensileLibrary\S*:.{0,60}for GPU arch\s*:\s*gfx\w+",
+      tag="over:missing_file",
+      fixes=("use a ROCm / PyTorch build that supports this gfx target, or (for a close "
+             "architecture) set HSA_OVERRIDE_GFX_VERSION to a supported one",)),
+    # torch_xla (XRT) started with no TPU or XLA device configured.
+    S("cuda_unavailable", "missing xla configuration", 0.7,
+      "torch_xla finds no TPU / XLA device configured for this process (XRT_TPU_CONFIG or the "
+      "TPU runtime's variables are not set)",
+      fixes=("run on a TPU VM / runtime and export its configuration (XRT_TPU_CONFIG, or "
+             "PJRT_DEVICE=TPU on newer torch_xla)",)),
     # -- round 64's tune logs
     # A build that finds no compiler (CMake's words): the C / C++ / CUDA compiler or the build
     # tools (Visual Studio's C++ workload on Windows) are not installed.
@@ -3761,7 +3785,7 @@ SIGNATURES: tuple[Signature, ...] = (
     S("missing_dependency", "can't find factory for", 0.75,
       "the pipeline uses a component from a package that is not installed (e.g. "
       "'transformer' needs spacy-transformers)",
-      r"(?i)\[E002\] Can't find factory for '[\w.-]+'",
+      r"(?i)\[E002\] Can't find factory for ['\"][\w.-]+['\"]",
       fixes=("install the package that provides the component (pip install "
              "spacy-transformers for 'transformer'; spacy-llm for 'llm')",)),
     # AllenNLP's registry: the model / reader name is registered by a package not installed
