@@ -438,6 +438,20 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 71's families: OpenCV's CUDA module in a build without CUDA; faiss asked for a GPU
+    # the machine does not have; an .rknn model from another toolkit release; datasets too old
+    # for trust_remote_code.
+    ("cv2.error: OpenCV(4.8.0) /io/opencv/modules/core/include/opencv2/core/private.cuda.hpp:"
+     "112: error: (-216:No CUDA support) The library is compiled without CUDA support in "
+     "function 'throw_no_cuda'", "cuda_unavailable"),
+    ("RuntimeError: Error in virtual void faiss::gpu::StandardGpuResourcesImpl::initializeForDevice"
+     "(int) at /faiss/gpu/StandardGpuResources.cpp:280: Error: 'device < getNumDevices()' failed: "
+     "Invalid GPU device 3", "cuda_unavailable"),
+    ("E RKNN: [10:02:11.114] Invalid RKNN model version 5\nE RKNN: [10:02:11.114] rknn_init, "
+     "load model failed!", "version_mismatch"),
+    ("ValueError: BuilderConfig ParquetConfig(name='default', version=0.0.0, data_dir=None, "
+     "data_files=None, description=None) doesn't have a 'trust_remote_code' key.",
+     "version_mismatch"),
     # Round 70's families: rocBLAS with no Tensile kernels for the GPU's gfx target (its "No
     # such file" is the missing kernel file); torch_xla with no TPU configured; spaCy's E002 in
     # double quotes; cuDNN that cannot load because the driver's libcuda is not found.

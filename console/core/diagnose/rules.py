@@ -3144,6 +3144,33 @@ SIGNATURES: tuple[Signature, ...] = (
       tag="over:missing_file",
       fixes=("use a ROCm / PyTorch build that supports this gfx target, or (for a close "
              "architecture) set HSA_OVERRIDE_GFX_VERSION to a supported one",)),
+    # -- round 71's tune logs
+    # OpenCV's CUDA module in a build without CUDA (the PyPI wheels): "(-216:No CUDA support)".
+    S("cuda_unavailable", "compiled without cuda support", 0.8,
+      "this build of the library (e.g. OpenCV's PyPI wheel) has no CUDA support",
+      r"(?i)(?:No CUDA support\)|library is) compiled without CUDA support",
+      fixes=("install or build a CUDA-enabled build of the library (OpenCV: build from source "
+             "with WITH_CUDA=ON), or run that step on the CPU",)),
+    # faiss asked for a GPU index on a device number the machine does not have.
+    S("cuda_unavailable", "invalid gpu device", 0.75,
+      "the code asks for a GPU number this machine does not have (faiss counts from 0)",
+      r"(?i)getNumDevices\(\)'? failed: Invalid GPU device \d+|\bInvalid GPU device \d+",
+      fixes=("use a device number below the count of visible GPUs (gpu_id=0 on a one-GPU "
+             "machine); check CUDA_VISIBLE_DEVICES",)),
+    # Rockchip's runtime refuses a .rknn model converted by another rknn-toolkit release.
+    S("version_mismatch", "invalid rknn model version", 0.75,
+      "the .rknn model was converted with an rknn-toolkit release this runtime (librknnrt) "
+      "does not read",
+      fixes=("convert the model with the rknn-toolkit2 release that matches the board's "
+             "librknnrt, or update the runtime to the toolkit's release",)),
+    # datasets before 2.16 does not know load_dataset(..., trust_remote_code=...) and passes it
+    # on to the builder's config, which has no such key.
+    S("version_mismatch", "doesn't have a 'trust_remote_code' key", 0.75,
+      "this datasets release predates the trust_remote_code argument (added in 2.16), so it "
+      "is handed to the dataset's config",
+      tag="over:remote_code",
+      fixes=("upgrade datasets (pip install -U 'datasets>=2.16'), or drop trust_remote_code "
+             "for this old release",)),
     # torch_xla (XRT) started with no TPU or XLA device configured.
     S("cuda_unavailable", "missing xla configuration", 0.7,
       "torch_xla finds no TPU / XLA device configured for this process (XRT_TPU_CONFIG or the "
