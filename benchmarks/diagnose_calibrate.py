@@ -16,7 +16,9 @@ whether it was the label, for the tune logs of the latest RECENT_BATCHES batches
 their day scored them before any rule for them (tests/fixtures/corpus/fresh-scores.jsonl;
 without that file, every tune log with today's code and these priors); a logistic curve of the
 hit on the logit of the raw score (Platt scaling, since session 28), written as knots within
-[0.05, 0.97] to console/core/diagnose/calibration.json with --write; then, by isotonic regression
+[0.05, 0.97] to console/core/diagnose/calibration.json with --write: one for the tops that a
+message named (`knots`) and one for the tops that were leads (`lead_knots`, since session 31:
+their raw scores are on another scale); then, by isotonic regression
 (pool adjacent violators; blocks of at least MIN_BLOCK logs, PRIOR pseudo-logs at the raw score),
 the map for the runners-up (ranks 2 and 3: their stated share against whether they
 are the label), `runner_knots`, floor 0.01. The held-back split is never read here.
@@ -160,24 +162,26 @@ def cooccurrence(
     return counts, base
 
 
-def raw_points() -> list[tuple[float, float]]:
+def raw_points(lead: bool) -> list[tuple[float, float]]:
     """(raw score, hit) of the top cause of every tune log with today's code, the words out of
-    fold."""
+    fold; only the tops that are leads (`lead`), or only those that are not."""
     calibration.knots.cache_clear()
-    original = calibration.knots
+    calibration.lead_knots.cache_clear()
+    original, original_lead = calibration.knots, calibration.lead_knots
     calibration.knots = lambda: ((0.0, 0.0), (1.0, 1.0))  # type: ignore[assignment]
+    calibration.lead_knots = calibration.knots  # type: ignore[assignment]
     try:
         points: list[tuple[float, float]] = []
         for case in corpus_cases("tune"):
             with out_of_fold(case):
                 causes = diagnose_text(case.text, case.context)
-            if causes:
+            if causes and causes[0].lead == lead:
                 points.append(
                     (causes[0].confidence, 1.0 if causes[0].id == case.expected[0] else 0.0)
                 )
         return sorted(points)
     finally:
-        calibration.knots = original
+        calibration.knots, calibration.lead_knots = original, original_lead
 
 
 def fresh_batches() -> list[tuple[str, list[dict[str, Any]]]]:
@@ -198,29 +202,37 @@ def fresh_batches() -> list[tuple[str, list[dict[str, Any]]]]:
     return list(batches.items())
 
 
-def batch_points(rows: Iterable[dict[str, Any]]) -> list[tuple[float, float]]:
-    """(raw score, hit) of the top cause of each fresh row that had one."""
+def batch_points(rows: Iterable[dict[str, Any]],
+                 lead: bool | None = None) -> list[tuple[float, float]]:
+    """(raw score, hit) of the top cause of each fresh row that had one; with `lead`, only the
+    rows whose top cause was a lead (True) or was named (False)."""
+    rows = [row for row in rows if row["raw"] is not None]
+    if lead is not None and any("lead" not in row for row in rows):
+        raise SystemExit(f"{FRESH}: rows without 'lead'; run benchmarks/diagnose_fresh.py "
+                         "--add-lead")
     return [(float(row["raw"]), 1.0 if row["top1"] else 0.0) for row in rows
-            if row["raw"] is not None]
+            if lead is None or row["lead"] == lead]
 
 
-def fresh_points(recent: int = RECENT_BATCHES) -> list[tuple[float, float]]:
+def fresh_points(recent: int = RECENT_BATCHES,
+                 lead: bool | None = None) -> list[tuple[float, float]]:
     """(raw score, hit) of the top cause of the `recent` latest batches' tune logs (every batch
-    when 0) as scored before any rule was written for them: how a log new to the rules fares."""
-    batches = [batch_points(rows) for _, rows in fresh_batches()]
-    batches = [points for points in batches if points]
+    when 0) as scored before any rule was written for them: how a log new to the rules fares.
+    The batches are counted over all tops; `lead` keeps the leads (True) or the named (False)."""
+    batches = [rows for _, rows in fresh_batches() if batch_points(rows)]
     kept = batches[-recent:] if recent else batches
-    return sorted(point for points in kept for point in points)
+    return sorted(point for rows in kept for point in batch_points(rows, lead))
 
 
-def top_points() -> tuple[list[tuple[float, float]], str]:
-    """The (raw score, hit) points the top cause's map is fitted on, and what they are: the
-    latest batches scored before their rules were written when there are any (the tune logs'
-    own scores are optimistic: the rules were written against them), else today's scores of
-    the tune logs (words out of fold: call fit_lexical() first)."""
-    points = fresh_points()
+def top_points(lead: bool) -> tuple[list[tuple[float, float]], str]:
+    """The (raw score, hit) points the top cause's map is fitted on (the map of the leads with
+    `lead`, of the named causes without), and what they are: the latest batches scored before
+    their rules were written when there are any (the tune logs' own scores are optimistic: the
+    rules were written against them), else today's scores of the tune logs (words out of fold:
+    call fit_lexical() first)."""
+    points = fresh_points(lead=lead)
     if not points:
-        return raw_points(), "tests/fixtures/corpus split=tune"
+        return raw_points(lead), "tests/fixtures/corpus split=tune"
     # Until session 28 the tune logs today's code leads with a lead (words out of fold) were
     # added here. They are optimistic: the rules and the priors were fitted with those very logs
     # (only the words were out of fold). In the leads' raw band (0.05-0.2) they hit 55-83%,
@@ -341,10 +353,16 @@ def main() -> int:
         PRIORS_OUT.write_text(json.dumps(fitted, indent=1) + "\n")
         priors.table.cache_clear()
         print(f"wrote {PRIORS_OUT}")
-    points, fitted_on = top_points()
+    points, fitted_on = top_points(lead=False)
     knots = logistic(points)
-    print(f"{len(points)} logs with a top cause ({fitted_on}); knots (raw -> calibrated):")
+    print(f"{len(points)} logs with a named top cause ({fitted_on}); knots (raw -> "
+          "calibrated):")
     for x, y in knots:
+        print(f"  {x:5.2f} -> {y:4.2f}")
+    lead_points, _ = top_points(lead=True)
+    lead_knots = logistic(lead_points)
+    print(f"{len(lead_points)} logs with a lead on top; knots (raw -> calibrated):")
+    for x, y in lead_knots:
         print(f"  {x:5.2f} -> {y:4.2f}")
     if not args.write:
         return 0
@@ -352,9 +370,12 @@ def main() -> int:
         "fitted_on": fitted_on,
         "logs": len(points),
         "knots": knots,
+        "lead_logs": len(lead_points),
+        "lead_knots": lead_knots,
     }
     OUT.write_text(json.dumps(record, indent=1) + "\n")
     calibration.knots.cache_clear()
+    calibration.lead_knots.cache_clear()
     runners = runner_points()
     runner_knots = isotonic(runners, floor=RUNNER_FLOOR)
     print(f"{len(runners)} runners-up (ranks 2-3); knots (stated share -> calibrated):")

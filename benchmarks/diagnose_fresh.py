@@ -2,15 +2,17 @@
 """Record how the diagnosis scored a corpus batch before any rule was written for it.
 
     .venv/bin/python benchmarks/diagnose_fresh.py COMMIT PREFIXES [--write]
+    .venv/bin/python benchmarks/diagnose_fresh.py --add-lead
 
 Each new batch of labelled logs (ids starting with one of PREFIXES: letters, e.g. "jklm", or
 comma-separated prefixes, e.g. "z4,z5,z6,z7", or "zp," for the one prefix zp) is merged,
 then scored by the code as it was before its rules were written: COMMIT, checked out in a
 temporary git worktree. For every log of the batch's "tune" split this records the raw score of
-the top cause (calibration off; null when nothing was named) and whether that cause is the
-label. These are the only scores in the project of logs that no rule was written against, so
-the top cause's calibration is fitted on them (benchmarks/diagnose_calibrate.py): a log the
-console meets is new to its rules too.
+the top cause (calibration off; null when nothing was named), whether that cause is the
+label, and whether it was a lead (since session 31; --add-lead scores the older rows again at
+their commits to add it). These are the only scores in the project of logs that no rule was
+written against, so the top cause's calibration is fitted on them
+(benchmarks/diagnose_calibrate.py): a log the console meets is new to its rules too.
 The "holdout" split is never read here. --write appends the rows to
 tests/fixtures/corpus/fresh-scores.jsonl (rows of an id already there are replaced).
 Prints top-1 / top-3 of the batch as it was scored then.
@@ -36,19 +38,24 @@ sys.path.insert(0, os.getcwd())
 from console.core.diagnose import calibration, diagnose_text
 calibration.knots.cache_clear()
 calibration.knots = lambda: ((0.0, 0.0), (1.0, 1.0))
+if hasattr(calibration, "lead_knots"):  # the leads' own map, since session 31
+    calibration.lead_knots = lambda: ((0.0, 0.0), (1.0, 1.0))
 sys.path.insert(0, sys.argv[2])
 from tests.fixtures.corpus.corpus import corpus_cases
 # "jklm": ids starting with any of those letters; "z4,z5" (or "zp," for one prefix): with any
-# of those prefixes. An empty prefix would take every log: it is never one.
+# of those prefixes; "=e002,e003": exactly those ids. An empty prefix would take every log: it
+# is never one.
 arg = sys.argv[1]
+ids = set(arg[1:].split(",")) if arg.startswith("=") else set()
 prefixes = tuple(p for p in arg.split(",") if p) if "," in arg else tuple(arg)
 assert prefixes, "no prefix given"
 for case in corpus_cases("tune"):
-    if case.name.startswith(prefixes):
+    if case.name in ids if ids else case.name.startswith(prefixes):
         ranked = diagnose_text(case.text, case.context)
         print(json.dumps({"id": case.name, "label": case.expected[0],
                           "ranked": [c.id for c in ranked[:3]],
-                          "raw": round(ranked[0].confidence, 4) if ranked else None}))
+                          "raw": round(ranked[0].confidence, 4) if ranked else None,
+                          "lead": bool(getattr(ranked[0], "lead", False)) if ranked else None}))
 """
 
 
@@ -86,12 +93,42 @@ def score(commit: str, prefixes: str) -> list[dict[str, object]]:
         ranked = row["ranked"]
         assert isinstance(ranked, list)
         rows.append({"id": row["id"], "code": full[:12], "raw": row["raw"],
-                     "top1": ranked[:1] == [row["label"]], "top3": row["label"] in ranked})
+                     "top1": ranked[:1] == [row["label"]], "top3": row["label"] in ranked,
+                     "lead": row["lead"]})
     return rows
+
+
+def add_lead() -> int:
+    """Rows scored before session 31 lack "lead" (whether the top cause was a lead, which the
+    calibration of leads needs): score their logs again with the code that scored them, check
+    that the raw score and the hits are the same, and write the flag in."""
+    lines = [line for line in OUT.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in lines]
+    todo: dict[str, list[str]] = {}
+    for row in rows:
+        if "lead" not in row:
+            todo.setdefault(row["code"], []).append(row["id"])
+    found: dict[str, dict[str, object]] = {}
+    for code, ids in todo.items():
+        for again in score(code, "=" + ",".join(ids)):
+            found[str(again["id"])] = again
+    for row in rows:
+        if "lead" in row:
+            continue
+        again = found.get(row["id"])
+        if again is None or any(again[k] != row[k] for k in ("raw", "top1", "top3")):
+            raise SystemExit(f"{OUT.name}: {row['id']} scores otherwise at {row['code']} now "
+                             f"({again}); nothing written")
+        row["lead"] = again["lead"]
+    OUT.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    print(f"added the lead flag to {len(found)} rows of {OUT}")
+    return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    if sys.argv[1:] == ["--add-lead"]:
+        return add_lead()
     parser.add_argument("commit")
     parser.add_argument("prefixes")
     parser.add_argument("--write", action="store_true", help=f"append to {OUT.name}")

@@ -282,8 +282,14 @@ def test_the_shipped_map_is_the_fit_of_the_latest_fresh_scores() -> None:
         sys.path.remove(benchmarks)
     shipped = json.loads(fit.OUT.read_text())
     fit.fit_lexical()
-    points, fitted_on = fit.top_points()
-    # the latest RECENT_BATCHES batches only, not every batch scored since round 1
-    assert points == fit.fresh_points() and 0 < len(points) < len(fit.fresh_points(0))
+    points, fitted_on = fit.top_points(lead=False)
+    lead_points, _ = fit.top_points(lead=True)
+    # the latest RECENT_BATCHES batches only, not every batch scored since round 1; the named
+    # tops and the leads apart (session 31), together every top of those batches
+    assert points == fit.fresh_points(lead=False) and len(points) > 0
+    assert sorted(points + lead_points) == fit.fresh_points() and len(lead_points) > 0
+    assert len(fit.fresh_points()) < len(fit.fresh_points(0))
     assert shipped["fitted_on"] == fitted_on and shipped["logs"] == len(points)
+    assert shipped["lead_logs"] == len(lead_points)
     assert [list(k) for k in shipped["knots"]] == [list(k) for k in fit.logistic(points)]
+    assert [list(k) for k in shipped["lead_knots"]] == [list(k) for k in fit.logistic(lead_points)]

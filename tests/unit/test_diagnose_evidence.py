@@ -130,6 +130,13 @@ def test_ranked_calibration() -> None:
     assert out["b"] == max(0.01, min(interpolate(runner_knots(), min(calibrate(0.5), share)),
                                      out["a"]))
     assert calibrate_ranked({}) == {}
+    # A top cause no message named is stated by the leads' own map (session 31: their raw
+    # scores are on another scale than a named cause's), and so is a runner-up that is a lead.
+    leads = calibrate_ranked(raw, {"a", "b"})
+    assert leads["a"] == calibrate(0.9, lead=True) != calibrate(0.9)
+    assert leads["b"] == max(0.01, min(interpolate(runner_knots(), min(
+        calibrate(0.5, lead=True), (1 - leads["a"]) * 0.5 / 0.6)), leads["a"]))
+    assert calibrate_ranked({"a": 0.3}, {"a"})["a"] == calibrate(0.3, lead=True)
 
 
 def test_a_failure_gets_three_ranked_candidates_the_runners_up_marked_as_leads() -> None:

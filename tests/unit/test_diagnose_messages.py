@@ -438,6 +438,12 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 72's families: a package named bare as not installed; an import error naming the
+    # package a call needs.
+    ("ERROR: Trying to read AVIF images, but pillow_avif is not installed.",
+     "missing_dependency"),
+    ("ImportError: `load_model` requires h5py when loading models in HDF5 format.",
+     "missing_dependency"),
     # Round 71's families: OpenCV's CUDA module in a build without CUDA; faiss asked for a GPU
     # the machine does not have; an .rknn model from another toolkit release; datasets too old
     # for trust_remote_code.
@@ -1450,6 +1456,9 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ValueError: Cannot find the config file for awq.", "missing_file"),
     ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
+    # Round 72: hardware is no package; a version range after the name is a release gap.
+    ("RuntimeError: CUDA is not installed on this machine", "missing_dependency"),
+    ("ImportError: this checkpoint requires torch>=2.4 to load", "missing_dependency"),
     # Round 70: a cuDNN library that is itself missing stays a missing dependency; a Tensile
     # file missing with no GPU architecture named is no architecture mismatch.
     ("Could not load library libcudnn_cnn_infer.so.8. Error: libcudnn_cnn_infer.so.8: cannot "

@@ -871,7 +871,7 @@ def aggregate(hits: Sequence[Hit], store: _LineStore, context: DiagnosisContext 
     for cause, (value, reason) in filled.items():
         kept[cause] = value
         extra_evidence[cause] = [_fill_reason(cause, reason, clues)]
-    scores = calibration.calibrate_ranked(kept)
+    scores = calibration.calibrate_ranked(kept, {c for c in kept if c not in by_cause})
     _apply_exit_context(ctx, by_cause, scores, extra_evidence, extra_facts)
 
     causes: list[Cause] = []

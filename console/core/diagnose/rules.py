@@ -531,6 +531,20 @@ def _names_no_hardware(m: re.Match[str] | None, s: Surroundings) -> float | None
     return None if name in _NOT_PACKAGES or name.endswith("_id") else 1.0
 
 
+# What a notice says after "X is not installed" when the program goes on without it.
+_FALLS_BACK = re.compile(r"(?i)\b(?:using|use[sd]?|fall(?:s|ing)?[ -]?back|will|skipp\w*|disabl\w*|"
+                         r"optional|ignor\w*|instead|without)\b")
+
+
+def _not_installed_failure(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """A package named as not installed, where the program stops for it: not a notice that it
+    goes on without it ("flash_attn is not installed. Using PyTorch native attention", "CUDA
+    kernels for auto_gptq are not installed, this will result in very slow inference")."""
+    if m is None or _names_no_hardware(m, s) is None or _FALLS_BACK.search(s.line_text, m.end()):
+        return None
+    return 1.0
+
+
 _KNOWN_LIBS = frozenset({
     "torch", "transformers", "tokenizers", "huggingface_hub", "accelerate", "safetensors", "peft",
     "diffusers", "vllm", "numpy", "scipy", "sklearn", "torchvision", "torchaudio", "datasets",
@@ -3171,6 +3185,21 @@ SIGNATURES: tuple[Signature, ...] = (
       tag="over:remote_code",
       fixes=("upgrade datasets (pip install -U 'datasets>=2.16'), or drop trust_remote_code "
              "for this old release",)),
+    # -- round 72's tune logs
+    # "Trying to use DiffQ, but diffq is not installed": a package named bare (no quotes, no
+    # "package" before it, which the older "installed" signatures need) as not installed;
+    # hardware and CUDA are no package.
+    S("missing_dependency", "not installed", 0.7,
+      "a package the program needs is not installed (the message names it)",
+      r"(?i)(?<![\w.-])(?P<mod>[A-Za-z_][\w.-]*) (?:is|are) not installed\b",
+      refine=_not_installed_failure),
+    # Keras' "ImportError: `load_weights` requires h5py.": an import error naming the package a
+    # call needs (a version range after the name is a release gap instead).
+    S("missing_dependency", "requires", 0.7,
+      "the call needs a package that is not installed (the import error names it)",
+      r"\b(?:ImportError|ModuleNotFoundError): [`'\"]?[\w.]+(?:\(\))?[`'\"]? requires "
+      r"(?!the\b)(?P<mod>[A-Za-z_][\w.-]*)(?![\w.-]|\s*(?:[<>=!~(]|\d|version))",
+      refine=_names_no_hardware),
     # torch_xla (XRT) started with no TPU or XLA device configured.
     S("cuda_unavailable", "missing xla configuration", 0.7,
       "torch_xla finds no TPU / XLA device configured for this process (XRT_TPU_CONFIG or the "
