@@ -699,7 +699,7 @@ def _nccl(m: re.Match[str] | None, s: Surroundings) -> float | None:
     return 0.75 if _NCCL_WORDS.search(s.line_text) else None
 
 
-_UNOPENED = re.compile(r"([\w.+-]+\.(?:so[\w.]*|dll))\s*:\s*cannot open shared object", re.I)
+_UNOPENED = re.compile(r"([\w.+-]+\.so[\w.]*)\s*:\s*cannot open shared object", re.I)
 
 
 def _shared_object(cause: str) -> Refine:
