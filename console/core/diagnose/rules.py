@@ -3158,6 +3158,12 @@ SIGNATURES: tuple[Signature, ...] = (
       tag="over:missing_file",
       fixes=("use a ROCm / PyTorch build that supports this gfx target, or (for a close "
              "architecture) set HSA_OVERRIDE_GFX_VERSION to a supported one",)),
+    # torch_xla (XRT) started with no TPU or XLA device configured.
+    S("cuda_unavailable", "missing xla configuration", 0.7,
+      "torch_xla finds no TPU / XLA device configured for this process (XRT_TPU_CONFIG or the "
+      "TPU runtime's variables are not set)",
+      fixes=("run on a TPU VM / runtime and export its configuration (XRT_TPU_CONFIG, or "
+             "PJRT_DEVICE=TPU on newer torch_xla)",)),
     # -- round 71's tune logs
     # OpenCV's CUDA module in a build without CUDA (the PyPI wheels): "(-216:No CUDA support)".
     S("cuda_unavailable", "compiled without cuda support", 0.8,
@@ -3200,12 +3206,6 @@ SIGNATURES: tuple[Signature, ...] = (
       r"\b(?:ImportError|ModuleNotFoundError): [`'\"]?[\w.]+(?:\(\))?[`'\"]? requires "
       r"(?!the\b)(?P<mod>[A-Za-z_][\w.-]*)(?![\w.-]|\s*(?:[<>=!~(]|\d|version))",
       refine=_names_no_hardware),
-    # torch_xla (XRT) started with no TPU or XLA device configured.
-    S("cuda_unavailable", "missing xla configuration", 0.7,
-      "torch_xla finds no TPU / XLA device configured for this process (XRT_TPU_CONFIG or the "
-      "TPU runtime's variables are not set)",
-      fixes=("run on a TPU VM / runtime and export its configuration (XRT_TPU_CONFIG, or "
-             "PJRT_DEVICE=TPU on newer torch_xla)",)),
     # -- round 64's tune logs
     # A build that finds no compiler (CMake's words): the C / C++ / CUDA compiler or the build
     # tools (Visual Studio's C++ workload on Windows) are not installed.
