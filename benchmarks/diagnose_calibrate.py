@@ -219,7 +219,7 @@ def fresh_points(recent: int = RECENT_BATCHES,
     """(raw score, hit) of the top cause of the `recent` latest batches' tune logs (every batch
     when 0) as scored before any rule was written for them: how a log new to the rules fares.
     The batches are counted over all tops; `lead` keeps the leads (True) or the named (False)."""
-    batches = [rows for _, rows in fresh_batches() if batch_points(rows)]
+    batches = [rows for _, rows in fresh_batches() if any(r["raw"] is not None for r in rows)]
     kept = batches[-recent:] if recent else batches
     return sorted(point for rows in kept for point in batch_points(rows, lead))
 

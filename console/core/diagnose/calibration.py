@@ -1,7 +1,7 @@
 """From a raw ranking score to a calibrated confidence: the chance that the cause is right.
 
 The raw scores (a rule's confidence, raised by agreeing messages and clues; clues alone scaled
-below) rank well but are not probabilities. `calibration.json` holds a monotone map, fitted by
+below) rank well but are not probabilities. `calibration.json` holds monotone maps, fitted by
 `benchmarks/diagnose_calibrate.py` (a logistic curve of "the top cause is right" on the logit
 of its raw score, written as knots) on the latest batches of tune logs as they scored before any
 rule was written for them (tests/fixtures/corpus/fresh-scores.jsonl,
