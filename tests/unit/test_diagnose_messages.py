@@ -438,6 +438,32 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 74's families: setuptools without pkg_resources; a lazily imported package kept as
+    # its ImportError; libsndfile's "System error" for a path with no file; a CTranslate2
+    # header that is no model (a git-lfs pointer); DeepSpeed's kernels with no compute
+    # capability left for the GPU; a fatbin with no binary for the GPU named by a binding;
+    # CMake's find_package that finds no config; a prompt past CLIP's 77 positions; MemoryError
+    # in a report's own lower case.
+    ("ModuleNotFoundError: No module named 'pkg_resources'", "version_mismatch"),
+    ('  File "/srv/lib/python3.11/site-packages/acme/video.py", line 40, in open\n'
+     "    self.container = av.open(path)\n"
+     "AttributeError: 'ModuleNotFoundError' object has no attribute 'open'",
+     "missing_dependency"),
+    ("soundfile.LibsndfileError: Error opening '/data/clips/a17.flac': System error.",
+     "missing_file"),
+    ("RuntimeError: Unsupported model binary version. This executable supports models with "
+     "binary version v6 or below, but the model has binary version v1936876918.",
+     "corrupt_checkpoint"),
+    ("RuntimeError: Unable to load inference_core_ops op due to no compute capabilities "
+     "remaining after filtering", "cuda_driver_mismatch"),
+    ("Error: DriverError(CUDA_ERROR_NO_BINARY_FOR_GPU) when loading module",
+     "cuda_driver_mismatch"),
+    ("CMake Error at CMakeLists.txt:5 (find_package):\n  Could not find a package configuration "
+     'file provided by "Torch" with any of\n  the following names:\n\n    TorchConfig.cmake',
+     "missing_file"),
+    ("Error: shape mismatch in broadcast_add, lhs: [2, 96, 768], rhs: [1, 77, 768]",
+     "context_too_long"),
+    ("the script dies with a memoryerror while stacking the features", "host_oom"),
     # Round 72's families: a package named bare as not installed; an import error naming the
     # package a call needs.
     ("ERROR: Trying to read AVIF images, but pillow_avif is not installed.",
@@ -1456,6 +1482,15 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ValueError: Cannot find the config file for awq.", "missing_file"),
     ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
+    # Round 74: a model binary version a newer CTranslate2 wrote is no damaged file; fewer
+    # tokens than CLIP's window (or another table than 77) is no long prompt; hipError's own
+    # name keeps the ROCm reading.
+    ("RuntimeError: Unsupported model binary version. This executable supports models with "
+     "binary version v5 or below, but the model has binary version v6.", "corrupt_checkpoint"),
+    ("Error: shape mismatch in broadcast_add, lhs: [1, 64, 768], rhs: [1, 77, 768]",
+     "context_too_long"),
+    ("Error: shape mismatch in broadcast_add, lhs: [1, 154, 768], rhs: [1, 78, 768]",
+     "context_too_long"),
     # Round 72: hardware is no package; a version range after the name is a release gap.
     ("RuntimeError: CUDA is not installed on this machine", "missing_dependency"),
     ("ImportError: this checkpoint requires torch>=2.4 to load", "missing_dependency"),

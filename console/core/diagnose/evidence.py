@@ -272,6 +272,8 @@ _WORD_CLUES: WordFamilies = _families(
         ),
         (r"\bmemory\b(?! access)|\boom(?:s|ed|ing)?\b", {"cuda_oom": 0.25, "host_oom": 0.15}),
         (r"\b(?:ram|swap)\b", {"host_oom": 0.3}),
+        # the GPU's own memory named ("VRAM", "a 24 GB card"): a report about GPU memory
+        (r"\bv-?ram\b|\b\d+ ?gb (?:gpus?|cards?|graphics cards?)\b", {"cuda_oom": 0.3}),
         (
             r"kv[ _-]?cache|max[_-]model[_-]len|gpu[_-]memory[_-]utilization|num_gpu_blocks"
             r"|cache blocks",

@@ -439,6 +439,8 @@ def _no_module(m: re.Match[str] | None, s: Surroundings) -> float | None:
         return None  # a flash-attn extension module: flash-attn's own build (flash_attention)
     if name in _STDLIB_REMOVED:
         return None  # a module Python itself dropped (version_mismatch, round 58's rule)
+    if name == "pkg_resources":
+        return 0.5  # setuptools 81+ dropped it (round 74's rule); or no setuptools at all
     if name.startswith("mmcv._ext"):
         return 1.0  # mmcv's compiled ops: the lite build is installed, mmcv-full is missing
     if "is not a package" in s.line_text and _in_torch_hub(s):
@@ -543,6 +545,11 @@ def _not_installed_failure(m: re.Match[str] | None, s: Surroundings) -> float | 
     if m is None or _names_no_hardware(m, s) is None or _FALLS_BACK.search(s.line_text, m.end()):
         return None
     return 1.0
+
+
+def _past_clip_window(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    """More tokens than CLIP's 77 positions, added to its position embedding (round 74)."""
+    return 1.0 if m is not None and int(m.group("n")) > 77 else None
 
 
 _KNOWN_LIBS = frozenset({
@@ -1089,6 +1096,9 @@ SIGNATURES: tuple[Signature, ...] = (
       "a worker process died without a traceback (often killed for RAM)", tag="kill"),
     S("host_oom", "memoryerror", 0.85, "Python could not allocate memory",
       r"(?<![A-Za-z_])MemoryError\b"),
+    # the same exception named in a report's own words ("we get an error called memoryerror")
+    S("host_oom", "memoryerror", 0.7, "Python could not allocate memory (the report names "
+      "MemoryError)", r"(?<![A-Za-z_.])(?:memoryerror|Memoryerror|MEMORYERROR)\b"),
     S("host_oom", "unable to allocate", 0.85, "numpy could not allocate an array in RAM",
       r"Unable to allocate [\d.]+\s*\w+ for an array"),
     S("host_oom", "std::bad_alloc", 0.85, "a C++ allocation failed: out of host memory"),
@@ -3206,6 +3216,75 @@ SIGNATURES: tuple[Signature, ...] = (
       r"\b(?:ImportError|ModuleNotFoundError): [`'\"]?[\w.]+(?:\(\))?[`'\"]? requires "
       r"(?!the\b)(?P<mod>[A-Za-z_][\w.-]*)(?![\w.-]|\s*(?:[<>=!~(]|\d|version))",
       refine=_names_no_hardware),
+    # -- round 74's tune logs
+    # setuptools 81 and later no longer ship pkg_resources (82 removed it): code that still
+    # imports it fails on a fresh environment. A Python 3.12+ venv without setuptools at all
+    # fails the same way; _no_module keeps that reading below this one.
+    S("version_mismatch", "pkg_resources", 0.7,
+      "setuptools 81 and later no longer provide pkg_resources, which this code still imports "
+      "(or setuptools is not installed at all)",
+      r"(?i)No module named [`'\u2018\u2019\"]?pkg_resources\b",
+      fixes=("pip install 'setuptools<81' (or port the code to importlib.metadata / "
+             "importlib.resources); on an environment without setuptools: pip install "
+             "'setuptools<81'",)),
+    # A library that imports an optional package lazily keeps the ImportError in the module's
+    # place ("av = e" in torchvision.io): using it later reads an attribute of the exception.
+    S("missing_dependency", "object has no attribute", 0.9,
+      "an optional package is not installed: the library kept its ImportError where the module "
+      "should be",
+      r"'(?:ImportError|ModuleNotFoundError)' object has no attribute",
+      tag="over:version_mismatch",
+      fixes=("install the package the library imports there (torchvision's video reader: "
+             "pip install av)",)),
+    # libsndfile (soundfile, librosa, torchaudio's soundfile backend) answers a path it cannot
+    # open with "System error": no file there.
+    S("missing_file", "system error", 0.75,
+      "the audio file could not be opened: it does not exist at that path (libsndfile's "
+      "\"System error\")",
+      r"Error opening [`'\"b]*.{1,300}?[`'\"]: System error",
+      fixes=("check the audio path (relative to the working directory) and that the file "
+             "exists",)),
+    # CTranslate2 reading a "binary version" of millions: the first bytes are no model at all
+    # (a git-lfs pointer's "vers" reads as 1936876918), not a model from a newer release.
+    S("corrupt_checkpoint", "unsupported model binary version", 0.9,
+      "the model.bin is not a CTranslate2 model (a git-lfs pointer or a cut download): its "
+      "header reads as an impossible binary version",
+      r"(?i)unsupported model binary version.{0,300}?binary version v?\d{6,}",
+      tag="over:version_mismatch",
+      fixes=("download the model again (git lfs pull, or let the library fetch it by name) "
+             "and check model.bin's size",)),
+    # DeepSpeed's op builder drops the compute capabilities its kernels do not support and has
+    # none left: the GPU is older than the kernels need (8.0 for MII / FastGen's ragged ops).
+    S("cuda_driver_mismatch", "no compute capabilities remaining", 0.8,
+      "DeepSpeed's kernels do not support this GPU's compute capability (too old for them)",
+      fixes=("run on a GPU the kernels support (compute capability 8.0+ for DeepSpeed-MII / "
+             "FastGen), or use a release that supports this one (MII-Legacy)",)),
+    # CUDA's "no binary for GPU" named by a binding (cudarc / rust-gpu-tools: Cuda(NoBinaryForGpu),
+    # the driver API's CUDA_ERROR_NO_BINARY_FOR_GPU): the fatbin has no code for this card.
+    S("cuda_driver_mismatch", "binary", 0.85,
+      "the compiled GPU code has no binary for this GPU's architecture",
+      r"(?<!hipError)\bNoBinaryForGpu\b|CUDA_ERROR_NO_BINARY_FOR_GPU",
+      fixes=("build the kernels for this GPU's compute capability (e.g. -arch / "
+             "TORCH_CUDA_ARCH_LIST / the crate's arch list), or run on a supported GPU",)),
+    # CMake's find_package(Torch) that finds no TorchConfig.cmake: CMAKE_PREFIX_PATH (or
+    # Torch_DIR) does not point at the unpacked libtorch, often a relative path.
+    S("missing_file", "could not find a package configuration file", 0.6,
+      "CMake did not find the package's config file: CMAKE_PREFIX_PATH / <Pkg>_DIR does not "
+      "point at its installation (or it is not installed)",
+      fixes=("pass -DCMAKE_PREFIX_PATH=/absolute/path/to/libtorch (or set Torch_DIR to the "
+             "folder with TorchConfig.cmake)",)),
+    S("missing_dependency", "could not find a package configuration file", 0.45,
+      "CMake did not find the package: it may not be installed (libtorch unpacked?)"),
+    # CLIP's text encoder has 77 positions: a prompt longer than that meets its position
+    # embedding in candle's broadcast_add ("lhs: [1, 254, 1024], rhs: [1, 77, 1024]"; torch's
+    # "size of tensor a (154) ... tensor b (77)" has its own reading): the text is too long,
+    # not a wrong checkpoint.
+    S("context_too_long", "rhs: [", 0.75,
+      "the text is longer than CLIP's 77-token window (its position table has 77 rows)",
+      r"lhs: \[\d+, (?P<n>\d+), \d+\], rhs: \[\d+, 77, \d+\]",
+      refine=_past_clip_window,
+      fixes=("shorten the prompt to 77 tokens, or use a pipeline that splits long prompts "
+             "(compel / long-prompt weighting)",)),
     # -- round 64's tune logs
     # A build that finds no compiler (CMake's words): the C / C++ / CUDA compiler or the build
     # tools (Visual Studio's C++ workload on Windows) are not installed.
