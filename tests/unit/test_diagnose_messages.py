@@ -438,6 +438,13 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 75's families: Triton's Python backend out of shared memory in its container;
+    # onnx's Windows DLL that does not initialise.
+    ("E0412 12:01:33 model_lifecycle.cc:638] failed to load 'tts' version 1: Internal: Unable "
+     "to initialize shared memory key 'triton_python_backend_shm_region_7' to requested size "
+     "(1048576 bytes). Error: No such file or directory", "permission_or_disk"),
+    ("ImportError: DLL load failed while importing onnx_cpp2py_export: A dynamic link library "
+     "(DLL) initialization routine failed.", "version_mismatch"),
     # Round 74's families: setuptools without pkg_resources; a lazily imported package kept as
     # its ImportError; libsndfile's "System error" for a path with no file; a CTranslate2
     # header that is no model (a git-lfs pointer); DeepSpeed's kernels with no compute
@@ -1482,6 +1489,9 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ValueError: Cannot find the config file for awq.", "missing_file"),
     ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
+    # Round 75: another module's DLL that fails to load stays no onnx release.
+    ("ImportError: DLL load failed while importing _acme_ext: The specified module could not be "
+     "found.", "version_mismatch"),
     # Round 74: a model binary version a newer CTranslate2 wrote is no damaged file; fewer
     # tokens than CLIP's window (or another table than 77) is no long prompt; hipError's own
     # name keeps the ROCm reading.

@@ -3285,6 +3285,23 @@ SIGNATURES: tuple[Signature, ...] = (
       refine=_past_clip_window,
       fixes=("shorten the prompt to 77 tokens, or use a pipeline that splits long prompts "
              "(compel / long-prompt weighting)",)),
+    # -- round 75's tune logs
+    # Triton's Python backend could not size its shared-memory region (64 MB a model instance)
+    # in the container's /dev/shm; the "No such file or directory" after it is that region.
+    S("permission_or_disk", "unable to initialize shared memory key", 0.9,
+      "the container's shared memory (/dev/shm) is too small for the Python backend's regions",
+      r"(?i)Unable to initialize shared memory key .{0,120}?requested size",
+      tag="over:missing_file",
+      fixes=("give the container more shared memory (docker run --shm-size=1g, or a "
+             "memory-backed emptyDir at /dev/shm on Kubernetes)",)),
+    # onnx's compiled module whose DLL fails to initialise on Windows: the onnx 1.16.2+ wheels
+    # need a newer Visual C++ runtime than the machine has; pinning the release before fixes it.
+    S("version_mismatch", "onnx_cpp2py_export", 0.7,
+      "this onnx release's Windows build does not initialise with the installed Visual C++ "
+      "runtime (onnx 1.16.2 and later)",
+      r"DLL load failed while importing onnx_cpp2py_export",
+      fixes=("pip install onnx==1.16.1, or update the Microsoft Visual C++ Redistributable "
+             "(2015-2022, x64)",)),
     # -- round 64's tune logs
     # A build that finds no compiler (CMake's words): the C / C++ / CUDA compiler or the build
     # tools (Visual Studio's C++ workload on Windows) are not installed.
