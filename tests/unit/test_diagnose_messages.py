@@ -438,6 +438,21 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 76's families: the fast class of a tokenizer that has none; an attribute error cut
+    # before its closing quote; onnx without float8 types; no quantized engine on this CPU;
+    # TensorRT's INT8 calibrator missing a method; torch 1.0's cuBLAS that cannot run on a
+    # newer card.
+    ("ValueError: Tokenizer class BertweetTokenizerFast does not exist or is not currently "
+     "imported.", "tokenizer_error"),
+    ("AttributeError: 'ProteinTokenizer' object has no attribute 'max_len", "version_mismatch"),
+    ("AttributeError: type object 'TensorProto' has no attribute 'FLOAT8E5M2'",
+     "version_mismatch"),
+    ("model = torch.jit.load('quantized_asr.pt')\nRuntimeError: Unknown qengine",
+     "quantization_error"),
+    ('RuntimeError: Tried to call pure virtual function "IInt8MinMaxCalibrator::get_batch"',
+     "quantization_error"),
+    ("RuntimeError: cublas runtime error : the GPU program failed to execute at "
+     "/pytorch/aten/src/THC/THCBlas.cu:411", "cuda_driver_mismatch"),
     # Round 75's families: Triton's Python backend out of shared memory in its container;
     # onnx's Windows DLL that does not initialise.
     ("E0412 12:01:33 model_lifecycle.cc:638] failed to load 'tts' version 1: Internal: Unable "
@@ -1554,6 +1569,19 @@ def test_readings_that_need_their_context(message: str, not_named: str) -> None:
     causes = diagnose_text(message)
     assert not any(c.id == not_named and not c.lead for c in causes), [
         (c.id, c.confidence, c.lead) for c in causes]
+
+
+def test_only_a_tokenizer_with_no_fast_class_reads_its_fast_name_as_a_loading_choice() -> None:
+    # Round 76: PhobertTokenizerFast exists in no release (use_fast=False loads the slow one);
+    # Qwen2TokenizerFast does, so its absence stays a transformers too old for it.
+    def top(cls: str) -> str:
+        causes = diagnose_text(f"ValueError: Tokenizer class {cls} does not exist or is not "
+                               "currently imported.")
+        return causes[0].id if causes else ""
+
+    assert top("PhobertTokenizerFast") == "tokenizer_error"
+    assert top("Qwen2TokenizerFast") == "version_mismatch"
+    assert top("PhobertTokenizer") == "version_mismatch"
 
 
 def test_a_field_named_address_is_no_word_about_a_port() -> None:

@@ -298,6 +298,24 @@ def _tokenizer_class_custom(m: re.Match[str] | None, s: Surroundings) -> float |
                    and _tokenizer_class_state(m) == "unknown") else None
 
 
+# transformers 4's slow tokenizers that never had a fast class (tokenization_auto mapped them to
+# (slow, None)): "PhobertTokenizerFast does not exist" is AutoTokenizer asking for a fast
+# class this tokenizer has in no release; use_fast=False loads it.
+_SLOW_ONLY_TOKENIZERS = frozenset({
+    "PhobertTokenizer", "BertweetTokenizer", "BertJapaneseTokenizer", "BartphoTokenizer",
+    "BioGptTokenizer", "ByT5Tokenizer", "CanineTokenizer", "CTRLTokenizer", "EsmTokenizer",
+    "FlaubertTokenizer", "FSMTTokenizer", "MarianTokenizer", "M2M100Tokenizer", "LukeTokenizer",
+    "MLukeTokenizer", "PLBartTokenizer", "ProphetNetTokenizer", "XLMProphetNetTokenizer",
+    "Speech2TextTokenizer", "TapasTokenizer", "TransfoXLTokenizer", "Wav2Vec2CTCTokenizer",
+    "Wav2Vec2PhonemeCTCTokenizer", "XLMTokenizer", "SiglipTokenizer", "CpmAntTokenizer",
+})
+
+
+def _slow_only_fast_class(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    name = m.group("cls") if m else ""
+    return 1.0 if name.endswith("Fast") and name[:-4] in _SLOW_ONLY_TOKENIZERS else None
+
+
 # Special-token ids every transformers tokenizer has: only another model's own ids (Qwen1's
 # im_end_id, ChatGLM's eop_token_id) are missing from one of transformers' classes.
 _STANDARD_TOKEN_IDS = frozenset({
@@ -1465,7 +1483,8 @@ SIGNATURES: tuple[Signature, ...] = (
       r"module '(?P<mod>[\w.]+)' has no attribute '(?P<attr>\w+)'", refine=_module_attr),
     S("version_mismatch", "object has no attribute", 0.5,
       "code expects an attribute that this library version does not provide",
-      r"'(?P<obj>\w+)' object has no attribute '(?P<attr>\w+)'",
+      # (a line cut after the attribute's name lacks its closing quote: round 76)
+      r"'(?P<obj>\w+)' object has no attribute '(?P<attr>\w+)(?:'|\s*$)",
       refine=lambda m, s: None if "'from_pretrained'" in s.line_text else _object_attr(m, s)),
     S("version_mismatch", "attribute", 0.5,
       "code sets an attribute that this library version made read-only",
@@ -3302,6 +3321,45 @@ SIGNATURES: tuple[Signature, ...] = (
       r"DLL load failed while importing onnx_cpp2py_export",
       fixes=("pip install onnx==1.16.1, or update the Microsoft Visual C++ Redistributable "
              "(2015-2022, x64)",)),
+    # -- round 76's tune logs
+    # AutoTokenizer asking for the fast class of a tokenizer that has none (PhobertTokenizerFast):
+    # the files are fine, the slow class loads them (use_fast=False).
+    S("tokenizer_error", "does not exist or is not currently imported", 0.8,
+      "this tokenizer has no fast version in any transformers release: AutoTokenizer asked for "
+      "one",
+      _TOKENIZER_CLASS_MISSING, refine=_slow_only_fast_class,
+      fixes=("load it with AutoTokenizer.from_pretrained(..., use_fast=False) (or the slow "
+             "class itself)",)),
+    # onnx before 1.14 has no float8 element types, which newer onnxruntime quantization tools
+    # and converters name.
+    S("version_mismatch", "float8e", 0.8,
+      "this onnx is older than 1.14 and has no float8 types, which the newer tool uses",
+      r"AttributeError:.{0,80}\bFLOAT8E\d\w*",
+      fixes=("upgrade onnx to 1.14 or later (pip install -U onnx)",)),
+    # PyTorch's quantized engine is not available on this CPU (fbgemm needs AVX2) or build: the
+    # model's quantized modules cannot run.
+    S("quantization_error", "unknown qengine", 0.8,
+      "the model's quantized modules need a quantized engine (fbgemm / qnnpack) this CPU or "
+      "build does not provide (fbgemm needs AVX2)",
+      fixes=("use the model's non-quantized release, or run on a CPU with AVX2 (or set "
+             "torch.backends.quantized.engine to one torch.backends.quantized.supported_engines "
+             "lists)",)),
+    # TensorRT's Python INT8 calibrator missing a method the builder calls (a class set up for
+    # the other API: builder.int8_calibrator vs config.int8_calibrator).
+    S("quantization_error", "pure virtual function", 0.8,
+      "TensorRT's INT8 calibrator is not set up as the builder expects (a method it calls is "
+      "not implemented)",
+      r"pure virtual function \W?IInt8\w*Calibrator",
+      fixes=("implement every method of the calibrator class (get_batch_size, get_batch, "
+             "read_calibration_cache, write_calibration_cache) and set it on one API (the "
+             "builder config)",)),
+    # torch 1.0's THC wording of cuBLAS failing to execute, most often a torch built for CUDA 9
+    # on a Turing (RTX 20) card, which needs CUDA 10.
+    S("cuda_driver_mismatch", "the gpu program failed to execute", 0.6,
+      "cuBLAS could not run on this GPU: a torch built for an older CUDA than the card needs "
+      "(CUDA 9 on an RTX 20 card)",
+      r"(?i)cublas runtime error\s*:\s*the GPU program failed to execute",
+      fixes=("install a torch built for a CUDA that supports the GPU (CUDA 10+ for RTX 20)",)),
     # -- round 64's tune logs
     # A build that finds no compiler (CMake's words): the C / C++ / CUDA compiler or the build
     # tools (Visual Studio's C++ workload on Windows) are not installed.
