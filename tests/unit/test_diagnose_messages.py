@@ -438,6 +438,10 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 77's families: an instruction to install a named package; no CUDA kernel for a
+    # quantized op.
+    ('AssertionError: Install the "triton" package to use the fused kernels', "missing_dependency"),
+    ("Error: no cuda implementation for qmatmul_q4k", "quantization_error"),
     # Round 76's families: the fast class of a tokenizer that has none; an attribute error cut
     # before its closing quote; onnx without float8 types; no quantized engine on this CPU;
     # TensorRT's INT8 calibrator missing a method; torch 1.0's cuBLAS that cannot run on a
@@ -1504,6 +1508,10 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ValueError: Cannot find the config file for awq.", "missing_file"),
     ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
+    # Round 77: CUDA is no package to install; another op without a CUDA kernel is
+    # no quantized one.
+    ("RuntimeError: install the cuda library first", "missing_dependency"),
+    ("Error: no cuda implementation for conv_transpose1d", "quantization_error"),
     # Round 75: another module's DLL that fails to load stays no onnx release.
     ("ImportError: DLL load failed while importing _acme_ext: The specified module could not be "
      "found.", "version_mismatch"),

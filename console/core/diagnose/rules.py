@@ -3360,6 +3360,22 @@ SIGNATURES: tuple[Signature, ...] = (
       "(CUDA 9 on an RTX 20 card)",
       r"(?i)cublas runtime error\s*:\s*the GPU program failed to execute",
       fixes=("install a torch built for a CUDA that supports the GPU (CUDA 10+ for RTX 20)",)),
+    # -- round 77's tune logs
+    # "Install the "bitsandbytes" package with --bnb": an instruction naming the package to
+    # install (the older signatures need "please" or "pip install" before it).
+    S("missing_dependency", "install the", 0.8,
+      "a package the program needs is not installed (the message says to install it)",
+      r"(?i)\binstall the [`'\"]?(?P<mod>[A-Za-z_][\w.-]*)[`'\"]? (?:python )?"
+      r"(?:package|library|module)\b",
+      refine=_names_no_hardware),
+    # candle (and other runtimes) with no CUDA kernel for a quantized op (qmatmul): the
+    # quantized model runs only on the CPU with that release.
+    S("quantization_error", "no cuda implementation for", 0.75,
+      "this runtime has no CUDA kernel for the quantized operation: the quantized model runs "
+      "only on the CPU here",
+      r"(?i)no cuda implementation for q\w*",
+      fixes=("run the quantized model on the CPU, use a release with CUDA kernels for it, or "
+             "load the unquantized weights on the GPU",)),
     # -- round 64's tune logs
     # A build that finds no compiler (CMake's words): the C / C++ / CUDA compiler or the build
     # tools (Visual Studio's C++ workload on Windows) are not installed.
