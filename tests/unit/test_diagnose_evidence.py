@@ -355,6 +355,29 @@ def test_a_librarys_frame_leads_to_its_cause(log: str, cause: str) -> None:
     assert [c.id for c in causes][:1] == [cause], [(c.id, c.confidence) for c in causes]
 
 
+def test_a_traceback_cut_at_an_import_statement_leads_with_that_import() -> None:
+    # Session 32: cut after its last frame's source line, a traceback that stops at "import x"
+    # failed on that import (tune logs cut so: a package not installed 28 of 38 times); at
+    # "from flash_attn import ..." flash-attn's build. Neither is a finding: no message said it.
+    frames = ('Traceback (most recent call last):\n'
+              '  File "/srv/tts/app.py", line 4, in <module>\n'
+              '    from tts.engine import Synthesizer\n'
+              '  File "/srv/tts/tts/engine.py", line 9, in <module>\n'
+              '    from transformers import AutoProcessor\n'
+              '  File "/srv/venv/lib/python3.11/site-packages/transformers/__init__.py", line 26, '
+              'in <module>\n'
+              '    from . import dependency_versions_check\n'
+              '  File "/srv/venv/lib/python3.11/site-packages/transformers/'
+              'dependency_versions_check.py", line 16, in <module>\n')
+    causes = diagnose_text(frames + "    import regex\n")
+    assert [c.id for c in causes][:1] == ["missing_dependency"] and causes[0].lead, causes
+    causes = diagnose_text(frames + "    from flash_attn import flash_attn_func\n")
+    assert [c.id for c in causes][:1] == ["flash_attention"] and causes[0].lead, causes
+    # the same frames cut at a call are no import failure
+    causes = diagnose_text(frames + "    check(pkg)\n")
+    assert "missing_dependency" not in [c.id for c in causes][:1], causes
+
+
 def test_a_report_that_says_it_ooms_leads_with_memory() -> None:
     # Round 74: the GPU's own memory named ("VRAM", "my 12gb gpu") is GPU memory, whatever the
     # word statistics of "keeps" or "stops" say.
