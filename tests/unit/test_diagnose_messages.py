@@ -1516,8 +1516,7 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ImportError: DLL load failed while importing _acme_ext: The specified module could not be "
      "found.", "version_mismatch"),
     # Round 74: a model binary version a newer CTranslate2 wrote is no damaged file; fewer
-    # tokens than CLIP's window (or another table than 77) is no long prompt; hipError's own
-    # name keeps the ROCm reading.
+    # tokens than CLIP's window (or another table than 77) is no long prompt.
     ("RuntimeError: Unsupported model binary version. This executable supports models with "
      "binary version v5 or below, but the model has binary version v6.", "corrupt_checkpoint"),
     ("Error: shape mismatch in broadcast_add, lhs: [1, 64, 768], rhs: [1, 77, 768]",

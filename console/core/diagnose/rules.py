@@ -3243,9 +3243,8 @@ SIGNATURES: tuple[Signature, ...] = (
       "setuptools 81 and later no longer provide pkg_resources, which this code still imports "
       "(or setuptools is not installed at all)",
       r"(?i)No module named [`'\u2018\u2019\"]?pkg_resources\b",
-      fixes=("pip install 'setuptools<81' (or port the code to importlib.metadata / "
-             "importlib.resources); on an environment without setuptools: pip install "
-             "'setuptools<81'",)),
+      fixes=("pip install 'setuptools<81' (it also covers an environment with no setuptools "
+             "at all), or port the code to importlib.metadata / importlib.resources",)),
     # A library that imports an optional package lazily keeps the ImportError in the module's
     # place ("av = e" in torchvision.io): using it later reads an attribute of the exception.
     S("missing_dependency", "object has no attribute", 0.9,
