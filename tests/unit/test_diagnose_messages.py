@@ -438,6 +438,20 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 78's families: a library's CPU-only build asked for the GPU; WebGPU without f16
+    # shaders; MediaPipe's LLM engine given no model file; an extension built for another
+    # TensorFlow major version.
+    ("dgl._ffi.base.DGLError: [10:02:11] /opt/dgl/src/runtime/c_runtime_api.cc:88: Check failed: "
+     "allow_missing: Device API cuda is not enabled. Please install the cuda version of dgl.",
+     "cuda_unavailable"),
+    ("RuntimeError: torch_cluster was built without GPU kernels. Please install the CUDA version "
+     "of torch-cluster.", "cuda_unavailable"),
+    ("Init error: the q4f16_1 model needs WebGPU extension shader-f16, which is not supported by "
+     "this adapter", "dtype_unsupported"),
+    ("E0000 00:00:1712.5 llm_inference_engine.cc:92] Failed to create engine: INVALID_ARGUMENT: "
+     "LLM model file is null", "missing_file"),
+    ("tensorflow.python.framework.errors_impl.NotFoundError: libtensorflow_framework.so.1: cannot "
+     "open shared object file: No such file or directory", "version_mismatch"),
     # Round 77's families: an instruction to install a named package; no CUDA kernel for a
     # quantized op.
     ('AssertionError: Install the "triton" package to use the fused kernels', "missing_dependency"),
@@ -1508,6 +1522,10 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ValueError: Cannot find the config file for awq.", "missing_file"),
     ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
+    # Round 78: "is not enabled" about anything but a GPU device is no CPU-only build; WebGPU's
+    # features listed with shader-f16 among them is no missing extension.
+    ("Error: telemetry is not enabled", "cuda_unavailable"),
+    ("adapter features: shader-f16, timestamp-query", "dtype_unsupported"),
     # Round 77: CUDA is no package to install; another op without a CUDA kernel is
     # no quantized one.
     ("RuntimeError: install the cuda library first", "missing_dependency"),
@@ -1690,3 +1708,25 @@ def test_a_models_tokenizer_code_without_padding_side_names_both_fixes() -> None
         "TypeError: ChatGLMTokenizer._pad() got an unexpected keyword argument 'padding_side'")
         if not c.lead]
     assert causes[:2] == ["version_mismatch", "remote_code"], causes
+
+
+def test_a_tensorflow_framework_library_missing_is_a_version_gap_only_beside_tensorflow() -> None:
+    # TensorFlow raised it (tf.load_op_library): it is installed, in another major version than
+    # the extension's. The line alone may as well be TensorFlow not installed.
+    line = ("libtensorflow_framework.so.2: cannot open shared object file: No such file or "
+            "directory")
+    beside = diagnose_text("tensorflow.python.framework.errors_impl.NotFoundError: " + line)
+    alone = diagnose_text("OSError: " + line)
+    assert [c.id for c in beside][:1] == ["version_mismatch"], beside
+    assert [c.id for c in alone][:1] == ["missing_dependency"], alone
+
+
+def test_ncclsystemerror_keeps_a_small_dev_shm_among_its_readings() -> None:
+    # In a container, NCCL's failed system call is most often /dev/shm too small: a second
+    # reading beside NCCL's own.
+    causes = diagnose_text(
+        "RuntimeError: NCCL error in: ProcessGroupNCCL.cpp:1169, unhandled system error, NCCL "
+        "version 2.10.3\nncclSystemError: System call (e.g. socket, malloc) or external library "
+        "call failed or device error.")
+    ids = [c.id for c in causes]
+    assert ids[:1] == ["nccl_distributed"] and "permission_or_disk" in ids[:3], causes

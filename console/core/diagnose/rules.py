@@ -3375,6 +3375,52 @@ SIGNATURES: tuple[Signature, ...] = (
       r"(?i)no cuda implementation for q\w*",
       fixes=("run the quantized model on the CPU, use a release with CUDA kernels for it, or "
              "load the unquantized weights on the GPU",)),
+    # -- round 78's tune logs
+    # A library installed in its CPU-only build asked for the GPU (DGL: "Device API gpu is not
+    # enabled. Please install the cuda version of dgl."): the package is there, its GPU part not.
+    S("cuda_unavailable", "is not enabled", 0.9,
+      "this library was installed in its CPU-only build: its GPU device is not compiled in",
+      r"(?i)device api (?:gpu|cuda) is not enabled",
+      fixes=("install the library's CUDA build that matches the installed torch / CUDA (its "
+             "install page gives the wheel index per CUDA version)",)),
+    S("cuda_unavailable", "install the cuda version of", 0.85,
+      "this library was installed in its CPU-only build: the message asks for its CUDA build",
+      fixes=("install the library's CUDA build that matches the installed torch / CUDA",)),
+    # WebGPU (WebLLM, MLC) without the shader-f16 extension: the browser's GPU adapter cannot run
+    # f16 shaders, so the q4f16 build of a model cannot run there.
+    S("dtype_unsupported", "shader-f16", 0.85,
+      "this GPU / browser has no 16-bit float shaders (WebGPU's shader-f16): the model's f16 "
+      "build cannot run here",
+      r"(?i)requires? (?:the )?WebGPU extension shader-f16|shader-f16\W.{0,40}not (?:enabled|"
+      r"supported|available)",
+      fixes=("use the model's f32 build (q4f32_1), or a browser / adapter that exposes "
+             "shader-f16",)),
+    # MediaPipe's LLM inference: "Failed to get LLM params: ... LLM model file is null": no model
+    # file at the path the app passed (the .bin / .task was never copied to the device).
+    S("missing_file", "model file is null", 0.8,
+      "no model file at the path the app gave: it was never copied there, or the path is wrong",
+      fixes=("copy the model file to the path the app reads (adb push model.bin ...), and check "
+             "the path in the app",)),
+    # A library compiled against TensorFlow 2 loaded beside TensorFlow 1 (or the reverse):
+    # TensorFlow itself raised (tf.load_op_library), so it is installed, but not the major
+    # version whose framework library the extension links. Without TensorFlow's own error
+    # around it, it may as well be missing: a weaker reading.
+    S("version_mismatch", "libtensorflow_framework.so", 0.9,
+      "a compiled extension was built against another TensorFlow major version than the one "
+      "installed: its libtensorflow_framework is not there",
+      r"libtensorflow_framework\.so\.\d+: cannot open shared object file",
+      refine=lambda _m, s: 1.0 if "tensorflow." in s.block_text else 0.6,
+      tag="over:missing_dependency",
+      fixes=("install the TensorFlow version the package was built for, or build the package "
+             "from source against the installed TensorFlow",)),
+    # NCCL's "unhandled system error ... ncclSystemError: System call (socket, malloc, ...)
+    # failed": in a container, most often /dev/shm too small for NCCL's shared-memory segments
+    # (Docker's 64 MB default). A second reading beside NCCL's own.
+    S("permission_or_disk", "ncclsystemerror", 0.35,
+      "NCCL failed a system call: in a container, /dev/shm is often too small for NCCL's "
+      "shared-memory segments",
+      fixes=("run the container with --ipc=host or --shm-size=16g (Kubernetes: a memory-backed "
+             "emptyDir at /dev/shm)",)),
     # -- round 64's tune logs
     # A build that finds no compiler (CMake's words): the C / C++ / CUDA compiler or the build
     # tools (Visual Studio's C++ workload on Windows) are not installed.
