@@ -438,6 +438,16 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 79's families: faiss's CPU build asked for its GPU classes; a Triton model repository
+    # naming a platform the release does not have; an empty path run as a program; an image
+    # processor's "size" keys of another transformers release.
+    ("AttributeError: module 'faiss' has no attribute 'GpuIndexFlatIP'", "cuda_unavailable"),
+    ("E0412 09:12:44.118 model_repository_manager.cc:1210] unexpected platform type "
+     "onnxruntime_net for densenet", "version_mismatch"),
+    ('  File "/opt/gui/run.py", line 40, in launch\n    subprocess.run([tool, "launch", script])\n'
+     "PermissionError: [Errno 13] Permission denied: ''", "missing_dependency"),
+    ("ValueError: size must have one of the following set of keys: ({'width', 'height'}, "
+     "{'shortest_edge'}), got dict_keys(['max_pixels', 'min_pixels'])", "version_mismatch"),
     # Round 78's families: a library's CPU-only build asked for the GPU; WebGPU without f16
     # shaders; MediaPipe's LLM engine given no model file; an extension built for another
     # TensorFlow major version.
@@ -1522,6 +1532,10 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ValueError: Cannot find the config file for awq.", "missing_file"),
     ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
+    # Round 79: a faiss class that is no GPU class stays a release gap; a path that is not empty
+    # stays a permission problem.
+    ("AttributeError: module 'faiss' has no attribute 'IndexHNSWSQ'", "cuda_unavailable"),
+    ("PermissionError: [Errno 13] Permission denied: '/data/models/x'", "missing_dependency"),
     # Round 78: "is not enabled" about anything but a GPU device is no CPU-only build; WebGPU's
     # features listed with shader-f16 among them is no missing extension.
     ("Error: telemetry is not enabled", "cuda_unavailable"),
@@ -1730,3 +1744,15 @@ def test_ncclsystemerror_keeps_a_small_dev_shm_among_its_readings() -> None:
         "call failed or device error.")
     ids = [c.id for c in causes]
     assert ids[:1] == ["nccl_distributed"] and "permission_or_disk" in ids[:3], causes
+
+
+def test_tritons_pinned_memory_warning_yields_to_the_error_that_stopped_the_model() -> None:
+    # Triton logs the driver gap while allocating pinned memory and runs on without it; the
+    # model failed on its platform. The warning alone still names the driver.
+    pinned = ("E0327 01:23:03.175862 1 pinned_memory_manager.cc:202] failed to allocate pinned "
+              "system memory: CUDA driver version is insufficient for CUDA runtime version")
+    both = diagnose_text(pinned + "\nE0327 01:23:03.176953 1 model_repository_manager.cc:1682] "
+                         "unexpected platform type tensorrt_planx for resnet50_plan")
+    alone = diagnose_text(pinned)
+    assert [c.id for c in both][:1] == ["version_mismatch"], both
+    assert [c.id for c in alone][:1] == ["cuda_driver_mismatch"], alone

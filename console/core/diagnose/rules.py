@@ -211,6 +211,10 @@ class Signature:
     # this message names the root of that cause's errors (engine._outrank_fallout)
 
 
+# "PermissionError: [Errno 13] Permission denied: ''": an empty path run as a program.
+_EMPTY_PATH_DENIED = "Permission denied: ''"
+
+
 def S(cause: str, needle: str, confidence: float, note: str, pattern: str | None = None, *,
       kind: str = "error", refine: Refine | None = None, fixes: tuple[str, ...] = (),
       flags: int = 0, tag: str = "") -> Signature:
@@ -1229,7 +1233,8 @@ SIGNATURES: tuple[Signature, ...] = (
       "falls back to the CPU)",
       fixes=_DRIVER_FIX),
     S("cuda_driver_mismatch", "driver version is insufficient for cuda runtime version", 0.95,
-      "the NVIDIA driver is older than the CUDA runtime", fixes=_DRIVER_FIX),
+      "the NVIDIA driver is older than the CUDA runtime", fixes=_DRIVER_FIX,
+      refine=lambda _m, s: 0.5 if "pinned system memory" in s.line_text else 1.0),
     S("cuda_driver_mismatch", "cudaerrorinsufficientdriver", 0.9,
       "the NVIDIA driver is older than the CUDA runtime",
       fixes=_DRIVER_FIX),
@@ -1832,7 +1837,8 @@ SIGNATURES: tuple[Signature, ...] = (
       "the tokenizer files are for another tokenizer class", kind="hint"),
     # ---- permission_or_disk
     S("permission_or_disk", "permission denied", 0.85,
-      "the process may not read or write that path"),
+      "the process may not read or write that path",
+      refine=lambda _m, s: None if _EMPTY_PATH_DENIED in s.line_text else 1.0),
     S("permission_or_disk", "read-only file system", 0.9,
       "the target file system is mounted read-only"),
     S("permission_or_disk", "no space left on device", 0.95, "the disk (or /dev/shm) is full"),
@@ -3375,6 +3381,40 @@ SIGNATURES: tuple[Signature, ...] = (
       r"(?i)no cuda implementation for q\w*",
       fixes=("run the quantized model on the CPU, use a release with CUDA kernels for it, or "
              "load the unquantized weights on the GPU",)),
+    # -- round 79's tune logs
+    # faiss without its GPU classes (StandardGpuResources, GpuIndexFlatL2, index_cpu_to_gpu):
+    # the CPU build (faiss-cpu) is installed, or installed over faiss-gpu. No release gap.
+    S("cuda_unavailable", "has no attribute", 0.9,
+      "the CPU build of faiss is installed (faiss-cpu, or installed over faiss-gpu): it has no "
+      "GPU classes",
+      r"module 'faiss' has no attribute '(?:StandardGpuResources|GpuIndex\w*|Gpu\w*Options|"
+      r"index_cpu_to_(?:all_)?gpus?\w*)'",
+      tag="over:version_mismatch",
+      fixes=("pip uninstall faiss-cpu faiss-gpu, then install only the GPU build (conda install "
+             "-c pytorch faiss-gpu, or the faiss-gpu-cu12 wheel)",)),
+    # Triton Inference Server's model repository names a platform (backend) this server release
+    # does not have (caffe2_netdef after its removal): the example repository of another release.
+    S("version_mismatch", "unexpected platform type", 0.85,
+      "the model's config names a platform (backend) this server release does not have: a model "
+      "repository made for another release",
+      fixes=("use the model repository (and config.pbtxt platform / backend) of this server "
+             "release, or run the release the repository was made for",)),
+    # "PermissionError: [Errno 13] Permission denied: ''": an empty path was run as a program
+    # (subprocess with a tool path that came back empty: the tool is not installed or not on
+    # PATH). No permission is at fault.
+    S("missing_dependency", "permission denied: ''", 0.75,
+      "a program the tool starts was not found (its path came back empty): it is not installed "
+      "or not on PATH",
+      fixes=("install the program the tool launches (accelerate, git, ffmpeg ...) in the same "
+             "environment, or put it on PATH",)),
+    # An image processor's "size" dict with keys of another transformers release
+    # (preprocessor_config.json's min_pixels / max_pixels read by a release that expects
+    # shortest_edge / longest_edge).
+    S("version_mismatch", "size must have one of the following set of keys", 0.8,
+      "the image processor's config was written for another transformers release: its \"size\" "
+      "keys are not the ones this release reads",
+      fixes=("install the transformers release the model (or its library) was made for, or "
+             "rewrite \"size\" in preprocessor_config.json with the keys this release lists",)),
     # -- round 78's tune logs
     # A library installed in its CPU-only build asked for the GPU (DGL: "Device API gpu is not
     # enabled. Please install the cuda version of dgl."): the package is there, its GPU part not.
