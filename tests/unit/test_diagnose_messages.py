@@ -438,6 +438,10 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 80's family: NLTK 3.8.2+ asking for punkt_tab, the data it reads in place of punkt.
+    ("LookupError: \n*****************************************************\n  Resource punkt_tab "
+     "not found.\n  Please use the NLTK Downloader to obtain the resource:\n\n  >>> import nltk\n"
+     "  >>> nltk.download('punkt_tab')", "version_mismatch"),
     # Round 79's families: faiss's CPU build asked for its GPU classes; a Triton model repository
     # naming a platform the release does not have; an empty path run as a program; an image
     # processor's "size" keys of another transformers release.
@@ -1532,6 +1536,9 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ValueError: Cannot find the config file for awq.", "missing_file"),
     ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
+    # Round 80: other NLTK data not downloaded is no release gap.
+    ("LookupError: Resource stopwords not found.\n  Please use the NLTK Downloader to obtain the "
+     "resource:", "version_mismatch"),
     # Round 79: a faiss class that is no GPU class stays a release gap; a path that is not empty
     # stays a permission problem.
     ("AttributeError: module 'faiss' has no attribute 'IndexHNSWSQ'", "cuda_unavailable"),

@@ -3381,6 +3381,20 @@ SIGNATURES: tuple[Signature, ...] = (
       r"(?i)no cuda implementation for q\w*",
       fixes=("run the quantized model on the CPU, use a release with CUDA kernels for it, or "
              "load the unquantized weights on the GPU",)),
+    # -- round 80's tune logs
+    # NLTK 3.8.2+ loads the sentence tokenizer from "punkt_tab" (the pickled "punkt" is no longer
+    # read): code or a library that downloads "punkt" meets "Resource punkt_tab not found". The
+    # release is the cause; downloading punkt_tab is the other fix.
+    S("version_mismatch", "punkt_tab", 0.6,
+      "NLTK 3.8.2+ reads its sentence tokenizer from punkt_tab, not the punkt data this code "
+      "downloads",
+      r"(?i)resource\W+punkt_tab\W+not found",
+      fixes=("nltk.download('punkt_tab') (the data NLTK 3.8.2+ reads), or pin nltk<=3.8.1 for "
+             "code that downloads punkt",)),
+    S("missing_file", "punkt_tab", 0.45,
+      "NLTK's punkt_tab data is not downloaded",
+      r"(?i)resource\W+punkt_tab\W+not found",
+      fixes=("python -c \"import nltk; nltk.download('punkt_tab')\"",)),
     # -- round 79's tune logs
     # faiss without its GPU classes (StandardGpuResources, GpuIndexFlatL2, index_cpu_to_gpu):
     # the CPU build (faiss-cpu) is installed, or installed over faiss-gpu. No release gap.
