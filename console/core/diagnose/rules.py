@@ -211,8 +211,9 @@ class Signature:
     # this message names the root of that cause's errors (engine._outrank_fallout)
 
 
-# "PermissionError: [Errno 13] Permission denied: ''": an empty path run as a program.
-_EMPTY_PATH_DENIED = "Permission denied: ''"
+# "PermissionError: [Errno 13] Permission denied: ''": an empty path run as a program (the
+# needle of its own signature, lower-cased as the needles are).
+_EMPTY_PATH_DENIED = "permission denied: ''"
 
 
 def S(cause: str, needle: str, confidence: float, note: str, pattern: str | None = None, *,
@@ -1838,7 +1839,7 @@ SIGNATURES: tuple[Signature, ...] = (
     # ---- permission_or_disk
     S("permission_or_disk", "permission denied", 0.85,
       "the process may not read or write that path",
-      refine=lambda _m, s: None if _EMPTY_PATH_DENIED in s.line_text else 1.0),
+      refine=lambda _m, s: None if _EMPTY_PATH_DENIED in s.line_text.lower() else 1.0),
     S("permission_or_disk", "read-only file system", 0.9,
       "the target file system is mounted read-only"),
     S("permission_or_disk", "no space left on device", 0.95, "the disk (or /dev/shm) is full"),
@@ -3416,7 +3417,7 @@ SIGNATURES: tuple[Signature, ...] = (
     # "PermissionError: [Errno 13] Permission denied: ''": an empty path was run as a program
     # (subprocess with a tool path that came back empty: the tool is not installed or not on
     # PATH). No permission is at fault.
-    S("missing_dependency", "permission denied: ''", 0.75,
+    S("missing_dependency", _EMPTY_PATH_DENIED, 0.75,
       "a program the tool starts was not found (its path came back empty): it is not installed "
       "or not on PATH",
       fixes=("install the program the tool launches (accelerate, git, ffmpeg ...) in the same "
