@@ -455,7 +455,7 @@ FAMILIES = [
     # Round 78's families: a library's CPU-only build asked for the GPU; WebGPU without f16
     # shaders; MediaPipe's LLM engine given no model file; an extension built for another
     # TensorFlow major version.
-    ("dgl._ffi.base.DGLError: [10:02:11] /opt/dgl/src/runtime/c_runtime_api.cc:88: Check failed: "
+    ("DGLError: [08:15:42] /tmp/build/dgl/src/runtime/c_runtime_api.cc:84: Check failed: "
      "allow_missing: Device API cuda is not enabled. Please install the cuda version of dgl.",
      "cuda_unavailable"),
     ("RuntimeError: torch_cluster was built without GPU kernels. Please install the CUDA version "
@@ -1746,9 +1746,9 @@ def test_ncclsystemerror_keeps_a_small_dev_shm_among_its_readings() -> None:
     # In a container, NCCL's failed system call is most often /dev/shm too small: a second
     # reading beside NCCL's own.
     causes = diagnose_text(
-        "RuntimeError: NCCL error in: ProcessGroupNCCL.cpp:1169, unhandled system error, NCCL "
-        "version 2.10.3\nncclSystemError: System call (e.g. socket, malloc) or external library "
-        "call failed or device error.")
+        "torch.distributed.DistBackendError: NCCL error in: ProcessGroupNCCL.cpp:825, unhandled "
+        "system error, NCCL version 2.18.1\nncclSystemError: System call (e.g. socket, malloc) or "
+        "external library call failed or device error.")
     ids = [c.id for c in causes]
     assert ids[:1] == ["nccl_distributed"] and "permission_or_disk" in ids[:3], causes
 
@@ -1756,10 +1756,10 @@ def test_ncclsystemerror_keeps_a_small_dev_shm_among_its_readings() -> None:
 def test_tritons_pinned_memory_warning_yields_to_the_error_that_stopped_the_model() -> None:
     # Triton logs the driver gap while allocating pinned memory and runs on without it; the
     # model failed on its platform. The warning alone still names the driver.
-    pinned = ("E0327 01:23:03.175862 1 pinned_memory_manager.cc:202] failed to allocate pinned "
+    pinned = ("E1102 07:45:10.002311 1 pinned_memory_manager.cc:240] failed to allocate pinned "
               "system memory: CUDA driver version is insufficient for CUDA runtime version")
-    both = diagnose_text(pinned + "\nE0327 01:23:03.176953 1 model_repository_manager.cc:1682] "
-                         "unexpected platform type tensorrt_planx for resnet50_plan")
+    both = diagnose_text(pinned + "\nE1102 07:45:10.913870 1 model_repository_manager.cc:1914] "
+                         "unexpected platform type tensorrt_planx for detector_plan")
     alone = diagnose_text(pinned)
     assert [c.id for c in both][:1] == ["version_mismatch"], both
     assert [c.id for c in alone][:1] == ["cuda_driver_mismatch"], alone
