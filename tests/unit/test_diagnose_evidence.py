@@ -373,6 +373,9 @@ def test_a_traceback_cut_at_an_import_statement_leads_with_that_import() -> None
     assert [c.id for c in causes][:1] == ["missing_dependency"] and causes[0].lead, causes
     causes = diagnose_text(frames + "    from flash_attn import flash_attn_func\n")
     assert [c.id for c in causes][:1] == ["flash_attention"] and causes[0].lead, causes
+    # one of flash-attn's compiled extensions, as "No module named" reads them
+    causes = diagnose_text(frames + "    import rotary_emb\n")
+    assert [c.id for c in causes][:1] == ["flash_attention"] and causes[0].lead, causes
     # the same frames cut at a call are no import failure
     causes = diagnose_text(frames + "    check(pkg)\n")
     assert "missing_dependency" not in [c.id for c in causes][:1], causes

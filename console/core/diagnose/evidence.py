@@ -36,6 +36,7 @@ from console.core.diagnose.parser import (
     LogLine,
     ParsedLog,
 )
+from console.core.diagnose.rules import flash_attn_module
 
 SHORT_REPORT_LINES = 6
 REPORT_LINES = 40  # a handed-over text up to this long may be a report in the reporter's words
@@ -495,7 +496,7 @@ def _cut_import_clues(line: LogLine) -> list[Clue]:
     if m is None:
         return []
     module, what = m.group("module"), f"stopped at {m.group('kind')} {m.group('module')}"
-    if module.split(".", 1)[0] in ("flash_attn", "flash_attn_2_cuda"):
+    if flash_attn_module(module):
         return [Clue("flash_attention", 0.3, what, line.number)]
     if m.group("kind") == "import":
         return [Clue("missing_dependency", 0.3, what, line.number),

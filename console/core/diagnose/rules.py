@@ -456,10 +456,10 @@ def _no_module(m: re.Match[str] | None, s: Surroundings) -> float | None:
     """ "No module named 'x'": a missing package unless x is a submodule of an installed library."""
     name = m.group("mod") if m else ""
     root = name.split(".", 1)[0]
-    if root.startswith(("flash_attn", "transformers_modules")):
+    if root.startswith("transformers_modules"):
         return None  # (a message typed in another language may run on: "...modules怎么")
-    if root in _FLASH_EXTENSIONS or "flash_attn" in s.line_text.lower():
-        return None  # a flash-attn extension module: flash-attn's own build (flash_attention)
+    if flash_attn_module(name) or "flash_attn" in s.line_text.lower():
+        return None  # flash-attn or one of its extensions: flash-attn's own build
     if name in _STDLIB_REMOVED:
         return None  # a module Python itself dropped (version_mismatch, round 58's rule)
     if name == "pkg_resources":
@@ -485,6 +485,19 @@ def _in_torch_hub(s: Surroundings) -> bool:
 # flash-attn's compiled extensions (csrc/), importable only from a complete flash-attn build.
 _FLASH_EXTENSIONS = ("dropout_layer_norm", "fused_dense_lib", "rotary_emb", "xentropy_cuda_lib",
                      "fused_softmax_lib", "ft_attention")
+
+
+# NLTK 3.8.2+'s "Resource punkt_tab not found" (two readings: the release, the data).
+_PUNKT_TAB_MISSING = r"(?i)resource\W+punkt_tab\W+not found"
+
+
+def flash_attn_module(name: str) -> bool:
+    """`name` (a dotted module) is flash-attn or one of its compiled extensions: importing it
+    fails with flash-attn's build, not with a package to pip install."""
+    root = name.split(".", 1)[0]
+    return root.startswith("flash_attn") or root in _FLASH_EXTENSIONS
+
+
 # "No module named X" with X quoted in any way (or, where the pattern allows it, not at all).
 _NO_MODULE = r"(?i)No module named [`'\u2018\u2019\"]"
 
@@ -3389,12 +3402,12 @@ SIGNATURES: tuple[Signature, ...] = (
     S("version_mismatch", "punkt_tab", 0.6,
       "NLTK 3.8.2+ reads its sentence tokenizer from punkt_tab, not the punkt data this code "
       "downloads",
-      r"(?i)resource\W+punkt_tab\W+not found",
+      _PUNKT_TAB_MISSING,
       fixes=("nltk.download('punkt_tab') (the data NLTK 3.8.2+ reads), or pin nltk<=3.8.1 for "
              "code that downloads punkt",)),
     S("missing_file", "punkt_tab", 0.45,
       "NLTK's punkt_tab data is not downloaded",
-      r"(?i)resource\W+punkt_tab\W+not found",
+      _PUNKT_TAB_MISSING,
       fixes=("python -c \"import nltk; nltk.download('punkt_tab')\"",)),
     # -- round 79's tune logs
     # faiss without its GPU classes (StandardGpuResources, GpuIndexFlatL2, index_cpu_to_gpu):
