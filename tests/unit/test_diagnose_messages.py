@@ -438,6 +438,38 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 82's families: xFormers built for another torch; a model TransformerLens's release
+    # does not list; TGI started without CUDA; TensorRT without kernels for the card's SM; a
+    # position-sized table indexed past its end in ONNX Runtime; ONNX's 8-bit-only quantization;
+    # an execution provider without a kernel for a quantized op or for a plain op's type; Hydra
+    # unable to import its target; datasets finding no data files.
+    ("WARNING[XFORMERS]: xFormers can't load C++/CUDA extensions. xFormers was built for:\n"
+     "    PyTorch 2.3.1+cu121 with CUDA 1201 (you have 2.4.0+cu124)\n"
+     "  Memory-efficient attention, SwiGLU, sparse and more won't be available.",
+     "version_mismatch"),
+    ("ValueError: llama-3.2-1b not found. Valid official model names (excl aliases): ['gpt2', "
+     "'gpt2-medium', 'facebook/opt-125m']", "version_mismatch"),
+    ("2025-01-02T10:00:00Z  WARN text_generation_launcher: Could not import Flash Attention "
+     "enabled models: CUDA is not available\n2025-01-02T10:00:00Z  WARN text_generation_launcher: "
+     "Could not import Mamba: No module named 'mamba_ssm'\n2025-01-02T10:00:01Z ERROR "
+     "text_generation_launcher: Error when initializing model", "cuda_unavailable"),
+    ("[TRT] [E] 1: Assertion failed: Unsupported SM. (caskUtils.cpp:95)", "cuda_driver_mismatch"),
+    ("INVALID_ARGUMENT : Non-zero status code returned while running Gather node. "
+     "Name:'/embeddings/position_embeddings/Gather' Status Message: indices element out of data "
+     "bounds, idx=600 must be within the inclusive range [-514,513]", "context_too_long"),
+    ("torch.onnx.errors.SymbolicValueError: For (quant_min, quant_max), ONNX allows only (0, 255) "
+     "and (-128, 127). Got (0, 15)", "quantization_error"),
+    ("onnxruntime.capi.onnxruntime_pybind11_state.NotImplemented: [ONNXRuntimeError] : 9 : "
+     "NOT_IMPLEMENTED : Could not find an implementation for DynamicQuantizeLinear(11) node "
+     "with name '/encoder/layer.3/attention/self/query/MatMul_input'", "quantization_error"),
+    ("NOT_IMPLEMENTED : Could not find an implementation for LayerNormalization(17) node with "
+     "name '/ln_f/LayerNorm'", "dtype_unsupported"),
+    ("hydra.errors.InstantiationException: Error locating target 'mylab.models.unet.UNet', set "
+     "env var HYDRA_FULL_ERROR=1 to see chained exception.", "missing_dependency"),
+    ("datasets.exceptions.DataFilesNotFoundError: No (supported) data files found in "
+     "./data/my_corpus", "missing_file"),
+    ("Unable to resolve any data file that matches '['train[-._ 0-9/]**']' at /srv/cache/hub "
+     "with any supported extension ['csv', 'json']", "missing_file"),
     # Round 80's family: NLTK 3.8.2+ asking for punkt_tab, the data it reads in place of punkt.
     ("LookupError: \n*****************************************************\n  Resource punkt_tab "
      "not found.\n  Please use the NLTK Downloader to obtain the resource:\n\n  >>> import nltk\n"
@@ -1536,6 +1568,13 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ValueError: Cannot find the config file for awq.", "missing_file"),
     ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
+    # Round 82: a vocabulary-sized table indexed past its end is no long input; a quantized op
+    # without a kernel is no dtype gap; a word that starts with "sm" is no SM.
+    ("Status Message: indices element out of data bounds, idx=40000 must be within the "
+     "inclusive range [-32000,31999]", "context_too_long"),
+    ("NOT_IMPLEMENTED : Could not find an implementation for ConvInteger(10) node with name "
+     "'conv1_quant'", "dtype_unsupported"),
+    ("ValueError: unsupported smtp auth method", "cuda_driver_mismatch"),
     # Round 80: other NLTK data not downloaded is no release gap.
     ("LookupError: Resource stopwords not found.\n  Please use the NLTK Downloader to obtain the "
      "resource:", "version_mismatch"),

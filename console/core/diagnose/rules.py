@@ -3395,6 +3395,83 @@ SIGNATURES: tuple[Signature, ...] = (
       r"(?i)no cuda implementation for q\w*",
       fixes=("run the quantized model on the CPU, use a release with CUDA kernels for it, or "
              "load the unquantized weights on the GPU",)),
+    # -- round 82's tune logs
+    # TransformerLens knows a fixed list of models per release: a newer model is "not found"
+    # among its official names until the release that adds it.
+    S("version_mismatch", "valid official model names", 0.6,
+      "this TransformerLens release does not list the model: models added after it are unknown "
+      "to it (or the name is misspelled)",
+      r"(?i)\bnot found\. valid official model names",
+      fixes=("upgrade transformer_lens to a release that lists the model, or use a name from the "
+             "list it prints",)),
+    # TGI's launcher imports its CUDA model classes at start: with no CUDA device (the ROCm or
+    # CPU image on an NVIDIA box, no --gpus) it warns, then fails to load the model.
+    S("cuda_unavailable", "enabled models: cuda is not available", 0.9,
+      "the server saw no CUDA device when it started (an image for another accelerator, or the "
+      "container started without the GPU)",
+      tag="over:missing_dependency",
+      fixes=("run the CUDA image of the server with the GPU passed in (docker run --gpus all), "
+             "and check nvidia-smi inside the container",)),
+    # TensorRT built without kernels for this GPU's SM ("Assertion failed: Unsupported SM."):
+    # a release older than the card.
+    S("cuda_driver_mismatch", "unsupported sm", 0.8,
+      "this TensorRT build has no kernels for this GPU's architecture (SM): the release is "
+      "older than the card",
+      r"(?i)\bunsupported sm\b",
+      fixes=("install a TensorRT release that supports this GPU (its support matrix lists the "
+             "SM versions per release)",)),
+    # ONNX Runtime's Gather past the end of a table sized like a position table ([-512, 511]):
+    # an input longer than the model was exported for.
+    S("context_too_long", "indices element out of data bounds", 0.6,
+      "an index past the end of a position-sized table: the input is longer than the length "
+      "the model was exported for",
+      r"(?i)inclusive range \[-(?:128|256|512|514|1024|2048|4096|8192|16384),",
+      fixes=("cut the input to the exported length, or export the model again with a larger "
+             "maximum sequence length",)),
+    # ONNX quantization supports 8-bit ranges only: a 4-bit (QAT or fake-quant) model's
+    # (quant_min, quant_max) cannot be exported as it is.
+    S("quantization_error", "onnx allows only", 0.8,
+      "ONNX quantization supports only 8-bit ranges: this model's quantizer uses another bit "
+      "width",
+      r"(?i)quant_min.{0,40}onnx allows only|onnx allows only.{0,60}quant",
+      fixes=("export with 8-bit quantization, or map the low-bit ranges onto 8-bit ones before "
+             "export (the quantization toolkit's ONNX export option)",)),
+    # ONNX Runtime with no kernel for a node on this execution provider: a quantized op
+    # (QLinearConv, ConvInteger, MatMulNBits) is a quantization gap; a plain op (MatMul, Conv)
+    # lacks a kernel for the tensor's type (bfloat16 or double on the CPU provider).
+    S("quantization_error", "could not find an implementation for", 0.8,
+      "this execution provider has no kernel for the quantized operator",
+      r"(?i)could not find an implementation for (?:the node )?[\w:/.]*?(?:QLinear\w*|\w*Integer|"
+      r"\w*NBits|DequantizeLinear|QuantizeLinear|DynamicQuantize\w*|QGemm|QAttention)\(",
+      fixes=("run on an execution provider that implements the quantized operator (the CPU "
+             "provider covers most), or quantize with operators it supports (QDQ format)",)),
+    S("dtype_unsupported", "could not find an implementation for", 0.6,
+      "this execution provider has no kernel for the operator at the tensor's type (bfloat16 or "
+      "float64 on the CPU provider, for one)",
+      r"(?i)could not find an implementation for (?:the node )?(?!\S*(?:QLinear|Integer\(|NBits|"
+      r"QuantizeLinear|QGemm|QAttention))[\w:/.]+\(\d+\) node",
+      fixes=("export the model in float32 (or float16 on a GPU provider), or cast the inputs to "
+             "a type the provider implements",)),
+    # Hydra could not import the class its config names: the package that holds it is not
+    # installed in this environment (`pip install -e .` of the project not run) or its import
+    # failed.
+    S("missing_dependency", "error locating target", 0.6,
+      "Hydra could not import the class its config names: the package that holds it is not "
+      "installed in this environment, or importing it failed",
+      fixes=("install the project (pip install -e .) or the package that holds the class in the "
+             "active environment; HYDRA_FULL_ERROR=1 shows the import error",)),
+    # datasets found no data files at the path given: a local folder without data (a cache
+    # folder, the wrong directory) or a Hub id written as a path.
+    S("missing_file", "no (supported) data files", 0.65,
+      "datasets found no data files of a format it reads at that path: the wrong folder, or a "
+      "Hub dataset id given as a local path",
+      fixes=("point load_dataset at the folder that holds the data files, or pass the Hub id "
+             "(owner/name) without a leading slash",)),
+    S("missing_file", "unable to resolve any data file that matches", 0.6,
+      "datasets found no data file matching the split's pattern at that path (the wrong folder, "
+      "or a cache folder given as the dataset)",
+      fixes=("point load_dataset at the dataset's own folder (data_files= for files it cannot "
+             "match); if the folder holds the files, upgrade datasets and fsspec together",)),
     # -- round 80's tune logs
     # NLTK 3.8.2+ loads the sentence tokenizer from "punkt_tab" (the pickled "punkt" is no longer
     # read): code or a library that downloads "punkt" meets "Resource punkt_tab not found". The
