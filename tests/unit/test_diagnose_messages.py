@@ -438,6 +438,11 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 83's families: a key list cut from its head naming only position_ids; an app naming
+    # the file it misses.
+    ('in state_dict: "bert.embeddings.position_ids", "text_encoder.embeddings.position_ids".',
+     "version_mismatch"),
+    ("Error: missing file: models/face_landmarker.task", "missing_file"),
     # Round 82's families: xFormers built for another torch; a model TransformerLens's release
     # does not list; TGI started without CUDA; TensorRT without kernels for the card's SM; a
     # position-sized table indexed past its end in ONNX Runtime; ONNX's 8-bit-only quantization;
@@ -1568,6 +1573,8 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ValueError: Cannot find the config file for awq.", "missing_file"),
     ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
+    # Round 83: a cut key list that names real weights is no position_ids change.
+    ('in state_dict: "encoder.layer.0.attention.self.query.weight".', "version_mismatch"),
     # Round 82: a vocabulary-sized table indexed past its end is no long input; a quantized op
     # without a kernel is no dtype gap; a word that starts with "sm" is no SM.
     ("Status Message: indices element out of data bounds, idx=40000 must be within the "

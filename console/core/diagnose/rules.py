@@ -3395,6 +3395,27 @@ SIGNATURES: tuple[Signature, ...] = (
       r"(?i)no cuda implementation for q\w*",
       fixes=("run the quantized model on the CPU, use a release with CUDA kernels for it, or "
              "load the unquantized weights on the GPU",)),
+    # -- round 83's tune logs
+    # A key list cut from its head ("Unexpected key(s)" / "Missing key(s)" not pasted) that
+    # names only embeddings' position_ids: either way the transformers 4.31 change of that
+    # buffer (the two signatures of the whole message below).
+    S("version_mismatch", "in state_dict:", 0.85,
+      "the only keys listed are embeddings' position_ids: a checkpoint and a transformers on "
+      "either side of 4.31, which stopped storing that buffer",
+      r"(?i)^\W*in state_dict:\s*(?P<keys>\".+)",
+      refine=lambda m, s: 0.85 if m is not None and _only_position_ids(
+          m.group("keys"), s, other="\x00") else None,
+      fixes=("load with strict=False, or drop the position_ids keys before loading: the model "
+             "rebuilds that constant",
+             "or use the transformers version the checkpoint was saved with")),
+    # An app's own message naming the file it did not find ("An error was caused by the missing
+    # file: src/utils/resources/mask_template.png").
+    S("missing_file", "missing file:", 0.6,
+      "the app names a file it needs that is not there (a download or a clone that did not "
+      "bring it, or a wrong path)",
+      r"(?i)\bmissing file:\s*\S",
+      fixes=("fetch the file the message names (clone the repository again, with git lfs pull "
+             "for files it keeps in LFS, or run the app's download step)",)),
     # -- round 82's tune logs
     # TransformerLens knows a fixed list of models per release: a newer model is "not found"
     # among its official names until the release that adds it.
