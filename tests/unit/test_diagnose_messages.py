@@ -438,6 +438,10 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 84's family: tqdm's notebook bar without ipywidgets.
+    ("  File \"/opt/conda/lib/python3.11/site-packages/tqdm/notebook.py\", line 234, in __init__\n"
+     "ImportError: IProgress not found. Please update jupyter and ipywidgets.",
+     "missing_dependency"),
     # Round 83's families: a key list cut from its head naming only position_ids; an app naming
     # the file it misses.
     ('in state_dict: "bert.embeddings.position_ids", "text_encoder.embeddings.position_ids".',

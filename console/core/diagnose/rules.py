@@ -3395,6 +3395,14 @@ SIGNATURES: tuple[Signature, ...] = (
       r"(?i)no cuda implementation for q\w*",
       fixes=("run the quantized model on the CPU, use a release with CUDA kernels for it, or "
              "load the unquantized weights on the GPU",)),
+    # -- round 84's tune logs
+    # tqdm's notebook bar without ipywidgets ("IProgress not found. Please update jupyter and
+    # ipywidgets"): the package is missing from the kernel's environment far more often than old.
+    S("missing_dependency", "iprogress not found", 0.8,
+      "the notebook's progress bar needs ipywidgets, which the kernel's environment does not "
+      "have",
+      fixes=("pip install ipywidgets in the kernel's environment (%pip install ipywidgets in the "
+             "notebook), then restart the kernel",)),
     # -- round 83's tune logs
     # A key list cut from its head ("Unexpected key(s)" / "Missing key(s)" not pasted) that
     # names only embeddings' position_ids: either way the transformers 4.31 change of that
