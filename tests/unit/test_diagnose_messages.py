@@ -1585,6 +1585,8 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
      "inclusive range [-32000,31999]", "context_too_long"),
     ("NOT_IMPLEMENTED : Could not find an implementation for ConvInteger(10) node with name "
      "'conv1_quant'", "dtype_unsupported"),
+    ("NOT_IMPLEMENTED : Could not find an implementation for DynamicQuantizeMatMul(1) node with "
+     "name '/fc1/MatMul'", "dtype_unsupported"),
     ("ValueError: unsupported smtp auth method", "cuda_driver_mismatch"),
     # Round 80: other NLTK data not downloaded is no release gap.
     ("LookupError: Resource stopwords not found.\n  Please use the NLTK Downloader to obtain the "

@@ -211,6 +211,10 @@ class Signature:
     # this message names the root of that cause's errors (engine._outrank_fallout)
 
 
+# ONNX Runtime's quantized operators (QLinearConv, ConvInteger, MatMulNBits, DequantizeLinear,
+# DynamicQuantizeMatMul ...): with no kernel for one, the gap is the quantization's.
+_ORT_QUANTIZED_OPS = (r"QLinear\w*|\w*Integer|\w*NBits|DequantizeLinear|QuantizeLinear"
+                      r"|DynamicQuantize\w*|QGemm|QAttention")
 # "PermissionError: [Errno 13] Permission denied: ''": an empty path run as a program (the
 # needle of its own signature, lower-cased as the needles are).
 _EMPTY_PATH_DENIED = "permission denied: ''"
@@ -766,12 +770,13 @@ def _shared_object(cause: str) -> Refine:
     return refine
 
 
-def _only_position_ids(keys: str, s: Surroundings, other: str = "missing key(s)") -> bool:
+def _only_position_ids(keys: str, s: Surroundings, other: str | None = "missing key(s)") -> bool:
     """The keys listed are all embeddings' position_ids, and the block lists no `other` kind
-    (unexpected keys read with no missing ones, missing keys with no unexpected ones)."""
+    (unexpected keys read with no missing ones, missing keys with no unexpected ones; None: a
+    list cut from its head, whose kind is not known)."""
     names = re.findall(r'"([^"]+)"', keys)
     return (bool(names) and all(n.endswith("embeddings.position_ids") for n in names)
-            and other not in s.block_text)
+            and (other is None or other not in s.block_text))
 
 
 def _tokenizer_setter(m: re.Match[str] | None, s: Surroundings) -> float | None:
@@ -3412,7 +3417,7 @@ SIGNATURES: tuple[Signature, ...] = (
       "either side of 4.31, which stopped storing that buffer",
       r"(?i)^\W*in state_dict:\s*(?P<keys>\".+)",
       refine=lambda m, s: 0.85 if m is not None and _only_position_ids(
-          m.group("keys"), s, other="\x00") else None,
+          m.group("keys"), s, other=None) else None,
       fixes=("load with strict=False, or drop the position_ids keys before loading: the model "
              "rebuilds that constant",
              "or use the transformers version the checkpoint was saved with")),
@@ -3470,15 +3475,15 @@ SIGNATURES: tuple[Signature, ...] = (
     # lacks a kernel for the tensor's type (bfloat16 or double on the CPU provider).
     S("quantization_error", "could not find an implementation for", 0.8,
       "this execution provider has no kernel for the quantized operator",
-      r"(?i)could not find an implementation for (?:the node )?[\w:/.]*?(?:QLinear\w*|\w*Integer|"
-      r"\w*NBits|DequantizeLinear|QuantizeLinear|DynamicQuantize\w*|QGemm|QAttention)\(",
+      rf"(?i)could not find an implementation for (?:the node )?"
+      rf"[\w:/.]*?(?:{_ORT_QUANTIZED_OPS})\(",
       fixes=("run on an execution provider that implements the quantized operator (the CPU "
              "provider covers most), or quantize with operators it supports (QDQ format)",)),
     S("dtype_unsupported", "could not find an implementation for", 0.6,
       "this execution provider has no kernel for the operator at the tensor's type (bfloat16 or "
       "float64 on the CPU provider, for one)",
-      r"(?i)could not find an implementation for (?:the node )?(?!\S*(?:QLinear|Integer\(|NBits|"
-      r"QuantizeLinear|QGemm|QAttention))[\w:/.]+\(\d+\) node",
+      rf"(?i)could not find an implementation for (?:the node )?"
+      rf"(?![\w:/.]*?(?:{_ORT_QUANTIZED_OPS})\()[\w:/.]+\(\d+\) node",
       fixes=("export the model in float32 (or float16 on a GPU provider), or cast the inputs to "
              "a type the provider implements",)),
     # Hydra could not import the class its config names: the package that holds it is not
