@@ -273,6 +273,33 @@ def test_a_log_is_scored_fresh_once() -> None:
     assert fresh.merge_rows(old, again, replace=True) == [json.dumps(again[0])]
 
 
+def test_the_fresh_replay_counts_what_a_swap_would_mend_and_break() -> None:
+    # benchmarks/diagnose_fresh_replay.py: a swap of the pair (A first, B second) mends the
+    # misses labelled B and breaks the hits labelled A, not those of the reverse pair (B first,
+    # A second), which its first scratch version counted.
+    import sys
+
+    benchmarks = str(REPO / "benchmarks")
+    sys.path.insert(0, benchmarks)
+    try:
+        import diagnose_fresh_replay as replay
+    finally:
+        sys.path.remove(benchmarks)
+    ranked = {
+        "m1": ("b", ["a", "b", "c"]),  # a miss a swap of (a, b) mends
+        "m2": ("c", ["a", "b", "c"]),  # third
+        "m3": ("d", ["a", "b"]),  # not in the top 3
+        "h1": ("a", ["a", "b"]),  # hits the swap of (a, b) breaks
+        "h2": ("a", ["a", "b", "d"]),
+        "h4": ("b", ["b", "a"]),  # the reverse pair's hit: not the swap's business
+        "h3": ("a", ["a"]),  # nothing second: nothing to swap
+    }
+    place, mended, broken = replay.tally(ranked)
+    assert place == {"second": 1, "third": 1, "not in the top 3": 1}
+    assert mended == {("a", "b"): 1}
+    assert broken == {("a", "b"): 2, ("b", "a"): 1}
+
+
 def test_the_shipped_map_is_the_fit_of_the_latest_fresh_scores() -> None:
     """calibration.json is current (rerun benchmarks/diagnose_calibrate.py --write after the
     corpus or the code changes): refitting the top cause's map from the latest batches' fresh
