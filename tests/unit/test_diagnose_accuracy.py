@@ -18,7 +18,7 @@ import pytest
 
 from console.core.diagnose import CAUSE_IDS, diagnose_text
 from tests.fixtures.corpus.corpus import ENV_DIRS, CorpusCase, CorpusError, corpus_cases
-from tests.paths import REPO
+from tests.paths import benchmark
 
 TUNE = corpus_cases("tune")
 HOLDOUT = corpus_cases("holdout")
@@ -256,14 +256,7 @@ def test_a_log_is_scored_fresh_once() -> None:
     # benchmarks/diagnose_fresh.py --write refuses rows for logs already scored (session 24
     # read "dq" as the letters d and q and replaced 145 older batches' rows with its own code's
     # scores, caught before it was committed); --replace undoes a batch scored by mistake.
-    import sys
-
-    benchmarks = str(REPO / "benchmarks")
-    sys.path.insert(0, benchmarks)
-    try:
-        import diagnose_fresh as fresh
-    finally:
-        sys.path.remove(benchmarks)
+    fresh = benchmark("diagnose_fresh")
     old = ['{"id": "a001", "code": "c1", "raw": 0.9, "top1": true, "top3": true}']
     new = [{"id": "b001", "code": "c2", "raw": 0.5, "top1": False, "top3": True}]
     assert fresh.merge_rows(old, new, replace=False) == [*old, json.dumps(new[0])]
@@ -277,14 +270,7 @@ def test_the_fresh_replay_counts_what_a_swap_would_mend_and_break() -> None:
     # benchmarks/diagnose_fresh_replay.py: a swap of the pair (A first, B second) mends the
     # misses labelled B and breaks the hits labelled A, not those of the reverse pair (B first,
     # A second), which its first scratch version counted.
-    import sys
-
-    benchmarks = str(REPO / "benchmarks")
-    sys.path.insert(0, benchmarks)
-    try:
-        import diagnose_fresh_replay as replay
-    finally:
-        sys.path.remove(benchmarks)
+    replay = benchmark("diagnose_fresh_replay")
     ranked = {
         "m1": ("b", ["a", "b", "c"]),  # a miss a swap of (a, b) mends
         "m2": ("c", ["a", "b", "c"]),  # third
@@ -304,14 +290,7 @@ def test_the_shipped_map_is_the_fit_of_the_latest_fresh_scores() -> None:
     """calibration.json is current (rerun benchmarks/diagnose_calibrate.py --write after the
     corpus or the code changes): refitting the top cause's map from the latest batches' fresh
     scores (tune logs only) gives exactly its knots."""
-    import sys
-
-    benchmarks = str(REPO / "benchmarks")
-    sys.path.insert(0, benchmarks)
-    try:
-        import diagnose_calibrate as fit
-    finally:
-        sys.path.remove(benchmarks)
+    fit = benchmark("diagnose_calibrate")
     shipped = json.loads(fit.OUT.read_text())
     fit.fit_lexical()
     points, fitted_on = fit.top_points(lead=False)
