@@ -469,8 +469,8 @@ FAMILIES = [
     ("torch.onnx.errors.SymbolicValueError: For (quant_min, quant_max), ONNX allows only (0, 255) "
      "and (-128, 127). Got (0, 15)", "quantization_error"),
     ("onnxruntime.capi.onnxruntime_pybind11_state.NotImplemented: [ONNXRuntimeError] : 9 : "
-     "NOT_IMPLEMENTED : Could not find an implementation for DynamicQuantizeLinear(11) node "
-     "with name '/encoder/layer.3/attention/self/query/MatMul_input'", "quantization_error"),
+     "NOT_IMPLEMENTED : Could not find an implementation for QGemm(1) node with name 'fc2'",
+     "quantization_error"),
     ("NOT_IMPLEMENTED : Could not find an implementation for LayerNormalization(17) node with "
      "name '/ln_f/LayerNorm'", "dtype_unsupported"),
     ("hydra.errors.InstantiationException: Error locating target 'mylab.models.unet.UNet', set "
