@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "fixtures" / "corpus" / "fresh-scores.jsonl"
@@ -79,17 +80,28 @@ def run_at(commit: str, code: str, *args: str) -> subprocess.CompletedProcess[st
                            check=True)
 
 
-def score(commit: str, prefixes: str) -> list[dict[str, object]]:
-    full = subprocess.run(["git", "-C", str(ROOT), "rev-parse", commit], check=True,
-                          capture_output=True, text=True).stdout.strip()
-    done = run_at(full, _SCORER, prefixes, str(ROOT))
+def scored_at(commit: str, prefixes: str) -> tuple[str, list[dict[str, Any]]] | None:
+    """The full commit id and what its code says of the tune logs PREFIXES names (id, label,
+    the top 3 ranked, the top's raw score, lead), calibration off; None when this clone lacks
+    the commit."""
+    full = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "-q",
+                           f"{commit}^{{commit}}"], capture_output=True, text=True, check=False)
+    if full.returncode:
+        return None
+    done = run_at(full.stdout.strip(), _SCORER, prefixes, str(ROOT))
     if done is None:
-        raise SystemExit(f"{commit}: not in this clone")
+        return None
     done.check_returncode()
-    out = done.stdout
-    rows = []
-    for line in out.splitlines():
-        row = json.loads(line)
+    return full.stdout.strip(), [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def score(commit: str, prefixes: str) -> list[dict[str, object]]:
+    found = scored_at(commit, prefixes)
+    if found is None:
+        raise SystemExit(f"{commit}: not in this clone")
+    full, scored = found
+    rows: list[dict[str, object]] = []
+    for row in scored:
         ranked = row["ranked"]
         assert isinstance(ranked, list)
         rows.append({"id": row["id"], "code": full[:12], "raw": row["raw"],

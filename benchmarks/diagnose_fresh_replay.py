@@ -17,32 +17,22 @@ knew. The held-back split is never read (the fresh scores hold tune logs only).
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 from collections import Counter
 
 # Run as a script, this folder is on sys.path: its neighbours import as modules.
 from diagnose_calibrate import fresh_batches
-from diagnose_fresh import _SCORER, ROOT, run_at
+from diagnose_fresh import scored_at
 
 Replay = dict[str, tuple[str, list[str]]]  # id -> (label, the top 3 as that code ranked them)
 
 
 def replay(code: str, ids: list[str]) -> Replay | None:
     """The batch's logs diagnosed by `code`; None when this clone lacks the commit."""
-    full = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "-q",
-                           f"{code}^{{commit}}"], capture_output=True, text=True, check=False)
-    if full.returncode:
+    found = scored_at(code, "=" + ",".join(ids))
+    if found is None:
         return None
-    done = run_at(full.stdout.strip(), _SCORER, "=" + ",".join(ids), str(ROOT))
-    if done is None:
-        return None
-    done.check_returncode()
-    out: Replay = {}
-    for line in done.stdout.splitlines():
-        row = json.loads(line)
-        out[str(row["id"])] = (str(row["label"]), [str(c) for c in row["ranked"]])
-    return out
+    return {str(row["id"]): (str(row["label"]), [str(c) for c in row["ranked"]])
+            for row in found[1]}
 
 
 Pair = tuple[str, str]  # (the cause ranked first, the cause ranked second)

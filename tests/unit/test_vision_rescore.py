@@ -4,27 +4,20 @@ docs/gpu-results): the vision slack fitted on the 1080x2400 rows is the shipped 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from console.core import vision
 from console.core import vision_check as vc
+from tests.paths import REPO, benchmark
 
-REPO = Path(__file__).resolve().parents[2]
 RUN = REPO / "docs" / "gpu-results" / "session6-h200" / "vision_9b.json"
 
 
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("vision_estimate_bench",
-                                                  REPO / "benchmarks" / "vision_estimate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark("vision_estimate")
 
 
 def test_the_shipped_slack_is_the_1080_rows_fit_and_the_1600_rows_are_flagged(
