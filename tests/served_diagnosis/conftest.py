@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -89,6 +89,19 @@ def run_to_exit(cmd: list[str], log: Path, env: dict[str, str], timeout: float) 
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
             pytest.fail(f"{cmd[:3]} did not exit within {timeout:.0f} s; log: {log}")
+
+
+def run_on_a_free_port(cmd: Callable[[int], list[str]], log: Path, env: dict[str, str],
+                       timeout: float, tries: int = 3) -> int:
+    """run_to_exit on a free port, again on another when a process took the port between
+    free_port() and the server's bind: the log then stops at "Address already in use" (vLLM binds
+    before it reads the model), before the failure the test is after. For the tests whose port is
+    only a means; the port-in-use tests hold theirs (port_taken)."""
+    for _ in range(tries):
+        rc = run_to_exit(cmd(free_port()), log, env, timeout)
+        if b"Address already in use" not in log.read_bytes():
+            return rc
+    pytest.fail(f"{tries} free ports were taken before the server bound them; last log: {log}")
 
 
 def _healthy(port: int) -> bool:
