@@ -438,6 +438,25 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 85's families: an int8 operand in a floating-point matmul; an app's advice about
+    # CUDA out of memory before the error it printed; Intel GPUs out of device memory;
+    # TensorFlow's restore of a file that is not a checkpoint table; sentence-transformers'
+    # prompts with none configured; Paddle without cuDNN.
+    ("RuntimeError: self and mat2 must have the same dtype, but got BFloat16 and Char",
+     "quantization_error"),
+    ("Tip: if you hit CUDA out of memory, lower --tile (e.g. --tile 256).\n"
+     "RuntimeError: \"slow_conv2d_cpu\" not implemented for 'Half'", "dtype_unsupported"),
+    ("terminate called after throwing an instance of 'sycl::_V1::runtime_error'\n"
+     "  what():  level_zero backend failed with error: 39 (UR_RESULT_ERROR_OUT_OF_DEVICE_MEMORY)",
+     "cuda_oom"),
+    ("RuntimeError: Native API failed. Native API returns: -5 (PI_ERROR_OUT_OF_RESOURCES) while "
+     "allocating the KV cache", "cuda_oom"),
+    ("DataLossError: Restoring from checkpoint failed. not an sstable (bad magic number)",
+     "corrupt_checkpoint"),
+    ("ValueError: Prompt name 'passage' not found in the configured prompts dictionary with "
+     "keys [].", "missing_file"),
+    ("RuntimeError: (PreconditionNotMet) Cannot load cudnn shared library. Cannot invoke method "
+     "cudnnCreate.", "missing_dependency"),
     # Round 84's family: tqdm's notebook bar without ipywidgets.
     ("  File \"/opt/conda/lib/python3.11/site-packages/tqdm/notebook.py\", line 234, in __init__\n"
      "ImportError: IProgress not found. Please update jupyter and ipywidgets.",
@@ -1577,6 +1596,12 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ValueError: Cannot find the config file for awq.", "missing_file"),
     ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
+    # Round 85: a float and a half operand are no int8 weights; a prompt name missing among
+    # configured prompts is the caller's name, no missing file.
+    ("RuntimeError: self and mat2 must have the same dtype, but got Half and Float",
+     "quantization_error"),
+    ("ValueError: Prompt name 'qry' not found in the configured prompts dictionary with keys "
+     "['query', 'document'].", "missing_file"),
     # Round 83: a cut key list that names real weights is no position_ids change.
     ('in state_dict: "encoder.layer.0.attention.self.query.weight".', "version_mismatch"),
     # Round 82: a vocabulary-sized table indexed past its end is no long input; a quantized op

@@ -724,8 +724,20 @@ def _index_out_of_range(m: re.Match[str] | None, s: Surroundings) -> float | Non
     return 0.45
 
 
+# An app's advice printed before anything failed ("If you encounter CUDA out of memory, try to
+# set --tile with a smaller number."): a tip names a failure that may come, not one that came.
+_OOM_ADVICE = re.compile(r"\W*(?:tips?:\s*)?if you (?:encounter|get|see|run into|hit|face|"
+                         r"experience)\b", re.I)
+
+
+def _cuda_oom(m: re.Match[str] | None, s: Surroundings) -> float | None:
+    return None if _OOM_ADVICE.match(s.line_text) else 0.95
+
+
 def _out_of_memory(m: re.Match[str] | None, s: Surroundings) -> float | None:
     line = s.line_text
+    if _OOM_ADVICE.match(line):
+        return None
     if re.search(r"\b(?:cpu|ram|host|killed process|oom-kill|low on memory)\b", line, re.I):
         return None
     return 0.75 if _GPU_WORDS.search(line) else 0.45
@@ -1044,7 +1056,7 @@ _LFS_FIX = ("the file is a git-lfs pointer: run `git lfs install && git lfs pull
 SIGNATURES: tuple[Signature, ...] = (
     # ---- cuda_oom
     S("cuda_oom", "cuda out of memory", 0.95,
-      "torch's CUDA allocator could not get the memory it asked for"),
+      "torch's CUDA allocator could not get the memory it asked for", refine=_cuda_oom),
     S("cuda_oom", "outofmemoryerror", 0.95, "an out-of-memory error was raised on the GPU",
       refine=_oom_error),
     S("cuda_oom", "cuda error: out of memory", 0.9,
@@ -3400,6 +3412,45 @@ SIGNATURES: tuple[Signature, ...] = (
       r"(?i)no cuda implementation for q\w*",
       fixes=("run the quantized model on the CPU, use a release with CUDA kernels for it, or "
              "load the unquantized weights on the GPU",)),
+    # -- round 85's tune logs
+    # A matmul of a floating operand with an int8 ("Char") one: int8 quantized weights reached a
+    # plain floating-point op (8-bit weights used outside the quantized layer's kernel), not a
+    # dtype the user chose.
+    S("quantization_error", "and char", 0.9,
+      "an int8 (Char) tensor met a floating-point one in a plain op: quantized int8 weights were "
+      "used outside the quantization library's own kernels",
+      r"(?i)same dtype.{0,40}\b(?:half|float|bfloat16|double) and char\b",
+      tag="over:dtype_unsupported",
+      fixes=("load the model through the quantization library's path (load_in_4bit, or a "
+             "release whose 8-bit layers support this model), or load it unquantized",)),
+    # Intel GPUs (SYCL / Level Zero) report an allocation that does not fit as "out of
+    # resources" (PI_ERROR_OUT_OF_RESOURCES, UR_RESULT_ERROR_OUT_OF_DEVICE_MEMORY).
+    S("cuda_oom", "pi_error_out_of_resources", 0.6,
+      "the Intel GPU ran out of device memory (SYCL's out-of-resources error)",
+      fixes=("free GPU memory or use a smaller model, batch or context (low-bit weights on Intel "
+             "GPUs), and check xpu-smi for other processes",)),
+    S("cuda_oom", "ur_result_error_out_of_device_memory", 0.85,
+      "the Intel GPU ran out of device memory",
+      fixes=("free GPU memory or use a smaller model, batch or context, and check xpu-smi for "
+             "other processes",)),
+    # TensorFlow's restore read a file that is not a checkpoint table ("not an sstable (bad
+    # magic number)"): a git-lfs pointer or a damaged download in the checkpoint's place. The
+    # path to a .data shard instead of the prefix is the missing-file reading of "Unable to open
+    # table file" (scored higher).
+    S("corrupt_checkpoint", "not an sstable", 0.6,
+      "the checkpoint file is not a TensorFlow table: a git-lfs pointer or a damaged download "
+      "in its place",
+      fixes=("check the checkpoint's size (git lfs pull for a pointer of a few hundred bytes) "
+             "and download it again",)),
+    # sentence-transformers asked for a prompt by name, and the model's files configure none
+    # ("... prompts dictionary with keys []"): config_sentence_transformers.json is missing or
+    # from an older release of the model.
+    S("missing_file", "configured prompts dictionary", 0.6,
+      "the model's files configure no prompts: config_sentence_transformers.json is missing or "
+      "older than the model card's usage",
+      r"(?i)configured prompts dictionary with keys \[\]",
+      fixes=("download the model again (config_sentence_transformers.json holds its prompts), or "
+             "pass the prompt text with prompt= instead of prompt_name=",)),
     # -- round 84's tune logs
     # tqdm's notebook bar without ipywidgets ("IProgress not found. Please update jupyter and
     # ipywidgets"): the package is missing from the kernel's environment far more often than old.
