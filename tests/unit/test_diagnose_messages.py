@@ -438,6 +438,16 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 86's families: bitsandbytes without a native kernel it calls by name; an extension
+    # built for a CUDA torch beside torch's CPU build; MKL out of host memory; EETQ's kernels
+    # built for another torch.
+    ("AttributeError: function 'cquantize_blockwise_fp16_fp4' not found", "quantization_error"),
+    ("WARNING[XFORMERS]: xFormers can't load C++/CUDA extensions. xFormers was built for:\n"
+     "    PyTorch 2.5.1+cu124 with CUDA 1204 (you have 2.5.1+cpu)\n"
+     "    Python  3.11.9 (you have 3.11.9)", "cuda_unavailable"),
+    ("ctranslate2 worker: mkl_malloc: failed to allocate memory for a 6 GiB buffer", "host_oom"),
+    ("ImportError: /opt/venv/lib/python3.11/site-packages/eetq_kernels.cpython-311-x86_64-linux-"
+     "gnu.so: undefined symbol: _ZN3c1021throwNullDataPtrErrorEv", "quantization_error"),
     # Round 85's families: an int8 operand in a floating-point matmul; an app's advice about
     # CUDA out of memory before the error it printed; Intel GPUs out of device memory;
     # TensorFlow's restore of a file that is not a checkpoint table; sentence-transformers'
@@ -1596,6 +1606,11 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ValueError: Cannot find the config file for awq.", "missing_file"),
     ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
+    # Round 86: a ctypes function of another library is no bitsandbytes kernel; an extension
+    # built for another CUDA torch is no CPU-only torch.
+    ("AttributeError: function 'nvmlDeviceGetMemoryInfo_v2' not found", "quantization_error"),
+    ("WARNING[XFORMERS]: xFormers can't load C++/CUDA extensions. xFormers was built for:\n"
+     "    PyTorch 2.5.1+cu124 with CUDA 1204 (you have 2.4.0+cu121)", "cuda_unavailable"),
     # Round 85: a float and a half operand are no int8 weights; a prompt name missing among
     # configured prompts is the caller's name, no missing file.
     ("RuntimeError: self and mat2 must have the same dtype, but got Half and Float",

@@ -671,7 +671,7 @@ _FALLBACK_WORDS = ("falling back", "fall back", "using pytorch", "using sdpa", "
 
 
 # A quantization library's compiled extension named on a line (a path or a module).
-_QUANT_KERNEL = re.compile(r"(?i)\b(?:awq_ext|awq_inference_engine|exllama\w*|exl2\w*|"
+_QUANT_KERNEL = re.compile(r"(?i)\b(?:awq_ext|awq_inference_engine|exllama\w*|exl2\w*|eetq\w*|"
                            r"autogptq\w*|gptq\w*|marlin\w*|quant_cuda\w*)[\w.-]*\.(?:so|pyd)\b"
                            r"|\b(?:awq_ext|exllama_kernels|exllamav2_ext|autogptq_cuda\w*|"
                            r"quant_cuda)\b")
@@ -3412,6 +3412,34 @@ SIGNATURES: tuple[Signature, ...] = (
       r"(?i)no cuda implementation for q\w*",
       fixes=("run the quantized model on the CPU, use a release with CUDA kernels for it, or "
              "load the unquantized weights on the GPU",)),
+    # -- round 86's tune logs
+    # bitsandbytes reaches its native functions by name through ctypes ("function
+    # 'cdequantize_blockwise_bf16_nf4' not found"): the library it loaded has no such kernel (the
+    # CPU build, or a build without this GPU's CUDA version), a quantization setup failure.
+    S("quantization_error", "' not found", 0.85,
+      "bitsandbytes loaded a native library without this kernel (its CPU build, or one built "
+      "without this CUDA version)",
+      r"(?i)\bfunction 'c\w*(?:quantiz|gemm|nf4|fp4|blockwise|adam|optimizer|col_row)\w*' "
+      r"not found",
+      tag="over:version_mismatch",
+      fixes=("install a bitsandbytes release with kernels for this CUDA version and GPU (python -m "
+             "bitsandbytes shows which library it loads)",)),
+    # An extension built for a CUDA torch, and the torch installed is the CPU build ("xFormers
+    # was built for: PyTorch 2.1.0+cu121 ... (you have 2.1.0+cpu)"): the GPU is unused because
+    # torch cannot use it, whatever the extension's own gap.
+    S("cuda_unavailable", "+cpu)", 0.9,
+      "the torch installed is the CPU-only build (the version ends in +cpu), so no GPU can be "
+      "used",
+      r"(?i)\(you have [\d.]+\w*\+cpu\)",
+      tag="over:version_mismatch",
+      fixes=("install torch's CUDA build (pip install torch --index-url "
+             "https://download.pytorch.org/whl/cu121, or the index for your CUDA), then the "
+             "extension built for it",)),
+    # Intel MKL's allocator failing ("mkl_malloc: failed to allocate memory") works in host RAM.
+    S("host_oom", "mkl_malloc: failed to allocate", 0.85,
+      "Intel MKL could not allocate host memory: the RAM (and page file) ran out",
+      fixes=("close other programs or add RAM / page file; use a smaller model or compute type "
+             "(int8) on the CPU",)),
     # -- round 85's tune logs
     # A matmul of a floating operand with an int8 ("Char") one: int8 quantized weights reached a
     # plain floating-point op (8-bit weights used outside the quantized layer's kernel), not a
