@@ -438,6 +438,9 @@ FAMILIES = [
      "missing_dependency"),
     ("main: quantizing 'acme-f32.gguf' to 'acme-q2.gguf' as IQ2_XS\n"
      "ggml_calloc: failed to allocate   0.00 MB", "quantization_error"),
+    # Round 87's family: a library's own check of a framework's version.
+    ("Exception: Version mismatch: mylib needs PyTorch version 2.1.*, but version 2.3.0 is "
+     "installed!", "version_mismatch"),
     # Round 86's families: bitsandbytes without a native kernel it calls by name; an extension
     # built for a CUDA torch beside torch's CPU build; MKL out of host memory; EETQ's kernels
     # built for another torch.
@@ -1606,6 +1609,9 @@ def test_a_plan_file_from_another_tensorrt_stays_a_version_gap() -> None:
     ("ValueError: Cannot find the config file for awq.", "missing_file"),
     ("RuntimeError: nvidia-driver 470 is too old for this CUDA runtime", "cuda_unavailable"),
     ("it detected my GPU fine, then crashed with a CUDA error", "cuda_unavailable"),
+    # Round 87: the framework the check needs, not installed at all, is no version gap.
+    ("Exception: mylib needs TensorFlow version 2.4.*, but TensorFlow is not installed",
+     "version_mismatch"),
     # Round 86: a ctypes function of another library is no bitsandbytes kernel; an extension
     # built for another CUDA torch is no CPU-only torch.
     ("AttributeError: function 'nvmlDeviceGetMemoryInfo_v2' not found", "quantization_error"),

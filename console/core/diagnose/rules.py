@@ -3412,6 +3412,15 @@ SIGNATURES: tuple[Signature, ...] = (
       r"(?i)no cuda implementation for q\w*",
       fixes=("run the quantized model on the CPU, use a release with CUDA kernels for it, or "
              "load the unquantized weights on the GPU",)),
+    # -- round 87's tune logs
+    # A library's own check of a framework's version ("Version mismatch: Open3D needs TensorFlow
+    # version 2.4.*, but version 2.5.2 is installed!"): the installed release is the wrong one.
+    S("version_mismatch", "is installed", 0.9,
+      "the library checks the framework's version and the installed one is not the one it was "
+      "built for",
+      r"(?i)\bneeds? [\w.-]+ version [\w.*]+,? but (?:version )?v?\d[\w.+]* is installed",
+      fixes=("install the framework version the message names (or the library release built for "
+             "the installed one)",)),
     # -- round 86's tune logs
     # bitsandbytes reaches its native functions by name through ctypes ("function
     # 'cdequantize_blockwise_bf16_nf4' not found"): the library it loaded has no such kernel (the
