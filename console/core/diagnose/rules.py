@@ -1050,6 +1050,8 @@ def _checkpoint_key(m: re.Match[str] | None, s: Surroundings) -> float | None:
 
 _DRIVER_FIX = ("update the NVIDIA driver, or install a torch built for the CUDA version the driver "
                "supports",)
+_INTEL_OOM_FIX = ("free GPU memory or use a smaller model, batch or context (low-bit weights on "
+                  "Intel GPUs), and check xpu-smi for other processes",)
 _LFS_FIX = ("the file is a git-lfs pointer: run `git lfs install && git lfs pull` in the model "
             "directory, or download with huggingface-cli",)
 
@@ -3425,7 +3427,7 @@ SIGNATURES: tuple[Signature, ...] = (
     # bitsandbytes reaches its native functions by name through ctypes ("function
     # 'cdequantize_blockwise_bf16_nf4' not found"): the library it loaded has no such kernel (the
     # CPU build, or a build without this GPU's CUDA version), a quantization setup failure.
-    S("quantization_error", "' not found", 0.85,
+    S("quantization_error", "function 'c", 0.85,
       "bitsandbytes loaded a native library without this kernel (its CPU build, or one built "
       "without this CUDA version)",
       r"(?i)\bfunction 'c\w*(?:quantiz|gemm|nf4|fp4|blockwise|adam|optimizer|col_row)\w*' "
@@ -3464,12 +3466,9 @@ SIGNATURES: tuple[Signature, ...] = (
     # resources" (PI_ERROR_OUT_OF_RESOURCES, UR_RESULT_ERROR_OUT_OF_DEVICE_MEMORY).
     S("cuda_oom", "pi_error_out_of_resources", 0.6,
       "the Intel GPU ran out of device memory (SYCL's out-of-resources error)",
-      fixes=("free GPU memory or use a smaller model, batch or context (low-bit weights on Intel "
-             "GPUs), and check xpu-smi for other processes",)),
+      fixes=_INTEL_OOM_FIX),
     S("cuda_oom", "ur_result_error_out_of_device_memory", 0.85,
-      "the Intel GPU ran out of device memory",
-      fixes=("free GPU memory or use a smaller model, batch or context, and check xpu-smi for "
-             "other processes",)),
+      "the Intel GPU ran out of device memory", fixes=_INTEL_OOM_FIX),
     # TensorFlow's restore read a file that is not a checkpoint table ("not an sstable (bad
     # magic number)"): a git-lfs pointer or a damaged download in the checkpoint's place. The
     # path to a .data shard instead of the prefix is the missing-file reading of "Unable to open
