@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import psutil
 import pytest
+
+from console.host.procs import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 480  # a vLLM CPU start on a busy 2-core machine takes one to two minutes
@@ -48,12 +49,6 @@ def require_vllm() -> Path:
             "or AUTOGLM_NO_VLLM=1 to opt out"
         )
     return python
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
