@@ -5,7 +5,6 @@ docs/gpu-results): the vision slack fitted on the 1080x2400 rows is the shipped 
 from __future__ import annotations
 
 import json
-from types import ModuleType
 
 import pytest
 
@@ -16,13 +15,9 @@ from tests.paths import REPO, benchmark
 RUN = REPO / "docs" / "gpu-results" / "session6-h200" / "vision_9b.json"
 
 
-def bench() -> ModuleType:
-    return benchmark("vision_estimate")
-
-
 def test_the_shipped_slack_is_the_1080_rows_fit_and_the_1600_rows_are_flagged(
         capsys: pytest.CaptureFixture[str]) -> None:
-    b = bench()
+    b = benchmark("vision_estimate")
     data = json.loads(RUN.read_text())
     pairs = b.slack_rows(data)
     assert len(pairs) == 6
@@ -46,7 +41,7 @@ def test_the_shipped_slack_is_the_1080_rows_fit_and_the_1600_rows_are_flagged(
 
 
 def test_a_recorded_pool_at_start_decides_the_baseline() -> None:
-    b = bench()
+    b = benchmark("vision_estimate")
     row = {"estimate_bytes": 4000 * 1024**2, "nvml_base_bytes": 10**12,
            "pool_at_start": {"reserved_bytes": 9, "allocated_bytes": 9, "cached_bytes": 0}}
     assert b.row_baseline(row, 0).clean  # the recorded pool wins over the NVML base's rise

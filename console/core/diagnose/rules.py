@@ -730,10 +730,6 @@ _OOM_ADVICE = re.compile(r"\W*(?:tips?:\s*)?if you (?:encounter|get|see|run into
                          r"experience)\b", re.I)
 
 
-def _cuda_oom(m: re.Match[str] | None, s: Surroundings) -> float | None:
-    return None if _OOM_ADVICE.match(s.line_text) else 0.95
-
-
 def _out_of_memory(m: re.Match[str] | None, s: Surroundings) -> float | None:
     line = s.line_text
     if _OOM_ADVICE.match(line):
@@ -744,7 +740,9 @@ def _out_of_memory(m: re.Match[str] | None, s: Surroundings) -> float | None:
 
 
 def _oom_error(m: re.Match[str] | None, s: Surroundings) -> float | None:
-    return None if "low on memory" in s.line_text.lower() else 0.95
+    """A GPU out-of-memory message, unless it is an app's advice or Ray's host-memory kill."""
+    line = s.line_text
+    return None if _OOM_ADVICE.match(line) or "low on memory" in line.lower() else 0.95
 
 
 def _cannot_allocate(m: re.Match[str] | None, s: Surroundings) -> float | None:
@@ -1058,7 +1056,7 @@ _LFS_FIX = ("the file is a git-lfs pointer: run `git lfs install && git lfs pull
 SIGNATURES: tuple[Signature, ...] = (
     # ---- cuda_oom
     S("cuda_oom", "cuda out of memory", 0.95,
-      "torch's CUDA allocator could not get the memory it asked for", refine=_cuda_oom),
+      "torch's CUDA allocator could not get the memory it asked for", refine=_oom_error),
     S("cuda_oom", "outofmemoryerror", 0.95, "an out-of-memory error was raised on the GPU",
       refine=_oom_error),
     S("cuda_oom", "cuda error: out of memory", 0.9,
